@@ -1,0 +1,13 @@
+"""skal_cxr: deep Bayesian active learning for chest X-rays.
+
+Monte Carlo Dropout CNNs as scikit-learn estimators, acquisition functions,
+a modAL-compatible active learner and an active-learning simulator.
+"""
+
+from .models import MCDropoutCNN
+from .networks import CXRNet
+from .preprocessing import CXRPreprocessor
+
+__version__ = "0.1.0"
+
+__all__ = ["MCDropoutCNN", "CXRNet", "CXRPreprocessor", "__version__"]

@@ -1,0 +1,142 @@
+"""Input validation shared by the estimators and transformers.
+
+The package works on single-channel images stored as ``(N, 1, H, W)``
+``float32`` arrays. Every public entry point funnels user input through
+:func:`check_images` and :func:`encode_labels` so that bad input fails early
+with one clear message instead of deep inside PyTorch.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["check_images", "encode_labels", "check_n_samples"]
+
+_INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+def check_images(X, *, allow_dataset=True, name="X"):
+    """Validate images and return them as a ``(N, 1, H, W)`` float32 array.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor or torch.utils.data.Dataset
+        Images of shape ``(N, H, W)`` or ``(N, 1, H, W)``. ``uint8`` and
+        ``uint16`` images are scaled to ``[0, 1]``; floating-point images are
+        taken as they are.
+    allow_dataset : bool, default=True
+        Whether a torch ``Dataset`` is passed through unchanged.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (N, 1, H, W), dtype float32, or Dataset
+
+    Raises
+    ------
+    ValueError
+        For empty input, a wrong number of dimensions or channels, an
+        unsupported dtype, or NaN / infinite values.
+    """
+    if isinstance(X, Dataset):
+        if not allow_dataset:
+            raise TypeError(f"{name} must be an array of images, got a torch Dataset.")
+        if len(X) == 0:
+            raise ValueError(f"{name} is empty: the Dataset has 0 images.")
+        return X
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.dtype == object:
+        raise ValueError(f"{name} must be a numeric array of images, got dtype=object.")
+    if X.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must have shape (n_images, height, width) or "
+            f"(n_images, 1, height, width); got an array with shape {X.shape}."
+        )
+    if X.ndim == 4 and X.shape[1] != 1:
+        raise ValueError(
+            f"{name} must hold single-channel images of shape (n_images, 1, height, "
+            f"width); got shape {X.shape}. Convert colour images to grayscale first."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it holds 0 images (shape {X.shape}).")
+    if 0 in X.shape[-2:]:
+        raise ValueError(f"{name} has images of size 0 (shape {X.shape}).")
+    if X.dtype in _INTEGER_SCALES:
+        X = X.astype(np.float32) / np.float32(_INTEGER_SCALES[X.dtype])
+    elif np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float32, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} contains NaN or infinity.")
+    else:
+        raise ValueError(
+            f"{name} has dtype {X.dtype}; expected uint8, uint16 or a floating-point "
+            "dtype (scaled as you want the network to see it)."
+        )
+    if X.ndim == 3:
+        X = X[:, np.newaxis]
+    return X
+
+
+def encode_labels(y, classes, *, name="y"):
+    """Map labels to integer codes ``0 .. n_classes - 1`` in the order of ``classes``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_images,)
+        Labels (integers or strings).
+    classes : array-like of shape (n_classes,)
+        The label set, in the order that defines the codes.
+    name : str, default="y"
+        Name used in error messages.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_images,), dtype int64
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not one-dimensional or holds labels missing from ``classes``.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {y.shape}.")
+    classes = np.asarray(classes)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
+    order = np.argsort(classes, kind="stable")
+    sorted_classes = classes[order]
+    try:
+        pos = np.searchsorted(sorted_classes, y)
+    except TypeError as exc:  # e.g. str labels against int classes
+        raise ValueError(
+            f"{name} holds labels of a different type than the classes "
+            f"{classes.tolist()}."
+        ) from exc
+    pos = np.clip(pos, 0, len(classes) - 1)
+    known = sorted_classes[pos] == y
+    if not np.all(known):
+        unseen = np.unique(y[~known])
+        raise ValueError(
+            f"{name} contains labels not among the classes {classes.tolist()}: "
+            f"{unseen.tolist()}."
+        )
+    return order[pos].astype(np.int64)
+
+
+def check_n_samples(n_samples, name="n_samples"):
+    """Check that a Monte Carlo sample count is a positive integer."""
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, numbers.Integral)
+        or n_samples < 1
+    ):
+        raise ValueError(f"{name} must be a positive integer; got {n_samples!r}.")
+    return int(n_samples)

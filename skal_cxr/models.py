@@ -1,0 +1,420 @@
+"""The Monte Carlo Dropout classifier: a skorch ``NeuralNetClassifier`` for CXRs."""
+
+import inspect
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import check_is_fitted, to_tensor
+from sklearn.metrics import accuracy_score
+from sklearn.utils.class_weight import compute_class_weight
+from torch.utils.data import Dataset
+
+from ._mc import mc_dropout_mode, sample_head, split_mc
+from ._random import torch_rng
+from ._validation import check_images, check_n_samples, encode_labels
+from .networks import CXRNet
+
+__all__ = ["MCDropoutCNN", "resolve_device"]
+
+
+def resolve_device(device):
+    """``'auto'`` becomes ``'cuda'`` when a GPU is visible, else ``'cpu'``."""
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class MCDropoutCNN(NeuralNetClassifier):
+    """CNN classifier with Monte Carlo Dropout, as a scikit-learn estimator.
+
+    A :class:`skorch.classifier.NeuralNetClassifier` whose predictions can be
+    sampled from the approximate Bayesian posterior given by MC Dropout
+    (Gal & Ghahramani, 2016): dropout stays active at prediction time while
+    every other layer is in evaluation mode.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=CXRNet
+        The network. When it is a class whose constructor takes
+        ``n_classes``, that argument is filled in from the labels; other
+        constructor arguments are routed with ``module__<name>``
+        (for example ``module__dropout=0.3``, ``module__backbone="resnet18"``).
+    criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
+        Loss on the module's logits. Class weights are passed as its
+        ``weight`` argument.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    lr : float, default=1e-3
+    max_epochs : int, default=15
+    batch_size : int, default=32
+        Used for training and prediction.
+    train_split : callable or None, default=None
+        skorch's internal validation split; ``None`` trains on every labeled
+        image, which is what small active-learning sets need.
+    classes : array-like or None, default=None
+        The label set, in the order of the output columns. Fix it when a
+        labeled set may lack a class, as early active-learning rounds can.
+        ``None`` takes the sorted unique labels seen by ``fit``.
+    class_weight : {None, "balanced"} or dict, default=None
+        Weights of the classes in the loss, recomputed from ``y`` at every
+        ``fit`` (so each active-learning round is re-weighted). ``"balanced"``
+        uses :func:`sklearn.utils.class_weight.compute_class_weight`; classes
+        absent from ``y`` get weight 1 (they contribute no loss anyway).
+    n_mc_samples : int, default=20
+        Default number of Monte Carlo samples of :meth:`predict_proba_samples`.
+    mc_predict : bool, default=False
+        If True, :meth:`predict_proba` (and :meth:`predict`) return the mean
+        of ``n_mc_samples`` MC samples instead of the deterministic output.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout masks in ``fit``
+        and the masks of MC prediction. An int makes both reproducible;
+        torch's global RNG state is left as it was.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    verbose : int, default=0
+    **kwargs
+        Any other :class:`skorch.NeuralNet` argument, including
+        ``module__*``, ``optimizer__*``, ``callbacks`` and ``warm_start``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The label set.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        Loss weights used by the last ``fit``.
+    module_ : torch.nn.Module
+        The trained network.
+
+    Notes
+    -----
+    Monte Carlo sampling runs the deterministic part of the network (every
+    layer before the first dropout layer) once per batch and samples only
+    the stochastic head, all samples in one vectorised call. This applies to
+    modules with an ``mc_split()`` method (such as
+    :class:`~skal_cxr.networks.CXRNet`) and to ``nn.Sequential`` modules; any
+    other module falls back to ``n_samples`` full forward passes with
+    dropout on, which gives the same distribution more slowly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal_cxr import MCDropoutCNN
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((40, 16, 16), dtype=np.float32)
+    >>> y = np.repeat(["normal", "diseased"], 20)
+    >>> net = MCDropoutCNN(max_epochs=2, random_state=0).fit(X, y)
+    >>> net.predict_proba_samples(X[:5], n_samples=10).shape
+    (10, 5, 2)
+    """
+
+    def __init__(
+        self,
+        module=CXRNet,
+        *,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=15,
+        batch_size=32,
+        train_split=None,
+        classes=None,
+        class_weight=None,
+        n_mc_samples=20,
+        mc_predict=False,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        iterator_train__shuffle=True,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            classes=classes,
+            device=device,
+            verbose=verbose,
+            iterator_train__shuffle=iterator_train__shuffle,
+            **kwargs,
+        )
+        self.class_weight = class_weight
+        self.n_mc_samples = n_mc_samples
+        self.mc_predict = mc_predict
+        self.random_state = random_state
+
+    # -- device="auto": skorch reads ``self.device`` everywhere; resolve on read
+    # and keep the value the user gave for get_params / clone.
+    @property
+    def device(self):
+        return resolve_device(self.__dict__.get("_device_param", "cpu"))
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["_device_param"] = value
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("_device_param", "cpu")
+        params.pop("_device_param", None)
+        return params
+
+    # -- initialisation hooks ------------------------------------------------
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix == "module" and "n_classes" not in params and self._module_takes_n_classes():
+            classes = self.__dict__.get("classes_inferred_", self.classes)
+            if classes is not None:
+                params["n_classes"] = len(classes)
+        if prefix == "criterion" and getattr(self, "class_weight_", None) is not None:
+            if "weight" in params:
+                raise ValueError(
+                    "Set either class_weight or criterion__weight, not both."
+                )
+            params["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        return params
+
+    def _module_takes_n_classes(self):
+        if not inspect.isclass(self.module):
+            return False
+        return "n_classes" in inspect.signature(self.module).parameters
+
+    def check_data(self, X, y):
+        # Labels were validated and encoded by ``fit``; the classes are not
+        # re-inferred from the integer codes.
+        if y is None and not isinstance(X, Dataset):
+            raise ValueError("y is None: pass labels, or a Dataset yielding (image, label).")
+
+    def get_dataset(self, X, y=None):
+        if not isinstance(X, Dataset):
+            X = check_images(X)
+        return super().get_dataset(X, y)
+
+    # -- fitting ---------------------------------------------------------------
+    def fit(self, X, y=None, **fit_params):
+        """Train the network from scratch (or continue, with ``warm_start=True``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+            ``uint8`` images are scaled to ``[0, 1]``. A torch ``Dataset``
+            must yield ``(image, label_code)`` pairs with codes indexing
+            ``classes``, which must then be given.
+        y : array-like of shape (n_images,)
+            Labels: integers or strings.
+        **fit_params : dict
+            Passed to skorch's ``fit``.
+
+        Returns
+        -------
+        self : MCDropoutCNN
+        """
+        X, y_codes, classes = self._validate_training_data(X, y)
+        self.classes_inferred_ = classes
+        self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
+        if self.warm_start and self.initialized_:
+            self.initialize_criterion()
+        self._labels_encoded = True
+        try:
+            with torch_rng(self.random_state, self.device):
+                return super().fit(X, y_codes, **fit_params)
+        finally:
+            self._labels_encoded = False
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
+
+        The label set and class weights of the last ``fit`` are kept; an
+        untrained net is fitted instead.
+
+        Returns
+        -------
+        self : MCDropoutCNN
+        """
+        if getattr(self, "_labels_encoded", False):
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not self.initialized_:
+            return self.fit(X, y, **fit_params)
+        if not isinstance(X, Dataset):
+            X = check_images(X)
+            y = encode_labels(y, self.classes_)
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _validate_training_data(self, X, y):
+        X = check_images(X)
+        if isinstance(X, Dataset):
+            if y is not None:
+                raise ValueError("Pass labels inside the Dataset, not as y.")
+            if self.classes is None:
+                raise ValueError("Training on a Dataset needs the `classes` parameter.")
+            classes = np.asarray(self.classes)
+            y_codes = None
+            if self.class_weight is not None:
+                y_codes = np.asarray([int(X[i][1]) for i in range(len(X))])
+            return X, y_codes, classes
+        if y is None:
+            raise ValueError("y is None: labels are needed to fit MCDropoutCNN.")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if len(y) != len(X):
+            raise ValueError(
+                f"X and y have different lengths: {len(X)} images, {len(y)} labels."
+            )
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+            if len(np.unique(classes)) != len(classes):
+                raise ValueError(f"classes has duplicates: {classes.tolist()}.")
+        else:
+            classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"Need at least 2 classes to train a classifier; got {classes.tolist()}. "
+                "Set `classes` when the labeled set may lack a class."
+            )
+        return X, encode_labels(y, classes), classes
+
+    def _compute_class_weight(self, y_codes, n_classes):
+        if self.class_weight is None:
+            return None
+        codes = np.arange(n_classes)
+        if isinstance(self.class_weight, dict):
+            classes = self.classes_
+            unknown = set(self.class_weight) - set(classes.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels that are not classes: {sorted(unknown)}."
+                )
+            return np.array([float(self.class_weight.get(c, 1.0)) for c in classes.tolist()])
+        if self.class_weight != "balanced":
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}."
+            )
+        present = np.unique(y_codes)
+        weights = np.ones(n_classes)
+        weights[present] = compute_class_weight("balanced", classes=present, y=y_codes)
+        return weights[codes]
+
+    # -- prediction ------------------------------------------------------------
+    def predict_proba(self, X):
+        """Class probabilities: the deterministic output, or the MC mean.
+
+        Returns the mean of ``n_mc_samples`` Monte Carlo samples when
+        ``mc_predict=True`` and the output with dropout off otherwise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+
+        Returns
+        -------
+        probas : ndarray of shape (n_images, n_classes), dtype float32
+        """
+        check_is_fitted(self, ["module_"])
+        if self.mc_predict:
+            return self.predict_proba_samples(X).mean(axis=0)
+        return super().predict_proba(X).astype(np.float32, copy=False)
+
+    def predict(self, X):
+        """Most probable label of each image (see :meth:`predict_proba`).
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_images,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``(X, y)``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` holds labels that are not among ``classes_``.
+        """
+        check_is_fitted(self, ["module_"])
+        encode_labels(y, self.classes_)  # raises for unseen labels
+        return accuracy_score(np.ravel(y), self.predict(X), sample_weight=sample_weight)
+
+    def predict_proba_samples(self, X, n_samples=None):
+        """Monte Carlo Dropout samples of the class probabilities.
+
+        Dropout layers are active; every other layer is in evaluation mode
+        (BatchNorm keeps its running statistics) and gradients are off.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+        n_samples : int, default=None
+            Number of MC samples; ``None`` uses ``n_mc_samples``.
+
+        Returns
+        -------
+        probas : ndarray of shape (n_samples, n_images, n_classes), dtype float32
+            Reproducible across calls when ``random_state`` is an int.
+        """
+        check_is_fitted(self, ["module_"])
+        n_samples = check_n_samples(
+            self.n_mc_samples if n_samples is None else n_samples
+        )
+        nonlinearity = self._get_predict_nonlinearity()
+        split = split_mc(self.module_)
+        out = []
+        with mc_dropout_mode(self.module_), torch.inference_mode(), torch_rng(
+            self.random_state, self.device
+        ):
+            for Xi in self._batches(X):
+                if split is None:
+                    probas = torch.stack(
+                        [nonlinearity(self.module_(Xi)) for _ in range(n_samples)]
+                    )
+                else:
+                    trunk, head = split
+                    probas = sample_head(head, trunk(Xi), n_samples, nonlinearity)
+                out.append(probas.float().cpu())
+        return torch.cat(out, dim=1).numpy()
+
+    def embed(self, X):
+        """Output of the deterministic trunk (the features the head sees).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_images, n_features), dtype float32
+
+        Raises
+        ------
+        TypeError
+            If the module cannot be split into trunk and head.
+        """
+        check_is_fitted(self, ["module_"])
+        split = split_mc(self.module_)
+        if split is None:
+            raise TypeError(
+                f"{type(self.module_).__name__} cannot be split into a deterministic "
+                "trunk and a dropout head: give it an mc_split() method or use an "
+                "nn.Sequential."
+            )
+        trunk = split[0]
+        was_training = self.module_.training
+        self.module_.eval()
+        try:
+            with torch.inference_mode():
+                out = [trunk(Xi).flatten(1).float().cpu() for Xi in self._batches(X)]
+        finally:
+            self.module_.train(was_training)
+        return torch.cat(out).numpy()
+
+    def _batches(self, X):
+        """Input tensors of successive prediction batches, on ``self.device``."""
+        dataset = self.get_dataset(X)
+        for batch in self.get_iterator(dataset, training=False):
+            yield to_tensor(unpack_data(batch)[0], device=self.device)

@@ -1,0 +1,100 @@
+"""Image preprocessing as a scikit-learn transformer."""
+
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ._validation import check_images
+
+__all__ = ["CXRPreprocessor"]
+
+_SCALINGS = ("minmax", "standardize", None)
+
+
+class CXRPreprocessor(TransformerMixin, BaseEstimator):
+    """Resize chest X-rays and scale their intensities, image by image.
+
+    A stateless transformer: ``fit`` only checks the parameters, so it is
+    safe to use before an estimator inside a :class:`~sklearn.pipeline.Pipeline`.
+
+    Parameters
+    ----------
+    size : int, tuple of (int, int) or None, default=None
+        Output height and width; ``None`` keeps the input size. Resizing is
+        bilinear with antialiasing.
+    scaling : {"minmax", "standardize"} or None, default="minmax"
+        ``"minmax"`` maps each image to ``[0, 1]`` (a constant image
+        becomes 0), ``"standardize"`` to zero mean and unit variance per
+        image, ``None`` leaves intensities as they are (``uint8`` and
+        ``uint16`` input is always scaled to ``[0, 1]`` first).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal_cxr import CXRPreprocessor
+    >>> X = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8)
+    >>> CXRPreprocessor(size=4).fit_transform(X).shape
+    (2, 1, 4, 4)
+    """
+
+    def __init__(self, size=None, scaling="minmax"):
+        self.size = size
+        self.scaling = scaling
+
+    def fit(self, X, y=None):
+        """Check parameters and input; nothing is learned.
+
+        Returns
+        -------
+        self : CXRPreprocessor
+        """
+        self._check_params()
+        check_images(X, allow_dataset=False)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def _check_params(self):
+        size = self.size
+        if size is not None:
+            pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+            if len(pair) != 2 or not all(
+                isinstance(s, numbers.Integral) and s > 0 for s in pair
+            ):
+                raise ValueError(f"size must be a positive int or a pair of them; got {size!r}.")
+            size = tuple(int(s) for s in pair)
+        if self.scaling not in _SCALINGS:
+            raise ValueError(f"scaling must be one of {_SCALINGS}; got {self.scaling!r}.")
+        return size
+
+    def transform(self, X):
+        """Resize and scale ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W)
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_images, 1, height, width), dtype float32
+        """
+        size = self._check_params()
+        X = check_images(X, allow_dataset=False)
+        if size is not None and size != X.shape[-2:]:
+            X = F.interpolate(
+                torch.from_numpy(X), size=size, mode="bilinear", antialias=True,
+                align_corners=False,
+            ).numpy()
+        if self.scaling == "minmax":
+            lo = X.min(axis=(1, 2, 3), keepdims=True)
+            span = X.max(axis=(1, 2, 3), keepdims=True) - lo
+            X = np.divide(X - lo, span, out=np.zeros_like(X), where=span > 0)
+        elif self.scaling == "standardize":
+            mean = X.mean(axis=(1, 2, 3), keepdims=True)
+            std = X.std(axis=(1, 2, 3), keepdims=True)
+            X = np.divide(X - mean, std, out=np.zeros_like(X), where=std > 0)
+        return X.astype(np.float32, copy=False)
