@@ -74,7 +74,8 @@ def split_mc(module):
             if has_dropout(child):
                 if i == 0:
                     return None
-                return module[:i], module[i:]
+                # plain Sequentials: slicing a subclass would call its own __init__
+                return nn.Sequential(*children[:i]), nn.Sequential(*children[i:])
         return module, nn.Sequential()
     return None
 

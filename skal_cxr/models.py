@@ -157,6 +157,15 @@ class MCDropoutCNN(NeuralNetClassifier):
     def device(self, value):
         self.__dict__["_device_param"] = value
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["device"] = self.device  # skorch maps CUDA tensors with it on load
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.pop("device", None)  # the property reads _device_param
+
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__.get("_device_param", "cpu")
@@ -327,7 +336,8 @@ class MCDropoutCNN(NeuralNetClassifier):
         y_pred : ndarray of shape (n_images,)
             Labels from ``classes_``.
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        codes = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[codes]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``(X, y)``.

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skal_cxr import CXRPreprocessor
+
+
+def test_resize_and_minmax_per_image():
+    X = np.stack([np.full((8, 8), 10, np.uint8), np.arange(64, dtype=np.uint8).reshape(8, 8)])
+    Xt = CXRPreprocessor(size=4).fit_transform(X)
+    assert Xt.shape == (2, 1, 4, 4) and Xt.dtype == np.float32
+    np.testing.assert_array_equal(Xt[0], 0.0)  # constant image
+    assert Xt[1].min() == 0.0 and Xt[1].max() == 1.0
+
+
+def test_standardize_and_none():
+    rng = np.random.default_rng(0)
+    X = rng.normal(3, 2, (3, 1, 10, 12)).astype(np.float32)
+    Xt = CXRPreprocessor(scaling="standardize").fit_transform(X)
+    np.testing.assert_allclose(Xt.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(Xt.std(axis=(1, 2, 3)), 1, atol=1e-5)
+    np.testing.assert_array_equal(CXRPreprocessor(scaling=None).transform(X), X)
+    assert CXRPreprocessor(size=(5, 6), scaling=None).transform(X).shape == (3, 1, 5, 6)
+
+
+def test_antialiased_downsampling_preserves_mean_and_structure():
+    X = np.kron(np.array([[0.0, 1.0], [1.0, 0.0]], np.float32), np.ones((4, 4)))[None]
+    out = CXRPreprocessor(size=2, scaling=None).transform(X.astype(np.float32))[0, 0]
+    assert out[0, 0] == pytest.approx(out[1, 1]) and out[0, 1] == pytest.approx(out[1, 0])
+    assert out[0, 0] < 0.5 < out[0, 1]
+    assert out.mean() == pytest.approx(0.5)
+    flat = CXRPreprocessor(size=3, scaling=None).transform(np.full((1, 9, 9), 0.3, np.float32))
+    np.testing.assert_allclose(flat, 0.3, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [({"size": 0}, "size must be"), ({"size": (2, 2, 2)}, "size must be"),
+     ({"scaling": "zscore"}, "scaling must be one of")],
+)
+def test_bad_params(params, message):
+    with pytest.raises(ValueError, match=message):
+        CXRPreprocessor(**params).fit(np.zeros((1, 4, 4), np.float32))
+
+
+def test_clone_and_no_fitting_needed():
+    prep = CXRPreprocessor(size=3)
+    assert clone(prep).get_params() == {"size": 3, "scaling": "minmax"}
+    assert prep.transform(np.ones((1, 6, 6), np.float32)).shape == (1, 1, 3, 3)
