@@ -4,10 +4,14 @@ Monte Carlo Dropout CNNs as scikit-learn estimators, acquisition functions,
 a modAL-compatible active learner and an active-learning simulator.
 """
 
+from . import strategies
+from .learner import ActiveLearner
 from .models import MCDropoutCNN
 from .networks import CXRNet
 from .preprocessing import CXRPreprocessor
 
 __version__ = "0.1.0"
 
-__all__ = ["MCDropoutCNN", "CXRNet", "CXRPreprocessor", "__version__"]
+__all__ = [
+    "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "__version__",
+]

@@ -1,0 +1,285 @@
+"""A modAL-compatible pool-based active learner that scikit-learn can clone."""
+
+import inspect
+from time import perf_counter
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+
+from .strategies import max_entropy
+from .strategies._base import resolve_rng
+
+__all__ = ["ActiveLearner"]
+
+
+def _labels(y):
+    y = np.asarray(y)
+    return y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def _rows(X, indices):
+    return X[indices] if hasattr(X, "shape") else np.asarray(X)[indices]
+
+
+def _accepts(func, name):
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
+
+
+class ActiveLearner(ClassifierMixin, BaseEstimator):
+    """Pool-based active learner with modAL's interface, safe to clone.
+
+    Like ``modAL.models.ActiveLearner``, but nothing is fitted in
+    ``__init__``: the estimator is cloned and fitted on first use (``query``,
+    ``predict``...) or by an explicit :meth:`fit`, so :func:`sklearn.base.clone`
+    and :class:`~sklearn.model_selection.GridSearchCV` work. Every
+    :meth:`teach` refits a fresh clone on the whole labeled set (the usual
+    deep Bayesian active learning protocol), unless the estimator has a
+    truthy ``warm_start``: then the fitted network continues training.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A classifier, typically :class:`~skal_cxr.MCDropoutCNN` or a
+        :class:`~sklearn.pipeline.Pipeline` ending in one. It is never
+        fitted itself.
+    query_strategy : callable, default=max_entropy
+        ``strategy(learner, X_pool, n_instances=1, **kwargs) -> indices``, one
+        of :mod:`skal_cxr.strategies` or a modAL strategy.
+    X_training : array-like of shape (n_labeled, ...) or None, default=None
+        The initial labeled images. As in modAL, ``X_training`` and
+        ``y_training`` then hold the labeled set and grow with :meth:`teach`;
+        :meth:`fit` replaces them. ``clone`` copies the current labeled set.
+    y_training : array-like of shape (n_labeled,) or None, default=None
+    bootstrap_init : bool, default=False
+        Fit the first model on a bootstrap resample of the labeled set, drawn
+        from ``random_state``.
+    on_transformed : bool, default=False
+        Distance-based strategies (``coreset``) measure distances in the
+        output of :meth:`transform_without_estimating` instead of the
+        network's embeddings.
+    random_state : int, RandomState instance or None, default=None
+        Seeds bootstrap resamples and, through the strategies'
+        ``random_state`` argument, tie-breaking and pool subsampling; an int
+        gives a different but reproducible stream in each round.
+    **fit_kwargs : dict
+        Passed to ``estimator.fit`` at every fit; part of ``get_params``.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone of ``estimator``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of ``estimator_``.
+    history_ : list of dict
+        One entry per fit (round 0: the initial fit; round ``r``: the refit
+        after the ``r``-th :meth:`teach`) with keys ``"round"``,
+        ``"n_labeled"``, ``"class_counts"`` (label -> count in the labeled
+        set), ``"fit_time"`` and ``"query_time"`` (seconds; ``None`` when no
+        query preceded the fit) and ``"query_indices"`` (indices into the
+        ``X_pool`` of the last :meth:`query` before this fit, or ``None``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal_cxr import ActiveLearner, MCDropoutCNN
+    >>> from skal_cxr.strategies import bald
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.random((60, 8, 8), dtype=np.float32), np.tile([0, 1], 30)
+    >>> learner = ActiveLearner(MCDropoutCNN(max_epochs=1, random_state=0),
+    ...                         query_strategy=bald, X_training=X[:10],
+    ...                         y_training=y[:10], random_state=0)
+    >>> idx, X_query = learner.query(X[10:], n_instances=5)
+    >>> learner.teach(X_query, y[10:][idx])
+    >>> [entry["n_labeled"] for entry in learner.history_]
+    [10, 15]
+    """
+
+    def __init__(self, estimator, query_strategy=max_entropy, X_training=None,
+                 y_training=None, bootstrap_init=False, on_transformed=False,
+                 random_state=None, **fit_kwargs):
+        self.estimator = estimator
+        self.query_strategy = query_strategy
+        self.X_training = X_training
+        self.y_training = y_training
+        self.bootstrap_init = bootstrap_init
+        self.on_transformed = on_transformed
+        self.random_state = random_state
+        self.fit_kwargs = fit_kwargs
+
+    # -- parameters: **fit_kwargs are parameters too, so clone keeps them ------
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self.fit_kwargs)
+        return params
+
+    def set_params(self, **params):
+        for key in [k for k in params if k in self.fit_kwargs]:
+            self.fit_kwargs[key] = params.pop(key)
+        return super().set_params(**params)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "estimator_")
+
+    # -- fitting -------------------------------------------------------------
+    def fit(self, X, y, bootstrap=False, **fit_kwargs):
+        """Make ``(X, y)`` the labeled set and fit a fresh clone on it.
+
+        Starts a new :attr:`history_` (round 0).
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        self.X_training, self.y_training = X, y
+        self.history_ = []
+        self._pending = None
+        return self._fit_labeled(bootstrap=bootstrap, fresh=True, **fit_kwargs)
+
+    def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
+        """Add labeled images and refit (one active-learning round).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, ...)
+        y : array-like of shape (n_new,)
+        bootstrap : bool, default=False
+            Fit on a bootstrap resample of the labeled set.
+        only_new : bool, default=False
+            Continue training the fitted model on ``(X, y)`` only
+            (``partial_fit`` when the estimator has it) instead of refitting.
+        **fit_kwargs : dict
+            Passed to the estimator's ``fit`` this time, over ``fit_kwargs``.
+        """
+        X, y = np.asarray(X), _labels(y)
+        if len(X) != len(y):
+            raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
+        if self.X_training is None:
+            self.X_training, self.y_training = X, y
+        else:
+            self.X_training = np.concatenate([np.asarray(self.X_training), X])
+            self.y_training = np.concatenate([_labels(self.y_training), y])
+        if not hasattr(self, "estimator_"):
+            self.history_ = []
+            self._fit_labeled(bootstrap=bootstrap or self.bootstrap_init, fresh=True, **fit_kwargs)
+        elif only_new:
+            self._fit_labeled(bootstrap=bootstrap, fresh=False, new=(X, y), **fit_kwargs)
+        else:
+            final = self.estimator[-1] if isinstance(self.estimator, Pipeline) else self.estimator
+            warm = bool(getattr(final, "warm_start", False))
+            self._fit_labeled(bootstrap=bootstrap, fresh=not warm, **fit_kwargs)
+
+    def _round_rng(self, purpose):
+        """A generator for this round: ``[seed, round, purpose]`` for an int seed."""
+        seed = self.random_state
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return np.random.default_rng([int(seed), len(getattr(self, "history_", [])), purpose])
+        return resolve_rng(seed)
+
+    def _fit_labeled(self, bootstrap, fresh, new=None, **fit_kwargs):
+        kwargs = {**self.fit_kwargs, **fit_kwargs}
+        X, y = (self.X_training, self.y_training) if new is None else new
+        X, y = np.asarray(X), _labels(y)
+        if bootstrap:
+            idx = self._round_rng(0).integers(len(y), size=len(y))
+            X, y = X[idx], y[idx]
+        if fresh or not hasattr(self, "estimator_"):
+            self.estimator_ = clone(self.estimator)
+        start = perf_counter()
+        if new is not None and hasattr(self.estimator_, "partial_fit"):
+            self.estimator_.partial_fit(X, y, **kwargs)
+        else:
+            self.estimator_.fit(X, y, **kwargs)
+        fit_time = perf_counter() - start
+        if hasattr(self.estimator_, "classes_"):
+            self.classes_ = self.estimator_.classes_
+        self._record(fit_time)
+        return self
+
+    def _record(self, fit_time):
+        y = _labels(self.y_training)
+        labels, counts = np.unique(y, return_counts=True)
+        class_counts = {c: 0 for c in getattr(self, "classes_", labels).tolist()}
+        class_counts.update(zip(labels.tolist(), counts.tolist()))
+        indices, query_time = getattr(self, "_pending", None) or (None, None)
+        self._pending = None
+        self.history_.append({
+            "round": len(self.history_),
+            "n_labeled": len(y),
+            "class_counts": class_counts,
+            "fit_time": fit_time,
+            "query_time": query_time,
+            "query_indices": indices,
+        })
+
+    def _check_fitted(self):
+        if not hasattr(self, "estimator_"):
+            if self.X_training is None:
+                raise NotFittedError(
+                    "This ActiveLearner has no labeled data yet: pass X_training and "
+                    "y_training, or call fit or teach first."
+                )
+            self.history_ = []
+            self._pending = None
+            self._fit_labeled(bootstrap=self.bootstrap_init, fresh=True)
+
+    # -- querying and prediction -------------------------------------------
+    def query(self, X_pool, n_instances=1, **query_kwargs):
+        """Ask the query strategy which pool images to label next.
+
+        Fits first if the learner has labeled data but no model yet. The
+        learner's ``random_state`` reaches the strategy as a per-round
+        ``random_state`` unless one is given.
+
+        Parameters
+        ----------
+        X_pool : array-like of shape (n_pool, ...)
+        n_instances : int, default=1
+        **query_kwargs : dict
+            Passed to the strategy (for example ``pool_size``, ``n_mc_samples``).
+
+        Returns
+        -------
+        indices : ndarray of shape (n_instances,)
+            Positions in ``X_pool``.
+        X_query : array-like
+            ``X_pool[indices]``.
+        """
+        self._check_fitted()
+        if (query_kwargs.get("random_state") is None and self.random_state is not None
+                and _accepts(self.query_strategy, "random_state")):
+            query_kwargs["random_state"] = self._round_rng(1)
+        start = perf_counter()
+        indices = self.query_strategy(self, X_pool, n_instances=n_instances, **query_kwargs)
+        query_time = perf_counter() - start
+        indices = indices[0] if isinstance(indices, tuple) else indices
+        indices = np.asarray(indices)
+        self._pending = (indices, query_time)
+        return indices, _rows(X_pool, indices)
+
+    def transform_without_estimating(self, X):
+        """``X`` through every pipeline step but the last (``X`` itself otherwise)."""
+        est = getattr(self, "estimator_", self.estimator)
+        if isinstance(est, Pipeline) and len(est) > 1:
+            return est[:-1].transform(X)
+        return X
+
+    def predict(self, X):
+        """Labels predicted by the fitted estimator."""
+        self._check_fitted()
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of the fitted estimator."""
+        self._check_fitted()
+        return self.estimator_.predict_proba(X)
+
+    def score(self, X, y, **score_kwargs):
+        """The fitted estimator's ``score`` (accuracy for classifiers)."""
+        self._check_fitted()
+        return self.estimator_.score(X, y, **score_kwargs)

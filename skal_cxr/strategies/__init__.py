@@ -1,0 +1,57 @@
+"""Query strategies (acquisition functions) for pool-based active learning.
+
+Every strategy follows modAL's protocol::
+
+    indices = strategy(learner, X_pool, n_instances=1, *, pool_size=None,
+                       n_mc_samples=None, random_state=None, **params)
+
+and works with :class:`skal_cxr.ActiveLearner` and ``modAL.models.ActiveLearner``.
+``indices`` are unique positions in ``X_pool``, most informative first. One
+Monte Carlo pass per query (shape ``(n_samples, n_images, n_classes)``) feeds
+every score that needs it. Beside each strategy a pure scoring function
+computes its per-image scores from probability arrays, without a model.
+Entropies are in nats (natural logarithm).
+
+``STRATEGIES`` maps short names to strategies, for configuration files and
+the command line.
+"""
+
+from ._base import QueryContext
+from ._batch_bald import batch_bald, batch_bald_scores, joint_entropy
+from ._bayesian import (
+    bald, bald_scores, mean_std, mean_std_scores, variation_ratio_scores, variation_ratios,
+)
+from ._class_balanced import class_balanced, class_quotas
+from ._coreset import coreset, coreset_scores, k_center_greedy
+from ._power import power_bald, power_probabilities
+from ._random_sampling import random_sampling, random_scores
+from ._uncertainty import (
+    entropy_scores, least_confident, least_confident_scores, margin_sampling, margin_scores,
+    max_entropy,
+)
+
+STRATEGIES = {
+    "random": random_sampling,
+    "max_entropy": max_entropy,
+    "margin": margin_sampling,
+    "least_confident": least_confident,
+    "mean_std": mean_std,
+    "variation_ratios": variation_ratios,
+    "bald": bald,
+    "batch_bald": batch_bald,
+    "power_bald": power_bald,
+    "coreset": coreset,
+}
+
+__all__ = [
+    "STRATEGIES",
+    "QueryContext",
+    # strategies
+    "random_sampling", "max_entropy", "margin_sampling", "least_confident", "mean_std",
+    "variation_ratios", "bald", "batch_bald", "power_bald", "coreset", "class_balanced",
+    # scoring functions
+    "random_scores", "entropy_scores", "margin_scores", "least_confident_scores",
+    "mean_std_scores", "variation_ratio_scores", "bald_scores", "batch_bald_scores",
+    "joint_entropy", "power_probabilities", "coreset_scores", "k_center_greedy",
+    "class_quotas",
+]

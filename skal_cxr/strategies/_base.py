@@ -1,0 +1,299 @@
+"""What every query strategy shares: the query context and the selection rules.
+
+A strategy follows modAL's protocol ``strategy(learner, X_pool, n_instances=1,
+**kwargs) -> indices``. Internally each one is a *selector*
+``select(ctx, n_instances, **params) -> positions`` working on a
+:class:`QueryContext`, which holds the (optionally subsampled) pool, the fitted
+estimator, the random generator and the Monte Carlo samples, computed at most
+once per query and shared by every score that needs them. :func:`run_strategy`
+builds the context, runs the selector and maps positions back to ``X_pool``.
+
+Monte Carlo samples always have shape ``(n_samples, n_images, n_classes)``.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+from torch.utils.data import Dataset, Subset
+
+__all__ = [
+    "QueryContext", "run_strategy", "select_top", "fitted_estimator", "resolve_rng",
+    "check_samples", "mean_probas", "score_strategy", "strategy_doc",
+]
+
+
+def fitted_estimator(learner):
+    """The fitted estimator behind ``learner``.
+
+    ``learner.estimator_`` (skal_cxr's :class:`~skal_cxr.ActiveLearner` keeps
+    its fitted clone there), else ``learner.estimator`` (modAL fits that one in
+    place), else ``learner`` itself (a bare fitted estimator).
+    """
+    est = getattr(learner, "estimator_", None)
+    if est is None:
+        est = getattr(learner, "estimator", None)
+    return learner if est is None else est
+
+
+def resolve_rng(random_state, learner=None, estimator=None):
+    """A ``numpy.random.Generator`` for tie-breaking and sampling.
+
+    ``random_state`` if given, else the first non-``None`` ``random_state``
+    attribute of ``learner`` then ``estimator``, else fresh OS entropy. A
+    ``RandomState`` instance is used as a seed source, so it advances.
+    """
+    if random_state is None:
+        for owner in (learner, estimator):
+            random_state = getattr(owner, "random_state", None)
+            if random_state is not None:
+                break
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    if random_state is not None:
+        check_random_state(random_state)  # same validation as scikit-learn
+    return np.random.default_rng(random_state)
+
+
+def select_top(scores, n_instances, rng):
+    """Positions of the ``n_instances`` highest scores, highest first.
+
+    Ties are broken by a random permutation drawn from ``rng`` (then a stable
+    sort), so equal scores never favour low indices. NaN scores come last.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    perm = rng.permutation(len(scores))
+    keys = np.where(np.isnan(scores[perm]), np.inf, -scores[perm])
+    return perm[np.argsort(keys, kind="stable")[:n_instances]]
+
+
+def _take(X, index):
+    if isinstance(X, Dataset):
+        return Subset(X, index.tolist())
+    return np.asarray(X)[index] if not hasattr(X, "shape") else X[index]
+
+
+def _check_count(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+class QueryContext:
+    """The pool and lazily computed model outputs of one query.
+
+    Parameters
+    ----------
+    learner : object
+        modAL or skal_cxr learner (or a fitted estimator); see
+        :func:`fitted_estimator`.
+    X_pool : array-like of shape (n_images, ...) or Dataset
+    n_instances : int
+    pool_size : int or None, default=None
+        Score only a random subset of this many pool images (drawn with the
+        query's random generator); ``None`` scores the whole pool.
+    n_mc_samples : int or None, default=None
+        Monte Carlo samples per image; ``None`` uses the estimator's default.
+    random_state : int, RandomState, Generator or None, default=None
+        See :func:`resolve_rng`.
+    name : str, default="strategy"
+        Strategy name used in error messages.
+
+    Attributes
+    ----------
+    pool_index : ndarray of shape (n_candidates,)
+        Position in ``X_pool`` of every candidate.
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, learner, X_pool, n_instances, *, pool_size=None,
+                 n_mc_samples=None, random_state=None, name="strategy"):
+        self.learner = learner
+        self.name = name
+        self.estimator = fitted_estimator(learner)
+        self.final = self.estimator[-1] if isinstance(self.estimator, Pipeline) else self.estimator
+        self.n_mc_samples = n_mc_samples
+        self.rng = resolve_rng(random_state, learner, self.final)
+        n_pool = len(X_pool)
+        if n_pool == 0:
+            raise ValueError(f"{name}: X_pool is empty; there is nothing to query.")
+        n_instances = _check_count(n_instances, "n_instances")
+        if n_instances > n_pool:
+            raise ValueError(
+                f"{name}: n_instances={n_instances} is larger than the pool "
+                f"({n_pool} images)."
+            )
+        self.pool_index = np.arange(n_pool)
+        if pool_size is not None:
+            pool_size = _check_count(pool_size, "pool_size", n_instances)
+            if pool_size < n_pool:
+                self.pool_index = np.sort(self.rng.choice(n_pool, pool_size, replace=False))
+        self.X = X_pool if len(self.pool_index) == n_pool else _take(X_pool, self.pool_index)
+        self._cache = {}
+
+    def __len__(self):
+        return len(self.pool_index)
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def transform(self, X):
+        """``X`` through every pipeline step before the final estimator."""
+        if isinstance(self.estimator, Pipeline) and len(self.estimator) > 1:
+            return self.estimator[:-1].transform(X)
+        return X
+
+    @property
+    def has_mc(self):
+        """Whether the estimator can draw Monte Carlo samples."""
+        return hasattr(self.final, "predict_proba_samples")
+
+    def mc_samples(self):
+        """MC probabilities of shape (n_samples, n_candidates, n_classes), float64."""
+        if not self.has_mc:
+            raise TypeError(
+                f"{self.name} needs Monte Carlo samples, but {type(self.final).__name__} "
+                "has no predict_proba_samples method (use skal_cxr.MCDropoutCNN)."
+            )
+        return self._cached("samples", lambda: np.asarray(
+            self.final.predict_proba_samples(self.transform(self.X), n_samples=self.n_mc_samples),
+            dtype=np.float64,
+        ))
+
+    def mean_probas(self):
+        """MC mean probabilities when available, else ``predict_proba``."""
+        if self.has_mc:
+            return self._cached("mean", lambda: self.mc_samples().mean(axis=0))
+        if not hasattr(self.final, "predict_proba"):
+            raise TypeError(
+                f"{self.name} needs class probabilities, but {type(self.final).__name__} "
+                "has neither predict_proba_samples nor predict_proba."
+            )
+        return self._cached("mean", lambda: np.asarray(
+            self.final.predict_proba(self.transform(self.X)), dtype=np.float64
+        ))
+
+    def features(self, X=None):
+        """Representations for distances: network embeddings of the candidates (or of ``X``).
+
+        With ``on_transformed=True`` on the learner, the flattened output of
+        ``learner.transform_without_estimating`` is used instead.
+        """
+        if X is None:
+            return self._cached("features", lambda: self.features(self.X))
+        if getattr(self.learner, "on_transformed", False) and hasattr(
+            self.learner, "transform_without_estimating"
+        ):
+            Xt = np.asarray(self.learner.transform_without_estimating(X), dtype=np.float64)
+            return Xt.reshape(len(Xt), -1)
+        if not hasattr(self.final, "embed"):
+            raise TypeError(
+                f"{self.name} needs embeddings, but {type(self.final).__name__} has no "
+                "embed method (use skal_cxr.MCDropoutCNN, or on_transformed=True)."
+            )
+        return np.asarray(self.final.embed(self.transform(X)), dtype=np.float64)
+
+    def subset(self, positions):
+        """A context over some candidates, sharing the cached model outputs."""
+        positions = np.asarray(positions, dtype=np.intp)
+        sub = object.__new__(QueryContext)
+        sub.__dict__.update(self.__dict__)
+        sub.pool_index = self.pool_index[positions]
+        sub.X = _take(self.X, positions)
+        axis = {"samples": 1}
+        sub._cache = {
+            key: np.take(value, positions, axis=axis.get(key, 0))
+            for key, value in self._cache.items()
+        }
+        return sub
+
+
+def run_strategy(select, learner, X_pool, n_instances, *, pool_size, n_mc_samples,
+                 random_state, name, **params):
+    """Build a :class:`QueryContext`, run ``select`` and map back to ``X_pool``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,), dtype intp
+        Unique positions in ``X_pool``, most informative first.
+    """
+    ctx = QueryContext(learner, X_pool, n_instances, pool_size=pool_size,
+                       n_mc_samples=n_mc_samples, random_state=random_state, name=name)
+    positions = np.asarray(select(ctx, int(n_instances), **params), dtype=np.intp)
+    return ctx.pool_index[positions]
+
+
+def check_samples(samples, name="samples"):
+    """Validate MC probabilities of shape (n_samples, n_images, n_classes) as float64."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (n_samples, n_images, n_classes); got {samples.shape}."
+        )
+    return samples
+
+
+def mean_probas(probas):
+    """Mean class probabilities from (n_images, n_classes) or MC samples (3-D)."""
+    probas = np.asarray(probas, dtype=np.float64)
+    if probas.ndim == 3:
+        return probas.mean(axis=0)
+    if probas.ndim != 2:
+        raise ValueError(
+            "probas must have shape (n_images, n_classes) or (n_samples, n_images, "
+            f"n_classes); got {probas.shape}."
+        )
+    return probas
+
+
+STRATEGY_PARAMS_DOC = """
+    Parameters
+    ----------
+    learner : ActiveLearner or modAL learner
+        Its fitted estimator (``estimator_``, else ``estimator``) may be a
+        :class:`~sklearn.pipeline.Pipeline`; the pool then goes through the
+        steps before the last one.
+    X_pool : array-like of shape (n_images, ...)
+    n_instances : int, default=1
+{extra}    pool_size : int or None, default=None
+        Score only a random subset of this many pool images (drawn from
+        ``random_state``); the indices still point into ``X_pool``.
+    n_mc_samples : int or None, default=None
+        Monte Carlo samples; ``None`` uses the estimator's ``n_mc_samples``.
+    random_state : int, RandomState, Generator or None, default=None
+        Breaks ties and draws the subset; ``None`` takes the learner's, else
+        the estimator's ``random_state``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,)
+        Unique positions in ``X_pool``: highest score first, or in picking
+        order for the greedy and sampling strategies.
+"""
+
+
+def strategy_doc(summary, extra=""):
+    """``summary`` followed by the shared Parameters and Returns sections."""
+    return summary + STRATEGY_PARAMS_DOC.format(extra=extra)
+
+
+def score_strategy(scores, name, doc):
+    """A modAL-protocol strategy querying the top ``scores(ctx)`` of the pool."""
+
+    def select(ctx, n_instances):
+        return select_top(scores(ctx), n_instances, ctx.rng)
+
+    def strategy(learner, X_pool, n_instances=1, *, pool_size=None,
+                 n_mc_samples=None, random_state=None):
+        return run_strategy(select, learner, X_pool, n_instances, pool_size=pool_size,
+                            n_mc_samples=n_mc_samples, random_state=random_state, name=name)
+
+    strategy.__name__ = strategy.__qualname__ = name
+    strategy.__doc__ = strategy_doc(doc)
+    strategy._select = select
+    return strategy
