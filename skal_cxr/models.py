@@ -47,8 +47,15 @@ class MCDropoutCNN(NeuralNetClassifier):
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
     max_epochs : int, default=15
+        Epochs per ``fit`` (raised by ``min_train_steps`` for small sets).
     batch_size : int, default=32
         Used for training and prediction.
+    min_train_steps : int, default=100
+        Lower bound on optimizer steps per ``fit``: with ``n`` images a fit
+        runs ``max(max_epochs, ceil(min_train_steps / ceil(n / batch_size)))``
+        epochs. The training budget thus grows with the labeled set
+        (``max_epochs`` passes over it) but never falls below what a network
+        needs to fit a few dozen images. ``0`` disables the floor.
     train_split : callable or None, default=None
         skorch's internal validation split; ``None`` trains on every labeled
         image, which is what small active-learning sets need.
@@ -117,6 +124,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         lr=1e-3,
         max_epochs=15,
         batch_size=32,
+        min_train_steps=100,
         train_split=None,
         classes=None,
         class_weight=None,
@@ -142,6 +150,7 @@ class MCDropoutCNN(NeuralNetClassifier):
             iterator_train__shuffle=iterator_train__shuffle,
             **kwargs,
         )
+        self.min_train_steps = min_train_steps
         self.class_weight = class_weight
         self.n_mc_samples = n_mc_samples
         self.mc_predict = mc_predict
@@ -227,6 +236,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
         if self.warm_start and self.initialized_:
             self.initialize_criterion()
+        fit_params.setdefault("epochs", self._n_epochs(len(X)))
         self._labels_encoded = True
         try:
             with torch_rng(self.random_state, self.device):
@@ -252,6 +262,15 @@ class MCDropoutCNN(NeuralNetClassifier):
             X = check_images(X)
             y = encode_labels(y, self.classes_)
         return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _n_epochs(self, n_images):
+        """Epochs for ``n_images``: ``max_epochs``, raised to reach ``min_train_steps``."""
+        steps = self.min_train_steps or 0
+        if steps < 0:
+            raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
+        batch = n_images if self.batch_size == -1 else self.batch_size
+        batches_per_epoch = -(-n_images // batch)
+        return max(self.max_epochs, -(-steps // batches_per_epoch))
 
     def _validate_training_data(self, X, y):
         X = check_images(X)

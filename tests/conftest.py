@@ -40,9 +40,11 @@ def pneumoniamnist(pneumoniamnist_path):
 
 @pytest.fixture
 def toy_images():
-    """60 16x16 images in 3 classes whose mean intensity encodes the class."""
+    """60 noisy 16x16 images in 3 classes; a bright bar's position encodes the class."""
     rng = np.random.default_rng(0)
     y = np.repeat(np.array(["normal", "moderate", "severe"]), 20)
-    level = {"normal": 0.2, "moderate": 0.5, "severe": 0.8}
-    X = np.stack([rng.normal(level[c], 0.05, (16, 16)) for c in y]).astype(np.float32)
+    column = {"normal": 2, "moderate": 6, "severe": 10}
+    X = rng.normal(0.4, 0.1, (60, 16, 16)).astype(np.float32)
+    for i, c in enumerate(y):
+        X[i, :, column[c]:column[c] + 4] += 0.4
     return X, y

@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 import skal_cxr.models as models
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
 
-FAST = dict(max_epochs=2, batch_size=16, module__width=8, module__n_blocks=2)
+FAST = dict(max_epochs=2, batch_size=16, min_train_steps=0, module__width=8, module__n_blocks=2)
 
 
 def make_net(**kwargs):
@@ -95,7 +95,7 @@ class TwoDropoutMLP(nn.Sequential):
 
 def test_fast_path_matches_naive_distribution_on_sequential(toy_images, monkeypatch):
     X, y = toy_images
-    net = MCDropoutCNN(TwoDropoutMLP, max_epochs=3, random_state=0).fit(X, y)
+    net = MCDropoutCNN(TwoDropoutMLP, max_epochs=3, min_train_steps=0, random_state=0).fit(X, y)
     n = 4000
     fast = net.predict_proba_samples(X[::10], n_samples=n)
     monkeypatch.setattr(models, "split_mc", lambda module: None)
@@ -110,6 +110,7 @@ def test_fast_path_matches_naive_distribution_on_sequential(toy_images, monkeypa
 def test_mc_sampling_keeps_batchnorm_in_eval_mode(fitted):
     net, X, _ = fitted
     bn = net.module_.features[0][1]
+    assert isinstance(bn, nn.BatchNorm2d)
     dropout = net.module_.head[0]
     before = (bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
     seen = []
@@ -161,7 +162,7 @@ def test_unsplittable_module_falls_back_and_cannot_embed(toy_images):
             return self.inner(x)
 
     X, y = toy_images
-    net = MCDropoutCNN(Wrapped, max_epochs=1, random_state=0).fit(X, y)
+    net = MCDropoutCNN(Wrapped, max_epochs=1, min_train_steps=0, random_state=0).fit(X, y)
     assert net.predict_proba_samples(X, n_samples=3).shape == (3, len(X), 3)
     with pytest.raises(TypeError, match="cannot be split"):
         net.embed(X)
@@ -349,7 +350,7 @@ def test_cross_val_score_and_pipeline(toy_images):
     pipe = Pipeline([("prep", CXRPreprocessor(size=12, scaling=None)), ("net", make_net())])
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,)
-    # the intensity encodes the class: a net that sees it learns it
+    # the bar's position encodes the class: a net that sees it learns it
     pipe.set_params(net__max_epochs=10, net__lr=1e-2).fit(X, y)
     assert pipe.score(X, y) > 0.9
     assert pipe.predict_proba(X).shape == (60, 3)
@@ -364,6 +365,19 @@ def test_warm_start_continues_training(toy_images):
     assert not torch.equal(weights, net.module_.head[1].weight)
     cold = make_net(max_epochs=1).fit(X, y).fit(X, y)
     assert len(cold.history) == 1
+
+
+@pytest.mark.parametrize(
+    "n_images, batch_size, min_steps, expected",
+    [(60, 16, 0, 2), (60, 16, 100, 25), (20, 32, 100, 100), (1000, 32, 100, 4), (4000, 32, 100, 2),
+     (60, -1, 10, 10)],
+)
+def test_min_train_steps_sets_the_epoch_count(toy_images, n_images, batch_size, min_steps, expected):
+    net = make_net(batch_size=batch_size, min_train_steps=min_steps)
+    assert net._n_epochs(n_images) == expected
+    if n_images == 60 and batch_size == 16:
+        X, y = toy_images
+        assert len(net.fit(X, y).history) == expected
 
 
 def test_partial_fit_accepts_original_labels(fitted):

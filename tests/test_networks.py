@@ -45,6 +45,19 @@ def test_pretrained_true_reads_the_torch_hub_cache(tmp_path, monkeypatch):
     assert torch.equal(net.features[4][0].conv1.weight, reference.layer1[0].conv1.weight)
 
 
+def test_per_image_standardization():
+    net = CXRNet(n_classes=2).eval()
+    x = torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        # brightness and contrast of the input no longer matter
+        torch.testing.assert_close(net(x), net(3.0 * x + 0.5), rtol=1e-4, atol=1e-4)
+        z = net.input_norm(x)
+    torch.testing.assert_close(z.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    assert torch.equal(net.input_norm(torch.full((1, 1, 4, 4), 0.7)), torch.zeros(1, 1, 4, 4))
+    assert isinstance(CXRNet(standardize=False).input_norm, torch.nn.Identity)
+
+
 def test_bad_network_arguments():
     with pytest.raises(ValueError, match="backbone must be one of"):
         CXRNet(backbone="vgg")
@@ -57,6 +70,7 @@ def test_bad_network_arguments():
 def test_backbone_through_estimator(toy_images):
     X, y = toy_images
     X = np.kron(X, np.ones((1, 2, 2), dtype=np.float32))  # 32x32
-    net = MCDropoutCNN(module__backbone="resnet18", max_epochs=1, random_state=0).fit(X, y)
+    net = MCDropoutCNN(module__backbone="resnet18", max_epochs=1, min_train_steps=0,
+                       random_state=0).fit(X, y)
     assert net.predict_proba_samples(X[:3], n_samples=4).shape == (4, 3, 3)
     assert net.embed(X[:3]).shape == (3, 512)
