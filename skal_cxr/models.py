@@ -386,6 +386,65 @@ class MCDropoutCNN(NeuralNetClassifier):
         -------
         probas : ndarray of shape (n_samples, n_images, n_classes), dtype float32
             Reproducible across calls when ``random_state`` is an int.
+
+        See Also
+        --------
+        reduce_proba_samples : Per-image statistics of the samples in bounded memory.
+        """
+        return torch.cat(list(self._iter_proba_samples(X, n_samples)), dim=1).numpy()
+
+    def reduce_proba_samples(self, X, funcs, n_samples=None, chunk_size=4096):
+        """Per-image statistics of MC samples, computed chunk by chunk.
+
+        Equivalent to ``[f(self.predict_proba_samples(X, n_samples)) for f in
+        funcs]`` for functions that treat images independently (every
+        acquisition score does), but only ``chunk_size`` images' samples are
+        held at a time, so memory does not grow with
+        ``n_images * n_samples * n_classes``. The dropout masks are the ones
+        :meth:`predict_proba_samples` would draw: with an int ``random_state``
+        the results are identical.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+        funcs : sequence of callable
+            Each maps samples of shape ``(n_samples, n_chunk, n_classes)`` to
+            an array whose first axis has length ``n_chunk``.
+        n_samples : int, default=None
+            Number of MC samples; ``None`` uses ``n_mc_samples``.
+        chunk_size : int, default=4096
+            Images per chunk (rounded up to whole prediction batches).
+
+        Returns
+        -------
+        results : list of ndarray
+            One array per function, concatenated over chunks along axis 0.
+        """
+        chunk_size = check_n_samples(chunk_size, "chunk_size")
+        results = [[] for _ in funcs]
+        pending, n_pending = [], 0
+
+        def flush():
+            chunk = torch.cat(pending, dim=1).numpy()
+            for out, func in zip(results, funcs):
+                out.append(np.asarray(func(chunk)))
+            pending.clear()
+
+        for probas in self._iter_proba_samples(X, n_samples):
+            pending.append(probas)
+            n_pending += probas.shape[1]
+            if n_pending >= chunk_size:
+                flush()
+                n_pending = 0
+        if pending:
+            flush()
+        return [np.concatenate(out, axis=0) for out in results]
+
+    def _iter_proba_samples(self, X, n_samples):
+        """Yield MC samples of successive batches, shape (n_samples, B, n_classes).
+
+        One dropout-mode, no-grad and seeded-RNG context spans the whole
+        iteration, so consume the generator fully inside one public call.
         """
         check_is_fitted(self, ["module_"])
         n_samples = check_n_samples(
@@ -393,7 +452,6 @@ class MCDropoutCNN(NeuralNetClassifier):
         )
         nonlinearity = self._get_predict_nonlinearity()
         split = split_mc(self.module_)
-        out = []
         with mc_dropout_mode(self.module_), torch.inference_mode(), torch_rng(
             self.random_state, self.device
         ):
@@ -405,8 +463,7 @@ class MCDropoutCNN(NeuralNetClassifier):
                 else:
                     trunk, head = split
                     probas = sample_head(head, trunk(Xi), n_samples, nonlinearity)
-                out.append(probas.float().cpu())
-        return torch.cat(out, dim=1).numpy()
+                yield probas.float().cpu()
 
     def embed(self, X):
         """Output of the deterministic trunk (the features the head sees).

@@ -67,6 +67,21 @@ def test_fast_path_equals_naive_loop_exactly(fitted, monkeypatch):
     np.testing.assert_array_equal(fast, naive)
 
 
+def test_reduce_proba_samples_matches_full_samples(fitted):
+    net, X, _ = fitted
+    samples = net.predict_proba_samples(X, n_samples=6)
+    funcs = [lambda s: s.mean(axis=0), lambda s: s.std(axis=0).mean(axis=1)]
+    for chunk_size in (1, 16, 17, 1000):
+        mean, spread = net.reduce_proba_samples(X, funcs, n_samples=6, chunk_size=chunk_size)
+        np.testing.assert_array_equal(mean, samples.mean(axis=0))
+        np.testing.assert_array_equal(spread, samples.std(axis=0).mean(axis=1))
+    seen = []
+    net.reduce_proba_samples(X, [lambda s: seen.append(s.shape) or s[0, :, 0]], chunk_size=20)
+    assert seen == [(20, 32, 3), (20, 28, 3)]  # batches of 16 gathered to >= 20 images
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        net.reduce_proba_samples(X, funcs, chunk_size=0)
+
+
 def test_dropout_zero_gives_identical_samples_equal_to_eval_output(toy_images):
     X, y = toy_images
     net = make_net(module__dropout=0.0).fit(X, y)

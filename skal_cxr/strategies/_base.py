@@ -107,7 +107,13 @@ class QueryContext:
     pool_index : ndarray of shape (n_candidates,)
         Position in ``X_pool`` of every candidate.
     rng : numpy.random.Generator
+    chunk_size : int
+        Per-image scores of pools larger than this are computed chunk by
+        chunk (class attribute, 4096 images), bounding memory by
+        ``chunk_size * n_samples * n_classes`` instead of the whole pool's.
     """
+
+    chunk_size = 4096
 
     def __init__(self, learner, X_pool, n_instances, *, pool_size=None,
                  n_mc_samples=None, random_state=None, name="strategy"):
@@ -155,20 +161,46 @@ class QueryContext:
 
     def mc_samples(self):
         """MC probabilities of shape (n_samples, n_candidates, n_classes), float64."""
-        if not self.has_mc:
-            raise TypeError(
-                f"{self.name} needs Monte Carlo samples, but {type(self.final).__name__} "
-                "has no predict_proba_samples method (use skal_cxr.MCDropoutCNN)."
-            )
+        self._require_mc()
         return self._cached("samples", lambda: np.asarray(
             self.final.predict_proba_samples(self.transform(self.X), n_samples=self.n_mc_samples),
             dtype=np.float64,
         ))
 
+    def sample_statistic(self, func):
+        """``func(samples)`` for a per-image statistic, in bounded memory.
+
+        Pools larger than :attr:`chunk_size` are scored chunk by chunk with
+        the estimator's ``reduce_proba_samples`` (when it has one), in the
+        same single MC pass that also caches the MC mean; smaller pools reuse
+        :meth:`mc_samples`.
+        """
+        if "samples" in self._cache or not self._chunked():
+            return func(self.mc_samples())
+        score, mean = self.final.reduce_proba_samples(
+            self.transform(self.X),
+            [lambda s: func(s.astype(np.float64)), lambda s: s.astype(np.float64).mean(axis=0)],
+            n_samples=self.n_mc_samples, chunk_size=self.chunk_size,
+        )
+        self._cache.setdefault("mean", mean)
+        return score
+
+    def _chunked(self):
+        return len(self) > self.chunk_size and hasattr(self.final, "reduce_proba_samples")
+
+    def _require_mc(self):
+        if not self.has_mc:
+            raise TypeError(
+                f"{self.name} needs Monte Carlo samples, but {type(self.final).__name__} "
+                "has no predict_proba_samples method (use skal_cxr.MCDropoutCNN)."
+            )
+
     def mean_probas(self):
         """MC mean probabilities when available, else ``predict_proba``."""
         if self.has_mc:
-            return self._cached("mean", lambda: self.mc_samples().mean(axis=0))
+            if "samples" in self._cache or not self._chunked():
+                return self._cached("mean", lambda: self.mc_samples().mean(axis=0))
+            return self._cached("mean", lambda: self.sample_statistic(lambda s: s.mean(axis=0)))
         if not hasattr(self.final, "predict_proba"):
             raise TypeError(
                 f"{self.name} needs class probabilities, but {type(self.final).__name__} "

@@ -74,7 +74,7 @@ def bald_scores(samples):
 
 
 mean_std = score_strategy(
-    lambda ctx: mean_std_scores(ctx.mc_samples()),
+    lambda ctx: ctx.sample_statistic(mean_std_scores),
     "mean_std",
     """Query the images of largest mean standard deviation of MC probabilities.
 
@@ -84,7 +84,7 @@ mean_std = score_strategy(
 )
 
 variation_ratios = score_strategy(
-    lambda ctx: variation_ratio_scores(ctx.mc_samples()),
+    lambda ctx: ctx.sample_statistic(variation_ratio_scores),
     "variation_ratios",
     """Query the images whose MC predictions disagree most with their mode.
 
@@ -94,7 +94,7 @@ variation_ratios = score_strategy(
 )
 
 bald = score_strategy(
-    lambda ctx: bald_scores(ctx.mc_samples()),
+    lambda ctx: ctx.sample_statistic(bald_scores),
     "bald",
     """Query the images of largest mutual information between label and weights.
 

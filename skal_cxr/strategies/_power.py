@@ -59,7 +59,7 @@ def power_sample(scores, n_instances, beta, rng):
 
 
 def _select(ctx, n_instances, beta=1.0):
-    return power_sample(bald_scores(ctx.mc_samples()), n_instances, beta, ctx.rng)
+    return power_sample(ctx.sample_statistic(bald_scores), n_instances, beta, ctx.rng)
 
 
 def power_bald(learner, X_pool, n_instances=1, *, beta=1.0, pool_size=None,

@@ -1,0 +1,92 @@
+"""Smoke test of the benchmarks: each one runs at tiny size so it cannot rot.
+
+The timings mean nothing at this size; only that every method, table and
+file is produced is checked. baal's columns are skipped when baal is not
+installed; modAL's run (the test environment installs modAL-python).
+"""
+
+import importlib.util
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_acquisition", BENCH_DIR / "bench_acquisition.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(bench, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # baal's structlog use
+        return bench.main(["--tiny", "--out", str(out)]), out
+
+
+def test_tiny_run_writes_tables(tiny_run):
+    result, out = tiny_run
+    text = (out / "acquisition_speed.md").read_text()
+    for section in ("## Time to score the pool", "## Targets", "## Same quantity?",
+                    "## Batch acquisition", "## Scale"):
+        assert section in text
+    saved = json.loads((out / "acquisition_speed.json").read_text())
+    assert len(saved["results"]) == len(result["results"])
+
+
+def test_tiny_run_covers_every_method(tiny_run, bench):
+    result, _ = tiny_run
+    has_baal = importlib.util.find_spec("baal") is not None
+    expected = {k for k, m in bench.C.METHODS.items() if m.requires != "baal" or has_baal}
+    timed = {r["method"] for r in result["results"] if "seconds" in r}
+    assert timed == expected
+    assert not [r for r in result["results"] if "error" in r]
+    assert all(r["seconds"] > 0 for r in result["results"])
+    for r in result["results"]:
+        if r["method"] != "floor":
+            assert r["score"] in ("bald", "mean_std")
+    assert result["targets"], "the targets table is empty"
+    if not has_baal:
+        assert any("baal" in s for s in result["meta"]["skipped"])
+
+
+def test_tiny_run_agreement_and_batch_strategies(tiny_run):
+    result, _ = tiny_run
+    methods = {a["method"] for a in result["agreement"]}
+    assert {"ours (seed 1)", "naive", "modal"} <= methods
+    assert all(np.isfinite(a["pearson_r"]) for a in result["agreement"])
+    strategies = {(b["strategy"], b["n_instances"]) for b in result["batch_acquisition"]}
+    assert {("batch_bald", 2), ("batch_bald", 5), ("power_bald", 5)} <= strategies
+    assert all("seconds" in b for b in result["batch_acquisition"])
+    assert {row["method"] for row in result["scale"]["rows"]} == {"ours", "ours_chunked"}
+
+
+def test_peak_memory_helpers(bench):
+    C = bench.C
+    assert C.current_rss() > 0
+    before = C.peak_rss()
+    C.reset_peak_rss()
+    assert 0 < C.peak_rss() <= max(before, C.current_rss()) + 2**20
+
+
+def test_pool_round_trip(bench, tmp_path):
+    C = bench.C
+    X, _ = C.make_pool(30, 16, random_state=0)
+    path = tmp_path / "pool.npy"
+    C.save_pool(path, X)
+    np.testing.assert_array_equal(C.load_pool_head(path, 11), X[:11])
