@@ -1,0 +1,26 @@
+"""Datasets for chest X-ray active learning.
+
+- :func:`make_cxr_phantoms`: synthetic CXR-like images with graded severity.
+- :func:`load_medmnist`: MedMNIST ``.npz`` files (PneumoniaMNIST, ChestMNIST),
+  with an optional checksummed download.
+- :func:`load_image_folder`: PNG / JPEG / DICOM images listed in a CSV file
+  with one or more raters' labels.
+- :func:`patient_train_test_split`: train / test split with no patient in both.
+"""
+
+from ._base import get_data_home
+from ._image_folder import load_image_folder
+from ._medmnist import MEDMNIST_MD5, fetch_medmnist, load_medmnist
+from ._phantoms import PHANTOM_CLASS_NAMES, make_cxr_phantoms
+from ._split import patient_train_test_split
+
+__all__ = [
+    "get_data_home",
+    "make_cxr_phantoms",
+    "PHANTOM_CLASS_NAMES",
+    "load_medmnist",
+    "fetch_medmnist",
+    "MEDMNIST_MD5",
+    "load_image_folder",
+    "patient_train_test_split",
+]

@@ -1,0 +1,139 @@
+"""Reading one image file (PNG, JPEG, DICOM, ...) as a float32 array in [0, 1]."""
+
+import numbers
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["read_image", "is_dicom", "check_image_size"]
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+_UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def read_image(path, image_size=None):
+    """Read a grayscale image scaled to ``[0, 1]``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A DICOM file (see :func:`read_dicom`) or any image Pillow reads.
+        Pillow images are converted to grayscale (RGB with ITU-R 601-2 luma,
+        alpha dropped) and divided by the maximum of their integer type:
+        255 for 8-bit, 65535 for 16-bit images.
+    image_size : tuple of (int, int) or None, default=None
+        Output ``(height, width)``; resized bilinearly (with antialiasing
+        when shrinking). ``None`` keeps the stored size.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W), dtype float32
+    """
+    path = Path(path)
+    image = read_dicom(path) if is_dicom(path) else _read_pillow(path)
+    if image_size is not None and image.shape != tuple(image_size):
+        resized = Image.fromarray(image).resize(
+            (image_size[1], image_size[0]), Image.Resampling.BILINEAR
+        )
+        image = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    return image
+
+
+def is_dicom(path):
+    """Whether ``path`` has a DICOM suffix or the ``DICM`` magic at byte 128."""
+    path = Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _read_pillow(path):
+    with Image.open(path) as img:
+        img.load()
+        mode = img.mode
+        if mode in _UINT16_MODES:
+            return (np.asarray(img).astype(np.float32) / 65535.0).astype(np.float32)
+        if mode == "I":  # 32-bit integer container, used by Pillow for 16-bit data
+            arr = np.asarray(img)
+            if arr.min() < 0 or arr.max() > 65535:
+                raise ValueError(
+                    f"32-bit integer image with values outside 0..65535 "
+                    f"({arr.min()}..{arr.max()}); cannot scale it to [0, 1]."
+                )
+            return (arr.astype(np.float32) / 65535.0).astype(np.float32)
+        if mode == "F":
+            raise ValueError("floating-point images have no known range; save as 8 or 16 bit.")
+        if mode != "L":
+            img = img.convert("L")
+        return (np.asarray(img).astype(np.float32) / 255.0).astype(np.float32)
+
+
+def read_dicom(path):
+    """Read a DICOM image as displayed, min-max scaled to ``[0, 1]``.
+
+    Applies the modality LUT (``RescaleSlope`` / ``RescaleIntercept``), then
+    the VOI LUT or window (``WindowCenter`` / ``WindowWidth``; the first
+    window when several are given), inverts ``MONOCHROME1`` so that dense
+    tissue is bright, and maps the minimum to 0 and the maximum to 1
+    (a constant image becomes 0). Colour and multi-frame files are rejected.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    image : ndarray of shape (H, W), dtype float32
+    """
+    try:
+        import pydicom
+    except ImportError as exc:  # an optional dependency
+        raise ImportError(
+            "Reading DICOM files needs pydicom: pip install pydicom "
+            "(or pip install skal-cxr[dicom])."
+        ) from exc
+    try:
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    except ImportError:  # pydicom < 3
+        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+
+    ds = pydicom.dcmread(path)
+    if "PixelData" not in ds:
+        raise ValueError("DICOM file has no pixel data.")
+    if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
+        raise ValueError(f"DICOM image is not grayscale ({ds.PhotometricInterpretation}).")
+    arr = ds.pixel_array
+    if arr.ndim != 2:
+        raise ValueError(f"DICOM image is not a single 2-D frame (shape {arr.shape}).")
+    arr = apply_modality_lut(arr, ds)
+    arr = np.asarray(apply_voi_lut(arr, ds, index=0), dtype=np.float64)
+    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        arr = arr.max() - arr
+    lo, span = arr.min(), arr.max() - arr.min()
+    if span == 0:
+        return np.zeros(arr.shape, dtype=np.float32)
+    return ((arr - lo) / span).astype(np.float32)
+
+
+def check_image_size(image_size):
+    """``None``, or ``image_size`` as a ``(height, width)`` pair of positive ints."""
+    if image_size is None:
+        return None
+    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in pair
+    ):
+        raise ValueError(
+            f"image_size must be a positive int or a (height, width) pair; got {image_size!r}."
+        )
+    return tuple(int(s) for s in pair)

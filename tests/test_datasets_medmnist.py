@@ -1,0 +1,143 @@
+import hashlib
+import io
+
+import numpy as np
+import pytest
+
+from skal_cxr.datasets import MEDMNIST_MD5, _medmnist, fetch_medmnist, load_medmnist
+
+# Official counts (MedMNIST v2 README / shared data README): (normal, pneumonia).
+PNEUMONIA_COUNTS = {"train": (1214, 3494), "val": (135, 389), "test": (234, 390)}
+
+
+def write_fake_npz(path, sizes=(("train", 6), ("val", 2), ("test", 3)), label_shape=1):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in sizes:
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, label_shape), dtype=np.uint8)
+    np.savez(path, **arrays)
+    return arrays
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_pneumoniamnist_split_counts(pneumoniamnist_path, split):
+    X, y = load_medmnist("pneumoniamnist", split=split, root=pneumoniamnist_path.parent)
+    n_normal, n_pneumonia = PNEUMONIA_COUNTS[split]
+    assert X.shape == (n_normal + n_pneumonia, 28, 28) and X.dtype == np.uint8
+    assert y.shape == (len(X),) and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [n_normal, n_pneumonia]
+
+
+def test_pneumoniamnist_all_concatenates_in_order(pneumoniamnist_path, pneumoniamnist):
+    X, y = load_medmnist("pneumoniamnist", split="all", root=pneumoniamnist_path.parent)
+    assert X.shape == (4708 + 524 + 624, 28, 28)
+    assert np.bincount(y).tolist() == [1214 + 135 + 234, 3494 + 389 + 390]
+    np.testing.assert_array_equal(X[-624:], pneumoniamnist["test_images"])
+
+
+def test_default_root_is_the_data_home(pneumoniamnist_path, monkeypatch):
+    monkeypatch.setenv("SKAL_CXR_DATA", str(pneumoniamnist_path.parent))
+    X, _ = load_medmnist(split="val")
+    assert len(X) == 524
+
+
+def test_fake_file_labels_are_flattened(tmp_path):
+    arrays = write_fake_npz(tmp_path / "fakemnist.npz")
+    X, y = load_medmnist("fakemnist", split="test", root=tmp_path)
+    np.testing.assert_array_equal(X, arrays["test_images"])
+    np.testing.assert_array_equal(y, arrays["test_labels"][:, 0])
+    assert y.dtype == np.int64
+
+
+def test_multi_label_files_keep_their_label_columns(tmp_path):
+    write_fake_npz(tmp_path / "fakechest.npz", label_shape=14)
+    _, y = load_medmnist("fakechest", split="train", root=tmp_path)
+    assert y.shape == (6, 14) and y.dtype == np.int64
+
+
+def test_missing_file_message(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_medmnist("pneumoniamnist", root=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "pneumoniamnist.npz") in message
+    assert "download=True" in message
+    assert "https://zenodo.org/records/10519652/files/pneumoniamnist.npz" in message
+    assert "SKAL_CXR_DATA" in message
+
+
+def test_bad_split(tmp_path):
+    write_fake_npz(tmp_path / "fakemnist.npz")
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_medmnist("fakemnist", split="validation", root=tmp_path)
+
+
+def test_bad_layout(tmp_path):
+    np.savez(tmp_path / "odd.npz", images=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(ValueError, match="does not have the MedMNIST npz layout.*train_images"):
+        load_medmnist("odd", root=tmp_path)
+
+
+def test_mismatched_images_and_labels(tmp_path):
+    np.savez(tmp_path / "odd.npz", train_images=np.zeros((3, 28, 28), np.uint8),
+             train_labels=np.zeros((2, 1), np.uint8))
+    with pytest.raises(ValueError, match="one label row per image"):
+        load_medmnist("odd", root=tmp_path)
+
+
+# -- download: never touches the network ---------------------------------------
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A fake MedMNIST file served through a file:// URL."""
+    source = tmp_path / "server"
+    source.mkdir()
+    arrays = write_fake_npz(source / "fakemnist.npz")
+    md5 = hashlib.md5((source / "fakemnist.npz").read_bytes()).hexdigest()
+    monkeypatch.setattr(_medmnist, "MEDMNIST_URL", source.as_uri() + "/{name}.npz")
+    return arrays, md5
+
+
+def test_download_with_matching_checksum(served, tmp_path, monkeypatch):
+    arrays, md5 = served
+    monkeypatch.setitem(MEDMNIST_MD5, "fakemnist", md5)
+    root = tmp_path / "home" / "sub"  # created on download
+    X, y = load_medmnist("fakemnist", split="val", root=root, download=True)
+    np.testing.assert_array_equal(X, arrays["val_images"])
+    assert sorted(p.name for p in root.iterdir()) == ["fakemnist.npz"]
+    # An existing file is used as it is, without downloading again.
+    monkeypatch.setattr(_medmnist, "MEDMNIST_URL", "file:///nowhere/{name}.npz")
+    load_medmnist("fakemnist", root=root, download=True)
+
+
+def test_download_with_mismatching_checksum_deletes_the_file(served, tmp_path, monkeypatch):
+    monkeypatch.setitem(MEDMNIST_MD5, "fakemnist", "0" * 32)
+    root = tmp_path / "home"
+    with pytest.raises(ValueError, match="Checksum mismatch.*expected 0000"):
+        load_medmnist("fakemnist", root=root, download=True)
+    assert list(root.iterdir()) == []
+
+
+def test_download_requests_the_official_url(tmp_path, monkeypatch):
+    requested = []
+
+    def fake_urlopen(url, timeout=None):
+        requested.append(url)
+        return io.BytesIO(b"not the real file")
+
+    monkeypatch.setattr(_medmnist.urllib.request, "urlopen", fake_urlopen)
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        fetch_medmnist("pneumoniamnist", tmp_path)
+    assert requested == [
+        "https://zenodo.org/records/10519652/files/pneumoniamnist.npz?download=1"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_of_an_unknown_name(tmp_path):
+    with pytest.raises(ValueError, match="Cannot download 'fakemnist'"):
+        load_medmnist("fakemnist", root=tmp_path, download=True)
+
+
+def test_known_checksums_look_like_md5():
+    assert MEDMNIST_MD5["pneumoniamnist"] == "28209eda62fecd6e6a2d98b1501bb15f"
+    assert all(len(v) == 32 and int(v, 16) >= 0 for v in MEDMNIST_MD5.values())
