@@ -12,6 +12,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import Dataset
 
 from ._mc import mc_dropout_mode, sample_head, split_mc
+from .callbacks import BatchNormRecalibration
 from ._random import torch_rng
 from ._validation import check_images, check_n_samples, encode_labels
 from .networks import CXRNet
@@ -95,6 +96,11 @@ class MCDropoutCNN(NeuralNetClassifier):
 
     Notes
     -----
+    After training, BatchNorm running statistics are recomputed over the
+    training set (:class:`~skal_cxr.callbacks.BatchNormRecalibration`), which
+    keeps evaluation-mode predictions stable after the short trainings of
+    active-learning rounds; ``callbacks__bn_recalibration=None`` disables it.
+
     Monte Carlo sampling runs the deterministic part of the network (every
     layer before the first dropout layer) once per batch and samples only
     the stochastic head, all samples in one vectorised call. This applies to
@@ -180,6 +186,10 @@ class MCDropoutCNN(NeuralNetClassifier):
         params["device"] = self.__dict__.get("_device_param", "cpu")
         params.pop("_device_param", None)
         return params
+
+    @property
+    def _default_callbacks(self):
+        return [*super()._default_callbacks, ("bn_recalibration", BatchNormRecalibration())]
 
     # -- initialisation hooks ------------------------------------------------
     def get_params_for(self, prefix):

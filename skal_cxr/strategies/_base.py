@@ -173,7 +173,9 @@ class QueryContext:
         Pools larger than :attr:`chunk_size` are scored chunk by chunk with
         the estimator's ``reduce_proba_samples`` (when it has one), in the
         same single MC pass that also caches the MC mean; smaller pools reuse
-        :meth:`mc_samples`.
+        :meth:`mc_samples`. Statistics of chunked pools are not shared with
+        :meth:`subset` contexts, so ``class_balanced`` then samples its
+        per-class candidates once more.
         """
         if "samples" in self._cache or not self._chunked():
             return func(self.mc_samples())
