@@ -1,0 +1,290 @@
+"""The ``skal-cxr`` console script: ``simulate`` and ``report``.
+
+User errors (bad arguments, a results folder of another configuration) end
+with one line ``skal-cxr: error: ...`` on stderr and exit code 2; data that
+cannot be read, exit code 1; an interrupted simulation, exit code 130 (rerun
+the same command to resume). No traceback is shown for these.
+"""
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+PROG = "skal-cxr"
+
+_EPILOG_SIMULATE = """\
+examples:
+  skal-cxr simulate --output skal-cxr-results
+      built-in phantoms, random / max_entropy / mean_std / bald, 3 seeds
+  skal-cxr simulate --data pneumoniamnist --max-pool 2000 --budget 0.2 --output pm
+      PneumoniaMNIST from $SKAL_CXR_DATA (or a path to pneumoniamnist.npz)
+  skal-cxr simulate --csv labels.csv --image-dir images/ --label-columns r1,r2,r3 \\
+      --group-column patient_id --output site-a
+      an image folder, split by patient
+
+Rerun the same command after an interruption to resume where it stopped.
+"""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _int_list(text):
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _seeds(text):
+    if "," in text:
+        return _int_list(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a count N (seeds 0..N-1) or a comma-separated list, got {text!r}"
+        )
+
+
+def _float_list(text):
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _str_list(text):
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _budget(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
+    if "." not in text and "e" not in text.lower():
+        return int(value)
+    return value
+
+
+def build_parser():
+    """The argument parser of ``skal-cxr`` (exposed for documentation tools)."""
+    parser = _ArgumentParser(
+        prog=PROG,
+        description="Deep Bayesian active learning for chest X-rays: simulate query "
+        "strategies on labeled data and report learning curves.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    sub.required = True
+
+    sim = sub.add_parser(
+        "simulate", help="run an active-learning simulation (resumable)",
+        description="Simulate pool-based active learning with an MC Dropout CNN for several "
+        "query strategies and seeds, then write a report. Every finished round is saved "
+        "at once under OUTPUT/records/.",
+        epilog=_EPILOG_SIMULATE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = sim.add_argument_group("data")
+    g.add_argument("--data", default="phantoms", metavar="SOURCE",
+                   help="'phantoms' (default, generated), a MedMNIST name such as "
+                   "pneumoniamnist or medmnist:pneumoniamnist (read from $SKAL_CXR_DATA), "
+                   "or a path to its .npz file")
+    g.add_argument("--n-phantoms", type=int, metavar="N",
+                   help="phantoms to generate, split 65/10/25%% pool/validation/test (3000)")
+    g.add_argument("--phantom-size", type=int, metavar="PX", help="phantom image size (32)")
+    g.add_argument("--max-pool", type=int, metavar="N",
+                   help="MedMNIST: subsample the train split to N pool images (stratified)")
+    g.add_argument("--csv", metavar="CSV", help="image folder: CSV of file names and labels")
+    g.add_argument("--image-dir", metavar="DIR", help="image folder: folder of the images")
+    g.add_argument("--image-column", metavar="COL", help="CSV column of file names (filename)")
+    g.add_argument("--label-columns", type=_str_list, metavar="A,B",
+                   help="CSV label column(s); several are combined by majority vote")
+    g.add_argument("--group-column", metavar="COL",
+                   help="CSV patient column: pool, validation and test split by patient")
+    g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
+
+    g = sim.add_argument_group("active learning")
+    g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
+                   help="query strategies (random,max_entropy,mean_std,bald); also margin, "
+                   "least_confident, variation_ratios, batch_bald, power_bald, coreset")
+    g.add_argument("--seeds", type=_seeds, metavar="N|S1,S2",
+                   help="N seeds 0..N-1, or a list (3)")
+    g.add_argument("--n-initial", type=int, metavar="N",
+                   help="initial labeled images, stratified (40)")
+    g.add_argument("--query-size", type=int, metavar="N", help="images acquired per round (40)")
+    g.add_argument("--budget", type=_budget, metavar="N|FRAC",
+                   help="labeled images at the end, initial set included: a count, or a "
+                   "fraction of the pool such as 0.2 (320)")
+    g.add_argument("--n-mc-samples", type=int, metavar="T",
+                   help="MC dropout samples per query (20)")
+    g.add_argument("--pool-size", type=int, metavar="N",
+                   help="score a random subset of N unlabeled images per query (all)")
+    g.add_argument("--class-weight", choices=["none", "balanced"],
+                   help="class weighting of the loss (none)")
+    g.add_argument("--warm-start", action="store_true", default=None,
+                   help="continue training between rounds instead of retraining from scratch")
+    g.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
+                   help="skip the full-data baseline")
+
+    g = sim.add_argument_group("estimator")
+    g.add_argument("--lr", type=float, help="learning rate (1e-3)")
+    g.add_argument("--batch-size", type=int, help="batch size (32)")
+    g.add_argument("--width", type=int, help="channels of the first CXRNet block (16)")
+    g.add_argument("--n-blocks", type=int, help="CXRNet convolution blocks (3)")
+    g.add_argument("--dropout", type=float, help="dropout of the MC head (0.5)")
+    g.add_argument("--device", help="auto, cpu or cuda (auto)")
+    g.add_argument("--max-epochs", type=int,
+                   help="passes over the labeled set per fit, raised by --min-train-steps (5)")
+    g.add_argument("--min-train-steps", type=int,
+                   help="each fit takes at least this many optimizer steps (150)")
+    g.add_argument("--lr-schedule", choices=["cosine", "constant"],
+                   help="learning rate within each fit: cosine annealing to 0, or constant "
+                   "(cosine)")
+
+    g = sim.add_argument_group("execution")
+    g.add_argument("--output", "-o", default="skal-cxr-results", metavar="DIR",
+                   help="results folder (skal-cxr-results)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="discard earlier results in DIR instead of resuming")
+    g.add_argument("--n-jobs", type=int, default=-1, metavar="N",
+                   help="runs in parallel with joblib, -1 for every core (-1)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask scheduler (tcp://host:8786); workers must see DIR")
+    g.add_argument("--torch-threads", type=int, metavar="N",
+                   help="PyTorch threads per run (1)")
+    g.add_argument("--metric", default="auroc", help="learning-curve metric of the report")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")
+    sim.set_defaults(func=_simulate)
+
+    rep = sub.add_parser(
+        "report", help="write the report of a results folder",
+        description="Write learning_curves.png, summary.csv and report.md in RESULTS_DIR "
+        "from its records (also done at the end of simulate).",
+    )
+    rep.add_argument("results_dir", metavar="RESULTS_DIR")
+    rep.add_argument("--metric", default="auroc",
+                     help="learning-curve metric: auroc, auprc, balanced_accuracy, ... (auroc)")
+    rep.add_argument("--targets", type=_float_list, default=[0.95, 1.0], metavar="F1,F2",
+                     help="fractions of the full-data score to reach (0.95,1.0)")
+    rep.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    rep.set_defaults(func=_report)
+    return parser
+
+
+def _data_spec(args):
+    if args.csv or args.image_dir:
+        if not (args.csv and args.image_dir):
+            raise _UsageError("--csv and --image-dir go together")
+        spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
+        for key in ("image_column", "label_columns", "group_column", "image_size"):
+            if getattr(args, key) is not None:
+                spec[key] = getattr(args, key)
+        return spec
+    if args.data == "phantoms":
+        spec = {"source": "phantoms"}
+        if args.n_phantoms is not None:
+            spec["n_samples"] = args.n_phantoms
+        if args.phantom_size is not None:
+            spec["image_size"] = args.phantom_size
+        return spec
+    from .simulation._config import resolve_data_spec
+
+    spec = resolve_data_spec(args.data)
+    if args.max_pool is not None:
+        spec["max_pool"] = args.max_pool
+    return spec
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _simulate(args):
+    from .simulation import simulate
+
+    estimator = {k: v for k, v in {
+        "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,
+        "module__n_blocks": args.n_blocks, "module__dropout": args.dropout,
+        "device": args.device}.items() if v is not None}
+    training = {k: v for k, v in {
+        "min_train_steps": args.min_train_steps, "max_epochs": args.max_epochs,
+        "lr_schedule": args.lr_schedule}.items()
+        if v is not None}
+    result = simulate(
+        args.output, data=_data_spec(args), strategies=args.strategies, seeds=args.seeds,
+        n_initial=args.n_initial, query_size=args.query_size, budget=args.budget,
+        n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
+        class_weight=None if args.class_weight in (None, "none") else args.class_weight,
+        warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
+        training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
+        scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+        report=False,
+    )
+    _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
+
+
+def _report(args):
+    _report_and_print(args.results_dir, args.metric, args.targets, args.quiet)
+
+
+def _report_and_print(results_dir, metric, targets, quiet):
+    from .report import make_report
+
+    paths = make_report(results_dir, metric=metric, targets=targets)
+    if quiet:
+        return
+    print(f"\nReport: {paths['report']}")
+    print(f"Summary table: {paths['summary']}; learning curves: {paths['figure']}")
+    rows = [r for r in paths["rows"] if r["strategy"] != "full_data"]
+    width = max(len(r["strategy"]) for r in rows)
+    print(f"\n{'strategy':<{width}}  AULC {metric} (mean ± SD over seeds)")
+    for r in rows:
+        print(f"{r['strategy']:<{width}}  {r['aulc_mean']:.3f} ± {r['aulc_std']:.3f}")
+
+
+def main(argv=None):
+    """Entry point of the ``skal-cxr`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 for unreadable data or results, 2 for bad arguments,
+        130 when interrupted.
+    """
+    from .simulation import ConfigError, DataError, ResultsDirError, SimulationInterrupted
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (_UsageError, ConfigError, ResultsDirError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (DataError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        if args.command != "report":
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, SimulationInterrupted):
+        print(f"\n{PROG}: interrupted; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

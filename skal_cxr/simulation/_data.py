@@ -1,0 +1,197 @@
+"""Loading a simulation's data and splitting it into pool, validation and test."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from .._validation import check_images, encode_labels
+
+__all__ = ["SimulationData", "DataError", "load_simulation_data"]
+
+
+class DataError(RuntimeError):
+    """The data of a simulation cannot be read (a user error, reported in one line)."""
+
+
+@dataclass
+class SimulationData:
+    """Pool, validation and test split of a simulation.
+
+    Images are ``(N, 1, H, W)`` float32 in ``[0, 1]``; labels are integer
+    codes indexing ``class_names``. ``X_val`` is ``None`` when there is no
+    validation split.
+    """
+
+    X_pool: np.ndarray
+    y_pool: np.ndarray
+    X_val: object
+    y_val: object
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+    ordinal: bool
+    split: str
+
+    def summary(self):
+        """Sizes of the splits, JSON-serialisable."""
+        return {
+            "n_pool": int(len(self.y_pool)),
+            "n_val": 0 if self.y_val is None else int(len(self.y_val)),
+            "n_test": int(len(self.y_test)),
+            "classes": list(self.class_names),
+            "ordinal": bool(self.ordinal),
+            "split": self.split,
+            "image_shape": list(self.X_pool.shape[1:]),
+            "pool_class_counts": np.bincount(self.y_pool, minlength=len(self.class_names)).tolist(),
+            "test_class_counts": np.bincount(self.y_test, minlength=len(self.class_names)).tolist(),
+        }
+
+
+def _stratify_or_none(y, n_take):
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    if counts.min() >= 2 and n_take >= len(counts) and len(y) - n_take >= len(counts):
+        return y
+    return None
+
+
+def _split(index, y, size, random_state, groups=None):
+    """``(rest, taken)`` index arrays; ``size`` is a fraction; by group if given."""
+    if size <= 0:
+        return index, index[:0]
+    if groups is not None:
+        from ..datasets import patient_train_test_split
+
+        rest, taken = patient_train_test_split(
+            index, groups=groups[index], test_size=size, random_state=random_state
+        )
+        return np.sort(rest), np.sort(taken)
+    n_take = int(np.ceil(size * len(index)))
+    rest, taken = train_test_split(
+        index, test_size=size, random_state=random_state,
+        stratify=_stratify_or_none(y[index], n_take),
+    )
+    return np.sort(rest), np.sort(taken)
+
+
+def _three_way(X, y, spec, groups=None):
+    index = np.arange(len(y))
+    rs = spec["random_state"]
+    rest, test = _split(index, y, spec["test_size"], rs, groups)
+    val_frac = spec["val_size"] / (1 - spec["test_size"]) if spec["val_size"] else 0
+    pool, val = _split(rest, y, val_frac, rs, groups)
+    if len(pool) == 0 or len(test) == 0:
+        raise DataError(f"the data ({len(y)} images) are too few to split into pool and test.")
+    X_val = X[val] if len(val) else None
+    y_val = y[val] if len(val) else None
+    return X[pool], y[pool], X_val, y_val, X[test], y[test]
+
+
+def _load_phantoms(spec):
+    from ..datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
+
+    try:
+        X, y = make_cxr_phantoms(
+            spec["n_samples"], image_size=spec["image_size"], n_classes=spec["n_classes"],
+            weights=spec["weights"], label_noise=spec["label_noise"],
+            random_state=spec["random_state"],
+        )
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"cannot make the phantoms: {exc}") from exc
+    parts = _three_way(check_images(X), np.asarray(y, dtype=np.int64), spec)
+    names = list(PHANTOM_CLASS_NAMES[spec["n_classes"]])
+    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified")
+
+
+_MEDMNIST_CLASSES = {"pneumoniamnist": ["normal", "pneumonia"]}
+
+
+def _load_medmnist(spec):
+    from ..datasets import load_medmnist
+
+    splits = {}
+    try:
+        for split in ("train", "val", "test"):
+            X, y = load_medmnist(spec["name"], split=split, root=spec["root"], download=False)
+            splits[split] = (check_images(X), np.asarray(y, dtype=np.int64).ravel())
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"cannot read MedMNIST {spec['name']!r}: {exc}") from exc
+    X_pool, y_pool = splits["train"]
+    if spec["max_pool"] is not None and spec["max_pool"] < len(y_pool):
+        keep, _ = train_test_split(
+            np.arange(len(y_pool)), train_size=int(spec["max_pool"]),
+            random_state=spec["random_state"], stratify=y_pool,
+        )
+        keep = np.sort(keep)
+        X_pool, y_pool = X_pool[keep], y_pool[keep]
+    n_classes = int(max(y.max() for _, y in splits.values())) + 1
+    names = _MEDMNIST_CLASSES.get(spec["name"], [str(c) for c in range(n_classes)])
+    return SimulationData(
+        X_pool, y_pool, *splits["val"], *splits["test"], class_names=names,
+        ordinal=n_classes == 2, split="dataset",
+    )
+
+
+def _load_folder(spec):
+    from ..datasets import load_image_folder
+
+    keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
+            "group_column", "image_size", "on_error")
+    try:
+        bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"cannot read the image folder: {exc}") from exc
+    target = np.asarray(bunch.target)
+    classes = getattr(bunch, "classes", None)
+    if classes is None:
+        classes = spec["classes"] if spec["classes"] is not None else np.unique(target)
+    try:
+        y = encode_labels(target, classes)
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    groups = None
+    if spec["group_column"] is not None and getattr(bunch, "groups", None) is not None:
+        groups = np.asarray(bunch.groups)
+    parts = _three_way(check_images(bunch.images), y, spec, groups)
+    names = [str(c) for c in np.asarray(classes).tolist()]
+    ordinal = any(spec[k] is not None for k in ("score_column", "bins", "classes"))
+    return SimulationData(
+        *parts, class_names=names, ordinal=ordinal,
+        split="patient" if groups is not None else "stratified",
+    )
+
+
+_LOADERS = {"phantoms": _load_phantoms, "medmnist": _load_medmnist, "folder": _load_folder}
+
+
+def load_simulation_data(spec):
+    """Load the data described by a resolved data specification and split it.
+
+    * ``phantoms``: generated with ``spec["random_state"]``, then split
+      stratified into test (``test_size``), validation (``val_size``, both
+      fractions of all images) and pool.
+    * ``medmnist``: the file's own train (pool, optionally subsampled to
+      ``max_pool`` stratified), val and test splits.
+    * ``folder``: split like the phantoms, by patient with
+      :func:`~skal_cxr.datasets.patient_train_test_split` when the CSV has
+      a ``group_column`` (no patient is in two splits).
+
+    Parameters
+    ----------
+    spec : dict
+        See :func:`~skal_cxr.simulation.resolve_config`.
+
+    Returns
+    -------
+    data : SimulationData
+
+    Raises
+    ------
+    DataError
+        When the files cannot be read or the data cannot be split.
+    """
+    data = _LOADERS[spec["source"]](spec)
+    if len(np.unique(data.y_pool)) < 2:
+        raise DataError("the pool holds fewer than two classes.")
+    return data

@@ -1,0 +1,335 @@
+"""Running active-learning runs and full-data baselines, one record per round.
+
+A *run* is one (strategy, seed) pair: a stratified initial labeled set,
+then rounds of fit, evaluate, query until the labeling budget is spent. A
+*baseline* is the same estimator trained on the whole pool. Each finished
+round is appended to the run's record file at once (see ``_records``).
+
+Determinism and resume
+----------------------
+Everything random in a run is seeded from its seed: the initial labeled set
+(``seed``), the estimator (``random_state=seed``: weight initialisation,
+shuffling, dropout masks, Monte Carlo masks) and each round's query
+(``SeedSequence([seed, round])``). Training starts from scratch every round
+(unless ``warm_start``), so the model of round ``r`` is a function of the
+labeled set of round ``r`` only, in the order it was acquired. A restarted run
+therefore rebuilds the labeled set from the initial set plus the ``queried``
+indices of its recorded rounds and continues with the first missing round.
+With ``warm_start`` the recorded rounds are replayed (fits only, no
+evaluation or query) to rebuild the warm-started weights first.
+"""
+
+import math
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from sklearn.model_selection import train_test_split
+
+from ..metrics import classification_metrics, fit_operating_point
+from ..models import MCDropoutCNN
+from ._config import epochs_for
+from ._records import RecordWriter, read_record_file, record_path
+
+__all__ = [
+    "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",
+    "build_estimator", "run_active", "run_baseline", "run_task", "round_seed",
+]
+
+
+class SimulationInterrupted(RuntimeError):
+    """Training stopped early (for example by Ctrl-C, which skorch swallows)."""
+
+
+class CosineAnnealing(Callback):
+    """Anneals the learning rate over each fit with a half cosine.
+
+    The learning rate of epoch ``e`` (0-based) of an ``E``-epoch fit is
+    ``lr * (1 + cos(pi * e / E)) / 2``, where ``E`` follows
+    :func:`~skal_cxr.simulation.epochs_for` (the estimator's training-step
+    floor). The final weights are then a settled iterate rather than
+    wherever the last constant-rate step left them, which steadies learning
+    curves from round to round. Works with warm starts: each fit restarts
+    the schedule.
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        rule = {"max_epochs": net.max_epochs,
+                "min_train_steps": getattr(net, "min_train_steps", 0) or 0}
+        self.n_epochs_ = epochs_for(len(X), net.batch_size, rule)
+        self.first_epoch_ = len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1 - self.first_epoch_  # history has this epoch's row
+        lr = net.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(1, self.n_epochs_)))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+
+
+def round_schedule(n_pool, n_initial, query_size, budget):
+    """Labeled-set size of every round.
+
+    Parameters
+    ----------
+    n_pool : int
+    n_initial, query_size : int
+    budget : int or float
+        Labeled images at the end (initial set included): a count, or a
+        fraction in ``(0, 1]`` of the pool. Capped at ``n_pool``.
+
+    Returns
+    -------
+    sizes : list of int
+        ``n_initial, n_initial + query_size, ...``, ending exactly at the
+        budget (the last query may be smaller).
+
+    Examples
+    --------
+    >>> from skal_cxr.simulation import round_schedule
+    >>> round_schedule(1000, 40, 40, 150)
+    [40, 80, 120, 150]
+    >>> round_schedule(1000, 40, 40, 0.1)
+    [40, 80, 100]
+    """
+    from ._config import ConfigError
+
+    if isinstance(budget, float) and budget <= 1:
+        total = int(round(budget * n_pool))
+    else:
+        total = int(budget)
+    total = min(total, n_pool)
+    if n_initial > n_pool:
+        raise ConfigError(f"n_initial ({n_initial}) is larger than the pool ({n_pool} images).")
+    if total < n_initial:
+        raise ConfigError(
+            f"the budget ({total} images) is smaller than the initial set ({n_initial})."
+        )
+    return list(range(n_initial, total, query_size)) + [total]
+
+
+def round_seed(seed, round_):
+    """Seed of the query of round ``round_`` of the run with ``seed``."""
+    return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
+
+
+def initial_indices(y_pool, n_initial, seed):
+    """The initial labeled set: ``n_initial`` pool positions, stratified by class.
+
+    Falls back to a plain random draw when a class is too rare to stratify.
+    The same seed gives every strategy the same initial set (paired runs).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_initial,), sorted
+    """
+    index = np.arange(len(y_pool))
+    if n_initial >= len(y_pool):
+        return index
+    counts = np.bincount(y_pool)
+    counts = counts[counts > 0]
+    stratify = y_pool if counts.min() >= 2 and n_initial >= len(counts) else None
+    chosen, _ = train_test_split(
+        index, train_size=n_initial, stratify=stratify, random_state=seed
+    )
+    return np.sort(chosen)
+
+
+def build_estimator(config, n_classes, seed):
+    """The :class:`~skal_cxr.MCDropoutCNN` of a run, seeded with ``seed``."""
+    est = dict(config["estimator"])
+    training = config["training"]
+    callbacks = []
+    if training["lr_schedule"] == "cosine":
+        callbacks.append(("cosine_annealing", CosineAnnealing()))
+    return MCDropoutCNN(
+        classes=np.arange(n_classes),
+        class_weight=config["class_weight"],
+        n_mc_samples=config["n_mc_samples"],
+        warm_start=config["warm_start"],
+        random_state=seed,
+        max_epochs=training["max_epochs"],
+        min_train_steps=training["min_train_steps"],
+        callbacks=callbacks,
+        **est,
+    )
+
+
+def _evaluate(predict_proba, data):
+    """Test metrics (plus operating point fitted on validation) of a model."""
+    op = None
+    if data.y_val is not None:
+        op = fit_operating_point(data.y_val, predict_proba(data.X_val))
+    metrics = classification_metrics(
+        data.y_test, predict_proba(data.X_test), class_names=data.class_names,
+        operating_point=op,
+    )
+    return metrics, (None if op is None else [float(w) for w in op])
+
+
+def _counts(y, n_classes):
+    return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).tolist()
+
+
+@contextmanager
+def _torch_threads(n):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
+    """Run ``fit()``; check it ran every epoch; return (seconds, epochs, history length)."""
+    t0 = time.perf_counter()
+    fit()
+    elapsed = time.perf_counter() - t0
+    n_epochs = epochs_for(n_labeled, config["estimator"]["batch_size"], config["training"])
+    history = len(estimator_of().history)
+    if history - epochs_before != n_epochs:
+        raise SimulationInterrupted(
+            f"training stopped after {history - epochs_before} of {n_epochs} epochs "
+            "(interrupted); rerun the same command to resume."
+        )
+    return elapsed, n_epochs, history
+
+
+def _check_recorded(records, schedule, path):
+    for r, rec in enumerate(records):
+        if rec.get("round") != r or (r < len(schedule) and rec.get("n_labeled") != schedule[r]):
+            raise RuntimeError(
+                f"{path} does not match this configuration (round {r}); "
+                "use another output folder or overwrite."
+            )
+    if len(records) > len(schedule):
+        raise RuntimeError(f"{path} holds more rounds than this configuration plans.")
+
+
+def run_active(data, config, strategy, seed, schedule, results_dir):
+    """Run (or resume) one active-learning run, writing a record per round.
+
+    Parameters
+    ----------
+    data : SimulationData
+    config : dict
+        Resolved configuration.
+    strategy : str
+        Key of :data:`skal_cxr.strategies.STRATEGIES`.
+    seed : int
+    schedule : list of int
+        Labeled-set size of each round (:func:`round_schedule`).
+    results_dir : path-like
+
+    Returns
+    -------
+    n_new : int
+        Rounds run now (0 when the run was already complete).
+    """
+    from ..learner import ActiveLearner
+    from ..strategies import STRATEGIES
+
+    path = record_path(results_dir, "active", strategy, seed)
+    done = read_record_file(path)
+    _check_recorded(done, schedule, path)
+    start = len(done)
+    if start == len(schedule):
+        return 0
+    X, y = data.X_pool, data.y_pool
+    n_pool, n_classes = len(y), len(data.class_names)
+    initial = initial_indices(y, config["n_initial"], seed)
+    labeled = initial.tolist()
+    for rec in done:
+        labeled.extend(rec["queried"])
+
+    with _torch_threads(config["torch_threads"]):
+        learner = ActiveLearner(
+            build_estimator(config, n_classes, seed), query_strategy=STRATEGIES[strategy]
+        )
+        est = lambda: learner.estimator_  # noqa: E731
+        if config["warm_start"] and start:
+            # Warm-started weights depend on every earlier fit: replay them.
+            idx = initial.tolist()
+            _, _, hist = _timed_fit(lambda: learner.fit(X[idx], y[idx]), est, len(idx), config, 0)
+            for rec in done:
+                q = rec["queried"]
+                idx = idx + q
+                fit_time, n_epochs, hist = _timed_fit(
+                    lambda: learner.teach(X[q], y[q]), est, len(idx), config, hist
+                )
+        else:
+            fit_time, n_epochs, hist = _timed_fit(
+                lambda: learner.fit(X[labeled], y[labeled]), est, len(labeled), config, 0
+            )
+        with RecordWriter(path) as writer:
+            for r in range(start, len(schedule)):
+                t0 = time.perf_counter()
+                metrics, op = _evaluate(learner.predict_proba, data)
+                eval_time = time.perf_counter() - t0
+                queried, query_time = [], 0.0
+                if r + 1 < len(schedule):
+                    unlabeled = np.setdiff1d(np.arange(n_pool), labeled, assume_unique=True)
+                    t0 = time.perf_counter()
+                    idx, _ = learner.query(
+                        X[unlabeled], n_instances=schedule[r + 1] - schedule[r],
+                        n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
+                        random_state=round_seed(seed, r),
+                    )
+                    query_time = time.perf_counter() - t0
+                    queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
+                writer.write({
+                    "kind": "active", "strategy": strategy, "seed": seed, "round": r,
+                    "n_labeled": len(labeled), "frac_labeled": len(labeled) / n_pool,
+                    "class_counts": _counts(y[labeled], n_classes),
+                    "queried": queried, "queried_counts": _counts(y[queried], n_classes),
+                    "n_epochs": n_epochs, "fit_time": fit_time, "query_time": query_time,
+                    "eval_time": eval_time, "operating_point": op, "metrics": metrics,
+                })
+                if queried:
+                    labeled.extend(queried)
+                    if not config["warm_start"]:
+                        hist = 0
+                    fit_time, n_epochs, hist = _timed_fit(
+                        lambda: learner.teach(X[queried], y[queried]), est, len(labeled),
+                        config, hist,
+                    )
+    return len(schedule) - start
+
+
+def run_baseline(data, config, seed, results_dir):
+    """Train on the whole pool and write one ``baseline`` record (if missing).
+
+    Returns
+    -------
+    n_new : int
+        1 if the baseline ran now, 0 if it was already recorded.
+    """
+    path = record_path(results_dir, "baseline", None, seed)
+    if read_record_file(path):
+        return 0
+    X, y = data.X_pool, data.y_pool
+    n_classes = len(data.class_names)
+    with _torch_threads(config["torch_threads"]):
+        est = build_estimator(config, n_classes, seed)
+        fit_time, n_epochs, _ = _timed_fit(lambda: est.fit(X, y), lambda: est, len(y), config, 0)
+        t0 = time.perf_counter()
+        metrics, op = _evaluate(est.predict_proba, data)
+        eval_time = time.perf_counter() - t0
+    with RecordWriter(path) as writer:
+        writer.write({
+            "kind": "baseline", "strategy": "full_data", "seed": seed, "round": 0,
+            "n_labeled": len(y), "frac_labeled": 1.0, "class_counts": _counts(y, n_classes),
+            "n_epochs": n_epochs, "fit_time": fit_time, "query_time": 0.0,
+            "eval_time": eval_time, "operating_point": op, "metrics": metrics,
+        })
+    return 1
+
+
+def run_task(task, data, config, schedule, results_dir):
+    """Run one task ``("active", strategy, seed)`` or ``("baseline", None, seed)``."""
+    kind, strategy, seed = task
+    if kind == "baseline":
+        return run_baseline(data, config, seed, results_dir)
+    return run_active(data, config, strategy, seed, schedule, results_dir)

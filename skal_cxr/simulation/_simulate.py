@@ -1,0 +1,296 @@
+"""``simulate``: the grid of strategies x seeds (+ baselines), in parallel, resumable."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from joblib import Parallel, delayed, parallel_config
+from sklearn.utils import Bunch
+
+from ._config import ConfigError, config_diff, resolve_config
+from ._data import load_simulation_data
+from ._records import RECORDS_DIR, read_records, record_path
+from ._runner import round_schedule, run_task
+
+__all__ = ["simulate", "ResultsDirError", "CONFIG_FILE"]
+
+CONFIG_FILE = "config.json"
+REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
+
+
+class ResultsDirError(ValueError):
+    """The output folder holds results of a different configuration."""
+
+
+def _version():
+    from .. import __version__
+
+    return __version__
+
+
+def _prepare_dir(results_dir, config, resolved, overwrite):
+    """Create the folder, or check that its config.json matches (then resume)."""
+    results_dir = Path(results_dir)
+    config_path = results_dir / CONFIG_FILE
+    if config_path.is_file() and not overwrite:
+        try:
+            meta = json.loads(config_path.read_text())
+            old, old_resolved = meta["config"], meta["resolved"]
+        except (ValueError, KeyError) as exc:
+            raise ResultsDirError(f"{config_path} is unreadable ({exc}); use --overwrite.") from exc
+        diff = config_diff(old, config)
+        # same settings but other data (a replaced file): the records would not fit
+        diff += [f"data ({k})" for k in config_diff(old_resolved, resolved)]
+        if diff:
+            raise ResultsDirError(
+                f"{results_dir} holds results of a different configuration "
+                f"(differs in: {', '.join(diff)}); use another --output or --overwrite."
+            )
+        return False
+    if results_dir.exists() and not overwrite and not config_path.is_file():
+        if (results_dir / RECORDS_DIR).exists():
+            raise ResultsDirError(f"{results_dir} holds records but no {CONFIG_FILE}.")
+    if overwrite:  # remove only what a simulation writes
+        for path in (results_dir / RECORDS_DIR).glob("*.jsonl"):
+            path.unlink()
+        for name in REPORT_FILES + (CONFIG_FILE,):
+            if (results_dir / name).is_file():
+                (results_dir / name).unlink()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def _write_config(results_dir, config, resolved):
+    payload = {"skal_cxr_version": _version(), "config": config, "resolved": resolved}
+    tmp = Path(results_dir) / (CONFIG_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, Path(results_dir) / CONFIG_FILE)
+
+
+class _Progress:
+    """tqdm bars of finished runs and rounds, fed by polling the record files.
+
+    Workers may be other processes or machines, so the parent counts the
+    lines of the record files (each line is one finished round).
+    """
+
+    def __init__(self, results_dir, tasks, schedule, interval=0.5):
+        from tqdm.auto import tqdm
+
+        self.paths = [(record_path(results_dir, *t), 1 if t[0] == "baseline" else len(schedule))
+                      for t in tasks]
+        total_rounds = sum(n for _, n in self.paths)
+        self.runs = tqdm(total=len(tasks), desc="runs  ", unit="run", position=0)
+        self.rounds = tqdm(total=total_rounds, desc="rounds", unit="round", position=1)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._update()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _update(self):
+        runs = rounds = 0
+        for path, n in self.paths:
+            try:
+                lines = min(n, path.read_bytes().count(b"\n"))
+            except OSError:
+                lines = 0
+            rounds += lines
+            runs += lines == n
+        if runs > self.runs.n:
+            self.runs.update(runs - self.runs.n)
+        if rounds > self.rounds.n:
+            self.rounds.update(rounds - self.rounds.n)
+
+    def _poll(self):
+        while not self._stop.wait(self.interval):
+            self._update()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self._update()
+        self.rounds.close()
+        self.runs.close()
+
+
+def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler):
+    jobs = (delayed(run_task)(t, data, config, schedule, str(results_dir)) for t in tasks)
+    if scheduler is not None:
+        from distributed import Client
+
+        with Client(scheduler), parallel_config(backend="dask", wait_for_workers_timeout=60):
+            return Parallel(n_jobs=-1)(jobs)
+    if n_jobs in (None, 1):
+        return Parallel(n_jobs=1)(jobs)
+    with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"]):
+        # max_nbytes=None: no read-only memmaps (torch warns on them)
+        return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
+
+
+def simulate(
+    output_dir,
+    *,
+    data=None,
+    strategies=None,
+    seeds=None,
+    n_initial=None,
+    query_size=None,
+    budget=None,
+    n_mc_samples=None,
+    pool_size=None,
+    class_weight=None,
+    warm_start=None,
+    baseline=None,
+    estimator=None,
+    training=None,
+    torch_threads=None,
+    n_jobs=None,
+    scheduler=None,
+    overwrite=False,
+    progress=False,
+    report=True,
+):
+    """Simulate pool-based active learning and compare query strategies.
+
+    For every strategy and seed, an :class:`~skal_cxr.ActiveLearner` with a
+    :class:`~skal_cxr.MCDropoutCNN` starts from a stratified initial labeled
+    set drawn from the pool and acquires ``query_size`` images per round
+    (their labels revealed from the data) until ``budget`` images are
+    labeled. Every round the model is retrained (from scratch unless
+    ``warm_start``) and evaluated on the test split; see
+    :func:`skal_cxr.metrics.classification_metrics` for the metrics and the
+    validation-chosen operating point. With ``baseline`` the same estimator
+    is also trained on the whole pool, once per seed, for reference.
+
+    Every finished round is appended to ``<output_dir>/records/`` at once.
+    Calling ``simulate`` again with the same configuration and folder resumes
+    an interrupted simulation: finished rounds are kept and the results are
+    identical to those of an uninterrupted run.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Results folder: ``config.json``, ``records/*.jsonl`` and the report.
+    data : str or dict, default=None
+        ``None`` or ``"phantoms"``: built-in phantoms (3000 images of 32x32,
+        normal / moderate / severe in proportions 0.6 / 0.3 / 0.1, split
+        into 25% test, 10% validation and the pool). A MedMNIST name or
+        ``.npz`` path uses that file's train (pool), val and test splits. A
+        dict sets every option of a source, for example
+        ``{"source": "folder", "csv": ..., "image_dir": ...,
+        "label_columns": [...], "group_column": "patient_id"}`` (split by
+        patient when a group column is given). See
+        :data:`~skal_cxr.simulation.DATA_DEFAULTS`.
+    strategies : list of str, default=None
+        Keys of :data:`skal_cxr.strategies.STRATEGIES`; ``None`` is
+        ``["random", "max_entropy", "mean_std", "bald"]``.
+    seeds : int or list of int, default=None
+        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``[0, 1, 2]``.
+        A seed fixes the initial set, the network initialisation, the
+        dropout masks and the queries' randomness; the data split is fixed
+        by the data's own ``random_state``.
+    n_initial : int, default=None
+        Initial labeled images (40).
+    query_size : int, default=None
+        Images acquired per round (40).
+    budget : int or float, default=None
+        Labeled images at the end, initial set included: a count, or a
+        fraction in ``(0, 1]`` of the pool (320).
+    n_mc_samples : int, default=None
+        Monte Carlo dropout samples per acquisition (20).
+    pool_size : int, default=None
+        Score a random subset of this many unlabeled images per query
+        (``None``: all of them).
+    class_weight : {None, "balanced"}, default=None
+        Loss weighting of the classes, recomputed each round.
+    warm_start : bool, default=None
+        Continue training the previous round's network instead of
+        retraining from scratch (False).
+    baseline : bool, default=None
+        Also train on the whole pool, once per seed (True).
+    estimator : dict, default=None
+        :class:`~skal_cxr.MCDropoutCNN` parameters merged into the
+        defaults ``lr=1e-3, batch_size=32, module__width=16,
+        module__n_blocks=3, module__dropout=0.5, mc_predict=False,
+        device="auto"``.
+    training : dict, default=None
+        The epoch rule of :func:`~skal_cxr.simulation.epochs_for`
+        (``max_epochs=5`` passes over the labeled set, raised to reach
+        ``min_train_steps=150`` optimizer steps) and the learning rate within
+        each fit (``lr_schedule="cosine"``, annealed to 0; or ``"constant"``).
+    torch_threads : int, default=None
+        PyTorch threads per run (1); results are reproducible for a fixed
+        value.
+    n_jobs : int, default=None
+        Runs in parallel (joblib; ``None`` is 1, ``-1`` all cores).
+    scheduler : str, default=None
+        Address of a Dask scheduler (``"tcp://host:8786"``): run the grid on
+        that cluster through joblib's Dask backend instead. Workers must see
+        ``output_dir`` (a shared file system).
+    overwrite : bool, default=False
+        Delete earlier results in ``output_dir`` instead of resuming;
+        needed to reuse a folder with another configuration.
+    progress : bool, default=False
+        Show tqdm progress bars of runs and rounds.
+    report : bool, default=True
+        Write the report (:func:`skal_cxr.report.make_report`) at the end.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``results_dir`` (Path), ``config`` (dict), ``resolved`` (split
+        sizes, classes, the round schedule), ``records`` (list of dict) and
+        ``report`` (dict of written paths, or None).
+
+    Raises
+    ------
+    ConfigError
+        For invalid parameters.
+    DataError
+        When the data cannot be read.
+    ResultsDirError
+        When ``output_dir`` holds results of another configuration.
+    """
+    config = resolve_config(
+        data=data, strategies=strategies, seeds=seeds, n_initial=n_initial,
+        query_size=query_size, budget=budget, n_mc_samples=n_mc_samples,
+        pool_size=pool_size, class_weight=class_weight, warm_start=warm_start,
+        baseline=baseline, estimator=estimator, training=training,
+        torch_threads=torch_threads,
+    )
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0
+    ):
+        raise ConfigError(f"n_jobs must be a non-zero integer; got {n_jobs!r}.")
+    results_dir = Path(output_dir)
+    data_ = load_simulation_data(config["data"])
+    resolved = data_.summary()
+    resolved["schedule"] = round_schedule(
+        resolved["n_pool"], config["n_initial"], config["query_size"], config["budget"]
+    )
+    if _prepare_dir(results_dir, config, resolved, overwrite):
+        _write_config(results_dir, config, resolved)
+    schedule = resolved["schedule"]
+    tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
+    tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
+    bars = _Progress(results_dir, tasks, schedule) if progress else None
+    try:
+        _run_grid(tasks, data_, config, schedule, results_dir, n_jobs, scheduler)
+    finally:
+        if bars is not None:
+            bars.close()
+    paths = None
+    if report:
+        from ..report import make_report
+
+        paths = make_report(results_dir)
+    return Bunch(
+        results_dir=results_dir, config=config, resolved=resolved,
+        records=read_records(results_dir), report=paths,
+    )

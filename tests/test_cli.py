@@ -1,0 +1,106 @@
+"""Tests of the skal-cxr console script: parsing, help, error paths, a tiny run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skal_cxr.cli import build_parser, main
+
+TINY_ARGS = ["--n-phantoms", "200", "--phantom-size", "16", "--strategies", "random,margin",
+             "--seeds", "2", "--n-initial", "10", "--query-size", "10", "--budget", "20",
+             "--n-mc-samples", "3", "--width", "4", "--n-blocks", "2", "--device", "cpu",
+             "--min-train-steps", "1", "--max-epochs", "1", "--n-jobs", "1"]
+
+
+def test_help_is_readable(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--strategies", "--budget", "--scheduler", "--n-jobs", "--quiet",
+                 "resume", "examples:"):
+        assert text in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "report" in capsys.readouterr().out
+
+
+def test_parsing_of_lists_and_budgets():
+    parser = build_parser()
+    args = parser.parse_args(["simulate", "--seeds", "3", "--budget", "0.2",
+                              "--strategies", "random, bald"])
+    assert args.seeds == 3 and args.budget == 0.2 and args.strategies == ["random", "bald"]
+    args = parser.parse_args(["simulate", "--seeds", "4,7", "--budget", "300"])
+    assert args.seeds == [4, 7] and args.budget == 300 and isinstance(args.budget, int)
+    args = parser.parse_args(["report", "dir", "--targets", "0.9,1"])
+    assert args.targets == [0.9, 1.0] and args.metric == "auroc"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--seeds", "a,b"], "comma-separated integers"),
+    (["simulate", "--budget", "lots"], "count or a fraction"),
+    (["simulate", "--class-weight", "auto"], "invalid choice"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra, message, code", [
+    (["--strategies", "random,nope"], "unknown strategies", 2),
+    (["--budget", "5"], "smaller than the initial", 2),
+    (["--n-initial", "0"], "n_initial", 2),
+    (["--dropout", "1.5"], "dropout", 2),
+    (["--csv", "x.csv"], "--csv and --image-dir go together", 2),
+    (["--n-jobs", "0"], "n_jobs", 2),
+    (["--data", "/no/such/dir/pneumoniamnist.npz"], "cannot read MedMNIST", 1),
+])
+def test_user_errors_are_one_line(extra, message, code, tmp_path, capsys):
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS, *extra]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_report_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and "config.json" in err
+    (tmp_path / "config.json").write_text("{not json")
+    assert main(["report", str(tmp_path)]) == 1
+    assert "skal-cxr: error:" in capsys.readouterr().err
+
+
+def test_simulate_then_report(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["simulate", "--output", str(out), *TINY_ARGS]) == 0
+    captured = capsys.readouterr()
+    assert "Report:" in captured.out and "margin" in captured.out
+    assert "rounds" in captured.err  # the progress bars
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["strategies"] == ["random", "margin"]
+    assert meta["config"]["seeds"] == [0, 1]
+    assert meta["config"]["training"] == {"min_train_steps": 1, "max_epochs": 1,
+                                          "lr_schedule": "cosine"}
+    for name in ("report.md", "summary.csv", "learning_curves.png"):
+        assert (out / name).is_file()
+    # same command: resumes (nothing to do), quietly
+    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    # another configuration in the same folder: refused, then overwritten
+    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5",
+                 "--overwrite", "-q"]) == 0
+    assert json.loads((out / "config.json").read_text())["resolved"]["schedule"] == [10, 15, 20]
+    assert main(["report", str(out), "--metric", "balanced_accuracy_op", "-q"]) == 0
+    assert main(["report", str(out), "--metric", "nope"]) == 1
+    assert "unknown metric" in capsys.readouterr().err
+    assert np.isfinite(float(open(out / "summary.csv").read().splitlines()[1].split(",")[2]))

@@ -1,0 +1,340 @@
+"""Tests of skal_cxr.simulation: schedule, records, resume, parallel and Dask grids."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from skal_cxr.simulation import (
+    ConfigError,
+    DataError,
+    ResultsDirError,
+    SimulationInterrupted,
+    epochs_for,
+    build_estimator,
+    initial_indices,
+    read_record_file,
+    read_records,
+    record_path,
+    resolve_config,
+    round_schedule,
+    simulate,
+)
+from skal_cxr.simulation import _records
+
+TINY = dict(
+    data={"source": "phantoms", "n_samples": 240, "image_size": 16},
+    strategies=["random", "bald"],
+    seeds=[0, 1],
+    n_initial=12,
+    query_size=12,
+    budget=36,
+    n_mc_samples=4,
+    estimator={"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
+    training={"max_epochs": 2, "min_train_steps": 2},
+    report=False,
+)
+TIMINGS = ("fit_time", "query_time", "eval_time")
+
+
+def _strip(records):
+    """Records without timings, in a canonical order."""
+    out = [{k: v for k, v in r.items() if k not in TIMINGS} for r in records]
+    return sorted(out, key=lambda r: (r["kind"], r["strategy"], r["seed"], r["round"]))
+
+
+# -- pure parts ----------------------------------------------------------------
+def test_round_schedule():
+    assert round_schedule(1000, 40, 40, 160) == [40, 80, 120, 160]
+    assert round_schedule(1000, 40, 50, 150) == [40, 90, 140, 150]
+    assert round_schedule(500, 10, 20, 0.1) == [10, 30, 50]
+    assert round_schedule(30, 10, 20, 1000) == [10, 30]  # capped at the pool
+    assert round_schedule(100, 10, 5, 10) == [10]
+    with pytest.raises(ConfigError, match="smaller than the initial"):
+        round_schedule(1000, 40, 40, 0.01)
+    with pytest.raises(ConfigError, match="larger than the pool"):
+        round_schedule(10, 40, 40, 100)
+
+
+def test_epochs_rule():
+    rule = {"max_epochs": 5, "min_train_steps": 200, "lr_schedule": "cosine"}
+    assert epochs_for(40, 32, rule) == 100  # 2 steps/epoch
+    assert epochs_for(320, 32, rule) == 20  # 10 steps/epoch -> 200 steps
+    assert epochs_for(1950, 32, rule) == 5  # max_epochs passes
+    assert epochs_for(33, 32, {"min_train_steps": 10, "max_epochs": 1}) == 5
+
+
+def test_epochs_rule_is_the_estimators(toy_images):
+    """The recorded epoch count is what MCDropoutCNN really runs."""
+    X, y = toy_images
+    config = resolve_config(training={"max_epochs": 1, "min_train_steps": 7},
+                            estimator={"module__width": 4, "device": "cpu"})
+    codes = np.unique(y, return_inverse=True)[1]
+    net = build_estimator(config, 3, seed=0).fit(X[:40], codes[:40])  # 2 batches/epoch
+    assert len(net.history) == epochs_for(40, 32, config["training"]) == 4
+    # the cosine schedule ends near 0 and starts at lr
+    lrs = [g["lr"] for g in net.optimizer_.param_groups]
+    assert lrs[0] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 3 / 4)))
+
+
+def test_initial_indices_stratified_and_paired():
+    y = np.repeat([0, 1, 2], [60, 30, 10])
+    a = initial_indices(y, 20, seed=3)
+    assert len(a) == len(np.unique(a)) == 20
+    np.testing.assert_array_equal(np.bincount(y[a]), [12, 6, 2])
+    np.testing.assert_array_equal(a, initial_indices(y, 20, seed=3))
+    assert not np.array_equal(a, initial_indices(y, 20, seed=4))
+
+
+def test_resolve_config_defaults_and_errors():
+    config = resolve_config()
+    assert config["strategies"] == ["random", "max_entropy", "mean_std", "bald"]
+    assert config["seeds"] == [0, 1, 2] and config["data"]["source"] == "phantoms"
+    assert resolve_config(seeds=2)["seeds"] == [0, 1]
+    assert resolve_config(data="pneumoniamnist")["data"]["name"] == "pneumoniamnist"
+    assert resolve_config(data="medmnist:chestmnist")["data"]["name"] == "chestmnist"
+    spec = resolve_config(data="/some/where/pneumoniamnist.npz")["data"]
+    assert spec["root"] == "/some/where" and spec["name"] == "pneumoniamnist"
+    assert json.loads(json.dumps(config)) == config
+    for kwargs, match in [
+        ({"strategies": ["random", "nope"]}, "unknown strategies"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"budget": 10, "n_initial": 20}, "smaller than the initial"),
+        ({"budget": 1.5}, "fraction"),
+        ({"n_initial": 0}, "n_initial"),
+        ({"class_weight": "auto"}, "class_weight"),
+        ({"estimator": {"lr": -1}}, "lr"),
+        ({"estimator": {"bogus": 1}}, "unknown estimator"),
+        ({"data": {"source": "folder"}}, "csv"),
+        ({"training": {"max_epochs": 0}}, "max_epochs"),
+        ({"training": {"lr_schedule": "step"}}, "lr_schedule"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            resolve_config(**kwargs)
+
+
+def test_record_writer_cuts_a_torn_line(tmp_path):
+    path = tmp_path / "records" / "x.jsonl"
+    with _records.RecordWriter(path) as w:
+        w.write({"round": 0})
+    with open(path, "ab") as f:
+        f.write(b'{"round": 1, "tor')  # a write cut short by a crash
+    assert read_record_file(path) == [{"round": 0}]
+    with _records.RecordWriter(path) as w:
+        w.write({"round": 1})
+    assert read_record_file(path) == [{"round": 0}, {"round": 1}]
+    assert path.read_bytes().count(b"\n") == 2
+
+
+def test_unreadable_data_is_a_data_error(tmp_path):
+    with pytest.raises(DataError):
+        simulate(tmp_path / "out", **{**TINY, "data": str(tmp_path / "missing.npz")})
+    with pytest.raises(ConfigError):
+        simulate(tmp_path / "out", **{**TINY, "n_jobs": 0})
+
+
+def test_interrupted_fit_is_detected(tmp_path, monkeypatch):
+    """skorch swallows KeyboardInterrupt inside fit; the run must stop, not record."""
+    from skorch import NeuralNet
+
+    original = NeuralNet.fit_loop
+
+    def interrupted(self, X, y=None, epochs=None, **kw):  # stops after one epoch
+        return original(self, X, y, epochs=1, **kw)
+
+    monkeypatch.setattr(NeuralNet, "fit_loop", interrupted)
+    with pytest.raises(SimulationInterrupted):
+        simulate(tmp_path, **{**TINY, "seeds": [0], "strategies": ["random"],
+                              "baseline": False,
+                              "training": {"max_epochs": 2, "min_train_steps": 0}})
+    assert read_records(tmp_path) == []
+
+
+def test_image_folder_is_split_by_patient(tmp_path):
+    from PIL import Image
+
+    from skal_cxr.simulation import load_simulation_data
+
+    rng = np.random.default_rng(0)
+    rows = ["filename,label,patient_id"]
+    for i in range(60):
+        label = ["normal", "diseased"][i % 2]
+        Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{label},p{i // 3}")  # 3 images per patient
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = resolve_config(data={"source": "folder", "csv": str(tmp_path / "labels.csv"),
+                                "image_dir": str(tmp_path), "label_columns": ["label"],
+                                "group_column": "patient_id", "image_size": 12})["data"]
+    data = load_simulation_data(spec)
+    assert data.split == "patient" and data.class_names == ["diseased", "normal"]
+    sizes = len(data.y_pool), len(data.y_val), len(data.y_test)
+    assert sum(sizes) == 60 and min(sizes) > 0
+    # the images are noise: identify them by their pixels to recover patients
+    images = {Image.open(tmp_path / f"{i}.png").tobytes(): i // 3 for i in range(60)}
+
+    def patients(X):
+        return {images[np.round(x[0] * 255).astype(np.uint8).tobytes()] for x in X}
+
+    pool, val, test = patients(data.X_pool), patients(data.X_val), patients(data.X_test)
+    assert not (pool & val) and not (pool & test) and not (val & test)
+    bad = {**spec, "csv": str(tmp_path / "missing.csv")}
+    with pytest.raises(DataError, match="image folder"):
+        load_simulation_data(bad)
+
+
+# -- end to end ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted tiny grid, run on two joblib (loky) workers."""
+    out = tmp_path_factory.mktemp("reference")
+    result = simulate(out, n_jobs=2, **TINY)
+    return out, result
+
+
+def test_simulate_writes_config_and_records(reference):
+    out, result = reference
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"] == result.config and "skal_cxr_version" in meta
+    schedule = meta["resolved"]["schedule"]
+    assert schedule == [12, 24, 36]
+    records = read_records(out)
+    assert len(records) == 2 * 2 * 3 + 2  # strategies x seeds x rounds + baselines
+    n_pool = meta["resolved"]["n_pool"]
+    for strategy in TINY["strategies"]:
+        for seed in TINY["seeds"]:
+            recs = read_record_file(record_path(out, "active", strategy, seed))
+            assert [r["n_labeled"] for r in recs] == schedule
+            queried = [q for r in recs for q in r["queried"]]
+            assert len(set(queried)) == len(queried) == 24
+            assert recs[-1]["queried"] == []
+            assert all(0 <= q < n_pool for q in queried)
+            for a, b in zip(recs, recs[1:]):
+                assert np.sum(b["class_counts"]) == np.sum(a["class_counts"]) + len(a["queried"])
+                assert np.add(a["class_counts"], a["queried_counts"]).tolist() == b["class_counts"]
+            assert {"auroc", "auprc", "ece", "balanced_accuracy_op", "mae_macro",
+                    "recall_severe", "recall_severe_op"} <= set(recs[0]["metrics"])
+    # paired runs: every strategy starts from the same initial set per seed
+    first = {(r["strategy"], r["seed"]): r for r in records if r["round"] == 0}
+    assert first[("random", 0)]["class_counts"] == first[("bald", 0)]["class_counts"]
+    assert first[("random", 0)]["metrics"] == first[("bald", 0)]["metrics"]
+    baselines = [r for r in records if r["kind"] == "baseline"]
+    assert [r["n_labeled"] for r in baselines] == [n_pool, n_pool]
+
+
+def test_rerun_is_a_no_op_and_other_config_is_refused(reference, tmp_path):
+    out, _ = reference
+    before = {p.name: p.read_bytes() for p in (out / "records").iterdir()}
+    simulate(out, **TINY)
+    assert {p.name: p.read_bytes() for p in (out / "records").iterdir()} == before
+    with pytest.raises(ResultsDirError, match="query_size"):
+        simulate(out, **{**TINY, "query_size": 6})
+
+
+def test_changed_data_is_refused(reference, tmp_path):
+    out, _ = reference
+    meta = json.loads((out / "config.json").read_text())
+    meta["resolved"]["pool_class_counts"][0] += 1  # as if the data file were replaced
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ResultsDirError, match="pool_class_counts"):
+        simulate(tmp_path, **TINY)
+
+
+def test_overwrite(tmp_path):
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]
+
+
+def test_resume_after_interruption_matches_uninterrupted(reference, tmp_path, monkeypatch):
+    out, _ = reference
+    writes = {"n": 0}
+    original = _records.RecordWriter.write
+
+    def crash_after_five(self, record):
+        if writes["n"] == 5:
+            raise KeyboardInterrupt
+        writes["n"] += 1
+        original(self, record)
+
+    monkeypatch.setattr(_records.RecordWriter, "write", crash_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(tmp_path, **TINY)
+    monkeypatch.setattr(_records.RecordWriter, "write", original)
+    partial = read_records(tmp_path)
+    assert len(partial) == 5
+    # a torn line, as a crash in the middle of a write leaves
+    with open(record_path(tmp_path, "active", "bald", 0), "ab") as f:
+        f.write(b'{"kind": "act')
+    simulate(tmp_path, **TINY)
+    assert _strip(read_records(tmp_path)) == _strip(read_records(out))
+
+
+def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
+    params = {**TINY, "strategies": ["max_entropy"], "seeds": [0], "baseline": False,
+              "warm_start": True}
+    simulate(tmp_path / "full", **params)
+    original = _records.RecordWriter.write
+    writes = {"n": 0}
+
+    def crash_after_two(self, record):
+        if writes["n"] == 2:
+            raise KeyboardInterrupt
+        writes["n"] += 1
+        original(self, record)
+
+    monkeypatch.setattr(_records.RecordWriter, "write", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(tmp_path / "resumed", **params)
+    monkeypatch.setattr(_records.RecordWriter, "write", original)
+    simulate(tmp_path / "resumed", **params)
+    full = _strip(read_records(tmp_path / "full"))
+    assert full == _strip(read_records(tmp_path / "resumed"))
+    assert [r["n_epochs"] for r in full] == [2, 2, 2]
+
+
+def test_cli_sigint_then_resume(reference, tmp_path):
+    """A real interruption of the console script, resumed by the same command."""
+    out, _ = reference
+    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
+           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random,bald",
+           "--seeds", "0,1", "--n-initial", "12", "--query-size", "12", "--budget", "36",
+           "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2", "--device", "cpu",
+           "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "1",
+           "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len(read_records(tmp_path)) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    assert 3 <= len(read_records(tmp_path)) < 14
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _strip(read_records(tmp_path)) == _strip(read_records(out))
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_dask_local_cluster(reference, tmp_path):
+    """The same grid through a real dask.distributed LocalCluster on loopback."""
+    distributed = pytest.importorskip("distributed")
+    out, _ = reference
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, worker_dashboard_address=None,
+    ) as cluster:
+        simulate(tmp_path, scheduler=cluster.scheduler_address, **TINY)
+    assert _strip(read_records(tmp_path)) == _strip(read_records(out))
