@@ -9,9 +9,11 @@ from .learner import ActiveLearner
 from .models import MCDropoutCNN
 from .networks import CXRNet
 from .preprocessing import CXRPreprocessor
+from .simulation import simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "__version__",
+    "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "simulate",
+    "__version__",
 ]

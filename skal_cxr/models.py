@@ -17,7 +17,7 @@ from ._random import torch_rng
 from ._validation import check_images, check_n_samples, encode_labels
 from .networks import CXRNet
 
-__all__ = ["MCDropoutCNN", "resolve_device"]
+__all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]
 
 
 def resolve_device(device):
@@ -25,6 +25,28 @@ def resolve_device(device):
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
+    """Epochs of one fit: ``max_epochs``, raised to reach ``min_train_steps`` steps.
+
+    ``max(max_epochs, ceil(min_train_steps / ceil(n_images / batch_size)))``:
+    the training budget grows with the labeled set, with a floor of optimizer
+    steps for small ones. ``batch_size=-1`` means one batch per epoch.
+
+    Examples
+    --------
+    >>> training_epochs(40, 32, max_epochs=5, min_train_steps=150)
+    75
+    >>> training_epochs(2000, 32, max_epochs=5, min_train_steps=150)
+    5
+    """
+    steps = min_train_steps or 0
+    if steps < 0:
+        raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
+    batch = n_images if batch_size == -1 else batch_size
+    batches_per_epoch = max(1, -(-int(n_images) // int(batch)))
+    return int(max(max_epochs, -(-int(steps) // batches_per_epoch)))
 
 
 class MCDropoutCNN(NeuralNetClassifier):
@@ -274,13 +296,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
     def _n_epochs(self, n_images):
-        """Epochs for ``n_images``: ``max_epochs``, raised to reach ``min_train_steps``."""
-        steps = self.min_train_steps or 0
-        if steps < 0:
-            raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
-        batch = n_images if self.batch_size == -1 else self.batch_size
-        batches_per_epoch = -(-n_images // batch)
-        return max(self.max_epochs, -(-steps // batches_per_epoch))
+        return training_epochs(n_images, self.batch_size, self.max_epochs, self.min_train_steps)
 
     def _validate_training_data(self, X, y):
         X = check_images(X)

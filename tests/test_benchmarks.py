@@ -90,3 +90,20 @@ def test_pool_round_trip(bench, tmp_path):
     path = tmp_path / "pool.npy"
     C.save_pool(path, X)
     np.testing.assert_array_equal(C.load_pool_head(path, 11), X[:11])
+
+
+def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_label_efficiency", BENCH_DIR / "bench_label_efficiency.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--tiny", "--quiet", "--n-jobs", "1", "--out", str(tmp_path)])
+    table = (tmp_path / "label_efficiency.md").read_text()
+    for section in ("main: auroc", "main: balanced_accuracy_op", "batch_bald: auroc",
+                    "unweighted: auroc"):
+        assert f"## {section}" in table
+    for strategy in module.STRATEGIES + ["batch_bald", "full data (baseline)"]:
+        assert f"| {strategy} |" in table
+    assert (tmp_path / "main" / "report.md").is_file()
+    assert "label_efficiency.md" not in capsys.readouterr().err

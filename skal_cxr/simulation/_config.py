@@ -9,6 +9,8 @@ import copy
 import json
 import numbers
 
+from ..models import training_epochs
+
 __all__ = [
     "DEFAULT_CONFIG", "DATA_DEFAULTS", "ConfigError", "resolve_config", "config_diff",
     "epochs_for",
@@ -110,9 +112,9 @@ def epochs_for(n_labeled, batch_size, training):
     >>> epochs_for(40, 32, rule), epochs_for(320, 32, rule), epochs_for(2000, 32, rule)
     (75, 15, 5)
     """
-    steps_per_epoch = -(-int(n_labeled) // int(batch_size))
-    wanted = -(-int(training["min_train_steps"]) // max(1, steps_per_epoch))
-    return int(max(training["max_epochs"], wanted))
+    return training_epochs(
+        n_labeled, batch_size, training["max_epochs"], training["min_train_steps"]
+    )
 
 
 def _normalise(value):
