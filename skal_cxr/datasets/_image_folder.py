@@ -121,6 +121,7 @@ def load_image_folder(
             ``"percent_agreement"``, ``"n_raters"`` and ``"n_items"``,
             computed on the loaded images; ``None`` with one rater.
         groups : ndarray of shape (n_images,) of str, or None
+            Patient of each image, from ``group_column``.
         filenames : ndarray of shape (n_images,) of str
             As written in the CSV.
         skipped : list of (int, str, str)
