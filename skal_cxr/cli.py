@@ -32,11 +32,20 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message}\n")
 
 
-def _int_list(text):
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+def _list_of(kind, what):
+    """An argparse type: comma-separated values of ``kind``."""
+
+    def parse(text):
+        try:
+            return [kind(t) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+
+    return parse
+
+
+_int_list = _list_of(int, "integers")
+_float_list = _list_of(float, "numbers")
 
 
 def _seeds(text):
@@ -48,13 +57,6 @@ def _seeds(text):
         raise argparse.ArgumentTypeError(
             f"expected a count N (seeds 0..N-1) or a comma-separated list, got {text!r}"
         )
-
-
-def _float_list(text):
-    try:
-        return [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
 def _str_list(text):

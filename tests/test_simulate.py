@@ -252,21 +252,26 @@ def test_overwrite(tmp_path):
     assert [r["n_labeled"] for r in result.records] == [12, 24]
 
 
-def test_resume_after_interruption_matches_uninterrupted(reference, tmp_path, monkeypatch):
-    out, _ = reference
-    writes = {"n": 0}
+def _interrupt_after(n_records, monkeypatch, run):
+    """Run ``run()`` with a KeyboardInterrupt raised once ``n_records`` are written."""
     original = _records.RecordWriter.write
+    written = []
 
-    def crash_after_five(self, record):
-        if writes["n"] == 5:
+    def write(self, record):
+        if len(written) == n_records:
             raise KeyboardInterrupt
-        writes["n"] += 1
+        written.append(record)
         original(self, record)
 
-    monkeypatch.setattr(_records.RecordWriter, "write", crash_after_five)
-    with pytest.raises(KeyboardInterrupt):
-        simulate(tmp_path, **TINY)
-    monkeypatch.setattr(_records.RecordWriter, "write", original)
+    with monkeypatch.context() as patch:
+        patch.setattr(_records.RecordWriter, "write", write)
+        with pytest.raises(KeyboardInterrupt):
+            run()
+
+
+def test_resume_after_interruption_matches_uninterrupted(reference, tmp_path, monkeypatch):
+    out, _ = reference
+    _interrupt_after(5, monkeypatch, lambda: simulate(tmp_path, **TINY))
     partial = read_records(tmp_path)
     assert len(partial) == 5
     # a torn line, as a crash in the middle of a write leaves
@@ -280,19 +285,7 @@ def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
     params = {**TINY, "strategies": ["max_entropy"], "seeds": [0], "baseline": False,
               "warm_start": True}
     simulate(tmp_path / "full", **params)
-    original = _records.RecordWriter.write
-    writes = {"n": 0}
-
-    def crash_after_two(self, record):
-        if writes["n"] == 2:
-            raise KeyboardInterrupt
-        writes["n"] += 1
-        original(self, record)
-
-    monkeypatch.setattr(_records.RecordWriter, "write", crash_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        simulate(tmp_path / "resumed", **params)
-    monkeypatch.setattr(_records.RecordWriter, "write", original)
+    _interrupt_after(2, monkeypatch, lambda: simulate(tmp_path / "resumed", **params))
     simulate(tmp_path / "resumed", **params)
     full = _strip(read_records(tmp_path / "full"))
     assert full == _strip(read_records(tmp_path / "resumed"))
