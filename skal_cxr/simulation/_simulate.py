@@ -232,7 +232,10 @@ def simulate(
     scheduler : str, default=None
         Address of a Dask scheduler (``"tcp://host:8786"``): run the grid on
         that cluster through joblib's Dask backend instead. Workers must see
-        ``output_dir`` (a shared file system).
+        ``output_dir`` (a shared file system) and should be processes with
+        one thread each (``dask worker --nthreads 1``): seeded runs reseed
+        torch's process-wide random generator, so two runs sharing a process
+        in threads would disturb each other's dropout masks.
     overwrite : bool, default=False
         Delete earlier results in ``output_dir`` instead of resuming;
         needed to reuse a folder with another configuration.
