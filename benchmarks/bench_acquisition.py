@@ -57,6 +57,10 @@ TINY = dict(sizes=[64], image_sizes=[16], T=4, agreement_T=4, agreement_n=64, re
 
 
 # -- command line --------------------------------------------------------------
+#: Methods the issue compares against; --peer-max-pool limits them to small pools.
+PEERS = ("naive", "modal", "baal", "baal_cache")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000],
@@ -84,6 +88,9 @@ def parse_args(argv=None):
     p.add_argument("--agreement-n", type=int, default=500,
                    help="pool images of the agreement check")
     p.add_argument("--methods", nargs="+", default=list(C.METHODS), choices=list(C.METHODS))
+    p.add_argument("--peer-max-pool", type=int, default=None,
+                   help="time the peers (naive, modAL, baal) only on pools up to this many "
+                        "images; ours and the floor run on every size (default: all)")
     p.add_argument("--threads", type=int, default=C.available_threads(),
                    help="torch CPU threads (default: every core available)")
     p.add_argument("--n-train", type=int, default=500, help="training images (1 epoch)")
@@ -449,6 +456,8 @@ def run(args):
 
             for n in sizes:
                 for m in methods:
+                    if m.key in PEERS and args.peer_max_pool and n > args.peer_max_pool:
+                        continue
                     for score in (list(C.SCORES) if m.scored else [None]):
                         records.append(one(n, m, score))
             if size == args.image_sizes[0]:

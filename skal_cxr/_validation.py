@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 __all__ = ["check_images", "encode_labels", "check_n_samples"]
 
+_FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
 _INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -70,8 +71,10 @@ def check_images(X, *, allow_dataset=True, name="X"):
         X = X.astype(np.float32) / np.float32(_INTEGER_SCALES[X.dtype])
     elif np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float32, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinity.")
+        # in blocks, so that a large pool needs no full-size boolean copy
+        for start in range(0, len(X), _FINITE_CHECK_BLOCK):
+            if not np.isfinite(X[start:start + _FINITE_CHECK_BLOCK]).all():
+                raise ValueError(f"{name} contains NaN or infinity.")
     else:
         raise ValueError(
             f"{name} has dtype {X.dtype}; expected uint8, uint16 or a floating-point "

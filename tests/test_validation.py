@@ -25,3 +25,14 @@ def test_encode_labels_errors():
         encode_labels(np.zeros((2, 2)), [0, 1])
     with pytest.raises(ValueError, match="not among the classes"):
         encode_labels(["a"], [0, 1])
+
+
+def test_nan_found_beyond_the_first_block(monkeypatch):
+    import skal_cxr._validation as validation
+
+    monkeypatch.setattr(validation, "_FINITE_CHECK_BLOCK", 3)
+    X = np.zeros((10, 2, 2), np.float32)
+    assert check_images(X).shape == (10, 1, 2, 2)
+    X[8, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        check_images(X)
