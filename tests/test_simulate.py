@@ -331,3 +331,25 @@ def test_dask_local_cluster(reference, tmp_path):
     ) as cluster:
         simulate(tmp_path, scheduler=cluster.scheduler_address, **TINY)
     assert _strip(read_records(tmp_path)) == _strip(read_records(out))
+
+
+def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
+    """skorch swallows KeyboardInterrupt; one in the final epoch must still stop the run."""
+    from skorch.callbacks import Callback
+
+    from skal_cxr import MCDropoutCNN
+    from skal_cxr.simulation._runner import _timed_fit
+
+    class CtrlCInLastEpoch(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            if len(net.history) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # let the handler run inside this epoch
+
+    X, y = toy_images
+    net = MCDropoutCNN(max_epochs=2, min_train_steps=0, callbacks=[CtrlCInLastEpoch()])
+    config = {"estimator": {"batch_size": 32}, "training": {"max_epochs": 2, "min_train_steps": 0}}
+    with pytest.raises(SimulationInterrupted, match="interrupted"):
+        _timed_fit(lambda: net.fit(X, y), lambda: net, len(X), config, 0)
+    assert len(net.history) == 2  # the epoch count alone would have passed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -20,6 +20,8 @@ evaluation or query) to rebuild the warm-started weights first.
 """
 
 import math
+import signal
+import threading
 import time
 from contextlib import contextmanager
 
@@ -182,14 +184,43 @@ def _torch_threads(n):
         torch.set_num_threads(old)
 
 
+@contextmanager
+def _sigint_flag():
+    """Record any SIGINT that arrives while the block runs.
+
+    skorch ends training quietly on Ctrl-C, even inside the last epoch, where
+    the epoch count cannot show it; the flag can. Only the main thread may
+    install signal handlers; elsewhere the flag stays empty.
+    """
+    flag = []
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        flag.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
     """Run ``fit()``; check it ran every epoch; return (seconds, epochs, history length)."""
     t0 = time.perf_counter()
-    fit()
+    with _sigint_flag() as interrupted:
+        fit()
     elapsed = time.perf_counter() - t0
     n_epochs = epochs_for(n_labeled, config["estimator"]["batch_size"], config["training"])
     history = len(estimator_of().history)
-    if history - epochs_before != n_epochs:
+    if interrupted or history - epochs_before != n_epochs:
         raise SimulationInterrupted(
             f"training stopped after {history - epochs_before} of {n_epochs} epochs "
             "(interrupted); rerun the same command to resume."
