@@ -302,7 +302,9 @@ def test_cli_sigint_then_resume(reference, tmp_path):
            "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "1",
            "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # a child of a process that ignores SIGINT (as CI may) would ignore it too
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if len(read_records(tmp_path)) >= 3:
@@ -349,7 +351,12 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
     X, y = toy_images
     net = MCDropoutCNN(max_epochs=2, min_train_steps=0, callbacks=[CtrlCInLastEpoch()])
     config = {"estimator": {"batch_size": 32}, "training": {"max_epochs": 2, "min_train_steps": 0}}
-    with pytest.raises(SimulationInterrupted, match="interrupted"):
-        _timed_fit(lambda: net.fit(X, y), lambda: net, len(X), config, 0)
-    assert len(net.history) == 2  # the epoch count alone would have passed
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # CI may start the tests with SIGINT ignored: stand in for an interactive shell
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SimulationInterrupted, match="interrupted"):
+            _timed_fit(lambda: net.fit(X, y), lambda: net, len(X), config, 0)
+        assert len(net.history) == 2  # the epoch count alone would have passed
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)

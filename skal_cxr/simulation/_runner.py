@@ -197,12 +197,15 @@ def _sigint_flag():
         yield flag
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:  # the caller chose to ignore Ctrl-C (nohup)
+        yield flag
+        return
 
     def handler(signum, frame):
         flag.append(signum)
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:
+        else:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, handler)
