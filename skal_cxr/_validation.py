@@ -6,13 +6,14 @@ The package works on single-channel images stored as ``(N, 1, H, W)``
 with one clear message instead of deep inside PyTorch.
 """
 
+import inspect
 import numbers
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["check_images", "encode_labels", "check_n_samples"]
+__all__ = ["check_images", "encode_labels", "check_n_samples", "accepts_keyword"]
 
 _FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
 _INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -143,3 +144,16 @@ def check_n_samples(n_samples, name="n_samples"):
     ):
         raise ValueError(f"{name} must be a positive integer; got {n_samples!r}.")
     return int(n_samples)
+
+
+def accepts_keyword(func, name):
+    """Whether ``func`` can be called with the keyword argument ``name``.
+
+    True if it has a parameter of that name or takes ``**kwargs``; False when
+    its signature cannot be read.
+    """
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)

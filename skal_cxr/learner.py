@@ -1,6 +1,5 @@
 """A modAL-compatible pool-based active learner that scikit-learn can clone."""
 
-import inspect
 from time import perf_counter
 
 import numpy as np
@@ -8,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
+from ._validation import accepts_keyword
 from .strategies import max_entropy
 from .strategies._base import resolve_rng
 
@@ -21,14 +21,6 @@ def _labels(y):
 
 def _rows(X, indices):
     return X[indices] if hasattr(X, "shape") else np.asarray(X)[indices]
-
-
-def _accepts(func, name):
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
 
 
 class ActiveLearner(ClassifierMixin, BaseEstimator):
@@ -49,8 +41,10 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         :class:`~sklearn.pipeline.Pipeline` ending in one. It is never
         fitted itself.
     query_strategy : callable, default=max_entropy
-        ``strategy(learner, X_pool, n_instances=1, **kwargs) -> indices``, one
-        of :mod:`skal_cxr.strategies` or a modAL strategy.
+        ``strategy(learner, X_pool, n_instances=1, **kwargs) -> (indices,
+        scores)``, one of :mod:`skal_cxr.strategies` (or made with
+        :func:`~skal_cxr.strategies.make_strategy`) or a modAL strategy. A
+        strategy returning bare indices is accepted too (no scores then).
     X_training : array-like of shape (n_labeled, ...) or None, default=None
         The initial labeled images. As in modAL, ``X_training`` and
         ``y_training`` then hold the labeled set and grow with :meth:`teach`;
@@ -229,17 +223,22 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
             self._fit_labeled(bootstrap=self.bootstrap_init, fresh=True)
 
     # -- querying and prediction -------------------------------------------
-    def query(self, X_pool, n_instances=1, **query_kwargs):
+    def query(self, X_pool, n_instances=1, *, return_metrics=False, **query_kwargs):
         """Ask the query strategy which pool images to label next.
 
         Fits first if the learner has labeled data but no model yet. The
         learner's ``random_state`` reaches the strategy as a per-round
-        ``random_state`` unless one is given.
+        ``random_state`` unless one is given. The strategy is called once.
 
         Parameters
         ----------
         X_pool : array-like of shape (n_pool, ...)
+            The unlabeled images to choose from.
         n_instances : int, default=1
+            How many images to query.
+        return_metrics : bool, default=False
+            Also return the strategy's score of each queried image, like
+            ``modAL.models.ActiveLearner.query``.
         **query_kwargs : dict
             Passed to the strategy (for example ``pool_size``, ``n_mc_samples``).
 
@@ -249,17 +248,25 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
             Positions in ``X_pool``.
         X_query : array-like
             ``X_pool[indices]``.
+        scores : ndarray of shape (n_instances,)
+            Only with ``return_metrics=True``: the strategy's score of each
+            queried image (``None`` for a strategy that returns bare indices).
         """
         self._check_fitted()
         if (query_kwargs.get("random_state") is None and self.random_state is not None
-                and _accepts(self.query_strategy, "random_state")):
+                and accepts_keyword(self.query_strategy, "random_state")):
             query_kwargs["random_state"] = self._round_rng(1)
         start = perf_counter()
-        indices = self.query_strategy(self, X_pool, n_instances=n_instances, **query_kwargs)
+        result = self.query_strategy(self, X_pool, n_instances=n_instances, **query_kwargs)
         query_time = perf_counter() - start
-        indices = indices[0] if isinstance(indices, tuple) else indices
+        if isinstance(result, tuple) and len(result) == 2:
+            indices, scores = result
+        else:
+            indices, scores = result, None
         indices = np.asarray(indices)
         self._pending = (indices, query_time)
+        if return_metrics:
+            return indices, _rows(X_pool, indices), scores
         return indices, _rows(X_pool, indices)
 
     def transform_without_estimating(self, X):

@@ -213,3 +213,30 @@ def test_mean_std_rounds_on_pneumoniamnist(pneumoniamnist):
     score = balanced_accuracy_score(pneumoniamnist["test_labels"].ravel(),
                                     learner.predict(prep.transform(pneumoniamnist["test_images"])))
     assert score > 0.65, score
+
+
+def test_query_returns_the_strategy_scores_on_request(data):
+    X, y = data
+    learner = ActiveLearner(Recorder(), query_strategy=random_sampling, X_training=X[:4],
+                            y_training=y[:4], random_state=0)
+    idx, X_query = learner.query(X[4:], n_instances=3)
+    again, X_again, scores = clone(learner).query(X[4:], n_instances=3, return_metrics=True)
+    np.testing.assert_array_equal(idx, again)
+    np.testing.assert_array_equal(X_again, X[4:][idx])
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores < 1))
+    assert np.all(np.diff(scores) <= 0)  # highest score first
+
+
+def test_query_calls_the_strategy_once_and_accepts_bare_indices(data):
+    X, y = data
+    calls = []
+
+    def first_images(learner, X_pool, n_instances=1):
+        calls.append(n_instances)
+        return np.arange(n_instances)
+
+    learner = ActiveLearner(Recorder(), query_strategy=first_images, X_training=X[:4],
+                            y_training=y[:4])
+    idx, X_query, scores = learner.query(X[4:], n_instances=2, return_metrics=True)
+    np.testing.assert_array_equal(idx, [0, 1])  # two indices, not (index, score)
+    assert scores is None and calls == [2]

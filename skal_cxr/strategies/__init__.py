@@ -2,21 +2,23 @@
 
 Every strategy follows modAL's protocol::
 
-    indices = strategy(learner, X_pool, n_instances=1, *, pool_size=None,
-                       n_mc_samples=None, random_state=None, **params)
+    indices, scores = strategy(learner, X_pool, n_instances=1, *, pool_size=None,
+                               n_mc_samples=None, random_state=None, **params)
 
 and works with :class:`skal_cxr.ActiveLearner` and ``modAL.models.ActiveLearner``.
-``indices`` are unique positions in ``X_pool``, most informative first. One
-Monte Carlo pass per query (shape ``(n_samples, n_images, n_classes)``) feeds
-every score that needs it. Beside each strategy a pure scoring function
-computes its per-image scores from probability arrays, without a model.
-Entropies are in nats (natural logarithm).
+``indices`` are unique positions in ``X_pool``, most informative first;
+``scores`` are the score of each queried image. One Monte Carlo pass per
+query (shape ``(n_samples, n_images, n_classes)``) feeds every score that
+needs it. Beside each strategy a pure scoring function computes its
+per-image scores from probability arrays, without a model; :func:`make_strategy`
+turns such a function into a strategy. Entropies are in nats (natural
+logarithm).
 
 ``STRATEGIES`` maps short names to strategies, for configuration files and
 the command line.
 """
 
-from ._base import QueryContext
+from ._base import QueryContext, make_strategy, select_top
 from ._batch_bald import batch_bald, batch_bald_scores, joint_entropy
 from ._bayesian import (
     bald, bald_scores, mean_std, mean_std_scores, variation_ratio_scores, variation_ratios,
@@ -46,6 +48,8 @@ STRATEGIES = {
 __all__ = [
     "STRATEGIES",
     "QueryContext",
+    "make_strategy",
+    "select_top",
     # strategies
     "random_sampling", "max_entropy", "margin_sampling", "least_confident", "mean_std",
     "variation_ratios", "bald", "batch_bald", "power_bald", "coreset", "class_balanced",

@@ -146,16 +146,17 @@ def _select(ctx, n_instances, max_configurations=10_000):
     samples = ctx.mc_samples()
     joint = _Joint(samples, max_configurations, ctx.rng)
     cond = entr(samples).sum(axis=2).mean(axis=0)
-    selected, cond_sum = [], 0.0
+    selected, values, cond_sum = [], [], 0.0
     for step in range(n_instances):
         scores = joint.entropies() - cond_sum - cond
         scores[selected] = np.nan
         i = int(select_top(scores, 1, ctx.rng)[0])
         selected.append(i)
+        values.append(scores[i])
         cond_sum += cond[i]
         if step + 1 < n_instances:
             joint.add(i)
-    return np.array(selected, dtype=np.intp)
+    return np.array(selected, dtype=np.intp), np.array(values)
 
 
 def batch_bald(learner, X_pool, n_instances=1, *, max_configurations=10_000,
@@ -176,5 +177,6 @@ batch_bald.__doc__ = strategy_doc("""Query a batch greedily maximising its joint
         Cap on the label configurations held: exact enumeration up to it,
         this many sampled configurations beyond. Memory:
         ``n_mc_samples x max_configurations`` float64 plus 32 MiB.
-""")
-batch_bald._select = _select
+""", scores="""The BatchBALD value of the batch up to and including each
+        queried image (the first is its BALD score).""")
+batch_bald.select = _select

@@ -8,7 +8,7 @@ Bayesian Active Learning with Image Data"). Entropies are in nats.
 import numpy as np
 from scipy.special import entr
 
-from ._base import check_samples, score_strategy
+from ._base import check_samples, make_strategy
 
 __all__ = [
     "mean_std_scores", "variation_ratio_scores", "bald_scores",
@@ -73,30 +73,33 @@ def bald_scores(samples):
     return np.maximum(entropy_of_mean - mean_entropy, 0.0)
 
 
-mean_std = score_strategy(
-    lambda ctx: ctx.sample_statistic(mean_std_scores),
-    "mean_std",
-    """Query the images of largest mean standard deviation of MC probabilities.
+mean_std = make_strategy(
+    mean_std_scores,
+    needs="samples",
+    name="mean_std",
+    doc="""Query the images of largest mean standard deviation of MC probabilities.
 
     Score: ``1/C sum_c sqrt(E_w[p_c^2] - E_w[p_c]^2)`` (Kampffmeyer et al.,
     2016); see :func:`mean_std_scores`. Needs ``predict_proba_samples``.
 """,
 )
 
-variation_ratios = score_strategy(
-    lambda ctx: ctx.sample_statistic(variation_ratio_scores),
-    "variation_ratios",
-    """Query the images whose MC predictions disagree most with their mode.
+variation_ratios = make_strategy(
+    variation_ratio_scores,
+    needs="samples",
+    name="variation_ratios",
+    doc="""Query the images whose MC predictions disagree most with their mode.
 
     Score: ``1 - f_m / T`` (Freeman, 1965); see :func:`variation_ratio_scores`.
     Needs ``predict_proba_samples``.
 """,
 )
 
-bald = score_strategy(
-    lambda ctx: ctx.sample_statistic(bald_scores),
-    "bald",
-    """Query the images of largest mutual information between label and weights.
+bald = make_strategy(
+    bald_scores,
+    needs="samples",
+    name="bald",
+    doc="""Query the images of largest mutual information between label and weights.
 
     Score: ``H[E_w p(y|x,w)] - E_w H[p(y|x,w)]`` in nats (Houlsby et al.,
     2011, "Bayesian Active Learning by Disagreement"); see

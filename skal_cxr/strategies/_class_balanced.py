@@ -49,45 +49,59 @@ def class_quotas(predicted, n_instances, n_classes=None):
     return quotas
 
 
+def _indices_and_scores(result):
+    """``(indices, scores)`` from a strategy; NaN scores for one returning bare indices."""
+    if isinstance(result, tuple) and len(result) == 2:
+        return result
+    indices = np.asarray(result)
+    return indices, np.full(len(indices), np.nan)
+
+
 def class_balanced(strategy):
     """Wrap ``strategy`` so that its batches spread across predicted classes.
 
     Parameters
     ----------
     strategy : callable
-        A skal_cxr strategy (it then reuses this query's Monte Carlo samples)
-        or any modAL-protocol strategy (called on each class's sub-pool).
+        A skal_cxr strategy, or one made with
+        :func:`~skal_cxr.strategies.make_strategy` (it then reuses this
+        query's Monte Carlo samples through its ``select`` attribute), or
+        any modAL-protocol strategy (called on each class's sub-pool).
 
     Returns
     -------
     balanced : callable
         A modAL-protocol strategy ``balanced(learner, X_pool, n_instances=1,
-        *, pool_size=None, n_mc_samples=None, random_state=None, **kwargs)``;
-        ``kwargs`` go to ``strategy``. Indices interleave the classes: the
-        best image of each class, then the second best, and so on.
+        *, pool_size=None, n_mc_samples=None, random_state=None, **kwargs)
+        -> (indices, scores)``; ``kwargs`` go to ``strategy``. Indices
+        interleave the classes: the best image of each class, then the
+        second best, and so on; scores are the wrapped strategy's (NaN if
+        it returns bare indices).
     """
-    inner = getattr(strategy, "_select", None)
+    inner = getattr(strategy, "select", None)
     name = f"class_balanced({getattr(strategy, '__name__', 'strategy')})"
 
     def select(ctx, n_instances, **kwargs):
         probas = ctx.mean_probas()
         predicted = probas.argmax(axis=1)
         quotas = class_quotas(predicted, n_instances, probas.shape[1])
-        picks, ranks = [], []
+        picks, scores, ranks = [], [], []
         for c in np.argsort(quotas == 0, kind="stable"):
             if quotas[c] == 0:
                 break
             positions = np.flatnonzero(predicted == c)
             sub = ctx.subset(positions)
             if inner is not None:
-                local = inner(sub, int(quotas[c]), **kwargs)
+                local, local_scores = inner(sub, int(quotas[c]), **kwargs)
             else:
-                local = strategy(ctx.learner, sub.X, int(quotas[c]), **kwargs)
-                local = local[0] if isinstance(local, tuple) else local
-            picks.append(positions[np.asarray(local, dtype=np.intp)])
+                local, local_scores = _indices_and_scores(
+                    strategy(ctx.learner, sub.X, int(quotas[c]), **kwargs))
+            local = np.asarray(local, dtype=np.intp)
+            picks.append(positions[local])
+            scores.append(np.broadcast_to(np.asarray(local_scores, dtype=np.float64), local.shape))
             ranks.append(np.arange(len(local)))
-        picks, ranks = np.concatenate(picks), np.concatenate(ranks)
-        return picks[np.argsort(ranks, kind="stable")]
+        order = np.argsort(np.concatenate(ranks), kind="stable")
+        return np.concatenate(picks)[order], np.concatenate(scores)[order]
 
     def balanced(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
                  random_state=None, **kwargs):
@@ -99,7 +113,8 @@ def class_balanced(strategy):
     balanced.__doc__ = strategy_doc(
         f"{name}: the batch spread across predicted classes (see class_balanced).\n",
         "    **kwargs : dict\n        Passed to the wrapped strategy.\n",
+        scores="The wrapped strategy's score of each queried image.",
     )
-    balanced._select = select
+    balanced.select = select
     balanced.strategy = strategy
     return balanced

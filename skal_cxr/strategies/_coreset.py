@@ -52,17 +52,23 @@ def k_center_greedy(embeddings, n_instances, centers=None, random_state=None):
     indices : ndarray of shape (n_instances,)
         In picking order.
     """
+    return _k_center(embeddings, n_instances, centers, random_state)[0]
+
+
+def _k_center(embeddings, n_instances, centers, random_state):
+    """Greedy k-center picks and the distance of each pick to its nearest center."""
     X = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
     rng = resolve_rng(random_state)
     distance = coreset_scores(X, centers)
-    selected = []
+    selected, distances = [], []
     for _ in range(n_instances):
         scores = distance.copy()
         scores[selected] = np.nan
         i = int(select_top(scores, 1, rng)[0])
         selected.append(i)
+        distances.append(distance[i])
         distance = np.minimum(distance, np.linalg.norm(X - X[i], axis=1))
-    return np.array(selected, dtype=np.intp)
+    return np.array(selected, dtype=np.intp), np.array(distances)
 
 
 def _select(ctx, n_instances):
@@ -70,7 +76,7 @@ def _select(ctx, n_instances):
     centers = None
     if X_training is not None and len(X_training) > 0:
         centers = ctx.features(X_training)
-    return k_center_greedy(ctx.features(), n_instances, centers, ctx.rng)
+    return _k_center(ctx.features(), n_instances, centers, ctx.rng)
 
 
 def coreset(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
@@ -88,5 +94,6 @@ coreset.__doc__ = strategy_doc("""Query a batch covering the embedding space (gr
     2018); see :func:`k_center_greedy`. With ``on_transformed=True`` on the
     learner, ``phi`` is its ``transform_without_estimating`` instead.
     ``n_mc_samples`` is accepted for a uniform interface and unused.
-""")
-coreset._select = _select
+""", scores="""The distance of each queried image to its nearest center when
+        it was picked (infinite without labeled images).""")
+coreset.select = _select

@@ -59,7 +59,9 @@ def power_sample(scores, n_instances, beta, rng):
 
 
 def _select(ctx, n_instances, beta=1.0):
-    return power_sample(ctx.sample_statistic(bald_scores), n_instances, beta, ctx.rng)
+    scores = ctx.sample_statistic(bald_scores)
+    positions = power_sample(scores, n_instances, beta, ctx.rng)
+    return positions, scores[positions]
 
 
 def power_bald(learner, X_pool, n_instances=1, *, beta=1.0, pool_size=None,
@@ -78,5 +80,5 @@ power_bald.__doc__ = strategy_doc("""Draw a batch with probability proportional 
     beta : float, default=1.0
         Exponent of the scores: 0 samples uniformly, large values approach
         top-``n_instances`` BALD.
-""")
-power_bald._select = _select
+""", scores="The BALD score of each queried image.")
+power_bald.select = _select

@@ -9,7 +9,7 @@ otherwise on ``predict_proba``. Entropies use the natural logarithm (nats).
 import numpy as np
 from scipy.special import entr
 
-from ._base import mean_probas, score_strategy
+from ._base import make_strategy, mean_probas
 
 __all__ = [
     "entropy_scores", "margin_scores", "least_confident_scores",
@@ -69,30 +69,33 @@ _MEAN_NOTE = """
     has it, else ``predict_proba``.
 """
 
-max_entropy = score_strategy(
-    lambda ctx: entropy_scores(ctx.mean_probas()),
-    "max_entropy",
-    """Query the images of highest predictive entropy (Shannon, 1948).
+max_entropy = make_strategy(
+    entropy_scores,
+    needs="probas",
+    name="max_entropy",
+    doc="""Query the images of highest predictive entropy (Shannon, 1948).
 
     Score: ``H[pbar] = -sum_c pbar_c log pbar_c`` in nats, where ``pbar`` is
     the predictive distribution; see :func:`entropy_scores`.
 """ + _MEAN_NOTE,
 )
 
-margin_sampling = score_strategy(
-    lambda ctx: margin_scores(ctx.mean_probas()),
-    "margin_sampling",
-    """Query the images with the smallest margin between the top two classes.
+margin_sampling = make_strategy(
+    margin_scores,
+    needs="probas",
+    name="margin_sampling",
+    doc="""Query the images with the smallest margin between the top two classes.
 
     Score: ``1 - (pbar_(1) - pbar_(2))`` (Scheffer et al., 2001); see
     :func:`margin_scores`.
 """ + _MEAN_NOTE,
 )
 
-least_confident = score_strategy(
-    lambda ctx: least_confident_scores(ctx.mean_probas()),
-    "least_confident",
-    """Query the images whose most probable class is least probable.
+least_confident = make_strategy(
+    least_confident_scores,
+    needs="probas",
+    name="least_confident",
+    doc="""Query the images whose most probable class is least probable.
 
     Score: ``1 - max_c pbar_c`` (Lewis & Gale, 1994); see
     :func:`least_confident_scores`.

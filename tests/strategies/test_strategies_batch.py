@@ -70,16 +70,19 @@ def _independent_bits_learner():
 
 def test_batch_bald_avoids_redundant_copies():
     learner, pool = _independent_bits_learner()
-    assert set(bald(learner, pool, 2, random_state=0)) == {0, 1}
-    idx = batch_bald(learner, pool, 2, random_state=0)
+    assert set(bald(learner, pool, 2, random_state=0)[0]) == {0, 1}
+    idx, values = batch_bald(learner, pool, 2, random_state=0)
     assert idx[0] in (0, 1) and idx[1] == 2
+    # bit A and bit B are independent 1-bit labels: BALD log 2, then the pair 2 log 2
+    assert_allclose(values[0], np.log(2))
+    assert values[1] > values[0]
 
 
 def test_batch_bald_sampled_mode_runs(learner, pool):
-    idx = batch_bald(learner, pool, 6, max_configurations=20, random_state=0)
+    idx, _ = batch_bald(learner, pool, 6, max_configurations=20, random_state=0)
     assert len(set(idx)) == 6
     np.testing.assert_array_equal(
-        idx, batch_bald(learner, pool, 6, max_configurations=20, random_state=0)
+        idx, batch_bald(learner, pool, 6, max_configurations=20, random_state=0)[0]
     )
 
 
@@ -104,11 +107,12 @@ def test_power_sampling_is_proportional_and_without_replacement():
 
 
 def test_power_bald_seeded_and_stochastic(learner, pool):
-    runs = [tuple(power_bald(learner, pool, 5, random_state=s)) for s in range(4)]
+    runs = [tuple(power_bald(learner, pool, 5, random_state=s)[0]) for s in range(4)]
     assert len(set(runs)) > 1
-    assert runs[0] == tuple(power_bald(learner, pool, 5, random_state=0))
-    top = power_bald(learner, pool, 5, beta=1e4, random_state=0)  # ~ top-5 BALD
-    assert set(top) == set(bald(learner, pool, 5, random_state=0))
+    assert runs[0] == tuple(power_bald(learner, pool, 5, random_state=0)[0])
+    top, scores = power_bald(learner, pool, 5, beta=1e4, random_state=0)  # ~ top-5 BALD
+    assert set(top) == set(bald(learner, pool, 5, random_state=0)[0])
+    assert_allclose(scores, bald_scores(learner.estimator.table)[top])
 
 
 def test_coreset_scores_and_k_center():
@@ -122,15 +126,16 @@ def test_coreset_scores_and_k_center():
 
 def test_coreset_uses_labeled_set_as_centers(learner, pool):
     learner.X_training = pool[:35]
-    assert set(coreset(learner, pool, 5, random_state=0)) == {35, 36, 37, 38, 39}
+    assert set(coreset(learner, pool, 5, random_state=0)[0]) == {35, 36, 37, 38, 39}
 
 
 def test_coreset_on_transformed(learner, pool):
     learner.on_transformed = True
     learner.transform_without_estimating = lambda X: np.asarray(X)[:, :1, :1]
     learner.X_training = pool[:1]  # value 0: the farthest image is the largest
-    first, second = coreset(learner, pool, 2, random_state=0)
+    (first, second), distances = coreset(learner, pool, 2, random_state=0)
     assert first == 39 and second in (19, 20)  # 19 and 20 tie at distance 19
+    assert_allclose(distances, [39, 19])
 
 
 def test_class_quotas():
@@ -144,7 +149,7 @@ def test_class_quotas():
 @pytest.mark.parametrize("inner", [bald, random_sampling, batch_bald])
 def test_class_balanced_spreads_batch(inner, learner, table, pool):
     predicted = table.mean(axis=0).argmax(axis=1)
-    idx = class_balanced(inner)(learner, pool, 6, random_state=0)
+    idx, _ = class_balanced(inner)(learner, pool, 6, random_state=0)
     counts = np.bincount(predicted[idx], minlength=3)
     np.testing.assert_array_equal(counts, class_quotas(predicted, 6, 3))
     assert len(set(idx)) == 6
@@ -153,7 +158,8 @@ def test_class_balanced_spreads_batch(inner, learner, table, pool):
 def test_class_balanced_picks_top_within_class(learner, table, pool):
     predicted = table.mean(axis=0).argmax(axis=1)
     scores = bald_scores(table)
-    idx = class_balanced(bald)(learner, pool, 6, random_state=0)
+    idx, returned = class_balanced(bald)(learner, pool, 6, random_state=0)
+    assert_allclose(returned, scores[idx])
     for c in range(3):
         mine = idx[predicted[idx] == c]
         best_in_class = np.sort(scores[predicted == c])[::-1][:len(mine)]
@@ -165,7 +171,8 @@ def test_class_balanced_wraps_plain_modal_strategies(learner, table, pool):
         return np.arange(n_instances)
 
     predicted = table.mean(axis=0).argmax(axis=1)
-    idx = class_balanced(first_images)(learner, pool, 6, random_state=0)
+    idx, scores = class_balanced(first_images)(learner, pool, 6, random_state=0)
+    assert np.isnan(scores).all()  # bare indices: no scores
     for c in range(3):
         mine = np.sort(idx[predicted[idx] == c])
         np.testing.assert_array_equal(mine, np.flatnonzero(predicted == c)[:len(mine)])

@@ -25,14 +25,15 @@ def test_registry_names():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unique_indices_into_pool(name, learner, pool):
-    idx = ALL_STRATEGIES[name](learner, pool, n_instances=7)
+    idx, scores = ALL_STRATEGIES[name](learner, pool, n_instances=7)
     assert idx.shape == (7,) and np.issubdtype(idx.dtype, np.integer)
+    assert scores.shape == (7,) and scores.dtype == np.float64
     assert len(np.unique(idx)) == 7 and idx.min() >= 0 and idx.max() < N_POOL
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_whole_pool(name, learner, pool):
-    idx = ALL_STRATEGIES[name](learner, pool, n_instances=N_POOL, random_state=0)
+    idx, _ = ALL_STRATEGIES[name](learner, pool, n_instances=N_POOL, random_state=0)
     assert sorted(idx) == list(range(N_POOL))
 
 
@@ -40,10 +41,12 @@ def test_whole_pool(name, learner, pool):
 def test_seeded_results_repeat(name, learner, pool):
     strategy = ALL_STRATEGIES[name]
     first = strategy(learner, pool, n_instances=5, pool_size=20, random_state=3)
-    np.testing.assert_array_equal(first, strategy(learner, pool, 5, pool_size=20, random_state=3))
+    again = strategy(learner, pool, 5, pool_size=20, random_state=3)
+    for a, b in zip(first, again):  # indices and scores
+        np.testing.assert_array_equal(a, b)
     # without random_state the estimator's random_state (0) seeds the query
-    np.testing.assert_array_equal(strategy(learner, pool, 5, pool_size=20),
-                                  strategy(learner, pool, 5, pool_size=20))
+    np.testing.assert_array_equal(strategy(learner, pool, 5, pool_size=20)[0],
+                                  strategy(learner, pool, 5, pool_size=20)[0])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -51,7 +54,8 @@ def test_pool_subsample_maps_back(name, learner, pool):
     """Indices point at pool images the estimator actually scored."""
     order = np.random.default_rng(1).permutation(N_POOL)
     shuffled = pool[order]  # position p holds image id order[p]
-    idx = ALL_STRATEGIES[name](learner, shuffled, n_instances=4, pool_size=12, random_state=0)
+    idx, _ = ALL_STRATEGIES[name](learner, shuffled, n_instances=4, pool_size=12,
+                                  random_state=0)
     seen = learner.estimator.__dict__.get("seen_ids_")
     if name != "random" and name != "class_balanced_random":
         assert len(seen) == 12 and set(order[idx]) <= set(seen)
@@ -61,8 +65,8 @@ def test_pool_subsample_maps_back(name, learner, pool):
 @pytest.mark.parametrize("name", NAMES)
 def test_pipeline_transforms_pool_first(name, pipeline_learner, learner, pool):
     strategy = ALL_STRATEGIES[name]
-    np.testing.assert_array_equal(strategy(pipeline_learner, pool, 5, random_state=0),
-                                  strategy(learner, pool, 5, random_state=0))
+    np.testing.assert_array_equal(strategy(pipeline_learner, pool, 5, random_state=0)[0],
+                                  strategy(learner, pool, 5, random_state=0)[0])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -87,8 +91,8 @@ def test_mc_strategies_need_predict_proba_samples(name, proba_learner, pool):
 @pytest.mark.parametrize("name", ["random", "max_entropy", "margin", "least_confident"])
 def test_deterministic_strategies_fall_back_to_predict_proba(name, proba_learner, learner, pool):
     strategy = STRATEGIES[name]
-    np.testing.assert_array_equal(strategy(proba_learner, pool, 5, random_state=0),
-                                  strategy(learner, pool, 5, random_state=0))
+    np.testing.assert_array_equal(strategy(proba_learner, pool, 5, random_state=0)[0],
+                                  strategy(learner, pool, 5, random_state=0)[0])
 
 
 def test_coreset_needs_embed(proba_learner, pool):
@@ -123,5 +127,6 @@ def test_n_mc_samples_reaches_the_estimator(learner, pool, monkeypatch):
 def test_ties_are_broken_at_random(learner, pool):
     """Equal scores: picks vary with the seed instead of favouring low indices."""
     learner.estimator.table = np.full_like(learner.estimator.table, 1 / 3)
-    picks = {tuple(STRATEGIES["max_entropy"](learner, pool, 3, random_state=s)) for s in range(5)}
+    picks = {tuple(STRATEGIES["max_entropy"](learner, pool, 3, random_state=s)[0])
+             for s in range(5)}
     assert len(picks) > 1

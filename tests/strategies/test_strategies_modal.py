@@ -4,7 +4,13 @@ modAL is a test dependency, installed with ``--no-deps`` (its pins are
 outdated), so it is imported directly: this test must run, not skip. Only the
 initial fit and ``query`` are used; modAL's ``teach`` passes the
 ``force_all_finite`` argument that scikit-learn 1.8 removed.
+
+modAL's ``query`` unpacks the strategy's result as ``(indices, metrics)`` and,
+when that fails, calls the strategy a second time; so these tests count both
+the strategy calls and the model's passes over the pool.
 """
+
+import functools
 
 import numpy as np
 import pytest
@@ -12,6 +18,8 @@ from modAL.models import ActiveLearner as ModalActiveLearner
 
 from skal_cxr import MCDropoutCNN
 from skal_cxr.strategies import STRATEGIES, class_balanced
+
+MODEL_METHODS = ("predict_proba", "predict_proba_samples", "reduce_proba_samples", "embed")
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +34,48 @@ def modal_learner():
     return learner, X[10:]
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES) + ["class_balanced"])
-def test_strategy_runs_in_modal(name, modal_learner):
+def _counting(strategy, calls):
+    @functools.wraps(strategy)
+    def counted(*args, **kwargs):
+        calls.append("strategy")
+        return strategy(*args, **kwargs)
+    return counted
+
+
+@pytest.fixture
+def spied(modal_learner, monkeypatch):
+    """The modAL learner, with every model pass over the pool recorded."""
     learner, X_pool = modal_learner
-    learner.query_strategy = (
-        class_balanced(STRATEGIES["bald"]) if name == "class_balanced" else STRATEGIES[name]
-    )
-    idx, X_query = learner.query(X_pool, n_instances=5)
-    assert len(set(idx)) == 5
+    calls = []
+    net = learner.estimator
+    for method in MODEL_METHODS:
+        original = getattr(net, method)
+
+        def spy(X, *args, _original=original, _method=method, **kwargs):
+            if len(X) == len(X_pool):
+                calls.append(_method)
+            return _original(X, *args, **kwargs)
+
+        monkeypatch.setattr(net, method, spy)
+    return learner, X_pool, calls
+
+
+def _strategy(name):
+    return class_balanced(STRATEGIES["bald"]) if name == "class_balanced" else STRATEGIES[name]
+
+
+@pytest.mark.parametrize("n_instances", [2, 5])
+@pytest.mark.parametrize("name", sorted(STRATEGIES) + ["class_balanced"])
+def test_strategy_runs_once_in_modal(name, n_instances, spied):
+    learner, X_pool, calls = spied
+    learner.query_strategy = _counting(_strategy(name), calls)
+    idx, X_query, scores = learner.query(X_pool, n_instances=n_instances, return_metrics=True)
+    assert len(set(idx)) == n_instances  # n_instances=2 is not misread as (index, score)
     np.testing.assert_array_equal(X_query, X_pool[idx])
+    assert np.shape(scores) == (n_instances,)
+    # one strategy call, one model pass over the pool (none for random sampling)
+    model_passes = [] if name == "random" else [calls[1]]
+    assert calls == ["strategy"] + model_passes
+    assert set(model_passes) <= set(MODEL_METHODS)
     # seeded through the estimator's random_state: modAL's learner has none
-    np.testing.assert_array_equal(idx, learner.query(X_pool, n_instances=5)[0])
+    np.testing.assert_array_equal(idx, learner.query(X_pool, n_instances=n_instances)[0])

@@ -67,6 +67,9 @@ def test_sample_scores_need_3d(score):
 def test_random_scores_seeded():
     assert_allclose(random_scores(5, random_state=0), random_scores(5, random_state=0))
     assert random_scores(5).shape == (5,)
+    # the images themselves (only their number counts), as make_strategy passes them
+    assert_allclose(random_scores(np.zeros((5, 4, 4)), random_state=0),
+                    random_scores(5, random_state=0))
 
 
 @pytest.mark.parametrize("strategy, score, mc", [
@@ -79,13 +82,14 @@ def test_random_scores_seeded():
 ])
 def test_strategy_queries_top_scores(strategy, score, mc, learner, table, pool):
     scores = score(table) if mc else score(table.mean(axis=0))
-    idx = strategy(learner, pool, n_instances=5, random_state=0)
+    idx, returned = strategy(learner, pool, n_instances=5, random_state=0)
     assert_allclose(scores[idx], np.sort(scores)[::-1][:5])
+    assert_allclose(returned, scores[idx])
 
 
 def test_subsampled_query_is_top_of_the_subsample(learner, table, pool):
     order = np.random.default_rng(2).permutation(len(pool))
-    idx = bald(learner, pool[order], n_instances=3, pool_size=15, random_state=0)
+    idx, _ = bald(learner, pool[order], n_instances=3, pool_size=15, random_state=0)
     seen = learner.estimator.seen_ids_
     scores = bald_scores(table)
     assert_allclose(scores[order[idx]], np.sort(scores[seen])[::-1][:3])
