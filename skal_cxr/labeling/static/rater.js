@@ -298,7 +298,8 @@
     canvas.height = image.height;
     imageData = ctx.createImageData(image.width, image.height);
     canvas.setAttribute("aria-label", `chest X-ray ${id}, ${image.width} by ${image.height} pixels`);
-    $("image-id").textContent = id;
+    $("image-id").textContent = `image ${id}`;
+    canvas.dataset.imageId = id;
     fitCanvas();
     resetWindow();
     draw();
@@ -312,6 +313,7 @@
     canvas.hidden = true;
     $("wl").textContent = "";
     $("image-id").textContent = "";
+    delete canvas.dataset.imageId;
   }
 
   let drag = null;
@@ -398,7 +400,7 @@
       });
       state.undo.push({ label_id: saved.label_id, image_id: imageId, label });
       $("note").value = "";
-      lastAction(`Saved \u201c${label}\u201d for ${imageId}. Ctrl+Z undoes it.`);
+      lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       if (error instanceof ApiError && error.status === 409) {
@@ -425,7 +427,7 @@
     setControlsEnabled(false);
     try {
       await api("/api/skip", { method: "POST", body: { image_id: imageId } });
-      lastAction(`Skipped ${imageId}.`);
+      lastAction(`Skipped image ${imageId}.`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       lastAction(`Skip failed: ${error.message}`);
@@ -445,7 +447,7 @@
     try {
       const result = await api("/api/undo", { method: "POST", body: { label_id: entry.label_id } });
       state.undo.pop();
-      lastAction(`Undone \u201c${entry.label}\u201d for ${result.image_id}. Label it again.`);
+      lastAction(`Undone \u201c${entry.label}\u201d for image ${result.image_id}. Label it again.`);
       const image = await loadImage(result.image_id);
       showMessage("");
       renderPrediction(null);

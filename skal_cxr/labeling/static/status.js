@@ -28,9 +28,11 @@
     return fmt(x, digits);
   }
 
-  function counts(c) {
+  /* Class counts come as a list in class order, or as {class: count}. */
+  function counts(c, classes) {
     if (!c || typeof c !== "object") return "\u2013";
-    return Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", ");
+    const pairs = Array.isArray(c) ? c.map((v, i) => [classes[i] ?? i, v]) : Object.entries(c);
+    return pairs.map(([k, v]) => `${k} ${v}`).join(", ");
   }
 
   function render(s) {
@@ -58,7 +60,7 @@
       cell(row, fmt(r.n_labeled), true);
       cell(row, fmt(r.fit_time, 1), true);
       cell(row, fmt(r.query_time, 1), true);
-      cell(row, counts(r.class_counts));
+      cell(row, counts(r.class_counts, s.classes || []));
       rounds.append(row);
     }
     if (!rounds.children.length) {
@@ -92,7 +94,8 @@
     details.replaceChildren();
     kv(details, "Agreement of successive models (\u03ba)", listOf(stop.kappa_window));
     kv(details, "Threshold", fmt(stop.threshold, 3));
-    kv(details, "Budget left", fmt(stop.budget_left));
+    kv(details, "Budget left", stop.budget_left === null || stop.budget_left === undefined
+      ? "no budget (whole pool)" : fmt(stop.budget_left));
 
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   }
