@@ -1,4 +1,4 @@
-"""The ``skal-cxr`` console script: ``simulate`` and ``report``.
+"""The ``skal-cxr`` console script: ``simulate``, ``report`` and ``label``.
 
 User errors (bad arguments, a results folder of another configuration) end
 with one line ``skal-cxr: error: ...`` on stderr and exit code 2; data that
@@ -177,6 +177,10 @@ def build_parser():
                      help="fractions of the full-data score to reach (0.95,1.0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="print nothing")
     rep.set_defaults(func=_report)
+
+    from .labeling.cli import add_label_parser
+
+    add_label_parser(sub, _str_list)
     return parser
 
 
@@ -265,13 +269,14 @@ def main(argv=None):
         0 on success, 1 for unreadable data or results, 2 for bad arguments,
         130 when interrupted.
     """
+    from .labeling import LabelingError
     from .simulation import ConfigError, DataError, ResultsDirError, SimulationInterrupted
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (_UsageError, ConfigError, ResultsDirError) as exc:
+    except (_UsageError, ConfigError, ResultsDirError, LabelingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except (DataError, OSError) as exc:

@@ -65,6 +65,7 @@ DEFAULT_CONFIG = {
     "strategies": ["random", "max_entropy", "mean_std", "bald"],
     "seeds": [0, 1, 2],
     "n_initial": 40,
+    "initial": "stratified",
     "query_size": 40,
     "budget": 320,
     "n_mc_samples": 20,
@@ -259,6 +260,10 @@ def resolve_config(**params):
     if config["class_weight"] not in (None, "balanced"):
         raise ConfigError(
             f"class_weight must be None or 'balanced'; got {config['class_weight']!r}."
+        )
+    if config["initial"] not in ("stratified", "random"):
+        raise ConfigError(
+            f"initial must be 'stratified' or 'random'; got {config['initial']!r}."
         )
     config["warm_start"] = bool(config["warm_start"])
     config["baseline"] = bool(config["baseline"])

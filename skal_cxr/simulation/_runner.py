@@ -37,7 +37,7 @@ from ._records import RecordWriter, read_record_file, record_path
 
 __all__ = [
     "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",
-    "build_estimator", "run_active", "run_baseline", "run_task", "round_seed",
+    "build_estimator", "run_active", "run_baseline", "run_task", "round_seed", "query_round",
 ]
 
 
@@ -116,11 +116,13 @@ def round_seed(seed, round_):
     return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
 
 
-def initial_indices(y_pool, n_initial, seed):
+def initial_indices(y_pool, n_initial, seed, stratify=True):
     """The initial labeled set: ``n_initial`` pool positions, stratified by class.
 
-    Falls back to a plain random draw when a class is too rare to stratify.
-    The same seed gives every strategy the same initial set (paired runs).
+    Falls back to a plain random draw when a class is too rare to stratify,
+    or with ``stratify=False`` (a cold start without labels, as in a
+    labeling project). The same seed gives every strategy the same initial
+    set (paired runs).
 
     Returns
     -------
@@ -131,7 +133,7 @@ def initial_indices(y_pool, n_initial, seed):
         return index
     counts = np.bincount(y_pool)
     counts = counts[counts > 0]
-    stratify = y_pool if counts.min() >= 2 and n_initial >= len(counts) else None
+    stratify = y_pool if stratify and counts.min() >= 2 and n_initial >= len(counts) else None
     chosen, _ = train_test_split(
         index, train_size=n_initial, stratify=stratify, random_state=seed
     )
@@ -242,6 +244,37 @@ def _check_recorded(records, schedule, path):
         raise RuntimeError(f"{path} holds more rounds than this configuration plans.")
 
 
+def query_round(learner, X, labeled, n_instances, config, random_state):
+    """One round's query: ``n_instances`` pool positions not in ``labeled``.
+
+    The pool is every position of ``X`` not in ``labeled``, in increasing
+    order; the strategy sees it with the configuration's ``n_mc_samples`` and
+    ``pool_size``.
+
+    Returns
+    -------
+    queried : list of int
+        Positions in ``X``, most informative first.
+    scores : list of float or None
+        The strategy's scores of the queried images, when it returns them.
+    query_time : float
+        Seconds.
+    """
+    unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
+    t0 = time.perf_counter()
+    out = learner.query_strategy(
+        learner, X[unlabeled], n_instances=n_instances, n_mc_samples=config["n_mc_samples"],
+        pool_size=config["pool_size"], random_state=random_state,
+    )
+    query_time = time.perf_counter() - t0
+    idx, scores = out if isinstance(out, tuple) else (out, None)
+    queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
+    if scores is not None:
+        scores = np.asarray(scores, dtype=float).ravel()
+        scores = scores.tolist() if len(scores) == len(queried) else None
+    return queried, scores, query_time
+
+
 def run_active(data, config, strategy, seed, schedule, results_dir):
     """Run (or resume) one active-learning run, writing a record per round.
 
@@ -273,7 +306,8 @@ def run_active(data, config, strategy, seed, schedule, results_dir):
         return 0
     X, y = data.X_pool, data.y_pool
     n_pool, n_classes = len(y), len(data.class_names)
-    initial = initial_indices(y, config["n_initial"], seed)
+    initial = initial_indices(y, config["n_initial"], seed,
+                              stratify=config["initial"] == "stratified")
     labeled = initial.tolist()
     for rec in done:
         labeled.extend(rec["queried"])
@@ -304,15 +338,10 @@ def run_active(data, config, strategy, seed, schedule, results_dir):
                 eval_time = time.perf_counter() - t0
                 queried, query_time = [], 0.0
                 if r + 1 < len(schedule):
-                    unlabeled = np.setdiff1d(np.arange(n_pool), labeled, assume_unique=True)
-                    t0 = time.perf_counter()
-                    idx, _ = learner.query(
-                        X[unlabeled], n_instances=schedule[r + 1] - schedule[r],
-                        n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
-                        random_state=round_seed(seed, r),
+                    queried, _, query_time = query_round(
+                        learner, X, labeled, schedule[r + 1] - schedule[r], config,
+                        round_seed(seed, r),
                     )
-                    query_time = time.perf_counter() - t0
-                    queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
                 writer.write({
                     "kind": "active", "strategy": strategy, "seed": seed, "round": r,
                     "n_labeled": len(labeled), "frac_labeled": len(labeled) / n_pool,

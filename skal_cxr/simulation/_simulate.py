@@ -8,7 +8,7 @@ from pathlib import Path
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
-from ._config import ConfigError, config_diff, resolve_config
+from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
 from ._records import RECORDS_DIR, read_records, record_path
 from ._runner import round_schedule, run_task
@@ -37,6 +37,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
         try:
             meta = json.loads(config_path.read_text())
             old, old_resolved = meta["config"], meta["resolved"]
+            # a setting added since the folder was written has its default there
+            old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
         except (ValueError, KeyError) as exc:
             raise ResultsDirError(f"{config_path} is unreadable ({exc}); use --overwrite.") from exc
         diff = config_diff(old, config)
@@ -140,6 +142,7 @@ def simulate(
     strategies=None,
     seeds=None,
     n_initial=None,
+    initial=None,
     query_size=None,
     budget=None,
     n_mc_samples=None,
@@ -197,6 +200,10 @@ def simulate(
         by the data's own ``random_state``.
     n_initial : int, default=None
         Initial labeled images (40).
+    initial : {"stratified", "random"}, default=None
+        How the initial set is drawn: stratified by class (the default), or
+        a plain random draw that ignores the labels, as the cold start of a
+        labeling project does (:mod:`skal_cxr.labeling`).
     query_size : int, default=None
         Images acquired per round (40).
     budget : int or float, default=None
@@ -261,7 +268,7 @@ def simulate(
         When ``output_dir`` holds results of another configuration.
     """
     config = resolve_config(
-        data=data, strategies=strategies, seeds=seeds, n_initial=n_initial,
+        data=data, strategies=strategies, seeds=seeds, n_initial=n_initial, initial=initial,
         query_size=query_size, budget=budget, n_mc_samples=n_mc_samples,
         pool_size=pool_size, class_weight=class_weight, warm_start=warm_start,
         baseline=baseline, estimator=estimator, training=training,

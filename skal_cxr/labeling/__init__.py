@@ -1,0 +1,27 @@
+"""Labeling projects: the active-learning loop with radiologists in the browser.
+
+A project is a folder holding one SQLite database (images registered by
+relative path and content hash, raters, append-only labels, rounds), model
+checkpoints and a preview cache; the images stay where they are.
+
+- :func:`init_project` creates one, :func:`open_project` opens one; the
+  :class:`LabelingProject` object does everything the commands and the web
+  app do (add raters, hand out images, record labels, train and query,
+  status, export).
+- :func:`create_app` / :func:`serve`: the web page and JSON API (FastAPI and
+  uvicorn, ``pip install 'skal-cxr[label]'``).
+
+The ``skal-cxr label init|add-rater|serve|status|export`` commands are thin
+layers over this module.
+"""
+
+from ._app import create_app, serve
+from ._project import (
+    COLD_STARTS, Conflict, Forbidden, InvalidLabel, LabelingError, LabelingProject, NotFound,
+    init_project, open_project,
+)
+
+__all__ = [
+    "init_project", "open_project", "LabelingProject", "create_app", "serve",
+    "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel", "COLD_STARTS",
+]

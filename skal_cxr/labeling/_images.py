@@ -1,0 +1,171 @@
+"""Finding, hashing and displaying the images of a labeling project.
+
+Images stay where they are. A project registers each one by its path
+relative to the image folder and the SHA-256 of its bytes; training reads
+them with :func:`skal_cxr.datasets._image_io.read_image` (the loader of
+:func:`~skal_cxr.datasets.load_image_folder`), and the web page gets display
+pixels: the stored values after the DICOM modality LUT, with the default
+window from the VOI LUT or WindowCenter / WindowWidth (else the data range),
+``MONOCHROME1`` inverted.
+"""
+
+import csv
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..datasets._image_io import is_dicom
+
+__all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
+
+
+def _inside(path, root):
+    real, root = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, root]) == root
+
+
+def find_images(image_dir, csv_path=None, image_column="filename", group_column=None):
+    """The images of a project: ``[(relpath, patient or None), ...]``.
+
+    Without ``csv_path``, every file under ``image_dir`` with an image
+    suffix (:data:`IMAGE_SUFFIXES`, any case), sorted by path. With it, the
+    rows of the CSV in file order; every listed file must exist inside
+    ``image_dir`` (no ``..`` or symbolic link out of it).
+
+    Raises
+    ------
+    ValueError
+        For a missing folder, column or file, a path outside the folder, a
+        file listed twice, or no image at all.
+    """
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise ValueError(f"image folder {image_dir} does not exist.")
+    if csv_path is None:
+        found = sorted(
+            p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and _inside(p, image_dir)
+        )
+        rows = [(name, None) for name in found]
+    else:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            for col in [image_column] + ([group_column] if group_column else []):
+                if col not in header:
+                    raise ValueError(f"{csv_path} lacks the column {col!r}; its columns are "
+                                     f"{header}.")
+            rows, problems = [], []
+            for row in reader:
+                name = (row[image_column] or "").strip()
+                patient = (row[group_column] or "").strip() if group_column else None
+                path = image_dir / name
+                if not name:
+                    problems.append(f"line {reader.line_num}: empty file name")
+                elif not _inside(path, image_dir):
+                    problems.append(f"line {reader.line_num}: {name!r} is outside {image_dir}")
+                elif not path.is_file():
+                    problems.append(f"line {reader.line_num}: file not found: {path}")
+                elif group_column and not patient:
+                    problems.append(f"line {reader.line_num}: empty {group_column!r}")
+                else:
+                    rows.append((Path(os.path.relpath(path, image_dir)).as_posix(), patient))
+        if problems:
+            raise ValueError(f"{len(problems)} rows of {csv_path} are unusable:\n  "
+                             + "\n  ".join(problems[:20]))
+    names = [name for name, _ in rows]
+    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
+    if dup:
+        raise ValueError(f"files listed more than once: {dup[:10]}.")
+    if not rows:
+        raise ValueError(f"no images found in {image_dir} (suffixes {', '.join(IMAGE_SUFFIXES)}).")
+    return rows
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dicom_pixels(path):
+    import pydicom
+
+    try:
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    except ImportError:  # pydicom < 3
+        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    if arr.ndim != 2:
+        raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
+    arr = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    window = None
+    if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
+        arr = np.asarray(apply_voi_lut(arr, ds, index=0, prefer_lut=True), dtype=np.float64)
+    elif "WindowCenter" in ds and "WindowWidth" in ds:
+        c, w = ds.WindowCenter, ds.WindowWidth
+        c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
+        w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
+        window = (c, w)
+    mono1 = str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    return arr, window, mono1
+
+
+def display_pixels(path):
+    """Display pixels of an image for client-side window / level.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    pixels : ndarray of shape (H, W), dtype uint16
+        Stored values (after the DICOM modality LUT, and VOI LUT when the
+        file has one) shifted so that the minimum is 0, scaled down only when
+        their range exceeds 65535. ``MONOCHROME1`` is inverted (bright = dense).
+    center, width : float
+        The default window in the units of ``pixels``: the DICOM window,
+        else the data range.
+    """
+    window, mono1 = None, False
+    if is_dicom(path):
+        arr, window, mono1 = _dicom_pixels(path)
+    else:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+                img = img.convert("L")
+            arr = np.asarray(img, dtype=np.float64)
+    lo, hi = float(arr.min()), float(arr.max())
+    if mono1:
+        arr = lo + hi - arr
+        if window is not None:
+            window = (lo + hi - window[0], window[1])
+    scale = 65535.0 / (hi - lo) if hi - lo > 65535 else 1.0
+    pixels = np.round((arr - lo) * scale).astype(np.uint16)
+    if window is None:
+        center, width = (hi - lo) * scale / 2, max((hi - lo) * scale, 1.0)
+    else:
+        center, width = (window[0] - lo) * scale, max(window[1] * scale, 1.0)
+    return pixels, float(center), float(width)
+
+
+def window_png(pixels, center, width):
+    """8-bit PNG bytes of ``pixels`` through the linear window ``(center, width)``."""
+    low = center - width / 2
+    out = np.clip((pixels.astype(np.float64) - low) / width, 0.0, 1.0)
+    buf = io.BytesIO()
+    Image.fromarray(np.round(out * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
