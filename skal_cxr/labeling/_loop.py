@@ -45,7 +45,7 @@ def cold_start(project):
     from ..simulation import initial_indices
 
     cfg = project.config
-    n = len(project.image_table())
+    n = project.n_images()
     size, seed = cfg["initial_size"], _seed(project)
     reserve_size = min(cfg["reserve_size"], n - size)
     if cfg["cold_start"] == "random":

@@ -470,9 +470,14 @@ class LabelingProject:
     def _queued_count(self, conn):
         return conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
 
+    def n_images(self):
+        """Number of images in the pool."""
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
     def _budget(self):
-        return self.config["budget"] if self.config["budget"] is not None else len(
-            self.image_table())
+        budget = self.config["budget"]
+        return budget if budget is not None else self.n_images()
 
     def _next_round_pending(self, conn, latest, states):
         """Whether a next batch will come (the loop goes on)."""
@@ -658,7 +663,7 @@ class LabelingProject:
                 "round": latest["round"],
                 "batch": {"done": sum(s["done"] for s in batch), "total": len(batch)},
                 "progress": {"labeled": labeled, "queried": len(states),
-                             "total": len(self.image_table()), "budget": self.config["budget"]},
+                             "total": self.n_images(), "budget": self.config["budget"]},
             }
 
     def rounds(self):

@@ -98,7 +98,7 @@ def _init(args):
         consensus=args.consensus, cold_start=args.cold_start,
         show_prediction=args.show_prediction, random_state=args.seed,
     )
-    n = len(project.image_table())
+    n = project.n_images()
     print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
     print(f"Next: skal-cxr label add-rater {args.project} NAME")
 
