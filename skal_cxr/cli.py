@@ -111,6 +111,12 @@ def build_parser():
     g.add_argument("--group-column", metavar="COL",
                    help="CSV patient column: pool, validation and test split by patient")
     g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
+    g.add_argument("--duplicates", choices=("raise", "keep_first"),
+                   help="image folder: a file or image listed twice is an error (raise), or "
+                   "only its first row is used (keep_first)")
+    g.add_argument("--csv-encoding", dest="encoding", metavar="ENC",
+                   help="image folder: encoding of the CSV, e.g. cp1252 (UTF-8, or UTF-16 "
+                   "with a byte-order mark)")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
@@ -189,7 +195,8 @@ def _data_spec(args):
         if not (args.csv and args.image_dir):
             raise _UsageError("--csv and --image-dir go together")
         spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
-        for key in ("image_column", "label_columns", "group_column", "image_size"):
+        for key in ("image_column", "label_columns", "group_column", "image_size",
+                    "duplicates", "encoding"):
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec

@@ -188,6 +188,29 @@ def test_image_folder_is_split_by_patient(tmp_path):
         load_simulation_data(bad)
 
 
+def test_image_folder_duplicates_never_reach_the_splits(tmp_path):
+    from PIL import Image
+
+    from skal_cxr.simulation import load_simulation_data
+
+    rng = np.random.default_rng(0)
+    rows = ["filename;label"]  # a ';' file, as Excel writes in many locales
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+        rows.append(f"{i}.png;{['Normal', 'normal', 'sick'][i % 3]}")
+    rows += ["./3.png;normal", "7.png;sick"]  # the same files again
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = resolve_config(data={"source": "folder", "csv": str(tmp_path / "labels.csv"),
+                                "image_dir": str(tmp_path), "image_size": 8})["data"]
+    with pytest.raises(DataError, match=r"line 42 \(./3.png\): same file as line 5"):
+        load_simulation_data(spec)
+    data = load_simulation_data({**spec, "duplicates": "keep_first"})
+    assert [c.casefold() for c in data.class_names] == ["normal", "sick"]
+    X = np.concatenate([data.X_pool, data.X_val, data.X_test])
+    assert len(X) == 40 and len(np.unique(X.reshape(40, -1), axis=0)) == 40
+
+
 # -- end to end ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):

@@ -53,6 +53,8 @@ DATA_DEFAULTS = {
         "group_column": None,
         "image_size": 64,
         "on_error": "raise",
+        "duplicates": "raise",
+        "encoding": None,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,

@@ -137,7 +137,7 @@ def _load_folder(spec):
     from ..datasets import load_image_folder
 
     keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
-            "group_column", "image_size", "on_error")
+            "group_column", "image_size", "on_error", "duplicates", "encoding")
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
     except (OSError, ValueError, KeyError) as exc:
