@@ -14,7 +14,14 @@ from torch.utils.data import Dataset
 from ._mc import mc_dropout_mode, sample_head, split_mc
 from .callbacks import BatchNormRecalibration
 from ._random import torch_rng
-from ._validation import check_images, check_n_samples, encode_labels
+from ._validation import (
+    CheckedDataset,
+    check_batch_size,
+    check_images,
+    check_n_samples,
+    encode_labels,
+    image_size_error,
+)
 from .networks import CXRNet
 
 __all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]
@@ -44,7 +51,7 @@ def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
     steps = min_train_steps or 0
     if steps < 0:
         raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
-    batch = n_images if batch_size == -1 else batch_size
+    batch = n_images if check_batch_size(batch_size) == -1 else batch_size
     batches_per_epoch = max(1, -(-int(n_images) // int(batch)))
     return int(max(max_epochs, -(-int(steps) // batches_per_epoch)))
 
@@ -72,7 +79,8 @@ class MCDropoutCNN(NeuralNetClassifier):
     max_epochs : int, default=15
         Epochs per ``fit`` (raised by ``min_train_steps`` for small sets).
     batch_size : int, default=32
-        Used for training and prediction.
+        Used for training and prediction; ``-1`` puts all images in one
+        batch.
     min_train_steps : int, default=100
         Lower bound on optimizer steps per ``fit``: with ``n`` images a fit
         runs ``max(max_epochs, ceil(min_train_steps / ceil(n / batch_size)))``
@@ -115,6 +123,11 @@ class MCDropoutCNN(NeuralNetClassifier):
         Loss weights used by the last ``fit``.
     module_ : torch.nn.Module
         The trained network.
+    image_shape_ : tuple of (int, int)
+        The ``(height, width)`` of the training images. Predicting on
+        another size raises: put a
+        :class:`~skal_cxr.CXRPreprocessor` with ``size`` before
+        the network in a Pipeline to resize.
 
     Notes
     -----
@@ -240,9 +253,34 @@ class MCDropoutCNN(NeuralNetClassifier):
             raise ValueError("y is None: pass labels, or a Dataset yielding (image, label).")
 
     def get_dataset(self, X, y=None):
-        if not isinstance(X, Dataset):
+        check_batch_size(self.batch_size)
+        training_classes = self.__dict__.get("_training_classes")
+        trained = getattr(self, "image_shape_", None)
+        if isinstance(X, CheckedDataset):
+            pass
+        elif isinstance(X, Dataset):
+            X = CheckedDataset(X, classes=training_classes, image_shape=trained,
+                               trained=training_classes is None)
+        else:
             X = check_images(X)
+            if trained is not None and X.shape[-2:] != trained:
+                raise ValueError(image_size_error(X.shape[-2:], trained))
         return super().get_dataset(X, y)
+
+    def _check_image_shape(self, X, warm, classes):
+        """``(height, width)`` of the images; a warm start must keep it.
+
+        A Dataset's first item is checked in full (image and label) before
+        any training; the others are checked as training reads them.
+        """
+        if isinstance(X, Dataset):
+            shape = tuple(CheckedDataset(X, classes=classes)[0][0].shape[-2:])
+        else:
+            shape = tuple(X.shape[-2:])
+        trained = getattr(self, "image_shape_", None)
+        if warm and trained is not None and shape != trained:
+            raise ValueError(image_size_error(shape, trained))
+        return shape
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, X, y=None, **fit_params):
@@ -263,18 +301,23 @@ class MCDropoutCNN(NeuralNetClassifier):
         -------
         self : MCDropoutCNN
         """
+        check_batch_size(self.batch_size)
         X, y_codes, classes = self._validate_training_data(X, y)
+        warm = bool(self.warm_start and self.initialized_)
+        self.image_shape_ = self._check_image_shape(X, warm, classes)
         self.classes_inferred_ = classes
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
-        if self.warm_start and self.initialized_:
+        if warm:
             self.initialize_criterion()
         fit_params.setdefault("epochs", self._n_epochs(len(X)))
         self._labels_encoded = True
+        self._training_classes = classes
         try:
             with torch_rng(self.random_state, self.device):
                 return super().fit(X, y_codes, **fit_params)
         finally:
             self._labels_encoded = False
+            self._training_classes = None
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
@@ -290,10 +333,16 @@ class MCDropoutCNN(NeuralNetClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
+        check_batch_size(self.batch_size)
         if not isinstance(X, Dataset):
             X = check_images(X)
             y = encode_labels(y, self.classes_)
-        return super().partial_fit(X, y, classes=classes, **fit_params)
+        self._check_image_shape(X, warm=True, classes=self.classes_)
+        self._training_classes = self.classes_
+        try:
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        finally:
+            self._training_classes = None
 
     def _n_epochs(self, n_images):
         return training_epochs(n_images, self.batch_size, self.max_epochs, self.min_train_steps)
@@ -307,8 +356,9 @@ class MCDropoutCNN(NeuralNetClassifier):
                 raise ValueError("Training on a Dataset needs the `classes` parameter.")
             classes = np.asarray(self.classes)
             y_codes = None
-            if self.class_weight is not None:
-                y_codes = np.asarray([int(X[i][1]) for i in range(len(X))])
+            if self.class_weight is not None:  # (checks every item before training)
+                checked = CheckedDataset(X, classes=classes)
+                y_codes = np.asarray([checked[i][1] for i in range(len(X))])
             return X, y_codes, classes
         if y is None:
             raise ValueError("y is None: labels are needed to fit MCDropoutCNN.")
