@@ -108,17 +108,17 @@ def _dicom_pixels(path):
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
-    arr = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    arr = apply_modality_lut(arr, ds)
     window = None
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
-        arr = np.asarray(apply_voi_lut(arr, ds, index=0, prefer_lut=True), dtype=np.float64)
+        arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
         c, w = ds.WindowCenter, ds.WindowWidth
         c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
         w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
         window = (c, w)
     mono1 = str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-    return arr, window, mono1
+    return np.asarray(arr, dtype=np.float64), window, mono1
 
 
 def display_pixels(path):

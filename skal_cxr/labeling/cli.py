@@ -114,9 +114,10 @@ def _add_rater(args):
 
 def _serve(args):
     from . import open_project
-    from ._app import serve
+    from ._app import check_bind, serve
 
     project = open_project(args.project)
+    check_bind(args.host, args.allow_remote)
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
     serve(project, args.host, args.port, allow_remote=args.allow_remote)
