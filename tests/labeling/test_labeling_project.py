@@ -230,3 +230,22 @@ def test_rater_names(make_project):
         with pytest.raises(LabelingError, match="rater name"):
             project.add_rater(bad)
     assert project.raters() == ["Dr. Smith"]
+
+
+def test_an_abandoned_image_goes_to_another_rater_after_the_lease(make_project):
+    import time
+
+    from skal_cxr.labeling import Conflict
+
+    project = make_project(batch_size=1, reserve_size=0, lease_seconds=0.2)
+    for name in ("a", "b"):
+        project.add_rater(name)
+    held = project.next_image("a")["image_id"]
+    assert project.next_image("b")["image_id"] is None  # still a's
+    time.sleep(0.3)
+    assert project.next_image("b")["image_id"] == held
+    with pytest.raises(Conflict, match="held too long"):
+        project.submit_label("a", held, "normal")
+    project.submit_label("b", held, "normal")
+    assert project.next_image("a")["image_id"] is None
+    assert project.progress()["batch"] == {"done": 1, "total": 1}
