@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ._agreement import CONSENSUS, agreement, consensus_codes
+from ._cache import build_image_cache
 from ._csv import read_csv_table
 from ._image_io import check_image_size, read_image
 
@@ -42,6 +43,7 @@ def load_image_folder(
     delimiter=None,
     n_jobs=None,
     verbose=False,
+    cache_dir=None,
 ):
     """Load images listed in a CSV file, with labels from one or more raters.
 
@@ -139,6 +141,15 @@ def load_image_folder(
         processes); ``None`` means 1, ``-1`` all processors.
     verbose : bool, default=False
         Show a progress bar while reading images.
+    cache_dir : str or path-like, default=None
+        Decode the images once into this on-disk cache
+        (:func:`~skal_cxr.datasets.build_image_cache`, with ``n_jobs``
+        worker processes) and return them memory-mapped instead of in
+        memory: ``images`` is then a read-only :class:`numpy.memmap` of
+        ``uint8`` (pixel values ``round(255 * v)``), which every estimator
+        and strategy of skal_cxr reads batch by batch. Needs
+        ``image_size``. Loading again reuses the cache, decoding only new
+        or changed files; an interrupted build resumes.
 
     Returns
     -------
@@ -146,7 +157,8 @@ def load_image_folder(
         With the keys:
 
         images : ndarray of shape (n_images, H, W), dtype float32
-            Pixel values in ``[0, 1]``.
+            Pixel values in ``[0, 1]``; with ``cache_dir``, a
+            :class:`numpy.memmap` of ``uint8``.
         target : ndarray of shape (n_images,)
             Consensus label of each image, taken from ``classes``.
         classes : ndarray of shape (n_classes,)
@@ -214,7 +226,13 @@ def load_image_folder(
                     _missing("group", group) + f" in column {group_column!r}"
                 )
     paths = _resolve_paths(lines, filenames, image_dir, errors)
-    images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
+    if cache_dir is not None:
+        if image_size is None:
+            raise ValueError("cache_dir needs image_size: the cache stores one working size.")
+        cache, images = _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose,
+                                      errors)
+    else:
+        images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
     repeated = _find_duplicates(lines, filenames, paths, images, rater_codes, errors)
 
     def listed(reasons):
@@ -236,8 +254,11 @@ def load_image_folder(
             f"No image of {csv_path} could be loaded: all {len(rows)} rows were skipped "
             f"(first: {skipped[0]})."
         )
-    kept_images = [im for im, k in zip(images, keep) if k]
-    stacked = _stack(kept_images, np.array(filenames, dtype=str)[keep])
+    if cache_dir is not None:
+        stacked = _cached_rows(cache, [p for p, k in zip(paths, keep) if k], n_jobs, verbose)
+    else:
+        kept_images = [im for im, k in zip(images, keep) if k]
+        stacked = _stack(kept_images, np.array(filenames, dtype=str)[keep])
 
     codes = rater_codes[keep]
     n_classes = len(classes)
@@ -462,6 +483,33 @@ def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
             errors.setdefault(lines[i], []).append(reason)
         images[i] = image
     return images
+
+
+def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors):
+    """Build the cache of the valid paths; per-row memmap views (``None`` where bad)."""
+    unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
+    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verbose=verbose)
+    row = {f: i for i, f in enumerate(cache.files.tolist())}
+    images = []
+    for line, path in zip(lines, paths):
+        reason = None if path is None else cache.errors.get(str(path))
+        if reason is not None:
+            errors.setdefault(line, []).append(reason)
+        ok = path is not None and reason is None
+        images.append(cache.images[row[str(path)]] if ok else None)
+    return cache, images
+
+
+def _cached_rows(cache, paths, n_jobs, verbose):
+    """The memory map of ``paths``' images, in order; rebuilt when rows were dropped."""
+    paths = [str(p) for p in paths]
+    if cache.files.tolist() == paths:
+        return cache.images
+    if len(set(paths)) == len(paths):  # rows were skipped: a cache of the kept files only
+        return build_image_cache(paths, cache.cache_dir, cache.image_size, n_jobs=n_jobs,
+                                 verbose=verbose).images
+    row = {f: i for i, f in enumerate(cache.files.tolist())}
+    return cache.images[[row[p] for p in paths]]  # a file listed twice: rows copied
 
 
 def _stack(images, filenames):
