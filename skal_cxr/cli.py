@@ -117,6 +117,9 @@ def build_parser():
     g.add_argument("--csv-encoding", dest="encoding", metavar="ENC",
                    help="image folder: encoding of the CSV, e.g. cp1252 (UTF-8, or UTF-16 "
                    "with a byte-order mark)")
+    g.add_argument("--cache-dir", metavar="DIR",
+                   help="image folder: decode the images once into this on-disk cache and "
+                   "read them from it (memory stays flat however large the folder)")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
@@ -196,7 +199,7 @@ def _data_spec(args):
             raise _UsageError("--csv and --image-dir go together")
         spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
         for key in ("image_column", "label_columns", "group_column", "image_size",
-                    "duplicates", "encoding"):
+                    "duplicates", "encoding", "cache_dir"):
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec

@@ -104,3 +104,12 @@ def test_simulate_then_report(tmp_path, capsys):
     assert main(["report", str(out), "--metric", "nope"]) == 1
     assert "unknown metric" in capsys.readouterr().err
     assert np.isfinite(float(open(out / "summary.csv").read().splitlines()[1].split(",")[2]))
+
+
+def test_cache_dir_reaches_the_folder_data_spec():
+    from skal_cxr.cli import _data_spec
+
+    args = build_parser().parse_args(
+        ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"])
+    assert _data_spec(args) == {"source": "folder", "csv": "l.csv", "image_dir": "img",
+                                "cache_dir": "cache"}

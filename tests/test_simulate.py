@@ -383,3 +383,30 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_image_folder_from_a_cache_gives_the_same_runs(tmp_path):
+    """With cache_dir the splits are lazy views of the memory map; results are unchanged."""
+    from PIL import Image
+
+    from skal_cxr.datasets import ImageRows
+    from skal_cxr.simulation import load_simulation_data
+
+    rng = np.random.default_rng(0)
+    rows = ["filename,label"]
+    for i in range(120):
+        image = rng.integers(0, 120, (12, 12), dtype=np.uint8)
+        image[:, : 6 * (i % 2) + 3] += 100  # the label shows
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = {"source": "folder", "csv": str(tmp_path / "labels.csv"),
+            "image_dir": str(tmp_path), "image_size": 12}
+    cached = {**data, "cache_dir": str(tmp_path / "cache")}
+    split = load_simulation_data(resolve_config(data=cached)["data"])
+    assert all(isinstance(X, ImageRows) for X in (split.X_pool, split.X_val, split.X_test))
+    assert isinstance(split.X_pool.images, np.memmap)
+    params = {**TINY, "strategies": ["bald"], "seeds": [0]}
+    plain = simulate(tmp_path / "plain", **{**params, "data": data})
+    from_cache = simulate(tmp_path / "cached", **{**params, "data": cached})
+    assert _strip(from_cache.records) == _strip(plain.records)

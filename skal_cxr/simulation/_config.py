@@ -55,6 +55,7 @@ DATA_DEFAULTS = {
         "on_error": "raise",
         "duplicates": "raise",
         "encoding": None,
+        "cache_dir": None,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,

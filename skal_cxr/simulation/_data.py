@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .._lazy import ImageRows, take_rows
 from .._validation import check_images, encode_labels
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
@@ -18,7 +19,9 @@ class DataError(RuntimeError):
 class SimulationData:
     """Pool, validation and test split of a simulation.
 
-    Images are ``(N, 1, H, W)`` float32 in ``[0, 1]``; labels are integer
+    Images are ``(N, 1, H, W)`` float32 in ``[0, 1]``, or
+    :class:`~skal_cxr.datasets.ImageRows` views of an image cache (read
+    lazily as uint8); labels are integer
     codes indexing ``class_names``. ``X_val`` is ``None`` when there is no
     validation split.
     """
@@ -83,9 +86,9 @@ def _three_way(X, y, spec, groups=None):
     pool, val = _split(rest, y, val_frac, rs, groups)
     if len(pool) == 0 or len(test) == 0:
         raise DataError(f"the data ({len(y)} images) are too few to split into pool and test.")
-    X_val = X[val] if len(val) else None
+    X_val = take_rows(X, val) if len(val) else None
     y_val = y[val] if len(val) else None
-    return X[pool], y[pool], X_val, y_val, X[test], y[test]
+    return take_rows(X, pool), y[pool], X_val, y_val, take_rows(X, test), y[test]
 
 
 def _load_phantoms(spec):
@@ -137,7 +140,8 @@ def _load_folder(spec):
     from ..datasets import load_image_folder
 
     keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
-            "group_column", "image_size", "on_error", "duplicates", "encoding")
+            "group_column", "image_size", "on_error", "duplicates", "encoding",
+            "cache_dir")
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
     except (OSError, ValueError, KeyError) as exc:
@@ -153,7 +157,9 @@ def _load_folder(spec):
     groups = None
     if spec["group_column"] is not None and getattr(bunch, "groups", None) is not None:
         groups = np.asarray(bunch.groups)
-    parts = _three_way(check_images(bunch.images), y, spec, groups)
+    # a cache is read lazily: the splits are views of its memory map
+    X = ImageRows(bunch.images) if spec["cache_dir"] else check_images(bunch.images)
+    parts = _three_way(X, y, spec, groups)
     names = [str(c) for c in np.asarray(classes).tolist()]
     ordinal = any(spec[k] is not None for k in ("score_column", "bins", "classes"))
     return SimulationData(

@@ -30,6 +30,7 @@ import torch
 from skorch.callbacks import Callback
 from sklearn.model_selection import train_test_split
 
+from .._lazy import take_rows
 from ..metrics import classification_metrics, fit_operating_point
 from ..models import MCDropoutCNN
 from ._config import epochs_for
@@ -263,8 +264,9 @@ def query_round(learner, X, labeled, n_instances, config, random_state):
     unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
     t0 = time.perf_counter()
     out = learner.query_strategy(
-        learner, X[unlabeled], n_instances=n_instances, n_mc_samples=config["n_mc_samples"],
-        pool_size=config["pool_size"], random_state=random_state,
+        learner, take_rows(X, unlabeled), n_instances=n_instances,
+        n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
+        random_state=random_state,
     )
     query_time = time.perf_counter() - t0
     idx, scores = out if isinstance(out, tuple) else (out, None)
