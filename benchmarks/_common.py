@@ -162,13 +162,13 @@ def _as_tensor(X):
 
 def _prepare_ours(net, X, *, T, score, **_):
     scorer = SCORES[score]
-    return lambda: scorer(net.predict_proba_samples(X, n_samples=T))
+    return lambda: scorer(net.predict_proba_samples(X, n_mc_samples=T))
 
 
 def _prepare_ours_chunked(net, X, *, T, score, chunk_size, **_):
     # what the strategies do for pools above QueryContext.chunk_size
     scorer = SCORES[score]
-    return lambda: net.reduce_proba_samples(X, [scorer], n_samples=T, chunk_size=chunk_size)[0]
+    return lambda: net.reduce_proba_samples(X, [scorer], n_mc_samples=T, chunk_size=chunk_size)[0]
 
 
 def _set_dropout_only(model):

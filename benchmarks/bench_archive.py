@@ -139,7 +139,7 @@ def train(cache, backbone="small", n_train=400):
 
 
 def score(net, X, T):
-    return net.reduce_proba_samples(X, [bald_scores], n_samples=T)[0]
+    return net.reduce_proba_samples(X, [bald_scores], n_mc_samples=T)[0]
 
 
 def bench_scoring(net, images, n, args, label):

@@ -55,5 +55,5 @@ fig.tight_layout()
 # %%
 # The refitted best model predicts Monte Carlo samples like any other:
 # their spread is the model's uncertainty.
-samples = grid.best_estimator_.predict_proba_samples(X[:5], n_samples=20)
+samples = grid.best_estimator_.predict_proba_samples(X[:5], n_mc_samples=20)
 print("MC samples:", samples.shape, "std of p(severe):", samples[..., 2].std(axis=0).round(3))

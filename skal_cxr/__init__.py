@@ -10,8 +10,7 @@ from .models import MCDropoutCNN
 from .networks import CXRNet
 from .preprocessing import CXRPreprocessor
 from .simulation import simulate
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "simulate",

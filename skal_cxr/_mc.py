@@ -16,7 +16,7 @@ from torch.nn.modules.dropout import _DropoutNd
 __all__ = ["is_dropout", "has_dropout", "mc_dropout_mode", "split_mc", "sample_head"]
 
 # At most this many float elements are fed to the head in one call (64 MiB of
-# float32): bounds memory independently of n_samples and batch size.
+# float32): bounds memory independently of n_mc_samples and batch size.
 MAX_HEAD_ELEMENTS = 1 << 24
 
 
@@ -80,24 +80,24 @@ def split_mc(module):
     return None
 
 
-def sample_head(head, z, n_samples, nonlinearity):
-    """Run the stochastic head ``n_samples`` times on trunk output ``z``.
+def sample_head(head, z, n_mc_samples, nonlinearity):
+    """Run the stochastic head ``n_mc_samples`` times on trunk output ``z``.
 
     All samples go through the head in as few vectorised calls as memory
-    allows: ``z`` of shape ``(B, ...)`` is repeated to ``(n_samples * B, ...)``
-    so that each row draws its own dropout mask, exactly as ``n_samples``
+    allows: ``z`` of shape ``(B, ...)`` is repeated to ``(n_mc_samples * B, ...)``
+    so that each row draws its own dropout mask, exactly as ``n_mc_samples``
     separate forward passes would.
 
     Returns
     -------
-    probas : torch.Tensor of shape (n_samples, B, n_classes)
+    probas : torch.Tensor of shape (n_mc_samples, B, n_classes)
     """
     batch = z.shape[0]
     per_sample = max(1, z.numel())
-    chunk = max(1, min(n_samples, MAX_HEAD_ELEMENTS // per_sample))
+    chunk = max(1, min(n_mc_samples, MAX_HEAD_ELEMENTS // per_sample))
     out = []
-    for start in range(0, n_samples, chunk):
-        t = min(chunk, n_samples - start)
+    for start in range(0, n_mc_samples, chunk):
+        t = min(chunk, n_mc_samples - start)
         zz = z.unsqueeze(0).expand(t, *z.shape).reshape(t * batch, *z.shape[1:])
         probas = nonlinearity(head(zz))
         out.append(probas.reshape(t, batch, -1))

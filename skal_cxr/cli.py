@@ -9,6 +9,8 @@ the same command to resume). No traceback is shown for these.
 import argparse
 import sys
 
+from ._version import __version__
+
 __all__ = ["main", "build_parser"]
 
 PROG = "skal-cxr"
@@ -80,8 +82,6 @@ def build_parser():
         description="Deep Bayesian active learning for chest X-rays: simulate query "
         "strategies on labeled data and report learning curves.",
     )
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     sub.required = True

@@ -5,12 +5,12 @@ from time import perf_counter
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
 from torch.utils.data import Dataset, Subset
 
+from ._pipeline import final_estimator, transform_before_final
+from ._random import round_rng
 from ._validation import accepts_keyword, dataset_image
 from .strategies import max_entropy
-from .strategies._base import resolve_rng
 
 __all__ = ["ActiveLearner"]
 
@@ -194,16 +194,12 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         elif only_new:
             self._fit_labeled(bootstrap=bootstrap, fresh=False, new=(X, y), **fit_kwargs)
         else:
-            final = self.estimator[-1] if isinstance(self.estimator, Pipeline) else self.estimator
-            warm = bool(getattr(final, "warm_start", False))
+            warm = bool(getattr(final_estimator(self.estimator), "warm_start", False))
             self._fit_labeled(bootstrap=bootstrap, fresh=not warm, **fit_kwargs)
 
     def _round_rng(self, purpose):
-        """A generator for this round: ``[seed, round, purpose]`` for an int seed."""
-        seed = self.random_state
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            return np.random.default_rng([int(seed), len(getattr(self, "history_", [])), purpose])
-        return resolve_rng(seed)
+        """This round's generator for ``purpose`` (0: bootstrap, 1: query)."""
+        return round_rng(self.random_state, len(getattr(self, "history_", [])), purpose)
 
     def _fit_labeled(self, bootstrap, fresh, new=None, **fit_kwargs):
         kwargs = {**self.fit_kwargs, **fit_kwargs}
@@ -303,10 +299,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
     def transform_without_estimating(self, X):
         """``X`` through every pipeline step but the last (``X`` itself otherwise)."""
-        est = getattr(self, "estimator_", self.estimator)
-        if isinstance(est, Pipeline) and len(est) > 1:
-            return est[:-1].transform(X)
-        return X
+        return transform_before_final(getattr(self, "estimator_", self.estimator), X)
 
     def predict(self, X):
         """Labels predicted by the fitted estimator."""

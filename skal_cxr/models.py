@@ -3,6 +3,7 @@
 import inspect
 from contextlib import nullcontext
 from functools import partial
+import warnings
 
 import numpy as np
 import torch
@@ -43,7 +44,25 @@ def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
 
     ``max(max_epochs, ceil(min_train_steps / ceil(n_images / batch_size)))``:
     the training budget grows with the labeled set, with a floor of optimizer
-    steps for small ones. ``batch_size=-1`` means one batch per epoch.
+    steps for small ones. ``batch_size=-1`` means one batch per epoch. This
+    is the package's one epoch rule: :meth:`MCDropoutCNN.epochs_for` applies
+    it, and the learning-rate schedule and the simulator call that.
+
+    Parameters
+    ----------
+    n_images : int
+        Size of the training set.
+    batch_size : int
+        Images per optimizer step, or -1 for the whole set.
+    max_epochs : int
+        Passes over the training set.
+    min_train_steps : int or None
+        Floor of optimizer steps; ``0`` or ``None`` disables it.
+
+    Returns
+    -------
+    epochs : int
+        At least ``max_epochs``.
 
     Examples
     --------
@@ -58,6 +77,21 @@ def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
     batch = n_images if check_batch_size(batch_size) == -1 else batch_size
     batches_per_epoch = max(1, -(-int(n_images) // int(batch)))
     return int(max(max_epochs, -(-int(steps) // batches_per_epoch)))
+
+
+def _renamed(n_mc_samples, n_samples):
+    """``n_mc_samples``, or the deprecated ``n_samples`` given instead (with a warning)."""
+    if isinstance(n_samples, str) and n_samples == "deprecated":
+        return n_mc_samples
+    if n_mc_samples is not None:
+        raise TypeError("Pass n_mc_samples only; n_samples is its deprecated alias.")
+    warnings.warn(
+        "n_samples was renamed n_mc_samples in 0.2 (n_samples means a number of images "
+        "elsewhere) and will be removed in 0.3.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return n_samples
 
 
 class MCDropoutCNN(NeuralNetClassifier):
@@ -175,7 +209,7 @@ class MCDropoutCNN(NeuralNetClassifier):
     the stochastic head, all samples in one vectorised call. This applies to
     modules with an ``mc_split()`` method (such as
     :class:`~skal_cxr.networks.CXRNet`) and to ``nn.Sequential`` modules; any
-    other module falls back to ``n_samples`` full forward passes with
+    other module falls back to ``n_mc_samples`` full forward passes with
     dropout on, which gives the same distribution more slowly.
 
     Examples
@@ -186,7 +220,7 @@ class MCDropoutCNN(NeuralNetClassifier):
     >>> X = rng.random((40, 16, 16), dtype=np.float32)
     >>> y = np.repeat(["normal", "diseased"], 20)
     >>> net = MCDropoutCNN(max_epochs=2, random_state=0).fit(X, y)
-    >>> net.predict_proba_samples(X[:5], n_samples=10).shape
+    >>> net.predict_proba_samples(X[:5], n_mc_samples=10).shape
     (10, 5, 2)
     """
 
@@ -362,7 +396,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
         if warm:
             self.initialize_criterion()
-        fit_params.setdefault("epochs", self._n_epochs(len(X)))
+        fit_params.setdefault("epochs", self.epochs_for(len(X)))
         self._labels_encoded = True
         self._training_classes = classes
         try:
@@ -405,7 +439,23 @@ class MCDropoutCNN(NeuralNetClassifier):
             batch = (Xi, yi)
         return super().train_step_single(batch, **fit_params)
 
-    def _n_epochs(self, n_images):
+    def epochs_for(self, n_images):
+        """Epochs that :meth:`fit` runs on ``n_images`` images.
+
+        :func:`training_epochs` with this estimator's ``batch_size``,
+        ``max_epochs`` and ``min_train_steps``: the one epoch rule that the
+        learning-rate schedule and the simulator also follow.
+
+        Parameters
+        ----------
+        n_images : int
+            Size of the training set.
+
+        Returns
+        -------
+        epochs : int
+            At least ``max_epochs``.
+        """
         return training_epochs(n_images, self.batch_size, self.max_epochs, self.min_train_steps)
 
     def _validate_training_data(self, X, y):
@@ -507,7 +557,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         encode_labels(y, self.classes_)  # raises for unseen labels
         return accuracy_score(np.ravel(y), self.predict(X), sample_weight=sample_weight)
 
-    def predict_proba_samples(self, X, n_samples=None):
+    def predict_proba_samples(self, X, n_mc_samples=None, *, n_samples="deprecated"):
         """Monte Carlo Dropout samples of the class probabilities.
 
         Dropout layers are active; every other layer is in evaluation mode
@@ -516,28 +566,34 @@ class MCDropoutCNN(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
-        n_samples : int, default=None
-            Number of MC samples; ``None`` uses ``n_mc_samples``.
+        n_mc_samples : int, default=None
+            Number of MC samples; ``None`` uses the ``n_mc_samples``
+            parameter.
+        n_samples : int
+            Deprecated alias of ``n_mc_samples`` (``n_samples`` means a
+            number of images elsewhere); it will be removed in 0.3.
 
         Returns
         -------
-        probas : ndarray of shape (n_samples, n_images, n_classes), dtype float32
+        probas : ndarray of shape (n_mc_samples, n_images, n_classes), dtype float32
             Reproducible across calls when ``random_state`` is an int.
 
         See Also
         --------
         reduce_proba_samples : Per-image statistics of the samples in bounded memory.
         """
-        return torch.cat(list(self._iter_proba_samples(X, n_samples)), dim=1).numpy()
+        n_mc_samples = _renamed(n_mc_samples, n_samples)
+        return torch.cat(list(self._iter_proba_samples(X, n_mc_samples)), dim=1).numpy()
 
-    def reduce_proba_samples(self, X, funcs, n_samples=None, chunk_size=4096):
+    def reduce_proba_samples(self, X, funcs, n_mc_samples=None, chunk_size=4096, *,
+                             n_samples="deprecated"):
         """Per-image statistics of MC samples, computed chunk by chunk.
 
-        Equivalent to ``[f(self.predict_proba_samples(X, n_samples)) for f in
+        Equivalent to ``[f(self.predict_proba_samples(X, n_mc_samples)) for f in
         funcs]`` for functions that treat images independently (every
         acquisition score does), but only ``chunk_size`` images' samples are
         held at a time, so memory does not grow with
-        ``n_images * n_samples * n_classes``. The dropout masks are the ones
+        ``n_images * n_mc_samples * n_classes``. The dropout masks are the ones
         :meth:`predict_proba_samples` would draw: with an int ``random_state``
         the results are identical.
 
@@ -545,28 +601,32 @@ class MCDropoutCNN(NeuralNetClassifier):
         ----------
         X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
         funcs : sequence of callable
-            Each maps samples of shape ``(n_samples, n_chunk, n_classes)`` to
+            Each maps samples of shape ``(n_mc_samples, n_chunk, n_classes)`` to
             an array whose first axis has length ``n_chunk``.
-        n_samples : int, default=None
-            Number of MC samples; ``None`` uses ``n_mc_samples``.
+        n_mc_samples : int, default=None
+            Number of MC samples; ``None`` uses the ``n_mc_samples``
+            parameter.
         chunk_size : int, default=4096
             Images per chunk (rounded up to whole prediction batches). With
             a ``scheduler``, each chunk is one task on the Dask cluster.
+        n_samples : int
+            Deprecated alias of ``n_mc_samples``; it will be removed in 0.3.
 
         Returns
         -------
         results : list of ndarray
             One array per function, concatenated over chunks along axis 0.
         """
+        n_mc_samples = _renamed(n_mc_samples, n_samples)
         chunk_size = check_n_samples(chunk_size, "chunk_size")
         check_is_fitted(self, ["module_"])
         if self.scheduler is not None:
             from ._dask import reduce_on_dask
 
-            return reduce_on_dask(self, X, funcs, n_samples, chunk_size)
-        return self._reduce_local(X, funcs, n_samples, chunk_size)
+            return reduce_on_dask(self, X, funcs, n_mc_samples, chunk_size)
+        return self._reduce_local(X, funcs, n_mc_samples, chunk_size)
 
-    def _reduce_local(self, X, funcs, n_samples, chunk_size, first_batch=0):
+    def _reduce_local(self, X, funcs, n_mc_samples, chunk_size, first_batch=0):
         results = [[] for _ in funcs]
         pending, n_pending = [], 0
 
@@ -576,7 +636,7 @@ class MCDropoutCNN(NeuralNetClassifier):
                 out.append(np.asarray(func(chunk)))
             pending.clear()
 
-        for probas in self._iter_proba_samples(X, n_samples, first_batch):
+        for probas in self._iter_proba_samples(X, n_mc_samples, first_batch):
             pending.append(probas)
             n_pending += probas.shape[1]
             if n_pending >= chunk_size:
@@ -586,8 +646,8 @@ class MCDropoutCNN(NeuralNetClassifier):
             flush()
         return [np.concatenate(out, axis=0) for out in results]
 
-    def _iter_proba_samples(self, X, n_samples, first_batch=0):
-        """Yield MC samples of successive batches, shape (n_samples, B, n_classes).
+    def _iter_proba_samples(self, X, n_mc_samples, first_batch=0):
+        """Yield MC samples of successive batches, shape (n_mc_samples, B, n_classes).
 
         One dropout-mode, no-grad and seeded-RNG context spans the whole
         iteration, so consume the generator fully inside one public call.
@@ -596,8 +656,8 @@ class MCDropoutCNN(NeuralNetClassifier):
         start at batch boundaries gives the same samples as scoring it whole.
         """
         check_is_fitted(self, ["module_"])
-        n_samples = check_n_samples(
-            self.n_mc_samples if n_samples is None else n_samples
+        n_mc_samples = check_n_samples(
+            self.n_mc_samples if n_mc_samples is None else n_mc_samples, "n_mc_samples"
         )
         nonlinearity = self._get_predict_nonlinearity()
         split = split_mc(self.module_)
@@ -611,13 +671,13 @@ class MCDropoutCNN(NeuralNetClassifier):
                 if split is None:
                     with self._autocast():
                         probas = torch.stack(
-                            [nonlinearity(self.module_(Xi)).float() for _ in range(n_samples)]
+                            [nonlinearity(self.module_(Xi)).float() for _ in range(n_mc_samples)]
                         )
                 else:
                     trunk, head = split
                     with self._autocast():
                         z = trunk(Xi)
-                    probas = sample_head(head, z.float(), n_samples, nonlinearity)
+                    probas = sample_head(head, z.float(), n_mc_samples, nonlinearity)
                 yield probas.float().cpu()
 
     def _autocast(self):

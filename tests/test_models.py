@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 
 import skal_cxr.models as models
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
+from skal_cxr.models import training_epochs
 
 FAST = dict(max_epochs=2, batch_size=16, min_train_steps=0, module__width=8, module__n_blocks=2)
 
@@ -29,7 +30,7 @@ def fitted(toy_images):
 # -- MC sampling --------------------------------------------------------------
 def test_predict_proba_samples_shape_dtype_and_simplex(fitted):
     net, X, _ = fitted
-    samples = net.predict_proba_samples(X[:7], n_samples=5)
+    samples = net.predict_proba_samples(X[:7], n_mc_samples=5)
     assert samples.shape == (5, 7, 3)
     assert samples.dtype == np.float32
     np.testing.assert_allclose(samples.sum(axis=-1), 1.0, rtol=1e-5)
@@ -43,8 +44,8 @@ def test_samples_are_reproducible_and_leave_global_rng_alone(fitted):
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a = net.predict_proba_samples(X, n_samples=8)
-    b = net.predict_proba_samples(X, n_samples=8)
+    a = net.predict_proba_samples(X, n_mc_samples=8)
+    b = net.predict_proba_samples(X, n_mc_samples=8)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(torch.rand(3), expected_next)
 
@@ -52,8 +53,8 @@ def test_samples_are_reproducible_and_leave_global_rng_alone(fitted):
 def test_unseeded_samples_differ_between_calls(fitted):
     net, X, _ = fitted
     net.set_params(random_state=None)
-    a = net.predict_proba_samples(X, n_samples=4)
-    b = net.predict_proba_samples(X, n_samples=4)
+    a = net.predict_proba_samples(X, n_mc_samples=4)
+    b = net.predict_proba_samples(X, n_mc_samples=4)
     assert not np.array_equal(a, b)
 
 
@@ -61,18 +62,18 @@ def test_fast_path_equals_naive_loop_exactly(fitted, monkeypatch):
     """The trunk/head split draws the same masks as T full forward passes."""
     net, X, _ = fitted
     net.set_params(batch_size=32)  # several batches, the last one partial
-    fast = net.predict_proba_samples(X, n_samples=25)
+    fast = net.predict_proba_samples(X, n_mc_samples=25)
     monkeypatch.setattr(models, "split_mc", lambda module: None)
-    naive = net.predict_proba_samples(X, n_samples=25)
+    naive = net.predict_proba_samples(X, n_mc_samples=25)
     np.testing.assert_array_equal(fast, naive)
 
 
 def test_reduce_proba_samples_matches_full_samples(fitted):
     net, X, _ = fitted
-    samples = net.predict_proba_samples(X, n_samples=6)
+    samples = net.predict_proba_samples(X, n_mc_samples=6)
     funcs = [lambda s: s.mean(axis=0), lambda s: s.std(axis=0).mean(axis=1)]
     for chunk_size in (1, 16, 17, 1000):
-        mean, spread = net.reduce_proba_samples(X, funcs, n_samples=6, chunk_size=chunk_size)
+        mean, spread = net.reduce_proba_samples(X, funcs, n_mc_samples=6, chunk_size=chunk_size)
         np.testing.assert_array_equal(mean, samples.mean(axis=0))
         np.testing.assert_array_equal(spread, samples.std(axis=0).mean(axis=1))
     seen = []
@@ -85,7 +86,7 @@ def test_reduce_proba_samples_matches_full_samples(fitted):
 def test_dropout_zero_gives_identical_samples_equal_to_eval_output(toy_images):
     X, y = toy_images
     net = make_net(module__dropout=0.0).fit(X, y)
-    samples = net.predict_proba_samples(X, n_samples=6)
+    samples = net.predict_proba_samples(X, n_mc_samples=6)
     np.testing.assert_allclose(samples, np.broadcast_to(samples[0], samples.shape))
     np.testing.assert_allclose(samples[0], net.predict_proba(X), rtol=1e-5, atol=1e-6)
 
@@ -112,9 +113,9 @@ def test_fast_path_matches_naive_distribution_on_sequential(toy_images, monkeypa
     X, y = toy_images
     net = MCDropoutCNN(TwoDropoutMLP, max_epochs=3, min_train_steps=0, random_state=0).fit(X, y)
     n = 4000
-    fast = net.predict_proba_samples(X[::10], n_samples=n)
+    fast = net.predict_proba_samples(X[::10], n_mc_samples=n)
     monkeypatch.setattr(models, "split_mc", lambda module: None)
-    naive = net.predict_proba_samples(X[::10], n_samples=n)
+    naive = net.predict_proba_samples(X[::10], n_mc_samples=n)
     assert not np.array_equal(fast, naive)
     # per-image mean and spread agree within sampling error (5 standard errors)
     se = naive.std(axis=0) / np.sqrt(n)
@@ -134,7 +135,7 @@ def test_mc_sampling_keeps_batchnorm_in_eval_mode(fitted):
     )
     net.module_.train()  # a mode MC sampling must restore, not change
     try:
-        net.predict_proba_samples(X, n_samples=3)
+        net.predict_proba_samples(X, n_mc_samples=3)
     finally:
         hook.remove()
     assert seen and set(seen) == {(False, True, False)}
@@ -153,11 +154,24 @@ def test_mc_predict_returns_mean_of_samples(fitted):
     assert not np.allclose(net.predict_proba(X), net.predict_proba_samples(X).mean(axis=0))
 
 
-@pytest.mark.parametrize("n_samples", [0, -1, 2.5, True])
-def test_bad_n_samples(fitted, n_samples):
+@pytest.mark.parametrize("n_mc_samples", [0, -1, 2.5, True])
+def test_bad_n_mc_samples(fitted, n_mc_samples):
     net, X, _ = fitted
-    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
-        net.predict_proba_samples(X, n_samples=n_samples)
+    with pytest.raises(ValueError, match="n_mc_samples must be a positive integer"):
+        net.predict_proba_samples(X, n_mc_samples=n_mc_samples)
+
+
+def test_n_samples_is_a_deprecated_alias_of_n_mc_samples(fitted):
+    net, X, _ = fitted
+    expected = net.predict_proba_samples(X[:4], n_mc_samples=3)
+    np.testing.assert_array_equal(net.predict_proba_samples(X[:4], 3), expected)
+    with pytest.warns(FutureWarning, match="renamed n_mc_samples"):
+        np.testing.assert_array_equal(net.predict_proba_samples(X[:4], n_samples=3), expected)
+    with pytest.warns(FutureWarning, match="renamed n_mc_samples"):
+        (mean,) = net.reduce_proba_samples(X[:4], [lambda s: s.mean(axis=0)], n_samples=3)
+    np.testing.assert_allclose(mean, expected.mean(axis=0))
+    with pytest.raises(TypeError, match="n_mc_samples only"):
+        net.predict_proba_samples(X[:4], n_mc_samples=3, n_samples=3)
 
 
 def test_embed(fitted):
@@ -178,7 +192,7 @@ def test_unsplittable_module_falls_back_and_cannot_embed(toy_images):
 
     X, y = toy_images
     net = MCDropoutCNN(Wrapped, max_epochs=1, min_train_steps=0, random_state=0).fit(X, y)
-    assert net.predict_proba_samples(X, n_samples=3).shape == (3, len(X), 3)
+    assert net.predict_proba_samples(X, n_mc_samples=3).shape == (3, len(X), 3)
     with pytest.raises(TypeError, match="cannot be split"):
         net.embed(X)
 
@@ -344,7 +358,7 @@ def test_pickle_roundtrip_gives_identical_predictions(fitted):
     restored = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(
-        restored.predict_proba_samples(X, n_samples=5), net.predict_proba_samples(X, n_samples=5)
+        restored.predict_proba_samples(X, n_mc_samples=5), net.predict_proba_samples(X, n_mc_samples=5)
     )
     np.testing.assert_array_equal(restored.predict(X), net.predict(X))
 
@@ -389,7 +403,8 @@ def test_warm_start_continues_training(toy_images):
 )
 def test_min_train_steps_sets_the_epoch_count(toy_images, n_images, batch_size, min_steps, expected):
     net = make_net(batch_size=batch_size, min_train_steps=min_steps)
-    assert net._n_epochs(n_images) == expected
+    assert net.epochs_for(n_images) == expected
+    assert training_epochs(n_images, batch_size, 2, min_steps) == expected
     if n_images == 60 and batch_size == 16:
         X, y = toy_images
         assert len(net.fit(X, y).history) == expected

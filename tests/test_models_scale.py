@@ -94,7 +94,7 @@ def test_augmentation_runs_in_training_only(pool):
     n_epochs = len(net.history)
     assert recorder.calls == 40 * n_epochs
     recorder.calls = 0
-    net.predict_proba_samples(X[:50], n_samples=3)
+    net.predict_proba_samples(X[:50], n_mc_samples=3)
     net.predict_proba(X[:50])
     net.embed(X[:10])
     assert recorder.calls == 0
@@ -116,11 +116,11 @@ def test_bfloat16_trunk_agrees_with_float32(pool, fitted):
     _, X, _ = pool
     fitted.set_params(precision="bfloat16")
     try:
-        low = fitted.predict_proba_samples(X[:200], n_samples=8)
+        low = fitted.predict_proba_samples(X[:200], n_mc_samples=8)
         emb_low = fitted.embed(X[:20])
     finally:
         fitted.set_params(precision="float32")
-    full = fitted.predict_proba_samples(X[:200], n_samples=8)
+    full = fitted.predict_proba_samples(X[:200], n_mc_samples=8)
     assert np.abs(low - full).max() < 0.05
     assert np.corrcoef(low.mean(0)[:, 1], full.mean(0)[:, 1])[0, 1] > 0.99
     np.testing.assert_allclose(emb_low, fitted.embed(X[:20]), atol=0.1, rtol=0.05)
@@ -131,7 +131,7 @@ def test_bfloat16_trunk_agrees_with_float32(pool, fitted):
 def test_chunks_score_like_the_whole_pool(pool, fitted):
     """Per-batch seeds: any batch-aligned chunk gives the samples of the whole pass."""
     _, X, _ = pool
-    whole = fitted.predict_proba_samples(X[:256], n_samples=4)
+    whole = fitted.predict_proba_samples(X[:256], n_mc_samples=4)
     part = torch.cat(list(fitted._iter_proba_samples(X[64:128], 4, first_batch=2)), dim=1)
     np.testing.assert_array_equal(part.numpy(), whole[:, 64:128])
 
@@ -140,14 +140,14 @@ def test_dask_scoring_equals_local_scoring(pool, fitted):
     distributed = pytest.importorskip("distributed")
     mm, X, y = pool
     funcs = [lambda s: s.mean(0), lambda s: s.std(0)[:, 0]]
-    local = fitted.reduce_proba_samples(mm, funcs, n_samples=4, chunk_size=100)
+    local = fitted.reduce_proba_samples(mm, funcs, n_mc_samples=4, chunk_size=100)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, worker_dashboard_address=None,
     ) as cluster:
         fitted.set_params(scheduler=cluster.scheduler_address)
         try:
-            remote = fitted.reduce_proba_samples(mm, funcs, n_samples=4, chunk_size=100)
+            remote = fitted.reduce_proba_samples(mm, funcs, n_mc_samples=4, chunk_size=100)
             learner = ActiveLearner(fitted, query_strategy=bald, X_training=X[:64],
                                     y_training=y[:64])
             learner.estimator_ = fitted

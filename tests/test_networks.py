@@ -72,5 +72,5 @@ def test_backbone_through_estimator(toy_images):
     X = np.kron(X, np.ones((1, 2, 2), dtype=np.float32))  # 32x32
     net = MCDropoutCNN(module__backbone="resnet18", max_epochs=1, min_train_steps=0,
                        random_state=0).fit(X, y)
-    assert net.predict_proba_samples(X[:3], n_samples=4).shape == (4, 3, 3)
+    assert net.predict_proba_samples(X[:3], n_mc_samples=4).shape == (4, 3, 3)
     assert net.embed(X[:3]).shape == (3, 512)

@@ -15,7 +15,6 @@ from skal_cxr.simulation import (
     DataError,
     ResultsDirError,
     SimulationInterrupted,
-    epochs_for,
     build_estimator,
     initial_indices,
     read_record_file,
@@ -61,14 +60,6 @@ def test_round_schedule():
         round_schedule(10, 40, 40, 100)
 
 
-def test_epochs_rule():
-    rule = {"max_epochs": 5, "min_train_steps": 200, "lr_schedule": "cosine"}
-    assert epochs_for(40, 32, rule) == 100  # 2 steps/epoch
-    assert epochs_for(320, 32, rule) == 20  # 10 steps/epoch -> 200 steps
-    assert epochs_for(1950, 32, rule) == 5  # max_epochs passes
-    assert epochs_for(33, 32, {"min_train_steps": 10, "max_epochs": 1}) == 5
-
-
 def test_epochs_rule_is_the_estimators(toy_images):
     """The recorded epoch count is what MCDropoutCNN really runs."""
     X, y = toy_images
@@ -76,7 +67,7 @@ def test_epochs_rule_is_the_estimators(toy_images):
                             estimator={"module__width": 4, "device": "cpu"})
     codes = np.unique(y, return_inverse=True)[1]
     net = build_estimator(config, 3, seed=0).fit(X[:40], codes[:40])  # 2 batches/epoch
-    assert len(net.history) == epochs_for(40, 32, config["training"]) == 4
+    assert len(net.history) == net.epochs_for(40) == 4
     # the cosine schedule ends near 0 and starts at lr
     lrs = [g["lr"] for g in net.optimizer_.param_groups]
     assert lrs[0] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 3 / 4)))

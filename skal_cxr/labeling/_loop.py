@@ -187,7 +187,6 @@ def train_next_round(project):
     from ..learner import ActiveLearner
     from ..simulation import build_estimator, round_seed
     from ..simulation._runner import _torch_threads, query_round
-    from ..simulation._config import epochs_for
     from ..strategies import STRATEGIES
 
     cfg, sim = project.config, _sim_config(project)
@@ -206,7 +205,7 @@ def train_next_round(project):
     n_classes = len(project.classes)
     with _torch_threads(sim["torch_threads"]):
         est = build_estimator(sim, n_classes, seed)
-        n_epochs = epochs_for(len(labeled), sim["estimator"]["batch_size"], sim["training"])
+        n_epochs = est.epochs_for(len(labeled))
         _STATES[str(project.path)] = state
         est.set_params(callbacks=list(est.callbacks) + [
             ("labeling_progress", _EpochProgress(str(project.path), n_epochs))])

@@ -9,11 +9,8 @@ import copy
 import json
 import numbers
 
-from ..models import training_epochs
-
 __all__ = [
     "DEFAULT_CONFIG", "DATA_DEFAULTS", "ConfigError", "resolve_config", "config_diff",
-    "epochs_for",
 ]
 
 
@@ -88,37 +85,6 @@ DEFAULT_CONFIG = {
     "training": {"max_epochs": 5, "min_train_steps": 150, "lr_schedule": "cosine"},
     "torch_threads": 1,
 }
-
-
-def epochs_for(n_labeled, batch_size, training):
-    """Epochs of one fit: :class:`~skal_cxr.MCDropoutCNN`'s training-step floor.
-
-    ``epochs = max(max_epochs, ceil(min_train_steps / ceil(n / batch_size)))``:
-    ``max_epochs`` passes over the labeled set, raised so that every fit,
-    however few images it sees, takes at least ``min_train_steps`` optimizer
-    steps. The full-data baseline follows the same rule.
-
-    Parameters
-    ----------
-    n_labeled : int
-    batch_size : int
-    training : dict
-        ``max_epochs`` and ``min_train_steps``.
-
-    Returns
-    -------
-    epochs : int
-
-    Examples
-    --------
-    >>> from skal_cxr.simulation import epochs_for
-    >>> rule = {"max_epochs": 5, "min_train_steps": 150}
-    >>> epochs_for(40, 32, rule), epochs_for(320, 32, rule), epochs_for(2000, 32, rule)
-    (75, 15, 5)
-    """
-    return training_epochs(
-        n_labeled, batch_size, training["max_epochs"], training["min_train_steps"]
-    )
 
 
 def _normalise(value):

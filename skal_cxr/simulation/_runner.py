@@ -19,7 +19,6 @@ With ``warm_start`` the recorded rounds are replayed (fits only, no
 evaluation or query) to rebuild the warm-started weights first.
 """
 
-import math
 import signal
 import threading
 import time
@@ -27,48 +26,23 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from sklearn.model_selection import train_test_split
 
 from .._lazy import take_rows
 from ..metrics import classification_metrics, fit_operating_point
+from .._random import round_seed
+from ..callbacks import CosineAnnealing
 from ..models import MCDropoutCNN
-from ._config import epochs_for
 from ._records import RecordWriter, read_record_file, record_path
 
 __all__ = [
-    "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",
+    "SimulationInterrupted", "round_schedule", "initial_indices",
     "build_estimator", "run_active", "run_baseline", "run_task", "round_seed", "query_round",
 ]
 
 
 class SimulationInterrupted(RuntimeError):
     """Training stopped early (for example by Ctrl-C, which skorch swallows)."""
-
-
-class CosineAnnealing(Callback):
-    """Anneals the learning rate over each fit with a half cosine.
-
-    The learning rate of epoch ``e`` (0-based) of an ``E``-epoch fit is
-    ``lr * (1 + cos(pi * e / E)) / 2``, where ``E`` follows
-    :func:`~skal_cxr.simulation.epochs_for` (the estimator's training-step
-    floor). The final weights are then a settled iterate rather than
-    wherever the last constant-rate step left them, which steadies learning
-    curves from round to round. Works with warm starts: each fit restarts
-    the schedule.
-    """
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        rule = {"max_epochs": net.max_epochs,
-                "min_train_steps": getattr(net, "min_train_steps", 0) or 0}
-        self.n_epochs_ = epochs_for(len(X), net.batch_size, rule)
-        self.first_epoch_ = len(net.history)
-
-    def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history) - 1 - self.first_epoch_  # history has this epoch's row
-        lr = net.lr * 0.5 * (1 + math.cos(math.pi * epoch / max(1, self.n_epochs_)))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = lr
 
 
 def round_schedule(n_pool, n_initial, query_size, budget):
@@ -110,11 +84,6 @@ def round_schedule(n_pool, n_initial, query_size, budget):
             f"the budget ({total} images) is smaller than the initial set ({n_initial})."
         )
     return list(range(n_initial, total, query_size)) + [total]
-
-
-def round_seed(seed, round_):
-    """Seed of the query of round ``round_`` of the run with ``seed``."""
-    return int(np.random.SeedSequence([seed, round_]).generate_state(1)[0])
 
 
 def initial_indices(y_pool, n_initial, seed, stratify=True):
@@ -224,7 +193,7 @@ def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
     with _sigint_flag() as interrupted:
         fit()
     elapsed = time.perf_counter() - t0
-    n_epochs = epochs_for(n_labeled, config["estimator"]["batch_size"], config["training"])
+    n_epochs = estimator_of().epochs_for(n_labeled)
     history = len(estimator_of().history)
     if interrupted or history - epochs_before != n_epochs:
         raise SimulationInterrupted(

@@ -8,6 +8,7 @@ from pathlib import Path
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
+from .._version import __version__
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
 from ._records import RECORDS_DIR, read_records, record_path
@@ -24,8 +25,6 @@ class ResultsDirError(ValueError):
 
 
 def _version():
-    from .. import __version__
-
     return __version__
 
 
@@ -205,7 +204,9 @@ def simulate(
         a plain random draw that ignores the labels, as the cold start of a
         labeling project does (:mod:`skal_cxr.labeling`).
     query_size : int, default=None
-        Images acquired per round (40).
+        Images acquired per round (40): the ``n_instances`` of each round's
+        :meth:`ActiveLearner.query <skal_cxr.ActiveLearner.query>` (the last
+        round's may be smaller, to end at the budget).
     budget : int or float, default=None
         Labeled images at the end, initial set included: a count, or a
         fraction in ``(0, 1]`` of the pool (320).
@@ -227,7 +228,7 @@ def simulate(
         module__n_blocks=3, module__dropout=0.5, mc_predict=False,
         device="auto"``.
     training : dict, default=None
-        The epoch rule of :func:`~skal_cxr.simulation.epochs_for`
+        The epoch rule of :meth:`~skal_cxr.MCDropoutCNN.epochs_for`
         (``max_epochs=5`` passes over the labeled set, raised to reach
         ``min_train_steps=150`` optimizer steps) and the learning rate within
         each fit (``lr_schedule="cosine"``, annealed to 0; or ``"constant"``).

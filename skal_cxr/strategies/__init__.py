@@ -8,7 +8,7 @@ Every strategy follows modAL's protocol::
 and works with :class:`skal_cxr.ActiveLearner` and ``modAL.models.ActiveLearner``.
 ``indices`` are unique positions in ``X_pool``, most informative first;
 ``scores`` are the score of each queried image. One Monte Carlo pass per
-query (shape ``(n_samples, n_images, n_classes)``) feeds every score that
+query (shape ``(n_mc_samples, n_images, n_classes)``) feeds every score that
 needs it. Beside each strategy a pure scoring function computes its
 per-image scores from probability arrays, without a model; :func:`make_strategy`
 turns such a function into a strategy. Entropies are in nats (natural

@@ -9,21 +9,21 @@ once per query and shared by every score that needs them. :func:`run_strategy`
 builds the context, runs the selector and maps positions back to ``X_pool``;
 :func:`make_strategy` builds a strategy from a per-image scoring function.
 
-Monte Carlo samples always have shape ``(n_samples, n_images, n_classes)``.
+Monte Carlo samples always have shape ``(n_mc_samples, n_images, n_classes)``.
 """
 
 import numbers
 
 import numpy as np
-from sklearn.pipeline import Pipeline
-from sklearn.utils import check_random_state
 from torch.utils.data import Dataset, Subset
 
+from .._pipeline import final_estimator, transform_before_final
+from .._random import resolve_rng
 from .._validation import accepts_keyword
 
 __all__ = [
     "QueryContext", "run_strategy", "make_strategy", "select_top", "fitted_estimator",
-    "resolve_rng", "check_samples", "mean_probas", "strategy_doc",
+    "check_samples", "mean_probas", "strategy_doc",
 ]
 
 
@@ -38,27 +38,6 @@ def fitted_estimator(learner):
     if est is None:
         est = getattr(learner, "estimator", None)
     return learner if est is None else est
-
-
-def resolve_rng(random_state, learner=None, estimator=None):
-    """A ``numpy.random.Generator`` for tie-breaking and sampling.
-
-    ``random_state`` if given, else the first non-``None`` ``random_state``
-    attribute of ``learner`` then ``estimator``, else fresh OS entropy. A
-    ``RandomState`` instance is used as a seed source, so it advances.
-    """
-    if random_state is None:
-        for owner in (learner, estimator):
-            random_state = getattr(owner, "random_state", None)
-            if random_state is not None:
-                break
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    if random_state is not None:
-        check_random_state(random_state)  # same validation as scikit-learn
-    return np.random.default_rng(random_state)
 
 
 def select_top(scores, n_instances, random_state=None):
@@ -126,7 +105,8 @@ class QueryContext:
     n_mc_samples : int or None, default=None
         Monte Carlo samples per image; ``None`` uses the estimator's default.
     random_state : int, RandomState, Generator or None, default=None
-        See :func:`resolve_rng`.
+        Breaks ties and draws the pool subset; ``None`` takes the learner's,
+        else the estimator's ``random_state`` (see :mod:`skal_cxr._random`).
     name : str, default="strategy"
         Strategy name used in error messages.
 
@@ -138,7 +118,7 @@ class QueryContext:
     chunk_size : int
         Per-image scores of pools larger than this are computed chunk by
         chunk (class attribute, 4096 images), bounding memory by
-        ``chunk_size * n_samples * n_classes`` instead of the whole pool's.
+        ``chunk_size * n_mc_samples * n_classes`` instead of the whole pool's.
     """
 
     chunk_size = 4096
@@ -148,7 +128,7 @@ class QueryContext:
         self.learner = learner
         self.name = name
         self.estimator = fitted_estimator(learner)
-        self.final = self.estimator[-1] if isinstance(self.estimator, Pipeline) else self.estimator
+        self.final = final_estimator(self.estimator)
         self.n_mc_samples = n_mc_samples
         self.rng = resolve_rng(random_state, learner, self.final)
         n_pool = len(X_pool)
@@ -178,9 +158,7 @@ class QueryContext:
 
     def transform(self, X):
         """``X`` through every pipeline step before the final estimator."""
-        if isinstance(self.estimator, Pipeline) and len(self.estimator) > 1:
-            return self.estimator[:-1].transform(X)
-        return X
+        return transform_before_final(self.estimator, X)
 
     @property
     def has_mc(self):
@@ -188,10 +166,11 @@ class QueryContext:
         return hasattr(self.final, "predict_proba_samples")
 
     def mc_samples(self):
-        """MC probabilities of shape (n_samples, n_candidates, n_classes), float64."""
+        """MC probabilities of shape (n_mc_samples, n_candidates, n_classes), float64."""
         self._require_mc()
         return self._cached("samples", lambda: np.asarray(
-            self.final.predict_proba_samples(self.transform(self.X), n_samples=self.n_mc_samples),
+            # positional: estimators of the older protocol name it n_samples
+            self.final.predict_proba_samples(self.transform(self.X), self.n_mc_samples),
             dtype=np.float64,
         ))
 
@@ -210,7 +189,7 @@ class QueryContext:
         score, mean = self.final.reduce_proba_samples(
             self.transform(self.X),
             [lambda s: func(s.astype(np.float64)), lambda s: s.astype(np.float64).mean(axis=0)],
-            n_samples=self.n_mc_samples, chunk_size=self.chunk_size,
+            self.n_mc_samples, chunk_size=self.chunk_size,
         )
         self._cache.setdefault("mean", mean)
         return score
@@ -296,11 +275,11 @@ def run_strategy(select, learner, X_pool, n_instances, *, pool_size, n_mc_sample
     return ctx.pool_index[positions], np.asarray(scores, dtype=np.float64)
 
 def check_samples(samples, name="samples"):
-    """Validate MC probabilities of shape (n_samples, n_images, n_classes) as float64."""
+    """Validate MC probabilities of shape (n_mc_samples, n_images, n_classes) as float64."""
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 3:
         raise ValueError(
-            f"{name} must have shape (n_samples, n_images, n_classes); got {samples.shape}."
+            f"{name} must have shape (n_mc_samples, n_images, n_classes); got {samples.shape}."
         )
     return samples
 
@@ -312,7 +291,7 @@ def mean_probas(probas):
         return probas.mean(axis=0)
     if probas.ndim != 2:
         raise ValueError(
-            "probas must have shape (n_images, n_classes) or (n_samples, n_images, "
+            "probas must have shape (n_images, n_classes) or (n_mc_samples, n_images, "
             f"n_classes); got {probas.shape}."
         )
     return probas
@@ -386,7 +365,7 @@ def make_strategy(score_fn, *, needs="probas", name=None, doc=None):
         What ``values`` is. ``"probas"``: class probabilities of shape
         ``(n_images, n_classes)``, the Monte Carlo mean when the estimator
         has ``predict_proba_samples``, else ``predict_proba``.
-        ``"samples"``: Monte Carlo probabilities of shape ``(n_samples,
+        ``"samples"``: Monte Carlo probabilities of shape ``(n_mc_samples,
         n_images, n_classes)``, given in chunks of images for large pools
         (so ``score_fn`` must score each image on its own).
         ``"pool"``: the candidate images themselves; the model is not

@@ -15,14 +15,15 @@ over label configurations ``m`` of the batch chosen so far. While the
 are enumerated exactly; beyond, ``max_configurations`` configurations are
 sampled from the joint and the entropy is estimated by importance sampling
 (Section 4.1 of the paper). ``P`` thus never exceeds
-``n_samples x max_configurations`` float64 values, and candidates are scored
+``n_mc_samples x max_configurations`` float64 values, and candidates are scored
 in chunks of at most ``2**22`` float64 values (32 MiB) of the joint.
 """
 
 import numpy as np
 from scipy.special import entr
 
-from ._base import check_samples, resolve_rng, run_strategy, select_top, strategy_doc
+from .._random import resolve_rng
+from ._base import check_samples, run_strategy, select_top, strategy_doc
 
 __all__ = ["joint_entropy", "batch_bald_scores", "batch_bald"]
 
@@ -35,7 +36,7 @@ def joint_entropy(samples):
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_images, n_classes)
+    samples : array-like of shape (n_mc_samples, n_images, n_classes)
         Monte Carlo probabilities of the images of the batch.
 
     Returns
@@ -49,14 +50,14 @@ def joint_entropy(samples):
         If there are more than ``2**24`` configurations.
     """
     samples = check_samples(samples)
-    n_samples, n_images, n_classes = samples.shape
+    n_mc_samples, n_images, n_classes = samples.shape
     if n_classes**n_images > _MAX_EXACT:
         raise ValueError(
             f"{n_classes}**{n_images} label configurations are too many to enumerate."
         )
-    P = np.ones((n_samples, 1))
+    P = np.ones((n_mc_samples, 1))
     for i in range(n_images):
-        P = (P[:, :, None] * samples[:, i, None, :]).reshape(n_samples, -1)
+        P = (P[:, :, None] * samples[:, i, None, :]).reshape(n_mc_samples, -1)
     return float(entr(P.mean(axis=0)).sum())
 
 
@@ -70,14 +71,14 @@ class _Joint:
         self.batch = []
 
     def add(self, i):
-        n_samples, _, n_classes = self.samples.shape
+        n_mc_samples, _, n_classes = self.samples.shape
         self.batch.append(i)
         if self.k is None and self.P.shape[1] * n_classes <= self.cap:
             p = self.samples[:, i, :]
-            self.P = (self.P[:, :, None] * p[:, None, :]).reshape(n_samples, -1)
+            self.P = (self.P[:, :, None] * p[:, None, :]).reshape(n_mc_samples, -1)
         elif self.k is None:  # switch: draw (w_k, configuration) pairs from the joint
-            self.k = self.rng.integers(n_samples, size=self.cap)
-            self.P = np.ones((n_samples, self.cap))
+            self.k = self.rng.integers(n_mc_samples, size=self.cap)
+            self.P = np.ones((n_mc_samples, self.cap))
             for j in self.batch:
                 self._extend_sampled(j)
         else:
@@ -93,7 +94,7 @@ class _Joint:
 
     def entropies(self):
         """``H[batch, y_x]`` for every candidate ``x`` (exact or estimated)."""
-        n_samples, n_images, n_classes = self.samples.shape
+        n_mc_samples, n_images, n_classes = self.samples.shape
         n_conf = self.P.shape[1]
         if self.k is None:
             weights = np.ones(n_conf)
@@ -103,7 +104,7 @@ class _Joint:
         out = np.empty(n_images)
         for start in range(0, n_images, chunk):
             s = self.samples[:, start:start + chunk, :]
-            J = (self.P.T @ s.reshape(n_samples, -1) / n_samples).reshape(n_conf, -1, n_classes)
+            J = (self.P.T @ s.reshape(n_mc_samples, -1) / n_mc_samples).reshape(n_conf, -1, n_classes)
             out[start:start + chunk] = np.einsum("m,mnc->n", weights, entr(J))
         return out
 
@@ -116,7 +117,7 @@ def batch_bald_scores(samples, selected=(), *, max_configurations=10_000, random
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_images, n_classes)
+    samples : array-like of shape (n_mc_samples, n_images, n_classes)
     selected : sequence of int, default=()
         Images already in the batch, in the order they were chosen.
     max_configurations : int, default=10_000

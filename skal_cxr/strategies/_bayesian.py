@@ -1,7 +1,7 @@
 """Scores of the Monte Carlo posterior: mean STD, variation ratios, BALD.
 
 Each score is a pure function of Monte Carlo probabilities of shape
-``(n_samples, n_images, n_classes)`` (Gal, Islam & Ghahramani, 2017, "Deep
+``(n_mc_samples, n_images, n_classes)`` (Gal, Islam & Ghahramani, 2017, "Deep
 Bayesian Active Learning with Image Data"). Entropies are in nats.
 """
 
@@ -24,7 +24,7 @@ def mean_std_scores(samples):
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_images, n_classes)
+    samples : array-like of shape (n_mc_samples, n_images, n_classes)
 
     Returns
     -------
@@ -41,16 +41,16 @@ def variation_ratio_scores(samples):
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_images, n_classes)
+    samples : array-like of shape (n_mc_samples, n_images, n_classes)
 
     Returns
     -------
     scores : ndarray of shape (n_images,), at most ``1 - 1/n_classes``
     """
     samples = check_samples(samples)
-    n_samples, _, n_classes = samples.shape
+    n_mc_samples, _, n_classes = samples.shape
     votes = np.eye(n_classes, dtype=np.int64)[samples.argmax(axis=2)].sum(axis=0)
-    return 1.0 - votes.max(axis=1) / n_samples
+    return 1.0 - votes.max(axis=1) / n_mc_samples
 
 
 def bald_scores(samples):
@@ -61,7 +61,7 @@ def bald_scores(samples):
 
     Parameters
     ----------
-    samples : array-like of shape (n_samples, n_images, n_classes)
+    samples : array-like of shape (n_mc_samples, n_images, n_classes)
 
     Returns
     -------

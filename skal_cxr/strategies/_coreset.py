@@ -10,7 +10,8 @@ k-center problem, without the paper's robust (outlier) refinement.
 import numpy as np
 from sklearn.metrics import pairwise_distances_argmin_min
 
-from ._base import resolve_rng, run_strategy, select_top, strategy_doc
+from .._random import resolve_rng
+from ._base import run_strategy, select_top, strategy_doc
 
 __all__ = ["coreset_scores", "k_center_greedy", "coreset"]
 

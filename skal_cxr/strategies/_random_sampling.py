@@ -2,7 +2,8 @@
 
 import numbers
 
-from ._base import make_strategy, resolve_rng
+from .._random import resolve_rng
+from ._base import make_strategy
 
 __all__ = ["random_scores", "random_sampling"]
 

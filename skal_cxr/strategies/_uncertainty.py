@@ -22,7 +22,7 @@ def entropy_scores(probas):
 
     Parameters
     ----------
-    probas : array-like of shape (n_images, n_classes) or (n_samples, n_images, n_classes)
+    probas : array-like of shape (n_images, n_classes) or (n_mc_samples, n_images, n_classes)
         Class probabilities; Monte Carlo samples are averaged first.
 
     Returns
@@ -40,7 +40,7 @@ def margin_scores(probas):
 
     Parameters
     ----------
-    probas : array-like of shape (n_images, n_classes) or (n_samples, n_images, n_classes)
+    probas : array-like of shape (n_images, n_classes) or (n_mc_samples, n_images, n_classes)
 
     Returns
     -------
@@ -55,7 +55,7 @@ def least_confident_scores(probas):
 
     Parameters
     ----------
-    probas : array-like of shape (n_images, n_classes) or (n_samples, n_images, n_classes)
+    probas : array-like of shape (n_images, n_classes) or (n_mc_samples, n_images, n_classes)
 
     Returns
     -------

@@ -50,9 +50,9 @@ class FakeProba(ClassifierMixin, BaseEstimator):
 class FakeMC(FakeProba):
     """Adds ``predict_proba_samples`` (rows of ``table``) and ``embed``."""
 
-    def predict_proba_samples(self, X, n_samples=None):
+    def predict_proba_samples(self, X, n_mc_samples=None):
         self.n_calls_ = getattr(self, "n_calls_", 0) + 1
-        return self.table[:n_samples, self.ids(X)]
+        return self.table[:n_mc_samples, self.ids(X)]
 
     def embed(self, X):
         return self.table[:, self.ids(X)].transpose(1, 0, 2).reshape(len(X), -1)

@@ -115,9 +115,9 @@ def test_n_mc_samples_reaches_the_estimator(learner, pool, monkeypatch):
     calls = []
     original = FakeMC.predict_proba_samples
 
-    def spy(self, X, n_samples=None):
-        calls.append(n_samples)
-        return original(self, X, n_samples)
+    def spy(self, X, n_mc_samples=None):
+        calls.append(n_mc_samples)
+        return original(self, X, n_mc_samples)
 
     monkeypatch.setattr(FakeMC, "predict_proba_samples", spy)
     STRATEGIES["bald"](learner, pool, n_instances=2, n_mc_samples=4)

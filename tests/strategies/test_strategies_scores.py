@@ -60,7 +60,7 @@ def test_scores_are_zero_when_certain():
 
 @pytest.mark.parametrize("score", [bald_scores, mean_std_scores, variation_ratio_scores])
 def test_sample_scores_need_3d(score):
-    with pytest.raises(ValueError, match="n_samples, n_images, n_classes"):
+    with pytest.raises(ValueError, match="n_mc_samples, n_images, n_classes"):
         score(SAMPLES[0])
 
 
