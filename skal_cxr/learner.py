@@ -5,6 +5,9 @@ from time import perf_counter
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
+from scipy.sparse import issparse
+from sklearn.utils import get_tags
+from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset, Subset
 
 from ._pipeline import final_estimator, transform_before_final
@@ -16,8 +19,13 @@ __all__ = ["ActiveLearner"]
 
 
 def _labels(y):
-    y = np.asarray(y)
-    return y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+    return column_or_1d(y, warn=True)
+
+
+def _dense(X, name="X"):
+    if issparse(X):
+        raise TypeError(f"{name} is a sparse matrix; ActiveLearner takes dense arrays of images.")
+    return X
 
 
 def _rows(X, indices):
@@ -89,8 +97,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         Seeds bootstrap resamples and, through the strategies'
         ``random_state`` argument, tie-breaking and pool subsampling; an int
         gives a different but reproducible stream in each round.
-    **fit_kwargs : dict
-        Passed to ``estimator.fit`` at every fit; part of ``get_params``.
+    fit_kwargs : dict or None, default=None
+        Passed to ``estimator.fit`` at every fit (modAL's ``**fit_kwargs``,
+        as one parameter so that ``clone`` and ``set_params`` handle it).
 
     Attributes
     ----------
@@ -124,7 +133,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
     def __init__(self, estimator, query_strategy=max_entropy, X_training=None,
                  y_training=None, bootstrap_init=False, on_transformed=False,
-                 random_state=None, **fit_kwargs):
+                 random_state=None, fit_kwargs=None):
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.X_training = X_training
@@ -134,16 +143,11 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.fit_kwargs = fit_kwargs
 
-    # -- parameters: **fit_kwargs are parameters too, so clone keeps them ------
-    def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
-        params.update(self.fit_kwargs)
-        return params
-
-    def set_params(self, **params):
-        for key in [k for k in params if k in self.fit_kwargs]:
-            self.fit_kwargs[key] = params.pop(key)
-        return super().set_params(**params)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags = get_tags(self.estimator).input_tags  # the estimator's input,
+        tags.input_tags.sparse = False  # densified: images are dense arrays
+        return tags
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "estimator_")
@@ -180,7 +184,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         **fit_kwargs : dict
             Passed to the estimator's ``fit`` this time, over ``fit_kwargs``.
         """
-        X, y = _images(X), _labels(y)
+        X, y = _images(_dense(X)), _labels(y)
         if len(X) != len(y):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
         if self.X_training is None:
@@ -202,9 +206,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         return round_rng(self.random_state, len(getattr(self, "history_", [])), purpose)
 
     def _fit_labeled(self, bootstrap, fresh, new=None, **fit_kwargs):
-        kwargs = {**self.fit_kwargs, **fit_kwargs}
+        kwargs = {**(self.fit_kwargs or {}), **fit_kwargs}
         X, y = (self.X_training, self.y_training) if new is None else new
-        X, y = _images(X), _labels(y)
+        X, y = _images(_dense(X)), _labels(y)
         if bootstrap:
             idx = self._round_rng(0).integers(len(y), size=len(y))
             X, y = X[idx], y[idx]
@@ -218,6 +222,8 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         fit_time = perf_counter() - start
         if hasattr(self.estimator_, "classes_"):
             self.classes_ = self.estimator_.classes_
+        if hasattr(self.estimator_, "n_features_in_"):
+            self.n_features_in_ = self.estimator_.n_features_in_
         self._record(fit_time)
         return self
 

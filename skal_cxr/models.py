@@ -12,6 +12,8 @@ from skorch.dataset import unpack_data
 from skorch.utils import check_is_fitted, to_tensor
 from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset
 
 from ._lazy import LazyImageDataset, is_lazy_images
@@ -296,6 +298,13 @@ class MCDropoutCNN(NeuralNetClassifier):
         params.pop("_device_param", None)
         return params
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # images of shape (n_images, H, W) or (n_images, 1, H, W), not tables
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
     @property
     def _default_callbacks(self):
         return [*super()._default_callbacks, ("bn_recalibration", BatchNormRecalibration())]
@@ -333,7 +342,7 @@ class MCDropoutCNN(NeuralNetClassifier):
 
     def get_dataset(self, X, y=None):
         check_batch_size(self.batch_size)
-        training_classes = self.__dict__.get("_training_classes")
+        training_classes = self.__dict__.get("_training_classes_")
         trained = getattr(self, "image_shape_", None)
         if is_lazy_images(X):
             if trained is not None and tuple(X.shape[-2:]) != trained:
@@ -397,14 +406,16 @@ class MCDropoutCNN(NeuralNetClassifier):
         if warm:
             self.initialize_criterion()
         fit_params.setdefault("epochs", self.epochs_for(len(X)))
-        self._labels_encoded = True
-        self._training_classes = classes
+        # skorch's fit calls partial_fit, which must not encode the codes again;
+        # these flags end in "_" so that they never show in get_params or repr
+        self._fitting_codes_ = True
+        self._training_classes_ = classes
         try:
             with torch_rng(self.random_state, self.device):
                 return super().fit(X, y_codes, **fit_params)
         finally:
-            self._labels_encoded = False
-            self._training_classes = None
+            del self._fitting_codes_
+            del self._training_classes_
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
@@ -416,7 +427,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         -------
         self : MCDropoutCNN
         """
-        if getattr(self, "_labels_encoded", False):
+        if self.__dict__.get("_fitting_codes_", False):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
@@ -425,11 +436,11 @@ class MCDropoutCNN(NeuralNetClassifier):
             X = X if is_lazy_images(X) else check_images(X)
             y = encode_labels(y, self.classes_)
         self._check_image_shape(X, warm=True, classes=self.classes_)
-        self._training_classes = self.classes_
+        self._training_classes_ = self.classes_
         try:
             return super().partial_fit(X, y, classes=classes, **fit_params)
         finally:
-            self._training_classes = None
+            del self._training_classes_
 
     def train_step_single(self, batch, **fit_params):
         augment = getattr(self, "augment_", None)
@@ -473,9 +484,8 @@ class MCDropoutCNN(NeuralNetClassifier):
             return X, y_codes, classes
         if y is None:
             raise ValueError("y is None: labels are needed to fit MCDropoutCNN.")
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+        y = column_or_1d(y, warn=False)
+        check_classification_targets(y)
         if len(y) != len(X):
             raise ValueError(
                 f"X and y have different lengths: {len(X)} images, {len(y)} labels."

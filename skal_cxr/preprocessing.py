@@ -55,8 +55,12 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
         self._as_images(X, self._check_params())
         return self
 
-    def __sklearn_is_fitted__(self):
-        return True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False  # stateless: transform works without fit
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
 
     def _check_params(self):
         size = self.size

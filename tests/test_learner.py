@@ -53,13 +53,14 @@ class Recorder(ClassifierMixin, BaseEstimator):
 
 def test_init_fits_nothing_and_clone_keeps_fit_kwargs(data):
     X, y = data
-    learner = ActiveLearner(Recorder(), X_training=X[:6], y_training=y[:6], sample_weight=None)
+    learner = ActiveLearner(Recorder(), X_training=X[:6], y_training=y[:6],
+                            fit_kwargs={"sample_weight": None})
     assert not hasattr(learner, "estimator_")
-    assert learner.get_params()["sample_weight"] is None
+    assert learner.get_params()["fit_kwargs"] == {"sample_weight": None}
     cloned = clone(learner)
     assert cloned.fit_kwargs == {"sample_weight": None}
     np.testing.assert_array_equal(cloned.X_training, X[:6])
-    cloned.set_params(sample_weight="w", estimator__warm_start=True)
+    cloned.set_params(fit_kwargs={"sample_weight": "w"}, estimator__warm_start=True)
     assert cloned.fit_kwargs == {"sample_weight": "w"} and cloned.estimator.warm_start
     cloned.fit(X[:4], y[:4])
     assert cloned.estimator_.calls_[0][2] == {"sample_weight": "w"}

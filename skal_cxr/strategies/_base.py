@@ -432,6 +432,9 @@ def make_strategy(score_fn, *, needs="probas", name=None, doc=None):
                             n_mc_samples=n_mc_samples, random_state=random_state, name=name)
 
     strategy.__name__ = strategy.__qualname__ = name
+    # pickled by reference: the module that defines the scoring function
+    # (where the built-in strategies are bound to ``name``)
+    strategy.__module__ = getattr(score_fn, "__module__", strategy.__module__)
     strategy.__doc__ = strategy_doc(
         doc or f"Query the images of highest ``{name}`` score.\n"
     )
