@@ -25,13 +25,85 @@ autosummary_generate = True
 autodoc_default_options = {"members": True, "inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-# skorch's inherited docstrings are not numpydoc; validate only our own
-numpydoc_validation_checks = set()
+# Validate the public API's docstrings: every parameter documented (PR01),
+# a Returns section where something is returned (RT01), See Also entries
+# described (SA04). Members inherited from skorch, torch and scikit-learn are
+# theirs and not numpydoc-formatted, so they are excluded.
+numpydoc_validation_checks = {"PR01", "RT01", "SA04"}
+numpydoc_validation_exclude = {
+    r"\.MCDropoutCNN\.(?!(fit|partial_fit|epochs_for|predict|predict_proba|score|"
+    r"predict_proba_samples|reduce_proba_samples|embed)$)",
+    r"\.CXRNet\.(?!(forward|mc_split)$)",
+    r"\.PerImageStandardize\.(?!forward$)",
+    r"\.callbacks\.\w+\.on_",
+    r"\.set_(fit|score|predict|transform|output|partial_fit)_request$",
+    r"\.(get|set)_params$",
+    r"\.__init__$",
+    # docstrings still to complete (each one is missing a Parameters or
+    # Returns entry); remove a line when its docstring is fixed
+    r"^skal_cxr\.ActiveLearner\.fit$",
+    r"^skal_cxr\.ActiveLearner\.predict$",
+    r"^skal_cxr\.ActiveLearner\.predict_proba$",
+    r"^skal_cxr\.ActiveLearner\.score$",
+    r"^skal_cxr\.ActiveLearner\.transform_without_estimating$",
+    r"^skal_cxr\.CXRPreprocessor\.fit$",
+    r"^skal_cxr\.MCDropoutCNN$",
+    r"^skal_cxr\.MCDropoutCNN\.partial_fit$",
+    r"^skal_cxr\.MCDropoutCNN\.predict$",
+    r"^skal_cxr\.MCDropoutCNN\.score$",
+    r"^skal_cxr\.cli\.build_parser$",
+    r"^skal_cxr\.labeling\.LabelingProject\.add_rater$",
+    r"^skal_cxr\.labeling\.LabelingProject\.export$",
+    r"^skal_cxr\.labeling\.LabelingProject\.image_path$",
+    r"^skal_cxr\.labeling\.LabelingProject\.image_pixels$",
+    r"^skal_cxr\.labeling\.LabelingProject\.image_png$",
+    r"^skal_cxr\.labeling\.LabelingProject\.image_table$",
+    r"^skal_cxr\.labeling\.LabelingProject\.kappa$",
+    r"^skal_cxr\.labeling\.LabelingProject\.labeled_set$",
+    r"^skal_cxr\.labeling\.LabelingProject\.labels$",
+    r"^skal_cxr\.labeling\.LabelingProject\.n_images$",
+    r"^skal_cxr\.labeling\.LabelingProject\.next_image$",
+    r"^skal_cxr\.labeling\.LabelingProject\.pool_array$",
+    r"^skal_cxr\.labeling\.LabelingProject\.prediction$",
+    r"^skal_cxr\.labeling\.LabelingProject\.progress$",
+    r"^skal_cxr\.labeling\.LabelingProject\.rater_for_token$",
+    r"^skal_cxr\.labeling\.LabelingProject\.raters$",
+    r"^skal_cxr\.labeling\.LabelingProject\.rounds$",
+    r"^skal_cxr\.labeling\.LabelingProject\.skip$",
+    r"^skal_cxr\.labeling\.LabelingProject\.status$",
+    r"^skal_cxr\.labeling\.LabelingProject\.submit_label$",
+    r"^skal_cxr\.labeling\.LabelingProject\.undo$",
+    r"^skal_cxr\.labeling\.init_project$",
+    r"^skal_cxr\.labeling\.open_project$",
+    r"^skal_cxr\.models\.resolve_device$",
+    r"^skal_cxr\.networks\.CXRNet\.mc_split$",
+    r"^skal_cxr\.networks\.PerImageStandardize$",
+    r"^skal_cxr\.simulation\.SimulationData$",
+    r"^skal_cxr\.simulation\.SimulationData\.summary$",
+    r"^skal_cxr\.simulation\.build_estimator$",
+    r"^skal_cxr\.simulation\.config_diff$",
+    r"^skal_cxr\.simulation\.initial_indices$",
+    r"^skal_cxr\.simulation\.record_path$",
+    r"^skal_cxr\.simulation\.run_baseline$",
+    r"^skal_cxr\.strategies\.QueryContext\.features$",
+    r"^skal_cxr\.strategies\.QueryContext\.mc_samples$",
+    r"^skal_cxr\.strategies\.QueryContext\.mean_probas$",
+    r"^skal_cxr\.strategies\.QueryContext\.sample_statistic$",
+    r"^skal_cxr\.strategies\.QueryContext\.subset$",
+    r"^skal_cxr\.strategies\.QueryContext\.transform$",
+}
 
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.json"]
 templates_path = ["_templates"]
-html_theme = "alabaster"
+# the theme of the scikit-learn ecosystem's docs; its navigation bar shows
+# the top-level pages of index.rst (user guide, gallery, benchmarks, API)
+html_theme = "pydata_sphinx_theme"
+html_theme_options = {
+    "navbar_align": "left",
+    "header_links_before_dropdown": 6,
+    "show_toc_level": 2,
+}
 html_static_path = []
 
 intersphinx_mapping = {}  # no network on the build machines: no external inventories
