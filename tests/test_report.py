@@ -14,8 +14,7 @@ from skal_cxr.report import (
     paired_comparison,
     summarize,
 )
-from skal_cxr.simulation import read_records
-from skal_cxr.simulation._records import RecordWriter, record_path
+from skal_cxr._results import RecordWriter, read_records, record_path
 
 SCHEDULE = [10, 20, 30]
 N_POOL = 100

@@ -10,22 +10,20 @@ import time
 import numpy as np
 import pytest
 
+from skal_cxr import _results as _records
+from skal_cxr._results import read_record_file, record_path
 from skal_cxr.simulation import (
     ConfigError,
     DataError,
     ResultsDirError,
     SimulationInterrupted,
-    epochs_for,
-    build_estimator,
-    initial_indices,
-    read_record_file,
     read_records,
-    record_path,
     resolve_config,
     round_schedule,
     simulate,
 )
-from skal_cxr.simulation import _records
+from skal_cxr.simulation._config import epochs_for
+from skal_cxr.simulation._runner import build_estimator, initial_indices
 
 TINY = dict(
     data={"source": "phantoms", "n_samples": 240, "image_size": 16},

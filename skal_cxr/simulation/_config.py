@@ -111,7 +111,7 @@ def epochs_for(n_labeled, batch_size, training):
 
     Examples
     --------
-    >>> from skal_cxr.simulation import epochs_for
+    >>> from skal_cxr.simulation._config import epochs_for
     >>> rule = {"max_epochs": 5, "min_train_steps": 150}
     >>> epochs_for(40, 32, rule), epochs_for(320, 32, rule), epochs_for(2000, 32, rule)
     (75, 15, 5)

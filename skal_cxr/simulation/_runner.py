@@ -34,7 +34,7 @@ from .._lazy import take_rows
 from ..metrics import classification_metrics, fit_operating_point
 from ..models import MCDropoutCNN
 from ._config import epochs_for
-from ._records import RecordWriter, read_record_file, record_path
+from .._results import RecordWriter, read_record_file, record_path
 
 __all__ = [
     "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",

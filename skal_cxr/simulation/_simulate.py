@@ -1,30 +1,24 @@
 """``simulate``: the grid of strategies x seeds (+ baselines), in parallel, resumable."""
 
-import json
-import os
 import threading
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
+from .._results import (
+    CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, read_config, read_records,
+    record_path, write_config,
+)
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
-from ._records import RECORDS_DIR, read_records, record_path
 from ._runner import round_schedule, run_task
 
-__all__ = ["simulate", "ResultsDirError", "CONFIG_FILE"]
-
-CONFIG_FILE = "config.json"
-REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
-
-
-class ResultsDirError(ValueError):
-    """The output folder holds results of a different configuration."""
+__all__ = ["simulate"]
 
 
 def _version():
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -35,12 +29,12 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
     config_path = results_dir / CONFIG_FILE
     if config_path.is_file() and not overwrite:
         try:
-            meta = json.loads(config_path.read_text())
-            old, old_resolved = meta["config"], meta["resolved"]
-            # a setting added since the folder was written has its default there
-            old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
-        except (ValueError, KeyError) as exc:
-            raise ResultsDirError(f"{config_path} is unreadable ({exc}); use --overwrite.") from exc
+            meta = read_config(results_dir)
+        except ValueError as exc:
+            raise ResultsDirError(f"{exc} Use --overwrite.") from exc
+        old, old_resolved = meta["config"], meta["resolved"]
+        # a setting added since the folder was written has its default there
+        old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
         diff = config_diff(old, config)
         # same settings but other data (a replaced file): the records would not fit
         diff += [f"data ({k})" for k in config_diff(old_resolved, resolved)]
@@ -64,14 +58,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
 
 
 def _write_config(results_dir, config, resolved):
-    payload = {"skal_cxr_version": _version(), "config": config, "resolved": resolved}
-    tmp = Path(results_dir) / (CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, Path(results_dir) / CONFIG_FILE)
+    write_config(results_dir, {"skal_cxr_version": _version(), "config": config,
+                               "resolved": resolved})
 
 
 class _Progress:

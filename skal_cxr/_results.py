@@ -1,6 +1,16 @@
-"""Append-only JSON-lines records of a simulation, safe against interruption.
+"""The results folder of a simulation: its files, how they are written and read.
 
-Each (strategy, seed) run and each full-data baseline writes its own file in
+One module owns the format, so that :mod:`skal_cxr.simulation` (which
+writes a folder) and :mod:`skal_cxr.report` (which reads it) share it
+without importing each other::
+
+    <results_dir>/
+        config.json          the configuration and the data it ran on
+        records/*.jsonl      one line per finished round
+        report.md, summary.csv, learning_curves.png
+
+``config.json`` is replaced atomically (written to a temporary file,
+``fsync``-ed, renamed). Each (strategy, seed) run and each full-data baseline writes its own file in
 ``<results_dir>/records/``, one JSON object per line, one line per finished
 round. Every line is written with a single ``write`` call, flushed and
 ``fsync``-ed before the run goes on, so a run killed at any moment leaves at
@@ -12,9 +22,62 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["RecordWriter", "read_record_file", "read_records", "record_path", "RECORDS_DIR"]
+__all__ = [
+    "ResultsDirError", "RecordWriter", "read_config", "write_config", "read_record_file",
+    "read_records", "record_path", "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES",
+]
 
+CONFIG_FILE = "config.json"
 RECORDS_DIR = "records"
+REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
+
+
+class ResultsDirError(ValueError):
+    """A results folder cannot be used (another configuration, not ours, in use)."""
+
+
+def read_config(results_dir):
+    """The parsed ``config.json`` of a results folder.
+
+    Returns
+    -------
+    meta : dict
+        ``config`` (the settings), ``resolved`` (the data and the round
+        schedule they gave) and ``skal_cxr_version``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder has no ``config.json``.
+    ValueError
+        When it is not a skal-cxr configuration.
+    """
+    results_dir = Path(results_dir)
+    path = results_dir / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{results_dir} is not a results folder: no {CONFIG_FILE}.")
+    try:
+        meta = json.loads(path.read_text())
+        if not (isinstance(meta.get("config"), dict) and isinstance(meta.get("resolved"), dict)):
+            raise ValueError("no 'config' and 'resolved' sections")
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a skal-cxr configuration ({exc}).") from exc
+    return meta
+
+
+def write_config(results_dir, payload):
+    """Write ``config.json`` atomically: a reader sees the old file or the new one."""
+    _atomic_write(Path(results_dir) / CONFIG_FILE,
+                  json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _atomic_write(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def record_path(results_dir, kind, strategy, seed):
