@@ -1,12 +1,15 @@
 """Writing the report of a results folder: figure, summary table, markdown."""
 
 import csv
+import io
 import math
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._results import read_config, read_records
+from .._results import RecordsWarning, _atomic_write, read_config, read_records
 from ._statistics import learning_curves, summarize
 
 __all__ = ["make_report", "plot_learning_curves"]
@@ -75,7 +78,7 @@ def _fmt(value, digits=3):
     return str(value)
 
 
-def _markdown(meta, rows, metric, targets, n_incomplete):
+def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
     lines = [
@@ -104,8 +107,11 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         full = row["strategy"] == "full_data"
-        cells = [row["strategy"], str(row["n_seeds"]),
-                 "" if full else f"{_fmt(row['aulc_mean'])} ± {_fmt(row['aulc_std'])}"]
+        aulc = "" if full else f"{_fmt(row['aulc_mean'])} ± {_fmt(row['aulc_std'])}"
+        if not full and row["aulc_n_seeds"] < row["n_seeds"]:
+            aulc += (f" (over {row['aulc_n_seeds']} of {row['n_seeds']} seeds; the others have "
+                     f"a NaN {metric})")
+        cells = [row["strategy"], str(row["n_seeds"]), aulc]
         for key in tgt:
             if full:
                 cells.append("")
@@ -134,7 +140,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
         for r in compared:
             lines.append(f"| {r['strategy']} | {r['aulc_diff_vs_random']:+.4f} | "
                          f"{_fmt(r['p_wilcoxon'])} | {_fmt(r['p_ttest'])} |")
-        n = min(r["n_seeds"] for r in rows if r["strategy"] != "full_data")
+        n = min(r["aulc_n_seeds"] for r in rows if r["strategy"] != "full_data")
         if n < 2:
             lines += ["", "Paired tests need at least 2 seeds."]
         else:
@@ -145,6 +151,10 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
     if n_incomplete:
         lines += ["", f"**{n_incomplete} incomplete run(s) left out**: rerun the simulate "
                   "command to resume them."]
+    if problems:
+        lines += ["", f"## Problems found in the records ({len(problems)})", "",
+                  "These lines were left out of every number above:", ""]
+        lines += [f"- {p}" for p in problems]
     return "\n".join(lines) + "\n"
 
 
@@ -175,7 +185,12 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
     """
     results_dir = Path(results_dir)
     meta = read_config(results_dir)
-    records = read_records(results_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RecordsWarning)
+        records = read_records(results_dir)
+    problems = [str(w.message) for w in caught if issubclass(w.category, RecordsWarning)]
+    for w in caught:  # pass them on to the caller
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     schedule = meta["resolved"]["schedule"]
     curves, baselines, n_incomplete = learning_curves(records, schedule)
     if not curves:
@@ -191,11 +206,12 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
     fields = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    with open(summary, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=fields, restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    _atomic_write(summary, table.getvalue().encode())
 
     plotted = [m for m in _PLOTTED if m in known]
     if not meta["resolved"].get("ordinal", True):
@@ -203,8 +219,10 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
     if metric not in plotted:
         plotted.insert(0, metric)
     figure = results_dir / "learning_curves.png"
-    plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, figure,
+    tmp = figure.with_name(figure.name + ".tmp.png")
+    plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, tmp,
                          n_pool=meta["resolved"]["n_pool"])
+    os.replace(tmp, figure)
     report = results_dir / "report.md"
-    report.write_text(_markdown(meta, rows, metric, targets, n_incomplete))
+    _atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems))
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}

@@ -182,14 +182,16 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
     Returns
     -------
     rows : list of dict
-        For each strategy: ``strategy``, ``n_seeds``, ``aulc_mean``,
-        ``aulc_std`` (AULC of ``metric`` against the labeled *fraction*, per
-        seed), ``labels_to_<pct>_mean`` (mean over the seeds that reached the
+        For each strategy: ``strategy``, ``n_seeds`` (complete runs),
+        ``aulc_mean``, ``aulc_std`` (AULC of ``metric`` against the labeled
+        *fraction*, per seed, over the ``aulc_n_seeds`` seeds whose curve
+        has no NaN), ``labels_to_<pct>_mean`` (mean over the seeds that reached the
         target, empty if none) and ``labels_to_<pct>_reached`` (how many did),
         ``final_<m>_mean`` / ``_std`` for the :data:`FINAL_METRICS` present,
         ``fit_time_mean`` / ``query_time_mean`` (seconds per round, queries
         averaged over the rounds that queried), and against random
-        ``aulc_diff_vs_random``, ``p_wilcoxon``, ``p_ttest``. The baseline
+        ``aulc_diff_vs_random``, ``p_wilcoxon``, ``p_ttest`` (over the seeds
+        with a finite AULC in both). The baseline
         row (``strategy="full_data"``) has its final metrics and fit time.
     """
     curves, baselines, _ = learning_curves(records, schedule)
@@ -208,6 +210,8 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
         }
         row = {"strategy": strategy, "n_seeds": len(seeds)}
         row["aulc_mean"], row["aulc_std"] = _mean_std(list(aulc[strategy].values()))
+        # a seed whose curve has a NaN metric has no AULC: say how many do
+        row["aulc_n_seeds"] = sum(math.isfinite(v) for v in aulc[strategy].values())
         for t in targets:
             key = f"labels_to_{round(100 * t):d}"
             reached = []
@@ -233,7 +237,9 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
         row.update({"aulc_diff_vs_random": float("nan"), "p_wilcoxon": float("nan"),
                     "p_ttest": float("nan")})
         if "random" in aulc and row["strategy"] != "random":
-            common = sorted(set(aulc["random"]) & set(aulc[row["strategy"]]))
+            common = sorted(s for s in set(aulc["random"]) & set(aulc[row["strategy"]])
+                            if math.isfinite(aulc["random"][s])
+                            and math.isfinite(aulc[row["strategy"]][s]))
             test = paired_comparison([aulc[row["strategy"]][s] for s in common],
                                      [aulc["random"][s] for s in common])
             row["aulc_diff_vs_random"] = test["mean_diff"]
