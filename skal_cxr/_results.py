@@ -18,7 +18,6 @@ most one incomplete last line, which readers ignore and writers cut off
 before appending.
 """
 
-import fcntl
 import json
 import os
 import re
@@ -28,10 +27,15 @@ import uuid
 import warnings
 from pathlib import Path
 
+try:  # POSIX; without it (Windows) folders cannot be locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 __all__ = [
     "ResultsDirError", "RecordWriter", "ResultsLock", "claim_folder", "owner_alive",
     "read_config", "write_config", "read_record_file", "read_records", "record_path",
-    "scan_record_file", "repair_records", "RecordsWarning",
+    "scan_record_file", "repair_records", "is_record_file", "RecordsWarning",
     "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES", "MARKER_FILE", "LOCK_FILE",
 ]
 
@@ -147,6 +151,8 @@ class ResultsLock:
 
     def acquire(self):
         """Take the lock; raise :class:`ResultsDirError` naming the holder if taken."""
+        if fcntl is None:  # pragma: no cover
+            raise ResultsDirError("results folders can only be locked on POSIX systems.")
         for attempt in range(20):  # a worker's brief shared probe is not a holder
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -251,6 +257,13 @@ def _expected_run(path):
     if strategy == "baseline":
         return "baseline", "full_data", seed
     return "active", strategy, seed
+
+
+def is_record_file(path):
+    """Whether skal-cxr writes a file of this name: a run's records or their rejects."""
+    name = Path(path).name
+    name = name[: -len(".rejected")] if name.endswith(".rejected") else name
+    return _expected_run(name) is not None
 
 
 def _line_problem(rec, expected):

@@ -272,11 +272,16 @@ def _report_and_print(results_dir, metric, targets, quiet):
         print(f"{r['strategy']:<{width}}  {r['aulc_mean']:.3f} ± {r['aulc_std']:.3f}")
 
 
+_shown = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     from ._results import RecordsWarning
 
     if issubclass(category, RecordsWarning):
-        print(f"{PROG}: warning: {message}", file=sys.stderr)
+        if str(message) not in _shown:  # the folder is read more than once
+            _shown.add(str(message))
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
     else:
         print(warnings.formatwarning(message, category, filename, lineno, line),
               file=sys.stderr, end="")
@@ -304,6 +309,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
+            _shown.clear()
             warnings.showwarning = _show_warning
             args.func(args)
     except (_UsageError, ConfigError, ResultsDirError, LabelingError) as exc:

@@ -163,12 +163,28 @@ def test_simulate_then_report(tmp_path, capsys):
     # same command: resumes (nothing to do), quietly
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
     assert capsys.readouterr() == ("", "")
+    # a duplicated round and a stray file: said once each, set aside, nothing lost
+    path = out / "records" / "margin-seed1.jsonl"
+    path.write_bytes(path.read_bytes() * 2)
+    (out / "records" / "notes.jsonl").write_text("{}\n")
+    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["skal-cxr: warning: margin-seed1.jsonl line 3: round 0 again. Set aside in "
+                   "margin-seed1.jsonl.rejected.",
+                   "skal-cxr: warning: margin-seed1.jsonl line 4: round 1 again. Set aside in "
+                   "margin-seed1.jsonl.rejected.",
+                   f"skal-cxr: warning: {out / 'records' / 'notes.jsonl'} is not a record file "
+                   "of skal-cxr (name not <strategy>-seed<N>.jsonl); ignored."]
     # another configuration in the same folder: refused, then overwritten
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5"]) == 2
     assert "different configuration" in capsys.readouterr().err
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5",
                  "--overwrite", "-q"]) == 0
     assert json.loads((out / "config.json").read_text())["resolved"]["schedule"] == [10, 15, 20]
+    assert sorted(p.name for p in (out / "records").iterdir() if "margin" not in p.name) == [
+        "baseline-seed0.jsonl", "baseline-seed1.jsonl", "notes.jsonl", "random-seed0.jsonl",
+        "random-seed1.jsonl"]  # the stray file is not ours: kept
+    assert not (out / "records" / "margin-seed1.jsonl.rejected").exists()
     assert main(["report", str(out), "--metric", "balanced_accuracy_op", "-q"]) == 0
     assert main(["report", str(out), "--metric", "nope"]) == 1
     assert "unknown metric" in capsys.readouterr().err

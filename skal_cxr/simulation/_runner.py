@@ -35,7 +35,9 @@ from .._lazy import take_rows
 from ..metrics import classification_metrics, fit_operating_point
 from ..models import MCDropoutCNN
 from ._config import epochs_for
-from .._results import RecordWriter, owner_alive, read_record_file, record_path
+from .._results import (
+    RecordWriter, ResultsDirError, owner_alive, read_record_file, record_path,
+)
 
 __all__ = [
     "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",
@@ -245,12 +247,12 @@ def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
 def _check_recorded(records, schedule, path):
     for r, rec in enumerate(records):
         if rec.get("round") != r or (r < len(schedule) and rec.get("n_labeled") != schedule[r]):
-            raise RuntimeError(
+            raise ResultsDirError(
                 f"{path} does not match this configuration (round {r}); "
                 "use another output folder or overwrite."
             )
     if len(records) > len(schedule):
-        raise RuntimeError(f"{path} holds more rounds than this configuration plans.")
+        raise ResultsDirError(f"{path} holds more rounds than this configuration plans.")
 
 
 def query_round(learner, X, labeled, n_instances, config, random_state):

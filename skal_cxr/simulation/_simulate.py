@@ -10,6 +10,7 @@ from sklearn.utils import Bunch
 
 from .._results import (
     CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
+    is_record_file,
     read_config, read_record_file, read_records, record_path, repair_records, write_config,
 )
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
@@ -112,8 +113,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
         if (results_dir / RECORDS_DIR).exists():
             raise ResultsDirError(f"{results_dir} holds records but no {CONFIG_FILE}.")
     if overwrite:  # remove only what a simulation writes (in a folder it owns)
-        for pattern in ("*.jsonl", "*.jsonl.rejected"):
-            for path in (results_dir / RECORDS_DIR).glob(pattern):
+        for path in (results_dir / RECORDS_DIR).glob("*.jsonl*"):
+            if is_record_file(path):
                 path.unlink()
         for name in REPORT_FILES + (CONFIG_FILE,):
             if (results_dir / name).is_file():
