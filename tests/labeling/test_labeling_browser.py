@@ -6,9 +6,9 @@ takes: a project over a folder of 16-bit phantom PNGs with one rater (the
 Python API behind ``skal-cxr label init`` and ``add-rater``), ``skal-cxr
 label serve`` in its own process on a free loopback port, the secret link, three
 images labeled with the keyboard (one with a note, one undone and relabeled),
-then the project's SQLite database is read back. Screenshots go to the test's
-temporary folder, and also to ``SKAL_CXR_SCREENSHOT_DIR`` when it is set (the
-documentation's pictures are made that way).
+then the project's SQLite database is read back. Screenshots of the rater
+and status pages go to the test's temporary folder, and also to
+``SKAL_CXR_SCREENSHOT_DIR`` when it is set.
 """
 
 import os
@@ -171,11 +171,13 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     page.mouse.down()
     page.mouse.move(x + 100, y + 40, steps=4)
     page.mouse.up()
+    wl = page.locator("#wl")                          # redrawn on the next frame
+    sync_api.expect(wl).not_to_have_text(before)
     w0, c0 = map(int, re.findall(r"-?\d+", before))
-    w1, c1 = map(int, re.findall(r"-?\d+", page.text_content("#wl")))
+    w1, c1 = map(int, re.findall(r"-?\d+", wl.text_content()))
     assert w1 > w0 and c1 > c0
     page.keyboard.press("r")
-    assert page.text_content("#wl") == before
+    sync_api.expect(wl).to_have_text(before)
 
     page.keyboard.press("2")                          # first image: moderate
     second = _shown_image(page)
