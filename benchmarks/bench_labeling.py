@@ -24,7 +24,8 @@ Measured:
   label that completed the previous round's batch to the new round's record
   (read from the database), with the fit and query times the round recorded.
 
-Writes ``labeling.md`` and ``labeling.json`` to ``--out``. ``--tiny`` runs at toy
+Writes ``labeling.md``, ``labeling.json`` and the server's log
+``labeling_serve.log`` to ``--out``. ``--tiny`` runs at toy
 size in seconds (the smoke test does that).
 
 Run from the repository root (skal_cxr importable, with the ``label`` extra)::
@@ -38,6 +39,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -67,6 +69,9 @@ def parse_args(argv=None):
                         "as the server answers, the hardest case)")
     p.add_argument("--batch-size", type=int, default=100, help="images per round")
     p.add_argument("--labels-per-image", type=int, default=3)
+    p.add_argument("--settle", type=float, default=600.0,
+                   help="after the raters stop, wait up to this many seconds for a running "
+                        "training to finish, so that its turnaround is measured")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP/torch threads of the server (default: its own choice)")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -75,6 +80,7 @@ def parse_args(argv=None):
     if args.tiny:
         args.n_images, args.image_size, args.raters = 60, 32, 3
         args.duration, args.batch_size, args.labels_per_image = 6.0, 10, 2
+        args.settle = 0.0
     return args
 
 
@@ -149,9 +155,22 @@ class Recorder:
         self.acked = []            # (label_id, image_id, rater, label)
         self.training = []         # [t_start, t_end] intervals of a running training
         self.waiting = 0
+        self.retried = 0
+        self.load_start = os.getloadavg()[0]
 
     def time(self, kind, t0):
         self.samples[kind].append((t0, time.perf_counter() - t0))
+
+
+async def get(client, url, headers, rec):
+    """GET, retried once on a dropped keep-alive connection (as browsers do)."""
+    import httpx
+
+    try:
+        return await client.get(url, headers=headers)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        rec.retried += 1
+        return await client.get(url, headers=headers)
 
 
 async def rater(client, name, token, relpaths, truth, rec, args, stop_at):
@@ -160,7 +179,7 @@ async def rater(client, name, token, relpaths, truth, rec, args, stop_at):
     while time.perf_counter() < stop_at:
         try:
             t0 = time.perf_counter()
-            r = await client.get("/api/next", headers=headers)
+            r = await get(client, "/api/next", headers, rec)
             rec.time("next", t0)
             if r.status_code != 200:
                 rec.errors.append(("next", r.status_code, r.text[:200]))
@@ -173,7 +192,7 @@ async def rater(client, name, token, relpaths, truth, rec, args, stop_at):
                 await asyncio.sleep(0.25)
                 continue
             t0 = time.perf_counter()
-            r = await client.get(f"/api/images/{image_id}/pixels", headers=headers)
+            r = await get(client, f"/api/images/{image_id}/pixels", headers, rec)
             rec.time("pixels", t0)
             if r.status_code != 200 or len(r.content) != 2 * int(
                     r.headers["X-Image-Width"]) * int(r.headers["X-Image-Height"]):
@@ -230,6 +249,14 @@ async def run_raters(port, tokens, relpaths, truth, args):
         await asyncio.gather(monitor(client, first, rec, stop_at), *(
             rater(client, name, tok, relpaths, truth, rec, args, stop_at)
             for name, tok in tokens.items()))
+        # let a training that the run started finish, to time its turnaround
+        deadline = time.perf_counter() + args.settle
+        headers = {"Authorization": f"Bearer {first}"}
+        while time.perf_counter() < deadline:
+            state = (await client.get("/api/status", headers=headers)).json()["training"]
+            if state["state"] not in ("training", "querying"):
+                break
+            await asyncio.sleep(0.5)
     return rec
 
 
@@ -292,12 +319,13 @@ def summarize(rec, path, args, init_seconds):
     return {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": {"cpus": C.available_threads(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(),
+                    "load_average": [rec.load_start, os.getloadavg()[0]]},
         "init_seconds": init_seconds,
         "latency": lat, "latency_while_training": lat_training,
         "training_seconds": sum(b - a for a, b in rec.training),
         "errors": len(rec.errors), "error_examples": rec.errors[:5],
-        "waiting_answers": rec.waiting,
+        "waiting_answers": rec.waiting, "retried_gets": rec.retried,
         "labels": check_labels(path, rec),
         "turnaround": turnaround(path),
     }
@@ -305,13 +333,15 @@ def summarize(rec, path, args, init_seconds):
 
 def markdown(res):
     s = res["settings"]
+    load = res["machine"].get("load_average")
     lines = [
         "# Labeling server under load",
         "",
         f"{s['raters']} scripted raters for {s['duration']:.0f} s, think time {s['think']} s, "
         f"{s['n_images']:,} phantom PNGs of {s['image_size']} px, batches of "
         f"{s['batch_size']} images x {s['labels_per_image']} labels; "
-        f"{res['machine']['cpus']} CPU cores; project init {res['init_seconds']:.1f} s.",
+        f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
+        f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
         "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training | p99 while training (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -330,7 +360,8 @@ def markdown(res):
         f"Labels acknowledged: {lab['acknowledged']}, stored: {lab['stored']}, lost: "
         f"{lab['lost']}, stored but never acknowledged: {lab['unacknowledged_rows']}, "
         f"duplicate (image, rater): {lab['duplicate_image_rater']}. "
-        f"'Waiting' answers: {res['waiting_answers']}.",
+        f"'Waiting' answers: {res['waiting_answers']}. GETs retried after a dropped "
+        f"keep-alive connection: {res['retried_gets']}.",
         "",
         "| round | batch | last label -> next batch ready (s) | fit (s) | query (s) |",
         "| --- | --- | --- | --- | --- |",
@@ -358,6 +389,7 @@ def main(argv=None):
             finally:
                 stop_server(proc)
         res = summarize(rec, path, args, init_seconds)
+        shutil.copy(root / "serve.log", args.out / "labeling_serve.log")
     text = markdown(res)
     (args.out / "labeling.md").write_text(text)
     (args.out / "labeling.json").write_text(json.dumps(res, indent=1))
