@@ -1,3 +1,3 @@
-"""The package version, in a module of its own so that submodules can read it."""
+"""The version of skal_cxr, in one place (read by setup.cfg without importing torch)."""
 
 __version__ = "0.1.0"

@@ -2,12 +2,17 @@
 
 User errors (bad arguments, a results folder of another configuration) end
 with one line ``skal-cxr: error: ...`` on stderr and exit code 2; data that
-cannot be read, exit code 1; an interrupted simulation, exit code 130 (rerun
-the same command to resume). No traceback is shown for these.
+cannot be read, exit code 1; an interrupted simulation, exit code 130 for
+Ctrl-C and 143 for SIGTERM (rerun the same command to resume). No traceback
+is shown for these. Invalid lines found in the records are reported as
+``skal-cxr: warning: ...`` lines and left out.
 """
 
 import argparse
+import math
+import signal
 import sys
+import warnings
 
 from ._version import __version__
 
@@ -69,6 +74,8 @@ def _budget(text):
     try:
         value = float(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
+    if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
     if "." not in text and "e" not in text.lower():
         return int(value)
@@ -240,7 +247,7 @@ def _simulate(args):
         class_weight=None if args.class_weight in (None, "none") else args.class_weight,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
-        scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+        scheduler=args.scheduler, metric=args.metric, overwrite=args.overwrite, progress=not args.quiet,
         report=False,
     )
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
@@ -265,6 +272,21 @@ def _report_and_print(results_dir, metric, targets, quiet):
         print(f"{r['strategy']:<{width}}  {r['aulc_mean']:.3f} ± {r['aulc_std']:.3f}")
 
 
+_shown = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    from ._results import RecordsWarning
+
+    if issubclass(category, RecordsWarning):
+        if str(message) not in _shown:  # the folder is read more than once
+            _shown.add(str(message))
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line),
+              file=sys.stderr, end="")
+
+
 def main(argv=None):
     """Entry point of the ``skal-cxr`` console script.
 
@@ -276,8 +298,9 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 for unreadable data or results, 2 for bad arguments,
-        130 when interrupted.
+        0 on success, 1 for unreadable data or results, 2 for bad arguments
+        (or a results folder in use, of another configuration, or not
+        created by skal-cxr), 130 when interrupted, 143 when terminated.
     """
     from .labeling import LabelingError
     from .simulation import ConfigError, DataError, ResultsDirError, SimulationInterrupted
@@ -285,7 +308,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        with warnings.catch_warnings():
+            _shown.clear()
+            warnings.showwarning = _show_warning
+            args.func(args)
     except (_UsageError, ConfigError, ResultsDirError, LabelingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -297,9 +323,11 @@ def main(argv=None):
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, SimulationInterrupted):
-        print(f"\n{PROG}: interrupted; rerun the same command to resume.", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, SimulationInterrupted) as exc:
+        signum = getattr(exc, "signum", None) or signal.SIGINT
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        print(f"\n{PROG}: {what}; rerun the same command to resume.", file=sys.stderr)
+        return 128 + signum
     return 0
 
 

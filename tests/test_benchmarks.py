@@ -107,3 +107,21 @@ def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
         assert f"| {strategy} |" in table
     assert (tmp_path / "main" / "report.md").is_file()
     assert "label_efficiency.md" not in capsys.readouterr().err
+
+
+def test_labeling_benchmark_tiny_run(tmp_path):
+    """Scripted raters through the real server: no error, every acknowledged label stored."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_labeling", BENCH_DIR / "bench_labeling.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--tiny", "--out", str(tmp_path)])
+    labels = result["labels"]
+    assert result["errors"] == 0, result["error_examples"]
+    assert labels["acknowledged"] > 0
+    assert labels["lost"] == labels["unacknowledged_rows"] == 0
+    assert labels["stored"] == labels["acknowledged"]
+    assert labels["duplicate_image_rater"] == 0
+    assert result["latency"]["submit"]["n"] == labels["acknowledged"]
+    assert "| POST /api/labels |" in (tmp_path / "labeling.md").read_text()

@@ -92,7 +92,13 @@ def connect(path):
 
 @contextmanager
 def transaction(conn):
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error).
+
+    A read transaction still open on ``conn`` (a project connection's
+    snapshot) is committed first.
+    """
+    if conn.in_transaction:
+        conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

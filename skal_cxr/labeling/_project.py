@@ -804,14 +804,27 @@ class LabelingProject:
 class _Closing:
     """``with`` block that closes the connection at the end."""
 
+    """A connection whose reads form one snapshot, closed on exit.
+
+    Entering begins a deferred transaction, so that the several SELECTs of
+    one read (status, progress) see the database as of their first SELECT,
+    not the writes of concurrent requests in between; :func:`transaction`
+    ends it before it begins its own.
+    """
+
     def __init__(self, conn):
         self.conn = conn
 
     def __enter__(self):
+        self.conn.execute("BEGIN")
         return self.conn
 
     def __exit__(self, *exc):
-        self.conn.close()
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK" if exc[0] is not None else "COMMIT")
+        finally:
+            self.conn.close()
         return False
 
 

@@ -1,5 +1,6 @@
 """Loading a simulation's data and splitting it into pool, validation and test."""
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +49,30 @@ class SimulationData:
             "image_shape": list(self.X_pool.shape[1:]),
             "pool_class_counts": np.bincount(self.y_pool, minlength=len(self.class_names)).tolist(),
             "test_class_counts": np.bincount(self.y_test, minlength=len(self.class_names)).tolist(),
+            "data_fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self):
+        """SHA-256 of every split's images and labels (shapes, dtypes and bytes).
+
+        Stored in ``config.json``: a resumed simulation checks that its data
+        are the very data the records were computed on, not only of the same
+        sizes.
+        """
+        digest = hashlib.sha256()
+        for name in ("X_pool", "y_pool", "X_val", "y_val", "X_test", "y_test"):
+            array = getattr(self, name)
+            if array is None:
+                digest.update(f"{name}:none;".encode())
+                continue
+            if not hasattr(array, "shape"):
+                array = np.asarray(array)
+            first = np.asarray(array[:1])  # lazy rows (a memory map) are read in blocks
+            digest.update(f"{name}:{first.dtype.str}{tuple(array.shape)};".encode())
+            rows = max(1, (1 << 24) // max(1, first.nbytes))  # ~16 MB at a time
+            for start in range(0, len(array), rows):
+                digest.update(np.ascontiguousarray(array[start:start + rows]).data)
+        return digest.hexdigest()
 
 
 def _stratify_or_none(y, n_take):
@@ -107,6 +131,23 @@ def _load_phantoms(spec):
     return SimulationData(*parts, class_names=names, ordinal=True, split="stratified")
 
 
+def _class_codes(y, where):
+    """Labels of a single-label classification file as int64 codes ``0..k-1``."""
+    from ._config import ConfigError
+
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ConfigError(
+            f"{where}: labels of shape {y.shape} are multi-label; the simulator needs one "
+            "class per image."
+        )
+    if y.size and y.min() < 0:
+        raise ConfigError(f"{where}: labels must be class codes >= 0; found {y.min()}.")
+    return y.astype(np.int64)
+
+
 _MEDMNIST_CLASSES = {"pneumoniamnist": ["normal", "pneumonia"]}
 
 
@@ -117,9 +158,10 @@ def _load_medmnist(spec):
     try:
         for split in ("train", "val", "test"):
             X, y = load_medmnist(spec["name"], split=split, root=spec["root"], download=False)
-            splits[split] = (check_images(X), np.asarray(y, dtype=np.int64).ravel())
+            splits[split] = (check_images(X), y)
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read MedMNIST {spec['name']!r}: {exc}") from exc
+    splits = {k: (X, _class_codes(y, f"{spec['name']} {k}")) for k, (X, y) in splits.items()}
     X_pool, y_pool = splits["train"]
     if spec["max_pool"] is not None and spec["max_pool"] < len(y_pool):
         keep, _ = train_test_split(

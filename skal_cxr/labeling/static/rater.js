@@ -8,7 +8,7 @@
 "use strict";
 
 (() => {
-  const { api, ApiError, sleep, fmt } = SkalCxr;
+  const { api, ApiError, fmt } = SkalCxr;
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 3000;          // while waiting for the next batch
   const POLL_MAX_MS = 15000;     // back-off ceiling after connection errors
@@ -344,45 +344,48 @@
     }
   }
 
-  async function loadNext() {
+  /* Ask for the next image. While there is none yet ("waiting") or the server
+   * is unreachable, poll again later; meanwhile the page stays usable (undo). */
+  async function loadNext(delay = POLL_MS) {
+    clearTimeout(state.polling);
+    state.polling = null;
     if (state.stopped) return;
     state.busy = true;
     setControlsEnabled(false);
-    let delay = POLL_MS;
-    for (;;) {
-      try {
-        const next = await api("/api/next");
-        state.next = next;
-        renderProgress(next);
-        if (next.image_id) {
-          const image = await loadImage(next.image_id);
-          showMessage("");
-          renderPrediction(next);
-          showImage(image, next.image_id);
-          break;
-        }
+    let retry = null;
+    try {
+      const next = await api("/api/next");
+      state.next = next;
+      renderProgress(next);
+      if (next.image_id) {
+        const image = await loadImage(next.image_id);
+        showMessage("");
+        renderPrediction(next);
+        showImage(image, next.image_id);
+      } else {
         clearImage();
         renderPrediction(null);
         if (next.reason === "done") {
           showMessage("All done: nothing left to label in this project. Thank you!", "done");
-          break;
-        }
-        showMessage("Waiting for the next batch: the model is training on the labels so far. "
-          + "This page checks every few seconds.", "waiting");
-        delay = POLL_MS;
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
-        if (error instanceof ApiError) {
-          showMessage(`Server error (${error.status}): ${error.message}. Retrying\u2026`, "error");
         } else {
-          showMessage("Connection to the labeling server lost. Retrying\u2026", "error");
+          showMessage("Waiting for the next batch: the model is training on the labels so "
+            + "far. This page checks every few seconds.", "waiting");
+          retry = POLL_MS;
         }
-        delay = Math.min(delay * 2, POLL_MAX_MS);
       }
-      await sleep(delay);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      clearImage();
+      if (error instanceof ApiError) {
+        showMessage(`Server error (${error.status}): ${error.message}. Retrying\u2026`, "error");
+      } else {
+        showMessage("Connection to the labeling server lost. Retrying\u2026", "error");
+      }
+      retry = Math.min(delay * 2, POLL_MAX_MS);
     }
     state.busy = false;
     setControlsEnabled(true);
+    if (retry !== null) state.polling = setTimeout(() => loadNext(retry), retry);
   }
 
   async function submitLabel(index) {
@@ -442,6 +445,8 @@
   async function undo() {
     if (state.busy || state.undo.length === 0 || state.stopped) return;
     const entry = state.undo[state.undo.length - 1];
+    clearTimeout(state.polling);
+    state.polling = null;
     state.busy = true;
     setControlsEnabled(false);
     try {
@@ -455,6 +460,10 @@
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       lastAction(`Undo failed: ${error.message}`);
+      if (!state.imageId) {           // back to waiting for the next batch
+        await loadNext();
+        return;
+      }
     }
     state.busy = false;
     setControlsEnabled(true);

@@ -39,7 +39,7 @@
     $("project").textContent = `${s.project}: status`;
     document.title = `${s.project}: status`;
     $("kappa").textContent = s.kappa === null || s.kappa === undefined
-      ? "not yet (needs images with 2 or more labels)" : fmt(s.kappa, 3);
+      ? "not yet (needs images with all their labels, 2 or more each)" : fmt(s.kappa, 3);
 
     const raters = $("raters");
     raters.replaceChildren();
