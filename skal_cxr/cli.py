@@ -7,7 +7,9 @@ the same command to resume). No traceback is shown for these.
 """
 
 import argparse
+import contextlib
 import sys
+import warnings
 
 __all__ = ["main", "build_parser"]
 
@@ -16,9 +18,12 @@ PROG = "skal-cxr"
 _EPILOG_SIMULATE = """\
 examples:
   skal-cxr simulate --output skal-cxr-results
-      built-in phantoms, random / max_entropy / mean_std / bald, 3 seeds
-  skal-cxr simulate --data pneumoniamnist --max-pool 2000 --budget 0.2 --output pm
-      PneumoniaMNIST from $SKAL_CXR_DATA (or a path to pneumoniamnist.npz)
+      PneumoniaMNIST (shipped), random / max_entropy / mean_std / bald, 3 seeds,
+      class-weighted loss, full-data baseline
+  skal-cxr simulate --data phantoms --output phantoms
+      built-in 3-class severity phantoms
+  skal-cxr simulate --max-pool 2000 --budget 0.2 --output pm
+      PneumoniaMNIST, pool subsampled to 2000 images, 20 % of it labeled
   skal-cxr simulate --csv labels.csv --image-dir images/ --label-columns r1,r2,r3 \\
       --group-column patient_id --output site-a
       an image folder, split by patient
@@ -94,10 +99,12 @@ def build_parser():
         epilog=_EPILOG_SIMULATE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = sim.add_argument_group("data")
-    g.add_argument("--data", default="phantoms", metavar="SOURCE",
-                   help="'phantoms' (default, generated), a MedMNIST name such as "
-                   "pneumoniamnist or medmnist:pneumoniamnist (read from $SKAL_CXR_DATA), "
-                   "or a path to its .npz file")
+    g.add_argument("--data", metavar="SOURCE",
+                   help="pneumoniamnist (default: real pediatric CXRs shipped with "
+                   "skal_cxr, normal vs pneumonia), 'phantoms' (generated, 3 severity "
+                   "classes; implied by --n-phantoms/--phantom-size), another MedMNIST "
+                   "name such as medmnist:chestmnist (read from $SKAL_CXR_DATA), or a path "
+                   "to its .npz file")
     g.add_argument("--n-phantoms", type=int, metavar="N",
                    help="phantoms to generate, split 65/10/25%% pool/validation/test (3000)")
     g.add_argument("--phantom-size", type=int, metavar="PX", help="phantom image size (32)")
@@ -107,7 +114,24 @@ def build_parser():
     g.add_argument("--image-dir", metavar="DIR", help="image folder: folder of the images")
     g.add_argument("--image-column", metavar="COL", help="CSV column of file names (filename)")
     g.add_argument("--label-columns", type=_str_list, metavar="A,B",
-                   help="CSV label column(s); several are combined by majority vote")
+                   help="CSV label column(s), one per rater; several are combined by "
+                   "--consensus")
+    g.add_argument("--score-column", metavar="COL",
+                   help="CSV column of a numeric score per image, cut into classes by --bins "
+                   "(instead of --label-columns)")
+    g.add_argument("--bins", type=_float_list, metavar="E1,E2",
+                   help="increasing edges turning numeric scores or ratings into classes "
+                   "0..len(bins): class i when E_i <= score < E_i+1")
+    g.add_argument("--classes", type=_str_list, metavar="C1,C2",
+                   help="the labels in ordinal order, least to most severe (for example "
+                   "none,mild,severe); consensus ties and macro MAE follow this order; "
+                   "with --bins, the names of the bins (default: sorted labels)")
+    g.add_argument("--consensus", choices=["majority", "mean", "max"],
+                   help="how several raters' labels become one: majority (ties to the more "
+                   "severe), mean (rounded half up) or max (majority)")
+    g.add_argument("--on-error", choices=["raise", "skip"],
+                   help="bad CSV rows or images: stop listing them all, or skip and report "
+                   "them (raise)")
     g.add_argument("--group-column", metavar="COL",
                    help="CSV patient column: pool, validation and test split by patient")
     g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
@@ -129,7 +153,7 @@ def build_parser():
     g.add_argument("--pool-size", type=int, metavar="N",
                    help="score a random subset of N unlabeled images per query (all)")
     g.add_argument("--class-weight", choices=["none", "balanced"],
-                   help="class weighting of the loss (none)")
+                   help="class weighting of the loss (balanced)")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="continue training between rounds instead of retraining from scratch")
     g.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
@@ -141,6 +165,12 @@ def build_parser():
     g.add_argument("--width", type=int, help="channels of the first CXRNet block (16)")
     g.add_argument("--n-blocks", type=int, help="CXRNet convolution blocks (3)")
     g.add_argument("--dropout", type=float, help="dropout of the MC head (0.5)")
+    g.add_argument("--backbone", choices=sorted(_BACKBONES),
+                   help="network: cnn (small CXRNet), resnet18 or densenet121 (cnn)")
+    g.add_argument("--pretrained", metavar="PATH|imagenet",
+                   help="initial weights of a resnet18/densenet121 backbone: a local state-"
+                   "dict file, or 'imagenet' for torchvision's weights from the local torch "
+                   "cache")
     g.add_argument("--device", help="auto, cpu or cuda (auto)")
     g.add_argument("--max-epochs", type=int,
                    help="passes over the labeled set per fit, raised by --min-train-steps (5)")
@@ -185,14 +215,25 @@ def build_parser():
 
 
 def _data_spec(args):
+    folder_only = [f"--{k.replace('_', '-')}" for k in _FOLDER_OPTIONS
+                   if getattr(args, k) is not None]
+    if folder_only and not (args.csv or args.image_dir):
+        raise _UsageError(f"{', '.join(folder_only)} apply to image folders (--csv, --image-dir)")
     if args.csv or args.image_dir:
         if not (args.csv and args.image_dir):
             raise _UsageError("--csv and --image-dir go together")
         spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
-        for key in ("image_column", "label_columns", "group_column", "image_size"):
+        for key in _FOLDER_OPTIONS:
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec
+    phantom_options = args.n_phantoms is not None or args.phantom_size is not None
+    if args.data is None and phantom_options:
+        args.data = "phantoms"
+    if phantom_options and args.data != "phantoms":
+        raise _UsageError("--n-phantoms and --phantom-size need --data phantoms")
+    if args.max_pool is not None and args.data == "phantoms":
+        raise _UsageError("--max-pool applies to MedMNIST data, not to phantoms")
     if args.data == "phantoms":
         spec = {"source": "phantoms"}
         if args.n_phantoms is not None:
@@ -202,7 +243,7 @@ def _data_spec(args):
         return spec
     from .simulation._config import resolve_data_spec
 
-    spec = resolve_data_spec(args.data)
+    spec = resolve_data_spec(args.data or "pneumoniamnist")
     if args.max_pool is not None:
         spec["max_pool"] = args.max_pool
     return spec
@@ -212,6 +253,47 @@ class _UsageError(Exception):
     pass
 
 
+#: Options of ``load_image_folder`` reachable from the command line (same names).
+_FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
+                   "consensus", "group_column", "image_size", "on_error")
+_BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
+
+
+def _backbone_params(args):
+    """``module__backbone`` / ``module__pretrained``, checked before any training."""
+    params = {}
+    if args.backbone is not None:
+        params["module__backbone"] = _BACKBONES[args.backbone]
+    if args.pretrained is None:
+        return params
+    backbone = params.get("module__backbone", "small")
+    if backbone == "small":
+        raise _UsageError("--pretrained needs --backbone resnet18 or densenet121")
+    if args.pretrained == "imagenet":
+        from .networks import cached_imagenet_weights
+
+        path = cached_imagenet_weights(backbone)
+        if not path.is_file():
+            raise _UsageError(
+                f"--pretrained imagenet: the {backbone} ImageNet weights are not in the local "
+                f"torch cache ({path}); copy the file there or give --pretrained PATH"
+            )
+        params["module__pretrained"] = True
+    else:
+        import os
+
+        if not os.path.isfile(args.pretrained):
+            raise _UsageError(f"--pretrained: no such weights file: {args.pretrained}")
+        params["module__pretrained"] = os.path.abspath(args.pretrained)
+    return params
+
+
+def _class_weight(choice):
+    if choice is None:
+        return "balanced"
+    return None if choice == "none" else choice
+
+
 def _simulate(args):
     from .simulation import simulate
 
@@ -219,6 +301,7 @@ def _simulate(args):
         "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,
         "module__n_blocks": args.n_blocks, "module__dropout": args.dropout,
         "device": args.device}.items() if v is not None}
+    estimator.update(_backbone_params(args))
     training = {k: v for k, v in {
         "min_train_steps": args.min_train_steps, "max_epochs": args.max_epochs,
         "lr_schedule": args.lr_schedule}.items()
@@ -227,7 +310,7 @@ def _simulate(args):
         args.output, data=_data_spec(args), strategies=args.strategies, seeds=args.seeds,
         n_initial=args.n_initial, query_size=args.query_size, budget=args.budget,
         n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
-        class_weight=None if args.class_weight in (None, "none") else args.class_weight,
+        class_weight=_class_weight(args.class_weight),
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
         scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
@@ -241,7 +324,7 @@ def _report(args):
 
 
 def _report_and_print(results_dir, metric, targets, quiet):
-    from .report import make_report
+    from .report import make_report, verdict_vs_random
 
     paths = make_report(results_dir, metric=metric, targets=targets)
     if quiet:
@@ -253,6 +336,29 @@ def _report_and_print(results_dir, metric, targets, quiet):
     print(f"\n{'strategy':<{width}}  AULC {metric} (mean ± SD over seeds)")
     for r in rows:
         print(f"{r['strategy']:<{width}}  {r['aulc_mean']:.3f} ± {r['aulc_std']:.3f}")
+    if any(r["strategy"] == "random" for r in rows):
+        print()
+        for r in rows:
+            if r["strategy"] != "random":
+                print(verdict_vs_random(r))
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Print UserWarnings about the user's settings as ``skal-cxr: warning: ...``."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and not issubclass(category, FutureWarning):
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def main(argv=None):
@@ -275,7 +381,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        with _one_line_warnings():
+            args.func(args)
     except (_UsageError, ConfigError, ResultsDirError, LabelingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

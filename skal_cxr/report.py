@@ -28,7 +28,7 @@ from scipy import stats
 
 __all__ = [
     "make_report", "summarize", "learning_curves", "area_under_learning_curve",
-    "labels_to_reach", "paired_comparison", "plot_learning_curves",
+    "labels_to_reach", "paired_comparison", "plot_learning_curves", "verdict_vs_random",
     "FINAL_METRICS",
 ]
 
@@ -142,6 +142,49 @@ def paired_comparison(values, reference):
             pass
         out["p_ttest"] = float(stats.ttest_rel(values, reference).pvalue)
     return out
+
+
+def verdict_vs_random(row, alpha=0.05):
+    """One plain sentence: did this strategy beat random sampling?
+
+    A strategy *beat random* when its mean paired AULC difference is
+    positive and the two-sided paired t-test over seeds gives ``p < alpha``
+    (the exact Wilcoxon test cannot reach 0.05 with fewer than 6 seeds, so
+    it is quoted, not used to decide).
+
+    Parameters
+    ----------
+    row : dict
+        A row of :func:`summarize` (``aulc_diff_vs_random``, ``p_ttest``,
+        ``p_wilcoxon``, ``n_seeds``).
+    alpha : float, default=0.05
+
+    Returns
+    -------
+    sentence : str
+
+    Examples
+    --------
+    >>> from skal_cxr.report import verdict_vs_random
+    >>> verdict_vs_random({"strategy": "bald", "aulc_diff_vs_random": 0.012,
+    ...                    "p_ttest": 0.01, "p_wilcoxon": 0.25, "n_seeds": 3})
+    'bald beat random: AULC +0.0120 (paired t-test p = 0.01, Wilcoxon p = 0.25, 3 seeds).'
+    """
+    diff, p_t = row["aulc_diff_vs_random"], row["p_ttest"]
+    tests = (f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
+             f"{row['n_seeds']} seeds)")
+    if diff is None or math.isnan(diff):
+        return f"{row['strategy']}: no paired random runs to compare with."
+    if diff > 0 and not math.isnan(p_t) and p_t < alpha:
+        return f"{row['strategy']} beat random: AULC {diff:+.4f} {tests}."
+    if diff > 0:
+        return (f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} "
+                f"{tests}.")
+    return f"{row['strategy']} did not beat random: AULC {diff:+.4f} {tests}."
+
+
+def _fmt_p(p):
+    return "–" if p is None or math.isnan(p) else f"{p:.2g}"
 
 
 def _load(results_dir):
@@ -402,6 +445,8 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
         for r in compared:
             lines.append(f"| {r['strategy']} | {r['aulc_diff_vs_random']:+.4f} | "
                          f"{_fmt(r['p_wilcoxon'])} | {_fmt(r['p_ttest'])} |")
+        lines += ["", "**Did active learning beat random sampling?**", ""]
+        lines += [f"- {verdict_vs_random(r)}" for r in compared]
         n = min(r["n_seeds"] for r in rows if r["strategy"] != "full_data")
         if n < 2:
             lines += ["", "Paired tests need at least 2 seeds."]
@@ -409,7 +454,9 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
             lines += ["", f"Two-sided tests over {n} paired seeds. The exact Wilcoxon "
                       f"signed-rank p-value cannot fall below {2 / 2 ** n:.3g} with {n} seeds"
                       + (" (6 seeds are needed for p < 0.05)" if n < 6 else "")
-                      + "; the paired t-test assumes normally distributed differences."]
+                      + "; the paired t-test assumes normally distributed differences. "
+                      "\"Beat random\" means a positive mean AULC difference with paired "
+                      "t-test p < 0.05."]
     if n_incomplete:
         lines += ["", f"**{n_incomplete} incomplete run(s) left out**: rerun the simulate "
                   "command to resume them."]

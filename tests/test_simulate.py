@@ -53,7 +53,10 @@ def test_round_schedule():
     assert round_schedule(1000, 40, 40, 160) == [40, 80, 120, 160]
     assert round_schedule(1000, 40, 50, 150) == [40, 90, 140, 150]
     assert round_schedule(500, 10, 20, 0.1) == [10, 30, 50]
-    assert round_schedule(30, 10, 20, 1000) == [10, 30]  # capped at the pool
+    assert round_schedule(30, 10, 20, 30) == [10, 30]
+    assert round_schedule(30, 10, 20, 1.0) == [10, 30]
+    with pytest.raises(ConfigError, match=r"budget \(1000 images\) is larger than the pool"):
+        round_schedule(30, 10, 20, 1000)  # an error, not a silently shortened run
     assert round_schedule(100, 10, 5, 10) == [10]
     with pytest.raises(ConfigError, match="smaller than the initial"):
         round_schedule(1000, 40, 40, 0.01)
@@ -94,7 +97,9 @@ def test_initial_indices_stratified_and_paired():
 def test_resolve_config_defaults_and_errors():
     config = resolve_config()
     assert config["strategies"] == ["random", "max_entropy", "mean_std", "bald"]
-    assert config["seeds"] == [0, 1, 2] and config["data"]["source"] == "phantoms"
+    assert config["seeds"] == [0, 1, 2] and config["class_weight"] == "balanced"
+    assert config["data"]["source"] == "medmnist" and config["data"]["name"] == "pneumoniamnist"
+    assert resolve_config(data="phantoms")["data"]["source"] == "phantoms"
     assert resolve_config(seeds=2)["seeds"] == [0, 1]
     assert resolve_config(data="pneumoniamnist")["data"]["name"] == "pneumoniamnist"
     assert resolve_config(data="medmnist:chestmnist")["data"]["name"] == "chestmnist"

@@ -61,7 +61,7 @@ DATA_DEFAULTS = {
 
 #: Defaults of :func:`skal_cxr.simulation.simulate`: the README's main job.
 DEFAULT_CONFIG = {
-    "data": DATA_DEFAULTS["phantoms"],
+    "data": DATA_DEFAULTS["medmnist"],
     "strategies": ["random", "max_entropy", "mean_std", "bald"],
     "seeds": [0, 1, 2],
     "n_initial": 40,
@@ -70,7 +70,7 @@ DEFAULT_CONFIG = {
     "budget": 320,
     "n_mc_samples": 20,
     "pool_size": None,
-    "class_weight": None,
+    "class_weight": "balanced",
     "warm_start": False,
     "baseline": True,
     "estimator": {
@@ -148,13 +148,15 @@ def _merge(defaults, given, name):
 def resolve_data_spec(data):
     """Complete a data specification with the defaults of its source.
 
-    ``None`` or ``"phantoms"`` is the built-in phantoms; a MedMNIST name
+    ``None`` is PneumoniaMNIST (the copy shipped with skal_cxr unless
+    ``$SKAL_CXR_DATA`` holds ``pneumoniamnist.npz``); ``"phantoms"`` the
+    built-in phantoms; a MedMNIST name
     (``"pneumoniamnist"`` or ``"medmnist:pneumoniamnist"``) or a path to
     ``<name>.npz`` a MedMNIST file; a dict gives every setting, ``source``
     first.
     """
     if data is None:
-        data = {"source": "phantoms"}
+        data = {"source": "medmnist"}
     elif isinstance(data, str):
         if data == "phantoms":
             data = {"source": "phantoms"}

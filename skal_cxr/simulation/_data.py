@@ -1,5 +1,6 @@
 """Loading a simulation's data and splitting it into pool, validation and test."""
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,7 @@ def _load_folder(spec):
         raise DataError(f"cannot read the image folder: {exc}") from exc
     target = np.asarray(bunch.target)
     classes = getattr(bunch, "classes", None)
+    _warn_if_order_guessed(spec, classes)
     if classes is None:
         classes = spec["classes"] if spec["classes"] is not None else np.unique(target)
     try:
@@ -160,6 +162,21 @@ def _load_folder(spec):
         *parts, class_names=names, ordinal=ordinal,
         split="patient" if groups is not None else "stratified",
     )
+
+
+def _warn_if_order_guessed(spec, classes):
+    """Several raters' text labels without ``classes``: their order was guessed."""
+    columns = spec["label_columns"]
+    n_raters = 1 if columns is None or isinstance(columns, str) else len(columns)
+    if spec["classes"] is not None or spec["bins"] is not None or classes is None:
+        return
+    names = [str(c) for c in np.asarray(classes).tolist()]
+    if n_raters > 1 and not all(n.lstrip("-").replace(".", "", 1).isdigit() for n in names):
+        warnings.warn(
+            f"the ordinal order of the labels was taken alphabetically ({', '.join(names)}): "
+            "consensus ties go to the later label and macro MAE uses this order; give "
+            "classes (--classes) from least to most severe.", UserWarning, stacklevel=3,
+        )
 
 
 _LOADERS = {"phantoms": _load_phantoms, "medmnist": _load_medmnist, "folder": _load_folder}
@@ -194,4 +211,19 @@ def load_simulation_data(spec):
     data = _LOADERS[spec["source"]](spec)
     if len(np.unique(data.y_pool)) < 2:
         raise DataError("the pool holds fewer than two classes.")
+    _check_split_covers_classes(data.y_test, data.class_names, "test")
+    if data.y_val is not None:
+        _check_split_covers_classes(data.y_val, data.class_names, "validation")
     return data
+
+
+def _check_split_covers_classes(y, class_names, split):
+    """Per-class metrics (AUROC, operating points) need every class in the split."""
+    counts = np.bincount(y, minlength=len(class_names))
+    missing = [str(c) for c, n in zip(class_names, counts) if n == 0]
+    if missing:
+        raise DataError(
+            f"the {split} split ({len(y)} images) has no image of class(es) {missing}: "
+            f"too small for {len(class_names)} classes; use more images or a larger "
+            f"{'test_size' if split == 'test' else 'val_size'}."
+        )

@@ -79,7 +79,8 @@ def round_schedule(n_pool, n_initial, query_size, budget):
     n_initial, query_size : int
     budget : int or float
         Labeled images at the end (initial set included): a count, or a
-        fraction in ``(0, 1]`` of the pool. Capped at ``n_pool``.
+        fraction in ``(0, 1]`` of the pool. A count larger than ``n_pool``
+        is an error (no silently shortened run).
 
     Returns
     -------
@@ -101,6 +102,11 @@ def round_schedule(n_pool, n_initial, query_size, budget):
         total = int(round(budget * n_pool))
     else:
         total = int(budget)
+        if total > n_pool:
+            raise ConfigError(
+                f"the budget ({total} images) is larger than the pool ({n_pool} images); "
+                f"give at most {n_pool}, or a fraction such as 0.2."
+            )
     total = min(total, n_pool)
     if n_initial > n_pool:
         raise ConfigError(f"n_initial ({n_initial}) is larger than the pool ({n_pool} images).")

@@ -147,7 +147,7 @@ def simulate(
     budget=None,
     n_mc_samples=None,
     pool_size=None,
-    class_weight=None,
+    class_weight="balanced",
     warm_start=None,
     baseline=None,
     estimator=None,
@@ -181,7 +181,11 @@ def simulate(
     output_dir : path-like
         Results folder: ``config.json``, ``records/*.jsonl`` and the report.
     data : str or dict, default=None
-        ``None`` or ``"phantoms"``: built-in phantoms (3000 images of 32x32,
+        ``None``: PneumoniaMNIST, the copy shipped with skal_cxr (see
+        :func:`~skal_cxr.datasets.load_pneumoniamnist`; a
+        ``pneumoniamnist.npz`` in ``$SKAL_CXR_DATA`` is used instead when
+        present): the train split is the pool, val chooses operating
+        points, test is the test set. ``"phantoms"``: built-in phantoms (3000 images of 32x32,
         normal / moderate / severe in proportions 0.6 / 0.3 / 0.1, split
         into 25% test, 10% validation and the pool). A MedMNIST name or
         ``.npz`` path uses that file's train (pool), val and test splits. A
@@ -214,8 +218,9 @@ def simulate(
     pool_size : int, default=None
         Score a random subset of this many unlabeled images per query
         (``None``: all of them).
-    class_weight : {None, "balanced"}, default=None
-        Loss weighting of the classes, recomputed each round.
+    class_weight : {"balanced", None}, default="balanced"
+        Loss weighting of the classes, recomputed each round from the
+        labeled set (as in the reference study); ``None`` for none.
     warm_start : bool, default=None
         Continue training the previous round's network instead of
         retraining from scratch (False).
