@@ -108,6 +108,9 @@ def build_parser():
     g.add_argument("--n-phantoms", type=int, metavar="N",
                    help="phantoms to generate, split 65/10/25%% pool/validation/test (3000)")
     g.add_argument("--phantom-size", type=int, metavar="PX", help="phantom image size (32)")
+    g.add_argument("--n-raters", type=int, metavar="N",
+                   help="phantoms: simulate N raters (3 to 6 typical) whose disagreement "
+                   "concentrates near class boundaries; labels are their majority vote")
     g.add_argument("--max-pool", type=int, metavar="N",
                    help="MedMNIST: subsample the train split to N pool images (stratified)")
     g.add_argument("--csv", metavar="CSV", help="image folder: CSV of file names and labels")
@@ -154,6 +157,10 @@ def build_parser():
                    help="score a random subset of N unlabeled images per query (all)")
     g.add_argument("--class-weight", choices=["none", "balanced"],
                    help="class weighting of the loss (balanced)")
+    g.add_argument("--sampler", metavar="NAME",
+                   help="imbalanced-learn sampler of the labeled set at every fit: "
+                   "random_over, random_under, smote, or a class name such as NearMiss "
+                   "(none)")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="continue training between rounds instead of retraining from scratch")
     g.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
@@ -227,11 +234,12 @@ def _data_spec(args):
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec
-    phantom_options = args.n_phantoms is not None or args.phantom_size is not None
+    phantom_options = any(v is not None for v in (args.n_phantoms, args.phantom_size,
+                                                   args.n_raters))
     if args.data is None and phantom_options:
         args.data = "phantoms"
     if phantom_options and args.data != "phantoms":
-        raise _UsageError("--n-phantoms and --phantom-size need --data phantoms")
+        raise _UsageError("--n-phantoms, --phantom-size and --n-raters need --data phantoms")
     if args.max_pool is not None and args.data == "phantoms":
         raise _UsageError("--max-pool applies to MedMNIST data, not to phantoms")
     if args.data == "phantoms":
@@ -240,6 +248,8 @@ def _data_spec(args):
             spec["n_samples"] = args.n_phantoms
         if args.phantom_size is not None:
             spec["image_size"] = args.phantom_size
+        if args.n_raters is not None:
+            spec["n_raters"] = args.n_raters
         return spec
     from .simulation._config import resolve_data_spec
 
@@ -310,7 +320,7 @@ def _simulate(args):
         args.output, data=_data_spec(args), strategies=args.strategies, seeds=args.seeds,
         n_initial=args.n_initial, query_size=args.query_size, budget=args.budget,
         n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
-        class_weight=_class_weight(args.class_weight),
+        class_weight=_class_weight(args.class_weight), sampler=args.sampler,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
         scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,

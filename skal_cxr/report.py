@@ -395,10 +395,15 @@ def _markdown(meta, rows, metric, targets, n_incomplete):
         f" (class counts {resolved['pool_class_counts']}), validation {resolved['n_val']},"
         f" test {resolved['n_test']} (class counts {resolved['test_class_counts']}),"
         f" split: {resolved['split']}",
+        *([f"- raters: {resolved['agreement']['n_raters']} per image, Fleiss' kappa "
+             f"{resolved['agreement']['fleiss_kappa']:.3f}, percent agreement "
+             f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"]
+          if resolved.get("agreement") else []),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
         f" {config['n_mc_samples']} MC dropout samples per query;"
-        f" class weight: {config['class_weight']}; warm start: {config['warm_start']}",
+        f" class weight: {config['class_weight']}; sampler: {config.get('sampler')};"
+        f" warm start: {config['warm_start']}",
         f"- training rule: epochs per fit = max({config['training']['max_epochs']}, "
         f"ceil({config['training']['min_train_steps']} / batches per epoch)), batch size "
         f"{config['estimator']['batch_size']}, learning rate "

@@ -235,3 +235,15 @@ def test_backbone_and_pretrained_reach_the_estimator(tmp_path):
     args = build_parser().parse_args(["simulate", "--backbone", "cnn"])
     assert _backbone_params(args) == {"module__backbone": "small"}
     assert cached_imagenet_weights("resnet18").name.startswith("resnet18-")
+
+
+def test_phantom_raters_reach_the_report(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["simulate", "--output", str(out), *TINY_ARGS, "--n-raters", "4", "--seeds", "1",
+            "--strategies", "random"]
+    assert main(argv) == 0, capsys.readouterr().err
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["data"]["n_raters"] == 4
+    agreement = meta["resolved"]["agreement"]
+    assert agreement["n_raters"] == 4 and 0 < agreement["fleiss_kappa"] < 1
+    assert "raters: 4 per image, Fleiss' kappa" in (out / "report.md").read_text()

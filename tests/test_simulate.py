@@ -113,6 +113,8 @@ def test_resolve_config_defaults_and_errors():
         ({"budget": 1.5}, "fraction"),
         ({"n_initial": 0}, "n_initial"),
         ({"class_weight": "auto"}, "class_weight"),
+        ({"sampler": "smoth"}, "unknown sampler"),
+        ({"sampler": 3}, "sampler must be named"),
         ({"estimator": {"lr": -1}}, "lr"),
         ({"estimator": {"bogus": 1}}, "unknown estimator"),
         ({"data": {"source": "folder"}}, "csv"),
@@ -365,3 +367,23 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_sampler_reaches_every_fit(tmp_path):
+    """A sampler in the simulation rebalances each round's labeled set."""
+    params = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False,
+              "data": {"source": "phantoms", "n_samples": 240, "image_size": 16,
+                       "n_classes": 2, "weights": [0.8, 0.2]},
+              "sampler": "random_over", "class_weight": None,
+              "estimator": {**TINY["estimator"], "batch_size": 4},
+              "training": {"max_epochs": 1, "min_train_steps": 8}}
+    result = simulate(tmp_path, **params)
+    assert result.config["sampler"] == "random_over"
+    records = read_records(tmp_path)
+    assert len(records) == 3
+    # oversampled labeled sets are longer, so each fit's epochs follow the larger set
+    for rec in records:
+        n_res = 2 * max(rec["class_counts"])
+        assert rec["n_epochs"] == epochs_for(n_res, 4, params["training"])
+    first = records[0]  # 12 labeled: 3 epochs without the sampler
+    assert first["n_epochs"] != epochs_for(first["n_labeled"], 4, params["training"])

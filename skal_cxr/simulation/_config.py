@@ -28,7 +28,9 @@ DATA_DEFAULTS = {
         "image_size": 32,
         "n_classes": 3,
         "weights": None,
-        "label_noise": 0.05,
+        "label_noise": None,
+        "n_raters": None,
+        "rater_noise": 0.04,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,
@@ -71,6 +73,7 @@ DEFAULT_CONFIG = {
     "n_mc_samples": 20,
     "pool_size": None,
     "class_weight": "balanced",
+    "sampler": None,
     "warm_start": False,
     "baseline": True,
     "estimator": {
@@ -209,7 +212,7 @@ def resolve_config(**params):
         raise ConfigError(f"unknown simulation parameters: {sorted(unknown)}.")
     config = copy.deepcopy(DEFAULT_CONFIG)
     for key, value in params.items():
-        if value is None and key not in ("pool_size", "class_weight"):
+        if value is None and key not in ("pool_size", "class_weight", "sampler"):
             continue
         if key in ("estimator", "training"):
             config[key] = _merge(DEFAULT_CONFIG[key], value, key)
@@ -267,6 +270,20 @@ def resolve_config(**params):
         raise ConfigError(
             f"initial must be 'stratified' or 'random'; got {config['initial']!r}."
         )
+    if config["sampler"] is not None:
+        from .._sampling import resolve_sampler
+
+        if not isinstance(config["sampler"], str):
+            raise ConfigError(
+                "sampler must be named (a class of imblearn.over_sampling, under_sampling "
+                f"or combine, or random_over / random_under / smote); got {config['sampler']!r}."
+            )
+        try:
+            resolve_sampler(config["sampler"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if config["sampler"] == "none":
+            config["sampler"] = None
     config["warm_start"] = bool(config["warm_start"])
     config["baseline"] = bool(config["baseline"])
     training = config["training"]

@@ -33,6 +33,7 @@ class SimulationData:
     class_names: list
     ordinal: bool
     split: str
+    agreement: object = None
 
     def summary(self):
         """Sizes of the splits, JSON-serialisable."""
@@ -46,6 +47,7 @@ class SimulationData:
             "image_shape": list(self.X_pool.shape[1:]),
             "pool_class_counts": np.bincount(self.y_pool, minlength=len(self.class_names)).tolist(),
             "test_class_counts": np.bincount(self.y_test, minlength=len(self.class_names)).tolist(),
+            **({} if self.agreement is None else {"agreement": self.agreement}),
         }
 
 
@@ -92,17 +94,25 @@ def _three_way(X, y, spec, groups=None):
 def _load_phantoms(spec):
     from ..datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
 
+    from ..datasets._agreement import agreement
+
     try:
-        X, y = make_cxr_phantoms(
+        made = make_cxr_phantoms(
             spec["n_samples"], image_size=spec["image_size"], n_classes=spec["n_classes"],
             weights=spec["weights"], label_noise=spec["label_noise"],
+            n_raters=spec["n_raters"], rater_noise=spec["rater_noise"],
             random_state=spec["random_state"],
         )
     except (TypeError, ValueError) as exc:
         raise DataError(f"cannot make the phantoms: {exc}") from exc
+    X, y = made[:2]
+    agreed = None
+    if spec["n_raters"] is not None:  # consensus of simulated raters, and how they agreed
+        agreed = _plain(agreement(made[2], spec["n_classes"]))
     parts = _three_way(check_images(X), np.asarray(y, dtype=np.int64), spec)
     names = list(PHANTOM_CLASS_NAMES[spec["n_classes"]])
-    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified")
+    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified",
+                          agreement=agreed)
 
 
 _MEDMNIST_CLASSES = {"pneumoniamnist": ["normal", "pneumonia"]}
@@ -161,7 +171,16 @@ def _load_folder(spec):
     return SimulationData(
         *parts, class_names=names, ordinal=ordinal,
         split="patient" if groups is not None else "stratified",
+        agreement=_plain(getattr(bunch, "agreement", None)),
     )
+
+
+def _plain(summary):
+    """An agreement summary with plain Python numbers (JSON-serialisable)."""
+    if summary is None:
+        return None
+    return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
+            for k, v in summary.items()}
 
 
 def _warn_if_order_guessed(spec, classes):

@@ -156,6 +156,7 @@ def build_estimator(config, n_classes, seed):
     return MCDropoutCNN(
         classes=np.arange(n_classes),
         class_weight=config["class_weight"],
+        sampler=config["sampler"],
         n_mc_samples=config["n_mc_samples"],
         warm_start=config["warm_start"],
         random_state=seed,
@@ -230,6 +231,8 @@ def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
         fit()
     elapsed = time.perf_counter() - t0
     n_epochs = epochs_for(n_labeled, config["estimator"]["batch_size"], config["training"])
+    # a sampler changes the training-set size, hence the epochs the rule gives
+    n_epochs = getattr(estimator_of(), "n_epochs_", n_epochs)
     history = len(estimator_of().history)
     if interrupted or history - epochs_before != n_epochs:
         raise SimulationInterrupted(

@@ -148,6 +148,7 @@ def simulate(
     n_mc_samples=None,
     pool_size=None,
     class_weight="balanced",
+    sampler=None,
     warm_start=None,
     baseline=None,
     estimator=None,
@@ -221,6 +222,11 @@ def simulate(
     class_weight : {"balanced", None}, default="balanced"
         Loss weighting of the classes, recomputed each round from the
         labeled set (as in the reference study); ``None`` for none.
+    sampler : str, default=None
+        An imbalanced-learn sampler applied to the labeled set at every fit
+        (see :class:`~skal_cxr.MCDropoutCNN`): a class name of
+        :mod:`imblearn.over_sampling`, ``under_sampling`` or ``combine``, or
+        ``"random_over"``, ``"random_under"``, ``"smote"``; ``None`` for none.
     warm_start : bool, default=None
         Continue training the previous round's network instead of
         retraining from scratch (False).
@@ -275,7 +281,7 @@ def simulate(
     config = resolve_config(
         data=data, strategies=strategies, seeds=seeds, n_initial=n_initial, initial=initial,
         query_size=query_size, budget=budget, n_mc_samples=n_mc_samples,
-        pool_size=pool_size, class_weight=class_weight, warm_start=warm_start,
+        pool_size=pool_size, class_weight=class_weight, sampler=sampler, warm_start=warm_start,
         baseline=baseline, estimator=estimator, training=training,
         torch_threads=torch_threads,
     )
