@@ -202,6 +202,27 @@ def build_parser():
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")
     sim.set_defaults(func=_simulate)
 
+    st = sub.add_parser(
+        "study", help="reproduce the reference study's design (two tasks) and its table",
+        description="Binary normal vs pneumonia on PneumoniaMNIST and 3-class severity from "
+        "simulated raters on the phantoms; random, max entropy, mean STD, BALD and "
+        "variation ratios with a class-weighted loss. Writes OUTPUT/binary/, "
+        "OUTPUT/severity/ (resumable results folders with their reports) and "
+        "OUTPUT/study.md, our figures next to the published ones.",
+    )
+    st.add_argument("--output", "-o", default="skal-cxr-study", metavar="DIR",
+                    help="study folder (skal-cxr-study)")
+    st.add_argument("--scale", choices=["small", "tiny"], default="small",
+                    help="small: minutes on 2 CPU cores (default); tiny: a smoke test")
+    st.add_argument("--seeds", type=_seeds, metavar="N|S1,S2", help="seeds (3)")
+    st.add_argument("--strategies", type=_str_list, metavar="S1,S2",
+                    help="random,max_entropy,mean_std,bald,variation_ratios")
+    st.add_argument("--n-jobs", type=int, default=-1, metavar="N",
+                    help="runs in parallel, -1 for every core (-1)")
+    st.add_argument("--overwrite", action="store_true", help="discard earlier results")
+    st.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    st.set_defaults(func=_study)
+
     rep = sub.add_parser(
         "report", help="write the report of a results folder",
         description="Write learning_curves.png, summary.csv and report.md in RESULTS_DIR "
@@ -329,6 +350,17 @@ def _simulate(args):
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 
 
+def _study(args):
+    from .study import run_reference_study
+
+    paths = run_reference_study(
+        args.output, scale=args.scale, seeds=args.seeds, strategies=args.strategies,
+        n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(paths["study"].read_text())
+
+
 def _report(args):
     _report_and_print(args.results_dir, args.metric, args.targets, args.quiet)
 
@@ -359,7 +391,7 @@ def _one_line_warnings():
     previous = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, UserWarning) and not issubclass(category, FutureWarning):
+        if issubclass(category, UserWarning):
             print(f"{PROG}: warning: {message}", file=sys.stderr)
         else:
             previous(message, category, filename, lineno, file, line)
