@@ -156,7 +156,7 @@ def build_estimator(config, n_classes, seed):
     return MCDropoutCNN(
         classes=np.arange(n_classes),
         class_weight=config["class_weight"],
-        sampler=config["sampler"],
+        sampler=config.get("sampler"),
         n_mc_samples=config["n_mc_samples"],
         warm_start=config["warm_start"],
         random_state=seed,
