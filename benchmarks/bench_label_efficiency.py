@@ -29,12 +29,11 @@ Rerunning the same command resumes an interrupted run.
 """
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from skal_cxr.report import summarize
-from skal_cxr.simulation import CONFIG_FILE, read_records, simulate
+from skal_cxr.simulation import read_records, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 STRATEGIES = ["random", "max_entropy", "margin", "mean_std", "variation_ratios", "bald",
@@ -74,8 +73,7 @@ def run(args):
     summaries = {}
     for name, extra in runs.items():
         params = {**common, **extra}
-        simulate(out / name, **params)
-        config = json.loads((out / name / CONFIG_FILE).read_text())
+        resolved = simulate(out / name, **params).resolved
         records = read_records(out / name)
         order = params["strategies"]
         if name == "batch_bald":  # paired with main's random runs and baselines
@@ -84,9 +82,9 @@ def run(args):
             order = ["random", *order]
         for metric in ("auroc", "balanced_accuracy_op"):
             summaries[(name, metric)] = summarize(
-                records, config["resolved"]["schedule"], metric=metric, strategy_order=order,
+                records, resolved["schedule"], metric=metric, strategy_order=order,
             )
-    return summaries, config["resolved"]["n_pool"]
+    return summaries, resolved["n_pool"]
 
 
 def _fmt(value, digits=3):

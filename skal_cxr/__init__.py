@@ -5,13 +5,12 @@ a modAL-compatible active learner and an active-learning simulator.
 """
 
 from . import strategies
+from ._version import __version__
 from .learner import ActiveLearner
 from .models import MCDropoutCNN
 from .networks import CXRNet
 from .preprocessing import CXRPreprocessor
 from .simulation import simulate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "simulate",

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["torch_seed_from", "torch_rng"]
+__all__ = ["torch_seed_from", "torch_rng", "batch_seed"]
 
 
 def torch_seed_from(random_state):
@@ -18,6 +18,11 @@ def torch_seed_from(random_state):
     if random_state is None:
         return None
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def batch_seed(seed, batch):
+    """Seed of batch number ``batch`` of a pass seeded with the int ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(batch)]).generate_state(1)[0])
 
 
 def torch_rng(random_state, device="cpu"):

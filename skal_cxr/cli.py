@@ -2,12 +2,16 @@
 
 User errors (bad arguments, a results folder of another configuration) end
 with one line ``skal-cxr: error: ...`` on stderr and exit code 2; data that
-cannot be read, exit code 1; an interrupted simulation, exit code 130 (rerun
-the same command to resume). No traceback is shown for these.
+cannot be read, exit code 1; an interrupted simulation, exit code 130 for
+Ctrl-C and 143 for SIGTERM (rerun the same command to resume). No traceback
+is shown for these. Invalid lines found in the records are reported as
+``skal-cxr: warning: ...`` lines and left out.
 """
 
 import argparse
 import contextlib
+import math
+import signal
 import sys
 import warnings
 
@@ -72,6 +76,8 @@ def _budget(text):
     try:
         value = float(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
+    if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
     if "." not in text and "e" not in text.lower():
         return int(value)
@@ -138,6 +144,18 @@ def build_parser():
     g.add_argument("--group-column", metavar="COL",
                    help="CSV patient column: pool, validation and test split by patient")
     g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
+    g.add_argument("--duplicates", choices=("raise", "keep_first"),
+                   help="image folder: a file or image listed twice is an error (raise), or "
+                   "only its first row is used (keep_first)")
+    g.add_argument("--csv-encoding", dest="encoding", metavar="ENC",
+                   help="image folder: encoding of the CSV, e.g. cp1252 (UTF-8, or UTF-16 "
+                   "with a byte-order mark)")
+    g.add_argument("--csv-delimiter", dest="delimiter", metavar="CHAR",
+                   help="image folder: delimiter of the CSV (default: the first of , ; tab | "
+                   "that gives the needed columns)")
+    g.add_argument("--cache-dir", metavar="DIR",
+                   help="image folder: decode the images once into this on-disk cache and "
+                   "read them from it (memory stays flat however large the folder)")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
@@ -286,7 +304,8 @@ class _UsageError(Exception):
 
 #: Options of ``load_image_folder`` reachable from the command line (same names).
 _FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
-                   "consensus", "group_column", "image_size", "on_error")
+                   "consensus", "group_column", "image_size", "on_error", "duplicates",
+                   "encoding", "delimiter", "cache_dir")
 _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
 
 
@@ -344,7 +363,7 @@ def _simulate(args):
         class_weight=_class_weight(args.class_weight), sampler=args.sampler,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
-        scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+        scheduler=args.scheduler, metric=args.metric, overwrite=args.overwrite, progress=not args.quiet,
         report=False,
     )
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
@@ -387,20 +406,25 @@ def _report_and_print(results_dir, metric, targets, quiet):
 
 @contextlib.contextmanager
 def _one_line_warnings():
-    """Print UserWarnings about the user's settings as ``skal-cxr: warning: ...``."""
-    previous = warnings.showwarning
+    """Print UserWarnings about the user's settings or folder as ``skal-cxr: warning: ...``.
+
+    Each message is printed once (the results folder is read more than once);
+    other warnings keep Python's format.
+    """
+    shown = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, UserWarning):
-            print(f"{PROG}: warning: {message}", file=sys.stderr)
+            if str(message) not in shown:
+                shown.add(str(message))
+                print(f"{PROG}: warning: {message}", file=sys.stderr)
         else:
-            previous(message, category, filename, lineno, file, line)
+            print(warnings.formatwarning(message, category, filename, lineno, line),
+                  file=sys.stderr, end="")
 
-    warnings.showwarning = show
-    try:
+    with warnings.catch_warnings():
+        warnings.showwarning = show
         yield
-    finally:
-        warnings.showwarning = previous
 
 
 def main(argv=None):
@@ -414,8 +438,9 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 for unreadable data or results, 2 for bad arguments,
-        130 when interrupted.
+        0 on success, 1 for unreadable data or results, 2 for bad arguments
+        (or a results folder in use, of another configuration, or not
+        created by skal-cxr), 130 when interrupted, 143 when terminated.
     """
     from .labeling import LabelingError
     from .simulation import ConfigError, DataError, ResultsDirError, SimulationInterrupted
@@ -436,9 +461,11 @@ def main(argv=None):
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, SimulationInterrupted):
-        print(f"\n{PROG}: interrupted; rerun the same command to resume.", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, SimulationInterrupted) as exc:
+        signum = getattr(exc, "signum", None) or signal.SIGINT
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        print(f"\n{PROG}: {what}; rerun the same command to resume.", file=sys.stderr)
+        return 128 + signum
     return 0
 
 

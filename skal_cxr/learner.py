@@ -6,8 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
+from torch.utils.data import Dataset, Subset
 
-from ._validation import accepts_keyword
+from ._validation import accepts_keyword, dataset_image
 from .strategies import max_entropy
 from .strategies._base import resolve_rng
 
@@ -20,7 +21,34 @@ def _labels(y):
 
 
 def _rows(X, indices):
+    if isinstance(X, Dataset):
+        return Subset(X, np.asarray(indices).tolist())
     return X[indices] if hasattr(X, "shape") else np.asarray(X)[indices]
+
+
+def _images(X):
+    """``X`` as an array; a Dataset's images (items or their first element) are stacked.
+
+    Labeled sets are small: they are held in memory, the pool may stay a Dataset.
+    """
+    if isinstance(X, Dataset):
+        images = [dataset_image(X[i]) for i in range(len(X))]
+        return np.stack([im.detach().cpu().numpy() if hasattr(im, "detach") else
+                         np.asarray(im) for im in images])
+    return np.asarray(X)
+
+
+def _join(old, new):
+    """Labeled images and new ones; ``(H, W)`` and ``(1, H, W)`` images are alike."""
+    if old.shape[1:] != new.shape[1:] and old.shape[-2:] == new.shape[-2:] and (
+            np.prod(old.shape[1:]) == np.prod(new.shape[1:])):
+        new = new.reshape((len(new),) + old.shape[1:])
+    if old.shape[1:] != new.shape[1:]:
+        raise ValueError(
+            f"New images of shape {new.shape[1:]} cannot join the labeled images of "
+            f"shape {old.shape[1:]}."
+        )
+    return np.concatenate([old, new])
 
 
 class ActiveLearner(ClassifierMixin, BaseEstimator):
@@ -140,7 +168,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_new, ...)
+        X : array-like of shape (n_new, ...) or Dataset
+            A Dataset (such as the ``X_query`` of a Dataset pool) has its
+            images stacked into the labeled array.
         y : array-like of shape (n_new,)
         bootstrap : bool, default=False
             Fit on a bootstrap resample of the labeled set.
@@ -150,13 +180,13 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         **fit_kwargs : dict
             Passed to the estimator's ``fit`` this time, over ``fit_kwargs``.
         """
-        X, y = np.asarray(X), _labels(y)
+        X, y = _images(X), _labels(y)
         if len(X) != len(y):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
         if self.X_training is None:
             self.X_training, self.y_training = X, y
         else:
-            self.X_training = np.concatenate([np.asarray(self.X_training), X])
+            self.X_training = _join(_images(self.X_training), X)
             self.y_training = np.concatenate([_labels(self.y_training), y])
         if not hasattr(self, "estimator_"):
             self.history_ = []
@@ -178,7 +208,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     def _fit_labeled(self, bootstrap, fresh, new=None, **fit_kwargs):
         kwargs = {**self.fit_kwargs, **fit_kwargs}
         X, y = (self.X_training, self.y_training) if new is None else new
-        X, y = np.asarray(X), _labels(y)
+        X, y = _images(X), _labels(y)
         if bootstrap:
             idx = self._round_rng(0).integers(len(y), size=len(y))
             X, y = X[idx], y[idx]
@@ -232,8 +262,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X_pool : array-like of shape (n_pool, ...)
-            The unlabeled images to choose from.
+        X_pool : array-like of shape (n_pool, ...) or Dataset
+            The unlabeled images to choose from. A Dataset may yield images
+            or ``(image, label)`` pairs (labels are not read).
         n_instances : int, default=1
             How many images to query.
         return_metrics : bool, default=False
@@ -246,8 +277,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         -------
         indices : ndarray of shape (n_instances,)
             Positions in ``X_pool``.
-        X_query : array-like
-            ``X_pool[indices]``.
+        X_query : array-like or Dataset
+            ``X_pool[indices]``, a :class:`torch.utils.data.Subset` for a
+            Dataset pool.
         scores : ndarray of shape (n_instances,)
             Only with ``return_metrics=True``: the strategy's score of each
             queried image (``None`` for a strategy that returns bare indices).

@@ -1,6 +1,8 @@
 """The Monte Carlo Dropout classifier: a skorch ``NeuralNetClassifier`` for CXRs."""
 
 import inspect
+from contextlib import nullcontext
+from functools import partial
 
 import numpy as np
 import torch
@@ -11,10 +13,19 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import Dataset
 
+from ._lazy import LazyImageDataset, is_lazy_images
 from ._mc import mc_dropout_mode, sample_head, split_mc
+from .augment import resolve_augmentation
 from .callbacks import BatchNormRecalibration
-from ._random import torch_rng
-from ._validation import check_images, check_n_samples, encode_labels
+from ._random import batch_seed, torch_rng, torch_seed_from
+from ._validation import (
+    CheckedDataset,
+    check_batch_size,
+    check_images,
+    check_n_samples,
+    encode_labels,
+    image_size_error,
+)
 from .networks import CXRNet
 
 __all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]
@@ -44,7 +55,7 @@ def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
     steps = min_train_steps or 0
     if steps < 0:
         raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
-    batch = n_images if batch_size == -1 else batch_size
+    batch = n_images if check_batch_size(batch_size) == -1 else batch_size
     batches_per_epoch = max(1, -(-int(n_images) // int(batch)))
     return int(max(max_epochs, -(-int(steps) // batches_per_epoch)))
 
@@ -72,7 +83,8 @@ class MCDropoutCNN(NeuralNetClassifier):
     max_epochs : int, default=15
         Epochs per ``fit`` (raised by ``min_train_steps`` for small sets).
     batch_size : int, default=32
-        Used for training and prediction.
+        Used for training and prediction; ``-1`` puts all images in one
+        batch.
     min_train_steps : int, default=100
         Lower bound on optimizer steps per ``fit``: with ``n`` images a fit
         runs ``max(max_epochs, ceil(min_train_steps / ceil(n / batch_size)))``
@@ -107,9 +119,31 @@ class MCDropoutCNN(NeuralNetClassifier):
         If True, :meth:`predict_proba` (and :meth:`predict`) return the mean
         of ``n_mc_samples`` MC samples instead of the deterministic output.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout masks in ``fit``
-        and the masks of MC prediction. An int makes both reproducible;
-        torch's global RNG state is left as it was.
+        Seeds weight initialisation, shuffling, augmentation and dropout
+        masks in ``fit`` and the masks of MC prediction (drawn per
+        prediction batch from ``(seed, batch number)``, so that any chunk
+        of a pool can be scored separately with the same result). An int
+        makes both reproducible; torch's global RNG state is left as it was.
+    augment : None, "cxr" or callable, default=None
+        Training-time augmentation, applied image by image to each
+        training batch (never at prediction or MC scoring). ``"cxr"`` is
+        :func:`~skal_cxr.augment.cxr_augmentation` (small affine and
+        intensity changes, no horizontal flip); a callable maps a
+        ``(1, H, W)`` float tensor to one of the same shape (a torchvision
+        ``transforms.v2`` transform, for example).
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs the deterministic trunk of MC scoring and
+        :meth:`embed` under bfloat16 autocast (the stochastic head stays
+        float32) and, on CUDA, in ``channels_last`` memory format: about
+        twice the throughput on recent GPUs, with scores that agree with
+        float32 to about 1e-2.
+    scheduler : str or None, default=None
+        Address of a Dask scheduler (``"tcp://host:8786"``). Pools scored
+        by :meth:`reduce_proba_samples` (every strategy's path for pools
+        over 4096 images) are then cut into chunks scored on the cluster's
+        workers: the fitted model is scattered to them once per call. With
+        an int ``random_state`` the results are identical to local scoring.
+        Needs ``dask.distributed``.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     verbose : int, default=0
@@ -130,6 +164,11 @@ class MCDropoutCNN(NeuralNetClassifier):
         it trained on, after resampling).
     module_ : torch.nn.Module
         The trained network.
+    image_shape_ : tuple of (int, int)
+        The ``(height, width)`` of the training images. Predicting on
+        another size raises: put a
+        :class:`~skal_cxr.CXRPreprocessor` with ``size`` before
+        the network in a Pipeline to resize.
 
     Notes
     -----
@@ -137,6 +176,14 @@ class MCDropoutCNN(NeuralNetClassifier):
     training set (:class:`~skal_cxr.callbacks.BatchNormRecalibration`), which
     keeps evaluation-mode predictions stable after the short trainings of
     active-learning rounds; ``callbacks__bn_recalibration=None`` disables it.
+
+    Memory-mapped pools (:class:`numpy.memmap`, such as the images of an
+    :class:`~skal_cxr.datasets.ImageCache`, or
+    :class:`~skal_cxr.datasets.ImageRows` views of them) are read batch by
+    batch and converted to float32 one batch at a time, in ``fit`` and in
+    prediction: memory does not grow with the pool. On CUDA their batches
+    are loaded into pinned memory; ``iterator_valid__num_workers=4`` adds
+    DataLoader worker processes for reading and decoding.
 
     Monte Carlo sampling runs the deterministic part of the network (every
     layer before the first dropout layer) once per batch and samples only
@@ -175,6 +222,9 @@ class MCDropoutCNN(NeuralNetClassifier):
         n_mc_samples=20,
         mc_predict=False,
         random_state=None,
+        augment=None,
+        precision="float32",
+        scheduler=None,
         device="auto",
         verbose=0,
         iterator_train__shuffle=True,
@@ -200,6 +250,9 @@ class MCDropoutCNN(NeuralNetClassifier):
         self.n_mc_samples = n_mc_samples
         self.mc_predict = mc_predict
         self.random_state = random_state
+        self.augment = augment
+        self.precision = precision
+        self.scheduler = scheduler
 
     # -- device="auto": skorch reads ``self.device`` everywhere; resolve on read
     # and keep the value the user gave for get_params / clone.
@@ -243,7 +296,12 @@ class MCDropoutCNN(NeuralNetClassifier):
                     "Set either class_weight or criterion__weight, not both."
                 )
             params["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        if prefix in ("iterator_train", "iterator_valid") and self._on_cuda():
+            params.setdefault("pin_memory", True)
         return params
+
+    def _on_cuda(self):
+        return torch.device(self.device).type == "cuda"
 
     def _module_takes_n_classes(self):
         if not inspect.isclass(self.module):
@@ -257,9 +315,38 @@ class MCDropoutCNN(NeuralNetClassifier):
             raise ValueError("y is None: pass labels, or a Dataset yielding (image, label).")
 
     def get_dataset(self, X, y=None):
-        if not isinstance(X, Dataset):
+        check_batch_size(self.batch_size)
+        training_classes = self.__dict__.get("_training_classes")
+        trained = getattr(self, "image_shape_", None)
+        if is_lazy_images(X):
+            if trained is not None and tuple(X.shape[-2:]) != trained:
+                raise ValueError(image_size_error(X.shape[-2:], trained))
+            return LazyImageDataset(X, y)
+        if isinstance(X, CheckedDataset):
+            pass
+        elif isinstance(X, Dataset):
+            X = CheckedDataset(X, classes=training_classes, image_shape=trained,
+                               trained=training_classes is None)
+        else:
             X = check_images(X)
+            if trained is not None and X.shape[-2:] != trained:
+                raise ValueError(image_size_error(X.shape[-2:], trained))
         return super().get_dataset(X, y)
+
+    def _check_image_shape(self, X, warm, classes):
+        """``(height, width)`` of the images; a warm start must keep it.
+
+        A Dataset's first item is checked in full (image and label) before
+        any training; the others are checked as training reads them.
+        """
+        if isinstance(X, Dataset):
+            shape = tuple(CheckedDataset(X, classes=classes)[0][0].shape[-2:])
+        else:
+            shape = tuple(X.shape[-2:])
+        trained = getattr(self, "image_shape_", None)
+        if warm and trained is not None and shape != trained:
+            raise ValueError(image_size_error(shape, trained))
+        return shape
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, X, y=None, **fit_params):
@@ -280,20 +367,29 @@ class MCDropoutCNN(NeuralNetClassifier):
         -------
         self : MCDropoutCNN
         """
+        check_batch_size(self.batch_size)
         X, y_codes, classes = self._validate_training_data(X, y)
+        warm = bool(self.warm_start and self.initialized_)
+        self.image_shape_ = self._check_image_shape(X, warm, classes)
+        transform = resolve_augmentation(self.augment)
+        # (wrapped: skorch reserves attributes holding torch modules for its own)
+        self.augment_ = None if transform is None else partial(_apply_per_image, transform)
+        _check_precision(self.precision)
         self.classes_inferred_ = classes
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
         X, y_codes = self._resample(X, y_codes)
-        if self.warm_start and self.initialized_:
+        if warm:
             self.initialize_criterion()
         fit_params.setdefault("epochs", self._n_epochs(len(X)))
         self.n_epochs_ = fit_params["epochs"]
         self._labels_encoded = True
+        self._training_classes = classes
         try:
             with torch_rng(self.random_state, self.device):
                 return super().fit(X, y_codes, **fit_params)
         finally:
             self._labels_encoded = False
+            self._training_classes = None
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` for ``max_epochs`` epochs.
@@ -309,10 +405,24 @@ class MCDropoutCNN(NeuralNetClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
+        check_batch_size(self.batch_size)
         if not isinstance(X, Dataset):
-            X = check_images(X)
+            X = X if is_lazy_images(X) else check_images(X)
             y = encode_labels(y, self.classes_)
-        return super().partial_fit(X, y, classes=classes, **fit_params)
+        self._check_image_shape(X, warm=True, classes=self.classes_)
+        self._training_classes = self.classes_
+        try:
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        finally:
+            self._training_classes = None
+
+    def train_step_single(self, batch, **fit_params):
+        augment = getattr(self, "augment_", None)
+        if augment is not None:
+            Xi, yi = unpack_data(batch)
+            Xi = augment(Xi)
+            batch = (Xi, yi)
+        return super().train_step_single(batch, **fit_params)
 
     def _resample(self, X, y_codes):
         from ._sampling import resample_labeled, resolve_sampler
@@ -330,7 +440,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         return training_epochs(n_images, self.batch_size, self.max_epochs, self.min_train_steps)
 
     def _validate_training_data(self, X, y):
-        X = check_images(X)
+        X = X if is_lazy_images(X) else check_images(X)
         if isinstance(X, Dataset):
             if y is not None:
                 raise ValueError("Pass labels inside the Dataset, not as y.")
@@ -338,8 +448,9 @@ class MCDropoutCNN(NeuralNetClassifier):
                 raise ValueError("Training on a Dataset needs the `classes` parameter.")
             classes = np.asarray(self.classes)
             y_codes = None
-            if self.class_weight is not None:
-                y_codes = np.asarray([int(X[i][1]) for i in range(len(X))])
+            if self.class_weight is not None:  # (checks every item before training)
+                checked = CheckedDataset(X, classes=classes)
+                y_codes = np.asarray([checked[i][1] for i in range(len(X))])
             return X, y_codes, classes
         if y is None:
             raise ValueError("y is None: labels are needed to fit MCDropoutCNN.")
@@ -470,7 +581,8 @@ class MCDropoutCNN(NeuralNetClassifier):
         n_samples : int, default=None
             Number of MC samples; ``None`` uses ``n_mc_samples``.
         chunk_size : int, default=4096
-            Images per chunk (rounded up to whole prediction batches).
+            Images per chunk (rounded up to whole prediction batches). With
+            a ``scheduler``, each chunk is one task on the Dask cluster.
 
         Returns
         -------
@@ -478,6 +590,14 @@ class MCDropoutCNN(NeuralNetClassifier):
             One array per function, concatenated over chunks along axis 0.
         """
         chunk_size = check_n_samples(chunk_size, "chunk_size")
+        check_is_fitted(self, ["module_"])
+        if self.scheduler is not None:
+            from ._dask import reduce_on_dask
+
+            return reduce_on_dask(self, X, funcs, n_samples, chunk_size)
+        return self._reduce_local(X, funcs, n_samples, chunk_size)
+
+    def _reduce_local(self, X, funcs, n_samples, chunk_size, first_batch=0):
         results = [[] for _ in funcs]
         pending, n_pending = [], 0
 
@@ -487,7 +607,7 @@ class MCDropoutCNN(NeuralNetClassifier):
                 out.append(np.asarray(func(chunk)))
             pending.clear()
 
-        for probas in self._iter_proba_samples(X, n_samples):
+        for probas in self._iter_proba_samples(X, n_samples, first_batch):
             pending.append(probas)
             n_pending += probas.shape[1]
             if n_pending >= chunk_size:
@@ -497,11 +617,14 @@ class MCDropoutCNN(NeuralNetClassifier):
             flush()
         return [np.concatenate(out, axis=0) for out in results]
 
-    def _iter_proba_samples(self, X, n_samples):
+    def _iter_proba_samples(self, X, n_samples, first_batch=0):
         """Yield MC samples of successive batches, shape (n_samples, B, n_classes).
 
         One dropout-mode, no-grad and seeded-RNG context spans the whole
         iteration, so consume the generator fully inside one public call.
+        With a seed, batch ``b`` (counted from ``first_batch``) draws its
+        masks from ``batch_seed(seed, b)``: scoring a pool in chunks that
+        start at batch boundaries gives the same samples as scoring it whole.
         """
         check_is_fitted(self, ["module_"])
         n_samples = check_n_samples(
@@ -509,18 +632,30 @@ class MCDropoutCNN(NeuralNetClassifier):
         )
         nonlinearity = self._get_predict_nonlinearity()
         split = split_mc(self.module_)
+        seed = torch_seed_from(self.random_state)
         with mc_dropout_mode(self.module_), torch.inference_mode(), torch_rng(
-            self.random_state, self.device
+            seed, self.device
         ):
-            for Xi in self._batches(X):
+            for b, Xi in enumerate(self._batches(X), start=first_batch):
+                if seed is not None:
+                    torch.manual_seed(batch_seed(seed, b))
                 if split is None:
-                    probas = torch.stack(
-                        [nonlinearity(self.module_(Xi)) for _ in range(n_samples)]
-                    )
+                    with self._autocast():
+                        probas = torch.stack(
+                            [nonlinearity(self.module_(Xi)).float() for _ in range(n_samples)]
+                        )
                 else:
                     trunk, head = split
-                    probas = sample_head(head, trunk(Xi), n_samples, nonlinearity)
+                    with self._autocast():
+                        z = trunk(Xi)
+                    probas = sample_head(head, z.float(), n_samples, nonlinearity)
                 yield probas.float().cpu()
+
+    def _autocast(self):
+        """bfloat16 autocast when ``precision="bfloat16"``, else nothing."""
+        if _check_precision(self.precision) == "float32":
+            return nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
 
     def embed(self, X):
         """Output of the deterministic trunk (the features the head sees).
@@ -550,7 +685,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         was_training = self.module_.training
         self.module_.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._autocast():
                 out = [trunk(Xi).flatten(1).float().cpu() for Xi in self._batches(X)]
         finally:
             self.module_.train(was_training)
@@ -559,5 +694,25 @@ class MCDropoutCNN(NeuralNetClassifier):
     def _batches(self, X):
         """Input tensors of successive prediction batches, on ``self.device``."""
         dataset = self.get_dataset(X)
+        channels_last = self.precision == "bfloat16" and self._on_cuda()
+        if channels_last:
+            self.module_.to(memory_format=torch.channels_last)
         for batch in self.get_iterator(dataset, training=False):
-            yield to_tensor(unpack_data(batch)[0], device=self.device)
+            Xi = unpack_data(batch)[0]
+            if channels_last:
+                Xi = Xi.contiguous(memory_format=torch.channels_last)
+            yield to_tensor(Xi, device=self.device)
+
+
+def _apply_per_image(transform, X):
+    """``transform`` applied to each image of a batch (v2 draws one set per call)."""
+    return torch.stack([transform(x) for x in X])
+
+
+_PRECISIONS = ("float32", "bfloat16")
+
+
+def _check_precision(precision):
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {_PRECISIONS}; got {precision!r}.")
+    return precision

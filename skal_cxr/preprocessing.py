@@ -24,7 +24,8 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
     ----------
     size : int, tuple of (int, int) or None, default=None
         Output height and width; ``None`` keeps the input size. Resizing is
-        bilinear with antialiasing.
+        bilinear with antialiasing. With a size, ``X`` may also be a list of
+        images of different sizes.
     scaling : {"minmax", "standardize"} or None, default="minmax"
         ``"minmax"`` maps each image to ``[0, 1]`` (a constant image
         becomes 0), ``"standardize"`` to zero mean and unit variance per
@@ -51,8 +52,7 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
         -------
         self : CXRPreprocessor
         """
-        self._check_params()
-        check_images(X, allow_dataset=False)
+        self._as_images(X, self._check_params())
         return self
 
     def __sklearn_is_fitted__(self):
@@ -71,24 +71,34 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(f"scaling must be one of {_SCALINGS}; got {self.scaling!r}.")
         return size
 
+    @staticmethod
+    def _as_images(X, size):
+        """Checked ``(N, 1, H, W)`` images; a list of different sizes is resized one by one."""
+        if size is not None and isinstance(X, (list, tuple)) and len(
+                {np.shape(x) for x in X}) > 1:
+            return np.concatenate([
+                _resize(image, size) if image.shape[-2:] != size else image
+                for image in (check_images(np.asarray(x)[np.newaxis], allow_dataset=False)
+                              for x in X)
+            ])
+        return check_images(X, allow_dataset=False)
+
     def transform(self, X):
         """Resize and scale ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W)
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or list
+            A list may hold images of different sizes when ``size`` is set.
 
         Returns
         -------
         Xt : ndarray of shape (n_images, 1, height, width), dtype float32
         """
         size = self._check_params()
-        X = check_images(X, allow_dataset=False)
+        X = self._as_images(X, size)
         if size is not None and size != X.shape[-2:]:
-            X = F.interpolate(
-                torch.from_numpy(X), size=size, mode="bilinear", antialias=True,
-                align_corners=False,
-            ).numpy()
+            X = _resize(X, size)
         if self.scaling == "minmax":
             lo = X.min(axis=(1, 2, 3), keepdims=True)
             span = X.max(axis=(1, 2, 3), keepdims=True) - lo
@@ -98,3 +108,9 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
             std = X.std(axis=(1, 2, 3), keepdims=True)
             X = np.divide(X - mean, std, out=np.zeros_like(X), where=std > 0)
         return X.astype(np.float32, copy=False)
+
+
+def _resize(X, size):
+    return F.interpolate(
+        torch.from_numpy(X), size=size, mode="bilinear", antialias=True, align_corners=False,
+    ).numpy()

@@ -1,6 +1,7 @@
 """Tests of the skal-cxr console script: parsing, help, error paths, a tiny run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,13 +62,82 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     (["--csv", "x.csv"], "--csv and --image-dir go together", 2),
     (["--n-jobs", "0"], "n_jobs", 2),
     (["--data", "/no/such/dir/pneumoniamnist.npz"], "cannot read MedMNIST", 1),
+    (["--metric", "nope"], "unknown metric 'nope'", 2),
+    (["--metric", "recall_pneumonia"], "unknown metric", 2),  # phantom classes here
+    (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
+    (["--lr", "inf"], "lr must be a finite positive", 2),
+    (["--lr", "nan"], "lr must be a finite positive", 2),
+    (["--width", "0"], "width must be an integer >= 1", 2),
+    (["--n-blocks", "-1"], "n_blocks must be an integer >= 1", 2),
+    (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
+    (["--device", "tpu"], "device must be", 2),
 ])
-def test_user_errors_are_one_line(extra, message, code, tmp_path, capsys):
+def test_user_errors_are_one_line(extra, message, code, tmp_path, capsys, no_training):
     tiny = TINY_ARGS[4:] if "--data" in extra else TINY_ARGS  # no phantom sizes then
     assert main(["simulate", "--output", str(tmp_path / "o"), *tiny, *extra]) == code
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err
     assert "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()  # refused before the folder was touched
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any training started makes the test fail: settings are checked before it."""
+    from skal_cxr.simulation import _simulate
+
+    def run_task(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(_simulate, "run_task", run_task)
+
+
+def test_budget_inf_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--budget", "inf"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "count or a fraction, got 'inf'" in err and "Traceback" not in err
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path, capsys, monkeypatch, no_training):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:1"):
+        assert main(["simulate", "--output", str(tmp_path), *TINY_ARGS,
+                     "--device", device]) == 2
+        err = capsys.readouterr().err
+        assert "no CUDA GPU is visible" in err and err.count("\n") == 1
+
+
+def test_scheduler_without_dask_is_refused(tmp_path, capsys, monkeypatch, no_training):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS,
+                 "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    err = capsys.readouterr().err
+    assert "dask[distributed]" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("labels, message, code", [
+    (np.array([[0, 1], [1, 0], [1, 1], [0, 0]] * 5), "multi-label", 2),
+    (np.array([0, 1, -1, 1] * 5), ">= 0", 2),
+    (np.array([0.0, 1.5, 1.0, 0.0] * 5), "integer class codes", 1),
+    (np.array([0.0, np.nan, 1.0, 0.0] * 5), "integer class codes", 1),
+])
+def test_unsuitable_npz_labels_are_refused(labels, message, code, tmp_path, capsys,
+                                           no_training):
+    images = np.zeros((len(labels), 8, 8), dtype=np.uint8)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    np.savez(tmp_path / "odd.npz", **arrays)
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS[4:],
+                 "--data", str(tmp_path / "odd.npz")]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
 
 
 def test_report_errors(tmp_path, capsys):
@@ -95,12 +165,28 @@ def test_simulate_then_report(tmp_path, capsys):
     # same command: resumes (nothing to do), quietly
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
     assert capsys.readouterr() == ("", "")
+    # a duplicated round and a stray file: said once each, set aside, nothing lost
+    path = out / "records" / "margin-seed1.jsonl"
+    path.write_bytes(path.read_bytes() * 2)
+    (out / "records" / "notes.jsonl").write_text("{}\n")
+    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["skal-cxr: warning: margin-seed1.jsonl line 3: round 0 again. Set aside in "
+                   "margin-seed1.jsonl.rejected.",
+                   "skal-cxr: warning: margin-seed1.jsonl line 4: round 1 again. Set aside in "
+                   "margin-seed1.jsonl.rejected.",
+                   f"skal-cxr: warning: {out / 'records' / 'notes.jsonl'} is not a record file "
+                   "of skal-cxr (name not <strategy>-seed<N>.jsonl); ignored."]
     # another configuration in the same folder: refused, then overwritten
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5"]) == 2
     assert "different configuration" in capsys.readouterr().err
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5",
                  "--overwrite", "-q"]) == 0
     assert json.loads((out / "config.json").read_text())["resolved"]["schedule"] == [10, 15, 20]
+    assert sorted(p.name for p in (out / "records").iterdir() if "margin" not in p.name) == [
+        "baseline-seed0.jsonl", "baseline-seed1.jsonl", "notes.jsonl", "random-seed0.jsonl",
+        "random-seed1.jsonl"]  # the stray file is not ours: kept
+    assert not (out / "records" / "margin-seed1.jsonl.rejected").exists()
     assert main(["report", str(out), "--metric", "balanced_accuracy_op", "-q"]) == 0
     assert main(["report", str(out), "--metric", "nope"]) == 1
     assert "unknown metric" in capsys.readouterr().err
@@ -140,10 +226,17 @@ def test_classes_give_the_ordinal_order_and_ties_go_to_the_more_severe(tmp_path)
     assert data.class_names == ["none", "mild", "severe"] and data.ordinal
     counts = np.bincount(np.concatenate([data.y_pool, data.y_val, data.y_test]), minlength=3)
     assert counts.tolist() == [10, 10, 10]  # the ten (none, mild) ties are mild
-    # without --classes the order is alphabetical: a one-line warning says so
-    with pytest.warns(UserWarning, match=r"alphabetically \(mild, none, severe\).*--classes"):
-        with pytest.raises(Exception, match="no image of class"):
+    # without --classes, "none" reads as a missing label: the error says to give the classes
+    with pytest.raises(Exception, match=r"missing label 'none'.*give classes"):
+        _data_of([*folder, "--label-columns", "r1,r2"])
+    # and text labels without --classes are ordered alphabetically: a one-line warning says so
+    csv = Path(folder[1])
+    csv.write_text(csv.read_text().replace("none", "zero"))
+    with pytest.warns(UserWarning, match=r"alphabetically \(mild, severe, zero\).*--classes"):
+        try:
             _data_of([*folder, "--label-columns", "r1,r2"])
+        except Exception as exc:  # a split may then miss a class; the warning came first
+            assert "class" in str(exc)
 
 
 def test_classes_reach_the_run_and_its_report(tmp_path, capsys):
@@ -177,21 +270,23 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
 
     from skal_cxr.cli import _data_spec
     from skal_cxr.datasets import load_image_folder
-    from skal_cxr.simulation import DATA_DEFAULTS
+    from skal_cxr.simulation._config import DATA_DEFAULTS
 
     parser = build_parser()
     simulate_parser = parser._subparsers._group_actions[0].choices["simulate"]
     options = {o for a in simulate_parser._actions for o in a.option_strings}
     internal = {"n_jobs", "verbose"}  # how to read, not what to read
-    renamed = {"csv_path": "--csv", "image_dir": "--image-dir"}
+    renamed = {"csv_path": "--csv", "image_dir": "--image-dir", "encoding": "--csv-encoding",
+               "delimiter": "--csv-delimiter"}
     values = {"label_columns": "a,b", "bins": "1,2", "classes": "x,y,z", "image_size": "8",
-              "consensus": "mean", "on_error": "skip"}
+              "consensus": "mean", "on_error": "skip", "duplicates": "keep_first",
+              "delimiter": ";"}
     for name in inspect.signature(load_image_folder).parameters:
         if name in internal:
             continue
         option = renamed.get(name, "--" + name.replace("_", "-"))
         assert option in options, f"load_image_folder({name}=...) has no {option}"
-        if name in renamed:
+        if name in ("csv_path", "image_dir"):
             continue
         assert name in DATA_DEFAULTS["folder"], name
         argv = ["simulate", "--csv", "c.csv", "--image-dir", "d",
@@ -247,3 +342,12 @@ def test_phantom_raters_reach_the_report(tmp_path, capsys):
     agreement = meta["resolved"]["agreement"]
     assert agreement["n_raters"] == 4 and 0 < agreement["fleiss_kappa"] < 1
     assert "raters: 4 per image, Fleiss' kappa" in (out / "report.md").read_text()
+
+
+def test_cache_dir_reaches_the_folder_data_spec():
+    from skal_cxr.cli import _data_spec
+
+    args = build_parser().parse_args(
+        ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"])
+    assert _data_spec(args) == {"source": "folder", "csv": "l.csv", "image_dir": "img",
+                                "cache_dir": "cache"}

@@ -64,6 +64,7 @@ def image_dir(tmp_path):
     rgb[0, 1] = rgb[1, 0] = 100  # gray pixels: luma = 100 exactly
     rgb[1, 1] = 255
     Image.fromarray(rgb).save(d / "rgb.png")
+    rgb[1, 1] = 200  # (not a pixel-identical duplicate of rgb.png)
     rgba = np.dstack([rgb, np.full((2, 2), 7, np.uint8)])
     Image.fromarray(rgba).save(d / "rgba.png")
     # Stored [0, 100, 200, 400] -> slope 2, intercept -1024 -> min-max.
@@ -83,7 +84,7 @@ EXPECTED = {
     "png8.png": PNG8 / 255.0,
     "png16.png": PNG16 / 65535.0,
     "rgb.png": np.array([[0, 100], [100, 255]]) / 255.0,
-    "rgba.png": np.array([[0, 100], [100, 255]]) / 255.0,
+    "rgba.png": np.array([[0, 100], [100, 200]]) / 255.0,
     "mono2.dcm": np.array([[0, 0.25], [0.5, 1.0]]),
     "mono1.dcm": np.array([[1.0, 0.75], [0.5, 0.0]]),
     "window.dcm": np.array([[0, 0], [0.5, 1.0]]),
@@ -308,7 +309,7 @@ def test_non_numeric_score(image_dir, tmp_path):
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir, score_column="score", bins=[0.5])
     assert "line 2 (png8.png): score 'high' in column 'score' is not a number" in str(info.value)
-    assert "line 3 (png16.png): score 'nan'" in str(info.value)
+    assert "line 3 (png16.png): missing score 'nan' in column 'score'" in str(info.value)
 
 
 def test_empty_csv(image_dir, tmp_path):
@@ -369,3 +370,190 @@ def test_invalid_parameters(image_dir, tmp_path, kwargs, match):
     path = write_csv(tmp_path / "l.csv", ["filename", "label"], [("png8.png", "a")])
     with pytest.raises(ValueError, match=match):
         load_image_folder(path, image_dir, **kwargs)
+
+
+# -- image paths stay inside image_dir -----------------------------------------
+@pytest.fixture
+def outside(tmp_path):
+    """A secret image and a text file next to (not inside) image_dir."""
+    Image.fromarray(PNG8).save(tmp_path / "secret.png")
+    (tmp_path / "secret.txt").write_text("TOP-SECRET-CONTENT")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", [
+    "../secret.png", "sub/../../secret.png", "./../secret.png", "..", "../secret.txt",
+    "../does-not-exist.png",
+])
+def test_paths_with_dotdot_are_refused(image_dir, outside, name):
+    path = write_csv(outside / "l.csv", ["filename", "label"],
+                     [("png8.png", "a"), (name, "b")])
+    with pytest.raises(ValueError) as info:
+        load_image_folder(path, image_dir)
+    message = str(info.value)
+    assert f"line 3 ({name}): path leaves image_dir" in message
+    # Neither the contents nor the existence of outside files leak.
+    assert "TOP-SECRET" not in message and "not found" not in message
+    data = load_image_folder(path, image_dir, on_error="skip")
+    assert data.filenames.tolist() == ["png8.png"]
+
+
+def test_absolute_paths_are_refused_even_inside_image_dir(image_dir, outside):
+    rows = [("png8.png", "a"), (str(outside / "secret.png"), "b"),
+            (str(image_dir / "png16.png"), "b")]
+    path = write_csv(outside / "l.csv", ["filename", "label"], rows)
+    with pytest.raises(ValueError) as info:
+        load_image_folder(path, image_dir)
+    message = str(info.value)
+    assert "2 of 3 rows" in message
+    assert message.count("absolute path; give it relative to image_dir") == 2
+
+
+def test_symlinks_leaving_image_dir_are_refused(image_dir, outside):
+    (image_dir / "link.png").symlink_to(outside / "secret.png")
+    (image_dir / "linkdir").symlink_to(outside, target_is_directory=True)
+    (image_dir / "inside_link.png").symlink_to(image_dir / "png8.png")
+    (image_dir / "sub").mkdir()
+    Image.fromarray(PNG16).save(image_dir / "sub" / "deep.png")
+    rows = [("link.png", "a"), ("linkdir/secret.txt", "a"), ("inside_link.png", "a"),
+            ("sub/deep.png", "b")]
+    path = write_csv(outside / "l.csv", ["filename", "label"], rows)
+    data = load_image_folder(path, image_dir, on_error="skip")
+    # links inside image_dir are fine; those leading out are bad rows
+    assert data.filenames.tolist() == ["inside_link.png", "sub/deep.png"]
+    np.testing.assert_allclose(data.images[1], EXPECTED["png16.png"], atol=1e-6)
+    reasons = {name: reason for _, name, reason in data.skipped}
+    assert reasons == {"link.png": "path leaves image_dir (through a symbolic link)",
+                       "linkdir/secret.txt": "path leaves image_dir (through a symbolic link)"}
+
+
+def test_image_dir_must_be_a_folder(image_dir, tmp_path):
+    path = write_csv(tmp_path / "l.csv", ["filename", "label"], [("png8.png", "a")])
+    with pytest.raises(ValueError, match="image_dir .*nope is not a folder"):
+        load_image_folder(path, tmp_path / "nope")
+
+
+# -- duplicates leak between splits ---------------------------------------------
+def test_duplicate_names_and_contents_raise(image_dir, tmp_path):
+    import shutil
+
+    shutil.copy(image_dir / "png8.png", image_dir / "copy_of_png8.png")
+    (image_dir / "sub").mkdir()
+    rows = [("png8.png", "a"), ("png16.png", "b"), ("./png8.png", "a"),
+            ("copy_of_png8.png", "b"), (".//png16.png", "b"), ("rgb.png", "a")]
+    path = write_csv(tmp_path / "l.csv", ["filename", "label"], rows)
+    with pytest.raises(ValueError) as info:
+        load_image_folder(path, image_dir)
+    message = str(info.value)
+    assert "3 of 6 rows" in message
+    assert "line 4 (./png8.png): same file as line 2 (png8.png)" in message
+    assert "line 5 (copy_of_png8.png): same image as line 2 (png8.png)" in message
+    assert "line 6 (.//png16.png): same file as line 3 (png16.png)" in message
+    assert "duplicates='keep_first'" in message
+
+
+def test_duplicates_keep_first(image_dir, tmp_path):
+    (image_dir / "alias.png").symlink_to(image_dir / "png16.png")
+    rows = [("png8.png", "a"), ("png16.png", "b"), ("png8.png", "a"), ("alias.png", "b"),
+            ("rgb.png", "a")]
+    path = write_csv(tmp_path / "l.csv", ["filename", "label"], rows)
+    data = load_image_folder(path, image_dir, duplicates="keep_first")
+    assert data.filenames.tolist() == ["png8.png", "png16.png", "rgb.png"]
+    assert data.skipped == [(4, "png8.png", "same file as line 2 (png8.png)"),
+                            (5, "alias.png", "same file as line 3 (png16.png)")]
+
+
+def test_duplicate_with_other_label_is_reported(image_dir, tmp_path):
+    path = write_csv(tmp_path / "l.csv", ["filename", "label"],
+                     [("png8.png", "a"), ("png16.png", "a"), ("png8.png", "b")])
+    data = load_image_folder(path, image_dir, duplicates="keep_first")
+    assert data.target.tolist() == ["a", "a"]
+    assert data.skipped == [(4, "png8.png", "same file as line 2 (png8.png), "
+                                            "labelled differently")]
+
+
+def test_invalid_duplicates_parameter(image_dir, tmp_path):
+    path = write_csv(tmp_path / "l.csv", ["filename", "label"], [("png8.png", "a")])
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        load_image_folder(path, image_dir, duplicates="drop")
+
+
+# -- label spelling ---------------------------------------------------------------
+NAMES5 = ["png8.png", "png16.png", "rgb.png", "rgba.png", "mono2.dcm"]
+
+
+def _labels_csv(tmp_path, labels, column="label"):
+    return write_csv(tmp_path / "l.csv", ["filename", column],
+                     list(zip(NAMES5[:len(labels)], labels)))
+
+
+def test_numeric_labels_are_numbers(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["1", "1.0", "0", " 0.0 ", "2"])
+    data = load_image_folder(path, image_dir)
+    assert data.classes.tolist() == [0, 1, 2]
+    assert data.target.tolist() == [1, 1, 0, 0, 2]
+    assert data.target.dtype.kind == "i"
+
+
+def test_non_integer_numeric_labels_stay_floats(image_dir, tmp_path):
+    data = load_image_folder(_labels_csv(tmp_path, ["0.5", "1", "1.0"]), image_dir)
+    assert data.classes.tolist() == [0.5, 1.0]
+    assert data.target.tolist() == [0.5, 1.0, 1.0]
+
+
+def test_numeric_labels_match_given_classes(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["1.0", "0", "1"])
+    data = load_image_folder(path, image_dir, classes=[0, 1])
+    assert data.target.tolist() == [1, 0, 1]
+    data = load_image_folder(path, image_dir, classes=["0", "1"])
+    assert data.target.tolist() == ["1", "0", "1"]
+
+
+def test_case_and_spaces_do_not_make_classes(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["Normal", "normal", " normal", "severe", "SEVERE"])
+    data = load_image_folder(path, image_dir)
+    # the most frequent spelling, the first one on a tie
+    assert data.classes.tolist() == ["normal", "severe"]
+    assert data.target.tolist() == ["normal"] * 3 + ["severe"] * 2
+    data = load_image_folder(path, image_dir, classes=["Normal", "Severe"])
+    assert data.target.tolist() == ["Normal"] * 3 + ["Severe"] * 2
+
+
+def test_classes_distinct_ignoring_case(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["a"])
+    with pytest.raises(ValueError, match="classes must be distinct"):
+        load_image_folder(path, image_dir, classes=["Normal", "normal"])
+    with pytest.raises(ValueError, match="classes must be distinct"):
+        load_image_folder(path, image_dir, classes=[1, 1.0])
+
+
+@pytest.mark.parametrize("missing", ["", "NaN", "nan", "NA", "n/a", "null", "  "])
+def test_missing_labels_are_bad_rows_not_classes(image_dir, tmp_path, missing):
+    path = _labels_csv(tmp_path, ["0", missing, "1"])
+    with pytest.raises(ValueError) as info:
+        load_image_folder(path, image_dir)
+    reason = (f"missing label {missing!r}" if missing.strip() else "empty label")
+    assert f"line 3 (png16.png): {reason} in column 'label'" in str(info.value)
+    data = load_image_folder(path, image_dir, on_error="skip")
+    assert data.classes.tolist() == [0, 1] and data.target.tolist() == [0, 1]
+
+
+def test_missing_word_that_is_a_class_is_kept(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["none", "mild", "None"])
+    data = load_image_folder(path, image_dir, classes=["none", "mild"])
+    assert data.target.tolist() == ["none", "mild", "none"]
+    with pytest.raises(ValueError, match="missing label 'None'.*give classes"):
+        load_image_folder(path, image_dir)
+
+
+def test_missing_groups_are_bad_rows(image_dir, tmp_path):
+    path = write_csv(tmp_path / "l.csv", ["filename", "label", "patient"],
+                     [("png8.png", "a", "p1"), ("png16.png", "b", "NaN")])
+    with pytest.raises(ValueError, match="line 3 .*missing group 'NaN' in column 'patient'"):
+        load_image_folder(path, image_dir, group_column="patient")
+
+
+def test_missing_scores_are_bad_rows(image_dir, tmp_path):
+    path = _labels_csv(tmp_path, ["0.2", "NA", "0.9"], column="score")
+    with pytest.raises(ValueError, match="line 3 .*missing score 'NA' in column 'score'"):
+        load_image_folder(path, image_dir, score_column="score", bins=[0.5])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import balanced_accuracy_score
@@ -240,3 +241,42 @@ def test_query_calls_the_strategy_once_and_accepts_bare_indices(data):
     idx, X_query, scores = learner.query(X[4:], n_instances=2, return_metrics=True)
     np.testing.assert_array_equal(idx, [0, 1])  # two indices, not (index, score)
     assert scores is None and calls == [2]
+
+
+class LabelledPool(torch.utils.data.Dataset):
+    """A pool yielding (image, hidden label) pairs, as a labeled archive would."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.X[i][None]), int(self.y[i])
+
+
+@pytest.mark.parametrize("strategy, pool_kind", [
+    (random_sampling, "pairs"), (max_entropy, "images"), (bald, "pairs"), (coreset, "images"),
+])
+def test_query_and_teach_on_a_dataset_pool(data, strategy, pool_kind):
+    X, y = data
+    X_pool, y_pool = X[10:], y[10:]
+    pool = (torch.utils.data.TensorDataset(torch.from_numpy(X_pool)) if pool_kind == "images"
+            else LabelledPool(X_pool, y_pool))
+    net = tiny_net(max_epochs=1, min_train_steps=0)
+    learner = ActiveLearner(net, query_strategy=strategy, X_training=X[:10],
+                            y_training=y[:10], random_state=0)
+    twin = ActiveLearner(net, query_strategy=strategy, X_training=X[:10],
+                         y_training=y[:10], random_state=0)
+    for _ in range(2):
+        idx, X_query = learner.query(pool, n_instances=4)
+        assert isinstance(X_query, torch.utils.data.Dataset) and len(X_query) == 4
+        twin_idx, twin_query = twin.query(X_pool, n_instances=4)
+        np.testing.assert_array_equal(idx, twin_idx)  # the Dataset is the same pool
+        learner.teach(X_query, y_pool[idx])
+        twin.teach(twin_query, y_pool[idx])
+    np.testing.assert_array_equal(learner.X_training, twin.X_training)
+    assert [h["n_labeled"] for h in learner.history_] == [10, 14, 18]
+    np.testing.assert_allclose(learner.predict_proba(pool), twin.predict_proba(X_pool),
+                               atol=1e-6)

@@ -14,8 +14,7 @@ from skal_cxr.report import (
     paired_comparison,
     summarize,
 )
-from skal_cxr.simulation import read_records
-from skal_cxr.simulation._records import RecordWriter, record_path
+from skal_cxr._results import RecordWriter, read_records, record_path
 
 SCHEDULE = [10, 20, 30]
 N_POOL = 100
@@ -137,3 +136,39 @@ def test_make_report_files_match_summary(results):
 def test_make_report_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         make_report(tmp_path)
+
+
+def test_a_nan_metric_is_counted_honestly(results):
+    """A seed whose curve has a NaN has no AULC: the table says over how many seeds."""
+    folder, curves = results
+    path = record_path(folder, "active", "bald", 1)
+    lines = path.read_text().splitlines(keepends=True)
+    rec = json.loads(lines[1])
+    rec["metrics"]["auroc"] = float("nan")
+    path.write_text(lines[0] + json.dumps(rec) + "\n" + lines[2])
+    rows = {r["strategy"]: r for r in summarize(read_records(folder), SCHEDULE)}
+    x = [0.1, 0.2, 0.3]
+    finite = [area_under_learning_curve(x, curves["bald"][s]) for s in (0, 2)]
+    assert rows["bald"]["n_seeds"] == 3 and rows["bald"]["aulc_n_seeds"] == 2
+    assert rows["bald"]["aulc_mean"] == pytest.approx(np.mean(finite))
+    random = [area_under_learning_curve(x, curves["random"][s]) for s in (0, 2)]
+    assert rows["bald"]["aulc_diff_vs_random"] == pytest.approx(np.mean(
+        np.subtract(finite, random)))  # paired over the two seeds with an AULC
+    text = make_report(folder)["report"].read_text()
+    assert "(over 2 of 3 seeds; the others have a NaN auroc)" in text
+    assert "Two-sided tests over 2 paired seeds" in text
+
+
+def test_report_lists_the_records_it_left_out(results):
+    from skal_cxr._results import RecordsWarning
+
+    folder, _ = results
+    path = record_path(folder, "active", "random", 2)
+    path.write_bytes(path.read_bytes() + b"[1, 2]\n")
+    (folder / "records" / "notes.jsonl").write_text("hello\n")
+    with pytest.warns(RecordsWarning):
+        paths = make_report(folder)
+    text = paths["report"].read_text()
+    assert "## Problems found in the records (2)" in text
+    assert "random-seed2.jsonl line 4: a JSON list, not a record." in text
+    assert "| random | 3 |" in text  # the valid rounds of seed 2 still count

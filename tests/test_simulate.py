@@ -6,26 +6,25 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
 
+from skal_cxr import _results as _records
+from skal_cxr._results import read_record_file, record_path
 from skal_cxr.simulation import (
     ConfigError,
     DataError,
     ResultsDirError,
     SimulationInterrupted,
-    epochs_for,
-    build_estimator,
-    initial_indices,
-    read_record_file,
     read_records,
-    record_path,
     resolve_config,
     round_schedule,
     simulate,
 )
-from skal_cxr.simulation import _records
+from skal_cxr.simulation._config import epochs_for
+from skal_cxr.simulation._runner import build_estimator, initial_indices
 
 TINY = dict(
     data={"source": "phantoms", "n_samples": 240, "image_size": 16},
@@ -125,16 +124,21 @@ def test_resolve_config_defaults_and_errors():
             resolve_config(**kwargs)
 
 
+def _rec(r, strategy="random", seed=0):
+    return {"kind": "active", "strategy": strategy, "seed": seed, "round": r,
+            "n_labeled": 10 * (r + 1), "metrics": {"auroc": 0.5 + r / 10}}
+
+
 def test_record_writer_cuts_a_torn_line(tmp_path):
-    path = tmp_path / "records" / "x.jsonl"
+    path = record_path(tmp_path, "active", "random", 0)
     with _records.RecordWriter(path) as w:
-        w.write({"round": 0})
+        w.write(_rec(0))
     with open(path, "ab") as f:
         f.write(b'{"round": 1, "tor')  # a write cut short by a crash
-    assert read_record_file(path) == [{"round": 0}]
+    assert read_record_file(path) == [_rec(0)]
     with _records.RecordWriter(path) as w:
-        w.write({"round": 1})
-    assert read_record_file(path) == [{"round": 0}, {"round": 1}]
+        w.write(_rec(1))
+    assert read_record_file(path) == [_rec(0), _rec(1)]
     assert path.read_bytes().count(b"\n") == 2
 
 
@@ -193,6 +197,29 @@ def test_image_folder_is_split_by_patient(tmp_path):
     bad = {**spec, "csv": str(tmp_path / "missing.csv")}
     with pytest.raises(DataError, match="image folder"):
         load_simulation_data(bad)
+
+
+def test_image_folder_duplicates_never_reach_the_splits(tmp_path):
+    from PIL import Image
+
+    from skal_cxr.simulation import load_simulation_data
+
+    rng = np.random.default_rng(0)
+    rows = ["filename;label"]  # a ';' file, as Excel writes in many locales
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png")
+        rows.append(f"{i}.png;{['Normal', 'normal', 'sick'][i % 3]}")
+    rows += ["./3.png;normal", "7.png;sick"]  # the same files again
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = resolve_config(data={"source": "folder", "csv": str(tmp_path / "labels.csv"),
+                                "image_dir": str(tmp_path), "image_size": 8})["data"]
+    with pytest.raises(DataError, match=r"line 42 \(./3.png\): same file as line 5"):
+        load_simulation_data(spec)
+    data = load_simulation_data({**spec, "duplicates": "keep_first"})
+    assert [c.casefold() for c in data.class_names] == ["normal", "sick"]
+    X = np.concatenate([data.X_pool, data.X_val, data.X_test])
+    assert len(X) == 40 and len(np.unique(X.reshape(40, -1), axis=0)) == 40
 
 
 # -- end to end ------------------------------------------------------------------
@@ -387,3 +414,173 @@ def test_sampler_reaches_every_fit(tmp_path):
         assert rec["n_epochs"] == epochs_for(n_res, 4, params["training"])
     first = records[0]  # 12 labeled: 3 epochs without the sampler
     assert first["n_epochs"] != epochs_for(first["n_labeled"], 4, params["training"])
+
+
+def test_image_folder_from_a_cache_gives_the_same_runs(tmp_path):
+    """With cache_dir the splits are lazy views of the memory map; results are unchanged."""
+    from PIL import Image
+
+    from skal_cxr.datasets import ImageRows
+    from skal_cxr.simulation import load_simulation_data
+
+    rng = np.random.default_rng(0)
+    rows = ["filename,label"]
+    for i in range(120):
+        image = rng.integers(0, 120, (12, 12), dtype=np.uint8)
+        image[:, : 6 * (i % 2) + 3] += 100  # the label shows
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = {"source": "folder", "csv": str(tmp_path / "labels.csv"),
+            "image_dir": str(tmp_path), "image_size": 12}
+    cached = {**data, "cache_dir": str(tmp_path / "cache")}
+    split = load_simulation_data(resolve_config(data=cached)["data"])
+    assert all(isinstance(X, ImageRows) for X in (split.X_pool, split.X_val, split.X_test))
+    assert isinstance(split.X_pool.images, np.memmap)
+    params = {**TINY, "strategies": ["bald"], "seeds": [0]}
+    plain = simulate(tmp_path / "plain", **{**params, "data": data})
+    from_cache = simulate(tmp_path / "cached", **{**params, "data": cached})
+    assert _strip(from_cache.records) == _strip(plain.records)
+
+
+# -- the results folder: nothing lost, nothing mixed ------------------------------
+def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path):
+    from skal_cxr._results import ResultsLock, claim_folder
+
+    claim_folder(tmp_path)  # as the running simulation did
+    with ResultsLock(tmp_path):
+        with pytest.raises(ResultsDirError, match=f"in use by another simulation "
+                                                  f"\\(process {os.getpid()} "):
+            simulate(tmp_path, **TINY)
+    assert not (tmp_path / "records").exists()
+
+
+def test_a_foreign_folder_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "report.md").write_text("my own report")
+    (tmp_path / "summary.csv").write_text("a,b\n")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "mine.jsonl").write_text('{"x": 1}\n')
+    before = sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    for overwrite in (False, True):
+        with pytest.raises(ResultsDirError, match="not created by skal-cxr"):
+            simulate(tmp_path, overwrite=overwrite, **TINY)
+    assert sorted((p, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+
+
+def test_data_fingerprint_follows_the_content():
+    from skal_cxr.simulation import load_simulation_data
+
+    data = load_simulation_data(resolve_config(data=TINY["data"])["data"])
+    same = load_simulation_data(resolve_config(data=TINY["data"])["data"])
+    assert data.summary()["data_fingerprint"] == same.fingerprint()
+    same.X_pool = same.X_pool.copy()
+    same.X_pool[3, 0, 5, 5] += 0.25  # one pixel: same sizes, classes and shapes
+    assert same.fingerprint() != data.fingerprint()
+    other = load_simulation_data(resolve_config(data={**TINY["data"], "random_state": 1})["data"])
+    assert other.summary()["n_pool"] == data.summary()["n_pool"]
+    assert other.fingerprint() != data.fingerprint()
+
+
+def test_replaced_images_are_refused_on_resume(reference, tmp_path):
+    out, _ = reference
+    meta = json.loads((out / "config.json").read_text())
+    meta["resolved"]["data_fingerprint"] = "0" * 64  # as if every image were replaced
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ResultsDirError, match="data_fingerprint"):
+        simulate(tmp_path, **TINY)
+
+
+def test_damaged_records_are_repaired_and_resumed(reference, tmp_path):
+    """A duplicated round, a malformed line mid-file and a stray file: rerun repairs."""
+    import shutil
+
+    from skal_cxr._results import RecordsWarning
+
+    out, _ = reference
+    shutil.copy(out / "config.json", tmp_path / "config.json")
+    shutil.copytree(out / "records", tmp_path / "records")
+    dup = record_path(tmp_path, "active", "random", 1)
+    lines = dup.read_bytes().splitlines(keepends=True)
+    dup.write_bytes(lines[0] + lines[1] + lines[1] + lines[2])  # round 1 twice
+    bad = record_path(tmp_path, "active", "bald", 0)
+    lines = bad.read_bytes().splitlines(keepends=True)
+    bad.write_bytes(lines[0] + lines[1][:40] + b"\n" + lines[2])  # round 1 damaged
+    (tmp_path / "records" / "notes.jsonl").write_text("[1]\n")
+    with pytest.warns(RecordsWarning) as caught:
+        simulate(tmp_path, **TINY)
+    found = " ".join(str(w.message) for w in caught)
+    assert "random-seed1.jsonl line 3: round 1 again" in found
+    assert "bald-seed0.jsonl line 2: not valid JSON" in found and "notes.jsonl" in found
+    assert "bald-seed0.jsonl line 3: round 2 where round 1 was expected" in found
+    with pytest.warns(RecordsWarning, match="notes.jsonl"):
+        records = read_records(tmp_path)
+    assert _strip(records) == _strip(read_records(out))  # rounds 1, 2 of bald recomputed
+    rejected = (tmp_path / "records" / "bald-seed0.jsonl.rejected").read_bytes()
+    assert rejected == lines[1][:40] + b"\n" + lines[2]  # set aside, not lost
+
+
+def _session_pids(sid):
+    """Processes of a session (Linux /proc), the leader's workers included."""
+    pids = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(stat))
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
+    """Fault injection: SIGKILL / SIGTERM the default multi-process run, rerun, compare.
+
+    Workers must not outlive their parent (no record written after it died),
+    SIGTERM ends the run like Ctrl-C, and every rerun resumes to the records
+    of an uninterrupted run, with no duplicated round.
+    """
+    from skal_cxr._results import RecordsWarning
+
+    out, _ = reference
+    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
+           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random,bald",
+           "--seeds", "0,1", "--n-initial", "12", "--query-size", "12", "--budget", "36",
+           "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2", "--device", "cpu",
+           "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "2", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def lines():
+        folder = tmp_path / "records"
+        return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl")) \
+            if folder.is_dir() else 0
+
+    for sig, after in [(signal.SIGKILL, 1), (signal.SIGTERM, 5), (signal.SIGKILL, 9)]:
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and lines() < after:
+            time.sleep(0.02)
+        if proc.poll() is not None:
+            pytest.skip("the run finished before it could be interrupted")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 143, err
+            assert err.strip() == "skal-cxr: terminated; rerun the same command to resume."
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        deadline = time.time() + 30  # workers notice within a second
+        while _session_pids(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _session_pids(proc.pid) == [], "a worker outlived its parent"
+        written = lines()
+        time.sleep(1.0)
+        assert lines() == written  # nobody is writing any more
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecordsWarning)  # no duplicated or torn round
+            read_records(tmp_path)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert _strip(read_records(tmp_path)) == _strip(read_records(out))

@@ -8,9 +8,13 @@
 - :func:`load_image_folder`: PNG / JPEG / DICOM images listed in a CSV file
   with one or more raters' labels.
 - :func:`patient_train_test_split`: train / test split with no patient in both.
+- :func:`build_image_cache`, :class:`ImageCache`, :class:`ImageRows`: images
+  decoded once into a memory-mapped on-disk cache, read lazily.
 """
 
+from .._lazy import ImageRows
 from ._base import get_data_home
+from ._cache import ImageCache, build_image_cache
 from ._image_folder import load_image_folder
 from ._medmnist import (
     BUNDLED_SHA256, MEDMNIST_MD5, bundled_path, fetch_medmnist, load_medmnist,
@@ -31,4 +35,7 @@ __all__ = [
     "MEDMNIST_MD5",
     "load_image_folder",
     "patient_train_test_split",
+    "build_image_cache",
+    "ImageCache",
+    "ImageRows",
 ]

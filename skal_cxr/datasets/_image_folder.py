@@ -1,8 +1,10 @@
 """A folder of images described by a CSV file with one or more raters' labels."""
 
-import csv
+import hashlib
+import math
+import os
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -10,11 +12,17 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from ._agreement import CONSENSUS, agreement, consensus_codes
+from ._cache import build_image_cache
+from ._csv import read_csv_table
 from ._image_io import check_image_size, read_image
 
 __all__ = ["load_image_folder"]
 
 _ON_ERROR = ("raise", "skip")
+_DUPLICATES = ("raise", "keep_first")
+# Cells read as a missing value (compared case-insensitively), unless they
+# name one of the given ``classes``: spreadsheet and pandas spellings of NA.
+MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "<na>", "null", "none"})
 
 
 def load_image_folder(
@@ -30,14 +38,27 @@ def load_image_folder(
     group_column=None,
     image_size=None,
     on_error="raise",
+    duplicates="raise",
+    encoding=None,
+    delimiter=None,
     n_jobs=None,
     verbose=False,
+    cache_dir=None,
 ):
     """Load images listed in a CSV file, with labels from one or more raters.
 
     Each CSV row names an image file (relative to ``image_dir``) and gives
     its label, either as one or several rater columns (``label_columns``)
     or as a numeric score (``score_column``) cut into classes by ``bins``.
+
+    Nothing is silently wrong: file names must stay inside ``image_dir``
+    (no absolute path, no ``..``, no symbolic link leading out); a file
+    listed twice, under any spelling or link, or two files with identical
+    pixels are an error (``duplicates``), since they would leak between
+    the pool and the test set; labels are matched ignoring case and
+    surrounding spaces, numbers as numbers (``1`` and ``1.0`` are one
+    class), and a missing cell (empty, ``NaN``, ``NA``, ``null``...) is a
+    bad row, never a class.
 
     Images are PNG, JPEG or anything else Pillow reads, converted to
     grayscale and divided by their integer type's maximum (255 or 65535),
@@ -48,9 +69,10 @@ def load_image_folder(
     Parameters
     ----------
     csv_path : str or path-like
-        CSV file with a header row, read with the :mod:`csv` module.
+        CSV file with a header row, read with the :mod:`csv` module. A row
+        with more or fewer fields than the header is a bad row.
     image_dir : str or path-like
-        Folder the file names are relative to.
+        Folder the file names are relative to; no file outside it is read.
     image_column : str, default="filename"
         Column with the image file names.
     label_columns : str or list of str, default=None
@@ -76,11 +98,14 @@ def load_image_folder(
         must then be a number.
     classes : array-like, default=None
         The label set in order of increasing severity; a rating not in it
-        is an error. Without ``bins``, ``None`` takes the sorted distinct
-        ratings (numerically when they are all numbers: give ``classes``
-        when the alphabetical order of string labels is not the severity
-        order). With ``bins``, ``classes`` names the ``len(bins) + 1`` bins
-        and ``None`` uses the codes ``0 .. len(bins)``.
+        is an error. Ratings match a class ignoring case and surrounding
+        spaces, and numerically when both are numbers. Without ``bins``,
+        ``None`` takes the sorted distinct ratings: numbers (ints when all
+        are whole) when they all are, else strings spelled as most rows
+        spell them (give ``classes`` when the alphabetical order is not
+        the severity order, or to use a word such as ``"none"`` that
+        otherwise reads as missing). With ``bins``, ``classes`` names the
+        ``len(bins) + 1`` bins and ``None`` uses the codes ``0 .. len(bins)``.
     group_column : str, default=None
         Column with a group id per image (a patient), returned as
         ``groups`` for :func:`patient_train_test_split`.
@@ -89,17 +114,42 @@ def load_image_folder(
         all images to have the same size.
     on_error : {"raise", "skip"}, default="raise"
         What to do with bad rows (missing, unreadable or corrupt image,
-        empty file name, label not among ``classes``, non-numeric score,
-        empty group). ``"raise"`` checks every row, then raises one
-        ``ValueError`` listing all of them; ``"skip"`` loads the other rows
-        and reports each bad one in ``skipped``. Problems with the whole
-        file (empty, missing columns) and mixed image sizes always raise.
+        empty file name or one leaving ``image_dir``, label not among
+        ``classes``, missing label or score, non-numeric score, missing
+        group, wrong number of fields). ``"raise"`` checks every row, then
+        raises one ``ValueError`` listing all of them; ``"skip"`` loads the
+        other rows and reports each bad one in ``skipped``. Problems with
+        the whole file (undecodable, empty, missing or repeated columns)
+        and mixed image sizes always raise.
+    duplicates : {"raise", "keep_first"}, default="raise"
+        Rows naming the same file (``a.png``, ``./a.png``, a link to it) or
+        files with identical pixels (after ``image_size``). ``"raise"``
+        lists them in one ``ValueError`` whatever ``on_error``;
+        ``"keep_first"`` keeps the first good row of each image and reports
+        the others in ``skipped`` (noting when their labels differ).
+    encoding : str, default=None
+        Encoding of the CSV file. ``None`` reads UTF-8, and UTF-8, UTF-16
+        or UTF-32 with a byte-order mark; any other file raises, naming the
+        first undecodable byte (pass ``encoding="cp1252"`` for a Windows
+        export, or save it as UTF-8).
+    delimiter : str, default=None
+        Field separator. ``None`` takes the first of ``,`` ``;`` tab and
+        ``|`` whose header holds the needed columns.
     n_jobs : int, default=None
         Number of parallel jobs reading images (:class:`joblib.Parallel`,
         threads by default; a ``joblib.parallel_backend`` context can pick
         processes); ``None`` means 1, ``-1`` all processors.
     verbose : bool, default=False
         Show a progress bar while reading images.
+    cache_dir : str or path-like, default=None
+        Decode the images once into this on-disk cache
+        (:func:`~skal_cxr.datasets.build_image_cache`, with ``n_jobs``
+        worker processes) and return them memory-mapped instead of in
+        memory: ``images`` is then a read-only :class:`numpy.memmap` of
+        ``uint8`` (pixel values ``round(255 * v)``), which every estimator
+        and strategy of skal_cxr reads batch by batch. Needs
+        ``image_size``. Loading again reuses the cache, decoding only new
+        or changed files; an interrupted build resumes.
 
     Returns
     -------
@@ -107,7 +157,8 @@ def load_image_folder(
         With the keys:
 
         images : ndarray of shape (n_images, H, W), dtype float32
-            Pixel values in ``[0, 1]``.
+            Pixel values in ``[0, 1]``; with ``cache_dir``, a
+            :class:`numpy.memmap` of ``uint8``.
         target : ndarray of shape (n_images,)
             Consensus label of each image, taken from ``classes``.
         classes : ndarray of shape (n_classes,)
@@ -125,15 +176,18 @@ def load_image_folder(
         filenames : ndarray of shape (n_images,) of str
             As written in the CSV.
         skipped : list of (int, str, str)
-            ``(line, filename, reason)`` of each skipped row; ``line`` is
-            the row's line number in the CSV file (the header is line 1).
+            ``(line, filename, reason)`` of each skipped row (bad rows with
+            ``on_error="skip"``, repeated images with
+            ``duplicates="keep_first"``); ``line`` is the row's line number
+            in the CSV file (the header is line 1).
 
     Raises
     ------
     ValueError
         For bad rows with ``on_error="raise"`` (all listed in one message),
-        an empty CSV, missing columns, invalid parameters, or images of
-        different sizes without ``image_size``.
+        duplicates with ``duplicates="raise"``, an undecodable or empty
+        CSV, missing columns, invalid parameters, or images of different
+        sizes without ``image_size``.
 
     Examples
     --------
@@ -147,20 +201,18 @@ def load_image_folder(
     ((812, 64, 64), 0.61)
     """
     params = _check_params(
-        label_columns, score_column, consensus, bins, classes, on_error, image_size
+        label_columns, score_column, consensus, bins, classes, on_error, duplicates, image_size
     )
     label_columns, bins, image_size = params
     csv_path, image_dir = Path(csv_path), Path(image_dir)
-    header, rows = _read_csv(csv_path)
+    if not image_dir.is_dir():
+        raise ValueError(f"image_dir {image_dir} is not a folder.")
     needed = [image_column, *label_columns] + ([group_column] if group_column else [])
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise ValueError(
-            f"{csv_path} lacks the column(s) {missing}; its columns are {header}."
-        )
+    _, rows, problems = read_csv_table(csv_path, needed, encoding=encoding,
+                                       delimiter=delimiter)
 
     lines = [line for line, _ in rows]
-    errors = {}  # line -> reasons, for every problem of every row
+    errors = {line: [reason] for line, reason in problems.items()}  # line -> reasons
     filenames = [row[image_column].strip() for _, row in rows]
     raw = [[row[c].strip() for c in label_columns] for _, row in rows]
     rater_codes, scores, classes = _encode_ratings(raw, lines, label_columns, bins, classes,
@@ -169,22 +221,44 @@ def load_image_folder(
     if group_column:
         groups = [row[group_column].strip() for _, row in rows]
         for line, group in zip(lines, groups):
-            if not group:
-                errors.setdefault(line, []).append(f"empty group in column {group_column!r}")
-    images = _read_images(lines, filenames, image_dir, image_size, n_jobs, verbose, errors)
+            if _is_missing(group):
+                errors.setdefault(line, []).append(
+                    _missing("group", group) + f" in column {group_column!r}"
+                )
+    paths = _resolve_paths(lines, filenames, image_dir, errors)
+    if cache_dir is not None:
+        if image_size is None:
+            raise ValueError("cache_dir needs image_size: the cache stores one working size.")
+        cache, images = _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose,
+                                      errors)
+    else:
+        images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
+    repeated = _find_duplicates(lines, filenames, paths, images, rater_codes, errors)
 
-    skipped = [(line, name, "; ".join(errors[line]))
-               for line, name in zip(lines, filenames) if line in errors]
-    if skipped and on_error == "raise":
-        raise ValueError(_error_message(csv_path, skipped, len(rows)))
+    def listed(reasons):
+        return [(line, name, "; ".join(reasons[line]))
+                for line, name in zip(lines, filenames) if line in reasons]
+
+    if repeated and duplicates == "raise":
+        for line, reason in repeated.items():
+            errors.setdefault(line, []).append(reason)
+        raise ValueError(_error_message(csv_path, listed(errors), len(rows), duplicates=True))
+    if errors and on_error == "raise":
+        raise ValueError(_error_message(csv_path, listed(errors), len(rows)))
+    for line, reason in repeated.items():
+        errors.setdefault(line, []).append(reason)
+    skipped = listed(errors)
     keep = np.array([line not in errors for line in lines], dtype=bool)
     if not keep.any():
         raise ValueError(
             f"No image of {csv_path} could be loaded: all {len(rows)} rows were skipped "
             f"(first: {skipped[0]})."
         )
-    kept_images = [im for im, k in zip(images, keep) if k]
-    stacked = _stack(kept_images, np.array(filenames, dtype=str)[keep])
+    if cache_dir is not None:
+        stacked = _cached_rows(cache, [p for p, k in zip(paths, keep) if k], n_jobs, verbose)
+    else:
+        kept_images = [im for im, k in zip(images, keep) if k]
+        stacked = _stack(kept_images, np.array(filenames, dtype=str)[keep])
 
     codes = rater_codes[keep]
     n_classes = len(classes)
@@ -205,11 +279,14 @@ def load_image_folder(
     )
 
 
-def _check_params(label_columns, score_column, consensus, bins, classes, on_error, image_size):
+def _check_params(label_columns, score_column, consensus, bins, classes, on_error, duplicates,
+                  image_size):
     if consensus not in CONSENSUS:
         raise ValueError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {_ON_ERROR}; got {on_error!r}.")
+    if duplicates not in _DUPLICATES:
+        raise ValueError(f"duplicates must be one of {_DUPLICATES}; got {duplicates!r}.")
     if label_columns is not None and score_column is not None:
         raise ValueError("Give label_columns or score_column, not both.")
     if score_column is not None:
@@ -233,35 +310,32 @@ def _check_params(label_columns, score_column, consensus, bins, classes, on_erro
                 f"classes {list(classes)}."
             )
     if classes is not None:
-        labels = [str(c) for c in classes]
-        if len(set(labels)) != len(labels) or not labels:
-            raise ValueError(f"classes must be distinct labels; got {list(classes)}.")
+        keys = [_label_key(str(c)) for c in classes]
+        if len(set(keys)) != len(keys) or not keys:
+            raise ValueError(
+                f"classes must be distinct labels (ignoring case and surrounding spaces, "
+                f"numbers by value); got {list(classes)}."
+            )
     return label_columns, bins, check_image_size(image_size)
 
 
-def _read_csv(csv_path):
-    """Header and ``(line_number, row_dict)`` pairs; empty or header-only files raise."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames
-        if not header:
-            raise ValueError(f"{csv_path} is empty: expected a header row and image rows.")
-        rows = []
-        for row in reader:  # (the csv module itself skips blank lines)
-            rows.append((reader.line_num, {k: (v or "") for k, v in row.items()}))
-    if not rows:
-        raise ValueError(f"{csv_path} has a header ({header}) but no image rows.")
-    return list(header), rows
+def _is_missing(value):
+    return value.strip().casefold() in MISSING
 
 
-def _as_numbers(values):
-    """The values as ints, else floats, else ``None``."""
-    for kind in (int, float):
-        try:
-            return [kind(v) for v in values]
-        except ValueError:
-            continue
-    return None
+def _missing(what, value):
+    return f"empty {what}" if not value.strip() else f"missing {what} {value!r}"
+
+
+def _label_key(value):
+    """What makes two spellings one label: the number, or the case-folded words."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number):
+        return number  # 1 == 1.0 as dict keys
+    return " ".join(value.split()).casefold()
 
 
 def _encode_ratings(raw, lines, columns, bins, classes, errors):
@@ -272,6 +346,11 @@ def _encode_ratings(raw, lines, columns, bins, classes, errors):
         scores = np.full((n_rows, n_raters), np.nan)
         for i, (line, values) in enumerate(zip(lines, raw)):
             for j, (col, v) in enumerate(zip(columns, values)):
+                if _is_missing(v):
+                    errors.setdefault(line, []).append(
+                        _missing("score", v) + f" in column {col!r}"
+                    )
+                    continue
                 try:
                     scores[i, j] = float(v)
                 except ValueError:
@@ -285,25 +364,22 @@ def _encode_ratings(raw, lines, columns, bins, classes, errors):
         classes = np.arange(len(bins) + 1) if classes is None else np.asarray(classes)
         return codes, scores, classes
 
-    if classes is None:
-        seen = sorted({v for values in raw for v in values if v})
-        numbers = _as_numbers(seen)
-        if numbers is not None:
-            order = np.argsort(numbers, kind="stable")
-            classes = np.asarray(numbers)[order]
-            seen = [seen[k] for k in order]
-        else:
-            classes = np.asarray(seen)
-        lookup = {s: k for k, s in enumerate(seen)}
+    inferred = classes is None
+    if inferred:
+        classes = _infer_classes(raw)
     else:
         classes = np.asarray(classes)
-        lookup = {str(c): k for k, c in enumerate(classes.tolist())}
+    lookup = {_label_key(str(c)): k for k, c in enumerate(classes.tolist())}
     for i, (line, values) in enumerate(zip(lines, raw)):
         for j, (col, v) in enumerate(zip(columns, values)):
-            if v in lookup:
-                codes[i, j] = lookup[v]
-            elif not v:
-                errors.setdefault(line, []).append(f"empty label in column {col!r}")
+            code = lookup.get(_label_key(v))
+            if code is not None:
+                codes[i, j] = code
+            elif _is_missing(v):
+                hint = f" (give classes if {v!r} is a label)" if inferred and v.strip() else ""
+                errors.setdefault(line, []).append(
+                    _missing("label", v) + f" in column {col!r}{hint}"
+                )
             else:
                 errors.setdefault(line, []).append(
                     f"unknown label {v!r} in column {col!r} (classes: {classes.tolist()})"
@@ -311,6 +387,75 @@ def _encode_ratings(raw, lines, columns, bins, classes, errors):
     if len(classes) == 0:
         raise ValueError(f"No labels found in the column(s) {columns}.")
     return codes, None, classes
+
+
+def _infer_classes(raw):
+    """Sorted distinct labels: numbers when all are, else the commonest spellings."""
+    spellings = {}  # key -> Counter of spellings
+    for values in raw:
+        for v in values:
+            if not _is_missing(v):
+                spellings.setdefault(_label_key(v), Counter())[v] += 1
+    keys = list(spellings)
+    if all(isinstance(k, float) for k in keys):
+        numbers = sorted(keys)
+        if all(k.is_integer() for k in numbers):
+            return np.asarray([int(k) for k in numbers], dtype=np.int64)
+        return np.asarray(numbers)
+    names = [spellings[k].most_common(1)[0][0] for k in keys]
+    return np.asarray(sorted(names, key=lambda name: (name.casefold(), name)))
+
+
+def _resolve_paths(lines, filenames, image_dir, errors):
+    """The real path of each file name, or ``None`` where it is empty or leaves ``image_dir``.
+
+    Absolute names and ``..`` are refused from the text alone; a name inside
+    the folder is then resolved through its symbolic links and refused if it
+    lands outside. No file outside ``image_dir`` is opened or tested for
+    existence, and its name is not echoed.
+    """
+    root = os.path.realpath(image_dir)
+    paths = []
+    for line, name in zip(lines, filenames):
+        reason = None
+        if not name:
+            reason = "empty file name"
+        elif PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
+            reason = "absolute path; give it relative to image_dir"
+        elif ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
+            reason = "path leaves image_dir ('..' is not allowed)"
+        else:
+            real = os.path.realpath(os.path.join(root, name))
+            if os.path.commonpath([root, real]) != root:
+                reason = "path leaves image_dir (through a symbolic link)"
+        if reason is None:
+            paths.append(Path(real))
+        else:
+            errors.setdefault(line, []).append(reason)
+            paths.append(None)
+    return paths
+
+
+def _find_duplicates(lines, filenames, paths, images, rater_codes, errors):
+    """Line -> reason for each good row repeating an earlier good row's file or pixels."""
+    first_file, first_image, repeated = {}, {}, {}
+    for i, line in enumerate(lines):
+        if line in errors:
+            continue
+        image = images[i]
+        digest = (image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
+        if paths[i] in first_file:
+            j, what = first_file[paths[i]], "same file"
+        elif digest in first_image:
+            j, what = first_image[digest], "same image"
+        else:
+            first_file[paths[i]] = first_image[digest] = i
+            continue
+        reason = f"{what} as line {lines[j]} ({filenames[j]})"
+        if not np.array_equal(rater_codes[i], rater_codes[j]):
+            reason += ", labelled differently"
+        repeated[line] = reason
+    return repeated
 
 
 def _load_one(path, image_size):
@@ -324,16 +469,13 @@ def _load_one(path, image_size):
         return None, f"unreadable image {path}: {type(exc).__name__}: {exc}"
 
 
-def _read_images(lines, filenames, image_dir, image_size, n_jobs, verbose, errors):
-    todo = [i for i, name in enumerate(filenames) if name]
-    for i, name in enumerate(filenames):
-        if not name:
-            errors.setdefault(lines[i], []).append("empty file name")
-    images = [None] * len(filenames)
+def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
+    todo = [i for i, path in enumerate(paths) if path is not None]
+    images = [None] * len(paths)
     # Threads: Pillow and pydicom decode mostly outside the GIL, and worker
     # processes would each import torch (through skal_cxr) before reading.
     results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(_load_one)(image_dir / filenames[i], image_size) for i in todo
+        delayed(_load_one)(paths[i], image_size) for i in todo
     )
     results = tqdm(results, total=len(todo), desc="Reading images", disable=not verbose)
     for i, (image, reason) in zip(todo, results):
@@ -341,6 +483,33 @@ def _read_images(lines, filenames, image_dir, image_size, n_jobs, verbose, error
             errors.setdefault(lines[i], []).append(reason)
         images[i] = image
     return images
+
+
+def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors):
+    """Build the cache of the valid paths; per-row memmap views (``None`` where bad)."""
+    unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
+    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verbose=verbose)
+    row = {f: i for i, f in enumerate(cache.files.tolist())}
+    images = []
+    for line, path in zip(lines, paths):
+        reason = None if path is None else cache.errors.get(str(path))
+        if reason is not None:
+            errors.setdefault(line, []).append(reason)
+        ok = path is not None and reason is None
+        images.append(cache.images[row[str(path)]] if ok else None)
+    return cache, images
+
+
+def _cached_rows(cache, paths, n_jobs, verbose):
+    """The memory map of ``paths``' images, in order; rebuilt when rows were dropped."""
+    paths = [str(p) for p in paths]
+    if cache.files.tolist() == paths:
+        return cache.images
+    if len(set(paths)) == len(paths):  # rows were skipped: a cache of the kept files only
+        return build_image_cache(paths, cache.cache_dir, cache.image_size, n_jobs=n_jobs,
+                                 verbose=verbose).images
+    row = {f: i for i, f in enumerate(cache.files.tolist())}
+    return cache.images[[row[p] for p in paths]]  # a file listed twice: rows copied
 
 
 def _stack(images, filenames):
@@ -356,12 +525,15 @@ def _stack(images, filenames):
     return np.stack(images).astype(np.float32, copy=False)
 
 
-def _error_message(csv_path, skipped, n_rows):
+def _error_message(csv_path, skipped, n_rows, duplicates=False):
     listed = [f"  line {line} ({name or '<no file name>'}): {reason}"
               for line, name, reason in skipped]
+    fix = ("\nRemove the repeated rows, or pass duplicates='keep_first' to keep the first "
+           "row of each image (the others are then listed in the result's `skipped`)."
+           if duplicates else
+           "\nFix them, or pass on_error='skip' to load the other rows "
+           "(the bad ones are then listed in the result's `skipped`).")
     return (
         f"{len(skipped)} of {n_rows} rows of {csv_path} could not be loaded:\n"
-        + "\n".join(listed)
-        + "\nFix them, or pass on_error='skip' to load the other rows "
-        "(the bad ones are then listed in the result's `skipped`)."
+        + "\n".join(listed) + fix
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["read_image", "is_dicom", "check_image_size"]
+__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size"]
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
@@ -32,6 +32,11 @@ def read_image(path, image_size=None):
     """
     path = Path(path)
     image = read_dicom(path) if is_dicom(path) else _read_pillow(path)
+    return resize_image(image, image_size)
+
+
+def resize_image(image, image_size):
+    """Resize a float image in ``[0, 1]`` bilinearly (antialiased when shrinking)."""
     if image_size is not None and image.shape != tuple(image_size):
         resized = Image.fromarray(image).resize(
             (image_size[1], image_size[0]), Image.Resampling.BILINEAR

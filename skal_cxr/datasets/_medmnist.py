@@ -197,7 +197,13 @@ def _read_split(data, split, path):
             f"{path}: {keys[0]} must be (n_images, H, W[, C]) with one label row per "
             f"image; got shapes {images.shape} and {labels.shape}."
         )
-    labels = np.asarray(labels).astype(np.int64)
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer) and not (
+        np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels))
+    ):
+        raise ValueError(f"{path}: {keys[1]} must hold integer class codes; got "
+                         f"{labels.dtype} values such as {labels.ravel()[:3].tolist()}.")
+    labels = labels.astype(np.int64)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     return images, labels

@@ -7,7 +7,7 @@ A thin layer over :class:`~skal_cxr.labeling.LabelingProject`; see
 import ipaddress
 from importlib import resources
 
-__all__ = ["create_app", "serve", "is_loopback"]
+__all__ = ["create_app", "serve", "is_loopback", "check_bind"]
 
 _PAGE_MISSING = (
     "<!doctype html><meta charset=utf-8><title>skal-cxr label</title>"
@@ -214,6 +214,17 @@ def create_app(project, *, allowed_hosts=None, background=True):
     return app
 
 
+def check_bind(host, allow_remote=False):
+    """Raise :class:`LabelingError` for a non-loopback ``host`` without ``allow_remote``."""
+    from ._project import LabelingError
+
+    if not is_loopback(host) and not allow_remote:
+        raise LabelingError(
+            f"refusing to bind to {host}: the server would be reachable from the network. "
+            "Use 127.0.0.1 (the default), or pass --allow-remote (allow_remote=True) behind "
+            "a TLS proxy.")
+
+
 def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_hosts=None,
           log_level="info"):
     """Serve a project with uvicorn until interrupted; training runs in the background.
@@ -237,13 +248,7 @@ def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_h
     LabelingError
         For a non-loopback ``host`` without ``allow_remote``.
     """
-    from ._project import LabelingError
-
-    if not is_loopback(host) and not allow_remote:
-        raise LabelingError(
-            f"refusing to bind to {host}: the server would be reachable from the network. "
-            "Use 127.0.0.1 (the default), or pass --allow-remote (allow_remote=True) behind "
-            "a TLS proxy.")
+    check_bind(host, allow_remote)
     import uvicorn
 
     app = create_app(project, allowed_hosts=allowed_hosts or _allowed_hosts(host))

@@ -55,8 +55,8 @@ CREATE TABLE queue (
 CREATE TABLE assignments (
     image_id INTEGER NOT NULL REFERENCES queue(image_id),
     rater_id INTEGER NOT NULL REFERENCES raters(id),
-    state TEXT NOT NULL CHECK (state IN ('open', 'labeled', 'skipped')),
-    created_at TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'labeled', 'skipped', 'expired')),
+    opened_at TEXT NOT NULL,          -- when it was handed out (or reopened by an undo)
     PRIMARY KEY (image_id, rater_id)
 );
 CREATE TABLE labels (

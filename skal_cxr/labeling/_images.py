@@ -9,7 +9,6 @@ window from the VOI LUT or WindowCenter / WindowWidth (else the data range),
 ``MONOCHROME1`` inverted.
 """
 
-import csv
 import hashlib
 import io
 import os
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..datasets._csv import read_csv_table
+from ..datasets._image_folder import _is_missing
 from ..datasets._image_io import is_dicom
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png"]
@@ -54,28 +55,26 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
         )
         rows = [(name, None) for name in found]
     else:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            for col in [image_column] + ([group_column] if group_column else []):
-                if col not in header:
-                    raise ValueError(f"{csv_path} lacks the column {col!r}; its columns are "
-                                     f"{header}.")
-            rows, problems = [], []
-            for row in reader:
-                name = (row[image_column] or "").strip()
-                patient = (row[group_column] or "").strip() if group_column else None
-                path = image_dir / name
-                if not name:
-                    problems.append(f"line {reader.line_num}: empty file name")
-                elif not _inside(path, image_dir):
-                    problems.append(f"line {reader.line_num}: {name!r} is outside {image_dir}")
-                elif not path.is_file():
-                    problems.append(f"line {reader.line_num}: file not found: {path}")
-                elif group_column and not patient:
-                    problems.append(f"line {reader.line_num}: empty {group_column!r}")
-                else:
-                    rows.append((Path(os.path.relpath(path, image_dir)).as_posix(), patient))
+        # (any common encoding and delimiter; rows of the wrong length are problems)
+        table = read_csv_table(csv_path, [image_column] + ([group_column] if group_column
+                                                           else []))
+        rows, problems = [], []
+        for line, row in table.rows:
+            name = row[image_column].strip()
+            patient = row[group_column].strip() if group_column else None
+            path = image_dir / name
+            if line in table.problems:
+                problems.append(f"line {line}: {table.problems[line]}")
+            elif not name:
+                problems.append(f"line {line}: empty file name")
+            elif not _inside(path, image_dir):
+                problems.append(f"line {line}: {name!r} is outside {image_dir}")
+            elif not path.is_file():
+                problems.append(f"line {line}: file not found: {path}")
+            elif group_column and _is_missing(patient):
+                problems.append(f"line {line}: missing {group_column!r}")
+            else:
+                rows.append((Path(os.path.relpath(path, image_dir)).as_posix(), patient))
         if problems:
             raise ValueError(f"{len(problems)} rows of {csv_path} are unusable:\n  "
                              + "\n  ".join(problems[:20]))
@@ -109,17 +108,17 @@ def _dicom_pixels(path):
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
-    arr = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    arr = apply_modality_lut(arr, ds)
     window = None
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
-        arr = np.asarray(apply_voi_lut(arr, ds, index=0, prefer_lut=True), dtype=np.float64)
+        arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
         c, w = ds.WindowCenter, ds.WindowWidth
         c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
         w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
         window = (c, w)
     mono1 = str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-    return arr, window, mono1
+    return np.asarray(arr, dtype=np.float64), window, mono1
 
 
 def display_pixels(path):

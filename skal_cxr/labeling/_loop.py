@@ -42,7 +42,7 @@ def cold_start(project):
     then the reserve drawn at random from the rest. ``k_center``: greedy
     k-center on the embeddings of the untrained, seeded network.
     """
-    from ..simulation import initial_indices
+    from ..simulation._runner import initial_indices
 
     cfg = project.config
     n = project.n_images()
@@ -53,7 +53,7 @@ def cold_start(project):
         rest = np.setdiff1d(np.arange(n), batch)
         reserve = np.random.default_rng([seed, 2]).permutation(rest)[:reserve_size]
     else:
-        from ..simulation import build_estimator
+        from ..simulation._runner import build_estimator
         from ..strategies import k_center_greedy
 
         X = project.pool_array()
@@ -185,8 +185,7 @@ def train_next_round(project):
     nothing is written until the new round is inserted, in one transaction.
     """
     from ..learner import ActiveLearner
-    from ..simulation import build_estimator, round_seed
-    from ..simulation._runner import _torch_threads, query_round
+    from ..simulation._runner import _torch_threads, build_estimator, query_round, round_seed
     from ..simulation._config import epochs_for
     from ..strategies import STRATEGIES
 

@@ -72,7 +72,8 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
                  group_column=None, labels_per_image=1, strategy="mean_std",
                  batch_size=20, initial_size=None, budget=None, image_size=64,
                  class_weight=None, consensus="majority", cold_start="random",
-                 reserve_size=None, show_prediction=False, stop_set_size=1000,
+                 reserve_size=None, lease_seconds=3600, show_prediction=False,
+                 stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
                  estimator=None, training=None, torch_threads=1, random_state=0):
     """Create a labeling project in the new folder ``path``.
@@ -118,6 +119,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     reserve_size : int, default=None
         Next-ranked images kept per round for raters who run out before the
         next batch is ready (``batch_size``); 0 makes them wait instead.
+    lease_seconds : float or None, default=3600
+        An image a rater has held open this long without labeling it goes to
+        another rater who asks for work (the first one's label is then
+        refused); ``None`` keeps it with the rater forever.
     show_prediction : bool, default=False
         Show raters the model's prediction (it biases them: off by default).
     stop_set_size : int, default=1000
@@ -156,6 +161,8 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
+    if lease_seconds is not None and not float(lease_seconds) > 0:
+        raise LabelingError(f"lease_seconds must be positive or None; got {lease_seconds!r}.")
     if not 0 < float(stop_threshold) <= 1:
         raise LabelingError(f"stop_threshold must be in (0, 1]; got {stop_threshold!r}.")
     try:
@@ -187,6 +194,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         else int(round(budget * n)),
         "image_size": image_size, "consensus": consensus, "cold_start": cold_start,
         "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
+        "lease_seconds": None if lease_seconds is None else float(lease_seconds),
         "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
         "stop_threshold": float(stop_threshold), "random_state": random_state,
         "simulation": {k: sim[k] for k in ("n_mc_samples", "pool_size", "class_weight",
@@ -441,6 +449,7 @@ class LabelingProject:
                 "ORDER BY q.seq LIMIT 1", (rid,)).fetchone()
             if row is not None:
                 return self._next(row[0], row[1], row[2])
+            self._expire_leases(conn, rid)
             states = self._image_states(conn)
             for image_id, s in states.items():  # in queue order
                 active = len(s["labels"]) + len(s["open"] - set(s["labels"]))
@@ -464,8 +473,20 @@ class LabelingProject:
                 "from_previous_model": kind == "reserve"}
 
     def _assign(self, conn, image_id, rid):
-        conn.execute("INSERT INTO assignments (image_id, rater_id, state, created_at) "
+        conn.execute("INSERT INTO assignments (image_id, rater_id, state, opened_at) "
                      "VALUES (?, ?, 'open', ?)", (image_id, rid, utcnow()))
+
+    def _expire_leases(self, conn, rid):
+        """Take back images other raters have held open longer than ``lease_seconds``."""
+        from datetime import datetime, timedelta, timezone
+
+        lease = self.config.get("lease_seconds")
+        if lease is None:
+            return
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=lease)).isoformat(
+            timespec="microseconds")
+        conn.execute("UPDATE assignments SET state = 'expired' WHERE state = 'open' AND "
+                     "rater_id != ? AND opened_at < ?", (rid, cutoff))
 
     def _queued_count(self, conn):
         return conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
@@ -532,9 +553,10 @@ class LabelingProject:
                 "ON q.image_id = a.image_id WHERE a.image_id = ? AND a.rater_id = ?",
                 (img, rid)).fetchone()
             if row is None or row["state"] != "open":
+                why = {"labeled": " (already labeled: undo first)",
+                       "expired": " any more (held too long: it went to another rater)"}
                 raise Conflict("this image is not assigned to you for labeling"
-                               + (" (already labeled: undo first)." if row is not None
-                                  and row["state"] == "labeled" else "."))
+                               + why.get(row["state"] if row is not None else "", "") + ".")
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
@@ -593,8 +615,8 @@ class LabelingProject:
                 "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
                 "seconds, note, created_at) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL, ?)",
                 (row["image_id"], rid, label_id, row["round"], row["queue_kind"], utcnow()))
-            conn.execute("UPDATE assignments SET state = 'open' WHERE image_id = ? AND "
-                         "rater_id = ?", (row["image_id"], rid))
+            conn.execute("UPDATE assignments SET state = 'open', opened_at = ? WHERE "
+                         "image_id = ? AND rater_id = ?", (utcnow(), row["image_id"], rid))
         return {"label_id": label_id, "undone": True, "image_id": str(row["image_id"])}
 
     def labels(self, include_withdrawn=False):

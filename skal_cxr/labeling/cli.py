@@ -48,6 +48,11 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--cold-start", choices=["random", "k_center"], default="random",
                    help="how the first batch is chosen (random)")
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
+    p.add_argument("--reserve-size", type=int, metavar="N",
+                   help="next-ranked images handed out while the next batch is computed "
+                   "(--batch-size; 0: raters wait)")
+    p.add_argument("--lease-minutes", type=float, default=60, metavar="M",
+                   help="an image held this long without a label goes to another rater (60)")
     p.add_argument("--image-size", type=int, default=64, metavar="PX",
                    help="training resolution (64)")
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none",
@@ -96,6 +101,7 @@ def _init(args):
         image_size=args.image_size,
         class_weight=None if args.class_weight == "none" else args.class_weight,
         consensus=args.consensus, cold_start=args.cold_start,
+        reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
         show_prediction=args.show_prediction, random_state=args.seed,
     )
     n = project.n_images()
@@ -114,9 +120,10 @@ def _add_rater(args):
 
 def _serve(args):
     from . import open_project
-    from ._app import serve
+    from ._app import check_bind, serve
 
     project = open_project(args.project)
+    check_bind(args.host, args.allow_remote)
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
     serve(project, args.host, args.port, allow_remote=args.allow_remote)

@@ -6,21 +6,13 @@ turns them into learning curves and a summary table. The ``skal-cxr
 simulate`` console script is a thin layer over :func:`simulate`.
 """
 
-from ._config import (
-    DATA_DEFAULTS, DEFAULT_CONFIG, ConfigError, config_diff, epochs_for, resolve_config,
-)
-from ._data import DataError, SimulationData, load_simulation_data
-from ._records import read_record_file, read_records, record_path
-from ._runner import (
-    CosineAnnealing, SimulationInterrupted, build_estimator, initial_indices, round_schedule,
-    round_seed, run_active, run_baseline,
-)
-from ._simulate import CONFIG_FILE, ResultsDirError, simulate
+from .._results import ResultsDirError, read_records
+from ._config import ConfigError, resolve_config
+from ._data import DataError, load_simulation_data
+from ._runner import SimulationInterrupted, round_schedule
+from ._simulate import simulate
 
 __all__ = [
-    "simulate", "resolve_config", "load_simulation_data", "read_records", "read_record_file",
-    "record_path", "round_schedule", "round_seed", "initial_indices", "epochs_for",
-    "build_estimator", "run_active", "run_baseline", "config_diff", "CosineAnnealing",
-    "SimulationData", "ConfigError", "DataError", "ResultsDirError", "SimulationInterrupted",
-    "DEFAULT_CONFIG", "DATA_DEFAULTS", "CONFIG_FILE",
+    "simulate", "resolve_config", "load_simulation_data", "read_records", "round_schedule",
+    "ConfigError", "DataError", "ResultsDirError", "SimulationInterrupted",
 ]

@@ -7,6 +7,7 @@ restarted run can check it is continuing the same experiment.
 
 import copy
 import json
+import math
 import numbers
 
 from ..models import training_epochs
@@ -55,6 +56,10 @@ DATA_DEFAULTS = {
         "group_column": None,
         "image_size": 64,
         "on_error": "raise",
+        "duplicates": "raise",
+        "encoding": None,
+        "delimiter": None,
+        "cache_dir": None,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,
@@ -111,7 +116,7 @@ def epochs_for(n_labeled, batch_size, training):
 
     Examples
     --------
-    >>> from skal_cxr.simulation import epochs_for
+    >>> from skal_cxr.simulation._config import epochs_for
     >>> rule = {"max_epochs": 5, "min_train_steps": 150}
     >>> epochs_for(40, 32, rule), epochs_for(320, 32, rule), epochs_for(2000, 32, rule)
     (75, 15, 5)
@@ -136,6 +141,36 @@ def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def _finite_positive(value):
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_device(device):
+    """Refuse a device this machine does not have, before any data is loaded."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}.") from exc
+    if dev.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n_gpus == 0:
+            raise ConfigError(f"device {device!r}: no CUDA GPU is visible here; use 'auto' or "
+                              "'cpu'.")
+        if dev.index is not None and dev.index >= n_gpus:
+            raise ConfigError(f"device {device!r}: only {n_gpus} CUDA GPU(s) are visible.")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} is not available here; use 'auto' or 'cpu'.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}.")
 
 
 def _merge(defaults, given, name):
@@ -293,10 +328,19 @@ def resolve_config(**params):
         )
     training["max_epochs"] = _check_int(training["max_epochs"], "max_epochs", 1)
     training["min_train_steps"] = _check_int(training["min_train_steps"], "min_train_steps", 0)
+    if config["pool_size"] is not None and config["pool_size"] < config["query_size"]:
+        raise ConfigError(
+            f"pool_size ({config['pool_size']}) is smaller than query_size "
+            f"({config['query_size']}): a query could not find enough images to label."
+        )
     est = config["estimator"]
-    if not float(est["lr"]) > 0:
-        raise ConfigError(f"lr must be positive; got {est['lr']!r}.")
+    if not _finite_positive(est["lr"]):
+        raise ConfigError(f"lr must be a finite positive number; got {est['lr']!r}.")
     est["batch_size"] = _check_int(est["batch_size"], "batch_size", 1)
+    for key in ("module__width", "module__n_blocks"):
+        if key in est:
+            est[key] = _check_int(est[key], key.replace("module__", ""), 1)
+    _check_device(est.get("device", "auto"))
     if not 0 <= float(est["module__dropout"]) < 1:
         raise ConfigError(f"dropout must be in [0, 1); got {est['module__dropout']!r}.")
     return _normalise(config)

@@ -1,11 +1,13 @@
 """Loading a simulation's data and splitting it into pool, validation and test."""
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .._lazy import ImageRows, take_rows
 from .._validation import check_images, encode_labels
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
@@ -19,7 +21,9 @@ class DataError(RuntimeError):
 class SimulationData:
     """Pool, validation and test split of a simulation.
 
-    Images are ``(N, 1, H, W)`` float32 in ``[0, 1]``; labels are integer
+    Images are ``(N, 1, H, W)`` float32 in ``[0, 1]``, or
+    :class:`~skal_cxr.datasets.ImageRows` views of an image cache (read
+    lazily as uint8); labels are integer
     codes indexing ``class_names``. ``X_val`` is ``None`` when there is no
     validation split.
     """
@@ -48,7 +52,30 @@ class SimulationData:
             "pool_class_counts": np.bincount(self.y_pool, minlength=len(self.class_names)).tolist(),
             "test_class_counts": np.bincount(self.y_test, minlength=len(self.class_names)).tolist(),
             **({} if self.agreement is None else {"agreement": self.agreement}),
+            "data_fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self):
+        """SHA-256 of every split's images and labels (shapes, dtypes and bytes).
+
+        Stored in ``config.json``: a resumed simulation checks that its data
+        are the very data the records were computed on, not only of the same
+        sizes.
+        """
+        digest = hashlib.sha256()
+        for name in ("X_pool", "y_pool", "X_val", "y_val", "X_test", "y_test"):
+            array = getattr(self, name)
+            if array is None:
+                digest.update(f"{name}:none;".encode())
+                continue
+            if not hasattr(array, "shape"):
+                array = np.asarray(array)
+            first = np.asarray(array[:1])  # lazy rows (a memory map) are read in blocks
+            digest.update(f"{name}:{first.dtype.str}{tuple(array.shape)};".encode())
+            rows = max(1, (1 << 24) // max(1, first.nbytes))  # ~16 MB at a time
+            for start in range(0, len(array), rows):
+                digest.update(np.ascontiguousarray(array[start:start + rows]).data)
+        return digest.hexdigest()
 
 
 def _stratify_or_none(y, n_take):
@@ -86,9 +113,9 @@ def _three_way(X, y, spec, groups=None):
     pool, val = _split(rest, y, val_frac, rs, groups)
     if len(pool) == 0 or len(test) == 0:
         raise DataError(f"the data ({len(y)} images) are too few to split into pool and test.")
-    X_val = X[val] if len(val) else None
+    X_val = take_rows(X, val) if len(val) else None
     y_val = y[val] if len(val) else None
-    return X[pool], y[pool], X_val, y_val, X[test], y[test]
+    return take_rows(X, pool), y[pool], X_val, y_val, take_rows(X, test), y[test]
 
 
 def _load_phantoms(spec):
@@ -115,6 +142,23 @@ def _load_phantoms(spec):
                           agreement=agreed)
 
 
+def _class_codes(y, where):
+    """Labels of a single-label classification file as int64 codes ``0..k-1``."""
+    from ._config import ConfigError
+
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ConfigError(
+            f"{where}: labels of shape {y.shape} are multi-label; the simulator needs one "
+            "class per image."
+        )
+    if y.size and y.min() < 0:
+        raise ConfigError(f"{where}: labels must be class codes >= 0; found {y.min()}.")
+    return y.astype(np.int64)
+
+
 _MEDMNIST_CLASSES = {"pneumoniamnist": ["normal", "pneumonia"]}
 
 
@@ -125,9 +169,10 @@ def _load_medmnist(spec):
     try:
         for split in ("train", "val", "test"):
             X, y = load_medmnist(spec["name"], split=split, root=spec["root"], download=False)
-            splits[split] = (check_images(X), np.asarray(y, dtype=np.int64).ravel())
+            splits[split] = (check_images(X), y)
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read MedMNIST {spec['name']!r}: {exc}") from exc
+    splits = {k: (X, _class_codes(y, f"{spec['name']} {k}")) for k, (X, y) in splits.items()}
     X_pool, y_pool = splits["train"]
     if spec["max_pool"] is not None and spec["max_pool"] < len(y_pool):
         keep, _ = train_test_split(
@@ -148,7 +193,8 @@ def _load_folder(spec):
     from ..datasets import load_image_folder
 
     keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
-            "group_column", "image_size", "on_error")
+            "group_column", "image_size", "on_error", "duplicates", "encoding", "delimiter",
+            "cache_dir")
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
     except (OSError, ValueError, KeyError) as exc:
@@ -165,7 +211,9 @@ def _load_folder(spec):
     groups = None
     if spec["group_column"] is not None and getattr(bunch, "groups", None) is not None:
         groups = np.asarray(bunch.groups)
-    parts = _three_way(check_images(bunch.images), y, spec, groups)
+    # a cache is read lazily: the splits are views of its memory map
+    X = ImageRows(bunch.images) if spec["cache_dir"] else check_images(bunch.images)
+    parts = _three_way(X, y, spec, groups)
     names = [str(c) for c in np.asarray(classes).tolist()]
     ordinal = any(spec[k] is not None for k in ("score_column", "bins", "classes"))
     return SimulationData(

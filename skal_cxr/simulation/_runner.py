@@ -20,6 +20,7 @@ evaluation or query) to rebuild the warm-started weights first.
 """
 
 import math
+import os
 import signal
 import threading
 import time
@@ -30,10 +31,13 @@ import torch
 from skorch.callbacks import Callback
 from sklearn.model_selection import train_test_split
 
+from .._lazy import take_rows
 from ..metrics import classification_metrics, fit_operating_point
 from ..models import MCDropoutCNN
 from ._config import epochs_for
-from ._records import RecordWriter, read_record_file, record_path
+from .._results import (
+    RecordWriter, ResultsDirError, owner_alive, read_record_file, record_path,
+)
 
 __all__ = [
     "SimulationInterrupted", "CosineAnnealing", "round_schedule", "initial_indices",
@@ -42,7 +46,14 @@ __all__ = [
 
 
 class SimulationInterrupted(RuntimeError):
-    """Training stopped early (for example by Ctrl-C, which skorch swallows)."""
+    """The simulation stopped early: Ctrl-C (which skorch swallows), SIGTERM, or its end.
+
+    ``signum`` is the signal that stopped it, when one did.
+    """
+
+    def __init__(self, message, signum=None):
+        super().__init__(message)
+        self.signum = signum
 
 
 class CosineAnnealing(Callback):
@@ -50,7 +61,7 @@ class CosineAnnealing(Callback):
 
     The learning rate of epoch ``e`` (0-based) of an ``E``-epoch fit is
     ``lr * (1 + cos(pi * e / E)) / 2``, where ``E`` follows
-    :func:`~skal_cxr.simulation.epochs_for` (the estimator's training-step
+    :func:`~skal_cxr.models.training_epochs` (the estimator's training-step
     floor). The final weights are then a settled iterate rather than
     wherever the last constant-rate step left them, which steadies learning
     curves from round to round. Works with warm starts: each fit restarts
@@ -245,12 +256,12 @@ def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
 def _check_recorded(records, schedule, path):
     for r, rec in enumerate(records):
         if rec.get("round") != r or (r < len(schedule) and rec.get("n_labeled") != schedule[r]):
-            raise RuntimeError(
+            raise ResultsDirError(
                 f"{path} does not match this configuration (round {r}); "
                 "use another output folder or overwrite."
             )
     if len(records) > len(schedule):
-        raise RuntimeError(f"{path} holds more rounds than this configuration plans.")
+        raise ResultsDirError(f"{path} holds more rounds than this configuration plans.")
 
 
 def query_round(learner, X, labeled, n_instances, config, random_state):
@@ -272,8 +283,9 @@ def query_round(learner, X, labeled, n_instances, config, random_state):
     unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
     t0 = time.perf_counter()
     out = learner.query_strategy(
-        learner, X[unlabeled], n_instances=n_instances, n_mc_samples=config["n_mc_samples"],
-        pool_size=config["pool_size"], random_state=random_state,
+        learner, take_rows(X, unlabeled), n_instances=n_instances,
+        n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
+        random_state=random_state,
     )
     query_time = time.perf_counter() - t0
     idx, scores = out if isinstance(out, tuple) else (out, None)
@@ -284,7 +296,7 @@ def query_round(learner, X, labeled, n_instances, config, random_state):
     return queried, scores, query_time
 
 
-def run_active(data, config, strategy, seed, schedule, results_dir):
+def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
     """Run (or resume) one active-learning run, writing a record per round.
 
     Parameters
@@ -298,6 +310,8 @@ def run_active(data, config, strategy, seed, schedule, results_dir):
     schedule : list of int
         Labeled-set size of each round (:func:`round_schedule`).
     results_dir : path-like
+    check : callable, default=None
+        Called before each record is written (see :class:`RecordWriter`).
 
     Returns
     -------
@@ -340,7 +354,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir):
             fit_time, n_epochs, hist = _timed_fit(
                 lambda: learner.fit(X[labeled], y[labeled]), est, len(labeled), config, 0
             )
-        with RecordWriter(path) as writer:
+        with RecordWriter(path, check) as writer:
             for r in range(start, len(schedule)):
                 t0 = time.perf_counter()
                 metrics, op = _evaluate(learner.predict_proba, data)
@@ -370,7 +384,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir):
     return len(schedule) - start
 
 
-def run_baseline(data, config, seed, results_dir):
+def run_baseline(data, config, seed, results_dir, check=None):
     """Train on the whole pool and write one ``baseline`` record (if missing).
 
     Returns
@@ -389,7 +403,7 @@ def run_baseline(data, config, seed, results_dir):
         t0 = time.perf_counter()
         metrics, op = _evaluate(est.predict_proba, data)
         eval_time = time.perf_counter() - t0
-    with RecordWriter(path) as writer:
+    with RecordWriter(path, check) as writer:
         writer.write({
             "kind": "baseline", "strategy": "full_data", "seed": seed, "round": 0,
             "n_labeled": len(y), "frac_labeled": 1.0, "class_counts": _counts(y, n_classes),
@@ -399,9 +413,71 @@ def run_baseline(data, config, seed, results_dir):
     return 1
 
 
-def run_task(task, data, config, schedule, results_dir):
-    """Run one task ``("active", strategy, seed)`` or ``("baseline", None, seed)``."""
+def run_task(task, data, config, schedule, results_dir, owner=None):
+    """Run one task ``("active", strategy, seed)`` or ``("baseline", None, seed)``.
+
+    ``owner`` is ``(token, exit_process)`` when the task runs in a worker
+    of the simulation that holds the folder's lock with ``token``: the
+    worker stops as soon as that simulation has ended, by ending its process
+    (``exit_process``, a worker process of this machine) or by refusing its
+    next write (a Dask worker, shared with other work).
+    """
     kind, strategy, seed = task
-    if kind == "baseline":
-        return run_baseline(data, config, seed, results_dir)
-    return run_active(data, config, strategy, seed, schedule, results_dir)
+    with _owner_watch(results_dir, owner) as check:
+        if kind == "baseline":
+            return run_baseline(data, config, seed, results_dir, check)
+        return run_active(data, config, strategy, seed, schedule, results_dir, check)
+
+
+_PARENT_PID = []
+
+
+def _exit_with_parent(interval=0.5):
+    """End this worker process as soon as its parent has gone, busy or idle.
+
+    A pool worker idling between tasks would otherwise live on (and hold
+    the parent's output pipes open) after the parent was killed.
+    """
+    if _PARENT_PID:
+        return
+    _PARENT_PID.append(os.getppid())
+
+    def watch():
+        while os.getppid() == _PARENT_PID[0]:
+            time.sleep(interval)
+        os._exit(70)
+
+    threading.Thread(target=watch, daemon=True, name="skal-cxr-parent-watch").start()
+
+
+@contextmanager
+def _owner_watch(results_dir, owner, interval=0.5):
+    """Stop this worker when the simulation it works for has ended (never outlive it)."""
+    if owner is None:
+        yield None
+        return
+    token, exit_process = owner
+    stop = threading.Event()
+
+    def check():
+        if not owner_alive(results_dir, token):
+            raise SimulationInterrupted(
+                "the simulation this worker ran for has ended; its rounds are not written."
+            )
+
+    def watch():
+        while not stop.wait(interval):
+            if not owner_alive(results_dir, token):
+                if exit_process:
+                    os._exit(70)  # records are whole lines: nothing is left half-written
+                return
+
+    check()
+    if exit_process:
+        _exit_with_parent()
+    thread = threading.Thread(target=watch, daemon=True, name="skal-cxr-owner-watch")
+    thread.start()
+    try:
+        yield check
+    finally:
+        stop.set()

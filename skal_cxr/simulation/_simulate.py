@@ -1,32 +1,91 @@
 """``simulate``: the grid of strategies x seeds (+ baselines), in parallel, resumable."""
 
-import json
-import os
+import signal
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
+from .._results import (
+    CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
+    is_record_file,
+    read_config, read_record_file, read_records, record_path, repair_records, write_config,
+)
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
-from ._records import RECORDS_DIR, read_records, record_path
-from ._runner import round_schedule, run_task
+from ._runner import SimulationInterrupted, round_schedule, run_task
 
-__all__ = ["simulate", "ResultsDirError", "CONFIG_FILE"]
-
-CONFIG_FILE = "config.json"
-REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
-
-
-class ResultsDirError(ValueError):
-    """The output folder holds results of a different configuration."""
+__all__ = ["simulate"]
 
 
 def _version():
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
+
+
+#: Networks with more parameters than this are refused as a likely typo.
+MAX_PARAMETERS = 200_000_000
+
+
+def metric_names(class_names, operating_point=True):
+    """Names of the metrics a round records for these classes."""
+    import numpy as np
+
+    from ..metrics import classification_metrics
+
+    k = len(class_names)
+    proba = np.full((k, k), 1.0 / k)
+    return sorted(classification_metrics(
+        np.arange(k), proba, class_names=list(class_names),
+        operating_point=np.ones(k) if operating_point else None,
+    ))
+
+
+def _check_metric(metric, data):
+    if metric is None:
+        return
+    known = metric_names(data.class_names, operating_point=data.y_val is not None)
+    if metric not in known:
+        raise ConfigError(f"unknown metric {metric!r}; choose from {', '.join(known)}.")
+
+
+def _check_network(config, data):
+    """Build the network on PyTorch's meta device: bad sizes fail here, not in a worker."""
+    import torch
+
+    from ..networks import CXRNet
+
+    est = config["estimator"]
+    params = {k[len("module__"):]: v for k, v in est.items() if k.startswith("module__")}
+    params["pretrained"] = False  # the shapes only: nothing to load
+    module = est.get("module", CXRNet)
+    try:
+        with torch.device("meta"):
+            net = module(n_classes=len(data.class_names), in_channels=data.X_pool.shape[1],
+                         **params)
+        n_params = sum(p.numel() for p in net.parameters())
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"the network cannot be built with these settings: {exc}") from exc
+    if n_params > MAX_PARAMETERS:
+        raise ConfigError(
+            f"the network would have {n_params:,} parameters (more than {MAX_PARAMETERS:,}); "
+            "check --width and --n-blocks."
+        )
+
+
+def _check_scheduler(scheduler):
+    if scheduler is None:
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "a Dask scheduler needs dask.distributed, which is not installed: "
+            "pip install 'dask[distributed]'."
+        ) from exc
 
 
 def _prepare_dir(results_dir, config, resolved, overwrite):
@@ -35,12 +94,12 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
     config_path = results_dir / CONFIG_FILE
     if config_path.is_file() and not overwrite:
         try:
-            meta = json.loads(config_path.read_text())
-            old, old_resolved = meta["config"], meta["resolved"]
-            # a setting added since the folder was written has its default there
-            old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
-        except (ValueError, KeyError) as exc:
-            raise ResultsDirError(f"{config_path} is unreadable ({exc}); use --overwrite.") from exc
+            meta = read_config(results_dir)
+        except ValueError as exc:
+            raise ResultsDirError(f"{exc} Use --overwrite.") from exc
+        old, old_resolved = meta["config"], meta["resolved"]
+        # a setting added since the folder was written has its default there
+        old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
         diff = config_diff(old, config)
         # same settings but other data (a replaced file): the records would not fit
         diff += [f"data ({k})" for k in config_diff(old_resolved, resolved)]
@@ -53,9 +112,10 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
     if results_dir.exists() and not overwrite and not config_path.is_file():
         if (results_dir / RECORDS_DIR).exists():
             raise ResultsDirError(f"{results_dir} holds records but no {CONFIG_FILE}.")
-    if overwrite:  # remove only what a simulation writes
-        for path in (results_dir / RECORDS_DIR).glob("*.jsonl"):
-            path.unlink()
+    if overwrite:  # remove only what a simulation writes (in a folder it owns)
+        for path in (results_dir / RECORDS_DIR).glob("*.jsonl*"):
+            if is_record_file(path):
+                path.unlink()
         for name in REPORT_FILES + (CONFIG_FILE,):
             if (results_dir / name).is_file():
                 (results_dir / name).unlink()
@@ -64,14 +124,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
 
 
 def _write_config(results_dir, config, resolved):
-    payload = {"skal_cxr_version": _version(), "config": config, "resolved": resolved}
-    tmp = Path(results_dir) / (CONFIG_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, Path(results_dir) / CONFIG_FILE)
+    write_config(results_dir, {"skal_cxr_version": _version(), "config": config,
+                               "resolved": resolved})
 
 
 class _Progress:
@@ -121,18 +175,60 @@ class _Progress:
         self.runs.close()
 
 
-def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler):
-    jobs = (delayed(run_task)(t, data, config, schedule, str(results_dir)) for t in tasks)
+def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, token):
+    def jobs(owner):
+        return (delayed(run_task)(t, data, config, schedule, str(results_dir), owner)
+                for t in tasks)
+
     if scheduler is not None:
         from distributed import Client
 
         with Client(scheduler), parallel_config(backend="dask", wait_for_workers_timeout=60):
-            return Parallel(n_jobs=-1)(jobs)
+            return Parallel(n_jobs=-1)(jobs((token, False)))
     if n_jobs in (None, 1):
-        return Parallel(n_jobs=1)(jobs)
+        return Parallel(n_jobs=1)(jobs(None))
+    jobs = jobs((token, True))
     with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"]):
         # max_nbytes=None: no read-only memmaps (torch warns on them)
         return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM stops the simulation like Ctrl-C: finished rounds are kept, rerun resumes.
+
+    The handler raises :class:`SimulationInterrupted`, which (unlike
+    ``KeyboardInterrupt``) skorch does not swallow; joblib then ends its
+    worker processes. Only the main thread can install it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SimulationInterrupted(
+            "terminated (SIGTERM); rerun the same command to resume.", signum=signum
+        )
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_complete(results_dir, tasks, schedule):
+    """Every planned round is recorded, or the simulation did not succeed."""
+    missing = []
+    for task in tasks:
+        n = 1 if task[0] == "baseline" else len(schedule)
+        if len(read_record_file(record_path(results_dir, *task))) < n:
+            missing.append(record_path(results_dir, *task).name)
+    if missing:
+        raise SimulationInterrupted(
+            f"{len(missing)} run(s) are incomplete ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); rerun the same command to resume."
+        )
 
 
 def simulate(
@@ -156,6 +252,7 @@ def simulate(
     torch_threads=None,
     n_jobs=None,
     scheduler=None,
+    metric=None,
     overwrite=False,
     progress=False,
     report=True,
@@ -175,7 +272,9 @@ def simulate(
     Every finished round is appended to ``<output_dir>/records/`` at once.
     Calling ``simulate`` again with the same configuration and folder resumes
     an interrupted simulation: finished rounds are kept and the results are
-    identical to those of an uninterrupted run.
+    identical to those of an uninterrupted run. The folder is locked while
+    the simulation runs; see :ref:`simulation-guarantees` for what is
+    atomic, locked and checked.
 
     Parameters
     ----------
@@ -193,8 +292,8 @@ def simulate(
         dict sets every option of a source, for example
         ``{"source": "folder", "csv": ..., "image_dir": ...,
         "label_columns": [...], "group_column": "patient_id"}`` (split by
-        patient when a group column is given). See
-        :data:`~skal_cxr.simulation.DATA_DEFAULTS`.
+        patient when a group column is given); ``resolve_config(data=...)``
+        shows every option of a source with its default.
     strategies : list of str, default=None
         Keys of :data:`skal_cxr.strategies.STRATEGIES`; ``None`` is
         ``["random", "max_entropy", "mean_std", "bald"]``.
@@ -238,7 +337,7 @@ def simulate(
         module__n_blocks=3, module__dropout=0.5, mc_predict=False,
         device="auto"``.
     training : dict, default=None
-        The epoch rule of :func:`~skal_cxr.simulation.epochs_for`
+        The epoch rule of :func:`~skal_cxr.models.training_epochs`
         (``max_epochs=5`` passes over the labeled set, raised to reach
         ``min_train_steps=150`` optimizer steps) and the learning rate within
         each fit (``lr_schedule="cosine"``, annealed to 0; or ``"constant"``).
@@ -249,11 +348,15 @@ def simulate(
         Runs in parallel (joblib; ``None`` is 1, ``-1`` all cores).
     scheduler : str, default=None
         Address of a Dask scheduler (``"tcp://host:8786"``): run the grid on
-        that cluster through joblib's Dask backend instead. Workers must see
+        that cluster through joblib's Dask backend instead (needs
+        ``dask[distributed]``). Workers must see
         ``output_dir`` (a shared file system) and should be processes with
         one thread each (``dask worker --nthreads 1``): seeded runs reseed
         torch's process-wide random generator, so two runs sharing a process
         in threads would disturb each other's dropout masks.
+    metric : str, default=None
+        Learning-curve metric of the report (``None``: ``"auroc"``); an
+        unknown name is refused before any training.
     overwrite : bool, default=False
         Delete earlier results in ``output_dir`` instead of resuming;
         needed to reuse a folder with another configuration.
@@ -276,7 +379,18 @@ def simulate(
     DataError
         When the data cannot be read.
     ResultsDirError
-        When ``output_dir`` holds results of another configuration.
+        When ``output_dir`` holds results of another configuration or other
+        data, is in use by another simulation, or is a non-empty folder that
+        skal-cxr did not create.
+    SimulationInterrupted
+        On SIGTERM (and when a fit was cut short by Ctrl-C); the finished
+        rounds are kept and a rerun resumes.
+
+    Warns
+    -----
+    RecordsWarning
+        For each invalid line found in ``records/`` (set aside in
+        ``<file>.jsonl.rejected`` and recomputed).
     """
     config = resolve_config(
         data=data, strategies=strategies, seeds=seeds, n_initial=n_initial, initial=initial,
@@ -289,28 +403,35 @@ def simulate(
         isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0
     ):
         raise ConfigError(f"n_jobs must be a non-zero integer; got {n_jobs!r}.")
+    _check_scheduler(scheduler)
     results_dir = Path(output_dir)
     data_ = load_simulation_data(config["data"])
+    _check_metric(metric, data_)
+    _check_network(config, data_)
     resolved = data_.summary()
     resolved["schedule"] = round_schedule(
         resolved["n_pool"], config["n_initial"], config["query_size"], config["budget"]
     )
-    if _prepare_dir(results_dir, config, resolved, overwrite):
-        _write_config(results_dir, config, resolved)
-    schedule = resolved["schedule"]
-    tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
-    tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
-    bars = _Progress(results_dir, tasks, schedule) if progress else None
-    try:
-        _run_grid(tasks, data_, config, schedule, results_dir, n_jobs, scheduler)
-    finally:
-        if bars is not None:
-            bars.close()
-    paths = None
-    if report:
-        from ..report import make_report
+    claim_folder(results_dir)
+    with ResultsLock(results_dir) as lock, _sigterm_interrupts():
+        if _prepare_dir(results_dir, config, resolved, overwrite):
+            _write_config(results_dir, config, resolved)
+        repair_records(results_dir)
+        schedule = resolved["schedule"]
+        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
+        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
+        bars = _Progress(results_dir, tasks, schedule) if progress else None
+        try:
+            _run_grid(tasks, data_, config, schedule, results_dir, n_jobs, scheduler, lock.token)
+        finally:
+            if bars is not None:
+                bars.close()
+        _check_complete(results_dir, tasks, schedule)
+        paths = None
+        if report:
+            from ..report import make_report
 
-        paths = make_report(results_dir)
+            paths = make_report(results_dir, metric=metric or "auroc")
     return Bunch(
         results_dir=results_dir, config=config, resolved=resolved,
         records=read_records(results_dir), report=paths,

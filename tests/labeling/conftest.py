@@ -1,27 +1,7 @@
-"""Fixtures of the labeling tests: a folder of phantom PNGs and tiny projects."""
+"""Fixtures of the labeling tests (the helpers live in ``_labeling_fakes``)."""
 
-import numpy as np
 import pytest
-from PIL import Image
-
-from skal_cxr.datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
-
-CLASSES = list(PHANTOM_CLASS_NAMES[3])
-#: A network and training small enough for a round in well under a second.
-TINY = {
-    "image_size": 16, "n_mc_samples": 3, "stop_set_size": 30,
-    "estimator": {"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
-    "training": {"max_epochs": 1, "min_train_steps": 2},
-}
-
-
-def write_phantoms(folder, n=60, size=16, random_state=0):
-    """``n`` phantom PNGs ``im000.png ...`` in ``folder``; returns their class names."""
-    X, y = make_cxr_phantoms(n, image_size=size, random_state=random_state)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(np.asarray(X)):
-        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / f"im{i:03d}.png")
-    return [CLASSES[c] for c in y]
+from _labeling_fakes import CLASSES, TINY, write_phantoms
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +22,3 @@ def make_project(tmp_path, phantom_folder):
         return init_project(tmp_path / "project", phantom_folder[0], CLASSES, **settings)
 
     return make
-
-
-def truth_of(project, truth, image_id):
-    """The true class of an image of ``project``."""
-    table = {i: rel for i, rel, _, _ in project.image_table()}
-    return truth[table[str(image_id)]]

@@ -10,7 +10,7 @@ from skal_cxr.labeling import create_app  # noqa: E402
 from skal_cxr.labeling._app import is_loopback, serve  # noqa: E402
 from skal_cxr.labeling import LabelingError  # noqa: E402
 
-from conftest import CLASSES, truth_of  # noqa: E402
+from _labeling_fakes import CLASSES, truth_of  # noqa: E402
 
 
 @pytest.fixture

@@ -1,0 +1,468 @@
+"""The results folder of a simulation: its files, how they are written and read.
+
+One module owns the format, so that :mod:`skal_cxr.simulation` (which
+writes a folder) and :mod:`skal_cxr.report` (which reads it) share it
+without importing each other::
+
+    <results_dir>/
+        config.json          the configuration and the data it ran on
+        records/*.jsonl      one line per finished round
+        report.md, summary.csv, learning_curves.png
+
+``config.json`` is replaced atomically (written to a temporary file,
+``fsync``-ed, renamed). Each (strategy, seed) run and each full-data baseline writes its own file in
+``<results_dir>/records/``, one JSON object per line, one line per finished
+round. Every line is written with a single ``write`` call, flushed and
+``fsync``-ed before the run goes on, so a run killed at any moment leaves at
+most one incomplete last line, which readers ignore and writers cut off
+before appending.
+"""
+
+import json
+import os
+import re
+import socket
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+try:  # POSIX; without it (Windows) folders cannot be locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+__all__ = [
+    "ResultsDirError", "RecordWriter", "ResultsLock", "claim_folder", "owner_alive",
+    "read_config", "write_config", "read_record_file", "read_records", "record_path",
+    "scan_record_file", "repair_records", "is_record_file", "RecordsWarning",
+    "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES", "MARKER_FILE", "LOCK_FILE",
+]
+
+CONFIG_FILE = "config.json"
+RECORDS_DIR = "records"
+REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
+MARKER_FILE = ".skal-cxr"
+LOCK_FILE = ".skal-cxr.lock"
+
+
+class ResultsDirError(ValueError):
+    """A results folder cannot be used (another configuration, not ours, in use)."""
+
+
+def read_config(results_dir):
+    """The parsed ``config.json`` of a results folder.
+
+    Returns
+    -------
+    meta : dict
+        ``config`` (the settings), ``resolved`` (the data and the round
+        schedule they gave) and ``skal_cxr_version``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder has no ``config.json``.
+    ValueError
+        When it is not a skal-cxr configuration.
+    """
+    results_dir = Path(results_dir)
+    path = results_dir / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{results_dir} is not a results folder: no {CONFIG_FILE}.")
+    try:
+        meta = json.loads(path.read_text())
+        if not (isinstance(meta.get("config"), dict) and isinstance(meta.get("resolved"), dict)):
+            raise ValueError("no 'config' and 'resolved' sections")
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a skal-cxr configuration ({exc}).") from exc
+    return meta
+
+
+def write_config(results_dir, payload):
+    """Write ``config.json`` atomically: a reader sees the old file or the new one."""
+    _atomic_write(Path(results_dir) / CONFIG_FILE,
+                  json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _atomic_write(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def claim_folder(results_dir):
+    """Create a results folder, or check that skal-cxr created it.
+
+    A new or empty folder gets the ownership marker ``.skal-cxr``; a folder
+    with the marker is ours. A non-empty folder without it is refused, so
+    that files the tool did not write are never overwritten or deleted. A
+    folder written before markers existed (its ``config.json`` is a skal-cxr
+    configuration) is adopted.
+
+    Raises
+    ------
+    ResultsDirError
+        For a non-empty folder skal-cxr did not create, or a path that is
+        not a folder.
+    """
+    results_dir = Path(results_dir)
+    marker = results_dir / MARKER_FILE
+    if marker.is_file():
+        return
+    if results_dir.exists() and not results_dir.is_dir():
+        raise ResultsDirError(f"{results_dir} exists and is not a folder.")
+    if results_dir.is_dir() and any(results_dir.iterdir()):
+        try:
+            adopted = "skal_cxr_version" in read_config(results_dir)
+        except (OSError, ValueError):
+            adopted = False
+        if not adopted:
+            raise ResultsDirError(
+                f"{results_dir} is not empty and was not created by skal-cxr; choose a new "
+                "or empty folder (nothing in it was changed)."
+            )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(marker, json.dumps({"created_by": "skal_cxr"}) + "\n")
+
+
+class ResultsLock:
+    """Exclusive lock on a results folder, held while a simulation runs.
+
+    The lock is ``fcntl.flock`` on ``.skal-cxr.lock``, a file that holds the
+    owner's PID, host and a random token. The operating system releases the
+    lock when its process ends, however it ends, so a lock file left by a
+    killed run is recognised as stale (nobody holds it) and taken over;
+    workers use the token and the lock to tell whether the run they work
+    for is still alive (:func:`owner_alive`).
+
+    Parameters
+    ----------
+    results_dir : path-like
+    """
+
+    def __init__(self, results_dir):
+        self.path = Path(results_dir) / LOCK_FILE
+        self.token = None
+        self._fd = None
+
+    def acquire(self):
+        """Take the lock; raise :class:`ResultsDirError` naming the holder if taken."""
+        if fcntl is None:  # pragma: no cover
+            raise ResultsDirError("results folders can only be locked on POSIX systems.")
+        for attempt in range(20):  # a worker's brief shared probe is not a holder
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                holder = _lock_holder(self.path)
+                if attempt < 19:
+                    time.sleep(0.05)
+                    continue
+                raise ResultsDirError(
+                    f"{self.path.parent} is in use by another simulation (process "
+                    f"{holder.get('pid', '?')} on {holder.get('host', '?')}); wait for it to "
+                    "finish or stop it, or use another --output."
+                ) from None
+            try:  # the file may have been removed by a holder releasing it meanwhile
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self.token = uuid.uuid4().hex
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "token": self.token}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self):
+        """Remove the lock file and release the lock."""
+        if self._fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+def _lock_holder(path):
+    try:
+        return json.loads(Path(path).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def owner_alive(results_dir, token):
+    """Whether the run holding ``token`` still holds the folder's lock.
+
+    False once that run has ended (its lock is free or the lock file is
+    gone) or another run took the folder over; a worker then stops.
+    """
+    path = Path(results_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        if token.encode() not in os.pread(fd, 4096, 0):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True  # the owner holds it exclusively
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def record_path(results_dir, kind, strategy, seed):
+    """File of one run: ``records/<strategy>-seed<seed>.jsonl`` or ``baseline-seed<seed>``."""
+    name = f"baseline-seed{seed}" if kind == "baseline" else f"{strategy}-seed{seed}"
+    return Path(results_dir) / RECORDS_DIR / f"{name}.jsonl"
+
+
+class RecordsWarning(UserWarning):
+    """Something in ``records/`` was not a valid record and was left out."""
+
+
+#: Keys every record has.
+RECORD_KEYS = ("kind", "strategy", "seed", "round", "n_labeled", "metrics")
+_TIMINGS = ("fit_time", "query_time", "eval_time")
+_NAME = re.compile(r"^(?P<strategy>.+)-seed(?P<seed>\d+)\.jsonl$")
+
+
+def _expected_run(path):
+    """``(kind, strategy, seed)`` a record file's name promises, or None."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        return None
+    strategy, seed = match["strategy"], int(match["seed"])
+    if strategy == "baseline":
+        return "baseline", "full_data", seed
+    return "active", strategy, seed
+
+
+def is_record_file(path):
+    """Whether skal-cxr writes a file of this name: a run's records or their rejects."""
+    name = Path(path).name
+    name = name[: -len(".rejected")] if name.endswith(".rejected") else name
+    return _expected_run(name) is not None
+
+
+def _line_problem(rec, expected):
+    if not isinstance(rec, dict):
+        return f"a JSON {type(rec).__name__}, not a record"
+    missing = [k for k in RECORD_KEYS if k not in rec]
+    if missing:
+        return f"a record without {', '.join(missing)}"
+    if not isinstance(rec["metrics"], dict) or not isinstance(rec["round"], int):
+        return "a record with malformed round or metrics"
+    if (rec["kind"], rec["strategy"], rec["seed"]) != expected:
+        return (f"a record of {rec['kind']} {rec['strategy']} seed {rec['seed']}, not of this "
+                "file's run")
+    return None
+
+
+def _same(a, b):
+    drop = set(_TIMINGS)
+    return {k: v for k, v in a.items() if k not in drop} == \
+        {k: v for k, v in b.items() if k not in drop}
+
+
+def scan_record_file(path):
+    """Parse one record file line by line and say what is wrong with it.
+
+    A run's valid records are its rounds ``0, 1, ...`` in order, each once.
+    A line that is not JSON, not an object, not a record of this file's
+    run, a round recorded twice, or a round after a missing one is left out
+    and reported; an unterminated last line (a write cut short by a crash)
+    is left out silently.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    records : list of dict
+        The valid records, in round order.
+    kept : list of bytes
+        Their lines, verbatim.
+    rejected : list of bytes
+        The complete lines left out.
+    problems : list of str
+        One sentence per problem found.
+    """
+    path = Path(path)
+    expected = _expected_run(path)
+    if expected is None:
+        return [], [], [], [f"{path} is not a record file of skal-cxr (name not "
+                            "<strategy>-seed<N>.jsonl); ignored."]
+    records, kept, rejected, problems = [], [], [], []
+    by_round = {}
+    for number, line in enumerate(path.read_bytes().splitlines(keepends=True), 1):
+        if not line.endswith(b"\n"):
+            break  # torn last line
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problem = "not valid JSON"
+        else:
+            problem = _line_problem(rec, expected)
+        if problem is None:
+            r = rec["round"]
+            if r in by_round:
+                problem = (f"round {r} again" + ("" if _same(by_round[r], rec) else
+                                                  ", with different results; kept the first"))
+            elif r != len(records):
+                problem = f"round {r} where round {len(records)} was expected"
+        if problem is None:
+            by_round[rec["round"]] = rec
+            records.append(rec)
+            kept.append(line)
+        else:
+            rejected.append(line)
+            problems.append(f"{path.name} line {number}: {problem}.")
+    return records, kept, rejected, problems
+
+
+def _warn(problems):
+    for problem in problems:
+        warnings.warn(problem, RecordsWarning, stacklevel=3)
+
+
+def read_record_file(path):
+    """The valid records of one run's file (see :func:`scan_record_file`).
+
+    Problems found are reported as :class:`RecordsWarning`.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    records : list of dict
+        Empty when the file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records, _, _, problems = scan_record_file(path)
+    _warn(problems)
+    return records
+
+
+def read_records(results_dir):
+    """Every valid record of a results folder, run by run in file-name order.
+
+    Lines that are not valid records (malformed, duplicated, of another
+    run) and files that are not record files are left out, each reported as
+    a :class:`RecordsWarning`; the files are not changed.
+
+    Parameters
+    ----------
+    results_dir : path-like
+
+    Returns
+    -------
+    records : list of dict
+    """
+    folder = Path(results_dir) / RECORDS_DIR
+    out = []
+    for path in sorted(folder.glob("*.jsonl")):
+        out.extend(read_record_file(path))
+    return out
+
+
+def repair_records(results_dir):
+    """Rewrite record files to their valid records; set the rest aside.
+
+    The lines left out are appended to ``<file>.rejected`` next to the file
+    (nothing is lost), and the file is replaced atomically by its valid
+    lines, so that a resumed run continues after its last valid round.
+
+    Returns
+    -------
+    problems : list of str
+        What was found, one sentence each (also warned).
+    """
+    all_problems = []
+    for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
+        _, kept, rejected, problems = scan_record_file(path)
+        if _expected_run(path) is None:
+            all_problems += problems
+            continue
+        if rejected:
+            with open(path.with_name(path.name + ".rejected"), "ab") as f:
+                f.writelines(rejected)
+                f.flush()
+                os.fsync(f.fileno())
+            _atomic_write(path, b"".join(kept))
+            problems = [p + f" Set aside in {path.name}.rejected." for p in problems]
+        all_problems += problems
+    _warn(all_problems)
+    return all_problems
+
+
+class RecordWriter:
+    """Appends records of one run to its file, durably.
+
+    Opening the writer cuts off an incomplete last line left by an
+    interrupted write, so that appended lines stay parseable.
+
+    Parameters
+    ----------
+    path : path-like
+    check : callable, default=None
+        Called before every write; it raises to stop a write (a worker
+        whose simulation has ended must not write).
+    """
+
+    def __init__(self, path, check=None):
+        self.path = Path(path)
+        self.check = check
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            raw = self.path.read_bytes()
+            good = raw.rfind(b"\n") + 1  # cut a torn last line
+            if good != len(raw):
+                with open(self.path, "r+b") as f:
+                    f.truncate(good)
+                    f.flush()
+                    os.fsync(f.fileno())
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self
+
+    def write(self, record):
+        """Append ``record`` as one line and ``fsync`` it."""
+        if self.check is not None:
+            self.check()
+        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+
+    def __exit__(self, *exc):
+        os.close(self._fd)
+        return False

@@ -1,0 +1,372 @@
+"""An on-disk cache of decoded, resized images: one memory-mapped uint8 array.
+
+Layout of a cache folder (``g`` is a generation number)::
+
+    cache.json            state: image size, the complete generation, a build in progress
+    images-<g>.u8         raw uint8 array of shape (n_images, height, width), C order
+    index-<g>.json        one entry per row: file, sha256, size and mtime, original
+                          size, DICOM window, error (written when the build completes)
+    parts-<g>/chunk-<k>.json   entries of chunk k, written once its rows are on disk
+
+A build decodes images chunk by chunk in parallel workers; each worker writes
+its rows into the memory map, flushes them, then commits the chunk by writing
+its entries to a temporary file, syncing it and renaming it into place. A
+chunk is therefore either committed with its rows on disk, or absent and
+redone: a build killed at any point (even by SIGKILL) resumes where it
+stopped. A new request (other files, or files changed since) builds a new
+generation, copying the rows of unchanged files (same path, size and
+modification time, or else the same SHA-256) from the previous one and
+decoding only new or changed files; the previous generation is deleted when
+the new one is complete.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ._image_io import check_image_size, is_dicom, read_dicom, _read_pillow, resize_image
+
+__all__ = ["ImageCache", "build_image_cache"]
+
+_FORMAT = 1
+_STATE = "cache.json"
+
+
+def _atomic_write_json(path, obj):
+    """Write JSON so that ``path`` holds either the old or the complete new content."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class ImageCache:
+    """A complete image cache folder, opened read-only.
+
+    Made by :func:`build_image_cache`, which returns one; ``ImageCache(dir)``
+    opens the last complete build of a folder.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like
+
+    Attributes
+    ----------
+    images : numpy.memmap of shape (n_images, height, width), dtype uint8
+        The images in the order of the files of the build, pixel values
+        ``round(255 * v)`` of the decoded ``v`` in ``[0, 1]``. Rows of
+        files that failed to decode are 0.
+    index : list of dict
+        One entry per row: ``file`` (absolute path), ``sha256``,
+        ``bytes``, ``mtime_ns``, ``original_size`` ``[height, width]``,
+        ``window`` (DICOM only: ``"center/width"`` of the window applied,
+        ``"voi_lut"``, or ``"min-max"`` when the file has neither) and
+        ``error`` (``None``, or why the file could not be read).
+    files : ndarray of str
+        ``index[i]["file"]`` for every row.
+    errors : dict
+        ``{file: reason}`` for the files that could not be read.
+    image_size : tuple of (int, int)
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder holds no complete build.
+    """
+
+    def __init__(self, cache_dir):
+        self.cache_dir = Path(cache_dir)
+        state = _read_json(self.cache_dir / _STATE)
+        if not state or state.get("complete") is None:
+            raise FileNotFoundError(f"{self.cache_dir} holds no complete image cache.")
+        generation = state["complete"]
+        self.image_size = tuple(state["image_size"])
+        self.index = _read_json(self.cache_dir / f"index-{generation}.json")
+        if self.index is None:
+            raise FileNotFoundError(f"{self.cache_dir}: index-{generation}.json is missing.")
+        self.files = np.array([e["file"] for e in self.index], dtype=str)
+        self.errors = {e["file"]: e["error"] for e in self.index if e["error"]}
+        self.images = _open_images(self.cache_dir, generation, len(self.index),
+                                   self.image_size, "r")
+        self.generation = generation
+
+    def __len__(self):
+        return len(self.index)
+
+    def __repr__(self):
+        return f"ImageCache({str(self.cache_dir)!r}, n_images={len(self)}, " \
+               f"image_size={self.image_size})"
+
+
+def _images_path(cache_dir, generation):
+    return Path(cache_dir) / f"images-{generation}.u8"
+
+
+def _open_images(cache_dir, generation, n, image_size, mode):
+    if n == 0:
+        return np.zeros((0, *image_size), dtype=np.uint8)
+    return np.memmap(_images_path(cache_dir, generation), dtype=np.uint8, mode=mode,
+                     shape=(n, *image_size))
+
+
+def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=512,
+                      verbose=False):
+    """Decode and resize images once into a memory-mapped on-disk cache.
+
+    Images are read as by :func:`~skal_cxr.datasets.load_image_folder`
+    (PNG / JPEG / 16-bit / DICOM with its window, scaled to ``[0, 1]``),
+    resized bilinearly to ``image_size`` and stored as ``uint8``. Building is
+
+    - parallel: chunks of ``chunk_size`` images are decoded by ``n_jobs``
+      worker processes (:class:`joblib.Parallel`), with a tqdm progress bar;
+    - resumable: every finished chunk is committed atomically, so a build
+      that is interrupted, even killed, continues where it stopped when
+      called again with the same files;
+    - incremental: calling it again with more files, or after files
+      changed, decodes only new or changed files (same path, size and
+      modification time, or else the same SHA-256 content hash, are reused);
+      with nothing changed it returns at once.
+
+    Files that cannot be read do not stop the build: their row is 0 and
+    their reason is in :attr:`ImageCache.errors`.
+
+    Labeling projects and other callers use the cache like this: build it
+    once for their files, keep the returned :attr:`ImageCache.files` order,
+    and read ``cache.images[rows]`` (or wrap it in
+    :class:`~skal_cxr.datasets.ImageRows`) to hand pools to
+    :class:`~skal_cxr.MCDropoutCNN` without loading them into memory.
+
+    Parameters
+    ----------
+    files : sequence of str or path-like
+        Image files, in the order of the rows; made absolute. Must be
+        distinct.
+    cache_dir : str or path-like
+        Cache folder (created). One folder holds one image size.
+    image_size : int or tuple of (int, int)
+        Working size ``(height, width)`` of the stored images.
+    n_jobs : int, default=None
+        Worker processes; ``None`` means 1, ``-1`` all cores.
+    chunk_size : int, default=512
+        Images per committed chunk.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    cache : ImageCache
+
+    Raises
+    ------
+    ValueError
+        For duplicate files, an invalid ``image_size`` or ``chunk_size``, or a
+        folder that holds a cache of another image size.
+
+    Examples
+    --------
+    >>> from skal_cxr.datasets import build_image_cache
+    >>> cache = build_image_cache(paths, "cache/", image_size=64, n_jobs=-1)  # doctest: +SKIP
+    >>> cache.images.shape, cache.images.dtype  # doctest: +SKIP
+    ((100000, 64, 64), dtype('uint8'))
+    """
+    image_size = check_image_size(image_size)
+    if image_size is None:
+        raise ValueError("build_image_cache needs an image_size (the working size).")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    files = [os.path.abspath(os.fspath(f)) for f in files]
+    repeated = [f for f, count in Counter(files).items() if count > 1]
+    if repeated:
+        raise ValueError(f"files must be distinct; repeated: {repeated[:5]}.")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    state = _read_json(cache_dir / _STATE) or {}
+    if state.get("format", _FORMAT) != _FORMAT:
+        raise ValueError(f"{cache_dir} holds an image cache of another format version.")
+    if state.get("image_size") and tuple(state["image_size"]) != image_size:
+        raise ValueError(
+            f"{cache_dir} holds images of size {tuple(state['image_size'])}, not "
+            f"{image_size}; use another cache_dir for another size."
+        )
+    request = hashlib.sha256(json.dumps([list(image_size), files]).encode()).hexdigest()
+
+    previous = None
+    if state.get("complete") is not None:
+        try:
+            previous = ImageCache(cache_dir)
+        except FileNotFoundError:
+            previous = None
+    if previous is not None and state.get("request") == request and _unchanged(previous):
+        return previous
+
+    building = state.get("building")
+    if building and building["request"] == request:
+        generation = building["generation"]  # resume
+    else:
+        if building:
+            _remove_generation(cache_dir, building["generation"])
+        generation = max([state.get("complete") or 0, (building or {}).get("generation", 0)]) + 1
+        state.update(format=_FORMAT, image_size=list(image_size),
+                     building={"generation": generation, "request": request})
+        _atomic_write_json(cache_dir / _STATE, state)
+    n = len(files)
+    parts = cache_dir / f"parts-{generation}"
+    parts.mkdir(exist_ok=True)
+    path = _images_path(cache_dir, generation)
+    if n and (not path.exists() or path.stat().st_size != n * image_size[0] * image_size[1]):
+        with open(path, "wb") as f:  # sparse: rows are written by the workers
+            f.truncate(n * image_size[0] * image_size[1])
+
+    prev_by_file = {}
+    if previous is not None:
+        prev_by_file = {e["file"]: (row, e) for row, e in enumerate(previous.index)
+                        if not e["error"]}
+    chunks = [(k, start, min(start + chunk_size, n))
+              for k, start in enumerate(range(0, n, chunk_size))]
+    todo = [c for c in chunks if not (parts / f"chunk-{c[0]:06d}.json").exists()]
+    prev_gen = None if previous is None else previous.generation
+    prev_n = 0 if previous is None else len(previous)
+    jobs = (
+        delayed(_build_chunk)(
+            str(cache_dir), generation, k, start, n, image_size, files[start:stop],
+            [prev_by_file.get(f) for f in files[start:stop]], prev_gen, prev_n,
+        )
+        for k, start, stop in todo
+    )
+    bar = tqdm(total=n, initial=n - sum(stop - start for _, start, stop in todo),
+               desc="Caching images", unit="img", disable=not verbose)
+    with bar:
+        for count in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+            bar.update(count)
+
+    index = []
+    for k, _, _ in chunks:
+        index.extend(_read_json(parts / f"chunk-{k:06d}.json"))
+    _atomic_write_json(cache_dir / f"index-{generation}.json", index)
+    old = state.get("complete")
+    state.update(complete=generation, request=request, building=None)
+    _atomic_write_json(cache_dir / _STATE, state)
+    shutil.rmtree(parts, ignore_errors=True)
+    if old is not None and old != generation:
+        _remove_generation(cache_dir, old)
+    return ImageCache(cache_dir)
+
+
+def _remove_generation(cache_dir, generation):
+    shutil.rmtree(Path(cache_dir) / f"parts-{generation}", ignore_errors=True)
+    for name in (f"images-{generation}.u8", f"index-{generation}.json"):
+        try:
+            (Path(cache_dir) / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _unchanged(cache):
+    """Whether every cached file still has its recorded size and modification time."""
+    for e in cache.index:
+        try:
+            st = os.stat(e["file"])
+        except OSError:
+            if e["bytes"] is None:  # it was missing and still is
+                continue
+            return False
+        if (st.st_size, st.st_mtime_ns) != (e["bytes"], e["mtime_ns"]):
+            return False
+    return True
+
+
+def _build_chunk(cache_dir, generation, k, start, n, image_size, files, previous, prev_gen,
+                 prev_n):
+    """Decode (or copy) one chunk's rows, flush them, then commit the chunk's entries."""
+    out = _open_images(cache_dir, generation, n, image_size, "r+")
+    prev = None if prev_gen is None else _open_images(cache_dir, prev_gen, prev_n,
+                                                       image_size, "r")
+    entries = []
+    for i, (path, old) in enumerate(zip(files, previous)):
+        entry, image = _cache_one(path, image_size, old, prev)
+        out[start + i] = 0 if image is None else image
+        entries.append(entry)
+    if isinstance(out, np.memmap):
+        out.flush()
+    del out, prev
+    _atomic_write_json(Path(cache_dir) / f"parts-{generation}" / f"chunk-{k:06d}.json",
+                       entries)
+    return len(files)
+
+
+def _cache_one(path, image_size, old, prev):
+    """``(entry, uint8 image or None)`` of one file, reusing ``old`` when unchanged."""
+    entry = {"file": path, "sha256": None, "bytes": None, "mtime_ns": None,
+             "original_size": None, "window": None, "error": None}
+    try:
+        st = os.stat(path)
+        entry.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+        if old is not None and (old[1]["bytes"], old[1]["mtime_ns"]) == (
+                st.st_size, st.st_mtime_ns):
+            return {**old[1], "file": path}, np.asarray(prev[old[0]])
+        with open(path, "rb") as f:
+            entry["sha256"] = hashlib.sha256(f.read()).hexdigest()
+        if old is not None and old[1]["sha256"] == entry["sha256"]:
+            return {**old[1], "file": path, "sha256": entry["sha256"], "bytes": st.st_size,
+                    "mtime_ns": st.st_mtime_ns}, np.asarray(prev[old[0]])
+    except OSError as exc:
+        entry["error"] = f"file not found or unreadable: {path} ({exc.strerror or exc})"
+        return entry, None
+    try:
+        if is_dicom(path):
+            image = read_dicom(path)
+            entry["window"] = _dicom_window(path)
+        else:
+            image = _read_pillow(path)
+    except ImportError:
+        raise
+    except Exception as exc:  # corrupt files fail in many ways
+        entry["error"] = f"unreadable image {path}: {type(exc).__name__}: {exc}"
+        return entry, None
+    entry["original_size"] = list(image.shape)
+    image = resize_image(image, image_size)
+    return entry, np.rint(image * 255).astype(np.uint8)
+
+
+def _dicom_window(path):
+    """The VOI transform :func:`read_dicom` applies, as recorded in the index."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    if "VOILUTSequence" in ds:
+        return "voi_lut"
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        first = lambda v: float(v[0] if isinstance(v, pydicom.multival.MultiValue) else v)  # noqa: E731
+        return f"{first(ds.WindowCenter):g}/{first(ds.WindowWidth):g}"
+    return "min-max"

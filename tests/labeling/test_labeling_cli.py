@@ -1,0 +1,45 @@
+"""``skal-cxr label``: init, add-rater, status, export, serve refusals."""
+
+import re
+
+import pytest
+
+from skal_cxr.cli import main
+from skal_cxr.labeling import open_project
+
+
+def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
+    project = str(tmp_path / "proj")
+    assert main(["label", "init", project, "--image-dir", str(phantom_folder[0]),
+                 "--classes", "normal,moderate,severe", "--batch-size", "4",
+                 "--labels-per-image", "2", "--budget", "12", "--image-size", "16"]) == 0
+    assert "60 images" in capsys.readouterr().out
+    assert main(["label", "add-rater", project, "alice", "--port", "9000"]) == 0
+    out = capsys.readouterr().out
+    token = re.search(r"http://127\.0\.0\.1:9000/#token=([\w-]+)", out).group(1)
+    opened = open_project(project)
+    assert opened.rater_for_token(token) == "alice" and len(token) >= 43
+    assert opened.config["labels_per_image"] == 2 and opened.config["budget"] == 12
+    assert main(["label", "status", project]) == 0
+    out = capsys.readouterr().out
+    assert "rater alice: 0 labels" in out and "round 0: random" in out
+    assert "budget left 8" in out
+    assert main(["label", "export", project, "-o", str(tmp_path / "l.csv")]) == 0
+    assert (tmp_path / "l.csv").read_text().startswith("filename,label,rater_alice,")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["label", "init", "{tmp}/p", "--image-dir", "{tmp}/nowhere", "--classes", "a,b"],
+     "does not exist"),
+    (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a"], "two distinct"),
+    (["label", "add-rater", "{tmp}", "bob"], "not a labeling project"),
+    (["label", "serve", "{proj}", "--host", "0.0.0.0"], "allow-remote"),
+])
+def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
+                                    message):
+    proj = make_project().path
+    argv = [a.format(tmp=tmp_path, img=phantom_folder[0], proj=proj) for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1

@@ -1,0 +1,132 @@
+"""Finding images (CSV read like the simulator's: any common encoding and delimiter,
+ragged rows and missing patients reported) and their display pixels (DICOM window,
+VOI LUT, MONOCHROME1)."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skal_cxr.labeling._images import display_pixels, find_images, window_png
+
+pydicom = pytest.importorskip("pydicom")
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid  # noqa: E402,E501
+
+
+def dicom(path, pixels, photometric="MONOCHROME2", **attrs):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    pixels = np.asarray(pixels, dtype=np.uint16)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_png_pixels_and_default_window(tmp_path):
+    Image.fromarray(np.array([[10, 60], [110, 210]], dtype=np.uint8)).save(tmp_path / "a.png")
+    pixels, center, width = display_pixels(tmp_path / "a.png")
+    assert pixels.dtype == np.uint16 and pixels.tolist() == [[0, 50], [100, 200]]
+    assert (center, width) == (100.0, 200.0)
+    png = np.asarray(Image.open(io.BytesIO(window_png(pixels, center, width))))
+    assert png.tolist() == [[0, 64], [128, 255]]
+
+
+def test_dicom_window_and_rescale(tmp_path):
+    path = dicom(tmp_path / "a.dcm", [[0, 100], [200, 4000]], RescaleSlope=2,
+                 RescaleIntercept=-100, WindowCenter=300, WindowWidth=400)
+    pixels, center, width = display_pixels(path)
+    # modality LUT: -100, 100, 300, 7900; shifted by the minimum (-100)
+    assert pixels.tolist() == [[0, 200], [400, 8000]]
+    assert (center, width) == (400.0, 400.0)
+
+
+def test_monochrome1_is_inverted_with_its_window(tmp_path):
+    path = dicom(tmp_path / "m1.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
+                 WindowCenter=200, WindowWidth=100)
+    pixels, center, width = display_pixels(path)
+    assert pixels.tolist() == [[1000, 900], [700, 0]]  # dense (low) is bright now
+    assert (center, width) == (800.0, 100.0)
+    png = np.asarray(Image.open(io.BytesIO(window_png(pixels, center, width))))
+    assert png[0, 0] == 255 and png[1, 1] == 0
+
+
+def test_voi_lut_sequence_is_applied(tmp_path):
+    lut = Dataset()
+    lut.LUTDescriptor = [4, 0, 8]
+    lut.add_new("LUTData", "US", [0, 10, 20, 255])
+    lut.LUTExplanation = "test"
+    from pydicom.sequence import Sequence
+
+    path = dicom(tmp_path / "lut.dcm", [[0, 1], [2, 3]], VOILUTSequence=Sequence([lut]))
+    pixels, center, width = display_pixels(path)
+    assert pixels.tolist() == [[0, 10], [20, 255]] and width == 255.0
+
+
+def test_find_images_folder_and_csv(tmp_path):
+    d = tmp_path / "images"
+    (d / "sub").mkdir(parents=True)
+    for name in ("b.png", "a.PNG", "sub/c.dcm", "notes.txt"):
+        (d / name).write_bytes(b"x")
+    assert find_images(d) == [("a.PNG", None), ("b.png", None), ("sub/c.dcm", None)]
+    (tmp_path / "secret.png").write_bytes(b"x")
+    os.symlink(tmp_path / "secret.png", d / "link.png")
+    assert ("link.png", None) not in find_images(d)
+    csv = tmp_path / "list.csv"
+    csv.write_text("filename,patient\nb.png,p1\nsub/c.dcm,p2\n")
+    assert find_images(d, csv, group_column="patient") == [("b.png", "p1"), ("sub/c.dcm", "p2")]
+    for bad, message in [("../secret.png", "outside"), ("link.png", "outside"),
+                         ("/etc/passwd", "outside"), ("missing.png", "not found"),
+                         ("", "empty file name")]:
+        csv.write_text(f"filename,patient\n{bad},p1\n")
+        with pytest.raises(ValueError, match=message):
+            find_images(d, csv, group_column="patient")
+    csv.write_text("filename\nb.png\nb.png\n")
+    with pytest.raises(ValueError, match="more than once"):
+        find_images(d, csv)
+    with pytest.raises(ValueError, match="lacks the column"):
+        find_images(d, csv, image_column="path")
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "images"
+    d.mkdir()
+    for i, name in enumerate(["a.png", "b.png"]):
+        Image.fromarray(np.full((4, 4), i, np.uint8)).save(d / name)
+    return d
+
+
+def test_semicolon_csv_with_patients(image_dir, tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_bytes("filename;patient\na.png;p1\nb.png;p2\n".encode("utf-16"))
+    assert find_images(image_dir, path, group_column="patient") == [("a.png", "p1"),
+                                                                   ("b.png", "p2")]
+
+
+def test_ragged_rows_and_missing_patients_are_reported(image_dir, tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("filename,patient\na.png,NaN\nb.png,p2,extra\n")
+    with pytest.raises(ValueError) as info:
+        find_images(image_dir, path, group_column="patient")
+    assert "line 2: missing 'patient'" in str(info.value)
+    assert "line 3: 3 fields, but the header has 2" in str(info.value)
+
+
+def test_non_utf8_csv_says_how_to_fix(image_dir, tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_bytes("filename\na.png\nb.png\n# é\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=r"is not UTF-8 \(byte 0xe9 on line 4\)"):
+        find_images(image_dir, path)
