@@ -9,6 +9,7 @@ is shown for these. Invalid lines found in the records are reported as
 """
 
 import argparse
+import contextlib
 import math
 import signal
 import sys
@@ -23,9 +24,12 @@ PROG = "skal-cxr"
 _EPILOG_SIMULATE = """\
 examples:
   skal-cxr simulate --output skal-cxr-results
-      built-in phantoms, random / max_entropy / mean_std / bald, 3 seeds
-  skal-cxr simulate --data pneumoniamnist --max-pool 2000 --budget 0.2 --output pm
-      PneumoniaMNIST from $SKAL_CXR_DATA (or a path to pneumoniamnist.npz)
+      PneumoniaMNIST (shipped), random / max_entropy / mean_std / bald, 3 seeds,
+      class-weighted loss, full-data baseline
+  skal-cxr simulate --data phantoms --output phantoms
+      built-in 3-class severity phantoms
+  skal-cxr simulate --max-pool 2000 --budget 0.2 --output pm
+      PneumoniaMNIST, pool subsampled to 2000 images, 20 % of it labeled
   skal-cxr simulate --csv labels.csv --image-dir images/ --label-columns r1,r2,r3 \\
       --group-column patient_id --output site-a
       an image folder, split by patient
@@ -101,20 +105,42 @@ def build_parser():
         epilog=_EPILOG_SIMULATE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = sim.add_argument_group("data")
-    g.add_argument("--data", default="phantoms", metavar="SOURCE",
-                   help="'phantoms' (default, generated), a MedMNIST name such as "
-                   "pneumoniamnist or medmnist:pneumoniamnist (read from $SKAL_CXR_DATA), "
-                   "or a path to its .npz file")
+    g.add_argument("--data", metavar="SOURCE",
+                   help="pneumoniamnist (default: real pediatric CXRs shipped with "
+                   "skal_cxr, normal vs pneumonia), 'phantoms' (generated, 3 severity "
+                   "classes; implied by --n-phantoms/--phantom-size), another MedMNIST "
+                   "name such as medmnist:chestmnist (read from $SKAL_CXR_DATA), or a path "
+                   "to its .npz file")
     g.add_argument("--n-phantoms", type=int, metavar="N",
                    help="phantoms to generate, split 65/10/25%% pool/validation/test (3000)")
     g.add_argument("--phantom-size", type=int, metavar="PX", help="phantom image size (32)")
+    g.add_argument("--n-raters", type=int, metavar="N",
+                   help="phantoms: simulate N raters (3 to 6 typical) whose disagreement "
+                   "concentrates near class boundaries; labels are their majority vote")
     g.add_argument("--max-pool", type=int, metavar="N",
                    help="MedMNIST: subsample the train split to N pool images (stratified)")
     g.add_argument("--csv", metavar="CSV", help="image folder: CSV of file names and labels")
     g.add_argument("--image-dir", metavar="DIR", help="image folder: folder of the images")
     g.add_argument("--image-column", metavar="COL", help="CSV column of file names (filename)")
     g.add_argument("--label-columns", type=_str_list, metavar="A,B",
-                   help="CSV label column(s); several are combined by majority vote")
+                   help="CSV label column(s), one per rater; several are combined by "
+                   "--consensus")
+    g.add_argument("--score-column", metavar="COL",
+                   help="CSV column of a numeric score per image, cut into classes by --bins "
+                   "(instead of --label-columns)")
+    g.add_argument("--bins", type=_float_list, metavar="E1,E2",
+                   help="increasing edges turning numeric scores or ratings into classes "
+                   "0..len(bins): class i when E_i <= score < E_i+1")
+    g.add_argument("--classes", type=_str_list, metavar="C1,C2",
+                   help="the labels in ordinal order, least to most severe (for example "
+                   "none,mild,severe); consensus ties and macro MAE follow this order; "
+                   "with --bins, the names of the bins (default: sorted labels)")
+    g.add_argument("--consensus", choices=["majority", "mean", "max"],
+                   help="how several raters' labels become one: majority (ties to the more "
+                   "severe), mean (rounded half up) or max (majority)")
+    g.add_argument("--on-error", choices=["raise", "skip"],
+                   help="bad CSV rows or images: stop listing them all, or skip and report "
+                   "them (raise)")
     g.add_argument("--group-column", metavar="COL",
                    help="CSV patient column: pool, validation and test split by patient")
     g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
@@ -124,6 +150,9 @@ def build_parser():
     g.add_argument("--csv-encoding", dest="encoding", metavar="ENC",
                    help="image folder: encoding of the CSV, e.g. cp1252 (UTF-8, or UTF-16 "
                    "with a byte-order mark)")
+    g.add_argument("--csv-delimiter", dest="delimiter", metavar="CHAR",
+                   help="image folder: delimiter of the CSV (default: the first of , ; tab | "
+                   "that gives the needed columns)")
     g.add_argument("--cache-dir", metavar="DIR",
                    help="image folder: decode the images once into this on-disk cache and "
                    "read them from it (memory stays flat however large the folder)")
@@ -145,7 +174,11 @@ def build_parser():
     g.add_argument("--pool-size", type=int, metavar="N",
                    help="score a random subset of N unlabeled images per query (all)")
     g.add_argument("--class-weight", choices=["none", "balanced"],
-                   help="class weighting of the loss (none)")
+                   help="class weighting of the loss (balanced)")
+    g.add_argument("--sampler", metavar="NAME",
+                   help="imbalanced-learn sampler of the labeled set at every fit: "
+                   "random_over, random_under, smote, or a class name such as NearMiss "
+                   "(none)")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="continue training between rounds instead of retraining from scratch")
     g.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
@@ -157,6 +190,12 @@ def build_parser():
     g.add_argument("--width", type=int, help="channels of the first CXRNet block (16)")
     g.add_argument("--n-blocks", type=int, help="CXRNet convolution blocks (3)")
     g.add_argument("--dropout", type=float, help="dropout of the MC head (0.5)")
+    g.add_argument("--backbone", choices=sorted(_BACKBONES),
+                   help="network: cnn (small CXRNet), resnet18 or densenet121 (cnn)")
+    g.add_argument("--pretrained", metavar="PATH|imagenet",
+                   help="initial weights of a resnet18/densenet121 backbone: a local state-"
+                   "dict file, or 'imagenet' for torchvision's weights from the local torch "
+                   "cache")
     g.add_argument("--device", help="auto, cpu or cuda (auto)")
     g.add_argument("--max-epochs", type=int,
                    help="passes over the labeled set per fit, raised by --min-train-steps (5)")
@@ -181,6 +220,27 @@ def build_parser():
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")
     sim.set_defaults(func=_simulate)
 
+    st = sub.add_parser(
+        "study", help="reproduce the reference study's design (two tasks) and its table",
+        description="Binary normal vs pneumonia on PneumoniaMNIST and 3-class severity from "
+        "simulated raters on the phantoms; random, max entropy, mean STD, BALD and "
+        "variation ratios with a class-weighted loss. Writes OUTPUT/binary/, "
+        "OUTPUT/severity/ (resumable results folders with their reports) and "
+        "OUTPUT/study.md, our figures next to the published ones.",
+    )
+    st.add_argument("--output", "-o", default="skal-cxr-study", metavar="DIR",
+                    help="study folder (skal-cxr-study)")
+    st.add_argument("--scale", choices=["small", "tiny"], default="small",
+                    help="small: minutes on 2 CPU cores (default); tiny: a smoke test")
+    st.add_argument("--seeds", type=_seeds, metavar="N|S1,S2", help="seeds (3)")
+    st.add_argument("--strategies", type=_str_list, metavar="S1,S2",
+                    help="random,max_entropy,mean_std,bald,variation_ratios")
+    st.add_argument("--n-jobs", type=int, default=-1, metavar="N",
+                    help="runs in parallel, -1 for every core (-1)")
+    st.add_argument("--overwrite", action="store_true", help="discard earlier results")
+    st.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    st.set_defaults(func=_study)
+
     rep = sub.add_parser(
         "report", help="write the report of a results folder",
         description="Write learning_curves.png, summary.csv and report.md in RESULTS_DIR "
@@ -201,25 +261,38 @@ def build_parser():
 
 
 def _data_spec(args):
+    folder_only = [f"--{k.replace('_', '-')}" for k in _FOLDER_OPTIONS
+                   if getattr(args, k) is not None]
+    if folder_only and not (args.csv or args.image_dir):
+        raise _UsageError(f"{', '.join(folder_only)} apply to image folders (--csv, --image-dir)")
     if args.csv or args.image_dir:
         if not (args.csv and args.image_dir):
             raise _UsageError("--csv and --image-dir go together")
         spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
-        for key in ("image_column", "label_columns", "group_column", "image_size",
-                    "duplicates", "encoding", "cache_dir"):
+        for key in _FOLDER_OPTIONS:
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec
+    phantom_options = any(v is not None for v in (args.n_phantoms, args.phantom_size,
+                                                   args.n_raters))
+    if args.data is None and phantom_options:
+        args.data = "phantoms"
+    if phantom_options and args.data != "phantoms":
+        raise _UsageError("--n-phantoms, --phantom-size and --n-raters need --data phantoms")
+    if args.max_pool is not None and args.data == "phantoms":
+        raise _UsageError("--max-pool applies to MedMNIST data, not to phantoms")
     if args.data == "phantoms":
         spec = {"source": "phantoms"}
         if args.n_phantoms is not None:
             spec["n_samples"] = args.n_phantoms
         if args.phantom_size is not None:
             spec["image_size"] = args.phantom_size
+        if args.n_raters is not None:
+            spec["n_raters"] = args.n_raters
         return spec
     from .simulation._config import resolve_data_spec
 
-    spec = resolve_data_spec(args.data)
+    spec = resolve_data_spec(args.data or "pneumoniamnist")
     if args.max_pool is not None:
         spec["max_pool"] = args.max_pool
     return spec
@@ -229,6 +302,48 @@ class _UsageError(Exception):
     pass
 
 
+#: Options of ``load_image_folder`` reachable from the command line (same names).
+_FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
+                   "consensus", "group_column", "image_size", "on_error", "duplicates",
+                   "encoding", "delimiter", "cache_dir")
+_BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
+
+
+def _backbone_params(args):
+    """``module__backbone`` / ``module__pretrained``, checked before any training."""
+    params = {}
+    if args.backbone is not None:
+        params["module__backbone"] = _BACKBONES[args.backbone]
+    if args.pretrained is None:
+        return params
+    backbone = params.get("module__backbone", "small")
+    if backbone == "small":
+        raise _UsageError("--pretrained needs --backbone resnet18 or densenet121")
+    if args.pretrained == "imagenet":
+        from .networks import cached_imagenet_weights
+
+        path = cached_imagenet_weights(backbone)
+        if not path.is_file():
+            raise _UsageError(
+                f"--pretrained imagenet: the {backbone} ImageNet weights are not in the local "
+                f"torch cache ({path}); copy the file there or give --pretrained PATH"
+            )
+        params["module__pretrained"] = True
+    else:
+        import os
+
+        if not os.path.isfile(args.pretrained):
+            raise _UsageError(f"--pretrained: no such weights file: {args.pretrained}")
+        params["module__pretrained"] = os.path.abspath(args.pretrained)
+    return params
+
+
+def _class_weight(choice):
+    if choice is None:
+        return "balanced"
+    return None if choice == "none" else choice
+
+
 def _simulate(args):
     from .simulation import simulate
 
@@ -236,6 +351,7 @@ def _simulate(args):
         "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,
         "module__n_blocks": args.n_blocks, "module__dropout": args.dropout,
         "device": args.device}.items() if v is not None}
+    estimator.update(_backbone_params(args))
     training = {k: v for k, v in {
         "min_train_steps": args.min_train_steps, "max_epochs": args.max_epochs,
         "lr_schedule": args.lr_schedule}.items()
@@ -244,7 +360,7 @@ def _simulate(args):
         args.output, data=_data_spec(args), strategies=args.strategies, seeds=args.seeds,
         n_initial=args.n_initial, query_size=args.query_size, budget=args.budget,
         n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
-        class_weight=None if args.class_weight in (None, "none") else args.class_weight,
+        class_weight=_class_weight(args.class_weight), sampler=args.sampler,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
         scheduler=args.scheduler, metric=args.metric, overwrite=args.overwrite, progress=not args.quiet,
@@ -253,12 +369,23 @@ def _simulate(args):
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 
 
+def _study(args):
+    from .study import run_reference_study
+
+    paths = run_reference_study(
+        args.output, scale=args.scale, seeds=args.seeds, strategies=args.strategies,
+        n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(paths["study"].read_text())
+
+
 def _report(args):
     _report_and_print(args.results_dir, args.metric, args.targets, args.quiet)
 
 
 def _report_and_print(results_dir, metric, targets, quiet):
-    from .report import make_report
+    from .report import make_report, verdict_vs_random
 
     paths = make_report(results_dir, metric=metric, targets=targets)
     if quiet:
@@ -270,21 +397,34 @@ def _report_and_print(results_dir, metric, targets, quiet):
     print(f"\n{'strategy':<{width}}  AULC {metric} (mean ± SD over seeds)")
     for r in rows:
         print(f"{r['strategy']:<{width}}  {r['aulc_mean']:.3f} ± {r['aulc_std']:.3f}")
+    if any(r["strategy"] == "random" for r in rows):
+        print()
+        for r in rows:
+            if r["strategy"] != "random":
+                print(verdict_vs_random(r))
 
 
-_shown = set()
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Print UserWarnings about the user's settings or folder as ``skal-cxr: warning: ...``.
 
+    Each message is printed once (the results folder is read more than once);
+    other warnings keep Python's format.
+    """
+    shown = set()
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    from ._results import RecordsWarning
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning):
+            if str(message) not in shown:
+                shown.add(str(message))
+                print(f"{PROG}: warning: {message}", file=sys.stderr)
+        else:
+            print(warnings.formatwarning(message, category, filename, lineno, line),
+                  file=sys.stderr, end="")
 
-    if issubclass(category, RecordsWarning):
-        if str(message) not in _shown:  # the folder is read more than once
-            _shown.add(str(message))
-            print(f"{PROG}: warning: {message}", file=sys.stderr)
-    else:
-        print(warnings.formatwarning(message, category, filename, lineno, line),
-              file=sys.stderr, end="")
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def main(argv=None):
@@ -308,9 +448,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
-            _shown.clear()
-            warnings.showwarning = _show_warning
+        with _one_line_warnings():
             args.func(args)
     except (_UsageError, ConfigError, ResultsDirError, LabelingError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -139,6 +139,16 @@ class MCDropoutCNN(NeuralNetClassifier):
         ``fit`` (so each active-learning round is re-weighted). ``"balanced"``
         uses :func:`sklearn.utils.class_weight.compute_class_weight`; classes
         absent from ``y`` get weight 1 (they contribute no loss anyway).
+    sampler : imbalanced-learn sampler, str or None, default=None
+        Resamples the labeled set at every ``fit`` (so every active-learning
+        round is rebalanced): any imbalanced-learn over-, under- or combined
+        sampler, or its class name (``"RandomOverSampler"``) or an alias
+        (``"random_over"``, ``"random_under"``, ``"smote"``). Samplers that
+        select images resample their indices, so images of any shape work;
+        samplers that synthesise (SMOTE) interpolate pixels. The sampler is
+        cloned, and seeded with ``random_state`` when its own is unset. It
+        combines with ``class_weight``, which is computed from the labeled
+        set *before* resampling. Array inputs only (not a ``Dataset``).
     n_mc_samples : int, default=20
         Default number of Monte Carlo samples of :meth:`predict_proba_samples`.
     mc_predict : bool, default=False
@@ -183,6 +193,11 @@ class MCDropoutCNN(NeuralNetClassifier):
         The label set.
     class_weight_ : ndarray of shape (n_classes,) or None
         Loss weights used by the last ``fit``.
+    sampler_ : sampler or None
+        The fitted sampler of the last ``fit``.
+    n_epochs_ : int
+        Epochs of the last ``fit`` (:func:`training_epochs` of the images
+        it trained on, after resampling).
     module_ : torch.nn.Module
         The trained network.
     image_shape_ : tuple of (int, int)
@@ -239,6 +254,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         train_split=None,
         classes=None,
         class_weight=None,
+        sampler=None,
         n_mc_samples=20,
         mc_predict=False,
         random_state=None,
@@ -266,6 +282,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         )
         self.min_train_steps = min_train_steps
         self.class_weight = class_weight
+        self.sampler = sampler
         self.n_mc_samples = n_mc_samples
         self.mc_predict = mc_predict
         self.random_state = random_state
@@ -403,9 +420,11 @@ class MCDropoutCNN(NeuralNetClassifier):
         _check_precision(self.precision)
         self.classes_inferred_ = classes
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
+        X, y_codes = self._resample(X, y_codes)
         if warm:
             self.initialize_criterion()
         fit_params.setdefault("epochs", self.epochs_for(len(X)))
+        self.n_epochs_ = fit_params["epochs"]
         # skorch's fit calls partial_fit, which must not encode the codes again;
         # these flags end in "_" so that they never show in get_params or repr
         self._fitting_codes_ = True
@@ -449,6 +468,18 @@ class MCDropoutCNN(NeuralNetClassifier):
             Xi = augment(Xi)
             batch = (Xi, yi)
         return super().train_step_single(batch, **fit_params)
+
+    def _resample(self, X, y_codes):
+        from ._sampling import resample_labeled, resolve_sampler
+
+        sampler = resolve_sampler(self.sampler)
+        self.sampler_ = sampler
+        if sampler is None:
+            return X, y_codes
+        if isinstance(X, Dataset):
+            raise ValueError("sampler needs images as an array, not a Dataset.")
+        X, y_codes, self.sampler_ = resample_labeled(sampler, X, y_codes, self.random_state)
+        return X, y_codes
 
     def epochs_for(self, n_images):
         """Epochs that :meth:`fit` runs on ``n_images`` images.

@@ -7,11 +7,12 @@ therefore runs ``features`` once per image and samples only the head (see
 """
 
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["CXRNet", "PerImageStandardize", "BACKBONES"]
+__all__ = ["CXRNet", "PerImageStandardize", "BACKBONES", "cached_imagenet_weights"]
 
 BACKBONES = ("small", "resnet18", "densenet121")
 
@@ -58,6 +59,27 @@ def _load_pretrained_state(weights, pretrained):
             "Copy the file into that cache, pass its path as `pretrained`, or use "
             "pretrained=False."
         ) from exc
+
+
+def cached_imagenet_weights(backbone):
+    """Where torchvision keeps the ImageNet weights of ``backbone`` in the local cache.
+
+    Parameters
+    ----------
+    backbone : {"resnet18", "densenet121"}
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``<torch hub dir>/checkpoints/<file>``; the file may be absent.
+    """
+    from torchvision.models import DenseNet121_Weights, ResNet18_Weights
+
+    weights = {"resnet18": ResNet18_Weights, "densenet121": DenseNet121_Weights}
+    if backbone not in weights:
+        raise ValueError(f"backbone must be one of {sorted(weights)}; got {backbone!r}.")
+    url = weights[backbone].DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
 def _single_channel_conv(conv, in_channels):

@@ -1,6 +1,7 @@
 """Tests of the skal-cxr console script: parsing, help, error paths, a tiny run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,7 +73,8 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     (["--device", "tpu"], "device must be", 2),
 ])
 def test_user_errors_are_one_line(extra, message, code, tmp_path, capsys, no_training):
-    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS, *extra]) == code
+    tiny = TINY_ARGS[4:] if "--data" in extra else TINY_ARGS  # no phantom sizes then
+    assert main(["simulate", "--output", str(tmp_path / "o"), *tiny, *extra]) == code
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err
     assert "Traceback" not in err and err.count("\n") == 1
@@ -132,7 +134,7 @@ def test_unsuitable_npz_labels_are_refused(labels, message, code, tmp_path, caps
     for split in ("train", "val", "test"):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
     np.savez(tmp_path / "odd.npz", **arrays)
-    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS,
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS[4:],
                  "--data", str(tmp_path / "odd.npz")]) == code
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
@@ -189,6 +191,157 @@ def test_simulate_then_report(tmp_path, capsys):
     assert main(["report", str(out), "--metric", "nope"]) == 1
     assert "unknown metric" in capsys.readouterr().err
     assert np.isfinite(float(open(out / "summary.csv").read().splitlines()[1].split(",")[2]))
+
+
+# -- data and estimator options ------------------------------------------------
+def _rater_folder(tmp_path):
+    """30 tiny PNGs rated by two raters; 10 are ties between ``none`` and ``mild``."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rows = []
+    ratings = [("none", "none")] * 10 + [("none", "mild")] * 10 + [("severe", "severe")] * 10
+    rng = np.random.default_rng(0)
+    for i, (a, b) in enumerate(ratings):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(images / f"{i}.png")
+        rows.append(f"{i}.png,{a},{b},{i * 7 % 10 / 2}")
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("filename,r1,r2,score\n" + "\n".join(rows) + "\n")
+    return ["--csv", str(csv_path), "--image-dir", str(images), "--image-size", "8"]
+
+
+def _data_of(argv):
+    from skal_cxr.cli import _data_spec
+    from skal_cxr.simulation import load_simulation_data
+    from skal_cxr.simulation._config import resolve_data_spec
+
+    return load_simulation_data(resolve_data_spec(_data_spec(
+        build_parser().parse_args(["simulate", *argv]))))
+
+
+def test_classes_give_the_ordinal_order_and_ties_go_to_the_more_severe(tmp_path):
+    folder = _rater_folder(tmp_path)
+    data = _data_of([*folder, "--label-columns", "r1,r2", "--classes", "none,mild,severe"])
+    assert data.class_names == ["none", "mild", "severe"] and data.ordinal
+    counts = np.bincount(np.concatenate([data.y_pool, data.y_val, data.y_test]), minlength=3)
+    assert counts.tolist() == [10, 10, 10]  # the ten (none, mild) ties are mild
+    # without --classes, "none" reads as a missing label: the error says to give the classes
+    with pytest.raises(Exception, match=r"missing label 'none'.*give classes"):
+        _data_of([*folder, "--label-columns", "r1,r2"])
+    # and text labels without --classes are ordered alphabetically: a one-line warning says so
+    csv = Path(folder[1])
+    csv.write_text(csv.read_text().replace("none", "zero"))
+    with pytest.warns(UserWarning, match=r"alphabetically \(mild, severe, zero\).*--classes"):
+        try:
+            _data_of([*folder, "--label-columns", "r1,r2"])
+        except Exception as exc:  # a split may then miss a class; the warning came first
+            assert "class" in str(exc)
+
+
+def test_classes_reach_the_run_and_its_report(tmp_path, capsys):
+    folder = _rater_folder(tmp_path)
+    out = tmp_path / "o"
+    argv = ["simulate", "--output", str(out), *folder, "--label-columns", "r1,r2",
+            "--classes", "none,mild,severe", "--consensus", "max", *TINY_ARGS[4:],
+            "--budget", "15"]
+    assert main(argv) == 0, capsys.readouterr().err
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["data"]["classes"] == ["none", "mild", "severe"]
+    assert meta["config"]["data"]["consensus"] == "max"
+    assert meta["resolved"]["classes"] == ["none", "mild", "severe"]
+    assert meta["resolved"]["ordinal"] is True
+
+
+def test_score_column_and_bins(tmp_path):
+    folder = _rater_folder(tmp_path)
+    data = _data_of([*folder, "--score-column", "score", "--bins", "1.5,3",
+                     "--classes", "low,mid,high", "--on-error", "skip"])
+    assert data.class_names == ["low", "mid", "high"]
+    scores = np.array([i * 7 % 10 / 2 for i in range(30)])
+    expected = np.bincount(np.digitize(scores, [1.5, 3]), minlength=3)
+    got = np.bincount(np.concatenate([data.y_pool, data.y_val, data.y_test]), minlength=3)
+    assert got.tolist() == expected.tolist()
+
+
+def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
+    """Walk load_image_folder's signature and the parser together."""
+    import inspect
+
+    from skal_cxr.cli import _data_spec
+    from skal_cxr.datasets import load_image_folder
+    from skal_cxr.simulation._config import DATA_DEFAULTS
+
+    parser = build_parser()
+    simulate_parser = parser._subparsers._group_actions[0].choices["simulate"]
+    options = {o for a in simulate_parser._actions for o in a.option_strings}
+    internal = {"n_jobs", "verbose"}  # how to read, not what to read
+    renamed = {"csv_path": "--csv", "image_dir": "--image-dir", "encoding": "--csv-encoding",
+               "delimiter": "--csv-delimiter"}
+    values = {"label_columns": "a,b", "bins": "1,2", "classes": "x,y,z", "image_size": "8",
+              "consensus": "mean", "on_error": "skip", "duplicates": "keep_first",
+              "delimiter": ";"}
+    for name in inspect.signature(load_image_folder).parameters:
+        if name in internal:
+            continue
+        option = renamed.get(name, "--" + name.replace("_", "-"))
+        assert option in options, f"load_image_folder({name}=...) has no {option}"
+        if name in ("csv_path", "image_dir"):
+            continue
+        assert name in DATA_DEFAULTS["folder"], name
+        argv = ["simulate", "--csv", "c.csv", "--image-dir", "d",
+                option, values.get(name, "col")]
+        spec = _data_spec(parser.parse_args(argv))
+        assert name in spec, f"{option} does not reach the data specification"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--classes", "a,b"], "--classes apply to image folders"),
+    (["--consensus", "max", "--bins", "1"], "--bins, --consensus apply to image folders"),
+    (["--pretrained", "w.pt"], "--pretrained needs --backbone resnet18 or densenet121"),
+    (["--backbone", "resnet18", "--pretrained", "/no/such/w.pt"], "no such weights file"),
+    (["--backbone", "resnet18", "--pretrained", "imagenet"], "not in the local torch cache"),
+    (["--budget", "100000"], "larger than the pool"),
+    (["--data", "pneumoniamnist"], "need --data phantoms"),
+])
+def test_options_checked_before_training(extra, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))
+    import skal_cxr.simulation._runner as runner
+
+    monkeypatch.setattr(runner, "run_task", lambda *a, **k: pytest.fail("training started"))
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err, err
+    assert err.count("\n") == 1
+
+
+def test_backbone_and_pretrained_reach_the_estimator(tmp_path):
+    import torch
+
+    from skal_cxr.cli import _backbone_params
+    from skal_cxr.networks import CXRNet, cached_imagenet_weights
+
+    weights = tmp_path / "r18.pt"
+    torch.save(CXRNet(backbone="resnet18").state_dict(), weights)
+    args = build_parser().parse_args(["simulate", "--backbone", "resnet18",
+                                      "--pretrained", str(weights)])
+    assert _backbone_params(args) == {"module__backbone": "resnet18",
+                                      "module__pretrained": str(weights)}
+    args = build_parser().parse_args(["simulate", "--backbone", "cnn"])
+    assert _backbone_params(args) == {"module__backbone": "small"}
+    assert cached_imagenet_weights("resnet18").name.startswith("resnet18-")
+
+
+def test_phantom_raters_reach_the_report(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["simulate", "--output", str(out), *TINY_ARGS, "--n-raters", "4", "--seeds", "1",
+            "--strategies", "random"]
+    assert main(argv) == 0, capsys.readouterr().err
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["data"]["n_raters"] == 4
+    agreement = meta["resolved"]["agreement"]
+    assert agreement["n_raters"] == 4 and 0 < agreement["fleiss_kappa"] < 1
+    assert "raters: 4 per image, Fleiss' kappa" in (out / "report.md").read_text()
 
 
 def test_cache_dir_reaches_the_folder_data_spec():

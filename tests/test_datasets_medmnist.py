@@ -141,3 +141,61 @@ def test_download_of_an_unknown_name(tmp_path):
 def test_known_checksums_look_like_md5():
     assert MEDMNIST_MD5["pneumoniamnist"] == "28209eda62fecd6e6a2d98b1501bb15f"
     assert all(len(v) == 32 and int(v, 16) >= 0 for v in MEDMNIST_MD5.values())
+
+
+def test_bundled_pneumoniamnist_is_the_checksummed_file():
+    from skal_cxr.datasets import BUNDLED_SHA256, bundled_path
+
+    digest = hashlib.sha256(bundled_path("pneumoniamnist").read_bytes()).hexdigest()
+    assert digest == BUNDLED_SHA256["pneumoniamnist"]
+    with pytest.raises(ValueError, match="not shipped"):
+        bundled_path("chestmnist")
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_load_pneumoniamnist_offline_has_the_official_counts(split, monkeypatch, tmp_path):
+    from skal_cxr.datasets import load_pneumoniamnist
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(_medmnist.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("SKAL_CXR_DATA", str(tmp_path))  # an empty data home
+    X, y = load_pneumoniamnist(split)
+    assert X.shape == (sum(PNEUMONIA_COUNTS[split]), 28, 28) and X.dtype == np.uint8
+    assert np.bincount(y).tolist() == list(PNEUMONIA_COUNTS[split])
+    # load_medmnist falls back to the shipped copy when the data home lacks the file
+    X2, y2 = load_medmnist("pneumoniamnist", split=split)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    # but an explicit folder without the file is an error, not a silent substitute
+    with pytest.raises(FileNotFoundError):
+        load_medmnist("pneumoniamnist", split=split, root=tmp_path)
+
+
+def test_bundled_copy_matches_the_shared_file(pneumoniamnist):
+    from skal_cxr.datasets import load_pneumoniamnist
+
+    X, y = load_pneumoniamnist("all")
+    np.testing.assert_array_equal(X[:4708], pneumoniamnist["train_images"])
+    np.testing.assert_array_equal(y[-624:], pneumoniamnist["test_labels"].ravel())
+
+
+def test_shipped_data_is_declared_as_package_data():
+    """setup.cfg and MANIFEST.in name every shipped file, so that wheels and sdists carry it."""
+    import configparser
+    import fnmatch
+    from pathlib import Path
+
+    from skal_cxr.datasets import BUNDLED_SHA256, bundled_path
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["skal_cxr.datasets"].split(",")]
+    manifest = (root / "MANIFEST.in").read_text()
+    for name in BUNDLED_SHA256:
+        rel = bundled_path(name).relative_to(root / "skal_cxr" / "datasets").as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+        assert "skal_cxr/datasets/data/*.npz" in manifest
+    assert "NOTICE" in cfg["metadata"]["license_files"] and "Kermany" in (root / "NOTICE").read_text()

@@ -112,3 +112,30 @@ def test_learnable_but_not_trivial():
 def test_invalid_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_cxr_phantoms(**{"n_samples": 10, **kwargs})
+
+
+def test_simulated_raters_disagree_near_class_boundaries():
+    X, y, ratings, severity = make_cxr_phantoms(
+        1500, image_size=16, n_raters=5, random_state=0, return_severity=True
+    )
+    assert ratings.shape == (1500, 5) and ratings.min() >= 0 and ratings.max() <= 2
+    # y is the majority vote of the raters, ties to the more severe class
+    votes = np.stack([(ratings == k).sum(axis=1) for k in range(3)], axis=1)
+    assert np.all(votes[np.arange(1500), y] == votes.max(axis=1))
+    disagree = (ratings != ratings[:, :1]).any(axis=1)
+    distance = np.abs(severity[:, None] - np.array([1 / 3, 2 / 3])[None, :]).min(axis=1)
+    near, far = distance < 0.05, distance > 0.15
+    assert disagree[near].mean() > 0.5 and disagree[far].mean() < 0.05
+    # the same images as without raters apart from the labels' noise model
+    X0, _ = make_cxr_phantoms(1500, image_size=16, label_noise=0.0, random_state=0)
+    np.testing.assert_array_equal(X, X0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_raters": 1}, "n_raters must be an int >= 2"),
+    ({"n_raters": 3, "label_noise": 0.1}, "exclude each other"),
+    ({"n_raters": 3, "rater_noise": -1}, "rater_noise"),
+])
+def test_rater_parameter_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_cxr_phantoms(10, image_size=16, **kwargs)

@@ -43,13 +43,13 @@ def test_scoring_a_memmap_reads_batches_without_a_full_copy(pool, fitted):
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        entropy, = fitted.reduce_proba_samples(mm, [lambda s: s.mean(0)], n_samples=5,
+        entropy, = fitted.reduce_proba_samples(mm, [lambda s: s.mean(0)], n_mc_samples=5,
                                                chunk_size=128)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < float_copy / 4, f"peak {peak} bytes: the pool was copied"
-    in_ram = fitted.predict_proba_samples(X.astype(np.float32) / 255, n_samples=5)
+    in_ram = fitted.predict_proba_samples(X.astype(np.float32) / 255, n_mc_samples=5)
     np.testing.assert_array_equal(entropy, in_ram.mean(0))
     np.testing.assert_array_equal(fitted.predict_proba(mm), fitted.predict_proba(X))
 

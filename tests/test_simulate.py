@@ -13,6 +13,7 @@ import pytest
 
 from skal_cxr import _results as _records
 from skal_cxr._results import read_record_file, record_path
+from skal_cxr.models import training_epochs
 from skal_cxr.simulation import (
     ConfigError,
     DataError,
@@ -51,7 +52,10 @@ def test_round_schedule():
     assert round_schedule(1000, 40, 40, 160) == [40, 80, 120, 160]
     assert round_schedule(1000, 40, 50, 150) == [40, 90, 140, 150]
     assert round_schedule(500, 10, 20, 0.1) == [10, 30, 50]
-    assert round_schedule(30, 10, 20, 1000) == [10, 30]  # capped at the pool
+    assert round_schedule(30, 10, 20, 30) == [10, 30]
+    assert round_schedule(30, 10, 20, 1.0) == [10, 30]
+    with pytest.raises(ConfigError, match=r"budget \(1000 images\) is larger than the pool"):
+        round_schedule(30, 10, 20, 1000)  # an error, not a silently shortened run
     assert round_schedule(100, 10, 5, 10) == [10]
     with pytest.raises(ConfigError, match="smaller than the initial"):
         round_schedule(1000, 40, 40, 0.01)
@@ -84,7 +88,9 @@ def test_initial_indices_stratified_and_paired():
 def test_resolve_config_defaults_and_errors():
     config = resolve_config()
     assert config["strategies"] == ["random", "max_entropy", "mean_std", "bald"]
-    assert config["seeds"] == [0, 1, 2] and config["data"]["source"] == "phantoms"
+    assert config["seeds"] == [0, 1, 2] and config["class_weight"] == "balanced"
+    assert config["data"]["source"] == "medmnist" and config["data"]["name"] == "pneumoniamnist"
+    assert resolve_config(data="phantoms")["data"]["source"] == "phantoms"
     assert resolve_config(seeds=2)["seeds"] == [0, 1]
     assert resolve_config(data="pneumoniamnist")["data"]["name"] == "pneumoniamnist"
     assert resolve_config(data="medmnist:chestmnist")["data"]["name"] == "chestmnist"
@@ -98,6 +104,8 @@ def test_resolve_config_defaults_and_errors():
         ({"budget": 1.5}, "fraction"),
         ({"n_initial": 0}, "n_initial"),
         ({"class_weight": "auto"}, "class_weight"),
+        ({"sampler": "smoth"}, "unknown sampler"),
+        ({"sampler": 3}, "sampler must be named"),
         ({"estimator": {"lr": -1}}, "lr"),
         ({"estimator": {"bogus": 1}}, "unknown estimator"),
         ({"data": {"source": "folder"}}, "csv"),
@@ -378,6 +386,26 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_sampler_reaches_every_fit(tmp_path):
+    """A sampler in the simulation rebalances each round's labeled set."""
+    params = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False,
+              "data": {"source": "phantoms", "n_samples": 240, "image_size": 16,
+                       "n_classes": 2, "weights": [0.8, 0.2]},
+              "sampler": "random_over", "class_weight": None,
+              "estimator": {**TINY["estimator"], "batch_size": 4},
+              "training": {"max_epochs": 1, "min_train_steps": 8}}
+    result = simulate(tmp_path, **params)
+    assert result.config["sampler"] == "random_over"
+    records = read_records(tmp_path)
+    assert len(records) == 3
+    # oversampled labeled sets are longer, so each fit's epochs follow the larger set
+    for rec in records:
+        n_res = 2 * max(rec["class_counts"])
+        assert rec["n_epochs"] == training_epochs(n_res, 4, **params["training"])
+    first = records[0]  # 12 labeled: 3 epochs without the sampler
+    assert first["n_epochs"] != training_epochs(first["n_labeled"], 4, **params["training"])
 
 
 def test_image_folder_from_a_cache_gives_the_same_runs(tmp_path):

@@ -1,6 +1,8 @@
 """Datasets for chest X-ray active learning.
 
 - :func:`make_cxr_phantoms`: synthetic CXR-like images with graded severity.
+- :func:`load_pneumoniamnist`: PneumoniaMNIST (28x28), shipped with the
+  package (MedMNIST v2, Yang et al. 2023; Kermany et al. 2018; CC BY 4.0).
 - :func:`load_medmnist`: MedMNIST ``.npz`` files (PneumoniaMNIST, ChestMNIST),
   with an optional checksummed download.
 - :func:`load_image_folder`: PNG / JPEG / DICOM images listed in a CSV file
@@ -14,7 +16,10 @@ from .._lazy import ImageRows
 from ._base import get_data_home
 from ._cache import ImageCache, build_image_cache
 from ._image_folder import load_image_folder
-from ._medmnist import MEDMNIST_MD5, fetch_medmnist, load_medmnist
+from ._medmnist import (
+    BUNDLED_SHA256, MEDMNIST_MD5, bundled_path, fetch_medmnist, load_medmnist,
+    load_pneumoniamnist,
+)
 from ._phantoms import PHANTOM_CLASS_NAMES, make_cxr_phantoms
 from ._split import patient_train_test_split
 
@@ -23,6 +28,9 @@ __all__ = [
     "make_cxr_phantoms",
     "PHANTOM_CLASS_NAMES",
     "load_medmnist",
+    "load_pneumoniamnist",
+    "bundled_path",
+    "BUNDLED_SHA256",
     "fetch_medmnist",
     "MEDMNIST_MD5",
     "load_image_folder",

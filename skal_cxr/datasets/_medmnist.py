@@ -11,7 +11,8 @@ import numpy as np
 
 from ._base import get_data_home
 
-__all__ = ["load_medmnist", "MEDMNIST_MD5", "MEDMNIST_URL"]
+__all__ = ["load_medmnist", "load_pneumoniamnist", "bundled_path", "MEDMNIST_MD5",
+           "MEDMNIST_URL", "BUNDLED_SHA256"]
 
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/{name}.npz?download=1"
 
@@ -30,6 +31,73 @@ MEDMNIST_MD5 = {
 
 SPLITS = ("train", "val", "test")
 
+#: MedMNIST files shipped inside the package (``skal_cxr/datasets/data/``) and
+#: their SHA-256. PneumoniaMNIST (28x28): MedMNIST v2 (Yang et al., Scientific
+#: Data 2023), derived from Kermany et al. (Cell 2018); CC BY 4.0, see NOTICE.
+#: The train split's rows are shuffled (seed 0) compared with the official
+#: file; images, labels and split membership are the official ones.
+BUNDLED_SHA256 = {
+    "pneumoniamnist": "d0bfa3330f26554c4117328b1117f52bfb3746404b0594c58f37a09b4314d396",
+}
+
+
+def bundled_path(name="pneumoniamnist"):
+    """Path of a MedMNIST file shipped with skal_cxr.
+
+    Parameters
+    ----------
+    name : str, default="pneumoniamnist"
+        A key of ``BUNDLED_SHA256``.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> from skal_cxr.datasets import bundled_path
+    >>> bundled_path().name
+    'pneumoniamnist.npz'
+    """
+    if name not in BUNDLED_SHA256:
+        raise ValueError(
+            f"{name!r} is not shipped with skal_cxr (shipped: {sorted(BUNDLED_SHA256)}); "
+            "use load_medmnist(name, download=True)."
+        )
+    return Path(__file__).resolve().parent / "data" / f"{name}.npz"
+
+
+def load_pneumoniamnist(split="train"):
+    """Load PneumoniaMNIST (28x28) from the copy shipped with skal_cxr; no network.
+
+    Pediatric chest X-rays, normal (0) vs pneumonia (1): train 4,708 images
+    (1,214 / 3,494), val 524 (135 / 389), test 624 (234 / 390). From
+    MedMNIST v2 (Yang et al., Scientific Data 2023), derived from Kermany
+    et al. (Cell 2018), licensed CC BY 4.0: cite both when you use it.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test", "all"}, default="train"
+
+    Returns
+    -------
+    X : ndarray of shape (n_images, 28, 28), dtype uint8
+    y : ndarray of shape (n_images,), dtype int64
+
+    See Also
+    --------
+    load_medmnist : other MedMNIST files and sizes (checksummed download).
+
+    Examples
+    --------
+    >>> from skal_cxr.datasets import load_pneumoniamnist
+    >>> X, y = load_pneumoniamnist("test")
+    >>> X.shape, y.tolist().count(1)
+    ((624, 28, 28), 390)
+    """
+    path = bundled_path("pneumoniamnist")
+    return load_medmnist("pneumoniamnist", split=split, root=path.parent)
+
 
 def load_medmnist(name="pneumoniamnist", split="train", root=None, download=False):
     """Load a split of a MedMNIST dataset stored as ``{root}/{name}.npz``.
@@ -46,7 +114,9 @@ def load_medmnist(name="pneumoniamnist", split="train", root=None, download=Fals
     split : {"train", "val", "test", "all"}, default="train"
         ``"all"`` concatenates train, val and test, in this order.
     root : str or path-like, default=None
-        Folder holding the file; ``None`` uses :func:`get_data_home`.
+        Folder holding the file; ``None`` uses :func:`get_data_home`, and
+        falls back to the copy shipped with skal_cxr (``BUNDLED_SHA256``,
+        see :func:`load_pneumoniamnist`) when the file is not there.
     download : bool, default=False
         Download the official file into ``root`` when it is missing (it is
         checked against its MD5 checksum). An existing file is never
@@ -78,8 +148,11 @@ def load_medmnist(name="pneumoniamnist", split="train", root=None, download=Fals
     """
     if split not in SPLITS + ("all",):
         raise ValueError(f"split must be one of {SPLITS + ('all',)}; got {split!r}.")
+    explicit_root = root is not None
     root = get_data_home(root)
     path = root / f"{name}.npz"
+    if not path.is_file() and not explicit_root and name in BUNDLED_SHA256:
+        path = bundled_path(name)
     if not path.is_file():
         if not download:
             raise FileNotFoundError(_missing_message(name, path))

@@ -20,7 +20,9 @@ def make_cxr_phantoms(
     image_size=64,
     n_classes=3,
     weights=None,
-    label_noise=0.05,
+    label_noise=None,
+    n_raters=None,
+    rater_noise=0.04,
     random_state=None,
     return_severity=False,
 ):
@@ -40,6 +42,13 @@ def make_cxr_phantoms(
     genuinely ambiguous. A fraction ``label_noise`` of the returned labels is
     then moved to an adjacent class, as a hurried rater would.
 
+    With ``n_raters``, the labels come from simulated raters instead: each
+    rater reads the severity with Gaussian error (``rater_noise``, plus a
+    small personal bias of a quarter of it) and grades it with the same
+    edges. Raters therefore disagree on images near a class boundary and
+    agree far from one, as radiologists do; ``y`` is their majority vote
+    (ties to the more severe class).
+
     Parameters
     ----------
     n_samples : int, default=1000
@@ -55,10 +64,18 @@ def make_cxr_phantoms(
         counts of the true classes are exact: ``weights * n_samples``
         rounded by the largest-remainder method so that they sum to
         ``n_samples``.
-    label_noise : float, default=0.05
+    label_noise : float, default=None
         Fraction of labels moved to an adjacent class (normal to moderate,
         severe to moderate, moderate up or down at random). Exactly
-        ``round(label_noise * n_samples)`` labels are changed.
+        ``round(label_noise * n_samples)`` labels are changed. ``None`` is
+        0.05, or 0 with ``n_raters`` (the raters are then the noise; a
+        positive value with ``n_raters`` is an error).
+    n_raters : int, default=None
+        Simulate this many raters (at least 2; 3 to 6 is typical) and also
+        return their ratings.
+    rater_noise : float, default=0.04
+        Standard deviation of a rater's reading of the severity (on the
+        ``[0, 1]`` scale, where a class spans ``1 / n_classes``).
     random_state : int, RandomState instance or None, default=None
         Seeds everything; an int gives the same images and labels each call.
     return_severity : bool, default=False
@@ -70,6 +87,8 @@ def make_cxr_phantoms(
         Images in ``[0, 1]``; bright is dense, as on a radiograph.
     y : ndarray of shape (n_samples,), dtype int64
         Class codes ``0 .. n_classes - 1``, with label noise.
+    ratings : ndarray of shape (n_samples, n_raters), dtype int64
+        Each rater's class code, returned when ``n_raters`` is set.
     severity : ndarray of shape (n_samples,), dtype float64
         Latent severity in ``[0, 1]``, returned when ``return_severity=True``.
 
@@ -79,12 +98,27 @@ def make_cxr_phantoms(
     >>> X, y = make_cxr_phantoms(20, image_size=32, random_state=0)
     >>> X.shape, X.dtype, y.dtype
     ((20, 32, 32), dtype('float32'), dtype('int64'))
+    >>> X, y, ratings = make_cxr_phantoms(20, image_size=32, n_raters=4, random_state=0)
+    >>> ratings.shape
+    (20, 4)
     """
     n_samples = _check_int(n_samples, "n_samples", 1)
     image_size = _check_int(image_size, "image_size", 16)
     if n_classes not in PHANTOM_CLASS_NAMES:
         raise ValueError(f"n_classes must be 2 or 3; got {n_classes!r}.")
     weights = _check_weights(weights, n_classes)
+    if n_raters is not None:
+        n_raters = _check_int(n_raters, "n_raters", 2)
+        if not (isinstance(rater_noise, numbers.Real) and 0 <= rater_noise <= 1):
+            raise ValueError(f"rater_noise must be a float in [0, 1]; got {rater_noise!r}.")
+        if label_noise:
+            raise ValueError(
+                "label_noise and n_raters exclude each other: with raters, their "
+                "disagreement is the label noise (set rater_noise)."
+            )
+        label_noise = 0.0
+    elif label_noise is None:
+        label_noise = 0.05
     if not (isinstance(label_noise, numbers.Real) and 0 <= label_noise <= 1):
         raise ValueError(f"label_noise must be a float in [0, 1]; got {label_noise!r}.")
     rng = check_random_state(random_state)
@@ -98,9 +132,27 @@ def make_cxr_phantoms(
     for start in range(0, n_samples, _CHUNK):
         stop = min(start + _CHUNK, n_samples)
         X[start:stop] = _render(severity[start:stop], image_size, rng)
+    out = [X, y]
+    if n_raters is not None:
+        ratings = _simulate_raters(severity, n_classes, n_raters, rater_noise, rng)
+        out = [X, _majority(ratings, n_classes), ratings]
     if return_severity:
-        return X, y, severity
-    return X, y
+        out.append(severity)
+    return tuple(out)
+
+
+def _simulate_raters(severity, n_classes, n_raters, noise, rng):
+    """Each rater grades ``severity + bias + error`` with the class edges."""
+    edges = np.arange(1, n_classes) / n_classes
+    bias = rng.normal(0, noise / 4, size=n_raters)
+    read = severity[:, None] + bias[None, :] + rng.normal(0, noise, (len(severity), n_raters))
+    return np.digitize(read, edges).astype(np.int64)
+
+
+def _majority(ratings, n_classes):
+    from ._agreement import consensus_codes
+
+    return consensus_codes(ratings, n_classes, "majority")
 
 
 def _check_int(value, name, low):

@@ -22,10 +22,11 @@ Only *complete* runs (every planned round recorded) enter the summary.
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
     FINAL_METRICS, area_under_learning_curve, labels_to_reach, learning_curves,
-    paired_comparison, summarize,
+    paired_comparison, summarize, verdict_vs_random,
 )
 
 __all__ = [
     "make_report", "summarize", "learning_curves", "area_under_learning_curve",
-    "labels_to_reach", "paired_comparison", "plot_learning_curves", "FINAL_METRICS",
+    "labels_to_reach", "paired_comparison", "plot_learning_curves", "verdict_vs_random",
+    "FINAL_METRICS",
 ]

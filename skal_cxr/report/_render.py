@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._results import RecordsWarning, _atomic_write, read_config, read_records
-from ._statistics import learning_curves, summarize
+from ._statistics import learning_curves, summarize, verdict_vs_random
 
 __all__ = ["make_report", "plot_learning_curves"]
 
@@ -87,10 +87,15 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
         f" (class counts {resolved['pool_class_counts']}), validation {resolved['n_val']},"
         f" test {resolved['n_test']} (class counts {resolved['test_class_counts']}),"
         f" split: {resolved['split']}",
+        *([f"- raters: {resolved['agreement']['n_raters']} per image, Fleiss' kappa "
+           f"{resolved['agreement']['fleiss_kappa']:.3f}, percent agreement "
+           f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"]
+          if resolved.get("agreement") else []),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
         f" {config['n_mc_samples']} MC dropout samples per query;"
-        f" class weight: {config['class_weight']}; warm start: {config['warm_start']}",
+        f" class weight: {config['class_weight']}; sampler: {config.get('sampler')};"
+        f" warm start: {config['warm_start']}",
         f"- training rule: epochs per fit = max({config['training']['max_epochs']}, "
         f"ceil({config['training']['min_train_steps']} / batches per epoch)), batch size "
         f"{config['estimator']['batch_size']}, learning rate "
@@ -140,6 +145,8 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
         for r in compared:
             lines.append(f"| {r['strategy']} | {r['aulc_diff_vs_random']:+.4f} | "
                          f"{_fmt(r['p_wilcoxon'])} | {_fmt(r['p_ttest'])} |")
+        lines += ["", "**Did active learning beat random sampling?**", ""]
+        lines += [f"- {verdict_vs_random(r)}" for r in compared]
         n = min(r["aulc_n_seeds"] for r in rows if r["strategy"] != "full_data")
         if n < 2:
             lines += ["", "Paired tests need at least 2 seeds."]
@@ -147,7 +154,9 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
             lines += ["", f"Two-sided tests over {n} paired seeds. The exact Wilcoxon "
                       f"signed-rank p-value cannot fall below {2 / 2 ** n:.3g} with {n} seeds"
                       + (" (6 seeds are needed for p < 0.05)" if n < 6 else "")
-                      + "; the paired t-test assumes normally distributed differences."]
+                      + "; the paired t-test assumes normally distributed differences. "
+                      "\"Beat random\" means a positive mean AULC difference with paired "
+                      "t-test p < 0.05."]
     if n_incomplete:
         lines += ["", f"**{n_incomplete} incomplete run(s) left out**: rerun the simulate "
                   "command to resume them."]

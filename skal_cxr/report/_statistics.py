@@ -254,3 +254,48 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
         row["fit_time_mean"] = float(np.mean([r["fit_time"] for r in recs]))
         rows.append(row)
     return rows
+
+
+def verdict_vs_random(row, alpha=0.05):
+    """One plain sentence: did this strategy beat random sampling?
+
+    A strategy *beat random* when its mean paired AULC difference is
+    positive and the two-sided paired t-test over seeds gives ``p < alpha``
+    (the exact Wilcoxon test cannot reach 0.05 with fewer than 6 seeds, so
+    it is quoted, not used to decide).
+
+    Parameters
+    ----------
+    row : dict
+        A row of :func:`summarize` (``aulc_diff_vs_random``, ``p_ttest``,
+        ``p_wilcoxon``, ``n_seeds``).
+    alpha : float, default=0.05
+        Significance level of the paired t-test.
+
+    Returns
+    -------
+    sentence : str
+        The verdict, with the difference, both p-values and the seed count.
+
+    Examples
+    --------
+    >>> from skal_cxr.report import verdict_vs_random
+    >>> verdict_vs_random({"strategy": "bald", "aulc_diff_vs_random": 0.012,
+    ...                    "p_ttest": 0.01, "p_wilcoxon": 0.25, "n_seeds": 3})
+    'bald beat random: AULC +0.0120 (paired t-test p = 0.01, Wilcoxon p = 0.25, 3 seeds).'
+    """
+    diff, p_t = row["aulc_diff_vs_random"], row["p_ttest"]
+    tests = (f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
+             f"{row['n_seeds']} seeds)")
+    if diff is None or math.isnan(diff):
+        return f"{row['strategy']}: no paired random runs to compare with."
+    if diff > 0 and not math.isnan(p_t) and p_t < alpha:
+        return f"{row['strategy']} beat random: AULC {diff:+.4f} {tests}."
+    if diff > 0:
+        return (f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} "
+                f"{tests}.")
+    return f"{row['strategy']} did not beat random: AULC {diff:+.4f} {tests}."
+
+
+def _fmt_p(p):
+    return "–" if p is None or math.isnan(p) else f"{p:.2g}"

@@ -26,7 +26,9 @@ DATA_DEFAULTS = {
         "image_size": 32,
         "n_classes": 3,
         "weights": None,
-        "label_noise": 0.05,
+        "label_noise": None,
+        "n_raters": None,
+        "rater_noise": 0.04,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,
@@ -53,6 +55,7 @@ DATA_DEFAULTS = {
         "on_error": "raise",
         "duplicates": "raise",
         "encoding": None,
+        "delimiter": None,
         "cache_dir": None,
         "random_state": 0,
         "test_size": 0.25,
@@ -62,7 +65,7 @@ DATA_DEFAULTS = {
 
 #: Defaults of :func:`skal_cxr.simulation.simulate`: the README's main job.
 DEFAULT_CONFIG = {
-    "data": DATA_DEFAULTS["phantoms"],
+    "data": DATA_DEFAULTS["medmnist"],
     "strategies": ["random", "max_entropy", "mean_std", "bald"],
     "seeds": [0, 1, 2],
     "n_initial": 40,
@@ -71,7 +74,8 @@ DEFAULT_CONFIG = {
     "budget": 320,
     "n_mc_samples": 20,
     "pool_size": None,
-    "class_weight": None,
+    "class_weight": "balanced",
+    "sampler": None,
     "warm_start": False,
     "baseline": True,
     "estimator": {
@@ -148,13 +152,15 @@ def _merge(defaults, given, name):
 def resolve_data_spec(data):
     """Complete a data specification with the defaults of its source.
 
-    ``None`` or ``"phantoms"`` is the built-in phantoms; a MedMNIST name
+    ``None`` is PneumoniaMNIST (the copy shipped with skal_cxr unless
+    ``$SKAL_CXR_DATA`` holds ``pneumoniamnist.npz``); ``"phantoms"`` the
+    built-in phantoms; a MedMNIST name
     (``"pneumoniamnist"`` or ``"medmnist:pneumoniamnist"``) or a path to
     ``<name>.npz`` a MedMNIST file; a dict gives every setting, ``source``
     first.
     """
     if data is None:
-        data = {"source": "phantoms"}
+        data = {"source": "medmnist"}
     elif isinstance(data, str):
         if data == "phantoms":
             data = {"source": "phantoms"}
@@ -207,7 +213,7 @@ def resolve_config(**params):
         raise ConfigError(f"unknown simulation parameters: {sorted(unknown)}.")
     config = copy.deepcopy(DEFAULT_CONFIG)
     for key, value in params.items():
-        if value is None and key not in ("pool_size", "class_weight"):
+        if value is None and key not in ("pool_size", "class_weight", "sampler"):
             continue
         if key in ("estimator", "training"):
             config[key] = _merge(DEFAULT_CONFIG[key], value, key)
@@ -265,6 +271,20 @@ def resolve_config(**params):
         raise ConfigError(
             f"initial must be 'stratified' or 'random'; got {config['initial']!r}."
         )
+    if config["sampler"] is not None:
+        from .._sampling import resolve_sampler
+
+        if not isinstance(config["sampler"], str):
+            raise ConfigError(
+                "sampler must be named (a class of imblearn.over_sampling, under_sampling "
+                f"or combine, or random_over / random_under / smote); got {config['sampler']!r}."
+            )
+        try:
+            resolve_sampler(config["sampler"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if config["sampler"] == "none":
+            config["sampler"] = None
     config["warm_start"] = bool(config["warm_start"])
     config["baseline"] = bool(config["baseline"])
     training = config["training"]

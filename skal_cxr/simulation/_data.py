@@ -1,6 +1,7 @@
 """Loading a simulation's data and splitting it into pool, validation and test."""
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ class SimulationData:
     class_names: list
     ordinal: bool
     split: str
+    agreement: object = None
 
     def summary(self):
         """Sizes of the splits, JSON-serialisable."""
@@ -49,6 +51,7 @@ class SimulationData:
             "image_shape": list(self.X_pool.shape[1:]),
             "pool_class_counts": np.bincount(self.y_pool, minlength=len(self.class_names)).tolist(),
             "test_class_counts": np.bincount(self.y_test, minlength=len(self.class_names)).tolist(),
+            **({} if self.agreement is None else {"agreement": self.agreement}),
             "data_fingerprint": self.fingerprint(),
         }
 
@@ -118,17 +121,25 @@ def _three_way(X, y, spec, groups=None):
 def _load_phantoms(spec):
     from ..datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
 
+    from ..datasets._agreement import agreement
+
     try:
-        X, y = make_cxr_phantoms(
+        made = make_cxr_phantoms(
             spec["n_samples"], image_size=spec["image_size"], n_classes=spec["n_classes"],
             weights=spec["weights"], label_noise=spec["label_noise"],
+            n_raters=spec["n_raters"], rater_noise=spec["rater_noise"],
             random_state=spec["random_state"],
         )
     except (TypeError, ValueError) as exc:
         raise DataError(f"cannot make the phantoms: {exc}") from exc
+    X, y = made[:2]
+    agreed = None
+    if spec["n_raters"] is not None:  # consensus of simulated raters, and how they agreed
+        agreed = _plain(agreement(made[2], spec["n_classes"]))
     parts = _three_way(check_images(X), np.asarray(y, dtype=np.int64), spec)
     names = list(PHANTOM_CLASS_NAMES[spec["n_classes"]])
-    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified")
+    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified",
+                          agreement=agreed)
 
 
 def _class_codes(y, where):
@@ -182,7 +193,7 @@ def _load_folder(spec):
     from ..datasets import load_image_folder
 
     keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
-            "group_column", "image_size", "on_error", "duplicates", "encoding",
+            "group_column", "image_size", "on_error", "duplicates", "encoding", "delimiter",
             "cache_dir")
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
@@ -190,6 +201,7 @@ def _load_folder(spec):
         raise DataError(f"cannot read the image folder: {exc}") from exc
     target = np.asarray(bunch.target)
     classes = getattr(bunch, "classes", None)
+    _warn_if_order_guessed(spec, classes)
     if classes is None:
         classes = spec["classes"] if spec["classes"] is not None else np.unique(target)
     try:
@@ -207,7 +219,31 @@ def _load_folder(spec):
     return SimulationData(
         *parts, class_names=names, ordinal=ordinal,
         split="patient" if groups is not None else "stratified",
+        agreement=_plain(getattr(bunch, "agreement", None)),
     )
+
+
+def _plain(summary):
+    """An agreement summary with plain Python numbers (JSON-serialisable)."""
+    if summary is None:
+        return None
+    return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
+            for k, v in summary.items()}
+
+
+def _warn_if_order_guessed(spec, classes):
+    """Several raters' text labels without ``classes``: their order was guessed."""
+    columns = spec["label_columns"]
+    n_raters = 1 if columns is None or isinstance(columns, str) else len(columns)
+    if spec["classes"] is not None or spec["bins"] is not None or classes is None:
+        return
+    names = [str(c) for c in np.asarray(classes).tolist()]
+    if n_raters > 1 and not all(n.lstrip("-").replace(".", "", 1).isdigit() for n in names):
+        warnings.warn(
+            f"the ordinal order of the labels was taken alphabetically ({', '.join(names)}): "
+            "consensus ties go to the later label and macro MAE uses this order; give "
+            "classes (--classes) from least to most severe.", UserWarning, stacklevel=3,
+        )
 
 
 _LOADERS = {"phantoms": _load_phantoms, "medmnist": _load_medmnist, "folder": _load_folder}
@@ -242,4 +278,19 @@ def load_simulation_data(spec):
     data = _LOADERS[spec["source"]](spec)
     if len(np.unique(data.y_pool)) < 2:
         raise DataError("the pool holds fewer than two classes.")
+    _check_split_covers_classes(data.y_test, data.class_names, "test")
+    if data.y_val is not None:
+        _check_split_covers_classes(data.y_val, data.class_names, "validation")
     return data
+
+
+def _check_split_covers_classes(y, class_names, split):
+    """Per-class metrics (AUROC, operating points) need every class in the split."""
+    counts = np.bincount(y, minlength=len(class_names))
+    missing = [str(c) for c, n in zip(class_names, counts) if n == 0]
+    if missing:
+        raise DataError(
+            f"the {split} split ({len(y)} images) has no image of class(es) {missing}: "
+            f"too small for {len(class_names)} classes; use more images or a larger "
+            f"{'test_size' if split == 'test' else 'val_size'}."
+        )

@@ -64,7 +64,8 @@ def round_schedule(n_pool, n_initial, query_size, budget):
     n_initial, query_size : int
     budget : int or float
         Labeled images at the end (initial set included): a count, or a
-        fraction in ``(0, 1]`` of the pool. Capped at ``n_pool``.
+        fraction in ``(0, 1]`` of the pool. A count larger than ``n_pool``
+        is an error (no silently shortened run).
 
     Returns
     -------
@@ -86,6 +87,11 @@ def round_schedule(n_pool, n_initial, query_size, budget):
         total = int(round(budget * n_pool))
     else:
         total = int(budget)
+        if total > n_pool:
+            raise ConfigError(
+                f"the budget ({total} images) is larger than the pool ({n_pool} images); "
+                f"give at most {n_pool}, or a fraction such as 0.2."
+            )
     total = min(total, n_pool)
     if n_initial > n_pool:
         raise ConfigError(f"n_initial ({n_initial}) is larger than the pool ({n_pool} images).")
@@ -130,6 +136,7 @@ def build_estimator(config, n_classes, seed):
     return MCDropoutCNN(
         classes=np.arange(n_classes),
         class_weight=config["class_weight"],
+        sampler=config.get("sampler"),
         n_mc_samples=config["n_mc_samples"],
         warm_start=config["warm_start"],
         random_state=seed,
@@ -204,6 +211,8 @@ def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
         fit()
     elapsed = time.perf_counter() - t0
     n_epochs = estimator_of().epochs_for(n_labeled)
+    # a sampler changes the training-set size, hence the epochs the rule gives
+    n_epochs = getattr(estimator_of(), "n_epochs_", n_epochs)
     history = len(estimator_of().history)
     if interrupted or history - epochs_before != n_epochs:
         raise SimulationInterrupted(

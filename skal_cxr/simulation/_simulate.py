@@ -243,7 +243,8 @@ def simulate(
     budget=None,
     n_mc_samples=None,
     pool_size=None,
-    class_weight=None,
+    class_weight="balanced",
+    sampler=None,
     warm_start=None,
     baseline=None,
     estimator=None,
@@ -280,7 +281,11 @@ def simulate(
     output_dir : path-like
         Results folder: ``config.json``, ``records/*.jsonl`` and the report.
     data : str or dict, default=None
-        ``None`` or ``"phantoms"``: built-in phantoms (3000 images of 32x32,
+        ``None``: PneumoniaMNIST, the copy shipped with skal_cxr (see
+        :func:`~skal_cxr.datasets.load_pneumoniamnist`; a
+        ``pneumoniamnist.npz`` in ``$SKAL_CXR_DATA`` is used instead when
+        present): the train split is the pool, val chooses operating
+        points, test is the test set. ``"phantoms"``: built-in phantoms (3000 images of 32x32,
         normal / moderate / severe in proportions 0.6 / 0.3 / 0.1, split
         into 25% test, 10% validation and the pool). A MedMNIST name or
         ``.npz`` path uses that file's train (pool), val and test splits. A
@@ -315,8 +320,14 @@ def simulate(
     pool_size : int, default=None
         Score a random subset of this many unlabeled images per query
         (``None``: all of them).
-    class_weight : {None, "balanced"}, default=None
-        Loss weighting of the classes, recomputed each round.
+    class_weight : {"balanced", None}, default="balanced"
+        Loss weighting of the classes, recomputed each round from the
+        labeled set (as in the reference study); ``None`` for none.
+    sampler : str, default=None
+        An imbalanced-learn sampler applied to the labeled set at every fit
+        (see :class:`~skal_cxr.MCDropoutCNN`): a class name of
+        :mod:`imblearn.over_sampling`, ``under_sampling`` or ``combine``, or
+        ``"random_over"``, ``"random_under"``, ``"smote"``; ``None`` for none.
     warm_start : bool, default=None
         Continue training the previous round's network instead of
         retraining from scratch (False).
@@ -386,7 +397,7 @@ def simulate(
     config = resolve_config(
         data=data, strategies=strategies, seeds=seeds, n_initial=n_initial, initial=initial,
         query_size=query_size, budget=budget, n_mc_samples=n_mc_samples,
-        pool_size=pool_size, class_weight=class_weight, warm_start=warm_start,
+        pool_size=pool_size, class_weight=class_weight, sampler=sampler, warm_start=warm_start,
         baseline=baseline, estimator=estimator, training=training,
         torch_threads=torch_threads,
     )

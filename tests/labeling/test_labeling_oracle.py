@@ -30,6 +30,7 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
               "training": TINY["training"]}
     sim = simulate(tmp_path / "sim", data=data, strategies=[strategy], seeds=[3],
                    n_initial=6, initial="random", query_size=5, budget=21, baseline=False,
+                   class_weight=None,  # the labeling project's default
                    report=False, n_jobs=1, **common)
     records = sorted(sim.records, key=lambda r: r["round"])
 
