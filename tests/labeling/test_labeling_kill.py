@@ -68,14 +68,20 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
     stop = threading.Event()
     n_kills = 0
 
+    # kills follow the raters' progress, not the clock, so that a fast machine
+    # cannot finish the budget (30 images x 2 labels) before the kills happen
+    kill_points = sorted(rng.sample(range(4, 45), 3))
+
     def killer():
         nonlocal n_kills
-        while not stop.wait(rng.uniform(0.3, 2.0)):
+        for point in kill_points:
+            while len(acknowledged) < point:
+                if stop.wait(0.01):
+                    return
+            time.sleep(rng.uniform(0.0, 0.2))  # somewhere inside the next requests
             server.kill()
             n_kills += 1
             server.start()
-            if n_kills == 3:
-                return
 
     def rater(name):
         client = httpx.Client(base_url=server.url, timeout=10,
@@ -115,7 +121,7 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
         stop.set()
         server.stop()
 
-    assert n_kills >= 2 and acknowledged
+    assert n_kills == 3 and acknowledged
     db = sqlite3.connect(project.path / "project.sqlite")
     rows = {r[0]: r[1:] for r in db.execute(
         "SELECT l.id, r.name, l.image_id, l.label FROM labels l JOIN raters r "
