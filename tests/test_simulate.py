@@ -576,3 +576,38 @@ def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert _strip(read_records(tmp_path)) == _strip(read_records(out))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
+    """One task on two workers: the worker that never got a task ends with its parent too.
+
+    It holds the parent's stderr; ``communicate`` returns only once every
+    holder is gone (an idle loky worker used to live on for 300 s).
+    """
+    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
+           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random",
+           "--seeds", "1", "--no-baseline", "--n-initial", "12", "--query-size", "12",
+           "--budget", "120", "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2",
+           "--device", "cpu", "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "2",
+           "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stderr=subprocess.PIPE, start_new_session=True)
+    record = tmp_path / "records" / "random-seed0.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (
+            record.is_file() and record.read_bytes().count(b"\n") >= 1):
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    sid = proc.pid
+    proc.send_signal(signal.SIGKILL)
+    try:
+        proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        survivors = _session_pids(sid)
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"workers {survivors} outlived their killed parent by 60 s")
+    time.sleep(1)
+    assert _session_pids(sid) == []

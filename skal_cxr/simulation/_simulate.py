@@ -188,7 +188,11 @@ def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, tok
     if n_jobs in (None, 1):
         return Parallel(n_jobs=1)(jobs(None))
     jobs = jobs((token, True))
-    with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"]):
+    # A worker that never got a task has no parent watch (see _exit_with_parent):
+    # a short idle timeout ends it too, so no worker outlives a killed parent
+    # (holding its output pipes open) for loky's default 300 s.
+    with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"],
+                         idle_worker_timeout=2):
         # max_nbytes=None: no read-only memmaps (torch warns on them)
         return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
 

@@ -177,7 +177,9 @@ def test_export_is_read_back_by_load_image_folder_and_simulate(make_project, pha
                              classes=CLASSES)
     assert both.agreement["n_raters"] == 2
     spec = resolve_data_spec({"source": "folder", "csv": str(out),
-                              "image_dir": str(phantom_folder[0]), "image_size": 16})
+                              "image_dir": str(phantom_folder[0]), "image_size": 16,
+                              # 12 images: a validation split would miss a class
+                              "val_size": 0, "test_size": 0.5})
     assert load_simulation_data(spec).summary()["n_pool"] > 0
 
 
