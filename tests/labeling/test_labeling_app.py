@@ -177,3 +177,29 @@ def test_non_loopback_bind_is_refused_without_the_flag(make_project, host, loopb
         project = make_project()
         with pytest.raises(LabelingError, match="allow-remote"):
             serve(project, host, 8765)
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_prediction_is_shown_only_when_the_project_says_so(make_project, phantom_folder, show):
+    """Hidden by default (it biases raters); the project option shows the latest model's."""
+    from skal_cxr.labeling._loop import train_next_round
+
+    project = make_project(show_prediction=show, reserve_size=0)
+    auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
+    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False))
+    assert client.get("/api/me", headers=auth).json()["show_prediction"] is show
+    assert client.get("/api/next", headers=auth).json()["prediction"] is None  # no model yet
+    while (nxt := project.next_image("alice"))["image_id"] is not None:
+        project.submit_label("alice", nxt["image_id"], truth_of(project, phantom_folder[1],
+                                                                nxt["image_id"]))
+    train_next_round(project)
+    nxt = client.get("/api/next", headers=auth).json()
+    assert nxt["image_id"] is not None
+    if not show:
+        assert nxt["prediction"] is None
+        return
+    prediction = nxt["prediction"]
+    assert set(prediction["probabilities"]) == set(CLASSES)
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert prediction["class"] == max(prediction["probabilities"],
+                                      key=prediction["probabilities"].get)
