@@ -802,8 +802,6 @@ class LabelingProject:
 
 
 class _Closing:
-    """``with`` block that closes the connection at the end."""
-
     """A connection whose reads form one snapshot, closed on exit.
 
     Entering begins a deferred transaction, so that the several SELECTs of
