@@ -81,7 +81,18 @@ class ImageRows:
         return f"ImageRows(shape={self.shape}, dtype={self.dtype})"
 
     def subset(self, positions):
-        """The view of ``self[positions]``, without reading any image."""
+        """The view of ``self[positions]``, without reading any image.
+
+        Parameters
+        ----------
+        positions : array-like of int
+            Positions in this view.
+
+        Returns
+        -------
+        view : ImageRows
+            The same images, rows ``positions`` of this view.
+        """
         return ImageRows(self.images, self.rows[np.asarray(positions, dtype=np.intp)])
 
     def __getitem__(self, key):

@@ -47,7 +47,12 @@ __all__ = [
 class SimulationInterrupted(RuntimeError):
     """The simulation stopped early: Ctrl-C (which skorch swallows), SIGTERM, or its end.
 
-    ``signum`` is the signal that stopped it, when one did.
+    Parameters
+    ----------
+    message : str
+        What stopped, and how to resume.
+    signum : int or None, default=None
+        The signal that stopped it, when one did (kept as ``signum``).
     """
 
     def __init__(self, message, signum=None):
