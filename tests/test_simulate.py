@@ -376,12 +376,11 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
 
     X, y = toy_images
     net = MCDropoutCNN(max_epochs=2, min_train_steps=0, callbacks=[CtrlCInLastEpoch()])
-    config = {"estimator": {"batch_size": 32}, "training": {"max_epochs": 2, "min_train_steps": 0}}
     # CI may start the tests with SIGINT ignored: stand in for an interactive shell
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(SimulationInterrupted, match="interrupted"):
-            _timed_fit(lambda: net.fit(X, y), lambda: net, len(X), config, 0)
+            _timed_fit(lambda: net.fit(X, y), lambda: net, 0)
         assert len(net.history) == 2  # the epoch count alone would have passed
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:

@@ -209,15 +209,17 @@ def _sigint_flag():
         signal.signal(signal.SIGINT, previous)
 
 
-def _timed_fit(fit, estimator_of, n_labeled, config, epochs_before):
-    """Run ``fit()``; check it ran every epoch; return (seconds, epochs, history length)."""
+def _timed_fit(fit, estimator_of, epochs_before):
+    """Run ``fit()``; check it ran every epoch; return (seconds, epochs, history length).
+
+    The epochs a fit must run are the estimator's own ``n_epochs_`` (its
+    epochs-per-fit rule applied to the training set it saw, after any sampler).
+    """
     t0 = time.perf_counter()
     with _sigint_flag() as interrupted:
         fit()
     elapsed = time.perf_counter() - t0
-    n_epochs = estimator_of().epochs_for(n_labeled)
-    # a sampler changes the training-set size, hence the epochs the rule gives
-    n_epochs = getattr(estimator_of(), "n_epochs_", n_epochs)
+    n_epochs = estimator_of().n_epochs_
     history = len(estimator_of().history)
     if interrupted or history - epochs_before != n_epochs:
         raise SimulationInterrupted(
@@ -317,16 +319,16 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         if config["warm_start"] and start:
             # Warm-started weights depend on every earlier fit: replay them.
             idx = initial.tolist()
-            _, _, hist = _timed_fit(lambda: learner.fit(X[idx], y[idx]), est, len(idx), config, 0)
+            _, _, hist = _timed_fit(lambda: learner.fit(X[idx], y[idx]), est, 0)
             for rec in done:
                 q = rec["queried"]
                 idx = idx + q
                 fit_time, n_epochs, hist = _timed_fit(
-                    lambda: learner.teach(X[q], y[q]), est, len(idx), config, hist
+                    lambda: learner.teach(X[q], y[q]), est, hist
                 )
         else:
             fit_time, n_epochs, hist = _timed_fit(
-                lambda: learner.fit(X[labeled], y[labeled]), est, len(labeled), config, 0
+                lambda: learner.fit(X[labeled], y[labeled]), est, 0
             )
         with RecordWriter(path, check) as writer:
             for r in range(start, len(schedule)):
@@ -352,8 +354,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                     if not config["warm_start"]:
                         hist = 0
                     fit_time, n_epochs, hist = _timed_fit(
-                        lambda: learner.teach(X[queried], y[queried]), est, len(labeled),
-                        config, hist,
+                        lambda: learner.teach(X[queried], y[queried]), est, hist
                     )
     return len(schedule) - start
 
@@ -373,7 +374,7 @@ def run_baseline(data, config, seed, results_dir, check=None):
     n_classes = len(data.class_names)
     with _torch_threads(config["torch_threads"]):
         est = build_estimator(config, n_classes, seed)
-        fit_time, n_epochs, _ = _timed_fit(lambda: est.fit(X, y), lambda: est, len(y), config, 0)
+        fit_time, n_epochs, _ = _timed_fit(lambda: est.fit(X, y), lambda: est, 0)
         t0 = time.perf_counter()
         metrics, op = _evaluate(est.predict_proba, data)
         eval_time = time.perf_counter() - t0
