@@ -258,13 +258,12 @@ def query_round(learner, X, labeled, n_instances, config, random_state):
     """
     unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
     t0 = time.perf_counter()
-    out = learner.query_strategy(
-        learner, take_rows(X, unlabeled), n_instances=n_instances,
+    idx, _, scores = learner.query(
+        take_rows(X, unlabeled), n_instances, return_metrics=True,
         n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
         random_state=random_state,
     )
     query_time = time.perf_counter() - t0
-    idx, scores = out if isinstance(out, tuple) else (out, None)
     queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
     if scores is not None:
         scores = np.asarray(scores, dtype=float).ravel()
