@@ -48,3 +48,39 @@ def toy_images():
     for i, c in enumerate(y):
         X[i, :, column[c]:column[c] + 4] += 0.4
     return X, y
+
+
+@pytest.fixture
+def write_dicom():
+    """A function writing a one-frame grayscale DICOM file of unsigned pixels.
+
+    ``write_dicom(path, pixels, photometric="MONOCHROME2", bits_stored=16,
+    **attrs)`` sets any further DICOM attribute given (``RescaleSlope``,
+    ``WindowCenter``, ``VOILUTSequence``, ...) and returns ``path``.
+    """
+    pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    def write(path, pixels, photometric="MONOCHROME2", bits_stored=16, **attrs):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.Modality = "DX"
+        pixels = np.asarray(pixels, dtype=np.uint16)
+        ds.Rows, ds.Columns = pixels.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+        ds.PixelRepresentation = 0
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(path, enforce_file_format=True)
+        return path
+
+    return write

@@ -70,10 +70,7 @@ def test_unreadable_files_are_listed_not_fatal(tmp_path):
     assert not cache.images[2:].any()
 
 
-def test_dicom_window_is_recorded(tmp_path):
-    pytest.importorskip("pydicom")
-    from test_datasets_image_folder import write_dicom
-
+def test_dicom_window_is_recorded(tmp_path, write_dicom):
     write_dicom(tmp_path / "w.dcm", [[0, 50], [75, 150]], WindowCenter=50.5, WindowWidth=101)
     write_dicom(tmp_path / "plain.dcm", [[0, 50], [75, 150]])
     cache = build_image_cache([tmp_path / "w.dcm", tmp_path / "plain.dcm"], tmp_path / "c", 2)

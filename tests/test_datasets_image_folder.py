@@ -9,12 +9,6 @@ from skal_cxr.datasets._agreement import consensus_codes, fleiss_kappa, percent_
 from skal_cxr.datasets._image_io import read_image
 
 pydicom = pytest.importorskip("pydicom")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import (  # noqa: E402
-    ExplicitVRLittleEndian,
-    SecondaryCaptureImageStorage,
-    generate_uid,
-)
 
 CLASSES = ["normal", "moderate", "severe"]
 PNG8 = np.array([[0, 51], [102, 255]], dtype=np.uint8)
@@ -22,28 +16,6 @@ PNG16 = np.array([[0, 1000], [32768, 65535]], dtype=np.uint16)
 
 
 # -- helpers -------------------------------------------------------------------
-def write_dicom(path, pixels, photometric="MONOCHROME2", **attrs):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    pixels = np.asarray(pixels, dtype=np.uint16)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 0
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-
-
 def write_csv(path, header, rows):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -53,7 +25,7 @@ def write_csv(path, header, rows):
 
 
 @pytest.fixture
-def image_dir(tmp_path):
+def image_dir(tmp_path, write_dicom):
     """One file of each supported kind, with known pixel values."""
     d = tmp_path / "images"
     d.mkdir()

@@ -12,27 +12,6 @@ from PIL import Image
 from skal_cxr.labeling._images import display_pixels, find_images, window_png
 
 pydicom = pytest.importorskip("pydicom")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid  # noqa: E402,E501
-
-
-def dicom(path, pixels, photometric="MONOCHROME2", **attrs):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    pixels = np.asarray(pixels, dtype=np.uint16)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def test_png_pixels_and_default_window(tmp_path):
@@ -44,8 +23,8 @@ def test_png_pixels_and_default_window(tmp_path):
     assert png.tolist() == [[0, 64], [128, 255]]
 
 
-def test_dicom_window_and_rescale(tmp_path):
-    path = dicom(tmp_path / "a.dcm", [[0, 100], [200, 4000]], RescaleSlope=2,
+def test_dicom_window_and_rescale(tmp_path, write_dicom):
+    path = write_dicom(tmp_path / "a.dcm", [[0, 100], [200, 4000]], RescaleSlope=2,
                  RescaleIntercept=-100, WindowCenter=300, WindowWidth=400)
     pixels, center, width = display_pixels(path)
     # modality LUT: -100, 100, 300, 7900; shifted by the minimum (-100)
@@ -53,8 +32,8 @@ def test_dicom_window_and_rescale(tmp_path):
     assert (center, width) == (400.0, 400.0)
 
 
-def test_monochrome1_is_inverted_with_its_window(tmp_path):
-    path = dicom(tmp_path / "m1.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
+def test_monochrome1_is_inverted_with_its_window(tmp_path, write_dicom):
+    path = write_dicom(tmp_path / "m1.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
                  WindowCenter=200, WindowWidth=100)
     pixels, center, width = display_pixels(path)
     assert pixels.tolist() == [[1000, 900], [700, 0]]  # dense (low) is bright now
@@ -63,14 +42,15 @@ def test_monochrome1_is_inverted_with_its_window(tmp_path):
     assert png[0, 0] == 255 and png[1, 1] == 0
 
 
-def test_voi_lut_sequence_is_applied(tmp_path):
+def test_voi_lut_sequence_is_applied(tmp_path, write_dicom):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
     lut = Dataset()
     lut.LUTDescriptor = [4, 0, 8]
     lut.add_new("LUTData", "US", [0, 10, 20, 255])
     lut.LUTExplanation = "test"
-    from pydicom.sequence import Sequence
-
-    path = dicom(tmp_path / "lut.dcm", [[0, 1], [2, 3]], VOILUTSequence=Sequence([lut]))
+    path = write_dicom(tmp_path / "lut.dcm", [[0, 1], [2, 3]], VOILUTSequence=Sequence([lut]))
     pixels, center, width = display_pixels(path)
     assert pixels.tolist() == [[0, 10], [20, 255]] and width == 255.0
 
