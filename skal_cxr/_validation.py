@@ -4,6 +4,13 @@ The package works on single-channel images stored as ``(N, 1, H, W)``
 ``float32`` arrays. Every public entry point funnels user input through
 :func:`check_images` and :func:`encode_labels` so that bad input fails early
 with one clear message instead of deep inside PyTorch.
+
+Parameters are declared once per estimator in scikit-learn's form, a
+``_parameter_constraints`` dict, and checked by :func:`check_params` at
+``fit``; scalar arguments go through :func:`check_int` (scikit-learn's
+``check_scalar``). This module is the one place that imports scikit-learn's
+private parameter-validation tools: estimators take the constraint classes
+from here.
 """
 
 import inspect
@@ -12,10 +19,148 @@ from collections import Counter
 
 import numpy as np
 import torch
+from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+    validate_params,
+)
+from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset
 
-__all__ = ["check_images", "encode_labels", "check_n_samples", "accepts_keyword",
-           "check_batch_size", "CheckedDataset", "dataset_image", "image_size_error"]
+__all__ = ["check_images", "encode_labels", "accepts_keyword", "CheckedDataset",
+           "dataset_image", "image_size_error", "check_params", "check_int",
+           "check_image_size", "labels_1d", "Integers", "BATCH_SIZE", "HasMethods",
+           "Interval", "InvalidParameterError", "Options", "StrOptions", "validate_params"]
+
+
+class Integers(Interval):
+    """scikit-learn's ``Interval(Integral, left, right)``, refusing bools.
+
+    ``True`` is an ``Integral`` to Python, but a count of ``True`` is a
+    mistake, not 1.
+    """
+
+    def __init__(self, left, right=None, *, closed="left"):
+        super().__init__(numbers.Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
+#: ``batch_size``: a positive int, or -1 for one batch of everything.
+BATCH_SIZE = [Integers(1), Options(numbers.Integral, {-1})]
+
+
+def check_params(estimator):
+    """Check an estimator's parameters against its ``_parameter_constraints``.
+
+    Parameters missing from the constraints are not checked.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Has ``_parameter_constraints`` and ``get_params``.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` and ``TypeError`` naming the first bad parameter.
+    """
+    validate_parameter_constraints(
+        estimator._parameter_constraints, estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )
+
+
+def check_int(value, name, min_val=1, *, error=InvalidParameterError):
+    """``value`` as an int ``>= min_val``, checked by scikit-learn's ``check_scalar``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check; a bool is refused.
+    name : str
+        Name used in the error message.
+    min_val : int, default=1
+        Smallest allowed value.
+    error : exception class, default=InvalidParameterError
+        Raised with ``check_scalar``'s message. The default is both a
+        ``ValueError`` and a ``TypeError``.
+
+    Returns
+    -------
+    value : int
+        The checked value.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be an instance of int, not bool.")
+        return int(check_scalar(value, name, numbers.Integral, min_val=min_val))
+    except (TypeError, ValueError) as exc:
+        raise error(str(exc)) from None
+
+
+def check_image_size(image_size, name="image_size"):
+    """``None``, or ``image_size`` as a ``(height, width)`` pair of positive ints.
+
+    Parameters
+    ----------
+    image_size : int, pair of int or None
+        One int is a square size.
+    name : str, default="image_size"
+        Name used in the error message.
+
+    Returns
+    -------
+    image_size : tuple of (int, int) or None
+        The pair.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` for anything else.
+    """
+    if image_size is None:
+        return None
+    pair = ((image_size, image_size) if isinstance(image_size, numbers.Integral)
+            else image_size)
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(Integers(1).is_satisfied_by(s) for s in pair):
+        raise InvalidParameterError(
+            f"{name} must be a positive int or a (height, width) pair; got {image_size!r}."
+        )
+    return tuple(int(s) for s in pair)
+
+
+def labels_1d(y, name="y", error=ValueError):
+    """Labels as a 1-D array: ``column_or_1d``, which also takes an ``(n, 1)`` column.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_images,) or (n_images, 1)
+        The labels.
+    name : str, default="y"
+        Name used in the error message.
+    error : exception class, default=ValueError
+        Raised for any other shape.
+
+    Returns
+    -------
+    y : ndarray of shape (n_images,)
+        The labels, dtype kept.
+    """
+    try:
+        return column_or_1d(y, warn=False)
+    except ValueError:
+        raise error(f"{name} must be one-dimensional; got shape {np.shape(y)}.") from None
 
 _FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
 _INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -201,15 +346,6 @@ class CheckedDataset(Dataset):
         return int(value)
 
 
-def check_batch_size(batch_size):
-    """``batch_size`` as an int: positive, or -1 for one batch of everything."""
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
-            or not (batch_size >= 1 or batch_size == -1)):
-        raise ValueError(
-            f"batch_size must be a positive integer or -1 (one batch); got {batch_size!r}."
-        )
-    return int(batch_size)
-
 
 def encode_labels(y, classes, *, name="y"):
     """Map labels to integer codes ``0 .. n_classes - 1`` in the order of ``classes``.
@@ -232,11 +368,7 @@ def encode_labels(y, classes, *, name="y"):
     ValueError
         If ``y`` is not one-dimensional or holds labels missing from ``classes``.
     """
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {y.shape}.")
+    y = labels_1d(y, name)
     classes = np.asarray(classes)
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(f"{name} contains NaN or infinity.")
@@ -259,16 +391,6 @@ def encode_labels(y, classes, *, name="y"):
         )
     return order[pos].astype(np.int64)
 
-
-def check_n_samples(n_samples, name="n_samples"):
-    """Check that a Monte Carlo sample count is a positive integer."""
-    if (
-        isinstance(n_samples, bool)
-        or not isinstance(n_samples, numbers.Integral)
-        or n_samples < 1
-    ):
-        raise ValueError(f"{name} must be a positive integer; got {n_samples!r}.")
-    return int(n_samples)
 
 
 def accepts_keyword(func, name):

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, Subset
 
 from ._pipeline import final_estimator, transform_before_final
 from ._random import round_rng
-from ._validation import accepts_keyword, dataset_image
+from ._validation import HasMethods, accepts_keyword, check_params, dataset_image
 from .strategies import max_entropy
 
 __all__ = ["ActiveLearner"]
@@ -131,6 +131,17 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     [10, 15]
     """
 
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "query_strategy": [callable],
+        "X_training": ["array-like", Dataset, None],
+        "y_training": ["array-like", None],
+        "bootstrap_init": ["boolean"],
+        "on_transformed": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+        "fit_kwargs": [dict, None],
+    }
+
     def __init__(self, estimator, query_strategy=max_entropy, X_training=None,
                  y_training=None, bootstrap_init=False, on_transformed=False,
                  random_state=None, fit_kwargs=None):
@@ -162,6 +173,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
+        check_params(self)
         self.X_training, self.y_training = X, y
         self.history_ = []
         self._pending = None
@@ -184,6 +196,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         **fit_kwargs : dict
             Passed to the estimator's ``fit`` this time, over ``fit_kwargs``.
         """
+        check_params(self)
         X, y = _images(_dense(X)), _labels(y)
         if len(X) != len(y):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
@@ -244,6 +257,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         })
 
     def _check_fitted(self):
+        check_params(self)
         if not hasattr(self, "estimator_"):
             if self.X_training is None:
                 raise NotFittedError(

@@ -22,12 +22,17 @@ from .augment import resolve_augmentation
 from .callbacks import BatchNormRecalibration
 from ._random import batch_seed, torch_rng, torch_seed_from
 from ._validation import (
+    BATCH_SIZE,
     CheckedDataset,
-    check_batch_size,
+    HasMethods,
+    Integers,
+    StrOptions,
     check_images,
-    check_n_samples,
+    check_int,
+    check_params,
     encode_labels,
     image_size_error,
+    validate_params,
 )
 from .networks import CXRNet
 
@@ -41,6 +46,11 @@ def resolve_device(device):
     return device
 
 
+@validate_params(
+    {"n_images": [Integers(0)], "batch_size": BATCH_SIZE, "max_epochs": [Integers(0)],
+     "min_train_steps": [Integers(0), None]},
+    prefer_skip_nested_validation=True,
+)
 def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
     """Epochs of one fit: ``max_epochs``, raised to reach ``min_train_steps`` steps.
 
@@ -74,9 +84,7 @@ def training_epochs(n_images, batch_size, max_epochs, min_train_steps):
     5
     """
     steps = min_train_steps or 0
-    if steps < 0:
-        raise ValueError(f"min_train_steps must be >= 0; got {steps!r}.")
-    batch = n_images if check_batch_size(batch_size) == -1 else batch_size
+    batch = n_images if batch_size == -1 else batch_size
     batches_per_epoch = max(1, -(-int(n_images) // int(batch)))
     return int(max(max_epochs, -(-int(steps) // batches_per_epoch)))
 
@@ -241,6 +249,25 @@ class MCDropoutCNN(NeuralNetClassifier):
     (10, 5, 2)
     """
 
+    # the parameters skal_cxr adds or gives a meaning to; skorch's others are skorch's
+    _parameter_constraints = {
+        "max_epochs": [Integers(0)],
+        "batch_size": BATCH_SIZE,
+        "min_train_steps": [Integers(0), None],
+        "train_split": [callable, None],
+        "classes": ["array-like", None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "sampler": [HasMethods(["fit_resample"]), str, None],  # names: resolve_sampler
+        "n_mc_samples": [Integers(1)],
+        "mc_predict": ["boolean"],
+        "random_state": ["random_state"],
+        "augment": [StrOptions({"cxr"}), callable, None],
+        "precision": [StrOptions({"float32", "bfloat16"})],
+        "scheduler": [str, None],
+        "device": [str, torch.device, Integers(0), None],  # an int is a CUDA index
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         module=CXRNet,
@@ -358,7 +385,7 @@ class MCDropoutCNN(NeuralNetClassifier):
             raise ValueError("y is None: pass labels, or a Dataset yielding (image, label).")
 
     def get_dataset(self, X, y=None):
-        check_batch_size(self.batch_size)
+        check_params(self)  # (prediction after set_params too)
         training_classes = self.__dict__.get("_training_classes_")
         trained = getattr(self, "image_shape_", None)
         if is_lazy_images(X):
@@ -410,14 +437,13 @@ class MCDropoutCNN(NeuralNetClassifier):
         -------
         self : MCDropoutCNN
         """
-        check_batch_size(self.batch_size)
+        check_params(self)
         X, y_codes, classes = self._validate_training_data(X, y)
         warm = bool(self.warm_start and self.initialized_)
         self.image_shape_ = self._check_image_shape(X, warm, classes)
         transform = resolve_augmentation(self.augment)
         # (wrapped: skorch reserves attributes holding torch modules for its own)
         self.augment_ = None if transform is None else partial(_apply_per_image, transform)
-        _check_precision(self.precision)
         self.classes_inferred_ = classes
         self.class_weight_ = self._compute_class_weight(y_codes, len(classes))
         X, y_codes = self._resample(X, y_codes)
@@ -450,7 +476,7 @@ class MCDropoutCNN(NeuralNetClassifier):
             return super().partial_fit(X, y, classes=classes, **fit_params)
         if not self.initialized_:
             return self.fit(X, y, **fit_params)
-        check_batch_size(self.batch_size)
+        check_params(self)
         if not isinstance(X, Dataset):
             X = X if is_lazy_images(X) else check_images(X)
             y = encode_labels(y, self.classes_)
@@ -546,10 +572,6 @@ class MCDropoutCNN(NeuralNetClassifier):
                     f"class_weight names labels that are not classes: {sorted(unknown)}."
                 )
             return np.array([float(self.class_weight.get(c, 1.0)) for c in classes.tolist()])
-        if self.class_weight != "balanced":
-            raise ValueError(
-                f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}."
-            )
         present = np.unique(y_codes)
         weights = np.ones(n_classes)
         weights[present] = compute_class_weight("balanced", classes=present, y=y_codes)
@@ -659,7 +681,7 @@ class MCDropoutCNN(NeuralNetClassifier):
             One array per function, concatenated over chunks along axis 0.
         """
         n_mc_samples = _renamed(n_mc_samples, n_samples)
-        chunk_size = check_n_samples(chunk_size, "chunk_size")
+        chunk_size = check_int(chunk_size, "chunk_size")
         check_is_fitted(self, ["module_"])
         if self.scheduler is not None:
             from ._dask import reduce_on_dask
@@ -697,7 +719,7 @@ class MCDropoutCNN(NeuralNetClassifier):
         start at batch boundaries gives the same samples as scoring it whole.
         """
         check_is_fitted(self, ["module_"])
-        n_mc_samples = check_n_samples(
+        n_mc_samples = check_int(
             self.n_mc_samples if n_mc_samples is None else n_mc_samples, "n_mc_samples"
         )
         nonlinearity = self._get_predict_nonlinearity()
@@ -723,7 +745,7 @@ class MCDropoutCNN(NeuralNetClassifier):
 
     def _autocast(self):
         """bfloat16 autocast when ``precision="bfloat16"``, else nothing."""
-        if _check_precision(self.precision) == "float32":
+        if self.precision == "float32":
             return nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
 
@@ -778,11 +800,3 @@ def _apply_per_image(transform, X):
     """``transform`` applied to each image of a batch (v2 draws one set per call)."""
     return torch.stack([transform(x) for x in X])
 
-
-_PRECISIONS = ("float32", "bfloat16")
-
-
-def _check_precision(precision):
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {_PRECISIONS}; got {precision!r}.")
-    return precision

@@ -1,17 +1,13 @@
 """Image preprocessing as a scikit-learn transformer."""
 
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._validation import check_images
+from ._validation import Integers, StrOptions, check_image_size, check_images, check_params
 
 __all__ = ["CXRPreprocessor"]
-
-_SCALINGS = ("minmax", "standardize", None)
 
 
 class CXRPreprocessor(TransformerMixin, BaseEstimator):
@@ -41,6 +37,11 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
     (2, 1, 4, 4)
     """
 
+    _parameter_constraints = {
+        "size": [Integers(1), "array-like", None],  # a pair: see check_image_size
+        "scaling": [StrOptions({"minmax", "standardize"}), None],
+    }
+
     def __init__(self, size=None, scaling="minmax"):
         self.size = size
         self.scaling = scaling
@@ -63,17 +64,9 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
         return tags
 
     def _check_params(self):
-        size = self.size
-        if size is not None:
-            pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-            if len(pair) != 2 or not all(
-                isinstance(s, numbers.Integral) and s > 0 for s in pair
-            ):
-                raise ValueError(f"size must be a positive int or a pair of them; got {size!r}.")
-            size = tuple(int(s) for s in pair)
-        if self.scaling not in _SCALINGS:
-            raise ValueError(f"scaling must be one of {_SCALINGS}; got {self.scaling!r}.")
-        return size
+        """Check the parameters; return ``size`` as a pair (or ``None``)."""
+        check_params(self)
+        return check_image_size(self.size, "size")
 
     @staticmethod
     def _as_images(X, size):

@@ -25,6 +25,7 @@ from sklearn.utils.estimator_checks import (
     check_get_params_invariance,
     check_mixin_order,
     check_no_attributes_set_in_init,
+    check_param_validation,
     check_parameters_default_constructible,
     check_set_params,
     check_valid_tag_types,
@@ -88,6 +89,15 @@ def test_sklearn_data_free_checks_on_image_estimators(estimator, check, request)
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     check(name, clone(estimator))
+
+
+@pytest.mark.parametrize("estimator", [
+    ActiveLearner(LogisticRegression(), query_strategy=random_sampling), CXRPreprocessor(size=4),
+], ids=_id)
+def test_check_param_validation(estimator):
+    # not among parametrize_with_checks' checks; it needs every parameter constrained,
+    # so MCDropoutCNN (skorch's parameters are skorch's) has its own in test_models_input
+    check_param_validation(type(estimator).__name__, estimator)
 
 
 @pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_id)

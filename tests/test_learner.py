@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skal_cxr import ActiveLearner, CXRPreprocessor, MCDropoutCNN
+from skal_cxr._validation import InvalidParameterError
 from skal_cxr.strategies import bald, coreset, max_entropy, mean_std, random_sampling
 
 
@@ -72,6 +73,38 @@ def test_unfitted_without_data_raises(data):
     for call in (lambda: learner.query(X), lambda: learner.predict(X)):
         with pytest.raises(NotFittedError, match="no labeled data"):
             call()
+
+
+@pytest.mark.parametrize("param, value", [
+    ("estimator", "net"), ("estimator", object()), ("query_strategy", "bald"),
+    ("X_training", 3.0), ("y_training", "0101"), ("bootstrap_init", "yes"),
+    ("bootstrap_init", 1), ("on_transformed", None), ("random_state", "seed"),
+    ("fit_kwargs", [("sample_weight", None)]),
+], ids=repr)
+@pytest.mark.parametrize("method", ["fit", "teach", "query", "predict"])
+def test_bad_parameter_raises_before_fitting(data, param, value, method):
+    X, y = data
+    learner = ActiveLearner(Recorder(), X_training=X[:6], y_training=y[:6])
+    learner.set_params(**{param: value})
+    call = {"fit": lambda: learner.fit(X[:6], y[:6]), "teach": lambda: learner.teach(X[:2], y[:2]),
+            "query": lambda: learner.query(X), "predict": lambda: learner.predict(X)}[method]
+    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter of ActiveLearner"):
+        call()
+    assert not hasattr(learner, "estimator_")
+
+
+@pytest.mark.parametrize("params", [
+    {"bootstrap_init": np.True_, "on_transformed": np.False_},
+    {"random_state": np.random.RandomState(0)}, {"random_state": np.random.default_rng(0)},
+    {"X_training": None, "y_training": None, "fit_kwargs": {}},
+    {"X_training": [[[0.0]], [[1.0]]], "y_training": [0, 1], "query_strategy": random_sampling},
+])
+def test_edge_parameter_values_are_valid(data, params):
+    X, y = data
+    learner = ActiveLearner(Recorder(), **{"X_training": X[:6], "y_training": y[:6], **params})
+    learner.teach(X[6:8] if learner.X_training is None or len(learner.X_training) == 6
+                  else X[6:8, :1, :1], y[6:8])
+    assert learner.history_[-1]["n_labeled"] == len(learner.y_training)
 
 
 def test_rounds_record_history(data):

@@ -7,6 +7,7 @@ from sklearn.pipeline import make_pipeline
 from torch.utils.data import Dataset, TensorDataset
 
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
+from skal_cxr._validation import InvalidParameterError
 from skal_cxr.models import training_epochs
 
 FAST = dict(max_epochs=1, batch_size=16, min_train_steps=0, module__width=8, module__n_blocks=2,
@@ -143,20 +144,55 @@ def test_refit_on_another_size_is_a_new_network(fitted16):
 
 
 # -- batch size and lists of images -------------------------------------------------------
-@pytest.mark.parametrize("batch_size", [0, -2, 2.5, True, "32"])
-def test_bad_batch_size(fitted16, batch_size):
+# -- parameters ---------------------------------------------------------------------------
+BAD_PARAMS = [
+    ("max_epochs", -1), ("max_epochs", 1.5), ("max_epochs", True),
+    ("batch_size", 0), ("batch_size", -2), ("batch_size", 2.5), ("batch_size", True),
+    ("batch_size", "32"), ("min_train_steps", -1), ("min_train_steps", 2.5),
+    ("train_split", 0.2), ("classes", "ab"), ("classes", 3), ("class_weight", "auto"),
+    ("class_weight", ["balanced"]), ("sampler", 3), ("sampler", object()),
+    ("n_mc_samples", 0), ("n_mc_samples", 2.5), ("n_mc_samples", True), ("mc_predict", "yes"),
+    ("mc_predict", 1), ("random_state", "seed"), ("random_state", 1.5), ("augment", "hflip"),
+    ("augment", 3), ("precision", "float16"), ("precision", None), ("scheduler", 8786),
+    ("device", 1.5), ("device", -1), ("verbose", "loud"), ("verbose", -1),
+]
+
+
+@pytest.mark.parametrize("param, value", BAD_PARAMS, ids=lambda v: repr(v))
+def test_bad_parameter_raises_before_training(fitted16, param, value):
+    _, X = fitted16
+    net = MCDropoutCNN(**{**FAST, param: value})
+    with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter of MCDropoutCNN"):
+        net.fit(X, np.tile([0, 1], 12))
+    assert not hasattr(net, "module_")
+
+
+@pytest.mark.parametrize("batch_size", [0, 2.5, True])
+def test_bad_batch_size_after_fit_and_in_training_epochs(fitted16, batch_size):
     net, X = fitted16
-    message = rf"batch_size must be a positive integer or -1 \(one batch\); got {batch_size!r}"
-    with pytest.raises(ValueError, match=message.replace("'", "'")):
-        MCDropoutCNN(**{**FAST, "batch_size": batch_size}).fit(X, np.tile([0, 1], 12))
     net.set_params(batch_size=batch_size)
     try:
-        with pytest.raises(ValueError, match=r"batch_size must be a positive integer"):
+        with pytest.raises(InvalidParameterError, match="'batch_size' parameter"):
             net.predict_proba(X)
+        with pytest.raises(InvalidParameterError, match="'batch_size' parameter"):
+            net.predict_proba_samples(X)
     finally:
         net.set_params(batch_size=16)
-    with pytest.raises(ValueError, match=r"batch_size must be a positive integer"):
+    with pytest.raises(InvalidParameterError, match="'batch_size' parameter of training_epochs"):
         training_epochs(24, batch_size, max_epochs=1, min_train_steps=10)
+
+
+@pytest.mark.parametrize("params", [
+    {"batch_size": -1, "max_epochs": 0, "min_train_steps": 2, "n_mc_samples": 1},
+    {"n_mc_samples": np.int64(2), "min_train_steps": None, "mc_predict": np.True_,
+     "random_state": np.random.RandomState(0), "device": torch.device("cpu")},
+    {"class_weight": {0: 2.0}, "sampler": "random_over", "augment": lambda x: x,
+     "precision": "bfloat16", "classes": (0, 1), "verbose": False, "train_split": None},
+], ids=["counts", "types", "options"])
+def test_edge_parameter_values_are_valid(fitted16, params):
+    _, X = fitted16
+    net = MCDropoutCNN(**{**FAST, **params}).fit(X, np.tile([0, 1], 12))
+    assert net.predict_proba_samples(X[:3]).shape[1:] == (3, 2)
 
 
 def test_batch_size_minus_one_is_one_batch(fitted16):

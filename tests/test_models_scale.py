@@ -108,7 +108,7 @@ def test_cxr_augmentation_preset_and_bad_values(pool):
     b = make_net(augment="cxr").fit(X[:40], y[:40]).predict_proba(X[:10])
     np.testing.assert_array_equal(a, b)  # seeded
     for bad in ("hflip", 3):
-        with pytest.raises(ValueError, match="augment must be"):
+        with pytest.raises(ValueError, match="'augment' parameter"):
             make_net(augment=bad).fit(X[:40], y[:40])
 
 
@@ -124,7 +124,7 @@ def test_bfloat16_trunk_agrees_with_float32(pool, fitted):
     assert np.abs(low - full).max() < 0.05
     assert np.corrcoef(low.mean(0)[:, 1], full.mean(0)[:, 1])[0, 1] > 0.99
     np.testing.assert_allclose(emb_low, fitted.embed(X[:20]), atol=0.1, rtol=0.05)
-    with pytest.raises(ValueError, match="precision must be"):
+    with pytest.raises(ValueError, match="'precision' parameter"):
         make_net(precision="float16").fit(X[:40], np.tile([0, 1], 20))
 
 

@@ -1,10 +1,11 @@
 """Reading one image file (PNG, JPEG, DICOM, ...) as a float32 array in [0, 1]."""
 
-import numbers
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .._validation import check_image_size
 
 __all__ = ["read_image", "resize_image", "is_dicom", "check_image_size"]
 
@@ -125,20 +126,3 @@ def read_dicom(path):
         return np.zeros(arr.shape, dtype=np.float32)
     return ((arr - lo) / span).astype(np.float32)
 
-
-def check_image_size(image_size):
-    """``None``, or ``image_size`` as a ``(height, width)`` pair of positive ints."""
-    if image_size is None:
-        return None
-    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
-    try:
-        pair = tuple(pair)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in pair
-    ):
-        raise ValueError(
-            f"image_size must be a positive int or a (height, width) pair; got {image_size!r}."
-        )
-    return tuple(int(s) for s in pair)
