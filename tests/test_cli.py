@@ -67,8 +67,8 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
     (["--lr", "inf"], "lr must be a finite positive", 2),
     (["--lr", "nan"], "lr must be a finite positive", 2),
-    (["--width", "0"], "width must be an integer >= 1", 2),
-    (["--n-blocks", "-1"], "n_blocks must be an integer >= 1", 2),
+    (["--width", "0"], "width == 0, must be >= 1", 2),
+    (["--n-blocks", "-1"], "n_blocks == -1, must be >= 1", 2),
     (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
     (["--device", "tpu"], "device must be", 2),
 ])

@@ -100,9 +100,9 @@ def test_learnable_but_not_trivial():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"n_samples": 0}, "n_samples must be an int >= 1"),
-        ({"n_samples": 2.5}, "n_samples must be an int >= 1"),
-        ({"image_size": 8}, "image_size must be an int >= 16"),
+        ({"n_samples": 0}, "n_samples == 0, must be >= 1"),
+        ({"n_samples": 2.5}, "n_samples must be an instance of int, not float"),
+        ({"image_size": 8}, "image_size == 8, must be >= 16"),
         ({"n_classes": 4}, "n_classes must be 2 or 3"),
         ({"weights": (0.5, 0.5)}, "weights must hold 3 finite proportions"),
         ({"weights": (1, -1, 1)}, "non-negative"),
@@ -132,7 +132,7 @@ def test_simulated_raters_disagree_near_class_boundaries():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n_raters": 1}, "n_raters must be an int >= 2"),
+    ({"n_raters": 1}, "n_raters == 1, must be >= 2"),
     ({"n_raters": 3, "label_noise": 0.1}, "exclude each other"),
     ({"n_raters": 3, "rater_noise": -1}, "rater_noise"),
 ])

@@ -31,6 +31,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from .._validation import check_int
 from ._image_io import check_image_size, is_dicom, read_dicom, _read_pillow, resize_image
 
 __all__ = ["ImageCache", "build_image_cache"]
@@ -203,8 +204,7 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     image_size = check_image_size(image_size)
     if image_size is None:
         raise ValueError("build_image_cache needs an image_size (the working size).")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    chunk_size = check_int(chunk_size, "chunk_size")
     files = [os.path.abspath(os.fspath(f)) for f in files]
     repeated = [f for f, count in Counter(files).items() if count > 1]
     if repeated:

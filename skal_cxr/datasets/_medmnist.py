@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import labels_1d
 from ._base import get_data_home
 
 __all__ = ["load_medmnist", "load_pneumoniamnist", "bundled_path", "MEDMNIST_MD5",
@@ -204,8 +205,10 @@ def _read_split(data, split, path):
         raise ValueError(f"{path}: {keys[1]} must hold integer class codes; got "
                          f"{labels.dtype} values such as {labels.ravel()[:3].tolist()}.")
     labels = labels.astype(np.int64)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
+    try:
+        labels = labels_1d(labels)  # an (n, 1) column too
+    except ValueError:
+        pass  # multi-label: one row of codes per image
     return images, labels
 
 

@@ -5,6 +5,8 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._validation import check_int
+
 __all__ = ["make_cxr_phantoms", "PHANTOM_CLASS_NAMES"]
 
 PHANTOM_CLASS_NAMES = {3: ("normal", "moderate", "severe"), 2: ("normal", "diseased")}
@@ -102,13 +104,13 @@ def make_cxr_phantoms(
     >>> ratings.shape
     (20, 4)
     """
-    n_samples = _check_int(n_samples, "n_samples", 1)
-    image_size = _check_int(image_size, "image_size", 16)
+    n_samples = check_int(n_samples, "n_samples")
+    image_size = check_int(image_size, "image_size", 16)
     if n_classes not in PHANTOM_CLASS_NAMES:
         raise ValueError(f"n_classes must be 2 or 3; got {n_classes!r}.")
     weights = _check_weights(weights, n_classes)
     if n_raters is not None:
-        n_raters = _check_int(n_raters, "n_raters", 2)
+        n_raters = check_int(n_raters, "n_raters", 2)
         if not (isinstance(rater_noise, numbers.Real) and 0 <= rater_noise <= 1):
             raise ValueError(f"rater_noise must be a float in [0, 1]; got {rater_noise!r}.")
         if label_noise:
@@ -153,12 +155,6 @@ def _majority(ratings, n_classes):
     from ._agreement import consensus_codes
 
     return consensus_codes(ratings, n_classes, "majority")
-
-
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
-    return int(value)
 
 
 def _check_weights(weights, n_classes):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_int
 from ..datasets._agreement import CONSENSUS, consensus_codes, fleiss_kappa
 from ._db import DB_FILE, SCHEMA_VERSION, connect, create_schema, transaction, utcnow
 from ._images import display_pixels, file_sha256, find_images, window_png
@@ -63,9 +64,7 @@ def _token_hash(token):
 
 
 def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise LabelingError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
+    return check_int(value, name, minimum, error=LabelingError)
 
 
 def init_project(path, image_dir, classes, *, csv=None, image_column="filename",

@@ -10,6 +10,8 @@ import json
 import math
 import numbers
 
+from .._validation import check_int
+
 __all__ = [
     "DEFAULT_CONFIG", "DATA_DEFAULTS", "ConfigError", "resolve_config", "config_diff",
 ]
@@ -104,9 +106,7 @@ def _json_default(obj):
 
 
 def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
+    return check_int(value, name, minimum, error=ConfigError)
 
 
 def _finite_positive(value):

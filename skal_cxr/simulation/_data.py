@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .._lazy import ImageRows, take_rows
-from .._validation import check_images, encode_labels
+from .._validation import check_images, encode_labels, labels_1d
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
 
@@ -146,14 +146,13 @@ def _class_codes(y, where):
     """Labels of a single-label classification file as int64 codes ``0..k-1``."""
     from ._config import ConfigError
 
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
+    try:
+        y = labels_1d(y)
+    except ValueError:
         raise ConfigError(
-            f"{where}: labels of shape {y.shape} are multi-label; the simulator needs one "
+            f"{where}: labels of shape {np.shape(y)} are multi-label; the simulator needs one "
             "class per image."
-        )
+        ) from None
     if y.size and y.min() < 0:
         raise ConfigError(f"{where}: labels must be class codes >= 0; found {y.min()}.")
     return y.astype(np.int64)

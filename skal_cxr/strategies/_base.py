@@ -12,14 +12,13 @@ builds the context, runs the selector and maps positions back to ``X_pool``;
 Monte Carlo samples always have shape ``(n_mc_samples, n_images, n_classes)``.
 """
 
-import numbers
 
 import numpy as np
 from torch.utils.data import Dataset, Subset
 
 from .._pipeline import final_estimator, transform_before_final
 from .._random import resolve_rng
-from .._validation import accepts_keyword
+from .._validation import accepts_keyword, check_int
 
 __all__ = [
     "QueryContext", "run_strategy", "make_strategy", "select_top", "fitted_estimator",
@@ -83,12 +82,6 @@ def _take(X, index):
     return np.asarray(X)[index] if not hasattr(X, "shape") else X[index]
 
 
-def _check_count(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 class QueryContext:
     """The pool and lazily computed model outputs of one query.
 
@@ -134,7 +127,7 @@ class QueryContext:
         n_pool = len(X_pool)
         if n_pool == 0:
             raise ValueError(f"{name}: X_pool is empty; there is nothing to query.")
-        n_instances = _check_count(n_instances, "n_instances")
+        n_instances = check_int(n_instances, "n_instances")
         if n_instances > n_pool:
             raise ValueError(
                 f"{name}: n_instances={n_instances} is larger than the pool "
@@ -142,7 +135,7 @@ class QueryContext:
             )
         self.pool_index = np.arange(n_pool)
         if pool_size is not None:
-            pool_size = _check_count(pool_size, "pool_size", n_instances)
+            pool_size = check_int(pool_size, "pool_size", min_val=n_instances)
             if pool_size < n_pool:
                 self.pool_index = np.sort(self.rng.choice(n_pool, pool_size, replace=False))
         self.X = X_pool if len(self.pool_index) == n_pool else _take(X_pool, self.pool_index)

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import entr
 
 from .._random import resolve_rng
+from .._validation import check_int
 from ._base import check_samples, run_strategy, select_top, strategy_doc
 
 __all__ = ["joint_entropy", "batch_bald_scores", "batch_bald"]
@@ -142,8 +143,7 @@ def batch_bald_scores(samples, selected=(), *, max_configurations=10_000, random
 
 
 def _select(ctx, n_instances, max_configurations=10_000):
-    if isinstance(max_configurations, bool) or int(max_configurations) < 1:
-        raise ValueError(f"max_configurations must be a positive int; got {max_configurations!r}.")
+    max_configurations = check_int(max_configurations, "max_configurations")
     samples = ctx.mc_samples()
     joint = _Joint(samples, max_configurations, ctx.rng)
     cond = entr(samples).sum(axis=2).mean(axis=0)
