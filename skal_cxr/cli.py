@@ -87,7 +87,13 @@ def _budget(text):
 
 
 def build_parser():
-    """The argument parser of ``skal-cxr`` (exposed for documentation tools)."""
+    """The argument parser of ``skal-cxr`` (exposed for documentation tools).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The parser with every subcommand.
+    """
     parser = _ArgumentParser(
         prog=PROG,
         description="Deep Bayesian active learning for chest X-rays: simulate query "

@@ -169,6 +169,17 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
         Starts a new :attr:`history_` (round 0).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_labeled, ...) or Dataset
+            The labeled images.
+        y : array-like of shape (n_labeled,)
+            Their labels.
+        bootstrap : bool, default=False
+            Fit on a bootstrap resample of ``(X, y)``.
+        **fit_kwargs : dict
+            Passed to the estimator's ``fit`` this time, over ``fit_kwargs``.
+
         Returns
         -------
         self : ActiveLearner
@@ -318,20 +329,68 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         return indices, _rows(X_pool, indices)
 
     def transform_without_estimating(self, X):
-        """``X`` through every pipeline step but the last (``X`` itself otherwise)."""
+        """``X`` through every pipeline step but the last (``X`` itself otherwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or Dataset
+            Images.
+
+        Returns
+        -------
+        Xt : array-like or Dataset
+            ``X`` transformed by the pipeline's steps before the estimator.
+        """
         return transform_before_final(getattr(self, "estimator_", self.estimator), X)
 
     def predict(self, X):
-        """Labels predicted by the fitted estimator."""
+        """Labels predicted by the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or Dataset
+            Images.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_images,)
+            Labels from ``classes_``.
+        """
         self._check_fitted()
         return self.estimator_.predict(X)
 
     def predict_proba(self, X):
-        """Class probabilities of the fitted estimator."""
+        """Class probabilities of the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or Dataset
+            Images.
+
+        Returns
+        -------
+        probas : ndarray of shape (n_images, n_classes)
+            In the order of ``classes_``.
+        """
         self._check_fitted()
         return self.estimator_.predict_proba(X)
 
     def score(self, X, y, **score_kwargs):
-        """The fitted estimator's ``score`` (accuracy for classifiers)."""
+        """The fitted estimator's ``score`` (accuracy for classifiers).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or Dataset
+            Images.
+        y : array-like of shape (n_images,)
+            Their true labels.
+        **score_kwargs : dict
+            Passed to the estimator's ``score`` (for example ``sample_weight``).
+
+        Returns
+        -------
+        score : float
+            The estimator's score of ``(X, y)``.
+        """
         self._check_fitted()
         return self.estimator_.score(X, y, **score_kwargs)

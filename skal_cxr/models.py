@@ -40,7 +40,18 @@ __all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]
 
 
 def resolve_device(device):
-    """``'auto'`` becomes ``'cuda'`` when a GPU is visible, else ``'cpu'``."""
+    """``'auto'`` becomes ``'cuda'`` when a GPU is visible, else ``'cpu'``.
+
+    Parameters
+    ----------
+    device : str, torch.device, int or None
+        A device as skorch takes it, or ``"auto"``.
+
+    Returns
+    -------
+    device : str, torch.device, int or None
+        ``device``, with ``"auto"`` resolved.
+    """
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
@@ -191,6 +202,9 @@ class MCDropoutCNN(NeuralNetClassifier):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     verbose : int, default=0
+        skorch's training log: ``0`` prints nothing, ``1`` a table of epochs.
+    iterator_train__shuffle : bool, default=True
+        Shuffle the training images at every epoch.
     **kwargs
         Any other :class:`skorch.NeuralNet` argument, including
         ``module__*``, ``optimizer__*``, ``callbacks`` and ``warm_start``.
@@ -468,6 +482,17 @@ class MCDropoutCNN(NeuralNetClassifier):
         The label set and class weights of the last ``fit`` are kept; an
         untrained net is fitted instead.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+            Images of the size the network was trained on.
+        y : array-like of shape (n_images,)
+            Labels among ``classes_``.
+        classes : None
+            Ignored: the label set is the last ``fit``'s ``classes_``.
+        **fit_params : dict
+            Passed to skorch's ``partial_fit``.
+
         Returns
         -------
         self : MCDropoutCNN
@@ -600,6 +625,11 @@ class MCDropoutCNN(NeuralNetClassifier):
     def predict(self, X):
         """Most probable label of each image (see :meth:`predict_proba`).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+            Images.
+
         Returns
         -------
         y_pred : ndarray of shape (n_images,)
@@ -610,6 +640,20 @@ class MCDropoutCNN(NeuralNetClassifier):
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or Dataset
+            Images.
+        y : array-like of shape (n_images,)
+            Their true labels.
+        sample_weight : array-like of shape (n_images,) or None, default=None
+            Weights of the images in the accuracy.
+
+        Returns
+        -------
+        score : float
+            The fraction of correctly predicted images (weighted).
 
         Raises
         ------

@@ -23,6 +23,12 @@ class PerImageStandardize(nn.Module):
     X-ray exposure and windowing vary between machines and exports; removing
     each image's own brightness and contrast lets a network trained on a few
     dozen images attend to anatomy instead. A constant image becomes 0.
+
+    Parameters
+    ----------
+    eps : float, default=1e-6
+        Images whose standard deviation is at most ``eps`` count as
+        constant.
     """
 
     def __init__(self, eps=1e-6):
@@ -199,5 +205,12 @@ class CXRNet(nn.Module):
         """Return ``(trunk, head)``: the deterministic part and the sampled head.
 
         The trunk is input standardisation followed by ``features``.
+
+        Returns
+        -------
+        trunk : torch.nn.Module
+            The deterministic layers before the first dropout layer.
+        head : torch.nn.Module
+            The layers from the first dropout layer on.
         """
         return nn.Sequential(self.input_norm, self.features), self.head

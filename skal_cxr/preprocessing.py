@@ -49,6 +49,13 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check parameters and input; nothing is learned.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_images, H, W) or (n_images, 1, H, W), or list
+            Images.
+        y : None
+            Ignored.
+
         Returns
         -------
         self : CXRPreprocessor

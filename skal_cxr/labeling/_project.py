@@ -94,6 +94,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         CSV listing the images (column ``image_column``, paths relative to
         ``image_dir``) and optionally a patient column ``group_column``;
         ``None`` takes every image file under ``image_dir``, sorted by path.
+    image_column : str, default="filename"
+        The column of ``csv`` holding the image paths.
+    group_column : str, default=None
+        The column of ``csv`` naming each image's patient, if any.
     labels_per_image : int, default=1
         Labels each queried image gets, from different raters.
     strategy : str, default="mean_std"
@@ -229,7 +233,18 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
 
 
 def open_project(path):
-    """Open an existing labeling project (see :class:`LabelingProject`)."""
+    """Open an existing labeling project (see :class:`LabelingProject`).
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder made by :func:`init_project`.
+
+    Returns
+    -------
+    project : LabelingProject
+        The project.
+    """
     return LabelingProject(path)
 
 
@@ -292,6 +307,16 @@ class LabelingProject:
 
         Only the token's SHA-256 is stored. The rater's link is
         ``http://HOST:PORT/#token=TOKEN``.
+
+        Parameters
+        ----------
+        name : str
+            1 to 100 characters, without commas, tabs or newlines; unique.
+
+        Returns
+        -------
+        token : str
+            The rater's secret token.
         """
         name = str(name).strip()
         if not name or len(name) > 100 or any(ch in name for ch in "\r\n\t,"):
@@ -306,12 +331,29 @@ class LabelingProject:
         return token
 
     def raters(self):
-        """Names of the raters, in the order they were added."""
+        """Names of the raters, in the order they were added.
+
+        Returns
+        -------
+        names : list of str
+            The raters' names.
+        """
         with self._connect() as conn:
             return [r[0] for r in conn.execute("SELECT name FROM raters ORDER BY id")]
 
     def rater_for_token(self, token):
-        """The rater's name for a token, or ``None`` (compared in constant time)."""
+        """The rater's name for a token, or ``None`` (compared in constant time).
+
+        Parameters
+        ----------
+        token : str or None
+            A token from :meth:`add_rater`.
+
+        Returns
+        -------
+        name : str or None
+            ``None`` when no rater has this token.
+        """
         if not token:
             return None
         digest = _token_hash(token)
@@ -339,7 +381,18 @@ class LabelingProject:
         return row
 
     def image_path(self, image_id):
-        """The file of an image, checked to be inside the image folder."""
+        """The file of an image, checked to be inside the image folder.
+
+        Parameters
+        ----------
+        image_id : str
+            The image's id (as in :meth:`image_table`).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The image file.
+        """
         with self._connect() as conn:
             row = self._image_row(conn, image_id)
         root = Path(self.config["image_dir"])
@@ -350,11 +403,35 @@ class LabelingProject:
         return path
 
     def image_pixels(self, image_id):
-        """``(pixels uint16 (H, W), window_center, window_width)`` of an image."""
+        """``(pixels uint16 (H, W), window_center, window_width)`` of an image.
+
+        Parameters
+        ----------
+        image_id : str
+            The image's id (as in :meth:`image_table`).
+
+        Returns
+        -------
+        pixels : ndarray of shape (H, W), dtype uint16
+            The image's pixels.
+        window_center, window_width : float
+            Its default display window.
+        """
         return display_pixels(self.image_path(image_id))
 
     def image_png(self, image_id):
-        """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
+        """8-bit PNG bytes of an image in its default window (cached in ``previews/``).
+
+        Parameters
+        ----------
+        image_id : str
+            The image's id (as in :meth:`image_table`).
+
+        Returns
+        -------
+        png : bytes
+            The PNG file's content.
+        """
         with self._connect() as conn:
             row = self._image_row(conn, image_id)
         cached = self.path / PREVIEW_DIR / f"{row['id']}-{row['sha256'][:16]}.png"
@@ -367,7 +444,14 @@ class LabelingProject:
         return data
 
     def image_table(self):
-        """``[(image_id, relpath, sha256, patient), ...]`` in pool order."""
+        """``[(image_id, relpath, sha256, patient), ...]`` in pool order.
+
+        Returns
+        -------
+        table : list of tuple
+            One ``(image_id, relpath, sha256, patient)`` per image;
+            ``patient`` is ``None`` without a patient column.
+        """
         with self._connect() as conn:
             return [(str(r[0]), r[1], r[2], r[3]) for r in
                     conn.execute("SELECT id, relpath, sha256, patient FROM images ORDER BY id")]
@@ -432,6 +516,11 @@ class LabelingProject:
     def next_image(self, rater):
         """The image this rater should label next, assigning it (see the API docs).
 
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+
         Returns
         -------
         next : dict
@@ -491,7 +580,13 @@ class LabelingProject:
         return conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
 
     def n_images(self):
-        """Number of images in the pool."""
+        """Number of images in the pool.
+
+        Returns
+        -------
+        n_images : int
+            Images registered by :func:`init_project`.
+        """
         with self._connect() as conn:
             return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
@@ -523,6 +618,19 @@ class LabelingProject:
     # -- labels ---------------------------------------------------------------
     def submit_label(self, rater, image_id, label, seconds=None, note=None):
         """Record a rater's label of an image assigned to them; committed on return.
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        image_id : str
+            The image, assigned to this rater by :meth:`next_image`.
+        label : str
+            One of the project's classes.
+        seconds : float or None, default=None
+            Time the rater spent on the image.
+        note : str or None, default=None
+            A free-text note, at most 2000 characters.
 
         Returns
         -------
@@ -571,7 +679,20 @@ class LabelingProject:
                 "created_at": created}
 
     def skip(self, rater, image_id):
-        """Give an assigned image back; this rater will not see it again."""
+        """Give an assigned image back; this rater will not see it again.
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        image_id : str
+            The image, assigned to this rater.
+
+        Returns
+        -------
+        skipped : dict
+            ``image_id`` and ``skipped`` (True).
+        """
         with self._connect() as conn, transaction(conn):
             rid = self._rater_id(conn, rater)
             img = self._image_row(conn, image_id)["id"]
@@ -588,6 +709,18 @@ class LabelingProject:
         """Withdraw one's own standing label; the image comes back to this rater next.
 
         Adds a row superseding the label (labels are never changed or deleted).
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        label_id : int
+            The ``label_id`` returned by :meth:`submit_label`.
+
+        Returns
+        -------
+        undone : dict
+            ``label_id``, ``undone`` (True) and ``image_id``.
 
         Raises
         ------
@@ -619,7 +752,21 @@ class LabelingProject:
         return {"label_id": label_id, "undone": True, "image_id": str(row["image_id"])}
 
     def labels(self, include_withdrawn=False):
-        """Every label row (append-only history), oldest first, as dicts."""
+        """Every label row (append-only history), oldest first, as dicts.
+
+        Parameters
+        ----------
+        include_withdrawn : bool, default=False
+            Unused: every row is returned, withdrawals included (rows with a
+            ``supersedes`` and no ``label``).
+
+        Returns
+        -------
+        labels : list of dict
+            ``label_id``, ``image_id``, ``relpath``, ``rater``, ``label``,
+            ``supersedes``, ``round``, ``queue_kind``, ``seconds``, ``note``
+            and ``created_at`` of each row.
+        """
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT l.id AS label_id, l.image_id, i.relpath, r.name AS rater, l.label, "
@@ -642,6 +789,19 @@ class LabelingProject:
         An image counts once it has ``labels_per_image`` standing labels, or
         fewer when every rater has seen it (skips); the consensus follows
         the project's ``consensus`` rule on the classes' severity order.
+
+        Parameters
+        ----------
+        conn : sqlite3.Connection or None, default=None
+            A connection to read in (one snapshot with the caller's other
+            reads); ``None`` opens one.
+
+        Returns
+        -------
+        image_ids : ndarray of shape (n_labeled,), dtype int64
+            The images.
+        codes : ndarray of shape (n_labeled,), dtype int64
+            Their consensus class codes (positions in ``classes``).
         """
         if conn is None:
             with self._connect() as conn:
@@ -657,7 +817,19 @@ class LabelingProject:
         return np.array(ids, dtype=np.int64), np.array(out, dtype=np.int64)
 
     def kappa(self, conn=None):
-        """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels."""
+        """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels.
+
+        Parameters
+        ----------
+        conn : sqlite3.Connection or None, default=None
+            A connection to read in; ``None`` opens one.
+
+        Returns
+        -------
+        kappa : float or None
+            ``None`` with one label per image, before any image has all its
+            labels, or when kappa is undefined.
+        """
         if conn is None:
             with self._connect() as conn:
                 return self.kappa(conn)
@@ -673,7 +845,19 @@ class LabelingProject:
         return None if not np.isfinite(value) else value
 
     def progress(self, rater=None):
-        """Batch and overall progress (as in ``GET /api/next``)."""
+        """Batch and overall progress (as in ``GET /api/next``).
+
+        Parameters
+        ----------
+        rater : str or None, default=None
+            Unused: progress is the project's, the same for every rater.
+
+        Returns
+        -------
+        progress : dict
+            ``round``, ``batch`` (``done``, ``total``) and ``progress``
+            (``labeled``, ``queried``, ``total``, ``budget``).
+        """
         with self._connect() as conn:
             latest = self._latest_round(conn)
             states = self._image_states(conn)
@@ -688,7 +872,15 @@ class LabelingProject:
             }
 
     def rounds(self):
-        """The round history, like the simulator's records (one dict per round)."""
+        """The round history, like the simulator's records (one dict per round).
+
+        Returns
+        -------
+        rounds : list of dict
+            The rows of the rounds table, with ``queried``, ``scores``,
+            ``reserve``, ``class_counts`` and ``stop_predictions`` decoded and
+            ``n_queried`` added.
+        """
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM rounds ORDER BY round").fetchall()
         out = []
@@ -701,7 +893,14 @@ class LabelingProject:
         return out
 
     def status(self):
-        """Everything ``GET /api/status`` shows, as a dict."""
+        """Everything ``GET /api/status`` shows, as a dict.
+
+        Returns
+        -------
+        status : dict
+            ``project``, ``classes``, ``raters``, ``kappa``, ``rounds``,
+            ``training`` and ``stopping``.
+        """
         from ._loop import stopping_signal
 
         with self._connect() as conn:
@@ -738,6 +937,11 @@ class LabelingProject:
         ``load_image_folder(path, image_dir)`` or ``skal-cxr simulate --csv
         PATH --image-dir IMAGE_DIR``.
 
+        Parameters
+        ----------
+        path : path-like
+            The CSV file to write (replaced atomically).
+
         Returns
         -------
         n_rows : int
@@ -773,7 +977,13 @@ class LabelingProject:
 
     # -- training -------------------------------------------------------------
     def pool_array(self):
-        """Every image at the training resolution: ``(N, 1, H, W)`` float32 in pool order."""
+        """Every image at the training resolution, loaded once and kept.
+
+        Returns
+        -------
+        pool : ndarray of shape (n_images, 1, H, W), dtype float32
+            In pool order.
+        """
         from ._loop import load_pool
 
         with self._lock:
@@ -794,7 +1004,18 @@ class LabelingProject:
         return train_next_round(self)
 
     def prediction(self, image_id):
-        """``{"class", "probabilities"}`` of the latest model for an image, or None."""
+        """``{"class", "probabilities"}`` of the latest model for an image, or None.
+
+        Parameters
+        ----------
+        image_id : str
+            The image's id (as in :meth:`image_table`).
+
+        Returns
+        -------
+        prediction : dict or None
+            ``None`` before the first model.
+        """
         from ._loop import predict_image
 
         return predict_image(self, _parse_image_id(image_id))

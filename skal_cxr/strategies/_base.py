@@ -150,7 +150,18 @@ class QueryContext:
         return self._cache[key]
 
     def transform(self, X):
-        """``X`` through every pipeline step before the final estimator."""
+        """``X`` through every pipeline step before the final estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or Dataset
+            Images.
+
+        Returns
+        -------
+        Xt : array-like or Dataset
+            ``X`` itself when the estimator is not a pipeline.
+        """
         return transform_before_final(self.estimator, X)
 
     @property
@@ -159,7 +170,13 @@ class QueryContext:
         return hasattr(self.final, "predict_proba_samples")
 
     def mc_samples(self):
-        """MC probabilities of shape (n_mc_samples, n_candidates, n_classes), float64."""
+        """Monte Carlo probabilities of the candidates, computed once.
+
+        Returns
+        -------
+        samples : ndarray of shape (n_mc_samples, n_candidates, n_classes), dtype float64
+            The estimator's ``predict_proba_samples``.
+        """
         self._require_mc()
         return self._cached("samples", lambda: np.asarray(
             # positional: estimators of the older protocol name it n_samples
@@ -176,6 +193,17 @@ class QueryContext:
         :meth:`mc_samples`. Statistics of chunked pools are not shared with
         :meth:`subset` contexts, so ``class_balanced`` then samples its
         per-class candidates once more.
+
+        Parameters
+        ----------
+        func : callable
+            Maps samples of shape ``(n_mc_samples, n_images, n_classes)`` to
+            an array whose first axis has length ``n_images``.
+
+        Returns
+        -------
+        statistic : ndarray of shape (n_candidates, ...)
+            ``func`` of the candidates' samples.
         """
         if "samples" in self._cache or not self._chunked():
             return func(self.mc_samples())
@@ -198,7 +226,13 @@ class QueryContext:
             )
 
     def mean_probas(self):
-        """MC mean probabilities when available, else ``predict_proba``."""
+        """MC mean probabilities when available, else ``predict_proba``.
+
+        Returns
+        -------
+        probas : ndarray of shape (n_candidates, n_classes), dtype float64
+            Computed once per context.
+        """
         if self.has_mc:
             if "samples" in self._cache or not self._chunked():
                 return self._cached("mean", lambda: self.mc_samples().mean(axis=0))
@@ -217,6 +251,16 @@ class QueryContext:
 
         With ``on_transformed=True`` on the learner, the flattened output of
         ``learner.transform_without_estimating`` is used instead.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, ...) or None, default=None
+            Images to represent; ``None`` means the candidates (cached).
+
+        Returns
+        -------
+        features : ndarray of shape (n_images, n_features), dtype float64
+            One row per image.
         """
         if X is None:
             return self._cached("features", lambda: self.features(self.X))
@@ -233,7 +277,18 @@ class QueryContext:
         return np.asarray(self.final.embed(self.transform(X)), dtype=np.float64)
 
     def subset(self, positions):
-        """A context over some candidates, sharing the cached model outputs."""
+        """A context over some candidates, sharing the cached model outputs.
+
+        Parameters
+        ----------
+        positions : array-like of int
+            Positions among this context's candidates.
+
+        Returns
+        -------
+        context : QueryContext
+            Over those candidates, in the order of ``positions``.
+        """
         positions = np.asarray(positions, dtype=np.intp)
         sub = object.__new__(QueryContext)
         sub.__dict__.update(self.__dict__)
