@@ -62,6 +62,9 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--show-prediction", action="store_true",
                    help="show raters the model's prediction (hidden by default: it biases)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--n-jobs", type=int, metavar="N",
+                   help="processes decoding the images into the project's image cache "
+                   "(1; -1 for every core)")
     p.set_defaults(func=_init)
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
@@ -102,7 +105,8 @@ def _init(args):
         class_weight=None if args.class_weight == "none" else args.class_weight,
         consensus=args.consensus, cold_start=args.cold_start,
         reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
-        show_prediction=args.show_prediction, random_state=args.seed,
+        show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
+        progress=sys.stderr.isatty(),
     )
     n = project.n_images()
     print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")

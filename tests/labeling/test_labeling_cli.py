@@ -34,6 +34,8 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a"], "two distinct"),
     (["label", "add-rater", "{tmp}", "bob"], "not a labeling project"),
     (["label", "serve", "{proj}", "--host", "0.0.0.0"], "allow-remote"),
+    (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a,b", "--n-jobs", "0"],
+     "n_jobs must be"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
                                     message):
