@@ -237,6 +237,8 @@ def train_next_round(project):
     n_classes = len(project.classes)
     with _torch_threads(sim["torch_threads"]):
         est = build_estimator(sim, n_classes, seed)
+        if project.score_scheduler is not None:
+            est.set_params(scheduler=project.score_scheduler)
         n_epochs = est.epochs_for(len(labeled))
         _STATES[str(project.path)] = state
         est.set_params(callbacks=list(est.callbacks) + [
@@ -294,7 +296,14 @@ def _save_checkpoint(project, r, estimator):
 
     path = _checkpoint_path(project, r)
     tmp = path.with_suffix(".tmp")
-    joblib.dump(estimator, tmp)
+    scheduler = getattr(estimator, "scheduler", None)
+    if scheduler is not None:  # a setting of this session, not of the model
+        estimator.set_params(scheduler=None)
+    try:
+        joblib.dump(estimator, tmp)
+    finally:
+        if scheduler is not None:
+            estimator.set_params(scheduler=scheduler)
     tmp.replace(path)
 
 

@@ -282,6 +282,11 @@ class LabelingProject:
     config : dict
         The settings given to :func:`init_project`.
     classes : list of str
+    score_scheduler : str or None
+        Address of a Dask scheduler on which training rounds score the pool
+        (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``; ``skal-cxr label
+        serve --score-scheduler``). A setting of this process, not of the
+        project; ``None`` (the default) scores here.
     """
 
     def __init__(self, path):
@@ -303,6 +308,7 @@ class LabelingProject:
         self._lock = threading.Lock()
         self._pool = None
         self._models = {}
+        self.score_scheduler = None
         from ._loop import TrainingState
 
         self.training = TrainingState()
