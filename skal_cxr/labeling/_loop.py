@@ -84,7 +84,7 @@ def build_pool_cache(path, image_size, files, *, n_jobs=None, progress=False):
         When some files cannot be read (the first 20 are listed).
     """
     from ..datasets import build_image_cache
-    from ._project import LabelingError
+    from ._errors import LabelingError
 
     cache = build_image_cache(files, cache_dir(path, image_size), tuple(image_size),
                               n_jobs=n_jobs, verbose=progress)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..datasets._agreement import CONSENSUS, consensus_codes, fleiss_kappa
 from ._db import DB_FILE, SCHEMA_VERSION, connect, create_schema, transaction, utcnow
+from ._errors import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
 from ._images import display_pixels, find_images, window_png
 
 __all__ = [
@@ -26,36 +27,6 @@ __all__ = [
 
 COLD_STARTS = ("random", "k_center")
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
-
-
-class LabelingError(ValueError):
-    """A request the project refuses (a user error, reported in one line)."""
-
-    status = 400
-
-
-class NotFound(LabelingError):
-    """No such image, rater or label."""
-
-    status = 404
-
-
-class Conflict(LabelingError):
-    """The request does not fit the project's state (image not assigned, label undone)."""
-
-    status = 409
-
-
-class Forbidden(LabelingError):
-    """Acting on another rater's label."""
-
-    status = 403
-
-
-class InvalidLabel(LabelingError):
-    """A label that is not one of the project's classes."""
-
-    status = 422
 
 
 def _token_hash(token):
