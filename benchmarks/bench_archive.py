@@ -12,7 +12,12 @@ Writes ``--n`` synthetic CXR-like PNG files (phantoms, ``--png-size`` px) to
 3. the same from a 224 px cache of ``--n-224`` files with a ResNet-18 trunk;
 4. peak RSS of a fresh process scoring the first 10k / 50k / 100k images of
    the cache (``--rss-sizes``);
-5. a 1M-image pool costed from the measured per-image costs.
+5. a 1M-image pool costed from the measured per-image costs;
+6. the command line end to end on the written folder (off with ``--no-cli``):
+   ``skal-cxr simulate --csv --image-dir --cache-dir`` (one strategy, one
+   seed, two queries, no baseline), ``skal-cxr label init`` and one training
+   and query round of the labeling loop, each in a fresh process whose peak
+   RSS (``ru_maxrss`` from ``wait4``) and wall time are recorded.
 
 Results go to ``--out`` as ``archive_scale.md`` and ``archive_scale.json``.
 ``--tiny`` runs everything at toy size in seconds (the CI smoke test).
@@ -55,11 +60,17 @@ def parse_args(argv=None):
                    help="folder for the PNG files and caches (not the repository)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--tiny", action="store_true", help="toy sizes (smoke test)")
+    p.add_argument("--no-cli", dest="cli", action="store_false",
+                   help="skip the command-line stage (simulate, label init, a labeling round)")
+    p.add_argument("--cli-pool-size", type=int, default=10_000,
+                   help="simulate --pool-size of the command-line stage")
     p.add_argument("--_rss_worker", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--_label_round", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.tiny:
         args.n, args.png_size, args.build_n, args.score_n = 120, 64, 60, 100
         args.n_224, args.rss_sizes, args.T, args.repeats = 8, [50, 100], 4, 1
+        args.cli_pool_size = 20
     args.rss_sizes = [s for s in args.rss_sizes if s <= args.n]
     return args
 
@@ -77,9 +88,12 @@ def _write_chunk(folder, start, images):
 
 
 def write_pngs(folder, n, size, n_jobs):
-    """``n`` phantom PNGs (uint8, ``size`` px): 1000 phantoms with fresh noise per copy."""
+    """``n`` phantom PNGs (uint8, ``size`` px): 1000 phantoms with fresh noise per copy.
+
+    Returns the paths and the phantoms' class codes.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    X, _ = C.make_pool(min(n, 1000), size)
+    X, y = C.make_pool(min(n, 1000), size)
     base = np.clip(X * 255, 0, 255).astype(np.uint8)
     rng = np.random.default_rng(0)
     step = 1000
@@ -92,7 +106,7 @@ def write_pngs(folder, n, size, n_jobs):
             yield delayed(_write_chunk)(folder, start, images.astype(np.uint8))
 
     Parallel(n_jobs=n_jobs)(chunks())
-    return [folder / f"cxr{i:07d}.png" for i in range(n)]
+    return [folder / f"cxr{i:07d}.png" for i in range(n)], y[np.arange(n) % len(y)]
 
 
 def timed(func):
@@ -192,6 +206,114 @@ def bench_rss(net, cache, args):
     return rows
 
 
+# -- the command line end to end ------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+# A bare launcher between this process and the measured one: a child's ru_maxrss
+# starts from the RSS of the process that forked it (Linux keeps the high-water mark
+# across exec), which is large here and small in a bare interpreter.
+_LAUNCHER = """import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(cmd, log):
+    """Run ``cmd`` in a fresh process: wall seconds and its peak RSS (bytes)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    peak = Path(f"{log}.peak_rss")
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _LAUNCHER, peak, *map(str, cmd)],
+                              stdout=out, stderr=subprocess.STDOUT, env=env)
+        seconds = time.perf_counter() - t0
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(map(str, cmd[2:5]))} failed ({done.returncode}); "
+                           f"see {log}")
+    return {"seconds": seconds, "peak_rss": int(peak.read_text())}
+
+
+def label_round_worker(project_dir, csv_path, simulation):
+    """A rater labels the cold-start batch (truth from the CSV), then one round is trained.
+
+    ``simulation``: JSON of settings (``n_mc_samples``, ``training``) that
+    ``skal-cxr label init`` does not take, set on the project here.
+    """
+    import csv
+
+    from skal_cxr.labeling import open_project
+
+    with open(csv_path, newline="") as f:
+        truth = {row["filename"]: row["label"] for row in csv.DictReader(f)}
+    project = open_project(project_dir)
+    sim = project.config["simulation"]
+    for key, value in json.loads(simulation).items():
+        sim[key] = {**sim[key], **value} if isinstance(value, dict) else value
+    project.add_rater("oracle")
+    relpath = {i: rel for i, rel, _, _ in project.image_table()}
+    while (nxt := project.next_image("oracle"))["image_id"] is not None:
+        project.submit_label("oracle", nxt["image_id"], truth[relpath[nxt["image_id"]]])
+    seconds, r = timed(project.train_round)
+    rnd = project.rounds()[r]
+    print(json.dumps({"round": r, "n_labeled": rnd["n_labeled"], "n_queried": rnd["n_queried"],
+                      "fit_time": rnd["fit_time"], "query_time": rnd["query_time"],
+                      "train_round_s": seconds}))
+
+
+def bench_cli(paths, labels, cache, args):
+    """``skal-cxr simulate``, ``label init`` and a labeling round on the whole folder."""
+    import csv
+    import shutil
+
+    from skal_cxr.datasets import PHANTOM_CLASS_NAMES
+
+    classes = list(PHANTOM_CLASS_NAMES[3])
+    folder, work = paths[0].parent, args.work / "cli"
+    _remove(work)
+    work.mkdir(parents=True)
+    csv_path = work / "labels.csv"
+    with open(csv_path, "w", newline="") as f:
+        csv.writer(f).writerows([("filename", "label"),
+                                 *((p.name, classes[c]) for p, c in zip(paths, labels))])
+    size = 10 if args.tiny else 40
+    fast = ["--min-train-steps", "2", "--max-epochs", "1"] if args.tiny else []
+    label_sim = {"n_mc_samples": args.T,
+                 **({"training": {"min_train_steps": 2, "max_epochs": 1}} if args.tiny else {})}
+    cli = [sys.executable, "-m", "skal_cxr.cli"]
+    steps = [
+        (f"skal-cxr simulate: bald, 1 seed, {size} + 2 x {size} labels, --pool-size "
+         f"{args.cli_pool_size}, T = {args.T}",
+         [*cli, "simulate", "--csv", csv_path, "--image-dir", folder,
+          "--cache-dir", cache.cache_dir, "--image-size", "64", "--classes", ",".join(classes),
+          "--strategies", "bald", "--seeds", "1", "--n-initial", size, "--query-size", size,
+          "--budget", 3 * size, "--pool-size", args.cli_pool_size, "--n-mc-samples", args.T,
+          "--no-baseline", "--n-jobs", "1", "--torch-threads", args.threads,
+          "--device", "cpu", *fast, "--output", work / "simulate", "--quiet"]),
+        ("skal-cxr label init (image cache copied from the build above)",
+         [*cli, "label", "init", work / "project", "--image-dir", folder, "--csv", csv_path,
+          "--classes", ",".join(classes), "--image-size", "64", "--batch-size", size,
+          "--reserve-size", "0", "--seed", "0"]),
+        (f"labeling round 1: train on {size}, score the whole pool (mean_std, T = {args.T})",
+         [sys.executable, __file__, "--_label_round", work / "project", csv_path,
+          json.dumps(label_sim)]),
+    ]
+    # the project's cache is the folder's cache (same files, same order): init checks
+    # it instead of decoding the folder again (that build is measured above)
+    shutil.copytree(cache.cache_dir, work / "project" / "cache" / "images-64x64")
+    rows = []
+    for k, (what, cmd) in enumerate(steps):
+        log = work / f"step-{k}.log"
+        rows.append({"what": what, **run_measured(cmd, log)})
+        if "--_label_round" in map(str, cmd):
+            rows[-1].update(json.loads(log.read_text().strip().splitlines()[-1]))
+    return rows
+
+
 def cost_1m(build, scoring, args):
     """Wall time of a 1M-image pool from the measured per-image costs (seconds)."""
     build_rate = max(r["images_per_s"] for r in build if r["n_jobs"] == 2 and "all" in r["what"])
@@ -235,6 +357,14 @@ def write_report(result, out):
               "| pool | peak RSS (MiB) | seconds |", "| ---: | ---: | ---: |"]
     lines += [f"| {r['n']} | {r['peak_rss'] / 2**20:.0f} | {r['seconds']:.1f} |"
               for r in result["rss"]]
+    if result.get("cli"):
+        n, ram = result["n_images"], result["n_images"] * 64 * 64 * 4 / 2**20
+        lines += ["", "## The command line end to end (fresh process each)", "",
+                  f"On the {n} files of the folder, read through the 64 px image cache; the "
+                  f"pool as float32 in memory would take {ram:.0f} MiB.", "",
+                  "| step | seconds | peak RSS (MiB) |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['what']} | {r['seconds']:.1f} | {r['peak_rss'] / 2**20:.0f} |"
+                  for r in result["cli"]]
     c = result["cost_1m"]
     lines += ["", "## A 1M-image pool, costed from the figures above", "",
               f"- cache build: {c['cache_build_s'] / 3600:.1f} h",
@@ -250,11 +380,13 @@ def main(argv=None):
     args = parse_args(argv)
     if args._rss_worker:
         return rss_worker(*args._rss_worker)
+    if args._label_round:
+        return label_round_worker(*args._label_round)
     import torch
 
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    t_write, paths = timed(lambda: write_pngs(args.work / f"png{args.png_size}", args.n,
+    t_write, (paths, labels) = timed(lambda: write_pngs(args.work / f"png{args.png_size}", args.n,
                                               args.png_size, n_jobs=2))
     build, cache = bench_build(paths, args)
     net = train(cache)
@@ -270,7 +402,8 @@ def main(argv=None):
         "machine": f"{platform.processor() or platform.machine()}, {args.threads} torch "
                    f"thread(s), {os.cpu_count()} CPU(s) visible",
         "args": {k: str(v) for k, v in vars(args).items()},
-        "write_pngs_s": t_write, "build": build, "scoring": scoring, "rss": rss,
+        "n_images": len(paths), "write_pngs_s": t_write, "build": build, "scoring": scoring,
+        "rss": rss, "cli": bench_cli(paths, labels, cache, args) if args.cli else None,
     }
     result["cost_1m"] = cost_1m(build, scoring, args)
     print(write_report(result, args.out))

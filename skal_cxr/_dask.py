@@ -7,14 +7,60 @@ as a local pass, so the results are identical to local scoring. At most two
 chunks per worker are in flight, which bounds the memory of the client.
 """
 
+import asyncio
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from torch.utils.data import Dataset, Subset
 
 from ._lazy import ImageRows
 
-__all__ = ["reduce_on_dask"]
+__all__ = ["reduce_on_dask", "check_scheduler"]
+
+#: Seconds to wait for a scheduler's handshake in :func:`check_scheduler`.
+CONNECT_TIMEOUT = 10
+
+
+def check_scheduler(address, option="scheduler"):
+    """Check, before any work, that a Dask scheduler answers at ``address``.
+
+    Parameters
+    ----------
+    address : str
+        Scheduler address, such as ``"tcp://host:8786"``.
+    option : str, default="scheduler"
+        The setting's name, for the messages.
+
+    Raises
+    ------
+    ImportError
+        When dask.distributed is not installed.
+    ValueError
+        For a malformed address, or one where no scheduler answers within
+        :data:`CONNECT_TIMEOUT` seconds (one line each).
+    """
+    try:
+        import distributed  # noqa: F401
+        from distributed.comm import connect
+    except ImportError as exc:  # an optional dependency
+        raise ImportError(
+            f"{option} needs dask.distributed, which is not installed: "
+            "pip install 'dask[distributed]'."
+        ) from exc
+
+    async def handshake():
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)
+        await comm.close()
+
+    # in a thread of its own: the caller may be running an event loop (Jupyter)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            pool.submit(asyncio.run, handshake()).result()
+        except (OSError, ValueError, TypeError) as exc:
+            reason = " ".join(str(exc).split())
+            raise ValueError(f"{option} {address!r}: no Dask scheduler answers there "
+                             f"({reason}).") from exc
 
 
 def _chunk(X, start, stop):

@@ -220,6 +220,11 @@ def build_parser():
                    help="runs in parallel with joblib, -1 for every core (-1)")
     g.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on this Dask scheduler (tcp://host:8786); workers must see DIR")
+    g.add_argument("--score-scheduler", metavar="ADDRESS",
+                   help="score the pool of each query (MC dropout, pools over 4096 images) "
+                   "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
+                   "same results as here; unlike --scheduler, the runs stay on this machine "
+                   "and the workers need not see DIR")
     g.add_argument("--torch-threads", type=int, metavar="N",
                    help="PyTorch threads per run (1)")
     g.add_argument("--metric", default="auroc", help="learning-curve metric of the report")
@@ -369,8 +374,8 @@ def _simulate(args):
         class_weight=_class_weight(args.class_weight), sampler=args.sampler,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
-        scheduler=args.scheduler, metric=args.metric, overwrite=args.overwrite, progress=not args.quiet,
-        report=False,
+        scheduler=args.scheduler, score_scheduler=args.score_scheduler, metric=args.metric,
+        overwrite=args.overwrite, progress=not args.quiet, report=False,
     )
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 

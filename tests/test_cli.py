@@ -121,6 +121,58 @@ def test_scheduler_without_dask_is_refused(tmp_path, capsys, monkeypatch, no_tra
     assert "dask[distributed]" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("address, message", [
+    ("tcp://127.0.0.1:1", "score_scheduler 'tcp://127.0.0.1:1': no Dask scheduler answers"),
+    ("127.0.0.1", "missing port number"),
+    (None, "dask[distributed]"),
+])
+def test_score_scheduler_is_checked_before_training(address, message, tmp_path, capsys,
+                                                     monkeypatch, no_training):
+    import sys
+
+    from skal_cxr import _dask
+
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 0.5)
+    if address is None:
+        monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS,
+                 "--score-scheduler", address or "tcp://127.0.0.1:8786"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
+
+
+def test_score_scheduler_scores_on_dask_with_the_same_records(tmp_path, capsys, monkeypatch):
+    """--score-scheduler (MCDropoutCNN(scheduler=)) changes where, not what, is scored."""
+    distributed = pytest.importorskip("distributed")
+    from skal_cxr import _dask
+    from skal_cxr.simulation import read_records
+    from skal_cxr.strategies._base import QueryContext
+
+    monkeypatch.setattr(QueryContext, "chunk_size", 16)  # chunk the tiny pool (130 images)
+    calls = []
+    reduce_on_dask = _dask.reduce_on_dask
+    monkeypatch.setattr(_dask, "reduce_on_dask",
+                        lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k))
+    argv = [*TINY_ARGS, "--strategies", "bald", "--seeds", "1", "--no-baseline", "--quiet"]
+    assert main(["simulate", "--output", str(tmp_path / "here"), *argv]) == 0
+    assert calls == []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  host="127.0.0.1", protocol="tcp://",
+                                  dashboard_address=":0") as cluster:
+        assert main(["simulate", "--output", str(tmp_path / "dask"), *argv,
+                     "--score-scheduler", cluster.scheduler_address]) == 0, \
+            capsys.readouterr().err
+    assert calls == [120]  # one query, scored on the cluster: 130 - 10 labeled
+    here, there = (read_records(tmp_path / d) for d in ("here", "dask"))
+
+    def untimed(records):
+        return [{k: v for k, v in r.items() if not k.endswith("_time")} for r in records]
+
+    assert len(here) == 2 and untimed(here) == untimed(there)
+    config = json.loads((tmp_path / "dask" / "config.json").read_text())["config"]
+    assert "scheduler" not in config["estimator"]  # where scoring ran is not configuration
+
+
 @pytest.mark.parametrize("labels, message, code", [
     (np.array([[0, 1], [1, 0], [1, 1], [0, 0]] * 5), "multi-label", 2),
     (np.array([0, 1, -1, 1] * 5), ">= 0", 2),

@@ -190,3 +190,24 @@ def test_load_image_folder_from_cache_skips_bad_rows(tmp_path):
     assert [s[1] for s in data.skipped] == ["im002.png"]
     plain = load_image_folder(csv_path, image_dir, image_size=8, on_error="skip")
     np.testing.assert_allclose(data.images / 255.0, plain.images, atol=0.5 / 255 + 1e-6)
+
+
+def _resident_bytes(path):
+    """Bytes of ``path`` resident in this process's mappings of it (Linux smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux /proc")
+def test_loading_from_cache_leaves_no_image_pages_resident(tmp_path):
+    """The duplicate check reads every cached image; it must not keep them all in RSS."""
+    csv_path, image_dir = write_folder(tmp_path, n=64)
+    data = load_image_folder(csv_path, image_dir, image_size=128, cache_dir=tmp_path / "c")
+    assert data.images.nbytes == 64 * 128 * 128  # 1 MiB, 256 pages
+    assert _resident_bytes(data.images.filename) <= 16 * 4096

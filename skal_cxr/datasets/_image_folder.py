@@ -11,6 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from .._lazy import _release
 from ._agreement import CONSENSUS, agreement, consensus_codes
 from ._cache import build_image_cache
 from ._csv import read_csv_table
@@ -233,7 +234,10 @@ def load_image_folder(
                                       errors)
     else:
         images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
-    repeated = _find_duplicates(lines, filenames, paths, images, rater_codes, errors)
+    release = None
+    if cache_dir is not None:  # the check reads every row: keep them out of this process's RSS
+        release = lambda: _release(cache.images, 0, len(cache.images))  # noqa: E731
+    repeated = _find_duplicates(lines, filenames, paths, images, rater_codes, errors, release)
 
     def listed(reasons):
         return [(line, name, "; ".join(reasons[line]))
@@ -436,10 +440,16 @@ def _resolve_paths(lines, filenames, image_dir, errors):
     return paths
 
 
-def _find_duplicates(lines, filenames, paths, images, rater_codes, errors):
-    """Line -> reason for each good row repeating an earlier good row's file or pixels."""
+def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, release=None):
+    """Line -> reason for each good row repeating an earlier good row's file or pixels.
+
+    ``release`` (if given) is called every 1024 rows and at the end: it drops
+    the pages of memory-mapped images read so far.
+    """
     first_file, first_image, repeated = {}, {}, {}
     for i, line in enumerate(lines):
+        if release is not None and i % 1024 == 1023:
+            release()
         if line in errors:
             continue
         image = images[i]
@@ -455,6 +465,8 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors):
         if not np.array_equal(rater_codes[i], rater_codes[j]):
             reason += ", labelled differently"
         repeated[line] = reason
+    if release is not None:
+        release()
     return repeated
 
 

@@ -15,6 +15,7 @@ import json
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,8 @@ from skorch.callbacks import Callback
 
 from ._db import transaction
 
-__all__ = ["cold_start", "load_pool", "train_next_round", "stopping_signal", "TrainingState",
-           "predict_image"]
+__all__ = ["cold_start", "load_pool", "build_pool_cache", "cache_dir", "train_next_round",
+           "stopping_signal", "TrainingState", "predict_image"]
 
 
 def _seed(project):
@@ -64,30 +65,60 @@ def cold_start(project):
     return (np.asarray(batch) + 1).tolist(), (np.asarray(reserve) + 1).tolist(), cfg["cold_start"]
 
 
+def cache_dir(path, image_size):
+    """The image cache folder of the project in ``path`` at ``image_size``."""
+    height, width = image_size
+    return Path(path) / "cache" / f"images-{height}x{width}"
+
+
+def build_pool_cache(path, image_size, files, *, n_jobs=None, progress=False):
+    """Build (or bring up to date) the image cache of a project's ``files``; return it.
+
+    Resumable and incremental (see :func:`~skal_cxr.datasets.build_image_cache`):
+    a build killed at any point goes on where it stopped, and files
+    unchanged since the last build are not decoded again.
+
+    Raises
+    ------
+    LabelingError
+        When some files cannot be read (the first 20 are listed).
+    """
+    from ..datasets import build_image_cache
+    from ._errors import LabelingError
+
+    cache = build_image_cache(files, cache_dir(path, image_size), tuple(image_size),
+                              n_jobs=n_jobs, verbose=progress)
+    if cache.errors:
+        listed = list(cache.errors.values())
+        raise LabelingError(f"{len(listed)} images cannot be read: " + "; ".join(listed[:20])
+                            + (" ..." if len(listed) > 20 else ""))
+    return cache
+
+
 def load_pool(project):
-    """All images at the training resolution, cached in ``cache/`` as ``.npy``."""
-    from ..datasets._image_io import read_image
-    from .._validation import check_images
+    """All images at the training resolution, read lazily from the project's image cache.
+
+    Returns an :class:`~skal_cxr.datasets.ImageRows` view of the cache's
+    memory map in pool order (image ``i`` is row ``i - 1``): indexing it
+    reads only the rows asked for, so training reads the labeled images,
+    and scoring streams the pool batch by batch. The cache is built on first
+    use and checked (by size and modification time) on every later one. The
+    ``pool-*.npy`` files of earlier versions are deleted once it is ready.
+    """
+    from .._lazy import ImageRows
 
     table = project.image_table()
-    size = tuple(project.config["image_size"])
-    digest = json.dumps([sha for _, _, sha, _ in table] + list(size))
-    import hashlib
-
-    key = hashlib.sha256(digest.encode()).hexdigest()[:16]
-    cache = project.path / "cache" / f"pool-{size[0]}x{size[1]}-{key}.npy"
-    if cache.is_file():
-        return np.load(cache)
     root = Path(project.config["image_dir"])
-    from joblib import Parallel, delayed
-
-    images = Parallel(n_jobs=1, prefer="threads")(
-        delayed(read_image)(root / rel, size) for _, rel, _, _ in table)
-    X = check_images(np.stack(images).astype(np.float32, copy=False))
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, X)
-    tmp.replace(cache)
-    return X
+    cache = build_pool_cache(project.path, project.config["image_size"],
+                             [root / rel for _, rel, _, _ in table])
+    changed = [rel for (_, rel, sha, _), entry in zip(table, cache.index)
+               if entry["sha256"] != sha]
+    if changed:
+        warnings.warn(f"{len(changed)} images changed since they were registered (first: "
+                      f"{changed[0]}); the model sees their new content.", stacklevel=2)
+    for old in (project.path / "cache").glob("pool-*x*-*.npy"):
+        old.unlink(missing_ok=True)  # the float32 pool of earlier versions
+    return ImageRows(cache.images)
 
 
 class TrainingState:
@@ -185,6 +216,7 @@ def train_next_round(project):
     nothing is written until the new round is inserted, in one transaction.
     """
     from ..learner import ActiveLearner
+    from .._lazy import take_rows
     from .._random import round_seed
     from ..simulation._runner import _torch_threads, build_estimator, query_round
     from ..strategies import STRATEGIES
@@ -205,6 +237,8 @@ def train_next_round(project):
     n_classes = len(project.classes)
     with _torch_threads(sim["torch_threads"]):
         est = build_estimator(sim, n_classes, seed)
+        if project.score_scheduler is not None:
+            est.set_params(scheduler=project.score_scheduler)
         n_epochs = est.epochs_for(len(labeled))
         _STATES[str(project.path)] = state
         est.set_params(callbacks=list(est.callbacks) + [
@@ -214,7 +248,7 @@ def train_next_round(project):
         learner.fit(X[labeled], codes)
         fit_time = time.perf_counter() - t0
         state.set("querying", r, None)
-        stop_pred = learner.predict(X[np.asarray(project.stop_set) - 1])
+        stop_pred = learner.predict(take_rows(X, np.asarray(project.stop_set) - 1))
         budget = project._budget()
         n_next = max(0, min(cfg["batch_size"], budget - len(queued), len(X) - len(queued)))
         exclude = (np.asarray(queued, dtype=np.int64) - 1).tolist()
@@ -262,7 +296,14 @@ def _save_checkpoint(project, r, estimator):
 
     path = _checkpoint_path(project, r)
     tmp = path.with_suffix(".tmp")
-    joblib.dump(estimator, tmp)
+    scheduler = getattr(estimator, "scheduler", None)
+    if scheduler is not None:  # a setting of this session, not of the model
+        estimator.set_params(scheduler=None)
+    try:
+        joblib.dump(estimator, tmp)
+    finally:
+        if scheduler is not None:
+            estimator.set_params(scheduler=scheduler)
     tmp.replace(path)
 
 

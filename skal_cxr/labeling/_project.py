@@ -18,7 +18,8 @@ import numpy as np
 from .._validation import check_int
 from ..datasets._agreement import CONSENSUS, consensus_codes, fleiss_kappa
 from ._db import DB_FILE, SCHEMA_VERSION, connect, create_schema, transaction, utcnow
-from ._images import display_pixels, file_sha256, find_images, window_png
+from ._errors import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
+from ._images import display_pixels, find_images, window_png
 
 __all__ = [
     "LabelingProject", "init_project", "open_project", "LabelingError", "NotFound",
@@ -27,36 +28,6 @@ __all__ = [
 
 COLD_STARTS = ("random", "k_center")
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
-
-
-class LabelingError(ValueError):
-    """A request the project refuses (a user error, reported in one line)."""
-
-    status = 400
-
-
-class NotFound(LabelingError):
-    """No such image, rater or label."""
-
-    status = 404
-
-
-class Conflict(LabelingError):
-    """The request does not fit the project's state (image not assigned, label undone)."""
-
-    status = 409
-
-
-class Forbidden(LabelingError):
-    """Acting on another rater's label."""
-
-    status = 403
-
-
-class InvalidLabel(LabelingError):
-    """A label that is not one of the project's classes."""
-
-    status = 422
 
 
 def _token_hash(token):
@@ -74,12 +45,18 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
                  reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
-                 estimator=None, training=None, torch_threads=1, random_state=0):
+                 estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
+                 progress=False):
     """Create a labeling project in the new folder ``path``.
 
     Registers every image (path relative to ``image_dir`` and SHA-256 of its
-    bytes), draws the fixed stop set and queues the first batch (the cold
-    start: no model exists yet).
+    bytes), decodes them once into the project's on-disk image cache
+    (``cache/images-HxW/``, see :func:`~skal_cxr.datasets.build_image_cache`),
+    draws the fixed stop set and queues the first batch (the cold start: no
+    model exists yet). Training and queries read the images from that cache
+    (a memory map), so memory does not grow with the pool. An interrupted
+    ``init_project`` (even killed) resumes the cache where it stopped when
+    called again with the same folder.
 
     Parameters
     ----------
@@ -138,6 +115,11 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     random_state : int, default=0
         Seeds the cold start, the stop set, the network and the queries
         exactly like a simulation seed.
+    n_jobs : int, default=None
+        Worker processes decoding the images into the cache (``None``: 1,
+        ``-1``: every core).
+    progress : bool, default=False
+        Show a progress bar of the cache build.
 
     Returns
     -------
@@ -146,7 +128,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     from ..simulation import ConfigError, resolve_config
 
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
+    if path.exists() and not _only_a_cache(path):
         raise LabelingError(f"{path} exists and is not empty; choose a new project folder.")
     classes = [str(c).strip() for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
@@ -160,6 +142,9 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     stop_set_size = _check_int(stop_set_size, "stop_set_size", 1)
     stop_window = _check_int(stop_window, "stop_window", 1)
     random_state = _check_int(random_state, "random_state", 0)
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
+            n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+        raise LabelingError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
     if consensus not in CONSENSUS:
         raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
     if cold_start not in COLD_STARTS:
@@ -207,8 +192,12 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     if config["budget"] is not None and config["budget"] < initial_size:
         raise LabelingError(f"budget ({config['budget']}) is smaller than the first batch "
                             f"({initial_size}).")
-    hashes = [file_sha256(image_dir / rel) for rel, _ in rows]
-    path.mkdir(parents=True, exist_ok=True)
+    from ._loop import build_pool_cache
+
+    # one pass over the files: the cache records each one's SHA-256
+    cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
+                             n_jobs=n_jobs, progress=progress)
+    hashes = [entry["sha256"] for entry in cache.index]
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     conn = connect(path / DB_FILE)
@@ -230,6 +219,16 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     project = LabelingProject(path)
     project._cold_start()
     return project
+
+
+def _only_a_cache(path):
+    """Whether ``path`` is empty or holds just the image cache of an interrupted init."""
+    found = list(path.iterdir())
+    if not found:
+        return True
+    if [p.name for p in found] != [CACHE_DIR] or (path / DB_FILE).exists():
+        return False
+    return all(p.name.startswith("images-") for p in (path / CACHE_DIR).iterdir())
 
 
 def open_project(path):
@@ -268,6 +267,11 @@ class LabelingProject:
     config : dict
         The settings given to :func:`init_project`.
     classes : list of str
+    score_scheduler : str or None
+        Address of a Dask scheduler on which training rounds score the pool
+        (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``; ``skal-cxr label
+        serve --score-scheduler``). A setting of this process, not of the
+        project; ``None`` (the default) scores here.
     """
 
     def __init__(self, path):
@@ -289,6 +293,7 @@ class LabelingProject:
         self._lock = threading.Lock()
         self._pool = None
         self._models = {}
+        self.score_scheduler = None
         from ._loop import TrainingState
 
         self.training = TrainingState()
@@ -977,12 +982,13 @@ class LabelingProject:
 
     # -- training -------------------------------------------------------------
     def pool_array(self):
-        """Every image at the training resolution, loaded once and kept.
+        """Every image at the training resolution, in pool order, read lazily.
 
         Returns
         -------
-        pool : ndarray of shape (n_images, 1, H, W), dtype float32
-            In pool order.
+        pool : ImageRows of shape (n_images, 1, H, W), dtype uint8
+            A :class:`~skal_cxr.datasets.ImageRows` view of the project's
+            on-disk image cache: indexing it reads only the rows asked for.
         """
         from ._loop import load_pool
 

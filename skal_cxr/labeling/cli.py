@@ -62,6 +62,9 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--show-prediction", action="store_true",
                    help="show raters the model's prediction (hidden by default: it biases)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--n-jobs", type=int, metavar="N",
+                   help="processes decoding the images into the project's image cache "
+                   "(1; -1 for every core)")
     p.set_defaults(func=_init)
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
@@ -77,6 +80,10 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--port", type=int, default=8765, help="port (8765)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding a non-loopback address (use a TLS proxy)")
+    p.add_argument("--score-scheduler", metavar="ADDRESS",
+                   help="score the pool after each batch (MC dropout, pools over 4096 images) "
+                   "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
+                   "same queries as here")
     p.set_defaults(func=_serve)
 
     p = lsub.add_parser("status", help="print raters, rounds, agreement and stopping signal")
@@ -102,7 +109,8 @@ def _init(args):
         class_weight=None if args.class_weight == "none" else args.class_weight,
         consensus=args.consensus, cold_start=args.cold_start,
         reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
-        show_prediction=args.show_prediction, random_state=args.seed,
+        show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
+        progress=sys.stderr.isatty(),
     )
     n = project.n_images()
     print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
@@ -124,6 +132,15 @@ def _serve(args):
 
     project = open_project(args.project)
     check_bind(args.host, args.allow_remote)
+    if args.score_scheduler is not None:
+        from .._dask import check_scheduler
+        from ._project import LabelingError
+
+        try:
+            check_scheduler(args.score_scheduler, "--score-scheduler")
+        except (ImportError, ValueError) as exc:
+            raise LabelingError(str(exc)) from exc
+        project.score_scheduler = args.score_scheduler
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
     serve(project, args.host, args.port, allow_remote=args.allow_remote)

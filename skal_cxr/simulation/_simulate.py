@@ -76,16 +76,22 @@ def _check_network(config, data):
         )
 
 
-def _check_scheduler(scheduler):
+def _check_scheduler(scheduler, option):
     if scheduler is None:
         return
+    from .._dask import check_scheduler
+
     try:
-        import distributed  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(
-            "a Dask scheduler needs dask.distributed, which is not installed: "
-            "pip install 'dask[distributed]'."
-        ) from exc
+        check_scheduler(scheduler, option)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _scoring_on(config, score_scheduler):
+    """The configuration the runs get: with the estimator's Dask ``scheduler``, if any."""
+    if score_scheduler is None:
+        return config
+    return {**config, "estimator": {**config["estimator"], "scheduler": score_scheduler}}
 
 
 def _prepare_dir(results_dir, config, resolved, overwrite):
@@ -256,6 +262,7 @@ def simulate(
     torch_threads=None,
     n_jobs=None,
     scheduler=None,
+    score_scheduler=None,
     metric=None,
     overwrite=False,
     progress=False,
@@ -360,6 +367,15 @@ def simulate(
         one thread each (``dask worker --nthreads 1``): seeded runs reseed
         torch's process-wide random generator, so two runs sharing a process
         in threads would disturb each other's dropout masks.
+    score_scheduler : str, default=None
+        Address of a Dask scheduler on which every run scores its pool
+        (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``): each query's MC
+        scoring of pools over 4096 images is cut into chunks scored by that
+        cluster's workers, with results identical to local scoring. Unlike
+        ``scheduler``, the runs themselves (training, evaluation, the
+        records) stay where ``n_jobs`` puts them, and the workers need no
+        shared file system. Not part of the configuration: a simulation may
+        be resumed with or without it.
     metric : str, default=None
         Learning-curve metric of the report (``None``: ``"auroc"``); an
         unknown name is refused before any training.
@@ -409,7 +425,8 @@ def simulate(
         isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0
     ):
         raise ConfigError(f"n_jobs must be a non-zero integer; got {n_jobs!r}.")
-    _check_scheduler(scheduler)
+    _check_scheduler(scheduler, "scheduler")
+    _check_scheduler(score_scheduler, "score_scheduler")
     results_dir = Path(output_dir)
     data_ = load_simulation_data(config["data"])
     _check_metric(metric, data_)
@@ -428,7 +445,8 @@ def simulate(
         tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
         bars = _Progress(results_dir, tasks, schedule) if progress else None
         try:
-            _run_grid(tasks, data_, config, schedule, results_dir, n_jobs, scheduler, lock.token)
+            _run_grid(tasks, data_, _scoring_on(config, score_scheduler), schedule,
+                      results_dir, n_jobs, scheduler, lock.token)
         finally:
             if bars is not None:
                 bars.close()

@@ -34,6 +34,10 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a"], "two distinct"),
     (["label", "add-rater", "{tmp}", "bob"], "not a labeling project"),
     (["label", "serve", "{proj}", "--host", "0.0.0.0"], "allow-remote"),
+    (["label", "serve", "{proj}", "--score-scheduler", "nonsense"],
+     "--score-scheduler 'nonsense': no Dask scheduler answers there"),
+    (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a,b", "--n-jobs", "0"],
+     "n_jobs must be"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
                                     message):
@@ -43,3 +47,20 @@ def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, caps
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
+
+
+def test_serve_score_scheduler_reaches_the_project(make_project, monkeypatch, capsys):
+    distributed = pytest.importorskip("distributed")
+    from skal_cxr.labeling import _app
+
+    served = []
+    monkeypatch.setattr(_app, "serve", lambda project, *a, **k: served.append(project))
+    proj = str(make_project().path)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  host="127.0.0.1", protocol="tcp://",
+                                  dashboard_address=":0") as cluster:
+        assert main(["label", "serve", proj, "--score-scheduler",
+                     cluster.scheduler_address]) == 0
+    assert served[0].score_scheduler == cluster.scheduler_address
+    assert main(["label", "serve", proj]) == 0
+    assert served[1].score_scheduler is None

@@ -251,3 +251,39 @@ def test_an_abandoned_image_goes_to_another_rater_after_the_lease(make_project):
     project.submit_label("b", held, "normal")
     assert project.next_image("a")["image_id"] is None
     assert project.progress()["batch"] == {"done": 1, "total": 1}
+
+
+def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, phantom_folder,
+                                                                   monkeypatch):
+    """``score_scheduler`` (``label serve --score-scheduler``) moves the scoring only."""
+    distributed = pytest.importorskip("distributed")
+    import joblib
+
+    from skal_cxr import _dask
+    from skal_cxr.strategies._base import QueryContext
+
+    from _labeling_fakes import TINY
+
+    monkeypatch.setattr(QueryContext, "chunk_size", 16)  # chunk the tiny pool
+    calls = []
+    reduce_on_dask = _dask.reduce_on_dask
+    monkeypatch.setattr(_dask, "reduce_on_dask",
+                        lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k))
+    rounds = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  host="127.0.0.1", protocol="tcp://",
+                                  dashboard_address=":0") as cluster:
+        for name, scheduler in (("here", None), ("dask", cluster.scheduler_address)):
+            project = init_project(tmp_path / name, phantom_folder[0], CLASSES,
+                                   **{**TINY, "batch_size": 5})
+            project.score_scheduler = scheduler
+            project.add_rater("a")
+            label_all(project, phantom_folder[1], ["a"])
+            assert project.train_round() == 1
+            rounds.append(project.rounds()[1])
+            assert open_project(project.path).prediction(rounds[-1]["queried"][0])
+            # the address is a setting of the session, not saved with the model
+            assert joblib.load(project.path / "checkpoints" / "round-1.joblib").scheduler is None
+    assert calls == [50, 45]  # the batch and the reserve query of 60 - 10 labeled, on Dask
+    for key in ("queried", "scores", "reserve", "stop_predictions"):
+        assert rounds[0][key] == rounds[1][key]
