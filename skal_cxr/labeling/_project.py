@@ -756,14 +756,10 @@ class LabelingProject:
                          "image_id = ? AND rater_id = ?", (utcnow(), row["image_id"], rid))
         return {"label_id": label_id, "undone": True, "image_id": str(row["image_id"])}
 
-    def labels(self, include_withdrawn=False):
+    def labels(self):
         """Every label row (append-only history), oldest first, as dicts.
 
-        Parameters
-        ----------
-        include_withdrawn : bool, default=False
-            Unused: every row is returned, withdrawals included (rows with a
-            ``supersedes`` and no ``label``).
+        Withdrawals (undo) are rows too: a ``supersedes`` and no ``label``.
 
         Returns
         -------
@@ -849,13 +845,8 @@ class LabelingProject:
         value = fleiss_kappa(np.array(rows), len(self.classes))
         return None if not np.isfinite(value) else value
 
-    def progress(self, rater=None):
-        """Batch and overall progress (as in ``GET /api/next``).
-
-        Parameters
-        ----------
-        rater : str or None, default=None
-            Unused: progress is the project's, the same for every rater.
+    def progress(self):
+        """Batch and overall progress (as in ``GET /api/next``), the same for every rater.
 
         Returns
         -------

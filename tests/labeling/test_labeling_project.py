@@ -43,6 +43,11 @@ def test_each_image_gets_k_labels_from_different_raters(make_project, phantom_fo
         per_image.setdefault(image, set()).add(rater)
     assert all(r == {"a", "b", "d"} for r in per_image.values()) and len(per_image) == 5
     assert project.progress()["batch"] == {"done": 5, "total": 5}
+    # no argument that would be silently ignored (these once were)
+    with pytest.raises(TypeError):
+        project.labels(include_withdrawn=True)
+    with pytest.raises(TypeError):
+        project.progress(rater="a")
 
 
 def test_consensus_ties_go_to_the_more_severe_class_and_kappa(make_project):
