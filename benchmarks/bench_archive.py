@@ -5,7 +5,8 @@ Writes ``--n`` synthetic CXR-like PNG files (phantoms, ``--png-size`` px) to
 
 1. cache build throughput (:func:`skal_cxr.datasets.build_image_cache`,
    decode + resize to 64 px) on the first ``--build-n`` files with 1 and
-   with 2 worker processes, and the build of the whole folder;
+   2 worker threads (the default) and with 2 worker processes, and the
+   build of the whole folder;
 2. MC scoring throughput (BALD, T samples, default CNN at 64 px) of the same
    ``--score-n`` images read from the cache (memory map) and from RAM
    (float32 array), alternated, best of ``--repeats``;
@@ -117,13 +118,19 @@ def timed(func):
 
 # -- measurements -------------------------------------------------------------------
 def bench_build(paths, args):
+    from contextlib import nullcontext
+
+    from joblib import parallel_config
+
     rows = []
-    for n_jobs in (1, 2):
+    for n_jobs, backend in ((1, None), (2, None), (2, "loky")):
         folder = args.work / f"cache-build-{n_jobs}"
         _remove(folder)
-        seconds, _ = timed(lambda: build_image_cache(paths[:args.build_n], folder, 64,
-                                                     n_jobs=n_jobs))
-        rows.append({"what": f"{args.build_n} files, {n_jobs} worker(s)", "n_jobs": n_jobs,
+        with parallel_config(backend=backend) if backend else nullcontext():
+            seconds, _ = timed(lambda: build_image_cache(paths[:args.build_n], folder, 64,
+                                                         n_jobs=n_jobs))
+        kind = "processes (loky)" if backend else "thread(s)"
+        rows.append({"what": f"{args.build_n} files, {n_jobs} {kind}", "n_jobs": n_jobs,
                      "n": args.build_n, "seconds": seconds,
                      "images_per_s": args.build_n / seconds})
         _remove(folder)

@@ -60,6 +60,17 @@ def test_cache_holds_resized_uint8_images_and_their_index(tmp_path):
     assert reopened.files.tolist() == [str(p.resolve()) for p in paths]
 
 
+def test_parallel_build_runs_in_threads_and_matches_one_worker(tmp_path, decodes):
+    """n_jobs > 1 decodes in threads of this process (no worker start-up) with the same result."""
+    paths = write_pngs(tmp_path / "img", 9)
+    one = build_image_cache(paths, tmp_path / "one", 8, chunk_size=2)
+    decodes.clear()
+    two = build_image_cache(paths, tmp_path / "two", 8, n_jobs=2, chunk_size=2)
+    assert sorted(decodes) == sorted(p.name for p in paths)  # all decoded here
+    np.testing.assert_array_equal(one.images, two.images)
+    assert [e["sha256"] for e in one.index] == [e["sha256"] for e in two.index]
+
+
 def test_unreadable_files_are_listed_not_fatal(tmp_path):
     paths = write_pngs(tmp_path / "img", 2)
     (tmp_path / "img" / "bad.png").write_bytes(b"not an image")

@@ -150,7 +150,11 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     resized bilinearly to ``image_size`` and stored as ``uint8``. Building is
 
     - parallel: chunks of ``chunk_size`` images are decoded by ``n_jobs``
-      worker processes (:class:`joblib.Parallel`), with a tqdm progress bar;
+      threads (:class:`joblib.Parallel`), with a tqdm progress bar. Reading,
+      hashing, decoding and resizing release the GIL, so threads scale with
+      the cores and need no worker processes to start (each would import
+      torch); ``with joblib.parallel_config(backend="loky"):`` runs the
+      chunks in processes instead, for decoders that hold the GIL;
     - resumable: every finished chunk is committed atomically, so a build
       that is interrupted, even killed, continues where it stopped when
       called again with the same files;
@@ -178,7 +182,7 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     image_size : int or tuple of (int, int)
         Working size ``(height, width)`` of the stored images.
     n_jobs : int, default=None
-        Worker processes; ``None`` means 1, ``-1`` all cores.
+        Worker threads; ``None`` means 1, ``-1`` all cores.
     chunk_size : int, default=512
         Images per committed chunk.
     verbose : bool, default=False
@@ -267,7 +271,7 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     bar = tqdm(total=n, initial=n - sum(stop - start for _, start, stop in todo),
                desc="Caching images", unit="img", disable=not verbose)
     with bar:
-        for count in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        for count in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(jobs):
             bar.update(count)
 
     index = []

@@ -145,7 +145,7 @@ def load_image_folder(
     cache_dir : str or path-like, default=None
         Decode the images once into this on-disk cache
         (:func:`~skal_cxr.datasets.build_image_cache`, with ``n_jobs``
-        worker processes) and return them memory-mapped instead of in
+        threads) and return them memory-mapped instead of in
         memory: ``images`` is then a read-only :class:`numpy.memmap` of
         ``uint8`` (pixel values ``round(255 * v)``), which every estimator
         and strategy of skal_cxr reads batch by batch. Needs

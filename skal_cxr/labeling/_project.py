@@ -116,7 +116,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         Seeds the cold start, the stop set, the network and the queries
         exactly like a simulation seed.
     n_jobs : int, default=None
-        Worker processes decoding the images into the cache (``None``: 1,
+        Threads decoding the images into the cache (``None``: 1,
         ``-1``: every core).
     progress : bool, default=False
         Show a progress bar of the cache build.

@@ -63,7 +63,7 @@ def add_label_parser(sub, list_of_str):
                    help="show raters the model's prediction (hidden by default: it biases)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--n-jobs", type=int, metavar="N",
-                   help="processes decoding the images into the project's image cache "
+                   help="threads decoding the images into the project's image cache "
                    "(1; -1 for every core)")
     p.set_defaults(func=_init)
 
