@@ -162,6 +162,9 @@ def build_parser():
     g.add_argument("--cache-dir", metavar="DIR",
                    help="image folder: decode the images once into this on-disk cache and "
                    "read them from it (memory stays flat however large the folder)")
+    g.add_argument("--verify-cache", action="store_const", const=True, default=None,
+                   help="image folder with --cache-dir: hash every image file again "
+                   "instead of trusting unchanged size, times and inode")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
@@ -316,7 +319,7 @@ class _UsageError(Exception):
 #: Options of ``load_image_folder`` reachable from the command line (same names).
 _FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
                    "consensus", "group_column", "image_size", "on_error", "duplicates",
-                   "encoding", "delimiter", "cache_dir")
+                   "encoding", "delimiter", "cache_dir", "verify_cache")
 _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
 
 

@@ -610,3 +610,47 @@ def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
         pytest.fail(f"workers {survivors} outlived their killed parent by 60 s")
     time.sleep(1)
     assert _session_pids(sid) == []
+
+
+def _stored_png_folder(folder, n=120):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["filename,label"]
+    for i in range(n):
+        image = rng.integers(0, 120, (12, 12), dtype=np.uint8)
+        image[:, : 6 * (i % 2) + 3] += 100
+        Image.fromarray(image).save(folder / f"{i}.png", compress_level=0)
+        rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return {"source": "folder", "csv": str(folder / "labels.csv"), "image_dir": str(folder),
+            "image_size": 12}
+
+
+def test_data_fingerprint_is_the_files_not_the_cache(tmp_path):
+    from skal_cxr.simulation import load_simulation_data
+
+    data = _stored_png_folder(tmp_path / "img")
+    plain = load_simulation_data(resolve_config(data=data)["data"])
+    cached = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache")})["data"])
+    assert cached.fingerprint() == plain.fingerprint()
+    verified = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache"), "verify_cache": True})["data"])
+    assert verified.fingerprint() == plain.fingerprint()
+
+
+def test_a_same_size_edit_through_a_cache_is_refused_on_resume(tmp_path):
+    from PIL import Image
+
+    data = {**_stored_png_folder(tmp_path / "img"), "cache_dir": str(tmp_path / "cache")}
+    params = {**TINY, "strategies": ["random"], "seeds": [0], "budget": 24, "data": data}
+    simulate(tmp_path / "out", **params)
+    path = tmp_path / "img" / "7.png"
+    st = os.stat(path)
+    Image.fromarray(np.full((12, 12), 3, np.uint8)).save(path, compress_level=0)
+    assert os.stat(path).st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p, rsync -a, a restore
+    with pytest.raises(ResultsDirError, match="data_fingerprint"):
+        simulate(tmp_path / "out", **params)

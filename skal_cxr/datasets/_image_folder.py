@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .._lazy import _release
 from ._agreement import CONSENSUS, agreement, consensus_codes
-from ._cache import build_image_cache
+from ._cache import build_image_cache, file_sha256
 from ._csv import read_csv_table
 from ._image_io import check_image_size, read_image
 
@@ -45,6 +45,7 @@ def load_image_folder(
     n_jobs=None,
     verbose=False,
     cache_dir=None,
+    verify_cache=False,
 ):
     """Load images listed in a CSV file, with labels from one or more raters.
 
@@ -150,7 +151,12 @@ def load_image_folder(
         ``uint8`` (pixel values ``round(255 * v)``), which every estimator
         and strategy of skal_cxr reads batch by batch. Needs
         ``image_size``. Loading again reuses the cache, decoding only new
-        or changed files; an interrupted build resumes.
+        or changed files (a file whose size, modification time, inode or
+        status-change time differs is hashed again; a changed SHA-256 is
+        decoded again); an interrupted build resumes.
+    verify_cache : bool, default=False
+        With ``cache_dir``: hash every file again instead of trusting an
+        unchanged file status (``build_image_cache(verify=True)``).
 
     Returns
     -------
@@ -176,6 +182,9 @@ def load_image_folder(
             Patient of each image, from ``group_column``.
         filenames : ndarray of shape (n_images,) of str
             As written in the CSV.
+        sha256 : ndarray of shape (n_images,) of str
+            SHA-256 of each image file's bytes (the data, whatever the
+            cache holds).
         skipped : list of (int, str, str)
             ``(line, filename, reason)`` of each skipped row (bad rows with
             ``on_error="skip"``, repeated images with
@@ -230,10 +239,10 @@ def load_image_folder(
     if cache_dir is not None:
         if image_size is None:
             raise ValueError("cache_dir needs image_size: the cache stores one working size.")
-        cache, images = _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose,
-                                      errors)
+        cache, images, hashes = _cache_images(lines, paths, image_size, cache_dir, n_jobs,
+                                              verbose, errors, verify_cache)
     else:
-        images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
+        images, hashes = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
     release = None
     if cache_dir is not None:  # the check reads every row: keep them out of this process's RSS
         release = lambda: _release(cache.images, 0, len(cache.images))  # noqa: E731
@@ -279,6 +288,7 @@ def load_image_folder(
         agreement=agreement(codes, n_classes),
         groups=None if groups is None else np.array(groups, dtype=str)[keep],
         filenames=np.array(filenames, dtype=str)[keep],
+        sha256=np.array([h or "" for h in hashes], dtype=str)[keep],
         skipped=skipped,
     )
 
@@ -471,45 +481,49 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
 
 
 def _load_one(path, image_size):
+    """``(image, reason, sha256)`` of one file; ``image`` is None where ``reason`` says why."""
     if not path.is_file():
-        return None, f"file not found: {path}"
+        return None, f"file not found: {path}", None
     try:
-        return read_image(path, image_size), None
+        sha = file_sha256(path)
+        return read_image(path, image_size), None, sha
     except ImportError:
         raise
     except Exception as exc:  # corrupt files fail in many ways
-        return None, f"unreadable image {path}: {type(exc).__name__}: {exc}"
+        return None, f"unreadable image {path}: {type(exc).__name__}: {exc}", None
 
 
 def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
     todo = [i for i, path in enumerate(paths) if path is not None]
-    images = [None] * len(paths)
+    images, hashes = [None] * len(paths), [None] * len(paths)
     # Threads: Pillow and pydicom decode mostly outside the GIL, and worker
     # processes would each import torch (through skal_cxr) before reading.
     results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
         delayed(_load_one)(paths[i], image_size) for i in todo
     )
     results = tqdm(results, total=len(todo), desc="Reading images", disable=not verbose)
-    for i, (image, reason) in zip(todo, results):
+    for i, (image, reason, sha) in zip(todo, results):
         if reason is not None:
             errors.setdefault(lines[i], []).append(reason)
-        images[i] = image
-    return images
+        images[i], hashes[i] = image, sha
+    return images, hashes
 
 
-def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors):
-    """Build the cache of the valid paths; per-row memmap views (``None`` where bad)."""
+def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors, verify):
+    """Build the cache of the valid paths; per-row memmap views and hashes (``None`` where bad)."""
     unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
-    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verbose=verbose)
+    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verify=verify,
+                              verbose=verbose)
     row = {f: i for i, f in enumerate(cache.files.tolist())}
-    images = []
+    images, hashes = [], []
     for line, path in zip(lines, paths):
         reason = None if path is None else cache.errors.get(str(path))
         if reason is not None:
             errors.setdefault(line, []).append(reason)
         ok = path is not None and reason is None
         images.append(cache.images[row[str(path)]] if ok else None)
-    return cache, images
+        hashes.append(cache.index[row[str(path)]]["sha256"] if ok else None)
+    return cache, images, hashes
 
 
 def _cached_rows(cache, paths, n_jobs, verbose):
