@@ -8,6 +8,7 @@ from pathlib import Path
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
+from .._reaper import reaped_children
 from .._results import (
     CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
     is_record_file,
@@ -106,7 +107,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
         old, old_resolved = meta["config"], meta["resolved"]
         # a setting added since the folder was written has its default there
         old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
-        diff = config_diff(old, config)
+        # how the data are checked is no part of what they are
+        diff = [k for k in config_diff(old, config) if k != "data.verify_cache"]
         # same settings but other data (a replaced file): the records would not fit
         diff += [f"data ({k})" for k in config_diff(old_resolved, resolved)]
         if diff:
@@ -197,8 +199,11 @@ def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, tok
     # A worker that never got a task has no parent watch (see _exit_with_parent):
     # a short idle timeout ends it too, so no worker outlives a killed parent
     # (holding its output pipes open) for loky's default 300 s.
-    with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"],
-                         idle_worker_timeout=2):
+    # The reaper kills every worker and resource tracker of the pool when this
+    # process dies, at any moment (pool start-up and shut-down included).
+    with reaped_children(), parallel_config(
+            backend="loky", inner_max_num_threads=config["torch_threads"],
+            idle_worker_timeout=2):
         # max_nbytes=None: no read-only memmaps (torch warns on them)
         return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
 
