@@ -162,6 +162,9 @@ def build_parser():
     g.add_argument("--cache-dir", metavar="DIR",
                    help="image folder: decode the images once into this on-disk cache and "
                    "read them from it (memory stays flat however large the folder)")
+    g.add_argument("--max-pixels", type=int, metavar="N",
+                   help="image folder: refuse images of more than N pixels before decoding "
+                   "them (default 50000000, or $SKAL_CXR_MAX_PIXELS)")
     g.add_argument("--verify-cache", action="store_const", const=True, default=None,
                    help="image folder with --cache-dir: hash every image file again "
                    "instead of trusting unchanged size, times and inode")
@@ -360,6 +363,13 @@ def _class_weight(choice):
 
 def _simulate(args):
     from .simulation import simulate
+
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            raise _UsageError("--max-pixels must be a positive number of pixels")
+        import os
+
+        os.environ["SKAL_CXR_MAX_PIXELS"] = str(args.max_pixels)  # read by every decoder
 
     estimator = {k: v for k, v in {
         "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,
