@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "ResultsDirError", "RecordWriter", "ResultsLock", "claim_folder", "owner_alive",
+    "own_files", "owned_files",
     "read_config", "write_config", "read_record_file", "read_records", "record_path",
     "scan_record_file", "repair_records", "is_record_file", "RecordsWarning",
     "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES", "MARKER_FILE", "LOCK_FILE",
@@ -101,7 +102,10 @@ def claim_folder(results_dir):
     with the marker is ours. A non-empty folder without it is refused, so
     that files the tool did not write are never overwritten or deleted. A
     folder written before markers existed (its ``config.json`` is a skal-cxr
-    configuration) is adopted.
+    configuration) is adopted. The marker lists the files the tool writes
+    (:func:`own_files`); in a folder adopted, or whose marker predates the
+    list, the files the tool may have written (``config.json``, the report
+    files and every record-named file) are listed once, at adoption.
 
     Raises
     ------
@@ -112,6 +116,8 @@ def claim_folder(results_dir):
     results_dir = Path(results_dir)
     marker = results_dir / MARKER_FILE
     if marker.is_file():
+        if owned_files(results_dir) is None:  # a marker from before the list
+            own_files(results_dir, _legacy_files(results_dir))
         return
     if results_dir.exists() and not results_dir.is_dir():
         raise ResultsDirError(f"{results_dir} exists and is not a folder.")
@@ -126,7 +132,72 @@ def claim_folder(results_dir):
                 "or empty folder (nothing in it was changed)."
             )
     results_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(marker, json.dumps({"created_by": "skal_cxr"}) + "\n")
+    files = sorted(_legacy_files(results_dir))
+    _atomic_write(marker, json.dumps({"created_by": "skal_cxr", "files": files}) + "\n")
+
+
+def _legacy_files(results_dir):
+    """What a skal-cxr version without an ownership list may have written here."""
+    results_dir = Path(results_dir)
+    names = [n for n in (CONFIG_FILE, *REPORT_FILES) if (results_dir / n).is_file()]
+    names += [f"{RECORDS_DIR}/{p.name}" for p in sorted((results_dir / RECORDS_DIR).glob("*"))
+              if p.is_file() and is_record_file(p)]
+    return names
+
+
+def _read_marker(results_dir):
+    try:
+        marker = json.loads((Path(results_dir) / MARKER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def owned_files(results_dir):
+    """Files of a results folder that skal-cxr wrote (or is about to write).
+
+    Listed, relative to the folder, in the ownership marker ``.skal-cxr``;
+    only these may be deleted (``--overwrite``) or rewritten (a repair).
+
+    Returns
+    -------
+    files : set of str or None
+        POSIX paths relative to ``results_dir``; ``None`` for a folder whose
+        marker lists no files (written before the list existed).
+    """
+    marker = _read_marker(results_dir)
+    if marker is None or not isinstance(marker.get("files"), list):
+        return None
+    return {str(f) for f in marker["files"]}
+
+
+def own_files(results_dir, paths):
+    """Add files to the marker's list of files skal-cxr wrote, before writing them.
+
+    Called by the process that holds the folder's :class:`ResultsLock`,
+    before the files are created, so that every file the tool writes is
+    listed even if it is killed right after. A folder whose marker has no
+    list (an older one) gets one.
+
+    Parameters
+    ----------
+    results_dir : path-like
+    paths : iterable of path-like
+        Files inside ``results_dir`` (absolute, or relative to it).
+    """
+    results_dir = Path(results_dir)
+    marker = _read_marker(results_dir)
+    if marker is None:
+        return
+    files = set(marker.get("files") or [])
+    for path in paths:
+        path = Path(path)
+        if path.is_absolute():
+            path = path.relative_to(results_dir)
+        files.add(path.as_posix())
+    if files != set(marker.get("files") or []) or "files" not in marker:
+        marker["files"] = sorted(files)
+        _atomic_write(results_dir / MARKER_FILE, json.dumps(marker) + "\n")
 
 
 class ResultsLock:
@@ -374,8 +445,9 @@ def read_records(results_dir):
     """Every valid record of a results folder, run by run in file-name order.
 
     Lines that are not valid records (malformed, duplicated, of another
-    run) and files that are not record files are left out, each reported as
-    a :class:`RecordsWarning`; the files are not changed.
+    run), files that are not record files and files the folder's marker
+    does not list as written by skal-cxr are left out, each reported as a
+    :class:`RecordsWarning`; the files are not changed.
 
     Parameters
     ----------
@@ -387,9 +459,22 @@ def read_records(results_dir):
     """
     folder = Path(results_dir) / RECORDS_DIR
     out = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in _our_record_files(results_dir):
         out.extend(read_record_file(path))
     return out
+
+
+def _our_record_files(results_dir):
+    """``records/*.jsonl`` to scan: named like a record and not listed are left out (warned)."""
+    owned = owned_files(results_dir)
+    ours = []
+    for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
+        if owned is None or f"{RECORDS_DIR}/{path.name}" in owned or not is_record_file(path):
+            ours.append(path)  # (a file not named like a record is reported, never changed)
+        else:
+            _warn([f"{path.name} was not written by skal-cxr (not listed in "
+                   f"{MARKER_FILE}); left out and left alone."])
+    return ours
 
 
 def repair_records(results_dir):
@@ -405,7 +490,7 @@ def repair_records(results_dir):
         What was found, one sentence each (also warned).
     """
     all_problems = []
-    for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
+    for path in _our_record_files(results_dir):
         _, kept, rejected, problems = scan_record_file(path)
         if _expected_run(path) is None:
             all_problems += problems

@@ -654,3 +654,26 @@ def test_a_same_size_edit_through_a_cache_is_refused_on_resume(tmp_path):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p, rsync -a, a restore
     with pytest.raises(ResultsDirError, match="data_fingerprint"):
         simulate(tmp_path / "out", **params)
+
+
+def test_overwrite_deletes_only_the_files_it_wrote(tmp_path):
+    """A user's file named like a record is neither deleted, rewritten nor read."""
+    from skal_cxr._results import RecordsWarning
+
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    mine = tmp_path / "records" / "my_model-seed1.jsonl"
+    mine.write_text("my own notes, not records\n")
+    with pytest.warns(RecordsWarning, match="my_model-seed1.jsonl was not written by skal-cxr"):
+        result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]
+    assert mine.read_text() == "my own notes, not records\n"
+    assert not (tmp_path / "records" / "my_model-seed1.jsonl.rejected").exists()
+
+
+def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    (tmp_path / ".skal-cxr").write_text('{"created_by": "skal_cxr"}\n')  # an older marker
+    result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]  # its records were replaced

@@ -11,7 +11,7 @@ from sklearn.utils import Bunch
 from .._reaper import reaped_children
 from .._results import (
     CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
-    is_record_file,
+    own_files, owned_files,
     read_config, read_record_file, read_records, record_path, repair_records, write_config,
 )
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
@@ -120,13 +120,11 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
     if results_dir.exists() and not overwrite and not config_path.is_file():
         if (results_dir / RECORDS_DIR).exists():
             raise ResultsDirError(f"{results_dir} holds records but no {CONFIG_FILE}.")
-    if overwrite:  # remove only what a simulation writes (in a folder it owns)
-        for path in (results_dir / RECORDS_DIR).glob("*.jsonl*"):
-            if is_record_file(path):
+    if overwrite:  # remove only the files this tool wrote (listed in the folder's marker)
+        for name in sorted(owned_files(results_dir) or ()):
+            path = results_dir / name
+            if path.is_file() and not path.is_symlink():
                 path.unlink()
-        for name in REPORT_FILES + (CONFIG_FILE,):
-            if (results_dir / name).is_file():
-                (results_dir / name).unlink()
     results_dir.mkdir(parents=True, exist_ok=True)
     return True
 
@@ -442,12 +440,17 @@ def simulate(
     )
     claim_folder(results_dir)
     with ResultsLock(results_dir) as lock, _sigterm_interrupts():
+        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
+        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
+        records = [record_path(results_dir, *t) for t in tasks]
+        own_files(results_dir, [CONFIG_FILE, *records, *(p.with_name(p.name + ".rejected")
+                                                         for p in records)]
+                  + (list(REPORT_FILES) if report else []))
+        # (listed before they are written: every file this run writes is listed)
         if _prepare_dir(results_dir, config, resolved, overwrite):
             _write_config(results_dir, config, resolved)
         repair_records(results_dir)
         schedule = resolved["schedule"]
-        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
-        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
         bars = _Progress(results_dir, tasks, schedule) if progress else None
         try:
             _run_grid(tasks, data_, _scoring_on(config, score_scheduler), schedule,
