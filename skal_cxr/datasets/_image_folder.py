@@ -2,9 +2,8 @@
 
 import hashlib
 import math
-import os
 from collections import Counter
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -16,6 +15,7 @@ from ._agreement import CONSENSUS, agreement, consensus_codes
 from ._cache import build_image_cache, file_sha256
 from ._csv import read_csv_table
 from ._image_io import check_image_size, read_image
+from ._paths import repeated_files, resolve_image_name
 
 __all__ = ["load_image_folder"]
 
@@ -421,32 +421,13 @@ def _infer_classes(raw):
 
 
 def _resolve_paths(lines, filenames, image_dir, errors):
-    """The real path of each file name, or ``None`` where it is empty or leaves ``image_dir``.
-
-    Absolute names and ``..`` are refused from the text alone; a name inside
-    the folder is then resolved through its symbolic links and refused if it
-    lands outside. No file outside ``image_dir`` is opened or tested for
-    existence, and its name is not echoed.
-    """
-    root = os.path.realpath(image_dir)
+    """The real path of each file name, or ``None`` where it is refused (see ``_paths``)."""
     paths = []
     for line, name in zip(lines, filenames):
-        reason = None
-        if not name:
-            reason = "empty file name"
-        elif PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
-            reason = "absolute path; give it relative to image_dir"
-        elif ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
-            reason = "path leaves image_dir ('..' is not allowed)"
-        else:
-            real = os.path.realpath(os.path.join(root, name))
-            if os.path.commonpath([root, real]) != root:
-                reason = "path leaves image_dir (through a symbolic link)"
-        if reason is None:
-            paths.append(Path(real))
-        else:
+        path, reason = resolve_image_name(image_dir, name)
+        if reason is not None:
             errors.setdefault(line, []).append(reason)
-            paths.append(None)
+        paths.append(path)
     return paths
 
 
@@ -456,7 +437,9 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
     ``release`` (if given) is called every 1024 rows and at the end: it drops
     the pages of memory-mapped images read so far.
     """
-    first_file, first_image, repeated = {}, {}, {}
+    good = [None if line in errors else path for line, path in zip(lines, paths)]
+    same_file = repeated_files(good)  # one rule for links: see datasets._paths
+    first_image, repeated = {}, {}
     for i, line in enumerate(lines):
         if release is not None and i % 1024 == 1023:
             release()
@@ -464,12 +447,12 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
             continue
         image = images[i]
         digest = (image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
-        if paths[i] in first_file:
-            j, what = first_file[paths[i]], "same file"
+        if i in same_file:
+            j, what = same_file[i], "same file"
         elif digest in first_image:
             j, what = first_image[digest], "same image"
         else:
-            first_file[paths[i]] = first_image[digest] = i
+            first_image[digest] = i
             continue
         reason = f"{what} as line {lines[j]} ({filenames[j]})"
         if not np.array_equal(rater_codes[i], rater_codes[j]):
