@@ -17,11 +17,12 @@ work, idling and shut-down. After a normal exit the pool's processes get
 half a second to end by themselves first.
 
 This module runs as the reaper script too (``python -I -S _reaper.py
-TOKEN``), so it imports nothing but the standard library. Linux only (it
+TOKEN PARENT_PID``), so it imports nothing but the standard library. Linux only (it
 reads ``/proc``); elsewhere :func:`reaped_children` does nothing.
 """
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def _start_reaper():
         token = f"{os.getpid()}-{uuid.uuid4().hex}"
         env = {k: v for k, v in os.environ.items() if k != ENV}
         reaper = subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__), token],
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), token, str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, start_new_session=True, close_fds=True,
         )
@@ -97,12 +98,23 @@ def _holders(needle, me):
     return pids
 
 
-def _reap(token):
+def _wait_for_parent_death(parent):
+    """Return once ``parent`` is gone: end-of-file on stdin, or this process reparented.
+
+    (A child the parent forked without exec also holds the pipe: the parent
+    pid is watched too.)
+    """
+    while os.getppid() == parent:
+        ready, _, _ = select.select([0], [], [], 0.2)
+        if ready and not os.read(0, 65536):
+            return
+
+
+def _reap(token, parent):
     """Wait for the parent to die, then kill everything that holds its token."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # only the parent's death ends the reaper
-    while os.read(0, 65536):
-        pass
+    _wait_for_parent_death(parent)
     needle, me = f"{ENV}={token}".encode(), os.getpid()
     deadline = time.monotonic() + GRACE
     while time.monotonic() < deadline and _holders(needle, me):
@@ -122,4 +134,4 @@ def _reap(token):
 
 
 if __name__ == "__main__":
-    _reap(sys.argv[1])
+    _reap(sys.argv[1], int(sys.argv[2]))
