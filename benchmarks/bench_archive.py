@@ -304,7 +304,7 @@ def bench_cli(paths, labels, cache, args):
           "--device", "cpu", *fast, "--output", work / "simulate", "--quiet"]),
         ("skal-cxr label init (image cache copied from the build above)",
          [*cli, "label", "init", work / "project", "--image-dir", folder, "--csv", csv_path,
-          "--classes", ",".join(classes), "--image-size", "64", "--batch-size", size,
+          "--classes", ",".join(classes), "--image-size", "64", "--query-size", size,
           "--reserve-size", "0", "--seed", "0"]),
         (f"labeling round 1: train on {size}, score the whole pool (mean_std, T = {args.T})",
          [sys.executable, __file__, "--_label_round", work / "project", csv_path,

@@ -102,7 +102,7 @@ def make_project(root, args):
         truth[name] = CLASSES[int(c)]
     t0 = time.perf_counter()
     project = init_project(root / "project", images, CLASSES,
-                           labels_per_image=args.labels_per_image, batch_size=args.batch_size,
+                           labels_per_image=args.labels_per_image, query_size=args.batch_size,
                            image_size=args.image_size)
     init_seconds = time.perf_counter() - t0
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}

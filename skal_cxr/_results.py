@@ -27,6 +27,8 @@ import uuid
 import warnings
 from pathlib import Path
 
+from .exceptions import RecordsWarning, ResultsDirError
+
 try:  # POSIX; without it (Windows) folders cannot be locked
     import fcntl
 except ImportError:  # pragma: no cover
@@ -44,10 +46,6 @@ RECORDS_DIR = "records"
 REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
 MARKER_FILE = ".skal-cxr"
 LOCK_FILE = ".skal-cxr.lock"
-
-
-class ResultsDirError(ValueError):
-    """A results folder cannot be used (another configuration, not ours, in use)."""
 
 
 def read_config(results_dir):
@@ -236,10 +234,6 @@ def record_path(results_dir, kind, strategy, seed):
     """File of one run: ``records/<strategy>-seed<seed>.jsonl`` or ``baseline-seed<seed>``."""
     name = f"baseline-seed{seed}" if kind == "baseline" else f"{strategy}-seed{seed}"
     return Path(results_dir) / RECORDS_DIR / f"{name}.jsonl"
-
-
-class RecordsWarning(UserWarning):
-    """Something in ``records/`` was not a valid record and was left out."""
 
 
 #: Keys every record has.

@@ -107,8 +107,8 @@ def _renamed(n_mc_samples, n_samples):
     if n_mc_samples is not None:
         raise TypeError("Pass n_mc_samples only; n_samples is its deprecated alias.")
     warnings.warn(
-        "n_samples was renamed n_mc_samples in 0.2 (n_samples means a number of images "
-        "elsewhere) and will be removed in 0.3.",
+        "n_samples was renamed n_mc_samples in 0.1 (n_samples means a number of images "
+        "elsewhere) and will be removed in 0.2.",
         FutureWarning,
         stacklevel=3,
     )
