@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from torch import nn
 from torch.utils.data import TensorDataset
 
-import skal_cxr.models as models
+import skal_cxr._mc_sampling as mc_sampling
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
 from skal_cxr.models import training_epochs
 
@@ -63,7 +63,7 @@ def test_fast_path_equals_naive_loop_exactly(fitted, monkeypatch):
     net, X, _ = fitted
     net.set_params(batch_size=32)  # several batches, the last one partial
     fast = net.predict_proba_samples(X, n_mc_samples=25)
-    monkeypatch.setattr(models, "split_mc", lambda module: None)
+    monkeypatch.setattr(mc_sampling, "split_mc", lambda module: None)
     naive = net.predict_proba_samples(X, n_mc_samples=25)
     np.testing.assert_array_equal(fast, naive)
 
@@ -114,7 +114,7 @@ def test_fast_path_matches_naive_distribution_on_sequential(toy_images, monkeypa
     net = MCDropoutCNN(TwoDropoutMLP, max_epochs=3, min_train_steps=0, random_state=0).fit(X, y)
     n = 4000
     fast = net.predict_proba_samples(X[::10], n_mc_samples=n)
-    monkeypatch.setattr(models, "split_mc", lambda module: None)
+    monkeypatch.setattr(mc_sampling, "split_mc", lambda module: None)
     naive = net.predict_proba_samples(X[::10], n_mc_samples=n)
     assert not np.array_equal(fast, naive)
     # per-image mean and spread agree within sampling error (5 standard errors)
