@@ -42,17 +42,7 @@ def tiny_net(**params):
                         **params)
 
 
-def expected_failed_checks(estimator):
-    if isinstance(estimator, ActiveLearner):
-        reason = ("modAL's interface: fit(X, y) makes (X, y) the labeled set, stored in "
-                  "the X_training / y_training parameters that teach() grows")
-        return {"check_estimators_overwrite_params": reason,
-                "check_dont_overwrite_parameters": reason}
-    return {}
-
-
-@parametrize_with_checks([ActiveLearner(LogisticRegression(), query_strategy=random_sampling)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks([ActiveLearner(LogisticRegression(), query_strategy=random_sampling)])
 def test_sklearn_checks_active_learner(estimator, check):
     check(estimator)
 
