@@ -14,12 +14,6 @@ from skal_cxr._validation import InvalidParameterError
 from skal_cxr.strategies import bald, coreset, max_entropy, mean_std, random_sampling
 
 
-def tiny_net(**params):
-    defaults = dict(max_epochs=2, module__width=4, module__n_blocks=1, n_mc_samples=5,
-                    batch_size=16, random_state=0, device="cpu")
-    return MCDropoutCNN(**{**defaults, **params})
-
-
 @pytest.fixture
 def data():
     """80 8x8 images in 2 classes whose brightness encodes the class."""
@@ -154,7 +148,7 @@ def test_edge_parameter_values_are_valid(data, params):
     assert learner.history_[-1]["n_labeled"] == len(learner.y_training_)
 
 
-def test_rounds_record_history(data):
+def test_rounds_record_history(tiny_net, data):
     X, y = data
     learner = ActiveLearner(tiny_net(), query_strategy=bald, X_training=X[:10],
                             y_training=y[:10], random_state=0)
@@ -241,7 +235,7 @@ def test_random_state_gives_reproducible_rounds(data):
     assert not np.array_equal(a[0], a[1])  # a fresh stream every round
 
 
-def test_grid_search_tunes_the_learner(data):
+def test_grid_search_tunes_the_learner(tiny_net, data):
     X, y = data
     search = GridSearchCV(ActiveLearner(tiny_net()), {"estimator__lr": [1e-3, 1e-2]}, cv=2)
     search.fit(X[:40], y[:40])
@@ -251,7 +245,7 @@ def test_grid_search_tunes_the_learner(data):
 
 @pytest.mark.parametrize("strategy", [bald, coreset, max_entropy])
 @pytest.mark.parametrize("on_transformed", [False, True])
-def test_pipeline_estimator(strategy, on_transformed, data):
+def test_pipeline_estimator(tiny_net, strategy, on_transformed, data):
     X, y = data
     X16 = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)  # 16x16, resized back to 8x8
     pipe = Pipeline([("prep", CXRPreprocessor(size=8)), ("net", tiny_net())])
@@ -340,7 +334,7 @@ class LabelledPool(torch.utils.data.Dataset):
 @pytest.mark.parametrize("strategy, pool_kind", [
     (random_sampling, "pairs"), (max_entropy, "images"), (bald, "pairs"), (coreset, "images"),
 ])
-def test_query_and_teach_on_a_dataset_pool(data, strategy, pool_kind):
+def test_query_and_teach_on_a_dataset_pool(tiny_net, data, strategy, pool_kind):
     X, y = data
     X_pool, y_pool = X[10:], y[10:]
     pool = (torch.utils.data.TensorDataset(torch.from_numpy(X_pool)) if pool_kind == "images"
