@@ -1,7 +1,7 @@
 """Monte Carlo Dropout sampling and trunk embeddings of :class:`~skal_cxr.MCDropoutCNN`."""
 
-from contextlib import nullcontext
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import torch

@@ -3,9 +3,9 @@
 from time import perf_counter
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
-from scipy.sparse import issparse
 from sklearn.utils import get_tags
 from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset, Subset

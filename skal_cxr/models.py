@@ -5,10 +5,10 @@ from functools import partial
 
 import numpy as np
 import torch
+from sklearn.metrics import accuracy_score
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
 from skorch.utils import check_is_fitted
-from sklearn.metrics import accuracy_score
 from torch.utils.data import Dataset
 
 from ._device import _AutoDeviceMixin, resolve_device
@@ -16,8 +16,6 @@ from ._epochs import training_epochs
 from ._lazy import is_lazy_images
 from ._mc_sampling import _MCSamplingMixin
 from ._model_inputs import _InputChecksMixin
-from .augment import resolve_augmentation
-from .callbacks import BatchNormRecalibration
 from ._random import torch_rng
 from ._validation import (
     BATCH_SIZE,
@@ -28,6 +26,8 @@ from ._validation import (
     check_params,
     encode_labels,
 )
+from .augment import resolve_augmentation
+from .callbacks import BatchNormRecalibration
 from .networks import CXRNet
 
 __all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]

@@ -14,6 +14,7 @@ import skal_cxr._mc_sampling as mc_sampling
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
 from skal_cxr.models import training_epochs
 
+
 @pytest.fixture
 def fitted(tiny_net, toy_images):
     X, y = toy_images
@@ -280,9 +281,8 @@ def test_torch_dataset_input(tiny_net, toy_images):
     codes = np.searchsorted(classes, y)
     ds = TensorDataset(torch.from_numpy(X[:, None]), torch.from_numpy(codes))
     net = tiny_net(classes=classes, class_weight="balanced").fit(ds)
-    np.testing.assert_array_equal(
-        net.predict_proba(ds), tiny_net(classes=classes, class_weight="balanced").fit(X, y).predict_proba(X)
-    )
+    on_arrays = tiny_net(classes=classes, class_weight="balanced").fit(X, y)
+    np.testing.assert_array_equal(net.predict_proba(ds), on_arrays.predict_proba(X))
     with pytest.raises(ValueError, match="needs the `classes` parameter"):
         tiny_net().fit(ds)
 
@@ -310,7 +310,8 @@ def test_bad_labels_raise_clear_errors(tiny_net, fitted):
     with pytest.raises(ValueError, match="different lengths: 60 images, 59 labels"):
         tiny_net().fit(X, y[:-1])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
-        tiny_net(classes=["normal", "moderate", "severe"]).fit(X, np.where(y == "severe", "mild", y))
+        tiny_net(classes=["normal", "moderate", "severe"]).fit(
+            X, np.where(y == "severe", "mild", y))
     with pytest.raises(ValueError, match="at least 2 classes"):
         tiny_net().fit(X[:20], y[:20])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
@@ -352,7 +353,8 @@ def test_pickle_roundtrip_gives_identical_predictions(fitted):
     restored = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(
-        restored.predict_proba_samples(X, n_mc_samples=5), net.predict_proba_samples(X, n_mc_samples=5)
+        restored.predict_proba_samples(X, n_mc_samples=5),
+        net.predict_proba_samples(X, n_mc_samples=5),
     )
     np.testing.assert_array_equal(restored.predict(X), net.predict(X))
 
@@ -396,7 +398,8 @@ def test_warm_start_continues_training(tiny_net, toy_images):
     [(60, 16, 0, 2), (60, 16, 100, 25), (20, 32, 100, 100), (1000, 32, 100, 4), (4000, 32, 100, 2),
      (60, -1, 10, 10)],
 )
-def test_min_train_steps_sets_the_epoch_count(tiny_net, toy_images, n_images, batch_size, min_steps, expected):
+def test_min_train_steps_sets_the_epoch_count(tiny_net, toy_images, n_images, batch_size,
+                                              min_steps, expected):
     net = tiny_net(batch_size=batch_size, min_train_steps=min_steps)
     assert net.epochs_for(n_images) == expected
     assert training_epochs(n_images, batch_size, 2, min_steps) == expected

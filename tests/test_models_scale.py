@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skal_cxr import ActiveLearner, MCDropoutCNN
+from skal_cxr import ActiveLearner
 from skal_cxr.datasets import ImageRows
 from skal_cxr.strategies import bald
 from skal_cxr.strategies._base import QueryContext

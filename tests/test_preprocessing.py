@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 from PIL import Image
-from skal_cxr._validation import InvalidParameterError
 from sklearn.base import clone
 
 from skal_cxr import CXRPreprocessor
+from skal_cxr._validation import InvalidParameterError
 from skal_cxr.datasets._image_io import read_image
 
 

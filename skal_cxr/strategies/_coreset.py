@@ -74,7 +74,9 @@ def _k_center(embeddings, n_instances, centers, random_state):
 
 def _select(ctx, n_instances):
     # skal_cxr's learner keeps its labeled set in X_training_, modAL's in X_training
-    X_training = getattr(ctx.learner, "X_training_", getattr(ctx.learner, "X_training", None))
+    X_training = getattr(ctx.learner, "X_training_", None)
+    if X_training is None:
+        X_training = getattr(ctx.learner, "X_training", None)
     centers = None
     if X_training is not None and len(X_training) > 0:
         centers = ctx.features(X_training)
