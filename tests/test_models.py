@@ -1,4 +1,5 @@
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from torch import nn
 from torch.utils.data import TensorDataset
 
+import skal_cxr
 import skal_cxr._mc_sampling as mc_sampling
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
 from skal_cxr.models import training_epochs
@@ -167,6 +169,19 @@ def test_n_samples_is_a_deprecated_alias_of_n_mc_samples(fitted):
     np.testing.assert_allclose(mean, expected.mean(axis=0))
     with pytest.raises(TypeError, match="n_mc_samples only"):
         net.predict_proba_samples(X[:4], n_mc_samples=3, n_samples=3)
+
+
+def test_deprecation_versions_agree_with_the_package_version(fitted):
+    """Renamed in a version already reached, removed in a later one."""
+    net, X, _ = fitted
+    with pytest.warns(FutureWarning) as caught:
+        net.predict_proba_samples(X[:1], n_samples=2)
+    message = str(caught[0].message)
+    renamed = re.search(r"renamed \w+ in (\d+\.\d+)", message).group(1)
+    removed = re.search(r"removed in (\d+\.\d+)", message).group(1)
+    current = tuple(int(p) for p in skal_cxr.__version__.split(".")[:2])
+    assert tuple(int(p) for p in renamed.split(".")) <= current
+    assert tuple(int(p) for p in removed.split(".")) > current
 
 
 def test_embed(fitted):
