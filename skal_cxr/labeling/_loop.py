@@ -194,7 +194,7 @@ def _round_ready(project, conn):
     return latest
 
 
-_STATES = {}  # TrainingState by key: a callback parameter must survive sklearn's clone
+_STATES: dict[str, TrainingState] = {}  # by key: a callback parameter must survive clone
 
 
 class _EpochProgress(Callback):
