@@ -343,7 +343,8 @@ def markdown(res):
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
-        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training | p99 while training (ms) |",
+        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training "
+        "| p99 while training (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),

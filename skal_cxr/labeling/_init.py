@@ -36,8 +36,8 @@ def _renamed_query_size(query_size, batch_size):
     if query_size != _QUERY_SIZE and query_size != batch_size:
         raise TypeError("Pass query_size only; batch_size is its deprecated alias.")
     warnings.warn(
-        "init_project's batch_size was renamed query_size in 0.1 (batch_size means images "
-        "per optimizer step elsewhere) and will be removed in 0.2.",
+        "init_project's batch_size was renamed query_size in 0.2 (batch_size means images "
+        "per optimizer step elsewhere) and will be removed in 0.3.",
         FutureWarning,
         stacklevel=3,
     )
@@ -129,7 +129,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         Show a progress bar of the cache build.
     batch_size : int
         Deprecated alias of ``query_size`` (``batch_size`` is the images per
-        optimizer step of the estimator); removed in 0.2.
+        optimizer step of the estimator); removed in 0.3.
 
     Returns
     -------

@@ -107,8 +107,8 @@ def _query_size(args):
         from ..exceptions import LabelingError
 
         raise LabelingError("give --query-size only (--batch-size is its deprecated alias).")
-    print("skal-cxr: warning: --batch-size was renamed --query-size in 0.1 and will be "
-          "removed in 0.2.", file=sys.stderr)
+    print("skal-cxr: warning: --batch-size was renamed --query-size in 0.2 and will be "
+          "removed in 0.3.", file=sys.stderr)
     return args.batch_size
 
 

@@ -72,7 +72,7 @@ def test_new_projects_store_query_size_and_the_engine_settings(make_project):
 
 def test_batch_size_is_a_deprecated_alias_of_query_size(tmp_path, phantom_folder):
     image_dir = phantom_folder[0]
-    with pytest.warns(FutureWarning, match="renamed query_size in 0.1 .* removed in 0.2"):
+    with pytest.warns(FutureWarning, match="renamed query_size in 0.2 .* removed in 0.3"):
         project = init_project(tmp_path / "p", image_dir, CLASSES, **TINY, batch_size=3)
     assert project.config["query_size"] == 3 and len(project.rounds()[0]["queried"]) == 3
     with pytest.raises(TypeError, match="query_size only"):
@@ -88,7 +88,7 @@ def test_the_cli_takes_query_size_and_warns_for_batch_size(tmp_path, phantom_fol
     assert main([*base[:2], str(tmp_path / "b"), *base[2:], "--batch-size", "2"]) == 0
     assert open_project(tmp_path / "b").config["query_size"] == 2
     assert capsys.readouterr().err == ("skal-cxr: warning: --batch-size was renamed "
-                                       "--query-size in 0.1 and will be removed in 0.2.\n")
+                                       "--query-size in 0.2 and will be removed in 0.3.\n")
     assert main([*base[:2], str(tmp_path / "c"), *base[2:], "--batch-size", "2",
                  "--query-size", "2"]) == 2
     assert "give --query-size only" in capsys.readouterr().err
