@@ -25,8 +25,14 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, Union
 
+from .exceptions import RecordsWarning, ResultsDirError
+
+fcntl: ModuleType | None
 try:  # POSIX; without it (Windows) folders cannot be locked
     import fcntl
 except ImportError:  # pragma: no cover
@@ -46,12 +52,13 @@ REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
 MARKER_FILE = ".skal-cxr"
 LOCK_FILE = ".skal-cxr.lock"
 
+#: A folder or file given by the caller.
+PathLike = Union[str, "os.PathLike[str]"]
+#: One round of one run, as written to a record file (JSON object).
+Record = dict[str, Any]
 
-class ResultsDirError(ValueError):
-    """A results folder cannot be used (another configuration, not ours, in use)."""
 
-
-def read_config(results_dir):
+def read_config(results_dir: PathLike) -> dict[str, Any]:
     """The parsed ``config.json`` of a results folder.
 
     Returns
@@ -80,13 +87,13 @@ def read_config(results_dir):
     return meta
 
 
-def write_config(results_dir, payload):
+def write_config(results_dir: PathLike, payload: dict[str, Any]) -> None:
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
     _atomic_write(Path(results_dir) / CONFIG_FILE,
                   json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def _atomic_write(path, text):
+def _atomic_write(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
@@ -95,7 +102,7 @@ def _atomic_write(path, text):
     os.replace(tmp, path)
 
 
-def claim_folder(results_dir):
+def claim_folder(results_dir: PathLike) -> None:
     """Create a results folder, or check that skal-cxr created it.
 
     A new or empty folder gets the ownership marker ``.skal-cxr``; a folder
@@ -136,7 +143,7 @@ def claim_folder(results_dir):
     _atomic_write(marker, json.dumps({"created_by": "skal_cxr", "files": files}) + "\n")
 
 
-def _legacy_files(results_dir):
+def _legacy_files(results_dir: PathLike) -> list[str]:
     """What a skal-cxr version without an ownership list may have written here."""
     results_dir = Path(results_dir)
     names = [n for n in (CONFIG_FILE, *REPORT_FILES) if (results_dir / n).is_file()]
@@ -145,7 +152,7 @@ def _legacy_files(results_dir):
     return names
 
 
-def _read_marker(results_dir):
+def _read_marker(results_dir: PathLike) -> dict[str, Any] | None:
     try:
         marker = json.loads((Path(results_dir) / MARKER_FILE).read_text())
     except (OSError, ValueError):
@@ -153,7 +160,7 @@ def _read_marker(results_dir):
     return marker if isinstance(marker, dict) else None
 
 
-def owned_files(results_dir):
+def owned_files(results_dir: PathLike) -> set[str] | None:
     """Files of a results folder that skal-cxr wrote (or is about to write).
 
     Listed, relative to the folder, in the ownership marker ``.skal-cxr``;
@@ -171,7 +178,7 @@ def owned_files(results_dir):
     return {str(f) for f in marker["files"]}
 
 
-def own_files(results_dir, paths):
+def own_files(results_dir: PathLike, paths: Iterable[PathLike]) -> None:
     """Add files to the marker's list of files skal-cxr wrote, before writing them.
 
     Called by the process that holds the folder's :class:`ResultsLock`,
@@ -185,19 +192,19 @@ def own_files(results_dir, paths):
     paths : iterable of path-like
         Files inside ``results_dir`` (absolute, or relative to it).
     """
-    results_dir = Path(results_dir)
-    marker = _read_marker(results_dir)
+    folder = Path(results_dir)
+    marker = _read_marker(folder)
     if marker is None:
         return
     files = set(marker.get("files") or [])
-    for path in paths:
-        path = Path(path)
+    for name in paths:
+        path = Path(name)
         if path.is_absolute():
-            path = path.relative_to(results_dir)
+            path = path.relative_to(folder)
         files.add(path.as_posix())
     if files != set(marker.get("files") or []) or "files" not in marker:
         marker["files"] = sorted(files)
-        _atomic_write(results_dir / MARKER_FILE, json.dumps(marker) + "\n")
+        _atomic_write(folder / MARKER_FILE, json.dumps(marker) + "\n")
 
 
 class ResultsLock:
@@ -215,12 +222,12 @@ class ResultsLock:
     results_dir : path-like
     """
 
-    def __init__(self, results_dir):
+    def __init__(self, results_dir: PathLike) -> None:
         self.path = Path(results_dir) / LOCK_FILE
-        self.token = None
-        self._fd = None
+        self.token: str | None = None
+        self._fd: int | None = None
 
-    def acquire(self):
+    def acquire(self) -> "ResultsLock":
         """Take the lock; raise :class:`ResultsDirError` naming the holder if taken."""
         if fcntl is None:  # pragma: no cover
             raise ResultsDirError("results folders can only be locked on POSIX systems.")
@@ -254,7 +261,7 @@ class ResultsLock:
         self._fd = fd
         return self
 
-    def release(self):
+    def release(self) -> None:
         """Remove the lock file and release the lock."""
         if self._fd is not None:
             try:
@@ -264,27 +271,29 @@ class ResultsLock:
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> "ResultsLock":
         return self.acquire()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.release()
         return False
 
 
-def _lock_holder(path):
+def _lock_holder(path: PathLike) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text() or "{}")
     except (OSError, ValueError):
         return {}
 
 
-def owner_alive(results_dir, token):
+def owner_alive(results_dir: PathLike, token: str) -> bool:
     """Whether the run holding ``token`` still holds the folder's lock.
 
     False once that run has ended (its lock is free or the lock file is
     gone) or another run took the folder over; a worker then stops.
     """
+    if fcntl is None:  # pragma: no cover (no locks, so no owner: see acquire)
+        return False
     path = Path(results_dir) / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -303,14 +312,10 @@ def owner_alive(results_dir, token):
         os.close(fd)
 
 
-def record_path(results_dir, kind, strategy, seed):
+def record_path(results_dir: PathLike, kind: str, strategy: str, seed: int) -> Path:
     """File of one run: ``records/<strategy>-seed<seed>.jsonl`` or ``baseline-seed<seed>``."""
     name = f"baseline-seed{seed}" if kind == "baseline" else f"{strategy}-seed{seed}"
     return Path(results_dir) / RECORDS_DIR / f"{name}.jsonl"
-
-
-class RecordsWarning(UserWarning):
-    """Something in ``records/`` was not a valid record and was left out."""
 
 
 #: Keys every record has.
@@ -319,7 +324,7 @@ _TIMINGS = ("fit_time", "query_time", "eval_time")
 _NAME = re.compile(r"^(?P<strategy>.+)-seed(?P<seed>\d+)\.jsonl$")
 
 
-def _expected_run(path):
+def _expected_run(path: PathLike) -> tuple[str, str, int] | None:
     """``(kind, strategy, seed)`` a record file's name promises, or None."""
     match = _NAME.match(Path(path).name)
     if match is None:
@@ -330,14 +335,14 @@ def _expected_run(path):
     return "active", strategy, seed
 
 
-def is_record_file(path):
+def is_record_file(path: PathLike) -> bool:
     """Whether skal-cxr writes a file of this name: a run's records or their rejects."""
     name = Path(path).name
     name = name[: -len(".rejected")] if name.endswith(".rejected") else name
     return _expected_run(name) is not None
 
 
-def _line_problem(rec, expected):
+def _line_problem(rec: Any, expected: tuple[str, str, int]) -> str | None:
     if not isinstance(rec, dict):
         return f"a JSON {type(rec).__name__}, not a record"
     missing = [k for k in RECORD_KEYS if k not in rec]
@@ -351,13 +356,15 @@ def _line_problem(rec, expected):
     return None
 
 
-def _same(a, b):
+def _same(a: Record, b: Record) -> bool:
     drop = set(_TIMINGS)
     return {k: v for k, v in a.items() if k not in drop} == \
         {k: v for k, v in b.items() if k not in drop}
 
 
-def scan_record_file(path):
+def scan_record_file(
+    path: PathLike,
+) -> tuple[list[Record], list[bytes], list[bytes], list[str]]:
     """Parse one record file line by line and say what is wrong with it.
 
     A run's valid records are its rounds ``0, 1, ...`` in order, each once.
@@ -386,11 +393,15 @@ def scan_record_file(path):
     if expected is None:
         return [], [], [], [f"{path} is not a record file of skal-cxr (name not "
                             "<strategy>-seed<N>.jsonl); ignored."]
-    records, kept, rejected, problems = [], [], [], []
-    by_round = {}
+    records: list[Record] = []
+    kept: list[bytes] = []
+    rejected: list[bytes] = []
+    problems: list[str] = []
+    by_round: dict[int, Record] = {}
     for number, line in enumerate(path.read_bytes().splitlines(keepends=True), 1):
         if not line.endswith(b"\n"):
             break  # torn last line
+        problem: str | None
         try:
             rec = json.loads(line)
         except ValueError:
@@ -414,12 +425,12 @@ def scan_record_file(path):
     return records, kept, rejected, problems
 
 
-def _warn(problems):
+def _warn(problems: list[str]) -> None:
     for problem in problems:
         warnings.warn(problem, RecordsWarning, stacklevel=3)
 
 
-def read_record_file(path):
+def read_record_file(path: PathLike) -> list[Record]:
     """The valid records of one run's file (see :func:`scan_record_file`).
 
     Problems found are reported as :class:`RecordsWarning`.
@@ -441,7 +452,7 @@ def read_record_file(path):
     return records
 
 
-def read_records(results_dir):
+def read_records(results_dir: PathLike) -> list[Record]:
     """Every valid record of a results folder, run by run in file-name order.
 
     Lines that are not valid records (malformed, duplicated, of another
@@ -457,17 +468,16 @@ def read_records(results_dir):
     -------
     records : list of dict
     """
-    folder = Path(results_dir) / RECORDS_DIR
-    out = []
+    out: list[Record] = []
     for path in _our_record_files(results_dir):
         out.extend(read_record_file(path))
     return out
 
 
-def _our_record_files(results_dir):
+def _our_record_files(results_dir: PathLike) -> list[Path]:
     """``records/*.jsonl`` to scan: named like a record and not listed are left out (warned)."""
     owned = owned_files(results_dir)
-    ours = []
+    ours: list[Path] = []
     for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
         if owned is None or f"{RECORDS_DIR}/{path.name}" in owned or not is_record_file(path):
             ours.append(path)  # (a file not named like a record is reported, never changed)
@@ -477,7 +487,7 @@ def _our_record_files(results_dir):
     return ours
 
 
-def repair_records(results_dir):
+def repair_records(results_dir: PathLike) -> list[str]:
     """Rewrite record files to their valid records; set the rest aside.
 
     The lines left out are appended to ``<file>.rejected`` next to the file
@@ -521,11 +531,11 @@ class RecordWriter:
         whose simulation has ended must not write).
     """
 
-    def __init__(self, path, check=None):
+    def __init__(self, path: PathLike, check: Callable[[], object] | None = None) -> None:
         self.path = Path(path)
         self.check = check
 
-    def __enter__(self):
+    def __enter__(self) -> "RecordWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -538,7 +548,7 @@ class RecordWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self
 
-    def write(self, record):
+    def write(self, record: Record) -> None:
         """Append ``record`` as one line and ``fsync`` it."""
         if self.check is not None:
             self.check()
@@ -548,6 +558,6 @@ class RecordWriter:
             view = view[os.write(self._fd, view):]
         os.fsync(self._fd)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         os.close(self._fd)
         return False

@@ -43,7 +43,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._validation import check_int
-from ._image_io import check_image_size, is_dicom, read_dicom, _read_pillow, resize_image
+from ._image_io import _read_pillow, check_image_size, is_dicom, read_dicom, resize_image
 
 __all__ = ["ImageCache", "build_image_cache"]
 

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from .._results import (
-    REPORT_FILES, RecordsWarning, _atomic_write, own_files, read_config, read_records,
+    REPORT_FILES,
+    RecordsWarning,
+    _atomic_write,
+    own_files,
+    read_config,
+    read_records,
 )
 from ._statistics import learning_curves, summarize, verdict_vs_random
 

@@ -10,9 +10,20 @@ from sklearn.utils import Bunch
 
 from .._reaper import reaped_children
 from .._results import (
-    CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
-    own_files, owned_files,
-    read_config, read_record_file, read_records, record_path, repair_records, write_config,
+    CONFIG_FILE,
+    RECORDS_DIR,
+    REPORT_FILES,
+    ResultsDirError,
+    ResultsLock,
+    claim_folder,
+    own_files,
+    owned_files,
+    read_config,
+    read_record_file,
+    read_records,
+    record_path,
+    repair_records,
+    write_config,
 )
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
