@@ -8,10 +8,16 @@ error handlers; FastAPI is imported only here, when an app is made.
 """
 
 import ipaddress
+import logging
+import sqlite3
 
 from ..exceptions import LabelingError
+from ._storage import RETRY_AFTER, StorageUnavailable, storage_error
 
 __all__ = ["create_app", "serve", "is_loopback", "check_bind"]
+
+#: Where the app logs the errors it answers 5xx to (once per failed request).
+logger = logging.getLogger("skal_cxr.labeling")
 
 
 def is_loopback(host):
@@ -70,18 +76,36 @@ def create_app(project, *, allowed_hosts=None, background=True):
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1"))
 
+    def failure(request, exc):
+        """The JSON answer to an error no handler knows, logged once; serving goes on."""
+        error = storage_error(exc, project.db.file)
+        where = f"{request.method} {request.url.path}"
+        if error is None:
+            logger.error("%s: internal error", where, exc_info=exc)
+            return JSONResponse({"detail": "internal error; the server logged it."},
+                                status_code=500)
+        return storage_failure(request, error)
+
+    def storage_failure(request, error):
+        logger.error("%s: %s", f"{request.method} {request.url.path}", error)
+        return JSONResponse({"detail": str(error)}, status_code=error.status,
+                            headers={"Retry-After": str(RETRY_AFTER)})
+
     @app.middleware("http")
     async def headers(request: Request, call_next):
         is_api = request.url.path.startswith("/api/")
-        if is_api and request.method in ("POST", "PUT", "PATCH"):
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                response = JSONResponse({"detail": "send a JSON body (application/json)."},
-                                        status_code=415)
+        try:
+            if is_api and request.method in ("POST", "PUT", "PATCH"):
+                ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                if ctype != "application/json":
+                    response = JSONResponse({"detail": "send a JSON body (application/json)."},
+                                            status_code=415)
+                else:
+                    response = await call_next(request)
             else:
                 response = await call_next(request)
-        else:
-            response = await call_next(request)
+        except Exception as exc:  # every answer is JSON, and the server goes on
+            response = failure(request, exc)
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
@@ -91,7 +115,14 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     @app.exception_handler(LabelingError)
     async def labeling_error(request, exc):
+        if isinstance(exc, StorageUnavailable):
+            return storage_failure(request, exc)
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(OSError)
+    async def storage(request, exc):
+        return failure(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
