@@ -18,7 +18,7 @@ from pathlib import Path
 from ._errors import LabelingError
 
 __all__ = ["StorageUnavailable", "DamagedDatabase", "storage_error", "check_database",
-           "backup_database", "RETRY_AFTER"]
+           "read_meta", "backup_database", "RETRY_AFTER"]
 
 #: Seconds a client is told to wait before retrying a request the storage refused.
 RETRY_AFTER = 30
@@ -112,9 +112,12 @@ def check_database(file):
     except sqlite3.Error as exc:
         raise DamagedDatabase(damaged_message(file, str(exc))) from None
     try:
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-        if problems != ["ok"]:
-            raise DamagedDatabase(damaged_message(file, "; ".join(problems)[:300]))
+        rows = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            lines = [line.strip(" *") for row in rows for line in row.splitlines()]
+            lines = [line for line in lines if line and line != "in database main"]
+            raise DamagedDatabase(damaged_message(file, "integrity check: " + (
+                lines[0] if lines else "failed") + (" ..." if len(lines) > 1 else "")))
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not {"meta", "images", "labels"} <= tables:
             raise DamagedDatabase(damaged_message(file, "it holds no labeling project"))
@@ -127,6 +130,31 @@ def check_database(file):
         raise DamagedDatabase(damaged_message(file, str(exc))) from None
     finally:
         conn.close()
+
+
+def read_meta(db):
+    """The ``meta`` table of a project database, as a dict.
+
+    Parameters
+    ----------
+    db : Database
+        The project's database.
+
+    Returns
+    -------
+    meta : dict of str to str
+
+    Raises
+    ------
+    LabelingError
+        When it cannot be read (one line naming the file).
+    """
+    try:
+        with db.connect() as conn:
+            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error as exc:
+        raise (storage_error(exc, db.file) or LabelingError(f"cannot read {db.file}: {exc}")) \
+            from None
 
 
 def backup_database(file, out):

@@ -12,6 +12,7 @@ quick start:
   skal-cxr label add-rater cxr-project alice      (prints alice's secret link)
   skal-cxr label serve cxr-project                (http://127.0.0.1:8765)
   skal-cxr label export cxr-project -o labels.csv
+  skal-cxr label backup cxr-project backup.sqlite  (safe while serving; restore: see docs)
 """
 
 
@@ -96,6 +97,13 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--output", "-o", required=True, metavar="CSV")
     p.set_defaults(func=_export)
+
+    p = lsub.add_parser("backup", help="copy the project database consistently, even while "
+                        "it is served (restore: stop the server, put the copy in place of "
+                        "project.sqlite, delete project.sqlite-wal and -shm)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
+    p.set_defaults(func=_backup)
     return label
 
 
@@ -178,6 +186,16 @@ def _status(args):
     print(f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
           f"threshold {stop['threshold']}; budget left "
           f"{'n/a' if stop['budget_left'] is None else stop['budget_left']})")
+
+
+def _backup(args):
+    from . import open_project
+    from ._db import DB_FILE
+    from ._storage import backup_database
+
+    project = open_project(args.project)  # checks the database first
+    out = backup_database(project.path / DB_FILE, args.output)
+    print(f"Backed up {project.path / DB_FILE} to {out}", file=sys.stderr)
 
 
 def _export(args):
