@@ -421,7 +421,7 @@ class LabelingProject:
             n_queued = self.queue.queued_count(conn)
         rounds = self.rounds()
         return status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
-                      stopping_signal(self.config, rounds, n_queued))
+                      stopping_signal(self.config, rounds, n_queued, self.n_images()))
 
     def export(self, path):
         """Write the consensus labels as a CSV that :func:`load_image_folder` reads.

@@ -185,7 +185,8 @@ def _status(args):
     kappas = ", ".join(f"{k:.3f}" for k in stop["kappa_window"]) or "none yet"
     print(f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
           f"threshold {stop['threshold']}; budget left "
-          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']})")
+          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
+          f"images never queued {stop['pool_left']})")
 
 
 def _backup(args):
