@@ -30,12 +30,24 @@ def is_loopback(host):
         return False
 
 
-def _allowed_hosts(host):
+def _allowed_hosts(host, public_host=None):
+    """``Host`` headers to accept for a server bound to ``host``.
+
+    The bound address (with the loopback names for a loopback address), and
+    ``public_host``, the name raters reach the server by (a DNS name, or the
+    TLS proxy's). A wildcard address (``0.0.0.0``, ``::``) names no host, so
+    it needs ``public_host``: the check is never turned off.
+    """
+    extra = [] if public_host is None else [public_host]
     if is_loopback(host):
-        return ["127.0.0.1", "localhost", "::1", "[::1]", host]
+        return ["127.0.0.1", "localhost", "::1", "[::1]", host, *extra]
     if host in ("0.0.0.0", "::"):
-        return ["*"]
-    return [host]
+        if public_host is None:
+            raise LabelingError(
+                f"--host {host} listens on every interface; give --public-host NAME, the "
+                "host name raters' links use (requests naming another host are refused).")
+        return extra
+    return [host, *extra]
 
 
 def create_app(project, *, allowed_hosts=None, background=True):
@@ -155,7 +167,7 @@ def check_bind(host, allow_remote=False):
 
 
 def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_hosts=None,
-          log_level="info"):
+          public_host=None, log_level="info"):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 
     Parameters
@@ -169,17 +181,22 @@ def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_h
     allow_remote : bool, default=False
     allowed_hosts : list of str, default=None
         ``Host`` headers accepted; ``None``: the bound host (and the loopback
-        names when it is a loopback address; any for 0.0.0.0).
+        names when it is a loopback address) and ``public_host``.
+    public_host : str, default=None
+        The host name raters reach the server by (``--public-host``), accepted
+        in the ``Host`` header; needed when ``host`` is ``0.0.0.0`` or ``::``.
     log_level : str, default="info"
 
     Raises
     ------
     LabelingError
-        For a non-loopback ``host`` without ``allow_remote``.
+        For a non-loopback ``host`` without ``allow_remote``, or a wildcard
+        ``host`` without ``public_host`` (or ``allowed_hosts``).
     """
     check_bind(host, allow_remote)
+    hosts = allowed_hosts or _allowed_hosts(host, public_host)
     import uvicorn
 
-    app = create_app(project, allowed_hosts=allowed_hosts or _allowed_hosts(host))
+    app = create_app(project, allowed_hosts=hosts)
     project.training.notify(project)  # resume a round interrupted by a crash
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

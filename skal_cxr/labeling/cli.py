@@ -83,6 +83,10 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--port", type=int, default=8765, help="port (8765)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding a non-loopback address (use a TLS proxy)")
+    p.add_argument("--public-host", metavar="NAME",
+                   help="host name raters reach the server by (their links, or the TLS "
+                   "proxy's name); requests naming another host are refused. Needed with "
+                   "--host 0.0.0.0")
     p.add_argument("--score-scheduler", metavar="ADDRESS",
                    help="score the pool after each batch (MC dropout, pools over 4096 images) "
                    "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
@@ -151,10 +155,11 @@ def _add_rater(args):
 
 def _serve(args):
     from . import open_project
-    from ._app import check_bind, serve
+    from ._app import _allowed_hosts, check_bind, serve
 
     project = open_project(args.project)
     check_bind(args.host, args.allow_remote)
+    _allowed_hosts(args.host, args.public_host)  # refused before anything starts
     if args.score_scheduler is not None:
         from .._dask import check_scheduler
         from ..exceptions import LabelingError
@@ -166,7 +171,8 @@ def _serve(args):
         project.score_scheduler = args.score_scheduler
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
-    serve(project, args.host, args.port, allow_remote=args.allow_remote)
+    serve(project, args.host, args.port, allow_remote=args.allow_remote,
+          public_host=args.public_host)
 
 
 def _status(args):
