@@ -110,3 +110,25 @@ def test_non_utf8_csv_says_how_to_fix(image_dir, tmp_path):
     path.write_bytes("filename\na.png\nb.png\n# é\n".encode("cp1252"))
     with pytest.raises(ValueError, match=r"is not UTF-8 \(byte 0xe9 on line 4\)"):
         find_images(image_dir, path)
+
+
+def test_a_link_and_its_target_are_one_film(tmp_path):
+    """The rule of load_image_folder: a folder scan or a CSV naming both is refused."""
+    d = tmp_path / "images"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        (d / name).write_bytes(name.encode())
+    os.symlink(d / "a.png", d / "sub" / "link.png")
+    with pytest.raises(ValueError, match=r"'sub/link.png' is the same file as 'a.png'"):
+        find_images(d)
+    csv = tmp_path / "list.csv"
+    csv.write_text("filename\na.png\nb.png\nsub/link.png\n")
+    with pytest.raises(ValueError, match=r"line 4 \('sub/link.png'\) is the same file as "
+                                         r"line 2 \('a.png'\)"):
+        find_images(d, csv)
+    os.link(d / "b.png", d / "hard.png")
+    csv.write_text("filename\nb.png\nhard.png\n")
+    with pytest.raises(ValueError, match="line 3 .* same file as line 2"):
+        find_images(d, csv)
+    csv.write_text("filename\na.png\nb.png\n")
+    assert find_images(d, csv) == [("a.png", None), ("b.png", None)]
