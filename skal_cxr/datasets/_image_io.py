@@ -16,7 +16,8 @@ from PIL import Image
 from .._resize import resize_images
 from .._validation import check_image_size
 
-__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size", "max_image_pixels"]
+__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size", "max_image_pixels",
+           "check_pixel_limit"]
 
 #: Default of :func:`max_image_pixels`.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -45,7 +46,23 @@ def max_image_pixels():
     return limit
 
 
-def _check_pixels(path, height, width, frames=1):
+def check_pixel_limit(path, height, width, frames=1):
+    """Refuse an image larger than :func:`max_image_pixels`, before decoding it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, named in the message.
+    height, width : int
+        Its size, from its header.
+    frames : int, default=1
+        Its number of frames.
+
+    Raises
+    ------
+    ValueError
+        When ``height * width * frames`` exceeds the limit.
+    """
     limit = max_image_pixels()
     if height * width * frames > limit:
         raise ValueError(
@@ -121,7 +138,7 @@ def _read_pillow(path):
         except Image.DecompressionBombError as exc:  # above twice Pillow's own limit
             raise ValueError(f"{path}: {exc}; not decoded.") from None
     with img:
-        _check_pixels(path, img.height, img.width, getattr(img, "n_frames", 1))
+        check_pixel_limit(path, img.height, img.width, getattr(img, "n_frames", 1))
         img.load()
         mode = img.mode
         if mode in _UINT16_MODES:
@@ -183,7 +200,7 @@ def read_dicom(path):
         raise ValueError("DICOM file has no pixel data.")
     if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
         raise ValueError(f"DICOM image is not grayscale ({ds.PhotometricInterpretation}).")
-    _check_pixels(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
+    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
                   int(ds.get("NumberOfFrames", 1) or 1))
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
     if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and \

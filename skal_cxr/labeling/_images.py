@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..datasets._csv import read_csv_table
 from ..datasets._image_folder import _is_missing
-from ..datasets._image_io import is_dicom
+from ..datasets._image_io import check_pixel_limit, is_dicom
 from ..datasets._paths import repeated_files, resolve_image_name
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png"]
@@ -110,14 +110,26 @@ def _dicom_pixels(path):
     import pydicom
 
     try:
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+        from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
     except ImportError:  # pydicom < 3
-        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+        from pydicom.pixel_data_handlers.util import (
+            apply_color_lut,
+            apply_modality_lut,
+            apply_voi_lut,
+        )
 
     ds = pydicom.dcmread(path)
+    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
+                      int(ds.get("NumberOfFrames", 1) or 1))
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
+        raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same value.")
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
+    if photometric == "PALETTE COLOR":  # shown through its palette, as the model sees it
+        rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
+        return rgb @ np.array([0.299, 0.587, 0.114]), None, False
     arr = apply_modality_lut(arr, ds)
     window = None
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
@@ -153,6 +165,7 @@ def display_pixels(path):
         arr, window, mono1 = _dicom_pixels(path)
     else:
         with Image.open(path) as img:
+            check_pixel_limit(path, img.height, img.width, getattr(img, "n_frames", 1))
             img.load()
             if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
                 img = img.convert("L")

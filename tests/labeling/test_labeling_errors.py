@@ -244,3 +244,26 @@ def test_an_unexpected_error_is_a_json_500_logged_once(served, caplog, monkeypat
     assert len(logged) == 1 and "GET /api/status" in logged[0].getMessage()
     assert "a bug" in logged[0].exc_text
     _still_serving(client, auth)
+
+
+def test_an_image_file_gone_or_undecodable_is_404(tmp_path):
+    from _labeling_fakes import CLASSES, TINY, write_phantoms
+
+    from skal_cxr.labeling import init_project
+
+    write_phantoms(tmp_path / "images", n=20)  # a folder of its own: its files are damaged
+    project = init_project(tmp_path / "project", tmp_path / "images", CLASSES,
+                           **{**TINY, "query_size": 5, "stop_set_size": 5})
+    auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
+    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False),
+                        raise_server_exceptions=False)
+    image_id = client.get("/api/next", headers=auth).json()["image_id"]
+    path = project.image_store.path(image_id)
+    path.write_bytes(b"not an image any more")
+    for suffix in ("", "/pixels"):
+        detail = _assert_json_error(client.get(f"/api/images/{image_id}{suffix}",
+                                               headers=auth), 404)
+        assert "cannot be shown" in detail
+    path.unlink()
+    _assert_json_error(client.get(f"/api/images/{image_id}/pixels", headers=auth), 404)
+    _still_serving(client, auth)

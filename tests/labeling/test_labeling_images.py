@@ -132,3 +132,23 @@ def test_a_link_and_its_target_are_one_film(tmp_path):
         find_images(d, csv)
     csv.write_text("filename\na.png\nb.png\n")
     assert find_images(d, csv) == [("a.png", None), ("b.png", None)]
+
+
+def test_display_follows_the_decoder_on_palettes_slopes_and_size(tmp_path, write_dicom,
+                                                                 monkeypatch):
+    """What the rater sees is what the model reads: palette applied, the same refusals."""
+    descriptor = [4, 0, 16]
+    data = np.asarray([65535, 40000, 20000, 0], dtype="<u2").tobytes()
+    attrs = {f"{c}PaletteColorLookupTable{k}": v for c in ("Red", "Green", "Blue")
+             for k, v in (("Descriptor", descriptor), ("Data", data))}
+    path = write_dicom(tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR",
+                       bits_stored=8, **attrs)
+    pixels, _, _ = display_pixels(path)
+    assert pixels.tolist() == [[65535, 40000], [20000, 0]]  # palette values, not indices
+    flat = write_dicom(tmp_path / "flat.dcm", [[0, 5], [6, 7]], RescaleSlope=0)
+    with pytest.raises(ValueError, match="RescaleSlope is 0"):
+        display_pixels(flat)
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", "1000")
+    with pytest.raises(ValueError, match="more than the limit"):
+        display_pixels(tmp_path / "big.png")
