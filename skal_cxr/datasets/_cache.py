@@ -364,8 +364,11 @@ def _still_valid(cache, verify):
         if not _same_status(e, st):
             e.update(_status(st))
             refreshed = True
-    if refreshed:
-        _atomic_write_json(cache.cache_dir / f"index-{cache.generation}.json", cache.index)
+    if refreshed:  # best effort: a read-only cache stays valid, it is only re-hashed next time
+        try:
+            _atomic_write_json(cache.cache_dir / f"index-{cache.generation}.json", cache.index)
+        except OSError:
+            pass
     return True
 
 
