@@ -162,6 +162,12 @@ def build_parser():
     g.add_argument("--cache-dir", metavar="DIR",
                    help="image folder: decode the images once into this on-disk cache and "
                    "read them from it (memory stays flat however large the folder)")
+    g.add_argument("--max-pixels", type=int, metavar="N",
+                   help="image folder: refuse images of more than N pixels before decoding "
+                   "them (default 50000000, or $SKAL_CXR_MAX_PIXELS)")
+    g.add_argument("--verify-cache", action="store_const", const=True, default=None,
+                   help="image folder with --cache-dir: hash every image file again "
+                   "instead of trusting unchanged size, times and inode")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
@@ -316,7 +322,7 @@ class _UsageError(Exception):
 #: Options of ``load_image_folder`` reachable from the command line (same names).
 _FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
                    "consensus", "group_column", "image_size", "on_error", "duplicates",
-                   "encoding", "delimiter", "cache_dir")
+                   "encoding", "delimiter", "cache_dir", "verify_cache")
 _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
 
 
@@ -357,6 +363,13 @@ def _class_weight(choice):
 
 def _simulate(args):
     from .simulation import simulate
+
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            raise _UsageError("--max-pixels must be a positive number of pixels")
+        import os
+
+        os.environ["SKAL_CXR_MAX_PIXELS"] = str(args.max_pixels)  # read by every decoder
 
     estimator = {k: v for k, v in {
         "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,

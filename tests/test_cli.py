@@ -334,7 +334,7 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
                "delimiter": "--csv-delimiter"}
     values = {"label_columns": "a,b", "bins": "1,2", "classes": "x,y,z", "image_size": "8",
               "consensus": "mean", "on_error": "skip", "duplicates": "keep_first",
-              "delimiter": ";"}
+              "delimiter": ";", "verify_cache": None}  # None: a flag
     for name in inspect.signature(load_image_folder).parameters:
         if name in internal:
             continue
@@ -343,8 +343,8 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
         if name in ("csv_path", "image_dir"):
             continue
         assert name in DATA_DEFAULTS["folder"], name
-        argv = ["simulate", "--csv", "c.csv", "--image-dir", "d",
-                option, values.get(name, "col")]
+        argv = ["simulate", "--csv", "c.csv", "--image-dir", "d", option]
+        argv += [] if values.get(name, "col") is None else [values.get(name, "col")]
         spec = _data_spec(parser.parse_args(argv))
         assert name in spec, f"{option} does not reach the data specification"
 
@@ -357,6 +357,7 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
     (["--backbone", "resnet18", "--pretrained", "imagenet"], "not in the local torch cache"),
     (["--budget", "100000"], "larger than the pool"),
     (["--data", "pneumoniamnist"], "need --data phantoms"),
+    (["--max-pixels", "0"], "--max-pixels must be a positive number of pixels"),
 ])
 def test_options_checked_before_training(extra, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))

@@ -614,3 +614,70 @@ def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
         pytest.fail(f"workers {survivors} outlived their killed parent by 60 s")
     time.sleep(1)
     assert _session_pids(sid) == []
+
+
+def _stored_png_folder(folder, n=120):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["filename,label"]
+    for i in range(n):
+        image = rng.integers(0, 120, (12, 12), dtype=np.uint8)
+        image[:, : 6 * (i % 2) + 3] += 100
+        Image.fromarray(image).save(folder / f"{i}.png", compress_level=0)
+        rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return {"source": "folder", "csv": str(folder / "labels.csv"), "image_dir": str(folder),
+            "image_size": 12}
+
+
+def test_data_fingerprint_is_the_files_not_the_cache(tmp_path):
+    from skal_cxr.simulation import load_simulation_data
+
+    data = _stored_png_folder(tmp_path / "img")
+    plain = load_simulation_data(resolve_config(data=data)["data"])
+    cached = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache")})["data"])
+    assert cached.fingerprint() == plain.fingerprint()
+    verified = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache"), "verify_cache": True})["data"])
+    assert verified.fingerprint() == plain.fingerprint()
+
+
+def test_a_same_size_edit_through_a_cache_is_refused_on_resume(tmp_path):
+    from PIL import Image
+
+    data = {**_stored_png_folder(tmp_path / "img"), "cache_dir": str(tmp_path / "cache")}
+    params = {**TINY, "strategies": ["random"], "seeds": [0], "budget": 24, "data": data}
+    simulate(tmp_path / "out", **params)
+    path = tmp_path / "img" / "7.png"
+    st = os.stat(path)
+    Image.fromarray(np.full((12, 12), 3, np.uint8)).save(path, compress_level=0)
+    assert os.stat(path).st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p, rsync -a, a restore
+    with pytest.raises(ResultsDirError, match="data_fingerprint"):
+        simulate(tmp_path / "out", **params)
+
+
+def test_overwrite_deletes_only_the_files_it_wrote(tmp_path):
+    """A user's file named like a record is neither deleted, rewritten nor read."""
+    from skal_cxr._results import RecordsWarning
+
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    mine = tmp_path / "records" / "my_model-seed1.jsonl"
+    mine.write_text("my own notes, not records\n")
+    with pytest.warns(RecordsWarning, match="my_model-seed1.jsonl was not written by skal-cxr"):
+        result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]
+    assert mine.read_text() == "my own notes, not records\n"
+    assert not (tmp_path / "records" / "my_model-seed1.jsonl.rejected").exists()
+
+
+def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    (tmp_path / ".skal-cxr").write_text('{"created_by": "skal_cxr"}\n')  # an older marker
+    result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]  # its records were replaced

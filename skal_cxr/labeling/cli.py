@@ -12,6 +12,7 @@ quick start:
   skal-cxr label add-rater cxr-project alice      (prints alice's secret link)
   skal-cxr label serve cxr-project                (http://127.0.0.1:8765)
   skal-cxr label export cxr-project -o labels.csv
+  skal-cxr label backup cxr-project backup.sqlite  (safe while serving; restore: see docs)
 """
 
 
@@ -82,6 +83,10 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--port", type=int, default=8765, help="port (8765)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding a non-loopback address (use a TLS proxy)")
+    p.add_argument("--public-host", metavar="NAME",
+                   help="host name raters reach the server by (their links, or the TLS "
+                   "proxy's name); requests naming another host are refused. Needed with "
+                   "--host 0.0.0.0")
     p.add_argument("--score-scheduler", metavar="ADDRESS",
                    help="score the pool after each batch (MC dropout, pools over 4096 images) "
                    "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
@@ -96,6 +101,13 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--output", "-o", required=True, metavar="CSV")
     p.set_defaults(func=_export)
+
+    p = lsub.add_parser("backup", help="copy the project database consistently, even while "
+                        "it is served (restore: stop the server, put the copy in place of "
+                        "project.sqlite, delete project.sqlite-wal and -shm)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
+    p.set_defaults(func=_backup)
     return label
 
 
@@ -143,10 +155,11 @@ def _add_rater(args):
 
 def _serve(args):
     from . import open_project
-    from ._app import check_bind, serve
+    from ._app import _allowed_hosts, check_bind, serve
 
     project = open_project(args.project)
     check_bind(args.host, args.allow_remote)
+    _allowed_hosts(args.host, args.public_host)  # refused before anything starts
     if args.score_scheduler is not None:
         from .._dask import check_scheduler
         from ..exceptions import LabelingError
@@ -158,7 +171,8 @@ def _serve(args):
         project.score_scheduler = args.score_scheduler
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
-    serve(project, args.host, args.port, allow_remote=args.allow_remote)
+    serve(project, args.host, args.port, allow_remote=args.allow_remote,
+          public_host=args.public_host)
 
 
 def _status(args):
@@ -177,7 +191,18 @@ def _status(args):
     kappas = ", ".join(f"{k:.3f}" for k in stop["kappa_window"]) or "none yet"
     print(f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
           f"threshold {stop['threshold']}; budget left "
-          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']})")
+          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
+          f"images never queued {stop['pool_left']})")
+
+
+def _backup(args):
+    from . import open_project
+    from ._db import DB_FILE
+    from ._storage import backup_database
+
+    project = open_project(args.project)  # checks the database first
+    out = backup_database(project.path / DB_FILE, args.output)
+    print(f"Backed up {project.path / DB_FILE} to {out}", file=sys.stderr)
 
 
 def _export(args):

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .._results import RecordsWarning, _atomic_write, read_config, read_records
+from .._results import (
+    REPORT_FILES,
+    RecordsWarning,
+    _atomic_write,
+    own_files,
+    read_config,
+    read_records,
+)
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
 __all__ = ["make_report", "plot_learning_curves"]
@@ -211,6 +218,7 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
     order = sorted(order, key=lambda s: s != "random")
     rows = summarize(records, schedule, metric=metric, targets=targets, strategy_order=order)
 
+    own_files(results_dir, REPORT_FILES)  # listed before written: --overwrite may delete them
     summary = results_dir / "summary.csv"
     fields = []
     for row in rows:

@@ -56,6 +56,7 @@ DATA_DEFAULTS = {
         "encoding": None,
         "delimiter": None,
         "cache_dir": None,
+        "verify_cache": False,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,
