@@ -9,8 +9,8 @@ without importing each other::
         records/*.jsonl      one line per finished round
         report.md, summary.csv, learning_curves.png
 
-``config.json`` is replaced atomically (written to a temporary file,
-``fsync``-ed, renamed). Each (strategy, seed) run and each full-data baseline writes its own file in
+``config.json`` is replaced atomically and durably (:mod:`skal_cxr._atomic`).
+Each (strategy, seed) run and each full-data baseline writes its own file in
 ``<results_dir>/records/``, one JSON object per line, one line per finished
 round. Every line is written with a single ``write`` call, flushed and
 ``fsync``-ed before the run goes on, so a run killed at any moment leaves at
@@ -27,6 +27,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+from ._atomic import atomic_write
 from .exceptions import RecordsWarning, ResultsDirError
 
 try:  # POSIX; without it (Windows) folders cannot be locked
@@ -79,17 +80,8 @@ def read_config(results_dir):
 
 def write_config(results_dir, payload):
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
-    _atomic_write(Path(results_dir) / CONFIG_FILE,
+    atomic_write(Path(results_dir) / CONFIG_FILE,
                   json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def _atomic_write(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def claim_folder(results_dir):
@@ -124,7 +116,7 @@ def claim_folder(results_dir):
                 "or empty folder (nothing in it was changed)."
             )
     results_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(marker, json.dumps({"created_by": "skal_cxr"}) + "\n")
+    atomic_write(marker, json.dumps({"created_by": "skal_cxr"}) + "\n")
 
 
 class ResultsLock:
@@ -409,7 +401,7 @@ def repair_records(results_dir):
                 f.writelines(rejected)
                 f.flush()
                 os.fsync(f.fileno())
-            _atomic_write(path, b"".join(kept))
+            atomic_write(path, b"".join(kept))
             problems = [p + f" Set aside in {path.name}.rejected." for p in problems]
         all_problems += problems
     _warn(all_problems)

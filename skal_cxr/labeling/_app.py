@@ -11,7 +11,10 @@ import ipaddress
 
 from ..exceptions import LabelingError
 
-__all__ = ["create_app", "serve", "is_loopback", "check_bind"]
+__all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT"]
+
+#: Where :func:`serve` listens by default (loopback only).
+HOST, PORT = "127.0.0.1", 8765
 
 
 def is_loopback(host):
@@ -123,7 +126,7 @@ def check_bind(host, allow_remote=False):
             "a TLS proxy.")
 
 
-def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_hosts=None,
+def serve(project, host=HOST, port=PORT, *, allow_remote=False, allowed_hosts=None,
           log_level="info"):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 
