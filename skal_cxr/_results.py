@@ -9,8 +9,8 @@ without importing each other::
         records/*.jsonl      one line per finished round
         report.md, summary.csv, learning_curves.png
 
-``config.json`` is replaced atomically (written to a temporary file,
-``fsync``-ed, renamed). Each (strategy, seed) run and each full-data baseline writes its own file in
+``config.json`` is replaced atomically and durably (:mod:`skal_cxr._atomic`).
+Each (strategy, seed) run and each full-data baseline writes its own file in
 ``<results_dir>/records/``, one JSON object per line, one line per finished
 round. Every line is written with a single ``write`` call, flushed and
 ``fsync``-ed before the run goes on, so a run killed at any moment leaves at
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from ._atomic import atomic_write
 from ._results_lock import LOCK_FILE, ResultsLock, owner_alive
 from .exceptions import RecordsWarning, ResultsDirError
 
@@ -79,17 +80,8 @@ def read_config(results_dir: PathLike) -> dict[str, Any]:
 
 def write_config(results_dir: PathLike, payload: dict[str, Any]) -> None:
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
-    _atomic_write(Path(results_dir) / CONFIG_FILE,
+    atomic_write(Path(results_dir) / CONFIG_FILE,
                   json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def claim_folder(results_dir: PathLike) -> None:
@@ -130,7 +122,7 @@ def claim_folder(results_dir: PathLike) -> None:
             )
     results_dir.mkdir(parents=True, exist_ok=True)
     files = sorted(_legacy_files(results_dir))
-    _atomic_write(marker, json.dumps({"created_by": "skal_cxr", "files": files}) + "\n")
+    atomic_write(marker, json.dumps({"created_by": "skal_cxr", "files": files}) + "\n")
 
 
 def _legacy_files(results_dir: PathLike) -> list[str]:
@@ -194,7 +186,7 @@ def own_files(results_dir: PathLike, paths: Iterable[PathLike]) -> None:
         files.add(path.as_posix())
     if files != set(marker.get("files") or []) or "files" not in marker:
         marker["files"] = sorted(files)
-        _atomic_write(folder / MARKER_FILE, json.dumps(marker) + "\n")
+        atomic_write(folder / MARKER_FILE, json.dumps(marker) + "\n")
 
 
 def record_path(results_dir: PathLike, kind: str, strategy: str, seed: int) -> Path:
@@ -395,7 +387,7 @@ def repair_records(results_dir: PathLike) -> list[str]:
                 f.writelines(rejected)
                 f.flush()
                 os.fsync(f.fileno())
-            _atomic_write(path, b"".join(kept))
+            atomic_write(path, b"".join(kept))
             problems = [p + f" Set aside in {path.name}.rejected." for p in problems]
         all_problems += problems
     _warn(all_problems)

@@ -67,8 +67,8 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
     (["--lr", "inf"], "lr must be a finite positive", 2),
     (["--lr", "nan"], "lr must be a finite positive", 2),
-    (["--width", "0"], "width == 0, must be >= 1", 2),
-    (["--n-blocks", "-1"], "n_blocks == -1, must be >= 1", 2),
+    (["--width", "0"], "'module__width' parameter of MCDropoutCNN must be", 2),
+    (["--n-blocks", "-1"], "'module__n_blocks' parameter of MCDropoutCNN must be", 2),
     (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
     (["--device", "tpu"], "device must be", 2),
 ])
@@ -406,3 +406,17 @@ def test_cache_dir_reaches_the_folder_data_spec():
         ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"])
     assert _data_spec(args) == {"source": "folder", "csv": "l.csv", "image_dir": "img",
                                 "cache_dir": "cache"}
+
+
+def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
+    """The defaults in ``--help`` come from ``DEFAULT_CONFIG``, not from the help text."""
+    from skal_cxr.cli import build_parser
+    from skal_cxr.simulation._config import DEFAULT_CONFIG
+
+    monkeypatch.setitem(DEFAULT_CONFIG, "n_initial", 41)
+    monkeypatch.setitem(DEFAULT_CONFIG, "training", {**DEFAULT_CONFIG["training"],
+                                                     "min_train_steps": 151})
+    sim = build_parser()._subparsers._group_actions[0].choices["simulate"]
+    text = " ".join(sim.format_help().split())
+    assert "stratified (41)" in text and "optimizer steps per fit (151)" in text
+    assert "(40)" not in text.replace("per round (40)", "")

@@ -109,11 +109,29 @@ def test_resolve_config_defaults_and_errors():
         ({"estimator": {"lr": -1}}, "lr"),
         ({"estimator": {"bogus": 1}}, "unknown estimator"),
         ({"data": {"source": "folder"}}, "csv"),
-        ({"training": {"max_epochs": 0}}, "max_epochs"),
+        ({"training": {"max_epochs": -1}}, "'max_epochs' parameter of MCDropoutCNN"),
+        ({"estimator": {"batch_size": 0}}, "'batch_size' parameter of MCDropoutCNN"),
         ({"training": {"lr_schedule": "step"}}, "lr_schedule"),
     ]:
         with pytest.raises(ConfigError, match=match):
             resolve_config(**kwargs)
+
+
+def test_the_configuration_accepts_what_the_estimator_accepts():
+    """One source of constraints: the estimator's ``_parameter_constraints``."""
+    from skal_cxr import MCDropoutCNN
+    from skal_cxr._validation import check_params
+
+    config = resolve_config(estimator={"batch_size": -1}, training={"max_epochs": 0})
+    assert config["estimator"]["batch_size"] == -1 and config["training"]["max_epochs"] == 0
+    est = build_estimator(config, 2, seed=0)
+    assert est.batch_size == -1 and est.max_epochs == 0
+    check_params(MCDropoutCNN(batch_size=-1, max_epochs=0))
+    for bad in ({"batch_size": -2}, {"n_mc_samples": True}):
+        with pytest.raises(ConfigError):
+            resolve_config(**({"estimator": bad} if "batch_size" in bad else bad))
+        with pytest.raises(ValueError):
+            check_params(MCDropoutCNN(**bad))
 
 
 def _rec(r, strategy="random", seed=0):
@@ -681,3 +699,22 @@ def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
     (tmp_path / ".skal-cxr").write_text('{"created_by": "skal_cxr"}\n')  # an older marker
     result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
     assert [r["n_labeled"] for r in result.records] == [12, 24]  # its records were replaced
+
+
+def test_validation_and_test_images_are_scanned_once_not_every_round(monkeypatch):
+    import skal_cxr._validation as validation
+    from skal_cxr.simulation import load_simulation_data
+    from skal_cxr.simulation._runner import _evaluate
+
+    config = resolve_config(**{k: v for k, v in TINY.items() if k != "report"})
+    data = load_simulation_data(config["data"])
+    est = build_estimator(config, len(data.class_names), seed=0)
+    est.fit(data.X_pool[:24], data.y_pool[:24])
+    scans = []
+    real = validation._check_same_sizes  # the first step of every full check_images
+    monkeypatch.setattr(validation, "_check_same_sizes", lambda *a: scans.append(a[1]) or real(*a))
+    for _ in range(2):  # two rounds' evaluations
+        _evaluate(est.predict_proba, data)
+    assert scans == []
+    est.predict_proba(data.X_pool[:5])  # other images are still checked
+    assert scans == ["X"]

@@ -42,6 +42,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_write
 from .._validation import check_int
 from ._image_io import _read_pillow, check_image_size, is_dicom, read_dicom, resize_image
 
@@ -53,26 +54,7 @@ _STATE = "cache.json"
 
 def _atomic_write_json(path, obj):
     """Write JSON so that ``path`` holds either the old or the complete new content."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, json.dumps(obj))
 
 
 def _read_json(path):

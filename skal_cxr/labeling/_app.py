@@ -14,7 +14,10 @@ import sqlite3
 from ..exceptions import LabelingError
 from ._storage import RETRY_AFTER, StorageUnavailable, storage_error
 
-__all__ = ["create_app", "serve", "is_loopback", "check_bind"]
+__all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT"]
+
+#: Where :func:`serve` listens by default (loopback only).
+HOST, PORT = "127.0.0.1", 8765
 
 #: Where the app logs the errors it answers 5xx to (once per failed request).
 logger = logging.getLogger("skal_cxr.labeling")
@@ -166,7 +169,7 @@ def check_bind(host, allow_remote=False):
             "a TLS proxy.")
 
 
-def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_hosts=None,
+def serve(project, host=HOST, port=PORT, *, allow_remote=False, allowed_hosts=None,
           public_host=None, log_level="info"):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 

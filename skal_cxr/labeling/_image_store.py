@@ -1,9 +1,9 @@
 """The images of a project: registered rows, files inside the image folder, previews."""
 
 import os
-import threading
 from pathlib import Path
 
+from .._atomic import atomic_write
 from ..exceptions import NotFound
 from ._images import display_pixels, window_png
 from ._settings import PREVIEW_DIR
@@ -81,9 +81,7 @@ class ImageStore:
         if cached.is_file():
             return cached.read_bytes()
         data = window_png(*self.pixels(image_id))
-        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        atomic_write(cached, data)
         return data
 
     def table(self):

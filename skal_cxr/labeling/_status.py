@@ -6,11 +6,10 @@ and the rounds, so that one snapshot of the database gives one answer.
 
 import csv
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
+from .._atomic import replacing
 from ..datasets._agreement import consensus_codes, fleiss_kappa
 
 __all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status",
@@ -159,8 +158,7 @@ def write_export(path, classes, ids, codes, raters, standing, times, images):
     header = ["filename", "label"] + [f"rater_{n}" for n in raters.values()]
     header += (["patient"] if has_patient else []) + [
         "n_labels", "first_labeled_at", "last_labeled_at"]
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for image_id, code in zip(ids.tolist(), codes.tolist()):
@@ -170,5 +168,4 @@ def write_export(path, classes, ids, codes, raters, standing, times, images):
             row += ([patient or ""] if has_patient else []) + [
                 len(votes), *times.get(image_id, ("", ""))]
             writer.writerow(row)
-    os.replace(tmp, path)
     return len(ids)

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .._lazy import ImageRows, take_rows
-from .._validation import check_images, encode_labels, labels_1d
-from ..exceptions import DataError
+from .._validation import check_images, encode_labels, labels_1d, mark_checked
+from ..exceptions import ConfigError, DataError
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
 
@@ -152,8 +152,6 @@ def _load_phantoms(spec):
 
 def _class_codes(y, where):
     """Labels of a single-label classification file as int64 codes ``0..k-1``."""
-    from ._config import ConfigError
-
     try:
         y = labels_1d(y)
     except ValueError:
@@ -289,6 +287,9 @@ def load_simulation_data(spec):
     _check_split_covers_classes(data.y_test, data.class_names, "test")
     if data.y_val is not None:
         _check_split_covers_classes(data.y_val, data.class_names, "validation")
+    # checked here once: every round's evaluation reads them without a second scan
+    mark_checked(data.X_val)
+    mark_checked(data.X_test)
     return data
 
 
