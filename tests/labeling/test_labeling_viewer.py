@@ -1,0 +1,360 @@
+"""The reading view of the rater page in a real browser (Playwright + Debian's Chromium).
+
+Zoom, pan, magnifier and flips are checked on the drawn pixels: each test
+film (600x720, 12-bit) has a bright frame ``FRAME`` pixels wide and a bright
+marker square in its top-left corner, so the width of the frame on the
+screen is the drawn scale, and the marker's side shows a flip. The state the
+page exposes on ``window.__viewer`` gives the geometry to compare with.
+Screenshots go to the test's temporary folder, and to
+``SKAL_CXR_SCREENSHOT_DIR`` when it is set.
+"""
+
+import sqlite3
+
+import pytest
+from _browser import FRAME, MARKER, Server, chromium, screenshot, write_films
+from playwright import sync_api
+
+from skal_cxr.labeling import init_project
+
+CLASSES = ["normal", "moderate", "severe"]
+READY = ".class-button:not([disabled])"
+
+
+def _project(root, n=10, **options):
+    write_films(root / "films", n)
+    settings = {"labels_per_image": 1, "batch_size": 6, "image_size": 16, **options}
+    project = init_project(root / "study", root / "films", CLASSES, **settings)
+    return root / "study", project.add_rater("dr_a")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    path, token = _project(tmp_path_factory.mktemp("viewer"))
+    srv = Server(path).start()
+    try:
+        yield srv, token
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium())
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(width, height)``: a page in a fresh context; no script errors allowed."""
+    contexts, errors = [], []
+
+    def make(width=1366, height=768):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def _open(page, base, token):
+    page.goto(f"{base}/#token={token}")
+    page.wait_for_selector(READY, timeout=30_000)
+    return _state(page)
+
+
+def _state(page):
+    # one animation frame first: the page redraws on the next frame
+    return page.evaluate("""() => new Promise((resolve) => requestAnimationFrame(
+        () => requestAnimationFrame(() => resolve(window.__viewer.state()))))""")
+
+
+def _bright_runs(page, selector, y_css, threshold=240):
+    """Runs ``[(start, length), ...]`` in device pixels of bright pixels on one row."""
+    return page.evaluate("""([selector, y, threshold]) => {
+        const c = document.querySelector(selector);
+        const row = Math.round(y * c.height / c.clientHeight);
+        const d = c.getContext('2d').getImageData(0, row, c.width, 1).data;
+        const runs = [];
+        let start = -1;
+        for (let x = 0; x <= c.width; x++) {
+            const on = x < c.width && d[4 * x] >= threshold;
+            if (on && start < 0) start = x;
+            if (!on && start >= 0) { runs.push([start, x - start]); start = -1; }
+        }
+        return runs;
+    }""", [selector, y_css, threshold])
+
+
+def _frame_width_on_screen(page, st):
+    """Device pixels of the film's left frame on the middle row of the canvas."""
+    x0, y_mid = page.evaluate("(h) => window.__viewer.toScreen(0, h / 2)", st["imageHeight"])
+    runs = _bright_runs(page, "#image", y_mid)
+    left = min(runs, key=lambda r: abs(r[0] - x0 * st["dpr"]))
+    return left[1]
+
+
+def test_zoom_pan_flip_change_the_drawn_scale(server, new_page, tmp_path):
+    srv, token = server
+    page = new_page(1366, 768)
+    st = _open(page, srv.base, token)
+    assert st["fit"] and st["imageWidth"] == 600 and st["imageHeight"] == 720
+    assert st["scale"] == pytest.approx(st["fitScale"])
+    # the frame is drawn FRAME image pixels wide at the fit scale
+    assert _frame_width_on_screen(page, st) == pytest.approx(FRAME * st["scale"], abs=1.5)
+
+    page.keyboard.press("+")
+    zoomed = _state(page)
+    assert zoomed["scale"] == pytest.approx(1.25 * st["scale"])
+    assert not zoomed["fit"]
+    page.keyboard.press("o")                         # 1:1: one image pixel per device pixel
+    one = _state(page)
+    assert one["scale"] * one["dpr"] == pytest.approx(1.0)
+    page.keyboard.press("f")
+    assert _state(page)["scale"] == pytest.approx(st["scale"])
+
+    # the wheel zooms about the pointer: the image point under it stays put
+    cv = st["canvas"]
+    px, py = cv["x"] + cv["width"] * 0.3, cv["y"] + cv["height"] * 0.4
+    page.mouse.move(px, py)
+    before = page.evaluate("([x, y]) => window.__viewer.toImage(x, y)",
+                           [px - cv["x"], py - cv["y"]])
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("(s) => window.__viewer.state().scale > s * 1.5", arg=st["scale"])
+    wheeled = _state(page)
+    after = page.evaluate("([x, y]) => window.__viewer.toImage(x, y)",
+                          [px - cv["x"], py - cv["y"]])
+    assert after == pytest.approx(before, abs=0.5)
+    # measured on the pixels: the frame is wider on the screen by the same factor
+    page.keyboard.press("f")
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    z2 = _state(page)
+    assert z2["scale"] == pytest.approx(1.5625 * st["scale"])
+    assert _frame_width_on_screen(page, z2) == pytest.approx(FRAME * z2["scale"], abs=1.5)
+    assert wheeled["scale"] > st["scale"]
+
+    # Shift+drag pans by the drag, and leaves the window alone
+    cx, cy = cv["x"] + cv["width"] / 2, cv["y"] + cv["height"] / 2
+    page.keyboard.down("Shift")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy - 30, steps=3)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    panned = _state(page)
+    assert panned["panX"] - z2["panX"] == pytest.approx(60, abs=1)
+    assert panned["panY"] - z2["panY"] == pytest.approx(-30, abs=1)
+    assert (panned["center"], panned["width"]) == (z2["center"], z2["width"])
+    # a plain drag is still window/level, and does not pan
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 40, steps=3)
+    page.mouse.up()
+    wl = _state(page)
+    assert (wl["panX"], wl["panY"]) == (panned["panX"], panned["panY"])
+    assert wl["width"] > panned["width"] and wl["center"] > panned["center"]
+    # pan mode: a plain drag pans
+    page.keyboard.press("p")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx - 50, cy, steps=3)
+    page.mouse.up()
+    pm = _state(page)
+    assert pm["panMode"] and pm["panX"] - wl["panX"] == pytest.approx(-50, abs=1)
+    assert pm["width"] == wl["width"]
+    page.keyboard.press("p")
+
+    # space resets the view; h flips: the side marker moves to the right edge
+    page.keyboard.press("Space")
+    reset = _state(page)
+    assert reset["fit"] and reset["center"] == st["center"] and reset["width"] == st["width"]
+    d = reset["drawn"]
+    y_marker = d["y"] - cv["y"] + (FRAME + MARKER / 2) * reset["scale"]
+    dpr = reset["dpr"]
+
+    def marker_side():
+        _state(page)                                 # after the next frame
+        runs = [r for r in _bright_runs(page, "#image", y_marker)
+                if r[1] >= MARKER * reset["scale"] * dpr * 0.8]
+        assert len(runs) == 1, runs
+        middle = (runs[0][0] + runs[0][1] / 2) / dpr + cv["x"]
+        return "left" if middle < d["x"] + d["width"] / 2 else "right"
+
+    assert marker_side() == "left"
+    page.keyboard.press("h")
+    assert _state(page)["flipH"]
+    assert marker_side() == "right"
+    screenshot(page, tmp_path, "viewer_flipped.png")
+    page.keyboard.press("h")
+    assert marker_side() == "left"
+
+
+def test_magnifier_draws_full_resolution_pixels(server, new_page, tmp_path):
+    srv, token = server
+    page = new_page(1366, 768)
+    st = _open(page, srv.base, token)
+    assert not st["loupe"]["on"]
+    page.keyboard.press("m")
+    # the pointer on the film's left frame, half-way down
+    x0, y0 = page.evaluate("(h) => window.__viewer.toScreen(2, h / 2)", st["imageHeight"])
+    cv = st["canvas"]
+    page.mouse.move(cv["x"] + x0 + 20, cv["y"] + y0)
+    page.mouse.move(cv["x"] + x0, cv["y"] + y0)
+    page.wait_for_selector("#loupe:not([hidden])")
+    for power in (3, 4, 2):
+        lo = _state(page)["loupe"]
+        assert lo["visible"] and lo["power"] == power
+        assert lo["scale"] == pytest.approx(st["scale"] * power)
+        size = page.evaluate("document.getElementById('loupe').clientHeight")
+        runs = _bright_runs(page, "#loupe", size / 2)
+        # the frame, FRAME source pixels wide, drawn at the loupe's scale
+        widths = [r[1] for r in runs if r[1] > 2]
+        assert widths, runs
+        assert max(widths) == pytest.approx(FRAME * lo["scale"] * st["dpr"], abs=2)
+        if power == 3:
+            screenshot(page, tmp_path, "viewer_loupe.png")
+            page.keyboard.press("]")
+        elif power == 4:
+            page.keyboard.press("[")
+            page.keyboard.press("[")
+    page.keyboard.press("m")
+    sync_api.expect(page.locator("#loupe")).to_be_hidden()
+
+
+@pytest.mark.parametrize("width,height", [(768, 1024), (1366, 768), (2560, 1440)])
+def test_image_fills_the_viewport(server, new_page, tmp_path, width, height):
+    srv, token = server
+    page = new_page(width, height)
+    st = _open(page, srv.base, token)
+    screenshot(page, tmp_path, f"viewer_{width}x{height}.png")
+    d = st["drawn"]
+    iw, ih = st["imageWidth"], st["imageHeight"]
+    # the largest this film could be drawn in the whole window, at its aspect ratio
+    largest = min(width / iw, height / ih) ** 2 * iw * ih
+    assert d["width"] * d["height"] >= 0.7 * largest, (d, largest)
+    assert d["x"] >= 0 and d["y"] >= 0
+    assert d["x"] + d["width"] <= width + 0.5 and d["y"] + d["height"] <= height + 0.5
+    # every class button and skip are on the screen without scrolling
+    for locator in page.locator(".class-button, #skip").all():
+        box = locator.bounding_box()
+        assert box["x"] >= 0 and box["y"] >= 0
+        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
+
+
+def test_note_placeholder_has_7_to_1_contrast(server, new_page):
+    srv, token = server
+    page = new_page()
+    _open(page, srv.base, token)
+    ratio = page.evaluate("""() => {
+        const note = document.getElementById('note');
+        const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+        const lum = (c) => {
+            const [r, g, b] = c.map((v) => { v /= 255;
+                return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        };
+        const ph = getComputedStyle(note, '::placeholder');
+        const fg = lum(rgb(ph.color)) * Number(ph.opacity || 1);
+        const bg = lum(rgb(getComputedStyle(note).backgroundColor));
+        return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    }""")
+    assert ratio >= 7.0
+
+
+def test_link_pasted_into_an_open_tab(server, new_page):
+    srv, token = server
+    page = new_page()
+    page.goto(f"{srv.base}/")
+    page.wait_for_selector("#message.visible")
+    assert "No rater token" in page.text_content("#message")
+    page.evaluate("window.__sameDocument = true")
+    page.evaluate("(t) => { window.location.hash = '#token=' + t; }", token)
+    page.wait_for_selector(READY, timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True     # no reload happened
+    assert "token" not in page.url
+    assert page.text_content("#rater") == "dr_a"
+    assert not page.is_visible("#message")
+
+
+def test_round_0_reserve_is_not_from_a_previous_model(server, new_page):
+    srv, token = server
+    page = new_page()
+
+    def as_reserve(round_):
+        def handle(route):
+            body = route.fetch().json()
+            body.update(round=round_, from_previous_model=True)
+            route.fulfill(json=body)
+        return handle
+
+    page.route("**/api/next", as_reserve(0))
+    _open(page, srv.base, token)
+    text = page.text_content("#previous-model")
+    assert page.is_visible("#previous-model")
+    assert "previous model" not in text and "starting selection" in text
+    page.unroute("**/api/next")
+    page.route("**/api/next", as_reserve(3))
+    _open(page, srv.base, token)
+    assert "round 3 model" in page.text_content("#previous-model")
+
+
+def test_undo_shows_the_image_again_from_memory(server, new_page):
+    srv, token = server
+    page = new_page()
+    pixel_requests = []
+    page.on("request", lambda r: pixel_requests.append(r.url)
+            if r.url.endswith("/pixels") else None)
+    first = _open(page, srv.base, token)["imageId"]
+    page.keyboard.press("1")
+    page.wait_for_function("(id) => window.__viewer.state().imageId !== id "
+                           "&& !window.__viewer.state().busy", arg=first)
+    second = _state(page)["imageId"]
+    assert len(pixel_requests) == 2
+    page.keyboard.press("Control+z")
+    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
+                           "&& !window.__viewer.state().busy", arg=first)
+    assert len(pixel_requests) == 2                 # no new request: it came from memory
+    assert page.evaluate("window.__viewer.cache()")["hits"] >= 1
+    page.keyboard.press("2")                        # relabel; the second image is cached too
+    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
+                           "&& !window.__viewer.state().busy", arg=second)
+    assert len(pixel_requests) == 2
+
+
+def test_unreachable_server_banner(tmp_path, new_page):
+    path, token = _project(tmp_path, n=4, batch_size=4)
+    srv = Server(path).start()
+    try:
+        page = new_page()
+        _open(page, srv.base, token)
+        assert page.is_hidden("#offline")
+        srv.stop()
+        page.wait_for_selector("#offline:not([hidden])", timeout=20_000)
+        assert "Cannot reach the labeling server" in page.text_content("#offline")
+        opacity = page.evaluate("+getComputedStyle(document.getElementById('image')).opacity")
+        assert opacity < 0.5                                   # the film is dimmed
+        assert page.locator(".class-button:not([disabled])").count() == 0
+        page.keyboard.press("1")                               # ignored while offline
+        screenshot(page, tmp_path, "viewer_offline.png")
+        srv.start()                                            # the same port again
+        page.wait_for_selector("#offline", state="hidden", timeout=20_000)
+        page.wait_for_selector(READY, timeout=20_000)
+        image_id = _state(page)["imageId"]
+        page.keyboard.press("3")
+        page.wait_for_function("(id) => window.__viewer.state().imageId !== id",
+                               arg=image_id, timeout=20_000)
+    finally:
+        srv.stop()
+    with sqlite3.connect(f"file:{path / 'project.sqlite'}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT image_id, label FROM labels").fetchall()
+    assert rows == [(int(image_id), "severe")]
