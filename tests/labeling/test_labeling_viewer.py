@@ -198,6 +198,17 @@ def test_zoom_pan_flip_change_the_drawn_scale(server, new_page, tmp_path):
     page.keyboard.press("h")
     assert marker_side() == "left"
 
+    # zoomed out past 1/2: drawn from the 2x2-averaged level, at the same scale
+    for _ in range(4):
+        page.keyboard.press("-")
+    small = _state(page)
+    assert small["level"] == 1 and small["scale"] * small["dpr"] < 0.5
+    x0, y_mid = page.evaluate("(h) => window.__viewer.toScreen(0, h / 2)", small["imageHeight"])
+    runs = _bright_runs(page, "#image", y_mid, threshold=200)
+    extent = (runs[-1][0] + runs[-1][1] - runs[0][0]) / small["dpr"]
+    assert extent == pytest.approx(small["imageWidth"] * small["scale"], abs=2)
+    assert runs[0][0] / small["dpr"] == pytest.approx(x0, abs=1.5)
+
 
 def test_magnifier_draws_full_resolution_pixels(server, new_page, tmp_path):
     srv, token = server

@@ -1,11 +1,14 @@
 /* The image viewer of the rater page: window/level, zoom, pan, flip, magnifier.
  *
- * The stored pixel values (uint16) go through the window's lookup table into a
- * full-resolution "source" canvas; the visible canvas fills its box and draws
- * the source through one affine transform (zoom, pan, flip), smoothed with the
- * browser's high-quality filter. Zoom and pan therefore cost one drawImage;
- * window/level one pass over the pixels. The magnifier (loupe) is a second,
- * small canvas drawn from the same full-resolution source.
+ * The stored pixel values (uint16) go through the window's lookup table into
+ * "source" canvases: the full-resolution one and a pyramid of 2x2 box-averaged
+ * levels (area averaging: no aliasing when a large film is shown small). The
+ * visible canvas fills its box and draws the level nearest above the screen's
+ * resolution through one affine transform (zoom, pan, flip), smoothed with the
+ * browser's high-quality filter. Zoom and pan therefore cost one drawImage, and
+ * window/level one pass over the pixels of the level on screen only (a
+ * 4280x3520 film at fit: about a sixteenth of its pixels). The magnifier
+ * (loupe) is a second, small canvas drawn from the full-resolution level.
  *
  * View geometry, in CSS pixels of the visible canvas:
  *   screen = centre + pan + flip * scale * (pixel - imageSize / 2)
@@ -57,6 +60,33 @@ const SkalViewer = (() => {
     return image.max;
   }
 
+  /* 2x2 box average of uint16 pixels (the last odd row / column is dropped). */
+  function half(src, w, h) {
+    const W = w >> 1, H = h >> 1;
+    const out = new Uint16Array(W * H);
+    for (let y = 0; y < H; y++) {
+      const r0 = 2 * y * w, r1 = r0 + w, o = y * W;
+      for (let x = 0; x < W; x++) {
+        const i = 2 * x;
+        out[o + x] = (src[r0 + i] + src[r0 + i + 1] + src[r1 + i] + src[r1 + i + 1] + 2) >> 2;
+      }
+    }
+    return { data: out, width: W, height: H };
+  }
+
+  /* Pyramid levels: level k is the film averaged over 2^k x 2^k pixels, down to ~256 px. */
+  function levelsOf(image) {
+    const levels = [{ data: image.data, width: image.width, height: image.height, factor: 1 }];
+    let last = levels[0];
+    while (Math.min(last.width, last.height) >= 512) {
+      const next = half(last.data, last.width, last.height);
+      next.factor = last.factor * 2;
+      levels.push(next);
+      last = next;
+    }
+    return levels;
+  }
+
   /* An image record from uint16 pixels and the server's default window. */
   function makeImage(data, width, height, center, windowWidth, extraPresets = []) {
     const image = { data, width, height, ...statsOf(data) };
@@ -66,18 +96,16 @@ const SkalViewer = (() => {
     image.p1 = percentile(image, 0.01);
     image.p99 = percentile(image, 0.99);
     image.filePresets = extraPresets;     // more windows from the file, if the server sends them
-    image.bytes = data.byteLength;
+    image.levels = levelsOf(image);
+    image.bytes = image.levels.reduce((n, l) => n + l.data.byteLength, 0);
     return image;
   }
 
   function create({ wrap, canvas, loupe, onChange = () => {} }) {
     const ctx = canvas.getContext("2d", { alpha: false });
     const lctx = loupe.getContext("2d", { alpha: false });
-    const source = document.createElement("canvas");
-    const sctx = source.getContext("2d", { alpha: false });
-    let imageData = null;
+    let sources = [];     // per pyramid level: {canvas, ctx, imageData, dirty, level}
     let frame = null;
-    let lutDirty = true;
 
     const s = {
       image: null, id: null,
@@ -122,8 +150,8 @@ const SkalViewer = (() => {
     new ResizeObserver(resize).observe(wrap);
 
     // -- drawing ---------------------------------------------------------------
-    /* DICOM PS3.3 C.11.2.1.2 linear VOI function, through a lookup table. */
-    function applyWindow() {
+    /* DICOM PS3.3 C.11.2.1.2 linear VOI function, as 32-bit RGBA, per stored value. */
+    function lookupTable() {
       const image = s.image;
       const n = image.max - image.min + 1;
       const lut = new Uint32Array(n);
@@ -139,12 +167,34 @@ const SkalViewer = (() => {
         if (s.invert) g = 255 - g;
         lut[i] = 0xff000000 | (g << 16) | (g << 8) | g;   // RGBA bytes on little-endian
       }
-      const out = new Uint32Array(imageData.data.buffer);
-      const data = image.data;
-      const min = image.min;
-      for (let i = 0; i < data.length; i++) out[i] = lut[data[i] - min];
-      sctx.putImageData(imageData, 0, 0);
-      lutDirty = false;
+      return lut;
+    }
+    let lut = null;
+
+    /* The source canvas of a pyramid level, windowed with the current LUT. */
+    function sourceOf(k) {
+      const src = sources[k];
+      if (src.dirty) {
+        if (lut === null) lut = lookupTable();
+        const out = new Uint32Array(src.imageData.data.buffer);
+        const data = src.level.data;
+        const min = s.image.min;
+        for (let i = 0; i < data.length; i++) out[i] = lut[data[i] - min];
+        src.ctx.putImageData(src.imageData, 0, 0);
+        src.dirty = false;
+      }
+      return src;
+    }
+    /* The coarsest level that still has at least one pixel per device pixel. */
+    function levelFor(scale) {
+      const k = Math.floor(Math.log2(1 / (scale * s.dpr)) + 1e-9);
+      return Math.max(0, Math.min(sources.length - 1, k));
+    }
+    function drawSource(c, k) {
+      const src = sourceOf(k);
+      const f = src.level.factor;
+      c.drawImage(src.canvas, 0, 0, src.level.width, src.level.height,
+                  0, 0, src.level.width * f, src.level.height * f);
     }
 
     function setTransform(c, scale, ox, oy, dpr) {
@@ -163,7 +213,7 @@ const SkalViewer = (() => {
       setTransform(ctx, s.scale, s.cssW / 2 + s.panX, s.cssH / 2 + s.panY, s.dpr);
       ctx.imageSmoothingEnabled = true;
       ctx.imageSmoothingQuality = "high";
-      ctx.drawImage(source, 0, 0);
+      drawSource(ctx, levelFor(s.scale));
     }
 
     function drawLoupe() {
@@ -192,21 +242,21 @@ const SkalViewer = (() => {
       // magnified past the source's own pixels: show them as they are
       lctx.imageSmoothingEnabled = scale * dpr < 2;
       lctx.imageSmoothingQuality = "high";
-      lctx.drawImage(source, 0, 0);
+      drawSource(lctx, levelFor(scale));
     }
     function loupeScale() { return s.scale * s.loupePower; }
 
     function frameNow() {
       frame = null;
-      if (s.image) {
-        if (lutDirty) applyWindow();
-      }
       compose();
       drawLoupe();
       onChange(api);
     }
     function request(windowChanged) {
-      if (windowChanged) lutDirty = true;
+      if (windowChanged) {
+        lut = null;
+        for (const src of sources) src.dirty = true;
+      }
       if (frame === null) frame = requestAnimationFrame(frameNow);
     }
 
@@ -214,20 +264,25 @@ const SkalViewer = (() => {
     function show(image, id) {
       s.image = image;
       s.id = id;
-      source.width = image.width;
-      source.height = image.height;
-      imageData = sctx.createImageData(image.width, image.height);
+      sources = image.levels.map((level) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = level.width;
+        canvas.height = level.height;
+        const c = canvas.getContext("2d", { alpha: false });
+        return { canvas, ctx: c, imageData: c.createImageData(level.width, level.height),
+                 dirty: true, level };
+      });
       s.flipH = false; s.flipV = false; s.invert = false;
       s.fit = true; s.panX = 0; s.panY = 0; s.scale = fitScale();
       s.center = image.center0; s.width = image.width0; s.preset = "file";
       canvas.dataset.imageId = id;
       canvas.setAttribute("aria-label",
         `chest X-ray ${id}, ${image.width} by ${image.height} pixels`);
-      lutDirty = true;
+      lut = null;
       frameNow();          // drawn before the page says it is ready
     }
     function clear() {
-      s.image = null; s.id = null;
+      s.image = null; s.id = null; sources = [];
       delete canvas.dataset.imageId;
       request(false);
     }
@@ -383,17 +438,20 @@ const SkalViewer = (() => {
         panMode: s.panMode, dpr: s.dpr,
         canvas: { x: r.left, y: r.top, width: s.cssW, height: s.cssH },
         drawn,
+        level: s.image ? levelFor(s.scale) : null,
         loupe: { on: s.loupeOn, visible: !loupe.hidden, power: s.loupePower,
                  scale: loupeScale(), pointer: s.pointer },
       };
     }
-    /* Min and max grey of the full-resolution source canvas (tests). */
+    /* Size, min and max grey of the full-resolution source canvas (tests). */
     function sourceStats() {
       if (!s.image) return null;
-      const d = sctx.getImageData(0, 0, source.width, source.height).data;
+      const src = sourceOf(0);
+      const d = src.ctx.getImageData(0, 0, src.canvas.width, src.canvas.height).data;
       let lo = 255, hi = 0;
       for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
-      return { width: source.width, height: source.height, min: lo, max: hi };
+      return { width: src.canvas.width, height: src.canvas.height, min: lo, max: hi,
+               levels: sources.length, level: levelFor(s.scale) };
     }
 
     const api = {
