@@ -11,6 +11,8 @@ Screenshots go to the test's temporary folder, and to
 
 import sqlite3
 
+import numpy as np
+
 import pytest
 from _browser import FRAME, MARKER, Server, chromium, screenshot, write_films
 from playwright import sync_api
@@ -369,3 +371,109 @@ def test_unreachable_server_banner(tmp_path, new_page):
     with sqlite3.connect(f"file:{path / 'project.sqlite'}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT image_id, label FROM labels").fetchall()
     assert rows == [(int(image_id), "severe")]
+
+
+def test_ids_listed_ahead_are_prefetched(server, new_page):
+    """The page fetches the images /api/next lists in ``ahead`` while the rater reads.
+
+    The server's answer is extended here by routing (``ahead`` names an image
+    of the pool), so the test checks the page alone: the listed image's
+    pixels are requested before the rater moves on, and not again when it is
+    shown.
+    """
+    srv, token = server
+    page = new_page()
+    pixel_requests = []
+    page.on("request", lambda r: pixel_requests.append(r.url.split("/")[-2])
+            if r.url.endswith("/pixels") else None)
+    shown = {}
+
+    def with_ahead(route):
+        body = route.fetch().json()
+        if "first" not in shown:
+            shown["first"] = body["image_id"]
+            body["ahead"] = ["10" if body["image_id"] != "10" else "9"]
+            shown["ahead"] = body["ahead"][0]
+        else:                         # the next answer: the image listed ahead
+            body.update(image_id=shown["ahead"], ahead=[])
+        route.fulfill(json=body)
+
+    page.route("**/api/next", with_ahead)
+    page.goto(f"{srv.base}/#token={token}")
+    page.wait_for_selector(READY, timeout=30_000)
+    page.wait_for_function("() => window.__viewer.cache().prefetched === 1")
+    assert pixel_requests == [shown["first"], shown["ahead"]]   # fetched while reading
+    page.wait_for_function("(id) => window.__viewer.cache().ids.includes(id)",
+                           arg=shown["ahead"])
+    page.keyboard.press("s")                                    # skip: next is the prefetched one
+    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
+                           "&& !window.__viewer.state().busy", arg=shown["ahead"])
+    assert pixel_requests == [shown["first"], shown["ahead"]]   # from memory
+    assert page.evaluate("window.__viewer.cache()")["hits"] == 1
+
+
+def _png(values, bit_depth, filters):
+    """A greyscale PNG of ``values`` whose row ``y`` uses filter ``filters[y % len]``."""
+    import struct
+    import zlib
+
+    h, w = values.shape
+    bpp = bit_depth // 8
+    rows = values.astype(">u2" if bpp == 2 else "u1").reshape(h, -1).view("u1").reshape(h, -1)
+    rows = rows.astype(np.int64)
+    out, prev = [], np.zeros(w * bpp, dtype=np.int64)
+    for y in range(h):
+        cur, kind = rows[y], filters[y % len(filters)]
+        a = np.concatenate([np.zeros(bpp, np.int64), cur[:-bpp]])
+        c = np.concatenate([np.zeros(bpp, np.int64), prev[:-bpp]])
+        if kind == 0:
+            pred = np.zeros_like(cur)
+        elif kind == 1:
+            pred = a
+        elif kind == 2:
+            pred = prev
+        elif kind == 3:
+            pred = (a + prev) // 2
+        else:
+            p = a + prev - c
+            pa, pb, pc = np.abs(p - a), np.abs(p - prev), np.abs(p - c)
+            pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, prev, c))
+        out.append(bytes([kind]) + ((cur - pred) % 256).astype("u1").tobytes())
+        prev = cur
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("bit_depth", [16, 8])
+def test_png_decoder_reads_every_stored_bit(server, new_page, bit_depth):
+    """SkalPng.decode gives back the exact stored values, through all five row filters."""
+    srv, token = server
+    page = new_page()
+    page.goto(f"{srv.base}/")                      # the page's scripts, no token needed
+    rng = np.random.default_rng(bit_depth)
+    top = 4095 if bit_depth == 16 else 255
+    values = np.clip(np.cumsum(rng.integers(-40, 41, (37, 53)), axis=1) + top // 2, 0, top)
+    values[0, :3] = [0, top, 1]
+    png = _png(values, bit_depth, filters=[0, 1, 2, 3, 4])
+    page.route("**/test-film.png", lambda route: route.fulfill(body=png,
+                                                               content_type="image/png"))
+    got = page.evaluate("""async () => {
+        const r = await fetch('/test-film.png');
+        const img = await SkalPng.decode(await r.arrayBuffer());
+        return [img.width, img.height, img.bitDepth, Array.from(img.data)];
+    }""")
+    assert got[:3] == [53, 37, bit_depth]
+    np.testing.assert_array_equal(np.array(got[3]).reshape(37, 53), values)
+    # anything else is refused with a clear message
+    rgb = png.replace(b"IHDR" + png[16:24] + bytes([bit_depth, 0]),
+                      b"IHDR" + png[16:24] + bytes([bit_depth, 2]))
+    page.route("**/test-rgb.png", lambda route: route.fulfill(body=rgb))
+    message = page.evaluate("""() => fetch('/test-rgb.png').then((r) => r.arrayBuffer())
+        .then((b) => SkalPng.decode(b)).then(() => 'decoded', (e) => e.message)""")
+    assert "only non-interlaced 8- or 16-bit greyscale" in message
