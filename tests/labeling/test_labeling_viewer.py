@@ -264,6 +264,21 @@ def test_image_fills_the_viewport(server, new_page, tmp_path, width, height):
         assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
 
 
+def test_resizing_the_window_refits_the_film(server, new_page):
+    srv, token = server
+    page = new_page(1366, 768)
+    wide = _open(page, srv.base, token)
+    page.keyboard.press("p")                         # pan mode alone keeps the fit
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.wait_for_function("(w) => window.__viewer.state().canvas.width !== w",
+                           arg=wide["canvas"]["width"])
+    tall = _state(page)
+    assert tall["fit"] and tall["scale"] == pytest.approx(tall["fitScale"])
+    assert tall["drawn"]["width"] == pytest.approx(tall["canvas"]["width"], abs=1) \
+        or tall["drawn"]["height"] == pytest.approx(tall["canvas"]["height"], abs=1)
+    assert tall["scale"] != pytest.approx(wide["scale"])
+
+
 def test_note_placeholder_has_7_to_1_contrast(server, new_page):
     srv, token = server
     page = new_page()

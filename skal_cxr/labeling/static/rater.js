@@ -528,7 +528,7 @@
         case "m": if (!event.repeat) viewer.setLoupe(!viewer.loupeOn); break;
         case "[": viewer.loupePower(-1); break;
         case "]": viewer.loupePower(1); break;
-        case "p": if (!event.repeat) { viewer.panMode = !viewer.panMode; viewer.zoomAt(1); } break;
+        case "p": if (!event.repeat) viewer.panMode = !viewer.panMode; break;
         case " ":
           if (event.target instanceof HTMLButtonElement) { handled = false; break; }
           viewer.resetView();
@@ -553,10 +553,7 @@
   $("flip-h").addEventListener("click", () => viewer.flip("h"));
   $("flip-v").addEventListener("click", () => viewer.flip("v"));
   $("loupe-toggle").addEventListener("click", () => viewer.setLoupe(!viewer.loupeOn));
-  $("pan-mode").addEventListener("click", () => {
-    viewer.panMode = !viewer.panMode;
-    viewer.zoomAt(1);                                   // redraw the overlay
-  });
+  $("pan-mode").addEventListener("click", () => { viewer.panMode = !viewer.panMode; });
   document.querySelectorAll("[data-preset]").forEach((b) => {
     b.addEventListener("click", () => viewer.preset(b.dataset.preset));
   });

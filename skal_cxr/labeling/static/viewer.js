@@ -463,7 +463,7 @@ const SkalViewer = (() => {
       get invert() { return s.invert; },
       get loupeOn() { return s.loupeOn; },
       get panMode() { return s.panMode; },
-      set panMode(on) { s.panMode = Boolean(on); },
+      set panMode(on) { s.panMode = Boolean(on); request(false); },
     };
     resize();
     return api;
