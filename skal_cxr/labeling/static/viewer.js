@@ -74,34 +74,44 @@ const SkalViewer = (() => {
     return { data: out, width: W, height: H };
   }
 
-  /* Pyramid levels: level k is the film averaged over 2^k x 2^k pixels, down to ~256 px. */
-  function levelsOf(image) {
-    const levels = [{ data: image.data, width: image.width, height: image.height, factor: 1 }];
+  /* Pyramid levels: level k is the pixels averaged over 2^k x 2^k, down to ~256 px.
+   * fx, fy: film pixels per level pixel (above 1 already at level 0 when the
+   * server sent a display-size version of a larger film). */
+  function levelsOf(data, width, height, fx, fy) {
+    const levels = [{ data, width, height, fx, fy }];
     let last = levels[0];
     while (Math.min(last.width, last.height) >= 512) {
       const next = half(last.data, last.width, last.height);
-      next.factor = last.factor * 2;
+      next.fx = last.fx * 2;
+      next.fy = last.fy * 2;
       levels.push(next);
       last = next;
     }
     return levels;
   }
 
-  /* An image record from uint16 pixels and the server's default window. */
-  function makeImage(data, width, height, center, windowWidth, extraPresets = []) {
-    const image = { data, width, height, ...statsOf(data) };
+  /* An image record from uint16 pixels and the server's default window.
+   * ``full`` ({width, height}) is the film's stored size when ``data`` is a
+   * smaller display version of it: the view is laid out at the full size, and
+   * the viewer asks for the full resolution (onNeedFull) once a zoom or the
+   * loupe needs more pixels than were sent. */
+  function makeImage(data, width, height, center, windowWidth, extraPresets = [], full = null) {
+    const partial = Boolean(full && (full.width > width || full.height > height));
+    const image = { data, sentWidth: width, sentHeight: height, partial, ...statsOf(data) };
+    image.width = partial ? full.width : width;
+    image.height = partial ? full.height : height;
     image.center0 = Number.isFinite(center) ? center : (image.min + image.max + 1) / 2;
     image.width0 = Number.isFinite(windowWidth) && windowWidth >= 1
       ? windowWidth : Math.max(1, image.max - image.min + 1);
     image.p1 = percentile(image, 0.01);
     image.p99 = percentile(image, 0.99);
     image.filePresets = extraPresets;     // more windows from the file, if the server sends them
-    image.levels = levelsOf(image);
+    image.levels = levelsOf(data, width, height, image.width / width, image.height / height);
     image.bytes = image.levels.reduce((n, l) => n + l.data.byteLength, 0);
     return image;
   }
 
-  function create({ wrap, canvas, loupe, onChange = () => {} }) {
+  function create({ wrap, canvas, loupe, onChange = () => {}, onNeedFull = () => {} }) {
     const ctx = canvas.getContext("2d", { alpha: false });
     const lctx = loupe.getContext("2d", { alpha: false });
     let sources = [];     // per pyramid level: {canvas, ctx, imageData, dirty, level}
@@ -113,6 +123,7 @@ const SkalViewer = (() => {
       scale: 1, panX: 0, panY: 0, flipH: false, flipV: false, fit: true,
       panMode: false,
       loupeOn: false, loupePower: 3, pointer: null,   // pointer: CSS px in the canvas
+      askedFull: false,   // the full resolution of a display-size film was asked for
       cssW: 1, cssH: 1, dpr: 1,
     };
 
@@ -185,16 +196,23 @@ const SkalViewer = (() => {
       }
       return src;
     }
-    /* The coarsest level that still has at least one pixel per device pixel. */
-    function levelFor(scale) {
-      const k = Math.floor(Math.log2(1 / (scale * s.dpr)) + 1e-9);
-      return Math.max(0, Math.min(sources.length - 1, k));
+    /* The coarsest level that still has at least one pixel per device pixel;
+     * asks for the full resolution when even level 0 has fewer. */
+    function levelFor(scale, ask = true) {
+      const limit = 1 / (scale * s.dpr) + 1e-9;
+      let k = 0;
+      while (k + 1 < sources.length && sources[k + 1].level.fx <= limit) k += 1;
+      if (ask && s.image && s.image.partial && sources[0].level.fx > limit && !s.askedFull) {
+        s.askedFull = true;
+        const id = s.id;
+        setTimeout(() => onNeedFull(id), 0);
+      }
+      return k;
     }
     function drawSource(c, k) {
       const src = sourceOf(k);
-      const f = src.level.factor;
-      c.drawImage(src.canvas, 0, 0, src.level.width, src.level.height,
-                  0, 0, src.level.width * f, src.level.height * f);
+      const l = src.level;
+      c.drawImage(src.canvas, 0, 0, l.width, l.height, 0, 0, l.width * l.fx, l.height * l.fy);
     }
 
     function setTransform(c, scale, ox, oy, dpr) {
@@ -261,25 +279,38 @@ const SkalViewer = (() => {
     }
 
     // -- public operations -----------------------------------------------------
+    function makeSources(image) {
+      sources = image.levels.map((level) => {
+        const c = document.createElement("canvas");
+        c.width = level.width;
+        c.height = level.height;
+        const cc = c.getContext("2d", { alpha: false });
+        return { canvas: c, ctx: cc, imageData: cc.createImageData(level.width, level.height),
+                 dirty: true, level };
+      });
+      lut = null;
+    }
     function show(image, id) {
       s.image = image;
       s.id = id;
-      sources = image.levels.map((level) => {
-        const canvas = document.createElement("canvas");
-        canvas.width = level.width;
-        canvas.height = level.height;
-        const c = canvas.getContext("2d", { alpha: false });
-        return { canvas, ctx: c, imageData: c.createImageData(level.width, level.height),
-                 dirty: true, level };
-      });
+      s.askedFull = false;
+      makeSources(image);
       s.flipH = false; s.flipV = false; s.invert = false;
       s.fit = true; s.panX = 0; s.panY = 0; s.scale = fitScale();
       s.center = image.center0; s.width = image.width0; s.preset = "file";
       canvas.dataset.imageId = id;
       canvas.setAttribute("aria-label",
         `chest X-ray ${id}, ${image.width} by ${image.height} pixels`);
-      lut = null;
       frameNow();          // drawn before the page says it is ready
+    }
+    /* The full-resolution pixels of the film on screen: same view, same window. */
+    function upgrade(image, id) {
+      if (id !== s.id || !s.image || image.width !== s.image.width
+          || image.height !== s.image.height) return false;
+      s.image = image;
+      makeSources(image);
+      request(true);
+      return true;
     }
     function clear() {
       s.image = null; s.id = null; sources = [];
@@ -432,13 +463,14 @@ const SkalViewer = (() => {
       }
       return {
         imageId: s.id, imageWidth: im ? im.width : null, imageHeight: im ? im.height : null,
+        partial: im ? im.partial : null, sentWidth: im ? im.sentWidth : null,
         scale: s.scale, fitScale: fitScale(), oneToOne: 1 / s.dpr, fit: s.fit,
         panX: s.panX, panY: s.panY, flipH: s.flipH, flipV: s.flipV,
         center: s.center, width: s.width, invert: s.invert, preset: s.preset,
         panMode: s.panMode, dpr: s.dpr,
         canvas: { x: r.left, y: r.top, width: s.cssW, height: s.cssH },
         drawn,
-        level: s.image ? levelFor(s.scale) : null,
+        level: s.image ? levelFor(s.scale, false) : null,
         loupe: { on: s.loupeOn, visible: !loupe.hidden, power: s.loupePower,
                  scale: loupeScale(), pointer: s.pointer },
       };
@@ -451,11 +483,11 @@ const SkalViewer = (() => {
       let lo = 255, hi = 0;
       for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
       return { width: src.canvas.width, height: src.canvas.height, min: lo, max: hi,
-               levels: sources.length, level: levelFor(s.scale) };
+               levels: sources.length, level: levelFor(s.scale, false) };
     }
 
     const api = {
-      show, clear, setWindow, preset, toggleInvert, dragStep, zoomAt, fit, oneToOne,
+      show, upgrade, clear, setWindow, preset, toggleInvert, dragStep, zoomAt, fit, oneToOne,
       panBy, flip, resetView, setLoupe, loupePower, state, sourceStats, toScreen, toImage,
       get image() { return s.image; },
       get center() { return s.center; },
