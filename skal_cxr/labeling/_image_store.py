@@ -1,11 +1,15 @@
 """The images of a project: registered rows, files inside the image folder, previews."""
 
+import io
+import json
 import os
 import threading
 from pathlib import Path
 
+from PIL import Image
+
 from ..exceptions import NotFound
-from ._images import display_pixels, window_png
+from ._images import display_pixels, pixels_png16, window_png
 from ._settings import PREVIEW_DIR
 
 __all__ = ["ImageStore", "parse_image_id"]
@@ -73,6 +77,42 @@ class ImageStore:
         tmp.write_bytes(data)
         os.replace(tmp, cached)
         return data
+
+    def pixels_png(self, image_id, max_size=None):
+        """The 16-bit PNG of an image's display pixels, at most ``max_size`` on a side.
+
+        Cached in ``previews/`` with its geometry and default window in a
+        ``tEXt`` chunk, so that a cached film is sent without being decoded.
+
+        Returns
+        -------
+        png : bytes
+            See :func:`~._images.pixels_png16`.
+        info : dict
+            ``width``, ``height`` (of the PNG), ``full_width``,
+            ``full_height`` (of the stored image), ``center`` and
+            ``window`` (the default window).
+        """
+        with self.db.connect() as conn:
+            row = self.row(conn, image_id)
+        cached = self.preview_dir / (f"{row['id']}-{row['sha256'][:16]}-"
+                                     f"{max_size or 'full'}.png16")
+        if cached.is_file():
+            data = cached.read_bytes()
+            with Image.open(io.BytesIO(data)) as img:
+                return data, json.loads(img.text["skal_cxr"])
+        pixels, center, width = self.pixels(image_id)
+        info = {"full_width": pixels.shape[1], "full_height": pixels.shape[0],
+                "center": center, "window": width}
+        h, w = pixels.shape
+        scale = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
+        info["width"], info["height"] = max(1, round(w * scale)), max(1, round(h * scale))
+        data, _ = pixels_png16(pixels, max_size, {"skal_cxr": json.dumps(info)})
+        self.preview_dir.mkdir(exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+        return data, info
 
     def table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order."""

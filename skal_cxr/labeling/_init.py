@@ -47,8 +47,8 @@ def _renamed_query_size(query_size, batch_size):
 def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
                  group_column=None, labels_per_image=1, strategy="mean_std",
                  query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
-                 class_weight=None, consensus="majority", cold_start="random",
-                 reserve_size=None, lease_seconds=3600, show_prediction=False,
+                 class_weight=None, consensus="majority", adjudicate_spread=1,
+                 cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
                  estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
@@ -97,9 +97,17 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         :func:`~skal_cxr.datasets.load_image_folder`); raters see the
         original files.
     class_weight : {None, "balanced"}, default=None
-    consensus : {"majority", "mean", "max"}, default="majority"
+    consensus : {"majority", "mean", "max", "adjudicate"}, default="majority"
         How several raters' labels become one (see
-        :func:`~skal_cxr.datasets.load_image_folder`).
+        :func:`~skal_cxr.datasets.load_image_folder`). ``"adjudicate"``: an
+        image whose labels disagree (see ``adjudicate_spread``) waits for a
+        rater with the adjudicator role to decide, and does not train the
+        model until then; other images take the majority.
+    adjudicate_spread : int, default=1
+        With ``consensus="adjudicate"``: the spread of an image's labels, in
+        ordinal steps of ``classes``, that calls for adjudication (1: any
+        disagreement; 2: e.g. normal against severe, not normal against
+        moderate).
     cold_start : {"random", "k_center"}, default="random"
         The first batch: a uniform random draw, or greedy k-center on the
         embeddings of the untrained network.
@@ -154,8 +162,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
             n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
         raise LabelingError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
-    if consensus not in CONSENSUS:
-        raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
+    if consensus not in CONSENSUS + ("adjudicate",):
+        raise LabelingError(f"consensus must be one of {CONSENSUS + ('adjudicate',)}; "
+                            f"got {consensus!r}.")
+    adjudicate_spread = _check_int(adjudicate_spread, "adjudicate_spread", 1)
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:
@@ -191,7 +201,8 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         "query_size": query_size, "initial_size": initial_size,
         "budget": None if budget is None else int(min(budget, n)) if budget >= 1
         else int(round(budget * n)),
-        "image_size": image_size, "consensus": consensus, "cold_start": cold_start,
+        "image_size": image_size, "consensus": consensus,
+        "adjudicate_spread": adjudicate_spread, "cold_start": cold_start,
         "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
         "lease_seconds": None if lease_seconds is None else float(lease_seconds),
         "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,

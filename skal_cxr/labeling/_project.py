@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from ..exceptions import LabelingError
-from ._db import DB_FILE, SCHEMA_VERSION, Database, transaction
+from ._access import Access
+from ._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
 from ._image_store import ImageStore, parse_image_id
 from ._labels import Labels
 from ._loop import predict_image, train_next_round
@@ -23,9 +24,15 @@ from ._models import ModelStore
 from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
+from ._review import Adjudications
 from ._settings import read_settings, round_config
 from ._status import (
-    decode_rounds, kappa, labeled_set, progress, status, stopping_signal, write_export,
+    decode_rounds,
+    kappa,
+    labeled_set,
+    progress,
+    status,
+    stopping_signal,
 )
 from ._training import TrainingState
 
@@ -73,7 +80,9 @@ class LabelingProject:
         self.db = Database(self.path)
         with self.db.connect() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        version = int(meta.get("schema_version", 0))
+            version = int(meta.get("schema_version", 0))
+            if migrate(conn, version):  # an older project: add the new tables
+                version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             raise LabelingError(
                 f"{db} has schema version {version}; this skal_cxr reads version "
@@ -92,12 +101,16 @@ class LabelingProject:
         self.label_store = Labels(self.db, self.rater_store, self.image_store, self.queue,
                                   self.classes)
         self.model_store = ModelStore(self.path)
+        self.review = Adjudications(self.db, self.rater_store, self.image_store, self.queue,
+                                    self.classes, self.config["consensus"] == "adjudicate",
+                                    self.config.get("adjudicate_spread", 1))
+        self.access = Access(self.db, self.rater_store, self.image_store, self.review)
         self.training = TrainingState(train_next_round)
 
     def __repr__(self):
         return f"LabelingProject({str(self.path)!r})"
 
-    def add_rater(self, name):
+    def add_rater(self, name, role="rater"):
         """Add a rater; returns the rater's secret token (shown only now).
 
         Only the token's SHA-256 is stored. The link is ``http://HOST:PORT/#token=TOKEN``.
@@ -106,13 +119,16 @@ class LabelingProject:
         ----------
         name : str
             1 to 100 characters, without commas, tabs or newlines; unique.
+        role : {"rater", "adjudicator"}, default="rater"
+            An adjudicator labels like any rater, and also decides the images
+            whose raters disagree (``consensus="adjudicate"``).
 
         Returns
         -------
         token : str
             The rater's secret token.
         """
-        return self.rater_store.add(name)
+        return self.rater_store.add(name, role)
 
     def raters(self):
         """Names of the raters, in the order they were added.
@@ -355,7 +371,7 @@ class LabelingProject:
             with self.db.connect() as conn:
                 return self.labeled_set(conn)
         return labeled_set(self.queue.image_states(conn), self.classes,
-                           self.config["consensus"])
+                           self.config["consensus"], self.review, self.review.decided(conn))
 
     def kappa(self, conn=None):
         """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels.
@@ -412,46 +428,38 @@ class LabelingProject:
         -------
         status : dict
             ``project``, ``classes``, ``raters``, ``kappa``, ``rounds``,
-            ``training`` and ``stopping``.
+            ``training``, ``stopping`` and ``agreement``.
         """
         with self.db.connect() as conn:
             counts = self.rater_store.label_counts(conn)
             kappa_ = self.kappa(conn)
             n_queued = self.queue.queued_count(conn)
+            agreement = self.review.agreement(conn)
         rounds = self.rounds()
-        return status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
-                      stopping_signal(self.config, rounds, n_queued))
+        return {**status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
+                         stopping_signal(self.config, rounds, n_queued)), "agreement": agreement}
 
-    def export(self, path):
-        """Write the consensus labels as a CSV that :func:`load_image_folder` reads.
-
-        Columns: ``filename`` (relative to the project's image folder),
-        ``label`` (the consensus), one ``rater_<name>`` column per rater
-        (empty where that rater did not label the image), ``patient`` when
-        the project has patients, ``n_labels``, ``first_labeled_at`` and
-        ``last_labeled_at``. Only images with a consensus label are written,
-        in queue order. Read it back with
-        ``load_image_folder(path, image_dir)`` or ``skal-cxr simulate --csv
-        PATH --image-dir IMAGE_DIR``.
+    def export(self, path, format="csv"):
+        """Write the labels CSV (one row per image with a consensus, every rater's label,
+        note and seconds, skips, query round, model and score; read back by
+        :func:`~skal_cxr.datasets.load_image_folder`), or every event as JSON lines.
 
         Parameters
         ----------
         path : path-like
-            The CSV file to write (replaced atomically).
+            The file to write (replaced atomically).
+        format : {"csv", "jsonl"}, default="csv"
 
         Returns
         -------
-        n_rows : int
+        n : int
+            Rows (CSV) or events (JSON lines) written.
         """
-        with self.db.connect() as conn:
-            ids, codes = self.labeled_set(conn)
-            raters = self.rater_store.names_by_id(conn)
-            standing = {}
-            for image_id, rater_id, label in self.queue.current_labels(conn):
-                standing.setdefault(image_id, {})[rater_id] = label
-            times = self.label_store.time_span(conn)
-            images = self.image_store.files(conn)
-        return write_export(path, self.classes, ids, codes, raters, standing, times, images)
+        from ._export import write_csv, write_jsonl
+
+        if format not in ("csv", "jsonl"):
+            raise LabelingError(f"format must be 'csv' or 'jsonl'; got {format!r}.")
+        return (write_csv if format == "csv" else write_jsonl)(self, path)
 
     def pool_array(self):
         """Every image at the training resolution, in pool order, read lazily.

@@ -59,8 +59,13 @@ def add_label_parser(sub, list_of_str):
                    help="training resolution (64)")
     p.add_argument("--class-weight", choices=["none", "balanced"], default="none",
                    help="class weighting of the loss (none)")
-    p.add_argument("--consensus", choices=["majority", "mean", "max"], default="majority",
-                   help="how several raters' labels become one (majority)")
+    p.add_argument("--consensus", choices=["majority", "mean", "max", "adjudicate"],
+                   default="majority",
+                   help="how several raters' labels become one (majority); adjudicate: "
+                   "disagreements wait for an adjudicator's decision")
+    p.add_argument("--adjudicate-spread", type=int, default=1, metavar="N",
+                   help="with --consensus adjudicate: labels N or more classes apart call "
+                   "for adjudication (1: any disagreement)")
     p.add_argument("--show-prediction", action="store_true",
                    help="show raters the model's prediction (hidden by default: it biases)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -72,8 +77,13 @@ def add_label_parser(sub, list_of_str):
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--host", default="127.0.0.1", help="host of the link (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port of the link (8765)")
+    p.add_argument("--adjudicator", action="store_true",
+                   help="this rater also decides the images whose raters disagree")
+    p.add_argument("--url", help="the server's address for the link, e.g. "
+                   "https://labels.example.org (default: where 'serve' last listened, "
+                   "else http://127.0.0.1:8765)")
+    p.add_argument("--host", help="host of the link (instead of --url)")
+    p.add_argument("--port", type=int, help="port of the link (instead of --url)")
     p.set_defaults(func=_add_rater)
 
     p = lsub.add_parser("serve", help="serve the labeling page and API")
@@ -94,7 +104,10 @@ def add_label_parser(sub, list_of_str):
 
     p = lsub.add_parser("export", help="write the labels as a CSV")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--output", "-o", required=True, metavar="CSV")
+    p.add_argument("--output", "-o", required=True, metavar="FILE")
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv",
+                   help="csv: one row per labeled image, every rater's label, note and "
+                   "seconds (default); jsonl: the full audit trail, one event per line")
     p.set_defaults(func=_export)
     return label
 
@@ -122,7 +135,8 @@ def _init(args):
         query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
         image_size=args.image_size,
         class_weight=None if args.class_weight == "none" else args.class_weight,
-        consensus=args.consensus, cold_start=args.cold_start,
+        consensus=args.consensus, adjudicate_spread=args.adjudicate_spread,
+        cold_start=args.cold_start,
         reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
         show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
@@ -132,13 +146,34 @@ def _init(args):
     print(f"Next: skal-cxr label add-rater {args.project} NAME")
 
 
+def _link_base(project, args):
+    """``--url``, else ``--host``/``--port``, else where ``serve`` last listened."""
+    import json
+
+    if args.url:
+        if args.host or args.port:
+            from ..exceptions import LabelingError
+
+            raise LabelingError("give --url, or --host and --port, not both.")
+        return args.url.rstrip("/")
+    served = json.loads(project.db.meta("serve", "{}"))
+    host = args.host or served.get("host", "127.0.0.1")
+    port = args.port or served.get("port", 8765)
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
 def _add_rater(args):
     from . import open_project
 
-    token = open_project(args.project).add_rater(args.name)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Secret link of {args.name} (shown once; anyone with it labels as "
-          f"{args.name}):\nhttp://{host}:{args.port}/#token={token}")
+    project = open_project(args.project)
+    base = _link_base(project, args)
+    token = project.add_rater(args.name, "adjudicator" if args.adjudicator else "rater")
+    role = " (adjudicator)" if args.adjudicator else ""
+    print(f"Secret link of {args.name}{role} (shown once; anyone with it labels as "
+          f"{args.name}):\n{base}/#token={token}")
 
 
 def _serve(args):
@@ -156,6 +191,9 @@ def _serve(args):
         except (ImportError, ValueError) as exc:
             raise LabelingError(str(exc)) from exc
         project.score_scheduler = args.score_scheduler
+    import json
+
+    project.db.set_meta("serve", json.dumps({"host": args.host, "port": args.port}))
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
     serve(project, args.host, args.port, allow_remote=args.allow_remote)
@@ -183,5 +221,6 @@ def _status(args):
 def _export(args):
     from . import open_project
 
-    n = open_project(args.project).export(args.output)
-    print(f"Wrote {n} labeled images to {args.output}", file=sys.stderr)
+    n = open_project(args.project).export(args.output, args.format)
+    what = "labeled images" if args.format == "csv" else "events"
+    print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)

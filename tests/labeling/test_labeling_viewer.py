@@ -12,7 +12,6 @@ Screenshots go to the test's temporary folder, and to
 import sqlite3
 
 import numpy as np
-
 import pytest
 from _browser import FRAME, MARKER, Server, chromium, screenshot, write_films
 from playwright import sync_api
