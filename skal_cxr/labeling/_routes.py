@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ._db import transaction
 from ._deps import ProjectDep, RaterDep
 from ._schemas import (
     AdjudicationIn,
@@ -61,15 +62,22 @@ def me(project: ProjectDep, name: RaterDep):
 
 
 @api.get("/next", response_model=NextOut)
-def next_image(project: ProjectDep, name: RaterDep):
+def next_image(project: ProjectDep, name: RaterDep,
+               ahead: Annotated[int, Query(ge=0, le=2)] = 0):
     nxt = project.next_image(name)
+    upcoming = []
+    if ahead and nxt["image_id"] is not None:  # for prefetching: hold the next ones too
+        with project.db.connect() as conn, transaction(conn):
+            rid = project.rater_store.id_of(conn, name)
+            upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
     return {"image_id": nxt["image_id"], "reason": nxt["reason"], "round": prog["round"],
             "batch": prog["batch"], "progress": prog["progress"],
-            "prediction": prediction, "from_previous_model": nxt["from_previous_model"]}
+            "prediction": prediction, "from_previous_model": nxt["from_previous_model"],
+            "ahead": upcoming}
 
 
 @api.get("/images/{image_id}")

@@ -24,7 +24,7 @@ READY = ".class-button:not([disabled])"
 
 def _project(root, n=10, **options):
     write_films(root / "films", n)
-    settings = {"labels_per_image": 1, "batch_size": 6, "image_size": 16, **options}
+    settings = {"labels_per_image": 1, "query_size": 6, "image_size": 16, **options}
     project = init_project(root / "study", root / "films", CLASSES, **settings)
     return root / "study", project.add_rater("dr_a")
 
@@ -324,13 +324,13 @@ def test_round_0_reserve_is_not_from_a_previous_model(server, new_page):
             route.fulfill(json=body)
         return handle
 
-    page.route("**/api/next", as_reserve(0))
+    page.route("**/api/next?*", as_reserve(0))
     _open(page, srv.base, token)
     text = page.text_content("#previous-model")
     assert page.is_visible("#previous-model")
     assert "previous model" not in text and "starting selection" in text
-    page.unroute("**/api/next")
-    page.route("**/api/next", as_reserve(3))
+    page.unroute("**/api/next?*")
+    page.route("**/api/next?*", as_reserve(3))
     _open(page, srv.base, token)
     assert "round 3 model" in page.text_content("#previous-model")
 
@@ -339,27 +339,25 @@ def test_undo_shows_the_image_again_from_memory(server, new_page):
     srv, token = server
     page = new_page()
     pixel_requests = []
-    page.on("request", lambda r: pixel_requests.append(r.url)
+    page.on("request", lambda r: pixel_requests.append(r.url.split("/")[-2])
             if "/pixels" in r.url else None)
     first = _open(page, srv.base, token)["imageId"]
     page.keyboard.press("1")
     page.wait_for_function("(id) => window.__viewer.state().imageId !== id "
                            "&& !window.__viewer.state().busy", arg=first)
     second = _state(page)["imageId"]
-    assert len(pixel_requests) == 2
     page.keyboard.press("Control+z")
     page.wait_for_function("(id) => window.__viewer.state().imageId === id "
                            "&& !window.__viewer.state().busy", arg=first)
-    assert len(pixel_requests) == 2                 # no new request: it came from memory
-    assert page.evaluate("window.__viewer.cache()")["hits"] >= 1
-    page.keyboard.press("2")                        # relabel; the second image is cached too
+    assert pixel_requests.count(first) == 1          # no new request: it came from memory
+    page.keyboard.press("2")                         # relabel; the second image is cached too
     page.wait_for_function("(id) => window.__viewer.state().imageId === id "
                            "&& !window.__viewer.state().busy", arg=second)
-    assert len(pixel_requests) == 2
+    assert pixel_requests.count(second) == 1
 
 
 def test_unreachable_server_banner(tmp_path, new_page):
-    path, token = _project(tmp_path, n=4, batch_size=4)
+    path, token = _project(tmp_path, n=4, query_size=4)
     srv = Server(path).start()
     try:
         page = new_page()
@@ -387,43 +385,47 @@ def test_unreachable_server_banner(tmp_path, new_page):
     assert rows == [(int(image_id), "severe")]
 
 
-def test_ids_listed_ahead_are_prefetched(server, new_page):
-    """The page fetches the images /api/next lists in ``ahead`` while the rater reads.
-
-    The server's answer is extended here by routing (``ahead`` names an image
-    of the pool), so the test checks the page alone: the listed image's
-    pixels are requested before the rater moves on, and not again when it is
-    shown.
-    """
+def test_the_next_image_is_prefetched(server, new_page):
+    """While the rater reads one image, the next one (``ahead``) is fetched: it then
+    comes from memory, with no request when it is shown."""
     srv, token = server
     page = new_page()
     pixel_requests = []
     page.on("request", lambda r: pixel_requests.append(r.url.split("/")[-2])
             if "/pixels" in r.url else None)
-    shown = {}
-
-    def with_ahead(route):
-        body = route.fetch().json()
-        if "first" not in shown:
-            shown["first"] = body["image_id"]
-            body["ahead"] = ["10" if body["image_id"] != "10" else "9"]
-            shown["ahead"] = body["ahead"][0]
-        else:                         # the next answer: the image listed ahead
-            body.update(image_id=shown["ahead"], ahead=[])
-        route.fulfill(json=body)
-
-    page.route("**/api/next", with_ahead)
-    page.goto(f"{srv.base}/#token={token}")
-    page.wait_for_selector(READY, timeout=30_000)
+    first = _open(page, srv.base, token)["imageId"]
     page.wait_for_function("() => window.__viewer.cache().prefetched === 1")
-    assert pixel_requests == [shown["first"], shown["ahead"]]   # fetched while reading
-    page.wait_for_function("(id) => window.__viewer.cache().ids.includes(id)",
-                           arg=shown["ahead"])
-    page.keyboard.press("s")                                    # skip: next is the prefetched one
+    assert len(pixel_requests) == 2 and pixel_requests[0] == first
+    ahead = pixel_requests[1]
+    page.wait_for_function("(id) => window.__viewer.cache().ids.includes(id)", arg=ahead)
+    page.keyboard.press("1")
     page.wait_for_function("(id) => window.__viewer.state().imageId === id "
-                           "&& !window.__viewer.state().busy", arg=shown["ahead"])
-    assert pixel_requests == [shown["first"], shown["ahead"]]   # from memory
+                           "&& !window.__viewer.state().busy", arg=ahead)
+    # the image after it is prefetched in turn; the one on screen was not fetched again
+    page.wait_for_function("() => window.__viewer.cache().prefetched === 2")
+    assert pixel_requests.count(ahead) == 1
     assert page.evaluate("window.__viewer.cache()")["hits"] == 1
+
+
+def test_an_unassigned_image_is_403(server, new_page):
+    srv, token = server
+    page = new_page()
+    shown = _open(page, srv.base, token)["imageId"]
+    with sqlite3.connect(f"file:{srv.path / 'project.sqlite'}?mode=ro", uri=True) as conn:
+        never = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM assignments)")]
+    assert never
+    codes = page.evaluate("""async (ids) => {
+        const token = sessionStorage.getItem('skal_cxr.token');
+        const out = [];
+        for (const id of ids) {
+            const r = await fetch(`/api/images/${id}/pixels`,
+                                  {headers: {Authorization: `Bearer ${token}`}});
+            out.push(r.status);
+        }
+        return out;
+    }""", [shown] + never[:2])
+    assert codes[0] == 200 and set(codes[1:]) == {403}
 
 
 def _png(values, bit_depth, filters):

@@ -34,6 +34,7 @@
     stopped: false,
     offline: false,
     generation: 0,      // bumped when a pasted link restarts the page
+    review: null,       // {image_id, labels, pending} while adjudicating a disputed image
   };
 
   // -- the viewer and its overlays ----------------------------------------------
@@ -197,7 +198,7 @@
   function setControlsEnabled(enabled) {
     const onImage = enabled && state.imageId !== null && !state.offline;
     document.querySelectorAll(".class-button").forEach((b) => { b.disabled = !onImage; });
-    $("skip").disabled = !onImage;
+    $("skip").disabled = !onImage || state.review !== null;
     $("undo").disabled = !enabled || state.offline || state.undo.length === 0;
   }
 
@@ -248,6 +249,32 @@
       value.textContent = `${Math.round(probs[name] * 100)} %`;
       row.append(label, bar, value);
       body.append(row);
+    }
+  }
+
+  /* An adjudicator sees the raters' labels and notes of a disputed image. */
+  function renderReview(review) {
+    state.review = review;
+    $("review").hidden = !review;
+    const list = $("review-labels");
+    list.replaceChildren();
+    if (!review) return;
+    $("review-summary").textContent = `The raters disagree on this image (${review.pending} `
+      + "waiting for adjudication). Read it, then decide with the keys below; your decision "
+      + "is the image's label.";
+    for (const r of review.labels) {
+      const li = document.createElement("li");
+      const who = document.createElement("strong");
+      who.textContent = r.rater;
+      li.append(who, `: ${r.label}`);
+      if (r.seconds !== null && r.seconds !== undefined) li.append(` (${fmt(r.seconds, 1)} s)`);
+      if (r.note) {
+        const note = document.createElement("span");
+        note.className = "rater-note";
+        note.textContent = `\u201c${r.note}\u201d`;
+        li.append(note);
+      }
+      list.append(li);
     }
   }
 
@@ -400,7 +427,24 @@
     setControlsEnabled(false);
     let retry = null;
     try {
-      const next = await api("/api/next");
+      if (state.me.role === "adjudicator" && state.me.adjudicate) {
+        const review = await api("/api/adjudication/next");
+        if (generation !== state.generation) return;
+        if (review.image_id) {
+          const image = await cache.get(String(review.image_id));
+          if (generation !== state.generation) return;
+          setOffline(false);
+          showMessage("");
+          renderPrediction(null);
+          renderReview(review);
+          showImage(image, String(review.image_id));
+          state.busy = false;
+          setControlsEnabled(true);
+          return;
+        }
+      }
+      renderReview(null);
+      const next = await api("/api/next?ahead=1");
       if (generation !== state.generation) return;
       state.next = next;
       setOffline(false);
@@ -448,6 +492,10 @@
     const note = $("note").value.trim();
     state.busy = true;
     setControlsEnabled(false);
+    if (state.review) {
+      await decide(imageId, label, note);
+      return;
+    }
     try {
       const saved = await api("/api/labels", {
         method: "POST",
@@ -475,8 +523,30 @@
     await loadNext();
   }
 
+  /* An adjudicator's decision on a disputed image (no undo: decisions are final rows). */
+  async function decide(imageId, label, note) {
+    try {
+      await api("/api/adjudications", {
+        method: "POST", body: { image_id: imageId, label, note: note || null },
+      });
+      $("note").value = "";
+      lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      if (isNetworkError(error)) setOffline(true);
+      if (!(error instanceof ApiError && error.status === 409)) {
+        lastAction(`Not saved: ${error.message}`);
+        state.busy = false;
+        setControlsEnabled(true);
+        return;
+      }
+      lastAction(`Not saved: ${error.message}. Showing the next image.`);
+    }
+    await loadNext();
+  }
+
   async function skip() {
-    if (state.busy || !state.imageId || state.stopped || state.offline) return;
+    if (state.busy || !state.imageId || state.stopped || state.offline || state.review) return;
     const imageId = state.imageId;
     state.busy = true;
     setControlsEnabled(false);
@@ -509,6 +579,7 @@
       const image = await cache.get(String(result.image_id));
       showMessage("");
       renderPrediction(null);
+      renderReview(null);
       showImage(image, String(result.image_id));
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
@@ -633,7 +704,8 @@
     if (!new URLSearchParams(window.location.hash.replace(/^#/, "")).get("token")) return;
     state.generation += 1;
     clearTimeout(state.polling);
-    Object.assign(state, { me: null, next: null, busy: false, undo: [], stopped: false });
+    Object.assign(state, { me: null, next: null, busy: false, undo: [], stopped: false,
+                           review: null });
     cache.clear();
     lastAction("");
     showMessage("");
