@@ -1,8 +1,9 @@
 """Which images a rater's token may read.
 
 A rater reads the images assigned to them (open or labeled), those they
-labeled, and, for an adjudicator, those under their review; any other image
-is **403**, whatever its id. An unknown id stays **404**.
+labeled, and, for an adjudicator, those under their review, with the other
+films of the same patients (the related films shown for comparison); any
+other image is **403**, whatever its id. An unknown id stays **404**.
 """
 
 from ..exceptions import Forbidden
@@ -29,7 +30,17 @@ class Access:
         self.db, self.raters, self.images, self.review = db, raters, images, review
 
     def readable(self, conn, rid, image_id):
-        """Whether rater ``rid`` may read image ``image_id`` (an int id)."""
+        """Whether rater ``rid`` may read image ``image_id`` (an int id), or a related film."""
+        if self._own(conn, rid, image_id):
+            return True
+        patient = conn.execute("SELECT patient FROM images WHERE id = ?",
+                               (image_id,)).fetchone()[0]
+        if patient is None:
+            return False
+        return any(self._own(conn, rid, other) for (other,) in conn.execute(
+            "SELECT id FROM images WHERE patient = ? AND id != ?", (patient, image_id)))
+
+    def _own(self, conn, rid, image_id):
         if conn.execute("SELECT 1 FROM assignments WHERE image_id = ? AND rater_id = ? AND "
                         "state IN ('open', 'labeled')", (image_id, rid)).fetchone():
             return True

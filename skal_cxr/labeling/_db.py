@@ -27,7 +27,8 @@ CREATE TABLE images (
     id INTEGER PRIMARY KEY,           -- position in the pool, 1-based
     relpath TEXT NOT NULL UNIQUE,     -- relative to the project's image folder, '/'-separated
     sha256 TEXT NOT NULL,
-    patient TEXT
+    patient TEXT,
+    study_date TEXT                   -- YYYYMMDD or ISO date, for related films
 );
 CREATE TABLE raters (
     id INTEGER PRIMARY KEY,
@@ -89,6 +90,7 @@ CREATE TABLE adjudications (          -- append-only: the latest row of an image
 #: Statements that bring a database of version ``v`` to ``v + 1``.
 _MIGRATIONS = {
     1: """
+ALTER TABLE images ADD COLUMN study_date TEXT;
 ALTER TABLE raters ADD COLUMN role TEXT NOT NULL DEFAULT 'rater'
     CHECK (role IN ('rater', 'adjudicator'));
 CREATE TABLE adjudications (
@@ -148,7 +150,8 @@ def create_schema(conn):
 def migrate(conn, version):
     """Bring a database of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction.
 
-    Version 2 added the raters' ``role`` and the ``adjudications`` table;
+    Version 2 added the raters' ``role``, the images' ``study_date`` and the
+    ``adjudications`` table;
     nothing that exists is changed.
 
     Returns

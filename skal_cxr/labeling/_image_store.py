@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..exceptions import NotFound
-from ._images import display_pixels, pixels_png16, window_png
+from ._images import display_pixels, header_values, pixels_png16, window_png
 from ._settings import PREVIEW_DIR
 
 __all__ = ["ImageStore", "parse_image_id"]
@@ -113,6 +113,32 @@ class ImageStore:
         tmp.write_bytes(data)
         os.replace(tmp, cached)
         return data, info
+
+    def related(self, image_id):
+        """The films of the same patient, this one included, oldest to newest.
+
+        Returns
+        -------
+        films : list of dict
+            ``image_id``, ``date`` (None if unknown; undated films come last)
+            and ``current`` (whether it is ``image_id``); just this film when
+            its patient is unknown.
+        """
+        with self.db.connect() as conn:
+            row = self.row(conn, image_id)
+            if row["patient"] is None:
+                rows = [row]
+            else:
+                rows = conn.execute("SELECT * FROM images WHERE patient = ?",
+                                    (row["patient"],)).fetchall()
+        rows = sorted(rows, key=lambda r: (r["study_date"] is None, r["study_date"] or "",
+                                           r["id"]))
+        return [{"image_id": str(r["id"]), "date": r["study_date"],
+                 "current": r["id"] == row["id"]} for r in rows]
+
+    def header(self, image_id, tags):
+        """The DICOM attributes ``tags`` of an image (see :func:`~._images.header_values`)."""
+        return header_values(self.path(image_id), tags)
 
     def table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order."""

@@ -22,7 +22,10 @@ from ..datasets._image_folder import _is_missing
 from ..datasets._image_io import is_dicom
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png",
-           "pixels_png16"]
+           "pixels_png16", "film_context", "HEADER_TAGS", "header_values"]
+
+#: DICOM attributes the page's film panel shows by default (keywords).
+HEADER_TAGS = ("ViewPosition", "PatientAge", "PatientSex", "StudyDate", "Modality")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 
@@ -207,3 +210,55 @@ def pixels_png16(pixels, max_size=None, text=None):
     Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint16)).save(
         buf, format="PNG", compress_level=1, pnginfo=info)
     return buf.getvalue(), (pixels.shape[1], pixels.shape[0])
+
+
+def film_context(image_dir, rows, csv_path=None, image_column="filename", date_column=None):
+    """Patient and study date of each image: ``[(patient, date), ...]`` in ``rows`` order.
+
+    The CSV's patient (already in ``rows``) and ``date_column`` come first;
+    a DICOM file without them gives its ``PatientID`` and ``StudyDate``
+    (header only, the pixels are not read). Missing values are ``None``.
+    """
+    dates = {}
+    if csv_path is not None and date_column is not None:
+        table = read_csv_table(csv_path, [image_column, date_column])
+        for _, row in table.rows:
+            value = row[date_column].strip()
+            dates[row[image_column].strip()] = None if _is_missing(value) else value
+    out = []
+    for rel, patient in rows:
+        date = dates.get(rel)
+        path = Path(image_dir) / rel
+        if (patient is None or date is None) and is_dicom(path):
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            patient = patient or (str(ds.get("PatientID", "")).strip() or None)
+            date = date or (str(ds.get("StudyDate", "")).strip() or None)
+        out.append((patient, date))
+    return out
+
+
+def header_values(path, tags=HEADER_TAGS):
+    """``[{"keyword", "name", "value"}, ...]`` of the DICOM attributes ``tags`` present.
+
+    Empty for files that are not DICOM. Values are as written in the file
+    (``PatientAge`` ``"067Y"``, ``StudyDate`` ``"20240301"``).
+    """
+    if not is_dicom(path):
+        return []
+    import pydicom
+    from pydicom.datadict import dictionary_description
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    out = []
+    for keyword in tags:
+        value = ds.get(keyword)
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            name = dictionary_description(keyword)
+        except KeyError:
+            name = keyword
+        out.append({"keyword": keyword, "name": name, "value": str(value)})
+    return out

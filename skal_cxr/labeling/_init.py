@@ -13,7 +13,7 @@ from ..datasets._image_io import check_image_size
 from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
-from ._images import find_images
+from ._images import HEADER_TAGS, film_context, find_images
 from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache
 from ._project import LabelingProject
@@ -45,9 +45,9 @@ def _renamed_query_size(query_size, batch_size):
 
 
 def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
-                 group_column=None, labels_per_image=1, strategy="mean_std",
+                 group_column=None, date_column=None, labels_per_image=1, strategy="mean_std",
                  query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
-                 class_weight=None, consensus="majority", adjudicate_spread=1,
+                 class_weight=None, consensus="majority", adjudicate_spread=1, header_tags=None,
                  cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
@@ -80,7 +80,12 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     image_column : str, default="filename"
         The column of ``csv`` holding the image paths.
     group_column : str, default=None
-        The column of ``csv`` naming each image's patient, if any.
+        The column of ``csv`` naming each image's patient, if any. Without
+        it, DICOM files give their ``PatientID``.
+    date_column : str, default=None
+        The column of ``csv`` with each image's study date (any sortable
+        text, e.g. ``2024-03-01``); DICOM files give their ``StudyDate``.
+        The page shows a patient's films side by side, oldest to newest.
     labels_per_image : int, default=1
         Labels each queried image gets, from different raters.
     strategy : str, default="mean_std"
@@ -108,6 +113,9 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         ordinal steps of ``classes``, that calls for adjudication (1: any
         disagreement; 2: e.g. normal against severe, not normal against
         moderate).
+    header_tags : list of str, default=None
+        DICOM keywords the page's film panel shows (``None``: view position,
+        patient age and sex, study date, modality).
     cold_start : {"random", "k_center"}, default="random"
         The first batch: a uniform random draw, or greedy k-center on the
         embeddings of the untrained network.
@@ -203,6 +211,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         else int(round(budget * n)),
         "image_size": image_size, "consensus": consensus,
         "adjudicate_spread": adjudicate_spread, "cold_start": cold_start,
+        "header_tags": list(HEADER_TAGS if header_tags is None else header_tags),
         "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
         "lease_seconds": None if lease_seconds is None else float(lease_seconds),
         "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
@@ -216,6 +225,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
                              n_jobs=n_jobs, progress=progress)
     hashes = [entry["sha256"] for entry in cache.index]
+    context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     conn = connect(path / DB_FILE)
@@ -225,9 +235,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
             n, config["stop_set_size"], replace=False)) + 1
         with transaction(conn):
             conn.executemany(
-                "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
-                [(i + 1, rel, h, patient) for i, ((rel, patient), h) in
-                 enumerate(zip(rows, hashes))],
+                "INSERT INTO images (id, relpath, sha256, patient, study_date) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(i + 1, rel, h, *ctx) for i, ((rel, _), h, ctx) in
+                 enumerate(zip(rows, hashes, context))],
             )
             conn.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
             conn.execute("INSERT INTO meta VALUES ('stop_set', ?)",

@@ -107,6 +107,19 @@ def image_pixels(image_id: str, project: ProjectDep, name: RaterDep,
                              "X-Window-Width": repr(width)})
 
 
+@api.get("/images/{image_id}/related")
+def image_related(image_id: str, project: ProjectDep, name: RaterDep):
+    project.access.check(name, image_id)
+    return {"films": project.image_store.related(image_id)}
+
+
+@api.get("/images/{image_id}/header")
+def image_header(image_id: str, project: ProjectDep, name: RaterDep):
+    project.access.check(name, image_id)
+    tags = project.config.get("header_tags") or []
+    return {"tags": project.image_store.header(image_id, tags)}
+
+
 @api.get("/adjudication/next", response_model=AdjudicationNextOut)
 def adjudication_next(project: ProjectDep, name: RaterDep):
     return project.review.next_for(name)

@@ -38,6 +38,11 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--image-column", default="filename", metavar="COL",
                    help="CSV column of file names (filename)")
     p.add_argument("--group-column", metavar="COL", help="CSV patient column")
+    p.add_argument("--date-column", metavar="COL",
+                   help="CSV study date column (related films are shown oldest to newest)")
+    p.add_argument("--header-tags", type=list_of_str, metavar="KEYWORDS",
+                   help="DICOM keywords shown beside the film (ViewPosition,PatientAge,"
+                   "PatientSex,StudyDate,Modality)")
     p.add_argument("--labels-per-image", type=int, default=1, metavar="K",
                    help="labels per image, from different raters (1)")
     p.add_argument("--strategy", default="mean_std", help="query strategy (mean_std)")
@@ -131,6 +136,7 @@ def _init(args):
     project = init_project(
         args.project, args.image_dir, args.classes, csv=args.csv,
         image_column=args.image_column, group_column=args.group_column,
+        date_column=args.date_column, header_tags=args.header_tags,
         labels_per_image=args.labels_per_image, strategy=args.strategy,
         query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
         image_size=args.image_size,

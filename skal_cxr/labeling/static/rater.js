@@ -42,6 +42,10 @@
     wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"), onChange: renderOverlay,
     onNeedFull: (id) => needFull(id),
   });
+  const context = SkalContext.create({
+    api, box: $("film-box"), list: $("film-info"), related: $("related"),
+    onToggle: (on) => $("related-toggle").setAttribute("aria-pressed", String(on)),
+  });
   const PRESET_NAMES = Object.fromEntries(SkalViewer.PRESETS.map((r) => [r[0], r[1]]));
   PRESET_NAMES.auto = "Auto";
 
@@ -405,11 +409,14 @@
     $("image-id").textContent = `image ${id}`;
     viewer.show(image, id);
     $("image").hidden = false;
+    context.close();
+    context.load(id);
     timerStart();
   }
 
   function clearImage() {
     state.imageId = null;
+    context.close();
     viewer.clear();
     $("image").hidden = true;
     $("image-id").textContent = "";
@@ -604,6 +611,7 @@
       if (event.key === "Escape") event.target.blur();
       return;                                         // the note keeps its own keys
     }
+    if (event.key === "Escape" && context.open) { context.close(); return; }
     const key = event.key;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && key.toLowerCase() === "z") {
       event.preventDefault();
@@ -634,6 +642,7 @@
         case "f": viewer.fit(); break;
         case "o": viewer.oneToOne(); break;
         case "m": if (!event.repeat) viewer.setLoupe(!viewer.loupeOn); break;
+        case "c": if (!event.repeat) context.toggle(state.imageId); break;
         case "[": viewer.loupePower(-1); break;
         case "]": viewer.loupePower(1); break;
         case "p": if (!event.repeat) viewer.panMode = !viewer.panMode; break;
@@ -661,6 +670,7 @@
   $("flip-h").addEventListener("click", () => viewer.flip("h"));
   $("flip-v").addEventListener("click", () => viewer.flip("v"));
   $("loupe-toggle").addEventListener("click", () => viewer.setLoupe(!viewer.loupeOn));
+  $("related-toggle").addEventListener("click", () => context.toggle(state.imageId));
   $("pan-mode").addEventListener("click", () => { viewer.panMode = !viewer.panMode; });
   document.querySelectorAll("[data-preset]").forEach((b) => {
     b.addEventListener("click", () => viewer.preset(b.dataset.preset));

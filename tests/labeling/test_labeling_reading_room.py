@@ -1,9 +1,10 @@
-"""Adjudication and progressive transfer in a real browser (Playwright + Debian's Chromium).
+"""Adjudication, related films, progressive transfer in a real browser (Playwright, Chromium).
 
 Two raters label the same film differently through their pages, the
 adjudicator's page then shows the film with both labels and notes and a key
-decides; the status page shows the agreement. A film larger than the screen
-comes first as a display-size 16-bit PNG, and at full resolution on zoom.
+decides; the status page shows the agreement. A patient's films are shown
+side by side, oldest to newest. A film larger than the screen comes first as
+a display-size 16-bit PNG, and at full resolution on zoom.
 """
 
 import sqlite3
@@ -133,5 +134,51 @@ def test_a_large_film_comes_display_size_first_then_full(tmp_path, pages):
         assert len(urls) == 2 and "max_size" not in urls[1]
         stats = page.evaluate("window.__viewer.sourceStats()")
         assert (stats["width"], stats["height"]) == (1100, 1320) and stats["max"] == 255
+    finally:
+        srv.stop()
+
+
+def test_related_films_side_by_side_oldest_to_newest(tmp_path, pages):
+    write_films(tmp_path / "films", 6, width=200, height=240)
+    lines = ["filename,patient,date"]
+    visits = {0: ("p1", "2024-03-01"), 1: ("p1", "2023-11-20"), 2: ("p1", "2024-06-15")}
+    for i in range(6):
+        patient, date = visits.get(i, (f"q{i}", "2024-01-01"))
+        lines.append(f"film_{i:02d}.png,{patient},{date}")
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    project = init_project(tmp_path / "study", tmp_path / "films", CLASSES,
+                           csv=tmp_path / "list.csv", group_column="patient",
+                           date_column="date", query_size=6, image_size=16,
+                           cold_start="random")
+    token = project.add_rater("dr_a")
+    srv = Server(tmp_path / "study").start()
+    try:
+        page = pages(1366, 768)
+        page.goto(f"{srv.base}/#token={token}")
+        shown = _shown(page)
+        # label until a film of patient p1 is on screen
+        for _ in range(6):
+            if shown in ("1", "2", "3"):
+                break
+            page.keyboard.press("1")
+            page.wait_for_function("(id) => window.__viewer.state().imageId !== id", arg=shown)
+            shown = _shown(page)
+        assert shown in ("1", "2", "3")
+        page.keyboard.press("c")
+        page.wait_for_selector("#related .related-film img[src]")
+        page.wait_for_function("() => [...document.querySelectorAll('#related img')]"
+                               ".every((i) => i.complete && i.naturalWidth > 0)")
+        figures = page.locator("#related .related-film")
+        assert [figures.nth(i).get_attribute("data-image-id") for i in range(3)] == [
+            "2", "1", "3"]                                      # oldest to newest
+        captions = page.locator("#related figcaption").all_text_contents()
+        assert [c.split(" ")[0] for c in captions] == ["2023-11-20", "2024-03-01",
+                                                       "2024-06-15"]
+        assert page.locator("#related .current").get_attribute("data-image-id") == shown
+        boxes = [figures.nth(i).bounding_box() for i in range(3)]
+        assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]    # side by side
+        screenshot(page, tmp_path, "labeling_related.png")
+        page.keyboard.press("Escape")
+        sync_api.expect(page.locator("#related")).to_be_hidden()
     finally:
         srv.stop()
