@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl"]
+__all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl", "WRITERS"]
 
 
 def _query_info(rounds):
@@ -139,3 +139,7 @@ def write_jsonl(project, path):
             f.write(json.dumps(e, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return len(events)
+
+
+#: The writer of each export format.
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl}

@@ -4,10 +4,12 @@
 web app and the ``skal-cxr label`` commands are thin layers over it. It is
 a facade over small collaborators, each owning one seam: ``db``
 (connections), ``rater_store``, ``image_store``, ``queue`` (rounds, queue,
-leases), ``label_store``, ``model_store`` (checkpoints) and ``training``
-(the worker's state);
-the status and export are pure functions of one database snapshot
-(``_status``), and the loop (``_loop``) works through these collaborators.
+leases), ``label_store``, ``model_store`` (checkpoints), ``training``
+(the worker's state), ``review`` (adjudication, ``_review``) and ``access``
+(which images a rater may read, ``_access``);
+the status is a pure function of one database snapshot (``_status``), the
+exports are in ``_export``, and the loop (``_loop``) works through these
+collaborators.
 """
 
 import json
@@ -26,14 +28,7 @@ from ._queue import Queue
 from ._raters import Raters
 from ._review import Adjudications
 from ._settings import read_settings, round_config
-from ._status import (
-    decode_rounds,
-    kappa,
-    labeled_set,
-    progress,
-    status,
-    stopping_signal,
-)
+from ._status import decode_rounds, kappa, labeled_set, progress, status, stopping_signal
 from ._training import TrainingState
 
 __all__ = ["LabelingProject"]
@@ -68,7 +63,7 @@ class LabelingProject:
         (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``; ``skal-cxr label
         serve --score-scheduler``). A setting of this process, not of the
         project; ``None`` (the default) scores here.
-    db, rater_store, image_store, queue, label_store, model_store, training
+    db, rater_store, image_store, queue, label_store, model_store, training, review, access
         The collaborators (see the module's docstring).
     """
 
@@ -455,11 +450,11 @@ class LabelingProject:
         n : int
             Rows (CSV) or events (JSON lines) written.
         """
-        from ._export import write_csv, write_jsonl
+        from ._export import WRITERS
 
-        if format not in ("csv", "jsonl"):
-            raise LabelingError(f"format must be 'csv' or 'jsonl'; got {format!r}.")
-        return (write_csv if format == "csv" else write_jsonl)(self, path)
+        if format not in WRITERS:
+            raise LabelingError(f"format must be one of {tuple(WRITERS)}; got {format!r}.")
+        return WRITERS[format](self, path)
 
     def pool_array(self):
         """Every image at the training resolution, in pool order, read lazily.

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from _labeling_fakes import CLASSES, TINY
 
 from skal_cxr.exceptions import Forbidden
 from skal_cxr.labeling import init_project
-from _labeling_fakes import CLASSES, TINY
 
 
 @pytest.fixture
