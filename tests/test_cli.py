@@ -141,6 +141,7 @@ def test_score_scheduler_is_checked_before_training(address, message, tmp_path, 
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_score_scheduler_scores_on_dask_with_the_same_records(tmp_path, capsys, monkeypatch):
     """--score-scheduler (MCDropoutCNN(scheduler=)) changes where, not what, is scored."""
     distributed = pytest.importorskip("distributed")
@@ -201,6 +202,7 @@ def test_report_errors(tmp_path, capsys):
     assert "skal-cxr: error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_simulate_then_report(tmp_path, capsys):
     out = tmp_path / "results"
     assert main(["simulate", "--output", str(out), *TINY_ARGS]) == 0

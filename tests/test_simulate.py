@@ -318,6 +318,7 @@ def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
     assert [r["n_epochs"] for r in full] == [2, 2, 2]
 
 
+@pytest.mark.slow
 def test_cli_sigint_then_resume(reference, tmp_path):
     """A real interruption of the console script, resumed by the same command."""
     out, _ = reference
@@ -349,6 +350,7 @@ def test_cli_sigint_then_resume(reference, tmp_path):
     assert (tmp_path / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster(reference, tmp_path):
     """The same grid through a real dask.distributed LocalCluster on loopback."""
     distributed = pytest.importorskip("distributed")
@@ -524,6 +526,7 @@ def _session_pids(sid):
     return pids
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     """Fault injection: SIGKILL / SIGTERM the default multi-process run, rerun, compare.
@@ -577,6 +580,7 @@ def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     assert _strip(read_records(tmp_path)) == _strip(read_records(out))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
     """One task on two workers: the worker that never got a task ends with its parent too.
