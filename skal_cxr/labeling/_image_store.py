@@ -61,9 +61,9 @@ class ImageStore:
             raise NotFound("no such image.")
         return path
 
-    def pixels(self, image_id):
-        """``(pixels uint16 (H, W), window_center, window_width)`` of an image."""
-        return display_pixels(self.path(image_id))
+    def pixels(self, image_id, presets=False):
+        """``(pixels uint16 (H, W), window_center, window_width[, windows])`` of an image."""
+        return display_pixels(self.path(image_id), presets)
 
     def png(self, image_id):
         """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
@@ -91,7 +91,8 @@ class ImageStore:
         info : dict
             ``width``, ``height`` (of the PNG), ``full_width``,
             ``full_height`` (of the stored image), ``center`` and
-            ``window`` (the default window).
+            ``window`` (the default window), ``presets`` (every window of
+            the file, see :func:`~._images.display_pixels`).
         """
         with self.db.connect() as conn:
             row = self.row(conn, image_id)
@@ -101,9 +102,9 @@ class ImageStore:
             data = cached.read_bytes()
             with Image.open(io.BytesIO(data)) as img:
                 return data, json.loads(img.text["skal_cxr"])
-        pixels, center, width = self.pixels(image_id)
+        pixels, center, width, windows = self.pixels(image_id, presets=True)
         info = {"full_width": pixels.shape[1], "full_height": pixels.shape[0],
-                "center": center, "window": width}
+                "center": center, "window": width, "presets": windows}
         h, w = pixels.shape
         scale = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
         info["width"], info["height"] = max(1, round(w * scale)), max(1, round(h * scale))

@@ -113,24 +113,30 @@ def _dicom_pixels(path):
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
     arr = apply_modality_lut(arr, ds)
-    window = None
+    windows = []
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
         arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
-        c, w = ds.WindowCenter, ds.WindowWidth
-        c = float(c[0] if isinstance(c, pydicom.multival.MultiValue) else c)
-        w = float(w[0] if isinstance(w, pydicom.multival.MultiValue) else w)
-        window = (c, w)
+        def values(v):
+            return list(v) if isinstance(v, pydicom.multival.MultiValue) else [v]
+
+        names = (values(ds.WindowCenterWidthExplanation)
+                 if "WindowCenterWidthExplanation" in ds else [])
+        for k, (c, w) in enumerate(zip(values(ds.WindowCenter), values(ds.WindowWidth))):
+            name = str(names[k]).strip() if k < len(names) else ""
+            windows.append((float(c), float(w), name or f"window {k + 1}"))
     mono1 = str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-    return np.asarray(arr, dtype=np.float64), window, mono1
+    return np.asarray(arr, dtype=np.float64), windows, mono1
 
 
-def display_pixels(path):
+def display_pixels(path, presets=False):
     """Display pixels of an image for client-side window / level.
 
     Parameters
     ----------
     path : path-like
+    presets : bool, default=False
+        Also return every window of the file.
 
     Returns
     -------
@@ -139,12 +145,18 @@ def display_pixels(path):
         file has one) shifted so that the minimum is 0, scaled down only when
         their range exceeds 65535. ``MONOCHROME1`` is inverted (bright = dense).
     center, width : float
-        The default window in the units of ``pixels``: the DICOM window,
-        else the data range.
+        The default window in the units of ``pixels``: the file's first
+        WindowCenter / WindowWidth pair, else the data range.
+    windows : list of dict
+        Only with ``presets=True``: every WindowCenter / WindowWidth pair of
+        the file (DX files often carry several, e.g. normal, harder, softer),
+        as ``name`` (its WindowCenterWidthExplanation, else "window K"),
+        ``center`` and ``width`` in the units of ``pixels``; empty for other
+        files and for files with a VOI LUT (already applied).
     """
-    window, mono1 = None, False
+    windows, mono1 = [], False
     if is_dicom(path):
-        arr, window, mono1 = _dicom_pixels(path)
+        arr, windows, mono1 = _dicom_pixels(path)
     else:
         with Image.open(path) as img:
             img.load()
@@ -154,14 +166,17 @@ def display_pixels(path):
     lo, hi = float(arr.min()), float(arr.max())
     if mono1:
         arr = lo + hi - arr
-        if window is not None:
-            window = (lo + hi - window[0], window[1])
+        windows = [(lo + hi - c, w, name) for c, w, name in windows]
     scale = 65535.0 / (hi - lo) if hi - lo > 65535 else 1.0
     pixels = np.round((arr - lo) * scale).astype(np.uint16)
-    if window is None:
-        center, width = (hi - lo) * scale / 2, max((hi - lo) * scale, 1.0)
+    windows = [{"name": name, "center": float((c - lo) * scale),
+                "width": float(max(w * scale, 1.0))} for c, w, name in windows]
+    if windows:
+        center, width = windows[0]["center"], windows[0]["width"]
     else:
-        center, width = (window[0] - lo) * scale, max(window[1] * scale, 1.0)
+        center, width = (hi - lo) * scale / 2, max((hi - lo) * scale, 1.0)
+    if presets:
+        return pixels, float(center), float(width), windows
     return pixels, float(center), float(width)
 
 

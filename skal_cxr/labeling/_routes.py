@@ -5,6 +5,7 @@ Every API route but ``/api/health`` needs a rater's bearer token
 answered 404 only to a rater.
 """
 
+import json
 from importlib import resources
 from typing import Annotated, Literal
 
@@ -97,14 +98,16 @@ def image_pixels(image_id: str, project: ProjectDep, name: RaterDep,
         return Response(data, media_type="image/png", headers={
             "X-Image-Width": str(info["width"]), "X-Image-Height": str(info["height"]),
             "X-Full-Width": str(info["full_width"]), "X-Full-Height": str(info["full_height"]),
-            "X-Window-Center": repr(info["center"]), "X-Window-Width": repr(info["window"])})
-    pixels, center, width = project.image_pixels(image_id)
+            "X-Window-Center": repr(info["center"]), "X-Window-Width": repr(info["window"]),
+            "X-Window-Presets": json.dumps(info.get("presets", []))})
+    pixels, center, width, windows = project.image_store.pixels(image_id, presets=True)
     return Response(pixels.astype("<u2", copy=False).tobytes(),
                     media_type="application/octet-stream",
                     headers={"X-Image-Width": str(pixels.shape[1]),
                              "X-Image-Height": str(pixels.shape[0]),
                              "X-Window-Center": repr(center),
-                             "X-Window-Width": repr(width)})
+                             "X-Window-Width": repr(width),
+                             "X-Window-Presets": json.dumps(windows)})
 
 
 @api.get("/images/{image_id}/related")

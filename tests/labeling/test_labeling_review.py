@@ -84,6 +84,7 @@ def test_an_old_project_is_migrated(make_project):
     db = project.path / "project.sqlite"
     with sqlite3.connect(db) as conn:                   # as written by schema version 1
         conn.executescript("DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
+                           "ALTER TABLE images DROP COLUMN study_date; "
                            "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     reopened = open_project(project.path)
     reopened.add_rater("carol", role="adjudicator")
@@ -91,3 +92,5 @@ def test_an_old_project_is_migrated(make_project):
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
             == ("2",)
         assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
+        assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
+    assert reopened.image_store.related("1")[0]["current"]

@@ -56,7 +56,8 @@
       $("zoom").textContent = "";
       return;
     }
-    const preset = st.preset ? ` (${PRESET_NAMES[st.preset] || st.preset})` : "";
+    const name = st.presetName || PRESET_NAMES[st.preset] || st.preset;
+    const preset = st.preset ? ` (${name})` : "";
     $("wl").textContent = `W ${Math.round(st.width)}  L ${Math.round(st.center)}${preset}`
       + (st.invert ? "  inverted" : "");
     const flips = (st.flipH ? "  flipped \u2194" : "") + (st.flipV ? "  flipped \u2195" : "");

@@ -327,7 +327,13 @@ const SkalViewer = (() => {
       const im = s.image;
       if (!im) return;
       const range = Math.max(1, im.p99 - im.p1);
-      if (key === "file") setWindow(im.center0, im.width0, "file");
+      const files = im.filePresets || [];
+      if (key === "file" && files.length > 1 && s.preset && s.preset.startsWith("file")) {
+        // again: the file's next window (DX files often carry normal, harder, softer)
+        const k = ((s.preset === "file" ? 0 : parseInt(s.preset.slice(4), 10)) + 1)
+          % files.length;
+        setWindow(files[k].center, files[k].width, k === 0 ? "file" : `file${k}`);
+      } else if (key === "file") setWindow(im.center0, im.width0, "file");
       else if (key === "full") setWindow((im.min + im.max + 1) / 2, im.max - im.min + 1, "full");
       else if (key === "auto") {
         const lo = percentile(im, 0.02), hi = percentile(im, 0.98);
@@ -467,6 +473,7 @@ const SkalViewer = (() => {
         scale: s.scale, fitScale: fitScale(), oneToOne: 1 / s.dpr, fit: s.fit,
         panX: s.panX, panY: s.panY, flipH: s.flipH, flipV: s.flipV,
         center: s.center, width: s.width, invert: s.invert, preset: s.preset,
+        presetName: presetName(), filePresets: im ? (im.filePresets || []).length : 0,
         panMode: s.panMode, dpr: s.dpr,
         canvas: { x: r.left, y: r.top, width: s.cssW, height: s.cssH },
         drawn,
@@ -475,6 +482,14 @@ const SkalViewer = (() => {
                  scale: loupeScale(), pointer: s.pointer },
       };
     }
+    /* The name of the window on screen: a file window's explanation, else the preset's. */
+    function presetName() {
+      const files = (s.image && s.image.filePresets) || [];
+      if (!s.preset || !s.preset.startsWith("file") || files.length === 0) return null;
+      const k = s.preset === "file" ? 0 : parseInt(s.preset.slice(4), 10);
+      return files[k] ? files[k].name : null;
+    }
+
     /* Size, min and max grey of the full-resolution source canvas (tests). */
     function sourceStats() {
       if (!s.image) return null;
