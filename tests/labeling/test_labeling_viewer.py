@@ -9,6 +9,7 @@ Screenshots go to the test's temporary folder, and to
 ``SKAL_CXR_SCREENSHOT_DIR`` when it is set.
 """
 
+import json
 import sqlite3
 
 import numpy as np
@@ -276,6 +277,29 @@ def test_resizing_the_window_refits_the_film(server, new_page):
     assert tall["drawn"]["width"] == pytest.approx(tall["canvas"]["width"], abs=1) \
         or tall["drawn"]["height"] == pytest.approx(tall["canvas"]["height"], abs=1)
     assert tall["scale"] != pytest.approx(wide["scale"])
+
+
+def test_r_steps_through_the_files_windows(server, new_page):
+    """A file with several WindowCenter/Width pairs (X-Window-Presets): R steps through them."""
+    srv, token = server
+    page = new_page()
+    presets = [{"name": "NORMAL", "center": 2047.5, "width": 4095.0},
+               {"name": "HARDER", "center": 1500.0, "width": 1000.0}]
+
+    def with_presets(route):
+        response = route.fetch()
+        headers = {**response.headers, "x-window-presets": json.dumps(presets)}
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/pixels?*", with_presets)
+    first = _open(page, srv.base, token)
+    assert first["filePresets"] == 2 and first["presetName"] == "NORMAL"
+    page.keyboard.press("r")
+    st = _state(page)
+    assert (st["presetName"], st["center"], st["width"]) == ("HARDER", 1500.0, 1000.0)
+    assert "HARDER" in page.text_content("#wl")
+    page.keyboard.press("r")
+    assert _state(page)["presetName"] == "NORMAL"
 
 
 def test_note_placeholder_has_7_to_1_contrast(server, new_page):
