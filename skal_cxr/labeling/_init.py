@@ -13,7 +13,7 @@ from ..datasets._image_io import check_image_size
 from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
-from ._images import find_images
+from ._images import HEADER_TAGS, film_context, find_images
 from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache
 from ._project import LabelingProject
@@ -28,6 +28,7 @@ _CONSTRAINTS = {
     "initial_size": [Integers(1), None], "reserve_size": [Integers(0), None],
     "stop_set_size": [Integers(1)], "stop_window": [Integers(1)], "random_state": [Integers(0)],
     "n_jobs": [Integers(1), Options(numbers.Integral, {-1}), None],
+    "adjudicate_spread": [Integers(1)],
 }
 
 
@@ -50,10 +51,10 @@ def _renamed_query_size(query_size, batch_size):
 
 
 def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
-                 group_column=None, labels_per_image=1, strategy="mean_std",
+                 group_column=None, date_column=None, labels_per_image=1, strategy="mean_std",
                  query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
-                 class_weight=None, consensus="majority", cold_start="random",
-                 reserve_size=None, lease_seconds=3600, show_prediction=False,
+                 class_weight=None, consensus="majority", adjudicate_spread=1, header_tags=None,
+                 cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
                  estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
@@ -85,7 +86,12 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     image_column : str, default="filename"
         The column of ``csv`` holding the image paths.
     group_column : str, default=None
-        The column of ``csv`` naming each image's patient, if any.
+        The column of ``csv`` naming each image's patient, if any. Without
+        it, DICOM files give their ``PatientID``.
+    date_column : str, default=None
+        The column of ``csv`` with each image's study date (any sortable
+        text, e.g. ``2024-03-01``); DICOM files give their ``StudyDate``.
+        The page shows a patient's films side by side, oldest to newest.
     labels_per_image : int, default=1
         Labels each queried image gets, from different raters.
     strategy : str, default="mean_std"
@@ -102,9 +108,20 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         :func:`~skal_cxr.datasets.load_image_folder`); raters see the
         original files.
     class_weight : {None, "balanced"}, default=None
-    consensus : {"majority", "mean", "max"}, default="majority"
+    consensus : {"majority", "mean", "max", "adjudicate"}, default="majority"
         How several raters' labels become one (see
-        :func:`~skal_cxr.datasets.load_image_folder`).
+        :func:`~skal_cxr.datasets.load_image_folder`). ``"adjudicate"``: an
+        image whose labels disagree (see ``adjudicate_spread``) waits for a
+        rater with the adjudicator role to decide, and does not train the
+        model until then; other images take the majority.
+    adjudicate_spread : int, default=1
+        With ``consensus="adjudicate"``: the spread of an image's labels, in
+        ordinal steps of ``classes``, that calls for adjudication (1: any
+        disagreement; 2: e.g. normal against severe, not normal against
+        moderate).
+    header_tags : list of str, default=None
+        DICOM keywords the page's film panel shows (``None``: view position,
+        patient age and sex, study date, modality).
     cold_start : {"random", "k_center"}, default="random"
         The first batch: a uniform random draw, or greedy k-center on the
         embeddings of the untrained network.
@@ -151,15 +168,18 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         {"labels_per_image": labels_per_image, "query_size": query_size,
          "initial_size": initial_size, "reserve_size": reserve_size,
          "stop_set_size": stop_set_size, "stop_window": stop_window,
-         "random_state": random_state, "n_jobs": n_jobs},
+         "random_state": random_state, "n_jobs": n_jobs,
+         "adjudicate_spread": adjudicate_spread},
         _CONSTRAINTS, "init_project", error=LabelingError)
     labels_per_image, query_size = checked["labels_per_image"], checked["query_size"]
     initial_size = query_size if initial_size is None else checked["initial_size"]
     reserve_size = query_size if reserve_size is None else checked["reserve_size"]
     stop_set_size, stop_window = checked["stop_set_size"], checked["stop_window"]
     random_state, n_jobs = checked["random_state"], checked["n_jobs"]
-    if consensus not in CONSENSUS:
-        raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
+    adjudicate_spread = checked["adjudicate_spread"]
+    if consensus not in CONSENSUS + ("adjudicate",):
+        raise LabelingError(f"consensus must be one of {CONSENSUS + ('adjudicate',)}; "
+                            f"got {consensus!r}.")
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:
@@ -195,7 +215,9 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         "query_size": query_size, "initial_size": initial_size,
         "budget": None if budget is None else int(min(budget, n)) if budget >= 1
         else int(round(budget * n)),
-        "image_size": image_size, "consensus": consensus, "cold_start": cold_start,
+        "image_size": image_size, "consensus": consensus,
+        "adjudicate_spread": adjudicate_spread, "cold_start": cold_start,
+        "header_tags": list(HEADER_TAGS if header_tags is None else header_tags),
         "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
         "lease_seconds": None if lease_seconds is None else float(lease_seconds),
         "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
@@ -209,6 +231,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
                              n_jobs=n_jobs, progress=progress)
     hashes = [entry["sha256"] for entry in cache.index]
+    context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     conn = connect(path / DB_FILE)
@@ -218,9 +241,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
             n, config["stop_set_size"], replace=False)) + 1
         with transaction(conn):
             conn.executemany(
-                "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
-                [(i + 1, rel, h, patient) for i, ((rel, patient), h) in
-                 enumerate(zip(rows, hashes))],
+                "INSERT INTO images (id, relpath, sha256, patient, study_date) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(i + 1, rel, h, *ctx) for i, ((rel, _), h, ctx) in
+                 enumerate(zip(rows, hashes, context))],
             )
             conn.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
             conn.execute("INSERT INTO meta VALUES ('stop_set', ?)",

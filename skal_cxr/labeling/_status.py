@@ -4,27 +4,39 @@ Pure functions of the queue's per-image states (``Queue.image_states``)
 and the rounds, so that one snapshot of the database gives one answer.
 """
 
-import csv
 import json
 
 import numpy as np
 
-from .._atomic import replacing
 from ..datasets._agreement import consensus_codes, fleiss_kappa
 
-__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status",
-           "write_export"]
+__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status"]
 
 
-def labeled_set(states, classes, consensus):
-    """Images with a consensus label, in queue order: ``(image_ids, codes)``."""
+def labeled_set(states, classes, consensus, review=None, decided=None):
+    """Images with a consensus label, in queue order: ``(image_ids, codes)``.
+
+    With ``consensus="adjudicate"``, an image ``review.needs`` is left out
+    until ``decided`` (``{image_id: row}``) has its decision; other images
+    take the majority.
+    """
     codes = {c: i for i, c in enumerate(classes)}
     ids, out = [], []
     for image_id, s in states.items():
-        if s["done"] and s["labels"]:
-            votes = np.array([[codes[v] for v in s["labels"].values()]])
-            ids.append(image_id)
-            out.append(int(consensus_codes(votes, len(classes), consensus)[0]))
+        if not (s["done"] and s["labels"]):
+            continue
+        if consensus == "adjudicate":
+            if review is not None and review.needs(s):
+                if image_id in (decided or {}):
+                    ids.append(image_id)
+                    out.append(codes[decided[image_id]["label"]])
+                continue
+            rule = "majority"
+        else:
+            rule = consensus
+        votes = np.array([[codes[v] for v in s["labels"].values()]])
+        ids.append(image_id)
+        out.append(int(consensus_codes(votes, len(classes), rule)[0]))
     return np.array(ids, dtype=np.int64), np.array(out, dtype=np.int64)
 
 
@@ -127,45 +139,3 @@ def status(name, classes, label_counts, kappa_, rounds, training, stopping):
         "training": training,
         "stopping": stopping,
     }
-
-
-def write_export(path, classes, ids, codes, raters, standing, times, images):
-    """Write the export CSV (see ``LabelingProject.export``); replaced atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        The CSV file.
-    classes : list of str
-        The project's classes.
-    ids, codes : ndarray
-        The labeled set (:func:`labeled_set`).
-    raters : dict
-        ``{rater_id: name}``.
-    standing : dict
-        ``{image_id: {rater_id: label}}``.
-    times : dict
-        ``{image_id: (first, last)}`` label times.
-    images : dict
-        ``{image_id: (relpath, patient)}``.
-
-    Returns
-    -------
-    n_rows : int
-        Images written.
-    """
-    has_patient = any(p is not None for _, p in images.values())
-    header = ["filename", "label"] + [f"rater_{n}" for n in raters.values()]
-    header += (["patient"] if has_patient else []) + [
-        "n_labels", "first_labeled_at", "last_labeled_at"]
-    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for image_id, code in zip(ids.tolist(), codes.tolist()):
-            relpath, patient = images[image_id]
-            votes = standing.get(image_id, {})
-            row = [relpath, classes[code]] + [votes.get(r, "") for r in raters]
-            row += ([patient or ""] if has_patient else []) + [
-                len(votes), *times.get(image_id, ("", ""))]
-            writer.writerow(row)
-    return len(ids)

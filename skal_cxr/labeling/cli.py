@@ -50,6 +50,11 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--image-column", default=D["image_column"], metavar="COL",
                    help=f"CSV column of file names ({D['image_column']})")
     p.add_argument("--group-column", metavar="COL", help="CSV patient column")
+    p.add_argument("--date-column", metavar="COL",
+                   help="CSV study date column (related films are shown oldest to newest)")
+    p.add_argument("--header-tags", type=list_of_str, metavar="KEYWORDS",
+                   help="DICOM keywords shown beside the film (ViewPosition,PatientAge,"
+                   "PatientSex,StudyDate,Modality)")
     p.add_argument("--labels-per-image", type=int, default=D["labels_per_image"], metavar="K",
                    help=f"labels per image, from different raters ({D['labels_per_image']})")
     p.add_argument("--strategy", default=D["strategy"],
@@ -75,8 +80,13 @@ def add_label_parser(sub, list_of_str):
     weight = D["class_weight"] or "none"
     p.add_argument("--class-weight", choices=["none", "balanced"], default=weight,
                    help=f"class weighting of the loss ({weight})")
-    p.add_argument("--consensus", choices=["majority", "mean", "max"], default=D["consensus"],
-                   help=f"how several raters' labels become one ({D['consensus']})")
+    p.add_argument("--consensus", choices=["majority", "mean", "max", "adjudicate"],
+                   default=D["consensus"],
+                   help=f"how several raters' labels become one ({D['consensus']}); adjudicate: "
+                   "disagreements wait for an adjudicator's decision")
+    p.add_argument("--adjudicate-spread", type=int, default=D["adjudicate_spread"], metavar="N",
+                   help="with --consensus adjudicate: labels N or more classes apart call "
+                   f"for adjudication ({D['adjudicate_spread']}: any disagreement)")
     p.add_argument("--show-prediction", action="store_true",
                    help="show raters the model's prediction (hidden by default: it biases)")
     p.add_argument("--seed", type=int, default=D["random_state"],
@@ -89,8 +99,13 @@ def add_label_parser(sub, list_of_str):
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--host", default=HOST, help=f"host of the link ({HOST})")
-    p.add_argument("--port", type=int, default=PORT, help=f"port of the link ({PORT})")
+    p.add_argument("--adjudicator", action="store_true",
+                   help="this rater also decides the images whose raters disagree")
+    p.add_argument("--url", help="the server's address for the link, e.g. "
+                   "https://labels.example.org (default: where 'serve' last listened, "
+                   f"else http://{HOST}:{PORT})")
+    p.add_argument("--host", help="host of the link (instead of --url)")
+    p.add_argument("--port", type=int, help="port of the link (instead of --url)")
     p.set_defaults(func=_add_rater)
 
     p = lsub.add_parser("serve", help="serve the labeling page and API")
@@ -115,7 +130,10 @@ def add_label_parser(sub, list_of_str):
 
     p = lsub.add_parser("export", help="write the labels as a CSV")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--output", "-o", required=True, metavar="CSV")
+    p.add_argument("--output", "-o", required=True, metavar="FILE")
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv",
+                   help="csv: one row per labeled image, every rater's label, note and "
+                   "seconds (default); jsonl: the full audit trail, one event per line")
     p.set_defaults(func=_export)
 
     p = lsub.add_parser("backup", help="copy the project database consistently, even while "
@@ -150,11 +168,13 @@ def _init(args):
     project = init_project(
         args.project, args.image_dir, args.classes, csv=args.csv,
         image_column=args.image_column, group_column=args.group_column,
+        date_column=args.date_column, header_tags=args.header_tags,
         labels_per_image=args.labels_per_image, strategy=args.strategy,
         query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
         image_size=args.image_size,
         class_weight=None if args.class_weight == "none" else args.class_weight,
-        consensus=args.consensus, cold_start=args.cold_start,
+        consensus=args.consensus, adjudicate_spread=args.adjudicate_spread,
+        cold_start=args.cold_start,
         reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
         show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
@@ -164,13 +184,36 @@ def _init(args):
     print(f"Next: skal-cxr label add-rater {args.project} NAME")
 
 
+def _link_base(project, args):
+    """``--url``, else ``--host``/``--port``, else where ``serve`` last listened."""
+    import json
+
+    from ._app import HOST, PORT
+
+    if args.url:
+        if args.host or args.port:
+            from ..exceptions import LabelingError
+
+            raise LabelingError("give --url, or --host and --port, not both.")
+        return args.url.rstrip("/")
+    served = json.loads(project.db.meta("serve", "{}"))
+    host = args.host or served.get("public_host") or served.get("host", HOST)
+    port = args.port or served.get("port", PORT)
+    if host in ("0.0.0.0", "::"):
+        host = HOST
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
 def _add_rater(args):
     from . import open_project
 
-    token = open_project(args.project).add_rater(args.name)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Secret link of {args.name} (shown once; anyone with it labels as "
-          f"{args.name}):\nhttp://{host}:{args.port}/#token={token}")
+    project = open_project(args.project)
+    base = _link_base(project, args)
+    token = project.add_rater(args.name, "adjudicator" if args.adjudicator else "rater")
+    role = " (adjudicator)" if args.adjudicator else ""
+    print(f"Secret link of {args.name}{role} (shown once; anyone with it labels as "
+          f"{args.name}):\n{base}/#token={token}")
 
 
 def _serve(args):
@@ -189,6 +232,10 @@ def _serve(args):
         except (ImportError, ValueError) as exc:
             raise LabelingError(str(exc)) from exc
         project.score_scheduler = args.score_scheduler
+    import json
+
+    project.db.set_meta("serve", json.dumps({"host": args.host, "port": args.port,
+                                             "public_host": args.public_host}))
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
     serve(project, args.host, args.port, allow_remote=args.allow_remote,
@@ -228,5 +275,6 @@ def _backup(args):
 def _export(args):
     from . import open_project
 
-    n = open_project(args.project).export(args.output)
-    print(f"Wrote {n} labeled images to {args.output}", file=sys.stderr)
+    n = open_project(args.project).export(args.output, args.format)
+    what = "labeled images" if args.format == "csv" else "events"
+    print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)

@@ -39,7 +39,8 @@ def test_health_needs_no_token_and_everything_else_does(served):
     r = client.get("/api/me", headers=auth["alice"])
     assert r.status_code == 200
     assert r.json() == {"rater": "alice", "project": "project", "classes": CLASSES,
-                        "show_prediction": False, "labels_per_image": 1}
+                        "show_prediction": False, "labels_per_image": 1, "role": "rater",
+                        "adjudicate": False}
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
 

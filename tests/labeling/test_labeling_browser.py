@@ -155,14 +155,9 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     # the prediction stays hidden by default (it biases raters)
     assert page.is_hidden("#prediction")
     # the image is drawn at its own resolution, with contrast
-    drawn = page.evaluate("""() => {
-        const c = document.getElementById('image');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let lo = 255, hi = 0;
-        for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
-        return [c.width, c.height, lo, hi];
-    }""")
-    assert drawn[:2] == [128, 128] and drawn[3] - drawn[2] > 100
+    drawn = page.evaluate("window.__viewer.sourceStats()")
+    assert (drawn["width"], drawn["height"]) == (128, 128)
+    assert drawn["max"] - drawn["min"] > 100
 
     # window/level: dragging right widens the window, dragging down raises the level
     before = page.text_content("#wl")

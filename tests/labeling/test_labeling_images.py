@@ -42,6 +42,22 @@ def test_monochrome1_is_inverted_with_its_window(tmp_path, write_dicom):
     assert png[0, 0] == 255 and png[1, 1] == 0
 
 
+def test_every_window_of_the_file_is_a_preset(tmp_path, write_dicom):
+    path = write_dicom(tmp_path / "w.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
+                       WindowCenter=[200, 400], WindowWidth=[100, 600],
+                       WindowCenterWidthExplanation=["NORMAL", "HARDER"])
+    pixels, center, width, windows = display_pixels(path, presets=True)
+    # inverted like the pixels (MONOCHROME1), the first one is the default
+    assert windows == [{"name": "NORMAL", "center": 800.0, "width": 100.0},
+                       {"name": "HARDER", "center": 600.0, "width": 600.0}]
+    assert (center, width) == (800.0, 100.0)
+    plain = write_dicom(tmp_path / "p.dcm", [[0, 1]], WindowCenter=1, WindowWidth=2)
+    assert display_pixels(plain, presets=True)[3] == [
+        {"name": "window 1", "center": 1.0, "width": 2.0}]
+    Image.fromarray(np.array([[1, 2]], dtype=np.uint8)).save(tmp_path / "a.png")
+    assert display_pixels(tmp_path / "a.png", presets=True)[3] == []
+
+
 def test_voi_lut_sequence_is_applied(tmp_path, write_dicom):
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
