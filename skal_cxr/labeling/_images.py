@@ -133,7 +133,7 @@ def _dicom_pixels(path):
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
     if photometric == "PALETTE COLOR":  # shown through its palette, as the model sees it
         rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
-        return rgb @ np.array([0.299, 0.587, 0.114]), None, False
+        return rgb @ np.array([0.299, 0.587, 0.114]), [], False
     arr = apply_modality_lut(arr, ds)
     windows = []
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
