@@ -1,0 +1,354 @@
+"""Talking to a DICOMweb server (a PACS): credentials, QIDO-RS query strings, searches.
+
+The HTTP work is done by ``dicomweb-client`` over a ``requests`` session;
+this module adds what a labeling project needs around it: credentials read
+from an environment variable or a file (never from the command line), TLS
+verification on by default, query strings such as
+``"Modality=CR,DX&StudyDate=20240101-20241231"`` turned into QIDO-RS
+searches, a study -> series -> instance listing paged until the server has
+nothing more, and one-line errors (:class:`DicomwebError`) for the ways a
+server can fail. Retrieval into a local store is in ``_dicomweb_store``.
+"""
+
+import os
+import re
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from itertools import product
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["DicomwebError", "dicomweb_session", "parse_dicomweb_query", "AUTH_SCHEMES"]
+
+AUTH_SCHEMES = ("basic", "bearer")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# attributes matched at the study and series levels (PS3.18 table 10.6.1-5);
+# any other attribute is matched on the instances
+_STUDY_KEYS = {
+    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
+    "ReferringPhysicianName", "PatientName", "PatientID", "StudyInstanceUID", "StudyID",
+    "StudyDescription", "PatientBirthDate", "PatientSex", "IssuerOfPatientID",
+}
+_SERIES_KEYS = {
+    "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "BodyPartExamined",
+    "SeriesDate", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
+}
+_RESERVED = {"limit", "offset", "includefield", "fuzzymatching"}
+# SR, key objects, presentation states, encapsulated documents, raw data, RT: no image
+_NOT_IMAGES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
+               "1.2.840.10008.5.1.4.1.1.104.", "1.2.840.10008.5.1.4.1.1.66",
+               "1.2.840.10008.5.1.4.1.1.481.")
+_INSTANCE_FIELDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
+                    "InstanceNumber", "StudyDate"]
+
+
+class DicomwebError(RuntimeError):
+    """A DICOMweb server that cannot be used: unreachable, refusing, or answering wrongly.
+
+    The message is one line and names the server, never the credentials.
+    """
+
+
+def parse_dicomweb_query(query):
+    """Turn a query string into the QIDO-RS searches it stands for.
+
+    ``"Modality=CR,DX&StudyDate=20240101-20241231"`` selects the CR and DX
+    films of 2024. Keys are DICOM keywords (``StudyDate``, ``Modality``,
+    ``BodyPartExamined``, ``ViewPosition``, ...) or tags (``00080060``);
+    values follow QIDO-RS matching (``*`` and ``?`` wildcards, ``A-B`` date
+    ranges). A comma separates alternatives: UID-valued attributes keep the
+    list (QIDO-RS UID list matching), any other becomes one search per value,
+    since servers do not all accept lists there.
+
+    Parameters
+    ----------
+    query : str or None
+        ``key=value`` pairs joined by ``&``; ``None`` or ``""`` matches every
+        instance.
+
+    Returns
+    -------
+    searches : list of dict
+        One ``{keyword: value}`` dict per search, in a stable order; their
+        results are united.
+
+    Raises
+    ------
+    DicomwebError
+        For a key that is not a DICOM attribute, a paging parameter
+        (``limit``, ``offset``: paging is done for you), or a repeated key.
+
+    Examples
+    --------
+    >>> from skal_cxr.datasets import parse_dicomweb_query
+    >>> parse_dicomweb_query("Modality=CR,DX&StudyDate=20240101-20241231")
+    [{'Modality': 'CR', 'StudyDate': '20240101-20241231'}, {'Modality': 'DX', 'StudyDate': '20240101-20241231'}]
+    """
+    from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+    if query is None or not str(query).strip():
+        return [{}]
+    try:
+        pairs = parse_qsl(str(query).strip(), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise DicomwebError(f"query {query!r} is not of the form Key=value&Key=value.") from None
+    choices = {}
+    for key, value in pairs:
+        key = key.strip()
+        if key.lower() in _RESERVED:
+            raise DicomwebError(f"query key {key!r} is not allowed: paging and fields are "
+                                "handled for you; give only attribute=value pairs.")
+        if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
+            keyword = keyword_for_tag(int(key, 16)) or key.upper()
+        elif tag_for_keyword(key) is not None:
+            keyword = key
+        else:
+            raise DicomwebError(f"query key {key!r} is not a DICOM keyword or tag "
+                                "(e.g. Modality, StudyDate, 00080060).")
+        if keyword in choices:
+            raise DicomwebError(f"query key {keyword!r} is given twice; list the values "
+                                "after one key, separated by commas.")
+        tag = tag_for_keyword(keyword) if not re.fullmatch(r"[0-9A-F]{8}", keyword) \
+            else int(keyword, 16)
+        is_uid = tag is not None and _safe_vr(dictionary_VR, tag) == "UI"
+        values = [value] if is_uid else [v.strip() for v in value.split(",")]
+        if not all(values):
+            raise DicomwebError(f"query key {keyword!r} has an empty value in {value!r}.")
+        choices[keyword] = values
+    keys = list(choices)
+    searches = [dict(zip(keys, combo)) for combo in product(*(choices[k] for k in keys))]
+    if len(searches) > 64:
+        raise DicomwebError(f"query {query!r} stands for {len(searches)} searches (at most 64).")
+    return searches
+
+
+def _safe_vr(dictionary_VR, tag):
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+def _split_levels(search):
+    """``(study, series, instance)`` filters of one search."""
+    study = {k: v for k, v in search.items() if k in _STUDY_KEYS}
+    series = {k: v for k, v in search.items() if k in _SERIES_KEYS}
+    instance = {k: v for k, v in search.items() if k not in _STUDY_KEYS | _SERIES_KEYS}
+    # Modality is matched on the series only: ModalitiesInStudy would open fewer
+    # studies, but Orthanc 1.10 answers nothing past the first page with it
+    return study, series, instance
+
+
+def _read_secret(auth, credentials_file, credentials_env):
+    if auth is None:
+        if credentials_file is not None or credentials_env is not None:
+            raise DicomwebError("credentials were given without auth='basic' or 'bearer'.")
+        return None
+    if auth not in AUTH_SCHEMES:
+        raise DicomwebError(f"auth must be one of {AUTH_SCHEMES} or None; got {auth!r}.")
+    if (credentials_file is None) == (credentials_env is None):
+        raise DicomwebError(f"auth={auth!r} needs exactly one of credentials_file (a path) or "
+                            "credentials_env (an environment variable's name).")
+    if credentials_env is not None:
+        secret = os.environ.get(credentials_env)
+        if not secret:
+            raise DicomwebError(f"environment variable {credentials_env} is not set or empty.")
+    else:
+        try:
+            with open(credentials_file, encoding="utf-8") as f:
+                secret = f.read()
+        except OSError as exc:
+            raise DicomwebError(f"cannot read the credentials file {credentials_file}: "
+                                f"{exc.strerror or exc}.") from None
+    secret = secret.strip()
+    if auth == "basic":
+        user, sep, password = secret.partition(":")
+        if not sep or not user:
+            raise DicomwebError("basic credentials must be one line user:password.")
+        return (user, password)
+    if not secret or any(c.isspace() for c in secret):
+        raise DicomwebError("a bearer token must be one line without spaces.")
+    return secret
+
+
+def dicomweb_session(auth=None, *, credentials_file=None, credentials_env=None,
+                     ca_bundle=None):
+    """A ``requests`` session carrying DICOMweb credentials, verifying TLS.
+
+    Credentials never come from the command line or a project: they are read
+    here from a file or an environment variable, kept in memory only.
+
+    Parameters
+    ----------
+    auth : {None, "basic", "bearer"}, default=None
+        ``"basic"``: HTTP basic authentication with a ``user:password``
+        secret; ``"bearer"``: an ``Authorization: Bearer TOKEN`` header
+        (OAuth 2 / OpenID Connect access token); ``None``: no credentials.
+    credentials_file : path-like, default=None
+        A file holding the secret (one line; make it readable by you only).
+    credentials_env : str, default=None
+        The name of an environment variable holding the secret.
+    ca_bundle : path-like, default=None
+        A PEM bundle of the certificate authorities to trust (a hospital's
+        own CA); ``None`` trusts the system's. Certificates are always
+        verified.
+
+    Returns
+    -------
+    session : requests.Session
+
+    Raises
+    ------
+    DicomwebError
+        For missing or malformed credentials, or a CA bundle that does not
+        exist.
+    """
+    import requests
+
+    secret = _read_secret(auth, credentials_file, credentials_env)
+    session = requests.Session()
+    if auth == "basic":
+        session.auth = secret
+    elif auth == "bearer":
+        session.headers["Authorization"] = f"Bearer {secret}"
+    if ca_bundle is not None:
+        if not os.path.isfile(ca_bundle):
+            raise DicomwebError(f"CA bundle {ca_bundle} does not exist.")
+        session.verify = os.fspath(ca_bundle)
+    else:
+        session.verify = True
+    return session
+
+
+def check_url(url, session):
+    """The URL without a trailing slash; refuse credentials in it, warn about plain HTTP."""
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DicomwebError(f"DICOMweb URL must be http(s)://host[:port]/path; got {url!r}.")
+    if parts.username or parts.password:
+        raise DicomwebError("the DICOMweb URL must not hold credentials; give them in a file "
+                            "or an environment variable.")
+    sends_secret = session.auth is not None or "Authorization" in session.headers
+    if parts.scheme == "http" and sends_secret and parts.hostname not in (
+            "127.0.0.1", "localhost", "::1"):
+        warnings.warn(f"credentials go to {parts.hostname} over plain HTTP; use https.",
+                      stacklevel=3)
+    return str(url).rstrip("/")
+
+
+def make_client(url, session, timeout=30):
+    """A ``DICOMwebClient`` of ``url`` that does not retry beyond dicomweb-client's rules."""
+    from dicomweb_client.api import DICOMwebClient
+
+    return DICOMwebClient(url, session=session, timeout=timeout)
+
+
+def describe_failure(url, exc):
+    """One line saying why a request to ``url`` failed."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code in (401, 403):
+            return (f"DICOMweb server {url} refused the credentials (HTTP {code} "
+                    f"{exc.response.reason}).")
+        return f"DICOMweb server {url} answered HTTP {code} {exc.response.reason}."
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (f"TLS verification of {url} failed (give the hospital's CA with a CA bundle); "
+                f"{_one_line(exc)}")
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return f"cannot reach DICOMweb server {url} ({type(exc).__name__})."
+    return f"DICOMweb server {url} gave an unusable answer: {type(exc).__name__}: " \
+           f"{_one_line(exc)}"
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:300]
+
+
+def _value(item, keyword):
+    """The first value of ``keyword`` in a DICOM JSON dataset, or None."""
+    from pydicom.datadict import tag_for_keyword
+
+    element = item.get(f"{tag_for_keyword(keyword):08X}")
+    if not element or not element.get("Value"):
+        return None
+    return element["Value"][0]
+
+
+def check_uid(uid, what):
+    """A UID from a server, checked (it becomes a file name)."""
+    if not isinstance(uid, str) or len(uid) > 64 or not _UID.match(uid):
+        raise DicomwebError(f"the server sent an invalid {what}: {str(uid)[:80]!r}.")
+    return uid
+
+
+def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=30):
+    """Every instance matching one of ``searches``: study -> series -> instances.
+
+    Each level is searched in pages of ``page_size`` (``offset``/``limit``)
+    until the server returns an empty page, so a server that caps its
+    answers below ``page_size`` is still read to the end. Studies are
+    opened by ``n_jobs`` threads.
+
+    Returns
+    -------
+    instances : list of dict
+        ``{"study", "series", "sop", "study_date", "number"}`` per image
+        instance (structured reports, presentation states and other
+        instances without an image are left out),
+        distinct by SOP Instance UID, sorted by study date, study, series,
+        instance number and UID.
+    """
+    local = threading.local()
+
+    def client():
+        if not hasattr(local, "client"):
+            local.client = make_client(url, session, timeout)
+        return local.client
+
+    def series_of(study_uid, series_filters, instance_filters):
+        found = []
+        for series in client().search_for_series(
+                study_uid, search_filters=series_filters or None, limit=page_size,
+                get_remaining=True):
+            series_uid = check_uid(_value(series, "SeriesInstanceUID"), "SeriesInstanceUID")
+            for item in client().search_for_instances(
+                    study_uid, series_uid, search_filters=instance_filters or None,
+                    fields=_INSTANCE_FIELDS, limit=page_size, get_remaining=True):
+                if str(_value(item, "SOPClassUID") or "").startswith(_NOT_IMAGES):
+                    continue  # e.g. the structured reports of an earlier export
+                found.append({
+                    "study": study_uid, "series": series_uid,
+                    "sop": check_uid(_value(item, "SOPInstanceUID"), "SOPInstanceUID"),
+                    "number": _value(item, "InstanceNumber"),
+                })
+        return found
+
+    instances = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+            for search in searches:
+                study_filters, series_filters, instance_filters = _split_levels(search)
+                studies = client().search_for_studies(
+                    search_filters=study_filters or None, fields=["StudyDate"],
+                    limit=page_size, get_remaining=True)
+                dates = {check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"):
+                         _value(s, "StudyDate") or "" for s in studies}
+                jobs = [pool.submit(series_of, uid, series_filters, instance_filters)
+                        for uid in dates]
+                for job in jobs:
+                    for item in job.result():
+                        item["study_date"] = dates[item["study"]]
+                        instances.setdefault(item["sop"], item)
+    except DicomwebError:
+        raise
+    except Exception as exc:  # requests' and the client's many failures
+        raise DicomwebError(describe_failure(url, exc)) from None
+
+    def order(item):
+        number = item["number"]
+        return (item["study_date"], item["study"], item["series"],
+                number if isinstance(number, int) else 0, item["sop"])
+
+    return sorted(instances.values(), key=order)
