@@ -30,11 +30,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pacs"))
-from _orthanc import OrthancServer, make_cr_films, orthanc_missing  # noqa: E402
+from _orthanc import OrthancServer, make_cr_films, orthanc_missing
 
-from skal_cxr.datasets import build_dicomweb_cache, make_cxr_phantoms  # noqa: E402
-from skal_cxr.datasets._dicomweb import list_instances, parse_dicomweb_query  # noqa: E402
-from skal_cxr.datasets import dicomweb_session  # noqa: E402
+from skal_cxr.datasets import (
+    build_dicomweb_cache,
+    dicomweb_session,
+    make_cxr_phantoms,
+)
+from skal_cxr.datasets._dicomweb import list_instances, parse_dicomweb_query
 
 
 def parse_args(argv=None):

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["DicomwebError", "dicomweb_session", "parse_dicomweb_query", "AUTH_SCHEMES"]
+__all__ = ["AUTH_SCHEMES", "DicomwebError", "dicomweb_session", "parse_dicomweb_query"]
 
 AUTH_SCHEMES = ("basic", "bearer")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")

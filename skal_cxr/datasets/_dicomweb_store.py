@@ -26,11 +26,16 @@ from tqdm.auto import tqdm
 
 from ._cache import _atomic_write_json, _fsync_dir, _read_json, build_image_cache
 from ._dicomweb import (
-    DicomwebError, check_url, describe_failure, dicomweb_session, list_instances, make_client,
+    DicomwebError,
+    check_url,
+    describe_failure,
+    dicomweb_session,
+    list_instances,
+    make_client,
     parse_dicomweb_query,
 )
 
-__all__ = ["DicomwebPool", "fetch_dicomweb", "build_dicomweb_cache"]
+__all__ = ["DicomwebPool", "build_dicomweb_cache", "fetch_dicomweb"]
 
 _FORMAT = 1
 REGISTRY, INSTANCES, SALT = "registry.json", "instances", "patient-id-salt"
@@ -345,7 +350,7 @@ def _record(path, item):
     import pydicom
 
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    text = lambda keyword: (str(ds.get(keyword, "") or "").strip() or None)  # noqa: E731
+    text = lambda keyword: (str(ds.get(keyword, "") or "").strip() or None)
     return {
         "sop": item["sop"], "study": item["study"], "series": item["series"],
         "patient": text("PatientID"), "study_date": text("StudyDate"),

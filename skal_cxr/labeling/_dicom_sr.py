@@ -23,7 +23,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["make_label_sr", "write_sr", "stow_srs", "dciodvfy_errors", "CODING_SCHEME"]
+__all__ = ["CODING_SCHEME", "dciodvfy_errors", "make_label_sr", "stow_srs", "write_sr"]
 
 CODING_SCHEME = "99SKALCXR"
 _DEVICE_UID = "1.2.826.0.1.3680043.8.498.1"  # a fixed UID standing for the skal-cxr device
@@ -71,9 +71,17 @@ def make_label_sr(image, label, label_index, *, raters, model_version,
     """
     import pydicom
     from highdicom.sr import (
-        CodeContentItem, CodedConcept, ComprehensiveSR, ContainerContentItem, ContentSequence,
-        DeviceObserverIdentifyingAttributes, ImageContentItem, ObserverContext,
-        PersonObserverIdentifyingAttributes, RelationshipTypeValues, TextContentItem,
+        CodeContentItem,
+        CodedConcept,
+        ComprehensiveSR,
+        ContainerContentItem,
+        ContentSequence,
+        DeviceObserverIdentifyingAttributes,
+        ImageContentItem,
+        ObserverContext,
+        PersonObserverIdentifyingAttributes,
+        RelationshipTypeValues,
+        TextContentItem,
     )
     from pydicom.sr.codedict import codes
 
@@ -180,7 +188,12 @@ def stow_srs(url, reports, session, *, timeout=60, batch_size=50):
     skal_cxr.datasets.DicomwebError
         With one line, when the server refuses a request or some reports.
     """
-    from ..datasets._dicomweb import DicomwebError, check_url, describe_failure, make_client
+    from ..datasets._dicomweb import (
+        DicomwebError,
+        check_url,
+        describe_failure,
+        make_client,
+    )
 
     url = check_url(url, session)
     client = make_client(url, session, timeout)

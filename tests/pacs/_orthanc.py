@@ -99,12 +99,11 @@ class OrthancServer:
             self.port = _free_port()
             config = self.folder / "orthanc.json"
             config.write_text(json.dumps(self._config(), indent=1))
-            log = open(self.folder / "orthanc.log", "ab")
-            self.process = subprocess.Popen(
-                [ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.folder,
-            )
-            log.close()
+            with open(self.folder / "orthanc.log", "ab") as log:  # the child keeps its copy
+                self.process = subprocess.Popen(
+                    [ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, cwd=self.folder,
+                )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
                 try:
@@ -137,8 +136,9 @@ class OrthancServer:
 
     def upload(self, datasets):
         """Store pydicom datasets through Orthanc's REST API; return their SOP UIDs."""
-        import requests
         from io import BytesIO
+
+        import requests
 
         uids = []
         with requests.Session() as session:
@@ -203,7 +203,7 @@ def make_cr_films(pixels, n_patients, studies_per_patient=2, *, first_date="2024
         for s in range(studies_per_patient):
             k = p * studies_per_patient + s
             date = start + datetime.timedelta(days=30 * k)
-            uid = lambda what: generate_uid(entropy_srcs=[tag, what, str(k)])  # noqa: E731
+            uid = lambda what, k=k: generate_uid(entropy_srcs=[tag, what, str(k)])  # noqa: E731
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = cr_storage
             meta.MediaStorageSOPInstanceUID = uid("sop")

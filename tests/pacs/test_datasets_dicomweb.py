@@ -15,11 +15,15 @@ import pytest
 pytest.importorskip("pydicom")
 pytest.importorskip("dicomweb_client")
 
-from skal_cxr.datasets import (  # noqa: E402
-    DicomwebError, DicomwebPool, build_dicomweb_cache, dicomweb_session, fetch_dicomweb,
+from skal_cxr.datasets import (
+    DicomwebError,
+    DicomwebPool,
+    _dicomweb_store,
+    build_dicomweb_cache,
+    dicomweb_session,
+    fetch_dicomweb,
     parse_dicomweb_query,
 )
-from skal_cxr.datasets import _dicomweb_store  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -176,6 +180,7 @@ def test_rerun_fetches_only_new_studies(orthanc, phantom_films, secret_file, tmp
 
 def test_structured_reports_are_not_pool_images(orthanc, phantom_films, secret_file, tmp_path):
     from highdicom.sr import Comprehensive3DSR  # noqa: F401  (the SR maker is installed)
+
     from skal_cxr.labeling._dicom_sr import make_label_sr
 
     films, _ = phantom_films

@@ -7,11 +7,15 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 pytest.importorskip("dicomweb_client")
 
-from _orthanc import make_cr_films  # noqa: E402
+from _orthanc import make_cr_films
 
-from skal_cxr.datasets import DicomwebError, dicomweb_session  # noqa: E402
-from skal_cxr.labeling._dicom_sr import (  # noqa: E402
-    CODING_SCHEME, dciodvfy_errors, make_label_sr, stow_srs, write_sr,
+from skal_cxr.datasets import DicomwebError, dicomweb_session
+from skal_cxr.labeling._dicom_sr import (
+    CODING_SCHEME,
+    dciodvfy_errors,
+    make_label_sr,
+    stow_srs,
+    write_sr,
 )
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
@@ -62,7 +66,7 @@ def test_report_content_known_answers(films, tmp_path):
 
 
 def test_report_uids_follow_the_labels(films):
-    make = lambda label, i, version="r1": make_label_sr(  # noqa: E731
+    make = lambda label, i, version="r1": make_label_sr(
         films[0], label, i, raters=["alice"], model_version=version)
     assert make("normal", 0).SOPInstanceUID == make("normal", 0).SOPInstanceUID
     assert make("normal", 0).SOPInstanceUID != make("severe", 2).SOPInstanceUID

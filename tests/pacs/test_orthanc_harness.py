@@ -37,9 +37,8 @@ def test_orthanc_pages_with_offset_and_limit(orthanc, phantom_films):
 
 
 def test_stop_leaves_no_process(tmp_path):
-    from _orthanc import OrthancServer, orthanc_missing
-
     import pytest
+    from _orthanc import OrthancServer, orthanc_missing
 
     if orthanc_missing():
         pytest.skip(orthanc_missing())
