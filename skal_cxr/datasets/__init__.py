@@ -22,7 +22,11 @@ from ._dicomweb import AUTH_SCHEMES, DicomwebError, dicomweb_session, parse_dico
 from ._dicomweb_store import DicomwebPool, build_dicomweb_cache, fetch_dicomweb
 from ._image_folder import load_image_folder
 from ._medmnist import (
-    BUNDLED_SHA256, MEDMNIST_MD5, bundled_path, fetch_medmnist, load_medmnist,
+    BUNDLED_SHA256,
+    MEDMNIST_MD5,
+    bundled_path,
+    fetch_medmnist,
+    load_medmnist,
     load_pneumoniamnist,
 )
 from ._phantoms import PHANTOM_CLASS_NAMES, make_cxr_phantoms
