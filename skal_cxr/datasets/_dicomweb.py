@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from urllib.parse import parse_qsl, urlsplit
 
+from ..exceptions import DicomwebError
+
 __all__ = ["AUTH_SCHEMES", "DicomwebError", "dicomweb_session", "parse_dicomweb_query"]
 
 AUTH_SCHEMES = ("basic", "bearer")
@@ -40,13 +42,6 @@ _NOT_IMAGES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
                "1.2.840.10008.5.1.4.1.1.481.")
 _INSTANCE_FIELDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
                     "InstanceNumber", "StudyDate"]
-
-
-class DicomwebError(RuntimeError):
-    """A DICOMweb server that cannot be used: unreachable, refusing, or answering wrongly.
-
-    The message is one line and names the server, never the credentials.
-    """
 
 
 def parse_dicomweb_query(query):
@@ -81,8 +76,10 @@ def parse_dicomweb_query(query):
     Examples
     --------
     >>> from skal_cxr.datasets import parse_dicomweb_query
-    >>> parse_dicomweb_query("Modality=CR,DX&StudyDate=20240101-20241231")
-    [{'Modality': 'CR', 'StudyDate': '20240101-20241231'}, {'Modality': 'DX', 'StudyDate': '20240101-20241231'}]
+    >>> for search in parse_dicomweb_query("Modality=CR,DX&StudyDate=20240101-20241231"):
+    ...     print(search)
+    {'Modality': 'CR', 'StudyDate': '20240101-20241231'}
+    {'Modality': 'DX', 'StudyDate': '20240101-20241231'}
     """
     from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
@@ -236,11 +233,18 @@ def check_url(url, session):
     return str(url).rstrip("/")
 
 
+#: Attempts per request: dicomweb-client retries a failed connection and the answers
+#: 408, 429, 503 and 504 with exponential back-off (2, 4, 8, 16 s between attempts).
+MAX_ATTEMPTS = 5
+
+
 def make_client(url, session, timeout=30):
-    """A ``DICOMwebClient`` of ``url`` that does not retry beyond dicomweb-client's rules."""
+    """A ``DICOMwebClient`` of ``url``, retrying ``MAX_ATTEMPTS`` times."""
     from dicomweb_client.api import DICOMwebClient
 
-    return DICOMwebClient(url, session=session, timeout=timeout)
+    client = DICOMwebClient(url, session=session, timeout=timeout)
+    client.set_http_retry_params(retry=MAX_ATTEMPTS > 1, max_attempts=MAX_ATTEMPTS)
+    return client
 
 
 def describe_failure(url, exc):

@@ -318,12 +318,19 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
     import threading
 
     local = threading.local()
+    failed = threading.Event()
 
     def one(item):
+        if failed.is_set():  # another request failed: start no more
+            return
         if not hasattr(local, "client"):
             local.client = make_client(url, session, timeout)
-        ds = local.client.retrieve_instance(item["study"], item["series"], item["sop"])
-        _check_complete(ds, item["sop"])
+        try:
+            ds = local.client.retrieve_instance(item["study"], item["series"], item["sop"])
+            _check_complete(ds, item["sop"])
+        except BaseException:
+            failed.set()
+            raise
         if salt is not None:
             _deidentify(ds, salt)
         _write_atomic(ds, folder / f"{item['sop']}.dcm")
@@ -350,7 +357,10 @@ def _record(path, item):
     import pydicom
 
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    text = lambda keyword: (str(ds.get(keyword, "") or "").strip() or None)
+
+    def text(keyword):
+        return str(ds.get(keyword, "") or "").strip() or None
+
     return {
         "sop": item["sop"], "study": item["study"], "series": item["series"],
         "patient": text("PatientID"), "study_date": text("StudyDate"),

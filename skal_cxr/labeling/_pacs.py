@@ -14,12 +14,15 @@ import json
 import os
 from pathlib import Path
 
-from ..datasets._dicomweb import DicomwebError
-from ._errors import LabelingError
+from ..datasets import dicomweb_session, fetch_dicomweb
+from ..exceptions import DicomwebError, LabelingError
+from ._db import transaction
+from ._init import init_project
+from ._pool import build_pool_cache
+from ._settings import DICOM_DIR
 
-__all__ = ["STORE_DIR", "export_dicom", "init_dicomweb_project", "pull_dicomweb"]
+__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb"]
 
-STORE_DIR = "dicom"
 POOL_CSV = "pool.csv"
 
 
@@ -90,28 +93,31 @@ def init_dicomweb_project(path, url, classes, *, query=None, auth=None, credenti
     -------
     project : LabelingProject
     """
-    from ..datasets import fetch_dicomweb
-    from ._project import init_project
-
     for key in ("csv", "image_column", "group_column"):
         if key in options:
             raise LabelingError(f"{key} does not apply to a DICOMweb project.")
     path = Path(path)
-    try:
-        pool = fetch_dicomweb(url, path / STORE_DIR, query, hash_patient_ids=hash_patient_ids,
-                              n_jobs=fetch_n_jobs, progress=progress,
-                              **_connection(auth, credentials_file, credentials_env,
-                                            ca_bundle))
-    except DicomwebError as exc:
-        raise LabelingError(str(exc)) from None
-    if not len(pool):
-        raise LabelingError(f"the query {query or '(none)'!r} matched no image on {pool.url}.")
-    pool_csv = _write_pool_csv(pool)
-    project = init_project(path, pool.store_dir, classes, csv=pool_csv, image_column="filename",
-                           group_column="patient", progress=progress,
-                           dicomweb={"url": pool.url, "query": query or "", "auth": auth,
-                                     "hash_patient_ids": bool(hash_patient_ids)},
-                           **options)
+    source = {"url": url, "query": query or "", "auth": auth,
+              "hash_patient_ids": bool(hash_patient_ids)}
+
+    def retrieve():  # once init_project has checked the options
+        try:
+            pool = fetch_dicomweb(url, path / DICOM_DIR, query,
+                                  hash_patient_ids=hash_patient_ids, n_jobs=fetch_n_jobs,
+                                  progress=progress, **_connection(
+                                      auth, credentials_file, credentials_env, ca_bundle))
+        except DicomwebError as exc:
+            raise LabelingError(str(exc)) from None
+        if not len(pool):
+            raise LabelingError(f"the query {query or '(none)'!r} matched no image on "
+                                f"{pool.url}.")
+        _write_pool_csv(pool)
+        source["url"] = pool.url  # as stored: checked, no trailing slash
+
+    store = path / DICOM_DIR
+    project = init_project(path, store, classes, csv=store / POOL_CSV, image_column="filename",
+                           group_column="patient", progress=progress, prepare=retrieve,
+                           dicomweb=source, **options)
     return project
 
 
@@ -143,13 +149,11 @@ def pull_dicomweb(project, *, credentials_file=None, credentials_env=None, ca_bu
     n_new : int
         Images added to the pool.
     """
-    from ..datasets import fetch_dicomweb
-
     source = project.config.get("dicomweb")
     if not source:
         raise LabelingError(f"{project.path} is not a DICOMweb project.")
     try:
-        pool = fetch_dicomweb(source["url"], project.path / STORE_DIR, source["query"] or None,
+        pool = fetch_dicomweb(source["url"], project.path / DICOM_DIR, source["query"] or None,
                               hash_patient_ids=source["hash_patient_ids"], n_jobs=fetch_n_jobs,
                               progress=progress,
                               **_connection(source["auth"], credentials_file, credentials_env,
@@ -161,8 +165,27 @@ def pull_dicomweb(project, *, credentials_file=None, credentials_env=None, ca_bu
            if r["file"] not in known]
     _write_pool_csv(pool)
     if new:
-        project.add_images(new, progress=progress)
+        _add_images(project, new, progress)
     return len(new)
+
+
+def _add_images(project, rows, progress):
+    """Register ``rows`` (``(relpath, patient)``) after the pool's images, cached first."""
+    table = project.image_table()
+    root = Path(project.config["image_dir"])
+    files = [root / rel for _, rel, _, _ in table] + [root / rel for rel, _ in rows]
+    cache = build_pool_cache(project.path, project.config["image_size"], files,
+                             progress=progress)
+    hashes = [entry["sha256"] for entry in cache.index[len(table):]]
+    with project.db.connect() as conn, transaction(conn):
+        n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        if n != len(table):
+            raise LabelingError(f"{project.path} changed while images were added; run "
+                                "the pull again.")
+        conn.executemany(
+            "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
+            [(n + 1 + i, rel, h, patient) for i, ((rel, patient), h) in
+             enumerate(zip(rows, hashes))])
 
 
 def _standing_raters(project):
@@ -226,7 +249,6 @@ def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=Non
     """
     import pydicom
 
-    from ..datasets import dicomweb_session
     from ._dicom_sr import make_label_sr, stow_srs, write_sr
 
     source = project.config.get("dicomweb") or {}

@@ -18,6 +18,7 @@ pytest.importorskip("dicomweb_client")
 from skal_cxr.datasets import (
     DicomwebError,
     DicomwebPool,
+    _dicomweb,
     _dicomweb_store,
     build_dicomweb_cache,
     dicomweb_session,
@@ -118,7 +119,8 @@ def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_
     assert not (tmp_path / "store").exists()
 
 
-def test_unreachable_server(tmp_path):
+def test_unreachable_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(_dicomweb, "MAX_ATTEMPTS", 1)  # no back-off before giving up
     with pytest.raises(DicomwebError, match="cannot reach DICOMweb server"):
         fetch_dicomweb("http://127.0.0.1:9/dicom-web", tmp_path / "store", timeout=5)
     assert not (tmp_path / "store").exists()
@@ -230,6 +232,7 @@ def test_server_stopping_midway_leaves_whole_instances(orthanc, phantom_films, s
             orthanc.kill()
 
     monkeypatch.setattr(_dicomweb_store, "_write_atomic", write_then_crash)
+    monkeypatch.setattr(_dicomweb, "MAX_ATTEMPTS", 1)  # no back-off before giving up
     store = tmp_path / "cache" / "dicom"
     with pytest.raises(DicomwebError, match="run again to resume") as info:
         build_dicomweb_cache(orthanc.dicomweb_url, tmp_path / "cache", 16, auth="basic",

@@ -7,10 +7,10 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 pytest.importorskip("dicomweb_client")
 
-from _orthanc import make_cr_films
+from _orthanc import make_cr_films  # noqa: E402
 
-from skal_cxr.datasets import DicomwebError, dicomweb_session
-from skal_cxr.labeling._dicom_sr import (
+from skal_cxr.datasets import DicomwebError, dicomweb_session  # noqa: E402
+from skal_cxr.labeling._dicom_sr import (  # noqa: E402
     CODING_SCHEME,
     dciodvfy_errors,
     make_label_sr,
@@ -66,8 +66,8 @@ def test_report_content_known_answers(films, tmp_path):
 
 
 def test_report_uids_follow_the_labels(films):
-    make = lambda label, i, version="r1": make_label_sr(
-        films[0], label, i, raters=["alice"], model_version=version)
+    def make(label, i, version="r1"):
+        return make_label_sr(films[0], label, i, raters=["alice"], model_version=version)
     assert make("normal", 0).SOPInstanceUID == make("normal", 0).SOPInstanceUID
     assert make("normal", 0).SOPInstanceUID != make("severe", 2).SOPInstanceUID
     assert make("normal", 0).SOPInstanceUID != make("normal", 0, "r2").SOPInstanceUID

@@ -13,10 +13,9 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("dicomweb_client")
 pytest.importorskip("highdicom")
 
-from skal_cxr.exceptions import LabelingError
-
-from skal_cxr.datasets import _dicomweb_store
-from skal_cxr.labeling import (
+from skal_cxr.datasets import _dicomweb, _dicomweb_store  # noqa: E402
+from skal_cxr.exceptions import LabelingError  # noqa: E402
+from skal_cxr.labeling import (  # noqa: E402
     export_dicom,
     init_dicomweb_project,
     open_project,
@@ -27,6 +26,7 @@ HERE = Path(__file__).parent
 CLASSES = ["normal", "moderate", "severe"]
 TINY = {
     "image_size": 16, "n_mc_samples": 3, "stop_set_size": 8, "query_size": 4,
+    "reserve_size": 0,
     "estimator": {"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
     "training": {"max_epochs": 1, "min_train_steps": 2},
 }
@@ -90,19 +90,71 @@ def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_
     assert not (tmp_path / "p").exists()
 
 
-def test_cli_wrong_credentials_one_line(orthanc, phantom_films, tmp_path):
+def test_bad_option_fails_before_retrieval(orthanc, phantom_films, secret_env, tmp_path):
     orthanc.upload(phantom_films[0][:2])
-    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1]),
-           "SKAL_TEST_PACS": f"{orthanc.username}:wrong"}
-    run = subprocess.run(
-        [sys.executable, "-m", "skal_cxr.cli", "label", "init", str(tmp_path / "p"),
-         "--dicomweb", orthanc.dicomweb_url, "--auth", "basic", "--credentials-env",
-         "SKAL_TEST_PACS", "--classes", "a,b"], env=env, capture_output=True, text=True,
-        timeout=300, check=False)
-    assert run.returncode != 0
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "refused the credentials" in lines[0], run.stderr
+    with pytest.raises(LabelingError, match="consensus must be one of"):
+        _init(orthanc, tmp_path / "p", secret_env, consensus="unanimous")
     assert not (tmp_path / "p").exists()
+    with pytest.raises(LabelingError, match="matched no image"):
+        _init(orthanc, tmp_path / "p", secret_env, query="Modality=DX")
+
+
+def test_cli_wrong_credentials_one_line(orthanc, phantom_films, tmp_path, monkeypatch,
+                                        capsys):
+    from skal_cxr.cli import main
+
+    orthanc.upload(phantom_films[0][:2])
+    monkeypatch.setenv("SKAL_TEST_PACS", f"{orthanc.username}:wrong")
+    assert main(["label", "init", str(tmp_path / "p"), "--dicomweb", orthanc.dicomweb_url,
+                 "--auth", "basic", "--credentials-env", "SKAL_TEST_PACS",
+                 "--classes", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refused the credentials" in err
+    assert "wrong" not in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--image-dir", "{tmp}", "--query", "Modality=CR"], "--query need --dicomweb"),
+    (["--dicomweb", "http://127.0.0.1:9/dicom-web", "--csv", "x.csv"],
+     "--csv do not apply to --dicomweb"),
+    (["--image-dir", "{tmp}", "--dicomweb", "http://127.0.0.1:9"], "not allowed with"),
+])
+def test_cli_source_options(argv, message, tmp_path, capsys):
+    from skal_cxr.cli import main
+
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        code = main(["label", "init", str(tmp_path / "p"), "--classes", "a,b", *argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_init_pull_export(orthanc, phantom_films, secret_env, tmp_path, capsys):
+    from skal_cxr.cli import main
+
+    films, classes = phantom_films
+    orthanc.upload(films[:8])
+    project = str(tmp_path / "p")
+    common = ["--credentials-env", "SKAL_TEST_PACS"]
+    assert main(["label", "init", project, "--dicomweb", orthanc.dicomweb_url, "--query",
+                 "Modality=CR", "--auth", "basic", *common, "--classes", ",".join(CLASSES),
+                 "--query-size", "4", "--reserve-size", "0", "--image-size", "16"]) == 0
+    assert "8 images" in capsys.readouterr().out
+    orthanc.upload(films[8:])
+    assert main(["label", "pull", project, *common]) == 0
+    assert "8 new images, 16 in all" in capsys.readouterr().out
+    opened = open_project(project)
+    opened.add_rater("alice")
+    assert _label_queue(opened, "alice", _truth(films, classes)) == 4
+    assert main(["label", "export", project, "--to-dicom", str(tmp_path / "sr"), "--stow",
+                 orthanc.dicomweb_url, *common]) == 0
+    assert "Wrote 4 structured reports" in capsys.readouterr().err
+    assert len(list((tmp_path / "sr").glob("*.dcm"))) == 4
+    assert main(["label", "export", project, "-o", str(tmp_path / "l.csv"), "--stow",
+                 orthanc.dicomweb_url]) == 2
+    assert "go with --to-dicom" in capsys.readouterr().err
 
 
 def test_server_stopping_midway_then_resumed(orthanc, phantom_films, secret_env, tmp_path,
@@ -119,6 +171,7 @@ def test_server_stopping_midway_then_resumed(orthanc, phantom_films, secret_env,
             orthanc.kill()
 
     monkeypatch.setattr(_dicomweb_store, "_write_atomic", write_then_crash)
+    monkeypatch.setattr(_dicomweb, "MAX_ATTEMPTS", 1)  # no back-off before giving up
     with pytest.raises(LabelingError, match="run again to resume"):
         _init(orthanc, tmp_path / "p", secret_env, fetch_n_jobs=1)
     instances = list((tmp_path / "p" / "dicom" / "instances").iterdir())
@@ -141,10 +194,12 @@ def slow_write(ds, path):
     time.sleep(0.2)
 _dicomweb_store._write_atomic = slow_write
 init_dicomweb_project(sys.argv[2], sys.argv[1], ["a", "b"], auth="basic",
-                      credentials_env="SKAL_TEST_PACS", fetch_n_jobs=1, image_size=16)
+                      credentials_env="SKAL_TEST_PACS", fetch_n_jobs=1, image_size=16,
+                      query_size=4)
 """
 
 
+@pytest.mark.slow
 def test_init_killed_midway_resumes(orthanc, phantom_films, secret_env, tmp_path):
     orthanc.upload(phantom_films[0])
     store = tmp_path / "p" / "dicom" / "instances"
@@ -165,7 +220,7 @@ def test_init_killed_midway_resumes(orthanc, phantom_films, secret_env, tmp_path
     kept = len(list(store.glob("*.dcm")))
     assert 3 <= kept < 16
     project = init_dicomweb_project(tmp_path / "p", orthanc.dicomweb_url, ["a", "b"],
-                                    **secret_env, image_size=16)
+                                    **secret_env, image_size=16, query_size=4)
     assert project.n_images() == 16
     assert not list(store.glob(".*"))
 
@@ -185,7 +240,7 @@ def test_new_studies_are_pulled_and_labeled(orthanc, phantom_films, secret_env, 
     assert pull_dicomweb(open_project(tmp_path / "p"), credentials_env="SKAL_TEST_PACS") == 6
     assert pull_dicomweb(open_project(tmp_path / "p"), credentials_env="SKAL_TEST_PACS") == 0
     assert {p.name: p.stat().st_mtime_ns for p in store.iterdir() if p.name in mtimes} == mtimes
-    project = open_project(tmp_path / "p")
+    # the project object that trained before the pull sees the grown pool
     assert project.n_images() == 16
     ids = [int(i) for i, _, _, _ in project.image_table()]
     assert ids == list(range(1, 17))  # the earlier images keep their ids
@@ -217,7 +272,8 @@ def test_export_structured_reports_and_stow(orthanc, phantom_films, secret_env, 
     got = {}
     for path in (tmp_path / "out").iterdir():
         sr = pydicom.dcmread(path)
-        finding = next(i for i in sr.ContentSequence if i.ValueType == "CODE")
+        finding = next(i for i in sr.ContentSequence
+                       if i.ConceptNameCodeSequence[0].CodeValue == "121071")  # Finding
         image = finding.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
         got[image] = finding.ConceptCodeSequence[0].CodeMeaning
         observers = [str(i.PersonName) for i in sr.ContentSequence if i.ValueType == "PNAME"]
