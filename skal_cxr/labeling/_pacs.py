@@ -201,7 +201,7 @@ def _standing_raters(project):
 
 
 def _model_version(project):
-    from .. import __version__
+    from .._version import __version__
 
     trained = [r["round"] for r in project.rounds() if r.get("fit_time") is not None]
     model = f"round {max(trained)}" if trained else "no model yet (cold start)"
