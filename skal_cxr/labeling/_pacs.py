@@ -269,8 +269,10 @@ def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=Non
         path = project.image_path(str(image_id))
         try:
             header = pydicom.dcmread(path, stop_before_pixels=True)
-            header.SOPInstanceUID, header.StudyInstanceUID  # noqa: B018 (must be present)
-        except Exception:  # not DICOM, or a DICOM file without its UIDs
+        except (OSError, pydicom.errors.InvalidDicomError):
+            header = None
+        needed = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
+        if header is None or not all(k in header for k in needed):
             raise LabelingError(f"image {image_id} ({path.name}) is not a DICOM instance; "
                                 "export --to-dicom needs DICOM images.") from None
         patient = lookup(header.StudyInstanceUID) if lookup else None

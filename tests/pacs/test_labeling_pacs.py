@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pydicom = pytest.importorskip("pydicom")
@@ -301,3 +302,21 @@ def test_hashed_project_reports_carry_the_pacs_patient(orthanc, phantom_films, s
     assert all(len(sr.PatientID) == 64 for sr in local)
     assert {sr.PatientID for sr in sent} <= {"PAT0000", "PAT0001"}
     assert orthanc.count("patients") == 2  # filed with the films' patients, none new
+
+
+def test_export_to_dicom_needs_dicom_images(tmp_path):
+    from PIL import Image
+
+    from skal_cxr.labeling import init_project
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(images / f"im{i}.png")
+    project = init_project(tmp_path / "p", images, CLASSES, **{**TINY, "initial_size": 2})
+    project.add_rater("alice")
+    nxt = project.next_image("alice")
+    project.submit_label("alice", nxt["image_id"], "normal")
+    with pytest.raises(LabelingError, match="is not a DICOM instance") as info:
+        export_dicom(project, tmp_path / "out")
+    assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
