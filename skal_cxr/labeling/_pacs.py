@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..datasets import dicomweb_session, fetch_dicomweb
 from ..exceptions import DicomwebError, LabelingError
-from ._db import transaction
+from ._db import DB_FILE, transaction
 from ._init import init_project
 from ._pool import build_pool_cache
 from ._settings import DICOM_DIR
@@ -97,6 +97,9 @@ def init_dicomweb_project(path, url, classes, *, query=None, auth=None, credenti
         if key in options:
             raise LabelingError(f"{key} does not apply to a DICOMweb project.")
     path = Path(path)
+    if (path / DB_FILE).exists():
+        raise LabelingError(f"{path} is already a project; `skal-cxr label pull {path}` "
+                            "retrieves the studies that arrived since.")
     source = {"url": url, "query": query or "", "auth": auth,
               "hash_patient_ids": bool(hash_patient_ids)}
 

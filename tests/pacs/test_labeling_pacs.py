@@ -75,6 +75,8 @@ def test_init_from_a_query(orthanc, phantom_films, secret_env, tmp_path):
     source = project.config["dicomweb"]
     assert source == {"url": orthanc.dicomweb_url, "query": "Modality=CR&StudyDate="
                       "20240101-20240831", "auth": "basic", "hash_patient_ids": False}
+    with pytest.raises(LabelingError, match="already a project; `skal-cxr label pull"):
+        _init(orthanc, tmp_path / "p", secret_env)
     # the secret is nowhere in the project
     for path in (tmp_path / "p").rglob("*"):
         if path.is_file():
