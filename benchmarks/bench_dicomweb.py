@@ -6,7 +6,7 @@ Starts Debian's Orthanc with its DICOMweb plugin on loopback (the harness of
 REST API, then measures :func:`skal_cxr.datasets.build_dicomweb_cache` with
 a query (``Modality=CR``):
 
-1. the whole pool: QIDO-RS listing (study -> series -> instances, paged),
+1. the whole pool: QIDO-RS listing (the studies, then each study's instances),
    WADO-RS retrieval with ``--fetch-jobs`` concurrent requests into the
    local store, then the cache build (decode + resize to 64 px);
 2. the same call again with nothing new (a re-run lists and returns);

@@ -287,13 +287,32 @@ def check_uid(uid, what):
     return uid
 
 
-def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=30):
-    """Every instance matching one of ``searches``: study -> series -> instances.
+#: A page shorter than this is the last one. A longer page, though shorter than
+#: the page size asked for, may be a server's cap: the next page is asked for.
+_SURELY_LAST = 50
 
-    Each level is searched in pages of ``page_size`` (``offset``/``limit``)
-    until the server returns an empty page, so a server that caps its
-    answers below ``page_size`` is still read to the end. Studies are
-    opened by ``n_jobs`` threads.
+
+def _paged(search, page_size):
+    """Every result of ``search(offset, limit)``, asked for page by page."""
+    offset = 0
+    while True:
+        page = search(offset, page_size)
+        yield from page
+        if not page or len(page) < min(page_size, _SURELY_LAST):
+            return
+        offset += len(page)
+
+
+def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=30):
+    """Every instance matching one of ``searches``: the studies, then their instances.
+
+    The studies are searched first (QIDO-RS ``/studies`` with the study
+    attributes of the search), then each study's instances
+    (``/studies/{uid}/instances`` with the series and instance attributes,
+    e.g. ``Modality``), by ``n_jobs`` threads. Both are asked for in pages of
+    ``page_size`` (``offset``/``limit``): a page shorter than
+    ``min(page_size, 50)`` ends the list, a longer one (a server capping its
+    answers below ``page_size``) is followed by the next page.
 
     Returns
     -------
@@ -311,22 +330,19 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             local.client = make_client(url, session, timeout)
         return local.client
 
-    def series_of(study_uid, series_filters, instance_filters):
+    def instances_of(study_uid, filters):
         found = []
-        for series in client().search_for_series(
-                study_uid, search_filters=series_filters or None, limit=page_size,
-                get_remaining=True):
-            series_uid = check_uid(_value(series, "SeriesInstanceUID"), "SeriesInstanceUID")
-            for item in client().search_for_instances(
-                    study_uid, series_uid, search_filters=instance_filters or None,
-                    fields=_INSTANCE_FIELDS, limit=page_size, get_remaining=True):
-                if str(_value(item, "SOPClassUID") or "").startswith(_NOT_IMAGES):
-                    continue  # e.g. the structured reports of an earlier export
-                found.append({
-                    "study": study_uid, "series": series_uid,
-                    "sop": check_uid(_value(item, "SOPInstanceUID"), "SOPInstanceUID"),
-                    "number": _value(item, "InstanceNumber"),
-                })
+        for item in _paged(lambda offset, limit: client().search_for_instances(
+                study_uid, search_filters=filters or None, fields=_INSTANCE_FIELDS,
+                offset=offset, limit=limit), page_size):
+            if str(_value(item, "SOPClassUID") or "").startswith(_NOT_IMAGES):
+                continue  # e.g. the structured reports of an earlier export
+            found.append({
+                "study": study_uid,
+                "series": check_uid(_value(item, "SeriesInstanceUID"), "SeriesInstanceUID"),
+                "sop": check_uid(_value(item, "SOPInstanceUID"), "SOPInstanceUID"),
+                "number": _value(item, "InstanceNumber"),
+            })
         return found
 
     instances = {}
@@ -334,13 +350,14 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
         with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
             for search in searches:
                 study_filters, series_filters, instance_filters = _split_levels(search)
-                studies = client().search_for_studies(
-                    search_filters=study_filters or None, fields=["StudyDate"],
-                    limit=page_size, get_remaining=True)
+                studies = _paged(lambda offset, limit, f=study_filters: client()
+                                 .search_for_studies(search_filters=f or None,
+                                                     fields=["StudyDate"], offset=offset,
+                                                     limit=limit), page_size)
                 dates = {check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"):
                          _value(s, "StudyDate") or "" for s in studies}
-                jobs = [pool.submit(series_of, uid, series_filters, instance_filters)
-                        for uid in dates]
+                filters = {**series_filters, **instance_filters}
+                jobs = [pool.submit(instances_of, uid, filters) for uid in dates]
                 for job in jobs:
                     for item in job.result():
                         item["study_date"] = dates[item["study"]]

@@ -69,6 +69,23 @@ def test_bad_queries_fail_with_one_line(query, message):
     assert "\n" not in str(info.value)
 
 
+def test_paging_follows_a_server_cap():
+    items = list(range(150))
+    asked = []
+
+    def capped(offset, limit):  # a server answering at most 60 per request
+        asked.append(offset)
+        return items[offset:offset + min(limit, 60)]
+
+    assert list(_dicomweb._paged(capped, 200)) == items
+    assert asked == [0, 60, 120]  # the last page (30) is short: no empty page asked for
+    asked.clear()
+    assert list(_dicomweb._paged(capped, 10)) == items  # pages of the size asked for
+    assert asked[-1] == 150  # ... until an empty one
+    asked.clear()
+    assert list(_dicomweb._paged(lambda o, n: items[o:o + n][:7], 200)) == items[:7]
+
+
 # --- credentials -------------------------------------------------------------------
 
 def test_credentials_from_env_and_file(tmp_path, monkeypatch):
