@@ -5,7 +5,7 @@ this module adds what a labeling project needs around it: credentials read
 from an environment variable or a file (never from the command line), TLS
 verification on by default, query strings such as
 ``"Modality=CR,DX&StudyDate=20240101-20241231"`` turned into QIDO-RS
-searches, a study -> series -> instance listing paged until the server has
+searches, a listing of the studies then their instances, paged until the server has
 nothing more, and one-line errors (:class:`DicomwebError`) for the ways a
 server can fail. Retrieval into a local store is in ``_dicomweb_store``.
 """
