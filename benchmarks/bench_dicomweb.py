@@ -34,7 +34,9 @@ from _orthanc import OrthancServer, make_cr_films, orthanc_missing
 
 from skal_cxr.datasets import (
     build_dicomweb_cache,
+    build_image_cache,
     dicomweb_session,
+    fetch_dicomweb,
     make_cxr_phantoms,
 )
 from skal_cxr.datasets._dicomweb import list_instances, parse_dicomweb_query
@@ -94,7 +96,8 @@ def main(argv=None):
         films = _films(args.n, args.size, args.studies_per_patient, "BEN", 0)
         _, upload_s = _timed(lambda: server.upload(films))
         mb = sum(len(ds.PixelData) for ds in films) / 1e6
-        connection = dict(auth="basic", credentials_file=secret, fetch_n_jobs=args.fetch_jobs)
+        connection = {"auth": "basic", "credentials_file": secret,
+                      "fetch_n_jobs": args.fetch_jobs}
         session = dicomweb_session("basic", credentials_file=secret)
         listed, list_s = _timed(lambda: list_instances(
             server.dicomweb_url, session, parse_dicomweb_query("Modality=CR")))
@@ -110,6 +113,17 @@ def main(argv=None):
         rows.append({"what": f"all {args.n:,} films: list + retrieve ({args.fetch_jobs} "
                      f"requests at a time) + cache build ({args.n_jobs} threads)",
                      "n": args.n, "seconds": s})
+        # the parts: retrieval alone, and the cache build alone from the local store
+        shutil.rmtree(work / "cache")
+        pool, s = _timed(lambda: fetch_dicomweb(
+            server.dicomweb_url, work / "cache" / "dicom", "Modality=CR", auth="basic",
+            credentials_file=secret, n_jobs=args.fetch_jobs))
+        rows.append({"what": "of which list + retrieve into the store", "n": args.n,
+                     "seconds": s})
+        _, s = _timed(lambda: build_image_cache(pool.files, work / "cache", 64,
+                                                n_jobs=args.n_jobs))
+        rows.append({"what": f"of which the cache build from the store ({args.n_jobs} "
+                     "threads; DICOM decode + resize)", "n": args.n, "seconds": s})
         (_, pool), s = _timed(build)
         assert pool.n_fetched == 0
         rows.append({"what": "again, nothing new (list, compare, return)", "n": args.n,

@@ -20,7 +20,7 @@ def test_tiny_dicomweb_run_writes_its_table(tmp_path, monkeypatch):
     spec.loader.exec_module(bench)
     result = bench.main(["--tiny", "--work", str(tmp_path / "work"), "--out",
                          str(tmp_path / "out")])
-    assert [r["n"] for r in result["rows"]] == [12, 12, 12, 4]
+    assert [r["n"] for r in result["rows"]] == [12, 12, 12, 12, 12, 4]
     assert all(r["seconds"] > 0 for r in result["rows"])
     assert "| all 12 films" in (tmp_path / "out" / "dicomweb.md").read_text()
     assert json.loads((tmp_path / "out" / "dicomweb.json").read_text())["rows"]

@@ -288,6 +288,7 @@ fetch_dicomweb(sys.argv[1], sys.argv[2], auth="basic", credentials_file=sys.argv
 """
 
 
+@pytest.mark.slow
 def test_killed_retrieval_resumes(orthanc, phantom_films, secret_file, tmp_path):
     orthanc.upload(phantom_films[0])
     store = tmp_path / "store"
