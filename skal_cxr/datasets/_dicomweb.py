@@ -5,7 +5,8 @@ this module adds what a labeling project needs around it: credentials read
 from an environment variable or a file (never from the command line), TLS
 verification on by default, query strings such as
 ``"Modality=CR,DX&StudyDate=20240101-20241231"`` turned into QIDO-RS
-searches, a listing of the studies then their instances, paged until the server has
+searches, a listing of the matching instances (one search of all of them, or
+study by study where the server does not offer it) paged until the server has
 nothing more, and one-line errors (:class:`DicomwebError`) for the ways a
 server can fail. Retrieval into a local store is in ``_dicomweb_store``.
 """
@@ -40,8 +41,8 @@ _RESERVED = {"limit", "offset", "includefield", "fuzzymatching"}
 _NOT_IMAGES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
                "1.2.840.10008.5.1.4.1.1.104.", "1.2.840.10008.5.1.4.1.1.66",
                "1.2.840.10008.5.1.4.1.1.481.")
-_INSTANCE_FIELDS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
-                    "InstanceNumber", "StudyDate"]
+# answers meaning "this server does not search all its instances at once"
+_NO_ROOT_SEARCH = (400, 404, 405, 501)
 
 
 def parse_dicomweb_query(query):
@@ -304,15 +305,16 @@ def _paged(search, page_size):
 
 
 def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=30):
-    """Every instance matching one of ``searches``: the studies, then their instances.
+    """Every image instance matching one of ``searches``, listed with QIDO-RS.
 
-    The studies are searched first (QIDO-RS ``/studies`` with the study
-    attributes of the search), then each study's instances
-    (``/studies/{uid}/instances`` with the series and instance attributes,
-    e.g. ``Modality``), by ``n_jobs`` threads. Both are asked for in pages of
-    ``page_size`` (``offset``/``limit``): a page shorter than
-    ``min(page_size, 50)`` ends the list, a longer one (a server capping its
-    answers below ``page_size``) is followed by the next page.
+    One paged search of all the server's instances (``/instances``, with
+    every attribute of the search) when the server offers it; otherwise the
+    studies (``/studies`` with the study attributes: dates, patient...), then
+    each study's instances (``/studies/{uid}/instances`` with the series and
+    instance attributes: modality, view...), by ``n_jobs`` threads. Results
+    are asked for in pages of ``page_size`` (``offset``/``limit``): a page
+    shorter than ``min(page_size, 50)`` ends the list, a longer one (a
+    server capping its answers below ``page_size``) is followed by the next.
 
     Returns
     -------
@@ -323,6 +325,8 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
         distinct by SOP Instance UID, sorted by study date, study, series,
         instance number and UID.
     """
+    import requests
+
     local = threading.local()
 
     def client():
@@ -330,38 +334,59 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             local.client = make_client(url, session, timeout)
         return local.client
 
-    def instances_of(study_uid, filters):
-        found = []
-        for item in _paged(lambda offset, limit: client().search_for_instances(
-                study_uid, search_filters=filters or None, fields=_INSTANCE_FIELDS,
-                offset=offset, limit=limit), page_size):
+    def records(items, study_uid=None, date=None):
+        for item in items:
             if str(_value(item, "SOPClassUID") or "").startswith(_NOT_IMAGES):
                 continue  # e.g. the structured reports of an earlier export
-            found.append({
-                "study": study_uid,
+            yield {
+                "study": study_uid or check_uid(_value(item, "StudyInstanceUID"),
+                                                "StudyInstanceUID"),
                 "series": check_uid(_value(item, "SeriesInstanceUID"), "SeriesInstanceUID"),
                 "sop": check_uid(_value(item, "SOPInstanceUID"), "SOPInstanceUID"),
                 "number": _value(item, "InstanceNumber"),
-            })
-        return found
+                "study_date": date if study_uid else str(_value(item, "StudyDate") or ""),
+            }
+
+    def everywhere(search):
+        return list(records(_paged(lambda offset, limit: client().search_for_instances(
+            search_filters=search or None, fields=["StudyDate"], offset=offset, limit=limit),
+            page_size)))
+
+    def study_by_study(search, pool):
+        study_filters, series_filters, instance_filters = _split_levels(search)
+        studies = _paged(lambda offset, limit: client().search_for_studies(
+            search_filters=study_filters or None, fields=["StudyDate"], offset=offset,
+            limit=limit), page_size)
+        dates = {check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"):
+                 str(_value(s, "StudyDate") or "") for s in studies}
+        filters = {**series_filters, **instance_filters}
+
+        def instances_of(uid):
+            return list(records(_paged(lambda offset, limit: client().search_for_instances(
+                uid, search_filters=filters or None, offset=offset, limit=limit),
+                page_size), uid, dates[uid]))
+
+        return [item for job in [pool.submit(instances_of, uid) for uid in dates]
+                for item in job.result()]
 
     instances = {}
+    root = True
     try:
         with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
             for search in searches:
-                study_filters, series_filters, instance_filters = _split_levels(search)
-                studies = _paged(lambda offset, limit, f=study_filters: client()
-                                 .search_for_studies(search_filters=f or None,
-                                                     fields=["StudyDate"], offset=offset,
-                                                     limit=limit), page_size)
-                dates = {check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"):
-                         _value(s, "StudyDate") or "" for s in studies}
-                filters = {**series_filters, **instance_filters}
-                jobs = [pool.submit(instances_of, uid, filters) for uid in dates]
-                for job in jobs:
-                    for item in job.result():
-                        item["study_date"] = dates[item["study"]]
-                        instances.setdefault(item["sop"], item)
+                found = None
+                if root:
+                    try:
+                        found = everywhere(search)
+                    except requests.HTTPError as exc:
+                        if exc.response is None or \
+                                exc.response.status_code not in _NO_ROOT_SEARCH:
+                            raise
+                        root = False
+                if found is None:
+                    found = study_by_study(search, pool)
+                for item in found:
+                    instances.setdefault(item["sop"], item)
     except DicomwebError:
         raise
     except Exception as exc:  # requests' and the client's many failures

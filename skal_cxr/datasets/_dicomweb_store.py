@@ -101,8 +101,8 @@ def fetch_dicomweb(url, store_dir, query=None, *, auth=None, credentials_file=No
                    n_jobs=4, timeout=30, progress=False):
     """Retrieve the instances a QIDO-RS query matches into a local store folder.
 
-    Lists the matching studies, then their instances (QIDO-RS, paged),
-    then retrieves each instance not yet in the store (WADO-RS) into
+    Lists the matching instances (QIDO-RS, paged; see
+    :func:`parse_dicomweb_query`), then retrieves each instance not yet in the store (WADO-RS) into
     ``store_dir/instances/<SOP Instance UID>.dcm``. The retrieval is
 
     - resumable: each instance is written atomically, so a retrieval that is

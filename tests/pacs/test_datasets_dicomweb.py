@@ -175,6 +175,41 @@ def test_query_selects_studies_and_keeps_what_labeling_needs(orthanc, phantom_fi
     assert reopened.records == pool.records and reopened.n_fetched == 0
 
 
+def test_servers_without_a_search_of_all_instances(orthanc, phantom_films, secret_file,
+                                                  tmp_path, monkeypatch):
+    import requests
+    from dicomweb_client.api import DICOMwebClient
+
+    orthanc.upload(phantom_films[0])
+    query = "Modality=CR&StudyDate=20240301-20241231&ViewPosition=PA"
+    calls = []
+    search = DICOMwebClient.search_for_instances
+
+    def counted(self, study_instance_uid=None, *args, **kwargs):
+        calls.append(study_instance_uid)
+        return search(self, study_instance_uid, *args, **kwargs)
+
+    monkeypatch.setattr(DICOMwebClient, "search_for_instances", counted)
+    everywhere = _fetch(orthanc, secret_file, tmp_path / "a", query).records
+    assert set(calls) == {None}  # one search over the server (Orthanc offers it)
+
+    def refused(self, study_instance_uid=None, *args, **kwargs):
+        if study_instance_uid is None:
+            answer = requests.Response()
+            answer.status_code, answer.reason = 400, "Bad Request"
+            raise requests.HTTPError(response=answer)
+        return counted(self, study_instance_uid, *args, **kwargs)
+
+    calls.clear()
+    monkeypatch.setattr(DICOMwebClient, "search_for_instances", refused)
+    by_study = _fetch(orthanc, secret_file, tmp_path / "b", query).records
+    assert len(calls) > 1 and None not in calls[1:]  # then study by study
+    assert by_study == everywhere
+    views = {str(ds.SOPInstanceUID): ds.ViewPosition for ds in phantom_films[0]}
+    assert everywhere and all(views[r["sop"]] == "PA" for r in everywhere)
+    assert all("20240301" <= r["study_date"] <= "20241231" for r in everywhere)
+
+
 def test_paging_reads_past_the_page_size(orthanc, phantom_films, secret_file, tmp_path):
     orthanc.upload(phantom_films[0])
     pool = _fetch(orthanc, secret_file, tmp_path / "store", page_size=3)
