@@ -24,7 +24,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ._cache import _atomic_write_json, _fsync_dir, _read_json, build_image_cache
+from .._atomic import fsync_dir, replacing
+from ._cache import _atomic_write_json, _read_json, build_image_cache
 from ._dicomweb import (
     DicomwebError,
     check_url,
@@ -183,13 +184,13 @@ def fetch_dicomweb(url, store_dir, query=None, *, auth=None, credentials_file=No
                             timeout=timeout)
     folder = store_dir / INSTANCES
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.part*"):
+    for stale in folder.glob(".*.tmp"):
         stale.unlink(missing_ok=True)  # left by a killed retrieval
     salt = _salt(store_dir) if hash_patient_ids else None
     known = {r["sop"]: r for r in (registry or {}).get("instances", [])}
     todo = [item for item in listed if not (folder / f"{item['sop']}.dcm").exists()]
     _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     records = list(known.values())
     records += [_record(folder / f"{item['sop']}.dcm", item) for item in listed
                 if item["sop"] not in known]
@@ -254,13 +255,10 @@ def build_dicomweb_cache(url, cache_dir, image_size, query=None, *, store_dir=No
 def _salt(store_dir):
     path = Path(store_dir) / SALT
     if not path.exists():
-        tmp = path.with_name(f".{SALT}.tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
@@ -297,20 +295,14 @@ def _check_complete(ds, sop):
 
 
 def _write_atomic(ds, path):
+    """Write an instance so that ``path`` is either absent or complete (``_atomic``)."""
     import pydicom
 
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}-{id(ds)}")
-    try:
-        with open(tmp, "wb") as f:
-            try:
-                pydicom.dcmwrite(f, ds, enforce_file_format=True)
-            except TypeError:  # pydicom < 3
-                pydicom.dcmwrite(f, ds, write_like_original=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp:
+        try:
+            pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+        except TypeError:  # pydicom < 3
+            pydicom.dcmwrite(tmp, ds, write_like_original=False)
 
 
 def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):

@@ -148,18 +148,16 @@ def _person_name(rater):
 
 def write_sr(sr, folder):
     """Write a report to ``folder/<SOP Instance UID>.dcm`` atomically; return the path."""
+    from .._atomic import replacing
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sr.SOPInstanceUID}.dcm"
-    tmp = folder / f".{path.name}.part{os.getpid()}"
-    try:
-        sr.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    except TypeError:  # pydicom < 3
-        sr.save_as(tmp, write_like_original=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp:
+        try:
+            sr.save_as(tmp, enforce_file_format=True)
+        except TypeError:  # pydicom < 3
+            sr.save_as(tmp, write_like_original=False)
     return path
 
 

@@ -11,9 +11,9 @@ credentials again from a file or an environment variable.
 
 import csv
 import json
-import os
 from pathlib import Path
 
+from .._atomic import replacing
 from ..datasets import dicomweb_session, fetch_dicomweb
 from ..exceptions import DicomwebError, LabelingError
 from ._db import DB_FILE, transaction
@@ -34,14 +34,12 @@ def _connection(auth, credentials_file, credentials_env, ca_bundle):
 def _write_pool_csv(pool):
     """The store's pool as the CSV a folder project reads: file and patient."""
     path = pool.store_dir / POOL_CSV
-    tmp = path.with_name(f".{POOL_CSV}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["filename", "patient"])
         for record in pool.records:
             # an instance without a PatientID is its study's own patient
             writer.writerow([record["file"], record["patient"] or f"study:{record['study']}"])
-    os.replace(tmp, path)
     return path
 
 
