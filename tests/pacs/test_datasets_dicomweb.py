@@ -210,6 +210,22 @@ def test_servers_without_a_search_of_all_instances(orthanc, phantom_films, secre
     assert all("20240301" <= r["study_date"] <= "20241231" for r in everywhere)
 
 
+def test_pneumoniamnist_films_of_one_patient(orthanc, pneumonia_films, secret_file,
+                                            tmp_path):
+    films, _ = pneumonia_films
+    orthanc.upload(films)
+    cache, pool = build_dicomweb_cache(orthanc.dicomweb_url, tmp_path / "cache", 28,
+                                       "PatientID=PNM0002", auth="basic",
+                                       credentials_file=secret_file)
+    ours = films[6:9]  # patient 2: a baseline and two follow-ups, 30 days apart
+    assert [r["sop"] for r in pool.records] == [str(ds.SOPInstanceUID) for ds in ours]
+    assert [r["study_date"] for r in pool.records] == ["20240703", "20240802", "20240901"]
+    for row, ds in enumerate(ours):
+        x = ds.pixel_array.astype(float)  # no window: min-max scaled, at its own size
+        expected = np.rint((x - x.min()) / (x.max() - x.min()) * 255)
+        assert np.array_equal(cache.images[row], expected)
+
+
 def test_paging_reads_past_the_page_size(orthanc, phantom_films, secret_file, tmp_path):
     orthanc.upload(phantom_films[0])
     pool = _fetch(orthanc, secret_file, tmp_path / "store", page_size=3)
