@@ -17,7 +17,14 @@ from ._images import HEADER_TAGS, film_context, find_images
 from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache
 from ._project import LabelingProject
-from ._settings import CACHE_DIR, CHECKPOINT_DIR, COLD_STARTS, PREVIEW_DIR, ROUND_KEYS
+from ._settings import (
+    CACHE_DIR,
+    CHECKPOINT_DIR,
+    COLD_STARTS,
+    DICOM_DIR,
+    PREVIEW_DIR,
+    ROUND_KEYS,
+)
 
 __all__ = ["init_project", "open_project"]
 
@@ -58,7 +65,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
                  estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
-                 progress=False, batch_size="deprecated"):
+                 progress=False, batch_size="deprecated", dicomweb=None, prepare=None):
     """Create a labeling project in the new folder ``path``.
 
     Registers every image (path relative to ``image_dir`` and SHA-256 of its
@@ -152,6 +159,16 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     batch_size : int
         Deprecated alias of ``query_size`` (``batch_size`` is the images per
         optimizer step of the estimator); removed in 0.3.
+    dicomweb : dict, default=None
+        The DICOMweb source of a project over a PACS (URL, query, auth
+        scheme, hashed patient ids), recorded in its settings; set by
+        :func:`init_dicomweb_project`, which makes ``image_dir`` the
+        project's own ``dicom/`` store.
+    prepare : callable, default=None
+        Called without arguments once every option is checked, before the
+        images are listed: :func:`init_dicomweb_project` retrieves the PACS's
+        images into ``image_dir`` there, so that a wrong option fails before
+        a long retrieval.
 
     Returns
     -------
@@ -201,6 +218,11 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         raise LabelingError(str(exc)) from exc
     try:
         image_size = list(check_image_size(image_size))
+    except ValueError as exc:
+        raise LabelingError(str(exc)) from exc
+    if prepare is not None:
+        prepare()
+    try:
         rows = find_images(image_dir, csv, image_column, group_column)
     except ValueError as exc:
         raise LabelingError(str(exc)) from exc
@@ -224,6 +246,8 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         "stop_threshold": float(stop_threshold), "random_state": random_state,
         "engine": {k: v for k, v in rounds.to_dict().items() if k in ROUND_KEYS},
     }
+    if dicomweb is not None:
+        config["dicomweb"] = dict(dicomweb)
     if config["budget"] is not None and config["budget"] < initial_size:
         raise LabelingError(f"budget ({config['budget']}) is smaller than the initial batch "
                             f"({initial_size}).")
@@ -260,13 +284,15 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
 
 
 def _only_a_cache(path):
-    """Whether ``path`` is empty or holds just the image cache of an interrupted init."""
-    found = list(path.iterdir())
-    if not found:
-        return True
-    if [p.name for p in found] != [CACHE_DIR] or (path / DB_FILE).exists():
+    """Whether ``path`` is empty or holds just what an interrupted init wrote.
+
+    That is the image cache, and for a project over a PACS its DICOM store.
+    """
+    found = {p.name for p in path.iterdir()}
+    if not found <= {CACHE_DIR, DICOM_DIR} or (path / DB_FILE).exists():
         return False
-    return all(p.name.startswith("images-") for p in (path / CACHE_DIR).iterdir())
+    cache = path / CACHE_DIR
+    return not cache.exists() or all(p.name.startswith("images-") for p in cache.iterdir())
 
 
 def open_project(path):

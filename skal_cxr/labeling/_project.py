@@ -469,7 +469,7 @@ class LabelingProject:
             on-disk image cache: indexing it reads only the rows asked for.
         """
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or len(self._pool) != self.n_images():  # images pulled
                 self._pool = load_pool(self.path, self.config["image_size"],
                                        self.config["image_dir"], self.image_table())
             return self._pool

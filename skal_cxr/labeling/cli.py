@@ -1,4 +1,4 @@
-"""``skal-cxr label init|add-rater|serve|status|export``."""
+"""``skal-cxr label init|pull|add-rater|serve|status|export|backup``."""
 
 import argparse
 import inspect
@@ -14,12 +14,33 @@ quick start:
   skal-cxr label serve cxr-project                (http://127.0.0.1:8765)
   skal-cxr label export cxr-project -o labels.csv
   skal-cxr label backup cxr-project backup.sqlite  (safe while serving; restore: see docs)
+
+from a PACS (DICOMweb; credentials from a file or an environment variable):
+  skal-cxr label init cxr-pacs --dicomweb https://pacs.example.org/dicom-web \\
+      --query 'Modality=CR,DX&StudyDate=20240101-20241231' \\
+      --auth basic --credentials-file ~/.pacs-secret --classes normal,moderate,severe
+  skal-cxr label pull cxr-pacs --credentials-file ~/.pacs-secret   (new studies)
+  skal-cxr label export cxr-pacs --to-dicom reports/ \\
+      --stow https://pacs.example.org/dicom-web --credentials-file ~/.pacs-secret
 """
 
 
 def _defaults(function):
     """``{parameter: default}`` of a function (the help shows them, never restated)."""
     return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
+def _add_connection(p, *, auth=True):
+    """The DICOMweb credential options (secrets never on the command line)."""
+    if auth:
+        p.add_argument("--auth", choices=["basic", "bearer"],
+                       help="authentication: basic (user:password) or bearer (a token)")
+    p.add_argument("--credentials-file", metavar="PATH",
+                   help="file holding user:password (basic) or the token (bearer)")
+    p.add_argument("--credentials-env", metavar="VAR",
+                   help="environment variable holding the same")
+    p.add_argument("--ca-bundle", metavar="PATH",
+                   help="certificate authorities to trust (PEM); TLS is always verified")
 
 
 def add_label_parser(sub, list_of_str):
@@ -39,10 +60,14 @@ def add_label_parser(sub, list_of_str):
                                 parser_class=sub._parser_class)
     lsub.required = True
 
-    p = lsub.add_parser("init", help="create a project from a folder of images")
+    p = lsub.add_parser("init", help="create a project from a folder of images or a PACS")
     p.add_argument("project", metavar="PROJECT", help="new project folder")
-    p.add_argument("--image-dir", required=True, metavar="DIR",
-                   help="folder of PNG / JPEG / DICOM images (they stay there)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image-dir", metavar="DIR",
+                        help="folder of PNG / JPEG / DICOM images (they stay there)")
+    source.add_argument("--dicomweb", metavar="URL",
+                        help="DICOMweb root of a PACS (e.g. https://pacs/dicom-web): the "
+                        "images its query matches are retrieved into PROJECT/dicom/")
     p.add_argument("--classes", required=True, type=list_of_str, metavar="A,B,C",
                    help="class names, from least to most severe")
     p.add_argument("--csv", metavar="CSV", help="CSV listing the images (default: every "
@@ -94,7 +119,21 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--n-jobs", type=int, metavar="N",
                    help="threads decoding the images into the project's image cache "
                    "(1; -1 for every core)")
+    pacs = p.add_argument_group("with --dicomweb")
+    pacs.add_argument("--query", metavar="QUERY",
+                      help="which instances, e.g. 'Modality=CR,DX&StudyDate=20240101-20241231' "
+                      "(every image instance)")
+    _add_connection(pacs)
+    pacs.add_argument("--hash-patient-ids", action="store_true",
+                      help="keep only salted hashes of the patient ids (and strip the other "
+                      "patient attributes from the stored files)")
     p.set_defaults(func=_init)
+
+    p = lsub.add_parser("pull", help="retrieve the studies that arrived since into a PACS "
+                        "project (its query, run again)")
+    p.add_argument("project", metavar="PROJECT")
+    _add_connection(p, auth=False)
+    p.set_defaults(func=_pull)
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
@@ -128,12 +167,20 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("project", metavar="PROJECT")
     p.set_defaults(func=_status)
 
-    p = lsub.add_parser("export", help="write the labels as a CSV")
+    p = lsub.add_parser("export", help="write the labels as a CSV, or as DICOM "
+                        "Structured Reports (optionally sent to a PACS)")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--output", "-o", required=True, metavar="FILE")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", "-o", metavar="FILE")
+    target.add_argument("--to-dicom", metavar="DIR",
+                        help="write one DICOM SR per labeled image into DIR")
+    p.add_argument("--stow", metavar="URL",
+                   help="with --to-dicom: also send the reports to this DICOMweb root "
+                   "(STOW-RS)")
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv",
                    help="csv: one row per labeled image, every rater's label, note and "
                    "seconds (default); jsonl: the full audit trail, one event per line")
+    _add_connection(p)
     p.set_defaults(func=_export)
 
     p = lsub.add_parser("backup", help="copy the project database consistently, even while "
@@ -162,13 +209,40 @@ def _query_size(args):
     return args.batch_size
 
 
-def _init(args):
-    from . import init_project
+def _connection(args):
+    return {"credentials_file": args.credentials_file,
+            "credentials_env": args.credentials_env, "ca_bundle": args.ca_bundle}
 
-    project = init_project(
-        args.project, args.image_dir, args.classes, csv=args.csv,
-        image_column=args.image_column, group_column=args.group_column,
-        date_column=args.date_column, header_tags=args.header_tags,
+
+def _source(args):
+    """``init_project`` or ``init_dicomweb_project``, with the arguments of the source."""
+    from ..exceptions import LabelingError
+    from . import init_dicomweb_project, init_project
+
+    pacs_only = [f"--{k.replace('_', '-')}" for k in (
+        "query", "auth", "credentials_file", "credentials_env", "ca_bundle",
+        "hash_patient_ids") if getattr(args, k)]
+    if args.dicomweb is None:
+        if pacs_only:
+            raise LabelingError(f"{', '.join(pacs_only)} need --dicomweb.")
+        return init_project, (args.project, args.image_dir, args.classes), {
+            "csv": args.csv, "image_column": args.image_column,
+            "group_column": args.group_column, "date_column": args.date_column}
+    folder_only = [f for f, given in (("--csv", args.csv), ("--group-column",
+                   args.group_column), ("--date-column", args.date_column), ("--image-column",
+                   args.image_column != _defaults(init_project)["image_column"]))
+                   if given]
+    if folder_only:
+        raise LabelingError(f"{', '.join(folder_only)} do not apply to --dicomweb.")
+    return init_dicomweb_project, (args.project, args.dicomweb, args.classes), {
+        "query": args.query, "auth": args.auth, "hash_patient_ids": args.hash_patient_ids,
+        **_connection(args)}
+
+
+def _init(args):
+    make, positional, source = _source(args)
+    project = make(
+        *positional, **source, header_tags=args.header_tags,
         labels_per_image=args.labels_per_image, strategy=args.strategy,
         query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
         image_size=args.image_size,
@@ -272,9 +346,27 @@ def _backup(args):
     print(f"Backed up {project.path / DB_FILE} to {out}", file=sys.stderr)
 
 
-def _export(args):
-    from . import open_project
+def _pull(args):
+    from . import open_project, pull_dicomweb
 
-    n = open_project(args.project).export(args.output, args.format)
-    what = "labeled images" if args.format == "csv" else "events"
-    print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)
+    project = open_project(args.project)
+    n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
+    print(f"{project.path}: {n} new images, {project.n_images()} in all.")
+
+
+def _export(args):
+    from ..exceptions import LabelingError
+    from . import export_dicom, open_project
+
+    project = open_project(args.project)
+    if args.to_dicom is None:
+        if args.stow or args.auth or args.credentials_file or args.credentials_env:
+            raise LabelingError("--stow and credentials go with --to-dicom.")
+        n = project.export(args.output, args.format)
+        what = "labeled images" if args.format == "csv" else "events"
+        print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)
+        return
+    n, stored = export_dicom(project, args.to_dicom, stow=args.stow, auth=args.auth,
+                             **_connection(args))
+    sent = f"; {args.stow} stored {stored}" if args.stow else ""
+    print(f"Wrote {n} structured reports to {args.to_dicom}{sent}", file=sys.stderr)
