@@ -50,7 +50,8 @@ def _list_of(kind, what):
         try:
             return [kind(t) for t in text.split(",") if t.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what}, got {text!r}") from None
 
     return parse
 
@@ -67,7 +68,7 @@ def _seeds(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a count N (seeds 0..N-1) or a comma-separated list, got {text!r}"
-        )
+        ) from None
 
 
 def _str_list(text):
@@ -78,7 +79,8 @@ def _budget(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a count or a fraction, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got {text!r}")
     if "." not in text and "e" not in text.lower():

@@ -275,7 +275,8 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     bar = tqdm(total=n, initial=n - sum(stop - start for _, start, stop in todo),
                desc="Caching images", unit="img", disable=not verbose)
     with bar:
-        for count in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(jobs):
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+        for count in parallel(jobs):
             bar.update(count)
 
     index = []

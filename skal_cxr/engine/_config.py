@@ -13,6 +13,7 @@ import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._validation import Integers, Interval, check_values
 from ..exceptions import ConfigError
@@ -21,7 +22,7 @@ __all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_setti
            "round_constraints"]
 
 #: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
-ROUND_DEFAULTS = {
+ROUND_DEFAULTS: dict[str, Any] = {
     "query_size": 40,
     "n_mc_samples": 20,
     "pool_size": None,

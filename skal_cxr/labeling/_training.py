@@ -79,7 +79,7 @@ class TrainingState:
             thread.join(timeout)
 
 
-_STATES = {}  # TrainingState by key: a callback parameter must survive sklearn's clone
+_STATES: dict[str, "TrainingState"] = {}  # by key: a callback parameter must survive clone
 
 
 class EpochProgress(Callback):

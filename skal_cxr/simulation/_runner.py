@@ -212,7 +212,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                 q = rec["queried"]
                 idx = idx + q
                 fit_time, n_epochs, hist = _timed_fit(
-                    lambda: learner.teach(X[q], y[q]), est, hist
+                    lambda q=q: learner.teach(X[q], y[q]), est, hist
                 )
         else:
             fit_time, n_epochs, hist = _timed_fit(
@@ -242,7 +242,8 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                     if not rounds.warm_start:
                         hist = 0
                     fit_time, n_epochs, hist = _timed_fit(
-                        lambda: learner.teach(X[queried], y[queried]), est, hist
+                        lambda queried=queried: learner.teach(X[queried], y[queried]), est,
+                        hist,
                     )
     return len(schedule) - start
 

@@ -105,7 +105,8 @@ class _Joint:
         out = np.empty(n_images)
         for start in range(0, n_images, chunk):
             s = self.samples[:, start:start + chunk, :]
-            J = (self.P.T @ s.reshape(n_mc_samples, -1) / n_mc_samples).reshape(n_conf, -1, n_classes)
+            J = (self.P.T @ s.reshape(n_mc_samples, -1) / n_mc_samples).reshape(
+                n_conf, -1, n_classes)
             out[start:start + chunk] = np.einsum("m,mnc->n", weights, entr(J))
         return out
 
@@ -167,7 +168,8 @@ def batch_bald(learner, X_pool, n_instances=1, *, max_configurations=10_000,
                         name="batch_bald", max_configurations=max_configurations)
 
 
-batch_bald.__doc__ = strategy_doc("""Query a batch greedily maximising its joint mutual information (BatchBALD).
+batch_bald.__doc__ = strategy_doc(
+    """Query a batch greedily maximising its joint mutual information (BatchBALD).
 
     ``a(x_1..x_n) = H[y_1..y_n] - sum_i E_w H[y_i | x_i, w]`` (Kirsch et al.,
     2019), grown one image at a time; the first pick is the BALD maximiser.

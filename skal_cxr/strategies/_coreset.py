@@ -90,7 +90,8 @@ def coreset(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None
                         name="coreset")
 
 
-coreset.__doc__ = strategy_doc("""Query a batch covering the embedding space (greedy k-center core-set).
+coreset.__doc__ = strategy_doc(
+    """Query a batch covering the embedding space (greedy k-center core-set).
 
     Each pick maximises ``min_{c in centers} ||phi(x) - phi(c)||`` where
     ``phi`` is the network's ``embed`` and the centers are the learner's

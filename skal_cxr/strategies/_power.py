@@ -71,7 +71,8 @@ def power_bald(learner, X_pool, n_instances=1, *, beta=1.0, pool_size=None,
                         name="power_bald", beta=beta)
 
 
-power_bald.__doc__ = strategy_doc("""Draw a batch with probability proportional to BALD ** beta (PowerBALD).
+power_bald.__doc__ = strategy_doc(
+    """Draw a batch with probability proportional to BALD ** beta (PowerBALD).
 
     Sampling without replacement, ``p(x_i) = s_i^beta / sum_j s_j^beta`` with
     ``s`` the :func:`~skal_cxr.strategies.bald_scores` (Kirsch et al., 2023);

@@ -96,7 +96,7 @@ def test_concurrent_raters_never_over_assign(make_project):
     for t in threads:
         t.join(60)
     per_image = {}
-    for name, images in got.items():
+    for images in got.values():
         assert len(images) == len(set(images))
         for image in images:
             per_image[image] = per_image.get(image, 0) + 1
