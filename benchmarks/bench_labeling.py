@@ -111,7 +111,7 @@ def make_project(root, args):
     options = {} if args.pool_size is None else {
         "pool_size": None if args.pool_size == "all" else args.pool_size}
     project = init_project(root / "project", images, CLASSES,
-                           labels_per_image=args.labels_per_image, batch_size=args.batch_size,
+                           labels_per_image=args.labels_per_image, query_size=args.batch_size,
                            image_size=args.image_size, **options)
     init_seconds = time.perf_counter() - t0
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}
@@ -356,7 +356,8 @@ def markdown(res):
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
-        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training | p99 while training (ms) |",
+        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training "
+        "| p99 while training (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),
@@ -432,9 +433,10 @@ def rst(res):
                   "   * - round", "     - last label to next batch ready (s)", "     - fit (s)",
                   "     - query (s)"]
         for t in res["turnaround"]:
-            lines += [f"   * - {t['round']}", f"     - {t['seconds']:.1f}",
-                      f"     - {'-' if t['fit_time'] is None else format(t['fit_time'], '.1f')}",
-                      f"     - {'-' if t['query_time'] is None else format(t['query_time'], '.1f')}"]
+            fit, query = (("-" if v is None else f"{v:.1f}")
+                          for v in (t["fit_time"], t["query_time"]))
+            lines += [f"   * - {t['round']}", f"     - {t['seconds']:.1f}", f"     - {fit}",
+                      f"     - {query}"]
     return "\n".join(lines) + "\n"
 
 

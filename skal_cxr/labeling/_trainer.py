@@ -25,14 +25,12 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 from skorch.callbacks import Callback
 
 __all__ = ["CHILD_NICENESS", "TrainerProcess", "TrainingFailed", "train_round",
-           "reserve_round", "set_parent_death_signal", "open_pool", "checkpoint_path",
-           "save_checkpoint"]
+           "reserve_round", "set_parent_death_signal", "open_pool"]
 
 #: How much lower than the server's the worker's scheduling priority is (``nice``).
 CHILD_NICENESS = 10
@@ -53,62 +51,11 @@ class TrainingFailed(RuntimeError):
 
 
 # -- the work: plain dicts in, plain dicts out ------------------------------------------
-def checkpoint_path(path, round_):
-    """The model checkpoint file of round ``round_`` of the project in ``path``.
-
-    Parameters
-    ----------
-    path : path-like
-        The project folder.
-    round_ : int
-        The round.
-
-    Returns
-    -------
-    checkpoint : pathlib.Path
-        ``<path>/checkpoints/round-<round_>.joblib``.
-    """
-    return Path(path) / "checkpoints" / f"round-{int(round_)}.joblib"
-
-
-def save_checkpoint(path, round_, estimator):
-    """Write a round's fitted estimator atomically (without its Dask scheduler).
-
-    Parameters
-    ----------
-    path : path-like
-        The project folder.
-    round_ : int
-        The round.
-    estimator : MCDropoutCNN
-        The fitted model.
-
-    Returns
-    -------
-    checkpoint : pathlib.Path
-        The file written.
-    """
-    import joblib
-
-    target = checkpoint_path(path, round_)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    scheduler = getattr(estimator, "scheduler", None)
-    if scheduler is not None:  # a setting of the serving process, not of the model
-        estimator.set_params(scheduler=None)
-    try:
-        joblib.dump(estimator, tmp)
-    finally:
-        if scheduler is not None:
-            estimator.set_params(scheduler=scheduler)
-    tmp.replace(target)
-    return target
-
-
 def open_pool(path, image_size, n_images):
     """The project's images at the training resolution, from its image cache, read lazily.
 
     The serving process builds and checks the cache (see
-    :func:`~skal_cxr.labeling._loop.load_pool`); this only opens its last
+    :func:`~skal_cxr.labeling._pool.load_pool`); this only opens its last
     complete build.
 
     Parameters
@@ -132,7 +79,7 @@ def open_pool(path, image_size, n_images):
     """
     from .._lazy import ImageRows
     from ..datasets import ImageCache
-    from ._loop import cache_dir
+    from ._settings import cache_dir
 
     folder = cache_dir(path, image_size)
     try:
@@ -161,30 +108,37 @@ class _EpochProgress(Callback):
             sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
 
 
-def _estimator(job):
-    from ..simulation._runner import build_estimator
+def _round_config(job):
+    from ..engine import RoundConfig
 
-    est = build_estimator(job["simulation"], job["n_classes"], job["random_state"])
+    return RoundConfig.from_dict(job["rounds"])
+
+
+def _estimator(job):
+    from ..engine import build_estimator
+
+    est = build_estimator(_round_config(job), job["n_classes"])
     if job.get("score_scheduler"):
         est.set_params(scheduler=job["score_scheduler"])
     return est
 
 
-def _learner(estimator, strategy):
+def _learner(estimator, job):
     from ..learner import ActiveLearner
     from ..strategies import STRATEGIES
 
-    return ActiveLearner(estimator, query_strategy=STRATEGIES[strategy])
+    return ActiveLearner(estimator, query_strategy=STRATEGIES[_round_config(job).strategy])
 
 
 def train_round(job, progress=None):
     """Train a round's model, predict the stop set and query the next batch.
 
-    The same estimator, seeds and round primitives as
-    :func:`skal_cxr.simulation.simulate`: a fresh network fitted on the
-    labeled images in the order they were queued, then ``n_next`` images
-    queried from the pool positions not in ``exclude`` (a random subset of
-    ``simulation["pool_size"]`` of them scored, when set).
+    The same round engine as :func:`skal_cxr.simulation.simulate`
+    (:mod:`skal_cxr.engine`: estimator, seeds, query): a fresh network
+    fitted on the labeled images in the order they were queued, then
+    ``n_next`` images queried from the pool positions not in ``exclude`` (a
+    random subset of ``pool_size`` of them scored, when the round
+    configuration sets it).
 
     Parameters
     ----------
@@ -193,9 +147,9 @@ def train_round(job, progress=None):
         ``labeled`` (0-based pool positions, in queue order), ``codes``
         (their consensus class codes), ``exclude`` (positions never to query:
         everything queued), ``n_next``, ``stop_set`` (positions),
-        ``simulation`` (the project's simulation settings), ``strategy``,
-        ``n_classes``, ``random_state``, ``query_seed`` and
-        ``score_scheduler`` (a Dask address or None).
+        ``rounds`` (the project's :class:`~skal_cxr.engine.RoundConfig` as
+        a dict), ``n_classes``, ``query_seed`` and ``score_scheduler`` (a
+        Dask address or None).
     progress : callable or None, default=None
         Called with the fraction of training epochs done after each epoch;
         ``None``: the worker process's reporter, if any.
@@ -206,13 +160,14 @@ def train_round(job, progress=None):
         ``round``, ``queried`` (positions, most informative first),
         ``scores`` (list or None), ``stop_predictions`` (class codes),
         ``fit_time``, ``query_time`` (None when nothing was queried),
-        ``n_epochs``, ``n_labeled``, ``checkpoint`` (path of the saved model)
-        and ``pid`` (of the process that trained).
+        ``n_epochs``, ``n_labeled`` and ``pid`` (of the process that
+        trained). The model is saved as the round's checkpoint.
     """
     from .._lazy import take_rows
-    from ..simulation._runner import _torch_threads, query_round
+    from ..engine import query_round, torch_threads
+    from ._models import ModelStore
 
-    sim, r = job["simulation"], int(job["round"])
+    rounds, r = _round_config(job), int(job["round"])
     key = str(job["path"])
     X = open_pool(job["path"], job["image_size"], job["n_images"])
     labeled = [int(i) for i in job["labeled"]]
@@ -220,12 +175,12 @@ def train_round(job, progress=None):
     if progress is not None:
         _PROGRESS_SINKS[key] = progress
     try:
-        with _torch_threads(sim["torch_threads"]):
+        with torch_threads(rounds.torch_threads):
             est = _estimator(job)
             n_epochs = est.epochs_for(len(labeled))
             est.set_params(callbacks=list(est.callbacks) + [
                 ("labeling_progress", _EpochProgress(key, n_epochs))])
-            learner = _learner(est, job["strategy"])
+            learner = _learner(est, job)
             t0 = time.perf_counter()
             learner.fit(X[labeled], codes)
             fit_time = time.perf_counter() - t0
@@ -233,12 +188,12 @@ def train_round(job, progress=None):
             queried, scores, query_time = [], None, None
             if job["n_next"] > 0:
                 queried, scores, query_time = query_round(
-                    learner, X, list(job["exclude"]), int(job["n_next"]), sim,
+                    learner, X, list(job["exclude"]), int(job["n_next"]), rounds,
                     int(job["query_seed"]))
     finally:
         if progress is not None:
             _PROGRESS_SINKS.pop(key, None)
-    checkpoint = save_checkpoint(job["path"], r, learner.estimator_)
+    ModelStore(job["path"]).save(r, learner.estimator_)
     _LEARNERS.clear()  # keep one model per process: the reserve query reuses it
     _LEARNERS[(key, r)] = learner
     return {
@@ -246,7 +201,7 @@ def train_round(job, progress=None):
         "scores": None if scores is None else [float(s) for s in scores],
         "stop_predictions": [int(p) for p in np.asarray(stop_pred).ravel()],
         "fit_time": fit_time, "query_time": query_time, "n_epochs": int(n_epochs),
-        "n_labeled": len(labeled), "checkpoint": str(checkpoint), "pid": os.getpid(),
+        "n_labeled": len(labeled), "pid": os.getpid(),
     }
 
 
@@ -259,10 +214,10 @@ def reserve_round(job):
     Parameters
     ----------
     job : dict
-        ``path``, ``round``, ``image_size``, ``n_images``, ``simulation``,
-        ``strategy``, ``n_classes``, ``random_state``, ``score_scheduler``
-        as for :func:`train_round`, ``exclude`` (positions queued or just
-        queried), ``n_reserve`` and ``reserve_seed``.
+        ``path``, ``round``, ``image_size``, ``n_images``, ``rounds``,
+        ``n_classes`` and ``score_scheduler`` as for :func:`train_round`,
+        ``exclude`` (positions queued or just queried), ``n_reserve`` and
+        ``reserve_seed``.
 
     Returns
     -------
@@ -270,23 +225,24 @@ def reserve_round(job):
         ``round``, ``reserve`` (positions, most informative first),
         ``query_time`` and ``pid``.
     """
-    import joblib
+    from ..engine import query_round, torch_threads
+    from ._models import ModelStore
 
-    from ..simulation._runner import _torch_threads, query_round
-
-    sim, r, key = job["simulation"], int(job["round"]), str(job["path"])
+    rounds, r, key = _round_config(job), int(job["round"]), str(job["path"])
     learner = _LEARNERS.get((key, r))
     if learner is None:  # another process trained it: read its checkpoint
-        est = joblib.load(checkpoint_path(job["path"], r))
+        est = ModelStore(job["path"]).get(r)
+        if est is None:
+            raise TrainingFailed(f"round {r} has no model checkpoint to query the reserve with.")
         if job.get("score_scheduler"):
             est.set_params(scheduler=job["score_scheduler"])
-        learner = _learner(_estimator(job), job["strategy"])
+        learner = _learner(_estimator(job), job)
         learner.estimator_ = est
         learner.classes_ = getattr(est, "classes_", None)
     X = open_pool(job["path"], job["image_size"], job["n_images"])
-    with _torch_threads(sim["torch_threads"]):
+    with torch_threads(rounds.torch_threads):
         reserve, _, query_time = query_round(learner, X, list(job["exclude"]),
-                                             int(job["n_reserve"]), sim,
+                                             int(job["n_reserve"]), rounds,
                                              int(job["reserve_seed"]))
     return {"round": r, "reserve": [int(q) for q in reserve], "query_time": query_time,
             "pid": os.getpid()}

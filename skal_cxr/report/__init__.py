@@ -21,8 +21,13 @@ Only *complete* runs (every planned round recorded) enter the summary.
 
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
-    FINAL_METRICS, area_under_learning_curve, labels_to_reach, learning_curves,
-    paired_comparison, summarize, verdict_vs_random,
+    FINAL_METRICS,
+    area_under_learning_curve,
+    labels_to_reach,
+    learning_curves,
+    paired_comparison,
+    summarize,
+    verdict_vs_random,
 )
 
 __all__ = [

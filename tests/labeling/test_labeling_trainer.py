@@ -12,7 +12,11 @@ import pytest
 
 from skal_cxr.labeling import _trainer
 from skal_cxr.labeling._trainer import (
-    CHILD_NICENESS, TrainerProcess, TrainingFailed, reserve_round, train_round,
+    CHILD_NICENESS,
+    TrainerProcess,
+    TrainingFailed,
+    reserve_round,
+    train_round,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,18 +35,15 @@ def _stat(pid):
 
 def _job(project, round_=1, n_next=5, pool_size=None, query_seed=123):
     """A training job over the first batch of a tiny project (made-up labels)."""
-    rounds = project.rounds()
-    labeled = [i - 1 for i in rounds[0]["queried"]]
-    sim = dict(project.config["simulation"], pool_size=pool_size)
+    labeled = [i - 1 for i in project.rounds()[0]["queried"]]
+    rounds = dict(project.round_config.to_dict(), pool_size=pool_size)
     return {
         "path": str(project.path), "round": round_, "image_size": project.config["image_size"],
         "n_images": project.n_images(), "labeled": labeled,
         "codes": [k % len(project.classes) for k in range(len(labeled))],
         "exclude": labeled, "n_next": n_next,
-        "stop_set": [i - 1 for i in project.stop_set], "simulation": sim,
-        "strategy": project.config["strategy"], "n_classes": len(project.classes),
-        "random_state": project.config["random_state"], "query_seed": query_seed,
-        "score_scheduler": None,
+        "stop_set": [i - 1 for i in project.stop_set], "rounds": rounds,
+        "n_classes": len(project.classes), "query_seed": query_seed, "score_scheduler": None,
     }
 
 
@@ -75,8 +76,7 @@ def test_the_worker_trains_exactly_like_this_process(make_project, trainer):
         assert there[key] == here[key], key
     assert len(there["queried"]) == 5 and not set(there["queried"]) & set(job["exclude"])
     assert len(there["stop_predictions"]) == len(project.stop_set)
-    assert Path(there["checkpoint"]).is_file()
-    assert Path(there["checkpoint"]) == project.path / "checkpoints" / "round-1.joblib"
+    assert (project.path / "checkpoints" / "round-1.joblib").is_file()
 
 
 def test_the_reserve_comes_from_the_fitted_model_or_its_checkpoint(make_project, trainer):
