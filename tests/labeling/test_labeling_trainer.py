@@ -149,29 +149,35 @@ def test_the_parent_death_signal_is_sigkill():
 
 
 @linux_only
-def test_the_worker_dies_with_its_parent():
-    code = ("import sys, time; from skal_cxr.labeling._trainer import TrainerProcess; "
-            "t = TrainerProcess().start(); print(t.pid, flush=True); time.sleep(120)")
+def test_the_worker_dies_with_its_parent_even_while_its_pipe_stays_open():
+    # A forked "holder" keeps the parent's end of the pipe open, so the worker
+    # sees no end-of-file: only the death signal or the parent watch can end it
+    # (as when it scores a large pool and does not touch the pipe for a while).
+    code = ("import os, time; from skal_cxr.labeling._trainer import TrainerProcess; "
+            "t = TrainerProcess().start(); holder = os.fork()\n"
+            "if holder == 0:\n    time.sleep(120); os._exit(0)\n"
+            "print(t.pid, holder, flush=True); time.sleep(120)")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
-    child = None
+    worker = holder = None
     try:
-        child = int(parent.stdout.readline())
-        assert _stat(child)[1] == parent.pid
+        worker, holder = map(int, parent.stdout.readline().split())
+        assert _stat(worker)[1] == parent.pid
         parent.kill()
         parent.wait(10)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            stat = _stat(child)
+            stat = _stat(worker)
             if stat is None or stat[0] == "Z":
                 break
             time.sleep(0.05)
-        stat = _stat(child)
+        stat = _stat(worker)
         assert stat is None or stat[0] == "Z", f"the worker outlived its parent: {stat}"
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
-        stat = None if child is None else _stat(child)
-        if stat is not None and stat[0] != "Z":
-            os.kill(child, signal.SIGKILL)  # the test failed: leave nothing running
+        for pid in (worker, holder):  # leave nothing running
+            stat = None if pid is None else _stat(pid)
+            if stat is not None and stat[0] != "Z":
+                os.kill(pid, signal.SIGKILL)
