@@ -323,6 +323,8 @@ def latency(samples, within=None):
 
 
 def summarize(rec, path, args, init_seconds):
+    from skal_cxr.labeling import open_project
+
     lat = {k: latency(v) for k, v in rec.samples.items()}
     lat_training = {k: latency(v, rec.training) for k, v in rec.samples.items()}
     return {
@@ -337,8 +339,7 @@ def summarize(rec, path, args, init_seconds):
         "waiting_answers": rec.waiting, "retried_gets": rec.retried,
         "labels": check_labels(path, rec),
         "turnaround": turnaround(path),
-        "pool_size": json.loads(db_rows(path, "SELECT value FROM meta WHERE key = 'config'")[0][
-            "value"])["simulation"]["pool_size"],
+        "pool_size": open_project(path).config["engine"]["pool_size"],
     }
 
 

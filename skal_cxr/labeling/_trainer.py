@@ -25,6 +25,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from skorch.callbacks import Callback
@@ -36,8 +38,10 @@ __all__ = ["CHILD_NICENESS", "TrainerProcess", "TrainingFailed", "train_round",
 CHILD_NICENESS = 10
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_PROGRESS_SINKS = {}   # key -> callable(fraction); "*" in the worker process
-_LEARNERS = {}         # (project path, round) -> the last fitted learner of this process
+# key -> callable(fraction); "*" in the worker process
+_PROGRESS_SINKS: dict[str, Callable[[float], None]] = {}
+# (project path, round) -> the last fitted learner of this process
+_LEARNERS: dict[tuple[str, int], Any] = {}
 
 
 class TrainingFailed(RuntimeError):

@@ -61,7 +61,13 @@ class TrainingState:
         self.last_pid = None
 
     def enable(self, niceness=CHILD_NICENESS):
-        """Train in the background from now on, in a worker ``niceness`` below the server."""
+        """Train in the background from now on, in a worker process below the server.
+
+        Parameters
+        ----------
+        niceness : int, default=CHILD_NICENESS
+            Added to the worker's ``nice`` value (10: a lower priority).
+        """
         with self._lock:
             self.background = True
             if self.trainer is None:
@@ -78,13 +84,28 @@ class TrainingState:
             self.round = round_
 
     def report_progress(self, fraction):
-        """Record the fraction of epochs done; the query follows the last epoch."""
+        """Record the fraction of epochs done; the query follows the last epoch.
+
+        Parameters
+        ----------
+        fraction : float
+            Epochs done over epochs of the fit.
+        """
         self.progress = fraction
         if fraction >= 1.0 and self.state == "training":
             self.state, self.progress = "querying", None
 
     def notify(self, project):
-        """Wake the background thread (starting it and its worker the first time)."""
+        """A batch may be complete: wake the background thread (started the first time).
+
+        The thread starts the worker process at once, so that its imports
+        are done before the first batch is.
+
+        Parameters
+        ----------
+        project : LabelingProject
+            The project to train.
+        """
         if not self.background:
             return
         with self._lock:
