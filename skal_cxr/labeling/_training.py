@@ -13,7 +13,11 @@ import traceback
 
 from ._trainer import CHILD_NICENESS, TrainerProcess
 
-__all__ = ["TrainingState"]
+__all__ = ["TrainingState", "COALESCE_SECONDS"]
+
+#: Seconds the background thread lets labels gather before it looks whether a
+#: batch is complete (a delay of the next batch far below its training time).
+COALESCE_SECONDS = 0.1
 
 
 class TrainingState:
@@ -129,7 +133,9 @@ class TrainingState:
             pass  # the first job starts one again and reports why it cannot
         while True:
             self._wake.wait()
-            if stop.is_set():
+            # one look per burst of labels: whether a batch is complete costs a
+            # pass over the queue, in the server's interpreter
+            if stop.wait(COALESCE_SECONDS):
                 return
             self._wake.clear()
             try:

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from skal_cxr.labeling import create_app  # noqa: E402
 from skal_cxr.labeling._trainer import CHILD_NICENESS  # noqa: E402
+from skal_cxr.labeling._training import COALESCE_SECONDS, TrainingState  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 #: Training that lasts minutes on any machine (one step per epoch, 20,000 epochs):
 #: the tests look at the server while it runs, then end it.
 SLOW_TRAINING = {"max_epochs": 1, "min_train_steps": 20_000}
@@ -76,6 +76,8 @@ def _label_batch(client, token, project, truth):
     raise AssertionError("the batch never ended")
 
 
+@pytest.mark.slow
+@linux_only
 def test_a_served_project_trains_in_a_worker_process_at_a_lower_priority(
         make_project, phantom_folder):
     project = make_project(reserve_size=0)
@@ -97,6 +99,8 @@ def test_a_served_project_trains_in_a_worker_process_at_a_lower_priority(
     assert project.training.trainer is None
 
 
+@pytest.mark.slow
+@linux_only
 def test_the_server_answers_while_the_worker_trains(make_project, phantom_folder):
     project = make_project(reserve_size=4, training=SLOW_TRAINING)
     token = project.add_rater("alice")
@@ -127,6 +131,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@linux_only
 def test_a_sigkilled_server_leaves_no_process_behind(make_project, phantom_folder):
     project = make_project(reserve_size=0, training=SLOW_TRAINING)
     token = project.add_rater("alice")
@@ -169,3 +175,40 @@ def test_a_sigkilled_server_leaves_no_process_behind(make_project, phantom_folde
             if stat is not None and stat[0] != "Z":
                 os.kill(pid, signal.SIGKILL)
     assert len(project.rounds()) == 1  # the round in training was not recorded
+
+
+class _NoWorker:
+    """A TrainerProcess stand-in: the thread's jobs never reach a process."""
+
+    def start(self):
+        return self
+
+    def close(self):
+        pass
+
+
+def test_a_burst_of_labels_wakes_the_thread_for_a_few_looks_not_one_each():
+    calls = []
+
+    def train(project, run):
+        calls.append(project)
+        return None  # no batch complete
+
+    state = TrainingState(train)
+    state.background, state.trainer = True, _NoWorker()
+    try:
+        started = time.monotonic()
+        for _ in range(20):  # a label every 10 ms
+            state.notify("project")
+            time.sleep(0.01)
+        burst = time.monotonic() - started
+        assert state.join(30)
+        # at most one look per COALESCE_SECONDS of the burst (and one after it),
+        # not one per label
+        assert 1 <= len(calls) <= burst / COALESCE_SECONDS + 2 < 20
+        before = len(calls)
+        state.notify("project")  # a later label is looked at too
+        assert state.join(30) and len(calls) == before + 1
+    finally:
+        state.close()
+    assert state.trainer is None and not state.background
