@@ -55,6 +55,7 @@ def trainer():
 
 
 @linux_only
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_the_worker_is_a_child_process_with_a_lower_priority(trainer):
     trainer.start()
     assert trainer.pid != os.getpid()
@@ -63,6 +64,7 @@ def test_the_worker_is_a_child_process_with_a_lower_priority(trainer):
     assert nice == min(19, os.nice(0) + CHILD_NICENESS)
 
 
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_the_worker_trains_exactly_like_this_process(make_project, trainer):
     project = make_project()
     job = _job(project)
@@ -79,6 +81,7 @@ def test_the_worker_trains_exactly_like_this_process(make_project, trainer):
     assert (project.path / "checkpoints" / "round-1.joblib").is_file()
 
 
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_the_reserve_comes_from_the_fitted_model_or_its_checkpoint(make_project, trainer):
     project = make_project()
     job = _job(project)
@@ -108,6 +111,7 @@ def test_pool_size_scores_a_seeded_random_subset_of_the_unlabeled_images(make_pr
     assert set(big) <= set(subset20.tolist())
 
 
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(
         make_project, trainer):
     project = make_project()
@@ -121,6 +125,7 @@ def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(
     assert trainer.run("ping", {})["pid"] == pid
 
 
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_a_worker_killed_during_a_round_fails_it_and_the_next_job_gets_a_new_worker(
         make_project, trainer):
     project = make_project()
@@ -149,6 +154,7 @@ def test_the_parent_death_signal_is_sigkill():
 
 
 @linux_only
+@pytest.mark.slow  # starts a worker process (imports torch)
 def test_the_worker_dies_with_its_parent_even_while_its_pipe_stays_open():
     # A forked "holder" keeps the parent's end of the pipe open, so the worker
     # sees no end-of-file: only the death signal or the parent watch can end it
