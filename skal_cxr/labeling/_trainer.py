@@ -305,7 +305,7 @@ def _worker_main(conn, parent_pid, niceness):
     # Ctrl-C in a terminal reaches the whole process group; skorch would end
     # a fit early on it and the round would look complete. The server stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if niceness:
+    if niceness and hasattr(os, "nice"):  # POSIX; elsewhere the worker runs at the same priority
         os.nice(niceness)
     _PROGRESS_SINKS["*"] = lambda fraction: conn.send(("progress", fraction))
     import skal_cxr.models  # noqa: F401  (torch and skorch, before the first job)
