@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from skorch.callbacks import Callback
 
-__all__ = ["CHILD_NICENESS", "TrainerProcess", "TrainingFailed", "train_round",
+__all__ = ["CHILD_NICENESS", "TrainerProcess", "TrainingFailed", "WorkerDied", "train_round",
            "reserve_round", "set_parent_death_signal", "open_pool"]
 
 #: How much lower than the server's the worker's scheduling priority is (``nice``).
@@ -51,6 +51,16 @@ class TrainingFailed(RuntimeError):
     ----------
     message : str
         What failed; the worker's traceback follows it when there is one.
+    """
+
+
+class WorkerDied(TrainingFailed):
+    """The worker process ended during a job (killed, out of memory); the next job starts one.
+
+    Parameters
+    ----------
+    message : str
+        How it ended.
     """
 
 
@@ -424,8 +434,8 @@ class TrainerProcess:
             process.join(5)
             code = process.exitcode
             self._forget(process)
-            raise TrainingFailed(f"the training process ended (exit code {code}); the "
-                                 "round is trained again by a new one.") from None
+            raise WorkerDied(f"the training process ended (exit code {code}) during the "
+                             f"{name!r} job; the next job starts a new one.") from None
 
     def _forget(self, process):
         with self._lock:

@@ -11,9 +11,13 @@ thread and ended with it (or with the server).
 import threading
 import traceback
 
-from ._trainer import CHILD_NICENESS, TrainerProcess
+from ._trainer import CHILD_NICENESS, TrainerProcess, WorkerDied
 
-__all__ = ["TrainingState", "COALESCE_SECONDS"]
+__all__ = ["TrainingState", "COALESCE_SECONDS", "RETRIES_AFTER_WORKER_DEATH"]
+
+#: Times in a row a round is tried again at once, in a new worker, when its
+#: worker died (killed, out of memory); then the next label tries again.
+RETRIES_AFTER_WORKER_DEATH = 2
 
 #: Seconds the background thread lets labels gather before it looks whether a
 #: batch is complete (a delay of the next batch far below its training time).
@@ -131,6 +135,7 @@ class TrainingState:
             trainer.start()  # torch imports now, not after the first batch
         except Exception:
             pass  # the first job starts one again and reports why it cannot
+        deaths = 0  # of the worker, in a row
         while True:
             self._wake.wait()
             # one look per burst of labels: whether a batch is complete costs a
@@ -141,12 +146,16 @@ class TrainingState:
             try:
                 while not stop.is_set() and self._train(project, run) is not None:
                     pass
-                self.error = None
-            except Exception:  # keep serving; the status shows the error
+                self.error, deaths = None, 0
+            except Exception as exc:  # keep serving; the status shows the error
                 if stop.is_set():
                     return
                 self.error = traceback.format_exc(limit=3)
                 print(f"skal-cxr label: training failed:\n{self.error}", flush=True)
+                if isinstance(exc, WorkerDied):
+                    deaths += 1
+                    if deaths <= RETRIES_AFTER_WORKER_DEATH:
+                        self._wake.set()  # nothing was recorded: train it again now
             finally:
                 self.set("idle")
             with self._lock:

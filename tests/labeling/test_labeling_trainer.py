@@ -15,6 +15,7 @@ from skal_cxr.labeling._trainer import (
     CHILD_NICENESS,
     TrainerProcess,
     TrainingFailed,
+    WorkerDied,
     reserve_round,
     train_round,
 )
@@ -135,7 +136,7 @@ def test_a_worker_killed_during_a_round_fails_it_and_the_next_job_gets_a_new_wor
     def kill(fraction):
         os.kill(killed, signal.SIGKILL)
 
-    with pytest.raises(TrainingFailed, match="training process ended"):
+    with pytest.raises(WorkerDied, match="training process ended"):
         trainer.run("train", _job(project), progress=kill)
     result = trainer.run("train", _job(project))
     assert result["pid"] == trainer.pid != killed

@@ -125,6 +125,25 @@ def test_the_server_answers_while_the_worker_trains(make_project, phantom_folder
     assert len(project.rounds()) == 1  # the killed round was not recorded
 
 
+@pytest.mark.slow
+@linux_only
+def test_a_round_whose_worker_was_killed_is_trained_again_by_a_new_one(make_project,
+                                                                      phantom_folder):
+    project = make_project(reserve_size=0, training={"max_epochs": 1, "min_train_steps": 500})
+    token = project.add_rater("alice")
+    with TestClient(create_app(project, allowed_hosts=["testserver"])) as client:
+        _label_batch(client, token, project, phantom_folder[1])
+        training = project.training
+        _wait(lambda: training.state == "training" and (training.progress or 0) > 0, 120,
+              "the worker's first epochs")
+        killed = training.trainer.pid
+        os.kill(killed, signal.SIGKILL)
+        # no further label: the round is made anyway, by a new worker
+        _wait(lambda: len(project.rounds()) == 2, 300, "round 1 from a new worker")
+        assert training.last_pid == training.trainer.pid != killed
+        assert _stat(killed) is None or _stat(killed)[0] == "Z"
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
