@@ -1,9 +1,9 @@
 """The images of a project: registered rows, files inside the image folder, previews."""
 
 import os
-import threading
 from pathlib import Path
 
+from .._atomic import atomic_write
 from ..exceptions import NotFound
 from ._images import display_pixels, window_png
 from ._settings import PREVIEW_DIR
@@ -58,8 +58,20 @@ class ImageStore:
         return path
 
     def pixels(self, image_id):
-        """``(pixels uint16 (H, W), window_center, window_width)`` of an image."""
-        return display_pixels(self.path(image_id))
+        """``(pixels uint16 (H, W), window_center, window_width)`` of an image.
+
+        A file that is gone, or can no longer be shown (changed since it was
+        registered into something the decoder refuses), is :class:`NotFound`.
+        """
+        path = self.path(image_id)
+        try:
+            return display_pixels(path)
+        except ImportError:
+            raise
+        except Exception as exc:  # decoders fail in many ways
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise NotFound(f"the file of image {image_id} cannot be shown: "
+                           f"{' '.join(str(reason).split())}") from None
 
     def png(self, image_id):
         """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
@@ -69,9 +81,7 @@ class ImageStore:
         if cached.is_file():
             return cached.read_bytes()
         data = window_png(*self.pixels(image_id))
-        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        atomic_write(cached, data)
         return data
 
     def table(self):

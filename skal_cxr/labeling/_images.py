@@ -19,7 +19,8 @@ from PIL import Image
 
 from ..datasets._csv import read_csv_table
 from ..datasets._image_folder import _is_missing
-from ..datasets._image_io import is_dicom
+from ..datasets._image_io import check_pixel_limit, is_dicom
+from ..datasets._paths import repeated_files, resolve_image_name
 
 __all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png"]
 
@@ -37,13 +38,17 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
     Without ``csv_path``, every file under ``image_dir`` with an image
     suffix (:data:`IMAGE_SUFFIXES`, any case), sorted by path. With it, the
     rows of the CSV in file order; every listed file must exist inside
-    ``image_dir`` (no ``..`` or symbolic link out of it).
+    ``image_dir`` (no ``..`` or symbolic link out of it). Names follow
+    :func:`~skal_cxr.datasets.load_image_folder`'s rule
+    (``skal_cxr.datasets._paths``): two names of one file (a symbolic or
+    hard link and its target, ``a.png`` and ``./a.png``) are one film, and a
+    film registered twice is refused, in the folder scan as in a CSV.
 
     Raises
     ------
     ValueError
         For a missing folder, column or file, a path outside the folder, a
-        file listed twice, or no image at all.
+        file listed twice (under any name), or no image at all.
     """
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
@@ -54,11 +59,12 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and _inside(p, image_dir)
         )
         rows = [(name, None) for name in found]
+        where = [repr(name) for name in found]
     else:
         # (any common encoding and delimiter; rows of the wrong length are problems)
         table = read_csv_table(csv_path, [image_column] + ([group_column] if group_column
                                                            else []))
-        rows, problems = [], []
+        rows, problems, where = [], [], []
         for line, row in table.rows:
             name = row[image_column].strip()
             patient = row[group_column].strip() if group_column else None
@@ -67,21 +73,25 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
                 problems.append(f"line {line}: {table.problems[line]}")
             elif not name:
                 problems.append(f"line {line}: empty file name")
-            elif not _inside(path, image_dir):
-                problems.append(f"line {line}: {name!r} is outside {image_dir}")
+            elif (refused := resolve_image_name(image_dir, name)[1]) is not None:
+                problems.append(f"line {line}: {name!r} is outside {image_dir} ({refused})")
             elif not path.is_file():
                 problems.append(f"line {line}: file not found: {path}")
             elif group_column and _is_missing(patient):
                 problems.append(f"line {line}: missing {group_column!r}")
             else:
                 rows.append((Path(os.path.relpath(path, image_dir)).as_posix(), patient))
+                where.append(f"line {line} ({name!r})")
         if problems:
             raise ValueError(f"{len(problems)} rows of {csv_path} are unusable:\n  "
                              + "\n  ".join(problems[:20]))
-    names = [name for name, _ in rows]
-    dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
-    if dup:
-        raise ValueError(f"files listed more than once: {dup[:10]}.")
+    repeated = repeated_files([image_dir / name for name, _ in rows])
+    if repeated:
+        listed = [f"{where[i]} is the same file as {where[j]}" for i, j in repeated.items()]
+        raise ValueError(
+            f"files listed more than once (a link and its target are one file): "
+            f"{'; '.join(listed[:10])}{' ...' if len(listed) > 10 else ''}. List each "
+            "image once (remove the link, or give a CSV naming one of them).")
     if not rows:
         raise ValueError(f"no images found in {image_dir} (suffixes {', '.join(IMAGE_SUFFIXES)}).")
     return rows
@@ -100,14 +110,26 @@ def _dicom_pixels(path):
     import pydicom
 
     try:
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+        from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
     except ImportError:  # pydicom < 3
-        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+        from pydicom.pixel_data_handlers.util import (
+            apply_color_lut,
+            apply_modality_lut,
+            apply_voi_lut,
+        )
 
     ds = pydicom.dcmread(path)
+    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
+                      int(ds.get("NumberOfFrames", 1) or 1))
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
+        raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same value.")
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
+    if photometric == "PALETTE COLOR":  # shown through its palette, as the model sees it
+        rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
+        return rgb @ np.array([0.299, 0.587, 0.114]), None, False
     arr = apply_modality_lut(arr, ds)
     window = None
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
@@ -143,6 +165,7 @@ def display_pixels(path):
         arr, window, mono1 = _dicom_pixels(path)
     else:
         with Image.open(path) as img:
+            check_pixel_limit(path, img.height, img.width, getattr(img, "n_frames", 1))
             img.load()
             if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
                 img = img.convert("L")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import Integers, Options, check_values
 from ..datasets._agreement import CONSENSUS
 from ..datasets._image_io import check_image_size
 from ..engine import RoundConfig
@@ -22,8 +22,13 @@ from ._settings import CACHE_DIR, CHECKPOINT_DIR, COLD_STARTS, PREVIEW_DIR, ROUN
 __all__ = ["init_project", "open_project"]
 
 
-def _check_int(value, name, minimum):
-    return check_int(value, name, minimum, error=LabelingError)
+#: Constraints of a project's own settings (the round settings are the engine's).
+_CONSTRAINTS = {
+    "labels_per_image": [Integers(1)], "query_size": [Integers(1)],
+    "initial_size": [Integers(1), None], "reserve_size": [Integers(0), None],
+    "stop_set_size": [Integers(1)], "stop_window": [Integers(1)], "random_state": [Integers(0)],
+    "n_jobs": [Integers(1), Options(numbers.Integral, {-1}), None],
+}
 
 
 _QUERY_SIZE = 20  # the default of init_project's query_size
@@ -167,18 +172,17 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     classes = [str(c).strip() for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
-    labels_per_image = _check_int(labels_per_image, "labels_per_image", 1)
-    query_size = _check_int(query_size, "query_size", 1)
-    initial_size = query_size if initial_size is None else _check_int(
-        initial_size, "initial_size", 1)
-    reserve_size = query_size if reserve_size is None else _check_int(
-        reserve_size, "reserve_size", 0)
-    stop_set_size = _check_int(stop_set_size, "stop_set_size", 1)
-    stop_window = _check_int(stop_window, "stop_window", 1)
-    random_state = _check_int(random_state, "random_state", 0)
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
-            n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
-        raise LabelingError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
+    checked = check_values(
+        {"labels_per_image": labels_per_image, "query_size": query_size,
+         "initial_size": initial_size, "reserve_size": reserve_size,
+         "stop_set_size": stop_set_size, "stop_window": stop_window,
+         "random_state": random_state, "n_jobs": n_jobs},
+        _CONSTRAINTS, "init_project", error=LabelingError)
+    labels_per_image, query_size = checked["labels_per_image"], checked["query_size"]
+    initial_size = query_size if initial_size is None else checked["initial_size"]
+    reserve_size = query_size if reserve_size is None else checked["reserve_size"]
+    stop_set_size, stop_window = checked["stop_set_size"], checked["stop_window"]
+    random_state, n_jobs = checked["random_state"], checked["n_jobs"]
     if consensus not in CONSENSUS:
         raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
     if cold_start not in COLD_STARTS:

@@ -24,6 +24,7 @@ from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
 from ._settings import read_settings, round_config
+from ._storage import check_database, read_meta
 from ._status import (
     decode_rounds, kappa, labeled_set, progress, status, stopping_signal, write_export,
 )
@@ -70,9 +71,9 @@ class LabelingProject:
         db = self.path / DB_FILE
         if not db.is_file():
             raise LabelingError(f"{self.path} is not a labeling project (no {DB_FILE}).")
+        check_database(db)  # a damaged file is refused here, in one line naming it
         self.db = Database(self.path)
-        with self.db.connect() as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = read_meta(self.db)
         version = int(meta.get("schema_version", 0))
         if version != SCHEMA_VERSION:
             raise LabelingError(
@@ -420,7 +421,7 @@ class LabelingProject:
             n_queued = self.queue.queued_count(conn)
         rounds = self.rounds()
         return status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
-                      stopping_signal(self.config, rounds, n_queued))
+                      stopping_signal(self.config, rounds, n_queued, self.n_images()))
 
     def export(self, path):
         """Write the consensus labels as a CSV that :func:`load_image_folder` reads.

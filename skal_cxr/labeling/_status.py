@@ -6,11 +6,10 @@ and the rounds, so that one snapshot of the database gives one answer.
 
 import csv
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
+from .._atomic import replacing
 from ..datasets._agreement import consensus_codes, fleiss_kappa
 
 __all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status",
@@ -78,12 +77,13 @@ def _cohen_kappa(a, b):
     return float(value) if np.isfinite(value) else 0.0
 
 
-def stopping_signal(settings, rounds, n_queued):
-    """Stabilizing predictions (Bloodgood and Vijay-Shanker, 2009) and the budget.
+def stopping_signal(settings, rounds, n_queued, n_images=None):
+    """Stabilizing predictions (Bloodgood and Vijay-Shanker, 2009), the budget and the pool.
 
     Cohen's kappa between the stop-set predictions of successive models; the
     signal is up when the mean of the last ``stop_window`` kappas reaches
-    ``stop_threshold``, or when the budget is spent.
+    ``stop_threshold``, when the budget is spent, or when every image of the
+    pool has been queued (nothing is left to label, budget or not).
 
     Parameters
     ----------
@@ -93,11 +93,14 @@ def stopping_signal(settings, rounds, n_queued):
         The rounds, oldest first, with their ``stop_predictions``.
     n_queued : int
         Images queued so far.
+    n_images : int, default=None
+        Images in the pool; ``None`` leaves the pool out of the signal.
 
     Returns
     -------
     signal : dict
-        ``stop``, ``kappa_window``, ``threshold`` and ``budget_left``.
+        ``stop``, ``kappa_window``, ``threshold``, ``budget_left`` and
+        ``pool_left`` (images never queued; ``None`` without ``n_images``).
     """
     cfg = settings
     preds = [r["stop_predictions"] for r in rounds if r["stop_predictions"] is not None]
@@ -105,8 +108,10 @@ def stopping_signal(settings, rounds, n_queued):
     window = kappas[-cfg["stop_window"]:]
     stable = len(window) == cfg["stop_window"] and float(np.mean(window)) >= cfg["stop_threshold"]
     budget_left = None if cfg["budget"] is None else max(0, cfg["budget"] - n_queued)
-    return {"stop": bool(stable or budget_left == 0), "kappa_window": window,
-            "threshold": cfg["stop_threshold"], "budget_left": budget_left}
+    pool_left = None if n_images is None else max(0, n_images - n_queued)
+    return {"stop": bool(stable or budget_left == 0 or pool_left == 0), "kappa_window": window,
+            "threshold": cfg["stop_threshold"], "budget_left": budget_left,
+            "pool_left": pool_left}
 
 
 def status(name, classes, label_counts, kappa_, rounds, training, stopping):
@@ -153,8 +158,7 @@ def write_export(path, classes, ids, codes, raters, standing, times, images):
     header = ["filename", "label"] + [f"rater_{n}" for n in raters.values()]
     header += (["patient"] if has_patient else []) + [
         "n_labels", "first_labeled_at", "last_labeled_at"]
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for image_id, code in zip(ids.tolist(), codes.tolist()):
@@ -164,5 +168,4 @@ def write_export(path, classes, ids, codes, raters, standing, times, images):
             row += ([patient or ""] if has_patient else []) + [
                 len(votes), *times.get(image_id, ("", ""))]
             writer.writerow(row)
-    os.replace(tmp, path)
     return len(ids)

@@ -1,6 +1,7 @@
 """``skal-cxr label init|add-rater|serve|status|export``."""
 
 import argparse
+import inspect
 import sys
 
 __all__ = ["add_label_parser"]
@@ -12,11 +13,22 @@ quick start:
   skal-cxr label add-rater cxr-project alice      (prints alice's secret link)
   skal-cxr label serve cxr-project                (http://127.0.0.1:8765)
   skal-cxr label export cxr-project -o labels.csv
+  skal-cxr label backup cxr-project backup.sqlite  (safe while serving; restore: see docs)
 """
+
+
+def _defaults(function):
+    """``{parameter: default}`` of a function (the help shows them, never restated)."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
 
 
 def add_label_parser(sub, list_of_str):
     """Register the ``label`` command on the ``skal-cxr`` subparsers ``sub``."""
+    from ._app import HOST, PORT
+    from ._init import init_project
+    from ._settings import COLD_STARTS
+
+    D = _defaults(init_project)
     label = sub.add_parser(
         "label", help="label images in the browser with active learning (a project folder)",
         description="Labeling projects: raters label the images the model queries, in the "
@@ -35,38 +47,43 @@ def add_label_parser(sub, list_of_str):
                    help="class names, from least to most severe")
     p.add_argument("--csv", metavar="CSV", help="CSV listing the images (default: every "
                    "image file under DIR)")
-    p.add_argument("--image-column", default="filename", metavar="COL",
-                   help="CSV column of file names (filename)")
+    p.add_argument("--image-column", default=D["image_column"], metavar="COL",
+                   help=f"CSV column of file names ({D['image_column']})")
     p.add_argument("--group-column", metavar="COL", help="CSV patient column")
-    p.add_argument("--labels-per-image", type=int, default=1, metavar="K",
-                   help="labels per image, from different raters (1)")
-    p.add_argument("--strategy", default="mean_std", help="query strategy (mean_std)")
+    p.add_argument("--labels-per-image", type=int, default=D["labels_per_image"], metavar="K",
+                   help=f"labels per image, from different raters ({D['labels_per_image']})")
+    p.add_argument("--strategy", default=D["strategy"],
+                   help=f"query strategy ({D['strategy']})")
     p.add_argument("--query-size", type=int, metavar="N",
-                   help="images queried per round (20)")
+                   help=f"images queried per round ({D['query_size']})")
     p.add_argument("--batch-size", type=int, metavar="N", dest="batch_size",
                    help=argparse.SUPPRESS)  # deprecated alias of --query-size
     p.add_argument("--initial-size", type=int, metavar="N",
                    help="size of the first (cold-start) batch (--query-size)")
-    p.add_argument("--cold-start", choices=["random", "k_center"], default="random",
-                   help="how the first batch is chosen (random)")
+    p.add_argument("--cold-start", choices=COLD_STARTS, default=D["cold_start"],
+                   help=f"how the first batch is chosen ({D['cold_start']})")
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
     p.add_argument("--reserve-size", type=int, metavar="N",
                    help="next-ranked images handed out while the next batch is computed "
                    "(--query-size; 0: raters wait)")
-    p.add_argument("--pool-size", type=_pool_size, default="auto", metavar="N|all",
+    p.add_argument("--pool-size", type=_pool_size, default=D["pool_size"], metavar="N|all",
                    help="unlabeled images scored per round: a random N, or all (auto: all "
                    "up to 2000 images, else a random 2000)")
-    p.add_argument("--lease-minutes", type=float, default=60, metavar="M",
-                   help="an image held this long without a label goes to another rater (60)")
-    p.add_argument("--image-size", type=int, default=64, metavar="PX",
-                   help="training resolution (64)")
-    p.add_argument("--class-weight", choices=["none", "balanced"], default="none",
-                   help="class weighting of the loss (none)")
-    p.add_argument("--consensus", choices=["majority", "mean", "max"], default="majority",
-                   help="how several raters' labels become one (majority)")
+    lease = D["lease_seconds"] / 60
+    p.add_argument("--lease-minutes", type=float, default=lease, metavar="M",
+                   help=f"an image held this long without a label goes to another rater "
+                   f"({lease:g})")
+    p.add_argument("--image-size", type=int, default=D["image_size"], metavar="PX",
+                   help=f"training resolution ({D['image_size']})")
+    weight = D["class_weight"] or "none"
+    p.add_argument("--class-weight", choices=["none", "balanced"], default=weight,
+                   help=f"class weighting of the loss ({weight})")
+    p.add_argument("--consensus", choices=["majority", "mean", "max"], default=D["consensus"],
+                   help=f"how several raters' labels become one ({D['consensus']})")
     p.add_argument("--show-prediction", action="store_true",
                    help="show raters the model's prediction (hidden by default: it biases)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--seed", type=int, default=D["random_state"],
+                   help=f"random seed ({D['random_state']})")
     p.add_argument("--n-jobs", type=int, metavar="N",
                    help="threads decoding the images into the project's image cache "
                    "(1; -1 for every core)")
@@ -75,16 +92,20 @@ def add_label_parser(sub, list_of_str):
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--host", default="127.0.0.1", help="host of the link (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port of the link (8765)")
+    p.add_argument("--host", default=HOST, help=f"host of the link ({HOST})")
+    p.add_argument("--port", type=int, default=PORT, help=f"port of the link ({PORT})")
     p.set_defaults(func=_add_rater)
 
     p = lsub.add_parser("serve", help="serve the labeling page and API")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (8765)")
+    p.add_argument("--host", default=HOST, help=f"address to bind ({HOST})")
+    p.add_argument("--port", type=int, default=PORT, help=f"port ({PORT})")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding a non-loopback address (use a TLS proxy)")
+    p.add_argument("--public-host", metavar="NAME",
+                   help="host name raters reach the server by (their links, or the TLS "
+                   "proxy's name); requests naming another host are refused. Needed with "
+                   "--host 0.0.0.0")
     p.add_argument("--score-scheduler", metavar="ADDRESS",
                    help="score the pool after each batch (MC dropout, pools over 4096 images) "
                    "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
@@ -99,6 +120,13 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--output", "-o", required=True, metavar="CSV")
     p.set_defaults(func=_export)
+
+    p = lsub.add_parser("backup", help="copy the project database consistently, even while "
+                        "it is served (restore: stop the server, put the copy in place of "
+                        "project.sqlite, delete project.sqlite-wal and -shm)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
+    p.set_defaults(func=_backup)
     return label
 
 
@@ -118,7 +146,11 @@ def _pool_size(text):
 def _query_size(args):
     """``--query-size``, or the deprecated ``--batch-size`` (with a one-line warning)."""
     if args.batch_size is None:
-        return 20 if args.query_size is None else args.query_size
+        if args.query_size is None:
+            from ._init import init_project
+
+            return _defaults(init_project)["query_size"]
+        return args.query_size
     if args.query_size is not None:
         from ..exceptions import LabelingError
 
@@ -160,10 +192,11 @@ def _add_rater(args):
 
 def _serve(args):
     from . import open_project
-    from ._app import check_bind, serve
+    from ._app import _allowed_hosts, check_bind, serve
 
     project = open_project(args.project)
     check_bind(args.host, args.allow_remote)
+    _allowed_hosts(args.host, args.public_host)  # refused before anything starts
     if args.score_scheduler is not None:
         from .._dask import check_scheduler
         from ..exceptions import LabelingError
@@ -175,7 +208,8 @@ def _serve(args):
         project.score_scheduler = args.score_scheduler
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           flush=True)
-    serve(project, args.host, args.port, allow_remote=args.allow_remote)
+    serve(project, args.host, args.port, allow_remote=args.allow_remote,
+          public_host=args.public_host)
 
 
 def _status(args):
@@ -194,7 +228,18 @@ def _status(args):
     kappas = ", ".join(f"{k:.3f}" for k in stop["kappa_window"]) or "none yet"
     print(f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
           f"threshold {stop['threshold']}; budget left "
-          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']})")
+          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
+          f"images never queued {stop['pool_left']})")
+
+
+def _backup(args):
+    from . import open_project
+    from ._db import DB_FILE
+    from ._storage import backup_database
+
+    project = open_project(args.project)  # checks the database first
+    out = backup_database(project.path / DB_FILE, args.output)
+    print(f"Backed up {project.path / DB_FILE} to {out}", file=sys.stderr)
 
 
 def _export(args):

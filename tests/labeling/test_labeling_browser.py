@@ -142,6 +142,7 @@ def _standing_labels(db):
     return rows
 
 
+@pytest.mark.slow
 def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     base, token, path = server
     page.goto(f"{base}/#token={token}")
@@ -216,6 +217,7 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     _screenshot(page, tmp_path, "labeling_status.png")
 
 
+@pytest.mark.slow
 def test_unknown_token_is_refused(server, page):
     base, _, _ = server
     page.goto(f"{base}/#token=not-a-rater")

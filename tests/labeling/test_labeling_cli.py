@@ -56,7 +56,7 @@ def test_init_refuses_a_bad_pool_size(tmp_path, phantom_folder, capsys):
     (["label", "serve", "{proj}", "--score-scheduler", "nonsense"],
      "--score-scheduler 'nonsense': no Dask scheduler answers there"),
     (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a,b", "--n-jobs", "0"],
-     "n_jobs must be"),
+     "'n_jobs' parameter of init_project must be"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
                                     message):

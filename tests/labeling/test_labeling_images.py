@@ -110,3 +110,45 @@ def test_non_utf8_csv_says_how_to_fix(image_dir, tmp_path):
     path.write_bytes("filename\na.png\nb.png\n# é\n".encode("cp1252"))
     with pytest.raises(ValueError, match=r"is not UTF-8 \(byte 0xe9 on line 4\)"):
         find_images(image_dir, path)
+
+
+def test_a_link_and_its_target_are_one_film(tmp_path):
+    """The rule of load_image_folder: a folder scan or a CSV naming both is refused."""
+    d = tmp_path / "images"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        (d / name).write_bytes(name.encode())
+    os.symlink(d / "a.png", d / "sub" / "link.png")
+    with pytest.raises(ValueError, match=r"'sub/link.png' is the same file as 'a.png'"):
+        find_images(d)
+    csv = tmp_path / "list.csv"
+    csv.write_text("filename\na.png\nb.png\nsub/link.png\n")
+    with pytest.raises(ValueError, match=r"line 4 \('sub/link.png'\) is the same file as "
+                                         r"line 2 \('a.png'\)"):
+        find_images(d, csv)
+    os.link(d / "b.png", d / "hard.png")
+    csv.write_text("filename\nb.png\nhard.png\n")
+    with pytest.raises(ValueError, match="line 3 .* same file as line 2"):
+        find_images(d, csv)
+    csv.write_text("filename\na.png\nb.png\n")
+    assert find_images(d, csv) == [("a.png", None), ("b.png", None)]
+
+
+def test_display_follows_the_decoder_on_palettes_slopes_and_size(tmp_path, write_dicom,
+                                                                 monkeypatch):
+    """What the rater sees is what the model reads: palette applied, the same refusals."""
+    descriptor = [4, 0, 16]
+    data = np.asarray([65535, 40000, 20000, 0], dtype="<u2").tobytes()
+    attrs = {f"{c}PaletteColorLookupTable{k}": v for c in ("Red", "Green", "Blue")
+             for k, v in (("Descriptor", descriptor), ("Data", data))}
+    path = write_dicom(tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR",
+                       bits_stored=8, **attrs)
+    pixels, _, _ = display_pixels(path)
+    assert pixels.tolist() == [[65535, 40000], [20000, 0]]  # palette values, not indices
+    flat = write_dicom(tmp_path / "flat.dcm", [[0, 5], [6, 7]], RescaleSlope=0)
+    with pytest.raises(ValueError, match="RescaleSlope is 0"):
+        display_pixels(flat)
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", "1000")
+    with pytest.raises(ValueError, match="more than the limit"):
+        display_pixels(tmp_path / "big.png")

@@ -328,3 +328,16 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, pha
     assert calls == [50, 45]  # the batch and the reserve query of 60 - 10 labeled, on Dask
     for key in ("queried", "scores", "reserve", "stop_predictions"):
         assert rounds[0][key] == rounds[1][key]
+
+
+def test_stopping_signal_says_stop_when_the_pool_is_exhausted(make_project):
+    """No budget, every image queued: nothing is left to label, so stop."""
+    project = make_project(query_size=60, reserve_size=0)  # round 0 queues the whole pool
+    assert project.config["budget"] is None
+    rounds = [{"stop_predictions": None}]
+    signal = stopping_signal(project.config, rounds, n_queued=59, n_images=60)
+    assert signal["stop"] is False and signal["pool_left"] == 1
+    signal = stopping_signal(project.config, rounds, n_queued=60, n_images=60)
+    assert signal["stop"] is True and signal["pool_left"] == 0
+    stop = project.status()["stopping"]
+    assert stop["pool_left"] == 0 and stop["stop"] is True
