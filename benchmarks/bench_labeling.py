@@ -24,8 +24,10 @@ Measured:
   label that completed the previous round's batch to the new round's record
   (read from the database), with the fit and query times the round recorded.
 
-Writes ``labeling.md``, ``labeling.json`` and the server's log
-``labeling_serve.log`` to ``--out``. ``--tiny`` runs at toy
+Writes ``labeling.md``, ``labeling.rst`` (the same figures as
+reStructuredText list tables, ready for ``docs/benchmarks.rst``; also
+printed), ``labeling.json`` and the server's log ``labeling_serve.log`` to
+``--out``. ``--tiny`` runs at toy
 size in seconds (the smoke test does that).
 
 Run from the repository root (skal_cxr importable, with the ``label`` extra)::
@@ -72,11 +74,16 @@ def parse_args(argv=None):
     p.add_argument("--settle", type=float, default=600.0,
                    help="after the raters stop, wait up to this many seconds for a running "
                         "training to finish, so that its turnaround is measured")
+    p.add_argument("--pool-size", default=None, metavar="N|all",
+                   help="unlabeled images scored per round: a random subset of N, or all "
+                        "(default: the project's default)")
     p.add_argument("--threads", type=int, default=None,
                    help="OMP/torch threads of the server (default: its own choice)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--tiny", action="store_true", help="toy size: seconds, for the smoke test")
     args = p.parse_args(argv)
+    if args.pool_size not in (None, "all"):
+        args.pool_size = int(args.pool_size)
     if args.tiny:
         args.n_images, args.image_size, args.raters = 60, 32, 3
         args.duration, args.batch_size, args.labels_per_image = 6.0, 10, 2
@@ -101,9 +108,11 @@ def make_project(root, args):
         Image.fromarray(np.round(np.clip(x, 0, 1) * 4095).astype(np.uint16)).save(images / name)
         truth[name] = CLASSES[int(c)]
     t0 = time.perf_counter()
+    options = {} if args.pool_size is None else {
+        "pool_size": None if args.pool_size == "all" else args.pool_size}
     project = init_project(root / "project", images, CLASSES,
                            labels_per_image=args.labels_per_image, query_size=args.batch_size,
-                           image_size=args.image_size)
+                           image_size=args.image_size, **options)
     init_seconds = time.perf_counter() - t0
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}
     return project.path, tokens, truth, init_seconds
@@ -314,6 +323,8 @@ def latency(samples, within=None):
 
 
 def summarize(rec, path, args, init_seconds):
+    from skal_cxr.labeling import open_project
+
     lat = {k: latency(v) for k, v in rec.samples.items()}
     lat_training = {k: latency(v, rec.training) for k, v in rec.samples.items()}
     return {
@@ -328,6 +339,7 @@ def summarize(rec, path, args, init_seconds):
         "waiting_answers": rec.waiting, "retried_gets": rec.retried,
         "labels": check_labels(path, rec),
         "turnaround": turnaround(path),
+        "pool_size": open_project(path).config["engine"]["pool_size"],
     }
 
 
@@ -339,7 +351,9 @@ def markdown(res):
         "",
         f"{s['raters']} scripted raters for {s['duration']:.0f} s, think time {s['think']} s, "
         f"{s['n_images']:,} phantom PNGs of {s['image_size']} px, batches of "
-        f"{s['batch_size']} images x {s['labels_per_image']} labels; "
+        f"{s['batch_size']} images x {s['labels_per_image']} labels, "
+        + ("the whole pool" if res["pool_size"] is None
+           else f"a random {res['pool_size']:,} unlabeled images") + " scored per round; "
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
@@ -374,6 +388,59 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def _ms(value):
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def rst(res):
+    """The figures as reStructuredText list tables, to paste into docs/benchmarks.rst."""
+    s, m = res["settings"], res["machine"]
+    load = m["load_average"]
+    scored = ("the whole pool" if res["pool_size"] is None
+              else f"a random {res['pool_size']:,} unlabeled images")
+    lines = [
+        f"{s['raters']} scripted raters for {s['duration']:.0f} s (think time {s['think']} s), "
+        f"{s['n_images']:,} images of {s['image_size']} px, batches of {s['batch_size']} images "
+        f"x {s['labels_per_image']} labels, {scored} scored per round; {m['cpus']} CPU cores, "
+        f"1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - request",
+        "     - n",
+        "     - p50 (ms)",
+        "     - p99 (ms)",
+        "     - n while training",
+        "     - p99 while training (ms)",
+    ]
+    for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),
+                     ("next", "GET /api/next")):
+        a, b = res["latency"][k], res["latency_while_training"][k]
+        if a["n"]:
+            lines += [f"   * - ``{label}``", f"     - {a['n']:,}", f"     - {_ms(a['p50_ms'])}",
+                      f"     - {_ms(a['p99_ms'])}", f"     - {b['n']:,}",
+                      f"     - {_ms(b['p99_ms']) if b['n'] else '-'}"]
+    lab = res["labels"]
+    lines += [
+        "",
+        f"Errors: {res['errors']}. Labels acknowledged {lab['acknowledged']:,}, stored "
+        f"{lab['stored']:,}, lost {lab['lost']}, duplicated {lab['duplicate_image_rater']}. "
+        f"Training (and querying) ran during {res['training_seconds']:.0f} of the "
+        f"{s['duration']:.0f} s.",
+    ]
+    if res["turnaround"]:
+        lines += ["", ".. list-table::", "   :header-rows: 1", "",
+                  "   * - round", "     - last label to next batch ready (s)", "     - fit (s)",
+                  "     - query (s)"]
+        for t in res["turnaround"]:
+            fit, query = (("-" if v is None else f"{v:.1f}")
+                          for v in (t["fit_time"], t["query_time"]))
+            lines += [f"   * - {t['round']}", f"     - {t['seconds']:.1f}", f"     - {fit}",
+                      f"     - {query}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -393,8 +460,11 @@ def main(argv=None):
         shutil.copy(root / "serve.log", args.out / "labeling_serve.log")
     text = markdown(res)
     (args.out / "labeling.md").write_text(text)
+    (args.out / "labeling.rst").write_text(rst(res))
     (args.out / "labeling.json").write_text(json.dumps(res, indent=1))
     print(text)
+    print("reStructuredText for docs/benchmarks.rst (also in labeling.rst):\n")
+    print(rst(res))
     return res
 
 

@@ -114,6 +114,24 @@ def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_score_subset_tiny_run(pneumoniamnist_path, tmp_path):
+    """Paired arms with the same seeds; one row per arm, differences against the whole pool."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_score_subset", BENCH_DIR / "bench_score_subset.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--tiny", "--quiet", "--subsets", "100", "--out", str(tmp_path)])
+    assert sorted(results) == ["subset of 100", "whole pool"]
+    assert all(sorted(r) == [0, 1] for r in results.values())  # both seeds, both arms
+    table = (tmp_path / "score_subset.md").read_text()
+    assert "| whole pool |" in table and "| subset of 100 |" in table
+    # the subset arm scored a subset: its records say so
+    config = (tmp_path / "subset-100" / "config.json").read_text()
+    assert '"pool_size": 100' in config
+
+
+@pytest.mark.slow
 def test_labeling_benchmark_tiny_run(tmp_path):
     """Scripted raters through the real server: no error, every acknowledged label stored."""
     spec = importlib.util.spec_from_file_location(

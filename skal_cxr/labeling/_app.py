@@ -10,6 +10,7 @@ error handlers; FastAPI is imported only here, when an app is made.
 import ipaddress
 import logging
 import sqlite3
+from contextlib import asynccontextmanager
 
 from ..exceptions import LabelingError
 from ._storage import RETRY_AFTER, StorageUnavailable, storage_error
@@ -63,8 +64,10 @@ def create_app(project, *, allowed_hosts=None, background=True):
         ``Host`` headers accepted (DNS-rebinding protection); ``None``:
         the loopback names.
     background : bool, default=True
-        Train and query in a background thread when a batch is complete
-        (otherwise call :meth:`LabelingProject.train_round` yourself).
+        Train and query when a batch is complete, in a worker process at a
+        lower priority than the server, started with the app and ended
+        when it shuts down (otherwise call
+        :meth:`LabelingProject.train_round` yourself).
 
     Returns
     -------
@@ -85,8 +88,15 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     if background:
         project.training.enable()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if background:  # end the worker process: nothing it has not handed back is kept
+            project.training.close()
+
     app = FastAPI(title=f"skal-cxr label: {project.name}", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, lifespan=lifespan)
     app.state.project = project
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1"))

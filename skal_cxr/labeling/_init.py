@@ -41,6 +41,22 @@ _CONSTRAINTS = {
 
 _QUERY_SIZE = 20  # the default of init_project's query_size
 
+#: Unlabeled images a round scores by default (``pool_size="auto"``): a random
+#: subset of this many once the pool is larger, so that a round's scoring time
+#: does not grow with the pool (see docs/benchmarks.rst, scoring a subset).
+AUTO_POOL_SIZE = 2000
+
+
+def _resolve_pool_size(pool_size, n_images, query_size, reserve_size):
+    """The ``pool_size`` stored in a new project: ``"auto"`` resolved, the reserve checked."""
+    if isinstance(pool_size, str):  # "auto" (checked by init_project)
+        size = max(AUTO_POOL_SIZE, query_size, reserve_size)
+        return None if n_images <= size else size
+    if pool_size is not None and reserve_size > pool_size:
+        raise LabelingError(f"pool_size ({pool_size}) is smaller than reserve_size "
+                            f"({reserve_size}): a reserve query could not find enough images.")
+    return pool_size
+
 
 def _renamed_query_size(query_size, batch_size):
     """``query_size``, or the deprecated ``batch_size`` given instead (with a warning)."""
@@ -63,7 +79,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
                  class_weight=None, consensus="majority", adjudicate_spread=1, header_tags=None,
                  cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
-                 stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
+                 stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size="auto",
                  estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
                  progress=False, batch_size="deprecated", dicomweb=None, prepare=None):
     """Create a labeling project in the new folder ``path``.
@@ -146,7 +162,16 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     stop_window, stop_threshold : int, float, default=3, 0.99
         Stop when the mean Cohen's kappa between successive models on the
         stop set, over the last ``stop_window`` pairs, reaches ``stop_threshold``.
-    n_mc_samples, pool_size, estimator, training, torch_threads
+    pool_size : int, None or "auto", default="auto"
+        Unlabeled images each round scores: a random subset of this many
+        (drawn with the round's seed), or all of them (``None``, as
+        :func:`skal_cxr.simulation.simulate` does by default). ``"auto"``:
+        all of them when the pool has at most 2,000 images, else a random
+        2,000 (at least ``query_size`` and ``reserve_size``), so that the
+        time from the last label of a batch to the next batch does not grow
+        with the pool. Give a simulation the same ``pool_size`` to acquire
+        the same images.
+    n_mc_samples, estimator, training, torch_threads
         As in :func:`skal_cxr.simulation.simulate`.
     random_state : int, default=0
         Seeds the cold start, the stop set, the network and the queries
@@ -208,11 +233,15 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
             or (budget > 1 and not float(budget).is_integer())):
         raise LabelingError(f"budget must be a count or a fraction in (0, 1] of the pool; "
                             f"got {budget!r}.")
+    if isinstance(pool_size, str) and pool_size != "auto":
+        raise LabelingError(f"pool_size must be 'auto', None or a positive integer; got "
+                            f"{pool_size!r}.")
     try:
         rounds = RoundConfig.from_params(
             strategy=strategy, seed=random_state, query_size=query_size,
-            n_mc_samples=n_mc_samples, pool_size=pool_size, class_weight=class_weight,
-            estimator=estimator, training=training, torch_threads=torch_threads,
+            n_mc_samples=n_mc_samples, pool_size=None if pool_size == "auto" else pool_size,
+            class_weight=class_weight, estimator=estimator, training=training,
+            torch_threads=torch_threads,
         )
     except ConfigError as exc:
         raise LabelingError(str(exc)) from exc
@@ -228,6 +257,8 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         raise LabelingError(str(exc)) from exc
     image_dir = Path(image_dir).resolve()
     n = len(rows)
+    rounds = RoundConfig.from_dict(rounds.to_dict(), pool_size=_resolve_pool_size(
+        pool_size, n, query_size, reserve_size))
     if initial_size > n:
         raise LabelingError(f"initial_size ({initial_size}) is larger than the pool ({n} images).")
     config = {

@@ -10,25 +10,25 @@ project labeled by an oracle acquires the same images as a simulation with
 the same seed. Then the *reserve* (the model's next-ranked images after the
 batch) is computed for raters who run out before the next batch is ready.
 
+The training and the queries are plain-data jobs (:mod:`._trainer`): a
+served project runs them in a worker process at a lower priority than the
+web server (:mod:`._training`), and this module records what comes back.
+
 The loop works on a :class:`~skal_cxr.labeling.LabelingProject` through its
 public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 ``model_store`` (checkpoints), ``training`` (the worker's state) and
 ``round_config`` (the engine's settings), and its public methods.
 """
 
-import time
-
 import numpy as np
 
-from .._lazy import take_rows
 from .._random import round_seed
-from ..engine import build_estimator, initial_indices, query_round, torch_threads
-from ..learner import ActiveLearner
-from ..strategies import STRATEGIES, k_center_greedy
+from ..engine import build_estimator, initial_indices
+from ..strategies import k_center_greedy
 from ._db import transaction
-from ._training import EpochProgress
+from ._trainer import reserve_round, train_round
 
-__all__ = ["cold_start", "train_next_round", "predict_image"]
+__all__ = ["cold_start", "round_job", "train_next_round", "predict_image"]
 
 
 def cold_start(project):
@@ -57,53 +57,56 @@ def cold_start(project):
     return (np.asarray(batch) + 1).tolist(), (np.asarray(reserve) + 1).tolist(), cfg["cold_start"]
 
 
-def train_next_round(project):
-    """If the latest batch is complete: train, predict the stop set, query; return the round.
+def round_job(project):
+    """The job of the next round (see :func:`~._trainer.train_round`), or None.
 
-    Returns None when there is nothing to do. Safe to call again after a crash:
-    nothing is written until the new round is inserted, in one transaction.
+    None when the latest batch is not complete or the loop is over. One
+    database snapshot gives the labeled images (in queue order) with their
+    consensus and everything queued. Builds (or checks) the project's image
+    cache first, so that the worker only opens it.
+
+    Parameters
+    ----------
+    project : LabelingProject
+        The project.
+
+    Returns
+    -------
+    job : dict or None
+        Plain data: the worker process needs nothing else.
     """
-    rounds = project.round_config
-    queue, state = project.queue, project.training
+    rounds, queue = project.round_config, project.queue
     with project.db.connect() as conn:
         latest = queue.round_ready(conn)
         if latest is None:
             return None
         ids, codes = project.labeled_set(conn)
         queued = queue.queued_ids(conn)
+    n = len(project.pool_array())
     r = latest["round"] + 1
-    seed = rounds.seed
-    state.set("training", r, 0.0)
-    X = project.pool_array()
-    labeled = (ids - 1).tolist()
-    n_classes = len(project.classes)
-    budget = project.budget()
-    with torch_threads(rounds.torch_threads):
-        est = build_estimator(rounds, n_classes)
-        if project.score_scheduler is not None:
-            est.set_params(scheduler=project.score_scheduler)
-        n_epochs = est.epochs_for(len(labeled))
-        key = str(project.path)
-        EpochProgress.register(key, state)
-        est.set_params(callbacks=list(est.callbacks) + [
-            ("labeling_progress", EpochProgress(key, n_epochs))])
-        learner = ActiveLearner(est, query_strategy=STRATEGIES[rounds.strategy])
-        t0 = time.perf_counter()
-        learner.fit(X[labeled], codes)
-        fit_time = time.perf_counter() - t0
-        state.set("querying", r, None)
-        stop_pred = learner.predict(take_rows(X, np.asarray(project.stop_set) - 1))
-        n_next = max(0, min(rounds.query_size, budget - len(queued), len(X) - len(queued)))
-        exclude = (np.asarray(queued, dtype=np.int64) - 1).tolist()
-        queried, scores, query_time = [], None, None
-        if n_next > 0:
-            # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
-            queried, scores, query_time = query_round(
-                learner, X, exclude, n_next, rounds, round_seed(seed, r - 1))
-    project.model_store.save(r, learner.estimator_)
-    counts = np.bincount(codes, minlength=n_classes).tolist()
+    return {
+        "path": str(project.path), "round": r,
+        "image_size": list(project.config["image_size"]), "n_images": n,
+        "labeled": (ids - 1).tolist(), "codes": codes.tolist(),
+        "exclude": [q - 1 for q in queued],
+        "n_next": max(0, min(rounds.query_size, project.budget() - len(queued),
+                             n - len(queued))),
+        "stop_set": [i - 1 for i in project.stop_set], "rounds": rounds.to_dict(),
+        "n_classes": len(project.classes),
+        # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
+        "query_seed": round_seed(rounds.seed, r - 1),
+        "score_scheduler": project.score_scheduler,
+    }
+
+
+def _record_round(project, job, result):
+    """Insert the round in one transaction; ``(queried, queued ids)``, or None if it exists."""
+    queue, budget = project.queue, project.budget()
+    counts = np.bincount(np.asarray(job["codes"], dtype=np.int64),
+                         minlength=len(project.classes)).tolist()
+    queried, scores = result["queried"], result["scores"]
     with project.db.connect() as conn, transaction(conn):
-        if queue.has_round(conn, r):
+        if queue.has_round(conn, job["round"]):
             return None  # another process made it meanwhile
         # reserve images handed out while training are queued already and count
         # against the budget
@@ -111,19 +114,70 @@ def train_next_round(project):
         keep = [k for k, q in enumerate(queried) if q + 1 not in now][:max(0, budget - len(now))]
         queried = [queried[k] for k in keep]
         scores = None if scores is None else [scores[k] for k in keep]
-        queue.insert_round(conn, r, rounds.strategy, [q + 1 for q in queried], scores, [],
-                           len(labeled), counts, fit_time, query_time, stop_pred)
-    project.model_store.remember(r, learner.estimator_)
+        queue.insert_round(conn, job["round"], project.round_config.strategy,
+                           [q + 1 for q in queried], scores, [], len(job["labeled"]), counts,
+                           result["fit_time"], result["query_time"],
+                           result["stop_predictions"])
+    return queried, now
+
+
+def _run_here(project):
+    """``run(name, job)`` in this thread (a project without a background worker)."""
+    state = project.training
+
+    def run(name, job):
+        if name == "train":
+            return train_round(job, progress=state.report_progress)
+        return reserve_round(job)
+
+    return run
+
+
+def train_next_round(project, run=None):
+    """If the latest batch is complete: train, predict the stop set, query; return the round.
+
+    The training and the queries run as plain-data jobs (:mod:`._trainer`),
+    in the background worker process of a served project or here; this
+    records what they return. Safe to call again after a crash: nothing is
+    written until the new round is inserted, in one transaction (the
+    reserve is added to it afterwards).
+
+    Parameters
+    ----------
+    project : LabelingProject
+        The project.
+    run : callable or None, default=None
+        ``run(name, job)`` runs the job ``"train"`` or ``"reserve"`` and
+        returns its result; ``None`` runs them in this thread.
+
+    Returns
+    -------
+    round : int or None
+        The round recorded; None when there was nothing to do (or another
+        process recorded it first).
+    """
+    run = run or _run_here(project)
+    state = project.training
+    job = round_job(project)
+    if job is None:
+        return None
+    r = job["round"]
+    state.set("training", r, 0.0)
+    result = run("train", job)
+    recorded = _record_round(project, job, result)
+    if recorded is None:
+        return None
+    queried, now = recorded
+    state.last_pid = result["pid"]
     exclude = sorted({i - 1 for i in now} | set(queried))
-    reserve_n = min(project.config["reserve_size"], len(X) - len(exclude))
+    reserve_n = min(project.config["reserve_size"], job["n_images"] - len(exclude))
     if queried and reserve_n > 0:
         state.set("querying", r, None)
-        with torch_threads(rounds.torch_threads):
-            reserve, _, _ = query_round(
-                learner, X, exclude, reserve_n, rounds,
-                int(np.random.SeedSequence([seed, r, 1]).generate_state(1)[0]))
+        seed = int(np.random.SeedSequence([project.round_config.seed, r, 1]).generate_state(1)[0])
+        reserve = run("reserve", {**job, "exclude": exclude, "n_reserve": reserve_n,
+                                  "reserve_seed": seed})["reserve"]
         with project.db.connect() as conn, transaction(conn):
-            queue.set_reserve(conn, r, [q + 1 for q in reserve])
+            project.queue.set_reserve(conn, r, [q + 1 for q in reserve])
     state.set("idle", r)
     state.notify(project)  # a further batch may already be complete (reserve labels)
     return r

@@ -1,37 +1,85 @@
-"""Background training of a served project: one worker thread, observable state."""
+"""Background training of a served project: one thread, one worker process, observable state.
+
+After :meth:`TrainingState.enable`, labels that complete a batch wake one
+background thread, which makes the next round (``train(project, run)``, the
+loop's :func:`~skal_cxr.labeling._loop.train_next_round`) and runs its
+training and queries in a :class:`~skal_cxr.labeling._trainer.TrainerProcess`:
+a worker process at a lower priority than the server, started by that
+thread and ended with it (or with the server).
+"""
 
 import threading
 import traceback
 
-from skorch.callbacks import Callback
+from ._trainer import CHILD_NICENESS, TrainerProcess, WorkerDied
 
-__all__ = ["TrainingState", "EpochProgress"]
+__all__ = ["TrainingState", "COALESCE_SECONDS", "RETRIES_AFTER_WORKER_DEATH"]
+
+#: Times in a row a round is tried again at once, in a new worker, when its
+#: worker died (killed, out of memory); then the next label tries again.
+RETRIES_AFTER_WORKER_DEATH = 2
+
+#: Seconds the background thread lets labels gather before it looks whether a
+#: batch is complete (a delay of the next batch far below its training time).
+COALESCE_SECONDS = 0.1
 
 
 class TrainingState:
-    """Background training of a served project: one worker thread, observable state.
+    """Background training of a served project: observable state, one thread, one worker.
 
-    ``notify(project)`` starts the worker when the latest batch is complete
-    and no training is running; without :meth:`enable` (a project used from
-    a notebook), it does nothing and :meth:`LabelingProject.train_round`
-    trains in the caller's thread.
+    After :meth:`enable`, ``notify(project)`` wakes a background thread
+    that makes every round whose batch is complete, running its jobs in a
+    :class:`~skal_cxr.labeling._trainer.TrainerProcess` (a worker process at
+    a lower priority, started by the thread). Without :meth:`enable` (a
+    project used from a notebook), ``notify`` does nothing and
+    :meth:`LabelingProject.train_round` trains in the caller's thread.
 
     Parameters
     ----------
     train : callable
-        ``train(project)`` runs the pending round (the worker's job).
+        ``train(project, run)`` makes the pending round, if any, running
+        its jobs with ``run(name, job)``; returns the round or None.
+
+    Attributes
+    ----------
+    state : {"idle", "training", "querying"}
+    round : int or None
+        The round being made, or the last one made.
+    progress : float or None
+        Fraction of the training epochs done.
+    error : str or None
+        The last failed round's error, until a round succeeds.
+    last_pid : int or None
+        The process that trained the last round recorded.
+    trainer : TrainerProcess or None
+        The worker process, once enabled.
     """
 
     def __init__(self, train):
         self._train = train
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stop = threading.Event()
         self._thread = None
         self.background = False
+        self.trainer = None
         self.state, self.round, self.progress, self.error = "idle", None, None, None
+        self.last_pid = None
 
-    def enable(self):
-        """Train in a background thread from now on."""
-        self.background = True
+    def enable(self, niceness=CHILD_NICENESS):
+        """Train in the background from now on, in a worker process below the server.
+
+        Parameters
+        ----------
+        niceness : int, default=CHILD_NICENESS
+            Added to the worker's ``nice`` value (10: a lower priority).
+        """
+        with self._lock:
+            self.background = True
+            if self.trainer is None:
+                self.trainer = TrainerProcess(niceness)
 
     def as_dict(self):
         """``state``, ``round`` and ``progress``, as ``GET /api/status`` shows them."""
@@ -43,65 +91,111 @@ class TrainingState:
         if round_ is not None:
             self.round = round_
 
+    def report_progress(self, fraction):
+        """Record the fraction of epochs done; the query follows the last epoch.
+
+        Parameters
+        ----------
+        fraction : float
+            Epochs done over epochs of the fit.
+        """
+        self.progress = fraction
+        if fraction >= 1.0 and self.state == "training":
+            self.state, self.progress = "querying", None
+
     def notify(self, project):
-        """A batch may be complete: start the worker (or have it look again)."""
+        """A batch may be complete: wake the background thread (started the first time).
+
+        The thread starts the worker process at once, so that its imports
+        are done before the first batch is.
+
+        Parameters
+        ----------
+        project : LabelingProject
+            The project to train.
+        """
         if not self.background:
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                self._again = True
-                return
-            self._again = False
-            self._thread = threading.Thread(target=self._work, args=(project,),
-                                            name="skal-cxr-training", daemon=True)
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, args=(project, self._stop, self.trainer),
+                    name="skal-cxr-training", daemon=True)
+                self._thread.start()
+            self._idle.clear()
+            self._wake.set()
 
-    def _work(self, project):
+    def _work(self, project, stop, trainer):
+        # This thread starts the worker and lives as long as it: the worker's
+        # parent-death signal follows the thread that started it.
+        def run(name, job):
+            return trainer.run(name, job, progress=self.report_progress)
+
+        try:
+            trainer.start()  # torch imports now, not after the first batch
+        except Exception:
+            pass  # the first job starts one again and reports why it cannot
+        deaths = 0  # of the worker, in a row
         while True:
+            self._wake.wait()
+            # one look per burst of labels: whether a batch is complete costs a
+            # pass over the queue, in the server's interpreter
+            if stop.wait(COALESCE_SECONDS):
+                return
+            self._wake.clear()
             try:
-                self._train(project)
-                self.error = None
-            except Exception:  # keep serving; the status shows the error
+                while not stop.is_set() and self._train(project, run) is not None:
+                    pass
+                self.error, deaths = None, 0
+            except Exception as exc:  # keep serving; the status shows the error
+                if stop.is_set():
+                    return
                 self.error = traceback.format_exc(limit=3)
                 print(f"skal-cxr label: training failed:\n{self.error}", flush=True)
+                if isinstance(exc, WorkerDied):
+                    deaths += 1
+                    if deaths <= RETRIES_AFTER_WORKER_DEATH:
+                        self._wake.set()  # nothing was recorded: train it again now
             finally:
                 self.set("idle")
             with self._lock:
-                if not self._again:
-                    self._thread = None
-                    return
-                self._again = False
+                if not self._wake.is_set():
+                    self._idle.set()
 
     def join(self, timeout=None):
-        """Wait for the worker (tests, shutdown)."""
-        thread = self._thread
+        """Wait until no training runs or is pending (tests, shutdown).
+
+        Parameters
+        ----------
+        timeout : float or None, default=None
+            Seconds to wait at most.
+
+        Returns
+        -------
+        idle : bool
+            Whether it is idle now.
+        """
+        return self._idle.wait(timeout)
+
+    def close(self, timeout=30):
+        """Stop the background thread and end the worker (a running round is not recorded).
+
+        :meth:`enable` and ``notify`` start them again.
+
+        Parameters
+        ----------
+        timeout : float, default=30
+            Seconds to wait for the thread.
+        """
+        with self._lock:
+            thread, trainer, stop = self._thread, self.trainer, self._stop
+            self._thread, self.trainer, self.background = None, None, False
+            self._stop = threading.Event()
+            self._idle.set()
+        stop.set()
+        self._wake.set()
+        if trainer is not None:
+            trainer.close()
         if thread is not None:
             thread.join(timeout)
-
-
-_STATES: dict[str, "TrainingState"] = {}  # by key: a callback parameter must survive clone
-
-
-class EpochProgress(Callback):
-    """Reports the fraction of a fit's epochs done to the :class:`TrainingState` ``key``.
-
-    Parameters
-    ----------
-    key : str or None, default=None
-        The key the state was registered with (:meth:`register`).
-    n_epochs : int, default=1
-        Epochs of the fit.
-    """
-
-    def __init__(self, key=None, n_epochs=1):
-        self.key, self.n_epochs = key, n_epochs
-
-    @staticmethod
-    def register(key, state):
-        """Make ``state`` the one callbacks with ``key`` report to."""
-        _STATES[key] = state
-
-    def on_epoch_end(self, net, **kwargs):
-        state = _STATES.get(self.key)
-        if state is not None:
-            state.progress = min(1.0, (state.progress or 0.0) + 1.0 / max(1, self.n_epochs))
+        self.set("idle")

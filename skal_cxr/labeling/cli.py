@@ -96,6 +96,9 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--reserve-size", type=int, metavar="N",
                    help="next-ranked images handed out while the next batch is computed "
                    "(--query-size; 0: raters wait)")
+    p.add_argument("--pool-size", type=_pool_size, default=D["pool_size"], metavar="N|all",
+                   help="unlabeled images scored per round: a random N, or all (auto: all "
+                   "up to 2000 images, else a random 2000)")
     lease = D["lease_seconds"] / 60
     p.add_argument("--lease-minutes", type=float, default=lease, metavar="M",
                    help=f"an image held this long without a label goes to another rater "
@@ -192,6 +195,19 @@ def add_label_parser(sub, list_of_str):
     return label
 
 
+def _pool_size(text):
+    """``--pool-size``: ``auto``, ``all`` or a positive count."""
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected auto, all or a positive count; got {text!r}")
+    return value
+
+
 def _query_size(args):
     """``--query-size``, or the deprecated ``--batch-size`` (with a one-line warning)."""
     if args.batch_size is None:
@@ -249,7 +265,8 @@ def _init(args):
         class_weight=None if args.class_weight == "none" else args.class_weight,
         consensus=args.consensus, adjudicate_spread=args.adjudicate_spread,
         cold_start=args.cold_start,
-        reserve_size=args.reserve_size, lease_seconds=60 * args.lease_minutes,
+        reserve_size=args.reserve_size, pool_size=args.pool_size,
+        lease_seconds=60 * args.lease_minutes,
         show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
     )

@@ -65,10 +65,12 @@ def test_the_loop_reads_the_pool_lazily_from_the_cache(make_project, phantom_fol
     n_labeled = [x["n_labeled"] for x in project.rounds()[1:]]
     assert seen["fit"] == [(np.ndarray, k) for k in n_labeled]
     # the strategy gets lazy views of the images never queued (batch, then reserve
-    # query of each round; the rater labels 5 + 2 reserve images a round)
+    # query of each round; the rater labels 5 + 2 reserve images a round), over
+    # the same cache file (each round's job opens it anew)
     assert len(seen["strategy"]) == 4
     for X_pool, k in zip(seen["strategy"], [n - 7, n - 12, n - 14, n - 19]):
-        assert isinstance(X_pool, ImageRows) and X_pool.images is pool.images
+        assert isinstance(X_pool, ImageRows) and isinstance(X_pool.images, np.memmap)
+        assert X_pool.images.filename == pool.images.filename
         assert len(X_pool) == k
     # every read is one batch, the labeled set or the stop set: never the pool
     assert seen["reads"] and max(seen["reads"]) <= 32 < n

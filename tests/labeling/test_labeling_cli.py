@@ -29,6 +29,25 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     assert header[:3] == ["filename", "label", "consensus"] and "rater_alice" in header
 
 
+@pytest.mark.parametrize("given, stored", [
+    (["--pool-size", "7"], 7), (["--pool-size", "all"], None),
+    ([], None),  # auto: the 60 images are all scored
+])
+def test_init_pool_size(tmp_path, phantom_folder, given, stored):
+    project = str(tmp_path / "proj")
+    assert main(["label", "init", project, "--image-dir", str(phantom_folder[0]),
+                 "--classes", "normal,moderate,severe", "--query-size", "4",
+                 "--image-size", "16", *given]) == 0
+    assert open_project(project).config["engine"]["pool_size"] == stored
+
+
+def test_init_refuses_a_bad_pool_size(tmp_path, phantom_folder, capsys):
+    with pytest.raises(SystemExit):
+        main(["label", "init", str(tmp_path / "p"), "--image-dir", str(phantom_folder[0]),
+              "--classes", "a,b", "--pool-size", "0"])
+    assert "expected auto, all or a positive count" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["label", "init", "{tmp}/p", "--image-dir", "{tmp}/nowhere", "--classes", "a,b"],
      "does not exist"),

@@ -195,7 +195,11 @@ def test_init_refuses_bad_settings(tmp_path, phantom_folder):
              ({"budget": 3, "query_size": 5}, "smaller than the initial"),
              ({"labels_per_image": 0}, "labels_per_image"),
              ({"cold_start": "oracle"}, "cold_start"), ({"consensus": "vote"}, "consensus"),
-             ({"initial_size": 500}, "larger than the pool")]
+             ({"initial_size": 500}, "larger than the pool"),
+             ({"pool_size": "some"}, "pool_size must be"),
+             ({"pool_size": 3, "query_size": 5}, "pool_size \\(3\\) is smaller than query_size"),
+             ({"pool_size": 8, "query_size": 5, "reserve_size": 9},
+              "pool_size \\(8\\) is smaller than reserve_size")]
     for options, message in cases:
         settings = {"classes": ["normal", "abnormal"], **options}
         with pytest.raises(LabelingError, match=message):
@@ -207,6 +211,38 @@ def test_init_refuses_bad_settings(tmp_path, phantom_folder):
         init_project(tmp_path / "full", image_dir, ["a", "b"])
     with pytest.raises(LabelingError, match="not a labeling project"):
         open_project(tmp_path / "full")
+
+
+def test_pool_size_auto_scores_everything_up_to_2000_images_then_a_random_2000():
+    from skal_cxr.labeling._init import _resolve_pool_size
+
+    assert _resolve_pool_size("auto", 2000, 20, 20) is None
+    assert _resolve_pool_size("auto", 2001, 20, 20) == 2000
+    assert _resolve_pool_size("auto", 10_000, 20, 2500) == 2500  # never below the reserve
+    assert _resolve_pool_size("auto", 10_000, 3000, 20) == 3000
+    assert _resolve_pool_size(None, 10_000, 20, 20) is None
+    assert _resolve_pool_size(500, 10_000, 20, 20) == 500
+
+
+def test_pool_size_auto_of_a_small_pool_is_the_whole_pool(make_project):
+    assert make_project().config["engine"]["pool_size"] is None  # 60 images
+
+
+def test_a_round_scores_a_seeded_random_subset_of_pool_size_images(make_project,
+                                                                   phantom_folder):
+    from skal_cxr._random import round_seed
+
+    project = make_project(pool_size=5, reserve_size=0)
+    assert project.config["engine"]["pool_size"] == 5
+    project.add_rater("a")
+    label_all(project, phantom_folder[1], ["a"])
+    assert project.train_round() == 1
+    queued = [i - 1 for i in project.rounds()[0]["queried"]]
+    unlabeled = np.setdiff1d(np.arange(project.n_images()), queued)
+    seed = round_seed(project.config["random_state"], 0)  # the simulation's first query
+    subset = unlabeled[np.random.default_rng(seed).choice(len(unlabeled), 5, replace=False)]
+    # a subset as large as the batch: the batch is exactly that subset
+    assert sorted(i - 1 for i in project.rounds()[1]["queried"]) == sorted(subset.tolist())
 
 
 def test_schema_version_is_checked(make_project):
