@@ -26,6 +26,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +98,7 @@ def arm_strategy(arm, encoder=None):
     """Query strategy of an arm (the ``+ssl`` arms use the encoder's view)."""
     base = arm.split("+")[0]
     if base == DEFAULT:
-        first = typicality
-        if encoder is not None:
-            def first(learner, X_pool, n_instances=1, **kw):
-                return typicality(learner, X_pool, n_instances, embedding=encoder, **kw)
-            first.label_free = True
+        first = typicality if encoder is None else partial(typicality, embedding=encoder)
         return schedule([(first, SWITCH), (max_entropy, None)])
     return STRATEGIES["random" if base == "stratified" else base]
 

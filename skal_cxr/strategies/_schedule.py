@@ -6,6 +6,8 @@ once it is worth asking. :func:`schedule` chains strategies by the number of
 labeled images at the time of the query.
 """
 
+import functools
+
 from .._validation import accepts_keyword, check_int
 from ._base import strategy_doc
 from ._embedding import labeled_images
@@ -20,7 +22,8 @@ def is_label_free(strategy, n_labeled=0):
     ----------
     strategy : callable
         A query strategy; label-free ones have a true ``label_free``
-        attribute (a callable one is asked with ``n_labeled``).
+        attribute (a callable one is asked with ``n_labeled``). A
+        :func:`functools.partial` is judged by the function it wraps.
     n_labeled : int, default=0
         Labels so far.
 
@@ -30,6 +33,8 @@ def is_label_free(strategy, n_labeled=0):
         ``True`` for typicality, ProbCover, random sampling and schedules
         starting with one of them.
     """
+    while isinstance(strategy, functools.partial) and not hasattr(strategy, "label_free"):
+        strategy = strategy.func  # partial(typicality, embedding=...) stays label-free
     flag = getattr(strategy, "label_free", False)
     return bool(flag(n_labeled) if callable(flag) else flag)
 

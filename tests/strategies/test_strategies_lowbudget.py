@@ -4,6 +4,7 @@ Picks are cross-checked against scikit-activeml 1.0 (TypiClust, ProbCover,
 Badge) on the same features when it is installed (a test-only dependency).
 """
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -231,6 +232,9 @@ def test_schedule_switches_on_labeled_count():
     assert calls[-1][0] == "second"
     assert is_label_free(strategy) and not is_label_free(strategy, 3)
     assert is_label_free(random_sampling) and not is_label_free(mean_std)
+    assert is_label_free(functools.partial(typicality, embedding="pca"))
+    assert is_label_free(schedule([(functools.partial(typicality, n_neighbors=5), 3),
+                                   (mean_std, None)]))
 
 
 def test_schedule_errors():
