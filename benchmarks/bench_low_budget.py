@@ -38,7 +38,13 @@ from skal_cxr.calibration import PriorCorrection
 from skal_cxr.callbacks import CosineAnnealing
 from skal_cxr.embeddings import ContrastiveEncoder
 from skal_cxr.metrics import classification_metrics, fit_operating_point
-from skal_cxr.strategies import STRATEGIES, is_label_free, max_entropy, schedule, typicality
+from skal_cxr.strategies import (
+    STRATEGIES,
+    is_label_free,
+    max_entropy,
+    schedule,
+    typicality,
+)
 
 DEFAULT = "typicality_then_max_entropy"
 PRIMARY = [DEFAULT, "random"]

@@ -13,8 +13,13 @@ from sklearn.preprocessing import StandardScaler
 
 from skal_cxr import MCDropoutCNN
 from skal_cxr.embeddings import (
-    ContrastiveEncoder, NetworkEmbedding, PixelPCA, cached_embedding, is_fitted,
-    nt_xent_loss, pool_fingerprint,
+    ContrastiveEncoder,
+    NetworkEmbedding,
+    PixelPCA,
+    cached_embedding,
+    is_fitted,
+    nt_xent_loss,
+    pool_fingerprint,
 )
 
 

@@ -15,9 +15,20 @@ from sklearn.linear_model import LogisticRegression
 
 from skal_cxr import ActiveLearner, MCDropoutCNN
 from skal_cxr.strategies import (
-    badge, gradient_embeddings, is_label_free, kmeans_plusplus_seeding, max_coverage,
-    max_entropy, mean_std, probcover, purity_radius, random_sampling, schedule, typicality,
-    typicality_scores, typiclust,
+    badge,
+    gradient_embeddings,
+    is_label_free,
+    kmeans_plusplus_seeding,
+    max_coverage,
+    max_entropy,
+    mean_std,
+    probcover,
+    purity_radius,
+    random_sampling,
+    schedule,
+    typicality,
+    typicality_scores,
+    typiclust,
 )
 
 # -- typicality ------------------------------------------------------------
