@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._results import RecordsWarning, _atomic_write, read_config, read_records
+from ._headline import headline
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
 __all__ = ["make_report", "plot_learning_curves"]
@@ -78,11 +79,12 @@ def _fmt(value, digits=3):
     return str(value)
 
 
-def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
+def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
     lines = [
         "# Active-learning simulation report", "",
+        *[f"**{sentence}**" for sentence in lead], *([""] if lead else []),
         f"- data: `{data['source']}`, classes {resolved['classes']}; pool {resolved['n_pool']}"
         f" (class counts {resolved['pool_class_counts']}), validation {resolved['n_val']},"
         f" test {resolved['n_test']} (class counts {resolved['test_class_counts']}),"
@@ -167,7 +169,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
     return "\n".join(lines) + "\n"
 
 
-def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
+def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fraction=0.98):
     """Write ``learning_curves.png``, ``summary.csv`` and ``report.md``.
 
     Parameters
@@ -178,6 +180,10 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
         Learning-curve metric of the AULC, targets and paired tests.
     targets : sequence of float, default=(0.95, 1.0)
         Fractions of the full-data score to reach.
+    lead_fraction : float, default=0.98
+        The report opens with the labels each strategy needed to reach this
+        fraction of the full-data score, with a bootstrap 95 % CI over
+        seeds, against random (:func:`~skal_cxr.report.headline`).
 
     Returns
     -------
@@ -233,5 +239,7 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
                          n_pool=meta["resolved"]["n_pool"])
     os.replace(tmp, figure)
     report = results_dir / "report.md"
-    _atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems))
+    lead = headline({s: curves[s] for s in order}, baselines, fraction=lead_fraction,
+                    metric=metric, label=_LABELS.get(metric, metric))
+    _atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}
