@@ -234,7 +234,7 @@ def time_batch_strategies(net, X, args):
                 rows.append(dict(strategy=name, n=len(X), n_instances=k, error="not available"))
                 continue
             seconds, runs, _ = C.time_best(
-                lambda: strategy(net, X, n_instances=k, n_mc_samples=args.T, **params),
+                lambda: strategy(net, X, n_instances=k, n_mc_samples=args.T, **params),  # noqa: B023 (called here)
                 args.repeats, args.budget, collect=args.collect,
             )
             reference = seconds if reference is None else reference
@@ -271,7 +271,7 @@ def check_targets(records):
         if method != "ours":
             continue
         ours = r["seconds"]
-        checks = [("ours <= %.1f x floor" % TARGET_FLOOR_RATIO,
+        checks = [(f"ours <= {TARGET_FLOOR_RATIO:.1f} x floor",
                    r.get("method_over_floor"), lambda v: v <= TARGET_FLOOR_RATIO)]
         for peer, need in (("naive", TARGET_SPEEDUP), ("modal", TARGET_SPEEDUP),
                            ("baal_cache", 1.0)):
@@ -446,7 +446,8 @@ def run(args):
             C.save_pool(pool_path, X)
             for a in check_agreement(net, X[: args.agreement_n], methods, args):
                 agreement.append(dict(image_size=size, **a))
-            def one(n, m, score, X=X, pool_path=pool_path):
+            def one(n, m, score, X=X, pool_path=pool_path, size=size, model_path=model_path,
+                    net=net):
                 print(f"[{size}px N={n}] {m.key} {score or ''}", flush=True)
                 if args.subprocess:
                     rec = measure_in_subprocess(tmp, model_path, pool_path, n, m, score, args)

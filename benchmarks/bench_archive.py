@@ -33,10 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+import _common as C
 import numpy as np
 from joblib import Parallel, delayed
-
-import _common as C
 
 from skal_cxr import MCDropoutCNN
 from skal_cxr.datasets import ImageRows, build_image_cache
@@ -127,8 +126,8 @@ def bench_build(paths, args):
         folder = args.work / f"cache-build-{n_jobs}"
         _remove(folder)
         with parallel_config(backend=backend) if backend else nullcontext():
-            seconds, _ = timed(lambda: build_image_cache(paths[:args.build_n], folder, 64,
-                                                         n_jobs=n_jobs))
+            seconds, _ = timed(lambda: build_image_cache(  # noqa: B023 (called here)
+                paths[:args.build_n], folder, 64, n_jobs=n_jobs))  # noqa: B023
         kind = "processes (loky)" if backend else "thread(s)"
         rows.append({"what": f"{args.build_n} files, {n_jobs} {kind}", "n_jobs": n_jobs,
                      "n": args.build_n, "seconds": seconds,
@@ -173,7 +172,7 @@ def bench_scoring(net, images, n, args, label):
     best = {"cache": np.inf, "ram": np.inf}
     for _ in range(args.repeats):
         for key, X in (("cache", from_cache), ("ram", in_ram)):
-            seconds, _ = timed(lambda: score(net, X, args.T))
+            seconds, _ = timed(lambda: score(net, X, args.T))  # noqa: B023 (called here)
             best[key] = min(best[key], seconds)
     return {"what": label, "n": n, "T": args.T,
             "cache_images_per_s": n / best["cache"], "ram_images_per_s": n / best["ram"],
@@ -304,7 +303,7 @@ def bench_cli(paths, labels, cache, args):
           "--device", "cpu", *fast, "--output", work / "simulate", "--quiet"]),
         ("skal-cxr label init (image cache copied from the build above)",
          [*cli, "label", "init", work / "project", "--image-dir", folder, "--csv", csv_path,
-          "--classes", ",".join(classes), "--image-size", "64", "--batch-size", size,
+          "--classes", ",".join(classes), "--image-size", "64", "--query-size", size,
           "--reserve-size", "0", "--seed", "0"]),
         (f"labeling round 1: train on {size}, score the whole pool (mean_std, T = {args.T})",
          [sys.executable, __file__, "--_label_round", work / "project", csv_path,

@@ -102,7 +102,7 @@ def make_project(root, args):
         truth[name] = CLASSES[int(c)]
     t0 = time.perf_counter()
     project = init_project(root / "project", images, CLASSES,
-                           labels_per_image=args.labels_per_image, batch_size=args.batch_size,
+                           labels_per_image=args.labels_per_image, query_size=args.batch_size,
                            image_size=args.image_size)
     init_seconds = time.perf_counter() - t0
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}
@@ -343,7 +343,8 @@ def markdown(res):
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
-        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training | p99 while training (ms) |",
+        "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training "
+        "| p99 while training (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),

@@ -111,7 +111,8 @@ def markdown(summary, meta):
              "| setting | metric | arm | mean (SD) | diff vs none | p Wilcoxon | p t |",
              "|---|---|---|---|---|---|---|"]
     for s in summary:
-        fmt = (lambda v: "–" if v is None or v != v else f"{v:.3g}")
+        def fmt(v):
+            return "–" if v is None or v != v else f"{v:.3g}"
         diff = "–" if s["diff_vs_none"] is None else f"{s['diff_vs_none']:+.3f}"
         lines.append(f"| {s['setting']} | {s['metric']} | {s['arm']} | {s['mean']:.3f} "
                      f"({s['sd']:.3f}) | {diff} | {fmt(s['p_wilcoxon'])} | "

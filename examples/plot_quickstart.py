@@ -69,7 +69,7 @@ unlabeled = np.setdiff1d(np.arange(len(y_pool)), labeled)
 sizes, scores = [], []
 for round_ in range(n_rounds + 1):
     y_pred = learner.predict(X_test)
-    sizes.append(len(learner.y_training))
+    sizes.append(len(learner.y_training_))  # the labeled set so far
     scores.append(balanced_accuracy_score(y_test, y_pred))
     print(f"round {round_}: {sizes[-1]} labeled, balanced accuracy {scores[-1]:.3f}")
     if round_ == n_rounds:

@@ -25,8 +25,14 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, Union
 
+from .exceptions import RecordsWarning, ResultsDirError
+
+fcntl: ModuleType | None
 try:  # POSIX; without it (Windows) folders cannot be locked
     import fcntl
 except ImportError:  # pragma: no cover
@@ -45,12 +51,13 @@ REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
 MARKER_FILE = ".skal-cxr"
 LOCK_FILE = ".skal-cxr.lock"
 
+#: A folder or file given by the caller.
+PathLike = Union[str, "os.PathLike[str]"]
+#: One round of one run, as written to a record file (JSON object).
+Record = dict[str, Any]
 
-class ResultsDirError(ValueError):
-    """A results folder cannot be used (another configuration, not ours, in use)."""
 
-
-def read_config(results_dir):
+def read_config(results_dir: PathLike) -> dict[str, Any]:
     """The parsed ``config.json`` of a results folder.
 
     Returns
@@ -79,13 +86,13 @@ def read_config(results_dir):
     return meta
 
 
-def write_config(results_dir, payload):
+def write_config(results_dir: PathLike, payload: dict[str, Any]) -> None:
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
     _atomic_write(Path(results_dir) / CONFIG_FILE,
                   json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def _atomic_write(path, text):
+def _atomic_write(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
@@ -94,7 +101,7 @@ def _atomic_write(path, text):
     os.replace(tmp, path)
 
 
-def claim_folder(results_dir):
+def claim_folder(results_dir: PathLike) -> None:
     """Create a results folder, or check that skal-cxr created it.
 
     A new or empty folder gets the ownership marker ``.skal-cxr``; a folder
@@ -144,12 +151,12 @@ class ResultsLock:
     results_dir : path-like
     """
 
-    def __init__(self, results_dir):
+    def __init__(self, results_dir: PathLike) -> None:
         self.path = Path(results_dir) / LOCK_FILE
-        self.token = None
-        self._fd = None
+        self.token: str | None = None
+        self._fd: int | None = None
 
-    def acquire(self):
+    def acquire(self) -> "ResultsLock":
         """Take the lock; raise :class:`ResultsDirError` naming the holder if taken."""
         if fcntl is None:  # pragma: no cover
             raise ResultsDirError("results folders can only be locked on POSIX systems.")
@@ -183,7 +190,7 @@ class ResultsLock:
         self._fd = fd
         return self
 
-    def release(self):
+    def release(self) -> None:
         """Remove the lock file and release the lock."""
         if self._fd is not None:
             try:
@@ -193,27 +200,29 @@ class ResultsLock:
             os.close(self._fd)  # closing releases the flock
             self._fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> "ResultsLock":
         return self.acquire()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.release()
         return False
 
 
-def _lock_holder(path):
+def _lock_holder(path: PathLike) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text() or "{}")
     except (OSError, ValueError):
         return {}
 
 
-def owner_alive(results_dir, token):
+def owner_alive(results_dir: PathLike, token: str) -> bool:
     """Whether the run holding ``token`` still holds the folder's lock.
 
     False once that run has ended (its lock is free or the lock file is
     gone) or another run took the folder over; a worker then stops.
     """
+    if fcntl is None:  # pragma: no cover (no locks, so no owner: see acquire)
+        return False
     path = Path(results_dir) / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -232,14 +241,10 @@ def owner_alive(results_dir, token):
         os.close(fd)
 
 
-def record_path(results_dir, kind, strategy, seed):
+def record_path(results_dir: PathLike, kind: str, strategy: str, seed: int) -> Path:
     """File of one run: ``records/<strategy>-seed<seed>.jsonl`` or ``baseline-seed<seed>``."""
     name = f"baseline-seed{seed}" if kind == "baseline" else f"{strategy}-seed{seed}"
     return Path(results_dir) / RECORDS_DIR / f"{name}.jsonl"
-
-
-class RecordsWarning(UserWarning):
-    """Something in ``records/`` was not a valid record and was left out."""
 
 
 #: Keys every record has.
@@ -248,7 +253,7 @@ _TIMINGS = ("fit_time", "query_time", "eval_time")
 _NAME = re.compile(r"^(?P<strategy>.+)-seed(?P<seed>\d+)\.jsonl$")
 
 
-def _expected_run(path):
+def _expected_run(path: PathLike) -> tuple[str, str, int] | None:
     """``(kind, strategy, seed)`` a record file's name promises, or None."""
     match = _NAME.match(Path(path).name)
     if match is None:
@@ -259,14 +264,14 @@ def _expected_run(path):
     return "active", strategy, seed
 
 
-def is_record_file(path):
+def is_record_file(path: PathLike) -> bool:
     """Whether skal-cxr writes a file of this name: a run's records or their rejects."""
     name = Path(path).name
     name = name[: -len(".rejected")] if name.endswith(".rejected") else name
     return _expected_run(name) is not None
 
 
-def _line_problem(rec, expected):
+def _line_problem(rec: Any, expected: tuple[str, str, int]) -> str | None:
     if not isinstance(rec, dict):
         return f"a JSON {type(rec).__name__}, not a record"
     missing = [k for k in RECORD_KEYS if k not in rec]
@@ -280,13 +285,15 @@ def _line_problem(rec, expected):
     return None
 
 
-def _same(a, b):
+def _same(a: Record, b: Record) -> bool:
     drop = set(_TIMINGS)
     return {k: v for k, v in a.items() if k not in drop} == \
         {k: v for k, v in b.items() if k not in drop}
 
 
-def scan_record_file(path):
+def scan_record_file(
+    path: PathLike,
+) -> tuple[list[Record], list[bytes], list[bytes], list[str]]:
     """Parse one record file line by line and say what is wrong with it.
 
     A run's valid records are its rounds ``0, 1, ...`` in order, each once.
@@ -315,11 +322,15 @@ def scan_record_file(path):
     if expected is None:
         return [], [], [], [f"{path} is not a record file of skal-cxr (name not "
                             "<strategy>-seed<N>.jsonl); ignored."]
-    records, kept, rejected, problems = [], [], [], []
-    by_round = {}
+    records: list[Record] = []
+    kept: list[bytes] = []
+    rejected: list[bytes] = []
+    problems: list[str] = []
+    by_round: dict[int, Record] = {}
     for number, line in enumerate(path.read_bytes().splitlines(keepends=True), 1):
         if not line.endswith(b"\n"):
             break  # torn last line
+        problem: str | None
         try:
             rec = json.loads(line)
         except ValueError:
@@ -343,12 +354,12 @@ def scan_record_file(path):
     return records, kept, rejected, problems
 
 
-def _warn(problems):
+def _warn(problems: list[str]) -> None:
     for problem in problems:
         warnings.warn(problem, RecordsWarning, stacklevel=3)
 
 
-def read_record_file(path):
+def read_record_file(path: PathLike) -> list[Record]:
     """The valid records of one run's file (see :func:`scan_record_file`).
 
     Problems found are reported as :class:`RecordsWarning`.
@@ -370,7 +381,7 @@ def read_record_file(path):
     return records
 
 
-def read_records(results_dir):
+def read_records(results_dir: PathLike) -> list[Record]:
     """Every valid record of a results folder, run by run in file-name order.
 
     Lines that are not valid records (malformed, duplicated, of another
@@ -386,13 +397,13 @@ def read_records(results_dir):
     records : list of dict
     """
     folder = Path(results_dir) / RECORDS_DIR
-    out = []
+    out: list[Record] = []
     for path in sorted(folder.glob("*.jsonl")):
         out.extend(read_record_file(path))
     return out
 
 
-def repair_records(results_dir):
+def repair_records(results_dir: PathLike) -> list[str]:
     """Rewrite record files to their valid records; set the rest aside.
 
     The lines left out are appended to ``<file>.rejected`` next to the file
@@ -436,11 +447,11 @@ class RecordWriter:
         whose simulation has ended must not write).
     """
 
-    def __init__(self, path, check=None):
+    def __init__(self, path: PathLike, check: Callable[[], object] | None = None) -> None:
         self.path = Path(path)
         self.check = check
 
-    def __enter__(self):
+    def __enter__(self) -> "RecordWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             raw = self.path.read_bytes()
@@ -453,7 +464,7 @@ class RecordWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self
 
-    def write(self, record):
+    def write(self, record: Record) -> None:
         """Append ``record`` as one line and ``fsync`` it."""
         if self.check is not None:
             self.check()
@@ -463,6 +474,6 @@ class RecordWriter:
             view = view[os.write(self._fd, view):]
         os.fsync(self._fd)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         os.close(self._fd)
         return False

@@ -1,3 +1,3 @@
 """The version of skal_cxr, in one place (read by setup.cfg without importing torch)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

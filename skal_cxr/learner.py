@@ -3,9 +3,9 @@
 from time import perf_counter
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
-from scipy.sparse import issparse
 from sklearn.utils import get_tags
 from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset, Subset
@@ -63,9 +63,12 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     """Pool-based active learner with modAL's interface, safe to clone.
 
     Like ``modAL.models.ActiveLearner``, but nothing is fitted in
-    ``__init__``: the estimator is cloned and fitted on first use (``query``,
-    ``predict``...) or by an explicit :meth:`fit`, so :func:`sklearn.base.clone`
-    and :class:`~sklearn.model_selection.GridSearchCV` work. Every
+    ``__init__`` and the parameters are never changed: the estimator is
+    cloned and fitted on first use (``query``, ``predict``...) when initial
+    labeled data were given, or by an explicit :meth:`fit` or :meth:`teach`,
+    so :func:`sklearn.base.clone` and
+    :class:`~sklearn.model_selection.GridSearchCV` work. The labeled set
+    lives in the fitted attributes ``X_training_`` and ``y_training_``. Every
     :meth:`teach` refits a fresh clone on the whole labeled set (the usual
     deep Bayesian active learning protocol), unless the estimator has a
     truthy ``warm_start``: then the fitted network continues training.
@@ -82,10 +85,14 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         :func:`~skal_cxr.strategies.make_strategy`) or a modAL strategy. A
         strategy returning bare indices is accepted too (no scores then).
     X_training : array-like of shape (n_labeled, ...) or None, default=None
-        The initial labeled images. As in modAL, ``X_training`` and
-        ``y_training`` then hold the labeled set and grow with :meth:`teach`;
-        :meth:`fit` replaces them. ``clone`` copies the current labeled set.
+        The initial labeled images, never modified: the labeled set starts
+        from them in ``X_training_``, which grows with :meth:`teach` and which
+        :meth:`fit` replaces. ``clone`` copies this initial set, not the
+        grown one. (modAL's own learner grows ``X_training`` itself; a modAL
+        strategy that reads ``learner.X_training``, such as its ranked batch
+        sampling, sees only the initial set here.)
     y_training : array-like of shape (n_labeled,) or None, default=None
+        The labels of ``X_training``.
     bootstrap_init : bool, default=False
         Fit the first model on a bootstrap resample of the labeled set, drawn
         from ``random_state``.
@@ -105,6 +112,11 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     ----------
     estimator_ : estimator
         The fitted clone of ``estimator``.
+    X_training_ : array-like of shape (n_labeled, ...) or Dataset
+        The labeled images: ``X_training`` and every image taught since, or
+        the images of the last :meth:`fit` and those taught since.
+    y_training_ : ndarray of shape (n_labeled,)
+        Their labels.
     classes_ : ndarray of shape (n_classes,)
         Class labels of ``estimator_``.
     history_ : list of dict
@@ -129,6 +141,8 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     >>> learner.teach(X_query, y[10:][idx])
     >>> [entry["n_labeled"] for entry in learner.history_]
     [10, 15]
+    >>> len(learner.y_training_), len(learner.y_training)
+    (15, 10)
     """
 
     _parameter_constraints = {
@@ -167,7 +181,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, bootstrap=False, **fit_kwargs):
         """Make ``(X, y)`` the labeled set and fit a fresh clone on it.
 
-        Starts a new :attr:`history_` (round 0).
+        Starts a new :attr:`history_` (round 0). ``(X, y)`` becomes
+        ``X_training_`` / ``y_training_``; the ``X_training`` and
+        ``y_training`` parameters are left as they are.
 
         Parameters
         ----------
@@ -185,13 +201,16 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_params(self)
-        self.X_training, self.y_training = X, y
+        self.X_training_, self.y_training_ = X, _labels(y)
         self.history_ = []
         self._pending = None
         return self._fit_labeled(bootstrap=bootstrap, fresh=True, **fit_kwargs)
 
     def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
         """Add labeled images and refit (one active-learning round).
+
+        The images join ``X_training_`` (on a learner not fitted yet: the
+        ``X_training`` parameter's images, which stay as they are).
 
         Parameters
         ----------
@@ -211,12 +230,15 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         X, y = _images(_dense(X)), _labels(y)
         if len(X) != len(y):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
-        if self.X_training is None:
-            self.X_training, self.y_training = X, y
-        else:
-            self.X_training = _join(_images(self.X_training), X)
-            self.y_training = np.concatenate([_labels(self.y_training), y])
-        if not hasattr(self, "estimator_"):
+        fitted = hasattr(self, "estimator_")
+        X_old, y_old = ((self.X_training_, self.y_training_) if fitted
+                        else (self.X_training, self.y_training))
+        if X_old is None:
+            self.X_training_, self.y_training_ = X, y
+        else:  # new arrays: the parameters' arrays are never written to
+            self.X_training_ = _join(_images(X_old), X)
+            self.y_training_ = np.concatenate([_labels(y_old), y])
+        if not fitted:
             self.history_ = []
             self._fit_labeled(bootstrap=bootstrap or self.bootstrap_init, fresh=True, **fit_kwargs)
         elif only_new:
@@ -231,7 +253,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
 
     def _fit_labeled(self, bootstrap, fresh, new=None, **fit_kwargs):
         kwargs = {**(self.fit_kwargs or {}), **fit_kwargs}
-        X, y = (self.X_training, self.y_training) if new is None else new
+        X, y = (self.X_training_, self.y_training_) if new is None else new
         X, y = _images(_dense(X)), _labels(y)
         if bootstrap:
             idx = self._round_rng(0).integers(len(y), size=len(y))
@@ -252,7 +274,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         return self
 
     def _record(self, fit_time):
-        y = _labels(self.y_training)
+        y = _labels(self.y_training_)
         labels, counts = np.unique(y, return_counts=True)
         class_counts = {c: 0 for c in getattr(self, "classes_", labels).tolist()}
         class_counts.update(zip(labels.tolist(), counts.tolist()))
@@ -275,6 +297,7 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
                     "This ActiveLearner has no labeled data yet: pass X_training and "
                     "y_training, or call fit or teach first."
                 )
+            self.X_training_, self.y_training_ = self.X_training, _labels(self.y_training)
             self.history_ = []
             self._pending = None
             self._fit_labeled(bootstrap=self.bootstrap_init, fresh=True)

@@ -1,10 +1,9 @@
 """Image preprocessing as a scikit-learn transformer."""
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._resize import resize_images
 from ._validation import Integers, StrOptions, check_image_size, check_images, check_params
 
 __all__ = ["CXRPreprocessor"]
@@ -20,7 +19,9 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
     ----------
     size : int, tuple of (int, int) or None, default=None
         Output height and width; ``None`` keeps the input size. Resizing is
-        bilinear with antialiasing. With a size, ``X`` may also be a list of
+        bilinear with antialiasing, by the resizer that
+        :func:`~skal_cxr.datasets.load_image_folder` also uses, so both give
+        the same pixels. With a size, ``X`` may also be a list of
         images of different sizes.
     scaling : {"minmax", "standardize"} or None, default="minmax"
         ``"minmax"`` maps each image to ``[0, 1]`` (a constant image
@@ -81,7 +82,7 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
         if size is not None and isinstance(X, (list, tuple)) and len(
                 {np.shape(x) for x in X}) > 1:
             return np.concatenate([
-                _resize(image, size) if image.shape[-2:] != size else image
+                resize_images(image, size) if image.shape[-2:] != size else image
                 for image in (check_images(np.asarray(x)[np.newaxis], allow_dataset=False)
                               for x in X)
             ])
@@ -102,7 +103,7 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
         size = self._check_params()
         X = self._as_images(X, size)
         if size is not None and size != X.shape[-2:]:
-            X = _resize(X, size)
+            X = resize_images(X, size)
         if self.scaling == "minmax":
             lo = X.min(axis=(1, 2, 3), keepdims=True)
             span = X.max(axis=(1, 2, 3), keepdims=True) - lo
@@ -112,9 +113,3 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
             std = X.std(axis=(1, 2, 3), keepdims=True)
             X = np.divide(X - mean, std, out=np.zeros_like(X), where=std > 0)
         return X.astype(np.float32, copy=False)
-
-
-def _resize(X, size):
-    return F.interpolate(
-        torch.from_numpy(X), size=size, mode="bilinear", antialias=True, align_corners=False,
-    ).numpy()

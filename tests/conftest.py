@@ -19,6 +19,24 @@ os.environ.setdefault("SKAL_CXR_DATA", str(REPO_ROOT.parent / "shared" / "data")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+#: The tests' one tiny MC Dropout network: a few thousand weights, trained for
+#: two short epochs on CPU, seeded. A test that needs another setting passes
+#: it to the ``tiny_net`` factory, where the difference shows.
+TINY_NET_PARAMS = dict(max_epochs=2, batch_size=16, min_train_steps=0, module__width=4,
+                       module__n_blocks=1, n_mc_samples=5, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_net():
+    """``tiny_net(**overrides)``: an unfitted tiny :class:`~skal_cxr.MCDropoutCNN`."""
+    from skal_cxr import MCDropoutCNN
+
+    def make(**overrides):
+        return MCDropoutCNN(**{**TINY_NET_PARAMS, **overrides})
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     return Path(os.environ["SKAL_CXR_DATA"])

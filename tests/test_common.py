@@ -36,28 +36,19 @@ from skal_cxr import ActiveLearner, CXRPreprocessor, MCDropoutCNN
 from skal_cxr.strategies import random_sampling
 
 
-def tiny_net(**params):
-    return MCDropoutCNN(max_epochs=1, min_train_steps=0, batch_size=8, module__width=2,
-                        module__n_blocks=1, n_mc_samples=2, random_state=0, device="cpu",
-                        **params)
-
-
-def expected_failed_checks(estimator):
-    if isinstance(estimator, ActiveLearner):
-        reason = ("modAL's interface: fit(X, y) makes (X, y) the labeled set, stored in "
-                  "the X_training / y_training parameters that teach() grows")
-        return {"check_estimators_overwrite_params": reason,
-                "check_dont_overwrite_parameters": reason}
-    return {}
-
-
-@parametrize_with_checks([ActiveLearner(LogisticRegression(), query_strategy=random_sampling)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks([ActiveLearner(LogisticRegression(), query_strategy=random_sampling)])
 def test_sklearn_checks_active_learner(estimator, check):
     check(estimator)
 
 
-IMAGE_ESTIMATORS = [tiny_net(), CXRPreprocessor(size=4)]
+IMAGE_ESTIMATORS = ["MCDropoutCNN", "CXRPreprocessor"]
+
+
+@pytest.fixture
+def estimator(request, tiny_net):
+    """The image estimator named by the test's parameter, unfitted."""
+    return {"MCDropoutCNN": tiny_net, "CXRPreprocessor": lambda: CXRPreprocessor(size=4)}[
+        request.param]()
 DATA_FREE_CHECKS = [
     check_estimator_cloneable, check_estimator_tags_renamed, check_valid_tag_types,
     check_estimator_repr, check_no_attributes_set_in_init, check_parameters_default_constructible,
@@ -82,7 +73,7 @@ IMAGE_EXPECTED_FAILURES = {
 
 
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS, ids=_id)
-@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_id)
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, indirect=True)
 def test_sklearn_data_free_checks_on_image_estimators(estimator, check, request):
     name = type(estimator).__name__
     reason = IMAGE_EXPECTED_FAILURES.get((name, check.__name__))
@@ -100,7 +91,7 @@ def test_check_param_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
 
 
-@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_id)
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, indirect=True)
 def test_tags_say_images(estimator):
     tags = get_tags(estimator)
     assert not tags.input_tags.two_d_array and tags.input_tags.three_d_array
@@ -125,7 +116,7 @@ def _outputs(estimator, X):
     return estimator.transform(X)
 
 
-@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_id)
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, indirect=True)
 def test_check_image_fit_returns_self_keeps_params_and_is_idempotent(estimator, images):
     X, y = images
     est = clone(estimator)
@@ -136,7 +127,7 @@ def test_check_image_fit_returns_self_keeps_params_and_is_idempotent(estimator, 
     np.testing.assert_allclose(_outputs(_fit(est, X, y), X), first, rtol=1e-5)
 
 
-@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_id)
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, indirect=True)
 def test_check_image_pickle_and_clone(estimator, images):
     X, y = images
     est = _fit(clone(estimator), X, y)
@@ -145,7 +136,7 @@ def test_check_image_pickle_and_clone(estimator, images):
     assert not hasattr(clone(est), "module_")
 
 
-def test_check_image_unfitted_net_raises(images):
+def test_check_image_unfitted_net_raises(tiny_net, images):
     X, _ = images
     for method in ("predict", "predict_proba", "predict_proba_samples", "embed"):
         with pytest.raises(NotFittedError):
@@ -158,21 +149,25 @@ def test_check_image_stateless_preprocessor_needs_no_fit(images):
                                   CXRPreprocessor(size=4).fit(X).transform(X))
 
 
-def test_check_image_fitted_net_hides_private_state(images):
+def test_check_image_fitted_net_hides_private_state(tiny_net, images):
     X, y = images
     unfitted = tiny_net()
     net = clone(unfitted).fit(X, y)
     assert net.get_params(deep=False).keys() == unfitted.get_params(deep=False).keys()
-    assert "_fitting" not in repr(net) and "_labels_encoded" not in repr(net)
+    # the flags fit sets while skorch trains on label codes are gone afterwards
+    for flag in ("_fitting_codes_", "_training_classes_"):
+        assert flag not in vars(net) and flag not in repr(net)
+    net.partial_fit(X, y)
+    assert "_training_classes_" not in vars(net)
 
 
 @pytest.mark.parametrize("y", [np.linspace(0, 1, 24), np.full(24, np.nan)])
-def test_check_image_classifier_rejects_continuous_targets(images, y):
+def test_check_image_classifier_rejects_continuous_targets(tiny_net, images, y):
     X, _ = images
     with pytest.raises(ValueError, match="continuous|NaN|Input y contains"):
         tiny_net().fit(X, y)
 
 
-def test_check_image_column_labels_are_accepted(images):
+def test_check_image_column_labels_are_accepted(tiny_net, images):
     X, y = images
     np.testing.assert_array_equal(tiny_net().fit(X, y[:, None]).classes_, [0, 1])

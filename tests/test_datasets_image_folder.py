@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from skal_cxr.datasets import load_image_folder
 from skal_cxr.datasets._agreement import consensus_codes, fleiss_kappa, percent_agreement
@@ -82,9 +82,12 @@ def test_read_image_resizes(image_dir):
     assert 0 <= image.min() and image.max() <= 1
 
 
-@pytest.mark.parametrize("name", ["corrupt.png", "corrupt.dcm"])
-def test_read_corrupt_files_raise(image_dir, name):
-    with pytest.raises(Exception):
+@pytest.mark.parametrize("name, error, match", [
+    ("corrupt.png", UnidentifiedImageError, r"cannot identify image file .*corrupt\.png"),
+    ("corrupt.dcm", ValueError, r"^DICOM file has no pixel data\.$"),
+])
+def test_read_corrupt_files_raise(image_dir, name, error, match):
+    with pytest.raises(error, match=match):
         read_image(image_dir / name)
 
 

@@ -198,4 +198,5 @@ def test_shipped_data_is_declared_as_package_data():
         rel = bundled_path(name).relative_to(root / "skal_cxr" / "datasets").as_posix()
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
         assert "skal_cxr/datasets/data/*.npz" in manifest
-    assert "NOTICE" in cfg["metadata"]["license_files"] and "Kermany" in (root / "NOTICE").read_text()
+    assert "NOTICE" in cfg["metadata"]["license_files"]
+    assert "Kermany" in (root / "NOTICE").read_text()

@@ -8,8 +8,6 @@ modules depend on each other, and the cycle shows in the design.
 import ast
 from pathlib import Path
 
-import pytest
-
 import skal_cxr
 
 PACKAGE = Path(skal_cxr.__file__).parent

@@ -14,12 +14,6 @@ from skal_cxr._validation import InvalidParameterError
 from skal_cxr.strategies import bald, coreset, max_entropy, mean_std, random_sampling
 
 
-def tiny_net(**params):
-    defaults = dict(max_epochs=2, module__width=4, module__n_blocks=1, n_mc_samples=5,
-                    batch_size=16, random_state=0, device="cpu")
-    return MCDropoutCNN(**{**defaults, **params})
-
-
 @pytest.fixture
 def data():
     """80 8x8 images in 2 classes whose brightness encodes the class."""
@@ -75,6 +69,53 @@ def test_unfitted_without_data_raises(data):
             call()
 
 
+def test_unfitted_without_data_raises_for_every_prediction(data):
+    X, y = data
+    learner = ActiveLearner(Recorder())
+    for call in (lambda: learner.predict_proba(X), lambda: learner.score(X, y)):
+        with pytest.raises(NotFittedError, match="no labeled data"):
+            call()
+    assert not hasattr(learner, "estimator_") and not hasattr(learner, "X_training_")
+
+
+def test_fit_and_teach_leave_the_parameters_alone(data):
+    """The labeled set grows in ``X_training_`` / ``y_training_``, never in the parameters."""
+    X, y = data
+    X0, y0 = X[:4].copy(), y[:4].copy()
+    learner = ActiveLearner(Recorder(), X_training=X0, y_training=y0)
+    learner.teach(X[4:6], y[4:6])
+    learner.teach(X[6:7], y[6:7], only_new=True)
+    params = learner.get_params(deep=False)
+    assert params["X_training"] is X0 and params["y_training"] is y0
+    np.testing.assert_array_equal(X0, X[:4])
+    np.testing.assert_array_equal(y0, y[:4])
+    np.testing.assert_array_equal(learner.X_training_, X[:7])
+    np.testing.assert_array_equal(learner.y_training_, y[:7])
+    learner.fit(X[10:15], y[10:15])
+    assert learner.X_training is X0 and learner.y_training is y0
+    np.testing.assert_array_equal(learner.X_training_, X[10:15])
+    np.testing.assert_array_equal(learner.y_training_, y[10:15])
+
+
+def test_fit_without_initial_data_keeps_the_parameters_none(data):
+    X, y = data
+    learner = ActiveLearner(Recorder()).fit(X[:4], y[:4])
+    assert learner.X_training is None and learner.y_training is None
+    learner.teach(X[4:6], y[4:6])
+    assert learner.X_training is None and learner.y_training is None
+    assert len(learner.X_training_) == len(learner.y_training_) == 6
+
+
+def test_clone_after_teach_starts_from_the_initial_labeled_set(data):
+    X, y = data
+    learner = ActiveLearner(Recorder(), X_training=X[:4], y_training=y[:4])
+    learner.teach(X[4:8], y[4:8])
+    twin = clone(learner)
+    assert not hasattr(twin, "X_training_") and not hasattr(twin, "estimator_")
+    twin.predict(X[:1])  # trained lazily on the initial data
+    assert twin.history_[0]["n_labeled"] == 4 and len(twin.y_training_) == 4
+
+
 @pytest.mark.parametrize("param, value", [
     ("estimator", "net"), ("estimator", object()), ("query_strategy", "bald"),
     ("X_training", 3.0), ("y_training", "0101"), ("bootstrap_init", "yes"),
@@ -104,10 +145,10 @@ def test_edge_parameter_values_are_valid(data, params):
     learner = ActiveLearner(Recorder(), **{"X_training": X[:6], "y_training": y[:6], **params})
     learner.teach(X[6:8] if learner.X_training is None or len(learner.X_training) == 6
                   else X[6:8, :1, :1], y[6:8])
-    assert learner.history_[-1]["n_labeled"] == len(learner.y_training)
+    assert learner.history_[-1]["n_labeled"] == len(learner.y_training_)
 
 
-def test_rounds_record_history(data):
+def test_rounds_record_history(tiny_net, data):
     X, y = data
     learner = ActiveLearner(tiny_net(), query_strategy=bald, X_training=X[:10],
                             y_training=y[:10], random_state=0)
@@ -125,7 +166,7 @@ def test_rounds_record_history(data):
     np.testing.assert_array_equal(r1["query_indices"], idx)
     assert r1["query_time"] > 0 and r1["fit_time"] > 0
     assert sum(r1["class_counts"].values()) == 14
-    assert len(learner.X_training) == len(learner.y_training) == 14
+    assert len(learner.X_training_) == len(learner.y_training_) == 14
     assert learner.predict(X).shape == (80,)
     assert learner.predict_proba(X).shape == (80, 2)
     assert 0 <= learner.score(X, y) <= 1
@@ -145,14 +186,14 @@ def test_only_new_uses_partial_fit(data):
     learner = ActiveLearner(Recorder(), X_training=X[:4], y_training=y[:4]).fit(X[:4], y[:4])
     learner.teach(X[4:7], y[4:7], only_new=True)
     kind, y_seen, _ = learner.estimator_.calls_[-1]
-    assert kind == "partial_fit" and len(y_seen) == 3 and len(learner.y_training) == 7
+    assert kind == "partial_fit" and len(y_seen) == 3 and len(learner.y_training_) == 7
 
 
 def test_teach_without_initial_data_fits(data):
     X, y = data
     learner = ActiveLearner(Recorder())
     learner.teach(X[:4], y[:4].reshape(-1, 1))
-    assert learner.history_[0]["n_labeled"] == 4 and learner.y_training.shape == (4,)
+    assert learner.history_[0]["n_labeled"] == 4 and learner.y_training_.shape == (4,)
 
 
 def test_bootstrap_init_is_seeded(data):
@@ -194,7 +235,7 @@ def test_random_state_gives_reproducible_rounds(data):
     assert not np.array_equal(a[0], a[1])  # a fresh stream every round
 
 
-def test_grid_search_tunes_the_learner(data):
+def test_grid_search_tunes_the_learner(tiny_net, data):
     X, y = data
     search = GridSearchCV(ActiveLearner(tiny_net()), {"estimator__lr": [1e-3, 1e-2]}, cv=2)
     search.fit(X[:40], y[:40])
@@ -204,7 +245,7 @@ def test_grid_search_tunes_the_learner(data):
 
 @pytest.mark.parametrize("strategy", [bald, coreset, max_entropy])
 @pytest.mark.parametrize("on_transformed", [False, True])
-def test_pipeline_estimator(strategy, on_transformed, data):
+def test_pipeline_estimator(tiny_net, strategy, on_transformed, data):
     X, y = data
     X16 = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)  # 16x16, resized back to 8x8
     pipe = Pipeline([("prep", CXRPreprocessor(size=8)), ("net", tiny_net())])
@@ -293,7 +334,7 @@ class LabelledPool(torch.utils.data.Dataset):
 @pytest.mark.parametrize("strategy, pool_kind", [
     (random_sampling, "pairs"), (max_entropy, "images"), (bald, "pairs"), (coreset, "images"),
 ])
-def test_query_and_teach_on_a_dataset_pool(data, strategy, pool_kind):
+def test_query_and_teach_on_a_dataset_pool(tiny_net, data, strategy, pool_kind):
     X, y = data
     X_pool, y_pool = X[10:], y[10:]
     pool = (torch.utils.data.TensorDataset(torch.from_numpy(X_pool)) if pool_kind == "images"
@@ -310,7 +351,7 @@ def test_query_and_teach_on_a_dataset_pool(data, strategy, pool_kind):
         np.testing.assert_array_equal(idx, twin_idx)  # the Dataset is the same pool
         learner.teach(X_query, y_pool[idx])
         twin.teach(twin_query, y_pool[idx])
-    np.testing.assert_array_equal(learner.X_training, twin.X_training)
+    np.testing.assert_array_equal(learner.X_training_, twin.X_training_)
     assert [h["n_labeled"] for h in learner.history_] == [10, 14, 18]
     np.testing.assert_allclose(learner.predict_proba(pool), twin.predict_proba(X_pool),
                                atol=1e-6)

@@ -1,4 +1,5 @@
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -10,21 +11,16 @@ from sklearn.pipeline import Pipeline
 from torch import nn
 from torch.utils.data import TensorDataset
 
-import skal_cxr.models as models
+import skal_cxr
+import skal_cxr._mc_sampling as mc_sampling
 from skal_cxr import CXRPreprocessor, MCDropoutCNN
 from skal_cxr.models import training_epochs
 
-FAST = dict(max_epochs=2, batch_size=16, min_train_steps=0, module__width=8, module__n_blocks=2)
-
-
-def make_net(**kwargs):
-    return MCDropoutCNN(**{**FAST, "random_state": 0, **kwargs})
-
 
 @pytest.fixture
-def fitted(toy_images):
+def fitted(tiny_net, toy_images):
     X, y = toy_images
-    return make_net().fit(X, y), X, y
+    return tiny_net().fit(X, y), X, y
 
 
 # -- MC sampling --------------------------------------------------------------
@@ -63,7 +59,7 @@ def test_fast_path_equals_naive_loop_exactly(fitted, monkeypatch):
     net, X, _ = fitted
     net.set_params(batch_size=32)  # several batches, the last one partial
     fast = net.predict_proba_samples(X, n_mc_samples=25)
-    monkeypatch.setattr(models, "split_mc", lambda module: None)
+    monkeypatch.setattr(mc_sampling, "split_mc", lambda module: None)
     naive = net.predict_proba_samples(X, n_mc_samples=25)
     np.testing.assert_array_equal(fast, naive)
 
@@ -78,14 +74,15 @@ def test_reduce_proba_samples_matches_full_samples(fitted):
         np.testing.assert_array_equal(spread, samples.std(axis=0).mean(axis=1))
     seen = []
     net.reduce_proba_samples(X, [lambda s: seen.append(s.shape) or s[0, :, 0]], chunk_size=20)
-    assert seen == [(20, 32, 3), (20, 28, 3)]  # batches of 16 gathered to >= 20 images
+    # the net's n_mc_samples, batches of 16 gathered to >= 20 images
+    assert seen == [(net.n_mc_samples, 32, 3), (net.n_mc_samples, 28, 3)]
     with pytest.raises(ValueError, match="chunk_size == 0, must be >= 1"):
         net.reduce_proba_samples(X, funcs, chunk_size=0)
 
 
-def test_dropout_zero_gives_identical_samples_equal_to_eval_output(toy_images):
+def test_dropout_zero_gives_identical_samples_equal_to_eval_output(tiny_net, toy_images):
     X, y = toy_images
-    net = make_net(module__dropout=0.0).fit(X, y)
+    net = tiny_net(module__dropout=0.0).fit(X, y)
     samples = net.predict_proba_samples(X, n_mc_samples=6)
     np.testing.assert_allclose(samples, np.broadcast_to(samples[0], samples.shape))
     np.testing.assert_allclose(samples[0], net.predict_proba(X), rtol=1e-5, atol=1e-6)
@@ -114,7 +111,7 @@ def test_fast_path_matches_naive_distribution_on_sequential(toy_images, monkeypa
     net = MCDropoutCNN(TwoDropoutMLP, max_epochs=3, min_train_steps=0, random_state=0).fit(X, y)
     n = 4000
     fast = net.predict_proba_samples(X[::10], n_mc_samples=n)
-    monkeypatch.setattr(models, "split_mc", lambda module: None)
+    monkeypatch.setattr(mc_sampling, "split_mc", lambda module: None)
     naive = net.predict_proba_samples(X[::10], n_mc_samples=n)
     assert not np.array_equal(fast, naive)
     # per-image mean and spread agree within sampling error (5 standard errors)
@@ -174,10 +171,23 @@ def test_n_samples_is_a_deprecated_alias_of_n_mc_samples(fitted):
         net.predict_proba_samples(X[:4], n_mc_samples=3, n_samples=3)
 
 
+def test_deprecation_versions_agree_with_the_package_version(fitted):
+    """Renamed in a version already reached, removed in a later one."""
+    net, X, _ = fitted
+    with pytest.warns(FutureWarning) as caught:
+        net.predict_proba_samples(X[:1], n_samples=2)
+    message = str(caught[0].message)
+    renamed = re.search(r"renamed \w+ in (\d+\.\d+)", message).group(1)
+    removed = re.search(r"removed in (\d+\.\d+)", message).group(1)
+    current = tuple(int(p) for p in skal_cxr.__version__.split(".")[:2])
+    assert tuple(int(p) for p in renamed.split(".")) <= current
+    assert tuple(int(p) for p in removed.split(".")) > current
+
+
 def test_embed(fitted):
     net, X, _ = fitted
     emb = net.embed(X)
-    assert emb.shape == (len(X), 16) and emb.dtype == np.float32
+    assert emb.shape == (len(X), 4) and emb.dtype == np.float32  # module__width=4, one block
     np.testing.assert_array_equal(emb, net.embed(X))
 
 
@@ -198,19 +208,19 @@ def test_unsplittable_module_falls_back_and_cannot_embed(toy_images):
 
 
 # -- determinism of training ----------------------------------------------------
-def test_fit_is_reproducible_with_random_state(toy_images):
+def test_fit_is_reproducible_with_random_state(tiny_net, toy_images):
     X, y = toy_images
-    a = make_net().fit(X, y).predict_proba(X)
-    b = make_net().fit(X, y).predict_proba(X)
+    a = tiny_net().fit(X, y).predict_proba(X)
+    b = tiny_net().fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
-    c = make_net(random_state=1).fit(X, y).predict_proba(X)
+    c = tiny_net(random_state=1).fit(X, y).predict_proba(X)
     assert not np.array_equal(a, c)
 
 
 # -- class weights -----------------------------------------------------------
-def test_balanced_class_weight_recomputed_at_every_fit(toy_images):
+def test_balanced_class_weight_recomputed_at_every_fit(tiny_net, toy_images):
     X, y = toy_images
-    net = make_net(class_weight="balanced", max_epochs=1)
+    net = tiny_net(class_weight="balanced", max_epochs=1)
     keep = np.r_[0:20, 20:30, 40:45]  # 20 normal, 10 moderate, 5 severe
     net.fit(X[keep], y[keep])
     # classes_ sorted: moderate, normal, severe; balanced = n / (k * count)
@@ -221,10 +231,10 @@ def test_balanced_class_weight_recomputed_at_every_fit(toy_images):
     np.testing.assert_allclose(net.criterion_.weight.numpy(), [1.0, 1.0, 1.0])
 
 
-def test_missing_class_with_fixed_classes(toy_images):
+def test_missing_class_with_fixed_classes(tiny_net, toy_images):
     X, y = toy_images
     classes = ["normal", "moderate", "severe"]
-    net = make_net(classes=classes, class_weight="balanced")
+    net = tiny_net(classes=classes, class_weight="balanced")
     net.fit(X[:40], y[:40])  # no severe image
     np.testing.assert_allclose(net.class_weight_, [1.0, 1.0, 1.0])
     assert np.all(np.isfinite(net.class_weight_))
@@ -237,22 +247,22 @@ def test_missing_class_with_fixed_classes(toy_images):
     np.testing.assert_allclose(net.class_weight_, [25 / 40, 25 / 10, 1.0])
 
 
-def test_dict_class_weight_follows_classes_order(toy_images):
+def test_dict_class_weight_follows_classes_order(tiny_net, toy_images):
     X, y = toy_images
-    net = make_net(classes=["normal", "moderate", "severe"],
+    net = tiny_net(classes=["normal", "moderate", "severe"],
                    class_weight={"severe": 4.0, "normal": 0.5}, max_epochs=1)
     net.fit(X, y)
     np.testing.assert_allclose(net.class_weight_, [0.5, 1.0, 4.0])
     with pytest.raises(ValueError, match="not classes: \\['mild'\\]"):
-        make_net(class_weight={"mild": 2.0}).fit(X, y)
+        tiny_net(class_weight={"mild": 2.0}).fit(X, y)
 
 
-def test_bad_class_weight_settings(toy_images):
+def test_bad_class_weight_settings(tiny_net, toy_images):
     X, y = toy_images
     with pytest.raises(ValueError, match="'class_weight' parameter of MCDropoutCNN"):
-        make_net(class_weight="auto").fit(X, y)
+        tiny_net(class_weight="auto").fit(X, y)
     with pytest.raises(ValueError, match="either class_weight or criterion__weight"):
-        make_net(class_weight="balanced", criterion__weight=torch.ones(3)).fit(X, y)
+        tiny_net(class_weight="balanced", criterion__weight=torch.ones(3)).fit(X, y)
 
 
 # -- input handling -------------------------------------------------------------
@@ -267,30 +277,29 @@ def test_equivalent_input_forms_give_identical_predictions(fitted):
     )
 
 
-def test_string_and_integer_labels(toy_images):
+def test_string_and_integer_labels(tiny_net, toy_images):
     X, y = toy_images
-    net = make_net(max_epochs=1).fit(X, y)
+    net = tiny_net(max_epochs=1).fit(X, y)
     assert net.predict(X).dtype.kind == "U"
     assert set(net.predict(X)) <= set(y)
     codes = np.searchsorted(["moderate", "normal", "severe"], y)
-    net_int = make_net(max_epochs=1).fit(X, codes)
+    net_int = tiny_net(max_epochs=1).fit(X, codes)
     np.testing.assert_array_equal(net_int.classes_, [0, 1, 2])
     np.testing.assert_array_equal(
         net_int.predict_proba(X), net.predict_proba(X)
     )  # same codes, same seed, same network
 
 
-def test_torch_dataset_input(toy_images):
+def test_torch_dataset_input(tiny_net, toy_images):
     X, y = toy_images
     classes = ["moderate", "normal", "severe"]
     codes = np.searchsorted(classes, y)
     ds = TensorDataset(torch.from_numpy(X[:, None]), torch.from_numpy(codes))
-    net = make_net(classes=classes, class_weight="balanced").fit(ds)
-    np.testing.assert_array_equal(
-        net.predict_proba(ds), make_net(classes=classes, class_weight="balanced").fit(X, y).predict_proba(X)
-    )
+    net = tiny_net(classes=classes, class_weight="balanced").fit(ds)
+    on_arrays = tiny_net(classes=classes, class_weight="balanced").fit(X, y)
+    np.testing.assert_array_equal(net.predict_proba(ds), on_arrays.predict_proba(X))
     with pytest.raises(ValueError, match="needs the `classes` parameter"):
-        make_net().fit(ds)
+        tiny_net().fit(ds)
 
 
 @pytest.mark.parametrize(
@@ -305,20 +314,21 @@ def test_torch_dataset_input(toy_images):
         (np.zeros((4, 8, 8), dtype=object), "dtype=object"),
     ],
 )
-def test_bad_images_raise_clear_errors(X, message):
+def test_bad_images_raise_clear_errors(tiny_net, X, message):
     y = np.array([0, 1, 0, 1])[: len(X)]
     with pytest.raises(ValueError, match=message):
-        make_net().fit(X, y)
+        tiny_net().fit(X, y)
 
 
-def test_bad_labels_raise_clear_errors(fitted):
+def test_bad_labels_raise_clear_errors(tiny_net, fitted):
     net, X, y = fitted
     with pytest.raises(ValueError, match="different lengths: 60 images, 59 labels"):
-        make_net().fit(X, y[:-1])
+        tiny_net().fit(X, y[:-1])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
-        make_net(classes=["normal", "moderate", "severe"]).fit(X, np.where(y == "severe", "mild", y))
+        tiny_net(classes=["normal", "moderate", "severe"]).fit(
+            X, np.where(y == "severe", "mild", y))
     with pytest.raises(ValueError, match="at least 2 classes"):
-        make_net().fit(X[:20], y[:20])
+        tiny_net().fit(X[:20], y[:20])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
         net.score(X, np.where(y == "severe", "mild", y))
     with pytest.raises(ValueError, match="NaN or infinity"):
@@ -358,15 +368,16 @@ def test_pickle_roundtrip_gives_identical_predictions(fitted):
     restored = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(
-        restored.predict_proba_samples(X, n_mc_samples=5), net.predict_proba_samples(X, n_mc_samples=5)
+        restored.predict_proba_samples(X, n_mc_samples=5),
+        net.predict_proba_samples(X, n_mc_samples=5),
     )
     np.testing.assert_array_equal(restored.predict(X), net.predict(X))
 
 
-def test_grid_search_over_lr_dropout_and_epochs(toy_images):
+def test_grid_search_over_lr_dropout_and_epochs(tiny_net, toy_images):
     X, y = toy_images
     grid = {"lr": [1e-3, 1e-2], "module__dropout": [0.2, 0.5], "max_epochs": [1, 2]}
-    search = GridSearchCV(make_net(), grid, cv=2).fit(X, y)
+    search = GridSearchCV(tiny_net(), grid, cv=2).fit(X, y)
     assert len(search.cv_results_["params"]) == 8
     best = search.best_estimator_
     assert best.module_.head[0].p == search.best_params_["module__dropout"]
@@ -374,9 +385,10 @@ def test_grid_search_over_lr_dropout_and_epochs(toy_images):
     assert 0.0 <= search.best_score_ <= 1.0
 
 
-def test_cross_val_score_and_pipeline(toy_images):
+def test_cross_val_score_and_pipeline(tiny_net, toy_images):
     X, y = toy_images
-    pipe = Pipeline([("prep", CXRPreprocessor(size=12, scaling=None)), ("net", make_net())])
+    net = tiny_net(module__width=8, module__n_blocks=2)  # capacity to learn the bar
+    pipe = Pipeline([("prep", CXRPreprocessor(size=12, scaling=None)), ("net", net)])
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,)
     # the bar's position encodes the class: a net that sees it learns it
@@ -385,14 +397,14 @@ def test_cross_val_score_and_pipeline(toy_images):
     assert pipe.predict_proba(X).shape == (60, 3)
 
 
-def test_warm_start_continues_training(toy_images):
+def test_warm_start_continues_training(tiny_net, toy_images):
     X, y = toy_images
-    net = make_net(warm_start=True, max_epochs=1).fit(X, y)
+    net = tiny_net(warm_start=True, max_epochs=1).fit(X, y)
     weights = net.module_.head[1].weight.detach().clone()
     net.fit(X, y)
     assert len(net.history) == 2
     assert not torch.equal(weights, net.module_.head[1].weight)
-    cold = make_net(max_epochs=1).fit(X, y).fit(X, y)
+    cold = tiny_net(max_epochs=1).fit(X, y).fit(X, y)
     assert len(cold.history) == 1
 
 
@@ -401,8 +413,9 @@ def test_warm_start_continues_training(toy_images):
     [(60, 16, 0, 2), (60, 16, 100, 25), (20, 32, 100, 100), (1000, 32, 100, 4), (4000, 32, 100, 2),
      (60, -1, 10, 10)],
 )
-def test_min_train_steps_sets_the_epoch_count(toy_images, n_images, batch_size, min_steps, expected):
-    net = make_net(batch_size=batch_size, min_train_steps=min_steps)
+def test_min_train_steps_sets_the_epoch_count(tiny_net, toy_images, n_images, batch_size,
+                                              min_steps, expected):
+    net = tiny_net(batch_size=batch_size, min_train_steps=min_steps)
     assert net.epochs_for(n_images) == expected
     assert training_epochs(n_images, batch_size, 2, min_steps) == expected
     if n_images == 60 and batch_size == 16:

@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from skal_cxr import ActiveLearner, MCDropoutCNN
+from skal_cxr import ActiveLearner
 from skal_cxr.datasets import ImageRows
 from skal_cxr.strategies import bald
 from skal_cxr.strategies._base import QueryContext
-
-
-def make_net(**params):
-    return MCDropoutCNN(max_epochs=1, min_train_steps=4, module__width=4, module__n_blocks=2,
-                        random_state=0, device="cpu", **params)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +27,9 @@ def pool(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fitted(pool):
+def fitted(tiny_net, pool):
     mm, X, y = pool
-    return make_net().fit(X[:64], y[:64])
+    return tiny_net().fit(X[:64], y[:64])
 
 
 def test_scoring_a_memmap_reads_batches_without_a_full_copy(pool, fitted):
@@ -54,19 +49,19 @@ def test_scoring_a_memmap_reads_batches_without_a_full_copy(pool, fitted):
     np.testing.assert_array_equal(fitted.predict_proba(mm), fitted.predict_proba(X))
 
 
-def test_fit_on_a_memmap_equals_fit_in_memory(pool):
+def test_fit_on_a_memmap_equals_fit_in_memory(tiny_net, pool):
     mm, X, y = pool
-    a = make_net().fit(ImageRows(mm, np.arange(40)), y[:40])
-    b = make_net().fit(X[:40].astype(np.float32) / 255, y[:40])
+    a = tiny_net().fit(ImageRows(mm, np.arange(40)), y[:40])
+    b = tiny_net().fit(X[:40].astype(np.float32) / 255, y[:40])
     np.testing.assert_allclose(a.predict_proba(X[:20]), b.predict_proba(X[:20]), atol=1e-6)
 
 
-def test_active_learner_queries_a_memmap_pool_like_an_array(pool, monkeypatch):
+def test_active_learner_queries_a_memmap_pool_like_an_array(tiny_net, pool, monkeypatch):
     mm, X, y = pool
     monkeypatch.setattr(QueryContext, "chunk_size", 100)  # the chunked path
     results = []
     for images in (ImageRows(mm), X):
-        learner = ActiveLearner(make_net(), query_strategy=bald, X_training=X[:30],
+        learner = ActiveLearner(tiny_net(), query_strategy=bald, X_training=X[:30],
                                 y_training=y[:30], random_state=0)
         idx, X_query = learner.query(images.subset(np.arange(30, 600))
                                      if isinstance(images, ImageRows) else images[30:],
@@ -87,10 +82,10 @@ class Recorder:
         return x.flip(-2)
 
 
-def test_augmentation_runs_in_training_only(pool):
+def test_augmentation_runs_in_training_only(tiny_net, pool):
     _, X, y = pool
     recorder = Recorder()
-    net = make_net(augment=recorder).fit(X[:40], y[:40])
+    net = tiny_net(augment=recorder).fit(X[:40], y[:40])
     n_epochs = len(net.history)
     assert recorder.calls == 40 * n_epochs
     recorder.calls = 0
@@ -98,21 +93,21 @@ def test_augmentation_runs_in_training_only(pool):
     net.predict_proba(X[:50])
     net.embed(X[:10])
     assert recorder.calls == 0
-    plain = make_net().fit(X[:40], y[:40])
+    plain = tiny_net().fit(X[:40], y[:40])
     assert not np.allclose(plain.predict_proba(X[:20]), net.predict_proba(X[:20]))
 
 
-def test_cxr_augmentation_preset_and_bad_values(pool):
+def test_cxr_augmentation_preset_and_bad_values(tiny_net, pool):
     _, X, y = pool
-    a = make_net(augment="cxr").fit(X[:40], y[:40]).predict_proba(X[:10])
-    b = make_net(augment="cxr").fit(X[:40], y[:40]).predict_proba(X[:10])
+    a = tiny_net(augment="cxr").fit(X[:40], y[:40]).predict_proba(X[:10])
+    b = tiny_net(augment="cxr").fit(X[:40], y[:40]).predict_proba(X[:10])
     np.testing.assert_array_equal(a, b)  # seeded
     for bad in ("hflip", 3):
         with pytest.raises(ValueError, match="'augment' parameter"):
-            make_net(augment=bad).fit(X[:40], y[:40])
+            tiny_net(augment=bad).fit(X[:40], y[:40])
 
 
-def test_bfloat16_trunk_agrees_with_float32(pool, fitted):
+def test_bfloat16_trunk_agrees_with_float32(tiny_net, pool, fitted):
     _, X, _ = pool
     fitted.set_params(precision="bfloat16")
     try:
@@ -125,14 +120,15 @@ def test_bfloat16_trunk_agrees_with_float32(pool, fitted):
     assert np.corrcoef(low.mean(0)[:, 1], full.mean(0)[:, 1])[0, 1] > 0.99
     np.testing.assert_allclose(emb_low, fitted.embed(X[:20]), atol=0.1, rtol=0.05)
     with pytest.raises(ValueError, match="'precision' parameter"):
-        make_net(precision="float16").fit(X[:40], np.tile([0, 1], 20))
+        tiny_net(precision="float16").fit(X[:40], np.tile([0, 1], 20))
 
 
 def test_chunks_score_like_the_whole_pool(pool, fitted):
     """Per-batch seeds: any batch-aligned chunk gives the samples of the whole pass."""
     _, X, _ = pool
     whole = fitted.predict_proba_samples(X[:256], n_mc_samples=4)
-    part = torch.cat(list(fitted._iter_proba_samples(X[64:128], 4, first_batch=2)), dim=1)
+    first = 64 // fitted.batch_size  # X[64:128] starts at this prediction batch
+    part = torch.cat(list(fitted._iter_proba_samples(X[64:128], 4, first_batch=first)), dim=1)
     np.testing.assert_array_equal(part.numpy(), whole[:, 64:128])
 
 

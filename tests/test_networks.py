@@ -53,7 +53,8 @@ def test_per_image_standardization():
         torch.testing.assert_close(net(x), net(3.0 * x + 0.5), rtol=1e-4, atol=1e-4)
         z = net.input_norm(x)
     torch.testing.assert_close(z.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(3),
+                               atol=1e-4, rtol=0)
     assert torch.equal(net.input_norm(torch.full((1, 1, 4, 4), 0.7)), torch.zeros(1, 1, 4, 4))
     assert isinstance(CXRNet(standardize=False).input_norm, torch.nn.Identity)
 

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
-from skal_cxr._validation import InvalidParameterError
+from PIL import Image
 from sklearn.base import clone
 
 from skal_cxr import CXRPreprocessor
+from skal_cxr._validation import InvalidParameterError
+from skal_cxr.datasets._image_io import read_image
 
 
 def test_resize_and_minmax_per_image():
@@ -32,6 +34,24 @@ def test_antialiased_downsampling_preserves_mean_and_structure():
     assert out.mean() == pytest.approx(0.5)
     flat = CXRPreprocessor(size=3, scaling=None).transform(np.full((1, 9, 9), 0.3, np.float32))
     np.testing.assert_allclose(flat, 0.3, rtol=1e-6)
+
+
+def test_resize_known_answer_antialiased_bilinear():
+    """Shrinking 4 columns to 2 weighs the input columns 3:3:1 and 1:3:3 (filter width 2)."""
+    X = np.tile(np.array([0.0, 0.1, 0.2, 0.3], np.float32), (1, 4, 1))
+    out = CXRPreprocessor(size=(4, 2), scaling=None).transform(X)[0, 0]
+    np.testing.assert_allclose(out, np.tile([0.5 / 7, 1.6 / 7], (4, 1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (64, 80), (37, 20)])
+def test_training_images_and_preprocessor_give_identical_pixels(tmp_path, size):
+    """The datasets' reader and CXRPreprocessor resize with the one resizer."""
+    image = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    read = read_image(tmp_path / "a.png", image_size=size)
+    prepared = CXRPreprocessor(size=size, scaling=None).transform(image[None])[0, 0]
+    assert read.dtype == prepared.dtype == np.float32
+    np.testing.assert_array_equal(read, prepared)
 
 
 @pytest.mark.parametrize("method", ["fit", "transform"])

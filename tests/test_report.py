@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from skal_cxr._results import RecordWriter, read_records, record_path
 from skal_cxr.report import (
     area_under_learning_curve,
     labels_to_reach,
@@ -14,7 +15,6 @@ from skal_cxr.report import (
     paired_comparison,
     summarize,
 )
-from skal_cxr._results import RecordWriter, read_records, record_path
 
 SCHEDULE = [10, 20, 30]
 N_POOL = 100

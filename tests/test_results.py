@@ -9,8 +9,17 @@ import sys
 import pytest
 
 from skal_cxr._results import (
-    LOCK_FILE, MARKER_FILE, RecordsWarning, RecordWriter, ResultsDirError, ResultsLock,
-    claim_folder, owner_alive, read_records, record_path, repair_records,
+    LOCK_FILE,
+    MARKER_FILE,
+    RecordsWarning,
+    RecordWriter,
+    ResultsDirError,
+    ResultsLock,
+    claim_folder,
+    owner_alive,
+    read_records,
+    record_path,
+    repair_records,
 )
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE, RandomOverSampler
-from imblearn.under_sampling import RandomUnderSampler
+from imblearn.under_sampling import NearMiss, RandomUnderSampler
 
 from skal_cxr import MCDropoutCNN
 from skal_cxr._sampling import resample_labeled, resolve_sampler
@@ -41,7 +41,7 @@ def test_undersampling_and_synthesis():
 
 def test_resolve_sampler_names_and_errors():
     assert isinstance(resolve_sampler("random_under"), RandomUnderSampler)
-    assert isinstance(resolve_sampler("NearMiss"), object)
+    assert type(resolve_sampler("NearMiss")) is NearMiss
     assert resolve_sampler(None) is None and resolve_sampler("none") is None
     user = RandomOverSampler(random_state=3)
     assert resolve_sampler(user) is not user  # cloned

@@ -24,7 +24,7 @@ from skal_cxr.simulation import (
     round_schedule,
     simulate,
 )
-from skal_cxr.simulation._runner import build_estimator, initial_indices
+from skal_cxr.engine import build_estimator, initial_indices
 
 TINY = dict(
     data={"source": "phantoms", "n_samples": 240, "image_size": 16},

@@ -17,7 +17,11 @@ from ._base import get_data_home
 from ._cache import ImageCache, build_image_cache
 from ._image_folder import load_image_folder
 from ._medmnist import (
-    BUNDLED_SHA256, MEDMNIST_MD5, bundled_path, fetch_medmnist, load_medmnist,
+    BUNDLED_SHA256,
+    MEDMNIST_MD5,
+    bundled_path,
+    fetch_medmnist,
+    load_medmnist,
     load_pneumoniamnist,
 )
 from ._phantoms import PHANTOM_CLASS_NAMES, make_cxr_phantoms

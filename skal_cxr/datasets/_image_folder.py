@@ -1,29 +1,28 @@
 """A folder of images described by a CSV file with one or more raters' labels."""
 
-import hashlib
-import math
-import os
-from collections import Counter
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.utils import Bunch
-from tqdm.auto import tqdm
 
 from .._lazy import _release
 from ._agreement import CONSENSUS, agreement, consensus_codes
-from ._cache import build_image_cache
 from ._csv import read_csv_table
-from ._image_io import check_image_size, read_image
+from ._folder_images import (
+    _cache_images,
+    _cached_rows,
+    _find_duplicates,
+    _read_images,
+    _resolve_paths,
+    _stack,
+)
+from ._folder_labels import _encode_ratings, _is_missing, _label_key, _missing
+from ._image_io import check_image_size
 
 __all__ = ["load_image_folder"]
 
 _ON_ERROR = ("raise", "skip")
 _DUPLICATES = ("raise", "keep_first")
-# Cells read as a missing value (compared case-insensitively), unless they
-# name one of the given ``classes``: spreadsheet and pandas spellings of NA.
-MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "<na>", "null", "none"})
 
 
 def load_image_folder(
@@ -321,220 +320,6 @@ def _check_params(label_columns, score_column, consensus, bins, classes, on_erro
                 f"numbers by value); got {list(classes)}."
             )
     return label_columns, bins, check_image_size(image_size)
-
-
-def _is_missing(value):
-    return value.strip().casefold() in MISSING
-
-
-def _missing(what, value):
-    return f"empty {what}" if not value.strip() else f"missing {what} {value!r}"
-
-
-def _label_key(value):
-    """What makes two spellings one label: the number, or the case-folded words."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if math.isfinite(number):
-        return number  # 1 == 1.0 as dict keys
-    return " ".join(value.split()).casefold()
-
-
-def _encode_ratings(raw, lines, columns, bins, classes, errors):
-    """Class codes ``(n_rows, n_raters)`` (-1 where bad), raw scores and the classes."""
-    n_rows, n_raters = len(raw), len(columns)
-    codes = np.full((n_rows, n_raters), -1, dtype=np.int64)
-    if bins is not None:
-        scores = np.full((n_rows, n_raters), np.nan)
-        for i, (line, values) in enumerate(zip(lines, raw)):
-            for j, (col, v) in enumerate(zip(columns, values)):
-                if _is_missing(v):
-                    errors.setdefault(line, []).append(
-                        _missing("score", v) + f" in column {col!r}"
-                    )
-                    continue
-                try:
-                    scores[i, j] = float(v)
-                except ValueError:
-                    scores[i, j] = np.nan
-                if not np.isfinite(scores[i, j]):
-                    errors.setdefault(line, []).append(
-                        f"score {v!r} in column {col!r} is not a number"
-                    )
-        ok = np.isfinite(scores)
-        codes[ok] = np.digitize(scores[ok], bins)
-        classes = np.arange(len(bins) + 1) if classes is None else np.asarray(classes)
-        return codes, scores, classes
-
-    inferred = classes is None
-    if inferred:
-        classes = _infer_classes(raw)
-    else:
-        classes = np.asarray(classes)
-    lookup = {_label_key(str(c)): k for k, c in enumerate(classes.tolist())}
-    for i, (line, values) in enumerate(zip(lines, raw)):
-        for j, (col, v) in enumerate(zip(columns, values)):
-            code = lookup.get(_label_key(v))
-            if code is not None:
-                codes[i, j] = code
-            elif _is_missing(v):
-                hint = f" (give classes if {v!r} is a label)" if inferred and v.strip() else ""
-                errors.setdefault(line, []).append(
-                    _missing("label", v) + f" in column {col!r}{hint}"
-                )
-            else:
-                errors.setdefault(line, []).append(
-                    f"unknown label {v!r} in column {col!r} (classes: {classes.tolist()})"
-                )
-    if len(classes) == 0:
-        raise ValueError(f"No labels found in the column(s) {columns}.")
-    return codes, None, classes
-
-
-def _infer_classes(raw):
-    """Sorted distinct labels: numbers when all are, else the commonest spellings."""
-    spellings = {}  # key -> Counter of spellings
-    for values in raw:
-        for v in values:
-            if not _is_missing(v):
-                spellings.setdefault(_label_key(v), Counter())[v] += 1
-    keys = list(spellings)
-    if all(isinstance(k, float) for k in keys):
-        numbers = sorted(keys)
-        if all(k.is_integer() for k in numbers):
-            return np.asarray([int(k) for k in numbers], dtype=np.int64)
-        return np.asarray(numbers)
-    names = [spellings[k].most_common(1)[0][0] for k in keys]
-    return np.asarray(sorted(names, key=lambda name: (name.casefold(), name)))
-
-
-def _resolve_paths(lines, filenames, image_dir, errors):
-    """The real path of each file name, or ``None`` where it is empty or leaves ``image_dir``.
-
-    Absolute names and ``..`` are refused from the text alone; a name inside
-    the folder is then resolved through its symbolic links and refused if it
-    lands outside. No file outside ``image_dir`` is opened or tested for
-    existence, and its name is not echoed.
-    """
-    root = os.path.realpath(image_dir)
-    paths = []
-    for line, name in zip(lines, filenames):
-        reason = None
-        if not name:
-            reason = "empty file name"
-        elif PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
-            reason = "absolute path; give it relative to image_dir"
-        elif ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
-            reason = "path leaves image_dir ('..' is not allowed)"
-        else:
-            real = os.path.realpath(os.path.join(root, name))
-            if os.path.commonpath([root, real]) != root:
-                reason = "path leaves image_dir (through a symbolic link)"
-        if reason is None:
-            paths.append(Path(real))
-        else:
-            errors.setdefault(line, []).append(reason)
-            paths.append(None)
-    return paths
-
-
-def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, release=None):
-    """Line -> reason for each good row repeating an earlier good row's file or pixels.
-
-    ``release`` (if given) is called every 1024 rows and at the end: it drops
-    the pages of memory-mapped images read so far.
-    """
-    first_file, first_image, repeated = {}, {}, {}
-    for i, line in enumerate(lines):
-        if release is not None and i % 1024 == 1023:
-            release()
-        if line in errors:
-            continue
-        image = images[i]
-        digest = (image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
-        if paths[i] in first_file:
-            j, what = first_file[paths[i]], "same file"
-        elif digest in first_image:
-            j, what = first_image[digest], "same image"
-        else:
-            first_file[paths[i]] = first_image[digest] = i
-            continue
-        reason = f"{what} as line {lines[j]} ({filenames[j]})"
-        if not np.array_equal(rater_codes[i], rater_codes[j]):
-            reason += ", labelled differently"
-        repeated[line] = reason
-    if release is not None:
-        release()
-    return repeated
-
-
-def _load_one(path, image_size):
-    if not path.is_file():
-        return None, f"file not found: {path}"
-    try:
-        return read_image(path, image_size), None
-    except ImportError:
-        raise
-    except Exception as exc:  # corrupt files fail in many ways
-        return None, f"unreadable image {path}: {type(exc).__name__}: {exc}"
-
-
-def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
-    todo = [i for i, path in enumerate(paths) if path is not None]
-    images = [None] * len(paths)
-    # Threads: Pillow and pydicom decode mostly outside the GIL, and worker
-    # processes would each import torch (through skal_cxr) before reading.
-    results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(_load_one)(paths[i], image_size) for i in todo
-    )
-    results = tqdm(results, total=len(todo), desc="Reading images", disable=not verbose)
-    for i, (image, reason) in zip(todo, results):
-        if reason is not None:
-            errors.setdefault(lines[i], []).append(reason)
-        images[i] = image
-    return images
-
-
-def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors):
-    """Build the cache of the valid paths; per-row memmap views (``None`` where bad)."""
-    unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
-    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verbose=verbose)
-    row = {f: i for i, f in enumerate(cache.files.tolist())}
-    images = []
-    for line, path in zip(lines, paths):
-        reason = None if path is None else cache.errors.get(str(path))
-        if reason is not None:
-            errors.setdefault(line, []).append(reason)
-        ok = path is not None and reason is None
-        images.append(cache.images[row[str(path)]] if ok else None)
-    return cache, images
-
-
-def _cached_rows(cache, paths, n_jobs, verbose):
-    """The memory map of ``paths``' images, in order; rebuilt when rows were dropped."""
-    paths = [str(p) for p in paths]
-    if cache.files.tolist() == paths:
-        return cache.images
-    if len(set(paths)) == len(paths):  # rows were skipped: a cache of the kept files only
-        return build_image_cache(paths, cache.cache_dir, cache.image_size, n_jobs=n_jobs,
-                                 verbose=verbose).images
-    row = {f: i for i, f in enumerate(cache.files.tolist())}
-    return cache.images[[row[p] for p in paths]]  # a file listed twice: rows copied
-
-
-def _stack(images, filenames):
-    shapes = Counter(im.shape for im in images)
-    if len(shapes) > 1:
-        common = shapes.most_common(1)[0][0]
-        odd = [f"{name} {im.shape}" for name, im in zip(filenames, images) if im.shape != common]
-        raise ValueError(
-            f"Images have different sizes ({dict(shapes)} images per (height, width)); "
-            f"most are {common}, but not {odd[:10]}{' ...' if len(odd) > 10 else ''}. "
-            "Pass image_size to resize them all."
-        )
-    return np.stack(images).astype(np.float32, copy=False)
 
 
 def _error_message(csv_path, skipped, n_rows, duplicates=False):

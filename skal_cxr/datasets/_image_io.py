@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .._resize import resize_images
 from .._validation import check_image_size
 
 __all__ = ["read_image", "resize_image", "is_dicom", "check_image_size"]
@@ -37,12 +38,14 @@ def read_image(path, image_size=None):
 
 
 def resize_image(image, image_size):
-    """Resize a float image in ``[0, 1]`` bilinearly (antialiased when shrinking)."""
+    """Resize a float image in ``[0, 1]`` bilinearly (antialiased when shrinking).
+
+    The package's one resizer (``skal_cxr._resize``), which
+    :class:`~skal_cxr.CXRPreprocessor` also uses; the result is clipped to
+    ``[0, 1]`` against floating-point rounding.
+    """
     if image_size is not None and image.shape != tuple(image_size):
-        resized = Image.fromarray(image).resize(
-            (image_size[1], image_size[0]), Image.Resampling.BILINEAR
-        )
-        image = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+        image = np.clip(resize_images(image, image_size), 0.0, 1.0)
     return image
 
 

@@ -12,14 +12,15 @@ checkpoints and a preview cache; the images stay where they are.
   uvicorn, ``pip install 'skal-cxr[label]'``).
 
 The ``skal-cxr label init|add-rater|serve|status|export`` commands are thin
-layers over this module.
+layers over this module. Rounds are run by the round engine
+(:mod:`skal_cxr.engine`), as in a simulation.
 """
 
+from ..exceptions import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
 from ._app import create_app, serve
-from ._project import (
-    COLD_STARTS, Conflict, Forbidden, InvalidLabel, LabelingError, LabelingProject, NotFound,
-    init_project, open_project,
-)
+from ._init import init_project, open_project
+from ._project import LabelingProject
+from ._settings import COLD_STARTS
 
 __all__ = [
     "init_project", "open_project", "LabelingProject", "create_app", "serve",

@@ -1,23 +1,17 @@
 """The labeling web app: a JSON API under ``/api/`` and the static page (FastAPI).
 
 A thin layer over :class:`~skal_cxr.labeling.LabelingProject`; see
-``docs/labeling_api.rst`` for the contract.
+``docs/labeling_api.rst`` for the contract. :func:`create_app` assembles
+the routers of ``_routes`` (with the dependencies of ``_deps`` and the
+bodies of ``_schemas``), the security headers, the ``Host`` check and the
+error handlers; FastAPI is imported only here, when an app is made.
 """
 
 import ipaddress
-from importlib import resources
+
+from ..exceptions import LabelingError
 
 __all__ = ["create_app", "serve", "is_loopback", "check_bind"]
-
-_PAGE_MISSING = (
-    "<!doctype html><meta charset=utf-8><title>skal-cxr label</title>"
-    "<p>The labeling page is not installed; the JSON API is under /api/.</p>"
-)
-
-
-def _static_dir():
-    path = resources.files("skal_cxr.labeling") / "static"
-    return path if path.is_dir() else None
 
 
 def is_loopback(host):
@@ -56,22 +50,23 @@ def create_app(project, *, allowed_hosts=None, background=True):
     app : fastapi.FastAPI
     """
     try:
-        from fastapi import Depends, FastAPI, Request
+        from fastapi import FastAPI, Request
         from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import HTMLResponse, JSONResponse, Response
-        from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-        from pydantic import BaseModel, ConfigDict
+        from fastapi.responses import JSONResponse
         from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        from ._deps import Unauthorized
+        from ._routes import api, pages, static_dir
     except ImportError as exc:  # the optional "label" extra
         raise ImportError(
             "The labeling server needs FastAPI and uvicorn: pip install 'skal-cxr[label]'."
         ) from exc
-    from ._project import LabelingError
 
     if background:
         project.training.enable()
     app = FastAPI(title=f"skal-cxr label: {project.name}", docs_url=None, redoc_url=None,
                   openapi_url=None)
+    app.state.project = project
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1"))
 
@@ -104,109 +99,14 @@ def create_app(project, *, allowed_hosts=None, background=True):
             f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())},
             status_code=422)
 
-    bearer = HTTPBearer(auto_error=False)
-
-    class _Unauthorized(Exception):
-        pass
-
-    @app.exception_handler(_Unauthorized)
+    @app.exception_handler(Unauthorized)
     async def unauthorized(request, exc):
         return JSONResponse({"detail": "a valid rater token is required."}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
-    def rater(credentials: HTTPAuthorizationCredentials = Depends(bearer)):
-        name = project.rater_for_token(credentials.credentials if credentials else None)
-        if name is None:
-            raise _Unauthorized()
-        return name
-
-    class _Body(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-    class LabelIn(_Body):
-        image_id: str
-        label: str
-        seconds: float | None = None
-        note: str | None = None
-
-    class SkipIn(_Body):
-        image_id: str
-
-    class UndoIn(_Body):
-        label_id: int
-
-    @app.get("/api/health")
-    def health():
-        return {"status": "UP"}
-
-    @app.get("/api/me")
-    def me(name: str = Depends(rater)):
-        cfg = project.config
-        return {"rater": name, "project": project.name, "classes": project.classes,
-                "show_prediction": cfg["show_prediction"],
-                "labels_per_image": cfg["labels_per_image"]}
-
-    @app.get("/api/next")
-    def next_image(name: str = Depends(rater)):
-        nxt = project.next_image(name)
-        prog = project.progress()
-        prediction = None
-        if project.config["show_prediction"] and nxt["image_id"] is not None:
-            prediction = project.prediction(nxt["image_id"])
-        return {"image_id": nxt["image_id"], "reason": nxt["reason"], "round": prog["round"],
-                "batch": prog["batch"], "progress": prog["progress"],
-                "prediction": prediction, "from_previous_model": nxt["from_previous_model"]}
-
-    @app.get("/api/images/{image_id}")
-    def image_png(image_id: str, name: str = Depends(rater)):
-        return Response(project.image_png(image_id), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
-
-    @app.get("/api/images/{image_id}/pixels")
-    def image_pixels(image_id: str, name: str = Depends(rater)):
-        pixels, center, width = project.image_pixels(image_id)
-        return Response(pixels.astype("<u2", copy=False).tobytes(),
-                        media_type="application/octet-stream",
-                        headers={"X-Image-Width": str(pixels.shape[1]),
-                                 "X-Image-Height": str(pixels.shape[0]),
-                                 "X-Window-Center": repr(center),
-                                 "X-Window-Width": repr(width)})
-
-    @app.post("/api/labels", status_code=201)
-    def post_label(body: LabelIn, name: str = Depends(rater)):
-        return project.submit_label(name, body.image_id, body.label, body.seconds, body.note)
-
-    @app.post("/api/skip")
-    def post_skip(body: SkipIn, name: str = Depends(rater)):
-        return project.skip(name, body.image_id)
-
-    @app.post("/api/undo")
-    def post_undo(body: UndoIn, name: str = Depends(rater)):
-        return project.undo(name, body.label_id)
-
-    @app.get("/api/status")
-    def status(name: str = Depends(rater)):
-        return project.status()
-
-    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def api_unknown(rest: str, name: str = Depends(rater)):
-        return JSONResponse({"detail": "not found."}, status_code=404)
-
-    static = _static_dir()
-
-    def page(filename):
-        if static is not None and (static / filename).is_file():
-            return HTMLResponse((static / filename).read_text(encoding="utf-8"))
-        return HTMLResponse(_PAGE_MISSING)
-
-    @app.get("/", include_in_schema=False)
-    def index():
-        return page("index.html")
-
-    @app.get("/status", include_in_schema=False)
-    def status_page():
-        return page("status.html")
-
+    app.include_router(api)
+    app.include_router(pages)
+    static = static_dir()
     if static is not None:
         from fastapi.staticfiles import StaticFiles
 
@@ -216,8 +116,6 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
 def check_bind(host, allow_remote=False):
     """Raise :class:`LabelingError` for a non-loopback ``host`` without ``allow_remote``."""
-    from ._project import LabelingError
-
     if not is_loopback(host) and not allow_remote:
         raise LabelingError(
             f"refusing to bind to {host}: the server would be reachable from the network. "

@@ -10,8 +10,10 @@ rater survives a crash of the server at any later moment.
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "DB_FILE", "connect", "transaction", "create_schema", "utcnow"]
+__all__ = ["SCHEMA_VERSION", "DB_FILE", "Database", "connect", "transaction", "create_schema",
+           "utcnow"]
 
 SCHEMA_VERSION = 1
 DB_FILE = "project.sqlite"
@@ -115,3 +117,54 @@ def create_schema(conn):
         f"BEGIN IMMEDIATE; {_SCHEMA}; INSERT INTO meta VALUES ('schema_version', "
         f"'{SCHEMA_VERSION}'); COMMIT;"
     )
+
+
+class Database:
+    """The database of the project folder ``path``: it hands out connections.
+
+    Every :meth:`connect` opens its own connection, so one object may be
+    shared by threads, and several processes may open the same project.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder (the database is its ``project.sqlite``).
+    """
+
+    def __init__(self, path):
+        self.file = Path(path) / DB_FILE
+
+    def connect(self):
+        """A connection whose reads form one snapshot, closed on exit (``with``).
+
+        Returns
+        -------
+        snapshot : Snapshot
+            Entering it gives the :class:`sqlite3.Connection`.
+        """
+        return Snapshot(connect(self.file))
+
+
+class Snapshot:
+    """A connection whose reads form one snapshot, closed on exit.
+
+    Entering begins a deferred transaction, so that the several SELECTs of
+    one read (status, progress) see the database as of their first SELECT,
+    not the writes of concurrent requests in between; :func:`transaction`
+    ends it before it begins its own.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN")
+        return self.conn
+
+    def __exit__(self, *exc):
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK" if exc[0] is not None else "COMMIT")
+        finally:
+            self.conn.close()
+        return False

@@ -41,16 +41,18 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--labels-per-image", type=int, default=1, metavar="K",
                    help="labels per image, from different raters (1)")
     p.add_argument("--strategy", default="mean_std", help="query strategy (mean_std)")
-    p.add_argument("--batch-size", type=int, default=20, metavar="N",
+    p.add_argument("--query-size", type=int, metavar="N",
                    help="images queried per round (20)")
+    p.add_argument("--batch-size", type=int, metavar="N", dest="batch_size",
+                   help=argparse.SUPPRESS)  # deprecated alias of --query-size
     p.add_argument("--initial-size", type=int, metavar="N",
-                   help="size of the first (cold-start) batch (--batch-size)")
+                   help="size of the first (cold-start) batch (--query-size)")
     p.add_argument("--cold-start", choices=["random", "k_center"], default="random",
                    help="how the first batch is chosen (random)")
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
     p.add_argument("--reserve-size", type=int, metavar="N",
                    help="next-ranked images handed out while the next batch is computed "
-                   "(--batch-size; 0: raters wait)")
+                   "(--query-size; 0: raters wait)")
     p.add_argument("--lease-minutes", type=float, default=60, metavar="M",
                    help="an image held this long without a label goes to another rater (60)")
     p.add_argument("--image-size", type=int, default=64, metavar="PX",
@@ -97,6 +99,19 @@ def add_label_parser(sub, list_of_str):
     return label
 
 
+def _query_size(args):
+    """``--query-size``, or the deprecated ``--batch-size`` (with a one-line warning)."""
+    if args.batch_size is None:
+        return 20 if args.query_size is None else args.query_size
+    if args.query_size is not None:
+        from ..exceptions import LabelingError
+
+        raise LabelingError("give --query-size only (--batch-size is its deprecated alias).")
+    print("skal-cxr: warning: --batch-size was renamed --query-size in 0.2 and will be "
+          "removed in 0.3.", file=sys.stderr)
+    return args.batch_size
+
+
 def _init(args):
     from . import init_project
 
@@ -104,7 +119,7 @@ def _init(args):
         args.project, args.image_dir, args.classes, csv=args.csv,
         image_column=args.image_column, group_column=args.group_column,
         labels_per_image=args.labels_per_image, strategy=args.strategy,
-        batch_size=args.batch_size, initial_size=args.initial_size, budget=args.budget,
+        query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
         image_size=args.image_size,
         class_weight=None if args.class_weight == "none" else args.class_weight,
         consensus=args.consensus, cold_start=args.cold_start,
@@ -134,7 +149,7 @@ def _serve(args):
     check_bind(args.host, args.allow_remote)
     if args.score_scheduler is not None:
         from .._dask import check_scheduler
-        from ._project import LabelingError
+        from ..exceptions import LabelingError
 
         try:
             check_scheduler(args.score_scheduler, "--score-scheduler")

@@ -25,8 +25,13 @@ Only *complete* runs (every planned round recorded) enter the summary.
 from ._headline import headline, labels_to_target
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
-    FINAL_METRICS, area_under_learning_curve, labels_to_reach, learning_curves,
-    paired_comparison, summarize, verdict_vs_random,
+    FINAL_METRICS,
+    area_under_learning_curve,
+    labels_to_reach,
+    learning_curves,
+    paired_comparison,
+    summarize,
+    verdict_vs_random,
 )
 
 __all__ = [

@@ -9,12 +9,9 @@ from sklearn.model_selection import train_test_split
 
 from .._lazy import ImageRows, take_rows
 from .._validation import check_images, encode_labels, labels_1d
+from ..exceptions import DataError
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
-
-
-class DataError(RuntimeError):
-    """The data of a simulation cannot be read (a user error, reported in one line)."""
 
 
 @dataclass

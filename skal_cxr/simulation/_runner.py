@@ -26,38 +26,14 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
 
-from .._lazy import take_rows
+from ..engine import RoundConfig, build_estimator, initial_indices, query_round, torch_threads
+from ..exceptions import ConfigError, ResultsDirError, SimulationInterrupted
 from ..metrics import classification_metrics, fit_operating_point
 from .._random import round_seed
-from ..callbacks import CosineAnnealing
-from ..models import MCDropoutCNN
-from .._results import (
-    RecordWriter, ResultsDirError, owner_alive, read_record_file, record_path,
-)
+from .._results import RecordWriter, owner_alive, read_record_file, record_path
 
-__all__ = [
-    "SimulationInterrupted", "round_schedule", "initial_indices",
-    "build_estimator", "run_active", "run_baseline", "run_task", "round_seed", "query_round",
-]
-
-
-class SimulationInterrupted(RuntimeError):
-    """The simulation stopped early: Ctrl-C (which skorch swallows), SIGTERM, or its end.
-
-    Parameters
-    ----------
-    message : str
-        What stopped, and how to resume.
-    signum : int or None, default=None
-        The signal that stopped it, when one did (kept as ``signum``).
-    """
-
-    def __init__(self, message, signum=None):
-        super().__init__(message)
-        self.signum = signum
+__all__ = ["SimulationInterrupted", "round_schedule", "run_active", "run_baseline", "run_task"]
 
 
 def round_schedule(n_pool, n_initial, query_size, budget):
@@ -86,8 +62,6 @@ def round_schedule(n_pool, n_initial, query_size, budget):
     >>> round_schedule(1000, 40, 40, 0.1)
     [40, 80, 100]
     """
-    from ._config import ConfigError
-
     if isinstance(budget, float) and budget <= 1:
         total = int(round(budget * n_pool))
     else:
@@ -107,51 +81,6 @@ def round_schedule(n_pool, n_initial, query_size, budget):
     return list(range(n_initial, total, query_size)) + [total]
 
 
-def initial_indices(y_pool, n_initial, seed, stratify=True):
-    """The initial labeled set: ``n_initial`` pool positions, stratified by class.
-
-    Falls back to a plain random draw when a class is too rare to stratify,
-    or with ``stratify=False`` (a cold start without labels, as in a
-    labeling project). The same seed gives every strategy the same initial
-    set (paired runs).
-
-    Returns
-    -------
-    indices : ndarray of shape (n_initial,), sorted
-    """
-    index = np.arange(len(y_pool))
-    if n_initial >= len(y_pool):
-        return index
-    counts = np.bincount(y_pool)
-    counts = counts[counts > 0]
-    stratify = y_pool if stratify and counts.min() >= 2 and n_initial >= len(counts) else None
-    chosen, _ = train_test_split(
-        index, train_size=n_initial, stratify=stratify, random_state=seed
-    )
-    return np.sort(chosen)
-
-
-def build_estimator(config, n_classes, seed):
-    """The :class:`~skal_cxr.MCDropoutCNN` of a run, seeded with ``seed``."""
-    est = dict(config["estimator"])
-    training = config["training"]
-    callbacks = []
-    if training["lr_schedule"] == "cosine":
-        callbacks.append(("cosine_annealing", CosineAnnealing()))
-    return MCDropoutCNN(
-        classes=np.arange(n_classes),
-        class_weight=config["class_weight"],
-        sampler=config.get("sampler"),
-        n_mc_samples=config["n_mc_samples"],
-        warm_start=config["warm_start"],
-        random_state=seed,
-        max_epochs=training["max_epochs"],
-        min_train_steps=training["min_train_steps"],
-        callbacks=callbacks,
-        **est,
-    )
-
-
 def _evaluate(predict_proba, data):
     """Test metrics (plus operating point fitted on validation) of a model."""
     op = None
@@ -166,16 +95,6 @@ def _evaluate(predict_proba, data):
 
 def _counts(y, n_classes):
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).tolist()
-
-
-@contextmanager
-def _torch_threads(n):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @contextmanager
@@ -240,37 +159,6 @@ def _check_recorded(records, schedule, path):
         raise ResultsDirError(f"{path} holds more rounds than this configuration plans.")
 
 
-def query_round(learner, X, labeled, n_instances, config, random_state):
-    """One round's query: ``n_instances`` pool positions not in ``labeled``.
-
-    The pool is every position of ``X`` not in ``labeled``, in increasing
-    order; the strategy sees it with the configuration's ``n_mc_samples`` and
-    ``pool_size``.
-
-    Returns
-    -------
-    queried : list of int
-        Positions in ``X``, most informative first.
-    scores : list of float or None
-        The strategy's scores of the queried images, when it returns them.
-    query_time : float
-        Seconds.
-    """
-    unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
-    t0 = time.perf_counter()
-    idx, _, scores = learner.query(
-        take_rows(X, unlabeled), n_instances, return_metrics=True,
-        n_mc_samples=config["n_mc_samples"], pool_size=config["pool_size"],
-        random_state=random_state,
-    )
-    query_time = time.perf_counter() - t0
-    queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
-    if scores is not None:
-        scores = np.asarray(scores, dtype=float).ravel()
-        scores = scores.tolist() if len(scores) == len(queried) else None
-    return queried, scores, query_time
-
-
 def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
     """Run (or resume) one active-learning run, writing a record per round.
 
@@ -309,13 +197,14 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
     labeled = initial.tolist()
     for rec in done:
         labeled.extend(rec["queried"])
+    rounds = RoundConfig.from_dict(config, strategy=strategy, seed=seed)
 
-    with _torch_threads(config["torch_threads"]):
+    with torch_threads(rounds.torch_threads):
         learner = ActiveLearner(
-            build_estimator(config, n_classes, seed), query_strategy=STRATEGIES[strategy]
+            build_estimator(rounds, n_classes), query_strategy=STRATEGIES[strategy]
         )
         est = lambda: learner.estimator_  # noqa: E731
-        if config["warm_start"] and start:
+        if rounds.warm_start and start:
             # Warm-started weights depend on every earlier fit: replay them.
             idx = initial.tolist()
             _, _, hist = _timed_fit(lambda: learner.fit(X[idx], y[idx]), est, 0)
@@ -337,7 +226,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                 queried, query_time = [], 0.0
                 if r + 1 < len(schedule):
                     queried, _, query_time = query_round(
-                        learner, X, labeled, schedule[r + 1] - schedule[r], config,
+                        learner, X, labeled, schedule[r + 1] - schedule[r], rounds,
                         round_seed(seed, r),
                     )
                 writer.write({
@@ -350,7 +239,7 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                 })
                 if queried:
                     labeled.extend(queried)
-                    if not config["warm_start"]:
+                    if not rounds.warm_start:
                         hist = 0
                     fit_time, n_epochs, hist = _timed_fit(
                         lambda: learner.teach(X[queried], y[queried]), est, hist
@@ -371,8 +260,9 @@ def run_baseline(data, config, seed, results_dir, check=None):
         return 0
     X, y = data.X_pool, data.y_pool
     n_classes = len(data.class_names)
-    with _torch_threads(config["torch_threads"]):
-        est = build_estimator(config, n_classes, seed)
+    rounds = RoundConfig.from_dict(config, seed=seed)
+    with torch_threads(rounds.torch_threads):
+        est = build_estimator(rounds, n_classes)
         fit_time, n_epochs, _ = _timed_fit(lambda: est.fit(X, y), lambda: est, 0)
         t0 = time.perf_counter()
         metrics, op = _evaluate(est.predict_proba, data)

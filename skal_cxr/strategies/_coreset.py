@@ -73,7 +73,10 @@ def _k_center(embeddings, n_instances, centers, random_state):
 
 
 def _select(ctx, n_instances):
-    X_training = getattr(ctx.learner, "X_training", None)
+    # skal_cxr's learner keeps its labeled set in X_training_, modAL's in X_training
+    X_training = getattr(ctx.learner, "X_training_", None)
+    if X_training is None:
+        X_training = getattr(ctx.learner, "X_training", None)
     centers = None
     if X_training is not None and len(X_training) > 0:
         centers = ctx.features(X_training)
@@ -91,8 +94,8 @@ coreset.__doc__ = strategy_doc("""Query a batch covering the embedding space (gr
 
     Each pick maximises ``min_{c in centers} ||phi(x) - phi(c)||`` where
     ``phi`` is the network's ``embed`` and the centers are the learner's
-    labeled images (``X_training``) and the earlier picks (Sener & Savarese,
-    2018); see :func:`k_center_greedy`. With ``on_transformed=True`` on the
+    labeled images (``X_training_``, or ``X_training`` for modAL's learner)
+    and the earlier picks (Sener & Savarese, 2018); see :func:`k_center_greedy`. With ``on_transformed=True`` on the
     learner, ``phi`` is its ``transform_without_estimating`` instead.
     ``n_mc_samples`` is accepted for a uniform interface and unused.
 """, scores="""The distance of each queried image to its nearest center when

@@ -18,7 +18,7 @@ def make_project(tmp_path, phantom_folder):
     from skal_cxr.labeling import init_project
 
     def make(**options):
-        settings = {**TINY, "batch_size": 5, **options}
+        settings = {**TINY, "query_size": 5, **options}
         return init_project(tmp_path / "project", phantom_folder[0], CLASSES, **settings)
 
     return make

@@ -61,7 +61,7 @@ def project(tmp_path_factory):
         # 12-bit stored values, as from a DX detector
         Image.fromarray(np.round(x * 4095).astype(np.uint16)).save(images / f"cxr_{i:02d}.png")
     path = root / "chest_xray_study"
-    project = init_project(path, images, CLASSES, labels_per_image=1, batch_size=6,
+    project = init_project(path, images, CLASSES, labels_per_image=1, query_size=6,
                            image_size=32)
     return path, project.add_rater("dr_a")
 

@@ -8,7 +8,7 @@ import pytest
 from skal_cxr import MCDropoutCNN
 from skal_cxr.datasets import ImageRows
 from skal_cxr.labeling import LabelingError, init_project, open_project
-from skal_cxr.labeling._loop import cache_dir
+from skal_cxr.labeling._settings import cache_dir
 from skal_cxr.strategies import STRATEGIES
 
 from _labeling_fakes import CLASSES, TINY, truth_of, write_phantoms
@@ -79,7 +79,7 @@ def test_a_project_with_the_old_npy_pool_still_opens(tmp_path, phantom_folder):
     projects = []
     for name in ("reference", "old"):
         project = init_project(tmp_path / name, phantom_folder[0], CLASSES,
-                               **{**TINY, "batch_size": 5})
+                               **{**TINY, "query_size": 5})
         project.add_rater("a")
         label_batch(project, phantom_folder[1])
         projects.append(project)
@@ -101,7 +101,7 @@ def test_init_builds_the_cache_and_resumes_after_an_interruption(tmp_path):
     labels = write_phantoms(image_dir, n=20)
     truth = {f"im{i:03d}.png": c for i, c in enumerate(labels)}
     (image_dir / "im005.png").write_bytes(b"not a png")
-    settings = {**TINY, "batch_size": 5, "stop_set_size": 5}
+    settings = {**TINY, "query_size": 5, "stop_set_size": 5}
     with pytest.raises(LabelingError, match=r"1 images cannot be read: .*im005\.png"):
         init_project(tmp_path / "p", image_dir, CLASSES, **settings)
     # what an interrupted init leaves: the cache only (19 images decoded, kept)

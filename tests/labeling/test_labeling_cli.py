@@ -11,7 +11,7 @@ from skal_cxr.labeling import open_project
 def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     project = str(tmp_path / "proj")
     assert main(["label", "init", project, "--image-dir", str(phantom_folder[0]),
-                 "--classes", "normal,moderate,severe", "--batch-size", "4",
+                 "--classes", "normal,moderate,severe", "--query-size", "4",
                  "--labels-per-image", "2", "--budget", "12", "--image-size", "16"]) == 0
     assert "60 images" in capsys.readouterr().out
     assert main(["label", "add-rater", project, "alice", "--port", "9000"]) == 0

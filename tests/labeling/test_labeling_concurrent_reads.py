@@ -7,7 +7,7 @@ one SELECT and miss it in the next (it raised ``KeyError`` under load).
 
 import sqlite3
 
-from skal_cxr.labeling import _project
+from skal_cxr.labeling import _db
 from skal_cxr.labeling._db import DB_FILE
 
 
@@ -47,8 +47,8 @@ def test_status_reads_one_snapshot_while_another_rater_is_assigned(make_project,
             other.execute("COMMIT")
         other.close()
 
-    real_connect = _project.connect
-    monkeypatch.setattr(_project, "connect", lambda path: _WriterSlipsIn(real_connect(path), write))
+    real_connect = _db.connect
+    monkeypatch.setattr(_db, "connect", lambda path: _WriterSlipsIn(real_connect(path), write))
     status = project.status()
     assert status["raters"] == [{"name": "a", "n_labels": 0}]
     progress = project.progress()

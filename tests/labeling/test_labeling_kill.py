@@ -60,7 +60,7 @@ class Server:
 
 
 def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project, phantom_folder):
-    project = make_project(labels_per_image=2, batch_size=6, budget=30, reserve_size=4)
+    project = make_project(labels_per_image=2, query_size=6, budget=30, reserve_size=4)
     tokens = {name: project.add_rater(name) for name in ("alice", "bob", "carol")}
     server = Server(project.path, _free_port())
     acknowledged = []  # (label_id, rater, image_id, label)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from skal_cxr.labeling import create_app, init_project  # noqa: E402
 from skal_cxr.simulation import load_simulation_data, simulate  # noqa: E402
-from skal_cxr.simulation._runner import initial_indices  # noqa: E402
+from skal_cxr.engine import initial_indices  # noqa: E402
 from skal_cxr.simulation._config import resolve_data_spec  # noqa: E402
 
 from _labeling_fakes import CLASSES, TINY, write_phantoms  # noqa: E402
@@ -47,7 +47,7 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
 
     project = init_project(
         tmp_path / "project", image_dir, CLASSES, csv=tmp_path / "pool.csv", strategy=strategy,
-        initial_size=6, batch_size=5, budget=21, reserve_size=0, image_size=16,
+        initial_size=6, query_size=5, budget=21, reserve_size=0, image_size=16,
         random_state=3, stop_set_size=20, **common)
     token = project.add_rater("oracle")
     table = {i: rel for i, rel, _, _ in project.image_table()}

@@ -8,7 +8,7 @@ import pytest
 
 from skal_cxr.datasets import load_image_folder
 from skal_cxr.labeling import LabelingError, init_project, open_project
-from skal_cxr.labeling._loop import stopping_signal
+from skal_cxr.labeling._status import stopping_signal
 from skal_cxr.simulation import load_simulation_data
 from skal_cxr.simulation._config import resolve_data_spec
 
@@ -51,7 +51,7 @@ def test_each_image_gets_k_labels_from_different_raters(make_project, phantom_fo
 
 
 def test_consensus_ties_go_to_the_more_severe_class_and_kappa(make_project):
-    project = make_project(labels_per_image=2, batch_size=4, reserve_size=0)
+    project = make_project(labels_per_image=2, query_size=4, reserve_size=0)
     for name in ("a", "b"):
         project.add_rater(name)
     votes = {"a": ["normal", "normal", "severe", "moderate"],
@@ -74,7 +74,7 @@ def test_consensus_ties_go_to_the_more_severe_class_and_kappa(make_project):
 
 
 def test_concurrent_raters_never_over_assign(make_project):
-    project = make_project(labels_per_image=2, batch_size=5, reserve_size=0)
+    project = make_project(labels_per_image=2, query_size=5, reserve_size=0)
     names = [f"r{i}" for i in range(8)]
     for name in names:
         project.add_rater(name)
@@ -105,7 +105,7 @@ def test_concurrent_raters_never_over_assign(make_project):
 
 
 def test_reserve_images_keep_raters_busy_and_are_recorded(make_project, phantom_folder):
-    project = make_project(batch_size=3, reserve_size=2)
+    project = make_project(query_size=3, reserve_size=2)
     for name in ("a", "b"):
         project.add_rater(name)
     held = project.next_image("b")["image_id"]  # b holds one image of the batch
@@ -129,7 +129,7 @@ def test_reserve_images_keep_raters_busy_and_are_recorded(make_project, phantom_
 
 
 def test_budget_ends_the_loop(make_project, phantom_folder):
-    project = make_project(batch_size=4, budget=10, reserve_size=0)
+    project = make_project(query_size=4, budget=10, reserve_size=0)
     project.add_rater("a")
     rounds = []
     while True:
@@ -150,9 +150,9 @@ def test_stopping_signal_follows_bloodgood_and_vijay_shanker(make_project):
     project = make_project(stop_window=2, stop_threshold=0.9)
     a, b = [0, 1, 2, 0, 1, 2, 0, 1], [0, 1, 2, 0, 1, 2, 0, 0]
     rounds = [{"stop_predictions": None}] + [{"stop_predictions": p} for p in (a, b, b)]
-    signal = stopping_signal(project, rounds[:3], n_queued=5)
+    signal = stopping_signal(project.config, rounds[:3], n_queued=5)
     assert signal["stop"] is False and len(signal["kappa_window"]) == 1
-    signal = stopping_signal(project, rounds, n_queued=5)
+    signal = stopping_signal(project.config, rounds, n_queued=5)
     from sklearn.metrics import cohen_kappa_score
 
     assert signal["kappa_window"] == pytest.approx([cohen_kappa_score(a, b), 1.0])
@@ -161,7 +161,7 @@ def test_stopping_signal_follows_bloodgood_and_vijay_shanker(make_project):
 
 
 def test_k_center_cold_start(make_project):
-    project = make_project(cold_start="k_center", batch_size=6, reserve_size=3)
+    project = make_project(cold_start="k_center", query_size=6, reserve_size=3)
     [rnd] = project.rounds()
     assert rnd["strategy"] == "k_center"
     assert len(set(rnd["queried"] + rnd["reserve"])) == 9
@@ -169,7 +169,7 @@ def test_k_center_cold_start(make_project):
 
 def test_export_is_read_back_by_load_image_folder_and_simulate(make_project, phantom_folder,
                                                                tmp_path):
-    project = make_project(labels_per_image=2, batch_size=12, reserve_size=0)
+    project = make_project(labels_per_image=2, query_size=12, reserve_size=0)
     for name in ("ann", "bo"):
         project.add_rater(name)
     label_all(project, phantom_folder[1], ["ann", "bo"])
@@ -192,7 +192,7 @@ def test_init_refuses_bad_settings(tmp_path, phantom_folder):
     image_dir = phantom_folder[0]
     cases = [({"classes": ["a"]}, "two distinct"), ({"classes": ["a", "a"]}, "two distinct"),
              ({"strategy": "psychic"}, "unknown strategies"),
-             ({"budget": 3, "batch_size": 5}, "smaller than the initial"),
+             ({"budget": 3, "query_size": 5}, "smaller than the initial"),
              ({"labels_per_image": 0}, "labels_per_image"),
              ({"cold_start": "oracle"}, "cold_start"), ({"consensus": "vote"}, "consensus"),
              ({"initial_size": 500}, "larger than the pool")]
@@ -219,7 +219,7 @@ def test_schema_version_is_checked(make_project):
 
 def test_database_settings(make_project):
     project = make_project()
-    with project._connect() as conn:
+    with project.db.connect() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         with pytest.raises(sqlite3.IntegrityError):
@@ -244,7 +244,7 @@ def test_an_abandoned_image_goes_to_another_rater_after_the_lease(make_project):
 
     from skal_cxr.labeling import Conflict
 
-    project = make_project(batch_size=1, reserve_size=0, lease_seconds=0.2)
+    project = make_project(query_size=1, reserve_size=0, lease_seconds=0.2)
     for name in ("a", "b"):
         project.add_rater(name)
     held = project.next_image("a")["image_id"]
@@ -280,7 +280,7 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, pha
                                   dashboard_address=":0") as cluster:
         for name, scheduler in (("here", None), ("dask", cluster.scheduler_address)):
             project = init_project(tmp_path / name, phantom_folder[0], CLASSES,
-                                   **{**TINY, "batch_size": 5})
+                                   **{**TINY, "query_size": 5})
             project.score_scheduler = scheduler
             project.add_rater("a")
             label_all(project, phantom_folder[1], ["a"])

@@ -129,6 +129,12 @@ def test_coreset_uses_labeled_set_as_centers(learner, pool):
     assert set(coreset(learner, pool, 5, random_state=0)[0]) == {35, 36, 37, 38, 39}
 
 
+def test_coreset_prefers_the_grown_labeled_set_of_skal_cxr_learners(learner, pool):
+    learner.X_training = pool[:1]  # skal_cxr's learner: the initial set, never grown
+    learner.X_training_ = pool[:35]  # its labeled set
+    assert set(coreset(learner, pool, 5, random_state=0)[0]) == {35, 36, 37, 38, 39}
+
+
 def test_coreset_on_transformed(learner, pool):
     learner.on_transformed = True
     learner.transform_without_estimating = lambda X: np.asarray(X)[:, :1, :1]

@@ -1,0 +1,23 @@
+"""The round engine: what every active-learning round needs, below its users.
+
+:mod:`skal_cxr.simulation` (rounds answered from known labels) and
+:mod:`skal_cxr.labeling` (rounds answered by radiologists) both run their
+rounds with this package and import nothing of each other:
+
+- :class:`RoundConfig`: the typed configuration of a round (network,
+  training, strategy, query size, Monte Carlo samples, seed), checked once
+  by :meth:`RoundConfig.from_params`;
+- :func:`initial_indices`: the initial labeled set;
+- :func:`build_estimator`: the seeded :class:`~skal_cxr.MCDropoutCNN`;
+- :func:`query_round`: one round's query over the images not yet labeled;
+- :func:`torch_threads`: the torch thread limit of a round.
+"""
+
+from ._config import ROUND_DEFAULTS, RoundConfig, merge_settings, resolve_round_params
+from ._rounds import build_estimator, initial_indices, query_round, torch_threads
+
+__all__ = [
+    "RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings",
+    "initial_indices",
+    "build_estimator", "query_round", "torch_threads",
+]

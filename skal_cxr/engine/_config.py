@@ -1,0 +1,291 @@
+"""The typed configuration of an active-learning round, its defaults and checks.
+
+A :class:`RoundConfig` holds what one round needs, whoever runs it: the
+network and its training (``estimator``, ``training``, ``class_weight``,
+``sampler``, ``warm_start``), the query (``strategy``, ``query_size``,
+``n_mc_samples``, ``pool_size``), the seed and the torch thread limit. A
+simulation makes one per (strategy, seed) from its configuration; a
+labeling project makes one from its settings.
+"""
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .._validation import check_int
+from ..exceptions import ConfigError
+
+__all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings"]
+
+#: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
+ROUND_DEFAULTS = {
+    "query_size": 40,
+    "n_mc_samples": 20,
+    "pool_size": None,
+    "class_weight": "balanced",
+    "sampler": None,
+    "warm_start": False,
+    "estimator": {
+        "lr": 1e-3,
+        "batch_size": 32,
+        "module__width": 16,
+        "module__n_blocks": 3,
+        "module__dropout": 0.5,
+        "mc_predict": False,
+        "device": "auto",
+    },
+    "training": {"max_epochs": 5, "min_train_steps": 150, "lr_schedule": "cosine"},
+    "torch_threads": 1,
+}
+
+#: Parameters that ``None`` sets (rather than leaving at their default).
+_NONE_IS_A_VALUE = ("pool_size", "class_weight", "sampler")
+
+
+def _check_int(value, name, minimum):
+    return check_int(value, name, minimum, error=ConfigError)
+
+
+def _finite_positive(value):
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_device(device):
+    """Refuse a device this machine does not have, before any data is loaded."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}.") from exc
+    if dev.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n_gpus == 0:
+            raise ConfigError(f"device {device!r}: no CUDA GPU is visible here; use 'auto' or "
+                              "'cpu'.")
+        if dev.index is not None and dev.index >= n_gpus:
+            raise ConfigError(f"device {device!r}: only {n_gpus} CUDA GPU(s) are visible.")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} is not available here; use 'auto' or 'cpu'.")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}.")
+
+
+def merge_settings(defaults, given, name):
+    """``defaults`` updated with ``given``; an unknown key is a :class:`ConfigError`.
+
+    ``estimator`` settings may also name any ``module__*`` / ``optimizer__*``
+    parameter of the network (keys with ``__``).
+    """
+    out = copy.deepcopy(defaults)
+    for key, value in (given or {}).items():
+        if key not in defaults and not (name == "estimator" and "__" in key):
+            known = ", ".join(sorted(defaults))
+            raise ConfigError(f"unknown {name} setting {key!r}; known: {known}.")
+        out[key] = value
+    return out
+
+
+def resolve_round_params(**params):
+    """Validate round parameters and fill in the defaults of :data:`ROUND_DEFAULTS`.
+
+    Parameters
+    ----------
+    **params
+        Any key of :data:`ROUND_DEFAULTS`; ``None`` takes the default
+        (except for ``pool_size``, ``class_weight`` and ``sampler``, where it
+        is a value). ``estimator`` and ``training`` dicts are merged into
+        the defaults.
+
+    Returns
+    -------
+    params : dict
+        Every key of :data:`ROUND_DEFAULTS`, checked.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or an invalid value (one line naming it).
+    """
+    unknown = set(params) - set(ROUND_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"unknown round parameters: {sorted(unknown)}.")
+    config = copy.deepcopy(ROUND_DEFAULTS)
+    for key, value in params.items():
+        if value is None and key not in _NONE_IS_A_VALUE:
+            continue
+        if key in ("estimator", "training"):
+            config[key] = merge_settings(ROUND_DEFAULTS[key], value, key)
+        else:
+            config[key] = value
+    config["query_size"] = _check_int(config["query_size"], "query_size", 1)
+    config["n_mc_samples"] = _check_int(config["n_mc_samples"], "n_mc_samples", 1)
+    config["torch_threads"] = _check_int(config["torch_threads"], "torch_threads", 1)
+    if config["pool_size"] is not None:
+        config["pool_size"] = _check_int(config["pool_size"], "pool_size", 1)
+    if config["class_weight"] not in (None, "balanced"):
+        raise ConfigError(
+            f"class_weight must be None or 'balanced'; got {config['class_weight']!r}."
+        )
+    if config["sampler"] is not None:
+        from .._sampling import resolve_sampler
+
+        if not isinstance(config["sampler"], str):
+            raise ConfigError(
+                "sampler must be named (a class of imblearn.over_sampling, under_sampling "
+                f"or combine, or random_over / random_under / smote); got {config['sampler']!r}."
+            )
+        try:
+            resolve_sampler(config["sampler"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if config["sampler"] == "none":
+            config["sampler"] = None
+    config["warm_start"] = bool(config["warm_start"])
+    training = config["training"]
+    if training["lr_schedule"] not in ("cosine", "constant"):
+        raise ConfigError(
+            f"training lr_schedule must be 'cosine' or 'constant'; got {training['lr_schedule']!r}."
+        )
+    training["max_epochs"] = _check_int(training["max_epochs"], "max_epochs", 1)
+    training["min_train_steps"] = _check_int(training["min_train_steps"], "min_train_steps", 0)
+    if config["pool_size"] is not None and config["pool_size"] < config["query_size"]:
+        raise ConfigError(
+            f"pool_size ({config['pool_size']}) is smaller than query_size "
+            f"({config['query_size']}): a query could not find enough images to label."
+        )
+    est = config["estimator"]
+    if not _finite_positive(est["lr"]):
+        raise ConfigError(f"lr must be a finite positive number; got {est['lr']!r}.")
+    est["batch_size"] = _check_int(est["batch_size"], "batch_size", 1)
+    for key in ("module__width", "module__n_blocks"):
+        if key in est:
+            est[key] = _check_int(est[key], key.replace("module__", ""), 1)
+    _check_device(est.get("device", "auto"))
+    if not 0 <= float(est["module__dropout"]) < 1:
+        raise ConfigError(f"dropout must be in [0, 1); got {est['module__dropout']!r}.")
+    return config
+
+
+def _default(key):
+    return field(default_factory=lambda: copy.deepcopy(ROUND_DEFAULTS[key]))
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """What one active-learning round needs: the model, its training and the query.
+
+    Shared by :func:`skal_cxr.simulation.simulate` (one per strategy and
+    seed) and the labeling projects of :mod:`skal_cxr.labeling`. Make a
+    checked one with :meth:`from_params`; :meth:`from_dict` reads one back
+    from a stored configuration.
+
+    Parameters
+    ----------
+    strategy : str, default="mean_std"
+        A key of :data:`skal_cxr.strategies.STRATEGIES`.
+    seed : int, default=0
+        Seeds the network (``random_state``) and, with the round number,
+        each query.
+    query_size : int, default=40
+        Images queried per round.
+    n_mc_samples : int, default=20
+        Monte Carlo dropout samples per query.
+    pool_size : int or None, default=None
+        Score a random subset of this many unlabeled images per query
+        (``None``: all of them).
+    class_weight : {"balanced", None}, default="balanced"
+        Class weighting of the loss.
+    sampler : str or None, default=None
+        An imbalanced-learn resampler of each training set, by name.
+    warm_start : bool, default=False
+        Continue training the previous round's network instead of a new one.
+    estimator : dict, default=ROUND_DEFAULTS["estimator"]
+        Parameters of :class:`~skal_cxr.MCDropoutCNN`.
+    training : dict, default=ROUND_DEFAULTS["training"]
+        ``max_epochs``, ``min_train_steps`` and ``lr_schedule``.
+    torch_threads : int, default=1
+        Torch threads while training and querying.
+    """
+
+    strategy: str = "mean_std"
+    seed: int = 0
+    query_size: int = ROUND_DEFAULTS["query_size"]
+    n_mc_samples: int = ROUND_DEFAULTS["n_mc_samples"]
+    pool_size: int | None = ROUND_DEFAULTS["pool_size"]
+    class_weight: str | None = ROUND_DEFAULTS["class_weight"]
+    sampler: str | None = ROUND_DEFAULTS["sampler"]
+    warm_start: bool = ROUND_DEFAULTS["warm_start"]
+    estimator: dict = _default("estimator")
+    training: dict = _default("training")
+    torch_threads: int = ROUND_DEFAULTS["torch_threads"]
+
+    @classmethod
+    def from_params(cls, strategy="mean_std", seed=0, **params):
+        """A checked configuration: ``params`` as in :func:`resolve_round_params`.
+
+        Parameters
+        ----------
+        strategy : str, default="mean_std"
+            A key of :data:`skal_cxr.strategies.STRATEGIES`.
+        seed : int, default=0
+            A non-negative integer.
+        **params
+            Any key of :data:`ROUND_DEFAULTS`.
+
+        Returns
+        -------
+        config : RoundConfig
+            The checked configuration.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown strategy or parameter, or an invalid value.
+        """
+        from ..strategies import STRATEGIES
+
+        if strategy not in STRATEGIES:
+            raise ConfigError(
+                f"unknown strategies {[strategy]}; choose from {', '.join(sorted(STRATEGIES))}."
+            )
+        seed = _check_int(seed, "seed", 0)
+        return cls(strategy=strategy, seed=seed, **resolve_round_params(**params))
+
+    @classmethod
+    def from_dict(cls, config, **overrides):
+        """The round configuration in a stored dict (extra keys are ignored).
+
+        Parameters
+        ----------
+        config : mapping
+            A checked configuration: a simulation's ``config.json``, a
+            labeling project's round settings, or :meth:`to_dict`'s output.
+        **overrides
+            Fields to set instead (``strategy=``, ``seed=``, ...).
+
+        Returns
+        -------
+        config : RoundConfig
+            The configuration (not checked again).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: copy.deepcopy(v) for k, v in config.items() if k in names}
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self):
+        """The configuration as a JSON-serialisable dict.
+
+        Returns
+        -------
+        config : dict
+            One key per field.
+        """
+        return dataclasses.asdict(self)

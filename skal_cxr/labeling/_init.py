@@ -1,0 +1,257 @@
+"""Creating and opening a labeling project folder."""
+
+import json
+import numbers
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import check_int
+from ..datasets._agreement import CONSENSUS
+from ..datasets._image_io import check_image_size
+from ..engine import RoundConfig
+from ..exceptions import ConfigError, LabelingError
+from ._db import DB_FILE, connect, create_schema, transaction
+from ._images import find_images
+from ._loop import cold_start as first_batch
+from ._pool import build_pool_cache
+from ._project import LabelingProject
+from ._settings import CACHE_DIR, CHECKPOINT_DIR, COLD_STARTS, PREVIEW_DIR, ROUND_KEYS
+
+__all__ = ["init_project", "open_project"]
+
+
+def _check_int(value, name, minimum):
+    return check_int(value, name, minimum, error=LabelingError)
+
+
+_QUERY_SIZE = 20  # the default of init_project's query_size
+
+
+def _renamed_query_size(query_size, batch_size):
+    """``query_size``, or the deprecated ``batch_size`` given instead (with a warning)."""
+    if isinstance(batch_size, str) and batch_size == "deprecated":
+        return query_size
+    if query_size != _QUERY_SIZE and query_size != batch_size:
+        raise TypeError("Pass query_size only; batch_size is its deprecated alias.")
+    warnings.warn(
+        "init_project's batch_size was renamed query_size in 0.2 (batch_size means images "
+        "per optimizer step elsewhere) and will be removed in 0.3.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return batch_size
+
+
+def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
+                 group_column=None, labels_per_image=1, strategy="mean_std",
+                 query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
+                 class_weight=None, consensus="majority", cold_start="random",
+                 reserve_size=None, lease_seconds=3600, show_prediction=False,
+                 stop_set_size=1000,
+                 stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
+                 estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
+                 progress=False, batch_size="deprecated"):
+    """Create a labeling project in the new folder ``path``.
+
+    Registers every image (path relative to ``image_dir`` and SHA-256 of its
+    bytes), decodes them once into the project's on-disk image cache
+    (``cache/images-HxW/``, see :func:`~skal_cxr.datasets.build_image_cache`),
+    draws the fixed stop set and queues the first batch (the cold start: no
+    model exists yet). Training and queries read the images from that cache
+    (a memory map), so memory does not grow with the pool. An interrupted
+    ``init_project`` (even killed) resumes the cache where it stopped when
+    called again with the same folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder; it must not exist or be empty.
+    image_dir : path-like
+        Folder of PNG / JPEG / DICOM images, which stay where they are.
+    classes : list of str
+        Class names, ordered from least to most severe (the consensus rules
+        use this order).
+    csv : path-like, default=None
+        CSV listing the images (column ``image_column``, paths relative to
+        ``image_dir``) and optionally a patient column ``group_column``;
+        ``None`` takes every image file under ``image_dir``, sorted by path.
+    image_column : str, default="filename"
+        The column of ``csv`` holding the image paths.
+    group_column : str, default=None
+        The column of ``csv`` naming each image's patient, if any.
+    labels_per_image : int, default=1
+        Labels each queried image gets, from different raters.
+    strategy : str, default="mean_std"
+        A key of :data:`skal_cxr.strategies.STRATEGIES`.
+    query_size : int, default=20
+        Images queried per round (``query_size`` of
+        :func:`~skal_cxr.simulation.simulate`).
+    initial_size : int, default=None
+        Size of the cold-start batch (``query_size``).
+    budget : int, default=None
+        Images to label in all (``None``: the whole pool).
+    image_size : int, default=64
+        Training resolution (images are resized, see
+        :func:`~skal_cxr.datasets.load_image_folder`); raters see the
+        original files.
+    class_weight : {None, "balanced"}, default=None
+    consensus : {"majority", "mean", "max"}, default="majority"
+        How several raters' labels become one (see
+        :func:`~skal_cxr.datasets.load_image_folder`).
+    cold_start : {"random", "k_center"}, default="random"
+        The first batch: a uniform random draw, or greedy k-center on the
+        embeddings of the untrained network.
+    reserve_size : int, default=None
+        Next-ranked images kept per round for raters who run out before the
+        next batch is ready (``query_size``); 0 makes them wait instead.
+    lease_seconds : float or None, default=3600
+        An image a rater has held open this long without labeling it goes to
+        another rater who asks for work (the first one's label is then
+        refused); ``None`` keeps it with the rater forever.
+    show_prediction : bool, default=False
+        Show raters the model's prediction (it biases them: off by default).
+    stop_set_size : int, default=1000
+        Images of the fixed stop set of the stopping signal.
+    stop_window, stop_threshold : int, float, default=3, 0.99
+        Stop when the mean Cohen's kappa between successive models on the
+        stop set, over the last ``stop_window`` pairs, reaches ``stop_threshold``.
+    n_mc_samples, pool_size, estimator, training, torch_threads
+        As in :func:`skal_cxr.simulation.simulate`.
+    random_state : int, default=0
+        Seeds the cold start, the stop set, the network and the queries
+        exactly like a simulation seed.
+    n_jobs : int, default=None
+        Threads decoding the images into the cache (``None``: 1,
+        ``-1``: every core).
+    progress : bool, default=False
+        Show a progress bar of the cache build.
+    batch_size : int
+        Deprecated alias of ``query_size`` (``batch_size`` is the images per
+        optimizer step of the estimator); removed in 0.3.
+
+    Returns
+    -------
+    project : LabelingProject
+    """
+    query_size = _renamed_query_size(query_size, batch_size)
+    path = Path(path)
+    if path.exists() and not _only_a_cache(path):
+        raise LabelingError(f"{path} exists and is not empty; choose a new project folder.")
+    classes = [str(c).strip() for c in classes]
+    if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
+        raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
+    labels_per_image = _check_int(labels_per_image, "labels_per_image", 1)
+    query_size = _check_int(query_size, "query_size", 1)
+    initial_size = query_size if initial_size is None else _check_int(
+        initial_size, "initial_size", 1)
+    reserve_size = query_size if reserve_size is None else _check_int(
+        reserve_size, "reserve_size", 0)
+    stop_set_size = _check_int(stop_set_size, "stop_set_size", 1)
+    stop_window = _check_int(stop_window, "stop_window", 1)
+    random_state = _check_int(random_state, "random_state", 0)
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
+            n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+        raise LabelingError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
+    if consensus not in CONSENSUS:
+        raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
+    if cold_start not in COLD_STARTS:
+        raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
+    if lease_seconds is not None and not float(lease_seconds) > 0:
+        raise LabelingError(f"lease_seconds must be positive or None; got {lease_seconds!r}.")
+    if not 0 < float(stop_threshold) <= 1:
+        raise LabelingError(f"stop_threshold must be in (0, 1]; got {stop_threshold!r}.")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(
+            budget, numbers.Real) or not budget > 0
+            or (budget > 1 and not float(budget).is_integer())):
+        raise LabelingError(f"budget must be a count or a fraction in (0, 1] of the pool; "
+                            f"got {budget!r}.")
+    try:
+        rounds = RoundConfig.from_params(
+            strategy=strategy, seed=random_state, query_size=query_size,
+            n_mc_samples=n_mc_samples, pool_size=pool_size, class_weight=class_weight,
+            estimator=estimator, training=training, torch_threads=torch_threads,
+        )
+    except ConfigError as exc:
+        raise LabelingError(str(exc)) from exc
+    try:
+        image_size = list(check_image_size(image_size))
+        rows = find_images(image_dir, csv, image_column, group_column)
+    except ValueError as exc:
+        raise LabelingError(str(exc)) from exc
+    image_dir = Path(image_dir).resolve()
+    n = len(rows)
+    if initial_size > n:
+        raise LabelingError(f"initial_size ({initial_size}) is larger than the pool ({n} images).")
+    config = {
+        "name": path.resolve().name, "image_dir": str(image_dir),
+        "csv": None if csv is None else str(Path(csv).resolve()),
+        "classes": classes, "labels_per_image": labels_per_image, "strategy": strategy,
+        "query_size": query_size, "initial_size": initial_size,
+        "budget": None if budget is None else int(min(budget, n)) if budget >= 1
+        else int(round(budget * n)),
+        "image_size": image_size, "consensus": consensus, "cold_start": cold_start,
+        "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
+        "lease_seconds": None if lease_seconds is None else float(lease_seconds),
+        "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
+        "stop_threshold": float(stop_threshold), "random_state": random_state,
+        "engine": {k: v for k, v in rounds.to_dict().items() if k in ROUND_KEYS},
+    }
+    if config["budget"] is not None and config["budget"] < initial_size:
+        raise LabelingError(f"budget ({config['budget']}) is smaller than the initial batch "
+                            f"({initial_size}).")
+    # one pass over the files: the cache records each one's SHA-256
+    cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
+                             n_jobs=n_jobs, progress=progress)
+    hashes = [entry["sha256"] for entry in cache.index]
+    for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
+        (path / sub).mkdir(exist_ok=True)
+    conn = connect(path / DB_FILE)
+    try:
+        create_schema(conn)
+        stop_set = np.sort(np.random.default_rng([random_state, 1]).choice(
+            n, config["stop_set_size"], replace=False)) + 1
+        with transaction(conn):
+            conn.executemany(
+                "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
+                [(i + 1, rel, h, patient) for i, ((rel, patient), h) in
+                 enumerate(zip(rows, hashes))],
+            )
+            conn.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
+            conn.execute("INSERT INTO meta VALUES ('stop_set', ?)",
+                         (json.dumps(stop_set.tolist()),))
+    finally:
+        conn.close()
+    project = LabelingProject(path)
+    batch, reserve, strategy = first_batch(project)  # round 0: the first batch, no model
+    with project.db.connect() as conn, transaction(conn):
+        project.queue.insert_round(conn, 0, strategy, batch, None, reserve, 0,
+                                   [0] * len(classes), None, None, None)
+    return project
+
+
+def _only_a_cache(path):
+    """Whether ``path`` is empty or holds just the image cache of an interrupted init."""
+    found = list(path.iterdir())
+    if not found:
+        return True
+    if [p.name for p in found] != [CACHE_DIR] or (path / DB_FILE).exists():
+        return False
+    return all(p.name.startswith("images-") for p in (path / CACHE_DIR).iterdir())
+
+
+def open_project(path):
+    """Open an existing labeling project (see :class:`LabelingProject`).
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder made by :func:`init_project`.
+
+    Returns
+    -------
+    project : LabelingProject
+        The project.
+    """
+    return LabelingProject(path)

@@ -1,0 +1,120 @@
+"""Labels: recorded, skipped, withdrawn. The labels table is append-only.
+
+An undo adds a row superseding the label; nothing is changed or deleted.
+"""
+
+import numpy as np
+
+from ..exceptions import Conflict, Forbidden, InvalidLabel, NotFound
+from ._db import transaction, utcnow
+
+__all__ = ["Labels", "check_label_id"]
+
+
+def check_label_id(label_id):
+    """``label_id`` as an int; :class:`NotFound` when it cannot be one."""
+    if isinstance(label_id, bool) or not isinstance(label_id, (int, np.integer)):
+        raise NotFound("no such label.")
+    return int(label_id)
+
+
+class Labels:
+    """The raters' labels of a project (see ``LabelingProject.submit_label``).
+
+    Parameters
+    ----------
+    db : Database
+        The project's database.
+    raters : Raters
+        Its raters.
+    images : ImageStore
+        Its images.
+    queue : Queue
+        Its queue (the assignments).
+    classes : list of str
+        The project's classes.
+    """
+
+    def __init__(self, db, raters, images, queue, classes):
+        self.db, self.raters, self.images, self.queue = db, raters, images, queue
+        self.classes = list(classes)
+
+    def submit(self, rater, image_id, label, seconds=None, note=None):
+        """Record a label of an image assigned to ``rater``; committed on return."""
+        if label not in self.classes:
+            raise InvalidLabel(f"label must be one of {self.classes}; got {label!r}.")
+        if seconds is not None and not (np.isfinite(seconds) and seconds >= 0):
+            raise InvalidLabel(f"seconds must be a finite non-negative number; got {seconds!r}.")
+        if note is not None and len(str(note)) > 2000:
+            raise InvalidLabel("note is longer than 2000 characters.")
+        with self.db.connect() as conn, transaction(conn):
+            rid = self.raters.id_of(conn, rater)
+            img = self.images.row(conn, image_id)["id"]
+            row = self.queue.assignment(conn, img, rid)
+            if row is None or row["state"] != "open":
+                why = {"labeled": " (already labeled: undo first)",
+                       "expired": " any more (held too long: it went to another rater)"}
+                raise Conflict("this image is not assigned to you for labeling"
+                               + why.get(row["state"] if row is not None else "", "") + ".")
+            created = utcnow()
+            cur = conn.execute(
+                "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
+                "seconds, note, created_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                (img, rid, label, row["round"], row["kind"],
+                 None if seconds is None else float(seconds),
+                 None if note is None else str(note), created))
+            self.queue.set_assignment(conn, img, rid, "labeled")
+            label_id = cur.lastrowid
+        return {"label_id": label_id, "image_id": str(img), "label": label,
+                "created_at": created}
+
+    def skip(self, rater, image_id):
+        """Give an assigned image back; this rater will not see it again."""
+        with self.db.connect() as conn, transaction(conn):
+            rid = self.raters.id_of(conn, rater)
+            img = self.images.row(conn, image_id)["id"]
+            row = self.queue.assignment(conn, img, rid)
+            if row is None or row["state"] != "open":
+                raise Conflict("this image is not assigned to you for labeling.")
+            self.queue.set_assignment(conn, img, rid, "skipped")
+        return {"image_id": str(img), "skipped": True}
+
+    def undo(self, rater, label_id):
+        """Withdraw one's own standing label; the image comes back to this rater next."""
+        label_id = check_label_id(label_id)
+        with self.db.connect() as conn, transaction(conn):
+            rid = self.raters.id_of(conn, rater)
+            row = conn.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone()
+            if row is None or row["label"] is None:
+                raise NotFound("no such label.")
+            if row["rater_id"] != rid:
+                raise Forbidden("this label is another rater's.")
+            latest = conn.execute("SELECT MAX(id) FROM labels WHERE image_id = ? AND "
+                                  "rater_id = ?", (row["image_id"], rid)).fetchone()[0]
+            if latest != label_id:
+                raise Conflict("this label was already withdrawn or replaced.")
+            conn.execute(
+                "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
+                "seconds, note, created_at) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL, ?)",
+                (row["image_id"], rid, label_id, row["round"], row["queue_kind"], utcnow()))
+            self.queue.set_assignment(conn, row["image_id"], rid, "open", reopen=True)
+        return {"label_id": label_id, "undone": True, "image_id": str(row["image_id"])}
+
+    def history(self):
+        """Every label row (append-only history), oldest first, as dicts."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                "SELECT l.id AS label_id, l.image_id, i.relpath, r.name AS rater, l.label, "
+                "l.supersedes, l.round, l.queue_kind, l.seconds, l.note, l.created_at "
+                "FROM labels l JOIN raters r ON r.id = l.rater_id JOIN images i "
+                "ON i.id = l.image_id ORDER BY l.id").fetchall()
+        out = [dict(r) for r in rows]
+        for r in out:
+            r["image_id"] = str(r["image_id"])
+        return out
+
+    def time_span(self, conn):
+        """``{image_id: (first, last)}`` times of each image's labels."""
+        return {r[0]: (r[1], r[2]) for r in conn.execute(
+            "SELECT image_id, MIN(created_at), MAX(created_at) FROM labels "
+            "WHERE label IS NOT NULL GROUP BY image_id")}

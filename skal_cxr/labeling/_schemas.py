@@ -1,0 +1,103 @@
+"""The request and response bodies of the labeling API (pydantic models).
+
+See ``docs/labeling_api.rst`` for the contract. Request bodies refuse
+unknown fields.
+"""
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["LabelIn", "SkipIn", "UndoIn", "HealthOut", "MeOut", "BatchProgress",
+           "Progress", "NextOut", "LabelOut", "SkipOut", "UndoOut"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelIn(_Body):
+    """``POST /api/labels``: a label of an image assigned to the rater."""
+
+    image_id: str
+    label: str
+    seconds: float | None = None
+    note: str | None = None
+
+
+class SkipIn(_Body):
+    """``POST /api/skip``: give an assigned image back."""
+
+    image_id: str
+
+
+class UndoIn(_Body):
+    """``POST /api/undo``: withdraw one's own label."""
+
+    label_id: int
+
+
+class HealthOut(BaseModel):
+    """``GET /api/health``."""
+
+    status: str
+
+
+class MeOut(BaseModel):
+    """``GET /api/me``: the rater and what the page needs to know of the project."""
+
+    rater: str
+    project: str
+    classes: list[str]
+    show_prediction: bool
+    labels_per_image: int
+
+
+class BatchProgress(BaseModel):
+    """Images of the current batch done, of ``total``."""
+
+    done: int
+    total: int
+
+
+class Progress(BaseModel):
+    """Images labeled and queried so far, of the pool (``total``) and ``budget``."""
+
+    labeled: int
+    queried: int
+    total: int
+    budget: int | None
+
+
+class NextOut(BaseModel):
+    """``GET /api/next``: the rater's next image (or why there is none) and progress."""
+
+    image_id: str | None
+    reason: str | None
+    round: int
+    batch: BatchProgress
+    progress: Progress
+    prediction: dict | None
+    from_previous_model: bool
+
+
+class LabelOut(BaseModel):
+    """``POST /api/labels``: the recorded label."""
+
+    label_id: int
+    image_id: str
+    label: str
+    created_at: str
+
+
+class SkipOut(BaseModel):
+    """``POST /api/skip``."""
+
+    image_id: str
+    skipped: bool
+
+
+class UndoOut(BaseModel):
+    """``POST /api/undo``."""
+
+    label_id: int
+    undone: bool
+    image_id: str

@@ -1,0 +1,168 @@
+"""What a project's labels add up to: consensus, agreement, progress, stopping, export.
+
+Pure functions of the queue's per-image states (``Queue.image_states``)
+and the rounds, so that one snapshot of the database gives one answer.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets._agreement import consensus_codes, fleiss_kappa
+
+__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status",
+           "write_export"]
+
+
+def labeled_set(states, classes, consensus):
+    """Images with a consensus label, in queue order: ``(image_ids, codes)``."""
+    codes = {c: i for i, c in enumerate(classes)}
+    ids, out = [], []
+    for image_id, s in states.items():
+        if s["done"] and s["labels"]:
+            votes = np.array([[codes[v] for v in s["labels"].values()]])
+            ids.append(image_id)
+            out.append(int(consensus_codes(votes, len(classes), consensus)[0]))
+    return np.array(ids, dtype=np.int64), np.array(out, dtype=np.int64)
+
+
+def kappa(states, classes, labels_per_image):
+    """Fleiss' kappa over images with all ``labels_per_image >= 2`` labels, or None."""
+    k = labels_per_image
+    if k < 2:
+        return None
+    codes = {c: i for i, c in enumerate(classes)}
+    rows = [[codes[v] for v in s["labels"].values()]
+            for s in states.values() if len(s["labels"]) == k]
+    if not rows:
+        return None
+    value = fleiss_kappa(np.array(rows), len(classes))
+    return None if not np.isfinite(value) else value
+
+
+def progress(states, latest, n_images, budget):
+    """Batch and overall progress (as in ``GET /api/next``)."""
+    batch = [s for s in states.values() if s["round"] == latest["round"]
+             and s["kind"] == "batch"]
+    labeled = sum(1 for s in states.values() if s["done"] and s["labels"])
+    return {
+        "round": latest["round"],
+        "batch": {"done": sum(s["done"] for s in batch), "total": len(batch)},
+        "progress": {"labeled": labeled, "queried": len(states), "total": n_images,
+                     "budget": budget},
+    }
+
+
+def decode_rounds(rows):
+    """Round rows as dicts, their JSON columns decoded and ``n_queried`` added."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        for key in ("queried", "scores", "reserve", "class_counts", "stop_predictions"):
+            d[key] = None if d[key] is None else json.loads(d[key])
+        d["n_queried"] = len(d["queried"])
+        out.append(d)
+    return out
+
+
+def _cohen_kappa(a, b):
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = np.asarray(a), np.asarray(b)
+    if np.array_equal(a, b):
+        return 1.0
+    value = cohen_kappa_score(a, b)
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def stopping_signal(settings, rounds, n_queued):
+    """Stabilizing predictions (Bloodgood and Vijay-Shanker, 2009) and the budget.
+
+    Cohen's kappa between the stop-set predictions of successive models; the
+    signal is up when the mean of the last ``stop_window`` kappas reaches
+    ``stop_threshold``, or when the budget is spent.
+
+    Parameters
+    ----------
+    settings : dict
+        The project's settings (``stop_window``, ``stop_threshold``, ``budget``).
+    rounds : list of dict
+        The rounds, oldest first, with their ``stop_predictions``.
+    n_queued : int
+        Images queued so far.
+
+    Returns
+    -------
+    signal : dict
+        ``stop``, ``kappa_window``, ``threshold`` and ``budget_left``.
+    """
+    cfg = settings
+    preds = [r["stop_predictions"] for r in rounds if r["stop_predictions"] is not None]
+    kappas = [_cohen_kappa(a, b) for a, b in zip(preds, preds[1:])]
+    window = kappas[-cfg["stop_window"]:]
+    stable = len(window) == cfg["stop_window"] and float(np.mean(window)) >= cfg["stop_threshold"]
+    budget_left = None if cfg["budget"] is None else max(0, cfg["budget"] - n_queued)
+    return {"stop": bool(stable or budget_left == 0), "kappa_window": window,
+            "threshold": cfg["stop_threshold"], "budget_left": budget_left}
+
+
+def status(name, classes, label_counts, kappa_, rounds, training, stopping):
+    """The dict of ``GET /api/status`` (see ``LabelingProject.status``)."""
+    return {
+        "project": name,
+        "classes": classes,
+        "raters": [{"name": n, "n_labels": c} for n, c in label_counts.items()],
+        "kappa": kappa_,
+        "rounds": [{k: r[k] for k in ("round", "strategy", "n_queried", "fit_time",
+                                      "query_time", "n_labeled", "class_counts")}
+                   for r in rounds],
+        "training": training,
+        "stopping": stopping,
+    }
+
+
+def write_export(path, classes, ids, codes, raters, standing, times, images):
+    """Write the export CSV (see ``LabelingProject.export``); replaced atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    classes : list of str
+        The project's classes.
+    ids, codes : ndarray
+        The labeled set (:func:`labeled_set`).
+    raters : dict
+        ``{rater_id: name}``.
+    standing : dict
+        ``{image_id: {rater_id: label}}``.
+    times : dict
+        ``{image_id: (first, last)}`` label times.
+    images : dict
+        ``{image_id: (relpath, patient)}``.
+
+    Returns
+    -------
+    n_rows : int
+        Images written.
+    """
+    has_patient = any(p is not None for _, p in images.values())
+    header = ["filename", "label"] + [f"rater_{n}" for n in raters.values()]
+    header += (["patient"] if has_patient else []) + [
+        "n_labels", "first_labeled_at", "last_labeled_at"]
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for image_id, code in zip(ids.tolist(), codes.tolist()):
+            relpath, patient = images[image_id]
+            votes = standing.get(image_id, {})
+            row = [relpath, classes[code]] + [votes.get(r, "") for r in raters]
+            row += ([patient or ""] if has_patient else []) + [
+                len(votes), *times.get(image_id, ("", ""))]
+            writer.writerow(row)
+    os.replace(tmp, path)
+    return len(ids)

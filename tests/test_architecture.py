@@ -1,0 +1,92 @@
+"""The layers of the package: labeling and simulation side by side above the round engine.
+
+Imports are read from the source (``ast``), function-level ones included.
+"""
+
+import ast
+from pathlib import Path
+
+import skal_cxr
+from test_imports import import_graph
+
+PACKAGE = Path(skal_cxr.__file__).parent
+
+
+def _imports(path, module):
+    """``(module imported, [names])`` of every import in ``path``, as absolute names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    is_package = path.name == "__init__.py"
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((alias.name, []) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            out.append((target, [alias.name for alias in node.names]))
+    return out
+
+
+def private_simulation_imports(folder, root=PACKAGE.parent):
+    """``file: imported`` for every private module or name of ``skal_cxr.simulation``.
+
+    ``root`` is the folder holding the ``skal_cxr`` package.
+    """
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for target, names in _imports(path, module):
+            if target != "skal_cxr.simulation" and not target.startswith("skal_cxr.simulation."):
+                continue
+            private = [n for n in names if n.startswith("_")]
+            if any(p.startswith("_") for p in target.split(".")) or private:
+                found.append(f"{path.name}: {target} {private or ''}".strip())
+    return found
+
+
+def test_the_checker_sees_a_private_import(tmp_path):
+    fake = tmp_path / "skal_cxr" / "labeling"
+    fake.mkdir(parents=True)
+    (fake / "_x.py").write_text("def f():\n    from ..simulation._runner import query_round\n"
+                                "from ..simulation import _private, simulate\n"
+                                "from ..engine import query_round\n")
+    found = private_simulation_imports(fake, tmp_path)
+    assert sorted(found) == ["_x.py: skal_cxr.simulation ['_private']",
+                             "_x.py: skal_cxr.simulation._runner"]
+
+
+def test_labeling_imports_nothing_private_of_simulation():
+    assert private_simulation_imports(PACKAGE / "labeling") == []
+
+
+def _reaches(graph, start, prefix):
+    """Whether a module of ``start``'s package imports, directly or not, one under ``prefix``."""
+    seen, todo = set(), [m for m in graph if m == start or m.startswith(start + ".")]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for nxt in graph[module]:
+            if nxt == prefix or nxt.startswith(prefix + "."):
+                return module, nxt
+            todo.append(nxt)
+    return None
+
+
+def test_simulation_and_labeling_sit_above_the_engine():
+    graph = import_graph()
+    for user in ("skal_cxr.simulation", "skal_cxr.labeling"):
+        assert any(t.startswith("skal_cxr.engine") for m, ts in graph.items()
+                   if m.startswith(user) for t in ts), user
+    for above in ("skal_cxr.simulation", "skal_cxr.labeling", "skal_cxr.report",
+                  "skal_cxr.cli"):
+        assert _reaches(graph, "skal_cxr.engine", above) is None, above
+    # side by side: neither imports the other
+    assert _reaches(graph, "skal_cxr.labeling", "skal_cxr.simulation") is None
+    assert _reaches(graph, "skal_cxr.simulation", "skal_cxr.labeling") is None

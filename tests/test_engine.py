@@ -1,0 +1,71 @@
+"""The round engine: its typed configuration and the round primitives."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skal_cxr.engine import (
+    ROUND_DEFAULTS, RoundConfig, build_estimator, initial_indices, query_round, torch_threads,
+)
+from skal_cxr.exceptions import ConfigError
+from skal_cxr.simulation import resolve_config
+
+
+def test_round_config_defaults_are_the_simulations():
+    config = resolve_config(strategies=["random"], seeds=[0])
+    rounds = RoundConfig.from_dict(config, strategy="random", seed=0)
+    assert rounds == RoundConfig(strategy="random", seed=0)
+    for key, value in ROUND_DEFAULTS.items():
+        assert config[key] == value == getattr(rounds, key)
+
+
+def test_round_config_checks_its_parameters_once_with_one_line_errors():
+    rounds = RoundConfig.from_params(strategy="bald", seed=3, query_size=5,
+                                     estimator={"module__width": 4}, training={"max_epochs": 2})
+    assert rounds.estimator["module__width"] == 4 and rounds.estimator["lr"] == 1e-3
+    assert rounds.training == {**ROUND_DEFAULTS["training"], "max_epochs": 2}
+    assert json.loads(json.dumps(rounds.to_dict())) == rounds.to_dict()
+    assert RoundConfig.from_dict(rounds.to_dict()) == rounds
+    for params, message in [({"strategy": "psychic"}, "unknown strategies"),
+                            ({"seed": -1}, "seed"), ({"query_size": 0}, "query_size"),
+                            ({"estimator": {"colour": 1}}, "unknown estimator setting"),
+                            ({"pool_size": 2, "query_size": 3}, "smaller than query_size"),
+                            ({"class_weight": "inverse"}, "class_weight")]:
+        with pytest.raises(ConfigError, match=message) as info:
+            RoundConfig.from_params(**params)
+        assert "\n" not in str(info.value)
+
+
+def test_build_estimator_is_seeded_by_the_config():
+    rounds = RoundConfig(seed=7, estimator={**ROUND_DEFAULTS["estimator"], "device": "cpu"})
+    est = build_estimator(rounds, 3)
+    assert est.random_state == 7 and list(est.classes) == [0, 1, 2]
+    assert build_estimator(rounds, 3, seed=2).random_state == 2
+    assert build_estimator(rounds.to_dict(), 2).random_state == 7  # a stored dict
+
+
+def test_query_round_queries_only_unlabeled_positions():
+    class Learner:  # the strategy sees the unlabeled images, in increasing order
+        def query(self, X, n, return_metrics, n_mc_samples, pool_size, random_state):
+            self.seen = (np.asarray(X).ravel().tolist(), n_mc_samples, pool_size)
+            return np.array([2, 0]), None, np.array([0.9, 0.5])
+
+    X = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
+    learner = Learner()
+    queried, scores, seconds = query_round(learner, X, [1, 3], 2,
+                                           RoundConfig(n_mc_samples=4, pool_size=None), 0)
+    assert learner.seen == ([0.0, 2.0, 4.0, 5.0], 4, None)
+    assert queried == [4, 0] and scores == [0.9, 0.5] and seconds >= 0
+
+
+def test_initial_indices_and_torch_threads():
+    y = np.repeat([0, 1], 10)
+    chosen = initial_indices(y, 4, seed=0)
+    assert np.bincount(y[chosen]).tolist() == [2, 2]
+    import torch
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
