@@ -19,7 +19,7 @@ the command line. Label-free strategies (``random``, ``typicality``,
 ``probcover`` and schedules starting with one of them, see
 :func:`is_label_free`) also work with an unfitted estimator, so they can
 choose the first labels; they read the labeled images from the learner's
-``X_training`` (or an ``X_labeled`` argument).
+``X_training_`` or ``X_training`` (or an ``X_labeled`` argument).
 """
 
 from ._badge import badge, gradient_embeddings, kmeans_plusplus_seeding

@@ -14,7 +14,9 @@ images, given by the strategy's ``embedding`` argument:
   vectors of shape ``(n_images, n_features)``.
 
 The labeled images are the ``X_labeled`` argument when given, else the
-learner's ``X_training`` (``None`` or empty: nothing is labeled yet).
+learner's labeled set: ``X_training_`` (skal_cxr's
+:class:`~skal_cxr.ActiveLearner`), else ``X_training`` (modAL's learner, or a
+skal_cxr learner not fitted yet); ``None`` or empty: nothing is labeled yet.
 """
 
 import numpy as np
@@ -36,17 +38,18 @@ EMBEDDING_DOC = """    embedding : "pca", "network", "precomputed" or transforme
         ``X_labeled`` as feature arrays.
     X_labeled : array-like of shape (n_labeled, ...) or None, default=None
         The images labeled so far; ``None`` takes the learner's
-        ``X_training`` (nothing labeled when it has none).
+        ``X_training_``, else ``X_training`` (nothing labeled without them).
 """
 
 
 def labeled_images(learner, X_labeled=None):
-    """The labeled images: ``X_labeled``, else ``learner.X_training``, or ``None``.
+    """The labeled images: ``X_labeled``, else the learner's labeled set, or ``None``.
 
     Parameters
     ----------
     learner : object
-        A learner, an estimator or anything; its ``X_training`` is read.
+        A learner, an estimator or anything; its ``X_training_`` (skal_cxr's
+        fitted learner), else ``X_training`` (modAL) is read.
     X_labeled : array-like or None, default=None
         Overrides the learner's labeled images.
 
@@ -55,6 +58,8 @@ def labeled_images(learner, X_labeled=None):
     X_labeled : array-like or None
         ``None`` when nothing is labeled.
     """
+    if X_labeled is None:
+        X_labeled = getattr(learner, "X_training_", None)
     if X_labeled is None:
         X_labeled = getattr(learner, "X_training", None)
     if X_labeled is None or len(X_labeled) == 0:

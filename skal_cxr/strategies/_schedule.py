@@ -55,8 +55,9 @@ def schedule(stages):
         A modAL-protocol strategy ``scheduled(learner, X_pool,
         n_instances=1, *, pool_size=None, n_mc_samples=None,
         random_state=None, X_labeled=None, **kwargs) -> (indices, scores)``.
-        The number of labels is ``len(X_labeled)``, else
-        ``len(learner.X_training)`` (0 without it). ``kwargs`` reach the
+        The number of labels is ``len(X_labeled)``, else the size of the
+        learner's labeled set (``X_training_``, else ``X_training``; 0
+        without one). ``kwargs`` reach the
         stage's strategy when it accepts them (``embedding`` for
         typicality, ``n_mc_samples`` for BALD, ...). Its ``stage(n_labeled)``
         returns the strategy used at ``n_labeled`` labels; its

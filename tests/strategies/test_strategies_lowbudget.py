@@ -30,6 +30,7 @@ from skal_cxr.strategies import (
     typicality_scores,
     typiclust,
 )
+from skal_cxr.strategies._embedding import labeled_images
 
 # -- typicality ------------------------------------------------------------
 
@@ -271,6 +272,9 @@ def test_active_learner_cold_start_with_a_label_free_strategy():
     assert not hasattr(learner, "estimator_") and len(set(idx)) == 4
     learner.teach(X[idx], y[idx])
     assert learner.history_[0]["query_indices"].tolist() == idx.tolist()
+    # the labeled set lives in X_training_ (the X_training parameter stays None)
+    assert learner.X_training is None
+    np.testing.assert_array_equal(np.asarray(labeled_images(learner)).reshape(4, 8, 8), X[idx])
     rest = np.setdiff1d(np.arange(30), idx)
     idx2, _, scores = learner.query(X[rest], n_instances=2, return_metrics=True)
     assert np.all(scores >= 0) and len(set(idx2)) == 2  # max entropy scores
