@@ -43,7 +43,8 @@ def test_pixel_pca_is_pca_of_the_flattened_pixels(images):
 
 def test_pixel_pca_one_direction_known_answer():
     # images a * pattern: all the variance lies along the unit-norm pattern
-    pattern = np.zeros((4, 4)); pattern[0, :2] = 1.0
+    pattern = np.zeros((4, 4))
+    pattern[0, :2] = 1.0
     a = np.array([0.0, 1.0, 2.0, 3.0])
     X = a[:, None, None] * pattern
     pca = PixelPCA(n_components=2, random_state=0).fit(X)
@@ -123,7 +124,8 @@ def test_cached_embedding_computes_once_per_pool(images, tmp_path):
     assert CountingPCA.fits == 1 and first.dtype == np.float32
     np.testing.assert_array_equal(first, second)
     cached_embedding(CountingPCA(n_components=3, random_state=0), images, tmp_path)
-    changed = images.copy(); changed[0, 0, 0] += 0.5
+    changed = images.copy()
+    changed[0, 0, 0] += 0.5
     cached_embedding(CountingPCA(n_components=2, random_state=0), changed, tmp_path)
     assert CountingPCA.fits == 3
     assert len(list(tmp_path.glob("embedding-*.npy"))) == 3

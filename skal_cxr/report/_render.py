@@ -79,6 +79,19 @@ def _fmt(value, digits=3):
     return str(value)
 
 
+def _initial_text(config):
+    """How the initial labeled set was chosen, marking the label-using oracle."""
+    initial = config.get("initial", "stratified")  # results of skal_cxr < 0.2 were stratified
+    if initial == "stratified":
+        return ("**stratified by class: an oracle that uses the pool's labels, which a real "
+                "project does not have (reference only)**")
+    if initial == "random":
+        return "drawn at random without labels"
+    if initial == "strategy":
+        return "chosen without labels by each label-free strategy itself, at random otherwise"
+    return f"chosen without labels by {initial}"
+
+
 def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
@@ -94,6 +107,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
            f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"]
           if resolved.get("agreement") else []),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
+        f"- initial labels: {config.get('n_initial', '?')}, {_initial_text(config)}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
         f" {config['n_mc_samples']} MC dropout samples per query;"
         f" class weight: {config['class_weight']}; sampler: {config.get('sampler')};"

@@ -10,7 +10,7 @@ import json
 import numbers
 
 from .._validation import check_int
-from ..engine import ROUND_DEFAULTS, merge_settings, resolve_round_params
+from ..engine import ROUND_DEFAULTS, check_initial, merge_settings, resolve_round_params
 from ..exceptions import ConfigError
 
 __all__ = [
@@ -70,7 +70,7 @@ DEFAULT_CONFIG = {
     "strategies": ["random", "max_entropy", "mean_std", "bald"],
     "seeds": [0, 1, 2],
     "n_initial": 40,
-    "initial": "stratified",
+    "initial": "random",
     "query_size": ROUND_DEFAULTS["query_size"],
     "budget": 320,
     "n_mc_samples": ROUND_DEFAULTS["n_mc_samples"],
@@ -207,10 +207,7 @@ def resolve_config(**params):
     elif not 0 < budget <= 1:
         raise ConfigError(f"a fractional budget must be in (0, 1]; got {budget!r}.")
     config["budget"] = budget
-    if config["initial"] not in ("stratified", "random"):
-        raise ConfigError(
-            f"initial must be 'stratified' or 'random'; got {config['initial']!r}."
-        )
+    check_initial(config["initial"], error=ConfigError)
     config["baseline"] = bool(config["baseline"])
     return _normalise(config)
 

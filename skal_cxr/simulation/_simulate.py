@@ -271,8 +271,8 @@ def simulate(
     """Simulate pool-based active learning and compare query strategies.
 
     For every strategy and seed, an :class:`~skal_cxr.ActiveLearner` with a
-    :class:`~skal_cxr.MCDropoutCNN` starts from a stratified initial labeled
-    set drawn from the pool and acquires ``query_size`` images per round
+    :class:`~skal_cxr.MCDropoutCNN` starts from an initial labeled set
+    chosen without labels (``initial``) and acquires ``query_size`` images per round
     (their labels revealed from the data) until ``budget`` images are
     labeled. Every round the model is retrained (from scratch unless
     ``warm_start``) and evaluated on the test split; see
@@ -315,10 +315,15 @@ def simulate(
         by the data's own ``random_state``.
     n_initial : int, default=None
         Initial labeled images (40).
-    initial : {"stratified", "random"}, default=None
-        How the initial set is drawn: stratified by class (the default), or
-        a plain random draw that ignores the labels, as the cold start of a
-        labeling project does (:mod:`skal_cxr.labeling`).
+    initial : str, default=None
+        How the initial set is chosen (see
+        :func:`skal_cxr.engine.initial_set`). ``"random"`` (the default):
+        uniformly at random, without labels, as a real project starts.
+        ``"strategy"``: each label-free strategy (typicality, ProbCover,
+        schedules starting with one) picks its own first labels, the others
+        start at random. A label-free strategy's name: it picks the initial
+        set of every run. ``"stratified"``: drawn by class, an oracle that
+        uses labels no project has; the report marks it.
     query_size : int, default=None
         Images acquired per round (40): the ``n_instances`` of each round's
         :meth:`ActiveLearner.query <skal_cxr.ActiveLearner.query>` (the last

@@ -64,8 +64,10 @@ def test_typiclust_skips_covered_clusters():
 def test_typicality_strategy_is_label_free_and_reads_x_training():
     rng = np.random.default_rng(0)
     # two kinds of 6x6 images: bright left half (12 images) or bright right half (8)
-    left = np.zeros((12, 6, 6)); left[:, :, :3] = 1
-    right = np.zeros((8, 6, 6)); right[:, :, 3:] = 1
+    left = np.zeros((12, 6, 6))
+    left[:, :, :3] = 1
+    right = np.zeros((8, 6, 6))
+    right[:, :, 3:] = 1
     X = np.concatenate([left, right]) + rng.normal(0, 0.05, (20, 6, 6))
     unfitted = SimpleNamespace(estimator=MCDropoutCNN(), X_training=None)
     idx, _ = typicality(unfitted, X, 2, random_state=0)
@@ -166,7 +168,8 @@ def test_typiclust_matches_scikit_activeml():
     X, y = make_blobs(sizes, centers=[[20 * i, (-1) ** i * 5] for i in range(6)],
                       cluster_std=1.0, random_state=0)
     labeled_idx = np.array([0, 45])  # one point of each of the two largest blobs
-    labeled = np.zeros(len(X), bool); labeled[labeled_idx] = True
+    labeled = np.zeros(len(X), bool)
+    labeled[labeled_idx] = True
     ours, _ = typiclust(X, labeled, 4, n_neighbors=20, random_state=0)
     theirs = TypiClust(k=20, random_state=0).query(
         X, _skal_labels(len(X), labeled_idx, y.astype(float)), batch_size=4)
@@ -181,7 +184,8 @@ def test_probcover_matches_scikit_activeml():
     X, y = make_blobs([30, 18, 9, 24, 12], centers=centers, cluster_std=0.8, random_state=3)
     deltas = np.arange(0.2, 1.2, 0.2)
     labeled_idx = np.array([0])
-    labeled = np.zeros(len(X), bool); labeled[labeled_idx] = True
+    labeled = np.zeros(len(X), bool)
+    labeled[labeled_idx] = True
     delta = purity_radius(X, 2, alpha=0.95, deltas=deltas, random_state=0)
     ours, _ = max_coverage(X, labeled, 4, delta, random_state=0)
     qs = ProbCover(n_classes=2, deltas=deltas, alpha=0.95, random_state=0)
