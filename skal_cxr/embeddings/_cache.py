@@ -30,8 +30,10 @@ def pool_fingerprint(X, transformer=None):
     fingerprint : str
         64 hexadecimal characters.
     """
-    X = np.asarray(X)
-    digest = hashlib.sha256(f"{X.shape}|{X.dtype.str}".encode())
+    if not (hasattr(X, "shape") and hasattr(X, "dtype")):
+        X = np.asarray(X)
+    # chunk by chunk: a lazily read pool (an on-disk image cache) is never loaded whole
+    digest = hashlib.sha256(f"{tuple(X.shape)}|{np.dtype(X.dtype).str}".encode())
     for start in range(0, len(X), 4096):
         digest.update(np.ascontiguousarray(X[start:start + 4096]).tobytes())
     if transformer is not None:

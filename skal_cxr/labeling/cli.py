@@ -47,8 +47,9 @@ def add_label_parser(sub, list_of_str):
                    help=argparse.SUPPRESS)  # deprecated alias of --query-size
     p.add_argument("--initial-size", type=int, metavar="N",
                    help="size of the first (cold-start) batch (--query-size)")
-    p.add_argument("--cold-start", choices=["random", "k_center"], default="random",
-                   help="how the first batch is chosen (random)")
+    p.add_argument("--cold-start", choices=["random", "k_center", "typicality", "probcover"],
+                   default="random",
+                   help="how the first batch is chosen without labels (random)")
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
     p.add_argument("--reserve-size", type=int, metavar="N",
                    help="next-ranked images handed out while the next batch is computed "
