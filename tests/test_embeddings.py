@@ -135,3 +135,37 @@ def test_cached_embedding_computes_once_per_pool(images, tmp_path):
     np.testing.assert_allclose(out, fitted.transform(images), rtol=1e-6)
     assert pool_fingerprint(images) != pool_fingerprint(changed)
     assert pool_fingerprint(images) == pool_fingerprint(images.copy())
+
+
+def test_classifier_starts_from_the_contrastive_trunk(images, tmp_path):
+    import torch
+
+    from skal_cxr.networks import CXRNet
+
+    enc = ContrastiveEncoder(width=4, n_blocks=2, max_epochs=1, random_state=0).fit(images)
+    state = enc.trunk_state_dict()
+    kwargs = dict(module__width=4, module__n_blocks=2, max_epochs=0, min_train_steps=0)
+    net = MCDropoutCNN(**kwargs, random_state=1, encoder_weights=state)
+    net.fit(images, np.tile([0, 1], 12))
+    # no training step: the trunk's parameters are the encoder's (BatchNorm running
+    # statistics are recalibrated on the training images after fit)
+    trunk = dict(net.module_.mc_split()[0].named_parameters())
+    assert set(trunk) == {k for k in state if not k.endswith(("running_mean", "running_var",
+                                                               "num_batches_tracked"))}
+    for key, value in trunk.items():
+        torch.testing.assert_close(value.detach(), state[key])
+    plain = MCDropoutCNN(**kwargs, random_state=1).fit(images, np.tile([0, 1], 12))
+    assert not torch.allclose(dict(plain.module_.named_parameters())["features.0.0.weight"],
+                              state["1.0.0.weight"])
+    # clone keeps the weights; a file works too; another width is a clear error
+    from sklearn.base import clone
+    assert clone(net).encoder_weights is not None
+    torch.save(state, tmp_path / "trunk.pt")
+    from_file = MCDropoutCNN(**kwargs, encoder_weights=tmp_path / "trunk.pt")
+    from_file.fit(images, np.tile([0, 1], 12))
+    torch.testing.assert_close(dict(from_file.module_.named_parameters())[
+        "features.0.0.weight"].detach(), state["1.0.0.weight"])
+    with pytest.raises(ValueError, match="width and n_blocks"):
+        MCDropoutCNN(**{**kwargs, "module__width": 8}, encoder_weights=state).fit(
+            images, np.tile([0, 1], 12))
+    assert isinstance(net.module_, CXRNet)

@@ -199,6 +199,19 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         self.image_shape_ = tuple(X.shape[1:])
         return self
 
+    def trunk_state_dict(self):
+        """The trained trunk's weights, for ``MCDropoutCNN(encoder_weights=...)``.
+
+        Returns
+        -------
+        state : dict of str to torch.Tensor
+            A copy of ``trunk_.state_dict()``; it loads into the trunk of a
+            small :class:`~skal_cxr.networks.CXRNet` of the same width and
+            depth (:func:`~skal_cxr.networks.load_trunk_weights`).
+        """
+        check_is_fitted(self, "trunk_")
+        return {k: v.detach().clone() for k, v in self.trunk_.state_dict().items()}
+
     def transform(self, X):
         """L2-normalised trunk features of the images.
 
