@@ -197,3 +197,13 @@ def test_labels_to_target_and_headline_known_answers(results):
     )
     report = make_report(path)["report"].read_text()
     assert report.splitlines()[2].startswith("**To reach macro AUROC 0.898 (98 % of")
+
+
+def test_headline_when_no_seed_reaches_the_target(results):
+    from skal_cxr.report import headline
+    from skal_cxr.report._statistics import learning_curves
+
+    path, _ = results
+    curves, baselines, _ = learning_curves(read_records(path), SCHEDULE)
+    (line,) = headline(curves, baselines, fraction=0.99)
+    assert "random needed more than 30 labels (none of the 3 seeds reached it" in line

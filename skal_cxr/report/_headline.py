@@ -44,13 +44,15 @@ def labels_to_target(runs, baselines, *, fraction=0.98, metric="auroc", n_boot=1
     result : dict
         ``per_seed`` (``{seed: labels}``, censored seeds at ``censored_at``),
         ``censored`` (how many seeds did not reach the target),
-        ``censored_at`` (last round plus one query), ``mean``, ``ci``
+        ``censored_at`` (last round plus one query), ``budget`` (the
+        last round's labeled count), ``mean``, ``ci``
         (``(low, high)``, 95 % percentile bootstrap of the mean), ``target``
         (mean over seeds of the per-seed target) and ``n_seeds``.
     """
     seeds = sorted(s for s in runs if s in baselines)
     if not seeds:
-        return {"per_seed": {}, "censored": 0, "censored_at": None, "mean": math.nan,
+        return {"per_seed": {}, "censored": 0, "censored_at": None, "budget": None,
+                "mean": math.nan,
                 "ci": (math.nan, math.nan), "target": math.nan, "n_seeds": 0}
     sizes = [r["n_labeled"] for r in runs[seeds[0]]]
     step = sizes[-1] - sizes[-2] if len(sizes) > 1 else sizes[-1]
@@ -67,12 +69,16 @@ def labels_to_target(runs, baselines, *, fraction=0.98, metric="auroc", n_boot=1
     boot = np.random.default_rng(random_state).choice(values, (n_boot, len(values)))
     low, high = np.percentile(boot.mean(axis=1), [2.5, 97.5])
     return {"per_seed": per_seed, "censored": censored, "censored_at": censored_at,
+            "budget": sizes[-1],
             "mean": float(values.mean()), "ci": (float(low), float(high)),
             "target": float(np.mean(targets)), "n_seeds": len(seeds)}
 
 
 def _phrase(result):
     """``N labels (95 % CI a-b, n seeds[; k censored])``."""
+    if result["censored"] == result["n_seeds"]:
+        return (f"more than {result['budget']} labels (none of the {result['n_seeds']} seeds "
+                "reached it within the budget)")
     text = (f"{result['mean']:.0f} labels (95 % CI {result['ci'][0]:.0f}-"
             f"{result['ci'][1]:.0f}, {result['n_seeds']} seeds")
     if result["censored"]:
