@@ -165,21 +165,23 @@ def build_parser():
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
-                   help="query strategies (random,max_entropy,mean_std,bald); also margin, "
+                   help="query strategies (random,typicality_then_max_entropy); also "
+                   "max_entropy, mean_std, bald, margin, "
                    "least_confident, variation_ratios, batch_bald, power_bald, coreset, "
-                   "typicality, probcover, badge, typicality_then_max_entropy")
+                   "typicality, probcover, badge")
     g.add_argument("--seeds", type=_seeds, metavar="N|S1,S2",
-                   help="N seeds 0..N-1, or a list (3)")
+                   help="N seeds 0..N-1, or a list (10)")
     g.add_argument("--n-initial", type=int, metavar="N",
-                   help="initial labeled images (40)")
+                   help="initial labeled images (10)")
     g.add_argument("--initial", metavar="HOW",
-                   help="how the initial set is chosen: random (no labels, default), "
-                   "strategy (each label-free strategy picks its own), a label-free strategy "
-                   "such as typicality, or stratified (an oracle that uses the labels)")
-    g.add_argument("--query-size", type=int, metavar="N", help="images acquired per round (40)")
+                   help="how the initial set is chosen without labels: strategy (each "
+                   "label-free strategy picks its own, the others start at random; default), "
+                   "random, a label-free strategy such as typicality, or stratified (an "
+                   "oracle that uses the labels)")
+    g.add_argument("--query-size", type=int, metavar="N", help="images acquired per round (10)")
     g.add_argument("--budget", type=_budget, metavar="N|FRAC",
                    help="labeled images at the end, initial set included: a count, or a "
-                   "fraction of the pool such as 0.2 (320)")
+                   "fraction of the pool such as 0.2 (100)")
     g.add_argument("--n-mc-samples", type=int, metavar="T",
                    help="MC dropout samples per query (20)")
     g.add_argument("--pool-size", type=int, metavar="N",

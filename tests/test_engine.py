@@ -100,4 +100,4 @@ def test_initial_set_is_label_free_unless_stratified():
         check_initial("bald", error=ConfigError)
     with pytest.raises(ConfigError, match="initial must be"):
         resolve_config(initial="everything")
-    assert resolve_config()["initial"] == "random"
+    assert resolve_config()["initial"] == "strategy"  # label-free: the study's design

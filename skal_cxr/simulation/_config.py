@@ -67,12 +67,13 @@ DATA_DEFAULTS = {
 #: those of the round engine (:data:`skal_cxr.engine.ROUND_DEFAULTS`).
 DEFAULT_CONFIG = {
     "data": DATA_DEFAULTS["medmnist"],
-    "strategies": ["random", "max_entropy", "mean_std", "bald"],
-    "seeds": [0, 1, 2],
-    "n_initial": 40,
-    "initial": "random",
+    # the pre-declared low-budget study's primary comparison (docs/benchmarks.rst)
+    "strategies": ["random", "typicality_then_max_entropy"],
+    "seeds": list(range(10)),
+    "n_initial": 10,
+    "initial": "strategy",
     "query_size": ROUND_DEFAULTS["query_size"],
-    "budget": 320,
+    "budget": 100,
     "n_mc_samples": ROUND_DEFAULTS["n_mc_samples"],
     "pool_size": ROUND_DEFAULTS["pool_size"],
     "class_weight": ROUND_DEFAULTS["class_weight"],
