@@ -15,7 +15,10 @@ Usage::
     python benchmarks/bench_low_budget.py --analyze DIR      # tables and tests only
 
 ``--arms primary`` is the primary comparison (default strategy and
-label-free random); ``--arms all`` every declared arm. ``--data`` picks
+label-free random); ``--arms all`` every declared arm, each also with the
+self-supervised start (suffix ``+ssl``: a :class:`ContrastiveEncoder`
+trained on the pool is typicality's view and the classifier's initial
+trunk, ``MCDropoutCNN(encoder_weights=...)``). ``--data`` picks
 ``pneumoniamnist`` (as shipped), ``imbalanced`` (normal cut to 5 % of the
 pool) or ``phantoms``. Records go to ``DIR/records.jsonl`` one checkpoint
 per line; rerunning the command skips the (arm, seed) pairs already there.
@@ -48,8 +51,9 @@ from skal_cxr.strategies import (
 
 DEFAULT = "typicality_then_max_entropy"
 PRIMARY = [DEFAULT, "random"]
-ALL_ARMS = [DEFAULT, "random", "stratified", "max_entropy", "mean_std", "bald", "badge",
-            DEFAULT + "+ssl"]
+BASE_ARMS = [DEFAULT, "random", "stratified", "max_entropy", "mean_std", "bald", "badge"]
+# every arm also with the self-supervised start (encoder view and classifier trunk)
+ALL_ARMS = BASE_ARMS + [arm + "+ssl" for arm in BASE_ARMS]
 SWITCH = 40  # the default schedule's switch to max entropy
 
 
@@ -148,16 +152,27 @@ def checkpoints(budget, step=10, after=50, max_labels=None):
     return points
 
 
+_ENCODERS = {}
+
+
+def _encoder(data, seed, quick):
+    """The pool's contrastive encoder of a seed, trained once per process."""
+    key = (data.name, seed, quick)
+    if key not in _ENCODERS:
+        _ENCODERS[key] = ContrastiveEncoder(max_epochs=1 if quick else 5,
+                                            random_state=seed).fit(data.X_pool)
+    return _ENCODERS[key]
+
+
 def run_one(arm, seed, data, points, quick=False):
     """One arm and seed: a record per checkpoint."""
     n_classes = int(data.y_pool.max()) + 1
-    encoder = None
-    if arm.endswith("+ssl"):
-        encoder = ContrastiveEncoder(max_epochs=1 if quick else 5, random_state=seed)
-        encoder.fit(data.X_pool)
+    encoder = _encoder(data, seed, quick) if arm.endswith("+ssl") else None
     strategy = arm_strategy(arm, encoder)
-    learner = ActiveLearner(make_estimator(seed, n_classes, quick), query_strategy=strategy,
-                            random_state=seed)
+    estimator = make_estimator(seed, n_classes, quick)
+    if encoder is not None:  # the self-supervised start: the classifier's trunk too
+        estimator.set_params(encoder_weights=encoder.trunk_state_dict())
+    learner = ActiveLearner(estimator, query_strategy=strategy, random_state=seed)
     start, cpu = time.perf_counter(), time.process_time()
     labeled = np.asarray(initial_indices(arm, strategy, learner, data, points[0], seed))
     records = []
