@@ -325,9 +325,10 @@ def simulate(
         strategy (typicality, ProbCover, schedules starting with one) picks
         its own first labels, as in the low-budget study; the others, random
         sampling included, start from the same label-free random draw.
-        ``"random"``: every run starts from that random draw. A label-free strategy's name: it picks the initial
-        set of every run. ``"stratified"``: drawn by class, an oracle that
-        uses labels no project has; the report marks it.
+        ``"random"``: every run starts from that random draw. A label-free
+        strategy's name: it picks the initial set of every run.
+        ``"stratified"``: drawn by class, an oracle that uses labels no
+        project has; the report marks it.
     query_size : int, default=None
         Images acquired per round (10): the ``n_instances`` of each round's
         :meth:`ActiveLearner.query <skal_cxr.ActiveLearner.query>` (the last
