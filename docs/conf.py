@@ -22,7 +22,9 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# (no default "members": under Sphinx 9 it overrides a directive's explicit
+# member list, which the MCDropoutCNN page uses; the class template sets it)
+autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # Validate the public API's docstrings: every parameter documented (PR01),

@@ -26,7 +26,8 @@ class _InputChecksMixin:
             raise ValueError("y is None: pass labels, or a Dataset yielding (image, label).")
 
     def get_dataset(self, X, y=None):
-        check_params(self)  # (prediction after set_params too)
+        if not self.__dict__.get("_params_checked_", False):  # (fit checked them)
+            check_params(self)  # (prediction after set_params too)
         training_classes = self.__dict__.get("_training_classes_")
         trained = getattr(self, "image_shape_", None)
         if is_lazy_images(X):

@@ -9,8 +9,8 @@ without importing each other::
         records/*.jsonl      one line per finished round
         report.md, summary.csv, learning_curves.png
 
-``config.json`` is replaced atomically (written to a temporary file,
-``fsync``-ed, renamed). Each (strategy, seed) run and each full-data baseline writes its own file in
+``config.json`` is replaced atomically and durably (:mod:`skal_cxr._atomic`).
+Each (strategy, seed) run and each full-data baseline writes its own file in
 ``<results_dir>/records/``, one JSON object per line, one line per finished
 round. Every line is written with a single ``write`` call, flushed and
 ``fsync``-ed before the run goes on, so a run killed at any moment leaves at
@@ -21,25 +21,18 @@ before appending.
 import json
 import os
 import re
-import socket
-import time
-import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal, Union
 
+from ._atomic import atomic_write
+from ._results_lock import LOCK_FILE, ResultsLock, owner_alive
 from .exceptions import RecordsWarning, ResultsDirError
-
-fcntl: ModuleType | None
-try:  # POSIX; without it (Windows) folders cannot be locked
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 __all__ = [
     "ResultsDirError", "RecordWriter", "ResultsLock", "claim_folder", "owner_alive",
+    "own_files", "owned_files",
     "read_config", "write_config", "read_record_file", "read_records", "record_path",
     "scan_record_file", "repair_records", "is_record_file", "RecordsWarning",
     "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES", "MARKER_FILE", "LOCK_FILE",
@@ -49,7 +42,6 @@ CONFIG_FILE = "config.json"
 RECORDS_DIR = "records"
 REPORT_FILES = ("report.md", "summary.csv", "learning_curves.png")
 MARKER_FILE = ".skal-cxr"
-LOCK_FILE = ".skal-cxr.lock"
 
 #: A folder or file given by the caller.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -88,17 +80,8 @@ def read_config(results_dir: PathLike) -> dict[str, Any]:
 
 def write_config(results_dir: PathLike, payload: dict[str, Any]) -> None:
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
-    _atomic_write(Path(results_dir) / CONFIG_FILE,
+    atomic_write(Path(results_dir) / CONFIG_FILE,
                   json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def claim_folder(results_dir: PathLike) -> None:
@@ -108,7 +91,10 @@ def claim_folder(results_dir: PathLike) -> None:
     with the marker is ours. A non-empty folder without it is refused, so
     that files the tool did not write are never overwritten or deleted. A
     folder written before markers existed (its ``config.json`` is a skal-cxr
-    configuration) is adopted.
+    configuration) is adopted. The marker lists the files the tool writes
+    (:func:`own_files`); in a folder adopted, or whose marker predates the
+    list, the files the tool may have written (``config.json``, the report
+    files and every record-named file) are listed once, at adoption.
 
     Raises
     ------
@@ -119,6 +105,8 @@ def claim_folder(results_dir: PathLike) -> None:
     results_dir = Path(results_dir)
     marker = results_dir / MARKER_FILE
     if marker.is_file():
+        if owned_files(results_dir) is None:  # a marker from before the list
+            own_files(results_dir, _legacy_files(results_dir))
         return
     if results_dir.exists() and not results_dir.is_dir():
         raise ResultsDirError(f"{results_dir} exists and is not a folder.")
@@ -133,112 +121,72 @@ def claim_folder(results_dir: PathLike) -> None:
                 "or empty folder (nothing in it was changed)."
             )
     results_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(marker, json.dumps({"created_by": "skal_cxr"}) + "\n")
+    files = sorted(_legacy_files(results_dir))
+    atomic_write(marker, json.dumps({"created_by": "skal_cxr", "files": files}) + "\n")
 
 
-class ResultsLock:
-    """Exclusive lock on a results folder, held while a simulation runs.
+def _legacy_files(results_dir: PathLike) -> list[str]:
+    """What a skal-cxr version without an ownership list may have written here."""
+    results_dir = Path(results_dir)
+    names = [n for n in (CONFIG_FILE, *REPORT_FILES) if (results_dir / n).is_file()]
+    names += [f"{RECORDS_DIR}/{p.name}" for p in sorted((results_dir / RECORDS_DIR).glob("*"))
+              if p.is_file() and is_record_file(p)]
+    return names
 
-    The lock is ``fcntl.flock`` on ``.skal-cxr.lock``, a file that holds the
-    owner's PID, host and a random token. The operating system releases the
-    lock when its process ends, however it ends, so a lock file left by a
-    killed run is recognised as stale (nobody holds it) and taken over;
-    workers use the token and the lock to tell whether the run they work
-    for is still alive (:func:`owner_alive`).
+
+def _read_marker(results_dir: PathLike) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((Path(results_dir) / MARKER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def owned_files(results_dir: PathLike) -> set[str] | None:
+    """Files of a results folder that skal-cxr wrote (or is about to write).
+
+    Listed, relative to the folder, in the ownership marker ``.skal-cxr``;
+    only these may be deleted (``--overwrite``) or rewritten (a repair).
+
+    Returns
+    -------
+    files : set of str or None
+        POSIX paths relative to ``results_dir``; ``None`` for a folder whose
+        marker lists no files (written before the list existed).
+    """
+    marker = _read_marker(results_dir)
+    if marker is None or not isinstance(marker.get("files"), list):
+        return None
+    return {str(f) for f in marker["files"]}
+
+
+def own_files(results_dir: PathLike, paths: Iterable[PathLike]) -> None:
+    """Add files to the marker's list of files skal-cxr wrote, before writing them.
+
+    Called by the process that holds the folder's :class:`ResultsLock`,
+    before the files are created, so that every file the tool writes is
+    listed even if it is killed right after. A folder whose marker has no
+    list (an older one) gets one.
 
     Parameters
     ----------
     results_dir : path-like
+    paths : iterable of path-like
+        Files inside ``results_dir`` (absolute, or relative to it).
     """
-
-    def __init__(self, results_dir: PathLike) -> None:
-        self.path = Path(results_dir) / LOCK_FILE
-        self.token: str | None = None
-        self._fd: int | None = None
-
-    def acquire(self) -> "ResultsLock":
-        """Take the lock; raise :class:`ResultsDirError` naming the holder if taken."""
-        if fcntl is None:  # pragma: no cover
-            raise ResultsDirError("results folders can only be locked on POSIX systems.")
-        for attempt in range(20):  # a worker's brief shared probe is not a holder
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                holder = _lock_holder(self.path)
-                if attempt < 19:
-                    time.sleep(0.05)
-                    continue
-                raise ResultsDirError(
-                    f"{self.path.parent} is in use by another simulation (process "
-                    f"{holder.get('pid', '?')} on {holder.get('host', '?')}); wait for it to "
-                    "finish or stop it, or use another --output."
-                ) from None
-            try:  # the file may have been removed by a holder releasing it meanwhile
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        self.token = uuid.uuid4().hex
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "token": self.token}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
-        os.fsync(fd)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        """Remove the lock file and release the lock."""
-        if self._fd is not None:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-            os.close(self._fd)  # closing releases the flock
-            self._fd = None
-
-    def __enter__(self) -> "ResultsLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        self.release()
-        return False
-
-
-def _lock_holder(path: PathLike) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text() or "{}")
-    except (OSError, ValueError):
-        return {}
-
-
-def owner_alive(results_dir: PathLike, token: str) -> bool:
-    """Whether the run holding ``token`` still holds the folder's lock.
-
-    False once that run has ended (its lock is free or the lock file is
-    gone) or another run took the folder over; a worker then stops.
-    """
-    if fcntl is None:  # pragma: no cover (no locks, so no owner: see acquire)
-        return False
-    path = Path(results_dir) / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        if token.encode() not in os.pread(fd, 4096, 0):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True  # the owner holds it exclusively
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    folder = Path(results_dir)
+    marker = _read_marker(folder)
+    if marker is None:
+        return
+    files = set(marker.get("files") or [])
+    for name in paths:
+        path = Path(name)
+        if path.is_absolute():
+            path = path.relative_to(folder)
+        files.add(path.as_posix())
+    if files != set(marker.get("files") or []) or "files" not in marker:
+        marker["files"] = sorted(files)
+        atomic_write(folder / MARKER_FILE, json.dumps(marker) + "\n")
 
 
 def record_path(results_dir: PathLike, kind: str, strategy: str, seed: int) -> Path:
@@ -385,8 +333,9 @@ def read_records(results_dir: PathLike) -> list[Record]:
     """Every valid record of a results folder, run by run in file-name order.
 
     Lines that are not valid records (malformed, duplicated, of another
-    run) and files that are not record files are left out, each reported as
-    a :class:`RecordsWarning`; the files are not changed.
+    run), files that are not record files and files the folder's marker
+    does not list as written by skal-cxr are left out, each reported as a
+    :class:`RecordsWarning`; the files are not changed.
 
     Parameters
     ----------
@@ -396,11 +345,23 @@ def read_records(results_dir: PathLike) -> list[Record]:
     -------
     records : list of dict
     """
-    folder = Path(results_dir) / RECORDS_DIR
     out: list[Record] = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in _our_record_files(results_dir):
         out.extend(read_record_file(path))
     return out
+
+
+def _our_record_files(results_dir: PathLike) -> list[Path]:
+    """``records/*.jsonl`` to scan: named like a record and not listed are left out (warned)."""
+    owned = owned_files(results_dir)
+    ours: list[Path] = []
+    for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
+        if owned is None or f"{RECORDS_DIR}/{path.name}" in owned or not is_record_file(path):
+            ours.append(path)  # (a file not named like a record is reported, never changed)
+        else:
+            _warn([f"{path.name} was not written by skal-cxr (not listed in "
+                   f"{MARKER_FILE}); left out and left alone."])
+    return ours
 
 
 def repair_records(results_dir: PathLike) -> list[str]:
@@ -416,7 +377,7 @@ def repair_records(results_dir: PathLike) -> list[str]:
         What was found, one sentence each (also warned).
     """
     all_problems = []
-    for path in sorted((Path(results_dir) / RECORDS_DIR).glob("*.jsonl")):
+    for path in _our_record_files(results_dir):
         _, kept, rejected, problems = scan_record_file(path)
         if _expected_run(path) is None:
             all_problems += problems
@@ -426,7 +387,7 @@ def repair_records(results_dir: PathLike) -> list[str]:
                 f.writelines(rejected)
                 f.flush()
                 os.fsync(f.fileno())
-            _atomic_write(path, b"".join(kept))
+            atomic_write(path, b"".join(kept))
             problems = [p + f" Set aside in {path.name}.rejected." for p in problems]
         all_problems += problems
     _warn(all_problems)

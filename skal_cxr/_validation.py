@@ -15,7 +15,9 @@ from here.
 
 import inspect
 import numbers
+import weakref
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -35,6 +37,7 @@ from torch.utils.data import Dataset
 __all__ = ["check_images", "encode_labels", "accepts_keyword", "CheckedDataset",
            "dataset_image", "image_size_error", "check_params", "check_int",
            "check_image_size", "labels_1d", "Integers", "BATCH_SIZE", "HasMethods",
+           "mark_checked", "checked_images", "check_values",
            "Interval", "InvalidParameterError", "Options", "StrOptions", "validate_params"]
 
 
@@ -75,6 +78,37 @@ def check_params(estimator):
         estimator._parameter_constraints, estimator.get_params(deep=False),
         caller_name=type(estimator).__name__,
     )
+
+
+def check_values(values, constraints, caller_name, *, error=InvalidParameterError):
+    """Check named values against scikit-learn constraints; return them with ints as int.
+
+    The one way skal_cxr checks settings outside an estimator (a simulation's
+    configuration, a labeling project's settings), with the constraint
+    objects estimators declare in ``_parameter_constraints``.
+
+    Parameters
+    ----------
+    values : dict
+        ``{name: value}``; names without a constraint are not checked.
+    constraints : dict
+        ``{name: list of constraints}``, as in ``_parameter_constraints``.
+    caller_name : str
+        Named in the error message ("The 'x' parameter of CALLER must be ...").
+    error : exception class, default=InvalidParameterError
+        Raised with scikit-learn's one-line message.
+
+    Returns
+    -------
+    values : dict
+        The same values, integers (numpy's too) as Python ints.
+    """
+    try:
+        validate_parameter_constraints(constraints, values, caller_name=caller_name)
+    except InvalidParameterError as exc:
+        raise error(str(exc)) from None
+    return {k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+            for k, v in values.items()}
 
 
 def check_int(value, name, min_val=1, *, error=InvalidParameterError):
@@ -166,6 +200,60 @@ _FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
 _INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
+#: Arrays that :func:`check_images` returned and whose owner keeps them unchanged,
+#: by id (weakly: an array that is gone leaves no entry, so an id is never reused).
+_CHECKED = weakref.WeakValueDictionary()
+
+
+def mark_checked(X):
+    """Remember that the array ``X``, returned by :func:`check_images`, is checked.
+
+    :func:`check_images` then returns ``X`` itself at once (no second scan
+    for NaN): for arrays their owner never changes, such as a simulation's
+    validation and test images, checked once when loaded.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, 1, H, W), dtype float32
+        An array returned by :func:`check_images`.
+
+    Returns
+    -------
+    X : ndarray
+        The same array.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 4:
+        _CHECKED[id(X)] = X
+    return X
+
+
+def _is_checked(X):
+    return isinstance(X, np.ndarray) and _CHECKED.get(id(X)) is X
+
+
+@contextmanager
+def checked_images(X):
+    """Treat ``X`` (returned by :func:`check_images`) as checked while the block runs.
+
+    Parameters
+    ----------
+    X : object
+        The images a ``fit`` has just checked; anything but a float32
+        ``(N, 1, H, W)`` array is left alone.
+
+    Yields
+    ------
+    None
+    """
+    known = _is_checked(X)
+    mark_checked(X)
+    try:
+        yield
+    finally:
+        if not known:
+            _CHECKED.pop(id(X), None)
+
+
 def check_images(X, *, allow_dataset=True, name="X"):
     """Validate images and return them as a ``(N, 1, H, W)`` float32 array.
 
@@ -190,6 +278,8 @@ def check_images(X, *, allow_dataset=True, name="X"):
         For empty input, a wrong number of dimensions or channels, an
         unsupported dtype, or NaN / infinite values.
     """
+    if _is_checked(X):
+        return X
     if isinstance(X, Dataset):
         if not allow_dataset:
             raise TypeError(f"{name} must be an array of images, got a torch Dataset.")

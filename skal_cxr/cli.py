@@ -94,6 +94,12 @@ def build_parser():
     parser : argparse.ArgumentParser
         The parser with every subcommand.
     """
+    from .simulation._config import DATA_DEFAULTS, DEFAULT_CONFIG
+
+    # the defaults shown in the help are the configuration's, never restated here
+    D, E, T = DEFAULT_CONFIG, DEFAULT_CONFIG["estimator"], DEFAULT_CONFIG["training"]
+    P, F = DATA_DEFAULTS["phantoms"], DATA_DEFAULTS["folder"]
+    split = [1 - P["test_size"] - P["val_size"], P["val_size"], P["test_size"]]
     parser = _ArgumentParser(
         prog=PROG,
         description="Deep Bayesian active learning for chest X-rays: simulate query "
@@ -117,9 +123,11 @@ def build_parser():
                    "classes; implied by --n-phantoms/--phantom-size), another MedMNIST "
                    "name such as medmnist:chestmnist (read from $SKAL_CXR_DATA), or a path "
                    "to its .npz file")
-    g.add_argument("--n-phantoms", type=int, metavar="N",
-                   help="phantoms to generate, split 65/10/25%% pool/validation/test (3000)")
-    g.add_argument("--phantom-size", type=int, metavar="PX", help="phantom image size (32)")
+    g.add_argument("--n-phantoms", type=int, metavar="N", help=f"phantoms to generate, split "
+                   f"{'/'.join(str(round(100 * f)) for f in split)}%% pool/validation/test "
+                   f"({P['n_samples']})")
+    g.add_argument("--phantom-size", type=int, metavar="PX",
+                   help=f"phantom image size ({P['image_size']})")
     g.add_argument("--n-raters", type=int, metavar="N",
                    help="phantoms: simulate N raters (3 to 6 typical) whose disagreement "
                    "concentrates near class boundaries; labels are their majority vote")
@@ -127,7 +135,8 @@ def build_parser():
                    help="MedMNIST: subsample the train split to N pool images (stratified)")
     g.add_argument("--csv", metavar="CSV", help="image folder: CSV of file names and labels")
     g.add_argument("--image-dir", metavar="DIR", help="image folder: folder of the images")
-    g.add_argument("--image-column", metavar="COL", help="CSV column of file names (filename)")
+    g.add_argument("--image-column", metavar="COL",
+                   help=f"CSV column of file names ({F['image_column']})")
     g.add_argument("--label-columns", type=_str_list, metavar="A,B",
                    help="CSV label column(s), one per rater; several are combined by "
                    "--consensus")
@@ -146,10 +155,11 @@ def build_parser():
                    "severe), mean (rounded half up) or max (majority)")
     g.add_argument("--on-error", choices=["raise", "skip"],
                    help="bad CSV rows or images: stop listing them all, or skip and report "
-                   "them (raise)")
+                   f"them ({F['on_error']})")
     g.add_argument("--group-column", metavar="COL",
                    help="CSV patient column: pool, validation and test split by patient")
-    g.add_argument("--image-size", type=int, metavar="PX", help="image folder: resize to PX (64)")
+    g.add_argument("--image-size", type=int, metavar="PX",
+                   help=f"image folder: resize to PX ({F['image_size']})")
     g.add_argument("--duplicates", choices=("raise", "keep_first"),
                    help="image folder: a file or image listed twice is an error (raise), or "
                    "only its first row is used (keep_first)")
@@ -162,61 +172,71 @@ def build_parser():
     g.add_argument("--cache-dir", metavar="DIR",
                    help="image folder: decode the images once into this on-disk cache and "
                    "read them from it (memory stays flat however large the folder)")
+    g.add_argument("--max-pixels", type=int, metavar="N",
+                   help="image folder: refuse images of more than N pixels before decoding "
+                   "them (default 50000000, or $SKAL_CXR_MAX_PIXELS)")
+    g.add_argument("--verify-cache", action="store_const", const=True, default=None,
+                   help="image folder with --cache-dir: hash every image file again "
+                   "instead of trusting unchanged size, times and inode")
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
-                   help="query strategies (random,typicality_then_max_entropy); also "
-                   "max_entropy, mean_std, bald, margin, "
-                   "least_confident, variation_ratios, batch_bald, power_bald, coreset, "
-                   "typicality, probcover, badge")
+                   help=f"query strategies ({','.join(D['strategies'])}); also max_entropy, "
+                   "mean_std, bald, margin, least_confident, variation_ratios, batch_bald, "
+                   "power_bald, coreset, typicality, probcover, badge")
     g.add_argument("--seeds", type=_seeds, metavar="N|S1,S2",
-                   help="N seeds 0..N-1, or a list (10)")
+                   help=f"N seeds 0..N-1, or a list ({len(D['seeds'])})")
     g.add_argument("--n-initial", type=int, metavar="N",
-                   help="initial labeled images (10)")
+                   help=f"initial labeled images ({D['n_initial']})")
     g.add_argument("--initial", metavar="HOW",
                    help="how the initial set is chosen without labels: strategy (each "
-                   "label-free strategy picks its own, the others start at random; default), "
+                   "label-free strategy picks its own, the others start at random), "
                    "random, a label-free strategy such as typicality, or stratified (an "
-                   "oracle that uses the labels)")
-    g.add_argument("--query-size", type=int, metavar="N", help="images acquired per round (10)")
+                   f"oracle that uses the labels) ({D['initial']})")
+    g.add_argument("--query-size", type=int, metavar="N",
+                   help=f"images acquired per round ({D['query_size']})")
     g.add_argument("--budget", type=_budget, metavar="N|FRAC",
                    help="labeled images at the end, initial set included: a count, or a "
-                   "fraction of the pool such as 0.2 (100)")
+                   f"fraction of the pool such as 0.2 ({D['budget']})")
     g.add_argument("--n-mc-samples", type=int, metavar="T",
-                   help="MC dropout samples per query (20)")
-    g.add_argument("--pool-size", type=int, metavar="N",
-                   help="score a random subset of N unlabeled images per query (all)")
+                   help=f"MC dropout samples per query ({D['n_mc_samples']})")
+    g.add_argument("--pool-size", type=int, metavar="N", help="score a random subset of N "
+                   f"unlabeled images per query ({D['pool_size'] or 'all'})")
     g.add_argument("--class-weight", choices=["none", "balanced"],
-                   help="class weighting of the loss (balanced)")
+                   help=f"class weighting of the loss ({D['class_weight'] or 'none'})")
     g.add_argument("--sampler", metavar="NAME",
                    help="imbalanced-learn sampler of the labeled set at every fit: "
                    "random_over, random_under, smote, or a class name such as NearMiss "
-                   "(none)")
+                   f"({D['sampler'] or 'none'})")
     g.add_argument("--warm-start", action="store_true", default=None,
                    help="continue training between rounds instead of retraining from scratch")
     g.add_argument("--no-baseline", dest="baseline", action="store_false", default=None,
                    help="skip the full-data baseline")
 
     g = sim.add_argument_group("estimator")
-    g.add_argument("--lr", type=float, help="learning rate (1e-3)")
-    g.add_argument("--batch-size", type=int, help="batch size (32)")
-    g.add_argument("--width", type=int, help="channels of the first CXRNet block (16)")
-    g.add_argument("--n-blocks", type=int, help="CXRNet convolution blocks (3)")
-    g.add_argument("--dropout", type=float, help="dropout of the MC head (0.5)")
+    g.add_argument("--lr", type=float, help=f"learning rate ({E['lr']:g})")
+    g.add_argument("--batch-size", type=int,
+                   help=f"images per optimizer step, -1 for all ({E['batch_size']})")
+    g.add_argument("--width", type=int,
+                   help=f"channels of the first CXRNet block ({E['module__width']})")
+    g.add_argument("--n-blocks", type=int,
+                   help=f"CXRNet convolution blocks ({E['module__n_blocks']})")
+    g.add_argument("--dropout", type=float,
+                   help=f"dropout of the MC head ({E['module__dropout']})")
     g.add_argument("--backbone", choices=sorted(_BACKBONES),
                    help="network: cnn (small CXRNet), resnet18 or densenet121 (cnn)")
     g.add_argument("--pretrained", metavar="PATH|imagenet",
                    help="initial weights of a resnet18/densenet121 backbone: a local state-"
                    "dict file, or 'imagenet' for torchvision's weights from the local torch "
                    "cache")
-    g.add_argument("--device", help="auto, cpu or cuda (auto)")
-    g.add_argument("--max-epochs", type=int,
-                   help="passes over the labeled set per fit, raised by --min-train-steps (5)")
+    g.add_argument("--device", help=f"auto, cpu or cuda ({E['device']})")
+    g.add_argument("--max-epochs", type=int, help="passes over the labeled set per fit, "
+                   f"raised by --min-train-steps ({T['max_epochs']})")
     g.add_argument("--min-train-steps", type=int,
-                   help="each fit takes at least this many optimizer steps (150)")
+                   help=f"fewest optimizer steps per fit ({T['min_train_steps']})")
     g.add_argument("--lr-schedule", choices=["cosine", "constant"],
                    help="learning rate within each fit: cosine annealing to 0, or constant "
-                   "(cosine)")
+                   f"({T['lr_schedule']})")
 
     g = sim.add_argument_group("execution")
     g.add_argument("--output", "-o", default="skal-cxr-results", metavar="DIR",
@@ -233,7 +253,7 @@ def build_parser():
                    "same results as here; unlike --scheduler, the runs stay on this machine "
                    "and the workers need not see DIR")
     g.add_argument("--torch-threads", type=int, metavar="N",
-                   help="PyTorch threads per run (1)")
+                   help=f"PyTorch threads per run ({D['torch_threads']})")
     g.add_argument("--metric", default="auroc", help="learning-curve metric of the report")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")
     sim.set_defaults(func=_simulate)
@@ -326,7 +346,7 @@ class _UsageError(Exception):
 #: Options of ``load_image_folder`` reachable from the command line (same names).
 _FOLDER_OPTIONS = ("image_column", "label_columns", "score_column", "bins", "classes",
                    "consensus", "group_column", "image_size", "on_error", "duplicates",
-                   "encoding", "delimiter", "cache_dir")
+                   "encoding", "delimiter", "cache_dir", "verify_cache")
 _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
 
 
@@ -368,6 +388,13 @@ def _class_weight(choice):
 def _simulate(args):
     from .simulation import simulate
 
+    if args.max_pixels is not None:
+        if args.max_pixels <= 0:
+            raise _UsageError("--max-pixels must be a positive number of pixels")
+        import os
+
+        os.environ["SKAL_CXR_MAX_PIXELS"] = str(args.max_pixels)  # read by every decoder
+
     estimator = {k: v for k, v in {
         "lr": args.lr, "batch_size": args.batch_size, "module__width": args.width,
         "module__n_blocks": args.n_blocks, "module__dropout": args.dropout,
@@ -395,7 +422,8 @@ def _study(args):
 
     paths = run_reference_study(
         args.output, scale=args.scale, seeds=args.seeds, strategies=args.strategies,
-        initial=args.initial, n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet,
+        initial=args.initial, n_jobs=args.n_jobs, overwrite=args.overwrite,
+        progress=not args.quiet,
     )
     if not args.quiet:
         print(paths["study"].read_text())

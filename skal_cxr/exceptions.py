@@ -8,7 +8,7 @@ raised; the older import locations (``skal_cxr.simulation``,
 
 __all__ = [
     "ConfigError", "DataError", "SimulationInterrupted", "ResultsDirError", "RecordsWarning",
-    "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel",
+    "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel", "DicomwebError",
 ]
 
 
@@ -75,3 +75,10 @@ class InvalidLabel(LabelingError):
     """A label that is not one of the project's classes."""
 
     status = 422
+
+
+class DicomwebError(RuntimeError):
+    """A DICOMweb server that cannot be used: unreachable, refusing, or answering wrongly.
+
+    The message is one line and names the server, never the credentials.
+    """

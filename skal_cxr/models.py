@@ -24,6 +24,7 @@ from ._validation import (
     Integers,
     StrOptions,
     check_images,
+    checked_images,
     check_params,
     encode_labels,
 )
@@ -343,13 +344,13 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         self.n_epochs_ = fit_params["epochs"]
         # skorch's fit calls partial_fit, which must not encode the codes again;
         # these flags end in "_" so that they never show in get_params or repr
-        self._fitting_codes_ = True
+        self._fitting_codes_ = self._params_checked_ = True
         self._training_classes_ = classes
         try:
-            with torch_rng(self.random_state, self.device):
+            with torch_rng(self.random_state, self.device), checked_images(X):
                 return super().fit(X, y_codes, **fit_params)
         finally:
-            del self._fitting_codes_
+            del self._fitting_codes_, self._params_checked_
             del self._training_classes_
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -383,10 +384,12 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
             y = encode_labels(y, self.classes_)
         self._check_image_shape(X, warm=True, classes=self.classes_)
         self._training_classes_ = self.classes_
+        self._params_checked_ = True
         try:
-            return super().partial_fit(X, y, classes=classes, **fit_params)
+            with checked_images(X):
+                return super().partial_fit(X, y, classes=classes, **fit_params)
         finally:
-            del self._training_classes_
+            del self._training_classes_, self._params_checked_
 
     def train_step_single(self, batch, **fit_params):
         augment = getattr(self, "augment_", None)

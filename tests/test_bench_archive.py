@@ -4,9 +4,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.mark.slow
 def test_tiny_archive_run_writes_every_table(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH_DIR))
     spec = importlib.util.spec_from_file_location("bench_archive", BENCH_DIR / "bench_archive.py")

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_samplers.py"
 
@@ -25,6 +26,7 @@ def test_training_set_has_the_requested_imbalance():
     assert np.sum(y[idx] == 0) == 60
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_arm_and_setting(tmp_path):
     bench = _module()
     bench.main(["--seeds", "2", "--n-train", "40", "--max-epochs", "1",

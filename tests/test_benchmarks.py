@@ -39,6 +39,7 @@ def tiny_run(bench, tmp_path_factory):
         return bench.main(["--tiny", "--out", str(out)]), out
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_tables(tiny_run):
     result, out = tiny_run
     text = (out / "acquisition_speed.md").read_text()
@@ -49,6 +50,7 @@ def test_tiny_run_writes_tables(tiny_run):
     assert len(saved["results"]) == len(result["results"])
 
 
+@pytest.mark.slow
 def test_tiny_run_covers_every_method(tiny_run, bench):
     result, _ = tiny_run
     has_baal = importlib.util.find_spec("baal") is not None
@@ -65,6 +67,7 @@ def test_tiny_run_covers_every_method(tiny_run, bench):
         assert any("baal" in s for s in result["meta"]["skipped"])
 
 
+@pytest.mark.slow
 def test_tiny_run_agreement_and_batch_strategies(tiny_run):
     result, _ = tiny_run
     methods = {a["method"] for a in result["agreement"]}
@@ -92,6 +95,7 @@ def test_pool_round_trip(bench, tmp_path):
     np.testing.assert_array_equal(C.load_pool_head(path, 11), X[:11])
 
 
+@pytest.mark.slow
 def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location(
         "bench_label_efficiency", BENCH_DIR / "bench_label_efficiency.py"
@@ -109,6 +113,7 @@ def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
     assert "label_efficiency.md" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_labeling_benchmark_tiny_run(tmp_path):
     """Scripted raters through the real server: no error, every acknowledged label stored."""
     spec = importlib.util.spec_from_file_location(

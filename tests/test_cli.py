@@ -67,8 +67,8 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
     (["--lr", "inf"], "lr must be a finite positive", 2),
     (["--lr", "nan"], "lr must be a finite positive", 2),
-    (["--width", "0"], "width == 0, must be >= 1", 2),
-    (["--n-blocks", "-1"], "n_blocks == -1, must be >= 1", 2),
+    (["--width", "0"], "'module__width' parameter of MCDropoutCNN must be", 2),
+    (["--n-blocks", "-1"], "'module__n_blocks' parameter of MCDropoutCNN must be", 2),
     (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
     (["--device", "tpu"], "device must be", 2),
 ])
@@ -141,6 +141,7 @@ def test_score_scheduler_is_checked_before_training(address, message, tmp_path, 
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_score_scheduler_scores_on_dask_with_the_same_records(tmp_path, capsys, monkeypatch):
     """--score-scheduler (MCDropoutCNN(scheduler=)) changes where, not what, is scored."""
     distributed = pytest.importorskip("distributed")
@@ -201,6 +202,7 @@ def test_report_errors(tmp_path, capsys):
     assert "skal-cxr: error:" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_simulate_then_report(tmp_path, capsys):
     out = tmp_path / "results"
     assert main(["simulate", "--output", str(out), *TINY_ARGS]) == 0
@@ -332,7 +334,7 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
                "delimiter": "--csv-delimiter"}
     values = {"label_columns": "a,b", "bins": "1,2", "classes": "x,y,z", "image_size": "8",
               "consensus": "mean", "on_error": "skip", "duplicates": "keep_first",
-              "delimiter": ";"}
+              "delimiter": ";", "verify_cache": None}  # None: a flag
     for name in inspect.signature(load_image_folder).parameters:
         if name in internal:
             continue
@@ -341,8 +343,8 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
         if name in ("csv_path", "image_dir"):
             continue
         assert name in DATA_DEFAULTS["folder"], name
-        argv = ["simulate", "--csv", "c.csv", "--image-dir", "d",
-                option, values.get(name, "col")]
+        argv = ["simulate", "--csv", "c.csv", "--image-dir", "d", option]
+        argv += [] if values.get(name, "col") is None else [values.get(name, "col")]
         spec = _data_spec(parser.parse_args(argv))
         assert name in spec, f"{option} does not reach the data specification"
 
@@ -355,6 +357,7 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
     (["--backbone", "resnet18", "--pretrained", "imagenet"], "not in the local torch cache"),
     (["--budget", "100000"], "larger than the pool"),
     (["--data", "pneumoniamnist"], "need --data phantoms"),
+    (["--max-pixels", "0"], "--max-pixels must be a positive number of pixels"),
 ])
 def test_options_checked_before_training(extra, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))
@@ -403,3 +406,17 @@ def test_cache_dir_reaches_the_folder_data_spec():
         ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"])
     assert _data_spec(args) == {"source": "folder", "csv": "l.csv", "image_dir": "img",
                                 "cache_dir": "cache"}
+
+
+def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
+    """The defaults in ``--help`` come from ``DEFAULT_CONFIG``, not from the help text."""
+    from skal_cxr.cli import build_parser
+    from skal_cxr.simulation._config import DEFAULT_CONFIG
+
+    monkeypatch.setitem(DEFAULT_CONFIG, "n_initial", 41)
+    monkeypatch.setitem(DEFAULT_CONFIG, "training", {**DEFAULT_CONFIG["training"],
+                                                     "min_train_steps": 151})
+    sim = build_parser()._subparsers._group_actions[0].choices["simulate"]
+    text = " ".join(sim.format_help().split())
+    assert "stratified (41)" in text and "optimizer steps per fit (151)" in text
+    assert "(40)" not in text.replace("per round (40)", "")

@@ -1,5 +1,6 @@
 import csv
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -222,3 +223,83 @@ def test_loading_from_cache_leaves_no_image_pages_resident(tmp_path):
     data = load_image_folder(csv_path, image_dir, image_size=128, cache_dir=tmp_path / "c")
     assert data.images.nbytes == 64 * 128 * 128  # 1 MiB, 256 pages
     assert _resident_bytes(data.images.filename) <= 16 * 4096
+
+
+# -- change detection: the content, not the time stamp --------------------------
+def _same_size_edit(path, value):
+    """Rewrite a stored (uncompressed) PNG with other pixels, same size, same times."""
+    st = os.stat(path)
+    Image.fromarray(np.full((20, 24), value, np.uint8)).save(path, compress_level=0)
+    assert os.stat(path).st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # as cp -p / rsync -a / a restore
+
+
+def write_stored_pngs(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"im{i:03d}.png")
+        Image.fromarray(np.full((20, 24), 10 * i, np.uint8)).save(paths[-1], compress_level=0)
+    return paths
+
+
+def test_a_same_size_edit_with_its_time_restored_is_decoded_again(tmp_path, decodes):
+    paths = write_stored_pngs(tmp_path / "img", 3)
+    first = build_image_cache(paths, tmp_path / "cache", 8)
+    assert (first.images[1] == 10).all()
+    decodes.clear()
+    _same_size_edit(paths[1], 200)
+    again = build_image_cache(paths, tmp_path / "cache", 8)
+    assert decodes == ["im001.png"]  # only the edited file
+    assert (again.images[1] == 200).all() and (again.images[2] == 20).all()
+    assert again.index[1]["sha256"] == hashlib.sha256(paths[1].read_bytes()).hexdigest()
+
+
+def test_a_replaced_file_with_the_old_status_is_decoded_again(tmp_path, decodes):
+    """A file replaced by rename (new inode) with size and mtime of the old one."""
+    paths = write_stored_pngs(tmp_path / "img", 2)
+    build_image_cache(paths, tmp_path / "cache", 8)
+    st = os.stat(paths[0])
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((20, 24), 99, np.uint8)).save(other, compress_level=0)
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, paths[0])
+    decodes.clear()
+    again = build_image_cache(paths, tmp_path / "cache", 8)
+    assert decodes == ["im000.png"] and (again.images[0] == 99).all()
+
+
+def test_touched_files_are_hashed_not_decoded_and_the_index_refreshed(tmp_path, decodes):
+    paths = write_stored_pngs(tmp_path / "img", 2)
+    first = build_image_cache(paths, tmp_path / "cache", 8)
+    os.utime(paths[0], ns=(time.time_ns(), time.time_ns() + 10**9))
+    decodes.clear()
+    again = build_image_cache(paths, tmp_path / "cache", 8)
+    assert decodes == [] and again.generation == first.generation
+    assert ImageCache(tmp_path / "cache").index[0]["mtime_ns"] == os.stat(paths[0]).st_mtime_ns
+
+
+def test_verify_hashes_every_file(tmp_path, decodes, monkeypatch):
+    """A change no file status shows (here: a wrong recorded hash) is found by verify only."""
+    paths = write_stored_pngs(tmp_path / "img", 2)
+    cache = build_image_cache(paths, tmp_path / "cache", 8)
+    index_path = tmp_path / "cache" / f"index-{cache.generation}.json"
+    index = json.loads(index_path.read_text())
+    index[1]["sha256"] = "0" * 64
+    index_path.write_text(json.dumps(index))
+    decodes.clear()
+    build_image_cache(paths, tmp_path / "cache", 8)
+    assert decodes == []  # status unchanged: trusted
+    build_image_cache(paths, tmp_path / "cache", 8, verify=True)
+    assert decodes == ["im001.png"]
+
+
+def test_load_image_folder_sees_a_same_size_edit_through_its_cache(tmp_path):
+    paths = write_stored_pngs(tmp_path / "img", 4)
+    (tmp_path / "labels.csv").write_text(
+        "filename,label\n" + "".join(f"{p.name},{i % 2}\n" for i, p in enumerate(paths)))
+    load = lambda: load_image_folder(tmp_path / "labels.csv", tmp_path / "img",  # noqa: E731
+                                     image_size=8, cache_dir=tmp_path / "cache")
+    assert (load().images[2] == 20).all()
+    _same_size_edit(paths[2], 77)
+    assert (load().images[2] == 77).all()

@@ -17,6 +17,7 @@ def test_examples_are_gallery_scripts():
         assert text.startswith('"""\n===') and "# %%" in text, path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_fast(path, tmp_path):
     done = _run(path, tmp_path)
@@ -30,6 +31,7 @@ def _run(path, tmp_path, **env):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_strategy_comparison_falls_back_without_pneumoniamnist(tmp_path):
     path = next(p for p in EXAMPLES if p.stem == "plot_strategy_comparison")
     done = _run(path, tmp_path, SKAL_CXR_DATA=str(tmp_path / "empty"))

@@ -258,7 +258,6 @@ def test_pipeline_estimator(tiny_net, strategy, on_transformed, data):
     assert learner.history_[-1]["n_labeled"] == 13
 
 
-@pytest.mark.slow
 def test_mean_std_rounds_on_pneumoniamnist(pneumoniamnist):
     # Per-image standardisation (done once, up front) keeps the tiny net from
     # collapsing to one class on 20 raw images; 14x14 keeps the test fast.

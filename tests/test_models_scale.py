@@ -132,6 +132,7 @@ def test_chunks_score_like_the_whole_pool(pool, fitted):
     np.testing.assert_array_equal(part.numpy(), whole[:, 64:128])
 
 
+@pytest.mark.slow
 def test_dask_scoring_equals_local_scoring(pool, fitted):
     distributed = pytest.importorskip("distributed")
     mm, X, y = pool

@@ -112,11 +112,29 @@ def test_resolve_config_defaults_and_errors():
         ({"estimator": {"lr": -1}}, "lr"),
         ({"estimator": {"bogus": 1}}, "unknown estimator"),
         ({"data": {"source": "folder"}}, "csv"),
-        ({"training": {"max_epochs": 0}}, "max_epochs"),
+        ({"training": {"max_epochs": -1}}, "'max_epochs' parameter of MCDropoutCNN"),
+        ({"estimator": {"batch_size": 0}}, "'batch_size' parameter of MCDropoutCNN"),
         ({"training": {"lr_schedule": "step"}}, "lr_schedule"),
     ]:
         with pytest.raises(ConfigError, match=match):
             resolve_config(**kwargs)
+
+
+def test_the_configuration_accepts_what_the_estimator_accepts():
+    """One source of constraints: the estimator's ``_parameter_constraints``."""
+    from skal_cxr import MCDropoutCNN
+    from skal_cxr._validation import check_params
+
+    config = resolve_config(estimator={"batch_size": -1}, training={"max_epochs": 0})
+    assert config["estimator"]["batch_size"] == -1 and config["training"]["max_epochs"] == 0
+    est = build_estimator(config, 2, seed=0)
+    assert est.batch_size == -1 and est.max_epochs == 0
+    check_params(MCDropoutCNN(batch_size=-1, max_epochs=0))
+    for bad in ({"batch_size": -2}, {"n_mc_samples": True}):
+        with pytest.raises(ConfigError):
+            resolve_config(**({"estimator": bad} if "batch_size" in bad else bad))
+        with pytest.raises(ValueError):
+            check_params(MCDropoutCNN(**bad))
 
 
 def _rec(r, strategy="random", seed=0):
@@ -321,6 +339,7 @@ def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
     assert [r["n_epochs"] for r in full] == [2, 2, 2]
 
 
+@pytest.mark.slow
 def test_cli_sigint_then_resume(reference, tmp_path):
     """A real interruption of the console script, resumed by the same command."""
     out, _ = reference
@@ -352,6 +371,7 @@ def test_cli_sigint_then_resume(reference, tmp_path):
     assert (tmp_path / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_dask_local_cluster(reference, tmp_path):
     """The same grid through a real dask.distributed LocalCluster on loopback."""
     distributed = pytest.importorskip("distributed")
@@ -527,6 +547,7 @@ def _session_pids(sid):
     return pids
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     """Fault injection: SIGKILL / SIGTERM the default multi-process run, rerun, compare.
@@ -580,6 +601,7 @@ def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     assert _strip(read_records(tmp_path)) == _strip(read_records(out))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
     """One task on two workers: the worker that never got a task ends with its parent too.
@@ -613,3 +635,89 @@ def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
         pytest.fail(f"workers {survivors} outlived their killed parent by 60 s")
     time.sleep(1)
     assert _session_pids(sid) == []
+
+
+def _stored_png_folder(folder, n=120):
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["filename,label"]
+    for i in range(n):
+        image = rng.integers(0, 120, (12, 12), dtype=np.uint8)
+        image[:, : 6 * (i % 2) + 3] += 100
+        Image.fromarray(image).save(folder / f"{i}.png", compress_level=0)
+        rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return {"source": "folder", "csv": str(folder / "labels.csv"), "image_dir": str(folder),
+            "image_size": 12}
+
+
+def test_data_fingerprint_is_the_files_not_the_cache(tmp_path):
+    from skal_cxr.simulation import load_simulation_data
+
+    data = _stored_png_folder(tmp_path / "img")
+    plain = load_simulation_data(resolve_config(data=data)["data"])
+    cached = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache")})["data"])
+    assert cached.fingerprint() == plain.fingerprint()
+    verified = load_simulation_data(resolve_config(
+        data={**data, "cache_dir": str(tmp_path / "cache"), "verify_cache": True})["data"])
+    assert verified.fingerprint() == plain.fingerprint()
+
+
+def test_a_same_size_edit_through_a_cache_is_refused_on_resume(tmp_path):
+    from PIL import Image
+
+    data = {**_stored_png_folder(tmp_path / "img"), "cache_dir": str(tmp_path / "cache")}
+    params = {**TINY, "strategies": ["random"], "seeds": [0], "budget": 24, "data": data}
+    simulate(tmp_path / "out", **params)
+    path = tmp_path / "img" / "7.png"
+    st = os.stat(path)
+    Image.fromarray(np.full((12, 12), 3, np.uint8)).save(path, compress_level=0)
+    assert os.stat(path).st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # cp -p, rsync -a, a restore
+    with pytest.raises(ResultsDirError, match="data_fingerprint"):
+        simulate(tmp_path / "out", **params)
+
+
+def test_overwrite_deletes_only_the_files_it_wrote(tmp_path):
+    """A user's file named like a record is neither deleted, rewritten nor read."""
+    from skal_cxr._results import RecordsWarning
+
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    mine = tmp_path / "records" / "my_model-seed1.jsonl"
+    mine.write_text("my own notes, not records\n")
+    with pytest.warns(RecordsWarning, match="my_model-seed1.jsonl was not written by skal-cxr"):
+        result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]
+    assert mine.read_text() == "my own notes, not records\n"
+    assert not (tmp_path / "records" / "my_model-seed1.jsonl.rejected").exists()
+
+
+def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
+    small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
+    simulate(tmp_path, **small)
+    (tmp_path / ".skal-cxr").write_text('{"created_by": "skal_cxr"}\n')  # an older marker
+    result = simulate(tmp_path, overwrite=True, **{**small, "budget": 24})
+    assert [r["n_labeled"] for r in result.records] == [12, 24]  # its records were replaced
+
+
+def test_validation_and_test_images_are_scanned_once_not_every_round(monkeypatch):
+    import skal_cxr._validation as validation
+    from skal_cxr.simulation import load_simulation_data
+    from skal_cxr.simulation._runner import _evaluate
+
+    config = resolve_config(**{k: v for k, v in TINY.items() if k != "report"})
+    data = load_simulation_data(config["data"])
+    est = build_estimator(config, len(data.class_names), seed=0)
+    est.fit(data.X_pool[:24], data.y_pool[:24])
+    scans = []
+    real = validation._check_same_sizes  # the first step of every full check_images
+    monkeypatch.setattr(validation, "_check_same_sizes", lambda *a: scans.append(a[1]) or real(*a))
+    for _ in range(2):  # two rounds' evaluations
+        _evaluate(est.predict_proba, data)
+    assert scans == []
+    est.predict_proba(data.X_pool[:5])  # other images are still checked
+    assert scans == ["X"]

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from skal_cxr.cli import main
 from skal_cxr.study import PUBLISHED, STUDY_STRATEGIES, study_table
 
 
+@pytest.mark.slow
 def test_study_tiny_runs_both_tasks_and_writes_the_table(tmp_path, capsys):
     out = tmp_path / "study"
     argv = ["study", "--output", str(out), "--scale", "tiny", "--seeds", "1",

@@ -7,8 +7,10 @@ from skal_cxr._validation import (
     check_image_size,
     check_images,
     check_int,
+    checked_images,
     encode_labels,
     labels_1d,
+    mark_checked,
 )
 
 
@@ -79,3 +81,61 @@ def test_labels_1d_takes_a_column():
     np.testing.assert_array_equal(labels_1d([1, 0]), [1, 0])
     with pytest.raises(KeyError, match="y must be one-dimensional; got shape"):
         labels_1d(np.zeros((2, 2)), error=KeyError)
+
+
+class _Counts:
+    """Counts parameter checks and full image checks (NaN scans) of skal_cxr."""
+
+    def __init__(self, monkeypatch):
+        import skal_cxr._validation as validation
+
+        self.params = self.images = 0
+        real_params = validation.validate_parameter_constraints
+        real_sizes = validation._check_same_sizes
+
+        def params(*args, **kwargs):
+            self.params += 1
+            return real_params(*args, **kwargs)
+
+        def images(*args, **kwargs):  # the first step of every full check_images
+            self.images += 1
+            return real_sizes(*args, **kwargs)
+
+        monkeypatch.setattr(validation, "validate_parameter_constraints", params)
+        monkeypatch.setattr(validation, "_check_same_sizes", images)
+
+
+def _tiny_net():
+    from skal_cxr import MCDropoutCNN
+
+    return MCDropoutCNN(max_epochs=1, min_train_steps=0, batch_size=10, module__width=2,
+                        module__n_blocks=1, device="cpu", random_state=0)
+
+
+def test_fit_checks_its_parameters_and_images_once(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 1, 8, 8), dtype=np.float32)
+    y = np.arange(20) % 2
+    counts = _Counts(monkeypatch)
+    net = _tiny_net().fit(X, y)
+    assert (counts.params, counts.images) == (1, 1)
+    net.partial_fit(X, y)
+    assert (counts.params, counts.images) == (2, 2)
+    net.predict_proba(X)  # prediction checks its input (the same array: it may have changed)
+    assert (counts.params, counts.images) == (3, 3)
+    X[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.predict_proba(X)
+
+
+def test_marked_images_are_not_scanned_again(monkeypatch):
+    X = check_images(np.zeros((3, 4, 4), dtype=np.uint8))
+    counts = _Counts(monkeypatch)
+    assert mark_checked(X) is X and check_images(X) is X
+    assert counts.images == 0
+    other = X.copy()  # a copy is not marked
+    with checked_images(other):
+        assert check_images(other) is other and counts.images == 0
+    check_images(other)
+    assert counts.images == 1
+    assert mark_checked(np.zeros((3, 4, 4))) is not None  # not (N, 1, H, W) float32: ignored

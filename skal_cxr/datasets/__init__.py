@@ -10,11 +10,16 @@
 - :func:`patient_train_test_split`: train / test split with no patient in both.
 - :func:`build_image_cache`, :class:`ImageCache`, :class:`ImageRows`: images
   decoded once into a memory-mapped on-disk cache, read lazily.
+- :func:`fetch_dicomweb`, :func:`build_dicomweb_cache`, :class:`DicomwebPool`:
+  the images of a PACS, found with QIDO-RS and retrieved with WADO-RS into a
+  local store (resumable, incremental); needs the ``pacs`` extra.
 """
 
 from .._lazy import ImageRows
 from ._base import get_data_home
 from ._cache import ImageCache, build_image_cache
+from ._dicomweb import AUTH_SCHEMES, DicomwebError, dicomweb_session, parse_dicomweb_query
+from ._dicomweb_store import DicomwebPool, build_dicomweb_cache, fetch_dicomweb
 from ._image_folder import load_image_folder
 from ._medmnist import (
     BUNDLED_SHA256,
@@ -42,4 +47,11 @@ __all__ = [
     "build_image_cache",
     "ImageCache",
     "ImageRows",
+    "fetch_dicomweb",
+    "build_dicomweb_cache",
+    "DicomwebPool",
+    "DicomwebError",
+    "dicomweb_session",
+    "parse_dicomweb_query",
+    "AUTH_SCHEMES",
 ]

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-__all__ = ["CONSENSUS", "consensus_codes", "fleiss_kappa", "percent_agreement", "agreement"]
+__all__ = ["CONSENSUS", "consensus_codes", "fleiss_kappa", "percent_agreement", "agreement",
+           "disagrees", "specific_agreement", "pairwise_agreement"]
 
 CONSENSUS = ("majority", "mean", "max")
 
@@ -102,3 +103,115 @@ def agreement(codes, n_categories):
         "n_raters": int(codes.shape[1]),
         "n_items": int(codes.shape[0]),
     }
+
+
+def disagrees(codes, min_spread=1):
+    """Whether an item's ordinal codes are at least ``min_spread`` steps apart.
+
+    Parameters
+    ----------
+    codes : array-like of int
+        One item's class codes, one per rater.
+    min_spread : int, default=1
+        ``1``: any disagreement; ``N``: the most and least severe labels are
+        ``N`` or more classes apart.
+
+    Returns
+    -------
+    disagrees : bool
+        False with fewer than two codes.
+    """
+    codes = np.asarray(codes, dtype=np.int64).ravel()
+    if codes.size < 2:
+        return False
+    return bool(codes.max() - codes.min() >= int(min_spread))
+
+
+def specific_agreement(codes, n_categories):
+    """Per-category specific agreement of items rated by any number of raters.
+
+    For category ``c``, the fraction of the rater pairs in which one rater
+    says ``c`` where the other says ``c`` too:
+    ``sum_i n_ic (n_ic - 1) / sum_i n_ic (m_i - 1)``, with ``n_ic`` the raters
+    of item ``i`` choosing ``c`` and ``m_i`` its raters (items with one rater
+    are left out). With two raters it is the positive (specific) agreement
+    ``2 a / (2 a + b + c)`` of the category's 2x2 table.
+
+    Parameters
+    ----------
+    codes : list of array-like of int
+        Per item, its raters' category codes (lengths may differ).
+    n_categories : int
+
+    Returns
+    -------
+    agreement : ndarray of shape (n_categories,)
+        NaN for a category no rater used.
+
+    References
+    ----------
+    D. V. Cicchetti and A. R. Feinstein, "High agreement but low kappa: II.
+    Resolving the paradoxes", Journal of Clinical Epidemiology 43(6), 1990.
+    """
+    agree = np.zeros(n_categories)
+    possible = np.zeros(n_categories)
+    for item in codes:
+        item = np.asarray(item, dtype=np.int64).ravel()
+        if item.size < 2:
+            continue
+        n = np.bincount(item, minlength=n_categories)[:n_categories]
+        agree += n * (n - 1)
+        possible += n * (item.size - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(possible > 0, agree / np.where(possible > 0, possible, 1), np.nan)
+
+
+def pairwise_agreement(ratings, n_categories):
+    """Cohen's kappa and the confusion matrix of every pair of raters.
+
+    Parameters
+    ----------
+    ratings : dict
+        ``{item: {rater: code}}``: each item's category codes by rater.
+    n_categories : int
+
+    Returns
+    -------
+    pairs : list of dict
+        One per pair of raters who rated at least one item in common, in
+        rater order: ``raters`` (the two names), ``n_items``, ``agreement``
+        (fraction of common items with the same code), ``kappa`` (Cohen's),
+        ``kappa_quadratic`` (quadratic-weighted, for ordinal categories; both
+        None when undefined: one category only) and ``confusion``
+        (``n_categories`` x ``n_categories`` counts, rows the first rater).
+
+    See Also
+    --------
+    fleiss_kappa : One agreement figure over all raters.
+    """
+    import warnings
+
+    from sklearn.metrics import cohen_kappa_score, confusion_matrix
+
+    raters = sorted({r for by_rater in ratings.values() for r in by_rater}, key=str)
+    labels = list(range(n_categories))
+    pairs = []
+    for i, a in enumerate(raters):
+        for b in raters[i + 1:]:
+            common = [(v[a], v[b]) for v in ratings.values() if a in v and b in v]
+            if not common:
+                continue
+            ya, yb = (np.array(x, dtype=np.int64) for x in zip(*common))
+            kappas = []
+            for weights in (None, "quadratic"):
+                with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                    warnings.simplefilter("ignore")
+                    k = cohen_kappa_score(ya, yb, labels=labels, weights=weights)
+                kappas.append(float(k) if np.isfinite(k) else None)
+            pairs.append({
+                "raters": [a, b], "n_items": len(common),
+                "agreement": float(np.mean(ya == yb)),
+                "kappa": kappas[0], "kappa_quadratic": kappas[1],
+                "confusion": confusion_matrix(ya, yb, labels=labels).tolist(),
+            })
+    return pairs

@@ -4,8 +4,9 @@ Layout of a cache folder (``g`` is a generation number)::
 
     cache.json            state: image size, the complete generation, a build in progress
     images-<g>.u8         raw uint8 array of shape (n_images, height, width), C order
-    index-<g>.json        one entry per row: file, sha256, size and mtime, original
-                          size, DICOM window, error (written when the build completes)
+    index-<g>.json        one entry per row: file, sha256, size, mtime, inode and
+                          ctime, original size, DICOM window, error (written when the
+                          build completes)
     parts-<g>/chunk-<k>.json   entries of chunk k, written once its rows are on disk
 
 A build decodes images chunk by chunk in parallel workers; each worker writes
@@ -14,10 +15,20 @@ its entries to a temporary file, syncing it and renaming it into place. A
 chunk is therefore either committed with its rows on disk, or absent and
 redone: a build killed at any point (even by SIGKILL) resumes where it
 stopped. A new request (other files, or files changed since) builds a new
-generation, copying the rows of unchanged files (same path, size and
-modification time, or else the same SHA-256) from the previous one and
+generation, copying the rows of unchanged files from the previous one and
 decoding only new or changed files; the previous generation is deleted when
 the new one is complete.
+
+Change detection: the SHA-256 of every file's bytes is recorded at build. A
+file counts as unchanged without being read again only while its size,
+modification time, inode number and status-change time (``st_ctime``) are
+all the recorded ones; any difference (an edit, a copy with ``cp -p`` or
+``rsync -a``, a restored backup, ``touch``) has its bytes hashed again, and
+only the same SHA-256 keeps its row. ``st_ctime`` cannot be set back by any
+ordinary tool (``os.utime`` sets it to now), so a same-size edit whose
+modification time was restored is still caught. What it cannot catch is
+an edit made with the clock set back or written to the raw disk:
+``verify=True`` hashes every file again.
 """
 
 import hashlib
@@ -31,8 +42,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_write
 from .._validation import check_int
-from ._image_io import check_image_size, is_dicom, read_dicom, _read_pillow, resize_image
+from ._image_io import _read_pillow, check_image_size, is_dicom, read_dicom, resize_image
 
 __all__ = ["ImageCache", "build_image_cache"]
 
@@ -42,26 +54,7 @@ _STATE = "cache.json"
 
 def _atomic_write_json(path, obj):
     """Write JSON so that ``path`` holds either the old or the complete new content."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, json.dumps(obj))
 
 
 def _read_json(path):
@@ -89,8 +82,9 @@ class ImageCache:
         ``round(255 * v)`` of the decoded ``v`` in ``[0, 1]``. Rows of
         files that failed to decode are 0.
     index : list of dict
-        One entry per row: ``file`` (absolute path), ``sha256``,
-        ``bytes``, ``mtime_ns``, ``original_size`` ``[height, width]``,
+        One entry per row: ``file`` (absolute path), ``sha256`` (of the
+        file's bytes), ``bytes``, ``mtime_ns``, ``ino``, ``ctime_ns``,
+        ``original_size`` ``[height, width]``,
         ``window`` (DICOM only: ``"center/width"`` of the window applied,
         ``"voi_lut"``, or ``"min-max"`` when the file has neither) and
         ``error`` (``None``, or why the file could not be read).
@@ -142,7 +136,7 @@ def _open_images(cache_dir, generation, n, image_size, mode):
 
 
 def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=512,
-                      verbose=False):
+                      verify=False, verbose=False):
     """Decode and resize images once into a memory-mapped on-disk cache.
 
     Images are read as by :func:`~skal_cxr.datasets.load_image_folder`
@@ -159,9 +153,14 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
       that is interrupted, even killed, continues where it stopped when
       called again with the same files;
     - incremental: calling it again with more files, or after files
-      changed, decodes only new or changed files (same path, size and
-      modification time, or else the same SHA-256 content hash, are reused);
-      with nothing changed it returns at once.
+      changed, decodes only new or changed files; with nothing changed it
+      returns at once;
+    - change-detecting: a file whose size, modification time, inode or
+      status-change time differs from the recorded one is hashed again
+      (SHA-256 of its bytes), and its row is kept only if the hash is the
+      recorded one. A same-size edit with its time stamp restored (``cp
+      -p``, ``rsync -a``, a backup restore) is therefore decoded again, never
+      served stale. ``verify=True`` hashes every file, whatever its status.
 
     Files that cannot be read do not stop the build: their row is 0 and
     their reason is in :attr:`ImageCache.errors`.
@@ -185,6 +184,10 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
         Worker threads; ``None`` means 1, ``-1`` all cores.
     chunk_size : int, default=512
         Images per committed chunk.
+    verify : bool, default=False
+        Hash every file again (reading all of them) instead of trusting
+        unchanged file status; a file whose content differs from the
+        recorded hash is decoded again.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -231,7 +234,8 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
             previous = ImageCache(cache_dir)
         except FileNotFoundError:
             previous = None
-    if previous is not None and state.get("request") == request and _unchanged(previous):
+    if previous is not None and state.get("request") == request and \
+            _still_valid(previous, verify):
         return previous
 
     building = state.get("building")
@@ -264,7 +268,7 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
     jobs = (
         delayed(_build_chunk)(
             str(cache_dir), generation, k, start, n, image_size, files[start:stop],
-            [prev_by_file.get(f) for f in files[start:stop]], prev_gen, prev_n,
+            [prev_by_file.get(f) for f in files[start:stop]], prev_gen, prev_n, verify,
         )
         for k, start, stop in todo
     )
@@ -296,8 +300,33 @@ def _remove_generation(cache_dir, generation):
             pass
 
 
-def _unchanged(cache):
-    """Whether every cached file still has its recorded size and modification time."""
+def _status(st):
+    """The file status fields that must all match for a file to count as unchanged."""
+    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
+            "ctime_ns": st.st_ctime_ns}
+
+
+def _same_status(entry, st):
+    return all(entry.get(k) == v for k, v in _status(st).items())
+
+
+def file_sha256(path):
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _still_valid(cache, verify):
+    """Whether every cached file still holds the bytes the cache was built from.
+
+    A file whose status differs from the recorded one (or every file, with
+    ``verify``) is hashed; when all hashes match, the new status is written
+    to the index so that the next check is cheap again.
+    """
+    refreshed = False
     for e in cache.index:
         try:
             st = os.stat(e["file"])
@@ -305,20 +334,35 @@ def _unchanged(cache):
             if e["bytes"] is None:  # it was missing and still is
                 continue
             return False
-        if (st.st_size, st.st_mtime_ns) != (e["bytes"], e["mtime_ns"]):
+        if e["bytes"] is None:
+            return False  # missing at build, there now
+        if _same_status(e, st) and not verify:
+            continue
+        try:
+            if e["sha256"] is None or file_sha256(e["file"]) != e["sha256"]:
+                return False
+        except OSError:
             return False
+        if not _same_status(e, st):
+            e.update(_status(st))
+            refreshed = True
+    if refreshed:  # best effort: a read-only cache stays valid, it is only re-hashed next time
+        try:
+            _atomic_write_json(cache.cache_dir / f"index-{cache.generation}.json", cache.index)
+        except OSError:
+            pass
     return True
 
 
 def _build_chunk(cache_dir, generation, k, start, n, image_size, files, previous, prev_gen,
-                 prev_n):
+                 prev_n, verify=False):
     """Decode (or copy) one chunk's rows, flush them, then commit the chunk's entries."""
     out = _open_images(cache_dir, generation, n, image_size, "r+")
     prev = None if prev_gen is None else _open_images(cache_dir, prev_gen, prev_n,
                                                        image_size, "r")
     entries = []
     for i, (path, old) in enumerate(zip(files, previous)):
-        entry, image = _cache_one(path, image_size, old, prev)
+        entry, image = _cache_one(path, image_size, old, prev, verify)
         out[start + i] = 0 if image is None else image
         entries.append(entry)
     if isinstance(out, np.memmap):
@@ -329,21 +373,19 @@ def _build_chunk(cache_dir, generation, k, start, n, image_size, files, previous
     return len(files)
 
 
-def _cache_one(path, image_size, old, prev):
+def _cache_one(path, image_size, old, prev, verify=False):
     """``(entry, uint8 image or None)`` of one file, reusing ``old`` when unchanged."""
-    entry = {"file": path, "sha256": None, "bytes": None, "mtime_ns": None,
-             "original_size": None, "window": None, "error": None}
+    entry = {"file": path, "sha256": None, "bytes": None, "mtime_ns": None, "ino": None,
+             "ctime_ns": None, "original_size": None, "window": None, "error": None}
     try:
         st = os.stat(path)
-        entry.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
-        if old is not None and (old[1]["bytes"], old[1]["mtime_ns"]) == (
-                st.st_size, st.st_mtime_ns):
+        entry.update(_status(st))
+        if old is not None and not verify and _same_status(old[1], st):
             return {**old[1], "file": path}, np.asarray(prev[old[0]])
-        with open(path, "rb") as f:
-            entry["sha256"] = hashlib.sha256(f.read()).hexdigest()
+        entry["sha256"] = file_sha256(path)
         if old is not None and old[1]["sha256"] == entry["sha256"]:
-            return {**old[1], "file": path, "sha256": entry["sha256"], "bytes": st.st_size,
-                    "mtime_ns": st.st_mtime_ns}, np.asarray(prev[old[0]])
+            return {**old[1], **_status(st), "file": path, "sha256": entry["sha256"]}, \
+                np.asarray(prev[old[0]])
     except OSError as exc:
         entry["error"] = f"file not found or unreadable: {path} ({exc.strerror or exc})"
         return entry, None

@@ -1,45 +1,25 @@
 """Images of an image folder: paths, duplicates, reading and caching."""
 
 import hashlib
-import os
 from collections import Counter
-from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ._cache import build_image_cache
+from ._cache import build_image_cache, file_sha256
 from ._image_io import read_image
+from ._paths import repeated_files, resolve_image_name
 
 
 def _resolve_paths(lines, filenames, image_dir, errors):
-    """The real path of each file name, or ``None`` where it is empty or leaves ``image_dir``.
-
-    Absolute names and ``..`` are refused from the text alone; a name inside
-    the folder is then resolved through its symbolic links and refused if it
-    lands outside. No file outside ``image_dir`` is opened or tested for
-    existence, and its name is not echoed.
-    """
-    root = os.path.realpath(image_dir)
+    """The real path of each file name, or ``None`` where it is refused (see ``_paths``)."""
     paths = []
     for line, name in zip(lines, filenames):
-        reason = None
-        if not name:
-            reason = "empty file name"
-        elif PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
-            reason = "absolute path; give it relative to image_dir"
-        elif ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
-            reason = "path leaves image_dir ('..' is not allowed)"
-        else:
-            real = os.path.realpath(os.path.join(root, name))
-            if os.path.commonpath([root, real]) != root:
-                reason = "path leaves image_dir (through a symbolic link)"
-        if reason is None:
-            paths.append(Path(real))
-        else:
+        path, reason = resolve_image_name(image_dir, name)
+        if reason is not None:
             errors.setdefault(line, []).append(reason)
-            paths.append(None)
+        paths.append(path)
     return paths
 
 
@@ -49,7 +29,9 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
     ``release`` (if given) is called every 1024 rows and at the end: it drops
     the pages of memory-mapped images read so far.
     """
-    first_file, first_image, repeated = {}, {}, {}
+    good = [None if line in errors else path for line, path in zip(lines, paths)]
+    same_file = repeated_files(good)  # one rule for links: see datasets._paths
+    first_image, repeated = {}, {}
     for i, line in enumerate(lines):
         if release is not None and i % 1024 == 1023:
             release()
@@ -57,12 +39,12 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
             continue
         image = images[i]
         digest = (image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
-        if paths[i] in first_file:
-            j, what = first_file[paths[i]], "same file"
+        if i in same_file:
+            j, what = same_file[i], "same file"
         elif digest in first_image:
             j, what = first_image[digest], "same image"
         else:
-            first_file[paths[i]] = first_image[digest] = i
+            first_image[digest] = i
             continue
         reason = f"{what} as line {lines[j]} ({filenames[j]})"
         if not np.array_equal(rater_codes[i], rater_codes[j]):
@@ -74,45 +56,50 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
 
 
 def _load_one(path, image_size):
+    """``(image, reason, sha256)`` of one file; ``image`` is None where ``reason`` says why."""
     if not path.is_file():
-        return None, f"file not found: {path}"
+        return None, f"file not found: {path}", None
     try:
-        return read_image(path, image_size), None
+        sha = file_sha256(path)
+        return read_image(path, image_size), None, sha
     except ImportError:
         raise
     except Exception as exc:  # corrupt files fail in many ways
-        return None, f"unreadable image {path}: {type(exc).__name__}: {exc}"
+        return None, f"unreadable image {path}: {type(exc).__name__}: {exc}", None
 
 
 def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
+    """Images and SHA-256 of the files, in order (``None`` where bad)."""
     todo = [i for i, path in enumerate(paths) if path is not None]
-    images = [None] * len(paths)
+    images, hashes = [None] * len(paths), [None] * len(paths)
     # Threads: Pillow and pydicom decode mostly outside the GIL, and worker
     # processes would each import torch (through skal_cxr) before reading.
     results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
         delayed(_load_one)(paths[i], image_size) for i in todo
     )
     results = tqdm(results, total=len(todo), desc="Reading images", disable=not verbose)
-    for i, (image, reason) in zip(todo, results):
+    for i, (image, reason, sha) in zip(todo, results):
         if reason is not None:
             errors.setdefault(lines[i], []).append(reason)
-        images[i] = image
-    return images
+        images[i], hashes[i] = image, sha
+    return images, hashes
 
 
-def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors):
-    """Build the cache of the valid paths; per-row memmap views (``None`` where bad)."""
+def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors, verify=False):
+    """Build the cache of the valid paths; per-row memmap views and hashes (``None`` where bad)."""
     unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
-    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verbose=verbose)
+    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verify=verify,
+                              verbose=verbose)
     row = {f: i for i, f in enumerate(cache.files.tolist())}
-    images = []
+    images, hashes = [], []
     for line, path in zip(lines, paths):
         reason = None if path is None else cache.errors.get(str(path))
         if reason is not None:
             errors.setdefault(line, []).append(reason)
         ok = path is not None and reason is None
         images.append(cache.images[row[str(path)]] if ok else None)
-    return cache, images
+        hashes.append(cache.index[row[str(path)]]["sha256"] if ok else None)
+    return cache, images, hashes
 
 
 def _cached_rows(cache, paths, n_jobs, verbose):

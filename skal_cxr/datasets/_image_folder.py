@@ -44,6 +44,7 @@ def load_image_folder(
     n_jobs=None,
     verbose=False,
     cache_dir=None,
+    verify_cache=False,
 ):
     """Load images listed in a CSV file, with labels from one or more raters.
 
@@ -149,7 +150,12 @@ def load_image_folder(
         ``uint8`` (pixel values ``round(255 * v)``), which every estimator
         and strategy of skal_cxr reads batch by batch. Needs
         ``image_size``. Loading again reuses the cache, decoding only new
-        or changed files; an interrupted build resumes.
+        or changed files (a file whose size, modification time, inode or
+        status-change time differs is hashed again; a changed SHA-256 is
+        decoded again); an interrupted build resumes.
+    verify_cache : bool, default=False
+        With ``cache_dir``: hash every file again instead of trusting an
+        unchanged file status (``build_image_cache(verify=True)``).
 
     Returns
     -------
@@ -175,6 +181,9 @@ def load_image_folder(
             Patient of each image, from ``group_column``.
         filenames : ndarray of shape (n_images,) of str
             As written in the CSV.
+        sha256 : ndarray of shape (n_images,) of str
+            SHA-256 of each image file's bytes (the data, whatever the
+            cache holds).
         skipped : list of (int, str, str)
             ``(line, filename, reason)`` of each skipped row (bad rows with
             ``on_error="skip"``, repeated images with
@@ -229,10 +238,10 @@ def load_image_folder(
     if cache_dir is not None:
         if image_size is None:
             raise ValueError("cache_dir needs image_size: the cache stores one working size.")
-        cache, images = _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose,
-                                      errors)
+        cache, images, hashes = _cache_images(lines, paths, image_size, cache_dir, n_jobs,
+                                              verbose, errors, verify_cache)
     else:
-        images = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
+        images, hashes = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
     release = None
     if cache_dir is not None:  # the check reads every row: keep them out of this process's RSS
         release = lambda: _release(cache.images, 0, len(cache.images))  # noqa: E731
@@ -278,6 +287,7 @@ def load_image_folder(
         agreement=agreement(codes, n_classes),
         groups=None if groups is None else np.array(groups, dtype=str)[keep],
         filenames=np.array(filenames, dtype=str)[keep],
+        sha256=np.array([h or "" for h in hashes], dtype=str)[keep],
         skipped=skipped,
     )
 

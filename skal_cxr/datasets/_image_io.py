@@ -1,5 +1,13 @@
-"""Reading one image file (PNG, JPEG, DICOM, ...) as a float32 array in [0, 1]."""
+"""Reading one image file (PNG, JPEG, DICOM, ...) as a float32 array in [0, 1].
 
+Decoding memory is bounded: an image of more than :func:`max_image_pixels`
+pixels (50 megapixels unless the ``SKAL_CXR_MAX_PIXELS`` environment variable
+says otherwise) is refused from its header, before any pixel is decoded. A
+chest radiograph is at most about 4300 x 4300 (18.5 megapixels).
+"""
+
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +16,60 @@ from PIL import Image
 from .._resize import resize_images
 from .._validation import check_image_size
 
-__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size"]
+__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size", "max_image_pixels",
+           "check_pixel_limit"]
+
+#: Default of :func:`max_image_pixels`.
+DEFAULT_MAX_PIXELS = 50_000_000
+MAX_PIXELS_ENV = "SKAL_CXR_MAX_PIXELS"
+
+
+def max_image_pixels():
+    """The largest image (height x width, in pixels) that is decoded.
+
+    Returns
+    -------
+    max_pixels : int
+        ``SKAL_CXR_MAX_PIXELS`` from the environment when set (a positive
+        integer), else 50,000,000. Larger images are refused before
+        decoding, which would need 4 bytes (float32) per pixel and more.
+    """
+    value = os.environ.get(MAX_PIXELS_ENV)
+    if value is None or not value.strip():
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV}={value!r} is not a positive whole number of pixels.")
+    return limit
+
+
+def check_pixel_limit(path, height, width, frames=1):
+    """Refuse an image larger than :func:`max_image_pixels`, before decoding it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, named in the message.
+    height, width : int
+        Its size, from its header.
+    frames : int, default=1
+        Its number of frames.
+
+    Raises
+    ------
+    ValueError
+        When ``height * width * frames`` exceeds the limit.
+    """
+    limit = max_image_pixels()
+    if height * width * frames > limit:
+        raise ValueError(
+            f"{path}: {width} x {height} pixels{f' x {frames} frames' if frames > 1 else ''} "
+            f"is more than the limit of {limit:,} pixels; not decoded (raise the limit "
+            f"with {MAX_PIXELS_ENV} or --max-pixels if this really is one radiograph)."
+        )
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
@@ -31,6 +92,12 @@ def read_image(path, image_size=None):
     Returns
     -------
     image : ndarray of shape (H, W), dtype float32
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for an image larger than :func:`max_image_pixels`
+        (checked before decoding) or one that cannot be a radiograph.
     """
     path = Path(path)
     image = read_dicom(path) if is_dicom(path) else _read_pillow(path)
@@ -63,7 +130,15 @@ def is_dicom(path):
 
 
 def _read_pillow(path):
-    with Image.open(path) as img:
+    with warnings.catch_warnings():
+        # Pillow warns above 89 megapixels; the limit here is checked just below
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:  # above twice Pillow's own limit
+            raise ValueError(f"{path}: {exc}; not decoded.") from None
+    with img:
+        check_pixel_limit(path, img.height, img.width, getattr(img, "n_frames", 1))
         img.load()
         mode = img.mode
         if mode in _UINT16_MODES:
@@ -90,7 +165,11 @@ def read_dicom(path):
     the VOI LUT or window (``WindowCenter`` / ``WindowWidth``; the first
     window when several are given), inverts ``MONOCHROME1`` so that dense
     tissue is bright, and maps the minimum to 0 and the maximum to 1
-    (a constant image becomes 0). Colour and multi-frame files are rejected.
+    (a constant image becomes 0). A ``PALETTE COLOR`` image has its palette
+    applied and is converted to grayscale (ITU-R 601-2 luma) instead. Colour
+    and multi-frame files, a ``RescaleSlope`` of 0 (every pixel the same
+    value) and images larger than :func:`max_image_pixels` (checked from
+    ``Rows`` and ``Columns`` before decoding) are refused, naming the file.
 
     Parameters
     ----------
@@ -108,21 +187,36 @@ def read_dicom(path):
             "(or pip install skal-cxr[dicom])."
         ) from exc
     try:
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+        from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
     except ImportError:  # pydicom < 3
-        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+        from pydicom.pixel_data_handlers.util import (
+            apply_color_lut,
+            apply_modality_lut,
+            apply_voi_lut,
+        )
 
     ds = pydicom.dcmread(path)
     if "PixelData" not in ds:
         raise ValueError("DICOM file has no pixel data.")
     if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
         raise ValueError(f"DICOM image is not grayscale ({ds.PhotometricInterpretation}).")
+    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
+                  int(ds.get("NumberOfFrames", 1) or 1))
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and \
+            float(ds.RescaleSlope) == 0:
+        raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same "
+                         "value; fix the file's RescaleSlope.")
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D frame (shape {arr.shape}).")
-    arr = apply_modality_lut(arr, ds)
-    arr = np.asarray(apply_voi_lut(arr, ds, index=0), dtype=np.float64)
-    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+    if photometric == "PALETTE COLOR":
+        rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
+        arr = rgb @ np.array([0.299, 0.587, 0.114])
+    else:
+        arr = apply_modality_lut(arr, ds)
+        arr = np.asarray(apply_voi_lut(arr, ds, index=0), dtype=np.float64)
+    if photometric == "MONOCHROME1":
         arr = arr.max() - arr
     lo, span = arr.min(), arr.max() - arr.min()
     if span == 0:

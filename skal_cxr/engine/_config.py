@@ -11,12 +11,14 @@ labeling project makes one from its settings.
 import copy
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
-from .._validation import check_int
+from .._validation import Integers, Interval, check_values
 from ..exceptions import ConfigError
 
-__all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings"]
+__all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings",
+           "round_constraints"]
 
 #: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
 ROUND_DEFAULTS = {
@@ -43,8 +45,50 @@ ROUND_DEFAULTS = {
 _NONE_IS_A_VALUE = ("pool_size", "class_weight", "sampler")
 
 
-def _check_int(value, name, minimum):
-    return check_int(value, name, minimum, error=ConfigError)
+#: Constraints of the round settings that are not the estimator's parameters.
+_ROUND_CONSTRAINTS = {
+    "query_size": [Integers(1)],
+    "pool_size": [Integers(1), None],
+    "torch_threads": [Integers(1)],
+    "seed": [Integers(0)],
+}
+#: Constraints of the network's (``module__``) settings a configuration names.
+_MODULE_CONSTRAINTS = {
+    "module__width": [Integers(1)],
+    "module__n_blocks": [Integers(1)],
+    "module__dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+}
+
+
+def round_constraints():
+    """The constraints of every round setting, derived from the estimator's.
+
+    The estimator's settings (``n_mc_samples``, ``class_weight``, the
+    ``training`` and ``estimator`` dicts) take their constraints from
+    :class:`~skal_cxr.MCDropoutCNN`'s ``_parameter_constraints``, so that a
+    configuration accepts exactly what the estimator accepts (for instance
+    ``batch_size=-1`` and ``max_epochs=0``), except what a JSON
+    configuration cannot store: ``class_weight`` is ``None`` or
+    ``"balanced"`` (no dict), and a sampler is named.
+
+    Returns
+    -------
+    constraints : dict
+        ``{"round": ..., "training": ..., "estimator": ...}``, each
+        ``{name: list of constraints}``.
+    """
+    from ..models import MCDropoutCNN
+
+    estimator = dict(MCDropoutCNN._parameter_constraints)
+    return {
+        "round": {**_ROUND_CONSTRAINTS, "n_mc_samples": estimator["n_mc_samples"],
+                  "class_weight": [c for c in estimator["class_weight"] if c is not dict]},
+        "training": {k: estimator[k] for k in ("max_epochs", "min_train_steps")},
+        "estimator": {**{k: v for k, v in estimator.items()
+                         if k not in ("n_mc_samples", "class_weight", "sampler", "max_epochs",
+                                      "min_train_steps", "random_state", "classes")},
+                      **_MODULE_CONSTRAINTS},
+    }
 
 
 def _finite_positive(value):
@@ -124,15 +168,9 @@ def resolve_round_params(**params):
             config[key] = merge_settings(ROUND_DEFAULTS[key], value, key)
         else:
             config[key] = value
-    config["query_size"] = _check_int(config["query_size"], "query_size", 1)
-    config["n_mc_samples"] = _check_int(config["n_mc_samples"], "n_mc_samples", 1)
-    config["torch_threads"] = _check_int(config["torch_threads"], "torch_threads", 1)
-    if config["pool_size"] is not None:
-        config["pool_size"] = _check_int(config["pool_size"], "pool_size", 1)
-    if config["class_weight"] not in (None, "balanced"):
-        raise ConfigError(
-            f"class_weight must be None or 'balanced'; got {config['class_weight']!r}."
-        )
+    constraints = round_constraints()
+    config.update(check_values({k: config[k] for k in constraints["round"] if k in config},
+                               constraints["round"], "RoundConfig", error=ConfigError))
     if config["sampler"] is not None:
         from .._sampling import resolve_sampler
 
@@ -153,8 +191,8 @@ def resolve_round_params(**params):
         raise ConfigError(
             f"training lr_schedule must be 'cosine' or 'constant'; got {training['lr_schedule']!r}."
         )
-    training["max_epochs"] = _check_int(training["max_epochs"], "max_epochs", 1)
-    training["min_train_steps"] = _check_int(training["min_train_steps"], "min_train_steps", 0)
+    training.update(check_values(training, constraints["training"], "MCDropoutCNN",
+                                 error=ConfigError))
     if config["pool_size"] is not None and config["pool_size"] < config["query_size"]:
         raise ConfigError(
             f"pool_size ({config['pool_size']}) is smaller than query_size "
@@ -163,13 +201,8 @@ def resolve_round_params(**params):
     est = config["estimator"]
     if not _finite_positive(est["lr"]):
         raise ConfigError(f"lr must be a finite positive number; got {est['lr']!r}.")
-    est["batch_size"] = _check_int(est["batch_size"], "batch_size", 1)
-    for key in ("module__width", "module__n_blocks"):
-        if key in est:
-            est[key] = _check_int(est[key], key.replace("module__", ""), 1)
+    est.update(check_values(est, constraints["estimator"], "MCDropoutCNN", error=ConfigError))
     _check_device(est.get("device", "auto"))
-    if not 0 <= float(est["module__dropout"]) < 1:
-        raise ConfigError(f"dropout must be in [0, 1); got {est['module__dropout']!r}.")
     return config
 
 
@@ -255,7 +288,8 @@ class RoundConfig:
             raise ConfigError(
                 f"unknown strategies {[strategy]}; choose from {', '.join(sorted(STRATEGIES))}."
             )
-        seed = _check_int(seed, "seed", 0)
+        seed = check_values({"seed": seed}, _ROUND_CONSTRAINTS, "RoundConfig",
+                            error=ConfigError)["seed"]
         return cls(strategy=strategy, seed=seed, **resolve_round_params(**params))
 
     @classmethod

@@ -8,6 +8,10 @@ checkpoints and a preview cache; the images stay where they are.
   :class:`LabelingProject` object does everything the commands and the web
   app do (add raters, hand out images, record labels, train and query,
   status, export).
+- :func:`init_dicomweb_project` creates one over the images a PACS query
+  matches (DICOMweb), :func:`pull_dicomweb` adds those that arrived since,
+  :func:`export_dicom` writes (and sends) the labels as DICOM Structured
+  Reports (``pip install 'skal-cxr[pacs]'``).
 - :func:`create_app` / :func:`serve`: the web page and JSON API (FastAPI and
   uvicorn, ``pip install 'skal-cxr[label]'``).
 
@@ -19,10 +23,12 @@ layers over this module. Rounds are run by the round engine
 from ..exceptions import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
 from ._app import create_app, serve
 from ._init import init_project, open_project
+from ._pacs import export_dicom, init_dicomweb_project, pull_dicomweb
 from ._project import LabelingProject
 from ._settings import COLD_STARTS
 
 __all__ = [
     "init_project", "open_project", "LabelingProject", "create_app", "serve",
+    "init_dicomweb_project", "pull_dicomweb", "export_dicom",
     "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel", "COLD_STARTS",
 ]

@@ -8,10 +8,19 @@ error handlers; FastAPI is imported only here, when an app is made.
 """
 
 import ipaddress
+import logging
+import sqlite3
 
 from ..exceptions import LabelingError
+from ._storage import RETRY_AFTER, StorageUnavailable, storage_error
 
-__all__ = ["create_app", "serve", "is_loopback", "check_bind"]
+__all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT"]
+
+#: Where :func:`serve` listens by default (loopback only).
+HOST, PORT = "127.0.0.1", 8765
+
+#: Where the app logs the errors it answers 5xx to (once per failed request).
+logger = logging.getLogger("skal_cxr.labeling")
 
 
 def is_loopback(host):
@@ -24,12 +33,24 @@ def is_loopback(host):
         return False
 
 
-def _allowed_hosts(host):
+def _allowed_hosts(host, public_host=None):
+    """``Host`` headers to accept for a server bound to ``host``.
+
+    The bound address (with the loopback names for a loopback address), and
+    ``public_host``, the name raters reach the server by (a DNS name, or the
+    TLS proxy's). A wildcard address (``0.0.0.0``, ``::``) names no host, so
+    it needs ``public_host``: the check is never turned off.
+    """
+    extra = [] if public_host is None else [public_host]
     if is_loopback(host):
-        return ["127.0.0.1", "localhost", "::1", "[::1]", host]
+        return ["127.0.0.1", "localhost", "::1", "[::1]", host, *extra]
     if host in ("0.0.0.0", "::"):
-        return ["*"]
-    return [host]
+        if public_host is None:
+            raise LabelingError(
+                f"--host {host} listens on every interface; give --public-host NAME, the "
+                "host name raters' links use (requests naming another host are refused).")
+        return extra
+    return [host, *extra]
 
 
 def create_app(project, *, allowed_hosts=None, background=True):
@@ -70,18 +91,36 @@ def create_app(project, *, allowed_hosts=None, background=True):
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1"))
 
+    def failure(request, exc):
+        """The JSON answer to an error no handler knows, logged once; serving goes on."""
+        error = storage_error(exc, project.db.file)
+        where = f"{request.method} {request.url.path}"
+        if error is None:
+            logger.error("%s: internal error", where, exc_info=exc)
+            return JSONResponse({"detail": "internal error; the server logged it."},
+                                status_code=500)
+        return storage_failure(request, error)
+
+    def storage_failure(request, error):
+        logger.error("%s: %s", f"{request.method} {request.url.path}", error)
+        return JSONResponse({"detail": str(error)}, status_code=error.status,
+                            headers={"Retry-After": str(RETRY_AFTER)})
+
     @app.middleware("http")
     async def headers(request: Request, call_next):
         is_api = request.url.path.startswith("/api/")
-        if is_api and request.method in ("POST", "PUT", "PATCH"):
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                response = JSONResponse({"detail": "send a JSON body (application/json)."},
-                                        status_code=415)
+        try:
+            if is_api and request.method in ("POST", "PUT", "PATCH"):
+                ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                if ctype != "application/json":
+                    response = JSONResponse({"detail": "send a JSON body (application/json)."},
+                                            status_code=415)
+                else:
+                    response = await call_next(request)
             else:
                 response = await call_next(request)
-        else:
-            response = await call_next(request)
+        except Exception as exc:  # every answer is JSON, and the server goes on
+            response = failure(request, exc)
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
@@ -91,7 +130,14 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     @app.exception_handler(LabelingError)
     async def labeling_error(request, exc):
+        if isinstance(exc, StorageUnavailable):
+            return storage_failure(request, exc)
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(OSError)
+    async def storage(request, exc):
+        return failure(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
@@ -123,8 +169,8 @@ def check_bind(host, allow_remote=False):
             "a TLS proxy.")
 
 
-def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_hosts=None,
-          log_level="info"):
+def serve(project, host=HOST, port=PORT, *, allow_remote=False, allowed_hosts=None,
+          public_host=None, log_level="info"):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 
     Parameters
@@ -138,17 +184,22 @@ def serve(project, host="127.0.0.1", port=8765, *, allow_remote=False, allowed_h
     allow_remote : bool, default=False
     allowed_hosts : list of str, default=None
         ``Host`` headers accepted; ``None``: the bound host (and the loopback
-        names when it is a loopback address; any for 0.0.0.0).
+        names when it is a loopback address) and ``public_host``.
+    public_host : str, default=None
+        The host name raters reach the server by (``--public-host``), accepted
+        in the ``Host`` header; needed when ``host`` is ``0.0.0.0`` or ``::``.
     log_level : str, default="info"
 
     Raises
     ------
     LabelingError
-        For a non-loopback ``host`` without ``allow_remote``.
+        For a non-loopback ``host`` without ``allow_remote``, or a wildcard
+        ``host`` without ``public_host`` (or ``allowed_hosts``).
     """
     check_bind(host, allow_remote)
+    hosts = allowed_hosts or _allowed_hosts(host, public_host)
     import uvicorn
 
-    app = create_app(project, allowed_hosts=allowed_hosts or _allowed_hosts(host))
+    app = create_app(project, allowed_hosts=hosts)
     project.training.notify(project)  # resume a round interrupted by a crash
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

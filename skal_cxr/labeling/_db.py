@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = ["SCHEMA_VERSION", "DB_FILE", "Database", "connect", "transaction", "create_schema",
-           "utcnow"]
+           "migrate", "utcnow"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILE = "project.sqlite"
 
 _SCHEMA = """
@@ -27,13 +27,15 @@ CREATE TABLE images (
     id INTEGER PRIMARY KEY,           -- position in the pool, 1-based
     relpath TEXT NOT NULL UNIQUE,     -- relative to the project's image folder, '/'-separated
     sha256 TEXT NOT NULL,
-    patient TEXT
+    patient TEXT,
+    study_date TEXT                   -- YYYYMMDD or ISO date, for related films
 );
 CREATE TABLE raters (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     token_sha256 TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'rater' CHECK (role IN ('rater', 'adjudicator'))
 );
 CREATE TABLE rounds (
     round INTEGER PRIMARY KEY,
@@ -74,7 +76,33 @@ CREATE TABLE labels (
     created_at TEXT NOT NULL
 );
 CREATE INDEX labels_image ON labels(image_id, rater_id);
+""" + """
+CREATE TABLE adjudications (          -- append-only: the latest row of an image decides
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    label TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL
+);
 """
+
+#: Statements that bring a database of version ``v`` to ``v + 1``.
+_MIGRATIONS = {
+    1: """
+ALTER TABLE images ADD COLUMN study_date TEXT;
+ALTER TABLE raters ADD COLUMN role TEXT NOT NULL DEFAULT 'rater'
+    CHECK (role IN ('rater', 'adjudicator'));
+CREATE TABLE adjudications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    label TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL
+);
+""",
+}
 
 
 def utcnow():
@@ -119,6 +147,29 @@ def create_schema(conn):
     )
 
 
+def migrate(conn, version):
+    """Bring a database of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction.
+
+    Version 2 added the raters' ``role``, the images' ``study_date`` and the
+    ``adjudications`` table;
+    nothing that exists is changed.
+
+    Returns
+    -------
+    migrated : bool
+        Whether anything was done (False when already current or newer).
+    """
+    if version >= SCHEMA_VERSION or version not in _MIGRATIONS:
+        return False
+    if conn.in_transaction:
+        conn.execute("COMMIT")
+    script = "".join(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+    conn.executescript(
+        f"BEGIN IMMEDIATE; {script}; UPDATE meta SET value = '{SCHEMA_VERSION}' "
+        "WHERE key = 'schema_version'; COMMIT;")
+    return True
+
+
 class Database:
     """The database of the project folder ``path``: it hands out connections.
 
@@ -143,6 +194,17 @@ class Database:
             Entering it gives the :class:`sqlite3.Connection`.
         """
         return Snapshot(connect(self.file))
+
+    def meta(self, key, default=None):
+        """The ``meta`` table's value of ``key`` (a string), or ``default``."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, key, value):
+        """Set the ``meta`` table's ``key`` to the string ``value`` (committed on return)."""
+        with self.connect() as conn, transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
 class Snapshot:

@@ -1,11 +1,15 @@
 """The images of a project: registered rows, files inside the image folder, previews."""
 
+import io
+import json
 import os
-import threading
 from pathlib import Path
 
+from PIL import Image
+
+from .._atomic import atomic_write
 from ..exceptions import NotFound
-from ._images import display_pixels, window_png
+from ._images import display_pixels, header_values, pixels_png16, window_png
 from ._settings import PREVIEW_DIR
 
 __all__ = ["ImageStore", "parse_image_id"]
@@ -57,9 +61,21 @@ class ImageStore:
             raise NotFound("no such image.")
         return path
 
-    def pixels(self, image_id):
-        """``(pixels uint16 (H, W), window_center, window_width)`` of an image."""
-        return display_pixels(self.path(image_id))
+    def pixels(self, image_id, presets=False):
+        """``(pixels uint16 (H, W), window_center, window_width[, windows])`` of an image.
+
+        A file that is gone, or can no longer be shown (changed since it was
+        registered into something the decoder refuses), is :class:`NotFound`.
+        """
+        path = self.path(image_id)
+        try:
+            return display_pixels(path, presets)
+        except ImportError:
+            raise
+        except Exception as exc:  # decoders fail in many ways
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise NotFound(f"the file of image {image_id} cannot be shown: "
+                           f"{' '.join(str(reason).split())}") from None
 
     def png(self, image_id):
         """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
@@ -69,10 +85,69 @@ class ImageStore:
         if cached.is_file():
             return cached.read_bytes()
         data = window_png(*self.pixels(image_id))
-        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        atomic_write(cached, data)
         return data
+
+    def pixels_png(self, image_id, max_size=None):
+        """The 16-bit PNG of an image's display pixels, at most ``max_size`` on a side.
+
+        Cached in ``previews/`` with its geometry and default window in a
+        ``tEXt`` chunk, so that a cached film is sent without being decoded.
+
+        Returns
+        -------
+        png : bytes
+            See :func:`~._images.pixels_png16`.
+        info : dict
+            ``width``, ``height`` (of the PNG), ``full_width``,
+            ``full_height`` (of the stored image), ``center`` and
+            ``window`` (the default window), ``presets`` (every window of
+            the file, see :func:`~._images.display_pixels`).
+        """
+        with self.db.connect() as conn:
+            row = self.row(conn, image_id)
+        cached = self.preview_dir / (f"{row['id']}-{row['sha256'][:16]}-"
+                                     f"{max_size or 'full'}.png16")
+        if cached.is_file():
+            data = cached.read_bytes()
+            with Image.open(io.BytesIO(data)) as img:
+                return data, json.loads(img.text["skal_cxr"])
+        pixels, center, width, windows = self.pixels(image_id, presets=True)
+        info = {"full_width": pixels.shape[1], "full_height": pixels.shape[0],
+                "center": center, "window": width, "presets": windows}
+        h, w = pixels.shape
+        scale = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
+        info["width"], info["height"] = max(1, round(w * scale)), max(1, round(h * scale))
+        data, _ = pixels_png16(pixels, max_size, {"skal_cxr": json.dumps(info)})
+        self.preview_dir.mkdir(exist_ok=True)
+        atomic_write(cached, data)
+        return data, info
+
+    def related(self, image_id):
+        """The films of the same patient, this one included, oldest to newest.
+
+        Returns
+        -------
+        films : list of dict
+            ``image_id``, ``date`` (None if unknown; undated films come last)
+            and ``current`` (whether it is ``image_id``); just this film when
+            its patient is unknown.
+        """
+        with self.db.connect() as conn:
+            row = self.row(conn, image_id)
+            if row["patient"] is None:
+                rows = [row]
+            else:
+                rows = conn.execute("SELECT * FROM images WHERE patient = ?",
+                                    (row["patient"],)).fetchall()
+        rows = sorted(rows, key=lambda r: (r["study_date"] is None, r["study_date"] or "",
+                                           r["id"]))
+        return [{"image_id": str(r["id"]), "date": r["study_date"],
+                 "current": r["id"] == row["id"]} for r in rows]
+
+    def header(self, image_id, tags):
+        """The DICOM attributes ``tags`` of an image (see :func:`~._images.header_values`)."""
+        return header_values(self.path(image_id), tags)
 
     def table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order."""

@@ -7,23 +7,36 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import Integers, Options, check_values
 from ..datasets._agreement import CONSENSUS
 from ..datasets._image_io import check_image_size
 from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
-from ._images import find_images
+from ._images import HEADER_TAGS, film_context, find_images
 from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache
 from ._project import LabelingProject
-from ._settings import CACHE_DIR, CHECKPOINT_DIR, COLD_STARTS, PREVIEW_DIR, ROUND_KEYS
+from ._settings import (
+    CACHE_DIR,
+    CHECKPOINT_DIR,
+    COLD_STARTS,
+    DICOM_DIR,
+    PREVIEW_DIR,
+    ROUND_KEYS,
+)
 
 __all__ = ["init_project", "open_project"]
 
 
-def _check_int(value, name, minimum):
-    return check_int(value, name, minimum, error=LabelingError)
+#: Constraints of a project's own settings (the round settings are the engine's).
+_CONSTRAINTS = {
+    "labels_per_image": [Integers(1)], "query_size": [Integers(1)],
+    "initial_size": [Integers(1), None], "reserve_size": [Integers(0), None],
+    "stop_set_size": [Integers(1)], "stop_window": [Integers(1)], "random_state": [Integers(0)],
+    "n_jobs": [Integers(1), Options(numbers.Integral, {-1}), None],
+    "adjudicate_spread": [Integers(1)],
+}
 
 
 _QUERY_SIZE = 20  # the default of init_project's query_size
@@ -45,14 +58,14 @@ def _renamed_query_size(query_size, batch_size):
 
 
 def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
-                 group_column=None, labels_per_image=1, strategy="mean_std",
+                 group_column=None, date_column=None, labels_per_image=1, strategy="mean_std",
                  query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
-                 class_weight=None, consensus="majority", cold_start="random",
-                 reserve_size=None, lease_seconds=3600, show_prediction=False,
+                 class_weight=None, consensus="majority", adjudicate_spread=1, header_tags=None,
+                 cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
                  stop_set_size=1000,
                  stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size=None,
                  estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
-                 progress=False, batch_size="deprecated"):
+                 progress=False, batch_size="deprecated", dicomweb=None, prepare=None):
     """Create a labeling project in the new folder ``path``.
 
     Registers every image (path relative to ``image_dir`` and SHA-256 of its
@@ -80,7 +93,12 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     image_column : str, default="filename"
         The column of ``csv`` holding the image paths.
     group_column : str, default=None
-        The column of ``csv`` naming each image's patient, if any.
+        The column of ``csv`` naming each image's patient, if any. Without
+        it, DICOM files give their ``PatientID``.
+    date_column : str, default=None
+        The column of ``csv`` with each image's study date (any sortable
+        text, e.g. ``2024-03-01``); DICOM files give their ``StudyDate``.
+        The page shows a patient's films side by side, oldest to newest.
     labels_per_image : int, default=1
         Labels each queried image gets, from different raters.
     strategy : str, default="mean_std"
@@ -97,9 +115,20 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         :func:`~skal_cxr.datasets.load_image_folder`); raters see the
         original files.
     class_weight : {None, "balanced"}, default=None
-    consensus : {"majority", "mean", "max"}, default="majority"
+    consensus : {"majority", "mean", "max", "adjudicate"}, default="majority"
         How several raters' labels become one (see
-        :func:`~skal_cxr.datasets.load_image_folder`).
+        :func:`~skal_cxr.datasets.load_image_folder`). ``"adjudicate"``: an
+        image whose labels disagree (see ``adjudicate_spread``) waits for a
+        rater with the adjudicator role to decide, and does not train the
+        model until then; other images take the majority.
+    adjudicate_spread : int, default=1
+        With ``consensus="adjudicate"``: the spread of an image's labels, in
+        ordinal steps of ``classes``, that calls for adjudication (1: any
+        disagreement; 2: e.g. normal against severe, not normal against
+        moderate).
+    header_tags : list of str, default=None
+        DICOM keywords the page's film panel shows (``None``: view position,
+        patient age and sex, study date, modality).
     cold_start : {"random", "k_center", "typicality", "probcover"}, default="random"
         The first batch, chosen without labels: a uniform random draw,
         greedy k-center on the embeddings of the untrained network, or the
@@ -133,6 +162,16 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     batch_size : int
         Deprecated alias of ``query_size`` (``batch_size`` is the images per
         optimizer step of the estimator); removed in 0.3.
+    dicomweb : dict, default=None
+        The DICOMweb source of a project over a PACS (URL, query, auth
+        scheme, hashed patient ids), recorded in its settings; set by
+        :func:`init_dicomweb_project`, which makes ``image_dir`` the
+        project's own ``dicom/`` store.
+    prepare : callable, default=None
+        Called without arguments once every option is checked, before the
+        images are listed: :func:`init_dicomweb_project` retrieves the PACS's
+        images into ``image_dir`` there, so that a wrong option fails before
+        a long retrieval.
 
     Returns
     -------
@@ -145,20 +184,22 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     classes = [str(c).strip() for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
-    labels_per_image = _check_int(labels_per_image, "labels_per_image", 1)
-    query_size = _check_int(query_size, "query_size", 1)
-    initial_size = query_size if initial_size is None else _check_int(
-        initial_size, "initial_size", 1)
-    reserve_size = query_size if reserve_size is None else _check_int(
-        reserve_size, "reserve_size", 0)
-    stop_set_size = _check_int(stop_set_size, "stop_set_size", 1)
-    stop_window = _check_int(stop_window, "stop_window", 1)
-    random_state = _check_int(random_state, "random_state", 0)
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
-            n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
-        raise LabelingError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
-    if consensus not in CONSENSUS:
-        raise LabelingError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
+    checked = check_values(
+        {"labels_per_image": labels_per_image, "query_size": query_size,
+         "initial_size": initial_size, "reserve_size": reserve_size,
+         "stop_set_size": stop_set_size, "stop_window": stop_window,
+         "random_state": random_state, "n_jobs": n_jobs,
+         "adjudicate_spread": adjudicate_spread},
+        _CONSTRAINTS, "init_project", error=LabelingError)
+    labels_per_image, query_size = checked["labels_per_image"], checked["query_size"]
+    initial_size = query_size if initial_size is None else checked["initial_size"]
+    reserve_size = query_size if reserve_size is None else checked["reserve_size"]
+    stop_set_size, stop_window = checked["stop_set_size"], checked["stop_window"]
+    random_state, n_jobs = checked["random_state"], checked["n_jobs"]
+    adjudicate_spread = checked["adjudicate_spread"]
+    if consensus not in CONSENSUS + ("adjudicate",):
+        raise LabelingError(f"consensus must be one of {CONSENSUS + ('adjudicate',)}; "
+                            f"got {consensus!r}.")
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:
@@ -180,6 +221,11 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         raise LabelingError(str(exc)) from exc
     try:
         image_size = list(check_image_size(image_size))
+    except ValueError as exc:
+        raise LabelingError(str(exc)) from exc
+    if prepare is not None:
+        prepare()
+    try:
         rows = find_images(image_dir, csv, image_column, group_column)
     except ValueError as exc:
         raise LabelingError(str(exc)) from exc
@@ -194,13 +240,17 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         "query_size": query_size, "initial_size": initial_size,
         "budget": None if budget is None else int(min(budget, n)) if budget >= 1
         else int(round(budget * n)),
-        "image_size": image_size, "consensus": consensus, "cold_start": cold_start,
+        "image_size": image_size, "consensus": consensus,
+        "adjudicate_spread": adjudicate_spread, "cold_start": cold_start,
+        "header_tags": list(HEADER_TAGS if header_tags is None else header_tags),
         "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
         "lease_seconds": None if lease_seconds is None else float(lease_seconds),
         "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
         "stop_threshold": float(stop_threshold), "random_state": random_state,
         "engine": {k: v for k, v in rounds.to_dict().items() if k in ROUND_KEYS},
     }
+    if dicomweb is not None:
+        config["dicomweb"] = dict(dicomweb)
     if config["budget"] is not None and config["budget"] < initial_size:
         raise LabelingError(f"budget ({config['budget']}) is smaller than the initial batch "
                             f"({initial_size}).")
@@ -208,6 +258,7 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
                              n_jobs=n_jobs, progress=progress)
     hashes = [entry["sha256"] for entry in cache.index]
+    context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     conn = connect(path / DB_FILE)
@@ -217,9 +268,10 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
             n, config["stop_set_size"], replace=False)) + 1
         with transaction(conn):
             conn.executemany(
-                "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
-                [(i + 1, rel, h, patient) for i, ((rel, patient), h) in
-                 enumerate(zip(rows, hashes))],
+                "INSERT INTO images (id, relpath, sha256, patient, study_date) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(i + 1, rel, h, *ctx) for i, ((rel, _), h, ctx) in
+                 enumerate(zip(rows, hashes, context))],
             )
             conn.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
             conn.execute("INSERT INTO meta VALUES ('stop_set', ?)",
@@ -235,13 +287,15 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
 
 
 def _only_a_cache(path):
-    """Whether ``path`` is empty or holds just the image cache of an interrupted init."""
-    found = list(path.iterdir())
-    if not found:
-        return True
-    if [p.name for p in found] != [CACHE_DIR] or (path / DB_FILE).exists():
+    """Whether ``path`` is empty or holds just what an interrupted init wrote.
+
+    That is the image cache, and for a project over a PACS its DICOM store.
+    """
+    found = {p.name for p in path.iterdir()}
+    if not found <= {CACHE_DIR, DICOM_DIR} or (path / DB_FILE).exists():
         return False
-    return all(p.name.startswith("images-") for p in (path / CACHE_DIR).iterdir())
+    cache = path / CACHE_DIR
+    return not cache.exists() or all(p.name.startswith("images-") for p in cache.iterdir())
 
 
 def open_project(path):

@@ -12,10 +12,25 @@ __all__ = ["Labels", "check_label_id"]
 
 
 def check_label_id(label_id):
-    """``label_id`` as an int; :class:`NotFound` when it cannot be one."""
+    """``label_id`` as an int; :class:`NotFound` when it cannot be one (not 64-bit)."""
     if isinstance(label_id, bool) or not isinstance(label_id, (int, np.integer)):
         raise NotFound("no such label.")
+    if not -(2**63) <= int(label_id) < 2**63:  # SQLite integers are 64-bit
+        raise NotFound("no such label.")
     return int(label_id)
+
+
+def check_text(value, name):
+    """Refuse text that cannot be stored as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    if value is None:
+        return None
+    value = str(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidLabel(f"{name} is not valid Unicode text (it holds a lone surrogate).")\
+            from None
+    return value
 
 
 class Labels:
@@ -47,6 +62,7 @@ class Labels:
             raise InvalidLabel(f"seconds must be a finite non-negative number; got {seconds!r}.")
         if note is not None and len(str(note)) > 2000:
             raise InvalidLabel("note is longer than 2000 characters.")
+        note = check_text(note, "note")
         with self.db.connect() as conn, transaction(conn):
             rid = self.raters.id_of(conn, rater)
             img = self.images.row(conn, image_id)["id"]

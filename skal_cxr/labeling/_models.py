@@ -2,6 +2,7 @@
 
 import threading
 
+from .._atomic import replacing
 from ._settings import checkpoint_path
 
 __all__ = ["ModelStore"]
@@ -22,20 +23,18 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def save(self, round_, estimator):
-        """Write the checkpoint of ``round_`` (atomically) and keep the model."""
+        """Write the checkpoint of ``round_`` (atomically and durably)."""
         import joblib
 
-        path = checkpoint_path(self.path, round_)
-        tmp = path.with_suffix(".tmp")
         scheduler = getattr(estimator, "scheduler", None)
         if scheduler is not None:  # a setting of this session, not of the model
             estimator.set_params(scheduler=None)
         try:
-            joblib.dump(estimator, tmp)
+            with replacing(checkpoint_path(self.path, round_)) as tmp:
+                joblib.dump(estimator, tmp)
         finally:
             if scheduler is not None:
                 estimator.set_params(scheduler=scheduler)
-        tmp.replace(path)
 
     def remember(self, round_, estimator):
         """Keep ``estimator`` as the model of ``round_`` (no file is written)."""

@@ -39,7 +39,7 @@ def load_pool(path, image_size, image_dir, table):
     memory map in pool order (image ``i`` is row ``i - 1``): indexing it
     reads only the rows asked for, so training reads the labeled images,
     and scoring streams the pool batch by batch. The cache is built on first
-    use and checked (by size and modification time) on every later one. The
+    use and checked (file status, else SHA-256) on every later one. The
     ``pool-*.npy`` files of earlier versions are deleted once it is ready.
 
     Parameters

@@ -4,10 +4,11 @@
 web app and the ``skal-cxr label`` commands are thin layers over it. It is
 a facade over small collaborators, each owning one seam: ``db``
 (connections), ``rater_store``, ``image_store``, ``queue`` (rounds, queue,
-leases), ``label_store``, ``model_store`` (checkpoints) and ``training``
-(the worker's state);
-the status and export are pure functions of one database snapshot
-(``_status``), and the loop (``_loop``) works through these collaborators.
+leases), ``label_store``, ``model_store`` (checkpoints), ``training`` (the
+worker's state), ``review`` (adjudication) and ``access`` (which images a
+rater may read); the status is a pure function of one database snapshot
+(``_status``), the exports are in ``_export``, and the loop (``_loop``)
+works through these collaborators.
 """
 
 import json
@@ -15,7 +16,8 @@ import threading
 from pathlib import Path
 
 from ..exceptions import LabelingError
-from ._db import DB_FILE, SCHEMA_VERSION, Database, transaction
+from ._access import Access
+from ._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
 from ._image_store import ImageStore, parse_image_id
 from ._labels import Labels
 from ._loop import predict_image, train_next_round
@@ -23,10 +25,10 @@ from ._models import ModelStore
 from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
+from ._review import Adjudications
 from ._settings import read_settings, round_config
-from ._status import (
-    decode_rounds, kappa, labeled_set, progress, status, stopping_signal, write_export,
-)
+from ._status import decode_rounds, kappa, labeled_set, progress, status, stopping_signal
+from ._storage import check_database, read_meta
 from ._training import TrainingState
 
 __all__ = ["LabelingProject"]
@@ -61,7 +63,7 @@ class LabelingProject:
         (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``; ``skal-cxr label
         serve --score-scheduler``). A setting of this process, not of the
         project; ``None`` (the default) scores here.
-    db, rater_store, image_store, queue, label_store, model_store, training
+    db, rater_store, image_store, queue, label_store, model_store, training, review, access
         The collaborators (see the module's docstring).
     """
 
@@ -70,10 +72,14 @@ class LabelingProject:
         db = self.path / DB_FILE
         if not db.is_file():
             raise LabelingError(f"{self.path} is not a labeling project (no {DB_FILE}).")
+        check_database(db)  # a damaged file is refused here, in one line naming it
         self.db = Database(self.path)
-        with self.db.connect() as conn:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = read_meta(self.db)
         version = int(meta.get("schema_version", 0))
+        if version < SCHEMA_VERSION:  # an older project: add the new tables
+            with self.db.connect() as conn:
+                if migrate(conn, version):
+                    version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             raise LabelingError(
                 f"{db} has schema version {version}; this skal_cxr reads version "
@@ -92,12 +98,16 @@ class LabelingProject:
         self.label_store = Labels(self.db, self.rater_store, self.image_store, self.queue,
                                   self.classes)
         self.model_store = ModelStore(self.path)
+        self.review = Adjudications(self.db, self.rater_store, self.image_store, self.queue,
+                                    self.classes, self.config["consensus"] == "adjudicate",
+                                    self.config.get("adjudicate_spread", 1))
+        self.access = Access(self.db, self.rater_store, self.image_store, self.review)
         self.training = TrainingState(train_next_round)
 
     def __repr__(self):
         return f"LabelingProject({str(self.path)!r})"
 
-    def add_rater(self, name):
+    def add_rater(self, name, role="rater"):
         """Add a rater; returns the rater's secret token (shown only now).
 
         Only the token's SHA-256 is stored. The link is ``http://HOST:PORT/#token=TOKEN``.
@@ -106,13 +116,16 @@ class LabelingProject:
         ----------
         name : str
             1 to 100 characters, without commas, tabs or newlines; unique.
+        role : {"rater", "adjudicator"}, default="rater"
+            An adjudicator labels like any rater, and also decides the images
+            whose raters disagree (``consensus="adjudicate"``).
 
         Returns
         -------
         token : str
             The rater's secret token.
         """
-        return self.rater_store.add(name)
+        return self.rater_store.add(name, role)
 
     def raters(self):
         """Names of the raters, in the order they were added.
@@ -355,7 +368,7 @@ class LabelingProject:
             with self.db.connect() as conn:
                 return self.labeled_set(conn)
         return labeled_set(self.queue.image_states(conn), self.classes,
-                           self.config["consensus"])
+                           self.config["consensus"], self.review, self.review.decided(conn))
 
     def kappa(self, conn=None):
         """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels.
@@ -412,46 +425,39 @@ class LabelingProject:
         -------
         status : dict
             ``project``, ``classes``, ``raters``, ``kappa``, ``rounds``,
-            ``training`` and ``stopping``.
+            ``training``, ``stopping`` and ``agreement``.
         """
         with self.db.connect() as conn:
             counts = self.rater_store.label_counts(conn)
             kappa_ = self.kappa(conn)
             n_queued = self.queue.queued_count(conn)
+            agreement = self.review.agreement(conn)
         rounds = self.rounds()
-        return status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
-                      stopping_signal(self.config, rounds, n_queued))
+        return {**status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
+                         stopping_signal(self.config, rounds, n_queued, self.n_images())),
+                "agreement": agreement}
 
-    def export(self, path):
-        """Write the consensus labels as a CSV that :func:`load_image_folder` reads.
-
-        Columns: ``filename`` (relative to the project's image folder),
-        ``label`` (the consensus), one ``rater_<name>`` column per rater
-        (empty where that rater did not label the image), ``patient`` when
-        the project has patients, ``n_labels``, ``first_labeled_at`` and
-        ``last_labeled_at``. Only images with a consensus label are written,
-        in queue order. Read it back with
-        ``load_image_folder(path, image_dir)`` or ``skal-cxr simulate --csv
-        PATH --image-dir IMAGE_DIR``.
+    def export(self, path, format="csv"):
+        """Write the labels CSV (one row per image with a consensus, every rater's label,
+        note and seconds, skips, query round, model and score; read back by
+        :func:`~skal_cxr.datasets.load_image_folder`), or every event as JSON lines.
 
         Parameters
         ----------
         path : path-like
-            The CSV file to write (replaced atomically).
+            The file to write (replaced atomically).
+        format : {"csv", "jsonl"}, default="csv"
 
         Returns
         -------
-        n_rows : int
+        n : int
+            Rows (CSV) or events (JSON lines) written.
         """
-        with self.db.connect() as conn:
-            ids, codes = self.labeled_set(conn)
-            raters = self.rater_store.names_by_id(conn)
-            standing = {}
-            for image_id, rater_id, label in self.queue.current_labels(conn):
-                standing.setdefault(image_id, {})[rater_id] = label
-            times = self.label_store.time_span(conn)
-            images = self.image_store.files(conn)
-        return write_export(path, self.classes, ids, codes, raters, standing, times, images)
+        from ._export import WRITERS
+
+        if format not in WRITERS:
+            raise LabelingError(f"format must be one of {tuple(WRITERS)}; got {format!r}.")
+        return WRITERS[format](self, path)
 
     def pool_array(self):
         """Every image at the training resolution, in pool order, read lazily.
@@ -463,7 +469,7 @@ class LabelingProject:
             on-disk image cache: indexing it reads only the rows asked for.
         """
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or len(self._pool) != self.n_images():  # images pulled
                 self._pool = load_pool(self.path, self.config["image_size"],
                                        self.config["image_dir"], self.image_table())
             return self._pool

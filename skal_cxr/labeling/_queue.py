@@ -158,6 +158,28 @@ class Queue:
         return {"image_id": None, "reason": "done", "round": latest["round"],
                 "from_previous_model": False}
 
+    def ahead_for(self, conn, rid, n):
+        """Up to ``n`` images rater ``rid`` will get after the current one, assigned now.
+
+        For prefetching: images already held open beyond the first, then
+        batch images nobody holds, as long as at least as many such images
+        stay free for the other raters (nobody waits because of a prefetch).
+        Returns their ids (str), in queue order.
+        """
+        held = [r[0] for r in conn.execute(
+            "SELECT a.image_id FROM assignments a JOIN queue q ON q.image_id = a.image_id "
+            "WHERE a.rater_id = ? AND a.state = 'open' ORDER BY q.seq", (rid,))][1:]
+        if len(held) < n:
+            n_others = conn.execute("SELECT COUNT(*) FROM raters").fetchone()[0] - 1
+            free = [i for i, s in self.image_states(conn).items()
+                    if not s["done"] and s["kind"] == "batch" and not s["open"]
+                    and rid not in s["seen"] and len(s["labels"]) < self.labels_per_image]
+            while len(held) < n and len(free) > n_others:
+                image_id = free.pop(0)
+                self.assign(conn, image_id, rid)
+                held.append(image_id)
+        return [str(i) for i in held[:n]]
+
     def assign(self, conn, image_id, rid):
         """Open an assignment of ``image_id`` to rater ``rid``."""
         conn.execute("INSERT INTO assignments (image_id, rater_id, state, opened_at) "

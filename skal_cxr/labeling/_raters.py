@@ -7,7 +7,10 @@ import secrets
 from ..exceptions import Conflict, LabelingError, NotFound
 from ._db import transaction, utcnow
 
-__all__ = ["Raters", "token_hash"]
+__all__ = ["Raters", "token_hash", "ROLES"]
+
+#: A rater labels; an adjudicator also decides the images whose raters disagree.
+ROLES = ("rater", "adjudicator")
 
 
 def token_hash(token):
@@ -27,8 +30,10 @@ class Raters:
     def __init__(self, db):
         self.db = db
 
-    def add(self, name):
+    def add(self, name, role="rater"):
         """Add a rater; return the rater's secret token (see ``LabelingProject.add_rater``)."""
+        if role not in ROLES:
+            raise LabelingError(f"role must be one of {ROLES}; got {role!r}.")
         name = str(name).strip()
         if not name or len(name) > 100 or any(ch in name for ch in "\r\n\t,"):
             raise LabelingError(f"rater name must be 1-100 characters without commas, tabs "
@@ -37,8 +42,8 @@ class Raters:
         with self.db.connect() as conn, transaction(conn):
             if conn.execute("SELECT 1 FROM raters WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"a rater named {name!r} already exists.")
-            conn.execute("INSERT INTO raters (name, token_sha256, created_at) VALUES (?, ?, ?)",
-                         (name, token_hash(token), utcnow()))
+            conn.execute("INSERT INTO raters (name, token_sha256, created_at, role) "
+                         "VALUES (?, ?, ?, ?)", (name, token_hash(token), utcnow(), role))
         return token
 
     def names(self):
@@ -69,6 +74,10 @@ class Raters:
         if row is None:
             raise NotFound(f"no rater named {rater!r}.")
         return row[0]
+
+    def role_of(self, conn, rid):
+        """The role (one of :data:`ROLES`) of rater ``rid``."""
+        return conn.execute("SELECT role FROM raters WHERE id = ?", (rid,)).fetchone()[0]
 
     def label_counts(self, conn):
         """``{name: number of standing labels}`` of every rater, in order."""

@@ -5,14 +5,28 @@ Every API route but ``/api/health`` needs a rater's bearer token
 answered 404 only to a rater.
 """
 
+import json
 from importlib import resources
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ._db import transaction
 from ._deps import ProjectDep, RaterDep
 from ._schemas import (
-    HealthOut, LabelIn, LabelOut, MeOut, NextOut, SkipIn, SkipOut, UndoIn, UndoOut,
+    AdjudicationIn,
+    AdjudicationNextOut,
+    AdjudicationOut,
+    HealthOut,
+    LabelIn,
+    LabelOut,
+    MeOut,
+    NextOut,
+    SkipIn,
+    SkipOut,
+    UndoIn,
+    UndoOut,
 )
 
 __all__ = ["api", "pages", "static_dir"]
@@ -40,38 +54,83 @@ def health():
 @api.get("/me", response_model=MeOut)
 def me(project: ProjectDep, name: RaterDep):
     cfg = project.config
+    with project.db.connect() as conn:
+        role = project.rater_store.role_of(conn, project.rater_store.id_of(conn, name))
     return {"rater": name, "project": project.name, "classes": project.classes,
             "show_prediction": cfg["show_prediction"],
-            "labels_per_image": cfg["labels_per_image"]}
+            "labels_per_image": cfg["labels_per_image"], "role": role,
+            "adjudicate": cfg["consensus"] == "adjudicate"}
 
 
 @api.get("/next", response_model=NextOut)
-def next_image(project: ProjectDep, name: RaterDep):
+def next_image(project: ProjectDep, name: RaterDep,
+               ahead: Annotated[int, Query(ge=0, le=2)] = 0):
     nxt = project.next_image(name)
+    upcoming = []
+    if ahead and nxt["image_id"] is not None:  # for prefetching: hold the next ones too
+        with project.db.connect() as conn, transaction(conn):
+            rid = project.rater_store.id_of(conn, name)
+            upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
     return {"image_id": nxt["image_id"], "reason": nxt["reason"], "round": prog["round"],
             "batch": prog["batch"], "progress": prog["progress"],
-            "prediction": prediction, "from_previous_model": nxt["from_previous_model"]}
+            "prediction": prediction, "from_previous_model": nxt["from_previous_model"],
+            "ahead": upcoming}
 
 
 @api.get("/images/{image_id}")
 def image_png(image_id: str, project: ProjectDep, name: RaterDep):
+    project.access.check(name, image_id)
     return Response(project.image_png(image_id), media_type="image/png",
                     headers={"Cache-Control": "no-store"})
 
 
 @api.get("/images/{image_id}/pixels")
-def image_pixels(image_id: str, project: ProjectDep, name: RaterDep):
-    pixels, center, width = project.image_pixels(image_id)
+def image_pixels(image_id: str, project: ProjectDep, name: RaterDep,
+                 format: Annotated[Literal["raw", "png"], Query()] = "raw",
+                 max_size: Annotated[int | None, Query(ge=64, le=65535)] = None):
+    project.access.check(name, image_id)
+    if format == "png":
+        data, info = project.image_store.pixels_png(image_id, max_size)
+        return Response(data, media_type="image/png", headers={
+            "X-Image-Width": str(info["width"]), "X-Image-Height": str(info["height"]),
+            "X-Full-Width": str(info["full_width"]), "X-Full-Height": str(info["full_height"]),
+            "X-Window-Center": repr(info["center"]), "X-Window-Width": repr(info["window"]),
+            "X-Window-Presets": json.dumps(info.get("presets", []))})
+    pixels, center, width, windows = project.image_store.pixels(image_id, presets=True)
     return Response(pixels.astype("<u2", copy=False).tobytes(),
                     media_type="application/octet-stream",
                     headers={"X-Image-Width": str(pixels.shape[1]),
                              "X-Image-Height": str(pixels.shape[0]),
                              "X-Window-Center": repr(center),
-                             "X-Window-Width": repr(width)})
+                             "X-Window-Width": repr(width),
+                             "X-Window-Presets": json.dumps(windows)})
+
+
+@api.get("/images/{image_id}/related")
+def image_related(image_id: str, project: ProjectDep, name: RaterDep):
+    project.access.check(name, image_id)
+    return {"films": project.image_store.related(image_id)}
+
+
+@api.get("/images/{image_id}/header")
+def image_header(image_id: str, project: ProjectDep, name: RaterDep):
+    project.access.check(name, image_id)
+    tags = project.config.get("header_tags") or []
+    return {"tags": project.image_store.header(image_id, tags)}
+
+
+@api.get("/adjudication/next", response_model=AdjudicationNextOut)
+def adjudication_next(project: ProjectDep, name: RaterDep):
+    return project.review.next_for(name)
+
+
+@api.post("/adjudications", status_code=201, response_model=AdjudicationOut)
+def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
+    return project.review.decide(name, body.image_id, body.label, body.note)
 
 
 @api.post("/labels", status_code=201, response_model=LabelOut)

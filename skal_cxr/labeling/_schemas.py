@@ -6,8 +6,9 @@ unknown fields.
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["LabelIn", "SkipIn", "UndoIn", "HealthOut", "MeOut", "BatchProgress",
-           "Progress", "NextOut", "LabelOut", "SkipOut", "UndoOut"]
+__all__ = ["LabelIn", "SkipIn", "UndoIn", "AdjudicationIn", "HealthOut", "MeOut",
+           "BatchProgress", "Progress", "NextOut", "LabelOut", "SkipOut", "UndoOut",
+           "ReviewLabel", "AdjudicationNextOut", "AdjudicationOut"]
 
 
 class _Body(BaseModel):
@@ -35,6 +36,14 @@ class UndoIn(_Body):
     label_id: int
 
 
+class AdjudicationIn(_Body):
+    """``POST /api/adjudications``: an adjudicator's decision on a disputed image."""
+
+    image_id: str
+    label: str
+    note: str | None = None
+
+
 class HealthOut(BaseModel):
     """``GET /api/health``."""
 
@@ -49,6 +58,8 @@ class MeOut(BaseModel):
     classes: list[str]
     show_prediction: bool
     labels_per_image: int
+    role: str
+    adjudicate: bool
 
 
 class BatchProgress(BaseModel):
@@ -77,6 +88,7 @@ class NextOut(BaseModel):
     progress: Progress
     prediction: dict | None
     from_previous_model: bool
+    ahead: list[str] = []
 
 
 class LabelOut(BaseModel):
@@ -101,3 +113,30 @@ class UndoOut(BaseModel):
     label_id: int
     undone: bool
     image_id: str
+
+
+class ReviewLabel(BaseModel):
+    """One rater's standing label of a disputed image, as the adjudicator sees it."""
+
+    rater: str
+    label: str
+    note: str | None
+    seconds: float | None
+    created_at: str
+
+
+class AdjudicationNextOut(BaseModel):
+    """``GET /api/adjudication/next``: the next disputed image and the raters' labels."""
+
+    image_id: str | None
+    labels: list[ReviewLabel]
+    pending: int
+
+
+class AdjudicationOut(BaseModel):
+    """``POST /api/adjudications``: the recorded decision."""
+
+    adjudication_id: int
+    image_id: str
+    label: str
+    created_at: str

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from ..engine import RoundConfig
 
-__all__ = ["COLD_STARTS", "PREVIEW_DIR", "CHECKPOINT_DIR", "CACHE_DIR", "ROUND_KEYS",
+__all__ = ["COLD_STARTS", "PREVIEW_DIR", "CHECKPOINT_DIR", "CACHE_DIR", "DICOM_DIR",
+           "ROUND_KEYS",
            "read_settings", "round_config", "cache_dir", "checkpoint_path"]
 
 COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
 #: The project folder's subfolders (the database is ``_db.DB_FILE``).
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
+#: The DICOM store of a project over a PACS (see ``_pacs``).
+DICOM_DIR = "dicom"
 
 #: The round-engine settings stored under ``"engine"`` (the fields of
 #: :class:`~skal_cxr.engine.RoundConfig` that a project does not keep at top level).

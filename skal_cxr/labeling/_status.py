@@ -4,28 +4,39 @@ Pure functions of the queue's per-image states (``Queue.image_states``)
 and the rounds, so that one snapshot of the database gives one answer.
 """
 
-import csv
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
 from ..datasets._agreement import consensus_codes, fleiss_kappa
 
-__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status",
-           "write_export"]
+__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status"]
 
 
-def labeled_set(states, classes, consensus):
-    """Images with a consensus label, in queue order: ``(image_ids, codes)``."""
+def labeled_set(states, classes, consensus, review=None, decided=None):
+    """Images with a consensus label, in queue order: ``(image_ids, codes)``.
+
+    With ``consensus="adjudicate"``, an image ``review.needs`` is left out
+    until ``decided`` (``{image_id: row}``) has its decision; other images
+    take the majority.
+    """
     codes = {c: i for i, c in enumerate(classes)}
     ids, out = [], []
     for image_id, s in states.items():
-        if s["done"] and s["labels"]:
-            votes = np.array([[codes[v] for v in s["labels"].values()]])
-            ids.append(image_id)
-            out.append(int(consensus_codes(votes, len(classes), consensus)[0]))
+        if not (s["done"] and s["labels"]):
+            continue
+        if consensus == "adjudicate":
+            if review is not None and review.needs(s):
+                if image_id in (decided or {}):
+                    ids.append(image_id)
+                    out.append(codes[decided[image_id]["label"]])
+                continue
+            rule = "majority"
+        else:
+            rule = consensus
+        votes = np.array([[codes[v] for v in s["labels"].values()]])
+        ids.append(image_id)
+        out.append(int(consensus_codes(votes, len(classes), rule)[0]))
     return np.array(ids, dtype=np.int64), np.array(out, dtype=np.int64)
 
 
@@ -78,12 +89,13 @@ def _cohen_kappa(a, b):
     return float(value) if np.isfinite(value) else 0.0
 
 
-def stopping_signal(settings, rounds, n_queued):
-    """Stabilizing predictions (Bloodgood and Vijay-Shanker, 2009) and the budget.
+def stopping_signal(settings, rounds, n_queued, n_images=None):
+    """Stabilizing predictions (Bloodgood and Vijay-Shanker, 2009), the budget and the pool.
 
     Cohen's kappa between the stop-set predictions of successive models; the
     signal is up when the mean of the last ``stop_window`` kappas reaches
-    ``stop_threshold``, or when the budget is spent.
+    ``stop_threshold``, when the budget is spent, or when every image of the
+    pool has been queued (nothing is left to label, budget or not).
 
     Parameters
     ----------
@@ -93,11 +105,14 @@ def stopping_signal(settings, rounds, n_queued):
         The rounds, oldest first, with their ``stop_predictions``.
     n_queued : int
         Images queued so far.
+    n_images : int, default=None
+        Images in the pool; ``None`` leaves the pool out of the signal.
 
     Returns
     -------
     signal : dict
-        ``stop``, ``kappa_window``, ``threshold`` and ``budget_left``.
+        ``stop``, ``kappa_window``, ``threshold``, ``budget_left`` and
+        ``pool_left`` (images never queued; ``None`` without ``n_images``).
     """
     cfg = settings
     preds = [r["stop_predictions"] for r in rounds if r["stop_predictions"] is not None]
@@ -105,8 +120,10 @@ def stopping_signal(settings, rounds, n_queued):
     window = kappas[-cfg["stop_window"]:]
     stable = len(window) == cfg["stop_window"] and float(np.mean(window)) >= cfg["stop_threshold"]
     budget_left = None if cfg["budget"] is None else max(0, cfg["budget"] - n_queued)
-    return {"stop": bool(stable or budget_left == 0), "kappa_window": window,
-            "threshold": cfg["stop_threshold"], "budget_left": budget_left}
+    pool_left = None if n_images is None else max(0, n_images - n_queued)
+    return {"stop": bool(stable or budget_left == 0 or pool_left == 0), "kappa_window": window,
+            "threshold": cfg["stop_threshold"], "budget_left": budget_left,
+            "pool_left": pool_left}
 
 
 def status(name, classes, label_counts, kappa_, rounds, training, stopping):
@@ -122,47 +139,3 @@ def status(name, classes, label_counts, kappa_, rounds, training, stopping):
         "training": training,
         "stopping": stopping,
     }
-
-
-def write_export(path, classes, ids, codes, raters, standing, times, images):
-    """Write the export CSV (see ``LabelingProject.export``); replaced atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        The CSV file.
-    classes : list of str
-        The project's classes.
-    ids, codes : ndarray
-        The labeled set (:func:`labeled_set`).
-    raters : dict
-        ``{rater_id: name}``.
-    standing : dict
-        ``{image_id: {rater_id: label}}``.
-    times : dict
-        ``{image_id: (first, last)}`` label times.
-    images : dict
-        ``{image_id: (relpath, patient)}``.
-
-    Returns
-    -------
-    n_rows : int
-        Images written.
-    """
-    has_patient = any(p is not None for _, p in images.values())
-    header = ["filename", "label"] + [f"rater_{n}" for n in raters.values()]
-    header += (["patient"] if has_patient else []) + [
-        "n_labels", "first_labeled_at", "last_labeled_at"]
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for image_id, code in zip(ids.tolist(), codes.tolist()):
-            relpath, patient = images[image_id]
-            votes = standing.get(image_id, {})
-            row = [relpath, classes[code]] + [votes.get(r, "") for r in raters]
-            row += ([patient or ""] if has_patient else []) + [
-                len(votes), *times.get(image_id, ("", ""))]
-            writer.writerow(row)
-    os.replace(tmp, path)
-    return len(ids)

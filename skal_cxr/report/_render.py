@@ -3,13 +3,13 @@
 import csv
 import io
 import math
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._results import RecordsWarning, _atomic_write, read_config, read_records
+from .._atomic import atomic_write, replacing
+from .._results import REPORT_FILES, RecordsWarning, own_files, read_config, read_records
 from ._headline import headline
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
@@ -231,6 +231,7 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fracti
     order = sorted(order, key=lambda s: s != "random")
     rows = summarize(records, schedule, metric=metric, targets=targets, strategy_order=order)
 
+    own_files(results_dir, REPORT_FILES)  # listed before written: --overwrite may delete them
     summary = results_dir / "summary.csv"
     fields = []
     for row in rows:
@@ -240,7 +241,7 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fracti
     writer.writeheader()
     for row in rows:
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-    _atomic_write(summary, table.getvalue().encode())
+    atomic_write(summary, table.getvalue().encode())
 
     plotted = [m for m in _PLOTTED if m in known]
     if not meta["resolved"].get("ordinal", True):
@@ -248,12 +249,11 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fracti
     if metric not in plotted:
         plotted.insert(0, metric)
     figure = results_dir / "learning_curves.png"
-    tmp = figure.with_name(figure.name + ".tmp.png")
-    plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, tmp,
-                         n_pool=meta["resolved"]["n_pool"])
-    os.replace(tmp, figure)
+    with replacing(figure, suffix=".png") as tmp:
+        plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, tmp,
+                             n_pool=meta["resolved"]["n_pool"])
     report = results_dir / "report.md"
     lead = headline({s: curves[s] for s in order}, baselines, fraction=lead_fraction,
                     metric=metric, label=_LABELS.get(metric, metric))
-    _atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
+    atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}

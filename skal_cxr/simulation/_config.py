@@ -9,7 +9,7 @@ import copy
 import json
 import numbers
 
-from .._validation import check_int
+from .._validation import Integers, check_values
 from ..engine import ROUND_DEFAULTS, check_initial, merge_settings, resolve_round_params
 from ..exceptions import ConfigError
 
@@ -56,6 +56,7 @@ DATA_DEFAULTS = {
         "encoding": None,
         "delimiter": None,
         "cache_dir": None,
+        "verify_cache": False,
         "random_state": 0,
         "test_size": 0.25,
         "val_size": 0.1,
@@ -97,8 +98,13 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def _check_int(value, name, minimum):
-    return check_int(value, name, minimum, error=ConfigError)
+#: Constraints of the simulation's own settings (the round settings are the engine's).
+_CONSTRAINTS = {"n_initial": [Integers(1)], "seeds": [Integers(1)], "seed": [Integers(0)],
+                "budget": [Integers(1)]}
+
+
+def _checked(name, value):
+    return check_values({name: value}, _CONSTRAINTS, "simulate", error=ConfigError)[name]
 
 
 def resolve_data_spec(data):
@@ -188,18 +194,18 @@ def resolve_config(**params):
 
     seeds = config["seeds"]
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        seeds = list(range(_check_int(seeds, "seeds", 1)))
-    seeds = [_check_int(s, "every seed", 0) for s in seeds]
+        seeds = list(range(_checked("seeds", seeds)))
+    seeds = [_checked("seed", s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct non-negative integers; got {seeds}.")
     config["seeds"] = seeds
 
-    config["n_initial"] = _check_int(config["n_initial"], "n_initial", 1)
+    config["n_initial"] = _checked("n_initial", config["n_initial"])
     budget = config["budget"]
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
         raise ConfigError(f"budget must be a count or a fraction of the pool; got {budget!r}.")
     if isinstance(budget, numbers.Integral) or (budget > 1 and float(budget).is_integer()):
-        budget = _check_int(int(budget), "budget", 1)
+        budget = _checked("budget", int(budget))
         if budget < config["n_initial"]:
             raise ConfigError(
                 f"budget ({budget}) is smaller than the initial labeled set "

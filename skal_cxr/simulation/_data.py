@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .._lazy import ImageRows, take_rows
-from .._validation import check_images, encode_labels, labels_1d
-from ..exceptions import DataError
+from .._validation import check_images, encode_labels, labels_1d, mark_checked
+from ..exceptions import ConfigError, DataError
 
 __all__ = ["SimulationData", "DataError", "load_simulation_data"]
 
@@ -22,7 +22,8 @@ class SimulationData:
     :class:`~skal_cxr.datasets.ImageRows` views of an image cache (read
     lazily as uint8); labels are integer
     codes indexing ``class_names``. ``X_val`` is ``None`` when there is no
-    validation split.
+    validation split. ``sources`` (image folders) holds the SHA-256 of every
+    loaded file's bytes, in loading order: the data the splits were made of.
     """
 
     X_pool: np.ndarray
@@ -35,6 +36,7 @@ class SimulationData:
     ordinal: bool
     split: str
     agreement: object = None
+    sources: object = None
 
     def summary(self):
         """Sizes of the splits, JSON-serialisable."""
@@ -57,9 +59,14 @@ class SimulationData:
 
         Stored in ``config.json``: a resumed simulation checks that its data
         are the very data the records were computed on, not only of the same
-        sizes.
+        sizes. With ``sources`` (an image folder), the images enter through
+        their files' content hashes instead of their decoded pixels: the
+        fingerprint describes the files, whether or not an image cache
+        decoded them.
         """
         digest = hashlib.sha256()
+        if self.sources is not None:
+            digest.update(b"sources:" + "\n".join(map(str, self.sources)).encode() + b";")
         for name in ("X_pool", "y_pool", "X_val", "y_val", "X_test", "y_test"):
             array = getattr(self, name)
             if array is None:
@@ -68,6 +75,10 @@ class SimulationData:
             if not hasattr(array, "shape"):
                 array = np.asarray(array)
             first = np.asarray(array[:1])  # lazy rows (a memory map) are read in blocks
+            if self.sources is not None and name.startswith("X"):
+                # the files' hashes stand for the pixels (uint8 from a cache or float32)
+                digest.update(f"{name}:{tuple(array.shape)};".encode())
+                continue
             digest.update(f"{name}:{first.dtype.str}{tuple(array.shape)};".encode())
             rows = max(1, (1 << 24) // max(1, first.nbytes))  # ~16 MB at a time
             for start in range(0, len(array), rows):
@@ -141,8 +152,6 @@ def _load_phantoms(spec):
 
 def _class_codes(y, where):
     """Labels of a single-label classification file as int64 codes ``0..k-1``."""
-    from ._config import ConfigError
-
     try:
         y = labels_1d(y)
     except ValueError:
@@ -190,7 +199,7 @@ def _load_folder(spec):
 
     keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
             "group_column", "image_size", "on_error", "duplicates", "encoding", "delimiter",
-            "cache_dir")
+            "cache_dir", "verify_cache")
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
     except (OSError, ValueError, KeyError) as exc:
@@ -216,6 +225,7 @@ def _load_folder(spec):
         *parts, class_names=names, ordinal=ordinal,
         split="patient" if groups is not None else "stratified",
         agreement=_plain(getattr(bunch, "agreement", None)),
+        sources=np.asarray(bunch.sha256),
     )
 
 
@@ -277,6 +287,9 @@ def load_simulation_data(spec):
     _check_split_covers_classes(data.y_test, data.class_names, "test")
     if data.y_val is not None:
         _check_split_covers_classes(data.y_val, data.class_names, "validation")
+    # checked here once: every round's evaluation reads them without a second scan
+    mark_checked(data.X_val)
+    mark_checked(data.X_test)
     return data
 
 

@@ -8,10 +8,22 @@ from pathlib import Path
 from joblib import Parallel, delayed, parallel_config
 from sklearn.utils import Bunch
 
+from .._reaper import reaped_children
 from .._results import (
-    CONFIG_FILE, RECORDS_DIR, REPORT_FILES, ResultsDirError, ResultsLock, claim_folder,
-    is_record_file,
-    read_config, read_record_file, read_records, record_path, repair_records, write_config,
+    CONFIG_FILE,
+    RECORDS_DIR,
+    REPORT_FILES,
+    ResultsDirError,
+    ResultsLock,
+    claim_folder,
+    own_files,
+    owned_files,
+    read_config,
+    read_record_file,
+    read_records,
+    record_path,
+    repair_records,
+    write_config,
 )
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
@@ -106,7 +118,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
         old, old_resolved = meta["config"], meta["resolved"]
         # a setting added since the folder was written has its default there
         old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
-        diff = config_diff(old, config)
+        # how the data are checked is no part of what they are
+        diff = [k for k in config_diff(old, config) if k != "data.verify_cache"]
         # same settings but other data (a replaced file): the records would not fit
         diff += [f"data ({k})" for k in config_diff(old_resolved, resolved)]
         if diff:
@@ -118,13 +131,11 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
     if results_dir.exists() and not overwrite and not config_path.is_file():
         if (results_dir / RECORDS_DIR).exists():
             raise ResultsDirError(f"{results_dir} holds records but no {CONFIG_FILE}.")
-    if overwrite:  # remove only what a simulation writes (in a folder it owns)
-        for path in (results_dir / RECORDS_DIR).glob("*.jsonl*"):
-            if is_record_file(path):
+    if overwrite:  # remove only the files this tool wrote (listed in the folder's marker)
+        for name in sorted(owned_files(results_dir) or ()):
+            path = results_dir / name
+            if path.is_file() and not path.is_symlink():
                 path.unlink()
-        for name in REPORT_FILES + (CONFIG_FILE,):
-            if (results_dir / name).is_file():
-                (results_dir / name).unlink()
     results_dir.mkdir(parents=True, exist_ok=True)
     return True
 
@@ -197,8 +208,11 @@ def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, tok
     # A worker that never got a task has no parent watch (see _exit_with_parent):
     # a short idle timeout ends it too, so no worker outlives a killed parent
     # (holding its output pipes open) for loky's default 300 s.
-    with parallel_config(backend="loky", inner_max_num_threads=config["torch_threads"],
-                         idle_worker_timeout=2):
+    # The reaper kills every worker and resource tracker of the pool when this
+    # process dies, at any moment (pool start-up and shut-down included).
+    with reaped_children(), parallel_config(
+            backend="loky", inner_max_num_threads=config["torch_threads"],
+            idle_worker_timeout=2):
         # max_nbytes=None: no read-only memmaps (torch warns on them)
         return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
 
@@ -447,12 +461,17 @@ def simulate(
     )
     claim_folder(results_dir)
     with ResultsLock(results_dir) as lock, _sigterm_interrupts():
+        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
+        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
+        records = [record_path(results_dir, *t) for t in tasks]
+        own_files(results_dir, [CONFIG_FILE, *records, *(p.with_name(p.name + ".rejected")
+                                                         for p in records)]
+                  + (list(REPORT_FILES) if report else []))
+        # (listed before they are written: every file this run writes is listed)
         if _prepare_dir(results_dir, config, resolved, overwrite):
             _write_config(results_dir, config, resolved)
         repair_records(results_dir)
         schedule = resolved["schedule"]
-        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
-        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
         bars = _Progress(results_dir, tasks, schedule) if progress else None
         try:
             _run_grid(tasks, data_, _scoring_on(config, score_scheduler), schedule,

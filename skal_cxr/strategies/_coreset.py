@@ -95,7 +95,8 @@ coreset.__doc__ = strategy_doc("""Query a batch covering the embedding space (gr
     Each pick maximises ``min_{c in centers} ||phi(x) - phi(c)||`` where
     ``phi`` is the network's ``embed`` and the centers are the learner's
     labeled images (``X_training_``, or ``X_training`` for modAL's learner)
-    and the earlier picks (Sener & Savarese, 2018); see :func:`k_center_greedy`. With ``on_transformed=True`` on the
+    and the earlier picks (Sener & Savarese, 2018); see
+    :func:`k_center_greedy`. With ``on_transformed=True`` on the
     learner, ``phi`` is its ``transform_without_estimating`` instead.
     ``n_mc_samples`` is accepted for a uniform interface and unused.
 """, scores="""The distance of each queried image to its nearest center when

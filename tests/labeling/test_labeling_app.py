@@ -39,7 +39,8 @@ def test_health_needs_no_token_and_everything_else_does(served):
     r = client.get("/api/me", headers=auth["alice"])
     assert r.status_code == 200
     assert r.json() == {"rater": "alice", "project": "project", "classes": CLASSES,
-                        "show_prediction": False, "labels_per_image": 1}
+                        "show_prediction": False, "labels_per_image": 1, "role": "rater",
+                        "adjudicate": False}
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
 
@@ -203,3 +204,28 @@ def test_prediction_is_shown_only_when_the_project_says_so(make_project, phantom
     assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert prediction["class"] == max(prediction["probabilities"],
                                       key=prediction["probabilities"].get)
+
+
+def test_a_wildcard_bind_checks_the_public_host_name(make_project, capsys):
+    """--host 0.0.0.0 --allow-remote checks Host against --public-host; never turns it off."""
+    from skal_cxr.cli import main
+    from skal_cxr.labeling._app import _allowed_hosts
+
+    with pytest.raises(LabelingError, match="--public-host"):
+        _allowed_hosts("0.0.0.0")
+    assert _allowed_hosts("0.0.0.0", "labels.example.org") == ["labels.example.org"]
+    assert _allowed_hosts("192.168.1.5", "labels.example.org") == ["192.168.1.5",
+                                                                   "labels.example.org"]
+    project = make_project()
+    auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
+    app = create_app(project, allowed_hosts=_allowed_hosts("0.0.0.0", "labels.example.org"),
+                     background=False)
+    good = TestClient(app, base_url="http://labels.example.org:8765")
+    assert good.get("/api/me", headers=auth).status_code == 200
+    for host in ("evil.example", "attacker.test:8765", "192.168.1.5"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/health").status_code == 400
+    capsys.readouterr()
+    assert main(["label", "serve", str(project.path), "--host", "0.0.0.0",
+                 "--allow-remote"]) == 2
+    err = capsys.readouterr().err
+    assert "--public-host" in err and err.count("\n") == 1

@@ -2,7 +2,8 @@
 
 Playwright for Python drives Debian's Chromium (``/usr/bin/chromium``, or the
 executable named by ``SKAL_CXR_CHROMIUM``) through the whole path a rater
-takes: a project over a folder of 16-bit phantom PNGs with one rater (the
+takes: a project over a folder of 16-bit phantom PNGs, and one over the same
+films as DICOM CR in a real Orthanc (a DICOMweb query), with one rater (the
 Python API behind ``skal-cxr label init`` and ``add-rater``), ``skal-cxr
 label serve`` in its own process on a free loopback port, the secret link, three
 images labeled with the keyboard (one with a note, one undone and relabeled),
@@ -48,22 +49,57 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A project over 12 phantom CXRs saved as 16-bit PNGs, with one rater."""
+@pytest.fixture(scope="module", params=["folder", "dicomweb"])
+def project(request, tmp_path_factory):
+    """A project over 12 phantom CXRs with one rater.
+
+    ``folder``: the films saved as 16-bit PNGs; ``dicomweb``: the same films as
+    12-bit DICOM CR in a real Orthanc (``tests/pacs``), the project made from
+    a DICOMweb query; the server is stopped before the page is served, since
+    a project keeps its own copies.
+    """
     from skal_cxr.datasets import make_cxr_phantoms
 
     root = tmp_path_factory.mktemp("labeling")
-    images = root / "images"
-    images.mkdir()
     X, _ = make_cxr_phantoms(N_IMAGES, image_size=128, random_state=0)
-    for i, x in enumerate(X):
-        # 12-bit stored values, as from a DX detector
-        Image.fromarray(np.round(x * 4095).astype(np.uint16)).save(images / f"cxr_{i:02d}.png")
+    stored = np.round(np.asarray(X) * 4095).astype(np.uint16)  # 12 bits, as from a detector
     path = root / "chest_xray_study"
-    project = init_project(path, images, CLASSES, labels_per_image=1, query_size=6,
-                           image_size=32)
+    if request.param == "folder":
+        images = root / "images"
+        images.mkdir()
+        for i, x in enumerate(stored):
+            Image.fromarray(x).save(images / f"cxr_{i:02d}.png")
+        project = init_project(path, images, CLASSES, labels_per_image=1, query_size=6,
+                               image_size=32)
+    else:
+        project = _dicomweb_project(path, stored, root / "orthanc")
     return path, project.add_rater("dr_a")
+
+
+def _dicomweb_project(path, stored, folder):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pacs"))
+    from _orthanc import OrthancServer, make_cr_films, orthanc_missing
+
+    if orthanc_missing():
+        pytest.skip(orthanc_missing())
+    pytest.importorskip("dicomweb_client")
+    from skal_cxr.labeling import init_dicomweb_project
+
+    films = make_cr_films(np.zeros((N_IMAGES, 1, 1), np.uint8), N_IMAGES // 2, 2)
+    for ds, x in zip(films, stored):
+        ds.Rows, ds.Columns = x.shape
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds.PixelData = x.tobytes()
+    server = OrthancServer(folder).start()
+    try:
+        server.upload(films)
+        os.environ["SKAL_CXR_TEST_PACS"] = f"{server.username}:{server.password}"
+        return init_dicomweb_project(path, server.dicomweb_url, CLASSES, query="Modality=CR",
+                                     auth="basic", credentials_env="SKAL_CXR_TEST_PACS",
+                                     labels_per_image=1, query_size=6, image_size=32)
+    finally:
+        os.environ.pop("SKAL_CXR_TEST_PACS", None)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +178,7 @@ def _standing_labels(db):
     return rows
 
 
+@pytest.mark.slow
 def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     base, token, path = server
     page.goto(f"{base}/#token={token}")
@@ -154,14 +191,9 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     # the prediction stays hidden by default (it biases raters)
     assert page.is_hidden("#prediction")
     # the image is drawn at its own resolution, with contrast
-    drawn = page.evaluate("""() => {
-        const c = document.getElementById('image');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let lo = 255, hi = 0;
-        for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
-        return [c.width, c.height, lo, hi];
-    }""")
-    assert drawn[:2] == [128, 128] and drawn[3] - drawn[2] > 100
+    drawn = page.evaluate("window.__viewer.sourceStats()")
+    assert (drawn["width"], drawn["height"]) == (128, 128)
+    assert drawn["max"] - drawn["min"] > 100
 
     # window/level: dragging right widens the window, dragging down raises the level
     before = page.text_content("#wl")
@@ -216,6 +248,7 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     _screenshot(page, tmp_path, "labeling_status.png")
 
 
+@pytest.mark.slow
 def test_unknown_token_is_refused(server, page):
     base, _, _ = server
     page.goto(f"{base}/#token=not-a-rater")

@@ -128,3 +128,24 @@ def test_init_builds_the_cache_and_resumes_after_an_interruption(tmp_path):
     assert not np.array_equal(pool[[0]], before)
     np.testing.assert_array_equal(pool[[0]], pool[[1]])
     assert reopened.train_round() == 1
+
+
+def test_a_same_size_edit_with_its_time_restored_reaches_the_pool(tmp_path):
+    """The project's cache sees content, not time stamps (cp -p, rsync -a, a restore)."""
+    import os
+
+    from PIL import Image
+
+    from skal_cxr.labeling._pool import build_pool_cache
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"im{i}.png")
+        Image.fromarray(np.full((12, 12), 50 * i, np.uint8)).save(files[-1], compress_level=0)
+    (tmp_path / "project").mkdir()
+    assert (build_pool_cache(tmp_path / "project", (8, 8), files).images[1] == 50).all()
+    st = os.stat(files[1])
+    Image.fromarray(np.full((12, 12), 222, np.uint8)).save(files[1], compress_level=0)
+    os.utime(files[1], ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(files[1]).st_size == st.st_size
+    assert (build_pool_cache(tmp_path / "project", (8, 8), files).images[1] == 222).all()

@@ -25,7 +25,8 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     assert "rater alice: 0 labels" in out and "round 0: random" in out
     assert "budget left 8" in out
     assert main(["label", "export", project, "-o", str(tmp_path / "l.csv")]) == 0
-    assert (tmp_path / "l.csv").read_text().startswith("filename,label,rater_alice,")
+    header = (tmp_path / "l.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["filename", "label", "consensus"] and "rater_alice" in header
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -37,7 +38,7 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     (["label", "serve", "{proj}", "--score-scheduler", "nonsense"],
      "--score-scheduler 'nonsense': no Dask scheduler answers there"),
     (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a,b", "--n-jobs", "0"],
-     "n_jobs must be"),
+     "'n_jobs' parameter of init_project must be"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
                                     message):
@@ -64,3 +65,32 @@ def test_serve_score_scheduler_reaches_the_project(make_project, monkeypatch, ca
     assert served[0].score_scheduler == cluster.scheduler_address
     assert main(["label", "serve", proj]) == 0
     assert served[1].score_scheduler is None
+
+
+def test_add_rater_links_to_where_serve_listens(make_project, capsys):
+    project = make_project()
+    path = str(project.path)
+
+    def link(*extra):
+        assert main(["label", "add-rater", path, *extra]) == 0
+        return re.search(r"(\S+)/#token=[\w-]+", capsys.readouterr().out).group(1)
+
+    assert link("a") == "http://127.0.0.1:8765"            # never served: the default
+    project.db.set_meta("serve", '{"host": "127.0.0.1", "port": 9123}')   # as serve does
+    assert link("b") == "http://127.0.0.1:9123"
+    assert link("c", "--port", "9000") == "http://127.0.0.1:9000"
+    assert link("d", "--url", "https://labels.example.org/") == "https://labels.example.org"
+    assert main(["label", "add-rater", path, "e", "--adjudicator"]) == 0
+    assert "(adjudicator)" in capsys.readouterr().out
+    assert open_project(path).review.next_for("e")["image_id"] is None   # the role is kept
+
+
+def test_export_jsonl(make_project, tmp_path, capsys):
+    project = make_project()
+    project.add_rater("alice")
+    image_id = project.next_image("alice")["image_id"]
+    project.submit_label("alice", image_id, "normal")
+    out = tmp_path / "audit.jsonl"
+    assert main(["label", "export", str(project.path), "-o", str(out), "--format", "jsonl"]) == 0
+    assert "3 events" in capsys.readouterr().err   # the round, the assignment, the label
+    assert out.read_text().count("\n") == 3

@@ -42,6 +42,22 @@ def test_monochrome1_is_inverted_with_its_window(tmp_path, write_dicom):
     assert png[0, 0] == 255 and png[1, 1] == 0
 
 
+def test_every_window_of_the_file_is_a_preset(tmp_path, write_dicom):
+    path = write_dicom(tmp_path / "w.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
+                       WindowCenter=[200, 400], WindowWidth=[100, 600],
+                       WindowCenterWidthExplanation=["NORMAL", "HARDER"])
+    pixels, center, width, windows = display_pixels(path, presets=True)
+    # inverted like the pixels (MONOCHROME1), the first one is the default
+    assert windows == [{"name": "NORMAL", "center": 800.0, "width": 100.0},
+                       {"name": "HARDER", "center": 600.0, "width": 600.0}]
+    assert (center, width) == (800.0, 100.0)
+    plain = write_dicom(tmp_path / "p.dcm", [[0, 1]], WindowCenter=1, WindowWidth=2)
+    assert display_pixels(plain, presets=True)[3] == [
+        {"name": "window 1", "center": 1.0, "width": 2.0}]
+    Image.fromarray(np.array([[1, 2]], dtype=np.uint8)).save(tmp_path / "a.png")
+    assert display_pixels(tmp_path / "a.png", presets=True)[3] == []
+
+
 def test_voi_lut_sequence_is_applied(tmp_path, write_dicom):
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
@@ -110,3 +126,45 @@ def test_non_utf8_csv_says_how_to_fix(image_dir, tmp_path):
     path.write_bytes("filename\na.png\nb.png\n# é\n".encode("cp1252"))
     with pytest.raises(ValueError, match=r"is not UTF-8 \(byte 0xe9 on line 4\)"):
         find_images(image_dir, path)
+
+
+def test_a_link_and_its_target_are_one_film(tmp_path):
+    """The rule of load_image_folder: a folder scan or a CSV naming both is refused."""
+    d = tmp_path / "images"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        (d / name).write_bytes(name.encode())
+    os.symlink(d / "a.png", d / "sub" / "link.png")
+    with pytest.raises(ValueError, match=r"'sub/link.png' is the same file as 'a.png'"):
+        find_images(d)
+    csv = tmp_path / "list.csv"
+    csv.write_text("filename\na.png\nb.png\nsub/link.png\n")
+    with pytest.raises(ValueError, match=r"line 4 \('sub/link.png'\) is the same file as "
+                                         r"line 2 \('a.png'\)"):
+        find_images(d, csv)
+    os.link(d / "b.png", d / "hard.png")
+    csv.write_text("filename\nb.png\nhard.png\n")
+    with pytest.raises(ValueError, match="line 3 .* same file as line 2"):
+        find_images(d, csv)
+    csv.write_text("filename\na.png\nb.png\n")
+    assert find_images(d, csv) == [("a.png", None), ("b.png", None)]
+
+
+def test_display_follows_the_decoder_on_palettes_slopes_and_size(tmp_path, write_dicom,
+                                                                 monkeypatch):
+    """What the rater sees is what the model reads: palette applied, the same refusals."""
+    descriptor = [4, 0, 16]
+    data = np.asarray([65535, 40000, 20000, 0], dtype="<u2").tobytes()
+    attrs = {f"{c}PaletteColorLookupTable{k}": v for c in ("Red", "Green", "Blue")
+             for k, v in (("Descriptor", descriptor), ("Data", data))}
+    path = write_dicom(tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR",
+                       bits_stored=8, **attrs)
+    pixels, _, _ = display_pixels(path)
+    assert pixels.tolist() == [[65535, 40000], [20000, 0]]  # palette values, not indices
+    flat = write_dicom(tmp_path / "flat.dcm", [[0, 5], [6, 7]], RescaleSlope=0)
+    with pytest.raises(ValueError, match="RescaleSlope is 0"):
+        display_pixels(flat)
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", "1000")
+    with pytest.raises(ValueError, match="more than the limit"):
+        display_pixels(tmp_path / "big.png")

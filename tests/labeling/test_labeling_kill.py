@@ -59,6 +59,7 @@ class Server:
             self.kill()
 
 
+@pytest.mark.slow
 def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project, phantom_folder):
     project = make_project(labels_per_image=2, query_size=6, budget=30, reserve_size=4)
     tokens = {name: project.add_rater(name) for name in ("alice", "bob", "carol")}

@@ -316,3 +316,16 @@ def test_label_free_cold_start_on_the_cached_pca_view(make_project, cold_start):
                                       random_state=np.random.default_rng(
                                           [project.round_config.seed, 1]))
     assert rnd["queried"] + rnd["reserve"] == (np.asarray(order) + 1).tolist()
+
+
+def test_stopping_signal_says_stop_when_the_pool_is_exhausted(make_project):
+    """No budget, every image queued: nothing is left to label, so stop."""
+    project = make_project(query_size=60, reserve_size=0)  # round 0 queues the whole pool
+    assert project.config["budget"] is None
+    rounds = [{"stop_predictions": None}]
+    signal = stopping_signal(project.config, rounds, n_queued=59, n_images=60)
+    assert signal["stop"] is False and signal["pool_left"] == 1
+    signal = stopping_signal(project.config, rounds, n_queued=60, n_images=60)
+    assert signal["stop"] is True and signal["pool_left"] == 0
+    stop = project.status()["stopping"]
+    assert stop["pool_left"] == 0 and stop["stop"] is True

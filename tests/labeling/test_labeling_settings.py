@@ -96,3 +96,21 @@ def test_the_cli_takes_query_size_and_warns_for_batch_size(tmp_path, phantom_fol
         main(["label", "init", "--help"])
     out = capsys.readouterr().out
     assert "--query-size" in out and "--batch-size" not in out
+
+
+def test_settings_are_checked_with_the_estimators_constraints(tmp_path, phantom_folder):
+    from skal_cxr.labeling import LabelingError
+
+    image_dir = phantom_folder[0]
+    tiny = {**TINY, "estimator": {**TINY["estimator"], "batch_size": -1},
+            "training": {"max_epochs": 0, "min_train_steps": 1}}
+    project = init_project(tmp_path / "p", image_dir, CLASSES, **tiny)
+    assert project.round_config.estimator["batch_size"] == -1
+    assert project.round_config.training["max_epochs"] == 0
+    for options, message in [({"training": {"max_epochs": -1}}, "'max_epochs' parameter of "
+                               "MCDropoutCNN"),
+                              ({"estimator": {"batch_size": 0}}, "'batch_size' parameter of "
+                               "MCDropoutCNN"),
+                              ({"stop_window": 0}, "'stop_window' parameter of init_project")]:
+        with pytest.raises(LabelingError, match=message):
+            init_project(tmp_path / "q", image_dir, CLASSES, **{**TINY, **options})

@@ -1,9 +1,16 @@
-/* The rater page: one image at a time, window/level, keyboard labeling.
+/* The rater page: one image at a time, keyboard labeling, prefetch, offline banner.
  *
  * Talks only to the JSON API (see docs/labeling_api.rst): /api/me once, then
  * /api/next -> /api/images/{id}/pixels -> POST /api/labels | /api/skip, and
  * POST /api/undo. While the server trains the next model and this rater has
  * nothing left, /api/next answers reason "waiting" and the page polls it.
+ * The image itself is drawn by SkalViewer (viewer.js).
+ *
+ * Images are kept in a small in-memory cache keyed by image id (the API sends
+ * them "no-store", so the browser's HTTP cache never holds them): undo shows
+ * the previous image again from memory, and the ids /api/next lists in
+ * "ahead" (the rater's next images, when the server sends them) are fetched
+ * while the rater reads the current one.
  */
 "use strict";
 
@@ -11,30 +18,116 @@
   const { api, ApiError, fmt } = SkalCxr;
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 3000;          // while waiting for the next batch
-  const POLL_MAX_MS = 15000;     // back-off ceiling after connection errors
+  const POLL_MAX_MS = 15000;     // back-off ceiling after errors
+  const HEARTBEAT_MS = 5000;     // is the server still there?
+  const OFFLINE_HEARTBEAT_MS = 2000;
+  const CACHE_BYTES = 256 * 1024 * 1024;
 
   const state = {
     me: null,
     next: null,         // the last /api/next answer (progress, prediction)
     imageId: null,      // the image on screen, null when there is none
-    image: null,        // {data, width, height, min, max, hist, center, width0}
-    center: 0,
-    width: 1,
-    invert: false,
     busy: false,        // a request that changes the image is in flight
     undo: [],           // [{label_id, image_id, label}] of this page's labels
     timer: { since: null, spent: 0 },
     polling: null,
     stopped: false,
+    offline: false,
+    generation: 0,      // bumped when a pasted link restarts the page
+    review: null,       // {image_id, labels, pending} while adjudicating a disputed image
   };
 
-  // -- messages --------------------------------------------------------------
+  // -- the viewer and its overlays ----------------------------------------------
+  const viewer = SkalViewer.create({
+    wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"), onChange: renderOverlay,
+    onNeedFull: (id) => needFull(id),
+  });
+  const context = SkalContext.create({
+    api, box: $("film-box"), list: $("film-info"), related: $("related"),
+    onToggle: (on) => $("related-toggle").setAttribute("aria-pressed", String(on)),
+  });
+  const PRESET_NAMES = Object.fromEntries(SkalViewer.PRESETS.map((r) => [r[0], r[1]]));
+  PRESET_NAMES.auto = "Auto";
+
+  function renderOverlay(v) {
+    const st = v.state();
+    if (st.imageId === null) {
+      $("wl").textContent = "";
+      $("zoom").textContent = "";
+      return;
+    }
+    const name = st.presetName || PRESET_NAMES[st.preset] || st.preset;
+    const preset = st.preset ? ` (${name})` : "";
+    $("wl").textContent = `W ${Math.round(st.width)}  L ${Math.round(st.center)}${preset}`
+      + (st.invert ? "  inverted" : "");
+    const flips = (st.flipH ? "  flipped \u2194" : "") + (st.flipV ? "  flipped \u2195" : "");
+    const zoom = Math.round(st.scale * st.dpr * 100);
+    $("zoom").textContent = `${zoom} %${st.fit ? " (fit)" : ""}${flips}`
+      + (st.loupe.on ? `  loupe ${st.loupe.power}\u00d7` : "");
+    $("wl-invert").setAttribute("aria-pressed", String(st.invert));
+    $("flip-h").setAttribute("aria-pressed", String(st.flipH));
+    $("flip-v").setAttribute("aria-pressed", String(st.flipV));
+    $("loupe-toggle").setAttribute("aria-pressed", String(st.loupe.on));
+    $("pan-mode").setAttribute("aria-pressed", String(st.panMode));
+    document.querySelectorAll("[data-preset]").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.preset === st.preset));
+    });
+  }
+
+  // -- messages and the offline banner --------------------------------------------
   function showMessage(text, kind = "info") {
     const el = $("message");
     el.textContent = text || "";
     el.className = `message ${text ? "visible" : ""} ${kind}`;
   }
   function lastAction(text) { $("last-action").textContent = text; }
+
+  function setOffline(offline) {
+    if (offline === state.offline) return;
+    state.offline = offline;
+    $("offline").hidden = !offline;
+    $("canvas-wrap").classList.toggle("offline", offline);
+    if (offline) {
+      const since = new Date().toLocaleTimeString();
+      $("offline-text").textContent = `Cannot reach the labeling server (since ${since}). `
+        + "Labels saved so far are safe; keys are paused until it answers again. "
+        + "Retrying every few seconds\u2026";
+    } else {
+      lastAction("Connection to the server is back.");
+      if (!state.imageId && !state.busy && !state.stopped && state.me) loadNext();
+    }
+    setControlsEnabled(!state.busy);
+    heartbeat.schedule();
+  }
+
+  /* A request that failed without an HTTP answer: the server is unreachable. */
+  function isNetworkError(error) { return !(error instanceof ApiError); }
+
+  const heartbeat = {
+    timer: null,
+    schedule() {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.beat(),
+        state.offline ? OFFLINE_HEARTBEAT_MS : HEARTBEAT_MS);
+    },
+    async beat() {
+      const abort = new AbortController();
+      const t = setTimeout(() => abort.abort(), 4000);
+      let up = false;
+      try {
+        const r = await fetch("/api/health", { cache: "no-store", credentials: "omit",
+                                               signal: abort.signal });
+        up = r.ok;
+      } catch (_) {
+        up = false;
+      }
+      clearTimeout(t);
+      setOffline(!up);
+      this.schedule();
+    },
+  };
+  window.addEventListener("offline", () => heartbeat.beat());
+  window.addEventListener("online", () => heartbeat.beat());
 
   function fatal(error) {
     state.stopped = true;
@@ -87,8 +180,10 @@
       button.addEventListener("click", () => submitLabel(i));
       box.append(button);
     });
-    const keys = $("key-table");
+    const old = $("class-keys");
+    if (old) old.remove();
     const row = document.createElement("tr");
+    row.id = "class-keys";
     const k = document.createElement("td");
     const shown = Math.min(classes.length, 9);
     const first = document.createElement("kbd");
@@ -102,14 +197,14 @@
     const d = document.createElement("td");
     d.textContent = classes.slice(0, 9).join(", ");
     row.append(k, d);
-    keys.prepend(row);
+    $("key-table").prepend(row);
   }
 
   function setControlsEnabled(enabled) {
-    const onImage = enabled && state.imageId !== null;
+    const onImage = enabled && state.imageId !== null && !state.offline;
     document.querySelectorAll(".class-button").forEach((b) => { b.disabled = !onImage; });
-    $("skip").disabled = !onImage;
-    $("undo").disabled = !enabled || state.undo.length === 0;
+    $("skip").disabled = !onImage || state.review !== null;
+    $("undo").disabled = !enabled || state.offline || state.undo.length === 0;
   }
 
   function renderProgress(next) {
@@ -125,7 +220,12 @@
     $("total-bar").max = Math.max(1, budget || 1);
     $("total-bar").value = Math.min(p.labeled || 0, budget || 0);
     $("round").textContent = fmt(next.round);
-    $("previous-model").hidden = !next.from_previous_model;
+    const reserve = $("previous-model");
+    reserve.hidden = !next.from_previous_model;
+    // round 0 has no model: its reserve is the rest of the starting selection
+    reserve.textContent = next.round === 0
+      ? "An extra image of the starting selection, shown while the first model trains."
+      : `Picked by the round ${next.round} model while the next one trains.`;
   }
 
   function renderPrediction(next) {
@@ -157,211 +257,117 @@
     }
   }
 
-  // -- the image and window/level ---------------------------------------------
-  const canvas = $("image");
-  const ctx = canvas.getContext("2d", { alpha: false });
-  let frame = null;
-  let imageData = null;
-
-  function statsOf(data) {
-    let min = 65535, max = 0;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (v < min) min = v;
-      if (v > max) max = v;
+  /* An adjudicator sees the raters' labels and notes of a disputed image. */
+  function renderReview(review) {
+    state.review = review;
+    $("review").hidden = !review;
+    const list = $("review-labels");
+    list.replaceChildren();
+    if (!review) return;
+    $("review-summary").textContent = `The raters disagree on this image (${review.pending} `
+      + "waiting for adjudication). Read it, then decide with the keys below; your decision "
+      + "is the image's label.";
+    for (const r of review.labels) {
+      const li = document.createElement("li");
+      const who = document.createElement("strong");
+      who.textContent = r.rater;
+      li.append(who, `: ${r.label}`);
+      if (r.seconds !== null && r.seconds !== undefined) li.append(` (${fmt(r.seconds, 1)} s)`);
+      if (r.note) {
+        const note = document.createElement("span");
+        note.className = "rater-note";
+        note.textContent = `\u201c${r.note}\u201d`;
+        li.append(note);
+      }
+      list.append(li);
     }
-    if (data.length === 0) { min = 0; max = 0; }
-    const hist = new Uint32Array(max - min + 1);
-    for (let i = 0; i < data.length; i++) hist[data[i] - min]++;
-    return { min, max, hist };
   }
 
-  function percentile(image, q) {
-    const target = q * (image.data.length - 1);
-    let seen = 0;
-    for (let i = 0; i < image.hist.length; i++) {
-      seen += image.hist[i];
-      if (seen > target) return image.min + i;
+  // -- fetching images, with an in-memory cache (images.js) -------------------------
+  /* The longest side worth sending for this screen (a power of two, 1024..4096). */
+  function displaySize() {
+    const st = viewer.state();
+    const longest = Math.max(st.canvas.width, st.canvas.height) * st.dpr;
+    return Math.min(4096, Math.max(1024, 2 ** Math.ceil(Math.log2(Math.max(1, longest)))));
+  }
+
+  const cache = SkalImages.create({ api, ApiError, displaySize, maxBytes: CACHE_BYTES });
+
+  /* The viewer zoomed past a display-size film: fetch its full resolution. */
+  function needFull(id) {
+    cache.get(id, { full: true }).then((image) => {
+      if (state.imageId === id) viewer.upgrade(image, id);
+    }, (error) => {
+      if (isNetworkError(error)) setOffline(true);
+    });
+  }
+
+  function prefetch(next) {
+    const ahead = Array.isArray(next && next.ahead) ? next.ahead : [];
+    for (const id of ahead) {
+      if (id && id !== state.imageId) cache.get(String(id), { prefetch: true }).catch(() => {});
     }
-    return image.max;
-  }
-
-  async function fetchPixels(id) {
-    const response = await api(`/api/images/${encodeURIComponent(id)}/pixels`, { raw: true });
-    const width = parseInt(response.headers.get("X-Image-Width"), 10);
-    const height = parseInt(response.headers.get("X-Image-Height"), 10);
-    const buffer = await response.arrayBuffer();
-    if (!(width > 0 && height > 0) || buffer.byteLength !== width * height * 2) {
-      throw new Error(`image ${id}: ${buffer.byteLength} bytes for ${width}x${height} pixels`);
-    }
-    let data;
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) {
-      data = new Uint16Array(buffer);                 // little-endian host
-    } else {
-      const view = new DataView(buffer);
-      data = new Uint16Array(width * height);
-      for (let i = 0; i < data.length; i++) data[i] = view.getUint16(2 * i, true);
-    }
-    const image = { data, width, height, ...statsOf(data) };
-    const c = parseFloat(response.headers.get("X-Window-Center"));
-    const w = parseFloat(response.headers.get("X-Window-Width"));
-    image.center0 = Number.isFinite(c) ? c : (image.min + image.max + 1) / 2;
-    image.width0 = Number.isFinite(w) && w >= 1 ? w : Math.max(1, image.max - image.min + 1);
-    return image;
-  }
-
-  /* Fallback when the server cannot give raw pixels: the 8-bit PNG. */
-  async function fetchPng(id) {
-    const response = await api(`/api/images/${encodeURIComponent(id)}`, { raw: true });
-    const bitmap = await createImageBitmap(await response.blob());
-    const scratch = document.createElement("canvas");
-    scratch.width = bitmap.width; scratch.height = bitmap.height;
-    const sctx = scratch.getContext("2d");
-    sctx.drawImage(bitmap, 0, 0);
-    const rgba = sctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
-    const data = new Uint16Array(bitmap.width * bitmap.height);
-    for (let i = 0; i < data.length; i++) data[i] = rgba[4 * i];
-    const image = { data, width: bitmap.width, height: bitmap.height, ...statsOf(data) };
-    image.center0 = 127.5; image.width0 = 256;
-    return image;
-  }
-
-  function fitCanvas() {
-    const image = state.image;
-    if (!image) return;
-    const wrap = $("canvas-wrap");
-    const scale = Math.min(wrap.clientWidth / image.width, wrap.clientHeight / image.height);
-    canvas.style.width = `${Math.max(1, Math.floor(image.width * scale))}px`;
-    canvas.style.height = `${Math.max(1, Math.floor(image.height * scale))}px`;
-  }
-  new ResizeObserver(fitCanvas).observe($("canvas-wrap"));
-
-  /* DICOM PS3.3 C.11.2.1.2 linear VOI function, through a lookup table. */
-  function draw() {
-    frame = null;
-    const image = state.image;
-    if (!image) return;
-    const n = image.max - image.min + 1;
-    const lut = new Uint32Array(n);
-    const c = state.center - 0.5;
-    const w = Math.max(1, state.width) - 1;
-    for (let i = 0; i < n; i++) {
-      const v = image.min + i;
-      let g;
-      if (w === 0) g = v > c ? 255 : 0;
-      else if (v <= c - w / 2) g = 0;
-      else if (v > c + w / 2) g = 255;
-      else g = Math.round(((v - c) / w + 0.5) * 255);
-      if (state.invert) g = 255 - g;
-      lut[i] = 0xff000000 | (g << 16) | (g << 8) | g;   // RGBA bytes on little-endian
-    }
-    const out = new Uint32Array(imageData.data.buffer);
-    const data = image.data;
-    const min = image.min;
-    for (let i = 0; i < data.length; i++) out[i] = lut[data[i] - min];
-    ctx.putImageData(imageData, 0, 0);
-    $("wl").textContent = `W ${Math.round(state.width)}  L ${Math.round(state.center)}`
-      + (state.invert ? "  inverted" : "");
-  }
-  function requestDraw() { if (frame === null) frame = requestAnimationFrame(draw); }
-
-  function setWindow(center, width) {
-    state.center = center;
-    state.width = Math.max(1, width);
-    requestDraw();
-  }
-  function resetWindow() {
-    if (!state.image) return;
-    setWindow(state.image.center0, state.image.width0);
-  }
-  function autoWindow() {
-    const image = state.image;
-    if (!image) return;
-    const lo = percentile(image, 0.02), hi = percentile(image, 0.98);
-    setWindow((lo + hi + 1) / 2, Math.max(1, hi - lo + 1));
-  }
-  function toggleInvert() {
-    state.invert = !state.invert;
-    $("wl-invert").setAttribute("aria-pressed", String(state.invert));
-    requestDraw();
-  }
-  /* One screen pixel of drag moves the window by this many pixel values. */
-  function dragStep() {
-    const image = state.image;
-    return image ? Math.max(image.max - image.min + 1, 2) / 400 : 1;
   }
 
   function showImage(image, id) {
-    state.image = image;
     state.imageId = id;
-    canvas.width = image.width;
-    canvas.height = image.height;
-    imageData = ctx.createImageData(image.width, image.height);
-    canvas.setAttribute("aria-label", `chest X-ray ${id}, ${image.width} by ${image.height} pixels`);
     $("image-id").textContent = `image ${id}`;
-    canvas.dataset.imageId = id;
-    fitCanvas();
-    resetWindow();
-    draw();
-    canvas.hidden = false;
+    viewer.show(image, id);
+    $("image").hidden = false;
+    context.close();
+    context.load(id);
     timerStart();
   }
 
   function clearImage() {
-    state.image = null;
     state.imageId = null;
-    canvas.hidden = true;
-    $("wl").textContent = "";
+    context.close();
+    viewer.clear();
+    $("image").hidden = true;
     $("image-id").textContent = "";
-    delete canvas.dataset.imageId;
   }
-
-  let drag = null;
-  canvas.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0 || !state.image) return;
-    canvas.setPointerCapture(event.pointerId);
-    drag = { x: event.clientX, y: event.clientY, center: state.center, width: state.width };
-    canvas.classList.add("dragging");
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!drag) return;
-    const step = dragStep();
-    setWindow(drag.center + (event.clientY - drag.y) * step,
-              drag.width + (event.clientX - drag.x) * step);
-  });
-  const endDrag = () => { drag = null; canvas.classList.remove("dragging"); };
-  canvas.addEventListener("pointerup", endDrag);
-  canvas.addEventListener("pointercancel", endDrag);
-  canvas.addEventListener("dblclick", resetWindow);
 
   // -- the labeling loop -------------------------------------------------------
-  async function loadImage(id) {
-    try {
-      return await fetchPixels(id);
-    } catch (error) {
-      if (error instanceof ApiError && [401, 404, 409].includes(error.status)) throw error;
-      return fetchPng(id);
-    }
-  }
-
   /* Ask for the next image. While there is none yet ("waiting") or the server
    * is unreachable, poll again later; meanwhile the page stays usable (undo). */
   async function loadNext(delay = POLL_MS) {
     clearTimeout(state.polling);
     state.polling = null;
     if (state.stopped) return;
+    const generation = state.generation;
     state.busy = true;
     setControlsEnabled(false);
     let retry = null;
     try {
-      const next = await api("/api/next");
+      if (state.me.role === "adjudicator" && state.me.adjudicate) {
+        const review = await api("/api/adjudication/next");
+        if (generation !== state.generation) return;
+        if (review.image_id) {
+          const image = await cache.get(String(review.image_id));
+          if (generation !== state.generation) return;
+          setOffline(false);
+          showMessage("");
+          renderPrediction(null);
+          renderReview(review);
+          showImage(image, String(review.image_id));
+          state.busy = false;
+          setControlsEnabled(true);
+          return;
+        }
+      }
+      renderReview(null);
+      const next = await api("/api/next?ahead=1");
+      if (generation !== state.generation) return;
       state.next = next;
+      setOffline(false);
       renderProgress(next);
       if (next.image_id) {
-        const image = await loadImage(next.image_id);
+        const image = await cache.get(String(next.image_id));
+        if (generation !== state.generation) return;
         showMessage("");
         renderPrediction(next);
-        showImage(image, next.image_id);
+        showImage(image, String(next.image_id));
+        prefetch(next);
       } else {
         clearImage();
         renderPrediction(null);
@@ -374,12 +380,14 @@
         }
       }
     } catch (error) {
+      if (generation !== state.generation) return;
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
-      clearImage();
-      if (error instanceof ApiError) {
-        showMessage(`Server error (${error.status}): ${error.message}. Retrying\u2026`, "error");
+      if (isNetworkError(error)) {
+        setOffline(true);               // the banner says it; the image stays, dimmed
+        if (!state.imageId) showMessage("Waiting for the labeling server\u2026", "error");
       } else {
-        showMessage("Connection to the labeling server lost. Retrying\u2026", "error");
+        clearImage();
+        showMessage(`Server error (${error.status}): ${error.message}. Retrying\u2026`, "error");
       }
       retry = Math.min(delay * 2, POLL_MAX_MS);
     }
@@ -389,13 +397,17 @@
   }
 
   async function submitLabel(index) {
-    if (state.busy || !state.imageId || state.stopped) return;
+    if (state.busy || !state.imageId || state.stopped || state.offline) return;
     const label = state.me.classes[index];
     if (label === undefined) return;
     const imageId = state.imageId;
     const note = $("note").value.trim();
     state.busy = true;
     setControlsEnabled(false);
+    if (state.review) {
+      await decide(imageId, label, note);
+      return;
+    }
     try {
       const saved = await api("/api/labels", {
         method: "POST",
@@ -406,16 +418,16 @@
       lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      state.busy = false;
       if (error instanceof ApiError && error.status === 409) {
         lastAction(`Not saved: ${error.message}. Showing the next image.`);
       } else if (error instanceof ApiError) {
         lastAction(`Not saved (${error.status}): ${error.message}`);
-        state.busy = false;
         setControlsEnabled(true);
         return;
       } else {
-        lastAction("Not saved: the server did not answer. Press the key again to retry.");
-        state.busy = false;
+        lastAction("Not saved: the server did not answer. Label again once it is back.");
+        setOffline(true);
         setControlsEnabled(true);
         return;
       }
@@ -423,8 +435,30 @@
     await loadNext();
   }
 
+  /* An adjudicator's decision on a disputed image (no undo: decisions are final rows). */
+  async function decide(imageId, label, note) {
+    try {
+      await api("/api/adjudications", {
+        method: "POST", body: { image_id: imageId, label, note: note || null },
+      });
+      $("note").value = "";
+      lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      if (isNetworkError(error)) setOffline(true);
+      if (!(error instanceof ApiError && error.status === 409)) {
+        lastAction(`Not saved: ${error.message}`);
+        state.busy = false;
+        setControlsEnabled(true);
+        return;
+      }
+      lastAction(`Not saved: ${error.message}. Showing the next image.`);
+    }
+    await loadNext();
+  }
+
   async function skip() {
-    if (state.busy || !state.imageId || state.stopped) return;
+    if (state.busy || !state.imageId || state.stopped || state.offline || state.review) return;
     const imageId = state.imageId;
     state.busy = true;
     setControlsEnabled(false);
@@ -433,6 +467,7 @@
       lastAction(`Skipped image ${imageId}.`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      if (isNetworkError(error)) setOffline(true);
       lastAction(`Skip failed: ${error.message}`);
       state.busy = false;
       setControlsEnabled(true);
@@ -443,7 +478,7 @@
 
   /* Undo this page's last label, then show that image again to relabel. */
   async function undo() {
-    if (state.busy || state.undo.length === 0 || state.stopped) return;
+    if (state.busy || state.undo.length === 0 || state.stopped || state.offline) return;
     const entry = state.undo[state.undo.length - 1];
     clearTimeout(state.polling);
     state.polling = null;
@@ -453,12 +488,14 @@
       const result = await api("/api/undo", { method: "POST", body: { label_id: entry.label_id } });
       state.undo.pop();
       lastAction(`Undone \u201c${entry.label}\u201d for image ${result.image_id}. Label it again.`);
-      const image = await loadImage(result.image_id);
+      const image = await cache.get(String(result.image_id));
       showMessage("");
       renderPrediction(null);
-      showImage(image, result.image_id);
+      renderReview(null);
+      showImage(image, String(result.image_id));
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
+      if (isNetworkError(error)) setOffline(true);
       lastAction(`Undo failed: ${error.message}`);
       if (!state.imageId) {           // back to waiting for the next batch
         await loadNext();
@@ -469,7 +506,9 @@
     setControlsEnabled(true);
   }
 
-  // -- keyboard ---------------------------------------------------------------
+  // -- keyboard: labels 1..K; viewer keys after OHIF where they do not clash ---------
+  const PRESET_CODES = { Digit1: "file", Digit2: "lung", Digit3: "mediastinum",
+                         Digit4: "bone", Digit5: "full" };
   document.addEventListener("keydown", (event) => {
     const typing = event.target instanceof HTMLTextAreaElement
       || event.target instanceof HTMLInputElement;
@@ -477,6 +516,7 @@
       if (event.key === "Escape") event.target.blur();
       return;                                         // the note keeps its own keys
     }
+    if (event.key === "Escape" && context.open) { context.close(); return; }
     const key = event.key;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && key.toLowerCase() === "z") {
       event.preventDefault();
@@ -484,7 +524,12 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const step = dragStep() * (event.shiftKey ? 20 : 5);
+    if (event.shiftKey && PRESET_CODES[event.code]) {
+      event.preventDefault();
+      viewer.preset(PRESET_CODES[event.code]);
+      return;
+    }
+    const step = viewer.dragStep() * (event.shiftKey ? 20 : 5);
     let handled = true;
     if (/^[1-9]$/.test(key)) {
       if (!event.repeat) submitLabel(parseInt(key, 10) - 1);
@@ -492,13 +537,28 @@
       switch (key.toLowerCase()) {
         case "s": if (!event.repeat) skip(); break;
         case "n": $("note").focus(); break;
-        case "r": resetWindow(); break;
-        case "a": autoWindow(); break;
-        case "i": if (!event.repeat) toggleInvert(); break;
-        case "arrowright": setWindow(state.center, state.width + step); break;
-        case "arrowleft": setWindow(state.center, state.width - step); break;
-        case "arrowdown": setWindow(state.center + step, state.width); break;
-        case "arrowup": setWindow(state.center - step, state.width); break;
+        case "r": viewer.preset("file"); break;
+        case "a": viewer.preset("auto"); break;
+        case "i": if (!event.repeat) viewer.toggleInvert(); break;
+        case "h": if (!event.repeat) viewer.flip("h"); break;
+        case "v": if (!event.repeat) viewer.flip("v"); break;
+        case "+": case "=": viewer.zoomAt(1.25); break;
+        case "-": case "_": viewer.zoomAt(1 / 1.25); break;
+        case "f": viewer.fit(); break;
+        case "o": viewer.oneToOne(); break;
+        case "m": if (!event.repeat) viewer.setLoupe(!viewer.loupeOn); break;
+        case "c": if (!event.repeat) context.toggle(state.imageId); break;
+        case "[": viewer.loupePower(-1); break;
+        case "]": viewer.loupePower(1); break;
+        case "p": if (!event.repeat) viewer.panMode = !viewer.panMode; break;
+        case " ":
+          if (event.target instanceof HTMLButtonElement) { handled = false; break; }
+          viewer.resetView();
+          break;
+        case "arrowright": viewer.setWindow(viewer.center, viewer.width + step); break;
+        case "arrowleft": viewer.setWindow(viewer.center, viewer.width - step); break;
+        case "arrowdown": viewer.setWindow(viewer.center + step, viewer.width); break;
+        case "arrowup": viewer.setWindow(viewer.center - step, viewer.width); break;
         default: handled = false;
       }
     }
@@ -507,11 +567,21 @@
 
   $("skip").addEventListener("click", skip);
   $("undo").addEventListener("click", undo);
-  $("wl-reset").addEventListener("click", resetWindow);
-  $("wl-auto").addEventListener("click", autoWindow);
-  $("wl-invert").addEventListener("click", toggleInvert);
+  $("wl-invert").addEventListener("click", () => viewer.toggleInvert());
+  $("zoom-in").addEventListener("click", () => viewer.zoomAt(1.25));
+  $("zoom-out").addEventListener("click", () => viewer.zoomAt(1 / 1.25));
+  $("zoom-fit").addEventListener("click", () => viewer.fit());
+  $("zoom-1").addEventListener("click", () => viewer.oneToOne());
+  $("flip-h").addEventListener("click", () => viewer.flip("h"));
+  $("flip-v").addEventListener("click", () => viewer.flip("v"));
+  $("loupe-toggle").addEventListener("click", () => viewer.setLoupe(!viewer.loupeOn));
+  $("related-toggle").addEventListener("click", () => context.toggle(state.imageId));
+  $("pan-mode").addEventListener("click", () => { viewer.panMode = !viewer.panMode; });
+  document.querySelectorAll("[data-preset]").forEach((b) => {
+    b.addEventListener("click", () => viewer.preset(b.dataset.preset));
+  });
 
-  // -- start ------------------------------------------------------------------
+  // -- start, and restart when a link is pasted into this tab ----------------------
   async function start() {
     clearImage();
     setControlsEnabled(false);
@@ -520,17 +590,50 @@
       showMessage(SkalCxr.NO_TOKEN, "error");
       return;
     }
+    const generation = state.generation;
     try {
       state.me = await api("/api/me");
     } catch (error) {
+      if (generation !== state.generation) return;
+      if (isNetworkError(error)) {
+        setOffline(true);
+        showMessage("Waiting for the labeling server\u2026", "error");
+        state.polling = setTimeout(() => { if (generation === state.generation) start(); },
+                                   OFFLINE_HEARTBEAT_MS);
+        return;
+      }
       fatal(error);
       return;
     }
+    if (generation !== state.generation) return;
     $("project").textContent = state.me.project;
     $("rater").textContent = state.me.rater;
     document.title = `${state.me.project}: labeling`;
     buildClassButtons(state.me.classes);
     await loadNext();
   }
+
+  /* A link (#token=...) pasted into the address bar of an open tab changes only
+   * the fragment: no reload happens, so take the token and start again. */
+  window.addEventListener("hashchange", () => {
+    if (!new URLSearchParams(window.location.hash.replace(/^#/, "")).get("token")) return;
+    state.generation += 1;
+    clearTimeout(state.polling);
+    Object.assign(state, { me: null, next: null, busy: false, undo: [], stopped: false,
+                           review: null });
+    cache.clear();
+    lastAction("");
+    showMessage("");
+    start();
+  });
+
+  window.__viewer = {
+    state: () => ({ ...viewer.state(), busy: state.busy, offline: state.offline }),
+    cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()] }),
+    sourceStats: () => viewer.sourceStats(),
+    toScreen: (x, y) => viewer.toScreen(x, y),
+    toImage: (x, y) => viewer.toImage(x, y),
+  };
+  heartbeat.schedule();
   start();
 })();

@@ -35,6 +35,57 @@
     return pairs.map(([k, v]) => `${k} ${v}`).join(", ");
   }
 
+  /* Pairwise Cohen's kappa, confusion between raters, per-class agreement. */
+  function renderAgreement(a, classes) {
+    const pairs = $("pairs");
+    pairs.replaceChildren();
+    if (!a) return;
+    $("adjudication").textContent = `Images waiting for adjudication: ${fmt(a.pending)}; `
+      + `adjudicated: ${fmt(a.adjudicated)}.`;
+    for (const p of a.pairs || []) {
+      const row = document.createElement("tr");
+      cell(row, p.raters.join(" / "));
+      cell(row, fmt(p.n_items), true);
+      cell(row, `${Math.round(100 * p.agreement)} %`, true);
+      cell(row, p.kappa === null ? "n/a" : fmt(p.kappa, 3), true);
+      cell(row, p.kappa_quadratic === null ? "n/a" : fmt(p.kappa_quadratic, 3), true);
+      const td = document.createElement("td");
+      const table = document.createElement("table");
+      table.className = "confusion";
+      table.setAttribute("aria-label", `confusion of ${p.raters[0]} (rows) and ${p.raters[1]}`);
+      const head = document.createElement("tr");
+      head.append(document.createElement("th"));
+      for (const c of classes) {
+        const th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = c;
+        head.append(th);
+      }
+      table.append(head);
+      p.confusion.forEach((counts, i) => {
+        const tr = document.createElement("tr");
+        const th = document.createElement("th");
+        th.scope = "row";
+        th.textContent = classes[i] ?? i;
+        tr.append(th);
+        counts.forEach((n, j) => {
+          const c = document.createElement("td");
+          c.className = i === j ? "num diag" : "num";
+          c.textContent = String(n);
+          tr.append(c);
+        });
+        table.append(tr);
+      });
+      td.append(table);
+      row.append(td);
+      pairs.append(row);
+    }
+    const per = Object.entries(a.per_class || {});
+    $("per-class").textContent = per.length
+      ? per.map(([c, v]) => `${c} ${v === null ? "n/a" : Math.round(100 * v) + " %"}`).join(", ")
+      : "\u2013";
+  }
+
   function render(s) {
     $("project").textContent = `${s.project}: status`;
     document.title = `${s.project}: status`;
@@ -49,6 +100,8 @@
       cell(row, fmt(r.n_labels), true);
       raters.append(row);
     }
+
+    renderAgreement(s.agreement, s.classes || []);
 
     const rounds = $("rounds");
     rounds.replaceChildren();

@@ -1,0 +1,139 @@
+"""Exports that lose nothing: the labels CSV and the audit trail (JSON lines).
+
+The CSV has one row per image with a consensus label (so that
+:func:`~skal_cxr.datasets.load_image_folder` reads it back): the consensus
+and how it was reached, every rater's label, note and seconds, who skipped
+it, the round, queue and model that queried it and its acquisition score.
+The JSON-lines audit trail has every event in time order: rounds, labels and
+their withdrawals, assignments (handed out, skipped, expired), adjudications.
+"""
+
+import csv
+import json
+
+from .._atomic import atomic_write, replacing
+
+__all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl", "WRITERS"]
+
+
+def _query_info(rounds):
+    """``{image_id: (model_version, rank, score)}`` from the rounds' queried lists."""
+    out = {}
+    for r in rounds:
+        model = "cold start" if r["round"] == 0 else f"round-{r['round']}"
+        scores = r["scores"] or []
+        for rank, image_id in enumerate(r["queried"]):
+            out[image_id] = (model, rank + 1, scores[rank] if rank < len(scores) else None)
+        for rank, image_id in enumerate(r["reserve"] or []):
+            out.setdefault(image_id, (model, len(r["queried"]) + rank + 1, None))
+    return out
+
+
+def _how(project, votes, code, decided):
+    if decided is not None:
+        return "adjudicated"
+    if len(votes) == 1:
+        return "single"
+    if len(set(votes.values())) == 1:
+        return "unanimous"
+    rule = project.config["consensus"]
+    return "majority" if rule == "adjudicate" else rule
+
+
+def export_rows(project):
+    """The CSV's header and rows (see the module's docstring)."""
+    with project.db.connect() as conn:
+        states = project.queue.image_states(conn)
+        ids, codes = project.labeled_set(conn)
+        raters = project.rater_store.names_by_id(conn)
+        images = project.image_store.files(conn)
+        rounds = project.rounds()
+        labels = {(r["image_id"], r["rater_id"]): r for r in conn.execute(
+            "SELECT * FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
+            "GROUP BY image_id, rater_id) AND label IS NOT NULL")}
+        skips = {}
+        for image_id, rater_id in conn.execute(
+                "SELECT image_id, rater_id FROM assignments WHERE state = 'skipped' "
+                "ORDER BY image_id, rater_id"):
+            skips.setdefault(image_id, []).append(raters[rater_id])
+        times = project.label_store.time_span(conn)
+        decided = project.review.decided(conn)
+    queried = _query_info(rounds)
+    names = list(raters.values())
+    header = (["filename", "label", "consensus", "adjudicator", "adjudication_note",
+               "patient", "round", "queue", "model_version", "query_rank",
+               "acquisition_score", "n_labels", "n_skips", "skipped_by",
+               "first_labeled_at", "last_labeled_at"]
+              + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")])
+    rows = []
+    for image_id, code in zip(ids.tolist(), codes.tolist()):
+        s = states[image_id]
+        relpath, patient = images[image_id]
+        votes = {rid: lab for rid, lab in s["labels"].items()}
+        adj = decided.get(image_id)
+        model, rank, score = queried.get(image_id, ("", "", None))
+        row = [relpath, project.classes[code], _how(project, votes, code, adj),
+               adj["adjudicator"] if adj else "", (adj["note"] or "") if adj else "",
+               patient or "", s["round"], s["kind"], model, rank,
+               "" if score is None else repr(score), len(votes), len(skips.get(image_id, [])),
+               ";".join(skips.get(image_id, [])), *times.get(image_id, ("", ""))]
+        for rid in raters:
+            lab = labels.get((image_id, rid))
+            row += ["", "", ""] if lab is None else [
+                lab["label"], lab["note"] or "", "" if lab["seconds"] is None
+                else repr(lab["seconds"])]
+        rows.append(row)
+    return header, rows
+
+
+def write_csv(project, path):
+    """Write the labels CSV, replaced atomically; returns the number of rows."""
+    header, rows = export_rows(project)
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return len(rows)
+
+
+def audit_events(project):
+    """Every recorded event as a dict, oldest first (``event`` names its kind)."""
+    events = []
+    with project.db.connect() as conn:
+        raters = project.rater_store.names_by_id(conn)
+        files = project.image_store.files(conn)
+        for r in project.queue.round_rows(conn):
+            d = dict(r)
+            for key in ("queried", "scores", "reserve", "class_counts", "stop_predictions"):
+                d[key] = None if d[key] is None else json.loads(d[key])
+            events.append({"event": "round", **d})
+        for r in conn.execute("SELECT * FROM labels ORDER BY id"):
+            d = dict(r)
+            d["event"] = "label" if d["label"] is not None else "undo"
+            d["label_id"] = d.pop("id")
+            events.append(d)
+        for r in conn.execute("SELECT * FROM assignments ORDER BY opened_at"):
+            events.append({"event": "assignment", **dict(r), "created_at": r["opened_at"]})
+        for r in conn.execute("SELECT * FROM adjudications ORDER BY id"):
+            d = dict(r)
+            d["adjudication_id"] = d.pop("id")
+            events.append({"event": "adjudication", **d})
+    for e in events:
+        if "rater_id" in e:
+            e["rater"] = raters[e.pop("rater_id")]
+        if "image_id" in e:
+            e["filename"] = files[e["image_id"]][0]
+            e["image_id"] = str(e["image_id"])
+    events.sort(key=lambda e: e["created_at"])
+    return events
+
+
+def write_jsonl(project, path):
+    """Write the audit trail as JSON lines, replaced atomically; returns the number of events."""
+    events = audit_events(project)
+    atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    return len(events)
+
+
+#: The writer of each export format.
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl}

@@ -1,0 +1,324 @@
+"""Labeling projects over a PACS: a DICOMweb pool in, DICOM Structured Reports out.
+
+A DICOMweb project keeps the instances its query matched in its own store,
+``PROJECT/dicom/`` (see :func:`skal_cxr.datasets.fetch_dicomweb`), and is
+otherwise a folder project over that store: the labeling loop, the image
+cache and the app are the same. Its configuration records the server's URL,
+the query, the authentication scheme and whether patient ids are hashed;
+never a secret: every command that talks to the server reads the
+credentials again from a file or an environment variable.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+from .._atomic import replacing
+from ..datasets import dicomweb_session, fetch_dicomweb
+from ..exceptions import DicomwebError, LabelingError
+from ._db import DB_FILE, transaction
+from ._init import init_project
+from ._pool import build_pool_cache
+from ._settings import DICOM_DIR
+
+__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb"]
+
+POOL_CSV = "pool.csv"
+
+
+def _connection(auth, credentials_file, credentials_env, ca_bundle):
+    return {"auth": auth, "credentials_file": credentials_file,
+            "credentials_env": credentials_env, "ca_bundle": ca_bundle}
+
+
+def _write_pool_csv(pool):
+    """The store's pool as the CSV a folder project reads: file and patient."""
+    path = pool.store_dir / POOL_CSV
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["filename", "patient"])
+        for record in pool.records:
+            # an instance without a PatientID is its study's own patient
+            writer.writerow([record["file"], record["patient"] or f"study:{record['study']}"])
+    return path
+
+
+def init_dicomweb_project(path, url, classes, *, query=None, auth=None, credentials_file=None,
+                          credentials_env=None, ca_bundle=None, hash_patient_ids=False,
+                          fetch_n_jobs=4, progress=False, **options):
+    """Create a labeling project whose pool is the images a PACS query matches.
+
+    Lists the instances with QIDO-RS and retrieves them with WADO-RS into
+    ``path/dicom/`` (:func:`skal_cxr.datasets.fetch_dicomweb`), then makes
+    the project as :func:`init_project` does over that folder, with the
+    instances' patients for patient-level splits. Interrupted (killed, or
+    the server stopping), it goes on where it stopped when called again with
+    the same folder. Wrong credentials or an unreachable server leave
+    nothing behind.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder; it must not exist or be empty.
+    url : str
+        The server's DICOMweb root.
+    classes : list of str
+        Class names, from least to most severe.
+    query : str, default=None
+        Which instances (see :func:`skal_cxr.datasets.parse_dicomweb_query`);
+        ``None``: every image instance.
+    auth : {None, "basic", "bearer"}, default=None
+        How to authenticate (see :func:`skal_cxr.datasets.dicomweb_session`).
+    credentials_file : path-like, default=None
+        A file holding ``user:password`` or the token.
+    credentials_env : str, default=None
+        An environment variable holding the same.
+    ca_bundle : path-like, default=None
+        Certificate authorities to trust; TLS is always verified.
+    hash_patient_ids : bool, default=False
+        Keep only salted hashes of the patient ids (see
+        :func:`skal_cxr.datasets.fetch_dicomweb`).
+    fetch_n_jobs : int, default=4
+        Concurrent requests to the server.
+    progress : bool, default=False
+        Show progress bars.
+    **options : dict
+        The options of :func:`init_project` (``labels_per_image``,
+        ``strategy``, ``image_size``, ...), but not ``csv``, ``image_column``,
+        ``group_column`` or ``date_column`` (patients and study dates come
+        from the DICOM files).
+
+    Returns
+    -------
+    project : LabelingProject
+    """
+    for key in ("csv", "image_column", "group_column", "date_column"):
+        if key in options:
+            raise LabelingError(f"{key} does not apply to a DICOMweb project.")
+    path = Path(path)
+    if (path / DB_FILE).exists():
+        raise LabelingError(f"{path} is already a project; `skal-cxr label pull {path}` "
+                            "retrieves the studies that arrived since.")
+    source = {"url": url, "query": query or "", "auth": auth,
+              "hash_patient_ids": bool(hash_patient_ids)}
+
+    def retrieve():  # once init_project has checked the options
+        try:
+            pool = fetch_dicomweb(url, path / DICOM_DIR, query,
+                                  hash_patient_ids=hash_patient_ids, n_jobs=fetch_n_jobs,
+                                  progress=progress, **_connection(
+                                      auth, credentials_file, credentials_env, ca_bundle))
+        except DicomwebError as exc:
+            raise LabelingError(str(exc)) from None
+        if not len(pool):
+            raise LabelingError(f"the query {query or '(none)'!r} matched no image on "
+                                f"{pool.url}.")
+        _write_pool_csv(pool)
+        source["url"] = pool.url  # as stored: checked, no trailing slash
+
+    store = path / DICOM_DIR
+    project = init_project(path, store, classes, csv=store / POOL_CSV, image_column="filename",
+                           group_column="patient", progress=progress, prepare=retrieve,
+                           dicomweb=source, **options)
+    return project
+
+
+def pull_dicomweb(project, *, credentials_file=None, credentials_env=None, ca_bundle=None,
+                  fetch_n_jobs=4, progress=False):
+    """Add to a DICOMweb project the instances that arrived on the server since.
+
+    Runs the project's query again and retrieves only the new instances;
+    they join the pool after the earlier ones (the labels, rounds and stop
+    set stay as they are), and the next round's query considers them.
+
+    Parameters
+    ----------
+    project : LabelingProject
+        A project made by :func:`init_dicomweb_project`.
+    credentials_file : path-like, default=None
+        A file holding the secret of the project's ``auth`` scheme.
+    credentials_env : str, default=None
+        An environment variable holding it.
+    ca_bundle : path-like, default=None
+        Certificate authorities to trust.
+    fetch_n_jobs : int, default=4
+        Concurrent requests to the server.
+    progress : bool, default=False
+        Show progress bars.
+
+    Returns
+    -------
+    n_new : int
+        Images added to the pool.
+    """
+    source = project.config.get("dicomweb")
+    if not source:
+        raise LabelingError(f"{project.path} is not a DICOMweb project.")
+    try:
+        pool = fetch_dicomweb(source["url"], project.path / DICOM_DIR, source["query"] or None,
+                              hash_patient_ids=source["hash_patient_ids"], n_jobs=fetch_n_jobs,
+                              progress=progress,
+                              **_connection(source["auth"], credentials_file, credentials_env,
+                                            ca_bundle))
+    except DicomwebError as exc:
+        raise LabelingError(str(exc)) from None
+    known = {rel for _, rel, _, _ in project.image_table()}
+    new = [(r["file"], r["patient"] or f"study:{r['study']}") for r in pool.records
+           if r["file"] not in known]
+    _write_pool_csv(pool)
+    if new:
+        _add_images(project, new, progress)
+    return len(new)
+
+
+def _add_images(project, rows, progress):
+    """Register ``rows`` (``(relpath, patient)``) after the pool's images, cached first."""
+    table = project.image_table()
+    root = Path(project.config["image_dir"])
+    files = [root / rel for _, rel, _, _ in table] + [root / rel for rel, _ in rows]
+    cache = build_pool_cache(project.path, project.config["image_size"], files,
+                             progress=progress)
+    hashes = [entry["sha256"] for entry in cache.index[len(table):]]
+    with project.db.connect() as conn, transaction(conn):
+        n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        if n != len(table):
+            raise LabelingError(f"{project.path} changed while images were added; run "
+                                "the pull again.")
+        conn.executemany(
+            "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
+            [(n + 1 + i, rel, h, patient) for i, ((rel, patient), h) in
+             enumerate(zip(rows, hashes))])
+
+
+def _standing_raters(project):
+    """``{image_id: [rater, ...]}``: who holds a standing label on each image."""
+    latest = {}
+    for row in project.labels():  # oldest first: the last row per (image, rater) stands
+        latest[(row["image_id"], row["rater"])] = row["label"]
+    out = {}
+    for (image_id, rater), label in latest.items():
+        if label is not None:
+            out.setdefault(image_id, []).append(rater)
+    return out
+
+
+def _model_version(project):
+    from .._version import __version__
+
+    trained = [r["round"] for r in project.rounds() if r.get("fit_time") is not None]
+    model = f"round {max(trained)}" if trained else "no model yet (cold start)"
+    return f"skal-cxr {__version__}, {project.name} {model}"
+
+
+def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=None,
+                 credentials_env=None, ca_bundle=None):
+    """Write one DICOM Structured Report per labeled image; optionally send them.
+
+    Each report (see ``skal_cxr.labeling._dicom_sr``) carries the image's
+    consensus class as a coded finding, references the image by its Study,
+    Series and SOP Instance UIDs, names the raters whose labels stand as
+    observers, and the model version as a text item. The images must be
+    DICOM files (a DICOMweb project, or a folder of DICOM files).
+
+    Parameters
+    ----------
+    project : LabelingProject
+        The project.
+    out_dir : path-like
+        The folder the reports are written to, ``<SOP Instance UID>.dcm``
+        (created).
+    stow : str, default=None
+        A DICOMweb root to send the reports to with STOW-RS (the project's
+        own server, usually). When the project keeps hashed patient ids, the
+        patient attributes of each report are looked up there (QIDO-RS, in
+        memory only), so that the PACS files the report with its patient.
+    auth : {None, "basic", "bearer"}, default=None
+        How to authenticate with ``stow``; ``None`` takes a DICOMweb
+        project's own scheme.
+    credentials_file : path-like, default=None
+        A file holding the secret.
+    credentials_env : str, default=None
+        An environment variable holding it.
+    ca_bundle : path-like, default=None
+        Certificate authorities to trust.
+
+    Returns
+    -------
+    n_written : int
+        Reports written.
+    n_stored : int
+        Reports the server stored (0 without ``stow``).
+    """
+    import pydicom
+
+    from ._dicom_sr import make_label_sr, stow_srs, write_sr
+
+    source = project.config.get("dicomweb") or {}
+    session = None
+    if stow is not None:
+        scheme = auth if auth is not None else source.get("auth")
+        try:
+            session = dicomweb_session(scheme, credentials_file=credentials_file,
+                                       credentials_env=credentials_env, ca_bundle=ca_bundle)
+        except DicomwebError as exc:
+            raise LabelingError(str(exc)) from None
+    ids, codes = project.labeled_set()
+    raters = _standing_raters(project)
+    version = _model_version(project)
+    lookup = _PatientLookup(stow, session) if stow and source.get("hash_patient_ids") else None
+    reports = []
+    for image_id, code in zip(ids.tolist(), codes.tolist()):
+        path = project.image_path(str(image_id))
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except (OSError, pydicom.errors.InvalidDicomError):
+            header = None
+        needed = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
+        if header is None or not all(k in header for k in needed):
+            raise LabelingError(f"image {image_id} ({path.name}) is not a DICOM instance; "
+                                "export --to-dicom needs DICOM images.") from None
+        patient = lookup(header.StudyInstanceUID) if lookup else None
+        reports.append(make_label_sr(header, project.classes[code], code,
+                                     raters=raters.get(str(image_id), []) or ["unknown"],
+                                     model_version=version, patient=patient,
+                                     project=project.name))
+    for sr in reports:
+        write_sr(sr, out_dir)
+    stored = 0
+    if stow is not None and reports:
+        try:
+            stored = stow_srs(stow, reports, session)
+        except DicomwebError as exc:
+            raise LabelingError(str(exc)) from None
+    return len(reports), stored
+
+
+class _PatientLookup:
+    """The PACS's patient attributes of a study (QIDO-RS), kept in memory only."""
+
+    _FIELDS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex")
+
+    def __init__(self, url, session):
+        from ..datasets._dicomweb import check_url, make_client
+
+        self.url = check_url(url, session)
+        self.client = make_client(self.url, session)
+        self.found = {}
+
+    def __call__(self, study_uid):
+        import pydicom
+
+        from ..datasets._dicomweb import describe_failure
+
+        if study_uid not in self.found:
+            try:
+                studies = self.client.search_for_studies(
+                    search_filters={"StudyInstanceUID": study_uid}, fields=list(self._FIELDS))
+            except Exception as exc:  # requests' and the client's failures
+                raise LabelingError(describe_failure(self.url, exc)) from None
+            if not studies:
+                raise LabelingError(f"study {study_uid} is not on {self.url}; its report "
+                                    "cannot be filed with its patient.")
+            ds = pydicom.Dataset.from_json(json.dumps(studies[0]))
+            self.found[study_uid] = {k: ds.get(k, "") for k in self._FIELDS}
+        return self.found[study_uid]

@@ -1,0 +1,96 @@
+"""Adjudication: disagreements wait for an adjudicator; agreement on the status page."""
+
+import pytest
+
+from skal_cxr.exceptions import Conflict, Forbidden, InvalidLabel
+
+
+def _label(project, rater, label):
+    image_id = project.next_image(rater)["image_id"]
+    project.submit_label(rater, image_id, label)
+    return image_id
+
+
+@pytest.fixture
+def project(make_project):
+    project = make_project(labels_per_image=2, consensus="adjudicate", adjudicate_spread=2)
+    for name in ("alice", "bob"):
+        project.add_rater(name)
+    project.add_rater("carol", role="adjudicator")
+    return project
+
+
+def test_disagreements_wait_for_the_adjudicator_and_do_not_train(project):
+    near = _label(project, "alice", "normal")          # one step apart: majority decides
+    assert _label(project, "bob", "moderate") == near
+    far = _label(project, "alice", "normal")           # two steps apart: adjudicate
+    assert _label(project, "bob", "severe") == far
+    same = _label(project, "alice", "severe")
+    assert _label(project, "bob", "severe") == same
+    ids, codes = project.labeled_set()
+    labeled = dict(zip(ids.tolist(), codes.tolist()))
+    assert int(far) not in labeled                      # not in the training set yet
+    assert labeled[int(near)] == 1 and labeled[int(same)] == 2   # majority: the more severe
+    with pytest.raises(Forbidden):
+        project.review.next_for("alice")
+    nxt = project.review.next_for("carol")
+    assert nxt["image_id"] == far and nxt["pending"] == 1
+    assert [(r["rater"], r["label"]) for r in nxt["labels"]] == [
+        ("alice", "normal"), ("bob", "severe")]
+    with pytest.raises(InvalidLabel):
+        project.review.decide("carol", far, "huge")
+    with pytest.raises(Conflict):
+        project.review.decide("carol", near, "normal")  # not disputed
+    project.review.decide("carol", far, "moderate", note="effusion, no consolidation")
+    ids, codes = project.labeled_set()
+    assert dict(zip(ids.tolist(), codes.tolist()))[int(far)] == 1
+    assert project.review.next_for("carol")["image_id"] is None
+    with pytest.raises(Conflict):
+        project.review.decide("carol", far, "severe")   # already decided
+
+
+def test_an_adjudicator_never_decides_their_own_disagreement(make_project):
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    project.add_rater("alice")
+    project.add_rater("carol", role="adjudicator")
+    image_id = _label(project, "alice", "normal")
+    assert _label(project, "carol", "severe") == image_id
+    assert project.review.next_for("carol")["image_id"] is None
+    assert project.status()["agreement"]["pending"] == 1
+
+
+def test_status_has_pairwise_and_per_class_agreement(project):
+    for a, b in [("normal", "normal"), ("normal", "moderate"), ("severe", "severe")]:
+        _label(project, "alice", a)
+        _label(project, "bob", b)
+    agreement = project.status()["agreement"]
+    pair = agreement["pairs"][0]
+    assert pair["raters"] == ["alice", "bob"] and pair["n_items"] == 3
+    assert pair["agreement"] == pytest.approx(2 / 3)
+    assert pair["confusion"] == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    # po = 2/3; pe = 2/3 * 1/3 + 0 + 1/3 * 1/3 = 1/3 -> kappa = (2/3 - 1/3) / (2/3) = 1/2
+    assert pair["kappa"] == pytest.approx(0.5)
+    assert agreement["per_class"] == {"normal": pytest.approx(2 / 3), "moderate": 0.0,
+                                      "severe": 1.0}
+    assert agreement["pending"] == 0 and agreement["adjudicated"] == 0
+
+
+def test_an_old_project_is_migrated(make_project):
+    import sqlite3
+
+    from skal_cxr.labeling import open_project
+
+    project = make_project()
+    db = project.path / "project.sqlite"
+    with sqlite3.connect(db) as conn:                   # as written by schema version 1
+        conn.executescript("DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
+                           "ALTER TABLE images DROP COLUMN study_date; "
+                           "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    reopened = open_project(project.path)
+    reopened.add_rater("carol", role="adjudicator")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
+            == ("2",)
+        assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
+        assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
+    assert reopened.image_store.related("1")[0]["current"]
