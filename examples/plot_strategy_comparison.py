@@ -4,7 +4,7 @@ Comparing query strategies on PneumoniaMNIST
 =================================================
 
 :func:`skal_cxr.simulation.simulate` runs every strategy with several seeds
-from the same stratified initial labeled set, retrains each round, evaluates
+from the same initial labeled set, drawn without labels, retrains each round, evaluates
 on the test split and writes one record per round; the report then draws the
 learning curves against the full-data baseline and tests each strategy
 against random sampling.

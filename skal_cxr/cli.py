@@ -183,12 +183,18 @@ def build_parser():
 
     g = sim.add_argument_group("active learning")
     g.add_argument("--strategies", type=_str_list, metavar="S1,S2",
-                   help=f"query strategies ({','.join(D['strategies'])}); also margin, "
-                   "least_confident, variation_ratios, batch_bald, power_bald, coreset")
+                   help=f"query strategies ({','.join(D['strategies'])}); also max_entropy, "
+                   "mean_std, bald, margin, least_confident, variation_ratios, batch_bald, "
+                   "power_bald, coreset, typicality, probcover, badge")
     g.add_argument("--seeds", type=_seeds, metavar="N|S1,S2",
                    help=f"N seeds 0..N-1, or a list ({len(D['seeds'])})")
     g.add_argument("--n-initial", type=int, metavar="N",
-                   help=f"initial labeled images, stratified ({D['n_initial']})")
+                   help=f"initial labeled images ({D['n_initial']})")
+    g.add_argument("--initial", metavar="HOW",
+                   help="how the initial set is chosen without labels: strategy (each "
+                   "label-free strategy picks its own, the others start at random), "
+                   "random, a label-free strategy such as typicality, or stratified (an "
+                   f"oracle that uses the labels) ({D['initial']})")
     g.add_argument("--query-size", type=int, metavar="N",
                    help=f"images acquired per round ({D['query_size']})")
     g.add_argument("--budget", type=_budget, metavar="N|FRAC",
@@ -269,6 +275,9 @@ def build_parser():
     st.add_argument("--seeds", type=_seeds, metavar="N|S1,S2", help="seeds (3)")
     st.add_argument("--strategies", type=_str_list, metavar="S1,S2",
                     help="random,max_entropy,mean_std,bald,variation_ratios")
+    st.add_argument("--initial", default="random", metavar="HOW",
+                    help="initial labeled set: random (no labels, default), strategy, a "
+                    "label-free strategy, or stratified (an oracle)")
     st.add_argument("--n-jobs", type=int, default=-1, metavar="N",
                     help="runs in parallel, -1 for every core (-1)")
     st.add_argument("--overwrite", action="store_true", help="discard earlier results")
@@ -399,8 +408,8 @@ def _simulate(args):
         if v is not None}
     result = simulate(
         args.output, data=_data_spec(args), strategies=args.strategies, seeds=args.seeds,
-        n_initial=args.n_initial, query_size=args.query_size, budget=args.budget,
-        n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
+        n_initial=args.n_initial, initial=args.initial, query_size=args.query_size,
+        budget=args.budget, n_mc_samples=args.n_mc_samples, pool_size=args.pool_size,
         class_weight=_class_weight(args.class_weight), sampler=args.sampler,
         warm_start=args.warm_start, baseline=args.baseline, estimator=estimator or None,
         training=training or None, torch_threads=args.torch_threads, n_jobs=args.n_jobs,
@@ -415,7 +424,8 @@ def _study(args):
 
     paths = run_reference_study(
         args.output, scale=args.scale, seeds=args.seeds, strategies=args.strategies,
-        n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet,
+        initial=args.initial, n_jobs=args.n_jobs, overwrite=args.overwrite,
+        progress=not args.quiet,
     )
     if not args.quiet:
         print(paths["study"].read_text())

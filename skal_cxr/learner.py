@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, Subset
 from ._pipeline import final_estimator, transform_before_final
 from ._random import round_rng
 from ._validation import HasMethods, accepts_keyword, check_params, dataset_image
-from .strategies import max_entropy
+from .strategies import is_label_free, max_entropy
 
 __all__ = ["ActiveLearner"]
 
@@ -306,7 +306,12 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
     def query(self, X_pool, n_instances=1, *, return_metrics=False, **query_kwargs):
         """Ask the query strategy which pool images to label next.
 
-        Fits first if the learner has labeled data but no model yet. The
+        Fits first if the learner has labeled data but no model yet. Without
+        labeled data, a label-free strategy (``random``, ``typicality``,
+        ``probcover``, or a schedule starting with one, see
+        :func:`~skal_cxr.strategies.is_label_free`) picks the first images
+        from the unfitted estimator; any other strategy raises
+        ``NotFittedError``. The
         learner's ``random_state`` reaches the strategy as a per-round
         ``random_state`` unless one is given. The strategy is called once.
 
@@ -334,7 +339,11 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
             Only with ``return_metrics=True``: the strategy's score of each
             queried image (``None`` for a strategy that returns bare indices).
         """
-        self._check_fitted()
+        if self.X_training is None and not hasattr(self, "estimator_") and is_label_free(
+                self.query_strategy, 0):
+            check_params(self)  # a label-free strategy picks the first labels unfitted
+        else:
+            self._check_fitted()
         if (query_kwargs.get("random_state") is None and self.random_state is not None
                 and accepts_keyword(self.query_strategy, "random_state")):
             query_kwargs["random_state"] = self._round_rng(1)

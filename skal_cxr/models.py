@@ -1,6 +1,7 @@
 """The Monte Carlo Dropout classifier: a skorch ``NeuralNetClassifier`` for CXRs."""
 
 import inspect
+import os
 from functools import partial
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._validation import (
 )
 from .augment import resolve_augmentation
 from .callbacks import BatchNormRecalibration
-from .networks import CXRNet
+from .networks import CXRNet, load_trunk_weights
 
 __all__ = ["MCDropoutCNN", "resolve_device", "training_epochs"]
 
@@ -111,6 +112,15 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         float32) and, on CUDA, in ``channels_last`` memory format: about
         twice the throughput on recent GPUs, with scores that agree with
         float32 to about 1e-2.
+    encoder_weights : dict, path-like or None, default=None
+        Start the network's deterministic trunk (per-image standardisation
+        and ``features`` of :class:`~skal_cxr.networks.CXRNet`) from these
+        weights at every fresh initialisation, instead of a random start:
+        typically ``ContrastiveEncoder(...).fit(X_pool).trunk_state_dict()``,
+        a self-supervised encoder trained on the unlabeled pool (a few CPU
+        minutes), or a file saved from it with :func:`torch.save`. The
+        encoder must have the network's ``width`` and ``n_blocks``; the
+        dropout head stays randomly initialised and every layer is trained.
     scheduler : str or None, default=None
         Address of a Dask scheduler (``"tcp://host:8786"``). Pools scored
         by :meth:`reduce_proba_samples` (every strategy's path for pools
@@ -196,6 +206,7 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         "random_state": ["random_state"],
         "augment": [StrOptions({"cxr"}), callable, None],
         "precision": [StrOptions({"float32", "bfloat16"})],
+        "encoder_weights": [dict, str, os.PathLike, None],
         "scheduler": [str, None],
         "device": [str, torch.device, Integers(0), None],  # an int is a CUDA index
         "verbose": ["verbose"],
@@ -220,6 +231,7 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         random_state=None,
         augment=None,
         precision="float32",
+        encoder_weights=None,
         scheduler=None,
         device="auto",
         verbose=0,
@@ -248,6 +260,7 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         self.random_state = random_state
         self.augment = augment
         self.precision = precision
+        self.encoder_weights = encoder_weights
         self.scheduler = scheduler
 
     def __sklearn_tags__(self):
@@ -277,6 +290,19 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
         if prefix in ("iterator_train", "iterator_valid") and self._on_cuda():
             params.setdefault("pin_memory", True)
         return params
+
+    def initialize_module(self):
+        """Build ``module_``; start its trunk from ``encoder_weights`` when given.
+
+        Returns
+        -------
+        self : MCDropoutCNN
+            With ``module_`` initialised.
+        """
+        super().initialize_module()
+        if self.encoder_weights is not None:
+            load_trunk_weights(self.module_, self.encoder_weights)
+        return self
 
     def _module_takes_n_classes(self):
         if not inspect.isclass(self.module):

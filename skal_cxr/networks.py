@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["CXRNet", "PerImageStandardize", "BACKBONES", "cached_imagenet_weights"]
+__all__ = ["CXRNet", "PerImageStandardize", "BACKBONES", "cached_imagenet_weights",
+           "load_trunk_weights"]
 
 BACKBONES = ("small", "resnet18", "densenet121")
 
@@ -214,3 +215,41 @@ class CXRNet(nn.Module):
             The layers from the first dropout layer on.
         """
         return nn.Sequential(self.input_norm, self.features), self.head
+
+
+def load_trunk_weights(module, weights):
+    """Load a trunk's weights (standardisation and ``features``) into ``module``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A network with an ``mc_split()`` method (such as :class:`CXRNet`).
+    weights : dict or path-like
+        A state dict of the trunk ``nn.Sequential(input_norm, features)``
+        (``ContrastiveEncoder.trunk_state_dict()``), or a file holding one.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        ``module``, its trunk loaded in place.
+
+    Raises
+    ------
+    ValueError
+        If the weights do not fit the trunk (another width or depth).
+    """
+    if isinstance(weights, (str, os.PathLike)):
+        weights = torch.load(weights, map_location="cpu", weights_only=True)
+    if not hasattr(module, "mc_split"):
+        raise TypeError(f"{type(module).__name__} has no mc_split(): no trunk to load into.")
+    trunk = module.mc_split()[0]
+    try:
+        trunk.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            "encoder_weights do not fit the network's trunk (train the encoder with the "
+            f"network's width and n_blocks): {first}"
+        ) from None
+    return module
+

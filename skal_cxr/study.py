@@ -59,7 +59,7 @@ SCALES = {
 
 
 def run_reference_study(output_dir, *, scale="small", seeds=None, strategies=None,
-                        n_jobs=None, overwrite=False, progress=False):
+                        initial="random", n_jobs=None, overwrite=False, progress=False):
     """Run the reference study's two tasks and write ``study.md``.
 
     Parameters
@@ -73,6 +73,11 @@ def run_reference_study(output_dir, *, scale="small", seeds=None, strategies=Non
         ``None`` takes the scale's (3 for ``"small"``).
     strategies : list of str, default=None
         ``None`` is :data:`STUDY_STRATEGIES`.
+    initial : str, default="random"
+        How each run's initial labeled set is chosen (see
+        :func:`skal_cxr.engine.initial_set`): at random without labels by
+        default; ``"stratified"`` is the label-using oracle the published
+        study's protocol resembles.
     n_jobs : int, default=None
         Runs in parallel (``-1``: every core).
     overwrite : bool, default=False
@@ -94,7 +99,7 @@ def run_reference_study(output_dir, *, scale="small", seeds=None, strategies=Non
     for task in ("binary", "severity"):
         simulate(
             output_dir / task, **settings[task],
-            strategies=strategies or STUDY_STRATEGIES,
+            strategies=strategies or STUDY_STRATEGIES, initial=initial,
             seeds=settings["seeds"] if seeds is None else seeds,
             class_weight="balanced", n_jobs=n_jobs, overwrite=overwrite,
             progress=progress,

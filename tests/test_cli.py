@@ -418,5 +418,5 @@ def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
                                                      "min_train_steps": 151})
     sim = build_parser()._subparsers._group_actions[0].choices["simulate"]
     text = " ".join(sim.format_help().split())
-    assert "stratified (41)" in text and "optimizer steps per fit (151)" in text
+    assert "initial labeled images (41)" in text and "optimizer steps per fit (151)" in text
     assert "(40)" not in text.replace("per round (40)", "")

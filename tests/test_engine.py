@@ -69,3 +69,35 @@ def test_initial_indices_and_torch_threads():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_initial_set_is_label_free_unless_stratified():
+    from skal_cxr.engine import check_initial, initial_set, uses_labels
+    from skal_cxr.strategies import typicality
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 6, 6), dtype=np.float32)
+    y = np.r_[np.zeros(36, int), np.ones(4, int)]
+    # random: the plain draw of initial_indices, whatever the labels say
+    np.testing.assert_array_equal(initial_set("random", 8, 3, y_pool=y),
+                                  initial_indices(np.zeros(40, int), 8, 3, stratify=False))
+    np.testing.assert_array_equal(initial_set("random", 8, 3, y_pool=1 - y),
+                                  initial_set("random", 8, 3, X_pool=X))
+    # stratified reads the labels: 8 of 40 with 10 % positives -> about 1 positive
+    strat = initial_set("stratified", 10, 3, y_pool=y)
+    assert y[strat].sum() == 1 and uses_labels("stratified") and not uses_labels("random")
+    # a label-free strategy chooses: typicality's picks, sorted
+    expected = typicality(None, X, 5, random_state=np.random.default_rng([3, 1]))[0]
+    np.testing.assert_array_equal(initial_set("typicality", 5, 3, X_pool=X),
+                                  np.sort(expected))
+    # "strategy": the run's own label-free strategy, else random
+    np.testing.assert_array_equal(
+        initial_set("strategy", 5, 3, X_pool=X, strategy="typicality_then_max_entropy"),
+        np.sort(expected))
+    np.testing.assert_array_equal(initial_set("strategy", 5, 3, X_pool=X, strategy="bald"),
+                                  initial_set("random", 5, 3, X_pool=X))
+    with pytest.raises(ConfigError, match="label-free strategy .*got 'bald'"):
+        check_initial("bald", error=ConfigError)
+    with pytest.raises(ConfigError, match="initial must be"):
+        resolve_config(initial="everything")
+    assert resolve_config()["initial"] == "strategy"  # label-free: the study's design

@@ -172,3 +172,38 @@ def test_report_lists_the_records_it_left_out(results):
     assert "## Problems found in the records (2)" in text
     assert "random-seed2.jsonl line 4: a JSON list, not a record." in text
     assert "| random | 3 |" in text  # the valid rounds of seed 2 still count
+
+
+def test_labels_to_target_and_headline_known_answers(results):
+    from skal_cxr.report import headline, labels_to_target
+    from skal_cxr.report._statistics import learning_curves
+
+    path, _ = results
+    curves, baselines, _ = learning_curves(read_records(path), SCHEDULE)
+    # 85 % of the baselines 0.9, 0.9, 0.95: targets 0.765, 0.765, 0.8075
+    bald = labels_to_target(curves["bald"], baselines, fraction=0.85)
+    assert bald["per_seed"] == {0: 20, 1: 20, 2: 20} and bald["censored"] == 0
+    random = labels_to_target(curves["random"], baselines, fraction=0.85)
+    # seed 2 ends at 0.80 < 0.8075: censored at one query beyond the budget (40)
+    assert random["per_seed"] == {0: 30, 1: 30, 2: 40} and random["censored"] == 1
+    assert random["mean"] == pytest.approx(100 / 3) and random["ci"] == (30.0, 40.0)
+    assert random["target"] == pytest.approx((0.765 * 2 + 0.8075) / 3)
+    p = stats.ttest_rel([20, 20, 20], [30, 30, 40]).pvalue
+    (line,) = headline(curves, baselines, fraction=0.85)
+    assert line == (
+        "To reach AUROC 0.779 (85 % of the full-data AUROC, per seed), bald needed 20 labels "
+        "(95 % CI 20-20, 3 seeds); random needed 33 labels (95 % CI 30-40, 3 seeds; 1 did "
+        f"not reach it within the budget and count as 40) (paired t-test p = {p:.2g})."
+    )
+    report = make_report(path)["report"].read_text()
+    assert report.splitlines()[2].startswith("**To reach macro AUROC 0.898 (98 % of")
+
+
+def test_headline_when_no_seed_reaches_the_target(results):
+    from skal_cxr.report import headline
+    from skal_cxr.report._statistics import learning_curves
+
+    path, _ = results
+    curves, baselines, _ = learning_curves(read_records(path), SCHEDULE)
+    (line,) = headline(curves, baselines, fraction=0.99)
+    assert "random needed more than 30 labels (none of the 3 seeds reached it" in line

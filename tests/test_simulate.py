@@ -87,8 +87,11 @@ def test_initial_indices_stratified_and_paired():
 
 def test_resolve_config_defaults_and_errors():
     config = resolve_config()
-    assert config["strategies"] == ["random", "max_entropy", "mean_std", "bald"]
-    assert config["seeds"] == [0, 1, 2] and config["class_weight"] == "balanced"
+    # the pre-declared low-budget study's primary comparison, from zero labels
+    assert config["strategies"] == ["random", "typicality_then_max_entropy"]
+    assert config["seeds"] == list(range(10)) and config["class_weight"] == "balanced"
+    assert (config["n_initial"], config["query_size"], config["budget"]) == (10, 10, 100)
+    assert config["initial"] == "strategy"
     assert config["data"]["source"] == "medmnist" and config["data"]["name"] == "pneumoniamnist"
     assert resolve_config(data="phantoms")["data"]["source"] == "phantoms"
     assert resolve_config(seeds=2)["seeds"] == [0, 1]

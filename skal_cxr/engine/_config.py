@@ -23,7 +23,7 @@ __all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_setti
 
 #: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
 ROUND_DEFAULTS: dict[str, Any] = {
-    "query_size": 40,
+    "query_size": 10,
     "n_mc_samples": 20,
     "pool_size": None,
     "class_weight": "balanced",
@@ -227,7 +227,7 @@ class RoundConfig:
     seed : int, default=0
         Seeds the network (``random_state``) and, with the round number,
         each query.
-    query_size : int, default=40
+    query_size : int, default=10
         Images queried per round.
     n_mc_samples : int, default=20
         Monte Carlo dropout samples per query.

@@ -18,7 +18,12 @@ from ..callbacks import CosineAnnealing
 from ..models import MCDropoutCNN
 from ._config import RoundConfig
 
-__all__ = ["initial_indices", "build_estimator", "query_round", "torch_threads"]
+__all__ = ["initial_indices", "initial_set", "check_initial", "uses_labels",
+           "build_estimator", "query_round", "torch_threads"]
+
+#: Ways to choose the initial labeled set besides a label-free strategy's name.
+#: ``"stratified"`` is the only one that reads the pool's labels (an oracle).
+INITIAL_METHODS = ("random", "stratified", "strategy")
 
 
 def _round_config(config):
@@ -59,6 +64,108 @@ def initial_indices(y_pool, n_initial, seed, stratify=True):
         index, train_size=n_initial, stratify=stratify, random_state=seed
     )
     return np.sort(chosen)
+
+
+def uses_labels(initial):
+    """Whether the initial-set method ``initial`` reads the pool's labels.
+
+    Parameters
+    ----------
+    initial : str
+        An ``initial`` setting (see :func:`initial_set`).
+
+    Returns
+    -------
+    oracle : bool
+        ``True`` only for ``"stratified"``, which draws the initial set by
+        class: an oracle no real project has, for reference runs only.
+    """
+    return initial == "stratified"
+
+
+def check_initial(initial, error=ValueError):
+    """Validate an ``initial`` setting; return it.
+
+    Parameters
+    ----------
+    initial : str
+        ``"random"``, ``"stratified"``, ``"strategy"`` or the name of a
+        label-free strategy of :data:`skal_cxr.strategies.STRATEGIES`.
+    error : exception class, default=ValueError
+        Raised, with a one-line message, for anything else.
+
+    Returns
+    -------
+    initial : str
+        Unchanged.
+    """
+    from ..strategies import STRATEGIES, is_label_free
+
+    if initial in INITIAL_METHODS:
+        return initial
+    if initial in STRATEGIES and is_label_free(STRATEGIES[initial]):
+        return initial
+    free = sorted(n for n, s in STRATEGIES.items() if is_label_free(s) and n != "random")
+    raise error(
+        f"initial must be 'random', 'stratified', 'strategy' or a label-free strategy "
+        f"({', '.join(free)}); got {initial!r}."
+    )
+
+
+def initial_set(initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=None,
+                estimator=None):
+    """The initial labeled set of a run, chosen as ``initial`` says.
+
+    Parameters
+    ----------
+    initial : str
+        ``"random"``: uniformly at random, no label used (the default of
+        simulations, studies and labeling projects). ``"stratified"``: drawn
+        by class from ``y_pool`` (an oracle: a real project has no labels
+        yet; reference runs only). ``"strategy"``: the run's own
+        ``strategy`` picks its first labels when it is label-free (see
+        :func:`~skal_cxr.strategies.is_label_free`), else ``"random"``. A
+        label-free strategy's name (``"typicality"``, ``"probcover"``...):
+        that strategy picks the initial set for every run.
+    n_initial : int
+        Size of the initial set.
+    seed : int
+        Seeds the draw or the strategy.
+    y_pool : ndarray of shape (n_pool,) or None, default=None
+        Class codes of the pool; read only by ``"stratified"`` (its length
+        sizes the pool when ``X_pool`` is not given).
+    X_pool : array-like of shape (n_pool, ...) or None, default=None
+        The pool images, needed when a strategy chooses.
+    strategy : str or None, default=None
+        The run's strategy name, for ``initial="strategy"``.
+    estimator : estimator or None, default=None
+        The unfitted estimator the strategy may inspect.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_initial,)
+        Pool positions, sorted.
+    """
+    from types import SimpleNamespace
+
+    from ..strategies import STRATEGIES, is_label_free
+
+    check_initial(initial)
+    n_pool = len(X_pool) if X_pool is not None else len(y_pool)
+    if initial == "strategy":
+        initial = strategy if strategy in STRATEGIES and is_label_free(
+            STRATEGIES[strategy]) and strategy != "random" else "random"
+    if initial in ("random", "stratified"):
+        y = y_pool if initial == "stratified" else np.zeros(n_pool, dtype=np.int64)
+        return initial_indices(np.asarray(y), n_initial, seed, stratify=initial == "stratified")
+    if n_initial >= n_pool:
+        return np.arange(n_pool)
+    if X_pool is None:
+        raise ValueError(f"initial={initial!r} needs the pool images (X_pool).")
+    learner = SimpleNamespace(estimator=estimator, X_training=None, random_state=seed)
+    chosen, _ = STRATEGIES[initial](learner, X_pool, n_initial,
+                                    random_state=np.random.default_rng([seed, 1]))
+    return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
 def build_estimator(config, n_classes, seed=None):

@@ -145,9 +145,12 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     header_tags : list of str, default=None
         DICOM keywords the page's film panel shows (``None``: view position,
         patient age and sex, study date, modality).
-    cold_start : {"random", "k_center"}, default="random"
-        The first batch: a uniform random draw, or greedy k-center on the
-        embeddings of the untrained network.
+    cold_start : {"random", "k_center", "typicality", "probcover"}, default="random"
+        The first batch, chosen without labels: a uniform random draw,
+        greedy k-center on the embeddings of the untrained network, or the
+        typical images (TypiClust) / the best-covering images (ProbCover)
+        in 50 principal components of the pool's pixels, computed at
+        ``init`` and cached beside the image cache.
     reserve_size : int, default=None
         Next-ranked images kept per round for raters who run out before the
         next batch is ready (``query_size``); 0 makes them wait instead.

@@ -20,15 +20,19 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 ``round_config`` (the engine's settings), and its public methods.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from .._random import round_seed
+from ..embeddings import PixelPCA, cached_embedding
 from ..engine import build_estimator, initial_indices
-from ..strategies import k_center_greedy
+from ..strategies import STRATEGIES, k_center_greedy
 from ._db import transaction
+from ._settings import cache_dir
 from ._trainer import reserve_round, train_round
 
-__all__ = ["cold_start", "round_job", "train_next_round", "predict_image"]
+__all__ = ["cold_start", "pool_embedding", "round_job", "train_next_round", "predict_image"]
 
 
 def cold_start(project):
@@ -38,6 +42,10 @@ def cold_start(project):
     (:func:`~skal_cxr.engine.initial_indices` with ``stratify=False``),
     then the reserve drawn at random from the rest. ``k_center``: greedy
     k-center on the embeddings of the untrained, seeded network.
+    ``typicality`` / ``probcover``: the label-free strategy on 50 principal
+    components of the pool's pixels, computed once and cached beside the
+    image cache (:func:`~skal_cxr.embeddings.cached_embedding`); the batch
+    is its first picks, the reserve the next ones.
     """
     cfg = project.config
     rounds = project.round_config
@@ -48,6 +56,13 @@ def cold_start(project):
         batch = initial_indices(np.zeros(n, dtype=np.int64), size, seed, stratify=False)
         rest = np.setdiff1d(np.arange(n), batch)
         reserve = np.random.default_rng([seed, 2]).permutation(rest)[:reserve_size]
+    elif cfg["cold_start"] in ("typicality", "probcover"):
+        features = pool_embedding(project)
+        learner = SimpleNamespace(estimator=None, X_training=None)
+        order, _ = STRATEGIES[cfg["cold_start"]](
+            learner, features, size + reserve_size, embedding="precomputed",
+            random_state=np.random.default_rng([seed, 1]))
+        batch, reserve = np.asarray(order[:size]), np.asarray(order[size:])
     else:
         X = project.pool_array()
         est = build_estimator(rounds, len(project.classes)).initialize()
@@ -55,6 +70,28 @@ def cold_start(project):
         order = k_center_greedy(emb, size + reserve_size, random_state=seed)
         batch, reserve = np.asarray(order[:size]), np.asarray(order[size:])
     return (np.asarray(batch) + 1).tolist(), (np.asarray(reserve) + 1).tolist(), cfg["cold_start"]
+
+
+def pool_embedding(project):
+    """The project pool's label-free view: PCA-50 of the pixels, cached on disk.
+
+    Computed at the first call (at ``init`` for the ``typicality`` and
+    ``probcover`` cold starts) and kept beside the image cache, keyed by a
+    fingerprint of the pool.
+
+    Parameters
+    ----------
+    project : LabelingProject
+        The project.
+
+    Returns
+    -------
+    features : ndarray of shape (n_images, n_components), dtype float32
+        One row per pool image, in pool order.
+    """
+    folder = cache_dir(project.path, project.config["image_size"])
+    return cached_embedding(PixelPCA(n_components=50, random_state=project.round_config.seed),
+                            project.pool_array(), folder, name="pca")
 
 
 def round_job(project):

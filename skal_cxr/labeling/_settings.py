@@ -14,7 +14,7 @@ __all__ = ["COLD_STARTS", "PREVIEW_DIR", "CHECKPOINT_DIR", "CACHE_DIR", "DICOM_D
            "ROUND_KEYS",
            "read_settings", "round_config", "cache_dir", "checkpoint_path"]
 
-COLD_STARTS = ("random", "k_center")
+COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
 #: The project folder's subfolders (the database is ``_db.DB_FILE``).
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"

@@ -91,7 +91,7 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("--initial-size", type=int, metavar="N",
                    help="size of the first (cold-start) batch (--query-size)")
     p.add_argument("--cold-start", choices=COLD_STARTS, default=D["cold_start"],
-                   help=f"how the first batch is chosen ({D['cold_start']})")
+                   help=f"how the first batch is chosen without labels ({D['cold_start']})")
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
     p.add_argument("--reserve-size", type=int, metavar="N",
                    help="next-ranked images handed out while the next batch is computed "

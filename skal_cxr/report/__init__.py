@@ -6,6 +6,9 @@ folder written by :func:`skal_cxr.simulation.simulate` and writes
 * ``learning_curves.png``: metrics against the percentage of the pool
   labeled, the mean over seeds with a band of one standard deviation, and
   the full-data baseline as a dashed line;
+* ``report.md`` opens with the user's question answered
+  (:func:`headline`): to reach 98 % of the full-data score, how many labels
+  each strategy needed (bootstrap 95 % CI over seeds), and random;
 * ``summary.csv`` and ``report.md``: per strategy, the area under the
   learning curve (AULC), the labels needed to reach a fraction of the
   full-data score, the final metrics, the mean training and acquisition time
@@ -19,6 +22,7 @@ recomputed from the records.
 Only *complete* runs (every planned round recorded) enter the summary.
 """
 
+from ._headline import headline, labels_to_target
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
     FINAL_METRICS,
@@ -33,5 +37,5 @@ from ._statistics import (
 __all__ = [
     "make_report", "summarize", "learning_curves", "area_under_learning_curve",
     "labels_to_reach", "paired_comparison", "plot_learning_curves", "verdict_vs_random",
-    "FINAL_METRICS",
+    "FINAL_METRICS", "headline", "labels_to_target",
 ]

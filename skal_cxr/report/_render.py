@@ -10,6 +10,7 @@ import numpy as np
 
 from .._atomic import atomic_write, replacing
 from .._results import REPORT_FILES, RecordsWarning, own_files, read_config, read_records
+from ._headline import headline
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
 __all__ = ["make_report", "plot_learning_curves"]
@@ -78,11 +79,25 @@ def _fmt(value, digits=3):
     return str(value)
 
 
-def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
+def _initial_text(config):
+    """How the initial labeled set was chosen, marking the label-using oracle."""
+    initial = config.get("initial", "stratified")  # results of skal_cxr < 0.2 were stratified
+    if initial == "stratified":
+        return ("**stratified by class: an oracle that uses the pool's labels, which a real "
+                "project does not have (reference only)**")
+    if initial == "random":
+        return "drawn at random without labels"
+    if initial == "strategy":
+        return "chosen without labels by each label-free strategy itself, at random otherwise"
+    return f"chosen without labels by {initial}"
+
+
+def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
     lines = [
         "# Active-learning simulation report", "",
+        *[f"**{sentence}**" for sentence in lead], *([""] if lead else []),
         f"- data: `{data['source']}`, classes {resolved['classes']}; pool {resolved['n_pool']}"
         f" (class counts {resolved['pool_class_counts']}), validation {resolved['n_val']},"
         f" test {resolved['n_test']} (class counts {resolved['test_class_counts']}),"
@@ -92,6 +107,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
            f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"]
           if resolved.get("agreement") else []),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
+        f"- initial labels: {config.get('n_initial', '?')}, {_initial_text(config)}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
         f" {config['n_mc_samples']} MC dropout samples per query;"
         f" class weight: {config['class_weight']}; sampler: {config.get('sampler')};"
@@ -167,7 +183,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=()):
     return "\n".join(lines) + "\n"
 
 
-def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
+def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fraction=0.98):
     """Write ``learning_curves.png``, ``summary.csv`` and ``report.md``.
 
     Parameters
@@ -178,6 +194,10 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
         Learning-curve metric of the AULC, targets and paired tests.
     targets : sequence of float, default=(0.95, 1.0)
         Fractions of the full-data score to reach.
+    lead_fraction : float, default=0.98
+        The report opens with the labels each strategy needed to reach this
+        fraction of the full-data score, with a bootstrap 95 % CI over
+        seeds, against random (:func:`~skal_cxr.report.headline`).
 
     Returns
     -------
@@ -233,5 +253,7 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0)):
         plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, tmp,
                              n_pool=meta["resolved"]["n_pool"])
     report = results_dir / "report.md"
-    atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems))
+    lead = headline({s: curves[s] for s in order}, baselines, fraction=lead_fraction,
+                    metric=metric, label=_LABELS.get(metric, metric))
+    atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}

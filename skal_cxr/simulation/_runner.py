@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..engine import RoundConfig, build_estimator, initial_indices, query_round, torch_threads
+from ..engine import RoundConfig, build_estimator, initial_set, query_round, torch_threads
 from ..exceptions import ConfigError, ResultsDirError, SimulationInterrupted
 from ..metrics import classification_metrics, fit_operating_point
 from .._random import round_seed
@@ -192,8 +192,8 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         return 0
     X, y = data.X_pool, data.y_pool
     n_pool, n_classes = len(y), len(data.class_names)
-    initial = initial_indices(y, config["n_initial"], seed,
-                              stratify=config["initial"] == "stratified")
+    initial = initial_set(config.get("initial", "random"), config["n_initial"], seed,
+                          y_pool=y, X_pool=X, strategy=strategy)
     labeled = initial.tolist()
     for rec in done:
         labeled.extend(rec["queried"])

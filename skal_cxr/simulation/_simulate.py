@@ -285,8 +285,8 @@ def simulate(
     """Simulate pool-based active learning and compare query strategies.
 
     For every strategy and seed, an :class:`~skal_cxr.ActiveLearner` with a
-    :class:`~skal_cxr.MCDropoutCNN` starts from a stratified initial labeled
-    set drawn from the pool and acquires ``query_size`` images per round
+    :class:`~skal_cxr.MCDropoutCNN` starts from an initial labeled set
+    chosen without labels (``initial``) and acquires ``query_size`` images per round
     (their labels revealed from the data) until ``budget`` images are
     labeled. Every round the model is retrained (from scratch unless
     ``warm_start``) and evaluated on the test split; see
@@ -321,25 +321,35 @@ def simulate(
         shows every option of a source with its default.
     strategies : list of str, default=None
         Keys of :data:`skal_cxr.strategies.STRATEGIES`; ``None`` is
-        ``["random", "max_entropy", "mean_std", "bald"]``.
+        ``["random", "typicality_then_max_entropy"]``, the pre-declared
+        low-budget study's primary comparison (see :doc:`/benchmarks`).
     seeds : int or list of int, default=None
-        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``[0, 1, 2]``.
+        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 9``
+        (10 paired seeds: the exact Wilcoxon test needs at least 6 for
+        ``p < 0.05``).
         A seed fixes the initial set, the network initialisation, the
         dropout masks and the queries' randomness; the data split is fixed
         by the data's own ``random_state``.
     n_initial : int, default=None
-        Initial labeled images (40).
-    initial : {"stratified", "random"}, default=None
-        How the initial set is drawn: stratified by class (the default), or
-        a plain random draw that ignores the labels, as the cold start of a
-        labeling project does (:mod:`skal_cxr.labeling`).
+        Initial labeled images (10).
+    initial : str, default=None
+        How the initial set is chosen (see
+        :func:`skal_cxr.engine.initial_set`); never from labels unless
+        ``"stratified"``. ``"strategy"`` (the default): each label-free
+        strategy (typicality, ProbCover, schedules starting with one) picks
+        its own first labels, as in the low-budget study; the others, random
+        sampling included, start from the same label-free random draw.
+        ``"random"``: every run starts from that random draw. A label-free
+        strategy's name: it picks the initial set of every run.
+        ``"stratified"``: drawn by class, an oracle that uses labels no
+        project has; the report marks it.
     query_size : int, default=None
-        Images acquired per round (40): the ``n_instances`` of each round's
+        Images acquired per round (10): the ``n_instances`` of each round's
         :meth:`ActiveLearner.query <skal_cxr.ActiveLearner.query>` (the last
         round's may be smaller, to end at the budget).
     budget : int or float, default=None
         Labeled images at the end, initial set included: a count, or a
-        fraction in ``(0, 1]`` of the pool (320).
+        fraction in ``(0, 1]`` of the pool (100).
     n_mc_samples : int, default=None
         Monte Carlo dropout samples per acquisition (20).
     pool_size : int, default=None

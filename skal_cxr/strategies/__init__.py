@@ -15,9 +15,14 @@ turns such a function into a strategy. Entropies are in nats (natural
 logarithm).
 
 ``STRATEGIES`` maps short names to strategies, for configuration files and
-the command line.
+the command line. Label-free strategies (``random``, ``typicality``,
+``probcover`` and schedules starting with one of them, see
+:func:`is_label_free`) also work with an unfitted estimator, so they can
+choose the first labels; they read the labeled images from the learner's
+``X_training_`` or ``X_training`` (or an ``X_labeled`` argument).
 """
 
+from ._badge import badge, gradient_embeddings, kmeans_plusplus_seeding
 from ._base import QueryContext, make_strategy, select_top
 from ._batch_bald import batch_bald, batch_bald_scores, joint_entropy
 from ._bayesian import (
@@ -26,7 +31,10 @@ from ._bayesian import (
 from ._class_balanced import class_balanced, class_quotas
 from ._coreset import coreset, coreset_scores, k_center_greedy
 from ._power import power_bald, power_probabilities
+from ._probcover import max_coverage, probcover, purity_radius
 from ._random_sampling import random_sampling, random_scores
+from ._schedule import is_label_free, schedule
+from ._typicality import typicality, typicality_scores, typiclust
 from ._uncertainty import (
     entropy_scores, least_confident, least_confident_scores, margin_sampling, margin_scores,
     max_entropy,
@@ -43,19 +51,28 @@ STRATEGIES = {
     "batch_bald": batch_bald,
     "power_bald": power_bald,
     "coreset": coreset,
+    "typicality": typicality,
+    "probcover": probcover,
+    "badge": badge,
+    "typicality_then_max_entropy": schedule([(typicality, 40), (max_entropy, None)]),
 }
+STRATEGIES["typicality_then_max_entropy"].__name__ = "typicality_then_max_entropy"
 
 __all__ = [
     "STRATEGIES",
     "QueryContext",
     "make_strategy",
     "select_top",
+    "schedule",
+    "is_label_free",
     # strategies
     "random_sampling", "max_entropy", "margin_sampling", "least_confident", "mean_std",
     "variation_ratios", "bald", "batch_bald", "power_bald", "coreset", "class_balanced",
+    "typicality", "probcover", "badge",
     # scoring functions
     "random_scores", "entropy_scores", "margin_scores", "least_confident_scores",
     "mean_std_scores", "variation_ratio_scores", "bald_scores", "batch_bald_scores",
     "joint_entropy", "power_probabilities", "coreset_scores", "k_center_greedy",
-    "class_quotas",
+    "class_quotas", "typicality_scores", "typiclust", "purity_radius", "max_coverage",
+    "gradient_embeddings", "kmeans_plusplus_seeding",
 ]

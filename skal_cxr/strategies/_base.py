@@ -433,6 +433,8 @@ def make_strategy(score_fn, *, needs="probas", name=None, doc=None):
         Its ``select(ctx, n_instances) -> (positions, scores)`` attribute
         applies the rule to a :class:`QueryContext`;
         :func:`class_balanced` uses it to share the query's model outputs.
+        Its ``label_free`` attribute is true for ``needs="pool"`` (no model
+        is evaluated, so an unfitted estimator will do).
 
     See Also
     --------
@@ -487,5 +489,6 @@ def make_strategy(score_fn, *, needs="probas", name=None, doc=None):
         doc or f"Query the images of highest ``{name}`` score.\n"
     )
     strategy.select = select
+    strategy.label_free = needs == "pool"
     return strategy
 

@@ -330,6 +330,30 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, pha
         assert rounds[0][key] == rounds[1][key]
 
 
+@pytest.mark.parametrize("cold_start", ["typicality", "probcover"])
+def test_label_free_cold_start_on_the_cached_pca_view(make_project, cold_start):
+    from skal_cxr.embeddings import PixelPCA
+    from skal_cxr.labeling._loop import pool_embedding
+    from skal_cxr.labeling._settings import cache_dir
+    from skal_cxr.strategies import STRATEGIES
+
+    project = make_project(cold_start=cold_start, query_size=6, reserve_size=3)
+    [rnd] = project.rounds()
+    assert rnd["strategy"] == cold_start
+    # the view was computed at init and cached beside the image cache
+    folder = cache_dir(project.path, project.config["image_size"])
+    assert len(list(folder.glob("pca-*.npy"))) == 1
+    features = pool_embedding(project)
+    expected = PixelPCA(50, random_state=project.round_config.seed).fit_transform(
+        np.asarray(project.pool_array()))
+    np.testing.assert_allclose(np.abs(features), np.abs(expected), rtol=1e-3, atol=1e-4)
+    # batch then reserve: the strategy's first 9 picks on that view, ids from 1
+    order, _ = STRATEGIES[cold_start](None, features, 9, embedding="precomputed",
+                                      random_state=np.random.default_rng(
+                                          [project.round_config.seed, 1]))
+    assert rnd["queried"] + rnd["reserve"] == (np.asarray(order) + 1).tolist()
+
+
 def test_stopping_signal_says_stop_when_the_pool_is_exhausted(make_project):
     """No budget, every image queued: nothing is left to label, so stop."""
     project = make_project(query_size=60, reserve_size=0)  # round 0 queues the whole pool

@@ -1,0 +1,101 @@
+"""An embedding computed once per pool and kept on disk."""
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from ._pca import is_fitted
+
+__all__ = ["pool_fingerprint", "cached_embedding"]
+
+
+def pool_fingerprint(X, transformer=None):
+    """A SHA-256 hex digest of a pool's images (and of a transformer's parameters).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_images, ...)
+        The pool; its shape, dtype and bytes are hashed in chunks.
+    transformer : estimator or None, default=None
+        Its class name and ``get_params(deep=False)`` are hashed too, so two
+        views of one pool get different fingerprints.
+
+    Returns
+    -------
+    fingerprint : str
+        64 hexadecimal characters.
+    """
+    if not (hasattr(X, "shape") and hasattr(X, "dtype")):
+        X = np.asarray(X)
+    # chunk by chunk: a lazily read pool (an on-disk image cache) is never loaded whole
+    digest = hashlib.sha256(f"{tuple(X.shape)}|{np.dtype(X.dtype).str}".encode())
+    for start in range(0, len(X), 4096):
+        digest.update(np.ascontiguousarray(X[start:start + 4096]).tobytes())
+    if transformer is not None:
+        params = sorted((k, repr(v)) for k, v in transformer.get_params(deep=False).items())
+        digest.update(f"{type(transformer).__name__}|{params}".encode())
+    return digest.hexdigest()
+
+
+def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
+    """The embedding of a pool, computed once and kept in ``cache_dir``.
+
+    The file ``<cache_dir>/<name>-<fingerprint[:16]>.npy`` holds
+    ``clone(transformer).fit_transform(X)`` (float32), beside a ``.json``
+    with the full fingerprint and the transformer's parameters. A later call
+    with the same pool and parameters loads it without fitting; another pool
+    or other parameters get another file. A transformer that is already
+    fitted is used as it is (``transform`` only).
+
+    Parameters
+    ----------
+    transformer : estimator
+        :class:`PixelPCA`, :class:`ContrastiveEncoder` or any transformer.
+    X : array-like of shape (n_images, ...)
+        The pool.
+    cache_dir : path-like
+        A folder, created if needed (for example the image cache's folder).
+    name : str, default="embedding"
+        Prefix of the file name.
+
+    Returns
+    -------
+    features : ndarray of shape (n_images, n_features), dtype float32
+        One row per image of ``X``, in order.
+    """
+    cache_dir = Path(cache_dir)
+    fitted = is_fitted(transformer)
+    fingerprint = pool_fingerprint(X, transformer)
+    if fitted:  # a fitted transformer's weights are not in its parameters
+        fingerprint = hashlib.sha256(
+            (fingerprint + _fitted_digest(transformer)).encode()).hexdigest()
+    path = cache_dir / f"{name}-{fingerprint[:16]}.npy"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists() and json.loads(meta.read_text()).get(
+            "fingerprint") == fingerprint:
+        features = np.load(path)
+        if len(features) == len(X):
+            return features
+    model = transformer if fitted else clone(transformer).fit(X)
+    features = np.asarray(model.transform(X), dtype=np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, features)
+    os.replace(tmp, path)
+    meta.write_text(json.dumps({
+        "fingerprint": fingerprint, "transformer": type(transformer).__name__,
+        "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
+        "shape": list(features.shape),
+    }, indent=1))
+    return features
+
+
+def _fitted_digest(transformer):
+    """A digest of a fitted transformer's whole state (fitted arrays, weights)."""
+    return hashlib.sha256(pickle.dumps(transformer)).hexdigest()

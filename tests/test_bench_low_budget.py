@@ -1,0 +1,65 @@
+"""Known answers of the low-budget study's analysis (benchmarks/bench_low_budget.py)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_low_budget.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_low_budget", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_low_budget"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_low_budget", None)
+
+
+def test_holm_by_hand(bench):
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01, 2 * 0.02, max(0.04, 0.04)
+    np.testing.assert_allclose(bench.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+    np.testing.assert_allclose(bench.holm([0.5, 0.9]), [1.0, 1.0])  # monotone
+
+
+def test_labels_to_target_and_censoring(bench):
+    curve = {10: 0.80, 20: 0.95, 30: 0.93, 40: 0.97}
+    assert bench.labels_to(curve, 0.94, censored=110) == 20
+    assert bench.labels_to(curve, 0.99, censored=110) == 110
+    assert bench.checkpoints(40) == [10, 20, 30, 40]
+    assert bench.checkpoints(20, max_labels=120) == [10, 20, 70, 120]
+
+
+def _records(arm, seed, aurocs):
+    return [{"arm": arm, "seed": seed, "n_labeled": n, "auroc": a}
+            for n, a in zip(range(10, 10 * len(aurocs) + 1, 10), aurocs)]
+
+
+def test_compare_known_answer(bench):
+    records = []
+    for seed in range(4):
+        records.append({"arm": "full", "seed": seed, "n_labeled": 100, "auroc": 1.0})
+        # the strategy reaches 0.98 at 20 labels, random at 40 (seed 3: never)
+        records += _records("s", seed, [0.90, 0.98 + seed / 1000, 0.98, 0.99])
+        last = 0.97 if seed == 3 else 0.985
+        records += _records("random", seed, [0.80, 0.90 - seed / 100, 0.95, last])
+    out = bench.compare(records, "s", budget=40)
+    labels = out["labels_to_98"]
+    assert labels["mean_a"] == 20 and labels["mean_b"] == (40 * 3 + 50) / 4
+    assert out["censored"] == {"s": 0, "random": 1}
+    d = np.array([0.08, 0.091, 0.102, 0.113])
+    assert out["auroc_20"]["diff"] == pytest.approx(d.mean())
+    assert out["auroc_20"]["p_t"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert out["auroc_20"]["p_wilcoxon"] == pytest.approx(0.125)  # 2 / 2^4, exact
+    lo, hi = out["auroc_20"]["ci"]
+    assert d.min() <= lo <= d.mean() <= hi <= d.max()
+    assert out["auroc_40"]["diff"] == pytest.approx((3 * 0.005 + 0.02) / 4)
+    # Holm over the three endpoints' paired t p-values
+    raw = [out[k]["p_t"] for k in ("labels_to_98", "auroc_20", "auroc_40")]
+    np.testing.assert_allclose([out[k]["p_t_holm"] for k in ("labels_to_98", "auroc_20",
+                                                             "auroc_40")], bench.holm(raw))
