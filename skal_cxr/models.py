@@ -24,8 +24,8 @@ from ._validation import (
     Integers,
     StrOptions,
     check_images,
-    checked_images,
     check_params,
+    checked_images,
     encode_labels,
 )
 from .augment import resolve_augmentation

@@ -6,8 +6,9 @@ Imports are read from the source (``ast``), function-level ones included.
 import ast
 from pathlib import Path
 
-import skal_cxr
 from test_imports import import_graph
+
+import skal_cxr
 
 PACKAGE = Path(skal_cxr.__file__).parent
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skal_cxr.datasets import ImageCache, build_image_cache, load_image_folder
-from skal_cxr.datasets import _cache
+from skal_cxr.datasets import ImageCache, _cache, build_image_cache, load_image_folder
 from skal_cxr.datasets._image_io import read_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

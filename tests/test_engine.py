@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from skal_cxr.engine import (
-    ROUND_DEFAULTS, RoundConfig, build_estimator, initial_indices, query_round, torch_threads,
+    ROUND_DEFAULTS,
+    RoundConfig,
+    build_estimator,
+    initial_indices,
+    query_round,
+    torch_threads,
 )
 from skal_cxr.exceptions import ConfigError
 from skal_cxr.simulation import resolve_config

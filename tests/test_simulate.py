@@ -13,6 +13,7 @@ import pytest
 
 from skal_cxr import _results as _records
 from skal_cxr._results import read_record_file, record_path
+from skal_cxr.engine import build_estimator, initial_indices
 from skal_cxr.models import training_epochs
 from skal_cxr.simulation import (
     ConfigError,
@@ -24,7 +25,6 @@ from skal_cxr.simulation import (
     round_schedule,
     simulate,
 )
-from skal_cxr.engine import build_estimator, initial_indices
 
 TINY = dict(
     data={"source": "phantoms", "n_samples": 240, "image_size": 16},

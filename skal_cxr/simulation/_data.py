@@ -128,7 +128,6 @@ def _three_way(X, y, spec, groups=None):
 
 def _load_phantoms(spec):
     from ..datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
-
     from ..datasets._agreement import agreement
 
     try:

@@ -27,11 +27,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .._random import round_seed
+from .._results import RecordWriter, owner_alive, read_record_file, record_path
 from ..engine import RoundConfig, build_estimator, initial_set, query_round, torch_threads
 from ..exceptions import ConfigError, ResultsDirError, SimulationInterrupted
 from ..metrics import classification_metrics, fit_operating_point
-from .._random import round_seed
-from .._results import RecordWriter, owner_alive, read_record_file, record_path
 
 __all__ = ["SimulationInterrupted", "round_schedule", "run_active", "run_baseline", "run_task"]
 

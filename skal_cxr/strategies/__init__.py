@@ -26,7 +26,12 @@ from ._badge import badge, gradient_embeddings, kmeans_plusplus_seeding
 from ._base import QueryContext, make_strategy, select_top
 from ._batch_bald import batch_bald, batch_bald_scores, joint_entropy
 from ._bayesian import (
-    bald, bald_scores, mean_std, mean_std_scores, variation_ratio_scores, variation_ratios,
+    bald,
+    bald_scores,
+    mean_std,
+    mean_std_scores,
+    variation_ratio_scores,
+    variation_ratios,
 )
 from ._class_balanced import class_balanced, class_quotas
 from ._coreset import coreset, coreset_scores, k_center_greedy
@@ -36,7 +41,11 @@ from ._random_sampling import random_sampling, random_scores
 from ._schedule import is_label_free, schedule
 from ._typicality import typicality, typicality_scores, typiclust
 from ._uncertainty import (
-    entropy_scores, least_confident, least_confident_scores, margin_sampling, margin_scores,
+    entropy_scores,
+    least_confident,
+    least_confident_scores,
+    margin_sampling,
+    margin_scores,
     max_entropy,
 )
 

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
+from _labeling_fakes import CLASSES, truth_of  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from skal_cxr.labeling import create_app  # noqa: E402
+from skal_cxr.labeling import (
+    LabelingError,  # noqa: E402
+    create_app,  # noqa: E402
+)
 from skal_cxr.labeling._app import is_loopback, serve  # noqa: E402
-from skal_cxr.labeling import LabelingError  # noqa: E402
-
-from _labeling_fakes import CLASSES, truth_of  # noqa: E402
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ import shutil
 
 import numpy as np
 import pytest
+from _labeling_fakes import CLASSES, TINY, truth_of, write_phantoms
 
 from skal_cxr import MCDropoutCNN
 from skal_cxr.datasets import ImageRows
 from skal_cxr.labeling import LabelingError, init_project, open_project
 from skal_cxr.labeling._settings import cache_dir
 from skal_cxr.strategies import STRATEGIES
-
-from _labeling_fakes import CLASSES, TINY, truth_of, write_phantoms
 
 
 def label_batch(project, truth, rater="a"):

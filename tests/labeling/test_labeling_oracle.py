@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
+from _labeling_fakes import CLASSES, TINY, write_phantoms  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+from skal_cxr.engine import initial_indices  # noqa: E402
 from skal_cxr.labeling import create_app, init_project  # noqa: E402
 from skal_cxr.simulation import load_simulation_data, simulate  # noqa: E402
-from skal_cxr.engine import initial_indices  # noqa: E402
 from skal_cxr.simulation._config import resolve_data_spec  # noqa: E402
-
-from _labeling_fakes import CLASSES, TINY, write_phantoms  # noqa: E402
 
 
 @pytest.mark.parametrize("strategy", ["mean_std", "random"])

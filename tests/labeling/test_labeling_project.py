@@ -5,14 +5,13 @@ import threading
 
 import numpy as np
 import pytest
+from _labeling_fakes import CLASSES, truth_of
 
 from skal_cxr.datasets import load_image_folder
 from skal_cxr.labeling import LabelingError, init_project, open_project
 from skal_cxr.labeling._status import stopping_signal
 from skal_cxr.simulation import load_simulation_data
 from skal_cxr.simulation._config import resolve_data_spec
-
-from _labeling_fakes import CLASSES, truth_of
 
 
 def label_all(project, truth, raters, answer=None):
@@ -299,11 +298,10 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, pha
     """``score_scheduler`` (``label serve --score-scheduler``) moves the scoring only."""
     distributed = pytest.importorskip("distributed")
     import joblib
+    from _labeling_fakes import TINY
 
     from skal_cxr import _dask
     from skal_cxr.strategies._base import QueryContext
-
-    from _labeling_fakes import TINY
 
     monkeypatch.setattr(QueryContext, "chunk_size", 16)  # chunk the tiny pool
     calls = []

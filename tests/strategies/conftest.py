@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from _strategy_fakes import FakeMC, FakeProba, N_POOL, make_table
+from _strategy_fakes import N_POOL, FakeMC, FakeProba, make_table
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 

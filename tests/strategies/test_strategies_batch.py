@@ -10,9 +10,19 @@ from numpy.testing import assert_allclose
 from scipy.special import entr
 
 from skal_cxr.strategies import (
-    bald, bald_scores, batch_bald, batch_bald_scores, class_balanced, class_quotas,
-    coreset, coreset_scores, joint_entropy, k_center_greedy, power_bald,
-    power_probabilities, random_sampling,
+    bald,
+    bald_scores,
+    batch_bald,
+    batch_bald_scores,
+    class_balanced,
+    class_quotas,
+    coreset,
+    coreset_scores,
+    joint_entropy,
+    k_center_greedy,
+    power_bald,
+    power_probabilities,
+    random_sampling,
 )
 from skal_cxr.strategies._power import power_sample
 

@@ -5,9 +5,19 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skal_cxr.strategies import (
-    bald, bald_scores, entropy_scores, least_confident, least_confident_scores,
-    margin_sampling, margin_scores, max_entropy, mean_std, mean_std_scores,
-    random_scores, variation_ratio_scores, variation_ratios,
+    bald,
+    bald_scores,
+    entropy_scores,
+    least_confident,
+    least_confident_scores,
+    margin_sampling,
+    margin_scores,
+    max_entropy,
+    mean_std,
+    mean_std_scores,
+    random_scores,
+    variation_ratio_scores,
+    variation_ratios,
 )
 
 # Two MC samples, two images, three classes. Image 0: the samples disagree
