@@ -30,8 +30,17 @@ from skal_cxr import MCDropoutCNN
 from skal_cxr.strategies import bald_scores, mean_std_scores
 
 __all__ = [
-    "SCORES", "METHODS", "Method", "available", "make_pool", "train_model",
-    "load_pool_head", "time_best", "current_rss", "peak_rss", "reset_peak_rss",
+    "SCORES",
+    "METHODS",
+    "Method",
+    "available",
+    "make_pool",
+    "train_model",
+    "load_pool_head",
+    "time_best",
+    "current_rss",
+    "peak_rss",
+    "reset_peak_rss",
     "available_threads",
 ]
 
@@ -90,8 +99,9 @@ def make_pool(n_images, image_size, *, n_classes=3, random_state=0):
     return X, y
 
 
-def train_model(image_size, *, n_train=500, max_epochs=1, batch_size=256, random_state=0,
-                min_train_steps=None):
+def train_model(
+    image_size, *, n_train=500, max_epochs=1, batch_size=256, random_state=0, min_train_steps=None
+):
     """The default :class:`~skal_cxr.MCDropoutCNN`, trained briefly on CPU.
 
     Trained on ``n_train`` phantoms (batch 64) for ``max_epochs`` epochs (or
@@ -99,8 +109,9 @@ def train_model(image_size, *, n_train=500, max_epochs=1, batch_size=256, random
     its default), then set to predict in batches of ``batch_size``.
     """
     X, y = make_pool(n_train, image_size, random_state=random_state + 1)
-    net = MCDropoutCNN(max_epochs=max_epochs, batch_size=64, device="cpu",
-                       random_state=random_state)
+    net = MCDropoutCNN(
+        max_epochs=max_epochs, batch_size=64, device="cpu", random_state=random_state
+    )
     if min_train_steps is not None and "min_train_steps" in net.get_params():
         net.set_params(min_train_steps=min_train_steps)
     net.fit(X, y)
@@ -123,7 +134,8 @@ def load_pool_head(path, n_images):
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
-            version, np.lib.format.read_array_header_2_0)
+            version, np.lib.format.read_array_header_2_0
+        )
         shape, _, dtype = read_header(f)
         per_image = int(np.prod(shape[1:]))
         X = np.fromfile(f, dtype=dtype, count=n_images * per_image)
@@ -186,10 +198,12 @@ def _prepare_naive(net, X, *, T, batch_size, score, **_):
         _set_dropout_only(model)
         try:
             with torch.inference_mode():
-                samples = torch.stack([
-                    torch.cat([model(xb).softmax(-1) for xb in Xt.split(batch_size)])
-                    for _ in range(T)
-                ])
+                samples = torch.stack(
+                    [
+                        torch.cat([model(xb).softmax(-1) for xb in Xt.split(batch_size)])
+                        for _ in range(T)
+                    ]
+                )
         finally:
             model.eval()
         return scorer(samples.numpy())
@@ -209,8 +223,9 @@ def _prepare_modal(net, X, *, T, batch_size, score, n_instances=10, **_):
         # skorch leaves the module in train mode after fit: BatchNorm must be
         # in eval mode, as modAL only switches dropout layers.
         net.module_.eval()
-        idx, values = query(learner, Xt, n_instances=n_instances, num_cycles=T,
-                            sample_per_forward_pass=batch_size)
+        idx, values = query(
+            learner, Xt, n_instances=n_instances, num_cycles=T, sample_per_forward_pass=batch_size
+        )
         scores = np.full(len(X), np.nan)
         scores[idx] = values
         return scores
@@ -242,8 +257,9 @@ def _prepare_baal(net, X, *, T, batch_size, score, caching=False, **_):
         model = MCCachingModule(model)
     # baal's default replicates each batch T times in memory; its cache needs
     # replicate_in_memory=False (baal warns otherwise).
-    args = TrainingArgs(batch_size=batch_size, use_cuda=False, workers=0,
-                        replicate_in_memory=not caching)
+    args = TrainingArgs(
+        batch_size=batch_size, use_cuda=False, workers=0, replicate_in_memory=not caching
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapper = ModelWrapper(model, args)

@@ -48,8 +48,9 @@ def main(argv=None):
     X, y = load_pneumoniamnist("train")
     X_test, y_test = load_pneumoniamnist("test")
     sizes = (20, 40, 80)
-    views = {"pixels": lambda: (X.reshape(len(X), -1) / 255.0,
-                                X_test.reshape(len(X_test), -1) / 255.0)}
+    views = {
+        "pixels": lambda: (X.reshape(len(X), -1) / 255.0, X_test.reshape(len(X_test), -1) / 255.0)
+    }
 
     def pca():
         model = PixelPCA(50, random_state=0).fit(X)

@@ -36,18 +36,37 @@ from skal_cxr.report import summarize
 from skal_cxr.simulation import read_records, simulate
 
 REPO = Path(__file__).resolve().parents[1]
-STRATEGIES = ["random", "max_entropy", "margin", "mean_std", "variation_ratios", "bald",
-              "power_bald", "coreset"]
+STRATEGIES = [
+    "random",
+    "max_entropy",
+    "margin",
+    "mean_std",
+    "variation_ratios",
+    "bald",
+    "power_bald",
+    "coreset",
+]
 
 
 def protocol(args):
     """Simulation keyword arguments shared by the three runs."""
     max_pool = 120 if args.tiny else 600 if args.quick else None
-    data = {"source": "medmnist", "name": "pneumoniamnist", "root": None,
-            "max_pool": max_pool, "random_state": 0}
+    data = {
+        "source": "medmnist",
+        "name": "pneumoniamnist",
+        "root": None,
+        "max_pool": max_pool,
+        "random_state": 0,
+    }
     return dict(
-        data=data, seeds=list(range(args.seeds)), n_initial=30, query_size=50,
-        budget=0.2, n_mc_samples=20, class_weight="balanced", n_jobs=args.n_jobs,
+        data=data,
+        seeds=list(range(args.seeds)),
+        n_initial=30,
+        query_size=50,
+        budget=0.2,
+        n_mc_samples=20,
+        class_weight="balanced",
+        n_jobs=args.n_jobs,
         progress=not args.quiet,
     )
 
@@ -58,17 +77,24 @@ def run(args):
     common = protocol(args)
     runs = {
         "main": dict(strategies=STRATEGIES),
-        "batch_bald": dict(strategies=["batch_bald"], pool_size=args.batch_bald_pool,
-                           baseline=False),
+        "batch_bald": dict(
+            strategies=["batch_bald"], pool_size=args.batch_bald_pool, baseline=False
+        ),
         "unweighted": dict(strategies=["max_entropy"], class_weight=None),
     }
     if args.quick:
         common.update(budget=130, query_size=50, seeds=[0, 1])
         runs["batch_bald"]["pool_size"] = 100
     if args.tiny:  # the smoke test: every code path, seconds not minutes
-        common.update(seeds=[0], n_initial=20, query_size=20, budget=60, n_mc_samples=4,
-                      estimator={"module__width": 4, "module__n_blocks": 2},
-                      training={"max_epochs": 1, "min_train_steps": 5})
+        common.update(
+            seeds=[0],
+            n_initial=20,
+            query_size=20,
+            budget=60,
+            n_mc_samples=4,
+            estimator={"module__width": 4, "module__n_blocks": 2},
+            training={"max_epochs": 1, "min_train_steps": 5},
+        )
         runs["batch_bald"]["pool_size"] = 40
     summaries = {}
     for name, extra in runs.items():
@@ -77,12 +103,18 @@ def run(args):
         records = read_records(out / name)
         order = params["strategies"]
         if name == "batch_bald":  # paired with main's random runs and baselines
-            records += [r for r in read_records(out / "main")
-                        if r.get("strategy") in ("random", "full_data", "baseline")]
+            records += [
+                r
+                for r in read_records(out / "main")
+                if r.get("strategy") in ("random", "full_data", "baseline")
+            ]
             order = ["random", *order]
         for metric in ("auroc", "balanced_accuracy_op"):
             summaries[(name, metric)] = summarize(
-                records, resolved["schedule"], metric=metric, strategy_order=order,
+                records,
+                resolved["schedule"],
+                metric=metric,
+                strategy_order=order,
             )
     return summaries, resolved["n_pool"]
 
@@ -95,21 +127,30 @@ def _fmt(value, digits=3):
 
 def write_tables(summaries, out, n_pool):
     """``label_efficiency.md``: one table per run and metric, from the summaries."""
-    lines = ["# Label efficiency on PneumoniaMNIST", "",
-             f"Pool: {n_pool} images. Mean (std) over seeds; labels needed = the mean over",
-             "the seeds that reached the target (k/n reached); p = paired tests of the",
-             "per-seed AULC against random (two-sided Wilcoxon signed-rank, paired t).", ""]
+    lines = [
+        "# Label efficiency on PneumoniaMNIST",
+        "",
+        f"Pool: {n_pool} images. Mean (std) over seeds; labels needed = the mean over",
+        "the seeds that reached the target (k/n reached); p = paired tests of the",
+        "per-seed AULC against random (two-sided Wilcoxon signed-rank, paired t).",
+        "",
+    ]
     for (name, metric), rows in summaries.items():
-        lines += [f"## {name}: {metric}", "",
-                  "| strategy | AULC | labels to 95% | labels to 100% | % pool at 100% "
-                  f"| final {metric} | fit s/round | query s/round | p Wilcoxon | p t |",
-                  "|---" * 10 + "|"]
+        lines += [
+            f"## {name}: {metric}",
+            "",
+            "| strategy | AULC | labels to 95% | labels to 100% | % pool at 100% "
+            f"| final {metric} | fit s/round | query s/round | p Wilcoxon | p t |",
+            "|---" * 10 + "|",
+        ]
         for r in rows:
             if r["strategy"] == "full_data":
-                lines.append(f"| full data (baseline) | - | - | - | 100 | "
-                             f"{_fmt(r.get(f'final_{metric}_mean'))} "
-                             f"({_fmt(r.get(f'final_{metric}_std'))}) | "
-                             f"{_fmt(r.get('fit_time_mean'), 1)} | - | - | - |")
+                lines.append(
+                    f"| full data (baseline) | - | - | - | 100 | "
+                    f"{_fmt(r.get(f'final_{metric}_mean'))} "
+                    f"({_fmt(r.get(f'final_{metric}_std'))}) | "
+                    f"{_fmt(r.get('fit_time_mean'), 1)} | - | - | - |"
+                )
                 continue
             n = r["n_seeds"]
             to100 = r.get("labels_to_100_mean")
@@ -134,10 +175,16 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=-1)
     parser.add_argument("--batch-bald-pool", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true",
-                        help="600-image pool, 2 seeds, 2 rounds: checks the pipeline only")
-    parser.add_argument("--tiny", action="store_true",
-                        help="120-image pool, 1 seed, a tiny network: the CI smoke test")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="600-image pool, 2 seeds, 2 rounds: checks the pipeline only",
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="120-image pool, 1 seed, a tiny network: the CI smoke test",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     summaries, n_pool = run(args)

@@ -66,19 +66,35 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=64, help="phantom and model size (px)")
     p.add_argument("--raters", type=int, default=8)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of labeling")
-    p.add_argument("--think", type=float, default=0.0,
-                   help="seconds a rater looks at an image before labeling (0: as fast "
-                        "as the server answers, the hardest case)")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds a rater looks at an image before labeling (0: as fast "
+        "as the server answers, the hardest case)",
+    )
     p.add_argument("--batch-size", type=int, default=100, help="images per round")
     p.add_argument("--labels-per-image", type=int, default=3)
-    p.add_argument("--settle", type=float, default=600.0,
-                   help="after the raters stop, wait up to this many seconds for a running "
-                        "training to finish, so that its turnaround is measured")
-    p.add_argument("--pool-size", default=None, metavar="N|all",
-                   help="unlabeled images scored per round: a random subset of N, or all "
-                        "(default: the project's default)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="OMP/torch threads of the server (default: its own choice)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=600.0,
+        help="after the raters stop, wait up to this many seconds for a running "
+        "training to finish, so that its turnaround is measured",
+    )
+    p.add_argument(
+        "--pool-size",
+        default=None,
+        metavar="N|all",
+        help="unlabeled images scored per round: a random subset of N, or all "
+        "(default: the project's default)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="OMP/torch threads of the server (default: its own choice)",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--tiny", action="store_true", help="toy size: seconds, for the smoke test")
     args = p.parse_args(argv)
@@ -108,11 +124,20 @@ def make_project(root, args):
         Image.fromarray(np.round(np.clip(x, 0, 1) * 4095).astype(np.uint16)).save(images / name)
         truth[name] = CLASSES[int(c)]
     t0 = time.perf_counter()
-    options = {} if args.pool_size is None else {
-        "pool_size": None if args.pool_size == "all" else args.pool_size}
-    project = init_project(root / "project", images, CLASSES,
-                           labels_per_image=args.labels_per_image, query_size=args.batch_size,
-                           image_size=args.image_size, **options)
+    options = (
+        {}
+        if args.pool_size is None
+        else {"pool_size": None if args.pool_size == "all" else args.pool_size}
+    )
+    project = init_project(
+        root / "project",
+        images,
+        CLASSES,
+        labels_per_image=args.labels_per_image,
+        query_size=args.batch_size,
+        image_size=args.image_size,
+        **options,
+    )
     init_seconds = time.perf_counter() - t0
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}
     return project.path, tokens, truth, init_seconds
@@ -128,9 +153,23 @@ def start_server(path, port, threads, log):
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    proc = subprocess.Popen([sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(path),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "skal_cxr.cli",
+            "label",
+            "serve",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     import httpx
 
     deadline = time.monotonic() + 120
@@ -159,10 +198,10 @@ def stop_server(proc):
 # -- the raters -------------------------------------------------------------------
 class Recorder:
     def __init__(self):
-        self.samples = {"submit": [], "pixels": [], "next": []}   # (t_start, seconds)
+        self.samples = {"submit": [], "pixels": [], "next": []}  # (t_start, seconds)
         self.errors = []
-        self.acked = []            # (label_id, image_id, rater, label)
-        self.training = []         # [t_start, t_end] intervals of a running training
+        self.acked = []  # (label_id, image_id, rater, label)
+        self.training = []  # [t_start, t_end] intervals of a running training
         self.waiting = 0
         self.retried = 0
         self.load_start = os.getloadavg()[0]
@@ -203,17 +242,25 @@ async def rater(client, name, token, relpaths, truth, rec, args, stop_at):
             t0 = time.perf_counter()
             r = await get(client, f"/api/images/{image_id}/pixels", headers, rec)
             rec.time("pixels", t0)
-            if r.status_code != 200 or len(r.content) != 2 * int(
-                    r.headers["X-Image-Width"]) * int(r.headers["X-Image-Height"]):
+            if r.status_code != 200 or len(r.content) != 2 * int(r.headers["X-Image-Width"]) * int(
+                r.headers["X-Image-Height"]
+            ):
                 rec.errors.append(("pixels", r.status_code, r.text[:200]))
                 continue
             if args.think:
                 await asyncio.sleep(rng.exponential(args.think))
             label = truth[relpaths[image_id]]
             t0 = time.perf_counter()
-            r = await client.post("/api/labels", headers=headers, json={
-                "image_id": image_id, "label": label,
-                "seconds": round(float(rng.uniform(2, 20)), 2), "note": None})
+            r = await client.post(
+                "/api/labels",
+                headers=headers,
+                json={
+                    "image_id": image_id,
+                    "label": label,
+                    "seconds": round(float(rng.uniform(2, 20)), 2),
+                    "note": None,
+                },
+            )
             rec.time("submit", t0)
             if r.status_code != 201:
                 rec.errors.append(("submit", r.status_code, r.text[:200]))
@@ -251,13 +298,18 @@ async def run_raters(port, tokens, relpaths, truth, args):
 
     rec = Recorder()
     limits = httpx.Limits(max_connections=len(tokens) + 2)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits
+    ) as client:
         stop_at = time.perf_counter() + args.duration
         first = next(iter(tokens.values()))
-        await asyncio.gather(monitor(client, first, rec, stop_at), *(
-            rater(client, name, tok, relpaths, truth, rec, args, stop_at)
-            for name, tok in tokens.items()))
+        await asyncio.gather(
+            monitor(client, first, rec, stop_at),
+            *(
+                rater(client, name, tok, relpaths, truth, rec, args, stop_at)
+                for name, tok in tokens.items()
+            ),
+        )
         # let a training that the run started finish, to time its turnaround
         deadline = time.perf_counter() + args.settle
         headers = {"Authorization": f"Bearer {first}"}
@@ -277,8 +329,11 @@ def db_rows(path, sql, params=()):
 
 
 def check_labels(path, rec):
-    rows = db_rows(path, "SELECT l.id, l.image_id, r.name, l.label FROM labels l "
-                         "JOIN raters r ON r.id = l.rater_id WHERE l.label IS NOT NULL")
+    rows = db_rows(
+        path,
+        "SELECT l.id, l.image_id, r.name, l.label FROM labels l "
+        "JOIN raters r ON r.id = l.rater_id WHERE l.label IS NOT NULL",
+    )
     stored = {}
     for r in rows:
         stored.setdefault(r["id"], []).append((str(r["image_id"]), r["name"], r["label"]))
@@ -287,28 +342,46 @@ def check_labels(path, rec):
     unacknowledged = [i for i in stored if i not in acked_ids]
     pairs = [(r["image_id"], r["name"]) for r in rows]
     duplicated = len(pairs) - len(set(pairs))
-    return {"acknowledged": len(rec.acked), "stored": len(rows), "lost": len(lost),
-            "unacknowledged_rows": len(unacknowledged), "duplicate_image_rater": duplicated}
+    return {
+        "acknowledged": len(rec.acked),
+        "stored": len(rows),
+        "lost": len(lost),
+        "unacknowledged_rows": len(unacknowledged),
+        "duplicate_image_rater": duplicated,
+    }
 
 
 def turnaround(path):
     """Seconds from the label completing each batch to the next round's record."""
-    rounds = db_rows(path, "SELECT round, queried, fit_time, query_time, created_at "
-                           "FROM rounds ORDER BY round")
+    rounds = db_rows(
+        path, "SELECT round, queried, fit_time, query_time, created_at FROM rounds ORDER BY round"
+    )
     out = []
     for prev, cur in zip(rounds, rounds[1:]):
         batch = [int(i) for i in json.loads(prev["queried"])]
         if not batch:
             continue
         marks = ",".join("?" * len(batch))
-        last = db_rows(path, f"SELECT MAX(created_at) AS t FROM labels WHERE label IS NOT NULL "
-                             f"AND image_id IN ({marks})", batch)[0]["t"]
+        last = db_rows(
+            path,
+            f"SELECT MAX(created_at) AS t FROM labels WHERE label IS NOT NULL "
+            f"AND image_id IN ({marks})",
+            batch,
+        )[0]["t"]
         if last is None:
             continue
-        seconds = (datetime.fromisoformat(cur["created_at"])
-                   - datetime.fromisoformat(last)).total_seconds()
-        out.append({"round": cur["round"], "seconds": seconds, "fit_time": cur["fit_time"],
-                    "query_time": cur["query_time"], "batch": len(batch)})
+        seconds = (
+            datetime.fromisoformat(cur["created_at"]) - datetime.fromisoformat(last)
+        ).total_seconds()
+        out.append(
+            {
+                "round": cur["round"],
+                "seconds": seconds,
+                "fit_time": cur["fit_time"],
+                "query_time": cur["query_time"],
+                "batch": len(batch),
+            }
+        )
     return out
 
 
@@ -318,8 +391,12 @@ def latency(samples, within=None):
     if not xs:
         return {"n": 0}
     ms = np.asarray(xs) * 1000
-    return {"n": len(xs), "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max())}
+    return {
+        "n": len(xs),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
 
 
 def summarize(rec, path, args, init_seconds):
@@ -329,14 +406,20 @@ def summarize(rec, path, args, init_seconds):
     lat_training = {k: latency(v, rec.training) for k, v in rec.samples.items()}
     return {
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": {"cpus": C.available_threads(), "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    "load_average": [rec.load_start, os.getloadavg()[0]]},
+        "machine": {
+            "cpus": C.available_threads(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average": [rec.load_start, os.getloadavg()[0]],
+        },
         "init_seconds": init_seconds,
-        "latency": lat, "latency_while_training": lat_training,
+        "latency": lat,
+        "latency_while_training": lat_training,
         "training_seconds": sum(b - a for a, b in rec.training),
-        "errors": len(rec.errors), "error_examples": rec.errors[:5],
-        "waiting_answers": rec.waiting, "retried_gets": rec.retried,
+        "errors": len(rec.errors),
+        "error_examples": rec.errors[:5],
+        "waiting_answers": rec.waiting,
+        "retried_gets": rec.retried,
         "labels": check_labels(path, rec),
         "turnaround": turnaround(path),
         "pool_size": open_project(path).config["engine"]["pool_size"],
@@ -352,8 +435,12 @@ def markdown(res):
         f"{s['raters']} scripted raters for {s['duration']:.0f} s, think time {s['think']} s, "
         f"{s['n_images']:,} phantom PNGs of {s['image_size']} px, batches of "
         f"{s['batch_size']} images x {s['labels_per_image']} labels, "
-        + ("the whole pool" if res["pool_size"] is None
-           else f"a random {res['pool_size']:,} unlabeled images") + " scored per round; "
+        + (
+            "the whole pool"
+            if res["pool_size"] is None
+            else f"a random {res['pool_size']:,} unlabeled images"
+        )
+        + " scored per round; "
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
         "",
@@ -361,13 +448,17 @@ def markdown(res):
         "| p99 while training (ms) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),
-                     ("next", "GET /api/next")):
+    for k, label in (
+        ("submit", "POST /api/labels"),
+        ("pixels", "GET /api/images/{id}/pixels"),
+        ("next", "GET /api/next"),
+    ):
         a, b = res["latency"][k], res["latency_while_training"][k]
         if a["n"]:
-            lines.append(f"| {label} | {a['n']} | {a['p50_ms']:.1f} | {a['p99_ms']:.1f} | "
-                         f"{a['max_ms']:.1f} | {b['n']} | "
-                         + (f"{b['p99_ms']:.1f} |" if b["n"] else "- |"))
+            lines.append(
+                f"| {label} | {a['n']} | {a['p50_ms']:.1f} | {a['p99_ms']:.1f} | "
+                f"{a['max_ms']:.1f} | {b['n']} | " + (f"{b['p99_ms']:.1f} |" if b["n"] else "- |")
+            )
     lab = res["labels"]
     lines += [
         "",
@@ -396,8 +487,11 @@ def rst(res):
     """The figures as reStructuredText list tables, to paste into docs/benchmarks.rst."""
     s, m = res["settings"], res["machine"]
     load = m["load_average"]
-    scored = ("the whole pool" if res["pool_size"] is None
-              else f"a random {res['pool_size']:,} unlabeled images")
+    scored = (
+        "the whole pool"
+        if res["pool_size"] is None
+        else f"a random {res['pool_size']:,} unlabeled images"
+    )
     lines = [
         f"{s['raters']} scripted raters for {s['duration']:.0f} s (think time {s['think']} s), "
         f"{s['n_images']:,} images of {s['image_size']} px, batches of {s['batch_size']} images "
@@ -414,13 +508,21 @@ def rst(res):
         "     - n while training",
         "     - p99 while training (ms)",
     ]
-    for k, label in (("submit", "POST /api/labels"), ("pixels", "GET /api/images/{id}/pixels"),
-                     ("next", "GET /api/next")):
+    for k, label in (
+        ("submit", "POST /api/labels"),
+        ("pixels", "GET /api/images/{id}/pixels"),
+        ("next", "GET /api/next"),
+    ):
         a, b = res["latency"][k], res["latency_while_training"][k]
         if a["n"]:
-            lines += [f"   * - ``{label}``", f"     - {a['n']:,}", f"     - {_ms(a['p50_ms'])}",
-                      f"     - {_ms(a['p99_ms'])}", f"     - {b['n']:,}",
-                      f"     - {_ms(b['p99_ms']) if b['n'] else '-'}"]
+            lines += [
+                f"   * - ``{label}``",
+                f"     - {a['n']:,}",
+                f"     - {_ms(a['p50_ms'])}",
+                f"     - {_ms(a['p99_ms'])}",
+                f"     - {b['n']:,}",
+                f"     - {_ms(b['p99_ms']) if b['n'] else '-'}",
+            ]
     lab = res["labels"]
     lines += [
         "",
@@ -430,14 +532,26 @@ def rst(res):
         f"{s['duration']:.0f} s.",
     ]
     if res["turnaround"]:
-        lines += ["", ".. list-table::", "   :header-rows: 1", "",
-                  "   * - round", "     - last label to next batch ready (s)", "     - fit (s)",
-                  "     - query (s)"]
+        lines += [
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+            "   * - round",
+            "     - last label to next batch ready (s)",
+            "     - fit (s)",
+            "     - query (s)",
+        ]
         for t in res["turnaround"]:
-            fit, query = (("-" if v is None else f"{v:.1f}")
-                          for v in (t["fit_time"], t["query_time"]))
-            lines += [f"   * - {t['round']}", f"     - {t['seconds']:.1f}", f"     - {fit}",
-                      f"     - {query}"]
+            fit, query = (
+                ("-" if v is None else f"{v:.1f}") for v in (t["fit_time"], t["query_time"])
+            )
+            lines += [
+                f"   * - {t['round']}",
+                f"     - {t['seconds']:.1f}",
+                f"     - {fit}",
+                f"     - {query}",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -447,8 +561,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench_labeling_") as tmp:
         root = Path(tmp)
         path, tokens, truth, init_seconds = make_project(root, args)
-        relpaths = {str(r["id"]): r["relpath"]
-                    for r in db_rows(path, "SELECT id, relpath FROM images")}
+        relpaths = {
+            str(r["id"]): r["relpath"] for r in db_rows(path, "SELECT id, relpath FROM images")
+        }
         port = free_port()
         with open(root / "serve.log", "w") as log:
             proc = start_server(path, port, args.threads, log)

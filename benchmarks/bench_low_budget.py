@@ -73,13 +73,16 @@ def load_data(name, seed=0):
     """The declared data sets; ``imbalanced`` keeps normal at 5 % of the pool."""
     if name == "phantoms":
         from skal_cxr.datasets import make_cxr_phantoms
+
         X, y = make_cxr_phantoms(3000, image_size=28, n_classes=3, random_state=seed)
         order = np.random.default_rng(seed).permutation(len(y))
         X, y = X[order], y[order]
         a, b = 2100, 2400
-        return Data(X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:], int(np.argmin(
-            np.bincount(y))), name)
+        return Data(
+            X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:], int(np.argmin(np.bincount(y))), name
+        )
     from skal_cxr.datasets import load_pneumoniamnist
+
     splits = {s: load_pneumoniamnist(s) for s in ("train", "val", "test")}
     X_pool, y_pool = splits["train"]
     if name == "imbalanced":
@@ -96,10 +99,18 @@ def load_data(name, seed=0):
 def make_estimator(seed, n_classes, quick=False):
     """The simulation's default estimator (docs/benchmarks.rst, main job)."""
     return MCDropoutCNN(
-        classes=np.arange(n_classes), class_weight="balanced", n_mc_samples=20,
-        random_state=seed, max_epochs=1 if quick else 5,
-        min_train_steps=5 if quick else 150, callbacks=[("cosine", CosineAnnealing())],
-        lr=1e-3, batch_size=32, module__width=16, module__n_blocks=3, module__dropout=0.5,
+        classes=np.arange(n_classes),
+        class_weight="balanced",
+        n_mc_samples=20,
+        random_state=seed,
+        max_epochs=1 if quick else 5,
+        min_train_steps=5 if quick else 150,
+        callbacks=[("cosine", CosineAnnealing())],
+        lr=1e-3,
+        batch_size=32,
+        module__width=16,
+        module__n_blocks=3,
+        module__dropout=0.5,
         device="cpu",
     )
 
@@ -120,8 +131,12 @@ def initial_indices(arm, strategy, learner, data, n, seed):
         classes = np.unique(data.y_pool)
         quota = np.full(len(classes), n // len(classes))
         quota[: n % len(classes)] += 1
-        return np.concatenate([rng.choice(np.flatnonzero(data.y_pool == c), q, replace=False)
-                               for c, q in zip(classes, quota)])
+        return np.concatenate(
+            [
+                rng.choice(np.flatnonzero(data.y_pool == c), q, replace=False)
+                for c, q in zip(classes, quota)
+            ]
+        )
     if is_label_free(strategy):
         return np.asarray(strategy(learner, data.X_pool, n, random_state=rng)[0])
     return rng.choice(len(data.y_pool), n, replace=False)
@@ -135,12 +150,15 @@ def evaluate(model, data):
     corrected = PriorCorrection().fit(p_val, data.y_val).transform(p_test)
     tempered = PriorCorrection(method="temperature").fit(p_val, data.y_val).transform(p_test)
     return {
-        "auroc": m["auroc"], "balanced_accuracy_op": m["balanced_accuracy_op"],
-        "mae_macro": m["mae_macro"], "ece": m["ece"],
+        "auroc": m["auroc"],
+        "balanced_accuracy_op": m["balanced_accuracy_op"],
+        "mae_macro": m["mae_macro"],
+        "ece": m["ece"],
         "ece_corrected": classification_metrics(data.y_test, corrected)["ece"],
         "ece_temperature": classification_metrics(data.y_test, tempered)["ece"],
-        "auprc_minority": float(average_precision_score(
-            data.y_test == data.minority, p_test[:, data.minority])),
+        "auprc_minority": float(
+            average_precision_score(data.y_test == data.minority, p_test[:, data.minority])
+        ),
     }
 
 
@@ -159,8 +177,9 @@ def _encoder(data, seed, quick):
     """The pool's contrastive encoder of a seed, trained once per process."""
     key = (data.name, seed, quick)
     if key not in _ENCODERS:
-        _ENCODERS[key] = ContrastiveEncoder(max_epochs=1 if quick else 5,
-                                            random_state=seed).fit(data.X_pool)
+        _ENCODERS[key] = ContrastiveEncoder(max_epochs=1 if quick else 5, random_state=seed).fit(
+            data.X_pool
+        )
     return _ENCODERS[key]
 
 
@@ -185,12 +204,18 @@ def run_one(arm, seed, data, points, quick=False):
             labeled = np.r_[labeled, new]
         else:
             learner.fit(data.X_pool[labeled], data.y_pool[labeled])
-        records.append({"arm": arm, "seed": seed, "data": data.name, "n_labeled": int(n),
-                        "class_counts": np.bincount(data.y_pool[labeled],
-                                                    minlength=n_classes).tolist(),
-                        **evaluate(learner.estimator_, data),
-                        "elapsed_s": time.perf_counter() - start,
-                        "cpu_s": time.process_time() - cpu})
+        records.append(
+            {
+                "arm": arm,
+                "seed": seed,
+                "data": data.name,
+                "n_labeled": int(n),
+                "class_counts": np.bincount(data.y_pool[labeled], minlength=n_classes).tolist(),
+                **evaluate(learner.estimator_, data),
+                "elapsed_s": time.perf_counter() - start,
+                "cpu_s": time.process_time() - cpu,
+            }
+        )
     return records
 
 
@@ -198,9 +223,15 @@ def run_full(seed, data, quick=False):
     """The full-data reference of a seed."""
     start, cpu = time.perf_counter(), time.process_time()
     model = make_estimator(seed, int(data.y_pool.max()) + 1, quick).fit(data.X_pool, data.y_pool)
-    return {"arm": "full", "seed": seed, "data": data.name, "n_labeled": len(data.y_pool),
-            **evaluate(model, data), "elapsed_s": time.perf_counter() - start,
-            "cpu_s": time.process_time() - cpu}
+    return {
+        "arm": "full",
+        "seed": seed,
+        "data": data.name,
+        "n_labeled": len(data.y_pool),
+        **evaluate(model, data),
+        "elapsed_s": time.perf_counter() - start,
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 # -- analysis --------------------------------------------------------------
@@ -224,13 +255,17 @@ def endpoints(records, arm, budget, fraction=0.98):
     full = {r["seed"]: r["auroc"] for r in records if r["arm"] == "full"}
     out = {}
     for seed in sorted(full):
-        curve = {r["n_labeled"]: r["auroc"] for r in records
-                 if r["arm"] == arm and r["seed"] == seed and r["n_labeled"] <= budget}
+        curve = {
+            r["n_labeled"]: r["auroc"]
+            for r in records
+            if r["arm"] == arm and r["seed"] == seed and r["n_labeled"] <= budget
+        }
         if not curve:
             continue
         out[seed] = {
             "labels_to_98": labels_to(curve, fraction * full[seed], budget + 10),
-            "auroc_20": curve.get(20, np.nan), "auroc_40": curve.get(40, np.nan),
+            "auroc_20": curve.get(20, np.nan),
+            "auroc_40": curve.get(40, np.nan),
         }
     return out
 
@@ -243,9 +278,15 @@ def paired_tests(a, b, n_boot=10_000):
     nonzero = d[d != 0]
     w_p = float(stats.wilcoxon(nonzero, method="exact").pvalue) if len(nonzero) else 1.0
     boot = np.random.default_rng(0).choice(d, (n_boot, len(d))).mean(axis=1)
-    return {"mean_a": float(np.mean(a)), "mean_b": float(np.mean(b)), "diff": float(d.mean()),
-            "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "p_t": t_p, "p_wilcoxon": w_p, "n": len(d)}
+    return {
+        "mean_a": float(np.mean(a)),
+        "mean_b": float(np.mean(b)),
+        "diff": float(d.mean()),
+        "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+        "p_t": t_p,
+        "p_wilcoxon": w_p,
+        "n": len(d),
+    }
 
 
 def holm(pvalues):
@@ -267,8 +308,10 @@ def compare(records, arm, reference="random", budget=100):
         result[key] = paired_tests([ea[s][key] for s in seeds], [eb[s][key] for s in seeds])
     for key, p in zip(result, holm([result[k]["p_t"] for k in result])):
         result[key]["p_t_holm"] = p
-    result["censored"] = {name: int(sum(e[s]["labels_to_98"] > budget for s in seeds))
-                          for name, e in ((arm, ea), (reference, eb))}
+    result["censored"] = {
+        name: int(sum(e[s]["labels_to_98"] > budget for s in seeds))
+        for name, e in ((arm, ea), (reference, eb))
+    }
     return result
 
 
@@ -281,22 +324,26 @@ def summary_table(records, budget=100):
         by_n = {}
         for r in rows:
             by_n.setdefault(r["n_labeled"], []).append(r)
-        cells = [f"{n}: {np.mean([r['auroc'] for r in rs]):.3f} "
-                 f"({np.std([r['auroc'] for r in rs], ddof=1) if len(rs) > 1 else 0:.3f})"
-                 for n, rs in sorted(by_n.items())]
+        cells = [
+            f"{n}: {np.mean([r['auroc'] for r in rs]):.3f} "
+            f"({np.std([r['auroc'] for r in rs], ddof=1) if len(rs) > 1 else 0:.3f})"
+            for n, rs in sorted(by_n.items())
+        ]
         last = by_n[max(by_n)]
-        lines.append(f"{arm} [{len(last)} seeds] " + "; ".join(cells)
-                     + f" | ECE {np.mean([r['ece'] for r in last]):.3f}, prior+temperature "
-                     f"{np.mean([r['ece_corrected'] for r in last]):.3f}, temperature "
-                     f"{np.mean([r.get('ece_temperature', np.nan) for r in last]):.3f}")
+        lines.append(
+            f"{arm} [{len(last)} seeds] "
+            + "; ".join(cells)
+            + f" | ECE {np.mean([r['ece'] for r in last]):.3f}, prior+temperature "
+            f"{np.mean([r['ece_corrected'] for r in last]):.3f}, temperature "
+            f"{np.mean([r.get('ece_temperature', np.nan) for r in last]):.3f}"
+        )
     return "\n".join(lines)
 
 
 def analyze(out, budget=100):
     records = load_records(out)
     full = [r["auroc"] for r in records if r["arm"] == "full"]
-    print(f"full-data AUROC {np.mean(full):.4f} +- {np.std(full, ddof=1):.4f} "
-          f"({len(full)} seeds)")
+    print(f"full-data AUROC {np.mean(full):.4f} +- {np.std(full, ddof=1):.4f} ({len(full)} seeds)")
     print(summary_table(records, budget))
     arms = sorted({r["arm"] for r in records} - {"full", "random"})
     results = {arm: compare(records, arm, budget=budget) for arm in arms}
@@ -308,15 +355,21 @@ def analyze(out, budget=100):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/low_budget")
-    parser.add_argument("--data", default="pneumoniamnist",
-                        choices=["pneumoniamnist", "imbalanced", "phantoms"])
-    parser.add_argument("--arms", default="primary",
-                        help="'primary', 'all' or comma-separated arm names")
+    parser.add_argument(
+        "--data", default="pneumoniamnist", choices=["pneumoniamnist", "imbalanced", "phantoms"]
+    )
+    parser.add_argument(
+        "--arms", default="primary", help="'primary', 'all' or comma-separated arm names"
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=100)
-    parser.add_argument("--max-labels", type=int, default=0,
-                        help="continue with queries of 50 up to this many labels")
+    parser.add_argument(
+        "--max-labels",
+        type=int,
+        default=0,
+        help="continue with queries of 50 up to this many labels",
+    )
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny training (smoke test)")
     parser.add_argument("--analyze", metavar="DIR", help="only analyse the records in DIR")
@@ -324,8 +377,7 @@ def main(argv=None):
     if args.analyze:
         return analyze(args.analyze, args.budget)
     groups = {"primary": PRIMARY, "all": ALL_ARMS}
-    arms = list(dict.fromkeys(a for name in args.arms.split(",")
-                              for a in groups.get(name, [name])))
+    arms = list(dict.fromkeys(a for name in args.arms.split(",") for a in groups.get(name, [name])))
     data = load_data(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -342,14 +394,20 @@ def main(argv=None):
         return run_one(arm, seed, data, points, args.quick)
 
     from joblib import Parallel, delayed
+
     with open(out / "records.jsonl", "a") as fh:
         for recs in Parallel(n_jobs=args.n_jobs, return_as="generator")(
-                delayed(work)(job) for job in jobs):
+            delayed(work)(job) for job in jobs
+        ):
             for r in recs:
                 fh.write(json.dumps(r) + "\n")
             fh.flush()
-            print(f"{recs[0]['arm']} seed {recs[0]['seed']}: {recs[-1]['elapsed_s']:.1f} s, "
-                  f"AUROC {recs[-1]['auroc']:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"{recs[0]['arm']} seed {recs[0]['seed']}: {recs[-1]['elapsed_s']:.1f} s, "
+                f"AUROC {recs[-1]['auroc']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
     return analyze(out, args.budget)
 
 

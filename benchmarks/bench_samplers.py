@@ -66,22 +66,35 @@ def run(n_train, seeds, max_epochs, min_train_steps):
         for seed in seeds:
             idx = training_set(y, n_train, share, seed)
             for arm, params in ARMS.items():
-                net = MCDropoutCNN(max_epochs=max_epochs, min_train_steps=min_train_steps,
-                                   random_state=seed, device="cpu", **params)
+                net = MCDropoutCNN(
+                    max_epochs=max_epochs,
+                    min_train_steps=min_train_steps,
+                    random_state=seed,
+                    device="cpu",
+                    **params,
+                )
                 t0 = time.perf_counter()
                 net.fit(X[idx], y[idx])
                 fit_s = time.perf_counter() - t0
                 op = fit_operating_point(y_val, net.predict_proba(X_val))
-                m = classification_metrics(y_test, net.predict_proba(X_test),
-                                           operating_point=op)
-                rows.append({"setting": setting, "seed": seed, "arm": arm,
-                             "n_train": int(len(idx)),
-                             "minority_share": float(np.mean(y[idx] == 0)),
-                             "balanced_accuracy_op": m["balanced_accuracy_op"],
-                             "auroc": m["auroc"], "fit_s": fit_s})
-                print(f"{setting:9s} seed {seed} {arm:10s} bal.acc(op) "
-                      f"{m['balanced_accuracy_op']:.3f} AUROC {m['auroc']:.3f} ({fit_s:.1f} s)",
-                      flush=True)
+                m = classification_metrics(y_test, net.predict_proba(X_test), operating_point=op)
+                rows.append(
+                    {
+                        "setting": setting,
+                        "seed": seed,
+                        "arm": arm,
+                        "n_train": int(len(idx)),
+                        "minority_share": float(np.mean(y[idx] == 0)),
+                        "balanced_accuracy_op": m["balanced_accuracy_op"],
+                        "auroc": m["auroc"],
+                        "fit_s": fit_s,
+                    }
+                )
+                print(
+                    f"{setting:9s} seed {seed} {arm:10s} bal.acc(op) "
+                    f"{m['balanced_accuracy_op']:.3f} AUROC {m['auroc']:.3f} ({fit_s:.1f} s)",
+                    flush=True,
+                )
     return rows
 
 
@@ -89,34 +102,52 @@ def summarise(rows, seeds):
     summary = []
     for setting in SETTINGS:
         for metric in ("balanced_accuracy_op", "auroc"):
-            by_arm = {a: [r[metric] for s in seeds for r in rows
-                          if r["setting"] == setting and r["arm"] == a and r["seed"] == s]
-                      for a in ARMS}
+            by_arm = {
+                a: [
+                    r[metric]
+                    for s in seeds
+                    for r in rows
+                    if r["setting"] == setting and r["arm"] == a and r["seed"] == s
+                ]
+                for a in ARMS
+            }
             for arm, values in by_arm.items():
                 test = paired_comparison(values, by_arm["none"]) if arm != "none" else None
-                summary.append({
-                    "setting": setting, "metric": metric, "arm": arm,
-                    "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)),
-                    "diff_vs_none": None if test is None else test["mean_diff"],
-                    "p_wilcoxon": None if test is None else test["p_wilcoxon"],
-                    "p_ttest": None if test is None else test["p_ttest"],
-                })
+                summary.append(
+                    {
+                        "setting": setting,
+                        "metric": metric,
+                        "arm": arm,
+                        "mean": float(np.mean(values)),
+                        "sd": float(np.std(values, ddof=1)),
+                        "diff_vs_none": None if test is None else test["mean_diff"],
+                        "p_wilcoxon": None if test is None else test["p_wilcoxon"],
+                        "p_ttest": None if test is None else test["p_ttest"],
+                    }
+                )
     return summary
 
 
 def markdown(summary, meta):
-    lines = [f"Samplers on PneumoniaMNIST: {meta['n_train']} training images, "
-             f"{len(meta['seeds'])} seeds, {meta['max_epochs']} epochs (>= "
-             f"{meta['min_train_steps']} steps); {meta['machine']}", "",
-             "| setting | metric | arm | mean (SD) | diff vs none | p Wilcoxon | p t |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Samplers on PneumoniaMNIST: {meta['n_train']} training images, "
+        f"{len(meta['seeds'])} seeds, {meta['max_epochs']} epochs (>= "
+        f"{meta['min_train_steps']} steps); {meta['machine']}",
+        "",
+        "| setting | metric | arm | mean (SD) | diff vs none | p Wilcoxon | p t |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
+
         def fmt(v):
             return "–" if v is None or v != v else f"{v:.3g}"
+
         diff = "–" if s["diff_vs_none"] is None else f"{s['diff_vs_none']:+.3f}"
-        lines.append(f"| {s['setting']} | {s['metric']} | {s['arm']} | {s['mean']:.3f} "
-                     f"({s['sd']:.3f}) | {diff} | {fmt(s['p_wilcoxon'])} | "
-                     f"{fmt(s['p_ttest'])} |")
+        lines.append(
+            f"| {s['setting']} | {s['metric']} | {s['arm']} | {s['mean']:.3f} "
+            f"({s['sd']:.3f}) | {diff} | {fmt(s['p_wilcoxon'])} | "
+            f"{fmt(s['p_ttest'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -127,18 +158,23 @@ def figure(rows, seeds, path):
     fig = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2)
-    for ax, metric, label in zip(axes, ("balanced_accuracy_op", "auroc"),
-                                 ("balanced accuracy (val. operating point)", "macro AUROC")):
+    for ax, metric, label in zip(
+        axes,
+        ("balanced_accuracy_op", "auroc"),
+        ("balanced accuracy (val. operating point)", "macro AUROC"),
+    ):
         for k, setting in enumerate(SETTINGS):
             for j, arm in enumerate(ARMS):
-                values = [r[metric] for r in rows if r["setting"] == setting
-                          and r["arm"] == arm]
+                values = [r[metric] for r in rows if r["setting"] == setting and r["arm"] == arm]
                 x = k * (len(ARMS) + 1) + j
-                ax.scatter([x] * len(values), values, color=f"C{j}", s=14,
-                           label=arm if k == 0 else None)
+                ax.scatter(
+                    [x] * len(values), values, color=f"C{j}", s=14, label=arm if k == 0 else None
+                )
                 ax.plot([x - 0.3, x + 0.3], [np.mean(values)] * 2, color=f"C{j}")
-        ax.set_xticks([k * (len(ARMS) + 1) + 1 for k in range(len(SETTINGS))],
-                      [f"{s} imbalance" for s in SETTINGS])
+        ax.set_xticks(
+            [k * (len(ARMS) + 1) + 1 for k in range(len(SETTINGS))],
+            [f"{s} imbalance" for s in SETTINGS],
+        )
         ax.set_title(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -158,15 +194,21 @@ def main(argv=None):
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()
     rows = run(args.n_train, seeds, args.max_epochs, args.min_train_steps)
-    meta = {"n_train": args.n_train, "seeds": seeds, "max_epochs": args.max_epochs,
-            "min_train_steps": args.min_train_steps, "wall_s": time.perf_counter() - t0,
-            "machine": f"{platform.processor() or platform.machine()}, "
-                       f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}"}
+    meta = {
+        "n_train": args.n_train,
+        "seeds": seeds,
+        "max_epochs": args.max_epochs,
+        "min_train_steps": args.min_train_steps,
+        "wall_s": time.perf_counter() - t0,
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}",
+    }
     summary = summarise(rows, seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "samplers.json").write_text(json.dumps(
-        {"meta": meta, "rows": rows, "summary": summary}, indent=1))
+    (out / "samplers.json").write_text(
+        json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=1)
+    )
     (out / "samplers.md").write_text(markdown(summary, meta))
     figure(rows, seeds, out / "samplers.png")
     print(markdown(summary, meta))

@@ -38,16 +38,22 @@ REPO = Path(__file__).resolve().parents[1]
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--subsets", default="2000,1000",
-                   help="comma-separated subset sizes, each compared with the whole pool")
+    p.add_argument(
+        "--subsets",
+        default="2000,1000",
+        help="comma-separated subset sizes, each compared with the whole pool",
+    )
     p.add_argument("--strategy", default="mean_std")
     p.add_argument("--n-initial", type=int, default=30)
     p.add_argument("--query-size", type=int, default=50)
     p.add_argument("--budget", type=int, default=330)
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "score_subset")
-    p.add_argument("--tiny", action="store_true",
-                   help="a 300-image pool, 2 seeds and a tiny network: the smoke test")
+    p.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a 300-image pool, 2 seeds and a tiny network: the smoke test",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     args.subsets = [int(s) for s in args.subsets.split(",") if s.strip()]
@@ -56,16 +62,38 @@ def parse_args(argv=None):
 
 def protocol(args):
     """Simulation keyword arguments shared by every arm."""
-    data = {"source": "medmnist", "name": "pneumoniamnist", "root": None,
-            "max_pool": 300 if args.tiny else None, "random_state": 0}
-    common = dict(data=data, strategies=[args.strategy], seeds=list(range(args.seeds)),
-                  n_initial=args.n_initial, initial="random", query_size=args.query_size,
-                  budget=args.budget, n_mc_samples=20, class_weight=None, baseline=False,
-                  n_jobs=args.n_jobs, progress=not args.quiet, report=False)
+    data = {
+        "source": "medmnist",
+        "name": "pneumoniamnist",
+        "root": None,
+        "max_pool": 300 if args.tiny else None,
+        "random_state": 0,
+    }
+    common = dict(
+        data=data,
+        strategies=[args.strategy],
+        seeds=list(range(args.seeds)),
+        n_initial=args.n_initial,
+        initial="random",
+        query_size=args.query_size,
+        budget=args.budget,
+        n_mc_samples=20,
+        class_weight=None,
+        baseline=False,
+        n_jobs=args.n_jobs,
+        progress=not args.quiet,
+        report=False,
+    )
     if args.tiny:
-        common.update(seeds=[0, 1], n_initial=20, query_size=20, budget=60, n_mc_samples=4,
-                      estimator={"module__width": 4, "module__n_blocks": 2},
-                      training={"max_epochs": 1, "min_train_steps": 5})
+        common.update(
+            seeds=[0, 1],
+            n_initial=20,
+            query_size=20,
+            budget=60,
+            n_mc_samples=4,
+            estimator={"module__width": 4, "module__n_blocks": 2},
+            training={"max_epochs": 1, "min_train_steps": 5},
+        )
     return common
 
 
@@ -119,14 +147,17 @@ def markdown(results, n_pool, common):
         final = [by_seed[s][1] for s in common_seeds]
         query = np.mean([by_seed[s][2] for s in common_seeds])
         if name == "whole pool":
-            lines.append(f"| {name} | {spread(aulc)} | {spread(final)} | - | - | - | - | "
-                         f"{query:.2f} |")
+            lines.append(
+                f"| {name} | {spread(aulc)} | {spread(final)} | - | - | - | - | {query:.2f} |"
+            )
             continue
         test = paired_comparison(aulc, [whole[s][0] for s in common_seeds])
         diff_final = np.mean(final) - np.mean([whole[s][1] for s in common_seeds])
-        lines.append(f"| {name} | {spread(aulc)} | {spread(final)} | {test['mean_diff']:+.4f} "
-                     f"| {diff_final:+.4f} | {test['p_wilcoxon']:.3f} | {test['p_ttest']:.3f} "
-                     f"| {query:.2f} |")
+        lines.append(
+            f"| {name} | {spread(aulc)} | {spread(final)} | {test['mean_diff']:+.4f} "
+            f"| {diff_final:+.4f} | {test['p_wilcoxon']:.3f} | {test['p_ttest']:.3f} "
+            f"| {query:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -136,8 +167,11 @@ def main(argv=None):
     text = markdown(results, n_pool, common)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "score_subset.md").write_text(text)
-    (args.out / "score_subset.json").write_text(json.dumps(
-        {name: {str(s): v for s, v in r.items()} for name, r in results.items()}, indent=1))
+    (args.out / "score_subset.json").write_text(
+        json.dumps(
+            {name: {str(s): v for s, v in r.items()} for name, r in results.items()}, indent=1
+        )
+    )
     print(text)
     return results
 

@@ -34,7 +34,8 @@ def film(width, height, noise, seed=0):
     """A 12-bit phantom chest film of ``width`` x ``height`` with Gaussian noise."""
     X, _ = make_cxr_phantoms(1, image_size=256, random_state=seed)
     base = Image.fromarray(np.asarray(X[0], dtype=np.float32) * 3000, mode="F").resize(
-        (width, height), Image.Resampling.BICUBIC)
+        (width, height), Image.Resampling.BICUBIC
+    )
     rng = np.random.default_rng(seed)
     arr = np.asarray(base) + 200 + rng.normal(0, noise, (height, width))
     return np.clip(np.round(arr), 0, 4095).astype(np.uint16)
@@ -54,8 +55,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=4280)
     parser.add_argument("--height", type=int, default=3520)
-    parser.add_argument("--noise", type=float, default=15.0,
-                        help="standard deviation of the noise, in stored values (15)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=15.0,
+        help="standard deviation of the noise, in stored values (15)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args(argv)
@@ -72,15 +77,22 @@ def main(argv=None):
         r["s_at_100mbit"] = r["bytes"] * 8 / 100e6
         r["s_at_20mbit"] = r["bytes"] * 8 / 20e6
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "transfer.json").write_text(json.dumps(
-        {"width": args.width, "height": args.height, "noise": args.noise, "rows": rows},
-        indent=2))
-    lines = ["| form | pixels | MB | encode (s) | at 100 Mbit/s (s) | at 20 Mbit/s (s) |",
-             "|---|---|---:|---:|---:|---:|"]
+    (args.out / "transfer.json").write_text(
+        json.dumps(
+            {"width": args.width, "height": args.height, "noise": args.noise, "rows": rows},
+            indent=2,
+        )
+    )
+    lines = [
+        "| form | pixels | MB | encode (s) | at 100 Mbit/s (s) | at 20 Mbit/s (s) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         size = r.get("size", [args.width, args.height])
-        lines.append(f"| {r['form']} | {size[0]} x {size[1]} | {r['bytes'] / 1e6:.1f} | "
-                     f"{r['encode_s']:.2f} | {r['s_at_100mbit']:.2f} | {r['s_at_20mbit']:.2f} |")
+        lines.append(
+            f"| {r['form']} | {size[0]} x {size[1]} | {r['bytes'] / 1e6:.1f} | "
+            f"{r['encode_s']:.2f} | {r['s_at_100mbit']:.2f} | {r['s_at_20mbit']:.2f} |"
+        )
     (args.out / "transfer.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

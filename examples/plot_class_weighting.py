@@ -26,25 +26,33 @@ n_images, size, epochs = (300, 16, 3) if FAST else (2000, 32, 10)
 sizes = [30, 60] if FAST else [50, 100, 200, 400]
 
 X, y = make_cxr_phantoms(n_images, image_size=size, weights=[0.6, 0.3, 0.1], random_state=2)
-X_pool, X_test, y_pool, y_test = train_test_split(
-    X, y, test_size=0.3, stratify=y, random_state=0
-)
+X_pool, X_test, y_pool, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 order = np.random.default_rng(0).permutation(len(y_pool))
 
 results = {None: [], "balanced": []}
 for n in sizes:
     idx = order[:n]
     for weighting in results:
-        net = MCDropoutCNN(classes=[0, 1, 2], class_weight=weighting, max_epochs=epochs,
-                           min_train_steps=0 if FAST else 150, module__width=8,
-                           random_state=0, device="cpu")
+        net = MCDropoutCNN(
+            classes=[0, 1, 2],
+            class_weight=weighting,
+            max_epochs=epochs,
+            min_train_steps=0 if FAST else 150,
+            module__width=8,
+            random_state=0,
+            device="cpu",
+        )
         y_pred = net.fit(X_pool[idx], y_pool[idx]).predict(X_test)
-        results[weighting].append((
-            balanced_accuracy_score(y_test, y_pred),
-            recall_score(y_test, y_pred, labels=[2], average=None, zero_division=0)[0],
-        ))
-        print(f"{n} labeled, class_weight={weighting}: balanced accuracy "
-              f"{results[weighting][-1][0]:.3f}, severe recall {results[weighting][-1][1]:.3f}")
+        results[weighting].append(
+            (
+                balanced_accuracy_score(y_test, y_pred),
+                recall_score(y_test, y_pred, labels=[2], average=None, zero_division=0)[0],
+            )
+        )
+        print(
+            f"{n} labeled, class_weight={weighting}: balanced accuracy "
+            f"{results[weighting][-1][0]:.3f}, severe recall {results[weighting][-1][1]:.3f}"
+        )
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -25,8 +25,14 @@ n_images, size, epochs = (120, 16, 2) if FAST else (600, 32, 15)
 X, y = make_cxr_phantoms(n_images, image_size=size, random_state=1)
 
 grid = GridSearchCV(
-    MCDropoutCNN(max_epochs=epochs, min_train_steps=0, classes=[0, 1, 2], module__width=8,
-                 random_state=0, device="cpu"),
+    MCDropoutCNN(
+        max_epochs=epochs,
+        min_train_steps=0,
+        classes=[0, 1, 2],
+        module__width=8,
+        random_state=0,
+        device="cpu",
+    ),
     param_grid={"lr": [3e-4, 3e-3], "module__dropout": [0.25, 0.5]},
     scoring="balanced_accuracy",
     cv=StratifiedKFold(n_splits=2 if FAST else 3, shuffle=True, random_state=0),

@@ -32,9 +32,7 @@ n_images, size = (300, 16) if FAST else (1500, 32)
 n_rounds, n_query = (2, 10) if FAST else (6, 30)
 
 X, y = make_cxr_phantoms(n_images, image_size=size, random_state=0)
-X_pool, X_test, y_pool, y_test = train_test_split(
-    X, y, test_size=0.3, stratify=y, random_state=0
-)
+X_pool, X_test, y_pool, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 names = PHANTOM_CLASS_NAMES[3]
 print("pool:", np.bincount(y_pool), "test:", np.bincount(y_test), names)
 
@@ -53,12 +51,19 @@ for ax, c in zip(axes, range(3)):
 rng = np.random.default_rng(0)
 labeled = rng.choice(len(y_pool), size=n_query, replace=False)
 estimator = MCDropoutCNN(
-    classes=[0, 1, 2], max_epochs=3 if FAST else 10, min_train_steps=5 if FAST else 150,
+    classes=[0, 1, 2],
+    max_epochs=3 if FAST else 10,
+    min_train_steps=5 if FAST else 150,
     module__width=8 if FAST else 16,
-    n_mc_samples=10, random_state=0, device="cpu",
+    n_mc_samples=10,
+    random_state=0,
+    device="cpu",
 )
 learner = ActiveLearner(
-    estimator, query_strategy=bald, X_training=X_pool[labeled], y_training=y_pool[labeled],
+    estimator,
+    query_strategy=bald,
+    X_training=X_pool[labeled],
+    y_training=y_pool[labeled],
     random_state=0,
 )
 unlabeled = np.setdiff1d(np.arange(len(y_pool)), labeled)
@@ -89,5 +94,6 @@ fig.tight_layout()
 # :attr:`~skal_cxr.ActiveLearner.history_` keeps what each round acquired
 # and how long fitting and querying took.
 for entry in learner.history_:
-    print(entry["round"], entry["n_labeled"], entry["class_counts"],
-          f"fit {entry['fit_time']:.1f}s")
+    print(
+        entry["round"], entry["n_labeled"], entry["class_counts"], f"fit {entry['fit_time']:.1f}s"
+    )

@@ -32,9 +32,11 @@ from skal_cxr.study import PUBLISHED, run_reference_study
 FAST = os.environ.get("SKAL_CXR_FAST") == "1"
 output = tempfile.mkdtemp(prefix="skal-cxr-study-")
 paths = run_reference_study(
-    output, scale="tiny" if FAST else "small",
+    output,
+    scale="tiny" if FAST else "small",
     strategies=["random", "max_entropy", "mean_std"] if FAST else None,
-    seeds=1 if FAST else None, n_jobs=1 if FAST else -1,
+    seeds=1 if FAST else None,
+    n_jobs=1 if FAST else -1,
 )
 
 # %%
@@ -42,8 +44,10 @@ paths = run_reference_study(
 # ---------------------------------------
 print(paths["study"].read_text())
 for task, pub in PUBLISHED.items():
-    print(f"{task}: published {pub['accuracy']:.1%} accuracy, AUROC {pub['auroc']:.2f} "
-          f"with {pub['labels_fraction']:.1%} of the labels by {pub['strategy']}")
+    print(
+        f"{task}: published {pub['accuracy']:.1%} accuracy, AUROC {pub['auroc']:.2f} "
+        f"with {pub['labels_fraction']:.1%} of the labels by {pub['strategy']}"
+    )
 
 # %%
 # The learning curves of each task

@@ -27,12 +27,20 @@ from skal_cxr.simulation import simulate
 FAST = os.environ.get("SKAL_CXR_FAST") == "1"
 path = get_data_home() / "pneumoniamnist.npz"
 if path.is_file():
-    data = {"source": "medmnist", "name": "pneumoniamnist", "root": str(path.parent),
-            "max_pool": 300 if FAST else 2000}
+    data = {
+        "source": "medmnist",
+        "name": "pneumoniamnist",
+        "root": str(path.parent),
+        "max_pool": 300 if FAST else 2000,
+    }
     print(f"Using {path}")
 else:
-    data = {"source": "phantoms", "n_classes": 2, "n_samples": 400 if FAST else 3000,
-            "image_size": 16 if FAST else 28}
+    data = {
+        "source": "phantoms",
+        "n_classes": 2,
+        "n_samples": 400 if FAST else 3000,
+        "image_size": 16 if FAST else 28,
+    }
     print(f"{path} not found: using two-class phantoms instead")
 
 # %%
@@ -43,10 +51,13 @@ output = tempfile.mkdtemp(prefix="skal-cxr-pneumonia-")
 result = simulate(
     output,
     data=data,
-    strategies=["random", "max_entropy", "bald"] if FAST else
-    ["random", "max_entropy", "mean_std", "bald"],
+    strategies=["random", "max_entropy", "bald"]
+    if FAST
+    else ["random", "max_entropy", "mean_std", "bald"],
     seeds=2 if FAST else 3,
-    n_initial=20, query_size=20, budget=60 if FAST else 200,
+    n_initial=20,
+    query_size=20,
+    budget=60 if FAST else 200,
     n_mc_samples=5 if FAST else 20,
     estimator={"module__width": 4 if FAST else 16, "device": "cpu"},
     training={"max_epochs": 1, "min_train_steps": 5} if FAST else None,

@@ -13,6 +13,11 @@ from .preprocessing import CXRPreprocessor
 from .simulation import simulate
 
 __all__ = [
-    "ActiveLearner", "strategies", "MCDropoutCNN", "CXRNet", "CXRPreprocessor", "simulate",
+    "ActiveLearner",
+    "strategies",
+    "MCDropoutCNN",
+    "CXRNet",
+    "CXRPreprocessor",
+    "simulate",
     "__version__",
 ]

@@ -59,8 +59,9 @@ def check_scheduler(address, option="scheduler"):
             pool.submit(asyncio.run, handshake()).result()
         except (OSError, ValueError, TypeError) as exc:
             reason = " ".join(str(exc).split())
-            raise ValueError(f"{option} {address!r}: no Dask scheduler answers there "
-                             f"({reason}).") from exc
+            raise ValueError(
+                f"{option} {address!r}: no Dask scheduler answers there ({reason})."
+            ) from exc
 
 
 def _chunk(X, start, stop):
@@ -97,8 +98,14 @@ def reduce_on_dask(net, X, funcs, n_samples, chunk_size):
                 j, future = pending.popleft()
                 results[j] = future.result()
             chunk = _chunk(X, start, min(start + per_chunk, n))
-            pending.append((k, client.submit(_score_chunk, model, chunk, funcs, n_samples,
-                                             start // batch, pure=False)))
+            pending.append(
+                (
+                    k,
+                    client.submit(
+                        _score_chunk, model, chunk, funcs, n_samples, start // batch, pure=False
+                    ),
+                )
+            )
         for j, future in pending:
             results[j] = future.result()
     return [np.concatenate([r[i] for r in results], axis=0) for i in range(len(funcs))]

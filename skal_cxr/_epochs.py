@@ -6,8 +6,12 @@ __all__ = ["training_epochs"]
 
 
 @validate_params(
-    {"n_images": [Integers(0)], "batch_size": BATCH_SIZE, "max_epochs": [Integers(0)],
-     "min_train_steps": [Integers(0), None]},
+    {
+        "n_images": [Integers(0)],
+        "batch_size": BATCH_SIZE,
+        "max_epochs": [Integers(0)],
+        "min_train_steps": [Integers(0), None],
+    },
     prefer_skip_nested_validation=True,
 )
 def training_epochs(n_images, batch_size, max_epochs, min_train_steps):

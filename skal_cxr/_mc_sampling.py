@@ -59,8 +59,9 @@ class _MCSamplingMixin:
         n_mc_samples = _renamed(n_mc_samples, n_samples)
         return torch.cat(list(self._iter_proba_samples(X, n_mc_samples)), dim=1).numpy()
 
-    def reduce_proba_samples(self, X, funcs, n_mc_samples=None, chunk_size=4096, *,
-                             n_samples="deprecated"):
+    def reduce_proba_samples(
+        self, X, funcs, n_mc_samples=None, chunk_size=4096, *, n_samples="deprecated"
+    ):
         """Per-image statistics of MC samples, computed chunk by chunk.
 
         Equivalent to ``[f(self.predict_proba_samples(X, n_mc_samples)) for f in
@@ -136,9 +137,7 @@ class _MCSamplingMixin:
         nonlinearity = self._get_predict_nonlinearity()
         split = split_mc(self.module_)
         seed = torch_seed_from(self.random_state)
-        with mc_dropout_mode(self.module_), torch.inference_mode(), torch_rng(
-            seed, self.device
-        ):
+        with mc_dropout_mode(self.module_), torch.inference_mode(), torch_rng(seed, self.device):
             for b, Xi in enumerate(self._batches(X), start=first_batch):
                 if seed is not None:
                     torch.manual_seed(batch_seed(seed, b))

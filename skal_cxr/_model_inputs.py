@@ -37,8 +37,9 @@ class _InputChecksMixin:
         if isinstance(X, CheckedDataset):
             pass
         elif isinstance(X, Dataset):
-            X = CheckedDataset(X, classes=training_classes, image_shape=trained,
-                               trained=training_classes is None)
+            X = CheckedDataset(
+                X, classes=training_classes, image_shape=trained, trained=training_classes is None
+            )
         else:
             X = check_images(X)
             if trained is not None and X.shape[-2:] != trained:
@@ -90,9 +91,7 @@ class _InputChecksMixin:
         y = column_or_1d(y, warn=False)
         check_classification_targets(y)
         if len(y) != len(X):
-            raise ValueError(
-                f"X and y have different lengths: {len(X)} images, {len(y)} labels."
-            )
+            raise ValueError(f"X and y have different lengths: {len(X)} images, {len(y)} labels.")
         if self.classes is not None:
             classes = np.asarray(self.classes)
             if len(np.unique(classes)) != len(classes):

@@ -28,8 +28,14 @@ import torch
 from sklearn.utils import check_random_state
 
 __all__ = [
-    "resolve_rng", "derived_rng", "derived_seed", "round_rng", "round_seed", "batch_seed",
-    "torch_seed_from", "torch_rng",
+    "resolve_rng",
+    "derived_rng",
+    "derived_seed",
+    "round_rng",
+    "round_seed",
+    "batch_seed",
+    "torch_seed_from",
+    "torch_rng",
 ]
 
 

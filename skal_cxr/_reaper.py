@@ -47,8 +47,12 @@ def _start_reaper():
         env = {k: v for k, v in os.environ.items() if k != ENV}
         reaper = subprocess.Popen(
             [sys.executable, "-I", "-S", os.path.abspath(__file__), token, str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=env, start_new_session=True, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
         )
         _state[os.getpid()] = (reaper, token)
         return token

@@ -45,7 +45,10 @@ def resize_images(X, size):
     batch = X if X.ndim == 4 else X[np.newaxis, np.newaxis]
     with torch.inference_mode():
         out = F.interpolate(
-            torch.from_numpy(np.ascontiguousarray(batch)), size=tuple(size), mode="bilinear",
-            antialias=True, align_corners=False,
+            torch.from_numpy(np.ascontiguousarray(batch)),
+            size=tuple(size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
         ).numpy()
     return out if X.ndim == 4 else out[0, 0]

@@ -31,11 +31,27 @@ from ._results_lock import LOCK_FILE, ResultsLock, owner_alive
 from .exceptions import RecordsWarning, ResultsDirError
 
 __all__ = [
-    "ResultsDirError", "RecordWriter", "ResultsLock", "claim_folder", "owner_alive",
-    "own_files", "owned_files",
-    "read_config", "write_config", "read_record_file", "read_records", "record_path",
-    "scan_record_file", "repair_records", "is_record_file", "RecordsWarning",
-    "CONFIG_FILE", "RECORDS_DIR", "REPORT_FILES", "MARKER_FILE", "LOCK_FILE",
+    "ResultsDirError",
+    "RecordWriter",
+    "ResultsLock",
+    "claim_folder",
+    "owner_alive",
+    "own_files",
+    "owned_files",
+    "read_config",
+    "write_config",
+    "read_record_file",
+    "read_records",
+    "record_path",
+    "scan_record_file",
+    "repair_records",
+    "is_record_file",
+    "RecordsWarning",
+    "CONFIG_FILE",
+    "RECORDS_DIR",
+    "REPORT_FILES",
+    "MARKER_FILE",
+    "LOCK_FILE",
 ]
 
 CONFIG_FILE = "config.json"
@@ -80,8 +96,9 @@ def read_config(results_dir: PathLike) -> dict[str, Any]:
 
 def write_config(results_dir: PathLike, payload: dict[str, Any]) -> None:
     """Write ``config.json`` atomically: a reader sees the old file or the new one."""
-    atomic_write(Path(results_dir) / CONFIG_FILE,
-                  json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    atomic_write(
+        Path(results_dir) / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def claim_folder(results_dir: PathLike) -> None:
@@ -129,8 +146,11 @@ def _legacy_files(results_dir: PathLike) -> list[str]:
     """What a skal-cxr version without an ownership list may have written here."""
     results_dir = Path(results_dir)
     names = [n for n in (CONFIG_FILE, *REPORT_FILES) if (results_dir / n).is_file()]
-    names += [f"{RECORDS_DIR}/{p.name}" for p in sorted((results_dir / RECORDS_DIR).glob("*"))
-              if p.is_file() and is_record_file(p)]
+    names += [
+        f"{RECORDS_DIR}/{p.name}"
+        for p in sorted((results_dir / RECORDS_DIR).glob("*"))
+        if p.is_file() and is_record_file(p)
+    ]
     return names
 
 
@@ -228,15 +248,18 @@ def _line_problem(rec: Any, expected: tuple[str, str, int]) -> str | None:
     if not isinstance(rec["metrics"], dict) or not isinstance(rec["round"], int):
         return "a record with malformed round or metrics"
     if (rec["kind"], rec["strategy"], rec["seed"]) != expected:
-        return (f"a record of {rec['kind']} {rec['strategy']} seed {rec['seed']}, not of this "
-                "file's run")
+        return (
+            f"a record of {rec['kind']} {rec['strategy']} seed {rec['seed']}, not of this "
+            "file's run"
+        )
     return None
 
 
 def _same(a: Record, b: Record) -> bool:
     drop = set(_TIMINGS)
-    return {k: v for k, v in a.items() if k not in drop} == \
-        {k: v for k, v in b.items() if k not in drop}
+    return {k: v for k, v in a.items() if k not in drop} == {
+        k: v for k, v in b.items() if k not in drop
+    }
 
 
 def scan_record_file(
@@ -268,8 +291,15 @@ def scan_record_file(
     path = Path(path)
     expected = _expected_run(path)
     if expected is None:
-        return [], [], [], [f"{path} is not a record file of skal-cxr (name not "
-                            "<strategy>-seed<N>.jsonl); ignored."]
+        return (
+            [],
+            [],
+            [],
+            [
+                f"{path} is not a record file of skal-cxr (name not "
+                "<strategy>-seed<N>.jsonl); ignored."
+            ],
+        )
     records: list[Record] = []
     kept: list[bytes] = []
     rejected: list[bytes] = []
@@ -288,8 +318,9 @@ def scan_record_file(
         if problem is None:
             r = rec["round"]
             if r in by_round:
-                problem = (f"round {r} again" + ("" if _same(by_round[r], rec) else
-                                                  ", with different results; kept the first"))
+                problem = f"round {r} again" + (
+                    "" if _same(by_round[r], rec) else ", with different results; kept the first"
+                )
             elif r != len(records):
                 problem = f"round {r} where round {len(records)} was expected"
         if problem is None:
@@ -359,8 +390,12 @@ def _our_record_files(results_dir: PathLike) -> list[Path]:
         if owned is None or f"{RECORDS_DIR}/{path.name}" in owned or not is_record_file(path):
             ours.append(path)  # (a file not named like a record is reported, never changed)
         else:
-            _warn([f"{path.name} was not written by skal-cxr (not listed in "
-                   f"{MARKER_FILE}); left out and left alone."])
+            _warn(
+                [
+                    f"{path.name} was not written by skal-cxr (not listed in "
+                    f"{MARKER_FILE}); left out and left alone."
+                ]
+            )
     return ours
 
 
@@ -432,7 +467,7 @@ class RecordWriter:
         line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
         view = memoryview(line)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
 
     def __exit__(self, *exc: object) -> Literal[False]:

@@ -46,7 +46,8 @@ def resolve_sampler(sampler):
             if name in module.__all__:
                 return getattr(module, name)()
         known = sorted(SAMPLER_ALIASES) + sorted(
-            over_sampling.__all__ + under_sampling.__all__ + combine.__all__)
+            over_sampling.__all__ + under_sampling.__all__ + combine.__all__
+        )
         raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(known)}.")
     if not hasattr(sampler, "fit_resample"):
         raise ValueError(

@@ -34,11 +34,29 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset
 
-__all__ = ["check_images", "encode_labels", "accepts_keyword", "CheckedDataset",
-           "dataset_image", "image_size_error", "check_params", "check_int",
-           "check_image_size", "labels_1d", "Integers", "BATCH_SIZE", "HasMethods",
-           "mark_checked", "checked_images", "check_values",
-           "Interval", "InvalidParameterError", "Options", "StrOptions", "validate_params"]
+__all__ = [
+    "check_images",
+    "encode_labels",
+    "accepts_keyword",
+    "CheckedDataset",
+    "dataset_image",
+    "image_size_error",
+    "check_params",
+    "check_int",
+    "check_image_size",
+    "labels_1d",
+    "Integers",
+    "BATCH_SIZE",
+    "HasMethods",
+    "mark_checked",
+    "checked_images",
+    "check_values",
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "StrOptions",
+    "validate_params",
+]
 
 
 class Integers(Interval):
@@ -75,7 +93,8 @@ def check_params(estimator):
         A ``ValueError`` and ``TypeError`` naming the first bad parameter.
     """
     validate_parameter_constraints(
-        estimator._parameter_constraints, estimator.get_params(deep=False),
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
         caller_name=type(estimator).__name__,
     )
 
@@ -107,8 +126,10 @@ def check_values(values, constraints, caller_name, *, error=InvalidParameterErro
         validate_parameter_constraints(constraints, values, caller_name=caller_name)
     except InvalidParameterError as exc:
         raise error(str(exc)) from None
-    return {k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
-            for k, v in values.items()}
+    return {
+        k: int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+        for k, v in values.items()
+    }
 
 
 def check_int(value, name, min_val=1, *, error=InvalidParameterError):
@@ -161,8 +182,7 @@ def check_image_size(image_size, name="image_size"):
     """
     if image_size is None:
         return None
-    pair = ((image_size, image_size) if isinstance(image_size, numbers.Integral)
-            else image_size)
+    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
     try:
         pair = tuple(pair)
     except TypeError:
@@ -195,6 +215,7 @@ def labels_1d(y, name="y", error=ValueError):
         return column_or_1d(y, warn=False)
     except ValueError:
         raise error(f"{name} must be one-dimensional; got shape {np.shape(y)}.") from None
+
 
 _FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
 _INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -312,7 +333,7 @@ def check_images(X, *, allow_dataset=True, name="X"):
         X = X.astype(np.float32, copy=False)
         # in blocks, so that a large pool needs no full-size boolean copy
         for start in range(0, len(X), _FINITE_CHECK_BLOCK):
-            if not np.isfinite(X[start:start + _FINITE_CHECK_BLOCK]).all():
+            if not np.isfinite(X[start : start + _FINITE_CHECK_BLOCK]).all():
                 raise ValueError(f"{name} contains NaN or infinity.")
     else:
         raise ValueError(
@@ -398,8 +419,7 @@ class CheckedDataset(Dataset):
             return image, 0
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise ValueError(
-                f"Training on a Dataset needs (image, label code) items; item {i} yields "
-                "no label."
+                f"Training on a Dataset needs (image, label code) items; item {i} yields no label."
             )
         return image, self.label_code(i, item[1])
 
@@ -416,9 +436,11 @@ class CheckedDataset(Dataset):
             if self.trained:
                 message = image_size_error(shape, self.image_shape, self.name).rstrip(".")
             else:
-                message = (f"{self.name}: Dataset item {i} is an image of size {_size(shape)}, "
-                           f"but the others are {_size(self.image_shape)}; resize them to one "
-                           "size")
+                message = (
+                    f"{self.name}: Dataset item {i} is an image of size {_size(shape)}, "
+                    f"but the others are {_size(self.image_shape)}; resize them to one "
+                    "size"
+                )
             raise ValueError(f"{message} (Dataset item {i}).")
         return torch.from_numpy(x[0])
 
@@ -426,15 +448,17 @@ class CheckedDataset(Dataset):
         """Item ``i``'s label as an int code of ``classes``."""
         value = label.item() if isinstance(label, (torch.Tensor, np.generic)) else label
         n = len(self.classes)
-        integral = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-                    and float(value).is_integer())
+        integral = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        )
         if not integral or not 0 <= value < n:
             raise ValueError(
                 f"Dataset item {i} has label code {value!r}; the codes of classes "
                 f"{np.asarray(self.classes).tolist()} are 0 to {n - 1}."
             )
         return int(value)
-
 
 
 def encode_labels(y, classes, *, name="y"):
@@ -468,19 +492,16 @@ def encode_labels(y, classes, *, name="y"):
         pos = np.searchsorted(sorted_classes, y)
     except TypeError as exc:  # e.g. str labels against int classes
         raise ValueError(
-            f"{name} holds labels of a different type than the classes "
-            f"{classes.tolist()}."
+            f"{name} holds labels of a different type than the classes {classes.tolist()}."
         ) from exc
     pos = np.clip(pos, 0, len(classes) - 1)
     known = sorted_classes[pos] == y
     if not np.all(known):
         unseen = np.unique(y[~known])
         raise ValueError(
-            f"{name} contains labels not among the classes {classes.tolist()}: "
-            f"{unseen.tolist()}."
+            f"{name} contains labels not among the classes {classes.tolist()}: {unseen.tolist()}."
         )
     return order[pos].astype(np.int64)
-
 
 
 def accepts_keyword(func, name):

@@ -5,8 +5,9 @@ from torchvision.transforms import v2
 __all__ = ["cxr_augmentation", "resolve_augmentation"]
 
 
-def cxr_augmentation(degrees=5.0, translate=0.05, scale=0.05, brightness=0.1, contrast=0.1,
-                     hflip=False):
+def cxr_augmentation(
+    degrees=5.0, translate=0.05, scale=0.05, brightness=0.1, contrast=0.1, hflip=False
+):
     """Small geometric and intensity changes suited to chest X-rays.
 
     A random affine map (rotation, shift, zoom; the uncovered border is
@@ -44,8 +45,9 @@ def cxr_augmentation(degrees=5.0, translate=0.05, scale=0.05, brightness=0.1, co
     """
     steps = [v2.RandomHorizontalFlip()] if hflip else []
     steps += [
-        v2.RandomAffine(degrees=degrees, translate=(translate, translate),
-                        scale=(1 - scale, 1 + scale)),
+        v2.RandomAffine(
+            degrees=degrees, translate=(translate, translate), scale=(1 - scale, 1 + scale)
+        ),
         v2.ColorJitter(brightness=brightness, contrast=contrast),
     ]
     return v2.Compose(steps)

@@ -79,8 +79,9 @@ def prior_shift(probas, train_prior, target_prior):
     """
     probas = _check_probas(probas)
     n_classes = probas.shape[1]
-    weights = (_check_prior(target_prior, n_classes, "target_prior")
-               / _check_prior(train_prior, n_classes, "train_prior"))
+    weights = _check_prior(target_prior, n_classes, "target_prior") / _check_prior(
+        train_prior, n_classes, "train_prior"
+    )
     shifted = probas * weights
     return shifted / shifted.sum(axis=1, keepdims=True)
 

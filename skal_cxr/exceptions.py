@@ -7,8 +7,17 @@ raised; the older import locations (``skal_cxr.simulation``,
 """
 
 __all__ = [
-    "ConfigError", "DataError", "SimulationInterrupted", "ResultsDirError", "RecordsWarning",
-    "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel", "DicomwebError",
+    "ConfigError",
+    "DataError",
+    "SimulationInterrupted",
+    "ResultsDirError",
+    "RecordsWarning",
+    "LabelingError",
+    "NotFound",
+    "Conflict",
+    "Forbidden",
+    "InvalidLabel",
+    "DicomwebError",
 ]
 
 

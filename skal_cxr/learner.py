@@ -41,15 +41,22 @@ def _images(X):
     """
     if isinstance(X, Dataset):
         images = [dataset_image(X[i]) for i in range(len(X))]
-        return np.stack([im.detach().cpu().numpy() if hasattr(im, "detach") else
-                         np.asarray(im) for im in images])
+        return np.stack(
+            [
+                im.detach().cpu().numpy() if hasattr(im, "detach") else np.asarray(im)
+                for im in images
+            ]
+        )
     return np.asarray(X)
 
 
 def _join(old, new):
     """Labeled images and new ones; ``(H, W)`` and ``(1, H, W)`` images are alike."""
-    if old.shape[1:] != new.shape[1:] and old.shape[-2:] == new.shape[-2:] and (
-            np.prod(old.shape[1:]) == np.prod(new.shape[1:])):
+    if (
+        old.shape[1:] != new.shape[1:]
+        and old.shape[-2:] == new.shape[-2:]
+        and (np.prod(old.shape[1:]) == np.prod(new.shape[1:]))
+    ):
         new = new.reshape((len(new),) + old.shape[1:])
     if old.shape[1:] != new.shape[1:]:
         raise ValueError(
@@ -156,9 +163,17 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         "fit_kwargs": [dict, None],
     }
 
-    def __init__(self, estimator, query_strategy=max_entropy, X_training=None,
-                 y_training=None, bootstrap_init=False, on_transformed=False,
-                 random_state=None, fit_kwargs=None):
+    def __init__(
+        self,
+        estimator,
+        query_strategy=max_entropy,
+        X_training=None,
+        y_training=None,
+        bootstrap_init=False,
+        on_transformed=False,
+        random_state=None,
+        fit_kwargs=None,
+    ):
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.X_training = X_training
@@ -231,8 +246,9 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         if len(X) != len(y):
             raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}.")
         fitted = hasattr(self, "estimator_")
-        X_old, y_old = ((self.X_training_, self.y_training_) if fitted
-                        else (self.X_training, self.y_training))
+        X_old, y_old = (
+            (self.X_training_, self.y_training_) if fitted else (self.X_training, self.y_training)
+        )
         if X_old is None:
             self.X_training_, self.y_training_ = X, y
         else:  # new arrays: the parameters' arrays are never written to
@@ -280,14 +296,16 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
         class_counts.update(zip(labels.tolist(), counts.tolist()))
         indices, query_time = getattr(self, "_pending", None) or (None, None)
         self._pending = None
-        self.history_.append({
-            "round": len(self.history_),
-            "n_labeled": len(y),
-            "class_counts": class_counts,
-            "fit_time": fit_time,
-            "query_time": query_time,
-            "query_indices": indices,
-        })
+        self.history_.append(
+            {
+                "round": len(self.history_),
+                "n_labeled": len(y),
+                "class_counts": class_counts,
+                "fit_time": fit_time,
+                "query_time": query_time,
+                "query_indices": indices,
+            }
+        )
 
     def _check_fitted(self):
         check_params(self)
@@ -339,13 +357,19 @@ class ActiveLearner(ClassifierMixin, BaseEstimator):
             Only with ``return_metrics=True``: the strategy's score of each
             queried image (``None`` for a strategy that returns bare indices).
         """
-        if self.X_training is None and not hasattr(self, "estimator_") and is_label_free(
-                self.query_strategy, 0):
+        if (
+            self.X_training is None
+            and not hasattr(self, "estimator_")
+            and is_label_free(self.query_strategy, 0)
+        ):
             check_params(self)  # a label-free strategy picks the first labels unfitted
         else:
             self._check_fitted()
-        if (query_kwargs.get("random_state") is None and self.random_state is not None
-                and accepts_keyword(self.query_strategy, "random_state")):
+        if (
+            query_kwargs.get("random_state") is None
+            and self.random_state is not None
+            and accepts_keyword(self.query_strategy, "random_state")
+        ):
             query_kwargs["random_state"] = self._round_rng(1)
         start = perf_counter()
         result = self.query_strategy(self, X_pool, n_instances=n_instances, **query_kwargs)

@@ -204,9 +204,7 @@ def _auroc(y_true, proba, n_classes):
     if n_classes == 2:
         return float(roc_auc_score(y_true, proba[:, 1]))
     if len(present) < n_classes:  # one-vs-rest over the classes present
-        return float(
-            np.mean([roc_auc_score(y_true == c, proba[:, c]) for c in present])
-        )
+        return float(np.mean([roc_auc_score(y_true == c, proba[:, c]) for c in present]))
     p = proba / proba.sum(axis=1, keepdims=True)
     return float(roc_auc_score(y_true, p, multi_class="ovr", average="macro"))
 

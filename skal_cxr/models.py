@@ -283,9 +283,7 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
                 params["n_classes"] = len(classes)
         if prefix == "criterion" and getattr(self, "class_weight_", None) is not None:
             if "weight" in params:
-                raise ValueError(
-                    "Set either class_weight or criterion__weight, not both."
-                )
+                raise ValueError("Set either class_weight or criterion__weight, not both.")
             params["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
         if prefix in ("iterator_train", "iterator_valid") and self._on_cuda():
             params.setdefault("pin_memory", True)

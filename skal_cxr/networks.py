@@ -12,8 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["CXRNet", "PerImageStandardize", "BACKBONES", "cached_imagenet_weights",
-           "load_trunk_weights"]
+__all__ = [
+    "CXRNet",
+    "PerImageStandardize",
+    "BACKBONES",
+    "cached_imagenet_weights",
+    "load_trunk_weights",
+]
 
 BACKBONES = ("small", "resnet18", "densenet121")
 
@@ -125,9 +130,13 @@ def _densenet121_features(in_channels, pretrained):
     if pretrained:
         state = _load_pretrained_state(DenseNet121_Weights.DEFAULT, pretrained)
         # Old checkpoints name layers 'norm.1'; torchvision remaps them the same way.
-        state = {k.replace("norm.1", "norm1").replace("conv.1", "conv1")
-                  .replace("norm.2", "norm2").replace("conv.2", "conv2"): v
-                 for k, v in state.items()}
+        state = {
+            k.replace("norm.1", "norm1")
+            .replace("conv.1", "conv1")
+            .replace("norm.2", "norm2")
+            .replace("conv.2", "conv2"): v
+            for k, v in state.items()
+        }
         net.load_state_dict(state)
     net.features.conv0 = _single_channel_conv(net.features.conv0, in_channels)
     features = nn.Sequential(
@@ -252,4 +261,3 @@ def load_trunk_weights(module, weights):
             f"network's width and n_blocks): {first}"
         ) from None
     return module
-

@@ -79,13 +79,15 @@ class CXRPreprocessor(TransformerMixin, BaseEstimator):
     @staticmethod
     def _as_images(X, size):
         """Checked ``(N, 1, H, W)`` images; a list of different sizes is resized one by one."""
-        if size is not None and isinstance(X, (list, tuple)) and len(
-                {np.shape(x) for x in X}) > 1:
-            return np.concatenate([
-                resize_images(image, size) if image.shape[-2:] != size else image
-                for image in (check_images(np.asarray(x)[np.newaxis], allow_dataset=False)
-                              for x in X)
-            ])
+        if size is not None and isinstance(X, (list, tuple)) and len({np.shape(x) for x in X}) > 1:
+            return np.concatenate(
+                [
+                    resize_images(image, size) if image.shape[-2:] != size else image
+                    for image in (
+                        check_images(np.asarray(x)[np.newaxis], allow_dataset=False) for x in X
+                    )
+                ]
+            )
         return check_images(X, allow_dataset=False)
 
     def transform(self, X):

@@ -25,41 +25,73 @@ STUDY_STRATEGIES = ["random", "max_entropy", "mean_std", "bald", "variation_rati
 #: The reference study's published figures: test accuracy and AUROC reached
 #: by its best strategy with the given fraction of the labels.
 PUBLISHED = {
-    "binary": {"strategy": "max_entropy", "accuracy": 0.937, "auroc": 0.91,
-               "labels_fraction": 0.154},
-    "severity": {"strategy": "mean_std", "accuracy": 0.703, "auroc": 0.86,
-                 "labels_fraction": 0.231},
+    "binary": {
+        "strategy": "max_entropy",
+        "accuracy": 0.937,
+        "auroc": 0.91,
+        "labels_fraction": 0.154,
+    },
+    "severity": {
+        "strategy": "mean_std",
+        "accuracy": 0.703,
+        "auroc": 0.86,
+        "labels_fraction": 0.231,
+    },
 }
 
 #: Sizes of the two tasks. ``"small"`` suits two CPU cores (minutes);
 #: ``"tiny"`` only checks that everything runs (tests, the docs gallery).
 SCALES = {
     "small": {
-        "binary": dict(data={"source": "medmnist", "name": "pneumoniamnist",
-                             "max_pool": 2000},
-                       n_initial=40, query_size=50, budget=0.16),
-        "severity": dict(data={"source": "phantoms", "n_samples": 3000, "image_size": 32,
-                               "n_raters": 5},
-                         n_initial=40, query_size=60, budget=0.24),
+        "binary": dict(
+            data={"source": "medmnist", "name": "pneumoniamnist", "max_pool": 2000},
+            n_initial=40,
+            query_size=50,
+            budget=0.16,
+        ),
+        "severity": dict(
+            data={"source": "phantoms", "n_samples": 3000, "image_size": 32, "n_raters": 5},
+            n_initial=40,
+            query_size=60,
+            budget=0.24,
+        ),
         "seeds": 3,
     },
     "tiny": {
-        "binary": dict(data={"source": "medmnist", "name": "pneumoniamnist", "max_pool": 200},
-                       n_initial=10, query_size=10, budget=30, n_mc_samples=4,
-                       estimator={"module__width": 4, "module__n_blocks": 2},
-                       training={"max_epochs": 1, "min_train_steps": 3}),
-        "severity": dict(data={"source": "phantoms", "n_samples": 300, "image_size": 16,
-                               "n_raters": 3},
-                         n_initial=15, query_size=10, budget=35, n_mc_samples=4,
-                         estimator={"module__width": 4, "module__n_blocks": 2},
-                         training={"max_epochs": 1, "min_train_steps": 3}),
+        "binary": dict(
+            data={"source": "medmnist", "name": "pneumoniamnist", "max_pool": 200},
+            n_initial=10,
+            query_size=10,
+            budget=30,
+            n_mc_samples=4,
+            estimator={"module__width": 4, "module__n_blocks": 2},
+            training={"max_epochs": 1, "min_train_steps": 3},
+        ),
+        "severity": dict(
+            data={"source": "phantoms", "n_samples": 300, "image_size": 16, "n_raters": 3},
+            n_initial=15,
+            query_size=10,
+            budget=35,
+            n_mc_samples=4,
+            estimator={"module__width": 4, "module__n_blocks": 2},
+            training={"max_epochs": 1, "min_train_steps": 3},
+        ),
         "seeds": 2,
     },
 }
 
 
-def run_reference_study(output_dir, *, scale="small", seeds=None, strategies=None,
-                        initial="random", n_jobs=None, overwrite=False, progress=False):
+def run_reference_study(
+    output_dir,
+    *,
+    scale="small",
+    seeds=None,
+    strategies=None,
+    initial="random",
+    n_jobs=None,
+    overwrite=False,
+    progress=False,
+):
     """Run the reference study's two tasks and write ``study.md``.
 
     Parameters
@@ -98,10 +130,14 @@ def run_reference_study(output_dir, *, scale="small", seeds=None, strategies=Non
     out = {}
     for task in ("binary", "severity"):
         simulate(
-            output_dir / task, **settings[task],
-            strategies=strategies or STUDY_STRATEGIES, initial=initial,
+            output_dir / task,
+            **settings[task],
+            strategies=strategies or STUDY_STRATEGIES,
+            initial=initial,
             seeds=settings["seeds"] if seeds is None else seeds,
-            class_weight="balanced", n_jobs=n_jobs, overwrite=overwrite,
+            class_weight="balanced",
+            n_jobs=n_jobs,
+            overwrite=overwrite,
             progress=progress,
         )
         out[task] = output_dir / task
@@ -142,18 +178,23 @@ def study_table(binary_dir, severity_dir):
         summary = summarize(read_records(folder), schedule, metric="auroc", targets=(1.0,))
         for s in summary:
             full = s["strategy"] == "full_data"
-            rows.append({
-                "task": task, "strategy": s["strategy"], "n_seeds": s["n_seeds"],
-                "n_pool": resolved["n_pool"],
-                "labeled_fraction": 1.0 if full else schedule[-1] / resolved["n_pool"],
-                "accuracy": s.get("final_accuracy_op_mean", s.get("final_accuracy_mean")),
-                "auroc": s.get("final_auroc_mean"), "auprc": s.get("final_auprc_mean"),
-                "fit_s": s.get("fit_time_mean"),
-                "query_s": None if full else s.get("query_time_mean"),
-                "labels_to_full": None if full else s.get("labels_to_100_mean"),
-                "reached": None if full else s.get("labels_to_100_reached"),
-                "agreement": resolved.get("agreement"),
-            })
+            rows.append(
+                {
+                    "task": task,
+                    "strategy": s["strategy"],
+                    "n_seeds": s["n_seeds"],
+                    "n_pool": resolved["n_pool"],
+                    "labeled_fraction": 1.0 if full else schedule[-1] / resolved["n_pool"],
+                    "accuracy": s.get("final_accuracy_op_mean", s.get("final_accuracy_mean")),
+                    "auroc": s.get("final_auroc_mean"),
+                    "auprc": s.get("final_auprc_mean"),
+                    "fit_s": s.get("fit_time_mean"),
+                    "query_s": None if full else s.get("query_time_mean"),
+                    "labels_to_full": None if full else s.get("labels_to_100_mean"),
+                    "reached": None if full else s.get("labels_to_100_reached"),
+                    "agreement": resolved.get("agreement"),
+                }
+            )
     return rows
 
 
@@ -165,38 +206,55 @@ def _f(value, digits=3):
 
 def _markdown(rows, scale):
     lines = [
-        "# Reference study, reproduced", "",
+        "# Reference study, reproduced",
+        "",
         f"Scale: `{scale}`. Final metrics at the last round (mean over seeds); accuracy "
         "at the operating point chosen on the validation split; times per round on this "
         "machine; labels to full data: labeled images (and % of the pool) at the first "
-        "round whose test AUROC reached the full-data AUROC of the same seed.", "",
+        "round whose test AUROC reached the full-data AUROC of the same seed.",
+        "",
     ]
-    for task, title in (("binary", "Binary: normal vs pneumonia (PneumoniaMNIST)"),
-                        ("severity", "3-class severity (phantoms, rater consensus)")):
+    for task, title in (
+        ("binary", "Binary: normal vs pneumonia (PneumoniaMNIST)"),
+        ("severity", "3-class severity (phantoms, rater consensus)"),
+    ):
         pub = PUBLISHED[task]
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
         n_pool = task_rows[0]["n_pool"]
-        lines += [f"## {title}", "",
-                  f"Published: {100 * pub['accuracy']:.1f} % accuracy, AUROC "
-                  f"{pub['auroc']:.2f} with {100 * pub['labels_fraction']:.1f} % of the "
-                  f"labels by {pub['strategy']}.", ""]
+        lines += [
+            f"## {title}",
+            "",
+            f"Published: {100 * pub['accuracy']:.1f} % accuracy, AUROC "
+            f"{pub['auroc']:.2f} with {100 * pub['labels_fraction']:.1f} % of the "
+            f"labels by {pub['strategy']}.",
+            "",
+        ]
         agreement = task_rows[0]["agreement"]
         if agreement:
-            lines += [f"Raters: {agreement['n_raters']} per image, Fleiss' kappa "
-                      f"{agreement['fleiss_kappa']:.3f}.", ""]
-        lines += ["| strategy | seeds | % labeled | accuracy | AUROC | AUPRC | fit s/round | "
-                  "query s/round | labels to full-data AUROC |", "|---|" * 1 + "---|" * 8]
+            lines += [
+                f"Raters: {agreement['n_raters']} per image, Fleiss' kappa "
+                f"{agreement['fleiss_kappa']:.3f}.",
+                "",
+            ]
+        lines += [
+            "| strategy | seeds | % labeled | accuracy | AUROC | AUPRC | fit s/round | "
+            "query s/round | labels to full-data AUROC |",
+            "|---|" * 1 + "---|" * 8,
+        ]
         for r in task_rows:
             if r["labels_to_full"] is None or math.isnan(r["labels_to_full"]):
                 to_full = f"– (0/{r['n_seeds']})" if r["reached"] is not None else ""
             else:
-                to_full = (f"{r['labels_to_full']:.0f} ({100 * r['labels_to_full'] / n_pool:.1f} "
-                           f"%, {r['reached']}/{r['n_seeds']} seeds)")
+                to_full = (
+                    f"{r['labels_to_full']:.0f} ({100 * r['labels_to_full'] / n_pool:.1f} "
+                    f"%, {r['reached']}/{r['n_seeds']} seeds)"
+                )
             lines.append(
                 f"| {r['strategy']} | {r['n_seeds']} | {100 * r['labeled_fraction']:.1f} | "
                 f"{_f(r['accuracy'])} | {_f(r['auroc'])} | {_f(r['auprc'])} | "
-                f"{_f(r['fit_s'], 2)} | {_f(r['query_s'], 2)} | {to_full} |")
+                f"{_f(r['fit_s'], 2)} | {_f(r['query_s'], 2)} | {to_full} |"
+            )
         lines.append("")
     return "\n".join(lines)

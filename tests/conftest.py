@@ -22,8 +22,16 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 #: The tests' one tiny MC Dropout network: a few thousand weights, trained for
 #: two short epochs on CPU, seeded. A test that needs another setting passes
 #: it to the ``tiny_net`` factory, where the difference shows.
-TINY_NET_PARAMS = dict(max_epochs=2, batch_size=16, min_train_steps=0, module__width=4,
-                       module__n_blocks=1, n_mc_samples=5, random_state=0, device="cpu")
+TINY_NET_PARAMS = dict(
+    max_epochs=2,
+    batch_size=16,
+    min_train_steps=0,
+    module__width=4,
+    module__n_blocks=1,
+    n_mc_samples=5,
+    random_state=0,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +72,7 @@ def toy_images():
     column = {"normal": 2, "moderate": 6, "severe": 10}
     X = rng.normal(0.4, 0.1, (60, 16, 16)).astype(np.float32)
     for i, c in enumerate(y):
-        X[i, :, column[c]:column[c] + 4] += 0.4
+        X[i, :, column[c] : column[c] + 4] += 0.4
     return X, y
 
 

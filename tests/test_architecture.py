@@ -53,12 +53,16 @@ def private_simulation_imports(folder, root=PACKAGE.parent):
 def test_the_checker_sees_a_private_import(tmp_path):
     fake = tmp_path / "skal_cxr" / "labeling"
     fake.mkdir(parents=True)
-    (fake / "_x.py").write_text("def f():\n    from ..simulation._runner import query_round\n"
-                                "from ..simulation import _private, simulate\n"
-                                "from ..engine import query_round\n")
+    (fake / "_x.py").write_text(
+        "def f():\n    from ..simulation._runner import query_round\n"
+        "from ..simulation import _private, simulate\n"
+        "from ..engine import query_round\n"
+    )
     found = private_simulation_imports(fake, tmp_path)
-    assert sorted(found) == ["_x.py: skal_cxr.simulation ['_private']",
-                             "_x.py: skal_cxr.simulation._runner"]
+    assert sorted(found) == [
+        "_x.py: skal_cxr.simulation ['_private']",
+        "_x.py: skal_cxr.simulation._runner",
+    ]
 
 
 def test_labeling_imports_nothing_private_of_simulation():
@@ -83,10 +87,13 @@ def _reaches(graph, start, prefix):
 def test_simulation_and_labeling_sit_above_the_engine():
     graph = import_graph()
     for user in ("skal_cxr.simulation", "skal_cxr.labeling"):
-        assert any(t.startswith("skal_cxr.engine") for m, ts in graph.items()
-                   if m.startswith(user) for t in ts), user
-    for above in ("skal_cxr.simulation", "skal_cxr.labeling", "skal_cxr.report",
-                  "skal_cxr.cli"):
+        assert any(
+            t.startswith("skal_cxr.engine")
+            for m, ts in graph.items()
+            if m.startswith(user)
+            for t in ts
+        ), user
+    for above in ("skal_cxr.simulation", "skal_cxr.labeling", "skal_cxr.report", "skal_cxr.cli"):
         assert _reaches(graph, "skal_cxr.engine", above) is None, above
     # side by side: neither imports the other
     assert _reaches(graph, "skal_cxr.labeling", "skal_cxr.simulation") is None

@@ -13,9 +13,11 @@ def test_atomic_write_replaces_and_syncs_the_file_then_the_folder(tmp_path, monk
     path.write_text("old")
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(_atomic.os, "fsync",
-                        lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-                        or real_fsync(fd))
+    monkeypatch.setattr(
+        _atomic.os,
+        "fsync",
+        lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd),
+    )
     atomic_write(path, "new ü")
     assert path.read_bytes() == "new ü".encode()
     # the data before the rename (under the temporary name), the folder after it

@@ -36,8 +36,10 @@ def test_labels_to_target_and_censoring(bench):
 
 
 def _records(arm, seed, aurocs):
-    return [{"arm": arm, "seed": seed, "n_labeled": n, "auroc": a}
-            for n, a in zip(range(10, 10 * len(aurocs) + 1, 10), aurocs)]
+    return [
+        {"arm": arm, "seed": seed, "n_labeled": n, "auroc": a}
+        for n, a in zip(range(10, 10 * len(aurocs) + 1, 10), aurocs)
+    ]
 
 
 def test_compare_known_answer(bench):
@@ -61,5 +63,6 @@ def test_compare_known_answer(bench):
     assert out["auroc_40"]["diff"] == pytest.approx((3 * 0.005 + 0.02) / 4)
     # Holm over the three endpoints' paired t p-values
     raw = [out[k]["p_t"] for k in ("labels_to_98", "auroc_20", "auroc_40")]
-    np.testing.assert_allclose([out[k]["p_t_holm"] for k in ("labels_to_98", "auroc_20",
-                                                             "auroc_40")], bench.holm(raw))
+    np.testing.assert_allclose(
+        [out[k]["p_t_holm"] for k in ("labels_to_98", "auroc_20", "auroc_40")], bench.holm(raw)
+    )

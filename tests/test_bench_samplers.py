@@ -29,8 +29,20 @@ def test_training_set_has_the_requested_imbalance():
 @pytest.mark.slow
 def test_tiny_run_writes_every_arm_and_setting(tmp_path):
     bench = _module()
-    bench.main(["--seeds", "2", "--n-train", "40", "--max-epochs", "1",
-                "--min-train-steps", "1", "--out", str(tmp_path)])
+    bench.main(
+        [
+            "--seeds",
+            "2",
+            "--n-train",
+            "40",
+            "--max-epochs",
+            "1",
+            "--min-train-steps",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     result = json.loads((tmp_path / "samplers.json").read_text())
     assert len(result["rows"]) == 2 * 3 * 2  # settings x arms x seeds
     arms = {(s["setting"], s["metric"], s["arm"]) for s in result["summary"]}

@@ -43,8 +43,13 @@ def tiny_run(bench, tmp_path_factory):
 def test_tiny_run_writes_tables(tiny_run):
     result, out = tiny_run
     text = (out / "acquisition_speed.md").read_text()
-    for section in ("## Time to score the pool", "## Targets", "## Same quantity?",
-                    "## Batch acquisition", "## Scale"):
+    for section in (
+        "## Time to score the pool",
+        "## Targets",
+        "## Same quantity?",
+        "## Batch acquisition",
+        "## Scale",
+    ):
         assert section in text
     saved = json.loads((out / "acquisition_speed.json").read_text())
     assert len(saved["results"]) == len(result["results"])
@@ -104,8 +109,12 @@ def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
     spec.loader.exec_module(module)
     module.main(["--tiny", "--quiet", "--n-jobs", "1", "--out", str(tmp_path)])
     table = (tmp_path / "label_efficiency.md").read_text()
-    for section in ("main: auroc", "main: balanced_accuracy_op", "batch_bald: auroc",
-                    "unweighted: auroc"):
+    for section in (
+        "main: auroc",
+        "main: balanced_accuracy_op",
+        "batch_bald: auroc",
+        "unweighted: auroc",
+    ):
         assert f"## {section}" in table
     for strategy in module.STRATEGIES + ["batch_bald", "full data (baseline)"]:
         assert f"| {strategy} |" in table
@@ -134,9 +143,7 @@ def test_score_subset_tiny_run(pneumoniamnist_path, tmp_path):
 @pytest.mark.slow
 def test_labeling_benchmark_tiny_run(tmp_path):
     """Scripted raters through the real server: no error, every acknowledged label stored."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_labeling", BENCH_DIR / "bench_labeling.py"
-    )
+    spec = importlib.util.spec_from_file_location("bench_labeling", BENCH_DIR / "bench_labeling.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     result = module.main(["--tiny", "--out", str(tmp_path)])

@@ -40,16 +40,16 @@ def test_prior_correction_recovers_a_known_prior_shift():
     np.testing.assert_allclose(fitted.bias_, -shift, atol=0.06)
     assert fitted.temperature_ == pytest.approx(1.0, abs=0.03)
     assert fitted.nll_after_ < fitted.nll_before_
-    assert expected_calibration_error(y, fitted.transform(reported)) < 0.5 * \
-        expected_calibration_error(y, reported)
+    assert expected_calibration_error(
+        y, fitted.transform(reported)
+    ) < 0.5 * expected_calibration_error(y, reported)
 
 
 def test_prior_correction_of_an_uninformed_classifier_is_the_class_frequency():
     probas = np.full((10, 2), 0.5)
     y = np.array([0] * 9 + [1])
     fitted = PriorCorrection(method="prior").fit(probas, y)
-    np.testing.assert_allclose(fitted.transform(probas), np.tile([0.9, 0.1], (10, 1)),
-                               atol=1e-5)
+    np.testing.assert_allclose(fitted.transform(probas), np.tile([0.9, 0.1], (10, 1)), atol=1e-5)
     assert fitted.temperature_ == 1.0
 
 

@@ -34,8 +34,9 @@ def test_running_stats_are_the_training_set_average(toy_images):
 def test_recalibration_can_be_turned_off(toy_images):
     X, y = toy_images
     on = MCDropoutCNN(max_epochs=1, random_state=0, min_train_steps=0).fit(X, y)
-    off = MCDropoutCNN(max_epochs=1, random_state=0, min_train_steps=0,
-                       callbacks__bn_recalibration=None).fit(X, y)
+    off = MCDropoutCNN(
+        max_epochs=1, random_state=0, min_train_steps=0, callbacks__bn_recalibration=None
+    ).fit(X, y)
     bn_on, bn_off = on.module_.features[0][1], off.module_.features[0][1]
     assert not torch.equal(bn_on.running_mean, bn_off.running_mean)
     # the weights are the same: only the statistics were recomputed

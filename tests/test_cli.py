@@ -8,10 +8,36 @@ import pytest
 
 from skal_cxr.cli import build_parser, main
 
-TINY_ARGS = ["--n-phantoms", "200", "--phantom-size", "16", "--strategies", "random,margin",
-             "--seeds", "2", "--n-initial", "10", "--query-size", "10", "--budget", "20",
-             "--n-mc-samples", "3", "--width", "4", "--n-blocks", "2", "--device", "cpu",
-             "--min-train-steps", "1", "--max-epochs", "1", "--n-jobs", "1"]
+TINY_ARGS = [
+    "--n-phantoms",
+    "200",
+    "--phantom-size",
+    "16",
+    "--strategies",
+    "random,margin",
+    "--seeds",
+    "2",
+    "--n-initial",
+    "10",
+    "--query-size",
+    "10",
+    "--budget",
+    "20",
+    "--n-mc-samples",
+    "3",
+    "--width",
+    "4",
+    "--n-blocks",
+    "2",
+    "--device",
+    "cpu",
+    "--min-train-steps",
+    "1",
+    "--max-epochs",
+    "1",
+    "--n-jobs",
+    "1",
+]
 
 
 def test_help_is_readable(capsys):
@@ -19,8 +45,15 @@ def test_help_is_readable(capsys):
         main(["simulate", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for text in ("--strategies", "--budget", "--scheduler", "--n-jobs", "--quiet",
-                 "resume", "examples:"):
+    for text in (
+        "--strategies",
+        "--budget",
+        "--scheduler",
+        "--n-jobs",
+        "--quiet",
+        "resume",
+        "examples:",
+    ):
         assert text in out
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -29,8 +62,9 @@ def test_help_is_readable(capsys):
 
 def test_parsing_of_lists_and_budgets():
     parser = build_parser()
-    args = parser.parse_args(["simulate", "--seeds", "3", "--budget", "0.2",
-                              "--strategies", "random, bald"])
+    args = parser.parse_args(
+        ["simulate", "--seeds", "3", "--budget", "0.2", "--strategies", "random, bald"]
+    )
     assert args.seeds == 3 and args.budget == 0.2 and args.strategies == ["random", "bald"]
     args = parser.parse_args(["simulate", "--seeds", "4,7", "--budget", "300"])
     assert args.seeds == [4, 7] and args.budget == 300 and isinstance(args.budget, int)
@@ -38,13 +72,16 @@ def test_parsing_of_lists_and_budgets():
     assert args.targets == [0.9, 1.0] and args.metric == "auroc"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["simulate", "--seeds", "a,b"], "comma-separated integers"),
-    (["simulate", "--budget", "lots"], "count or a fraction"),
-    (["simulate", "--class-weight", "auto"], "invalid choice"),
-    (["frobnicate"], "invalid choice"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "--seeds", "a,b"], "comma-separated integers"),
+        (["simulate", "--budget", "lots"], "count or a fraction"),
+        (["simulate", "--class-weight", "auto"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
 def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -54,24 +91,27 @@ def test_argparse_errors_exit_2_in_one_line(argv, message, capsys):
     assert "Traceback" not in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("extra, message, code", [
-    (["--strategies", "random,nope"], "unknown strategies", 2),
-    (["--budget", "5"], "smaller than the initial", 2),
-    (["--n-initial", "0"], "n_initial", 2),
-    (["--dropout", "1.5"], "dropout", 2),
-    (["--csv", "x.csv"], "--csv and --image-dir go together", 2),
-    (["--n-jobs", "0"], "n_jobs", 2),
-    (["--data", "/no/such/dir/pneumoniamnist.npz"], "cannot read MedMNIST", 1),
-    (["--metric", "nope"], "unknown metric 'nope'", 2),
-    (["--metric", "recall_pneumonia"], "unknown metric", 2),  # phantom classes here
-    (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
-    (["--lr", "inf"], "lr must be a finite positive", 2),
-    (["--lr", "nan"], "lr must be a finite positive", 2),
-    (["--width", "0"], "'module__width' parameter of MCDropoutCNN must be", 2),
-    (["--n-blocks", "-1"], "'module__n_blocks' parameter of MCDropoutCNN must be", 2),
-    (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
-    (["--device", "tpu"], "device must be", 2),
-])
+@pytest.mark.parametrize(
+    "extra, message, code",
+    [
+        (["--strategies", "random,nope"], "unknown strategies", 2),
+        (["--budget", "5"], "smaller than the initial", 2),
+        (["--n-initial", "0"], "n_initial", 2),
+        (["--dropout", "1.5"], "dropout", 2),
+        (["--csv", "x.csv"], "--csv and --image-dir go together", 2),
+        (["--n-jobs", "0"], "n_jobs", 2),
+        (["--data", "/no/such/dir/pneumoniamnist.npz"], "cannot read MedMNIST", 1),
+        (["--metric", "nope"], "unknown metric 'nope'", 2),
+        (["--metric", "recall_pneumonia"], "unknown metric", 2),  # phantom classes here
+        (["--pool-size", "5"], "pool_size (5) is smaller than query_size (10)", 2),
+        (["--lr", "inf"], "lr must be a finite positive", 2),
+        (["--lr", "nan"], "lr must be a finite positive", 2),
+        (["--width", "0"], "'module__width' parameter of MCDropoutCNN must be", 2),
+        (["--n-blocks", "-1"], "'module__n_blocks' parameter of MCDropoutCNN must be", 2),
+        (["--width", "4096", "--n-blocks", "6"], "parameters", 2),
+        (["--device", "tpu"], "device must be", 2),
+    ],
+)
 def test_user_errors_are_one_line(extra, message, code, tmp_path, capsys, no_training):
     tiny = TINY_ARGS[4:] if "--data" in extra else TINY_ARGS  # no phantom sizes then
     assert main(["simulate", "--output", str(tmp_path / "o"), *tiny, *extra]) == code
@@ -105,8 +145,7 @@ def test_cuda_without_a_gpu_is_refused(tmp_path, capsys, monkeypatch, no_trainin
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for device in ("cuda", "cuda:1"):
-        assert main(["simulate", "--output", str(tmp_path), *TINY_ARGS,
-                     "--device", device]) == 2
+        assert main(["simulate", "--output", str(tmp_path), *TINY_ARGS, "--device", device]) == 2
         err = capsys.readouterr().err
         assert "no CUDA GPU is visible" in err and err.count("\n") == 1
 
@@ -115,19 +154,34 @@ def test_scheduler_without_dask_is_refused(tmp_path, capsys, monkeypatch, no_tra
     import sys
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS,
-                 "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert (
+        main(
+            [
+                "simulate",
+                "--output",
+                str(tmp_path / "o"),
+                *TINY_ARGS,
+                "--scheduler",
+                "tcp://127.0.0.1:8786",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "dask[distributed]" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("address, message", [
-    ("tcp://127.0.0.1:1", "score_scheduler 'tcp://127.0.0.1:1': no Dask scheduler answers"),
-    ("127.0.0.1", "missing port number"),
-    (None, "dask[distributed]"),
-])
-def test_score_scheduler_is_checked_before_training(address, message, tmp_path, capsys,
-                                                     monkeypatch, no_training):
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("tcp://127.0.0.1:1", "score_scheduler 'tcp://127.0.0.1:1': no Dask scheduler answers"),
+        ("127.0.0.1", "missing port number"),
+        (None, "dask[distributed]"),
+    ],
+)
+def test_score_scheduler_is_checked_before_training(
+    address, message, tmp_path, capsys, monkeypatch, no_training
+):
     import sys
 
     from skal_cxr import _dask
@@ -135,8 +189,19 @@ def test_score_scheduler_is_checked_before_training(address, message, tmp_path, 
     monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", 0.5)
     if address is None:
         monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
-    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS,
-                 "--score-scheduler", address or "tcp://127.0.0.1:8786"]) == 2
+    assert (
+        main(
+            [
+                "simulate",
+                "--output",
+                str(tmp_path / "o"),
+                *TINY_ARGS,
+                "--score-scheduler",
+                address or "tcp://127.0.0.1:8786",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
 
@@ -152,17 +217,33 @@ def test_score_scheduler_scores_on_dask_with_the_same_records(tmp_path, capsys, 
     monkeypatch.setattr(QueryContext, "chunk_size", 16)  # chunk the tiny pool (130 images)
     calls = []
     reduce_on_dask = _dask.reduce_on_dask
-    monkeypatch.setattr(_dask, "reduce_on_dask",
-                        lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k))
+    monkeypatch.setattr(
+        _dask, "reduce_on_dask", lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k)
+    )
     argv = [*TINY_ARGS, "--strategies", "bald", "--seeds", "1", "--no-baseline", "--quiet"]
     assert main(["simulate", "--output", str(tmp_path / "here"), *argv]) == 0
     assert calls == []
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  host="127.0.0.1", protocol="tcp://",
-                                  dashboard_address=":0") as cluster:
-        assert main(["simulate", "--output", str(tmp_path / "dask"), *argv,
-                     "--score-scheduler", cluster.scheduler_address]) == 0, \
-            capsys.readouterr().err
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp://",
+        dashboard_address=":0",
+    ) as cluster:
+        assert (
+            main(
+                [
+                    "simulate",
+                    "--output",
+                    str(tmp_path / "dask"),
+                    *argv,
+                    "--score-scheduler",
+                    cluster.scheduler_address,
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     assert calls == [120]  # one query, scored on the cluster: 130 - 10 labeled
     here, there = (read_records(tmp_path / d) for d in ("here", "dask"))
 
@@ -174,21 +255,34 @@ def test_score_scheduler_scores_on_dask_with_the_same_records(tmp_path, capsys, 
     assert "scheduler" not in config["estimator"]  # where scoring ran is not configuration
 
 
-@pytest.mark.parametrize("labels, message, code", [
-    (np.array([[0, 1], [1, 0], [1, 1], [0, 0]] * 5), "multi-label", 2),
-    (np.array([0, 1, -1, 1] * 5), ">= 0", 2),
-    (np.array([0.0, 1.5, 1.0, 0.0] * 5), "integer class codes", 1),
-    (np.array([0.0, np.nan, 1.0, 0.0] * 5), "integer class codes", 1),
-])
-def test_unsuitable_npz_labels_are_refused(labels, message, code, tmp_path, capsys,
-                                           no_training):
+@pytest.mark.parametrize(
+    "labels, message, code",
+    [
+        (np.array([[0, 1], [1, 0], [1, 1], [0, 0]] * 5), "multi-label", 2),
+        (np.array([0, 1, -1, 1] * 5), ">= 0", 2),
+        (np.array([0.0, 1.5, 1.0, 0.0] * 5), "integer class codes", 1),
+        (np.array([0.0, np.nan, 1.0, 0.0] * 5), "integer class codes", 1),
+    ],
+)
+def test_unsuitable_npz_labels_are_refused(labels, message, code, tmp_path, capsys, no_training):
     images = np.zeros((len(labels), 8, 8), dtype=np.uint8)
     arrays = {}
     for split in ("train", "val", "test"):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
     np.savez(tmp_path / "odd.npz", **arrays)
-    assert main(["simulate", "--output", str(tmp_path / "o"), *TINY_ARGS[4:],
-                 "--data", str(tmp_path / "odd.npz")]) == code
+    assert (
+        main(
+            [
+                "simulate",
+                "--output",
+                str(tmp_path / "o"),
+                *TINY_ARGS[4:],
+                "--data",
+                str(tmp_path / "odd.npz"),
+            ]
+        )
+        == code
+    )
     err = capsys.readouterr().err
     assert err.startswith("skal-cxr: error:") and message in err and err.count("\n") == 1
 
@@ -212,8 +306,11 @@ def test_simulate_then_report(tmp_path, capsys):
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["strategies"] == ["random", "margin"]
     assert meta["config"]["seeds"] == [0, 1]
-    assert meta["config"]["training"] == {"min_train_steps": 1, "max_epochs": 1,
-                                          "lr_schedule": "cosine"}
+    assert meta["config"]["training"] == {
+        "min_train_steps": 1,
+        "max_epochs": 1,
+        "lr_schedule": "cosine",
+    }
     for name in ("report.md", "summary.csv", "learning_curves.png"):
         assert (out / name).is_file()
     # same command: resumes (nothing to do), quietly
@@ -225,21 +322,31 @@ def test_simulate_then_report(tmp_path, capsys):
     (out / "records" / "notes.jsonl").write_text("{}\n")
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--quiet"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == ["skal-cxr: warning: margin-seed1.jsonl line 3: round 0 again. Set aside in "
-                   "margin-seed1.jsonl.rejected.",
-                   "skal-cxr: warning: margin-seed1.jsonl line 4: round 1 again. Set aside in "
-                   "margin-seed1.jsonl.rejected.",
-                   f"skal-cxr: warning: {out / 'records' / 'notes.jsonl'} is not a record file "
-                   "of skal-cxr (name not <strategy>-seed<N>.jsonl); ignored."]
+    assert err == [
+        "skal-cxr: warning: margin-seed1.jsonl line 3: round 0 again. Set aside in "
+        "margin-seed1.jsonl.rejected.",
+        "skal-cxr: warning: margin-seed1.jsonl line 4: round 1 again. Set aside in "
+        "margin-seed1.jsonl.rejected.",
+        f"skal-cxr: warning: {out / 'records' / 'notes.jsonl'} is not a record file "
+        "of skal-cxr (name not <strategy>-seed<N>.jsonl); ignored.",
+    ]
     # another configuration in the same folder: refused, then overwritten
     assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5"]) == 2
     assert "different configuration" in capsys.readouterr().err
-    assert main(["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5",
-                 "--overwrite", "-q"]) == 0
+    assert (
+        main(
+            ["simulate", "--output", str(out), *TINY_ARGS, "--query-size", "5", "--overwrite", "-q"]
+        )
+        == 0
+    )
     assert json.loads((out / "config.json").read_text())["resolved"]["schedule"] == [10, 15, 20]
     assert sorted(p.name for p in (out / "records").iterdir() if "margin" not in p.name) == [
-        "baseline-seed0.jsonl", "baseline-seed1.jsonl", "notes.jsonl", "random-seed0.jsonl",
-        "random-seed1.jsonl"]  # the stray file is not ours: kept
+        "baseline-seed0.jsonl",
+        "baseline-seed1.jsonl",
+        "notes.jsonl",
+        "random-seed0.jsonl",
+        "random-seed1.jsonl",
+    ]  # the stray file is not ours: kept
     assert not (out / "records" / "margin-seed1.jsonl.rejected").exists()
     assert main(["report", str(out), "--metric", "balanced_accuracy_op", "-q"]) == 0
     assert main(["report", str(out), "--metric", "nope"]) == 1
@@ -270,8 +377,9 @@ def _data_of(argv):
     from skal_cxr.simulation import load_simulation_data
     from skal_cxr.simulation._config import resolve_data_spec
 
-    return load_simulation_data(resolve_data_spec(_data_spec(
-        build_parser().parse_args(["simulate", *argv]))))
+    return load_simulation_data(
+        resolve_data_spec(_data_spec(build_parser().parse_args(["simulate", *argv])))
+    )
 
 
 def test_classes_give_the_ordinal_order_and_ties_go_to_the_more_severe(tmp_path):
@@ -296,9 +404,21 @@ def test_classes_give_the_ordinal_order_and_ties_go_to_the_more_severe(tmp_path)
 def test_classes_reach_the_run_and_its_report(tmp_path, capsys):
     folder = _rater_folder(tmp_path)
     out = tmp_path / "o"
-    argv = ["simulate", "--output", str(out), *folder, "--label-columns", "r1,r2",
-            "--classes", "none,mild,severe", "--consensus", "max", *TINY_ARGS[4:],
-            "--budget", "15"]
+    argv = [
+        "simulate",
+        "--output",
+        str(out),
+        *folder,
+        "--label-columns",
+        "r1,r2",
+        "--classes",
+        "none,mild,severe",
+        "--consensus",
+        "max",
+        *TINY_ARGS[4:],
+        "--budget",
+        "15",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["data"]["classes"] == ["none", "mild", "severe"]
@@ -309,8 +429,19 @@ def test_classes_reach_the_run_and_its_report(tmp_path, capsys):
 
 def test_score_column_and_bins(tmp_path):
     folder = _rater_folder(tmp_path)
-    data = _data_of([*folder, "--score-column", "score", "--bins", "1.5,3",
-                     "--classes", "low,mid,high", "--on-error", "skip"])
+    data = _data_of(
+        [
+            *folder,
+            "--score-column",
+            "score",
+            "--bins",
+            "1.5,3",
+            "--classes",
+            "low,mid,high",
+            "--on-error",
+            "skip",
+        ]
+    )
     assert data.class_names == ["low", "mid", "high"]
     scores = np.array([i * 7 % 10 / 2 for i in range(30)])
     expected = np.bincount(np.digitize(scores, [1.5, 3]), minlength=3)
@@ -330,11 +461,23 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
     simulate_parser = parser._subparsers._group_actions[0].choices["simulate"]
     options = {o for a in simulate_parser._actions for o in a.option_strings}
     internal = {"n_jobs", "verbose"}  # how to read, not what to read
-    renamed = {"csv_path": "--csv", "image_dir": "--image-dir", "encoding": "--csv-encoding",
-               "delimiter": "--csv-delimiter"}
-    values = {"label_columns": "a,b", "bins": "1,2", "classes": "x,y,z", "image_size": "8",
-              "consensus": "mean", "on_error": "skip", "duplicates": "keep_first",
-              "delimiter": ";", "verify_cache": None}  # None: a flag
+    renamed = {
+        "csv_path": "--csv",
+        "image_dir": "--image-dir",
+        "encoding": "--csv-encoding",
+        "delimiter": "--csv-delimiter",
+    }
+    values = {
+        "label_columns": "a,b",
+        "bins": "1,2",
+        "classes": "x,y,z",
+        "image_size": "8",
+        "consensus": "mean",
+        "on_error": "skip",
+        "duplicates": "keep_first",
+        "delimiter": ";",
+        "verify_cache": None,
+    }  # None: a flag
     for name in inspect.signature(load_image_folder).parameters:
         if name in internal:
             continue
@@ -349,16 +492,19 @@ def test_every_image_folder_option_is_reachable_from_the_command_line(tmp_path):
         assert name in spec, f"{option} does not reach the data specification"
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--classes", "a,b"], "--classes apply to image folders"),
-    (["--consensus", "max", "--bins", "1"], "--bins, --consensus apply to image folders"),
-    (["--pretrained", "w.pt"], "--pretrained needs --backbone resnet18 or densenet121"),
-    (["--backbone", "resnet18", "--pretrained", "/no/such/w.pt"], "no such weights file"),
-    (["--backbone", "resnet18", "--pretrained", "imagenet"], "not in the local torch cache"),
-    (["--budget", "100000"], "larger than the pool"),
-    (["--data", "pneumoniamnist"], "need --data phantoms"),
-    (["--max-pixels", "0"], "--max-pixels must be a positive number of pixels"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--classes", "a,b"], "--classes apply to image folders"),
+        (["--consensus", "max", "--bins", "1"], "--bins, --consensus apply to image folders"),
+        (["--pretrained", "w.pt"], "--pretrained needs --backbone resnet18 or densenet121"),
+        (["--backbone", "resnet18", "--pretrained", "/no/such/w.pt"], "no such weights file"),
+        (["--backbone", "resnet18", "--pretrained", "imagenet"], "not in the local torch cache"),
+        (["--budget", "100000"], "larger than the pool"),
+        (["--data", "pneumoniamnist"], "need --data phantoms"),
+        (["--max-pixels", "0"], "--max-pixels must be a positive number of pixels"),
+    ],
+)
 def test_options_checked_before_training(extra, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-cache"))
     import skal_cxr.simulation._runner as runner
@@ -378,10 +524,13 @@ def test_backbone_and_pretrained_reach_the_estimator(tmp_path):
 
     weights = tmp_path / "r18.pt"
     torch.save(CXRNet(backbone="resnet18").state_dict(), weights)
-    args = build_parser().parse_args(["simulate", "--backbone", "resnet18",
-                                      "--pretrained", str(weights)])
-    assert _backbone_params(args) == {"module__backbone": "resnet18",
-                                      "module__pretrained": str(weights)}
+    args = build_parser().parse_args(
+        ["simulate", "--backbone", "resnet18", "--pretrained", str(weights)]
+    )
+    assert _backbone_params(args) == {
+        "module__backbone": "resnet18",
+        "module__pretrained": str(weights),
+    }
     args = build_parser().parse_args(["simulate", "--backbone", "cnn"])
     assert _backbone_params(args) == {"module__backbone": "small"}
     assert cached_imagenet_weights("resnet18").name.startswith("resnet18-")
@@ -389,8 +538,18 @@ def test_backbone_and_pretrained_reach_the_estimator(tmp_path):
 
 def test_phantom_raters_reach_the_report(tmp_path, capsys):
     out = tmp_path / "o"
-    argv = ["simulate", "--output", str(out), *TINY_ARGS, "--n-raters", "4", "--seeds", "1",
-            "--strategies", "random"]
+    argv = [
+        "simulate",
+        "--output",
+        str(out),
+        *TINY_ARGS,
+        "--n-raters",
+        "4",
+        "--seeds",
+        "1",
+        "--strategies",
+        "random",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["data"]["n_raters"] == 4
@@ -403,9 +562,14 @@ def test_cache_dir_reaches_the_folder_data_spec():
     from skal_cxr.cli import _data_spec
 
     args = build_parser().parse_args(
-        ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"])
-    assert _data_spec(args) == {"source": "folder", "csv": "l.csv", "image_dir": "img",
-                                "cache_dir": "cache"}
+        ["simulate", "--csv", "l.csv", "--image-dir", "img", "--cache-dir", "cache"]
+    )
+    assert _data_spec(args) == {
+        "source": "folder",
+        "csv": "l.csv",
+        "image_dir": "img",
+        "cache_dir": "cache",
+    }
 
 
 def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
@@ -414,8 +578,9 @@ def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
     from skal_cxr.simulation._config import DEFAULT_CONFIG
 
     monkeypatch.setitem(DEFAULT_CONFIG, "n_initial", 41)
-    monkeypatch.setitem(DEFAULT_CONFIG, "training", {**DEFAULT_CONFIG["training"],
-                                                     "min_train_steps": 151})
+    monkeypatch.setitem(
+        DEFAULT_CONFIG, "training", {**DEFAULT_CONFIG["training"], "min_train_steps": 151}
+    )
     sim = build_parser()._subparsers._group_actions[0].choices["simulate"]
     text = " ".join(sim.format_help().split())
     assert "initial labeled images (41)" in text and "optimizer steps per fit (151)" in text

@@ -48,11 +48,20 @@ IMAGE_ESTIMATORS = ["MCDropoutCNN", "CXRPreprocessor"]
 def estimator(request, tiny_net):
     """The image estimator named by the test's parameter, unfitted."""
     return {"MCDropoutCNN": tiny_net, "CXRPreprocessor": lambda: CXRPreprocessor(size=4)}[
-        request.param]()
+        request.param
+    ]()
+
+
 DATA_FREE_CHECKS = [
-    check_estimator_cloneable, check_estimator_tags_renamed, check_valid_tag_types,
-    check_estimator_repr, check_no_attributes_set_in_init, check_parameters_default_constructible,
-    check_get_params_invariance, check_set_params, check_do_not_raise_errors_in_init_or_set_params,
+    check_estimator_cloneable,
+    check_estimator_tags_renamed,
+    check_valid_tag_types,
+    check_estimator_repr,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_get_params_invariance,
+    check_set_params,
+    check_do_not_raise_errors_in_init_or_set_params,
     check_mixin_order,
 ]
 
@@ -65,10 +74,12 @@ def _id(obj):
 IMAGE_EXPECTED_FAILURES = {
     ("MCDropoutCNN", "check_no_attributes_set_in_init"): (
         "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_ and "
-        "stores module__* arguments as attributes"),
+        "stores module__* arguments as attributes"
+    ),
     ("MCDropoutCNN", "check_set_params"): (
         "skorch's set_params initializes callbacks, modules and optimizers at once, so "
-        "the check's nonsense values (a float as callbacks) fail there rather than at fit"),
+        "the check's nonsense values (a float as callbacks) fail there rather than at fit"
+    ),
 }
 
 
@@ -82,9 +93,14 @@ def test_sklearn_data_free_checks_on_image_estimators(estimator, check, request)
     check(name, clone(estimator))
 
 
-@pytest.mark.parametrize("estimator", [
-    ActiveLearner(LogisticRegression(), query_strategy=random_sampling), CXRPreprocessor(size=4),
-], ids=_id)
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        ActiveLearner(LogisticRegression(), query_strategy=random_sampling),
+        CXRPreprocessor(size=4),
+    ],
+    ids=_id,
+)
 def test_check_param_validation(estimator):
     # not among parametrize_with_checks' checks; it needs every parameter constrained,
     # so MCDropoutCNN (skorch's parameters are skorch's) has its own in test_models_input
@@ -145,8 +161,9 @@ def test_check_image_unfitted_net_raises(tiny_net, images):
 
 def test_check_image_stateless_preprocessor_needs_no_fit(images):
     X, _ = images
-    np.testing.assert_array_equal(CXRPreprocessor(size=4).transform(X),
-                                  CXRPreprocessor(size=4).fit(X).transform(X))
+    np.testing.assert_array_equal(
+        CXRPreprocessor(size=4).transform(X), CXRPreprocessor(size=4).fit(X).transform(X)
+    )
 
 
 def test_check_image_fitted_net_hides_private_state(tiny_net, images):

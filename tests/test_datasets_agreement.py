@@ -6,10 +6,18 @@ import pytest
 from skal_cxr.datasets._agreement import disagrees, pairwise_agreement, specific_agreement
 
 
-@pytest.mark.parametrize("codes,min_spread,expected", [
-    ([0, 0], 1, False), ([0, 1], 1, True), ([2], 1, False), ([], 1, False),
-    ([0, 1], 2, False), ([0, 2, 1], 2, True), ([3, 1, 1], 3, False),
-])
+@pytest.mark.parametrize(
+    "codes,min_spread,expected",
+    [
+        ([0, 0], 1, False),
+        ([0, 1], 1, True),
+        ([2], 1, False),
+        ([], 1, False),
+        ([0, 1], 2, False),
+        ([0, 2, 1], 2, True),
+        ([3, 1, 1], 3, False),
+    ],
+)
 def test_disagrees_by_ordinal_spread(codes, min_spread, expected):
     assert disagrees(codes, min_spread) is expected
 
@@ -26,8 +34,10 @@ def test_specific_agreement_matches_the_two_rater_formula():
 
 def test_pairwise_agreement_kappa_and_confusion():
     ratings = {
-        "i1": {"a": 0, "b": 0}, "i2": {"a": 0, "b": 1},
-        "i3": {"a": 1, "b": 1, "c": 1}, "i4": {"a": 1, "b": 1, "c": 1},
+        "i1": {"a": 0, "b": 0},
+        "i2": {"a": 0, "b": 1},
+        "i3": {"a": 1, "b": 1, "c": 1},
+        "i4": {"a": 1, "b": 1, "c": 1},
     }
     pairs = pairwise_agreement(ratings, 3)
     assert [p["raters"] for p in pairs] == [["a", "b"], ["a", "c"], ["b", "c"]]
@@ -36,16 +46,17 @@ def test_pairwise_agreement_kappa_and_confusion():
     assert ab["n_items"] == 4 and ab["agreement"] == 0.75
     assert ab["kappa"] == pytest.approx(0.5)
     assert ab["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
-    assert ab["kappa_quadratic"] == pytest.approx(0.5)   # two categories: same as unweighted
-    for pair in pairs[1:]:             # c used one category only: kappa is undefined
+    assert ab["kappa_quadratic"] == pytest.approx(0.5)  # two categories: same as unweighted
+    for pair in pairs[1:]:  # c used one category only: kappa is undefined
         assert pair["n_items"] == 2 and pair["agreement"] == 1.0 and pair["kappa"] is None
 
 
 def test_pairwise_agreement_quadratic_weights_spare_near_misses():
     # a and b differ by one step everywhere, a and c by two: quadratic kappa tells them apart
     a = [0, 1, 2, 0, 1, 2]
-    ratings = {i: {"a": a[i], "b": min(a[i] + 1, 2) if i % 2 else a[i],
-                   "c": 2 - a[i]} for i in range(6)}
+    ratings = {
+        i: {"a": a[i], "b": min(a[i] + 1, 2) if i % 2 else a[i], "c": 2 - a[i]} for i in range(6)
+    }
     pairs = {tuple(p["raters"]): p for p in pairwise_agreement(ratings, 3)}
     assert pairs[("a", "b")]["kappa_quadratic"] > pairs[("a", "c")]["kappa_quadratic"]
     assert pairs[("a", "c")]["kappa_quadratic"] < 0

@@ -74,8 +74,9 @@ def test_parallel_build_runs_in_threads_and_matches_one_worker(tmp_path, decodes
 def test_unreadable_files_are_listed_not_fatal(tmp_path):
     paths = write_pngs(tmp_path / "img", 2)
     (tmp_path / "img" / "bad.png").write_bytes(b"not an image")
-    cache = build_image_cache(paths + [tmp_path / "img" / "bad.png", tmp_path / "gone.png"],
-                              tmp_path / "cache", 8)
+    cache = build_image_cache(
+        paths + [tmp_path / "img" / "bad.png", tmp_path / "gone.png"], tmp_path / "cache", 8
+    )
     assert set(cache.errors) == {str(tmp_path / "img" / "bad.png"), str(tmp_path / "gone.png")}
     assert "unreadable image" in cache.errors[str(tmp_path / "img" / "bad.png")]
     assert not cache.images[2:].any()
@@ -108,7 +109,10 @@ def test_rebuild_decodes_only_new_and_changed_files(tmp_path, decodes):
     fresh = build_image_cache(paths, tmp_path / "fresh", 8)
     np.testing.assert_array_equal(cache.images, fresh.images)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
-        "cache.json", f"images-{cache.generation}.u8", f"index-{cache.generation}.json"]
+        "cache.json",
+        f"images-{cache.generation}.u8",
+        f"index-{cache.generation}.json",
+    ]
 
 
 def test_bad_arguments_raise_before_any_work(tmp_path):
@@ -195,8 +199,9 @@ def test_load_image_folder_from_cache_skips_bad_rows(tmp_path):
     (image_dir / "im002.png").write_bytes(b"broken")
     with pytest.raises(ValueError, match="im002.png"):
         load_image_folder(csv_path, image_dir, image_size=8, cache_dir=tmp_path / "c")
-    data = load_image_folder(csv_path, image_dir, image_size=8, cache_dir=tmp_path / "c",
-                             on_error="skip")
+    data = load_image_folder(
+        csv_path, image_dir, image_size=8, cache_dir=tmp_path / "c", on_error="skip"
+    )
     assert isinstance(data.images, np.memmap) and len(data.images) == 5
     assert [s[1] for s in data.skipped] == ["im002.png"]
     plain = load_image_folder(csv_path, image_dir, image_size=8, on_error="skip")
@@ -296,9 +301,14 @@ def test_verify_hashes_every_file(tmp_path, decodes, monkeypatch):
 def test_load_image_folder_sees_a_same_size_edit_through_its_cache(tmp_path):
     paths = write_stored_pngs(tmp_path / "img", 4)
     (tmp_path / "labels.csv").write_text(
-        "filename,label\n" + "".join(f"{p.name},{i % 2}\n" for i, p in enumerate(paths)))
-    load = lambda: load_image_folder(tmp_path / "labels.csv", tmp_path / "img",  # noqa: E731
-                                     image_size=8, cache_dir=tmp_path / "cache")
+        "filename,label\n" + "".join(f"{p.name},{i % 2}\n" for i, p in enumerate(paths))
+    )
+
+    def load():
+        return load_image_folder(
+            tmp_path / "labels.csv", tmp_path / "img", image_size=8, cache_dir=tmp_path / "cache"
+        )
+
     assert (load().images[2] == 20).all()
     _same_size_edit(paths[2], 77)
     assert (load().images[2] == 77).all()

@@ -43,8 +43,7 @@ def test_unknown_encoding_name(tmp_path):
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_delimiters_are_detected(tmp_path, delimiter):
-    text = (f"filename{delimiter}label{delimiter}note\n"
-            f'a.png{delimiter}1{delimiter}"x, y; z|\tw"\n')
+    text = f'filename{delimiter}label{delimiter}note\na.png{delimiter}1{delimiter}"x, y; z|\tw"\n'
     header, rows, _ = read_csv_table(write(tmp_path, text), NEEDED)
     assert header == ["filename", "label", "note"]
     assert rows[0][1] == {"filename": "a.png", "label": "1", "note": "x, y; z|\tw"}
@@ -61,11 +60,14 @@ def test_explicit_delimiter(tmp_path):
     path = write(tmp_path, "filename:label\na.png:1\n")
     with pytest.raises(ValueError) as info:
         read_csv_table(path, NEEDED)
-    assert "lacks the column(s) ['filename', 'label']; its columns are ['filename:label']" in \
-        str(info.value)
+    assert "lacks the column(s) ['filename', 'label']; its columns are ['filename:label']" in str(
+        info.value
+    )
     assert "delimiter=" in str(info.value)
-    assert read_csv_table(path, NEEDED, delimiter=":")[1][0][1] == {"filename": "a.png",
-                                                                     "label": "1"}
+    assert read_csv_table(path, NEEDED, delimiter=":")[1][0][1] == {
+        "filename": "a.png",
+        "label": "1",
+    }
 
 
 def test_header_names_are_stripped_and_must_be_distinct(tmp_path):
@@ -81,8 +83,10 @@ def test_rows_with_extra_or_missing_fields_are_bad_rows(tmp_path):
     assert [line for line, _ in table.rows] == [2, 3, 4, 7]
     assert table.rows[1][1] == {"filename": "b.png", "label": "1"}
     assert table.rows[2][1] == {"filename": "c.png", "label": ""}
-    assert table.problems == {3: "3 fields, but the header has 2",
-                              4: "1 field, but the header has 2"}
+    assert table.problems == {
+        3: "3 fields, but the header has 2",
+        4: "1 field, but the header has 2",
+    }
 
 
 def test_broken_quotes(tmp_path):
@@ -91,8 +95,10 @@ def test_broken_quotes(tmp_path):
         read_csv_table(path, NEEDED)
 
 
-@pytest.mark.parametrize("content", [b"filename,label\na.png,1\n\0\0\0\n",
-                                     "filename,label\na.png,1\n".encode("utf-16-le")])
+@pytest.mark.parametrize(
+    "content",
+    [b"filename,label\na.png,1\n\0\0\0\n", "filename,label\na.png,1\n".encode("utf-16-le")],
+)
 def test_nul_bytes(tmp_path, content):
     path = tmp_path / "l.csv"
     path.write_bytes(content)

@@ -40,12 +40,17 @@ def image_dir(tmp_path, write_dicom):
     rgba = np.dstack([rgb, np.full((2, 2), 7, np.uint8)])
     Image.fromarray(rgba).save(d / "rgba.png")
     # Stored [0, 100, 200, 400] -> slope 2, intercept -1024 -> min-max.
-    write_dicom(d / "mono2.dcm", [[0, 100], [200, 400]], RescaleSlope=2,
-                RescaleIntercept=-1024)
+    write_dicom(d / "mono2.dcm", [[0, 100], [200, 400]], RescaleSlope=2, RescaleIntercept=-1024)
     write_dicom(d / "mono1.dcm", [[0, 100], [200, 400]], photometric="MONOCHROME1")
     # Window [0, 100] after rescale: stored [0, 50, 75, 150] -> [-100, 0, 50, 200].
-    write_dicom(d / "window.dcm", [[0, 50], [75, 150]], RescaleSlope=2,
-                RescaleIntercept=-100, WindowCenter=50.5, WindowWidth=101)
+    write_dicom(
+        d / "window.dcm",
+        [[0, 50], [75, 150]],
+        RescaleSlope=2,
+        RescaleIntercept=-100,
+        WindowCenter=50.5,
+        WindowWidth=101,
+    )
     write_dicom(d / "no_suffix", [[0, 50], [75, 150]], WindowCenter=50.5, WindowWidth=101)
     (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     (d / "corrupt.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\1\2\3")
@@ -82,10 +87,13 @@ def test_read_image_resizes(image_dir):
     assert 0 <= image.min() and image.max() <= 1
 
 
-@pytest.mark.parametrize("name, error, match", [
-    ("corrupt.png", UnidentifiedImageError, r"cannot identify image file .*corrupt\.png"),
-    ("corrupt.dcm", ValueError, r"^DICOM file has no pixel data\.$"),
-])
+@pytest.mark.parametrize(
+    "name, error, match",
+    [
+        ("corrupt.png", UnidentifiedImageError, r"cannot identify image file .*corrupt\.png"),
+        ("corrupt.dcm", ValueError, r"^DICOM file has no pixel data\.$"),
+    ],
+)
 def test_read_corrupt_files_raise(image_dir, name, error, match):
     with pytest.raises(error, match=match):
         read_image(image_dir / name)
@@ -109,8 +117,11 @@ def test_loads_every_format_with_labels_and_groups(image_dir, tmp_path):
 
 
 def test_default_label_column_and_inferred_numeric_classes(image_dir, tmp_path):
-    path = write_csv(tmp_path / "l.csv", ["filename", "label"],
-                     [("png8.png", "2"), ("png16.png", "0"), ("rgb.png", "10")])
+    path = write_csv(
+        tmp_path / "l.csv",
+        ["filename", "label"],
+        [("png8.png", "2"), ("png16.png", "0"), ("rgb.png", "10")],
+    )
     data = load_image_folder(path, image_dir)
     assert data.classes.tolist() == [0, 2, 10]  # numeric, not alphabetical, order
     assert data.target.tolist() == [2, 0, 10]
@@ -118,8 +129,9 @@ def test_default_label_column_and_inferred_numeric_classes(image_dir, tmp_path):
 
 
 def test_inferred_string_classes_are_sorted(image_dir, tmp_path):
-    path = write_csv(tmp_path / "l.csv", ["filename", "label"],
-                     [("png8.png", "sick"), ("png16.png", "healthy")])
+    path = write_csv(
+        tmp_path / "l.csv", ["filename", "label"], [("png8.png", "sick"), ("png16.png", "healthy")]
+    )
     assert load_image_folder(path, image_dir).classes.tolist() == ["healthy", "sick"]
 
 
@@ -138,20 +150,25 @@ def test_consensus_of_three_raters(image_dir, tmp_path, consensus, column):
     names = ["png8.png", "png16.png", "rgb.png", "rgba.png", "mono2.dcm"]
     rows = [(n, *r[0]) for n, r in zip(names, RATINGS)]
     path = write_csv(tmp_path / "r.csv", ["filename", "a", "b", "c"], rows)
-    data = load_image_folder(path, image_dir, label_columns=["a", "b", "c"],
-                             consensus=consensus, classes=CLASSES)
+    data = load_image_folder(
+        path, image_dir, label_columns=["a", "b", "c"], consensus=consensus, classes=CLASSES
+    )
     assert data.target.tolist() == [r[column] for r in RATINGS]
     assert data.rater_labels.tolist() == [list(r[0]) for r in RATINGS]
 
 
 def test_majority_tie_of_two_raters_goes_to_the_more_severe(image_dir, tmp_path):
-    path = write_csv(tmp_path / "r.csv", ["filename", "a", "b"],
-                     [("png8.png", "severe", "normal"), ("png16.png", "normal", "moderate")])
+    path = write_csv(
+        tmp_path / "r.csv",
+        ["filename", "a", "b"],
+        [("png8.png", "severe", "normal"), ("png16.png", "normal", "moderate")],
+    )
     data = load_image_folder(path, image_dir, label_columns=["a", "b"], classes=CLASSES)
     assert data.target.tolist() == ["severe", "moderate"]
     # The order of `classes` defines severity.
-    data = load_image_folder(path, image_dir, label_columns=["a", "b"],
-                             classes=["severe", "moderate", "normal"])
+    data = load_image_folder(
+        path, image_dir, label_columns=["a", "b"], classes=["severe", "moderate", "normal"]
+    )
     assert data.target.tolist() == ["normal", "normal"]
 
 
@@ -161,28 +178,46 @@ def test_mean_rounds_half_up():
 
 
 def test_score_column_with_bins(image_dir, tmp_path):
-    path = write_csv(tmp_path / "s.csv", ["filename", "score"],
-                     [("png8.png", "0.1"), ("png16.png", "0.3"), ("rgb.png", "0.69"),
-                      ("rgba.png", "0.7"), ("mono2.dcm", "5")])
+    path = write_csv(
+        tmp_path / "s.csv",
+        ["filename", "score"],
+        [
+            ("png8.png", "0.1"),
+            ("png16.png", "0.3"),
+            ("rgb.png", "0.69"),
+            ("rgba.png", "0.7"),
+            ("mono2.dcm", "5"),
+        ],
+    )
     data = load_image_folder(path, image_dir, score_column="score", bins=[0.3, 0.7])
     # np.digitize: code i when bins[i-1] <= score < bins[i].
     assert data.target.tolist() == [0, 1, 1, 2, 2]
     assert data.scores[:, 0].tolist() == [0.1, 0.3, 0.69, 0.7, 5.0]
-    named = load_image_folder(path, image_dir, score_column="score", bins=[0.3, 0.7],
-                              classes=CLASSES)
+    named = load_image_folder(
+        path, image_dir, score_column="score", bins=[0.3, 0.7], classes=CLASSES
+    )
     assert named.target.tolist() == ["normal", "moderate", "moderate", "severe", "severe"]
 
 
 def test_numeric_ratings_mean_then_binned(image_dir, tmp_path):
-    path = write_csv(tmp_path / "s.csv", ["filename", "a", "b"],
-                     [("png8.png", "1", "2"), ("png16.png", "0", "2.9"), ("rgb.png", "3", "4")])
+    path = write_csv(
+        tmp_path / "s.csv",
+        ["filename", "a", "b"],
+        [("png8.png", "1", "2"), ("png16.png", "0", "2.9"), ("rgb.png", "3", "4")],
+    )
     kw = dict(label_columns=["a", "b"], bins=[1.5, 3.5], classes=CLASSES)
     mean = load_image_folder(path, image_dir, consensus="mean", **kw)
     assert mean.target.tolist() == ["moderate", "normal", "severe"]  # 1.5, 1.45, 3.5
-    assert mean.rater_labels.tolist() == [["normal", "moderate"], ["normal", "moderate"],
-                                          ["moderate", "severe"]]
+    assert mean.rater_labels.tolist() == [
+        ["normal", "moderate"],
+        ["normal", "moderate"],
+        ["moderate", "severe"],
+    ]
     assert load_image_folder(path, image_dir, consensus="max", **kw).target.tolist() == [
-        "moderate", "moderate", "severe"]
+        "moderate",
+        "moderate",
+        "severe",
+    ]
 
 
 # -- agreement -----------------------------------------------------------------
@@ -196,11 +231,20 @@ def test_fleiss_kappa_tiny_hand_computed_example():
 
 def test_fleiss_kappa_reference_example():
     # Fleiss (1971) style worked example (Wikipedia): 10 items, 14 raters, 5 categories.
-    counts = np.array([
-        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
-        [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
-        [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
-    ])
+    counts = np.array(
+        [
+            [0, 0, 0, 0, 14],
+            [0, 2, 6, 4, 2],
+            [0, 0, 3, 5, 6],
+            [0, 3, 9, 2, 0],
+            [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0],
+            [3, 2, 6, 3, 0],
+            [2, 5, 3, 2, 2],
+            [6, 5, 2, 1, 0],
+            [0, 2, 2, 3, 7],
+        ]
+    )
     codes = np.array([np.repeat(np.arange(5), row) for row in counts])
     assert percent_agreement(codes, 5) == pytest.approx(0.378, abs=1e-3)
     assert fleiss_kappa(codes, 5) == pytest.approx(0.210, abs=1e-3)
@@ -212,8 +256,11 @@ def test_fleiss_kappa_perfect_and_undefined():
 
 
 def test_agreement_reported_for_several_raters(image_dir, tmp_path):
-    path = write_csv(tmp_path / "r.csv", ["filename", "a", "b"],
-                     [("png8.png", "0", "0"), ("png16.png", "1", "1"), ("rgb.png", "0", "1")])
+    path = write_csv(
+        tmp_path / "r.csv",
+        ["filename", "a", "b"],
+        [("png8.png", "0", "0"), ("png16.png", "1", "1"), ("rgb.png", "0", "1")],
+    )
     data = load_image_folder(path, image_dir, label_columns=["a", "b"])
     assert data.agreement == {
         "fleiss_kappa": pytest.approx(1 / 3),
@@ -227,14 +274,14 @@ def test_agreement_reported_for_several_raters(image_dir, tmp_path):
 @pytest.fixture
 def messy_csv(tmp_path):
     rows = [
-        ("png8.png", "normal", "p1"),        # line 2: fine
-        ("missing.png", "normal", "p1"),     # line 3: no such file
-        ("corrupt.png", "severe", "p2"),     # line 4: not an image
-        ("png16.png", "pneumonia", "p2"),    # line 5: unknown label
-        ("", "normal", "p3"),                # line 6: no file name
-        ("rgb.png", "", ""),                 # line 7: empty label and group
-        ("mono1.dcm", "severe", "p4"),       # line 8: fine
-        ("corrupt.dcm", "moderate", "p5"),   # line 9: not a DICOM image
+        ("png8.png", "normal", "p1"),  # line 2: fine
+        ("missing.png", "normal", "p1"),  # line 3: no such file
+        ("corrupt.png", "severe", "p2"),  # line 4: not an image
+        ("png16.png", "pneumonia", "p2"),  # line 5: unknown label
+        ("", "normal", "p3"),  # line 6: no file name
+        ("rgb.png", "", ""),  # line 7: empty label and group
+        ("mono1.dcm", "severe", "p4"),  # line 8: fine
+        ("corrupt.dcm", "moderate", "p5"),  # line 9: not a DICOM image
     ]
     return write_csv(tmp_path / "messy.csv", ["filename", "label", "patient"], rows)
 
@@ -246,25 +293,33 @@ def test_raise_lists_every_bad_row(image_dir, messy_csv):
     assert "6 of 8 rows" in message and "on_error='skip'" in message
     assert f"line 3 (missing.png): file not found: {image_dir / 'missing.png'}" in message
     assert "line 4 (corrupt.png): unreadable image" in message
-    assert ("line 5 (png16.png): unknown label 'pneumonia' in column 'label' "
-            "(classes: ['normal', 'moderate', 'severe'])") in message
+    assert (
+        "line 5 (png16.png): unknown label 'pneumonia' in column 'label' "
+        "(classes: ['normal', 'moderate', 'severe'])"
+    ) in message
     assert "line 6 (<no file name>): empty file name" in message
-    assert ("line 7 (rgb.png): empty label in column 'label'; "
-            "empty group in column 'patient'") in message
+    assert (
+        "line 7 (rgb.png): empty label in column 'label'; empty group in column 'patient'"
+    ) in message
     assert "line 9 (corrupt.dcm): unreadable image" in message
     assert "line 2 " not in message and "line 8 " not in message
 
 
 def test_skip_returns_the_rest_and_the_exact_skipped_list(image_dir, messy_csv):
-    data = load_image_folder(messy_csv, image_dir, classes=CLASSES, group_column="patient",
-                             on_error="skip")
+    data = load_image_folder(
+        messy_csv, image_dir, classes=CLASSES, group_column="patient", on_error="skip"
+    )
     assert data.filenames.tolist() == ["png8.png", "mono1.dcm"]
     assert data.target.tolist() == ["normal", "severe"]
     assert data.groups.tolist() == ["p1", "p4"]
     np.testing.assert_allclose(data.images[1], EXPECTED["mono1.dcm"], atol=1e-6)
     assert [(line, name) for line, name, _ in data.skipped] == [
-        (3, "missing.png"), (4, "corrupt.png"), (5, "png16.png"), (6, ""),
-        (7, "rgb.png"), (9, "corrupt.dcm"),
+        (3, "missing.png"),
+        (4, "corrupt.png"),
+        (5, "png16.png"),
+        (6, ""),
+        (7, "rgb.png"),
+        (9, "corrupt.dcm"),
     ]
     reasons = [reason for _, _, reason in data.skipped]
     assert reasons[0] == f"file not found: {image_dir / 'missing.png'}"
@@ -279,8 +334,9 @@ def test_skip_with_nothing_left_raises(image_dir, tmp_path):
 
 
 def test_non_numeric_score(image_dir, tmp_path):
-    path = write_csv(tmp_path / "s.csv", ["filename", "score"],
-                     [("png8.png", "high"), ("png16.png", "nan")])
+    path = write_csv(
+        tmp_path / "s.csv", ["filename", "score"], [("png8.png", "high"), ("png16.png", "nan")]
+    )
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir, score_column="score", bins=[0.5])
     assert "line 2 (png8.png): score 'high' in column 'score' is not a number" in str(info.value)
@@ -306,8 +362,11 @@ def test_missing_columns(image_dir, tmp_path):
 
 def test_mixed_sizes_need_image_size(image_dir, tmp_path):
     Image.fromarray(np.zeros((3, 5), np.uint8)).save(image_dir / "wide.png")
-    path = write_csv(tmp_path / "l.csv", ["filename", "label"],
-                     [("png8.png", "a"), ("png16.png", "a"), ("wide.png", "b")])
+    path = write_csv(
+        tmp_path / "l.csv",
+        ["filename", "label"],
+        [("png8.png", "a"), ("png16.png", "a"), ("wide.png", "b")],
+    )
     with pytest.raises(ValueError, match=r"different sizes.*wide.png \(3, 5\).*image_size"):
         load_image_folder(path, image_dir)
     data = load_image_folder(path, image_dir, image_size=4)
@@ -356,13 +415,19 @@ def outside(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", [
-    "../secret.png", "sub/../../secret.png", "./../secret.png", "..", "../secret.txt",
-    "../does-not-exist.png",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../secret.png",
+        "sub/../../secret.png",
+        "./../secret.png",
+        "..",
+        "../secret.txt",
+        "../does-not-exist.png",
+    ],
+)
 def test_paths_with_dotdot_are_refused(image_dir, outside, name):
-    path = write_csv(outside / "l.csv", ["filename", "label"],
-                     [("png8.png", "a"), (name, "b")])
+    path = write_csv(outside / "l.csv", ["filename", "label"], [("png8.png", "a"), (name, "b")])
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir)
     message = str(info.value)
@@ -374,8 +439,11 @@ def test_paths_with_dotdot_are_refused(image_dir, outside, name):
 
 
 def test_absolute_paths_are_refused_even_inside_image_dir(image_dir, outside):
-    rows = [("png8.png", "a"), (str(outside / "secret.png"), "b"),
-            (str(image_dir / "png16.png"), "b")]
+    rows = [
+        ("png8.png", "a"),
+        (str(outside / "secret.png"), "b"),
+        (str(image_dir / "png16.png"), "b"),
+    ]
     path = write_csv(outside / "l.csv", ["filename", "label"], rows)
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir)
@@ -390,16 +458,22 @@ def test_symlinks_leaving_image_dir_are_refused(image_dir, outside):
     (image_dir / "inside_link.png").symlink_to(image_dir / "png8.png")
     (image_dir / "sub").mkdir()
     Image.fromarray(PNG16).save(image_dir / "sub" / "deep.png")
-    rows = [("link.png", "a"), ("linkdir/secret.txt", "a"), ("inside_link.png", "a"),
-            ("sub/deep.png", "b")]
+    rows = [
+        ("link.png", "a"),
+        ("linkdir/secret.txt", "a"),
+        ("inside_link.png", "a"),
+        ("sub/deep.png", "b"),
+    ]
     path = write_csv(outside / "l.csv", ["filename", "label"], rows)
     data = load_image_folder(path, image_dir, on_error="skip")
     # links inside image_dir are fine; those leading out are bad rows
     assert data.filenames.tolist() == ["inside_link.png", "sub/deep.png"]
     np.testing.assert_allclose(data.images[1], EXPECTED["png16.png"], atol=1e-6)
     reasons = {name: reason for _, name, reason in data.skipped}
-    assert reasons == {"link.png": "path leaves image_dir (through a symbolic link)",
-                       "linkdir/secret.txt": "path leaves image_dir (through a symbolic link)"}
+    assert reasons == {
+        "link.png": "path leaves image_dir (through a symbolic link)",
+        "linkdir/secret.txt": "path leaves image_dir (through a symbolic link)",
+    }
 
 
 def test_image_dir_must_be_a_folder(image_dir, tmp_path):
@@ -414,8 +488,14 @@ def test_duplicate_names_and_contents_raise(image_dir, tmp_path):
 
     shutil.copy(image_dir / "png8.png", image_dir / "copy_of_png8.png")
     (image_dir / "sub").mkdir()
-    rows = [("png8.png", "a"), ("png16.png", "b"), ("./png8.png", "a"),
-            ("copy_of_png8.png", "b"), (".//png16.png", "b"), ("rgb.png", "a")]
+    rows = [
+        ("png8.png", "a"),
+        ("png16.png", "b"),
+        ("./png8.png", "a"),
+        ("copy_of_png8.png", "b"),
+        (".//png16.png", "b"),
+        ("rgb.png", "a"),
+    ]
     path = write_csv(tmp_path / "l.csv", ["filename", "label"], rows)
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir)
@@ -429,22 +509,31 @@ def test_duplicate_names_and_contents_raise(image_dir, tmp_path):
 
 def test_duplicates_keep_first(image_dir, tmp_path):
     (image_dir / "alias.png").symlink_to(image_dir / "png16.png")
-    rows = [("png8.png", "a"), ("png16.png", "b"), ("png8.png", "a"), ("alias.png", "b"),
-            ("rgb.png", "a")]
+    rows = [
+        ("png8.png", "a"),
+        ("png16.png", "b"),
+        ("png8.png", "a"),
+        ("alias.png", "b"),
+        ("rgb.png", "a"),
+    ]
     path = write_csv(tmp_path / "l.csv", ["filename", "label"], rows)
     data = load_image_folder(path, image_dir, duplicates="keep_first")
     assert data.filenames.tolist() == ["png8.png", "png16.png", "rgb.png"]
-    assert data.skipped == [(4, "png8.png", "same file as line 2 (png8.png)"),
-                            (5, "alias.png", "same file as line 3 (png16.png)")]
+    assert data.skipped == [
+        (4, "png8.png", "same file as line 2 (png8.png)"),
+        (5, "alias.png", "same file as line 3 (png16.png)"),
+    ]
 
 
 def test_duplicate_with_other_label_is_reported(image_dir, tmp_path):
-    path = write_csv(tmp_path / "l.csv", ["filename", "label"],
-                     [("png8.png", "a"), ("png16.png", "a"), ("png8.png", "b")])
+    path = write_csv(
+        tmp_path / "l.csv",
+        ["filename", "label"],
+        [("png8.png", "a"), ("png16.png", "a"), ("png8.png", "b")],
+    )
     data = load_image_folder(path, image_dir, duplicates="keep_first")
     assert data.target.tolist() == ["a", "a"]
-    assert data.skipped == [(4, "png8.png", "same file as line 2 (png8.png), "
-                                            "labelled differently")]
+    assert data.skipped == [(4, "png8.png", "same file as line 2 (png8.png), labelled differently")]
 
 
 def test_invalid_duplicates_parameter(image_dir, tmp_path):
@@ -458,8 +547,9 @@ NAMES5 = ["png8.png", "png16.png", "rgb.png", "rgba.png", "mono2.dcm"]
 
 
 def _labels_csv(tmp_path, labels, column="label"):
-    return write_csv(tmp_path / "l.csv", ["filename", column],
-                     list(zip(NAMES5[:len(labels)], labels)))
+    return write_csv(
+        tmp_path / "l.csv", ["filename", column], list(zip(NAMES5[: len(labels)], labels))
+    )
 
 
 def test_numeric_labels_are_numbers(image_dir, tmp_path):
@@ -507,7 +597,7 @@ def test_missing_labels_are_bad_rows_not_classes(image_dir, tmp_path, missing):
     path = _labels_csv(tmp_path, ["0", missing, "1"])
     with pytest.raises(ValueError) as info:
         load_image_folder(path, image_dir)
-    reason = (f"missing label {missing!r}" if missing.strip() else "empty label")
+    reason = f"missing label {missing!r}" if missing.strip() else "empty label"
     assert f"line 3 (png16.png): {reason} in column 'label'" in str(info.value)
     data = load_image_folder(path, image_dir, on_error="skip")
     assert data.classes.tolist() == [0, 1] and data.target.tolist() == [0, 1]
@@ -522,8 +612,11 @@ def test_missing_word_that_is_a_class_is_kept(image_dir, tmp_path):
 
 
 def test_missing_groups_are_bad_rows(image_dir, tmp_path):
-    path = write_csv(tmp_path / "l.csv", ["filename", "label", "patient"],
-                     [("png8.png", "a", "p1"), ("png16.png", "b", "NaN")])
+    path = write_csv(
+        tmp_path / "l.csv",
+        ["filename", "label", "patient"],
+        [("png8.png", "a", "p1"), ("png16.png", "b", "NaN")],
+    )
     with pytest.raises(ValueError, match="line 3 .*missing group 'NaN' in column 'patient'"):
         load_image_folder(path, image_dir, group_column="patient")
 

@@ -19,16 +19,17 @@ def test_palette_color_dicom_is_shown_through_its_palette(tmp_path, write_dicom)
     for colour in ("Red", "Green", "Blue"):
         attrs[f"{colour}PaletteColorLookupTableDescriptor"] = descriptor
         attrs[f"{colour}PaletteColorLookupTableData"] = data
-    path = write_dicom(tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR",
-                       bits_stored=8, **attrs)
+    path = write_dicom(
+        tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR", bits_stored=8, **attrs
+    )
     image = read_image(path)
-    np.testing.assert_allclose(image, [[1.0, 40000 / 65535], [20000 / 65535, 0.0]],
-                               atol=1e-6)
+    np.testing.assert_allclose(image, [[1.0, 40000 / 65535], [20000 / 65535, 0.0]], atol=1e-6)
 
 
 def test_a_zero_rescale_slope_is_refused_naming_the_file(tmp_path, write_dicom):
-    path = write_dicom(tmp_path / "flat.dcm", [[0, 50], [75, 150]], RescaleSlope=0,
-                       RescaleIntercept=0)
+    path = write_dicom(
+        tmp_path / "flat.dcm", [[0, 50], [75, 150]], RescaleSlope=0, RescaleIntercept=0
+    )
     with pytest.raises(ValueError, match=r"flat\.dcm: RescaleSlope is 0") as info:
         read_image(path)
     assert "\n" not in str(info.value)
@@ -40,8 +41,11 @@ def test_the_pixel_limit_is_checked_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", "1999")
     loaded = []
     monkeypatch.setattr(Image.Image, "load", lambda self: loaded.append(1))
-    with pytest.raises(ValueError, match=r"big\.png: 50 x 40 pixels is more than the limit "
-                                         r"of 1,999 pixels"):
+    with pytest.raises(
+        ValueError,
+        match=r"big\.png: 50 x 40 pixels is more than the limit "
+        r"of 1,999 pixels",
+    ):
         read_image(path)
     assert loaded == []  # refused from the header
     monkeypatch.undo()

@@ -79,8 +79,11 @@ def test_bad_layout(tmp_path):
 
 
 def test_mismatched_images_and_labels(tmp_path):
-    np.savez(tmp_path / "odd.npz", train_images=np.zeros((3, 28, 28), np.uint8),
-             train_labels=np.zeros((2, 1), np.uint8))
+    np.savez(
+        tmp_path / "odd.npz",
+        train_images=np.zeros((3, 28, 28), np.uint8),
+        train_labels=np.zeros((2, 1), np.uint8),
+    )
     with pytest.raises(ValueError, match="one label row per image"):
         load_medmnist("odd", root=tmp_path)
 
@@ -127,9 +130,7 @@ def test_download_requests_the_official_url(tmp_path, monkeypatch):
     monkeypatch.setattr(_medmnist.urllib.request, "urlopen", fake_urlopen)
     with pytest.raises(ValueError, match="Checksum mismatch"):
         fetch_medmnist("pneumoniamnist", tmp_path)
-    assert requested == [
-        "https://zenodo.org/records/10519652/files/pneumoniamnist.npz?download=1"
-    ]
+    assert requested == ["https://zenodo.org/records/10519652/files/pneumoniamnist.npz?download=1"]
     assert list(tmp_path.iterdir()) == []
 
 

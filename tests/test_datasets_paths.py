@@ -26,9 +26,12 @@ def folder(tmp_path):
 def test_names_are_resolved_inside_the_folder(folder):
     assert resolve_image_name(folder, "sub/link.png") == (folder.resolve() / "a.png", None)
     assert resolve_image_name(folder, "./a.png")[0] == folder.resolve() / "a.png"
-    for name, reason in [("", "empty file name"), ("/etc/passwd", "absolute path"),
-                         ("../secret.png", "'..' is not allowed"),
-                         ("out.png", "through a symbolic link")]:
+    for name, reason in [
+        ("", "empty file name"),
+        ("/etc/passwd", "absolute path"),
+        ("../secret.png", "'..' is not allowed"),
+        ("out.png", "through a symbolic link"),
+    ]:
         path, why = resolve_image_name(folder, name)
         assert path is None and reason in why
 

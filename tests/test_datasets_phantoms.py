@@ -38,7 +38,11 @@ def test_returns_two_arrays_by_default():
 )
 def test_true_class_counts_match_weights_exactly(n_classes, weights, n, expected):
     _, _, severity = make_cxr_phantoms(
-        n, image_size=16, n_classes=n_classes, weights=weights, random_state=0,
+        n,
+        image_size=16,
+        n_classes=n_classes,
+        weights=weights,
+        random_state=0,
         return_severity=True,
     )
     counts = np.bincount(true_class(severity, n_classes), minlength=n_classes)
@@ -58,7 +62,11 @@ def test_deterministic_for_an_int_seed():
 @pytest.mark.parametrize("label_noise", [0.0, 0.05, 0.2])
 def test_label_noise_flips_exact_fraction_to_adjacent_class(n_classes, label_noise):
     _, y, severity = make_cxr_phantoms(
-        400, image_size=16, n_classes=n_classes, label_noise=label_noise, random_state=1,
+        400,
+        image_size=16,
+        n_classes=n_classes,
+        label_noise=label_noise,
+        random_state=1,
         return_severity=True,
     )
     y_true = true_class(severity, n_classes)
@@ -69,7 +77,11 @@ def test_label_noise_flips_exact_fraction_to_adjacent_class(n_classes, label_noi
 
 def test_severity_grows_with_class_and_brightens_lungs():
     X, y, severity = make_cxr_phantoms(
-        600, image_size=32, weights=(1, 1, 1), label_noise=0.0, random_state=0,
+        600,
+        image_size=32,
+        weights=(1, 1, 1),
+        label_noise=0.0,
+        random_state=0,
         return_severity=True,
     )
     for c in range(3):  # severity lies inside its class interval
@@ -82,8 +94,7 @@ def test_severity_grows_with_class_and_brightens_lungs():
 
 
 def test_mean_severity_by_noisy_label_is_monotone():
-    _, y, severity = make_cxr_phantoms(600, image_size=16, random_state=0,
-                                        return_severity=True)
+    _, y, severity = make_cxr_phantoms(600, image_size=16, random_state=0, return_severity=True)
     assert np.all(np.diff([severity[y == c].mean() for c in range(3)]) > 0)
 
 
@@ -132,11 +143,14 @@ def test_simulated_raters_disagree_near_class_boundaries():
     np.testing.assert_array_equal(X, X0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n_raters": 1}, "n_raters == 1, must be >= 2"),
-    ({"n_raters": 3, "label_noise": 0.1}, "exclude each other"),
-    ({"n_raters": 3, "rater_noise": -1}, "rater_noise"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_raters": 1}, "n_raters == 1, must be >= 2"),
+        ({"n_raters": 3, "label_noise": 0.1}, "exclude each other"),
+        ({"n_raters": 3, "rater_noise": -1}, "rater_noise"),
+    ],
+)
 def test_rater_parameter_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_cxr_phantoms(10, image_size=16, **kwargs)

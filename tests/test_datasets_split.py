@@ -22,8 +22,13 @@ def patients():
 def test_no_patient_in_both_parts(patients, stratify, test_size):
     X, y, groups = patients
     X_tr, X_te, y_tr, y_te, g_tr, g_te = patient_train_test_split(
-        X, y, groups, groups=groups, test_size=test_size,
-        stratify=y if stratify else None, random_state=0,
+        X,
+        y,
+        groups,
+        groups=groups,
+        test_size=test_size,
+        stratify=y if stratify else None,
+        random_state=0,
     )
     assert not set(g_tr) & set(g_te)
     assert len(X_tr) + len(X_te) == len(X) and len(y_te) == len(X_te)

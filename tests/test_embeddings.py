@@ -32,13 +32,16 @@ def images():
 def test_pixel_pca_is_pca_of_the_flattened_pixels(images):
     ours = PixelPCA(n_components=3, random_state=0).fit(images)
     ref = PCA(n_components=3, random_state=0).fit(images.reshape(24, -1))
-    np.testing.assert_allclose(ours.transform(images[:, None]), ref.transform(
-        images.reshape(24, -1)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ours.transform(images[:, None]), ref.transform(images.reshape(24, -1)), rtol=1e-5, atol=1e-5
+    )
     # uint8 images are scaled to [0, 1] first, so the view does not depend on storage
     as_uint8 = np.round(images * 255).astype(np.uint8)
-    np.testing.assert_allclose(PixelPCA(3, random_state=0).fit_transform(as_uint8),
-                               PixelPCA(3, random_state=0).fit_transform(as_uint8 / 255.0),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        PixelPCA(3, random_state=0).fit_transform(as_uint8),
+        PixelPCA(3, random_state=0).fit_transform(as_uint8 / 255.0),
+        atol=1e-4,
+    )
 
 
 def test_pixel_pca_one_direction_known_answer():
@@ -48,8 +51,9 @@ def test_pixel_pca_one_direction_known_answer():
     a = np.array([0.0, 1.0, 2.0, 3.0])
     X = a[:, None, None] * pattern
     pca = PixelPCA(n_components=2, random_state=0).fit(X)
-    np.testing.assert_allclose(np.abs(pca.transform(X)[:, 0]),
-                               np.abs((a - a.mean()) * math.sqrt(2)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(pca.transform(X)[:, 0]), np.abs((a - a.mean()) * math.sqrt(2)), atol=1e-6
+    )
     assert pca.pca_.explained_variance_ratio_[0] == pytest.approx(1.0)
 
 
@@ -71,7 +75,8 @@ def test_nt_xent_known_answer():
     assert nt_xent_loss(z, z, temperature=1.0).item() == pytest.approx(math.log(1 + 2 / math.e))
     # temperature divides the similarities
     assert nt_xent_loss(z, 3 * z, temperature=0.5).item() == pytest.approx(
-        math.log(1 + 2 / math.e ** 2))
+        math.log(1 + 2 / math.e**2)
+    )
 
 
 def test_contrastive_encoder_is_seeded_and_learns(images):
@@ -90,8 +95,9 @@ def test_contrastive_encoder_is_seeded_and_learns(images):
 
 
 def test_contrastive_encoder_composes_in_a_pipeline(images):
-    pipe = make_pipeline(ContrastiveEncoder(width=4, n_blocks=1, max_epochs=1,
-                                            random_state=0), StandardScaler())
+    pipe = make_pipeline(
+        ContrastiveEncoder(width=4, n_blocks=1, max_epochs=1, random_state=0), StandardScaler()
+    )
     assert pipe.fit_transform(images).shape == (24, 4)
     assert not is_fitted(clone(pipe[0])) and is_fitted(pipe[0])
     with pytest.raises(ValueError, match="at least 2"):
@@ -101,8 +107,7 @@ def test_contrastive_encoder_composes_in_a_pipeline(images):
 def test_network_embedding_is_the_estimators_embed(images):
     y = np.tile([0, 1], 12)
     net = MCDropoutCNN(max_epochs=1, random_state=0, module__width=4).fit(images, y)
-    np.testing.assert_array_equal(NetworkEmbedding(net).fit().transform(images),
-                                  net.embed(images))
+    np.testing.assert_array_equal(NetworkEmbedding(net).fit().transform(images), net.embed(images))
     with pytest.raises(NotFittedError):
         NetworkEmbedding(MCDropoutCNN()).fit()
     with pytest.raises(TypeError, match="embed"):
@@ -150,22 +155,28 @@ def test_classifier_starts_from_the_contrastive_trunk(images, tmp_path):
     # no training step: the trunk's parameters are the encoder's (BatchNorm running
     # statistics are recalibrated on the training images after fit)
     trunk = dict(net.module_.mc_split()[0].named_parameters())
-    assert set(trunk) == {k for k in state if not k.endswith(("running_mean", "running_var",
-                                                               "num_batches_tracked"))}
+    assert set(trunk) == {
+        k for k in state if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
     for key, value in trunk.items():
         torch.testing.assert_close(value.detach(), state[key])
     plain = MCDropoutCNN(**kwargs, random_state=1).fit(images, np.tile([0, 1], 12))
-    assert not torch.allclose(dict(plain.module_.named_parameters())["features.0.0.weight"],
-                              state["1.0.0.weight"])
+    assert not torch.allclose(
+        dict(plain.module_.named_parameters())["features.0.0.weight"], state["1.0.0.weight"]
+    )
     # clone keeps the weights; a file works too; another width is a clear error
     from sklearn.base import clone
+
     assert clone(net).encoder_weights is not None
     torch.save(state, tmp_path / "trunk.pt")
     from_file = MCDropoutCNN(**kwargs, encoder_weights=tmp_path / "trunk.pt")
     from_file.fit(images, np.tile([0, 1], 12))
-    torch.testing.assert_close(dict(from_file.module_.named_parameters())[
-        "features.0.0.weight"].detach(), state["1.0.0.weight"])
+    torch.testing.assert_close(
+        dict(from_file.module_.named_parameters())["features.0.0.weight"].detach(),
+        state["1.0.0.weight"],
+    )
     with pytest.raises(ValueError, match="width and n_blocks"):
         MCDropoutCNN(**{**kwargs, "module__width": 8}, encoder_weights=state).fit(
-            images, np.tile([0, 1], 12))
+            images, np.tile([0, 1], 12)
+        )
     assert isinstance(net.module_, CXRNet)

@@ -26,17 +26,25 @@ def test_round_config_defaults_are_the_simulations():
 
 
 def test_round_config_checks_its_parameters_once_with_one_line_errors():
-    rounds = RoundConfig.from_params(strategy="bald", seed=3, query_size=5,
-                                     estimator={"module__width": 4}, training={"max_epochs": 2})
+    rounds = RoundConfig.from_params(
+        strategy="bald",
+        seed=3,
+        query_size=5,
+        estimator={"module__width": 4},
+        training={"max_epochs": 2},
+    )
     assert rounds.estimator["module__width"] == 4 and rounds.estimator["lr"] == 1e-3
     assert rounds.training == {**ROUND_DEFAULTS["training"], "max_epochs": 2}
     assert json.loads(json.dumps(rounds.to_dict())) == rounds.to_dict()
     assert RoundConfig.from_dict(rounds.to_dict()) == rounds
-    for params, message in [({"strategy": "psychic"}, "unknown strategies"),
-                            ({"seed": -1}, "seed"), ({"query_size": 0}, "query_size"),
-                            ({"estimator": {"colour": 1}}, "unknown estimator setting"),
-                            ({"pool_size": 2, "query_size": 3}, "smaller than query_size"),
-                            ({"class_weight": "inverse"}, "class_weight")]:
+    for params, message in [
+        ({"strategy": "psychic"}, "unknown strategies"),
+        ({"seed": -1}, "seed"),
+        ({"query_size": 0}, "query_size"),
+        ({"estimator": {"colour": 1}}, "unknown estimator setting"),
+        ({"pool_size": 2, "query_size": 3}, "smaller than query_size"),
+        ({"class_weight": "inverse"}, "class_weight"),
+    ]:
         with pytest.raises(ConfigError, match=message) as info:
             RoundConfig.from_params(**params)
         assert "\n" not in str(info.value)
@@ -58,8 +66,9 @@ def test_query_round_queries_only_unlabeled_positions():
 
     X = np.arange(6, dtype=np.float32).reshape(6, 1, 1, 1)
     learner = Learner()
-    queried, scores, seconds = query_round(learner, X, [1, 3], 2,
-                                           RoundConfig(n_mc_samples=4, pool_size=None), 0)
+    queried, scores, seconds = query_round(
+        learner, X, [1, 3], 2, RoundConfig(n_mc_samples=4, pool_size=None), 0
+    )
     assert learner.seen == ([0.0, 2.0, 4.0, 5.0], 4, None)
     assert queried == [4, 0] and scores == [0.9, 0.5] and seconds >= 0
 
@@ -84,23 +93,28 @@ def test_initial_set_is_label_free_unless_stratified():
     X = rng.random((40, 6, 6), dtype=np.float32)
     y = np.r_[np.zeros(36, int), np.ones(4, int)]
     # random: the plain draw of initial_indices, whatever the labels say
-    np.testing.assert_array_equal(initial_set("random", 8, 3, y_pool=y),
-                                  initial_indices(np.zeros(40, int), 8, 3, stratify=False))
-    np.testing.assert_array_equal(initial_set("random", 8, 3, y_pool=1 - y),
-                                  initial_set("random", 8, 3, X_pool=X))
+    np.testing.assert_array_equal(
+        initial_set("random", 8, 3, y_pool=y),
+        initial_indices(np.zeros(40, int), 8, 3, stratify=False),
+    )
+    np.testing.assert_array_equal(
+        initial_set("random", 8, 3, y_pool=1 - y), initial_set("random", 8, 3, X_pool=X)
+    )
     # stratified reads the labels: 8 of 40 with 10 % positives -> about 1 positive
     strat = initial_set("stratified", 10, 3, y_pool=y)
     assert y[strat].sum() == 1 and uses_labels("stratified") and not uses_labels("random")
     # a label-free strategy chooses: typicality's picks, sorted
     expected = typicality(None, X, 5, random_state=np.random.default_rng([3, 1]))[0]
-    np.testing.assert_array_equal(initial_set("typicality", 5, 3, X_pool=X),
-                                  np.sort(expected))
+    np.testing.assert_array_equal(initial_set("typicality", 5, 3, X_pool=X), np.sort(expected))
     # "strategy": the run's own label-free strategy, else random
     np.testing.assert_array_equal(
         initial_set("strategy", 5, 3, X_pool=X, strategy="typicality_then_max_entropy"),
-        np.sort(expected))
-    np.testing.assert_array_equal(initial_set("strategy", 5, 3, X_pool=X, strategy="bald"),
-                                  initial_set("random", 5, 3, X_pool=X))
+        np.sort(expected),
+    )
+    np.testing.assert_array_equal(
+        initial_set("strategy", 5, 3, X_pool=X, strategy="bald"),
+        initial_set("random", 5, 3, X_pool=X),
+    )
     with pytest.raises(ConfigError, match="label-free strategy .*got 'bald'"):
         check_initial("bald", error=ConfigError)
     with pytest.raises(ConfigError, match="initial must be"):

@@ -25,10 +25,22 @@ def test_example_runs_fast(path, tmp_path):
 
 
 def _run(path, tmp_path, **env):
-    env = {**os.environ, "SKAL_CXR_FAST": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-           "TMPDIR": str(tmp_path), **env}
-    return subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "SKAL_CXR_FAST": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        "TMPDIR": str(tmp_path),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow

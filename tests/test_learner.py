@@ -48,8 +48,9 @@ class Recorder(ClassifierMixin, BaseEstimator):
 
 def test_init_fits_nothing_and_clone_keeps_fit_kwargs(data):
     X, y = data
-    learner = ActiveLearner(Recorder(), X_training=X[:6], y_training=y[:6],
-                            fit_kwargs={"sample_weight": None})
+    learner = ActiveLearner(
+        Recorder(), X_training=X[:6], y_training=y[:6], fit_kwargs={"sample_weight": None}
+    )
     assert not hasattr(learner, "estimator_")
     assert learner.get_params()["fit_kwargs"] == {"sample_weight": None}
     cloned = clone(learner)
@@ -116,42 +117,63 @@ def test_clone_after_teach_starts_from_the_initial_labeled_set(data):
     assert twin.history_[0]["n_labeled"] == 4 and len(twin.y_training_) == 4
 
 
-@pytest.mark.parametrize("param, value", [
-    ("estimator", "net"), ("estimator", object()), ("query_strategy", "bald"),
-    ("X_training", 3.0), ("y_training", "0101"), ("bootstrap_init", "yes"),
-    ("bootstrap_init", 1), ("on_transformed", None), ("random_state", "seed"),
-    ("fit_kwargs", [("sample_weight", None)]),
-], ids=repr)
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("estimator", "net"),
+        ("estimator", object()),
+        ("query_strategy", "bald"),
+        ("X_training", 3.0),
+        ("y_training", "0101"),
+        ("bootstrap_init", "yes"),
+        ("bootstrap_init", 1),
+        ("on_transformed", None),
+        ("random_state", "seed"),
+        ("fit_kwargs", [("sample_weight", None)]),
+    ],
+    ids=repr,
+)
 @pytest.mark.parametrize("method", ["fit", "teach", "query", "predict"])
 def test_bad_parameter_raises_before_fitting(data, param, value, method):
     X, y = data
     learner = ActiveLearner(Recorder(), X_training=X[:6], y_training=y[:6])
     learner.set_params(**{param: value})
-    call = {"fit": lambda: learner.fit(X[:6], y[:6]), "teach": lambda: learner.teach(X[:2], y[:2]),
-            "query": lambda: learner.query(X), "predict": lambda: learner.predict(X)}[method]
+    call = {
+        "fit": lambda: learner.fit(X[:6], y[:6]),
+        "teach": lambda: learner.teach(X[:2], y[:2]),
+        "query": lambda: learner.query(X),
+        "predict": lambda: learner.predict(X),
+    }[method]
     with pytest.raises(InvalidParameterError, match=rf"'{param}' parameter of ActiveLearner"):
         call()
     assert not hasattr(learner, "estimator_")
 
 
-@pytest.mark.parametrize("params", [
-    {"bootstrap_init": np.True_, "on_transformed": np.False_},
-    {"random_state": np.random.RandomState(0)}, {"random_state": np.random.default_rng(0)},
-    {"X_training": None, "y_training": None, "fit_kwargs": {}},
-    {"X_training": [[[0.0]], [[1.0]]], "y_training": [0, 1], "query_strategy": random_sampling},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bootstrap_init": np.True_, "on_transformed": np.False_},
+        {"random_state": np.random.RandomState(0)},
+        {"random_state": np.random.default_rng(0)},
+        {"X_training": None, "y_training": None, "fit_kwargs": {}},
+        {"X_training": [[[0.0]], [[1.0]]], "y_training": [0, 1], "query_strategy": random_sampling},
+    ],
+)
 def test_edge_parameter_values_are_valid(data, params):
     X, y = data
     learner = ActiveLearner(Recorder(), **{"X_training": X[:6], "y_training": y[:6], **params})
-    learner.teach(X[6:8] if learner.X_training is None or len(learner.X_training) == 6
-                  else X[6:8, :1, :1], y[6:8])
+    learner.teach(
+        X[6:8] if learner.X_training is None or len(learner.X_training) == 6 else X[6:8, :1, :1],
+        y[6:8],
+    )
     assert learner.history_[-1]["n_labeled"] == len(learner.y_training_)
 
 
 def test_rounds_record_history(tiny_net, data):
     X, y = data
-    learner = ActiveLearner(tiny_net(), query_strategy=bald, X_training=X[:10],
-                            y_training=y[:10], random_state=0)
+    learner = ActiveLearner(
+        tiny_net(), query_strategy=bald, X_training=X[:10], y_training=y[:10], random_state=0
+    )
     pool = np.arange(10, 80)
     idx, X_query = learner.query(X[pool], n_instances=4)  # fits first
     np.testing.assert_array_equal(X_query, X[pool][idx])
@@ -200,8 +222,13 @@ def test_bootstrap_init_is_seeded(data):
     X, y = data
     seen = []
     for _ in range(2):
-        learner = ActiveLearner(Recorder(), X_training=X[:20], y_training=np.arange(20),
-                                bootstrap_init=True, random_state=5)
+        learner = ActiveLearner(
+            Recorder(),
+            X_training=X[:20],
+            y_training=np.arange(20),
+            bootstrap_init=True,
+            random_state=5,
+        )
         learner.predict(X[:1])
         seen.append(learner.estimator_.calls_[0][1])
     np.testing.assert_array_equal(*seen)
@@ -221,8 +248,13 @@ def test_random_state_gives_reproducible_rounds(data):
     X, y = data
 
     def run():
-        learner = ActiveLearner(Recorder(), query_strategy=random_sampling,
-                                X_training=X[:4], y_training=y[:4], random_state=0)
+        learner = ActiveLearner(
+            Recorder(),
+            query_strategy=random_sampling,
+            X_training=X[:4],
+            y_training=y[:4],
+            random_state=0,
+        )
         out = []
         for _ in range(2):
             idx, Xq = learner.query(X[4:], n_instances=5)
@@ -249,8 +281,14 @@ def test_pipeline_estimator(tiny_net, strategy, on_transformed, data):
     X, y = data
     X16 = np.repeat(np.repeat(X, 2, axis=1), 2, axis=2)  # 16x16, resized back to 8x8
     pipe = Pipeline([("prep", CXRPreprocessor(size=8)), ("net", tiny_net())])
-    learner = ActiveLearner(pipe, query_strategy=strategy, X_training=X16[:10],
-                            y_training=y[:10], on_transformed=on_transformed, random_state=0)
+    learner = ActiveLearner(
+        pipe,
+        query_strategy=strategy,
+        X_training=X16[:10],
+        y_training=y[:10],
+        on_transformed=on_transformed,
+        random_state=0,
+    )
     idx, X_query = learner.query(X16[10:], n_instances=3, pool_size=30)
     assert len(set(idx)) == 3 and X_query.shape == (3, 16, 16)
     assert learner.transform_without_estimating(X16[:2]).shape == (2, 1, 8, 8)
@@ -265,14 +303,24 @@ def test_mean_std_rounds_on_pneumoniamnist(pneumoniamnist):
     X = prep.transform(pneumoniamnist["train_images"])
     y = pneumoniamnist["train_labels"].ravel()
     rng = np.random.default_rng(0)
-    labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 10, replace=False)
-                              for c in (0, 1)])
+    labeled = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), 10, replace=False) for c in (0, 1)]
+    )
     pool = np.setdiff1d(np.arange(len(y)), labeled)
-    net = MCDropoutCNN(max_epochs=20, batch_size=16, module__width=8, module__n_blocks=2,
-                       n_mc_samples=10, lr=1e-2, class_weight="balanced", random_state=0,
-                       device="cpu")
-    learner = ActiveLearner(net, query_strategy=mean_std, X_training=X[labeled],
-                            y_training=y[labeled], random_state=0)
+    net = MCDropoutCNN(
+        max_epochs=20,
+        batch_size=16,
+        module__width=8,
+        module__n_blocks=2,
+        n_mc_samples=10,
+        lr=1e-2,
+        class_weight="balanced",
+        random_state=0,
+        device="cpu",
+    )
+    learner = ActiveLearner(
+        net, query_strategy=mean_std, X_training=X[labeled], y_training=y[labeled], random_state=0
+    )
     queried = []
     for _ in range(3):
         idx, X_query = learner.query(X[pool], n_instances=10, pool_size=300)
@@ -285,15 +333,22 @@ def test_mean_std_rounds_on_pneumoniamnist(pneumoniamnist):
     assert all(sum(h["class_counts"].values()) == h["n_labeled"] for h in history)
     assert all(len(h["query_indices"]) == 10 and h["query_time"] > 0 for h in history[1:])
     assert len(set(queried)) == 30 and not set(queried) & set(labeled)
-    score = balanced_accuracy_score(pneumoniamnist["test_labels"].ravel(),
-                                    learner.predict(prep.transform(pneumoniamnist["test_images"])))
+    score = balanced_accuracy_score(
+        pneumoniamnist["test_labels"].ravel(),
+        learner.predict(prep.transform(pneumoniamnist["test_images"])),
+    )
     assert score > 0.65, score
 
 
 def test_query_returns_the_strategy_scores_on_request(data):
     X, y = data
-    learner = ActiveLearner(Recorder(), query_strategy=random_sampling, X_training=X[:4],
-                            y_training=y[:4], random_state=0)
+    learner = ActiveLearner(
+        Recorder(),
+        query_strategy=random_sampling,
+        X_training=X[:4],
+        y_training=y[:4],
+        random_state=0,
+    )
     idx, X_query = learner.query(X[4:], n_instances=3)
     again, X_again, scores = clone(learner).query(X[4:], n_instances=3, return_metrics=True)
     np.testing.assert_array_equal(idx, again)
@@ -310,8 +365,9 @@ def test_query_calls_the_strategy_once_and_accepts_bare_indices(data):
         calls.append(n_instances)
         return np.arange(n_instances)
 
-    learner = ActiveLearner(Recorder(), query_strategy=first_images, X_training=X[:4],
-                            y_training=y[:4])
+    learner = ActiveLearner(
+        Recorder(), query_strategy=first_images, X_training=X[:4], y_training=y[:4]
+    )
     idx, X_query, scores = learner.query(X[4:], n_instances=2, return_metrics=True)
     np.testing.assert_array_equal(idx, [0, 1])  # two indices, not (index, score)
     assert scores is None and calls == [2]
@@ -330,19 +386,30 @@ class LabelledPool(torch.utils.data.Dataset):
         return torch.from_numpy(self.X[i][None]), int(self.y[i])
 
 
-@pytest.mark.parametrize("strategy, pool_kind", [
-    (random_sampling, "pairs"), (max_entropy, "images"), (bald, "pairs"), (coreset, "images"),
-])
+@pytest.mark.parametrize(
+    "strategy, pool_kind",
+    [
+        (random_sampling, "pairs"),
+        (max_entropy, "images"),
+        (bald, "pairs"),
+        (coreset, "images"),
+    ],
+)
 def test_query_and_teach_on_a_dataset_pool(tiny_net, data, strategy, pool_kind):
     X, y = data
     X_pool, y_pool = X[10:], y[10:]
-    pool = (torch.utils.data.TensorDataset(torch.from_numpy(X_pool)) if pool_kind == "images"
-            else LabelledPool(X_pool, y_pool))
+    pool = (
+        torch.utils.data.TensorDataset(torch.from_numpy(X_pool))
+        if pool_kind == "images"
+        else LabelledPool(X_pool, y_pool)
+    )
     net = tiny_net(max_epochs=1, min_train_steps=0)
-    learner = ActiveLearner(net, query_strategy=strategy, X_training=X[:10],
-                            y_training=y[:10], random_state=0)
-    twin = ActiveLearner(net, query_strategy=strategy, X_training=X[:10],
-                         y_training=y[:10], random_state=0)
+    learner = ActiveLearner(
+        net, query_strategy=strategy, X_training=X[:10], y_training=y[:10], random_state=0
+    )
+    twin = ActiveLearner(
+        net, query_strategy=strategy, X_training=X[:10], y_training=y[:10], random_state=0
+    )
     for _ in range(2):
         idx, X_query = learner.query(pool, n_instances=4)
         assert isinstance(X_query, torch.utils.data.Dataset) and len(X_query) == 4
@@ -352,5 +419,4 @@ def test_query_and_teach_on_a_dataset_pool(tiny_net, data, strategy, pool_kind):
         twin.teach(twin_query, y_pool[idx])
     np.testing.assert_array_equal(learner.X_training_, twin.X_training_)
     assert [h["n_labeled"] for h in learner.history_] == [10, 14, 18]
-    np.testing.assert_allclose(learner.predict_proba(pool), twin.predict_proba(X_pool),
-                               atol=1e-6)
+    np.testing.assert_allclose(learner.predict_proba(pool), twin.predict_proba(X_pool), atol=1e-6)

@@ -16,9 +16,7 @@ from skal_cxr.metrics import (
 def test_ece_known_answer():
     proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.25, 0.75], [0.25, 0.75]])
     # bin (0.8, 0.9]: acc 1/2, conf 0.9; bin (0.7, 0.8]: acc 1, conf 0.75
-    assert expected_calibration_error([0, 1, 1, 1], proba) == pytest.approx(
-        0.5 * 0.4 + 0.5 * 0.25
-    )
+    assert expected_calibration_error([0, 1, 1, 1], proba) == pytest.approx(0.5 * 0.4 + 0.5 * 0.25)
 
 
 def test_ece_perfectly_calibrated_and_one_bin():
@@ -64,8 +62,9 @@ def test_classification_metrics_match_sklearn_and_imblearn():
     proba = rng.dirichlet(np.ones(3), size=40)
     proba[np.arange(40), y] += 0.5
     proba /= proba.sum(1, keepdims=True)
-    m = classification_metrics(y, proba, class_names=["normal", "moderate", "severe"],
-                               operating_point=[1.0, 2.0, 3.0])
+    m = classification_metrics(
+        y, proba, class_names=["normal", "moderate", "severe"], operating_point=[1.0, 2.0, 3.0]
+    )
     assert m["auroc"] == pytest.approx(roc_auc_score(y, proba, multi_class="ovr"))
     pred = proba.argmax(1)
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))

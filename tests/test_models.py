@@ -249,8 +249,11 @@ def test_missing_class_with_fixed_classes(tiny_net, toy_images):
 
 def test_dict_class_weight_follows_classes_order(tiny_net, toy_images):
     X, y = toy_images
-    net = tiny_net(classes=["normal", "moderate", "severe"],
-                   class_weight={"severe": 4.0, "normal": 0.5}, max_epochs=1)
+    net = tiny_net(
+        classes=["normal", "moderate", "severe"],
+        class_weight={"severe": 4.0, "normal": 0.5},
+        max_epochs=1,
+    )
     net.fit(X, y)
     np.testing.assert_allclose(net.class_weight_, [0.5, 1.0, 4.0])
     with pytest.raises(ValueError, match="not classes: \\['mild'\\]"):
@@ -326,7 +329,8 @@ def test_bad_labels_raise_clear_errors(tiny_net, fitted):
         tiny_net().fit(X, y[:-1])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
         tiny_net(classes=["normal", "moderate", "severe"]).fit(
-            X, np.where(y == "severe", "mild", y))
+            X, np.where(y == "severe", "mild", y)
+        )
     with pytest.raises(ValueError, match="at least 2 classes"):
         tiny_net().fit(X[:20], y[:20])
     with pytest.raises(ValueError, match=r"not among the classes .*\['mild'\]"):
@@ -410,11 +414,18 @@ def test_warm_start_continues_training(tiny_net, toy_images):
 
 @pytest.mark.parametrize(
     "n_images, batch_size, min_steps, expected",
-    [(60, 16, 0, 2), (60, 16, 100, 25), (20, 32, 100, 100), (1000, 32, 100, 4), (4000, 32, 100, 2),
-     (60, -1, 10, 10)],
+    [
+        (60, 16, 0, 2),
+        (60, 16, 100, 25),
+        (20, 32, 100, 100),
+        (1000, 32, 100, 4),
+        (4000, 32, 100, 2),
+        (60, -1, 10, 10),
+    ],
 )
-def test_min_train_steps_sets_the_epoch_count(tiny_net, toy_images, n_images, batch_size,
-                                              min_steps, expected):
+def test_min_train_steps_sets_the_epoch_count(
+    tiny_net, toy_images, n_images, batch_size, min_steps, expected
+):
     net = tiny_net(batch_size=batch_size, min_train_steps=min_steps)
     assert net.epochs_for(n_images) == expected
     assert training_epochs(n_images, batch_size, 2, min_steps) == expected

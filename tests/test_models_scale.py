@@ -38,8 +38,9 @@ def test_scoring_a_memmap_reads_batches_without_a_full_copy(pool, fitted):
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        entropy, = fitted.reduce_proba_samples(mm, [lambda s: s.mean(0)], n_mc_samples=5,
-                                               chunk_size=128)
+        (entropy,) = fitted.reduce_proba_samples(
+            mm, [lambda s: s.mean(0)], n_mc_samples=5, chunk_size=128
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -61,11 +62,14 @@ def test_active_learner_queries_a_memmap_pool_like_an_array(tiny_net, pool, monk
     monkeypatch.setattr(QueryContext, "chunk_size", 100)  # the chunked path
     results = []
     for images in (ImageRows(mm), X):
-        learner = ActiveLearner(tiny_net(), query_strategy=bald, X_training=X[:30],
-                                y_training=y[:30], random_state=0)
-        idx, X_query = learner.query(images.subset(np.arange(30, 600))
-                                     if isinstance(images, ImageRows) else images[30:],
-                                     n_instances=5, n_mc_samples=4)
+        learner = ActiveLearner(
+            tiny_net(), query_strategy=bald, X_training=X[:30], y_training=y[:30], random_state=0
+        )
+        idx, X_query = learner.query(
+            images.subset(np.arange(30, 600)) if isinstance(images, ImageRows) else images[30:],
+            n_instances=5,
+            n_mc_samples=4,
+        )
         np.testing.assert_array_equal(np.asarray(X_query).reshape(5, 32, 32), X[30:][idx])
         results.append(idx)
     np.testing.assert_array_equal(*results)
@@ -139,14 +143,19 @@ def test_dask_scoring_equals_local_scoring(pool, fitted):
     funcs = [lambda s: s.mean(0), lambda s: s.std(0)[:, 0]]
     local = fitted.reduce_proba_samples(mm, funcs, n_mc_samples=4, chunk_size=100)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, worker_dashboard_address=None,
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
     ) as cluster:
         fitted.set_params(scheduler=cluster.scheduler_address)
         try:
             remote = fitted.reduce_proba_samples(mm, funcs, n_mc_samples=4, chunk_size=100)
-            learner = ActiveLearner(fitted, query_strategy=bald, X_training=X[:64],
-                                    y_training=y[:64])
+            learner = ActiveLearner(
+                fitted, query_strategy=bald, X_training=X[:64], y_training=y[:64]
+            )
             learner.estimator_ = fitted
             QueryContext.chunk_size, old = 100, QueryContext.chunk_size
             try:

@@ -53,8 +53,9 @@ def test_per_image_standardization():
         torch.testing.assert_close(net(x), net(3.0 * x + 0.5), rtol=1e-4, atol=1e-4)
         z = net.input_norm(x)
     torch.testing.assert_close(z.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(z.std(dim=(1, 2, 3), unbiased=False), torch.ones(3),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        z.std(dim=(1, 2, 3), unbiased=False), torch.ones(3), atol=1e-4, rtol=0
+    )
     assert torch.equal(net.input_norm(torch.full((1, 1, 4, 4), 0.7)), torch.zeros(1, 1, 4, 4))
     assert isinstance(CXRNet(standardize=False).input_norm, torch.nn.Identity)
 
@@ -71,7 +72,8 @@ def test_bad_network_arguments():
 def test_backbone_through_estimator(toy_images):
     X, y = toy_images
     X = np.kron(X, np.ones((1, 2, 2), dtype=np.float32))  # 32x32
-    net = MCDropoutCNN(module__backbone="resnet18", max_epochs=1, min_train_steps=0,
-                       random_state=0).fit(X, y)
+    net = MCDropoutCNN(
+        module__backbone="resnet18", max_epochs=1, min_train_steps=0, random_state=0
+    ).fit(X, y)
     assert net.predict_proba_samples(X[:3], n_mc_samples=4).shape == (4, 3, 3)
     assert net.embed(X[:3]).shape == (3, 512)

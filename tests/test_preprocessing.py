@@ -55,21 +55,38 @@ def test_training_images_and_preprocessor_give_identical_pixels(tmp_path, size):
 
 
 @pytest.mark.parametrize("method", ["fit", "transform"])
-@pytest.mark.parametrize("param, value", [
-    ("size", 0), ("size", -3), ("size", 2.5), ("size", True), ("size", "4"), ("size", (2, 2, 2)),
-    ("size", (4, 0)), ("size", (4, 2.5)), ("scaling", "zscore"), ("scaling", 1),
-])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("size", 0),
+        ("size", -3),
+        ("size", 2.5),
+        ("size", True),
+        ("size", "4"),
+        ("size", (2, 2, 2)),
+        ("size", (4, 0)),
+        ("size", (4, 2.5)),
+        ("scaling", "zscore"),
+        ("scaling", 1),
+    ],
+)
 def test_bad_params(param, value, method):
     prep = CXRPreprocessor(**{param: value})
     with pytest.raises(InvalidParameterError, match=rf"(?:'{param}' parameter|^{param}) "):
         getattr(prep, method)(np.zeros((1, 4, 4), np.float32))
 
 
-@pytest.mark.parametrize("params, shape", [
-    ({"size": 1}, (1, 1)), ({"size": np.int64(2)}, (2, 2)), ({"size": [3, 1]}, (3, 1)),
-    ({"size": np.array([1, 2])}, (1, 2)), ({"scaling": None}, (4, 4)),
-    ({"scaling": "standardize"}, (4, 4)),
-])
+@pytest.mark.parametrize(
+    "params, shape",
+    [
+        ({"size": 1}, (1, 1)),
+        ({"size": np.int64(2)}, (2, 2)),
+        ({"size": [3, 1]}, (3, 1)),
+        ({"size": np.array([1, 2])}, (1, 2)),
+        ({"scaling": None}, (4, 4)),
+        ({"scaling": "standardize"}, (4, 4)),
+    ],
+)
 def test_edge_params_are_valid(params, shape):
     out = CXRPreprocessor(**params).fit_transform(np.ones((2, 4, 4), np.float32))
     assert out.shape == (2, 1) + shape

@@ -38,8 +38,12 @@ def _alive(pid):
 @pytest.mark.parametrize("fork", ["", "if os.fork() == 0: time.sleep(600)"])
 def test_a_child_dies_within_a_second_of_its_killed_parent(fork):
     """Also when a forked child of the parent still holds the reaper's pipe."""
-    parent = subprocess.Popen([sys.executable, "-c", PARENT.format(fork=fork, reaper=REAPER)],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT.format(fork=fork, reaper=REAPER)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         child = int(parent.stdout.readline())
         assert _alive(child)

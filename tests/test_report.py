@@ -23,13 +23,27 @@ N_POOL = 100
 def _record(strategy, seed, r, auroc, kind="active"):
     n = SCHEDULE[r] if kind == "active" else N_POOL
     return {
-        "kind": kind, "strategy": strategy, "seed": seed, "round": r, "n_labeled": n,
-        "frac_labeled": n / N_POOL, "class_counts": [n // 2, n - n // 2],
+        "kind": kind,
+        "strategy": strategy,
+        "seed": seed,
+        "round": r,
+        "n_labeled": n,
+        "frac_labeled": n / N_POOL,
+        "class_counts": [n // 2, n - n // 2],
         "queried": list(range(10)) if kind == "active" and r < 2 else [],
-        "queried_counts": [5, 5], "n_epochs": 1, "fit_time": 1.0 + r, "query_time": 0.5,
-        "eval_time": 0.1, "operating_point": [1.0, 1.0],
-        "metrics": {"auroc": auroc, "balanced_accuracy": auroc - 0.1,
-                    "balanced_accuracy_op": auroc - 0.05, "ece": 0.1, "auprc": auroc},
+        "queried_counts": [5, 5],
+        "n_epochs": 1,
+        "fit_time": 1.0 + r,
+        "query_time": 0.5,
+        "eval_time": 0.1,
+        "operating_point": [1.0, 1.0],
+        "metrics": {
+            "auroc": auroc,
+            "balanced_accuracy": auroc - 0.1,
+            "balanced_accuracy_op": auroc - 0.05,
+            "ece": 0.1,
+            "auprc": auroc,
+        },
     }
 
 
@@ -51,15 +65,31 @@ def results(tmp_path):
     # an incomplete run is left out
     with RecordWriter(record_path(tmp_path, "active", "bald", 3)) as w:
         w.write(_record("bald", 3, 0, 0.5))
-    config = {"data": {"source": "phantoms"}, "strategies": ["random", "bald"],
-              "seeds": [0, 1, 2, 3], "budget": 30, "n_mc_samples": 5, "class_weight": None,
-              "warm_start": False, "estimator": {"batch_size": 8},
-              "training": {"min_train_steps": 1, "max_epochs": 2}}
-    resolved = {"schedule": SCHEDULE, "n_pool": N_POOL, "n_val": 10, "n_test": 20,
-                "classes": ["a", "b"], "pool_class_counts": [50, 50],
-                "test_class_counts": [10, 10], "split": "stratified", "ordinal": True}
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"config": config, "resolved": resolved, "skal_cxr_version": "0"}))
+    config = {
+        "data": {"source": "phantoms"},
+        "strategies": ["random", "bald"],
+        "seeds": [0, 1, 2, 3],
+        "budget": 30,
+        "n_mc_samples": 5,
+        "class_weight": None,
+        "warm_start": False,
+        "estimator": {"batch_size": 8},
+        "training": {"min_train_steps": 1, "max_epochs": 2},
+    }
+    resolved = {
+        "schedule": SCHEDULE,
+        "n_pool": N_POOL,
+        "n_val": 10,
+        "n_test": 20,
+        "classes": ["a", "b"],
+        "pool_class_counts": [50, 50],
+        "test_class_counts": [10, 10],
+        "split": "stratified",
+        "ordinal": True,
+    }
+    (tmp_path / "config.json").write_text(
+        json.dumps({"config": config, "resolved": resolved, "skal_cxr_version": "0"})
+    )
     return tmp_path, curves
 
 
@@ -152,8 +182,9 @@ def test_a_nan_metric_is_counted_honestly(results):
     assert rows["bald"]["n_seeds"] == 3 and rows["bald"]["aulc_n_seeds"] == 2
     assert rows["bald"]["aulc_mean"] == pytest.approx(np.mean(finite))
     random = [area_under_learning_curve(x, curves["random"][s]) for s in (0, 2)]
-    assert rows["bald"]["aulc_diff_vs_random"] == pytest.approx(np.mean(
-        np.subtract(finite, random)))  # paired over the two seeds with an AULC
+    assert rows["bald"]["aulc_diff_vs_random"] == pytest.approx(
+        np.mean(np.subtract(finite, random))
+    )  # paired over the two seeds with an AULC
     text = make_report(folder)["report"].read_text()
     assert "(over 2 of 3 seeds; the others have a NaN auroc)" in text
     assert "Two-sided tests over 2 paired seeds" in text

@@ -53,9 +53,16 @@ def test_resolve_sampler_names_and_errors():
 
 def test_estimator_resamples_every_fit_with_class_weight():
     X, y = _imbalanced()
-    net = MCDropoutCNN(sampler=RandomOverSampler(), class_weight="balanced", max_epochs=1,
-                       min_train_steps=0, batch_size=16, random_state=0,
-                       module__width=4, module__n_blocks=1)
+    net = MCDropoutCNN(
+        sampler=RandomOverSampler(),
+        class_weight="balanced",
+        max_epochs=1,
+        min_train_steps=0,
+        batch_size=16,
+        random_state=0,
+        module__width=4,
+        module__n_blocks=1,
+    )
     net.fit(X, y)
     assert np.bincount(net.sampler_.sample_indices_ >= 36).tolist() == [36, 36]
     # class weights come from the labeled set before resampling
@@ -72,7 +79,14 @@ def test_estimator_resamples_every_fit_with_class_weight():
 
 def test_training_steps_follow_the_resampled_set():
     X, y = _imbalanced()
-    net = MCDropoutCNN(sampler="random_under", max_epochs=1, min_train_steps=4, batch_size=4,
-                       random_state=0, module__width=4, module__n_blocks=1).fit(X, y)
+    net = MCDropoutCNN(
+        sampler="random_under",
+        max_epochs=1,
+        min_train_steps=4,
+        batch_size=4,
+        random_state=0,
+        module__width=4,
+        module__n_blocks=1,
+    ).fit(X, y)
     # 8 images after undersampling: 2 batches per epoch, 4 steps -> 2 epochs
     assert net.n_epochs_ == 2 and len(net.history) == 2

@@ -66,8 +66,10 @@ def test_round_schedule():
 def test_epochs_rule_is_the_estimators(toy_images):
     """The recorded epoch count is what MCDropoutCNN really runs."""
     X, y = toy_images
-    config = resolve_config(training={"max_epochs": 1, "min_train_steps": 7},
-                            estimator={"module__width": 4, "device": "cpu"})
+    config = resolve_config(
+        training={"max_epochs": 1, "min_train_steps": 7},
+        estimator={"module__width": 4, "device": "cpu"},
+    )
     codes = np.unique(y, return_inverse=True)[1]
     net = build_estimator(config, 3, seed=0).fit(X[:40], codes[:40])  # 2 batches/epoch
     assert len(net.history) == net.epochs_for(40) == 4
@@ -138,8 +140,14 @@ def test_the_configuration_accepts_what_the_estimator_accepts():
 
 
 def _rec(r, strategy="random", seed=0):
-    return {"kind": "active", "strategy": strategy, "seed": seed, "round": r,
-            "n_labeled": 10 * (r + 1), "metrics": {"auroc": 0.5 + r / 10}}
+    return {
+        "kind": "active",
+        "strategy": strategy,
+        "seed": seed,
+        "round": r,
+        "n_labeled": 10 * (r + 1),
+        "metrics": {"auroc": 0.5 + r / 10},
+    }
 
 
 def test_record_writer_cuts_a_torn_line(tmp_path):
@@ -173,9 +181,16 @@ def test_interrupted_fit_is_detected(tmp_path, monkeypatch):
 
     monkeypatch.setattr(NeuralNet, "fit_loop", interrupted)
     with pytest.raises(SimulationInterrupted):
-        simulate(tmp_path, **{**TINY, "seeds": [0], "strategies": ["random"],
-                              "baseline": False,
-                              "training": {"max_epochs": 2, "min_train_steps": 0}})
+        simulate(
+            tmp_path,
+            **{
+                **TINY,
+                "seeds": [0],
+                "strategies": ["random"],
+                "baseline": False,
+                "training": {"max_epochs": 2, "min_train_steps": 0},
+            },
+        )
     assert read_records(tmp_path) == []
 
 
@@ -188,13 +203,19 @@ def test_image_folder_is_split_by_patient(tmp_path):
     rows = ["filename,label,patient_id"]
     for i in range(60):
         label = ["normal", "diseased"][i % 2]
-        Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(
-            tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         rows.append(f"{i}.png,{label},p{i // 3}")  # 3 images per patient
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    spec = resolve_config(data={"source": "folder", "csv": str(tmp_path / "labels.csv"),
-                                "image_dir": str(tmp_path), "label_columns": ["label"],
-                                "group_column": "patient_id", "image_size": 12})["data"]
+    spec = resolve_config(
+        data={
+            "source": "folder",
+            "csv": str(tmp_path / "labels.csv"),
+            "image_dir": str(tmp_path),
+            "label_columns": ["label"],
+            "group_column": "patient_id",
+            "image_size": 12,
+        }
+    )["data"]
     data = load_simulation_data(spec)
     assert data.split == "patient" and data.class_names == ["diseased", "normal"]
     sizes = len(data.y_pool), len(data.y_val), len(data.y_test)
@@ -220,13 +241,18 @@ def test_image_folder_duplicates_never_reach_the_splits(tmp_path):
     rng = np.random.default_rng(0)
     rows = ["filename;label"]  # a ';' file, as Excel writes in many locales
     for i in range(40):
-        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
-            tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         rows.append(f"{i}.png;{['Normal', 'normal', 'sick'][i % 3]}")
     rows += ["./3.png;normal", "7.png;sick"]  # the same files again
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    spec = resolve_config(data={"source": "folder", "csv": str(tmp_path / "labels.csv"),
-                                "image_dir": str(tmp_path), "image_size": 8})["data"]
+    spec = resolve_config(
+        data={
+            "source": "folder",
+            "csv": str(tmp_path / "labels.csv"),
+            "image_dir": str(tmp_path),
+            "image_size": 8,
+        }
+    )["data"]
     with pytest.raises(DataError, match=r"line 42 \(./3.png\): same file as line 5"):
         load_simulation_data(spec)
     data = load_simulation_data({**spec, "duplicates": "keep_first"})
@@ -264,8 +290,15 @@ def test_simulate_writes_config_and_records(reference):
             for a, b in zip(recs, recs[1:]):
                 assert np.sum(b["class_counts"]) == np.sum(a["class_counts"]) + len(a["queried"])
                 assert np.add(a["class_counts"], a["queried_counts"]).tolist() == b["class_counts"]
-            assert {"auroc", "auprc", "ece", "balanced_accuracy_op", "mae_macro",
-                    "recall_severe", "recall_severe_op"} <= set(recs[0]["metrics"])
+            assert {
+                "auroc",
+                "auprc",
+                "ece",
+                "balanced_accuracy_op",
+                "mae_macro",
+                "recall_severe",
+                "recall_severe_op",
+            } <= set(recs[0]["metrics"])
     # paired runs: every strategy starts from the same initial set per seed
     first = {(r["strategy"], r["seed"]): r for r in records if r["round"] == 0}
     assert first[("random", 0)]["class_counts"] == first[("bald", 0)]["class_counts"]
@@ -329,8 +362,13 @@ def test_resume_after_interruption_matches_uninterrupted(reference, tmp_path, mo
 
 
 def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
-    params = {**TINY, "strategies": ["max_entropy"], "seeds": [0], "baseline": False,
-              "warm_start": True}
+    params = {
+        **TINY,
+        "strategies": ["max_entropy"],
+        "seeds": [0],
+        "baseline": False,
+        "warm_start": True,
+    }
     simulate(tmp_path / "full", **params)
     _interrupt_after(2, monkeypatch, lambda: simulate(tmp_path / "resumed", **params))
     simulate(tmp_path / "resumed", **params)
@@ -343,16 +381,52 @@ def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
 def test_cli_sigint_then_resume(reference, tmp_path):
     """A real interruption of the console script, resumed by the same command."""
     out, _ = reference
-    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
-           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random,bald",
-           "--seeds", "0,1", "--n-initial", "12", "--query-size", "12", "--budget", "36",
-           "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2", "--device", "cpu",
-           "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "1",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "skal_cxr.cli",
+        "simulate",
+        "--output",
+        str(tmp_path),
+        "--n-phantoms",
+        "240",
+        "--phantom-size",
+        "16",
+        "--strategies",
+        "random,bald",
+        "--seeds",
+        "0,1",
+        "--n-initial",
+        "12",
+        "--query-size",
+        "12",
+        "--budget",
+        "36",
+        "--n-mc-samples",
+        "4",
+        "--width",
+        "4",
+        "--n-blocks",
+        "2",
+        "--device",
+        "cpu",
+        "--min-train-steps",
+        "2",
+        "--max-epochs",
+        "2",
+        "--n-jobs",
+        "1",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # a child of a process that ignores SIGINT (as CI may) would ignore it too
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if len(read_records(tmp_path)) >= 3:
@@ -377,8 +451,12 @@ def test_dask_local_cluster(reference, tmp_path):
     distributed = pytest.importorskip("distributed")
     out, _ = reference
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, worker_dashboard_address=None,
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
     ) as cluster:
         simulate(tmp_path, scheduler=cluster.scheduler_address, **TINY)
     assert _strip(read_records(tmp_path)) == _strip(read_records(out))
@@ -412,12 +490,23 @@ def test_ctrl_c_in_the_last_epoch_is_not_lost(toy_images):
 
 def test_sampler_reaches_every_fit(tmp_path):
     """A sampler in the simulation rebalances each round's labeled set."""
-    params = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False,
-              "data": {"source": "phantoms", "n_samples": 240, "image_size": 16,
-                       "n_classes": 2, "weights": [0.8, 0.2]},
-              "sampler": "random_over", "class_weight": None,
-              "estimator": {**TINY["estimator"], "batch_size": 4},
-              "training": {"max_epochs": 1, "min_train_steps": 8}}
+    params = {
+        **TINY,
+        "strategies": ["random"],
+        "seeds": [0],
+        "baseline": False,
+        "data": {
+            "source": "phantoms",
+            "n_samples": 240,
+            "image_size": 16,
+            "n_classes": 2,
+            "weights": [0.8, 0.2],
+        },
+        "sampler": "random_over",
+        "class_weight": None,
+        "estimator": {**TINY["estimator"], "batch_size": 4},
+        "training": {"max_epochs": 1, "min_train_steps": 8},
+    }
     result = simulate(tmp_path, **params)
     assert result.config["sampler"] == "random_over"
     records = read_records(tmp_path)
@@ -445,8 +534,12 @@ def test_image_folder_from_a_cache_gives_the_same_runs(tmp_path):
         Image.fromarray(image).save(tmp_path / f"{i}.png")
         rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    data = {"source": "folder", "csv": str(tmp_path / "labels.csv"),
-            "image_dir": str(tmp_path), "image_size": 12}
+    data = {
+        "source": "folder",
+        "csv": str(tmp_path / "labels.csv"),
+        "image_dir": str(tmp_path),
+        "image_size": 12,
+    }
     cached = {**data, "cache_dir": str(tmp_path / "cache")}
     split = load_simulation_data(resolve_config(data=cached)["data"])
     assert all(isinstance(X, ImageRows) for X in (split.X_pool, split.X_val, split.X_test))
@@ -463,8 +556,9 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path):
 
     claim_folder(tmp_path)  # as the running simulation did
     with ResultsLock(tmp_path):
-        with pytest.raises(ResultsDirError, match=f"in use by another simulation "
-                                                  f"\\(process {os.getpid()} "):
+        with pytest.raises(
+            ResultsDirError, match=f"in use by another simulation \\(process {os.getpid()} "
+        ):
             simulate(tmp_path, **TINY)
     assert not (tmp_path / "records").exists()
 
@@ -559,21 +653,57 @@ def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     from skal_cxr._results import RecordsWarning
 
     out, _ = reference
-    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
-           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random,bald",
-           "--seeds", "0,1", "--n-initial", "12", "--query-size", "12", "--budget", "36",
-           "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2", "--device", "cpu",
-           "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "skal_cxr.cli",
+        "simulate",
+        "--output",
+        str(tmp_path),
+        "--n-phantoms",
+        "240",
+        "--phantom-size",
+        "16",
+        "--strategies",
+        "random,bald",
+        "--seeds",
+        "0,1",
+        "--n-initial",
+        "12",
+        "--query-size",
+        "12",
+        "--budget",
+        "36",
+        "--n-mc-samples",
+        "4",
+        "--width",
+        "4",
+        "--n-blocks",
+        "2",
+        "--device",
+        "cpu",
+        "--min-train-steps",
+        "2",
+        "--max-epochs",
+        "2",
+        "--n-jobs",
+        "2",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def lines():
         folder = tmp_path / "records"
-        return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl")) \
-            if folder.is_dir() else 0
+        return (
+            sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl"))
+            if folder.is_dir()
+            else 0
+        )
 
     for sig, after in [(signal.SIGKILL, 1), (signal.SIGTERM, 5), (signal.SIGKILL, 9)]:
-        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None and lines() < after:
             time.sleep(0.02)
@@ -609,18 +739,57 @@ def test_an_idle_worker_does_not_outlive_a_killed_run(tmp_path):
     It holds the parent's stderr; ``communicate`` returns only once every
     holder is gone (an idle loky worker used to live on for 300 s).
     """
-    cmd = [sys.executable, "-m", "skal_cxr.cli", "simulate", "--output", str(tmp_path),
-           "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random",
-           "--seeds", "1", "--no-baseline", "--n-initial", "12", "--query-size", "12",
-           "--budget", "120", "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2",
-           "--device", "cpu", "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "2",
-           "--quiet"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            stderr=subprocess.PIPE, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "skal_cxr.cli",
+        "simulate",
+        "--output",
+        str(tmp_path),
+        "--n-phantoms",
+        "240",
+        "--phantom-size",
+        "16",
+        "--strategies",
+        "random",
+        "--seeds",
+        "1",
+        "--no-baseline",
+        "--n-initial",
+        "12",
+        "--query-size",
+        "12",
+        "--budget",
+        "120",
+        "--n-mc-samples",
+        "4",
+        "--width",
+        "4",
+        "--n-blocks",
+        "2",
+        "--device",
+        "cpu",
+        "--min-train-steps",
+        "2",
+        "--max-epochs",
+        "2",
+        "--n-jobs",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     record = tmp_path / "records" / "random-seed0.jsonl"
     deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None and not (
-            record.is_file() and record.read_bytes().count(b"\n") >= 1):
+    while (
+        time.time() < deadline
+        and proc.poll() is None
+        and not (record.is_file() and record.read_bytes().count(b"\n") >= 1)
+    ):
         time.sleep(0.02)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be killed")
@@ -649,8 +818,12 @@ def _stored_png_folder(folder, n=120):
         Image.fromarray(image).save(folder / f"{i}.png", compress_level=0)
         rows.append(f"{i}.png,{['normal', 'diseased'][i % 2]}")
     (folder / "labels.csv").write_text("\n".join(rows) + "\n")
-    return {"source": "folder", "csv": str(folder / "labels.csv"), "image_dir": str(folder),
-            "image_size": 12}
+    return {
+        "source": "folder",
+        "csv": str(folder / "labels.csv"),
+        "image_dir": str(folder),
+        "image_size": 12,
+    }
 
 
 def test_data_fingerprint_is_the_files_not_the_cache(tmp_path):
@@ -658,11 +831,15 @@ def test_data_fingerprint_is_the_files_not_the_cache(tmp_path):
 
     data = _stored_png_folder(tmp_path / "img")
     plain = load_simulation_data(resolve_config(data=data)["data"])
-    cached = load_simulation_data(resolve_config(
-        data={**data, "cache_dir": str(tmp_path / "cache")})["data"])
+    cached = load_simulation_data(
+        resolve_config(data={**data, "cache_dir": str(tmp_path / "cache")})["data"]
+    )
     assert cached.fingerprint() == plain.fingerprint()
-    verified = load_simulation_data(resolve_config(
-        data={**data, "cache_dir": str(tmp_path / "cache"), "verify_cache": True})["data"])
+    verified = load_simulation_data(
+        resolve_config(data={**data, "cache_dir": str(tmp_path / "cache"), "verify_cache": True})[
+            "data"
+        ]
+    )
     assert verified.fingerprint() == plain.fingerprint()
 
 

@@ -22,11 +22,39 @@ pytestmark = [
 ]
 
 MARK = "SKAL_CXR_TEST_ORPHANS"
-CMD = ["simulate", "--n-phantoms", "240", "--phantom-size", "16", "--strategies", "random",
-       "--seeds", "0,1", "--no-baseline", "--n-initial", "12", "--query-size", "12",
-       "--budget", "36", "--n-mc-samples", "4", "--width", "4", "--n-blocks", "2",
-       "--device", "cpu", "--min-train-steps", "2", "--max-epochs", "2", "--n-jobs", "2",
-       "--quiet"]
+CMD = [
+    "simulate",
+    "--n-phantoms",
+    "240",
+    "--phantom-size",
+    "16",
+    "--strategies",
+    "random",
+    "--seeds",
+    "0,1",
+    "--no-baseline",
+    "--n-initial",
+    "12",
+    "--query-size",
+    "12",
+    "--budget",
+    "36",
+    "--n-mc-samples",
+    "4",
+    "--width",
+    "4",
+    "--n-blocks",
+    "2",
+    "--device",
+    "cpu",
+    "--min-train-steps",
+    "2",
+    "--max-epochs",
+    "2",
+    "--n-jobs",
+    "2",
+    "--quiet",
+]
 
 
 def _marked(value):
@@ -88,14 +116,19 @@ def _read_to_eof(fds, timeout):
     return open_fds
 
 
-@pytest.mark.parametrize("moment", ["first-second", "pool", "pool+0.5s", "first-record",
-                                    "shutdown"])
+@pytest.mark.parametrize(
+    "moment", ["first-second", "pool", "pool+0.5s", "first-record", "shutdown"]
+)
 def test_no_process_outlives_a_killed_run(tmp_path, moment):
     value = uuid.uuid4().hex
     env = {**os.environ, "OMP_NUM_THREADS": "1", MARK: value}
-    proc = subprocess.Popen([sys.executable, "-m", "skal_cxr.cli", *CMD, "--output",
-                             str(tmp_path)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skal_cxr.cli", *CMD, "--output", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         if not _wait_for(moment, proc, value, tmp_path, time.time()):
             pytest.skip(f"the run ended before the moment {moment!r}")

@@ -11,8 +11,20 @@ from skal_cxr.study import PUBLISHED, STUDY_STRATEGIES, study_table
 @pytest.mark.slow
 def test_study_tiny_runs_both_tasks_and_writes_the_table(tmp_path, capsys):
     out = tmp_path / "study"
-    argv = ["study", "--output", str(out), "--scale", "tiny", "--seeds", "1",
-            "--strategies", "random,mean_std", "--n-jobs", "1", "-q"]
+    argv = [
+        "study",
+        "--output",
+        str(out),
+        "--scale",
+        "tiny",
+        "--seeds",
+        "1",
+        "--strategies",
+        "random,mean_std",
+        "--n-jobs",
+        "1",
+        "-q",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     binary = json.loads((out / "binary" / "config.json").read_text())
     severity = json.loads((out / "severity" / "config.json").read_text())
@@ -22,8 +34,8 @@ def test_study_tiny_runs_both_tasks_and_writes_the_table(tmp_path, capsys):
     assert binary["config"]["class_weight"] == severity["config"]["class_weight"] == "balanced"
     rows = study_table(out / "binary", out / "severity")
     assert {(r["task"], r["strategy"]) for r in rows} == {
-        (t, s) for t in ("binary", "severity")
-        for s in ("random", "mean_std", "full_data")}
+        (t, s) for t in ("binary", "severity") for s in ("random", "mean_std", "full_data")
+    }
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["auroc"] <= 1 and 0 <= r["auprc"] <= 1
         assert r["fit_s"] > 0

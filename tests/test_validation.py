@@ -22,8 +22,9 @@ def test_check_images_scales_integer_images():
 
 
 def test_encode_labels_respects_given_order():
-    codes = encode_labels(["severe", "normal", "moderate", "severe"],
-                          ["normal", "moderate", "severe"])
+    codes = encode_labels(
+        ["severe", "normal", "moderate", "severe"], ["normal", "moderate", "severe"]
+    )
     np.testing.assert_array_equal(codes, [2, 0, 1, 2])
     np.testing.assert_array_equal(encode_labels(np.array([[3], [1]]), [1, 3]), [1, 0])
 
@@ -51,8 +52,12 @@ def test_nan_found_beyond_the_first_block(monkeypatch):
 def test_check_int_is_check_scalar_refusing_bools():
     assert check_int(np.int64(3), "n") == 3 and type(check_int(np.int64(3), "n")) is int
     assert check_int(0, "n", 0) == 0
-    for value, message in [(0, "n == 0, must be >= 1"), (2.5, "n must be an instance of int"),
-                           (True, "n must be an instance of int, not bool"), ("3", "not str")]:
+    for value, message in [
+        (0, "n == 0, must be >= 1"),
+        (2.5, "n must be an instance of int"),
+        (True, "n must be an instance of int, not bool"),
+        ("3", "not str"),
+    ]:
         with pytest.raises(InvalidParameterError, match=message):
             check_int(value, "n")
 
@@ -108,8 +113,15 @@ class _Counts:
 def _tiny_net():
     from skal_cxr import MCDropoutCNN
 
-    return MCDropoutCNN(max_epochs=1, min_train_steps=0, batch_size=10, module__width=2,
-                        module__n_blocks=1, device="cpu", random_state=0)
+    return MCDropoutCNN(
+        max_epochs=1,
+        min_train_steps=0,
+        batch_size=10,
+        module__width=2,
+        module__n_blocks=1,
+        device="cpu",
+        random_state=0,
+    )
 
 
 def test_fit_checks_its_parameters_and_images_once(monkeypatch):

@@ -2,8 +2,16 @@
 
 import numpy as np
 
-__all__ = ["CONSENSUS", "consensus_codes", "fleiss_kappa", "percent_agreement", "agreement",
-           "disagrees", "specific_agreement", "pairwise_agreement"]
+__all__ = [
+    "CONSENSUS",
+    "consensus_codes",
+    "fleiss_kappa",
+    "percent_agreement",
+    "agreement",
+    "disagrees",
+    "specific_agreement",
+    "pairwise_agreement",
+]
 
 CONSENSUS = ("majority", "mean", "max")
 
@@ -197,7 +205,7 @@ def pairwise_agreement(ratings, n_categories):
     labels = list(range(n_categories))
     pairs = []
     for i, a in enumerate(raters):
-        for b in raters[i + 1:]:
+        for b in raters[i + 1 :]:
             common = [(v[a], v[b]) for v in ratings.values() if a in v and b in v]
             if not common:
                 continue
@@ -208,10 +216,14 @@ def pairwise_agreement(ratings, n_categories):
                     warnings.simplefilter("ignore")
                     k = cohen_kappa_score(ya, yb, labels=labels, weights=weights)
                 kappas.append(float(k) if np.isfinite(k) else None)
-            pairs.append({
-                "raters": [a, b], "n_items": len(common),
-                "agreement": float(np.mean(ya == yb)),
-                "kappa": kappas[0], "kappa_quadratic": kappas[1],
-                "confusion": confusion_matrix(ya, yb, labels=labels).tolist(),
-            })
+            pairs.append(
+                {
+                    "raters": [a, b],
+                    "n_items": len(common),
+                    "agreement": float(np.mean(ya == yb)),
+                    "kappa": kappas[0],
+                    "kappa_quadratic": kappas[1],
+                    "confusion": confusion_matrix(ya, yb, labels=labels).tolist(),
+                }
+            )
     return pairs

@@ -112,16 +112,19 @@ class ImageCache:
             raise FileNotFoundError(f"{self.cache_dir}: index-{generation}.json is missing.")
         self.files = np.array([e["file"] for e in self.index], dtype=str)
         self.errors = {e["file"]: e["error"] for e in self.index if e["error"]}
-        self.images = _open_images(self.cache_dir, generation, len(self.index),
-                                   self.image_size, "r")
+        self.images = _open_images(
+            self.cache_dir, generation, len(self.index), self.image_size, "r"
+        )
         self.generation = generation
 
     def __len__(self):
         return len(self.index)
 
     def __repr__(self):
-        return f"ImageCache({str(self.cache_dir)!r}, n_images={len(self)}, " \
-               f"image_size={self.image_size})"
+        return (
+            f"ImageCache({str(self.cache_dir)!r}, n_images={len(self)}, "
+            f"image_size={self.image_size})"
+        )
 
 
 def _images_path(cache_dir, generation):
@@ -131,12 +134,14 @@ def _images_path(cache_dir, generation):
 def _open_images(cache_dir, generation, n, image_size, mode):
     if n == 0:
         return np.zeros((0, *image_size), dtype=np.uint8)
-    return np.memmap(_images_path(cache_dir, generation), dtype=np.uint8, mode=mode,
-                     shape=(n, *image_size))
+    return np.memmap(
+        _images_path(cache_dir, generation), dtype=np.uint8, mode=mode, shape=(n, *image_size)
+    )
 
 
-def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=512,
-                      verify=False, verbose=False):
+def build_image_cache(
+    files, cache_dir, image_size, *, n_jobs=None, chunk_size=512, verify=False, verbose=False
+):
     """Decode and resize images once into a memory-mapped on-disk cache.
 
     Images are read as by :func:`~skal_cxr.datasets.load_image_folder`
@@ -234,8 +239,7 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
             previous = ImageCache(cache_dir)
         except FileNotFoundError:
             previous = None
-    if previous is not None and state.get("request") == request and \
-            _still_valid(previous, verify):
+    if previous is not None and state.get("request") == request and _still_valid(previous, verify):
         return previous
 
     building = state.get("building")
@@ -245,8 +249,11 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
         if building:
             _remove_generation(cache_dir, building["generation"])
         generation = max([state.get("complete") or 0, (building or {}).get("generation", 0)]) + 1
-        state.update(format=_FORMAT, image_size=list(image_size),
-                     building={"generation": generation, "request": request})
+        state.update(
+            format=_FORMAT,
+            image_size=list(image_size),
+            building={"generation": generation, "request": request},
+        )
         _atomic_write_json(cache_dir / _STATE, state)
     n = len(files)
     parts = cache_dir / f"parts-{generation}"
@@ -258,22 +265,38 @@ def build_image_cache(files, cache_dir, image_size, *, n_jobs=None, chunk_size=5
 
     prev_by_file = {}
     if previous is not None:
-        prev_by_file = {e["file"]: (row, e) for row, e in enumerate(previous.index)
-                        if not e["error"]}
-    chunks = [(k, start, min(start + chunk_size, n))
-              for k, start in enumerate(range(0, n, chunk_size))]
+        prev_by_file = {
+            e["file"]: (row, e) for row, e in enumerate(previous.index) if not e["error"]
+        }
+    chunks = [
+        (k, start, min(start + chunk_size, n)) for k, start in enumerate(range(0, n, chunk_size))
+    ]
     todo = [c for c in chunks if not (parts / f"chunk-{c[0]:06d}.json").exists()]
     prev_gen = None if previous is None else previous.generation
     prev_n = 0 if previous is None else len(previous)
     jobs = (
         delayed(_build_chunk)(
-            str(cache_dir), generation, k, start, n, image_size, files[start:stop],
-            [prev_by_file.get(f) for f in files[start:stop]], prev_gen, prev_n, verify,
+            str(cache_dir),
+            generation,
+            k,
+            start,
+            n,
+            image_size,
+            files[start:stop],
+            [prev_by_file.get(f) for f in files[start:stop]],
+            prev_gen,
+            prev_n,
+            verify,
         )
         for k, start, stop in todo
     )
-    bar = tqdm(total=n, initial=n - sum(stop - start for _, start, stop in todo),
-               desc="Caching images", unit="img", disable=not verbose)
+    bar = tqdm(
+        total=n,
+        initial=n - sum(stop - start for _, start, stop in todo),
+        desc="Caching images",
+        unit="img",
+        disable=not verbose,
+    )
     with bar:
         parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
         for count in parallel(jobs):
@@ -303,8 +326,12 @@ def _remove_generation(cache_dir, generation):
 
 def _status(st):
     """The file status fields that must all match for a file to count as unchanged."""
-    return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
-            "ctime_ns": st.st_ctime_ns}
+    return {
+        "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ino": st.st_ino,
+        "ctime_ns": st.st_ctime_ns,
+    }
 
 
 def _same_status(entry, st):
@@ -355,12 +382,12 @@ def _still_valid(cache, verify):
     return True
 
 
-def _build_chunk(cache_dir, generation, k, start, n, image_size, files, previous, prev_gen,
-                 prev_n, verify=False):
+def _build_chunk(
+    cache_dir, generation, k, start, n, image_size, files, previous, prev_gen, prev_n, verify=False
+):
     """Decode (or copy) one chunk's rows, flush them, then commit the chunk's entries."""
     out = _open_images(cache_dir, generation, n, image_size, "r+")
-    prev = None if prev_gen is None else _open_images(cache_dir, prev_gen, prev_n,
-                                                       image_size, "r")
+    prev = None if prev_gen is None else _open_images(cache_dir, prev_gen, prev_n, image_size, "r")
     entries = []
     for i, (path, old) in enumerate(zip(files, previous)):
         entry, image = _cache_one(path, image_size, old, prev, verify)
@@ -369,15 +396,23 @@ def _build_chunk(cache_dir, generation, k, start, n, image_size, files, previous
     if isinstance(out, np.memmap):
         out.flush()
     del out, prev
-    _atomic_write_json(Path(cache_dir) / f"parts-{generation}" / f"chunk-{k:06d}.json",
-                       entries)
+    _atomic_write_json(Path(cache_dir) / f"parts-{generation}" / f"chunk-{k:06d}.json", entries)
     return len(files)
 
 
 def _cache_one(path, image_size, old, prev, verify=False):
     """``(entry, uint8 image or None)`` of one file, reusing ``old`` when unchanged."""
-    entry = {"file": path, "sha256": None, "bytes": None, "mtime_ns": None, "ino": None,
-             "ctime_ns": None, "original_size": None, "window": None, "error": None}
+    entry = {
+        "file": path,
+        "sha256": None,
+        "bytes": None,
+        "mtime_ns": None,
+        "ino": None,
+        "ctime_ns": None,
+        "original_size": None,
+        "window": None,
+        "error": None,
+    }
     try:
         st = os.stat(path)
         entry.update(_status(st))
@@ -385,8 +420,9 @@ def _cache_one(path, image_size, old, prev, verify=False):
             return {**old[1], "file": path}, np.asarray(prev[old[0]])
         entry["sha256"] = file_sha256(path)
         if old is not None and old[1]["sha256"] == entry["sha256"]:
-            return {**old[1], **_status(st), "file": path, "sha256": entry["sha256"]}, \
-                np.asarray(prev[old[0]])
+            return {**old[1], **_status(st), "file": path, "sha256": entry["sha256"]}, np.asarray(
+                prev[old[0]]
+            )
     except OSError as exc:
         entry["error"] = f"file not found or unreadable: {path} ({exc.strerror or exc})"
         return entry, None

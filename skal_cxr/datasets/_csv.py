@@ -88,9 +88,8 @@ def read_csv_table(csv_path, needed, *, encoding=None, delimiter=None):
             continue
         if len(fields) != len(header):
             n = len(fields)
-            problems[start] = (f"{n} field{'s' if n != 1 else ''}, but the header has "
-                               f"{len(header)}")
-        fields = fields[:len(header)] + [""] * (len(header) - len(fields))
+            problems[start] = f"{n} field{'s' if n != 1 else ''}, but the header has {len(header)}"
+        fields = fields[: len(header)] + [""] * (len(header) - len(fields))
         rows.append((start, dict(zip(header, fields))))
     if header is None:
         raise ValueError(f"{csv_path} is empty: expected a header row and image rows.")
@@ -118,7 +117,7 @@ def _decode(csv_path, data, encoding):
     try:
         text = data.decode(name)
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         what = "UTF-8" if encoding is None else encoding
         raise ValueError(
             f"{csv_path} is not {what} (byte 0x{data[exc.start]:02x} on line {line}). "
@@ -165,8 +164,10 @@ def _check_header(csv_path, header, needed, delimiter):
     if missing:
         hint = ""
         if len(header) == 1:
-            hint = (f" Its fields are not separated by {delimiter!r}: pass "
-                    "delimiter= with the character that separates them.")
+            hint = (
+                f" Its fields are not separated by {delimiter!r}: pass "
+                "delimiter= with the character that separates them."
+            )
         raise ValueError(
             f"{csv_path} lacks the column(s) {missing}; its columns are {header}.{hint}"
         )

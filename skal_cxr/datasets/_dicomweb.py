@@ -28,19 +28,39 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 # attributes matched at the study and series levels (PS3.18 table 10.6.1-5);
 # any other attribute is matched on the instances
 _STUDY_KEYS = {
-    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
-    "ReferringPhysicianName", "PatientName", "PatientID", "StudyInstanceUID", "StudyID",
-    "StudyDescription", "PatientBirthDate", "PatientSex", "IssuerOfPatientID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+    "PatientBirthDate",
+    "PatientSex",
+    "IssuerOfPatientID",
 }
 _SERIES_KEYS = {
-    "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "BodyPartExamined",
-    "SeriesDate", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime",
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "SeriesDate",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
 }
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching"}
 # SR, key objects, presentation states, encapsulated documents, raw data, RT: no image
-_NOT_IMAGES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
-               "1.2.840.10008.5.1.4.1.1.104.", "1.2.840.10008.5.1.4.1.1.66",
-               "1.2.840.10008.5.1.4.1.1.481.")
+_NOT_IMAGES = (
+    "1.2.840.10008.5.1.4.1.1.88.",
+    "1.2.840.10008.5.1.4.1.1.11.",
+    "1.2.840.10008.5.1.4.1.1.104.",
+    "1.2.840.10008.5.1.4.1.1.66",
+    "1.2.840.10008.5.1.4.1.1.481.",
+)
 # answers meaning "this server does not search all its instances at once"
 _NO_ROOT_SEARCH = (400, 404, 405, 501)
 
@@ -94,20 +114,29 @@ def parse_dicomweb_query(query):
     for key, value in pairs:
         key = key.strip()
         if key.lower() in _RESERVED:
-            raise DicomwebError(f"query key {key!r} is not allowed: paging and fields are "
-                                "handled for you; give only attribute=value pairs.")
+            raise DicomwebError(
+                f"query key {key!r} is not allowed: paging and fields are "
+                "handled for you; give only attribute=value pairs."
+            )
         if re.fullmatch(r"[0-9A-Fa-f]{8}", key):
             keyword = keyword_for_tag(int(key, 16)) or key.upper()
         elif tag_for_keyword(key) is not None:
             keyword = key
         else:
-            raise DicomwebError(f"query key {key!r} is not a DICOM keyword or tag "
-                                "(e.g. Modality, StudyDate, 00080060).")
+            raise DicomwebError(
+                f"query key {key!r} is not a DICOM keyword or tag "
+                "(e.g. Modality, StudyDate, 00080060)."
+            )
         if keyword in choices:
-            raise DicomwebError(f"query key {keyword!r} is given twice; list the values "
-                                "after one key, separated by commas.")
-        tag = tag_for_keyword(keyword) if not re.fullmatch(r"[0-9A-F]{8}", keyword) \
+            raise DicomwebError(
+                f"query key {keyword!r} is given twice; list the values "
+                "after one key, separated by commas."
+            )
+        tag = (
+            tag_for_keyword(keyword)
+            if not re.fullmatch(r"[0-9A-F]{8}", keyword)
             else int(keyword, 16)
+        )
         is_uid = tag is not None and _safe_vr(dictionary_VR, tag) == "UI"
         values = [value] if is_uid else [v.strip() for v in value.split(",")]
         if not all(values):
@@ -145,8 +174,10 @@ def _read_secret(auth, credentials_file, credentials_env):
     if auth not in AUTH_SCHEMES:
         raise DicomwebError(f"auth must be one of {AUTH_SCHEMES} or None; got {auth!r}.")
     if (credentials_file is None) == (credentials_env is None):
-        raise DicomwebError(f"auth={auth!r} needs exactly one of credentials_file (a path) or "
-                            "credentials_env (an environment variable's name).")
+        raise DicomwebError(
+            f"auth={auth!r} needs exactly one of credentials_file (a path) or "
+            "credentials_env (an environment variable's name)."
+        )
     if credentials_env is not None:
         secret = os.environ.get(credentials_env)
         if not secret:
@@ -156,8 +187,9 @@ def _read_secret(auth, credentials_file, credentials_env):
             with open(credentials_file, encoding="utf-8") as f:
                 secret = f.read()
         except OSError as exc:
-            raise DicomwebError(f"cannot read the credentials file {credentials_file}: "
-                                f"{exc.strerror or exc}.") from None
+            raise DicomwebError(
+                f"cannot read the credentials file {credentials_file}: {exc.strerror or exc}."
+            ) from None
     secret = secret.strip()
     if auth == "basic":
         user, sep, password = secret.partition(":")
@@ -169,8 +201,7 @@ def _read_secret(auth, credentials_file, credentials_env):
     return secret
 
 
-def dicomweb_session(auth=None, *, credentials_file=None, credentials_env=None,
-                     ca_bundle=None):
+def dicomweb_session(auth=None, *, credentials_file=None, credentials_env=None, ca_bundle=None):
     """A ``requests`` session carrying DICOMweb credentials, verifying TLS.
 
     Credentials never come from the command line or a project: they are read
@@ -224,13 +255,19 @@ def check_url(url, session):
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DicomwebError(f"DICOMweb URL must be http(s)://host[:port]/path; got {url!r}.")
     if parts.username or parts.password:
-        raise DicomwebError("the DICOMweb URL must not hold credentials; give them in a file "
-                            "or an environment variable.")
+        raise DicomwebError(
+            "the DICOMweb URL must not hold credentials; give them in a file "
+            "or an environment variable."
+        )
     sends_secret = session.auth is not None or "Authorization" in session.headers
-    if parts.scheme == "http" and sends_secret and parts.hostname not in (
-            "127.0.0.1", "localhost", "::1"):
-        warnings.warn(f"credentials go to {parts.hostname} over plain HTTP; use https.",
-                      stacklevel=3)
+    if (
+        parts.scheme == "http"
+        and sends_secret
+        and parts.hostname not in ("127.0.0.1", "localhost", "::1")
+    ):
+        warnings.warn(
+            f"credentials go to {parts.hostname} over plain HTTP; use https.", stacklevel=3
+        )
     return str(url).rstrip("/")
 
 
@@ -255,16 +292,19 @@ def describe_failure(url, exc):
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code in (401, 403):
-            return (f"DICOMweb server {url} refused the credentials (HTTP {code} "
-                    f"{exc.response.reason}).")
+            return (
+                f"DICOMweb server {url} refused the credentials (HTTP {code} "
+                f"{exc.response.reason})."
+            )
         return f"DICOMweb server {url} answered HTTP {code} {exc.response.reason}."
     if isinstance(exc, requests.exceptions.SSLError):
-        return (f"TLS verification of {url} failed (give the hospital's CA with a CA bundle); "
-                f"{_one_line(exc)}")
+        return (
+            f"TLS verification of {url} failed (give the hospital's CA with a CA bundle); "
+            f"{_one_line(exc)}"
+        )
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return f"cannot reach DICOMweb server {url} ({type(exc).__name__})."
-    return f"DICOMweb server {url} gave an unusable answer: {type(exc).__name__}: " \
-           f"{_one_line(exc)}"
+    return f"DICOMweb server {url} gave an unusable answer: {type(exc).__name__}: {_one_line(exc)}"
 
 
 def _one_line(exc):
@@ -339,8 +379,8 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             if str(_value(item, "SOPClassUID") or "").startswith(_NOT_IMAGES):
                 continue  # e.g. the structured reports of an earlier export
             yield {
-                "study": study_uid or check_uid(_value(item, "StudyInstanceUID"),
-                                                "StudyInstanceUID"),
+                "study": study_uid
+                or check_uid(_value(item, "StudyInstanceUID"), "StudyInstanceUID"),
                 "series": check_uid(_value(item, "SeriesInstanceUID"), "SeriesInstanceUID"),
                 "sop": check_uid(_value(item, "SOPInstanceUID"), "SOPInstanceUID"),
                 "number": _value(item, "InstanceNumber"),
@@ -348,26 +388,58 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             }
 
     def everywhere(search):
-        return list(records(_paged(lambda offset, limit: client().search_for_instances(
-            search_filters=search or None, fields=["StudyDate"], offset=offset, limit=limit),
-            page_size)))
+        return list(
+            records(
+                _paged(
+                    lambda offset, limit: client().search_for_instances(
+                        search_filters=search or None,
+                        fields=["StudyDate"],
+                        offset=offset,
+                        limit=limit,
+                    ),
+                    page_size,
+                )
+            )
+        )
 
     def study_by_study(search, pool):
         study_filters, series_filters, instance_filters = _split_levels(search)
-        studies = _paged(lambda offset, limit: client().search_for_studies(
-            search_filters=study_filters or None, fields=["StudyDate"], offset=offset,
-            limit=limit), page_size)
-        dates = {check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"):
-                 str(_value(s, "StudyDate") or "") for s in studies}
+        studies = _paged(
+            lambda offset, limit: client().search_for_studies(
+                search_filters=study_filters or None,
+                fields=["StudyDate"],
+                offset=offset,
+                limit=limit,
+            ),
+            page_size,
+        )
+        dates = {
+            check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"): str(
+                _value(s, "StudyDate") or ""
+            )
+            for s in studies
+        }
         filters = {**series_filters, **instance_filters}
 
         def instances_of(uid):
-            return list(records(_paged(lambda offset, limit: client().search_for_instances(
-                uid, search_filters=filters or None, offset=offset, limit=limit),
-                page_size), uid, dates[uid]))
+            return list(
+                records(
+                    _paged(
+                        lambda offset, limit: client().search_for_instances(
+                            uid, search_filters=filters or None, offset=offset, limit=limit
+                        ),
+                        page_size,
+                    ),
+                    uid,
+                    dates[uid],
+                )
+            )
 
-        return [item for job in [pool.submit(instances_of, uid) for uid in dates]
-                for item in job.result()]
+        return [
+            item
+            for job in [pool.submit(instances_of, uid) for uid in dates]
+            for item in job.result()
+        ]
 
     instances = {}
     root = True
@@ -379,8 +451,7 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
                     try:
                         found = everywhere(search)
                     except requests.HTTPError as exc:
-                        if exc.response is None or \
-                                exc.response.status_code not in _NO_ROOT_SEARCH:
+                        if exc.response is None or exc.response.status_code not in _NO_ROOT_SEARCH:
                             raise
                         root = False
                 if found is None:
@@ -394,7 +465,12 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
 
     def order(item):
         number = item["number"]
-        return (item["study_date"], item["study"], item["series"],
-                number if isinstance(number, int) else 0, item["sop"])
+        return (
+            item["study_date"],
+            item["study"],
+            item["series"],
+            number if isinstance(number, int) else 0,
+            item["sop"],
+        )
 
     return sorted(instances.values(), key=order)

@@ -97,9 +97,21 @@ class DicomwebPool:
         return f"DicomwebPool({str(self.store_dir)!r}, n_instances={len(self)})"
 
 
-def fetch_dicomweb(url, store_dir, query=None, *, auth=None, credentials_file=None,
-                   credentials_env=None, ca_bundle=None, hash_patient_ids=False, page_size=200,
-                   n_jobs=4, timeout=30, progress=False):
+def fetch_dicomweb(
+    url,
+    store_dir,
+    query=None,
+    *,
+    auth=None,
+    credentials_file=None,
+    credentials_env=None,
+    ca_bundle=None,
+    hash_patient_ids=False,
+    page_size=200,
+    n_jobs=4,
+    timeout=30,
+    progress=False,
+):
     """Retrieve the instances a QIDO-RS query matches into a local store folder.
 
     Lists the matching instances (QIDO-RS, paged; see
@@ -172,16 +184,23 @@ def fetch_dicomweb(url, store_dir, query=None, *, auth=None, credentials_file=No
     build_dicomweb_cache : Retrieve, then decode into an image cache.
     """
     searches = parse_dicomweb_query(query)
-    session = dicomweb_session(auth, credentials_file=credentials_file,
-                               credentials_env=credentials_env, ca_bundle=ca_bundle)
+    session = dicomweb_session(
+        auth,
+        credentials_file=credentials_file,
+        credentials_env=credentials_env,
+        ca_bundle=ca_bundle,
+    )
     url = check_url(url, session)
     store_dir = Path(store_dir)
     registry = _read_json(store_dir / REGISTRY)
     if registry and registry["hash_patient_ids"] != bool(hash_patient_ids):
-        raise DicomwebError(f"{store_dir} was made with hash_patient_ids="
-                            f"{registry['hash_patient_ids']}; a store keeps that choice.")
-    listed = list_instances(url, session, searches, page_size=page_size, n_jobs=n_jobs,
-                            timeout=timeout)
+        raise DicomwebError(
+            f"{store_dir} was made with hash_patient_ids="
+            f"{registry['hash_patient_ids']}; a store keeps that choice."
+        )
+    listed = list_instances(
+        url, session, searches, page_size=page_size, n_jobs=n_jobs, timeout=timeout
+    )
     folder = store_dir / INSTANCES
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp"):
@@ -192,22 +211,38 @@ def fetch_dicomweb(url, store_dir, query=None, *, auth=None, credentials_file=No
     _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress)
     fsync_dir(folder)
     records = list(known.values())
-    records += [_record(folder / f"{item['sop']}.dcm", item) for item in listed
-                if item["sop"] not in known]
+    records += [
+        _record(folder / f"{item['sop']}.dcm", item) for item in listed if item["sop"] not in known
+    ]
     queries = list((registry or {}).get("queries", []))
     if (query or "") not in queries:
         queries.append(query or "")
-    _atomic_write_json(store_dir / REGISTRY, {
-        "format": _FORMAT, "url": url, "hash_patient_ids": bool(hash_patient_ids),
-        "queries": queries, "instances": records,
-    })
+    _atomic_write_json(
+        store_dir / REGISTRY,
+        {
+            "format": _FORMAT,
+            "url": url,
+            "hash_patient_ids": bool(hash_patient_ids),
+            "queries": queries,
+            "instances": records,
+        },
+    )
     pool = DicomwebPool(store_dir)
     pool.n_fetched = len(todo)
     return pool
 
 
-def build_dicomweb_cache(url, cache_dir, image_size, query=None, *, store_dir=None,
-                         n_jobs=None, progress=False, **connection):
+def build_dicomweb_cache(
+    url,
+    cache_dir,
+    image_size,
+    query=None,
+    *,
+    store_dir=None,
+    n_jobs=None,
+    progress=False,
+    **connection,
+):
     """Retrieve a DICOMweb pool and decode it into an image cache.
 
     :func:`fetch_dicomweb` into ``store_dir``, then
@@ -245,10 +280,8 @@ def build_dicomweb_cache(url, cache_dir, image_size, query=None, *, store_dir=No
     """
     store_dir = Path(cache_dir) / "dicom" if store_dir is None else Path(store_dir)
     fetch_jobs = connection.pop("fetch_n_jobs", 4)
-    pool = fetch_dicomweb(url, store_dir, query, n_jobs=fetch_jobs, progress=progress,
-                          **connection)
-    cache = build_image_cache(pool.files, cache_dir, image_size, n_jobs=n_jobs,
-                              verbose=progress)
+    pool = fetch_dicomweb(url, store_dir, query, n_jobs=fetch_jobs, progress=progress, **connection)
+    cache = build_image_cache(pool.files, cache_dir, image_size, n_jobs=n_jobs, verbose=progress)
     return cache, pool
 
 
@@ -287,11 +320,17 @@ def _check_complete(ds, sop):
         raise DicomwebError(f"instance {sop} has no pixel data (not an image).")
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and not syntax.is_compressed and ds.get("BitsAllocated", 0) >= 8:
-        expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1))
-                    * int(ds.get("NumberOfFrames", 1) or 1) * (int(ds.BitsAllocated) // 8))
+        expected = (
+            int(ds.Rows)
+            * int(ds.Columns)
+            * int(ds.get("SamplesPerPixel", 1))
+            * int(ds.get("NumberOfFrames", 1) or 1)
+            * (int(ds.BitsAllocated) // 8)
+        )
         if len(ds.PixelData) < expected:
-            raise DicomwebError(f"instance {sop} arrived cut short ({len(ds.PixelData)} of "
-                                f"{expected} pixel bytes).")
+            raise DicomwebError(
+                f"instance {sop} arrived cut short ({len(ds.PixelData)} of {expected} pixel bytes)."
+            )
 
 
 def _write_atomic(ds, path):
@@ -328,8 +367,10 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
         _write_atomic(ds, folder / f"{item['sop']}.dcm")
 
     done = 0
-    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool, \
-            tqdm(total=len(todo), desc="Retrieving", unit="img", disable=not progress) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool,
+        tqdm(total=len(todo), desc="Retrieving", unit="img", disable=not progress) as bar,
+    ):
         jobs = [pool.submit(one, item) for item in todo]
         try:
             for job in as_completed(jobs):
@@ -340,8 +381,10 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
             for job in jobs:
                 job.cancel()
             why = str(exc) if isinstance(exc, DicomwebError) else describe_failure(url, exc)
-            raise DicomwebError(f"{why.rstrip('.')}; stopped after {done} of {len(todo)} new "
-                                "instances (those are kept): run again to resume.") from None
+            raise DicomwebError(
+                f"{why.rstrip('.')}; stopped after {done} of {len(todo)} new "
+                "instances (those are kept): run again to resume."
+            ) from None
 
 
 def _record(path, item):
@@ -354,8 +397,12 @@ def _record(path, item):
         return str(ds.get(keyword, "") or "").strip() or None
 
     return {
-        "sop": item["sop"], "study": item["study"], "series": item["series"],
-        "patient": text("PatientID"), "study_date": text("StudyDate"),
-        "view_position": text("ViewPosition"), "modality": text("Modality"),
+        "sop": item["sop"],
+        "study": item["study"],
+        "series": item["series"],
+        "patient": text("PatientID"),
+        "study_date": text("StudyDate"),
+        "view_position": text("ViewPosition"),
+        "modality": text("Modality"),
         "file": f"{INSTANCES}/{item['sop']}.dcm",
     }

@@ -88,8 +88,9 @@ def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
 def _cache_images(lines, paths, image_size, cache_dir, n_jobs, verbose, errors, verify=False):
     """Build the cache of the valid paths; per-row memmap views and hashes (``None`` where bad)."""
     unique = list(dict.fromkeys(str(p) for p in paths if p is not None))
-    cache = build_image_cache(unique, cache_dir, image_size, n_jobs=n_jobs, verify=verify,
-                              verbose=verbose)
+    cache = build_image_cache(
+        unique, cache_dir, image_size, n_jobs=n_jobs, verify=verify, verbose=verbose
+    )
     row = {f: i for i, f in enumerate(cache.files.tolist())}
     images, hashes = [], []
     for line, path in zip(lines, paths):
@@ -108,8 +109,9 @@ def _cached_rows(cache, paths, n_jobs, verbose):
     if cache.files.tolist() == paths:
         return cache.images
     if len(set(paths)) == len(paths):  # rows were skipped: a cache of the kept files only
-        return build_image_cache(paths, cache.cache_dir, cache.image_size, n_jobs=n_jobs,
-                                 verbose=verbose).images
+        return build_image_cache(
+            paths, cache.cache_dir, cache.image_size, n_jobs=n_jobs, verbose=verbose
+        ).images
     row = {f: i for i, f in enumerate(cache.files.tolist())}
     return cache.images[[row[p] for p in paths]]  # a file listed twice: rows copied
 

@@ -38,9 +38,7 @@ def _encode_ratings(raw, lines, columns, bins, classes, errors):
         for i, (line, values) in enumerate(zip(lines, raw)):
             for j, (col, v) in enumerate(zip(columns, values)):
                 if _is_missing(v):
-                    errors.setdefault(line, []).append(
-                        _missing("score", v) + f" in column {col!r}"
-                    )
+                    errors.setdefault(line, []).append(_missing("score", v) + f" in column {col!r}")
                     continue
                 try:
                     scores[i, j] = float(v)

@@ -217,15 +217,13 @@ def load_image_folder(
     if not image_dir.is_dir():
         raise ValueError(f"image_dir {image_dir} is not a folder.")
     needed = [image_column, *label_columns] + ([group_column] if group_column else [])
-    _, rows, problems = read_csv_table(csv_path, needed, encoding=encoding,
-                                       delimiter=delimiter)
+    _, rows, problems = read_csv_table(csv_path, needed, encoding=encoding, delimiter=delimiter)
 
     lines = [line for line, _ in rows]
     errors = {line: [reason] for line, reason in problems.items()}  # line -> reasons
     filenames = [row[image_column].strip() for _, row in rows]
     raw = [[row[c].strip() for c in label_columns] for _, row in rows]
-    rater_codes, scores, classes = _encode_ratings(raw, lines, label_columns, bins, classes,
-                                                   errors)
+    rater_codes, scores, classes = _encode_ratings(raw, lines, label_columns, bins, classes, errors)
     groups = None
     if group_column:
         groups = [row[group_column].strip() for _, row in rows]
@@ -238,8 +236,9 @@ def load_image_folder(
     if cache_dir is not None:
         if image_size is None:
             raise ValueError("cache_dir needs image_size: the cache stores one working size.")
-        cache, images, hashes = _cache_images(lines, paths, image_size, cache_dir, n_jobs,
-                                              verbose, errors, verify_cache)
+        cache, images, hashes = _cache_images(
+            lines, paths, image_size, cache_dir, n_jobs, verbose, errors, verify_cache
+        )
     else:
         images, hashes = _read_images(lines, paths, image_size, n_jobs, verbose, errors)
     release = None
@@ -248,8 +247,11 @@ def load_image_folder(
     repeated = _find_duplicates(lines, filenames, paths, images, rater_codes, errors, release)
 
     def listed(reasons):
-        return [(line, name, "; ".join(reasons[line]))
-                for line, name in zip(lines, filenames) if line in reasons]
+        return [
+            (line, name, "; ".join(reasons[line]))
+            for line, name in zip(lines, filenames)
+            if line in reasons
+        ]
 
     if repeated and duplicates == "raise":
         for line, reason in repeated.items():
@@ -292,8 +294,9 @@ def load_image_folder(
     )
 
 
-def _check_params(label_columns, score_column, consensus, bins, classes, on_error, duplicates,
-                  image_size):
+def _check_params(
+    label_columns, score_column, consensus, bins, classes, on_error, duplicates, image_size
+):
     if consensus not in CONSENSUS:
         raise ValueError(f"consensus must be one of {CONSENSUS}; got {consensus!r}.")
     if on_error not in _ON_ERROR:
@@ -333,14 +336,18 @@ def _check_params(label_columns, score_column, consensus, bins, classes, on_erro
 
 
 def _error_message(csv_path, skipped, n_rows, duplicates=False):
-    listed = [f"  line {line} ({name or '<no file name>'}): {reason}"
-              for line, name, reason in skipped]
-    fix = ("\nRemove the repeated rows, or pass duplicates='keep_first' to keep the first "
-           "row of each image (the others are then listed in the result's `skipped`)."
-           if duplicates else
-           "\nFix them, or pass on_error='skip' to load the other rows "
-           "(the bad ones are then listed in the result's `skipped`).")
+    listed = [
+        f"  line {line} ({name or '<no file name>'}): {reason}" for line, name, reason in skipped
+    ]
+    fix = (
+        "\nRemove the repeated rows, or pass duplicates='keep_first' to keep the first "
+        "row of each image (the others are then listed in the result's `skipped`)."
+        if duplicates
+        else "\nFix them, or pass on_error='skip' to load the other rows "
+        "(the bad ones are then listed in the result's `skipped`)."
+    )
     return (
         f"{len(skipped)} of {n_rows} rows of {csv_path} could not be loaded:\n"
-        + "\n".join(listed) + fix
+        + "\n".join(listed)
+        + fix
     )

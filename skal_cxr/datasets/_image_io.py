@@ -16,8 +16,14 @@ from PIL import Image
 from .._resize import resize_images
 from .._validation import check_image_size
 
-__all__ = ["read_image", "resize_image", "is_dicom", "check_image_size", "max_image_pixels",
-           "check_pixel_limit"]
+__all__ = [
+    "read_image",
+    "resize_image",
+    "is_dicom",
+    "check_image_size",
+    "max_image_pixels",
+    "check_pixel_limit",
+]
 
 #: Default of :func:`max_image_pixels`.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -70,6 +76,7 @@ def check_pixel_limit(path, height, width, frames=1):
             f"is more than the limit of {limit:,} pixels; not decoded (raise the limit "
             f"with {MAX_PIXELS_ENV} or --max-pixels if this really is one radiograph)."
         )
+
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
@@ -200,13 +207,18 @@ def read_dicom(path):
         raise ValueError("DICOM file has no pixel data.")
     if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
         raise ValueError(f"DICOM image is not grayscale ({ds.PhotometricInterpretation}).")
-    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
-                  int(ds.get("NumberOfFrames", 1) or 1))
+    check_pixel_limit(
+        path,
+        int(ds.get("Rows", 0) or 0),
+        int(ds.get("Columns", 0) or 0),
+        int(ds.get("NumberOfFrames", 1) or 1),
+    )
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and \
-            float(ds.RescaleSlope) == 0:
-        raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same "
-                         "value; fix the file's RescaleSlope.")
+    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
+        raise ValueError(
+            f"{path}: RescaleSlope is 0, which makes every pixel the same "
+            "value; fix the file's RescaleSlope."
+        )
     arr = ds.pixel_array
     if arr.ndim != 2:
         raise ValueError(f"DICOM image is not a single 2-D frame (shape {arr.shape}).")
@@ -222,4 +234,3 @@ def read_dicom(path):
     if span == 0:
         return np.zeros(arr.shape, dtype=np.float32)
     return ((arr - lo) / span).astype(np.float32)
-

@@ -12,8 +12,14 @@ import numpy as np
 from .._validation import labels_1d
 from ._base import get_data_home
 
-__all__ = ["load_medmnist", "load_pneumoniamnist", "bundled_path", "MEDMNIST_MD5",
-           "MEDMNIST_URL", "BUNDLED_SHA256"]
+__all__ = [
+    "load_medmnist",
+    "load_pneumoniamnist",
+    "bundled_path",
+    "MEDMNIST_MD5",
+    "MEDMNIST_URL",
+    "BUNDLED_SHA256",
+]
 
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/{name}.npz?download=1"
 
@@ -172,8 +178,7 @@ def load_medmnist(name="pneumoniamnist", split="train", root=None, download=Fals
 
 def _missing_message(name, path):
     how = (
-        f"call load_medmnist({name!r}, download=True), or download "
-        f"{MEDMNIST_URL.format(name=name)}"
+        f"call load_medmnist({name!r}, download=True), or download {MEDMNIST_URL.format(name=name)}"
         if name in MEDMNIST_MD5
         else "download it from the MedMNIST release (https://zenodo.org/records/10519652)"
     )
@@ -202,8 +207,10 @@ def _read_split(data, split, path):
     if not np.issubdtype(labels.dtype, np.integer) and not (
         np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels))
     ):
-        raise ValueError(f"{path}: {keys[1]} must hold integer class codes; got "
-                         f"{labels.dtype} values such as {labels.ravel()[:3].tolist()}.")
+        raise ValueError(
+            f"{path}: {keys[1]} must hold integer class codes; got "
+            f"{labels.dtype} values such as {labels.ravel()[:3].tolist()}."
+        )
     labels = labels.astype(np.int64)
     try:
         labels = labels_1d(labels)  # an (n, 1) column too

@@ -166,8 +166,9 @@ def _check_weights(weights, n_classes):
             f"weights must hold {n_classes} finite proportions; got {weights.tolist()}."
         )
     if np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"weights must be non-negative with a positive sum; got "
-                         f"{weights.tolist()}.")
+        raise ValueError(
+            f"weights must be non-negative with a positive sum; got {weights.tolist()}."
+        )
     return weights / weights.sum()
 
 
@@ -256,8 +257,9 @@ def _render(severity, size, rng):
     # Render only the active blobs: move them first in each row, then draw blob
     # k for the images having more than k of them.
     order = np.argsort(~active, axis=1, kind="stable")
-    cu, cv, radius, amp = (np.take_along_axis(a, order, axis=1).astype(f32)
-                           for a in (cu, cv, radius, amp))
+    cu, cv, radius, amp = (
+        np.take_along_axis(a, order, axis=1).astype(f32) for a in (cu, cv, radius, amp)
+    )
     n_active = active.sum(axis=1)
     for k in range(n_active.max(initial=0)):
         idx = np.flatnonzero(n_active > k)

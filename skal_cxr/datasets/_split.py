@@ -9,9 +9,7 @@ from sklearn.utils import _safe_indexing, check_consistent_length, indexable
 __all__ = ["patient_train_test_split"]
 
 
-def patient_train_test_split(
-    *arrays, groups, test_size=0.25, stratify=None, random_state=None
-):
+def patient_train_test_split(*arrays, groups, test_size=0.25, stratify=None, random_state=None):
     """Split arrays into train and test parts with no group (patient) in both.
 
     A grouped version of :func:`sklearn.model_selection.train_test_split`:
@@ -90,9 +88,7 @@ def patient_train_test_split(
                 f"test_size={test_size} needs {n_splits} folds but there are only "
                 f"{n_groups} groups; use a larger test_size or more groups."
             )
-        splitter = StratifiedGroupKFold(
-            n_splits=n_splits, shuffle=True, random_state=random_state
-        )
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         train, test = next(splitter.split(dummy, stratify, groups=groups))
     train, test = np.sort(train), np.sort(test)
     if np.intersect1d(groups[train], groups[test]).size:  # guaranteed by the splitters

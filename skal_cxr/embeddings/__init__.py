@@ -21,6 +21,12 @@ from ._network import NetworkEmbedding
 from ._pca import PixelPCA, is_fitted
 
 __all__ = [
-    "PixelPCA", "ContrastiveEncoder", "NetworkEmbedding", "nt_xent_loss",
-    "contrastive_augmentation", "pool_fingerprint", "cached_embedding", "is_fitted",
+    "PixelPCA",
+    "ContrastiveEncoder",
+    "NetworkEmbedding",
+    "nt_xent_loss",
+    "contrastive_augmentation",
+    "pool_fingerprint",
+    "cached_embedding",
+    "is_fitted",
 ]

@@ -35,7 +35,7 @@ def pool_fingerprint(X, transformer=None):
     # chunk by chunk: a lazily read pool (an on-disk image cache) is never loaded whole
     digest = hashlib.sha256(f"{tuple(X.shape)}|{np.dtype(X.dtype).str}".encode())
     for start in range(0, len(X), 4096):
-        digest.update(np.ascontiguousarray(X[start:start + 4096]).tobytes())
+        digest.update(np.ascontiguousarray(X[start : start + 4096]).tobytes())
     if transformer is not None:
         params = sorted((k, repr(v)) for k, v in transformer.get_params(deep=False).items())
         digest.update(f"{type(transformer).__name__}|{params}".encode())
@@ -73,11 +73,15 @@ def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
     fingerprint = pool_fingerprint(X, transformer)
     if fitted:  # a fitted transformer's weights are not in its parameters
         fingerprint = hashlib.sha256(
-            (fingerprint + _fitted_digest(transformer)).encode()).hexdigest()
+            (fingerprint + _fitted_digest(transformer)).encode()
+        ).hexdigest()
     path = cache_dir / f"{name}-{fingerprint[:16]}.npy"
     meta = path.with_suffix(".json")
-    if path.exists() and meta.exists() and json.loads(meta.read_text()).get(
-            "fingerprint") == fingerprint:
+    if (
+        path.exists()
+        and meta.exists()
+        and json.loads(meta.read_text()).get("fingerprint") == fingerprint
+    ):
         features = np.load(path)
         if len(features) == len(X):
             return features
@@ -88,11 +92,17 @@ def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
     with open(tmp, "wb") as fh:
         np.save(fh, features)
     os.replace(tmp, path)
-    meta.write_text(json.dumps({
-        "fingerprint": fingerprint, "transformer": type(transformer).__name__,
-        "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
-        "shape": list(features.shape),
-    }, indent=1))
+    meta.write_text(
+        json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "transformer": type(transformer).__name__,
+                "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
+                "shape": list(features.shape),
+            },
+            indent=1,
+        )
+    )
     return features
 
 

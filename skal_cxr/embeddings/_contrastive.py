@@ -43,8 +43,9 @@ def nt_xent_loss(z1, z2, temperature=0.5):
     return F.cross_entropy(similarity, partner)
 
 
-def contrastive_augmentation(image_size, crop_scale=(0.6, 1.0), degrees=10.0,
-                             brightness=0.4, contrast=0.4):
+def contrastive_augmentation(
+    image_size, crop_scale=(0.6, 1.0), degrees=10.0, brightness=0.4, contrast=0.4
+):
     """Random views of one chest X-ray for contrastive training (transforms v2).
 
     A random resized crop, a small rotation and random brightness and
@@ -66,11 +67,13 @@ def contrastive_augmentation(image_size, crop_scale=(0.6, 1.0), degrees=10.0,
     transform : torchvision.transforms.v2.Compose
         Maps a float tensor ``(1, H, W)`` in ``[0, 1]`` to one of the same shape.
     """
-    return v2.Compose([
-        v2.RandomResizedCrop(tuple(image_size), scale=crop_scale, antialias=True),
-        v2.RandomRotation(degrees),
-        v2.ColorJitter(brightness=brightness, contrast=contrast),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(tuple(image_size), scale=crop_scale, antialias=True),
+            v2.RandomRotation(degrees),
+            v2.ColorJitter(brightness=brightness, contrast=contrast),
+        ]
+    )
 
 
 def _small_trunk(width, n_blocks):
@@ -133,13 +136,27 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "width": [Integers(1)], "n_blocks": [Integers(1)], "projection_dim": [Integers(1)],
-        "max_epochs": [Integers(0)], "batch_size": [Integers(2)],
-        "lr": [_POSITIVE], "temperature": [_POSITIVE], "random_state": ["random_state"],
+        "width": [Integers(1)],
+        "n_blocks": [Integers(1)],
+        "projection_dim": [Integers(1)],
+        "max_epochs": [Integers(0)],
+        "batch_size": [Integers(2)],
+        "lr": [_POSITIVE],
+        "temperature": [_POSITIVE],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, width=16, n_blocks=3, projection_dim=64, max_epochs=5,
-                 batch_size=256, lr=1e-3, temperature=0.5, random_state=None):
+    def __init__(
+        self,
+        width=16,
+        n_blocks=3,
+        projection_dim=64,
+        max_epochs=5,
+        batch_size=256,
+        lr=1e-3,
+        temperature=0.5,
+        random_state=None,
+    ):
         self.width = width
         self.n_blocks = n_blocks
         self.projection_dim = projection_dim
@@ -172,11 +189,14 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         max_epochs = check_int(self.max_epochs, "max_epochs", min_val=0)
         augment = contrastive_augmentation(X.shape[-2:])
         with torch_rng(self.random_state):
-            trunk, n_features = _small_trunk(check_int(self.width, "width"),
-                                             check_int(self.n_blocks, "n_blocks"))
-            head = nn.Sequential(nn.Linear(n_features, n_features), nn.ReLU(),
-                                 nn.Linear(n_features, check_int(self.projection_dim,
-                                                                 "projection_dim")))
+            trunk, n_features = _small_trunk(
+                check_int(self.width, "width"), check_int(self.n_blocks, "n_blocks")
+            )
+            head = nn.Sequential(
+                nn.Linear(n_features, n_features),
+                nn.ReLU(),
+                nn.Linear(n_features, check_int(self.projection_dim, "projection_dim")),
+            )
             model = nn.Sequential(trunk, head).train()
             optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
             self.loss_curve_ = []

@@ -27,7 +27,16 @@ from ._rounds import (
 )
 
 __all__ = [
-    "RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings",
-    "initial_indices", "initial_set", "check_initial", "uses_labels", "INITIAL_METHODS",
-    "build_estimator", "query_round", "torch_threads",
+    "RoundConfig",
+    "ROUND_DEFAULTS",
+    "resolve_round_params",
+    "merge_settings",
+    "initial_indices",
+    "initial_set",
+    "check_initial",
+    "uses_labels",
+    "INITIAL_METHODS",
+    "build_estimator",
+    "query_round",
+    "torch_threads",
 ]

@@ -18,8 +18,13 @@ from typing import Any
 from .._validation import Integers, Interval, check_values
 from ..exceptions import ConfigError
 
-__all__ = ["RoundConfig", "ROUND_DEFAULTS", "resolve_round_params", "merge_settings",
-           "round_constraints"]
+__all__ = [
+    "RoundConfig",
+    "ROUND_DEFAULTS",
+    "resolve_round_params",
+    "merge_settings",
+    "round_constraints",
+]
 
 #: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
 ROUND_DEFAULTS: dict[str, Any] = {
@@ -82,13 +87,29 @@ def round_constraints():
 
     estimator = dict(MCDropoutCNN._parameter_constraints)
     return {
-        "round": {**_ROUND_CONSTRAINTS, "n_mc_samples": estimator["n_mc_samples"],
-                  "class_weight": [c for c in estimator["class_weight"] if c is not dict]},
+        "round": {
+            **_ROUND_CONSTRAINTS,
+            "n_mc_samples": estimator["n_mc_samples"],
+            "class_weight": [c for c in estimator["class_weight"] if c is not dict],
+        },
         "training": {k: estimator[k] for k in ("max_epochs", "min_train_steps")},
-        "estimator": {**{k: v for k, v in estimator.items()
-                         if k not in ("n_mc_samples", "class_weight", "sampler", "max_epochs",
-                                      "min_train_steps", "random_state", "classes")},
-                      **_MODULE_CONSTRAINTS},
+        "estimator": {
+            **{
+                k: v
+                for k, v in estimator.items()
+                if k
+                not in (
+                    "n_mc_samples",
+                    "class_weight",
+                    "sampler",
+                    "max_epochs",
+                    "min_train_steps",
+                    "random_state",
+                    "classes",
+                )
+            },
+            **_MODULE_CONSTRAINTS,
+        },
     }
 
 
@@ -112,8 +133,9 @@ def _check_device(device):
     if dev.type == "cuda":
         n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n_gpus == 0:
-            raise ConfigError(f"device {device!r}: no CUDA GPU is visible here; use 'auto' or "
-                              "'cpu'.")
+            raise ConfigError(
+                f"device {device!r}: no CUDA GPU is visible here; use 'auto' or 'cpu'."
+            )
         if dev.index is not None and dev.index >= n_gpus:
             raise ConfigError(f"device {device!r}: only {n_gpus} CUDA GPU(s) are visible.")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
@@ -170,8 +192,14 @@ def resolve_round_params(**params):
         else:
             config[key] = value
     constraints = round_constraints()
-    config.update(check_values({k: config[k] for k in constraints["round"] if k in config},
-                               constraints["round"], "RoundConfig", error=ConfigError))
+    config.update(
+        check_values(
+            {k: config[k] for k in constraints["round"] if k in config},
+            constraints["round"],
+            "RoundConfig",
+            error=ConfigError,
+        )
+    )
     if config["sampler"] is not None:
         from .._sampling import resolve_sampler
 
@@ -192,8 +220,9 @@ def resolve_round_params(**params):
         raise ConfigError(
             f"training lr_schedule must be 'cosine' or 'constant'; got {training['lr_schedule']!r}."
         )
-    training.update(check_values(training, constraints["training"], "MCDropoutCNN",
-                                 error=ConfigError))
+    training.update(
+        check_values(training, constraints["training"], "MCDropoutCNN", error=ConfigError)
+    )
     if config["pool_size"] is not None and config["pool_size"] < config["query_size"]:
         raise ConfigError(
             f"pool_size ({config['pool_size']}) is smaller than query_size "
@@ -289,8 +318,9 @@ class RoundConfig:
             raise ConfigError(
                 f"unknown strategies {[strategy]}; choose from {', '.join(sorted(STRATEGIES))}."
             )
-        seed = check_values({"seed": seed}, _ROUND_CONSTRAINTS, "RoundConfig",
-                            error=ConfigError)["seed"]
+        seed = check_values({"seed": seed}, _ROUND_CONSTRAINTS, "RoundConfig", error=ConfigError)[
+            "seed"
+        ]
         return cls(strategy=strategy, seed=seed, **resolve_round_params(**params))
 
     @classmethod

@@ -18,8 +18,15 @@ from ..callbacks import CosineAnnealing
 from ..models import MCDropoutCNN
 from ._config import RoundConfig
 
-__all__ = ["initial_indices", "initial_set", "check_initial", "uses_labels",
-           "build_estimator", "query_round", "torch_threads"]
+__all__ = [
+    "initial_indices",
+    "initial_set",
+    "check_initial",
+    "uses_labels",
+    "build_estimator",
+    "query_round",
+    "torch_threads",
+]
 
 #: Ways to choose the initial labeled set besides a label-free strategy's name.
 #: ``"stratified"`` is the only one that reads the pool's labels (an oracle).
@@ -60,9 +67,7 @@ def initial_indices(y_pool, n_initial, seed, stratify=True):
     counts = np.bincount(y_pool)
     counts = counts[counts > 0]
     stratify = y_pool if stratify and counts.min() >= 2 and n_initial >= len(counts) else None
-    chosen, _ = train_test_split(
-        index, train_size=n_initial, stratify=stratify, random_state=seed
-    )
+    chosen, _ = train_test_split(index, train_size=n_initial, stratify=stratify, random_state=seed)
     return np.sort(chosen)
 
 
@@ -112,8 +117,9 @@ def check_initial(initial, error=ValueError):
     )
 
 
-def initial_set(initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=None,
-                estimator=None):
+def initial_set(
+    initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=None, estimator=None
+):
     """The initial labeled set of a run, chosen as ``initial`` says.
 
     Parameters
@@ -153,8 +159,13 @@ def initial_set(initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=
     check_initial(initial)
     n_pool = len(X_pool) if X_pool is not None else len(y_pool)
     if initial == "strategy":
-        initial = strategy if strategy in STRATEGIES and is_label_free(
-            STRATEGIES[strategy]) and strategy != "random" else "random"
+        initial = (
+            strategy
+            if strategy in STRATEGIES
+            and is_label_free(STRATEGIES[strategy])
+            and strategy != "random"
+            else "random"
+        )
     if initial in ("random", "stratified"):
         y = y_pool if initial == "stratified" else np.zeros(n_pool, dtype=np.int64)
         return initial_indices(np.asarray(y), n_initial, seed, stratify=initial == "stratified")
@@ -163,8 +174,9 @@ def initial_set(initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=
     if X_pool is None:
         raise ValueError(f"initial={initial!r} needs the pool images (X_pool).")
     learner = SimpleNamespace(estimator=estimator, X_training=None, random_state=seed)
-    chosen, _ = STRATEGIES[initial](learner, X_pool, n_initial,
-                                    random_state=np.random.default_rng([seed, 1]))
+    chosen, _ = STRATEGIES[initial](
+        learner, X_pool, n_initial, random_state=np.random.default_rng([seed, 1])
+    )
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
@@ -260,8 +272,11 @@ def query_round(learner, X, labeled, n_instances, config, random_state):
     unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
     t0 = time.perf_counter()
     idx, _, scores = learner.query(
-        take_rows(X, unlabeled), n_instances, return_metrics=True,
-        n_mc_samples=config.n_mc_samples, pool_size=config.pool_size,
+        take_rows(X, unlabeled),
+        n_instances,
+        return_metrics=True,
+        n_mc_samples=config.n_mc_samples,
+        pool_size=config.pool_size,
         random_state=random_state,
     )
     query_time = time.perf_counter() - t0

@@ -28,7 +28,18 @@ from ._project import LabelingProject
 from ._settings import COLD_STARTS
 
 __all__ = [
-    "init_project", "open_project", "LabelingProject", "create_app", "serve",
-    "init_dicomweb_project", "pull_dicomweb", "export_dicom",
-    "LabelingError", "NotFound", "Conflict", "Forbidden", "InvalidLabel", "COLD_STARTS",
+    "init_project",
+    "open_project",
+    "LabelingProject",
+    "create_app",
+    "serve",
+    "init_dicomweb_project",
+    "pull_dicomweb",
+    "export_dicom",
+    "LabelingError",
+    "NotFound",
+    "Conflict",
+    "Forbidden",
+    "InvalidLabel",
+    "COLD_STARTS",
 ]

@@ -33,19 +33,26 @@ class Access:
         """Whether rater ``rid`` may read image ``image_id`` (an int id), or a related film."""
         if self._own(conn, rid, image_id):
             return True
-        patient = conn.execute("SELECT patient FROM images WHERE id = ?",
-                               (image_id,)).fetchone()[0]
+        patient = conn.execute("SELECT patient FROM images WHERE id = ?", (image_id,)).fetchone()[0]
         if patient is None:
             return False
-        return any(self._own(conn, rid, other) for (other,) in conn.execute(
-            "SELECT id FROM images WHERE patient = ? AND id != ?", (patient, image_id)))
+        return any(
+            self._own(conn, rid, other)
+            for (other,) in conn.execute(
+                "SELECT id FROM images WHERE patient = ? AND id != ?", (patient, image_id)
+            )
+        )
 
     def _own(self, conn, rid, image_id):
-        if conn.execute("SELECT 1 FROM assignments WHERE image_id = ? AND rater_id = ? AND "
-                        "state IN ('open', 'labeled')", (image_id, rid)).fetchone():
+        if conn.execute(
+            "SELECT 1 FROM assignments WHERE image_id = ? AND rater_id = ? AND "
+            "state IN ('open', 'labeled')",
+            (image_id, rid),
+        ).fetchone():
             return True
-        if conn.execute("SELECT 1 FROM labels WHERE image_id = ? AND rater_id = ? LIMIT 1",
-                        (image_id, rid)).fetchone():
+        if conn.execute(
+            "SELECT 1 FROM labels WHERE image_id = ? AND rater_id = ? LIMIT 1", (image_id, rid)
+        ).fetchone():
             return True
         return self.review.under_review(conn, rid, image_id)
 

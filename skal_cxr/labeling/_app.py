@@ -49,7 +49,8 @@ def _allowed_hosts(host, public_host=None):
         if public_host is None:
             raise LabelingError(
                 f"--host {host} listens on every interface; give --public-host NAME, the "
-                "host name raters' links use (requests naming another host are refused).")
+                "host name raters' links use (requests naming another host are refused)."
+            )
         return extra
     return [host, *extra]
 
@@ -95,11 +96,17 @@ def create_app(project, *, allowed_hosts=None, background=True):
         if background:  # end the worker process: nothing it has not handed back is kept
             project.training.close()
 
-    app = FastAPI(title=f"skal-cxr label: {project.name}", docs_url=None, redoc_url=None,
-                  openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title=f"skal-cxr label: {project.name}",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     app.state.project = project
-    app.add_middleware(TrustedHostMiddleware,
-                       allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1"))
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1")
+    )
 
     def failure(request, exc):
         """The JSON answer to an error no handler knows, logged once; serving goes on."""
@@ -107,14 +114,18 @@ def create_app(project, *, allowed_hosts=None, background=True):
         where = f"{request.method} {request.url.path}"
         if error is None:
             logger.error("%s: internal error", where, exc_info=exc)
-            return JSONResponse({"detail": "internal error; the server logged it."},
-                                status_code=500)
+            return JSONResponse(
+                {"detail": "internal error; the server logged it."}, status_code=500
+            )
         return storage_failure(request, error)
 
     def storage_failure(request, error):
         logger.error("%s: %s", f"{request.method} {request.url.path}", error)
-        return JSONResponse({"detail": str(error)}, status_code=error.status,
-                            headers={"Retry-After": str(RETRY_AFTER)})
+        return JSONResponse(
+            {"detail": str(error)},
+            status_code=error.status,
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
@@ -123,8 +134,9 @@ def create_app(project, *, allowed_hosts=None, background=True):
             if is_api and request.method in ("POST", "PUT", "PATCH"):
                 ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
                 if ctype != "application/json":
-                    response = JSONResponse({"detail": "send a JSON body (application/json)."},
-                                            status_code=415)
+                    response = JSONResponse(
+                        {"detail": "send a JSON body (application/json)."}, status_code=415
+                    )
                 else:
                     response = await call_next(request)
             else:
@@ -151,14 +163,23 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
-        return JSONResponse({"detail": "invalid request body: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())},
-            status_code=422)
+        return JSONResponse(
+            {
+                "detail": "invalid request body: "
+                + "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+                )
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(request, exc):
-        return JSONResponse({"detail": "a valid rater token is required."}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(
+            {"detail": "a valid rater token is required."},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     app.include_router(api)
     app.include_router(pages)
@@ -176,11 +197,20 @@ def check_bind(host, allow_remote=False):
         raise LabelingError(
             f"refusing to bind to {host}: the server would be reachable from the network. "
             "Use 127.0.0.1 (the default), or pass --allow-remote (allow_remote=True) behind "
-            "a TLS proxy.")
+            "a TLS proxy."
+        )
 
 
-def serve(project, host=HOST, port=PORT, *, allow_remote=False, allowed_hosts=None,
-          public_host=None, log_level="info"):
+def serve(
+    project,
+    host=HOST,
+    port=PORT,
+    *,
+    allow_remote=False,
+    allowed_hosts=None,
+    public_host=None,
+    log_level="info",
+):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 
     Parameters

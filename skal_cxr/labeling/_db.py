@@ -17,13 +17,22 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "DB_FILE", "Database", "connect", "transaction", "create_schema",
-           "migrate", "utcnow"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "DB_FILE",
+    "Database",
+    "connect",
+    "transaction",
+    "create_schema",
+    "migrate",
+    "utcnow",
+]
 
 SCHEMA_VERSION = 2
 DB_FILE = "project.sqlite"
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -81,7 +90,8 @@ CREATE TABLE labels (
     created_at TEXT NOT NULL
 );
 CREATE INDEX labels_image ON labels(image_id, rater_id);
-""" + """
+"""
+    + """
 CREATE TABLE adjudications (          -- append-only: the latest row of an image decides
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     image_id INTEGER NOT NULL REFERENCES images(id),
@@ -91,6 +101,7 @@ CREATE TABLE adjudications (          -- append-only: the latest row of an image
     created_at TEXT NOT NULL
 );
 """
+)
 
 #: Statements that bring a database of version ``v`` to ``v + 1``.
 _MIGRATIONS = {
@@ -177,7 +188,8 @@ def migrate(conn, version):
     script = "".join(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     conn.executescript(
         f"BEGIN IMMEDIATE; {script}; UPDATE meta SET value = '{SCHEMA_VERSION}' "
-        "WHERE key = 'schema_version'; COMMIT;")
+        "WHERE key = 'schema_version'; COMMIT;"
+    )
     return True
 
 

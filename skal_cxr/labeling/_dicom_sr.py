@@ -36,8 +36,17 @@ def _uid(*parts):
     return generate_uid(entropy_srcs=["skal-cxr label SR", *map(str, parts)])
 
 
-def make_label_sr(image, label, label_index, *, raters, model_version,
-                  algorithm_name="skal-cxr MCDropoutCNN", patient=None, project="skal-cxr"):
+def make_label_sr(
+    image,
+    label,
+    label_index,
+    *,
+    raters,
+    model_version,
+    algorithm_name="skal-cxr MCDropoutCNN",
+    patient=None,
+    project="skal-cxr",
+):
     """The Structured Report of one image's consensus label.
 
     Parameters
@@ -88,53 +97,103 @@ def make_label_sr(image, label, label_index, *, raters, model_version,
     if not raters:
         raise ValueError("a label report needs at least one rater.")
     evidence = pydicom.Dataset()
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
-                    "PatientID", "PatientName", "PatientBirthDate", "PatientSex",
-                    "StudyDate", "StudyTime", "StudyID", "AccessionNumber",
-                    "ReferringPhysicianName", "Modality"):
+    for keyword in (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "SOPClassUID",
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "Modality",
+    ):
         if keyword in image:
             setattr(evidence, keyword, image.get(keyword))
     for keyword, value in (patient or {}).items():
         setattr(evidence, keyword, value)
-    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyID",
-                    "AccessionNumber", "ReferringPhysicianName", "StudyDate", "StudyTime"):
+    for keyword in (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "StudyDate",
+        "StudyTime",
+    ):
         if keyword not in evidence:
             setattr(evidence, keyword, None)  # Type 2: present, maybe empty
 
     contains, inferred = RelationshipTypeValues.CONTAINS, RelationshipTypeValues.INFERRED_FROM
     items = []
     for rater in raters:
-        items.extend(ObserverContext(
-            observer_type=codes.DCM.Person,
-            observer_identifying_attributes=PersonObserverIdentifyingAttributes(
-                name=_person_name(rater))))
-    items.extend(ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
-            uid=_DEVICE_UID, name="skal-cxr", model_name=str(algorithm_name)[:64])))
+        items.extend(
+            ObserverContext(
+                observer_type=codes.DCM.Person,
+                observer_identifying_attributes=PersonObserverIdentifyingAttributes(
+                    name=_person_name(rater)
+                ),
+            )
+        )
+    items.extend(
+        ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
+                uid=_DEVICE_UID, name="skal-cxr", model_name=str(algorithm_name)[:64]
+            ),
+        )
+    )
     finding = CodeContentItem(
         name=codes.DCM.Finding,
-        value=CodedConcept(value=str(int(label_index)), scheme_designator=CODING_SCHEME,
-                           meaning=str(label)[:64]),
-        relationship_type=contains)
-    finding.ContentSequence = ContentSequence([ImageContentItem(
-        name=codes.SCT.Source, referenced_sop_class_uid=image.SOPClassUID,
-        referenced_sop_instance_uid=image.SOPInstanceUID, relationship_type=inferred)])
+        value=CodedConcept(
+            value=str(int(label_index)), scheme_designator=CODING_SCHEME, meaning=str(label)[:64]
+        ),
+        relationship_type=contains,
+    )
+    finding.ContentSequence = ContentSequence(
+        [
+            ImageContentItem(
+                name=codes.SCT.Source,
+                referenced_sop_class_uid=image.SOPClassUID,
+                referenced_sop_instance_uid=image.SOPInstanceUID,
+                relationship_type=inferred,
+            )
+        ]
+    )
     items.append(finding)
-    items.append(TextContentItem(name=codes.DCM.AlgorithmName, value=str(algorithm_name),
-                                 relationship_type=contains))
-    items.append(TextContentItem(name=codes.DCM.AlgorithmVersion, value=str(model_version),
-                                 relationship_type=contains))
+    items.append(
+        TextContentItem(
+            name=codes.DCM.AlgorithmName, value=str(algorithm_name), relationship_type=contains
+        )
+    )
+    items.append(
+        TextContentItem(
+            name=codes.DCM.AlgorithmVersion, value=str(model_version), relationship_type=contains
+        )
+    )
     root = ContainerContentItem(name=codes.LN.DiagnosticImagingReport)
     root.ContentSequence = ContentSequence(items)
 
     seed = (project, image.SOPInstanceUID, label, label_index, *raters, model_version)
     sr = ComprehensiveSR(
-        evidence=[evidence], content=root,
+        evidence=[evidence],
+        content=root,
         series_instance_uid=_uid("series", project, image.StudyInstanceUID),
-        series_number=_EXPORT_SERIES, sop_instance_uid=_uid("instance", *seed),
-        instance_number=1, manufacturer="skal-cxr", is_complete=True, is_final=False,
-        is_verified=False, record_evidence=True,
+        series_number=_EXPORT_SERIES,
+        sop_instance_uid=_uid("instance", *seed),
+        instance_number=1,
+        manufacturer="skal-cxr",
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+        record_evidence=True,
     )
     sr.SeriesDescription = "skal-cxr labels"
     return sr
@@ -197,16 +256,20 @@ def stow_srs(url, reports, session, *, timeout=60, batch_size=50):
     client = make_client(url, session, timeout)
     stored = 0
     for start in range(0, len(reports), batch_size):
-        batch = reports[start:start + batch_size]
+        batch = reports[start : start + batch_size]
         try:
             answer = client.store_instances(batch)
         except Exception as exc:  # requests' and the client's failures
-            raise DicomwebError(f"{describe_failure(url, exc).rstrip('.')}; {stored} of "
-                                f"{len(reports)} reports were stored.") from None
+            raise DicomwebError(
+                f"{describe_failure(url, exc).rstrip('.')}; {stored} of "
+                f"{len(reports)} reports were stored."
+            ) from None
         failed = len(answer.get("FailedSOPSequence", []) or []) if answer is not None else 0
         if failed:
-            raise DicomwebError(f"DICOMweb server {url} refused {failed} of {len(batch)} "
-                                f"reports; {stored} of {len(reports)} were stored.")
+            raise DicomwebError(
+                f"DICOMweb server {url} refused {failed} of {len(batch)} "
+                f"reports; {stored} of {len(reports)} were stored."
+            )
         stored += len(batch)
     return stored
 
@@ -228,7 +291,8 @@ def dciodvfy_errors(path):
     tool = shutil.which("dciodvfy")
     if tool is None:
         return None
-    run = subprocess.run([tool, "-new", os.fspath(path)], capture_output=True, text=True,
-                         timeout=60, check=False)
+    run = subprocess.run(
+        [tool, "-new", os.fspath(path)], capture_output=True, text=True, timeout=60, check=False
+    )
     lines = (run.stdout + run.stderr).splitlines()
     return [line for line in lines if line.startswith("Error")]

@@ -48,23 +48,41 @@ def export_rows(project):
         raters = project.rater_store.names_by_id(conn)
         images = project.image_store.files(conn)
         rounds = project.rounds()
-        labels = {(r["image_id"], r["rater_id"]): r for r in conn.execute(
-            "SELECT * FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
-            "GROUP BY image_id, rater_id) AND label IS NOT NULL")}
+        labels = {
+            (r["image_id"], r["rater_id"]): r
+            for r in conn.execute(
+                "SELECT * FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
+                "GROUP BY image_id, rater_id) AND label IS NOT NULL"
+            )
+        }
         skips = {}
         for image_id, rater_id in conn.execute(
-                "SELECT image_id, rater_id FROM assignments WHERE state = 'skipped' "
-                "ORDER BY image_id, rater_id"):
+            "SELECT image_id, rater_id FROM assignments WHERE state = 'skipped' "
+            "ORDER BY image_id, rater_id"
+        ):
             skips.setdefault(image_id, []).append(raters[rater_id])
         times = project.label_store.time_span(conn)
         decided = project.review.decided(conn)
     queried = _query_info(rounds)
     names = list(raters.values())
-    header = (["filename", "label", "consensus", "adjudicator", "adjudication_note",
-               "patient", "round", "queue", "model_version", "query_rank",
-               "acquisition_score", "n_labels", "n_skips", "skipped_by",
-               "first_labeled_at", "last_labeled_at"]
-              + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")])
+    header = [
+        "filename",
+        "label",
+        "consensus",
+        "adjudicator",
+        "adjudication_note",
+        "patient",
+        "round",
+        "queue",
+        "model_version",
+        "query_rank",
+        "acquisition_score",
+        "n_labels",
+        "n_skips",
+        "skipped_by",
+        "first_labeled_at",
+        "last_labeled_at",
+    ] + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")]
     rows = []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         s = states[image_id]
@@ -72,16 +90,34 @@ def export_rows(project):
         votes = {rid: lab for rid, lab in s["labels"].items()}
         adj = decided.get(image_id)
         model, rank, score = queried.get(image_id, ("", "", None))
-        row = [relpath, project.classes[code], _how(project, votes, code, adj),
-               adj["adjudicator"] if adj else "", (adj["note"] or "") if adj else "",
-               patient or "", s["round"], s["kind"], model, rank,
-               "" if score is None else repr(score), len(votes), len(skips.get(image_id, [])),
-               ";".join(skips.get(image_id, [])), *times.get(image_id, ("", ""))]
+        row = [
+            relpath,
+            project.classes[code],
+            _how(project, votes, code, adj),
+            adj["adjudicator"] if adj else "",
+            (adj["note"] or "") if adj else "",
+            patient or "",
+            s["round"],
+            s["kind"],
+            model,
+            rank,
+            "" if score is None else repr(score),
+            len(votes),
+            len(skips.get(image_id, [])),
+            ";".join(skips.get(image_id, [])),
+            *times.get(image_id, ("", "")),
+        ]
         for rid in raters:
             lab = labels.get((image_id, rid))
-            row += ["", "", ""] if lab is None else [
-                lab["label"], lab["note"] or "", "" if lab["seconds"] is None
-                else repr(lab["seconds"])]
+            row += (
+                ["", "", ""]
+                if lab is None
+                else [
+                    lab["label"],
+                    lab["note"] or "",
+                    "" if lab["seconds"] is None else repr(lab["seconds"]),
+                ]
+            )
         rows.append(row)
     return header, rows
 

@@ -44,8 +44,11 @@ class ImageStore:
     def row(self, conn, image_id):
         """The images row of ``image_id``; :class:`NotFound` if there is none."""
         key = parse_image_id(image_id)
-        row = None if key is None else conn.execute(
-            "SELECT * FROM images WHERE id = ?", (key,)).fetchone()
+        row = (
+            None
+            if key is None
+            else conn.execute("SELECT * FROM images WHERE id = ?", (key,)).fetchone()
+        )
         if row is None:
             raise NotFound("no such image.")
         return row
@@ -74,8 +77,9 @@ class ImageStore:
             raise
         except Exception as exc:  # decoders fail in many ways
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise NotFound(f"the file of image {image_id} cannot be shown: "
-                           f"{' '.join(str(reason).split())}") from None
+            raise NotFound(
+                f"the file of image {image_id} cannot be shown: {' '.join(str(reason).split())}"
+            ) from None
 
     def png(self, image_id):
         """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
@@ -106,15 +110,19 @@ class ImageStore:
         """
         with self.db.connect() as conn:
             row = self.row(conn, image_id)
-        cached = self.preview_dir / (f"{row['id']}-{row['sha256'][:16]}-"
-                                     f"{max_size or 'full'}.png16")
+        cached = self.preview_dir / (f"{row['id']}-{row['sha256'][:16]}-{max_size or 'full'}.png16")
         if cached.is_file():
             data = cached.read_bytes()
             with Image.open(io.BytesIO(data)) as img:
                 return data, json.loads(img.text["skal_cxr"])
         pixels, center, width, windows = self.pixels(image_id, presets=True)
-        info = {"full_width": pixels.shape[1], "full_height": pixels.shape[0],
-                "center": center, "window": width, "presets": windows}
+        info = {
+            "full_width": pixels.shape[1],
+            "full_height": pixels.shape[0],
+            "center": center,
+            "window": width,
+            "presets": windows,
+        }
         h, w = pixels.shape
         scale = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
         info["width"], info["height"] = max(1, round(w * scale)), max(1, round(h * scale))
@@ -138,12 +146,14 @@ class ImageStore:
             if row["patient"] is None:
                 rows = [row]
             else:
-                rows = conn.execute("SELECT * FROM images WHERE patient = ?",
-                                    (row["patient"],)).fetchall()
-        rows = sorted(rows, key=lambda r: (r["study_date"] is None, r["study_date"] or "",
-                                           r["id"]))
-        return [{"image_id": str(r["id"]), "date": r["study_date"],
-                 "current": r["id"] == row["id"]} for r in rows]
+                rows = conn.execute(
+                    "SELECT * FROM images WHERE patient = ?", (row["patient"],)
+                ).fetchall()
+        rows = sorted(rows, key=lambda r: (r["study_date"] is None, r["study_date"] or "", r["id"]))
+        return [
+            {"image_id": str(r["id"]), "date": r["study_date"], "current": r["id"] == row["id"]}
+            for r in rows
+        ]
 
     def header(self, image_id, tags):
         """The DICOM attributes ``tags`` of an image (see :func:`~._images.header_values`)."""
@@ -152,13 +162,14 @@ class ImageStore:
     def table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order."""
         with self.db.connect() as conn:
-            return [(str(r[0]), r[1], r[2], r[3]) for r in
-                    conn.execute("SELECT id, relpath, sha256, patient FROM images ORDER BY id")]
+            return [
+                (str(r[0]), r[1], r[2], r[3])
+                for r in conn.execute("SELECT id, relpath, sha256, patient FROM images ORDER BY id")
+            ]
 
     def files(self, conn):
         """``{image_id: (relpath, patient)}`` of every image."""
-        return {r[0]: (r[1], r[2]) for r in conn.execute(
-            "SELECT id, relpath, patient FROM images")}
+        return {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, relpath, patient FROM images")}
 
     def count(self):
         """Number of images in the pool."""

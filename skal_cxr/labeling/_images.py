@@ -22,8 +22,17 @@ from ..datasets._image_folder import _is_missing
 from ..datasets._image_io import check_pixel_limit, is_dicom
 from ..datasets._paths import repeated_files, resolve_image_name
 
-__all__ = ["IMAGE_SUFFIXES", "find_images", "file_sha256", "display_pixels", "window_png",
-           "pixels_png16", "film_context", "HEADER_TAGS", "header_values"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "find_images",
+    "file_sha256",
+    "display_pixels",
+    "window_png",
+    "pixels_png16",
+    "film_context",
+    "HEADER_TAGS",
+    "header_values",
+]
 
 #: DICOM attributes the page's film panel shows by default (keywords).
 HEADER_TAGS = ("ViewPosition", "PatientAge", "PatientSex", "StudyDate", "Modality")
@@ -59,15 +68,15 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
         raise ValueError(f"image folder {image_dir} does not exist.")
     if csv_path is None:
         found = sorted(
-            p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*")
+            p.relative_to(image_dir).as_posix()
+            for p in image_dir.rglob("*")
             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and _inside(p, image_dir)
         )
         rows = [(name, None) for name in found]
         where = [repr(name) for name in found]
     else:
         # (any common encoding and delimiter; rows of the wrong length are problems)
-        table = read_csv_table(csv_path, [image_column] + ([group_column] if group_column
-                                                           else []))
+        table = read_csv_table(csv_path, [image_column] + ([group_column] if group_column else []))
         rows, problems, where = [], [], []
         for line, row in table.rows:
             name = row[image_column].strip()
@@ -87,15 +96,17 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
                 rows.append((Path(os.path.relpath(path, image_dir)).as_posix(), patient))
                 where.append(f"line {line} ({name!r})")
         if problems:
-            raise ValueError(f"{len(problems)} rows of {csv_path} are unusable:\n  "
-                             + "\n  ".join(problems[:20]))
+            raise ValueError(
+                f"{len(problems)} rows of {csv_path} are unusable:\n  " + "\n  ".join(problems[:20])
+            )
     repeated = repeated_files([image_dir / name for name, _ in rows])
     if repeated:
         listed = [f"{where[i]} is the same file as {where[j]}" for i, j in repeated.items()]
         raise ValueError(
             f"files listed more than once (a link and its target are one file): "
             f"{'; '.join(listed[:10])}{' ...' if len(listed) > 10 else ''}. List each "
-            "image once (remove the link, or give a CSV naming one of them).")
+            "image once (remove the link, or give a CSV naming one of them)."
+        )
     if not rows:
         raise ValueError(f"no images found in {image_dir} (suffixes {', '.join(IMAGE_SUFFIXES)}).")
     return rows
@@ -123,8 +134,12 @@ def _dicom_pixels(path):
         )
 
     ds = pydicom.dcmread(path)
-    check_pixel_limit(path, int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0),
-                      int(ds.get("NumberOfFrames", 1) or 1))
+    check_pixel_limit(
+        path,
+        int(ds.get("Rows", 0) or 0),
+        int(ds.get("Columns", 0) or 0),
+        int(ds.get("NumberOfFrames", 1) or 1),
+    )
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
     if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
         raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same value.")
@@ -139,11 +154,13 @@ def _dicom_pixels(path):
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
         arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
+
         def values(v):
             return list(v) if isinstance(v, pydicom.multival.MultiValue) else [v]
 
-        names = (values(ds.WindowCenterWidthExplanation)
-                 if "WindowCenterWidthExplanation" in ds else [])
+        names = (
+            values(ds.WindowCenterWidthExplanation) if "WindowCenterWidthExplanation" in ds else []
+        )
         for k, (c, w) in enumerate(zip(values(ds.WindowCenter), values(ds.WindowWidth))):
             name = str(names[k]).strip() if k < len(names) else ""
             windows.append((float(c), float(w), name or f"window {k + 1}"))
@@ -192,8 +209,10 @@ def display_pixels(path, presets=False):
         windows = [(lo + hi - c, w, name) for c, w, name in windows]
     scale = 65535.0 / (hi - lo) if hi - lo > 65535 else 1.0
     pixels = np.round((arr - lo) * scale).astype(np.uint16)
-    windows = [{"name": name, "center": float((c - lo) * scale),
-                "width": float(max(w * scale, 1.0))} for c, w, name in windows]
+    windows = [
+        {"name": name, "center": float((c - lo) * scale), "width": float(max(w * scale, 1.0))}
+        for c, w, name in windows
+    ]
     if windows:
         center, width = windows[0]["center"], windows[0]["width"]
     else:
@@ -237,7 +256,8 @@ def pixels_png16(pixels, max_size=None, text=None):
         scale = max_size / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small = Image.fromarray(pixels.astype(np.float32), mode="F").resize(
-            size, Image.Resampling.BOX)
+            size, Image.Resampling.BOX
+        )
         pixels = np.clip(np.round(np.asarray(small)), 0, 65535).astype(np.uint16)
     from PIL.PngImagePlugin import PngInfo
 
@@ -246,7 +266,8 @@ def pixels_png16(pixels, max_size=None, text=None):
         info.add_text(key, value)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint16)).save(
-        buf, format="PNG", compress_level=1, pnginfo=info)
+        buf, format="PNG", compress_level=1, pnginfo=info
+    )
     return buf.getvalue(), (pixels.shape[1], pixels.shape[0])
 
 

@@ -31,9 +31,13 @@ __all__ = ["init_project", "open_project"]
 
 #: Constraints of a project's own settings (the round settings are the engine's).
 _CONSTRAINTS = {
-    "labels_per_image": [Integers(1)], "query_size": [Integers(1)],
-    "initial_size": [Integers(1), None], "reserve_size": [Integers(0), None],
-    "stop_set_size": [Integers(1)], "stop_window": [Integers(1)], "random_state": [Integers(0)],
+    "labels_per_image": [Integers(1)],
+    "query_size": [Integers(1)],
+    "initial_size": [Integers(1), None],
+    "reserve_size": [Integers(0), None],
+    "stop_set_size": [Integers(1)],
+    "stop_window": [Integers(1)],
+    "random_state": [Integers(0)],
     "n_jobs": [Integers(1), Options(numbers.Integral, {-1}), None],
     "adjudicate_spread": [Integers(1)],
 }
@@ -53,8 +57,10 @@ def _resolve_pool_size(pool_size, n_images, query_size, reserve_size):
         size = max(AUTO_POOL_SIZE, query_size, reserve_size)
         return None if n_images <= size else size
     if pool_size is not None and reserve_size > pool_size:
-        raise LabelingError(f"pool_size ({pool_size}) is smaller than reserve_size "
-                            f"({reserve_size}): a reserve query could not find enough images.")
+        raise LabelingError(
+            f"pool_size ({pool_size}) is smaller than reserve_size "
+            f"({reserve_size}): a reserve query could not find enough images."
+        )
     return pool_size
 
 
@@ -73,15 +79,44 @@ def _renamed_query_size(query_size, batch_size):
     return batch_size
 
 
-def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
-                 group_column=None, date_column=None, labels_per_image=1, strategy="mean_std",
-                 query_size=_QUERY_SIZE, initial_size=None, budget=None, image_size=64,
-                 class_weight=None, consensus="majority", adjudicate_spread=1, header_tags=None,
-                 cold_start="random", reserve_size=None, lease_seconds=3600, show_prediction=False,
-                 stop_set_size=1000,
-                 stop_window=3, stop_threshold=0.99, n_mc_samples=20, pool_size="auto",
-                 estimator=None, training=None, torch_threads=1, random_state=0, n_jobs=None,
-                 progress=False, batch_size="deprecated", dicomweb=None, prepare=None):
+def init_project(
+    path,
+    image_dir,
+    classes,
+    *,
+    csv=None,
+    image_column="filename",
+    group_column=None,
+    date_column=None,
+    labels_per_image=1,
+    strategy="mean_std",
+    query_size=_QUERY_SIZE,
+    initial_size=None,
+    budget=None,
+    image_size=64,
+    class_weight=None,
+    consensus="majority",
+    adjudicate_spread=1,
+    header_tags=None,
+    cold_start="random",
+    reserve_size=None,
+    lease_seconds=3600,
+    show_prediction=False,
+    stop_set_size=1000,
+    stop_window=3,
+    stop_threshold=0.99,
+    n_mc_samples=20,
+    pool_size="auto",
+    estimator=None,
+    training=None,
+    torch_threads=1,
+    random_state=0,
+    n_jobs=None,
+    progress=False,
+    batch_size="deprecated",
+    dicomweb=None,
+    prepare=None,
+):
     """Create a labeling project in the new folder ``path``.
 
     Registers every image (path relative to ``image_dir`` and SHA-256 of its
@@ -210,12 +245,21 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
     checked = check_values(
-        {"labels_per_image": labels_per_image, "query_size": query_size,
-         "initial_size": initial_size, "reserve_size": reserve_size,
-         "stop_set_size": stop_set_size, "stop_window": stop_window,
-         "random_state": random_state, "n_jobs": n_jobs,
-         "adjudicate_spread": adjudicate_spread},
-        _CONSTRAINTS, "init_project", error=LabelingError)
+        {
+            "labels_per_image": labels_per_image,
+            "query_size": query_size,
+            "initial_size": initial_size,
+            "reserve_size": reserve_size,
+            "stop_set_size": stop_set_size,
+            "stop_window": stop_window,
+            "random_state": random_state,
+            "n_jobs": n_jobs,
+            "adjudicate_spread": adjudicate_spread,
+        },
+        _CONSTRAINTS,
+        "init_project",
+        error=LabelingError,
+    )
     labels_per_image, query_size = checked["labels_per_image"], checked["query_size"]
     initial_size = query_size if initial_size is None else checked["initial_size"]
     reserve_size = query_size if reserve_size is None else checked["reserve_size"]
@@ -223,27 +267,38 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     random_state, n_jobs = checked["random_state"], checked["n_jobs"]
     adjudicate_spread = checked["adjudicate_spread"]
     if consensus not in CONSENSUS + ("adjudicate",):
-        raise LabelingError(f"consensus must be one of {CONSENSUS + ('adjudicate',)}; "
-                            f"got {consensus!r}.")
+        raise LabelingError(
+            f"consensus must be one of {CONSENSUS + ('adjudicate',)}; got {consensus!r}."
+        )
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:
         raise LabelingError(f"lease_seconds must be positive or None; got {lease_seconds!r}.")
     if not 0 < float(stop_threshold) <= 1:
         raise LabelingError(f"stop_threshold must be in (0, 1]; got {stop_threshold!r}.")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(
-            budget, numbers.Real) or not budget > 0
-            or (budget > 1 and not float(budget).is_integer())):
-        raise LabelingError(f"budget must be a count or a fraction in (0, 1] of the pool; "
-                            f"got {budget!r}.")
+    if budget is not None and (
+        isinstance(budget, bool)
+        or not isinstance(budget, numbers.Real)
+        or not budget > 0
+        or (budget > 1 and not float(budget).is_integer())
+    ):
+        raise LabelingError(
+            f"budget must be a count or a fraction in (0, 1] of the pool; got {budget!r}."
+        )
     if isinstance(pool_size, str) and pool_size != "auto":
-        raise LabelingError(f"pool_size must be 'auto', None or a positive integer; got "
-                            f"{pool_size!r}.")
+        raise LabelingError(
+            f"pool_size must be 'auto', None or a positive integer; got {pool_size!r}."
+        )
     try:
         rounds = RoundConfig.from_params(
-            strategy=strategy, seed=random_state, query_size=query_size,
-            n_mc_samples=n_mc_samples, pool_size=None if pool_size == "auto" else pool_size,
-            class_weight=class_weight, estimator=estimator, training=training,
+            strategy=strategy,
+            seed=random_state,
+            query_size=query_size,
+            n_mc_samples=n_mc_samples,
+            pool_size=None if pool_size == "auto" else pool_size,
+            class_weight=class_weight,
+            estimator=estimator,
+            training=training,
             torch_threads=torch_threads,
         )
     except ConfigError as exc:
@@ -260,34 +315,49 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
         raise LabelingError(str(exc)) from exc
     image_dir = Path(image_dir).resolve()
     n = len(rows)
-    rounds = RoundConfig.from_dict(rounds.to_dict(), pool_size=_resolve_pool_size(
-        pool_size, n, query_size, reserve_size))
+    rounds = RoundConfig.from_dict(
+        rounds.to_dict(), pool_size=_resolve_pool_size(pool_size, n, query_size, reserve_size)
+    )
     if initial_size > n:
         raise LabelingError(f"initial_size ({initial_size}) is larger than the pool ({n} images).")
     config = {
-        "name": path.resolve().name, "image_dir": str(image_dir),
+        "name": path.resolve().name,
+        "image_dir": str(image_dir),
         "csv": None if csv is None else str(Path(csv).resolve()),
-        "classes": classes, "labels_per_image": labels_per_image, "strategy": strategy,
-        "query_size": query_size, "initial_size": initial_size,
-        "budget": None if budget is None else int(min(budget, n)) if budget >= 1
+        "classes": classes,
+        "labels_per_image": labels_per_image,
+        "strategy": strategy,
+        "query_size": query_size,
+        "initial_size": initial_size,
+        "budget": None
+        if budget is None
+        else int(min(budget, n))
+        if budget >= 1
         else int(round(budget * n)),
-        "image_size": image_size, "consensus": consensus,
-        "adjudicate_spread": adjudicate_spread, "cold_start": cold_start,
+        "image_size": image_size,
+        "consensus": consensus,
+        "adjudicate_spread": adjudicate_spread,
+        "cold_start": cold_start,
         "header_tags": list(HEADER_TAGS if header_tags is None else header_tags),
-        "reserve_size": reserve_size, "show_prediction": bool(show_prediction),
+        "reserve_size": reserve_size,
+        "show_prediction": bool(show_prediction),
         "lease_seconds": None if lease_seconds is None else float(lease_seconds),
-        "stop_set_size": min(stop_set_size, n), "stop_window": stop_window,
-        "stop_threshold": float(stop_threshold), "random_state": random_state,
+        "stop_set_size": min(stop_set_size, n),
+        "stop_window": stop_window,
+        "stop_threshold": float(stop_threshold),
+        "random_state": random_state,
         "engine": {k: v for k, v in rounds.to_dict().items() if k in ROUND_KEYS},
     }
     if dicomweb is not None:
         config["dicomweb"] = dict(dicomweb)
     if config["budget"] is not None and config["budget"] < initial_size:
-        raise LabelingError(f"budget ({config['budget']}) is smaller than the initial batch "
-                            f"({initial_size}).")
+        raise LabelingError(
+            f"budget ({config['budget']}) is smaller than the initial batch ({initial_size})."
+        )
     # one pass over the files: the cache records each one's SHA-256
-    cache = build_pool_cache(path, image_size, [image_dir / rel for rel, _ in rows],
-                             n_jobs=n_jobs, progress=progress)
+    cache = build_pool_cache(
+        path, image_size, [image_dir / rel for rel, _ in rows], n_jobs=n_jobs, progress=progress
+    )
     hashes = [entry["sha256"] for entry in cache.index]
     context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
@@ -295,25 +365,35 @@ def init_project(path, image_dir, classes, *, csv=None, image_column="filename",
     conn = connect(path / DB_FILE)
     try:
         create_schema(conn)
-        stop_set = np.sort(np.random.default_rng([random_state, 1]).choice(
-            n, config["stop_set_size"], replace=False)) + 1
+        stop_set = (
+            np.sort(
+                np.random.default_rng([random_state, 1]).choice(
+                    n, config["stop_set_size"], replace=False
+                )
+            )
+            + 1
+        )
         with transaction(conn):
             conn.executemany(
                 "INSERT INTO images (id, relpath, sha256, patient, study_date) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(i + 1, rel, h, *ctx) for i, ((rel, _), h, ctx) in
-                 enumerate(zip(rows, hashes, context))],
+                [
+                    (i + 1, rel, h, *ctx)
+                    for i, ((rel, _), h, ctx) in enumerate(zip(rows, hashes, context))
+                ],
             )
             conn.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
-            conn.execute("INSERT INTO meta VALUES ('stop_set', ?)",
-                         (json.dumps(stop_set.tolist()),))
+            conn.execute(
+                "INSERT INTO meta VALUES ('stop_set', ?)", (json.dumps(stop_set.tolist()),)
+            )
     finally:
         conn.close()
     project = LabelingProject(path)
     batch, reserve, strategy = first_batch(project)  # round 0: the first batch, no model
     with project.db.connect() as conn, transaction(conn):
-        project.queue.insert_round(conn, 0, strategy, batch, None, reserve, 0,
-                                   [0] * len(classes), None, None, None)
+        project.queue.insert_round(
+            conn, 0, strategy, batch, None, reserve, 0, [0] * len(classes), None, None, None
+        )
     return project
 
 

@@ -28,8 +28,9 @@ def check_text(value, name):
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidLabel(f"{name} is not valid Unicode text (it holds a lone surrogate).")\
-            from None
+        raise InvalidLabel(
+            f"{name} is not valid Unicode text (it holds a lone surrogate)."
+        ) from None
     return value
 
 
@@ -68,21 +69,33 @@ class Labels:
             img = self.images.row(conn, image_id)["id"]
             row = self.queue.assignment(conn, img, rid)
             if row is None or row["state"] != "open":
-                why = {"labeled": " (already labeled: undo first)",
-                       "expired": " any more (held too long: it went to another rater)"}
-                raise Conflict("this image is not assigned to you for labeling"
-                               + why.get(row["state"] if row is not None else "", "") + ".")
+                why = {
+                    "labeled": " (already labeled: undo first)",
+                    "expired": " any more (held too long: it went to another rater)",
+                }
+                raise Conflict(
+                    "this image is not assigned to you for labeling"
+                    + why.get(row["state"] if row is not None else "", "")
+                    + "."
+                )
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
                 "seconds, note, created_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-                (img, rid, label, row["round"], row["kind"],
-                 None if seconds is None else float(seconds),
-                 None if note is None else str(note), created))
+                (
+                    img,
+                    rid,
+                    label,
+                    row["round"],
+                    row["kind"],
+                    None if seconds is None else float(seconds),
+                    None if note is None else str(note),
+                    created,
+                ),
+            )
             self.queue.set_assignment(conn, img, rid, "labeled")
             label_id = cur.lastrowid
-        return {"label_id": label_id, "image_id": str(img), "label": label,
-                "created_at": created}
+        return {"label_id": label_id, "image_id": str(img), "label": label, "created_at": created}
 
     def skip(self, rater, image_id):
         """Give an assigned image back; this rater will not see it again."""
@@ -105,14 +118,17 @@ class Labels:
                 raise NotFound("no such label.")
             if row["rater_id"] != rid:
                 raise Forbidden("this label is another rater's.")
-            latest = conn.execute("SELECT MAX(id) FROM labels WHERE image_id = ? AND "
-                                  "rater_id = ?", (row["image_id"], rid)).fetchone()[0]
+            latest = conn.execute(
+                "SELECT MAX(id) FROM labels WHERE image_id = ? AND rater_id = ?",
+                (row["image_id"], rid),
+            ).fetchone()[0]
             if latest != label_id:
                 raise Conflict("this label was already withdrawn or replaced.")
             conn.execute(
                 "INSERT INTO labels (image_id, rater_id, label, supersedes, round, queue_kind, "
                 "seconds, note, created_at) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL, ?)",
-                (row["image_id"], rid, label_id, row["round"], row["queue_kind"], utcnow()))
+                (row["image_id"], rid, label_id, row["round"], row["queue_kind"], utcnow()),
+            )
             self.queue.set_assignment(conn, row["image_id"], rid, "open", reopen=True)
         return {"label_id": label_id, "undone": True, "image_id": str(row["image_id"])}
 
@@ -123,7 +139,8 @@ class Labels:
                 "SELECT l.id AS label_id, l.image_id, i.relpath, r.name AS rater, l.label, "
                 "l.supersedes, l.round, l.queue_kind, l.seconds, l.note, l.created_at "
                 "FROM labels l JOIN raters r ON r.id = l.rater_id JOIN images i "
-                "ON i.id = l.image_id ORDER BY l.id").fetchall()
+                "ON i.id = l.image_id ORDER BY l.id"
+            ).fetchall()
         out = [dict(r) for r in rows]
         for r in out:
             r["image_id"] = str(r["image_id"])
@@ -131,6 +148,10 @@ class Labels:
 
     def time_span(self, conn):
         """``{image_id: (first, last)}`` times of each image's labels."""
-        return {r[0]: (r[1], r[2]) for r in conn.execute(
-            "SELECT image_id, MIN(created_at), MAX(created_at) FROM labels "
-            "WHERE label IS NOT NULL GROUP BY image_id")}
+        return {
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                "SELECT image_id, MIN(created_at), MAX(created_at) FROM labels "
+                "WHERE label IS NOT NULL GROUP BY image_id"
+            )
+        }

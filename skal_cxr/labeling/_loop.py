@@ -60,8 +60,12 @@ def cold_start(project):
         features = pool_embedding(project)
         learner = SimpleNamespace(estimator=None, X_training=None)
         order, _ = STRATEGIES[cfg["cold_start"]](
-            learner, features, size + reserve_size, embedding="precomputed",
-            random_state=np.random.default_rng([seed, 1]))
+            learner,
+            features,
+            size + reserve_size,
+            embedding="precomputed",
+            random_state=np.random.default_rng([seed, 1]),
+        )
         batch, reserve = np.asarray(order[:size]), np.asarray(order[size:])
     else:
         X = project.pool_array()
@@ -90,8 +94,12 @@ def pool_embedding(project):
         One row per pool image, in pool order.
     """
     folder = cache_dir(project.path, project.config["image_size"])
-    return cached_embedding(PixelPCA(n_components=50, random_state=project.round_config.seed),
-                            project.pool_array(), folder, name="pca")
+    return cached_embedding(
+        PixelPCA(n_components=50, random_state=project.round_config.seed),
+        project.pool_array(),
+        folder,
+        name="pca",
+    )
 
 
 def round_job(project):
@@ -122,13 +130,16 @@ def round_job(project):
     n = len(project.pool_array())
     r = latest["round"] + 1
     return {
-        "path": str(project.path), "round": r,
-        "image_size": list(project.config["image_size"]), "n_images": n,
-        "labeled": (ids - 1).tolist(), "codes": codes.tolist(),
+        "path": str(project.path),
+        "round": r,
+        "image_size": list(project.config["image_size"]),
+        "n_images": n,
+        "labeled": (ids - 1).tolist(),
+        "codes": codes.tolist(),
         "exclude": [q - 1 for q in queued],
-        "n_next": max(0, min(rounds.query_size, project.budget() - len(queued),
-                             n - len(queued))),
-        "stop_set": [i - 1 for i in project.stop_set], "rounds": rounds.to_dict(),
+        "n_next": max(0, min(rounds.query_size, project.budget() - len(queued), n - len(queued))),
+        "stop_set": [i - 1 for i in project.stop_set],
+        "rounds": rounds.to_dict(),
         "n_classes": len(project.classes),
         # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
         "query_seed": round_seed(rounds.seed, r - 1),
@@ -139,8 +150,9 @@ def round_job(project):
 def _record_round(project, job, result):
     """Insert the round in one transaction; ``(queried, queued ids)``, or None if it exists."""
     queue, budget = project.queue, project.budget()
-    counts = np.bincount(np.asarray(job["codes"], dtype=np.int64),
-                         minlength=len(project.classes)).tolist()
+    counts = np.bincount(
+        np.asarray(job["codes"], dtype=np.int64), minlength=len(project.classes)
+    ).tolist()
     queried, scores = result["queried"], result["scores"]
     with project.db.connect() as conn, transaction(conn):
         if queue.has_round(conn, job["round"]):
@@ -148,13 +160,22 @@ def _record_round(project, job, result):
         # reserve images handed out while training are queued already and count
         # against the budget
         now = set(queue.queued_ids(conn))
-        keep = [k for k, q in enumerate(queried) if q + 1 not in now][:max(0, budget - len(now))]
+        keep = [k for k, q in enumerate(queried) if q + 1 not in now][: max(0, budget - len(now))]
         queried = [queried[k] for k in keep]
         scores = None if scores is None else [scores[k] for k in keep]
-        queue.insert_round(conn, job["round"], project.round_config.strategy,
-                           [q + 1 for q in queried], scores, [], len(job["labeled"]), counts,
-                           result["fit_time"], result["query_time"],
-                           result["stop_predictions"])
+        queue.insert_round(
+            conn,
+            job["round"],
+            project.round_config.strategy,
+            [q + 1 for q in queried],
+            scores,
+            [],
+            len(job["labeled"]),
+            counts,
+            result["fit_time"],
+            result["query_time"],
+            result["stop_predictions"],
+        )
     return queried, now
 
 
@@ -211,8 +232,9 @@ def train_next_round(project, run=None):
     if queried and reserve_n > 0:
         state.set("querying", r, None)
         seed = int(np.random.SeedSequence([project.round_config.seed, r, 1]).generate_state(1)[0])
-        reserve = run("reserve", {**job, "exclude": exclude, "n_reserve": reserve_n,
-                                  "reserve_seed": seed})["reserve"]
+        reserve = run(
+            "reserve", {**job, "exclude": exclude, "n_reserve": reserve_n, "reserve_seed": seed}
+        )["reserve"]
         with project.db.connect() as conn, transaction(conn):
             project.queue.set_reserve(conn, r, [q + 1 for q in reserve])
     state.set("idle", r)
@@ -246,6 +268,8 @@ def predict_image(project, image_id):
     X = project.pool_array()
     if not 1 <= image_id <= len(X):
         return None
-    proba = np.asarray(model.predict_proba(X[image_id - 1:image_id]))[0]
-    return {"class": project.classes[int(np.argmax(proba))],
-            "probabilities": {c: float(p) for c, p in zip(project.classes, proba)}}
+    proba = np.asarray(model.predict_proba(X[image_id - 1 : image_id]))[0]
+    return {
+        "class": project.classes[int(np.argmax(proba))],
+        "probabilities": {c: float(p) for c, p in zip(project.classes, proba)},
+    }

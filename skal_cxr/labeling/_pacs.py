@@ -27,8 +27,12 @@ POOL_CSV = "pool.csv"
 
 
 def _connection(auth, credentials_file, credentials_env, ca_bundle):
-    return {"auth": auth, "credentials_file": credentials_file,
-            "credentials_env": credentials_env, "ca_bundle": ca_bundle}
+    return {
+        "auth": auth,
+        "credentials_file": credentials_file,
+        "credentials_env": credentials_env,
+        "ca_bundle": ca_bundle,
+    }
 
 
 def _write_pool_csv(pool):
@@ -43,9 +47,21 @@ def _write_pool_csv(pool):
     return path
 
 
-def init_dicomweb_project(path, url, classes, *, query=None, auth=None, credentials_file=None,
-                          credentials_env=None, ca_bundle=None, hash_patient_ids=False,
-                          fetch_n_jobs=4, progress=False, **options):
+def init_dicomweb_project(
+    path,
+    url,
+    classes,
+    *,
+    query=None,
+    auth=None,
+    credentials_file=None,
+    credentials_env=None,
+    ca_bundle=None,
+    hash_patient_ids=False,
+    fetch_n_jobs=4,
+    progress=False,
+    **options,
+):
     """Create a labeling project whose pool is the images a PACS query matches.
 
     Lists the instances with QIDO-RS and retrieves them with WADO-RS into
@@ -97,34 +113,60 @@ def init_dicomweb_project(path, url, classes, *, query=None, auth=None, credenti
             raise LabelingError(f"{key} does not apply to a DICOMweb project.")
     path = Path(path)
     if (path / DB_FILE).exists():
-        raise LabelingError(f"{path} is already a project; `skal-cxr label pull {path}` "
-                            "retrieves the studies that arrived since.")
-    source = {"url": url, "query": query or "", "auth": auth,
-              "hash_patient_ids": bool(hash_patient_ids)}
+        raise LabelingError(
+            f"{path} is already a project; `skal-cxr label pull {path}` "
+            "retrieves the studies that arrived since."
+        )
+    source = {
+        "url": url,
+        "query": query or "",
+        "auth": auth,
+        "hash_patient_ids": bool(hash_patient_ids),
+    }
 
     def retrieve():  # once init_project has checked the options
         try:
-            pool = fetch_dicomweb(url, path / DICOM_DIR, query,
-                                  hash_patient_ids=hash_patient_ids, n_jobs=fetch_n_jobs,
-                                  progress=progress, **_connection(
-                                      auth, credentials_file, credentials_env, ca_bundle))
+            pool = fetch_dicomweb(
+                url,
+                path / DICOM_DIR,
+                query,
+                hash_patient_ids=hash_patient_ids,
+                n_jobs=fetch_n_jobs,
+                progress=progress,
+                **_connection(auth, credentials_file, credentials_env, ca_bundle),
+            )
         except DicomwebError as exc:
             raise LabelingError(str(exc)) from None
         if not len(pool):
-            raise LabelingError(f"the query {query or '(none)'!r} matched no image on "
-                                f"{pool.url}.")
+            raise LabelingError(f"the query {query or '(none)'!r} matched no image on {pool.url}.")
         _write_pool_csv(pool)
         source["url"] = pool.url  # as stored: checked, no trailing slash
 
     store = path / DICOM_DIR
-    project = init_project(path, store, classes, csv=store / POOL_CSV, image_column="filename",
-                           group_column="patient", progress=progress, prepare=retrieve,
-                           dicomweb=source, **options)
+    project = init_project(
+        path,
+        store,
+        classes,
+        csv=store / POOL_CSV,
+        image_column="filename",
+        group_column="patient",
+        progress=progress,
+        prepare=retrieve,
+        dicomweb=source,
+        **options,
+    )
     return project
 
 
-def pull_dicomweb(project, *, credentials_file=None, credentials_env=None, ca_bundle=None,
-                  fetch_n_jobs=4, progress=False):
+def pull_dicomweb(
+    project,
+    *,
+    credentials_file=None,
+    credentials_env=None,
+    ca_bundle=None,
+    fetch_n_jobs=4,
+    progress=False,
+):
     """Add to a DICOMweb project the instances that arrived on the server since.
 
     Runs the project's query again and retrieves only the new instances;
@@ -155,16 +197,23 @@ def pull_dicomweb(project, *, credentials_file=None, credentials_env=None, ca_bu
     if not source:
         raise LabelingError(f"{project.path} is not a DICOMweb project.")
     try:
-        pool = fetch_dicomweb(source["url"], project.path / DICOM_DIR, source["query"] or None,
-                              hash_patient_ids=source["hash_patient_ids"], n_jobs=fetch_n_jobs,
-                              progress=progress,
-                              **_connection(source["auth"], credentials_file, credentials_env,
-                                            ca_bundle))
+        pool = fetch_dicomweb(
+            source["url"],
+            project.path / DICOM_DIR,
+            source["query"] or None,
+            hash_patient_ids=source["hash_patient_ids"],
+            n_jobs=fetch_n_jobs,
+            progress=progress,
+            **_connection(source["auth"], credentials_file, credentials_env, ca_bundle),
+        )
     except DicomwebError as exc:
         raise LabelingError(str(exc)) from None
     known = {rel for _, rel, _, _ in project.image_table()}
-    new = [(r["file"], r["patient"] or f"study:{r['study']}") for r in pool.records
-           if r["file"] not in known]
+    new = [
+        (r["file"], r["patient"] or f"study:{r['study']}")
+        for r in pool.records
+        if r["file"] not in known
+    ]
     _write_pool_csv(pool)
     if new:
         _add_images(project, new, progress)
@@ -176,18 +225,21 @@ def _add_images(project, rows, progress):
     table = project.image_table()
     root = Path(project.config["image_dir"])
     files = [root / rel for _, rel, _, _ in table] + [root / rel for rel, _ in rows]
-    cache = build_pool_cache(project.path, project.config["image_size"], files,
-                             progress=progress)
-    hashes = [entry["sha256"] for entry in cache.index[len(table):]]
+    cache = build_pool_cache(project.path, project.config["image_size"], files, progress=progress)
+    hashes = [entry["sha256"] for entry in cache.index[len(table) :]]
     with project.db.connect() as conn, transaction(conn):
         n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
         if n != len(table):
-            raise LabelingError(f"{project.path} changed while images were added; run "
-                                "the pull again.")
+            raise LabelingError(
+                f"{project.path} changed while images were added; run the pull again."
+            )
         conn.executemany(
             "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
-            [(n + 1 + i, rel, h, patient) for i, ((rel, patient), h) in
-             enumerate(zip(rows, hashes))])
+            [
+                (n + 1 + i, rel, h, patient)
+                for i, ((rel, patient), h) in enumerate(zip(rows, hashes))
+            ],
+        )
 
 
 def _standing_raters(project):
@@ -210,8 +262,16 @@ def _model_version(project):
     return f"skal-cxr {__version__}, {project.name} {model}"
 
 
-def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=None,
-                 credentials_env=None, ca_bundle=None):
+def export_dicom(
+    project,
+    out_dir,
+    *,
+    stow=None,
+    auth=None,
+    credentials_file=None,
+    credentials_env=None,
+    ca_bundle=None,
+):
     """Write one DICOM Structured Report per labeled image; optionally send them.
 
     Each report (see ``skal_cxr.labeling._dicom_sr``) carries the image's
@@ -258,8 +318,12 @@ def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=Non
     if stow is not None:
         scheme = auth if auth is not None else source.get("auth")
         try:
-            session = dicomweb_session(scheme, credentials_file=credentials_file,
-                                       credentials_env=credentials_env, ca_bundle=ca_bundle)
+            session = dicomweb_session(
+                scheme,
+                credentials_file=credentials_file,
+                credentials_env=credentials_env,
+                ca_bundle=ca_bundle,
+            )
         except DicomwebError as exc:
             raise LabelingError(str(exc)) from None
     ids, codes = project.labeled_set()
@@ -275,13 +339,22 @@ def export_dicom(project, out_dir, *, stow=None, auth=None, credentials_file=Non
             header = None
         needed = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")
         if header is None or not all(k in header for k in needed):
-            raise LabelingError(f"image {image_id} ({path.name}) is not a DICOM instance; "
-                                "export --to-dicom needs DICOM images.") from None
+            raise LabelingError(
+                f"image {image_id} ({path.name}) is not a DICOM instance; "
+                "export --to-dicom needs DICOM images."
+            ) from None
         patient = lookup(header.StudyInstanceUID) if lookup else None
-        reports.append(make_label_sr(header, project.classes[code], code,
-                                     raters=raters.get(str(image_id), []) or ["unknown"],
-                                     model_version=version, patient=patient,
-                                     project=project.name))
+        reports.append(
+            make_label_sr(
+                header,
+                project.classes[code],
+                code,
+                raters=raters.get(str(image_id), []) or ["unknown"],
+                model_version=version,
+                patient=patient,
+                project=project.name,
+            )
+        )
     for sr in reports:
         write_sr(sr, out_dir)
     stored = 0
@@ -313,12 +386,15 @@ class _PatientLookup:
         if study_uid not in self.found:
             try:
                 studies = self.client.search_for_studies(
-                    search_filters={"StudyInstanceUID": study_uid}, fields=list(self._FIELDS))
+                    search_filters={"StudyInstanceUID": study_uid}, fields=list(self._FIELDS)
+                )
             except Exception as exc:  # requests' and the client's failures
                 raise LabelingError(describe_failure(self.url, exc)) from None
             if not studies:
-                raise LabelingError(f"study {study_uid} is not on {self.url}; its report "
-                                    "cannot be filed with its patient.")
+                raise LabelingError(
+                    f"study {study_uid} is not on {self.url}; its report "
+                    "cannot be filed with its patient."
+                )
             ds = pydicom.Dataset.from_json(json.dumps(studies[0]))
             self.found[study_uid] = {k: ds.get(k, "") for k in self._FIELDS}
         return self.found[study_uid]

@@ -23,12 +23,16 @@ def build_pool_cache(path, image_size, files, *, n_jobs=None, progress=False):
     LabelingError
         When some files cannot be read (the first 20 are listed).
     """
-    cache = build_image_cache(files, cache_dir(path, image_size), tuple(image_size),
-                              n_jobs=n_jobs, verbose=progress)
+    cache = build_image_cache(
+        files, cache_dir(path, image_size), tuple(image_size), n_jobs=n_jobs, verbose=progress
+    )
     if cache.errors:
         listed = list(cache.errors.values())
-        raise LabelingError(f"{len(listed)} images cannot be read: " + "; ".join(listed[:20])
-                            + (" ..." if len(listed) > 20 else ""))
+        raise LabelingError(
+            f"{len(listed)} images cannot be read: "
+            + "; ".join(listed[:20])
+            + (" ..." if len(listed) > 20 else "")
+        )
     return cache
 
 
@@ -60,11 +64,13 @@ def load_pool(path, image_size, image_dir, table):
     """
     root = Path(image_dir)
     cache = build_pool_cache(path, image_size, [root / rel for _, rel, _, _ in table])
-    changed = [rel for (_, rel, sha, _), entry in zip(table, cache.index)
-               if entry["sha256"] != sha]
+    changed = [rel for (_, rel, sha, _), entry in zip(table, cache.index) if entry["sha256"] != sha]
     if changed:
-        warnings.warn(f"{len(changed)} images changed since they were registered (first: "
-                      f"{changed[0]}); the model sees their new content.", stacklevel=3)
+        warnings.warn(
+            f"{len(changed)} images changed since they were registered (first: "
+            f"{changed[0]}); the model sees their new content.",
+            stacklevel=3,
+        )
     for old in (Path(path) / CACHE_DIR).glob("pool-*x*-*.npy"):
         old.unlink(missing_ok=True)  # the float32 pool of earlier versions
     return ImageRows(cache.images)

@@ -82,8 +82,8 @@ class LabelingProject:
                     version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             raise LabelingError(
-                f"{db} has schema version {version}; this skal_cxr reads version "
-                f"{SCHEMA_VERSION}.")
+                f"{db} has schema version {version}; this skal_cxr reads version {SCHEMA_VERSION}."
+            )
         self.config = read_settings(json.loads(meta["config"]))
         self.round_config = round_config(self.config)
         self.stop_set = json.loads(meta["stop_set"])
@@ -95,12 +95,19 @@ class LabelingProject:
         self.rater_store = Raters(self.db)
         self.image_store = ImageStore(self.db, self.path, self.config["image_dir"])
         self.queue = Queue(self.config["labels_per_image"], self.config.get("lease_seconds"))
-        self.label_store = Labels(self.db, self.rater_store, self.image_store, self.queue,
-                                  self.classes)
+        self.label_store = Labels(
+            self.db, self.rater_store, self.image_store, self.queue, self.classes
+        )
         self.model_store = ModelStore(self.path)
-        self.review = Adjudications(self.db, self.rater_store, self.image_store, self.queue,
-                                    self.classes, self.config["consensus"] == "adjudicate",
-                                    self.config.get("adjudicate_spread", 1))
+        self.review = Adjudications(
+            self.db,
+            self.rater_store,
+            self.image_store,
+            self.queue,
+            self.classes,
+            self.config["consensus"] == "adjudicate",
+            self.config.get("adjudicate_spread", 1),
+        )
         self.access = Access(self.db, self.rater_store, self.image_store, self.review)
         self.training = TrainingState(train_next_round)
 
@@ -367,8 +374,13 @@ class LabelingProject:
         if conn is None:
             with self.db.connect() as conn:
                 return self.labeled_set(conn)
-        return labeled_set(self.queue.image_states(conn), self.classes,
-                           self.config["consensus"], self.review, self.review.decided(conn))
+        return labeled_set(
+            self.queue.image_states(conn),
+            self.classes,
+            self.config["consensus"],
+            self.review,
+            self.review.decided(conn),
+        )
 
     def kappa(self, conn=None):
         """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels.
@@ -387,8 +399,7 @@ class LabelingProject:
         if conn is None:
             with self.db.connect() as conn:
                 return self.kappa(conn)
-        return kappa(self.queue.image_states(conn), self.classes,
-                     self.config["labels_per_image"])
+        return kappa(self.queue.image_states(conn), self.classes, self.config["labels_per_image"])
 
     def progress(self):
         """Batch and overall progress (as in ``GET /api/next``), the same for every rater.
@@ -433,9 +444,18 @@ class LabelingProject:
             n_queued = self.queue.queued_count(conn)
             agreement = self.review.agreement(conn)
         rounds = self.rounds()
-        return {**status(self.name, self.classes, counts, kappa_, rounds, self.training.as_dict(),
-                         stopping_signal(self.config, rounds, n_queued, self.n_images())),
-                "agreement": agreement}
+        return {
+            **status(
+                self.name,
+                self.classes,
+                counts,
+                kappa_,
+                rounds,
+                self.training.as_dict(),
+                stopping_signal(self.config, rounds, n_queued, self.n_images()),
+            ),
+            "agreement": agreement,
+        }
 
     def export(self, path, format="csv"):
         """Write the labels CSV (one row per image with a consensus, every rater's label,
@@ -470,8 +490,12 @@ class LabelingProject:
         """
         with self._lock:
             if self._pool is None or len(self._pool) != self.n_images():  # images pulled
-                self._pool = load_pool(self.path, self.config["image_size"],
-                                       self.config["image_dir"], self.image_table())
+                self._pool = load_pool(
+                    self.path,
+                    self.config["image_size"],
+                    self.config["image_dir"],
+                    self.image_table(),
+                )
             return self._pool
 
     def train_round(self):

@@ -33,33 +33,59 @@ class Queue:
         self.lease_seconds = lease_seconds
 
     # -- rounds ---------------------------------------------------------------
-    def insert_round(self, conn, round_, strategy, queried, scores, reserve, n_labeled,
-                     class_counts, fit_time, query_time, stop_predictions):
+    def insert_round(
+        self,
+        conn,
+        round_,
+        strategy,
+        queried,
+        scores,
+        reserve,
+        n_labeled,
+        class_counts,
+        fit_time,
+        query_time,
+        stop_predictions,
+    ):
         """Record a round and queue its batch ``queried`` (image ids) after the queue."""
         conn.execute(
             "INSERT INTO rounds (round, strategy, queried, scores, reserve, n_labeled, "
             "class_counts, fit_time, query_time, stop_predictions, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (round_, strategy, json.dumps([int(i) for i in queried]),
-             None if scores is None else json.dumps([float(s) for s in scores]),
-             json.dumps([int(i) for i in reserve]), int(n_labeled),
-             json.dumps([int(c) for c in class_counts]), fit_time, query_time,
-             None if stop_predictions is None else json.dumps(
-                 [int(p) for p in stop_predictions]), utcnow()))
+            (
+                round_,
+                strategy,
+                json.dumps([int(i) for i in queried]),
+                None if scores is None else json.dumps([float(s) for s in scores]),
+                json.dumps([int(i) for i in reserve]),
+                int(n_labeled),
+                json.dumps([int(c) for c in class_counts]),
+                fit_time,
+                query_time,
+                None
+                if stop_predictions is None
+                else json.dumps([int(p) for p in stop_predictions]),
+                utcnow(),
+            ),
+        )
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM queue").fetchone()[0]
         conn.executemany(
             "INSERT INTO queue (image_id, round, kind, seq) VALUES (?, ?, 'batch', ?)",
-            [(int(i), round_, seq + k + 1) for k, i in enumerate(queried)])
+            [(int(i), round_, seq + k + 1) for k, i in enumerate(queried)],
+        )
 
     def has_round(self, conn, round_):
         """Whether round ``round_`` is recorded."""
-        return conn.execute("SELECT 1 FROM rounds WHERE round = ?", (round_,)).fetchone() \
-            is not None
+        return (
+            conn.execute("SELECT 1 FROM rounds WHERE round = ?", (round_,)).fetchone() is not None
+        )
 
     def set_reserve(self, conn, round_, reserve):
         """Replace the reserve (image ids) of round ``round_``."""
-        conn.execute("UPDATE rounds SET reserve = ? WHERE round = ?",
-                     (json.dumps([int(i) for i in reserve]), round_))
+        conn.execute(
+            "UPDATE rounds SET reserve = ? WHERE round = ?",
+            (json.dumps([int(i) for i in reserve]), round_),
+        )
 
     def latest_round(self, conn):
         """The row of the latest round."""
@@ -80,8 +106,9 @@ class Queue:
         if self.finished(latest):
             return None
         states = self.image_states(conn)
-        batch = [s for s in states.values()
-                 if s["round"] == latest["round"] and s["kind"] == "batch"]
+        batch = [
+            s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"
+        ]
         if not batch or not all(s["done"] for s in batch):
             return None
         return latest
@@ -100,7 +127,8 @@ class Queue:
         return conn.execute(
             "SELECT image_id, rater_id, label FROM labels WHERE id IN "
             "(SELECT MAX(id) FROM labels GROUP BY image_id, rater_id) AND label IS NOT NULL "
-            "ORDER BY image_id, id").fetchall()
+            "ORDER BY image_id, id"
+        ).fetchall()
 
     def image_states(self, conn):
         """Per queued image: seq, round, kind, labels (rater -> label), open and done raters."""
@@ -108,10 +136,17 @@ class Queue:
         n_raters = conn.execute("SELECT COUNT(*) FROM raters").fetchone()[0]
         states = {}
         for r in conn.execute("SELECT image_id, round, kind, seq FROM queue ORDER BY seq"):
-            states[r[0]] = {"seq": r[3], "round": r[1], "kind": r[2], "labels": {},
-                            "open": set(), "seen": set()}
+            states[r[0]] = {
+                "seq": r[3],
+                "round": r[1],
+                "kind": r[2],
+                "labels": {},
+                "open": set(),
+                "seen": set(),
+            }
         for image_id, rater_id, state in conn.execute(
-                "SELECT image_id, rater_id, state FROM assignments"):
+            "SELECT image_id, rater_id, state FROM assignments"
+        ):
             s = states[image_id]
             s["seen"].add(rater_id)
             if state == "open":
@@ -138,7 +173,9 @@ class Queue:
         row = conn.execute(
             "SELECT a.image_id, q.round, q.kind FROM assignments a JOIN queue q "
             "ON q.image_id = a.image_id WHERE a.rater_id = ? AND a.state = 'open' "
-            "ORDER BY q.seq LIMIT 1", (rid,)).fetchone()
+            "ORDER BY q.seq LIMIT 1",
+            (rid,),
+        ).fetchone()
         if row is not None:
             return _next(row[0], row[1], row[2])
         self.expire_leases(conn, rid)
@@ -153,10 +190,18 @@ class Queue:
             if image_id is not None:
                 self.assign(conn, image_id, rid)
                 return _next(image_id, latest["round"], "reserve")
-            return {"image_id": None, "reason": "waiting", "round": latest["round"],
-                    "from_previous_model": False}
-        return {"image_id": None, "reason": "done", "round": latest["round"],
-                "from_previous_model": False}
+            return {
+                "image_id": None,
+                "reason": "waiting",
+                "round": latest["round"],
+                "from_previous_model": False,
+            }
+        return {
+            "image_id": None,
+            "reason": "done",
+            "round": latest["round"],
+            "from_previous_model": False,
+        }
 
     def ahead_for(self, conn, rid, n):
         """Up to ``n`` images rater ``rid`` will get after the current one, assigned now.
@@ -166,14 +211,25 @@ class Queue:
         stay free for the other raters (nobody waits because of a prefetch).
         Returns their ids (str), in queue order.
         """
-        held = [r[0] for r in conn.execute(
-            "SELECT a.image_id FROM assignments a JOIN queue q ON q.image_id = a.image_id "
-            "WHERE a.rater_id = ? AND a.state = 'open' ORDER BY q.seq", (rid,))][1:]
+        held = [
+            r[0]
+            for r in conn.execute(
+                "SELECT a.image_id FROM assignments a JOIN queue q ON q.image_id = a.image_id "
+                "WHERE a.rater_id = ? AND a.state = 'open' ORDER BY q.seq",
+                (rid,),
+            )
+        ][1:]
         if len(held) < n:
             n_others = conn.execute("SELECT COUNT(*) FROM raters").fetchone()[0] - 1
-            free = [i for i, s in self.image_states(conn).items()
-                    if not s["done"] and s["kind"] == "batch" and not s["open"]
-                    and rid not in s["seen"] and len(s["labels"]) < self.labels_per_image]
+            free = [
+                i
+                for i, s in self.image_states(conn).items()
+                if not s["done"]
+                and s["kind"] == "batch"
+                and not s["open"]
+                and rid not in s["seen"]
+                and len(s["labels"]) < self.labels_per_image
+            ]
             while len(held) < n and len(free) > n_others:
                 image_id = free.pop(0)
                 self.assign(conn, image_id, rid)
@@ -182,17 +238,24 @@ class Queue:
 
     def assign(self, conn, image_id, rid):
         """Open an assignment of ``image_id`` to rater ``rid``."""
-        conn.execute("INSERT INTO assignments (image_id, rater_id, state, opened_at) "
-                     "VALUES (?, ?, 'open', ?)", (image_id, rid, utcnow()))
+        conn.execute(
+            "INSERT INTO assignments (image_id, rater_id, state, opened_at) "
+            "VALUES (?, ?, 'open', ?)",
+            (image_id, rid, utcnow()),
+        )
 
     def expire_leases(self, conn, rid):
         """Take back images other raters have held open longer than ``lease_seconds``."""
         if self.lease_seconds is None:
             return
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=self.lease_seconds)).isoformat(
-            timespec="microseconds")
-        conn.execute("UPDATE assignments SET state = 'expired' WHERE state = 'open' AND "
-                     "rater_id != ? AND opened_at < ?", (rid, cutoff))
+            timespec="microseconds"
+        )
+        conn.execute(
+            "UPDATE assignments SET state = 'expired' WHERE state = 'open' AND "
+            "rater_id != ? AND opened_at < ?",
+            (rid, cutoff),
+        )
 
     def take_reserve(self, conn, latest, states, budget):
         """Queue the latest round's next reserve image not queued yet; return it (or None)."""
@@ -202,8 +265,10 @@ class Queue:
             if image_id in states:
                 continue
             seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM queue").fetchone()[0]
-            conn.execute("INSERT INTO queue (image_id, round, kind, seq) "
-                         "VALUES (?, ?, 'reserve', ?)", (image_id, latest["round"], seq + 1))
+            conn.execute(
+                "INSERT INTO queue (image_id, round, kind, seq) VALUES (?, ?, 'reserve', ?)",
+                (image_id, latest["round"], seq + 1),
+            )
             return image_id
         return None
 
@@ -212,18 +277,28 @@ class Queue:
         return conn.execute(
             "SELECT a.state, q.round, q.kind FROM assignments a JOIN queue q "
             "ON q.image_id = a.image_id WHERE a.image_id = ? AND a.rater_id = ?",
-            (image_id, rid)).fetchone()
+            (image_id, rid),
+        ).fetchone()
 
     def set_assignment(self, conn, image_id, rid, state, reopen=False):
         """Set the state of rater ``rid``'s assignment (``reopen``: hand it out anew now)."""
         if reopen:
-            conn.execute("UPDATE assignments SET state = ?, opened_at = ? WHERE image_id = ? "
-                         "AND rater_id = ?", (state, utcnow(), image_id, rid))
+            conn.execute(
+                "UPDATE assignments SET state = ?, opened_at = ? WHERE image_id = ? "
+                "AND rater_id = ?",
+                (state, utcnow(), image_id, rid),
+            )
         else:
-            conn.execute("UPDATE assignments SET state = ? WHERE image_id = ? AND rater_id = ?",
-                         (state, image_id, rid))
+            conn.execute(
+                "UPDATE assignments SET state = ? WHERE image_id = ? AND rater_id = ?",
+                (state, image_id, rid),
+            )
 
 
 def _next(image_id, round_, kind):
-    return {"image_id": str(image_id), "reason": None, "round": round_,
-            "from_previous_model": kind == "reserve"}
+    return {
+        "image_id": str(image_id),
+        "reason": None,
+        "round": round_,
+        "from_previous_model": kind == "reserve",
+    }

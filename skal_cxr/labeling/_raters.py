@@ -36,14 +36,18 @@ class Raters:
             raise LabelingError(f"role must be one of {ROLES}; got {role!r}.")
         name = str(name).strip()
         if not name or len(name) > 100 or any(ch in name for ch in "\r\n\t,"):
-            raise LabelingError(f"rater name must be 1-100 characters without commas, tabs "
-                                f"or newlines; got {name!r}.")
+            raise LabelingError(
+                f"rater name must be 1-100 characters without commas, tabs "
+                f"or newlines; got {name!r}."
+            )
         token = secrets.token_urlsafe(32)
         with self.db.connect() as conn, transaction(conn):
             if conn.execute("SELECT 1 FROM raters WHERE name = ?", (name,)).fetchone():
                 raise Conflict(f"a rater named {name!r} already exists.")
-            conn.execute("INSERT INTO raters (name, token_sha256, created_at, role) "
-                         "VALUES (?, ?, ?, ?)", (name, token_hash(token), utcnow(), role))
+            conn.execute(
+                "INSERT INTO raters (name, token_sha256, created_at, role) VALUES (?, ?, ?, ?)",
+                (name, token_hash(token), utcnow(), role),
+            )
         return token
 
     def names(self):
@@ -81,8 +85,11 @@ class Raters:
 
     def label_counts(self, conn):
         """``{name: number of standing labels}`` of every rater, in order."""
-        return dict(conn.execute(
-            "SELECT r.name, COUNT(c.image_id) FROM raters r LEFT JOIN ("
-            "SELECT image_id, rater_id FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
-            "GROUP BY image_id, rater_id) AND label IS NOT NULL) c ON c.rater_id = r.id "
-            "GROUP BY r.id ORDER BY r.id").fetchall())
+        return dict(
+            conn.execute(
+                "SELECT r.name, COUNT(c.image_id) FROM raters r LEFT JOIN ("
+                "SELECT image_id, rater_id FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
+                "GROUP BY image_id, rater_id) AND label IS NOT NULL) c ON c.rater_id = r.id "
+                "GROUP BY r.id ORDER BY r.id"
+            ).fetchall()
+        )

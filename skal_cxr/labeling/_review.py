@@ -47,7 +47,8 @@ class Adjudications:
         rows = conn.execute(
             "SELECT a.*, r.name AS adjudicator FROM adjudications a JOIN raters r "
             "ON r.id = a.rater_id WHERE a.id IN (SELECT MAX(id) FROM adjudications "
-            "GROUP BY image_id)").fetchall()
+            "GROUP BY image_id)"
+        ).fetchall()
         return {r["image_id"]: r for r in rows}
 
     def needs(self, state):
@@ -61,8 +62,11 @@ class Adjudications:
         """Image ids waiting for a decision, in queue order (not labeled by ``exclude_rater``)."""
         states = self.queue.image_states(conn) if states is None else states
         done = self.decided(conn)
-        return [i for i, s in states.items() if self.needs(s) and i not in done
-                and exclude_rater not in s["labels"]]
+        return [
+            i
+            for i, s in states.items()
+            if self.needs(s) and i not in done and exclude_rater not in s["labels"]
+        ]
 
     def _check_role(self, conn, rater):
         rid = self.raters.id_of(conn, rater)
@@ -85,7 +89,9 @@ class Adjudications:
             "SELECT r.name AS rater, l.label, l.note, l.seconds, l.created_at FROM labels l "
             "JOIN raters r ON r.id = l.rater_id WHERE l.image_id = ? AND l.id IN "
             "(SELECT MAX(id) FROM labels WHERE image_id = ? GROUP BY rater_id) "
-            "AND l.label IS NOT NULL ORDER BY l.id", (image_id, image_id)).fetchall()
+            "AND l.label IS NOT NULL ORDER BY l.id",
+            (image_id, image_id),
+        ).fetchall()
         return [dict(r) for r in rows]
 
     def next_for(self, rater):
@@ -103,8 +109,11 @@ class Adjudications:
             waiting = self.pending(conn, exclude_rater=rid)
             if not waiting:
                 return {"image_id": None, "labels": [], "pending": 0}
-            return {"image_id": str(waiting[0]), "labels": self.labels_of(conn, waiting[0]),
-                    "pending": len(waiting)}
+            return {
+                "image_id": str(waiting[0]),
+                "labels": self.labels_of(conn, waiting[0]),
+                "pending": len(waiting),
+            }
 
     def decide(self, rater, image_id, label, note=None):
         """Record adjudicator ``rater``'s decision on a pending image; committed on return.
@@ -135,9 +144,15 @@ class Adjudications:
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO adjudications (image_id, rater_id, label, note, created_at) "
-                "VALUES (?, ?, ?, ?, ?)", (img, rid, label, note, created))
-        return {"adjudication_id": cur.lastrowid, "image_id": str(img), "label": label,
-                "created_at": created}
+                "VALUES (?, ?, ?, ?, ?)",
+                (img, rid, label, note, created),
+            )
+        return {
+            "adjudication_id": cur.lastrowid,
+            "image_id": str(img),
+            "label": label,
+            "created_at": created,
+        }
 
     def agreement(self, conn):
         """Agreement between raters, for the status page.
@@ -154,14 +169,19 @@ class Adjudications:
         states = self.queue.image_states(conn)
         names = self.raters.names_by_id(conn)
         codes = {c: i for i, c in enumerate(self.classes)}
-        ratings = {i: {names[r]: codes[v] for r, v in s["labels"].items()}
-                   for i, s in states.items() if len(s["labels"]) >= 2}
-        per_class = specific_agreement([list(v.values()) for v in ratings.values()],
-                                       len(self.classes))
+        ratings = {
+            i: {names[r]: codes[v] for r, v in s["labels"].items()}
+            for i, s in states.items()
+            if len(s["labels"]) >= 2
+        }
+        per_class = specific_agreement(
+            [list(v.values()) for v in ratings.values()], len(self.classes)
+        )
         return {
             "pairs": pairwise_agreement(ratings, len(self.classes)),
-            "per_class": {c: (None if v != v else float(v))
-                          for c, v in zip(self.classes, per_class)},
+            "per_class": {
+                c: (None if v != v else float(v)) for c, v in zip(self.classes, per_class)
+            },
             "pending": len(self.pending(conn, states)),
             "adjudicated": len(self.decided(conn)),
         }

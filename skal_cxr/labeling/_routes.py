@@ -56,15 +56,19 @@ def me(project: ProjectDep, name: RaterDep):
     cfg = project.config
     with project.db.connect() as conn:
         role = project.rater_store.role_of(conn, project.rater_store.id_of(conn, name))
-    return {"rater": name, "project": project.name, "classes": project.classes,
-            "show_prediction": cfg["show_prediction"],
-            "labels_per_image": cfg["labels_per_image"], "role": role,
-            "adjudicate": cfg["consensus"] == "adjudicate"}
+    return {
+        "rater": name,
+        "project": project.name,
+        "classes": project.classes,
+        "show_prediction": cfg["show_prediction"],
+        "labels_per_image": cfg["labels_per_image"],
+        "role": role,
+        "adjudicate": cfg["consensus"] == "adjudicate",
+    }
 
 
 @api.get("/next", response_model=NextOut)
-def next_image(project: ProjectDep, name: RaterDep,
-               ahead: Annotated[int, Query(ge=0, le=2)] = 0):
+def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(ge=0, le=2)] = 0):
     nxt = project.next_image(name)
     upcoming = []
     if ahead and nxt["image_id"] is not None:  # for prefetching: hold the next ones too
@@ -75,39 +79,62 @@ def next_image(project: ProjectDep, name: RaterDep,
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
-    return {"image_id": nxt["image_id"], "reason": nxt["reason"], "round": prog["round"],
-            "batch": prog["batch"], "progress": prog["progress"],
-            "prediction": prediction, "from_previous_model": nxt["from_previous_model"],
-            "ahead": upcoming}
+    return {
+        "image_id": nxt["image_id"],
+        "reason": nxt["reason"],
+        "round": prog["round"],
+        "batch": prog["batch"],
+        "progress": prog["progress"],
+        "prediction": prediction,
+        "from_previous_model": nxt["from_previous_model"],
+        "ahead": upcoming,
+    }
 
 
 @api.get("/images/{image_id}")
 def image_png(image_id: str, project: ProjectDep, name: RaterDep):
     project.access.check(name, image_id)
-    return Response(project.image_png(image_id), media_type="image/png",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        project.image_png(image_id), media_type="image/png", headers={"Cache-Control": "no-store"}
+    )
 
 
 @api.get("/images/{image_id}/pixels")
-def image_pixels(image_id: str, project: ProjectDep, name: RaterDep,
-                 format: Annotated[Literal["raw", "png"], Query()] = "raw",
-                 max_size: Annotated[int | None, Query(ge=64, le=65535)] = None):
+def image_pixels(
+    image_id: str,
+    project: ProjectDep,
+    name: RaterDep,
+    format: Annotated[Literal["raw", "png"], Query()] = "raw",
+    max_size: Annotated[int | None, Query(ge=64, le=65535)] = None,
+):
     project.access.check(name, image_id)
     if format == "png":
         data, info = project.image_store.pixels_png(image_id, max_size)
-        return Response(data, media_type="image/png", headers={
-            "X-Image-Width": str(info["width"]), "X-Image-Height": str(info["height"]),
-            "X-Full-Width": str(info["full_width"]), "X-Full-Height": str(info["full_height"]),
-            "X-Window-Center": repr(info["center"]), "X-Window-Width": repr(info["window"]),
-            "X-Window-Presets": json.dumps(info.get("presets", []))})
+        return Response(
+            data,
+            media_type="image/png",
+            headers={
+                "X-Image-Width": str(info["width"]),
+                "X-Image-Height": str(info["height"]),
+                "X-Full-Width": str(info["full_width"]),
+                "X-Full-Height": str(info["full_height"]),
+                "X-Window-Center": repr(info["center"]),
+                "X-Window-Width": repr(info["window"]),
+                "X-Window-Presets": json.dumps(info.get("presets", [])),
+            },
+        )
     pixels, center, width, windows = project.image_store.pixels(image_id, presets=True)
-    return Response(pixels.astype("<u2", copy=False).tobytes(),
-                    media_type="application/octet-stream",
-                    headers={"X-Image-Width": str(pixels.shape[1]),
-                             "X-Image-Height": str(pixels.shape[0]),
-                             "X-Window-Center": repr(center),
-                             "X-Window-Width": repr(width),
-                             "X-Window-Presets": json.dumps(windows)})
+    return Response(
+        pixels.astype("<u2", copy=False).tobytes(),
+        media_type="application/octet-stream",
+        headers={
+            "X-Image-Width": str(pixels.shape[1]),
+            "X-Image-Height": str(pixels.shape[0]),
+            "X-Window-Center": repr(center),
+            "X-Window-Width": repr(width),
+            "X-Window-Presets": json.dumps(windows),
+        },
+    )
 
 
 @api.get("/images/{image_id}/related")

@@ -6,9 +6,23 @@ unknown fields.
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["LabelIn", "SkipIn", "UndoIn", "AdjudicationIn", "HealthOut", "MeOut",
-           "BatchProgress", "Progress", "NextOut", "LabelOut", "SkipOut", "UndoOut",
-           "ReviewLabel", "AdjudicationNextOut", "AdjudicationOut"]
+__all__ = [
+    "LabelIn",
+    "SkipIn",
+    "UndoIn",
+    "AdjudicationIn",
+    "HealthOut",
+    "MeOut",
+    "BatchProgress",
+    "Progress",
+    "NextOut",
+    "LabelOut",
+    "SkipOut",
+    "UndoOut",
+    "ReviewLabel",
+    "AdjudicationNextOut",
+    "AdjudicationOut",
+]
 
 
 class _Body(BaseModel):

@@ -10,9 +10,18 @@ from pathlib import Path
 
 from ..engine import RoundConfig
 
-__all__ = ["COLD_STARTS", "PREVIEW_DIR", "CHECKPOINT_DIR", "CACHE_DIR", "DICOM_DIR",
-           "ROUND_KEYS",
-           "read_settings", "round_config", "cache_dir", "checkpoint_path"]
+__all__ = [
+    "COLD_STARTS",
+    "PREVIEW_DIR",
+    "CHECKPOINT_DIR",
+    "CACHE_DIR",
+    "DICOM_DIR",
+    "ROUND_KEYS",
+    "read_settings",
+    "round_config",
+    "cache_dir",
+    "checkpoint_path",
+]
 
 COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
@@ -23,8 +32,16 @@ DICOM_DIR = "dicom"
 
 #: The round-engine settings stored under ``"engine"`` (the fields of
 #: :class:`~skal_cxr.engine.RoundConfig` that a project does not keep at top level).
-ROUND_KEYS = ("n_mc_samples", "pool_size", "class_weight", "sampler", "warm_start",
-              "estimator", "training", "torch_threads")
+ROUND_KEYS = (
+    "n_mc_samples",
+    "pool_size",
+    "class_weight",
+    "sampler",
+    "warm_start",
+    "estimator",
+    "training",
+    "torch_threads",
+)
 
 
 def read_settings(settings):
@@ -67,9 +84,12 @@ def round_config(settings):
     config : RoundConfig
         Strategy, query size and seed of the project, with its engine settings.
     """
-    return RoundConfig.from_dict(settings["engine"], strategy=settings["strategy"],
-                                 query_size=settings["query_size"],
-                                 seed=settings["random_state"])
+    return RoundConfig.from_dict(
+        settings["engine"],
+        strategy=settings["strategy"],
+        query_size=settings["query_size"],
+        seed=settings["random_state"],
+    )
 
 
 def cache_dir(path, image_size):

@@ -46,8 +46,9 @@ def kappa(states, classes, labels_per_image):
     if k < 2:
         return None
     codes = {c: i for i, c in enumerate(classes)}
-    rows = [[codes[v] for v in s["labels"].values()]
-            for s in states.values() if len(s["labels"]) == k]
+    rows = [
+        [codes[v] for v in s["labels"].values()] for s in states.values() if len(s["labels"]) == k
+    ]
     if not rows:
         return None
     value = fleiss_kappa(np.array(rows), len(classes))
@@ -56,14 +57,17 @@ def kappa(states, classes, labels_per_image):
 
 def progress(states, latest, n_images, budget):
     """Batch and overall progress (as in ``GET /api/next``)."""
-    batch = [s for s in states.values() if s["round"] == latest["round"]
-             and s["kind"] == "batch"]
+    batch = [s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"]
     labeled = sum(1 for s in states.values() if s["done"] and s["labels"])
     return {
         "round": latest["round"],
         "batch": {"done": sum(s["done"] for s in batch), "total": len(batch)},
-        "progress": {"labeled": labeled, "queried": len(states), "total": n_images,
-                     "budget": budget},
+        "progress": {
+            "labeled": labeled,
+            "queried": len(states),
+            "total": n_images,
+            "budget": budget,
+        },
     }
 
 
@@ -117,13 +121,17 @@ def stopping_signal(settings, rounds, n_queued, n_images=None):
     cfg = settings
     preds = [r["stop_predictions"] for r in rounds if r["stop_predictions"] is not None]
     kappas = [_cohen_kappa(a, b) for a, b in zip(preds, preds[1:])]
-    window = kappas[-cfg["stop_window"]:]
+    window = kappas[-cfg["stop_window"] :]
     stable = len(window) == cfg["stop_window"] and float(np.mean(window)) >= cfg["stop_threshold"]
     budget_left = None if cfg["budget"] is None else max(0, cfg["budget"] - n_queued)
     pool_left = None if n_images is None else max(0, n_images - n_queued)
-    return {"stop": bool(stable or budget_left == 0 or pool_left == 0), "kappa_window": window,
-            "threshold": cfg["stop_threshold"], "budget_left": budget_left,
-            "pool_left": pool_left}
+    return {
+        "stop": bool(stable or budget_left == 0 or pool_left == 0),
+        "kappa_window": window,
+        "threshold": cfg["stop_threshold"],
+        "budget_left": budget_left,
+        "pool_left": pool_left,
+    }
 
 
 def status(name, classes, label_counts, kappa_, rounds, training, stopping):
@@ -133,9 +141,21 @@ def status(name, classes, label_counts, kappa_, rounds, training, stopping):
         "classes": classes,
         "raters": [{"name": n, "n_labels": c} for n, c in label_counts.items()],
         "kappa": kappa_,
-        "rounds": [{k: r[k] for k in ("round", "strategy", "n_queried", "fit_time",
-                                      "query_time", "n_labeled", "class_counts")}
-                   for r in rounds],
+        "rounds": [
+            {
+                k: r[k]
+                for k in (
+                    "round",
+                    "strategy",
+                    "n_queried",
+                    "fit_time",
+                    "query_time",
+                    "n_labeled",
+                    "class_counts",
+                )
+            }
+            for r in rounds
+        ],
         "training": training,
         "stopping": stopping,
     }

@@ -17,8 +17,15 @@ from pathlib import Path
 
 from ._errors import LabelingError
 
-__all__ = ["StorageUnavailable", "DamagedDatabase", "storage_error", "check_database",
-           "read_meta", "backup_database", "RETRY_AFTER"]
+__all__ = [
+    "StorageUnavailable",
+    "DamagedDatabase",
+    "storage_error",
+    "check_database",
+    "read_meta",
+    "backup_database",
+    "RETRY_AFTER",
+]
 
 #: Seconds a client is told to wait before retrying a request the storage refused.
 RETRY_AFTER = 30
@@ -49,8 +56,10 @@ def damaged_message(file, what):
     -------
     message : str
     """
-    return (f"{file} is damaged ({what}); stop the server and restore the file from a backup "
-            f"(skal-cxr label backup makes one; {_DOCS}).")
+    return (
+        f"{file} is damaged ({what}); stop the server and restore the file from a backup "
+        f"(skal-cxr label backup makes one; {_DOCS})."
+    )
 
 
 def storage_error(exc, file=None):
@@ -116,8 +125,14 @@ def check_database(file):
         if rows != ["ok"]:
             lines = [line.strip(" *") for row in rows for line in row.splitlines()]
             lines = [line for line in lines if line and line != "in database main"]
-            raise DamagedDatabase(damaged_message(file, "integrity check: " + (
-                lines[0] if lines else "failed") + (" ..." if len(lines) > 1 else "")))
+            raise DamagedDatabase(
+                damaged_message(
+                    file,
+                    "integrity check: "
+                    + (lines[0] if lines else "failed")
+                    + (" ..." if len(lines) > 1 else ""),
+                )
+            )
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not {"meta", "images", "labels"} <= tables:
             raise DamagedDatabase(damaged_message(file, "it holds no labeling project"))
@@ -153,8 +168,9 @@ def read_meta(db):
         with db.connect() as conn:
             return dict(conn.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.Error as exc:
-        raise (storage_error(exc, db.file) or LabelingError(f"cannot read {db.file}: {exc}")) \
-            from None
+        raise (
+            storage_error(exc, db.file) or LabelingError(f"cannot read {db.file}: {exc}")
+        ) from None
 
 
 def backup_database(file, out):

@@ -31,8 +31,16 @@ from typing import Any
 import numpy as np
 from skorch.callbacks import Callback
 
-__all__ = ["CHILD_NICENESS", "TrainerProcess", "TrainingFailed", "WorkerDied", "train_round",
-           "reserve_round", "set_parent_death_signal", "open_pool"]
+__all__ = [
+    "CHILD_NICENESS",
+    "TrainerProcess",
+    "TrainingFailed",
+    "WorkerDied",
+    "train_round",
+    "reserve_round",
+    "set_parent_death_signal",
+    "open_pool",
+]
 
 #: How much lower than the server's the worker's scheduling priority is (``nice``).
 CHILD_NICENESS = 10
@@ -101,8 +109,9 @@ def open_pool(path, image_size, n_images):
     except FileNotFoundError as exc:
         raise TrainingFailed(f"the project's image cache cannot be opened: {exc}") from None
     if len(cache) != n_images:
-        raise TrainingFailed(f"the image cache {folder} holds {len(cache)} images; the "
-                             f"project has {n_images}.")
+        raise TrainingFailed(
+            f"the image cache {folder} holds {len(cache)} images; the project has {n_images}."
+        )
     return ImageRows(cache.images)
 
 
@@ -192,8 +201,10 @@ def train_round(job, progress=None):
         with torch_threads(rounds.torch_threads):
             est = _estimator(job)
             n_epochs = est.epochs_for(len(labeled))
-            est.set_params(callbacks=list(est.callbacks) + [
-                ("labeling_progress", _EpochProgress(key, n_epochs))])
+            est.set_params(
+                callbacks=list(est.callbacks)
+                + [("labeling_progress", _EpochProgress(key, n_epochs))]
+            )
             learner = _learner(est, job)
             t0 = time.perf_counter()
             learner.fit(X[labeled], codes)
@@ -202,8 +213,13 @@ def train_round(job, progress=None):
             queried, scores, query_time = [], None, None
             if job["n_next"] > 0:
                 queried, scores, query_time = query_round(
-                    learner, X, list(job["exclude"]), int(job["n_next"]), rounds,
-                    int(job["query_seed"]))
+                    learner,
+                    X,
+                    list(job["exclude"]),
+                    int(job["n_next"]),
+                    rounds,
+                    int(job["query_seed"]),
+                )
     finally:
         if progress is not None:
             _PROGRESS_SINKS.pop(key, None)
@@ -211,11 +227,15 @@ def train_round(job, progress=None):
     _LEARNERS.clear()  # keep one model per process: the reserve query reuses it
     _LEARNERS[(key, r)] = learner
     return {
-        "round": r, "queried": [int(q) for q in queried],
+        "round": r,
+        "queried": [int(q) for q in queried],
         "scores": None if scores is None else [float(s) for s in scores],
         "stop_predictions": [int(p) for p in np.asarray(stop_pred).ravel()],
-        "fit_time": fit_time, "query_time": query_time, "n_epochs": int(n_epochs),
-        "n_labeled": len(labeled), "pid": os.getpid(),
+        "fit_time": fit_time,
+        "query_time": query_time,
+        "n_epochs": int(n_epochs),
+        "n_labeled": len(labeled),
+        "pid": os.getpid(),
     }
 
 
@@ -255,11 +275,20 @@ def reserve_round(job):
         learner.classes_ = getattr(est, "classes_", None)
     X = open_pool(job["path"], job["image_size"], job["n_images"])
     with torch_threads(rounds.torch_threads):
-        reserve, _, query_time = query_round(learner, X, list(job["exclude"]),
-                                             int(job["n_reserve"]), rounds,
-                                             int(job["reserve_seed"]))
-    return {"round": r, "reserve": [int(q) for q in reserve], "query_time": query_time,
-            "pid": os.getpid()}
+        reserve, _, query_time = query_round(
+            learner,
+            X,
+            list(job["exclude"]),
+            int(job["n_reserve"]),
+            rounds,
+            int(job["reserve_seed"]),
+        )
+    return {
+        "round": r,
+        "reserve": [int(q) for q in reserve],
+        "query_time": query_time,
+        "pid": os.getpid(),
+    }
 
 
 def _ping(job):
@@ -310,8 +339,9 @@ def _worker_main(conn, parent_pid, niceness):
     set_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(70)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
-                     name="skal-cxr-parent-watch").start()
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), daemon=True, name="skal-cxr-parent-watch"
+    ).start()
     # Ctrl-C in a terminal reaches the whole process group; skorch would end
     # a fit early on it and the round would look complete. The server stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -378,8 +408,12 @@ class TrainerProcess:
                 return self
             ctx = multiprocessing.get_context("spawn")
             parent, child = ctx.Pipe()
-            process = ctx.Process(target=_worker_main, args=(child, os.getpid(), self.niceness),
-                                  name="skal-cxr-trainer", daemon=True)
+            process = ctx.Process(
+                target=_worker_main,
+                args=(child, os.getpid(), self.niceness),
+                name="skal-cxr-trainer",
+                daemon=True,
+            )
             process.start()
             child.close()
             self._process, self._conn, self.pid = process, parent, process.pid
@@ -428,14 +462,15 @@ class TrainerProcess:
                 elif kind == "done":
                     return payload[0]
                 else:
-                    raise TrainingFailed(f"{payload[0]}\n(in the training process)\n"
-                                         f"{payload[1]}")
+                    raise TrainingFailed(f"{payload[0]}\n(in the training process)\n{payload[1]}")
         except (EOFError, OSError, BrokenPipeError):
             process.join(5)
             code = process.exitcode
             self._forget(process)
-            raise WorkerDied(f"the training process ended (exit code {code}) during the "
-                             f"{name!r} job; the next job starts a new one.") from None
+            raise WorkerDied(
+                f"the training process ended (exit code {code}) during the "
+                f"{name!r} job; the next job starts a new one."
+            ) from None
 
     def _forget(self, process):
         with self._lock:

@@ -119,8 +119,11 @@ class TrainingState:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._work, args=(project, self._stop, self.trainer),
-                    name="skal-cxr-training", daemon=True)
+                    target=self._work,
+                    args=(project, self._stop, self.trainer),
+                    name="skal-cxr-training",
+                    daemon=True,
+                )
                 self._thread.start()
             self._idle.clear()
             self._wake.set()

@@ -33,14 +33,22 @@ def _defaults(function):
 def _add_connection(p, *, auth=True):
     """The DICOMweb credential options (secrets never on the command line)."""
     if auth:
-        p.add_argument("--auth", choices=["basic", "bearer"],
-                       help="authentication: basic (user:password) or bearer (a token)")
-    p.add_argument("--credentials-file", metavar="PATH",
-                   help="file holding user:password (basic) or the token (bearer)")
-    p.add_argument("--credentials-env", metavar="VAR",
-                   help="environment variable holding the same")
-    p.add_argument("--ca-bundle", metavar="PATH",
-                   help="certificate authorities to trust (PEM); TLS is always verified")
+        p.add_argument(
+            "--auth",
+            choices=["basic", "bearer"],
+            help="authentication: basic (user:password) or bearer (a token)",
+        )
+    p.add_argument(
+        "--credentials-file",
+        metavar="PATH",
+        help="file holding user:password (basic) or the token (bearer)",
+    )
+    p.add_argument("--credentials-env", metavar="VAR", help="environment variable holding the same")
+    p.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help="certificate authorities to trust (PEM); TLS is always verified",
+    )
 
 
 def add_label_parser(sub, list_of_str):
@@ -51,89 +59,172 @@ def add_label_parser(sub, list_of_str):
 
     D = _defaults(init_project)
     label = sub.add_parser(
-        "label", help="label images in the browser with active learning (a project folder)",
+        "label",
+        help="label images in the browser with active learning (a project folder)",
         description="Labeling projects: raters label the images the model queries, in the "
         "browser; the model retrains in the background after each batch.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    lsub = label.add_subparsers(dest="label_command", metavar="SUBCOMMAND",
-                                parser_class=sub._parser_class)
+    lsub = label.add_subparsers(
+        dest="label_command", metavar="SUBCOMMAND", parser_class=sub._parser_class
+    )
     lsub.required = True
 
     p = lsub.add_parser("init", help="create a project from a folder of images or a PACS")
     p.add_argument("project", metavar="PROJECT", help="new project folder")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image-dir", metavar="DIR",
-                        help="folder of PNG / JPEG / DICOM images (they stay there)")
-    source.add_argument("--dicomweb", metavar="URL",
-                        help="DICOMweb root of a PACS (e.g. https://pacs/dicom-web): the "
-                        "images its query matches are retrieved into PROJECT/dicom/")
-    p.add_argument("--classes", required=True, type=list_of_str, metavar="A,B,C",
-                   help="class names, from least to most severe")
-    p.add_argument("--csv", metavar="CSV", help="CSV listing the images (default: every "
-                   "image file under DIR)")
-    p.add_argument("--image-column", default=D["image_column"], metavar="COL",
-                   help=f"CSV column of file names ({D['image_column']})")
+    source.add_argument(
+        "--image-dir", metavar="DIR", help="folder of PNG / JPEG / DICOM images (they stay there)"
+    )
+    source.add_argument(
+        "--dicomweb",
+        metavar="URL",
+        help="DICOMweb root of a PACS (e.g. https://pacs/dicom-web): the "
+        "images its query matches are retrieved into PROJECT/dicom/",
+    )
+    p.add_argument(
+        "--classes",
+        required=True,
+        type=list_of_str,
+        metavar="A,B,C",
+        help="class names, from least to most severe",
+    )
+    p.add_argument(
+        "--csv", metavar="CSV", help="CSV listing the images (default: every image file under DIR)"
+    )
+    p.add_argument(
+        "--image-column",
+        default=D["image_column"],
+        metavar="COL",
+        help=f"CSV column of file names ({D['image_column']})",
+    )
     p.add_argument("--group-column", metavar="COL", help="CSV patient column")
-    p.add_argument("--date-column", metavar="COL",
-                   help="CSV study date column (related films are shown oldest to newest)")
-    p.add_argument("--header-tags", type=list_of_str, metavar="KEYWORDS",
-                   help="DICOM keywords shown beside the film (ViewPosition,PatientAge,"
-                   "PatientSex,StudyDate,Modality)")
-    p.add_argument("--labels-per-image", type=int, default=D["labels_per_image"], metavar="K",
-                   help=f"labels per image, from different raters ({D['labels_per_image']})")
-    p.add_argument("--strategy", default=D["strategy"],
-                   help=f"query strategy ({D['strategy']})")
-    p.add_argument("--query-size", type=int, metavar="N",
-                   help=f"images queried per round ({D['query_size']})")
-    p.add_argument("--batch-size", type=int, metavar="N", dest="batch_size",
-                   help=argparse.SUPPRESS)  # deprecated alias of --query-size
-    p.add_argument("--initial-size", type=int, metavar="N",
-                   help="size of the first (cold-start) batch (--query-size)")
-    p.add_argument("--cold-start", choices=COLD_STARTS, default=D["cold_start"],
-                   help=f"how the first batch is chosen without labels ({D['cold_start']})")
+    p.add_argument(
+        "--date-column",
+        metavar="COL",
+        help="CSV study date column (related films are shown oldest to newest)",
+    )
+    p.add_argument(
+        "--header-tags",
+        type=list_of_str,
+        metavar="KEYWORDS",
+        help="DICOM keywords shown beside the film (ViewPosition,PatientAge,"
+        "PatientSex,StudyDate,Modality)",
+    )
+    p.add_argument(
+        "--labels-per-image",
+        type=int,
+        default=D["labels_per_image"],
+        metavar="K",
+        help=f"labels per image, from different raters ({D['labels_per_image']})",
+    )
+    p.add_argument("--strategy", default=D["strategy"], help=f"query strategy ({D['strategy']})")
+    p.add_argument(
+        "--query-size", type=int, metavar="N", help=f"images queried per round ({D['query_size']})"
+    )
+    p.add_argument(
+        "--batch-size", type=int, metavar="N", dest="batch_size", help=argparse.SUPPRESS
+    )  # deprecated alias of --query-size
+    p.add_argument(
+        "--initial-size",
+        type=int,
+        metavar="N",
+        help="size of the first (cold-start) batch (--query-size)",
+    )
+    p.add_argument(
+        "--cold-start",
+        choices=COLD_STARTS,
+        default=D["cold_start"],
+        help=f"how the first batch is chosen without labels ({D['cold_start']})",
+    )
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
-    p.add_argument("--reserve-size", type=int, metavar="N",
-                   help="next-ranked images handed out while the next batch is computed "
-                   "(--query-size; 0: raters wait)")
-    p.add_argument("--pool-size", type=_pool_size, default=D["pool_size"], metavar="N|all",
-                   help="unlabeled images scored per round: a random N, or all (auto: all "
-                   "up to 2000 images, else a random 2000)")
+    p.add_argument(
+        "--reserve-size",
+        type=int,
+        metavar="N",
+        help="next-ranked images handed out while the next batch is computed "
+        "(--query-size; 0: raters wait)",
+    )
+    p.add_argument(
+        "--pool-size",
+        type=_pool_size,
+        default=D["pool_size"],
+        metavar="N|all",
+        help="unlabeled images scored per round: a random N, or all (auto: all "
+        "up to 2000 images, else a random 2000)",
+    )
     lease = D["lease_seconds"] / 60
-    p.add_argument("--lease-minutes", type=float, default=lease, metavar="M",
-                   help=f"an image held this long without a label goes to another rater "
-                   f"({lease:g})")
-    p.add_argument("--image-size", type=int, default=D["image_size"], metavar="PX",
-                   help=f"training resolution ({D['image_size']})")
+    p.add_argument(
+        "--lease-minutes",
+        type=float,
+        default=lease,
+        metavar="M",
+        help=f"an image held this long without a label goes to another rater ({lease:g})",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=D["image_size"],
+        metavar="PX",
+        help=f"training resolution ({D['image_size']})",
+    )
     weight = D["class_weight"] or "none"
-    p.add_argument("--class-weight", choices=["none", "balanced"], default=weight,
-                   help=f"class weighting of the loss ({weight})")
-    p.add_argument("--consensus", choices=["majority", "mean", "max", "adjudicate"],
-                   default=D["consensus"],
-                   help=f"how several raters' labels become one ({D['consensus']}); adjudicate: "
-                   "disagreements wait for an adjudicator's decision")
-    p.add_argument("--adjudicate-spread", type=int, default=D["adjudicate_spread"], metavar="N",
-                   help="with --consensus adjudicate: labels N or more classes apart call "
-                   f"for adjudication ({D['adjudicate_spread']}: any disagreement)")
-    p.add_argument("--show-prediction", action="store_true",
-                   help="show raters the model's prediction (hidden by default: it biases)")
-    p.add_argument("--seed", type=int, default=D["random_state"],
-                   help=f"random seed ({D['random_state']})")
-    p.add_argument("--n-jobs", type=int, metavar="N",
-                   help="threads decoding the images into the project's image cache "
-                   "(1; -1 for every core)")
+    p.add_argument(
+        "--class-weight",
+        choices=["none", "balanced"],
+        default=weight,
+        help=f"class weighting of the loss ({weight})",
+    )
+    p.add_argument(
+        "--consensus",
+        choices=["majority", "mean", "max", "adjudicate"],
+        default=D["consensus"],
+        help=f"how several raters' labels become one ({D['consensus']}); adjudicate: "
+        "disagreements wait for an adjudicator's decision",
+    )
+    p.add_argument(
+        "--adjudicate-spread",
+        type=int,
+        default=D["adjudicate_spread"],
+        metavar="N",
+        help="with --consensus adjudicate: labels N or more classes apart call "
+        f"for adjudication ({D['adjudicate_spread']}: any disagreement)",
+    )
+    p.add_argument(
+        "--show-prediction",
+        action="store_true",
+        help="show raters the model's prediction (hidden by default: it biases)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=D["random_state"], help=f"random seed ({D['random_state']})"
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        metavar="N",
+        help="threads decoding the images into the project's image cache (1; -1 for every core)",
+    )
     pacs = p.add_argument_group("with --dicomweb")
-    pacs.add_argument("--query", metavar="QUERY",
-                      help="which instances, e.g. 'Modality=CR,DX&StudyDate=20240101-20241231' "
-                      "(every image instance)")
+    pacs.add_argument(
+        "--query",
+        metavar="QUERY",
+        help="which instances, e.g. 'Modality=CR,DX&StudyDate=20240101-20241231' "
+        "(every image instance)",
+    )
     _add_connection(pacs)
-    pacs.add_argument("--hash-patient-ids", action="store_true",
-                      help="keep only salted hashes of the patient ids (and strip the other "
-                      "patient attributes from the stored files)")
+    pacs.add_argument(
+        "--hash-patient-ids",
+        action="store_true",
+        help="keep only salted hashes of the patient ids (and strip the other "
+        "patient attributes from the stored files)",
+    )
     p.set_defaults(func=_init)
 
-    p = lsub.add_parser("pull", help="retrieve the studies that arrived since into a PACS "
-                        "project (its query, run again)")
+    p = lsub.add_parser(
+        "pull",
+        help="retrieve the studies that arrived since into a PACS project (its query, run again)",
+    )
     p.add_argument("project", metavar="PROJECT")
     _add_connection(p, auth=False)
     p.set_defaults(func=_pull)
@@ -141,11 +232,17 @@ def add_label_parser(sub, list_of_str):
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--adjudicator", action="store_true",
-                   help="this rater also decides the images whose raters disagree")
-    p.add_argument("--url", help="the server's address for the link, e.g. "
-                   "https://labels.example.org (default: where 'serve' last listened, "
-                   f"else http://{HOST}:{PORT})")
+    p.add_argument(
+        "--adjudicator",
+        action="store_true",
+        help="this rater also decides the images whose raters disagree",
+    )
+    p.add_argument(
+        "--url",
+        help="the server's address for the link, e.g. "
+        "https://labels.example.org (default: where 'serve' last listened, "
+        f"else http://{HOST}:{PORT})",
+    )
     p.add_argument("--host", help="host of the link (instead of --url)")
     p.add_argument("--port", type=int, help="port of the link (instead of --url)")
     p.set_defaults(func=_add_rater)
@@ -154,41 +251,63 @@ def add_label_parser(sub, list_of_str):
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--host", default=HOST, help=f"address to bind ({HOST})")
     p.add_argument("--port", type=int, default=PORT, help=f"port ({PORT})")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow binding a non-loopback address (use a TLS proxy)")
-    p.add_argument("--public-host", metavar="NAME",
-                   help="host name raters reach the server by (their links, or the TLS "
-                   "proxy's name); requests naming another host are refused. Needed with "
-                   "--host 0.0.0.0")
-    p.add_argument("--score-scheduler", metavar="ADDRESS",
-                   help="score the pool after each batch (MC dropout, pools over 4096 images) "
-                   "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
-                   "same queries as here")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address (use a TLS proxy)",
+    )
+    p.add_argument(
+        "--public-host",
+        metavar="NAME",
+        help="host name raters reach the server by (their links, or the TLS "
+        "proxy's name); requests naming another host are refused. Needed with "
+        "--host 0.0.0.0",
+    )
+    p.add_argument(
+        "--score-scheduler",
+        metavar="ADDRESS",
+        help="score the pool after each batch (MC dropout, pools over 4096 images) "
+        "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
+        "same queries as here",
+    )
     p.set_defaults(func=_serve)
 
     p = lsub.add_parser("status", help="print raters, rounds, agreement and stopping signal")
     p.add_argument("project", metavar="PROJECT")
     p.set_defaults(func=_status)
 
-    p = lsub.add_parser("export", help="write the labels as a CSV, or as DICOM "
-                        "Structured Reports (optionally sent to a PACS)")
+    p = lsub.add_parser(
+        "export",
+        help="write the labels as a CSV, or as DICOM "
+        "Structured Reports (optionally sent to a PACS)",
+    )
     p.add_argument("project", metavar="PROJECT")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--output", "-o", metavar="FILE")
-    target.add_argument("--to-dicom", metavar="DIR",
-                        help="write one DICOM SR per labeled image into DIR")
-    p.add_argument("--stow", metavar="URL",
-                   help="with --to-dicom: also send the reports to this DICOMweb root "
-                   "(STOW-RS)")
-    p.add_argument("--format", choices=["csv", "jsonl"], default="csv",
-                   help="csv: one row per labeled image, every rater's label, note and "
-                   "seconds (default); jsonl: the full audit trail, one event per line")
+    target.add_argument(
+        "--to-dicom", metavar="DIR", help="write one DICOM SR per labeled image into DIR"
+    )
+    p.add_argument(
+        "--stow",
+        metavar="URL",
+        help="with --to-dicom: also send the reports to this DICOMweb root (STOW-RS)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        default="csv",
+        help="csv: one row per labeled image, every rater's label, note and "
+        "seconds (default); jsonl: the full audit trail, one event per line",
+    )
     _add_connection(p)
     p.set_defaults(func=_export)
 
-    p = lsub.add_parser("backup", help="copy the project database consistently, even while "
-                        "it is served (restore: stop the server, put the copy in place of "
-                        "project.sqlite, delete project.sqlite-wal and -shm)")
+    p = lsub.add_parser(
+        "backup",
+        help="copy the project database consistently, even while "
+        "it is served (restore: stop the server, put the copy in place of "
+        "project.sqlite, delete project.sqlite-wal and -shm)",
+    )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
     p.set_defaults(func=_backup)
@@ -220,14 +339,20 @@ def _query_size(args):
         from ..exceptions import LabelingError
 
         raise LabelingError("give --query-size only (--batch-size is its deprecated alias).")
-    print("skal-cxr: warning: --batch-size was renamed --query-size in 0.2 and will be "
-          "removed in 0.3.", file=sys.stderr)
+    print(
+        "skal-cxr: warning: --batch-size was renamed --query-size in 0.2 and will be "
+        "removed in 0.3.",
+        file=sys.stderr,
+    )
     return args.batch_size
 
 
 def _connection(args):
-    return {"credentials_file": args.credentials_file,
-            "credentials_env": args.credentials_env, "ca_bundle": args.ca_bundle}
+    return {
+        "credentials_file": args.credentials_file,
+        "credentials_env": args.credentials_env,
+        "ca_bundle": args.ca_bundle,
+    }
 
 
 def _source(args):
@@ -235,39 +360,77 @@ def _source(args):
     from ..exceptions import LabelingError
     from . import init_dicomweb_project, init_project
 
-    pacs_only = [f"--{k.replace('_', '-')}" for k in (
-        "query", "auth", "credentials_file", "credentials_env", "ca_bundle",
-        "hash_patient_ids") if getattr(args, k)]
+    pacs_only = [
+        f"--{k.replace('_', '-')}"
+        for k in (
+            "query",
+            "auth",
+            "credentials_file",
+            "credentials_env",
+            "ca_bundle",
+            "hash_patient_ids",
+        )
+        if getattr(args, k)
+    ]
     if args.dicomweb is None:
         if pacs_only:
             raise LabelingError(f"{', '.join(pacs_only)} need --dicomweb.")
-        return init_project, (args.project, args.image_dir, args.classes), {
-            "csv": args.csv, "image_column": args.image_column,
-            "group_column": args.group_column, "date_column": args.date_column}
-    folder_only = [f for f, given in (("--csv", args.csv), ("--group-column",
-                   args.group_column), ("--date-column", args.date_column), ("--image-column",
-                   args.image_column != _defaults(init_project)["image_column"]))
-                   if given]
+        return (
+            init_project,
+            (args.project, args.image_dir, args.classes),
+            {
+                "csv": args.csv,
+                "image_column": args.image_column,
+                "group_column": args.group_column,
+                "date_column": args.date_column,
+            },
+        )
+    folder_only = [
+        f
+        for f, given in (
+            ("--csv", args.csv),
+            ("--group-column", args.group_column),
+            ("--date-column", args.date_column),
+            ("--image-column", args.image_column != _defaults(init_project)["image_column"]),
+        )
+        if given
+    ]
     if folder_only:
         raise LabelingError(f"{', '.join(folder_only)} do not apply to --dicomweb.")
-    return init_dicomweb_project, (args.project, args.dicomweb, args.classes), {
-        "query": args.query, "auth": args.auth, "hash_patient_ids": args.hash_patient_ids,
-        **_connection(args)}
+    return (
+        init_dicomweb_project,
+        (args.project, args.dicomweb, args.classes),
+        {
+            "query": args.query,
+            "auth": args.auth,
+            "hash_patient_ids": args.hash_patient_ids,
+            **_connection(args),
+        },
+    )
 
 
 def _init(args):
     make, positional, source = _source(args)
     project = make(
-        *positional, **source, header_tags=args.header_tags,
-        labels_per_image=args.labels_per_image, strategy=args.strategy,
-        query_size=_query_size(args), initial_size=args.initial_size, budget=args.budget,
+        *positional,
+        **source,
+        header_tags=args.header_tags,
+        labels_per_image=args.labels_per_image,
+        strategy=args.strategy,
+        query_size=_query_size(args),
+        initial_size=args.initial_size,
+        budget=args.budget,
         image_size=args.image_size,
         class_weight=None if args.class_weight == "none" else args.class_weight,
-        consensus=args.consensus, adjudicate_spread=args.adjudicate_spread,
+        consensus=args.consensus,
+        adjudicate_spread=args.adjudicate_spread,
         cold_start=args.cold_start,
-        reserve_size=args.reserve_size, pool_size=args.pool_size,
+        reserve_size=args.reserve_size,
+        pool_size=args.pool_size,
         lease_seconds=60 * args.lease_minutes,
-        show_prediction=args.show_prediction, random_state=args.seed, n_jobs=args.n_jobs,
+        show_prediction=args.show_prediction,
+        random_state=args.seed,
+        n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
     )
     n = project.n_images()
@@ -303,8 +466,10 @@ def _add_rater(args):
     base = _link_base(project, args)
     token = project.add_rater(args.name, "adjudicator" if args.adjudicator else "rater")
     role = " (adjudicator)" if args.adjudicator else ""
-    print(f"Secret link of {args.name}{role} (shown once; anyone with it labels as "
-          f"{args.name}):\n{base}/#token={token}")
+    print(
+        f"Secret link of {args.name}{role} (shown once; anyone with it labels as "
+        f"{args.name}):\n{base}/#token={token}"
+    )
 
 
 def _serve(args):
@@ -325,12 +490,13 @@ def _serve(args):
         project.score_scheduler = args.score_scheduler
     import json
 
-    project.db.set_meta("serve", json.dumps({"host": args.host, "port": args.port,
-                                             "public_host": args.public_host}))
-    print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
-          flush=True)
-    serve(project, args.host, args.port, allow_remote=args.allow_remote,
-          public_host=args.public_host)
+    project.db.set_meta(
+        "serve", json.dumps({"host": args.host, "port": args.port, "public_host": args.public_host})
+    )
+    print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    serve(
+        project, args.host, args.port, allow_remote=args.allow_remote, public_host=args.public_host
+    )
 
 
 def _status(args):
@@ -343,14 +509,18 @@ def _status(args):
     print(f"Fleiss' kappa: {'n/a' if st['kappa'] is None else format(st['kappa'], '.3f')}")
     for r in st["rounds"]:
         fit = "" if r["fit_time"] is None else f", fit {r['fit_time']:.1f} s"
-        print(f"  round {r['round']}: {r['strategy']}, trained on {r['n_labeled']} "
-              f"{r['class_counts']}, queried {r['n_queried']}{fit}")
+        print(
+            f"  round {r['round']}: {r['strategy']}, trained on {r['n_labeled']} "
+            f"{r['class_counts']}, queried {r['n_queried']}{fit}"
+        )
     stop = st["stopping"]
     kappas = ", ".join(f"{k:.3f}" for k in stop["kappa_window"]) or "none yet"
-    print(f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
-          f"threshold {stop['threshold']}; budget left "
-          f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
-          f"images never queued {stop['pool_left']})")
+    print(
+        f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
+        f"threshold {stop['threshold']}; budget left "
+        f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
+        f"images never queued {stop['pool_left']})"
+    )
 
 
 def _backup(args):
@@ -383,7 +553,8 @@ def _export(args):
         what = "labeled images" if args.format == "csv" else "events"
         print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)
         return
-    n, stored = export_dicom(project, args.to_dicom, stow=args.stow, auth=args.auth,
-                             **_connection(args))
+    n, stored = export_dicom(
+        project, args.to_dicom, stow=args.stow, auth=args.auth, **_connection(args)
+    )
     sent = f"; {args.stow} stored {stored}" if args.stow else ""
     print(f"Wrote {n} structured reports to {args.to_dicom}{sent}", file=sys.stderr)

@@ -35,7 +35,15 @@ from ._statistics import (
 )
 
 __all__ = [
-    "make_report", "summarize", "learning_curves", "area_under_learning_curve",
-    "labels_to_reach", "paired_comparison", "plot_learning_curves", "verdict_vs_random",
-    "FINAL_METRICS", "headline", "labels_to_target",
+    "make_report",
+    "summarize",
+    "learning_curves",
+    "area_under_learning_curve",
+    "labels_to_reach",
+    "paired_comparison",
+    "plot_learning_curves",
+    "verdict_vs_random",
+    "FINAL_METRICS",
+    "headline",
+    "labels_to_target",
 ]

@@ -19,8 +19,9 @@ from ._statistics import labels_to_reach, paired_comparison
 __all__ = ["labels_to_target", "headline"]
 
 
-def labels_to_target(runs, baselines, *, fraction=0.98, metric="auroc", n_boot=10_000,
-                     random_state=0):
+def labels_to_target(
+    runs, baselines, *, fraction=0.98, metric="auroc", n_boot=10_000, random_state=0
+):
     """Labels one strategy needed to reach ``fraction`` of the full-data score.
 
     Parameters
@@ -51,9 +52,16 @@ def labels_to_target(runs, baselines, *, fraction=0.98, metric="auroc", n_boot=1
     """
     seeds = sorted(s for s in runs if s in baselines)
     if not seeds:
-        return {"per_seed": {}, "censored": 0, "censored_at": None, "budget": None,
-                "mean": math.nan,
-                "ci": (math.nan, math.nan), "target": math.nan, "n_seeds": 0}
+        return {
+            "per_seed": {},
+            "censored": 0,
+            "censored_at": None,
+            "budget": None,
+            "mean": math.nan,
+            "ci": (math.nan, math.nan),
+            "target": math.nan,
+            "n_seeds": 0,
+        }
     sizes = [r["n_labeled"] for r in runs[seeds[0]]]
     step = sizes[-1] - sizes[-2] if len(sizes) > 1 else sizes[-1]
     censored_at = sizes[-1] + step
@@ -61,29 +69,42 @@ def labels_to_target(runs, baselines, *, fraction=0.98, metric="auroc", n_boot=1
     for s in seeds:
         goal = fraction * baselines[s]["metrics"][metric]
         targets.append(goal)
-        n = labels_to_reach([r["n_labeled"] for r in runs[s]],
-                            [r["metrics"][metric] for r in runs[s]], goal)
+        n = labels_to_reach(
+            [r["n_labeled"] for r in runs[s]], [r["metrics"][metric] for r in runs[s]], goal
+        )
         censored += n is None
         per_seed[s] = censored_at if n is None else n
     values = np.array([per_seed[s] for s in seeds], dtype=float)
     boot = np.random.default_rng(random_state).choice(values, (n_boot, len(values)))
     low, high = np.percentile(boot.mean(axis=1), [2.5, 97.5])
-    return {"per_seed": per_seed, "censored": censored, "censored_at": censored_at,
-            "budget": sizes[-1],
-            "mean": float(values.mean()), "ci": (float(low), float(high)),
-            "target": float(np.mean(targets)), "n_seeds": len(seeds)}
+    return {
+        "per_seed": per_seed,
+        "censored": censored,
+        "censored_at": censored_at,
+        "budget": sizes[-1],
+        "mean": float(values.mean()),
+        "ci": (float(low), float(high)),
+        "target": float(np.mean(targets)),
+        "n_seeds": len(seeds),
+    }
 
 
 def _phrase(result):
     """``N labels (95 % CI a-b, n seeds[; k censored])``."""
     if result["censored"] == result["n_seeds"]:
-        return (f"more than {result['budget']} labels (none of the {result['n_seeds']} seeds "
-                "reached it within the budget)")
-    text = (f"{result['mean']:.0f} labels (95 % CI {result['ci'][0]:.0f}-"
-            f"{result['ci'][1]:.0f}, {result['n_seeds']} seeds")
+        return (
+            f"more than {result['budget']} labels (none of the {result['n_seeds']} seeds "
+            "reached it within the budget)"
+        )
+    text = (
+        f"{result['mean']:.0f} labels (95 % CI {result['ci'][0]:.0f}-"
+        f"{result['ci'][1]:.0f}, {result['n_seeds']} seeds"
+    )
     if result["censored"]:
-        text += (f"; {result['censored']} did not reach it within the budget and count "
-                 f"as {result['censored_at']}")
+        text += (
+            f"; {result['censored']} did not reach it within the budget and count "
+            f"as {result['censored_at']}"
+        )
     return text + ")"
 
 
@@ -110,8 +131,10 @@ def headline(curves, baselines, *, fraction=0.98, metric="auroc", label="AUROC")
         each against random when random ran, with the paired t-test of the
         per-seed labels; empty without baselines.
     """
-    results = {s: labels_to_target(runs, baselines, fraction=fraction, metric=metric)
-               for s, runs in curves.items()}
+    results = {
+        s: labels_to_target(runs, baselines, fraction=fraction, metric=metric)
+        for s, runs in curves.items()
+    }
     results = {s: r for s, r in results.items() if r["n_seeds"]}
     if not results:
         return []
@@ -119,17 +142,25 @@ def headline(curves, baselines, *, fraction=0.98, metric="auroc", label="AUROC")
     reference = results.get("random")
     lines = []
     for s in sorted((s for s in results if s != "random"), key=lambda s: results[s]["mean"]):
-        text = (f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the full-data "
-                f"{label}, per seed), {s} needed {_phrase(results[s])}")
+        text = (
+            f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the full-data "
+            f"{label}, per seed), {s} needed {_phrase(results[s])}"
+        )
         if reference is not None:
             common = sorted(set(results[s]["per_seed"]) & set(reference["per_seed"]))
-            test = paired_comparison([results[s]["per_seed"][k] for k in common],
-                                     [reference["per_seed"][k] for k in common])
+            test = paired_comparison(
+                [results[s]["per_seed"][k] for k in common],
+                [reference["per_seed"][k] for k in common],
+            )
             p = test["p_ttest"]
-            text += (f"; random needed {_phrase(reference)}"
-                     f" (paired t-test p = {'–' if math.isnan(p) else f'{p:.2g}'})")
+            text += (
+                f"; random needed {_phrase(reference)}"
+                f" (paired t-test p = {'–' if math.isnan(p) else f'{p:.2g}'})"
+            )
         lines.append(text + ".")
     if not lines and reference is not None:
-        lines.append(f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the "
-                     f"full-data {label}, per seed), random needed {_phrase(reference)}.")
+        lines.append(
+            f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the "
+            f"full-data {label}, per seed), random needed {_phrase(reference)}."
+        )
     return lines

@@ -17,10 +17,14 @@ __all__ = ["make_report", "plot_learning_curves"]
 
 _PLOTTED = ("auroc", "auprc", "balanced_accuracy", "balanced_accuracy_op", "ece", "mae_macro_op")
 _LABELS = {
-    "auroc": "macro AUROC", "auprc": "macro AUPRC", "accuracy": "accuracy",
-    "accuracy_op": "accuracy (val. operating point)", "balanced_accuracy": "balanced accuracy",
+    "auroc": "macro AUROC",
+    "auprc": "macro AUPRC",
+    "accuracy": "accuracy",
+    "accuracy_op": "accuracy (val. operating point)",
+    "balanced_accuracy": "balanced accuracy",
     "balanced_accuracy_op": "balanced accuracy (val. operating point)",
-    "mae_macro": "macro MAE (ordinal)", "mae_macro_op": "macro MAE (val. operating point)",
+    "mae_macro": "macro MAE (ordinal)",
+    "mae_macro_op": "macro MAE (val. operating point)",
     "ece": "expected calibration error",
 }
 
@@ -54,17 +58,24 @@ def plot_learning_curves(curves, baselines, metrics, path, *, n_pool=None):
             y = np.asarray([[r["metrics"][metric] for r in by_seed[s]] for s in seeds])
             mean = y.mean(axis=0)
             sd = y.std(axis=0, ddof=1) if len(seeds) > 1 else np.zeros_like(mean)
-            ax.plot(x, mean, marker="o", ms=3, color=colors[strategy],
-                    label=f"{strategy} (n={len(seeds)})")
+            ax.plot(
+                x,
+                mean,
+                marker="o",
+                ms=3,
+                color=colors[strategy],
+                label=f"{strategy} (n={len(seeds)})",
+            )
             ax.fill_between(x, mean - sd, mean + sd, color=colors[strategy], alpha=0.15, lw=0)
         values = [b["metrics"][metric] for b in baselines.values() if metric in b["metrics"]]
         if values:
-            ax.axhline(np.mean(values), color="k", ls="--", lw=1,
-                       label=f"full data (n={len(values)})")
+            ax.axhline(
+                np.mean(values), color="k", ls="--", lw=1, label=f"full data (n={len(values)})"
+            )
         ax.set_title(_LABELS.get(metric, metric))
         ax.set_xlabel("% of the pool labeled" + (f" (pool: {n_pool})" if n_pool else ""))
         ax.grid(alpha=0.3)
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8)
     fig.suptitle("Learning curves: mean over seeds, band = ±1 SD")
@@ -83,8 +94,10 @@ def _initial_text(config):
     """How the initial labeled set was chosen, marking the label-using oracle."""
     initial = config.get("initial", "stratified")  # results of skal_cxr < 0.2 were stratified
     if initial == "stratified":
-        return ("**stratified by class: an oracle that uses the pool's labels, which a real "
-                "project does not have (reference only)**")
+        return (
+            "**stratified by class: an oracle that uses the pool's labels, which a real "
+            "project does not have (reference only)**"
+        )
     if initial == "random":
         return "drawn at random without labels"
     if initial == "strategy":
@@ -96,16 +109,23 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
     lines = [
-        "# Active-learning simulation report", "",
-        *[f"**{sentence}**" for sentence in lead], *([""] if lead else []),
+        "# Active-learning simulation report",
+        "",
+        *[f"**{sentence}**" for sentence in lead],
+        *([""] if lead else []),
         f"- data: `{data['source']}`, classes {resolved['classes']}; pool {resolved['n_pool']}"
         f" (class counts {resolved['pool_class_counts']}), validation {resolved['n_val']},"
         f" test {resolved['n_test']} (class counts {resolved['test_class_counts']}),"
         f" split: {resolved['split']}",
-        *([f"- raters: {resolved['agreement']['n_raters']} per image, Fleiss' kappa "
-           f"{resolved['agreement']['fleiss_kappa']:.3f}, percent agreement "
-           f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"]
-          if resolved.get("agreement") else []),
+        *(
+            [
+                f"- raters: {resolved['agreement']['n_raters']} per image, Fleiss' kappa "
+                f"{resolved['agreement']['fleiss_kappa']:.3f}, percent agreement "
+                f"{resolved['agreement']['percent_agreement']:.3f}; labels are their consensus"
+            ]
+            if resolved.get("agreement")
+            else []
+        ),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
         f"- initial labels: {config.get('n_initial', '?')}, {_initial_text(config)}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
@@ -116,22 +136,34 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
         f"ceil({config['training']['min_train_steps']} / batches per epoch)), batch size "
         f"{config['estimator']['batch_size']}, learning rate "
         f"{config['estimator'].get('lr', '')} ({config['training'].get('lr_schedule', '')})",
-        f"- skal_cxr {meta.get('skal_cxr_version', '?')}", "",
-        "![learning curves](learning_curves.png)", "",
-        f"## Summary (learning-curve metric: {_LABELS.get(metric, metric)})", "",
+        f"- skal_cxr {meta.get('skal_cxr_version', '?')}",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
+        f"## Summary (learning-curve metric: {_LABELS.get(metric, metric)})",
+        "",
     ]
     tgt = [f"labels_to_{round(100 * t):d}" for t in targets]
-    header = (["strategy", "seeds", "AULC mean ± SD"]
-              + [f"labels to {round(100 * t)}% of full data" for t in targets]
-              + [f"final {metric}", "final bal. acc. (argmax / val. op.)", "final ECE",
-                 "fit s/round", "query s/round"])
+    header = (
+        ["strategy", "seeds", "AULC mean ± SD"]
+        + [f"labels to {round(100 * t)}% of full data" for t in targets]
+        + [
+            f"final {metric}",
+            "final bal. acc. (argmax / val. op.)",
+            "final ECE",
+            "fit s/round",
+            "query s/round",
+        ]
+    )
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         full = row["strategy"] == "full_data"
         aulc = "" if full else f"{_fmt(row['aulc_mean'])} ± {_fmt(row['aulc_std'])}"
         if not full and row["aulc_n_seeds"] < row["n_seeds"]:
-            aulc += (f" (over {row['aulc_n_seeds']} of {row['n_seeds']} seeds; the others have "
-                     f"a NaN {metric})")
+            aulc += (
+                f" (over {row['aulc_n_seeds']} of {row['n_seeds']} seeds; the others have "
+                f"a NaN {metric})"
+            )
         cells = [row["strategy"], str(row["n_seeds"]), aulc]
         for key in tgt:
             if full:
@@ -139,46 +171,67 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
             else:
                 n = row[key + "_reached"]
                 cells.append(f"{_fmt(row[key + '_mean'], 0)} ({n}/{row['n_seeds']} seeds)")
-        cells.append(f"{_fmt(row.get(f'final_{metric}_mean'))} ± "
-                     f"{_fmt(row.get(f'final_{metric}_std'))}")
-        cells.append(f"{_fmt(row.get('final_balanced_accuracy_mean'))} / "
-                     f"{_fmt(row.get('final_balanced_accuracy_op_mean'))}")
+        cells.append(
+            f"{_fmt(row.get(f'final_{metric}_mean'))} ± {_fmt(row.get(f'final_{metric}_std'))}"
+        )
+        cells.append(
+            f"{_fmt(row.get('final_balanced_accuracy_mean'))} / "
+            f"{_fmt(row.get('final_balanced_accuracy_op_mean'))}"
+        )
         cells.append(_fmt(row.get("final_ece_mean")))
         cells.append(_fmt(row.get("fit_time_mean"), 2))
         cells.append("" if full else _fmt(row.get("query_time_mean"), 2))
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
-        "", "Labels to a target: the labeled count of the first round whose score reaches the "
+        "",
+        "Labels to a target: the labeled count of the first round whose score reaches the "
         "fraction of the full-data baseline of the same seed, averaged over the seeds that "
-        "reached it. Final metrics are at the last round; \"val. op.\" decisions use class "
+        'reached it. Final metrics are at the last round; "val. op." decisions use class '
         "weights chosen on the validation split (never on the test split).",
     ]
     compared = [r for r in rows if r["strategy"] not in ("random", "full_data")]
     if compared and any(r["strategy"] == "random" for r in rows):
-        lines += ["", f"## Paired comparison with random sampling (AULC of {metric}, by seed)", "",
-                  "| strategy | mean AULC difference | Wilcoxon p | paired t p |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Paired comparison with random sampling (AULC of {metric}, by seed)",
+            "",
+            "| strategy | mean AULC difference | Wilcoxon p | paired t p |",
+            "|---|---|---|---|",
+        ]
         for r in compared:
-            lines.append(f"| {r['strategy']} | {r['aulc_diff_vs_random']:+.4f} | "
-                         f"{_fmt(r['p_wilcoxon'])} | {_fmt(r['p_ttest'])} |")
+            lines.append(
+                f"| {r['strategy']} | {r['aulc_diff_vs_random']:+.4f} | "
+                f"{_fmt(r['p_wilcoxon'])} | {_fmt(r['p_ttest'])} |"
+            )
         lines += ["", "**Did active learning beat random sampling?**", ""]
         lines += [f"- {verdict_vs_random(r)}" for r in compared]
         n = min(r["aulc_n_seeds"] for r in rows if r["strategy"] != "full_data")
         if n < 2:
             lines += ["", "Paired tests need at least 2 seeds."]
         else:
-            lines += ["", f"Two-sided tests over {n} paired seeds. The exact Wilcoxon "
-                      f"signed-rank p-value cannot fall below {2 / 2 ** n:.3g} with {n} seeds"
-                      + (" (6 seeds are needed for p < 0.05)" if n < 6 else "")
-                      + "; the paired t-test assumes normally distributed differences. "
-                      "\"Beat random\" means a positive mean AULC difference with paired "
-                      "t-test p < 0.05."]
+            lines += [
+                "",
+                f"Two-sided tests over {n} paired seeds. The exact Wilcoxon "
+                f"signed-rank p-value cannot fall below {2 / 2**n:.3g} with {n} seeds"
+                + (" (6 seeds are needed for p < 0.05)" if n < 6 else "")
+                + "; the paired t-test assumes normally distributed differences. "
+                '"Beat random" means a positive mean AULC difference with paired '
+                "t-test p < 0.05.",
+            ]
     if n_incomplete:
-        lines += ["", f"**{n_incomplete} incomplete run(s) left out**: rerun the simulate "
-                  "command to resume them."]
+        lines += [
+            "",
+            f"**{n_incomplete} incomplete run(s) left out**: rerun the simulate "
+            "command to resume them.",
+        ]
     if problems:
-        lines += ["", f"## Problems found in the records ({len(problems)})", "",
-                  "These lines were left out of every number above:", ""]
+        lines += [
+            "",
+            f"## Problems found in the records ({len(problems)})",
+            "",
+            "These lines were left out of every number above:",
+            "",
+        ]
         lines += [f"- {p}" for p in problems]
     return "\n".join(lines) + "\n"
 
@@ -250,10 +303,20 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fracti
         plotted.insert(0, metric)
     figure = results_dir / "learning_curves.png"
     with replacing(figure, suffix=".png") as tmp:
-        plot_learning_curves({s: curves[s] for s in order}, baselines, plotted, tmp,
-                             n_pool=meta["resolved"]["n_pool"])
+        plot_learning_curves(
+            {s: curves[s] for s in order},
+            baselines,
+            plotted,
+            tmp,
+            n_pool=meta["resolved"]["n_pool"],
+        )
     report = results_dir / "report.md"
-    lead = headline({s: curves[s] for s in order}, baselines, fraction=lead_fraction,
-                    metric=metric, label=_LABELS.get(metric, metric))
+    lead = headline(
+        {s: curves[s] for s in order},
+        baselines,
+        fraction=lead_fraction,
+        metric=metric,
+        label=_LABELS.get(metric, metric),
+    )
     atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}

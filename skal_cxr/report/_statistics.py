@@ -12,14 +12,25 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
-    "summarize", "learning_curves", "area_under_learning_curve", "labels_to_reach",
-    "paired_comparison", "FINAL_METRICS",
+    "summarize",
+    "learning_curves",
+    "area_under_learning_curve",
+    "labels_to_reach",
+    "paired_comparison",
+    "FINAL_METRICS",
 ]
 
 #: Metrics whose last-round value the summary reports (those present are used).
 FINAL_METRICS = (
-    "auroc", "auprc", "accuracy", "accuracy_op", "balanced_accuracy", "balanced_accuracy_op",
-    "mae_macro", "mae_macro_op", "ece",
+    "auroc",
+    "auprc",
+    "accuracy",
+    "accuracy_op",
+    "balanced_accuracy",
+    "balanced_accuracy_op",
+    "mae_macro",
+    "mae_macro_op",
+    "ece",
 )
 
 
@@ -106,8 +117,12 @@ def paired_comparison(values, reference):
     values = np.asarray(values, dtype=float)
     reference = np.asarray(reference, dtype=float)
     diff = values - reference
-    out = {"mean_diff": float(diff.mean()) if len(diff) else float("nan"),
-           "n": int(len(diff)), "p_wilcoxon": float("nan"), "p_ttest": float("nan")}
+    out = {
+        "mean_diff": float(diff.mean()) if len(diff) else float("nan"),
+        "n": int(len(diff)),
+        "p_wilcoxon": float("nan"),
+        "p_ttest": float("nan"),
+    }
     if len(diff) < 2 or np.allclose(diff, 0):
         return out
     with warnings.catch_warnings():
@@ -198,15 +213,15 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
     order = list(strategy_order or sorted(curves, key=lambda s: (s != "random", s)))
     order = [s for s in order if s in curves]
     rows, aulc = [], {}
-    metric_names = [m for m in FINAL_METRICS
-                    if any(m in r["metrics"] for r in records)]
+    metric_names = [m for m in FINAL_METRICS if any(m in r["metrics"] for r in records)]
     for strategy in order:
         by_seed = curves[strategy]
         seeds = sorted(by_seed)
         aulc[strategy] = {
             s: area_under_learning_curve(
                 [r["frac_labeled"] for r in by_seed[s]], [r["metrics"][metric] for r in by_seed[s]]
-            ) for s in seeds
+            )
+            for s in seeds
         }
         row = {"strategy": strategy, "n_seeds": len(seeds)}
         row["aulc_mean"], row["aulc_std"] = _mean_std(list(aulc[strategy].values()))
@@ -219,8 +234,11 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
                 if s not in baselines:
                     continue
                 goal = t * baselines[s]["metrics"][metric]
-                n = labels_to_reach([r["n_labeled"] for r in by_seed[s]],
-                                    [r["metrics"][metric] for r in by_seed[s]], goal)
+                n = labels_to_reach(
+                    [r["n_labeled"] for r in by_seed[s]],
+                    [r["metrics"][metric] for r in by_seed[s]],
+                    goal,
+                )
                 if n is not None:
                     reached.append(n)
             row[key + "_mean"] = float(np.mean(reached)) if reached else float("nan")
@@ -234,14 +252,22 @@ def summarize(records, schedule, *, metric="auroc", targets=(0.95, 1.0), strateg
         row["query_time_mean"] = float(np.mean(queries)) if queries else 0.0
         rows.append(row)
     for row in rows:
-        row.update({"aulc_diff_vs_random": float("nan"), "p_wilcoxon": float("nan"),
-                    "p_ttest": float("nan")})
+        row.update(
+            {
+                "aulc_diff_vs_random": float("nan"),
+                "p_wilcoxon": float("nan"),
+                "p_ttest": float("nan"),
+            }
+        )
         if "random" in aulc and row["strategy"] != "random":
-            common = sorted(s for s in set(aulc["random"]) & set(aulc[row["strategy"]])
-                            if math.isfinite(aulc["random"][s])
-                            and math.isfinite(aulc[row["strategy"]][s]))
-            test = paired_comparison([aulc[row["strategy"]][s] for s in common],
-                                     [aulc["random"][s] for s in common])
+            common = sorted(
+                s
+                for s in set(aulc["random"]) & set(aulc[row["strategy"]])
+                if math.isfinite(aulc["random"][s]) and math.isfinite(aulc[row["strategy"]][s])
+            )
+            test = paired_comparison(
+                [aulc[row["strategy"]][s] for s in common], [aulc["random"][s] for s in common]
+            )
             row["aulc_diff_vs_random"] = test["mean_diff"]
             row["p_wilcoxon"], row["p_ttest"] = test["p_wilcoxon"], test["p_ttest"]
     if baselines:
@@ -285,15 +311,16 @@ def verdict_vs_random(row, alpha=0.05):
     'bald beat random: AULC +0.0120 (paired t-test p = 0.01, Wilcoxon p = 0.25, 3 seeds).'
     """
     diff, p_t = row["aulc_diff_vs_random"], row["p_ttest"]
-    tests = (f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
-             f"{row['n_seeds']} seeds)")
+    tests = (
+        f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
+        f"{row['n_seeds']} seeds)"
+    )
     if diff is None or math.isnan(diff):
         return f"{row['strategy']}: no paired random runs to compare with."
     if diff > 0 and not math.isnan(p_t) and p_t < alpha:
         return f"{row['strategy']} beat random: AULC {diff:+.4f} {tests}."
     if diff > 0:
-        return (f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} "
-                f"{tests}.")
+        return f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} {tests}."
     return f"{row['strategy']} did not beat random: AULC {diff:+.4f} {tests}."
 
 

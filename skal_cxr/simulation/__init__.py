@@ -13,6 +13,13 @@ from ._runner import SimulationInterrupted, round_schedule
 from ._simulate import simulate
 
 __all__ = [
-    "simulate", "resolve_config", "load_simulation_data", "read_records", "round_schedule",
-    "ConfigError", "DataError", "ResultsDirError", "SimulationInterrupted",
+    "simulate",
+    "resolve_config",
+    "load_simulation_data",
+    "read_records",
+    "round_schedule",
+    "ConfigError",
+    "DataError",
+    "ResultsDirError",
+    "SimulationInterrupted",
 ]

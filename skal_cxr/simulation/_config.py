@@ -14,7 +14,11 @@ from ..engine import ROUND_DEFAULTS, check_initial, merge_settings, resolve_roun
 from ..exceptions import ConfigError
 
 __all__ = [
-    "DEFAULT_CONFIG", "DATA_DEFAULTS", "ConfigError", "resolve_config", "config_diff",
+    "DEFAULT_CONFIG",
+    "DATA_DEFAULTS",
+    "ConfigError",
+    "resolve_config",
+    "config_diff",
 ]
 
 
@@ -99,8 +103,12 @@ def _json_default(obj):
 
 
 #: Constraints of the simulation's own settings (the round settings are the engine's).
-_CONSTRAINTS = {"n_initial": [Integers(1)], "seeds": [Integers(1)], "seed": [Integers(0)],
-                "budget": [Integers(1)]}
+_CONSTRAINTS = {
+    "n_initial": [Integers(1)],
+    "seeds": [Integers(1)],
+    "seed": [Integers(0)],
+    "budget": [Integers(1)],
+}
 
 
 def _checked(name, value):
@@ -123,7 +131,7 @@ def resolve_data_spec(data):
         if data == "phantoms":
             data = {"source": "phantoms"}
         elif data.startswith("medmnist:"):
-            data = {"source": "medmnist", "name": data[len("medmnist:"):]}
+            data = {"source": "medmnist", "name": data[len("medmnist:") :]}
         elif data.endswith(".npz"):
             import os
 
@@ -173,8 +181,7 @@ def resolve_config(**params):
     for key, value in params.items():
         if value is not None and key not in ROUND_DEFAULTS and key != "data":
             config[key] = value
-    config.update(resolve_round_params(
-        **{k: v for k, v in params.items() if k in ROUND_DEFAULTS}))
+    config.update(resolve_round_params(**{k: v for k, v in params.items() if k in ROUND_DEFAULTS}))
     config["data"] = resolve_data_spec(params.get("data"))
 
     strategies = config["strategies"]
@@ -185,9 +192,7 @@ def resolve_config(**params):
         raise ConfigError("give at least one strategy.")
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
-        raise ConfigError(
-            f"unknown strategies {bad}; choose from {', '.join(sorted(STRATEGIES))}."
-        )
+        raise ConfigError(f"unknown strategies {bad}; choose from {', '.join(sorted(STRATEGIES))}.")
     if len(set(strategies)) != len(strategies):
         raise ConfigError(f"strategies are repeated: {strategies}.")
     config["strategies"] = strategies

@@ -82,7 +82,7 @@ class SimulationData:
             digest.update(f"{name}:{first.dtype.str}{tuple(array.shape)};".encode())
             rows = max(1, (1 << 24) // max(1, first.nbytes))  # ~16 MB at a time
             for start in range(0, len(array), rows):
-                digest.update(np.ascontiguousarray(array[start:start + rows]).data)
+                digest.update(np.ascontiguousarray(array[start : start + rows]).data)
         return digest.hexdigest()
 
 
@@ -107,7 +107,9 @@ def _split(index, y, size, random_state, groups=None):
         return np.sort(rest), np.sort(taken)
     n_take = int(np.ceil(size * len(index)))
     rest, taken = train_test_split(
-        index, test_size=size, random_state=random_state,
+        index,
+        test_size=size,
+        random_state=random_state,
         stratify=_stratify_or_none(y[index], n_take),
     )
     return np.sort(rest), np.sort(taken)
@@ -132,9 +134,13 @@ def _load_phantoms(spec):
 
     try:
         made = make_cxr_phantoms(
-            spec["n_samples"], image_size=spec["image_size"], n_classes=spec["n_classes"],
-            weights=spec["weights"], label_noise=spec["label_noise"],
-            n_raters=spec["n_raters"], rater_noise=spec["rater_noise"],
+            spec["n_samples"],
+            image_size=spec["image_size"],
+            n_classes=spec["n_classes"],
+            weights=spec["weights"],
+            label_noise=spec["label_noise"],
+            n_raters=spec["n_raters"],
+            rater_noise=spec["rater_noise"],
             random_state=spec["random_state"],
         )
     except (TypeError, ValueError) as exc:
@@ -145,8 +151,9 @@ def _load_phantoms(spec):
         agreed = _plain(agreement(made[2], spec["n_classes"]))
     parts = _three_way(check_images(X), np.asarray(y, dtype=np.int64), spec)
     names = list(PHANTOM_CLASS_NAMES[spec["n_classes"]])
-    return SimulationData(*parts, class_names=names, ordinal=True, split="stratified",
-                          agreement=agreed)
+    return SimulationData(
+        *parts, class_names=names, ordinal=True, split="stratified", agreement=agreed
+    )
 
 
 def _class_codes(y, where):
@@ -180,25 +187,45 @@ def _load_medmnist(spec):
     X_pool, y_pool = splits["train"]
     if spec["max_pool"] is not None and spec["max_pool"] < len(y_pool):
         keep, _ = train_test_split(
-            np.arange(len(y_pool)), train_size=int(spec["max_pool"]),
-            random_state=spec["random_state"], stratify=y_pool,
+            np.arange(len(y_pool)),
+            train_size=int(spec["max_pool"]),
+            random_state=spec["random_state"],
+            stratify=y_pool,
         )
         keep = np.sort(keep)
         X_pool, y_pool = X_pool[keep], y_pool[keep]
     n_classes = int(max(y.max() for _, y in splits.values())) + 1
     names = _MEDMNIST_CLASSES.get(spec["name"], [str(c) for c in range(n_classes)])
     return SimulationData(
-        X_pool, y_pool, *splits["val"], *splits["test"], class_names=names,
-        ordinal=n_classes == 2, split="dataset",
+        X_pool,
+        y_pool,
+        *splits["val"],
+        *splits["test"],
+        class_names=names,
+        ordinal=n_classes == 2,
+        split="dataset",
     )
 
 
 def _load_folder(spec):
     from ..datasets import load_image_folder
 
-    keys = ("image_column", "label_columns", "score_column", "consensus", "bins", "classes",
-            "group_column", "image_size", "on_error", "duplicates", "encoding", "delimiter",
-            "cache_dir", "verify_cache")
+    keys = (
+        "image_column",
+        "label_columns",
+        "score_column",
+        "consensus",
+        "bins",
+        "classes",
+        "group_column",
+        "image_size",
+        "on_error",
+        "duplicates",
+        "encoding",
+        "delimiter",
+        "cache_dir",
+        "verify_cache",
+    )
     try:
         bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
     except (OSError, ValueError, KeyError) as exc:
@@ -221,7 +248,9 @@ def _load_folder(spec):
     names = [str(c) for c in np.asarray(classes).tolist()]
     ordinal = any(spec[k] is not None for k in ("score_column", "bins", "classes"))
     return SimulationData(
-        *parts, class_names=names, ordinal=ordinal,
+        *parts,
+        class_names=names,
+        ordinal=ordinal,
         split="patient" if groups is not None else "stratified",
         agreement=_plain(getattr(bunch, "agreement", None)),
         sources=np.asarray(bunch.sha256),
@@ -232,8 +261,9 @@ def _plain(summary):
     """An agreement summary with plain Python numbers (JSON-serialisable)."""
     if summary is None:
         return None
-    return {k: (int(v) if isinstance(v, (int, np.integer)) else float(v))
-            for k, v in summary.items()}
+    return {
+        k: (int(v) if isinstance(v, (int, np.integer)) else float(v)) for k, v in summary.items()
+    }
 
 
 def _warn_if_order_guessed(spec, classes):
@@ -247,7 +277,9 @@ def _warn_if_order_guessed(spec, classes):
         warnings.warn(
             f"the ordinal order of the labels was taken alphabetically ({', '.join(names)}): "
             "consensus ties go to the later label and macro MAE uses this order; give "
-            "classes (--classes) from least to most severe.", UserWarning, stacklevel=3,
+            "classes (--classes) from least to most severe.",
+            UserWarning,
+            stacklevel=3,
         )
 
 

@@ -87,7 +87,9 @@ def _evaluate(predict_proba, data):
     if data.y_val is not None:
         op = fit_operating_point(data.y_val, predict_proba(data.X_val))
     metrics = classification_metrics(
-        data.y_test, predict_proba(data.X_test), class_names=data.class_names,
+        data.y_test,
+        predict_proba(data.X_test),
+        class_names=data.class_names,
         operating_point=op,
     )
     return metrics, (None if op is None else [float(w) for w in op])
@@ -192,8 +194,14 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         return 0
     X, y = data.X_pool, data.y_pool
     n_pool, n_classes = len(y), len(data.class_names)
-    initial = initial_set(config.get("initial", "random"), config["n_initial"], seed,
-                          y_pool=y, X_pool=X, strategy=strategy)
+    initial = initial_set(
+        config.get("initial", "random"),
+        config["n_initial"],
+        seed,
+        y_pool=y,
+        X_pool=X,
+        strategy=strategy,
+    )
     labeled = initial.tolist()
     for rec in done:
         labeled.extend(rec["queried"])
@@ -226,23 +234,39 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                 queried, query_time = [], 0.0
                 if r + 1 < len(schedule):
                     queried, _, query_time = query_round(
-                        learner, X, labeled, schedule[r + 1] - schedule[r], rounds,
+                        learner,
+                        X,
+                        labeled,
+                        schedule[r + 1] - schedule[r],
+                        rounds,
                         round_seed(seed, r),
                     )
-                writer.write({
-                    "kind": "active", "strategy": strategy, "seed": seed, "round": r,
-                    "n_labeled": len(labeled), "frac_labeled": len(labeled) / n_pool,
-                    "class_counts": _counts(y[labeled], n_classes),
-                    "queried": queried, "queried_counts": _counts(y[queried], n_classes),
-                    "n_epochs": n_epochs, "fit_time": fit_time, "query_time": query_time,
-                    "eval_time": eval_time, "operating_point": op, "metrics": metrics,
-                })
+                writer.write(
+                    {
+                        "kind": "active",
+                        "strategy": strategy,
+                        "seed": seed,
+                        "round": r,
+                        "n_labeled": len(labeled),
+                        "frac_labeled": len(labeled) / n_pool,
+                        "class_counts": _counts(y[labeled], n_classes),
+                        "queried": queried,
+                        "queried_counts": _counts(y[queried], n_classes),
+                        "n_epochs": n_epochs,
+                        "fit_time": fit_time,
+                        "query_time": query_time,
+                        "eval_time": eval_time,
+                        "operating_point": op,
+                        "metrics": metrics,
+                    }
+                )
                 if queried:
                     labeled.extend(queried)
                     if not rounds.warm_start:
                         hist = 0
                     fit_time, n_epochs, hist = _timed_fit(
-                        lambda queried=queried: learner.teach(X[queried], y[queried]), est,
+                        lambda queried=queried: learner.teach(X[queried], y[queried]),
+                        est,
                         hist,
                     )
     return len(schedule) - start
@@ -269,12 +293,23 @@ def run_baseline(data, config, seed, results_dir, check=None):
         metrics, op = _evaluate(est.predict_proba, data)
         eval_time = time.perf_counter() - t0
     with RecordWriter(path, check) as writer:
-        writer.write({
-            "kind": "baseline", "strategy": "full_data", "seed": seed, "round": 0,
-            "n_labeled": len(y), "frac_labeled": 1.0, "class_counts": _counts(y, n_classes),
-            "n_epochs": n_epochs, "fit_time": fit_time, "query_time": 0.0,
-            "eval_time": eval_time, "operating_point": op, "metrics": metrics,
-        })
+        writer.write(
+            {
+                "kind": "baseline",
+                "strategy": "full_data",
+                "seed": seed,
+                "round": 0,
+                "n_labeled": len(y),
+                "frac_labeled": 1.0,
+                "class_counts": _counts(y, n_classes),
+                "n_epochs": n_epochs,
+                "fit_time": fit_time,
+                "query_time": 0.0,
+                "eval_time": eval_time,
+                "operating_point": op,
+                "metrics": metrics,
+            }
+        )
     return 1
 
 

@@ -50,10 +50,14 @@ def metric_names(class_names, operating_point=True):
 
     k = len(class_names)
     proba = np.full((k, k), 1.0 / k)
-    return sorted(classification_metrics(
-        np.arange(k), proba, class_names=list(class_names),
-        operating_point=np.ones(k) if operating_point else None,
-    ))
+    return sorted(
+        classification_metrics(
+            np.arange(k),
+            proba,
+            class_names=list(class_names),
+            operating_point=np.ones(k) if operating_point else None,
+        )
+    )
 
 
 def _check_metric(metric, data):
@@ -71,13 +75,14 @@ def _check_network(config, data):
     from ..networks import CXRNet
 
     est = config["estimator"]
-    params = {k[len("module__"):]: v for k, v in est.items() if k.startswith("module__")}
+    params = {k[len("module__") :]: v for k, v in est.items() if k.startswith("module__")}
     params["pretrained"] = False  # the shapes only: nothing to load
     module = est.get("module", CXRNet)
     try:
         with torch.device("meta"):
-            net = module(n_classes=len(data.class_names), in_channels=data.X_pool.shape[1],
-                         **params)
+            net = module(
+                n_classes=len(data.class_names), in_channels=data.X_pool.shape[1], **params
+            )
         n_params = sum(p.numel() for p in net.parameters())
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"the network cannot be built with these settings: {exc}") from exc
@@ -141,8 +146,9 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
 
 
 def _write_config(results_dir, config, resolved):
-    write_config(results_dir, {"skal_cxr_version": _version(), "config": config,
-                               "resolved": resolved})
+    write_config(
+        results_dir, {"skal_cxr_version": _version(), "config": config, "resolved": resolved}
+    )
 
 
 class _Progress:
@@ -155,8 +161,10 @@ class _Progress:
     def __init__(self, results_dir, tasks, schedule, interval=0.5):
         from tqdm.auto import tqdm
 
-        self.paths = [(record_path(results_dir, *t), 1 if t[0] == "baseline" else len(schedule))
-                      for t in tasks]
+        self.paths = [
+            (record_path(results_dir, *t), 1 if t[0] == "baseline" else len(schedule))
+            for t in tasks
+        ]
         total_rounds = sum(n for _, n in self.paths)
         self.runs = tqdm(total=len(tasks), desc="runs  ", unit="run", position=0)
         self.rounds = tqdm(total=total_rounds, desc="rounds", unit="round", position=1)
@@ -194,8 +202,9 @@ class _Progress:
 
 def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, token):
     def jobs(owner):
-        return (delayed(run_task)(t, data, config, schedule, str(results_dir), owner)
-                for t in tasks)
+        return (
+            delayed(run_task)(t, data, config, schedule, str(results_dir), owner) for t in tasks
+        )
 
     if scheduler is not None:
         from distributed import Client
@@ -210,9 +219,12 @@ def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, tok
     # (holding its output pipes open) for loky's default 300 s.
     # The reaper kills every worker and resource tracker of the pool when this
     # process dies, at any moment (pool start-up and shut-down included).
-    with reaped_children(), parallel_config(
-            backend="loky", inner_max_num_threads=config["torch_threads"],
-            idle_worker_timeout=2):
+    with (
+        reaped_children(),
+        parallel_config(
+            backend="loky", inner_max_num_threads=config["torch_threads"], idle_worker_timeout=2
+        ),
+    ):
         # max_nbytes=None: no read-only memmaps (torch warns on them)
         return Parallel(n_jobs=n_jobs, max_nbytes=None)(jobs)
 
@@ -439,10 +451,21 @@ def simulate(
         ``<file>.jsonl.rejected`` and recomputed).
     """
     config = resolve_config(
-        data=data, strategies=strategies, seeds=seeds, n_initial=n_initial, initial=initial,
-        query_size=query_size, budget=budget, n_mc_samples=n_mc_samples,
-        pool_size=pool_size, class_weight=class_weight, sampler=sampler, warm_start=warm_start,
-        baseline=baseline, estimator=estimator, training=training,
+        data=data,
+        strategies=strategies,
+        seeds=seeds,
+        n_initial=n_initial,
+        initial=initial,
+        query_size=query_size,
+        budget=budget,
+        n_mc_samples=n_mc_samples,
+        pool_size=pool_size,
+        class_weight=class_weight,
+        sampler=sampler,
+        warm_start=warm_start,
+        baseline=baseline,
+        estimator=estimator,
+        training=training,
         torch_threads=torch_threads,
     )
     if n_jobs is not None and (
@@ -464,9 +487,11 @@ def simulate(
         tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
         tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
         records = [record_path(results_dir, *t) for t in tasks]
-        own_files(results_dir, [CONFIG_FILE, *records, *(p.with_name(p.name + ".rejected")
-                                                         for p in records)]
-                  + (list(REPORT_FILES) if report else []))
+        own_files(
+            results_dir,
+            [CONFIG_FILE, *records, *(p.with_name(p.name + ".rejected") for p in records)]
+            + (list(REPORT_FILES) if report else []),
+        )
         # (listed before they are written: every file this run writes is listed)
         if _prepare_dir(results_dir, config, resolved, overwrite):
             _write_config(results_dir, config, resolved)
@@ -474,8 +499,16 @@ def simulate(
         schedule = resolved["schedule"]
         bars = _Progress(results_dir, tasks, schedule) if progress else None
         try:
-            _run_grid(tasks, data_, _scoring_on(config, score_scheduler), schedule,
-                      results_dir, n_jobs, scheduler, lock.token)
+            _run_grid(
+                tasks,
+                data_,
+                _scoring_on(config, score_scheduler),
+                schedule,
+                results_dir,
+                n_jobs,
+                scheduler,
+                lock.token,
+            )
         finally:
             if bars is not None:
                 bars.close()
@@ -486,6 +519,9 @@ def simulate(
 
             paths = make_report(results_dir, metric=metric or "auroc")
     return Bunch(
-        results_dir=results_dir, config=config, resolved=resolved,
-        records=read_records(results_dir), report=paths,
+        results_dir=results_dir,
+        config=config,
+        resolved=resolved,
+        records=read_records(results_dir),
+        report=paths,
     )

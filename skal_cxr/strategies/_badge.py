@@ -37,9 +37,7 @@ def gradient_embeddings(probas, features):
     p = mean_probas(probas)
     h = np.asarray(features, dtype=np.float64)
     if h.ndim != 2 or len(h) != len(p):
-        raise ValueError(
-            f"features must have shape ({len(p)}, n_features); got {h.shape}."
-        )
+        raise ValueError(f"features must have shape ({len(p)}, n_features); got {h.shape}.")
     factor = p - np.eye(p.shape[1])[p.argmax(axis=1)]
     return (factor[:, :, None] * h[:, None, :]).reshape(len(p), -1)
 
@@ -93,10 +91,17 @@ def _select(ctx, n_instances):
     return kmeans_plusplus_seeding(embeddings, n_instances, ctx.rng)
 
 
-def badge(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
-          random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state, name="badge")
+def badge(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None, random_state=None):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="badge",
+    )
 
 
 badge.__doc__ = strategy_doc(

@@ -12,7 +12,6 @@ builds the context, runs the selector and maps positions back to ``X_pool``;
 Monte Carlo samples always have shape ``(n_mc_samples, n_images, n_classes)``.
 """
 
-
 import numpy as np
 from torch.utils.data import Dataset, Subset
 
@@ -21,8 +20,14 @@ from .._random import resolve_rng
 from .._validation import accepts_keyword, check_int
 
 __all__ = [
-    "QueryContext", "run_strategy", "make_strategy", "select_top", "fitted_estimator",
-    "check_samples", "mean_probas", "strategy_doc",
+    "QueryContext",
+    "run_strategy",
+    "make_strategy",
+    "select_top",
+    "fitted_estimator",
+    "check_samples",
+    "mean_probas",
+    "strategy_doc",
 ]
 
 
@@ -116,8 +121,17 @@ class QueryContext:
 
     chunk_size = 4096
 
-    def __init__(self, learner, X_pool, n_instances, *, pool_size=None,
-                 n_mc_samples=None, random_state=None, name="strategy"):
+    def __init__(
+        self,
+        learner,
+        X_pool,
+        n_instances,
+        *,
+        pool_size=None,
+        n_mc_samples=None,
+        random_state=None,
+        name="strategy",
+    ):
         self.learner = learner
         self.name = name
         self.estimator = fitted_estimator(learner)
@@ -130,8 +144,7 @@ class QueryContext:
         n_instances = check_int(n_instances, "n_instances")
         if n_instances > n_pool:
             raise ValueError(
-                f"{name}: n_instances={n_instances} is larger than the pool "
-                f"({n_pool} images)."
+                f"{name}: n_instances={n_instances} is larger than the pool ({n_pool} images)."
             )
         self.pool_index = np.arange(n_pool)
         if pool_size is not None:
@@ -178,11 +191,14 @@ class QueryContext:
             The estimator's ``predict_proba_samples``.
         """
         self._require_mc()
-        return self._cached("samples", lambda: np.asarray(
-            # positional: estimators of the older protocol name it n_samples
-            self.final.predict_proba_samples(self.transform(self.X), self.n_mc_samples),
-            dtype=np.float64,
-        ))
+        return self._cached(
+            "samples",
+            lambda: np.asarray(
+                # positional: estimators of the older protocol name it n_samples
+                self.final.predict_proba_samples(self.transform(self.X), self.n_mc_samples),
+                dtype=np.float64,
+            ),
+        )
 
     def sample_statistic(self, func):
         """``func(samples)`` for a per-image statistic, in bounded memory.
@@ -210,7 +226,8 @@ class QueryContext:
         score, mean = self.final.reduce_proba_samples(
             self.transform(self.X),
             [lambda s: func(s.astype(np.float64)), lambda s: s.astype(np.float64).mean(axis=0)],
-            self.n_mc_samples, chunk_size=self.chunk_size,
+            self.n_mc_samples,
+            chunk_size=self.chunk_size,
         )
         self._cache.setdefault("mean", mean)
         return score
@@ -242,9 +259,10 @@ class QueryContext:
                 f"{self.name} needs class probabilities, but {type(self.final).__name__} "
                 "has neither predict_proba_samples nor predict_proba."
             )
-        return self._cached("mean", lambda: np.asarray(
-            self.final.predict_proba(self.transform(self.X)), dtype=np.float64
-        ))
+        return self._cached(
+            "mean",
+            lambda: np.asarray(self.final.predict_proba(self.transform(self.X)), dtype=np.float64),
+        )
 
     def features(self, X=None):
         """Representations for distances: network embeddings of the candidates (or of ``X``).
@@ -302,8 +320,9 @@ class QueryContext:
         return sub
 
 
-def run_strategy(select, learner, X_pool, n_instances, *, pool_size, n_mc_samples,
-                 random_state, name, **params):
+def run_strategy(
+    select, learner, X_pool, n_instances, *, pool_size, n_mc_samples, random_state, name, **params
+):
     """Build a :class:`QueryContext`, run ``select`` and map back to ``X_pool``.
 
     ``select(ctx, n_instances, **params)`` returns ``(positions, scores)``:
@@ -316,11 +335,19 @@ def run_strategy(select, learner, X_pool, n_instances, *, pool_size, n_mc_sample
     scores : ndarray of shape (n_instances,)
         The score of each queried image (see each strategy).
     """
-    ctx = QueryContext(learner, X_pool, n_instances, pool_size=pool_size,
-                       n_mc_samples=n_mc_samples, random_state=random_state, name=name)
+    ctx = QueryContext(
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name=name,
+    )
     positions, scores = select(ctx, int(n_instances), **params)
     positions = np.asarray(positions, dtype=np.intp)
     return ctx.pool_index[positions], np.asarray(scores, dtype=np.float64)
+
 
 def check_samples(samples, name="samples"):
     """Validate MC probabilities of shape (n_mc_samples, n_images, n_classes) as float64."""
@@ -476,19 +503,25 @@ def make_strategy(score_fn, *, needs="probas", name=None, doc=None):
         positions = select_top(scores, n_instances, ctx.rng)
         return positions, scores[positions]
 
-    def strategy(learner, X_pool, n_instances=1, *, pool_size=None,
-                 n_mc_samples=None, random_state=None):
-        return run_strategy(select, learner, X_pool, n_instances, pool_size=pool_size,
-                            n_mc_samples=n_mc_samples, random_state=random_state, name=name)
+    def strategy(
+        learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None, random_state=None
+    ):
+        return run_strategy(
+            select,
+            learner,
+            X_pool,
+            n_instances,
+            pool_size=pool_size,
+            n_mc_samples=n_mc_samples,
+            random_state=random_state,
+            name=name,
+        )
 
     strategy.__name__ = strategy.__qualname__ = name
     # pickled by reference: the module that defines the scoring function
     # (where the built-in strategies are bound to ``name``)
     strategy.__module__ = getattr(score_fn, "__module__", strategy.__module__)
-    strategy.__doc__ = strategy_doc(
-        doc or f"Query the images of highest ``{name}`` score.\n"
-    )
+    strategy.__doc__ = strategy_doc(doc or f"Query the images of highest ``{name}`` score.\n")
     strategy.select = select
     strategy.label_free = needs == "pool"
     return strategy
-

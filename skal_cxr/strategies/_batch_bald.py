@@ -53,9 +53,7 @@ def joint_entropy(samples):
     samples = check_samples(samples)
     n_mc_samples, n_images, n_classes = samples.shape
     if n_classes**n_images > _MAX_EXACT:
-        raise ValueError(
-            f"{n_classes}**{n_images} label configurations are too many to enumerate."
-        )
+        raise ValueError(f"{n_classes}**{n_images} label configurations are too many to enumerate.")
     P = np.ones((n_mc_samples, 1))
     for i in range(n_images):
         P = (P[:, :, None] * samples[:, i, None, :]).reshape(n_mc_samples, -1)
@@ -104,10 +102,11 @@ class _Joint:
         chunk = max(1, _CHUNK_ELEMENTS // (n_conf * n_classes))
         out = np.empty(n_images)
         for start in range(0, n_images, chunk):
-            s = self.samples[:, start:start + chunk, :]
+            s = self.samples[:, start : start + chunk, :]
             J = (self.P.T @ s.reshape(n_mc_samples, -1) / n_mc_samples).reshape(
-                n_conf, -1, n_classes)
-            out[start:start + chunk] = np.einsum("m,mnc->n", weights, entr(J))
+                n_conf, -1, n_classes
+            )
+            out[start : start + chunk] = np.einsum("m,mnc->n", weights, entr(J))
         return out
 
 
@@ -161,11 +160,27 @@ def _select(ctx, n_instances, max_configurations=10_000):
     return np.array(selected, dtype=np.intp), np.array(values)
 
 
-def batch_bald(learner, X_pool, n_instances=1, *, max_configurations=10_000,
-               pool_size=None, n_mc_samples=None, random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state,
-                        name="batch_bald", max_configurations=max_configurations)
+def batch_bald(
+    learner,
+    X_pool,
+    n_instances=1,
+    *,
+    max_configurations=10_000,
+    pool_size=None,
+    n_mc_samples=None,
+    random_state=None,
+):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="batch_bald",
+        max_configurations=max_configurations,
+    )
 
 
 batch_bald.__doc__ = strategy_doc(
@@ -175,11 +190,14 @@ batch_bald.__doc__ = strategy_doc(
     2019), grown one image at a time; the first pick is the BALD maximiser.
     Needs ``predict_proba_samples``. Cost per pick grows with
     ``pool_size x n_mc_samples x max_configurations``.
-""", """\
+""",
+    """\
     max_configurations : int, default=10_000
         Cap on the label configurations held: exact enumeration up to it,
         this many sampled configurations beyond. Memory:
         ``n_mc_samples x max_configurations`` float64 plus 32 MiB.
-""", scores="""The BatchBALD value of the batch up to and including each
-        queried image (the first is its BALD score).""")
+""",
+    scores="""The BatchBALD value of the batch up to and including each
+        queried image (the first is its BALD score).""",
+)
 batch_bald.select = _select

@@ -11,8 +11,12 @@ from scipy.special import entr
 from ._base import check_samples, make_strategy
 
 __all__ = [
-    "mean_std_scores", "variation_ratio_scores", "bald_scores",
-    "mean_std", "variation_ratios", "bald",
+    "mean_std_scores",
+    "variation_ratio_scores",
+    "bald_scores",
+    "mean_std",
+    "variation_ratios",
+    "bald",
 ]
 
 

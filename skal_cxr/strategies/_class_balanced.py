@@ -95,7 +95,8 @@ def class_balanced(strategy):
                 local, local_scores = inner(sub, int(quotas[c]), **kwargs)
             else:
                 local, local_scores = _indices_and_scores(
-                    strategy(ctx.learner, sub.X, int(quotas[c]), **kwargs))
+                    strategy(ctx.learner, sub.X, int(quotas[c]), **kwargs)
+                )
             local = np.asarray(local, dtype=np.intp)
             picks.append(positions[local])
             scores.append(np.broadcast_to(np.asarray(local_scores, dtype=np.float64), local.shape))
@@ -103,11 +104,27 @@ def class_balanced(strategy):
         order = np.argsort(np.concatenate(ranks), kind="stable")
         return np.concatenate(picks)[order], np.concatenate(scores)[order]
 
-    def balanced(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
-                 random_state=None, **kwargs):
-        return run_strategy(select, learner, X_pool, n_instances, pool_size=pool_size,
-                            n_mc_samples=n_mc_samples, random_state=random_state,
-                            name=name, **kwargs)
+    def balanced(
+        learner,
+        X_pool,
+        n_instances=1,
+        *,
+        pool_size=None,
+        n_mc_samples=None,
+        random_state=None,
+        **kwargs,
+    ):
+        return run_strategy(
+            select,
+            learner,
+            X_pool,
+            n_instances,
+            pool_size=pool_size,
+            n_mc_samples=n_mc_samples,
+            random_state=random_state,
+            name=name,
+            **kwargs,
+        )
 
     balanced.__name__ = balanced.__qualname__ = name
     balanced.__doc__ = strategy_doc(

@@ -83,11 +83,19 @@ def _select(ctx, n_instances):
     return _k_center(ctx.features(), n_instances, centers, ctx.rng)
 
 
-def coreset(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
-            random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state,
-                        name="coreset")
+def coreset(
+    learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None, random_state=None
+):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="coreset",
+    )
 
 
 coreset.__doc__ = strategy_doc(
@@ -100,6 +108,8 @@ coreset.__doc__ = strategy_doc(
     :func:`k_center_greedy`. With ``on_transformed=True`` on the
     learner, ``phi`` is its ``transform_without_estimating`` instead.
     ``n_mc_samples`` is accepted for a uniform interface and unused.
-""", scores="""The distance of each queried image to its nearest center when
-        it was picked (infinite without labeled images).""")
+""",
+    scores="""The distance of each queried image to its nearest center when
+        it was picked (infinite without labeled images).""",
+)
 coreset.select = _select

@@ -109,8 +109,11 @@ def embed_candidates(ctx, embedding="pca", X_labeled=None):
     if isinstance(embedding, str):
         if embedding == "precomputed":
             pool = _as_features(ctx.X, "X_pool")
-            lab = (np.empty((0, pool.shape[1])) if labeled is None
-                   else _as_features(labeled, "X_labeled"))
+            lab = (
+                np.empty((0, pool.shape[1]))
+                if labeled is None
+                else _as_features(labeled, "X_labeled")
+            )
             if lab.shape[1] != pool.shape[1]:
                 raise ValueError(
                     f"X_labeled has {lab.shape[1]} features and X_pool {pool.shape[1]}."
@@ -118,16 +121,16 @@ def embed_candidates(ctx, embedding="pca", X_labeled=None):
             return pool, lab
         if embedding == "network":
             pool = ctx.features()
-            lab = (np.empty((0, pool.shape[1])) if labeled is None
-                   else ctx.features(labeled))
+            lab = np.empty((0, pool.shape[1])) if labeled is None else ctx.features(labeled)
             return pool, lab
         if embedding != "pca":
             raise ValueError(
                 f"{ctx.name}: embedding must be 'pca', 'network', 'precomputed' or a "
                 f"transformer; got {embedding!r}."
             )
-        embedding = PixelPCA(n_components=50,
-                             random_state=int(ctx.rng.integers(np.iinfo(np.int32).max)))
+        embedding = PixelPCA(
+            n_components=50, random_state=int(ctx.rng.integers(np.iinfo(np.int32).max))
+        )
     if not hasattr(embedding, "transform"):
         raise TypeError(
             f"{ctx.name}: embedding must be a string or a transformer with fit and "
@@ -139,6 +142,9 @@ def embed_candidates(ctx, embedding="pca", X_labeled=None):
         both = pool if lab is None else np.concatenate([pool, lab])
         embedding = clone(embedding).fit(both)
     pool_features = np.asarray(embedding.transform(pool), dtype=np.float64)
-    lab_features = (np.empty((0, pool_features.shape[1])) if lab is None
-                    else np.asarray(embedding.transform(lab), dtype=np.float64))
+    lab_features = (
+        np.empty((0, pool_features.shape[1]))
+        if lab is None
+        else np.asarray(embedding.transform(lab), dtype=np.float64)
+    )
     return pool_features, lab_features

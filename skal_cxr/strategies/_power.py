@@ -64,11 +64,27 @@ def _select(ctx, n_instances, beta=1.0):
     return positions, scores[positions]
 
 
-def power_bald(learner, X_pool, n_instances=1, *, beta=1.0, pool_size=None,
-               n_mc_samples=None, random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state,
-                        name="power_bald", beta=beta)
+def power_bald(
+    learner,
+    X_pool,
+    n_instances=1,
+    *,
+    beta=1.0,
+    pool_size=None,
+    n_mc_samples=None,
+    random_state=None,
+):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="power_bald",
+        beta=beta,
+    )
 
 
 power_bald.__doc__ = strategy_doc(
@@ -77,9 +93,12 @@ power_bald.__doc__ = strategy_doc(
     Sampling without replacement, ``p(x_i) = s_i^beta / sum_j s_j^beta`` with
     ``s`` the :func:`~skal_cxr.strategies.bald_scores` (Kirsch et al., 2023);
     see :func:`power_probabilities`. Needs ``predict_proba_samples``.
-""", """\
+""",
+    """\
     beta : float, default=1.0
         Exponent of the scores: 0 samples uniformly, large values approach
         top-``n_instances`` BALD.
-""", scores="The BALD score of each queried image.")
+""",
+    scores="The BALD score of each queried image.",
+)
 power_bald.select = _select

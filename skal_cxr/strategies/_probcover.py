@@ -69,8 +69,9 @@ def purity_radius(features, n_clusters=2, alpha=0.95, deltas=None, random_state=
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
     rng = resolve_rng(random_state)
     n_clusters = min(check_int(n_clusters, "n_clusters", min_val=2), len(X))
-    pseudo = KMeans(n_clusters=n_clusters, n_init=1,
-                    random_state=int(rng.integers(np.iinfo(np.int32).max))).fit_predict(X)
+    pseudo = KMeans(
+        n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(np.iinfo(np.int32).max))
+    ).fit_predict(X)
     impure_at = np.sort(_impure_distance(X, pseudo))  # row impure iff delta >= this
     if deltas is not None:
         deltas = np.sort(np.asarray(deltas, dtype=np.float64).ravel())
@@ -79,8 +80,11 @@ def purity_radius(features, n_clusters=2, alpha=0.95, deltas=None, random_state=
         purity = 1.0 - np.searchsorted(impure_at, deltas, side="right") / len(X)
         ok = np.flatnonzero(purity >= alpha)
         if len(ok) == 0:
-            warnings.warn(f"No delta reaches purity alpha={alpha} (best {purity.max():.3f}); "
-                          f"using the smallest, {deltas[0]}.", stacklevel=2)
+            warnings.warn(
+                f"No delta reaches purity alpha={alpha} (best {purity.max():.3f}); "
+                f"using the smallest, {deltas[0]}.",
+                stacklevel=2,
+            )
             return float(deltas[0])
         return float(deltas[ok[-1]])
     n_impure = int(np.floor((1.0 - alpha) * len(X) + 1e-9))  # allowed impure rows
@@ -135,8 +139,9 @@ def max_coverage(features, labeled, n_instances, delta, *, random_state=None):
     return np.array(picked, dtype=np.intp), np.array(gains, dtype=np.float64)
 
 
-def _select(ctx, n_instances, embedding="pca", X_labeled=None, n_clusters=2, alpha=0.95,
-            deltas=None):
+def _select(
+    ctx, n_instances, embedding="pca", X_labeled=None, n_clusters=2, alpha=0.95, deltas=None
+):
     pool, lab = embed_candidates(ctx, embedding, X_labeled)
     X = np.concatenate([pool, lab])
     labeled = np.r_[np.zeros(len(pool), dtype=bool), np.ones(len(lab), dtype=bool)]
@@ -144,13 +149,35 @@ def _select(ctx, n_instances, embedding="pca", X_labeled=None, n_clusters=2, alp
     return max_coverage(X, labeled, n_instances, delta, random_state=ctx.rng)
 
 
-def probcover(learner, X_pool, n_instances=1, *, embedding="pca", X_labeled=None,
-              n_clusters=2, alpha=0.95, deltas=None, pool_size=None, n_mc_samples=None,
-              random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state,
-                        name="probcover", embedding=embedding, X_labeled=X_labeled,
-                        n_clusters=n_clusters, alpha=alpha, deltas=deltas)
+def probcover(
+    learner,
+    X_pool,
+    n_instances=1,
+    *,
+    embedding="pca",
+    X_labeled=None,
+    n_clusters=2,
+    alpha=0.95,
+    deltas=None,
+    pool_size=None,
+    n_mc_samples=None,
+    random_state=None,
+):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="probcover",
+        embedding=embedding,
+        X_labeled=X_labeled,
+        n_clusters=n_clusters,
+        alpha=alpha,
+        deltas=deltas,
+    )
 
 
 probcover.__doc__ = strategy_doc(
@@ -161,7 +188,8 @@ probcover.__doc__ = strategy_doc(
     :func:`max_coverage` (Yehuda et al., 2022). ``n_mc_samples`` is accepted
     for a uniform interface and unused.
 """,
-    EMBEDDING_DOC + """    n_clusters : int, default=2
+    EMBEDDING_DOC
+    + """    n_clusters : int, default=2
         k-means pseudo-classes of the purity (the number of classes).
     alpha : float, default=0.95
         Purity required of the balls.

@@ -99,12 +99,20 @@ def schedule(stages):
             f"the schedule has no stage for {n_labeled} labels; end it with until=None."
         )
 
-    def scheduled(learner, X_pool, n_instances=1, *, pool_size=None, n_mc_samples=None,
-                  random_state=None, X_labeled=None, **kwargs):
+    def scheduled(
+        learner,
+        X_pool,
+        n_instances=1,
+        *,
+        pool_size=None,
+        n_mc_samples=None,
+        random_state=None,
+        X_labeled=None,
+        **kwargs,
+    ):
         labeled = labeled_images(learner, X_labeled)
         strategy = stage(0 if labeled is None else len(labeled))
-        kwargs.update(pool_size=pool_size, n_mc_samples=n_mc_samples,
-                      random_state=random_state)
+        kwargs.update(pool_size=pool_size, n_mc_samples=n_mc_samples, random_state=random_state)
         if X_labeled is not None:
             kwargs["X_labeled"] = X_labeled
         passed = {k: v for k, v in kwargs.items() if accepts_keyword(strategy, k)}
@@ -123,7 +131,9 @@ def schedule(stages):
         Their number chooses the stage.
     **kwargs : dict
         Passed to the stage's strategy when it accepts them.
-""", scores="The stage strategy's score of each queried image.")
+""",
+        scores="The stage strategy's score of each queried image.",
+    )
     scheduled.stage = stage
     scheduled.stages = tuple(stages)
     scheduled.label_free = lambda n_labeled=0: is_label_free(stage(n_labeled), n_labeled)

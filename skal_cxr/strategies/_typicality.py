@@ -55,8 +55,9 @@ def typicality_scores(features, n_neighbors=20):
         return 1.0 / mean
 
 
-def typiclust(features, labeled, n_instances, *, n_neighbors=20, max_clusters=500,
-              random_state=None):
+def typiclust(
+    features, labeled, n_instances, *, n_neighbors=20, max_clusters=500, random_state=None
+):
     """TypiClust's picks among the unlabeled rows of ``features``.
 
     Parameters
@@ -97,10 +98,14 @@ def typiclust(features, labeled, n_instances, *, n_neighbors=20, max_clusters=50
     if n_instances > n_candidates:
         raise ValueError(f"n_instances={n_instances} exceeds the {n_candidates} candidates.")
     rng = resolve_rng(random_state)
-    n_clusters = min(int(labeled.sum()) + n_instances, check_int(max_clusters, "max_clusters"),
-                     len(np.unique(X, axis=0)))
-    clusters = KMeans(n_clusters=n_clusters, n_init=1,
-                      random_state=int(rng.integers(np.iinfo(np.int32).max))).fit_predict(X)
+    n_clusters = min(
+        int(labeled.sum()) + n_instances,
+        check_int(max_clusters, "max_clusters"),
+        len(np.unique(X, axis=0)),
+    )
+    clusters = KMeans(
+        n_clusters=n_clusters, n_init=1, random_state=int(rng.integers(np.iinfo(np.int32).max))
+    ).fit_predict(X)
     sizes = np.bincount(clusters, minlength=n_clusters)
     taken = np.bincount(clusters[labeled], minlength=n_clusters)
     available = np.bincount(clusters[~labeled], minlength=n_clusters)
@@ -124,21 +129,46 @@ def typiclust(features, labeled, n_instances, *, n_neighbors=20, max_clusters=50
     return np.array(picked, dtype=np.intp), np.array(scores, dtype=np.float64)
 
 
-def _select(ctx, n_instances, embedding="pca", X_labeled=None, n_neighbors=20,
-            max_clusters=500):
+def _select(ctx, n_instances, embedding="pca", X_labeled=None, n_neighbors=20, max_clusters=500):
     pool, lab = embed_candidates(ctx, embedding, X_labeled)
     labeled = np.r_[np.zeros(len(pool), dtype=bool), np.ones(len(lab), dtype=bool)]
-    return typiclust(np.concatenate([pool, lab]), labeled, n_instances,
-                     n_neighbors=n_neighbors, max_clusters=max_clusters, random_state=ctx.rng)
+    return typiclust(
+        np.concatenate([pool, lab]),
+        labeled,
+        n_instances,
+        n_neighbors=n_neighbors,
+        max_clusters=max_clusters,
+        random_state=ctx.rng,
+    )
 
 
-def typicality(learner, X_pool, n_instances=1, *, embedding="pca", X_labeled=None,
-               n_neighbors=20, max_clusters=500, pool_size=None, n_mc_samples=None,
-               random_state=None):
-    return run_strategy(_select, learner, X_pool, n_instances, pool_size=pool_size,
-                        n_mc_samples=n_mc_samples, random_state=random_state,
-                        name="typicality", embedding=embedding, X_labeled=X_labeled,
-                        n_neighbors=n_neighbors, max_clusters=max_clusters)
+def typicality(
+    learner,
+    X_pool,
+    n_instances=1,
+    *,
+    embedding="pca",
+    X_labeled=None,
+    n_neighbors=20,
+    max_clusters=500,
+    pool_size=None,
+    n_mc_samples=None,
+    random_state=None,
+):
+    return run_strategy(
+        _select,
+        learner,
+        X_pool,
+        n_instances,
+        pool_size=pool_size,
+        n_mc_samples=n_mc_samples,
+        random_state=random_state,
+        name="typicality",
+        embedding=embedding,
+        X_labeled=X_labeled,
+        n_neighbors=n_neighbors,
+        max_clusters=max_clusters,
+    )
 
 
 typicality.__doc__ = strategy_doc(
@@ -152,7 +182,8 @@ typicality.__doc__ = strategy_doc(
     image (Hacohen et al., 2022); see :func:`typiclust`.
     ``n_mc_samples`` is accepted for a uniform interface and unused.
 """,
-    EMBEDDING_DOC + """    n_neighbors : int, default=20
+    EMBEDDING_DOC
+    + """    n_neighbors : int, default=20
         Neighbours of the typicality (:func:`typicality_scores`).
     max_clusters : int, default=500
         Cap on the number of clusters.

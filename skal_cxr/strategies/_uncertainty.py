@@ -12,8 +12,12 @@ from scipy.special import entr
 from ._base import make_strategy, mean_probas
 
 __all__ = [
-    "entropy_scores", "margin_scores", "least_confident_scores",
-    "max_entropy", "margin_sampling", "least_confident",
+    "entropy_scores",
+    "margin_scores",
+    "least_confident_scores",
+    "max_entropy",
+    "margin_sampling",
+    "least_confident",
 ]
 
 
@@ -77,7 +81,8 @@ max_entropy = make_strategy(
 
     Score: ``H[pbar] = -sum_c pbar_c log pbar_c`` in nats, where ``pbar`` is
     the predictive distribution; see :func:`entropy_scores`.
-""" + _MEAN_NOTE,
+"""
+    + _MEAN_NOTE,
 )
 
 margin_sampling = make_strategy(
@@ -88,7 +93,8 @@ margin_sampling = make_strategy(
 
     Score: ``1 - (pbar_(1) - pbar_(2))`` (Scheffer et al., 2001); see
     :func:`margin_scores`.
-""" + _MEAN_NOTE,
+"""
+    + _MEAN_NOTE,
 )
 
 least_confident = make_strategy(
@@ -99,5 +105,6 @@ least_confident = make_strategy(
 
     Score: ``1 - max_c pbar_c`` (Lewis & Gale, 1994); see
     :func:`least_confident_scores`.
-""" + _MEAN_NOTE,
+"""
+    + _MEAN_NOTE,
 )

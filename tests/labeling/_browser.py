@@ -16,11 +16,16 @@ from PIL import Image
 
 def chromium():
     """Debian's Chromium (or ``SKAL_CXR_CHROMIUM``); skips the test when there is none."""
-    path = os.environ.get("SKAL_CXR_CHROMIUM") or shutil.which("chromium") \
+    path = (
+        os.environ.get("SKAL_CXR_CHROMIUM")
+        or shutil.which("chromium")
         or shutil.which("chromium-browser")
+    )
     if not path or not os.access(path, os.X_OK):
-        pytest.skip("no Chromium found (install Debian's chromium package or set "
-                    "SKAL_CXR_CHROMIUM to its executable)")
+        pytest.skip(
+            "no Chromium found (install Debian's chromium package or set "
+            "SKAL_CXR_CHROMIUM to its executable)"
+        )
     return path
 
 
@@ -41,12 +46,24 @@ class Server:
         self.proc = None
         self.log_path = self.path.parent / f"serve-{self.port}.log"
 
-    def start(self, timeout=180):   # a loaded CI machine imports torch slowly
+    def start(self, timeout=180):  # a loaded CI machine imports torch slowly
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(self.path),
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "skal_cxr.cli",
+                "label",
+                "serve",
+                str(self.path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -82,8 +99,8 @@ def screenshot(page, tmp_path, name):
         page.screenshot(path=str(Path(folder) / name))
 
 
-FRAME = 4          # width in pixels of the bright frame around each test film
-MARKER = 40        # side of the bright square in its top-left corner (a side marker)
+FRAME = 4  # width in pixels of the bright frame around each test film
+MARKER = 40  # side of the bright square in its top-left corner (a side marker)
 
 
 def write_films(folder, n, width=600, height=720, random_state=0):
@@ -102,5 +119,5 @@ def write_films(folder, n, width=600, height=720, random_state=0):
         arr = np.asarray(film.resize((width, height), Image.BILINEAR), dtype=np.float64)
         arr = np.clip(np.round(arr), 0, 3000).astype(np.uint16)
         arr[:FRAME, :] = arr[-FRAME:, :] = arr[:, :FRAME] = arr[:, -FRAME:] = 4095
-        arr[FRAME:FRAME + MARKER, FRAME:FRAME + MARKER] = 4095
+        arr[FRAME : FRAME + MARKER, FRAME : FRAME + MARKER] = 4095
         Image.fromarray(arr).save(folder / f"film_{i:02d}.png")

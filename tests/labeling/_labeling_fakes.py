@@ -8,7 +8,9 @@ from skal_cxr.datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
 CLASSES = list(PHANTOM_CLASS_NAMES[3])
 #: A network and training small enough for a round in well under a second.
 TINY = {
-    "image_size": 16, "n_mc_samples": 3, "stop_set_size": 30,
+    "image_size": 16,
+    "n_mc_samples": 3,
+    "stop_set_size": 30,
     "estimator": {"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
     "training": {"max_epochs": 1, "min_train_steps": 2},
 }

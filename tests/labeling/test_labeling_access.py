@@ -18,8 +18,10 @@ def served(make_project):
 
 
 def _reads(client, auth, image_id):
-    codes = {client.get(f"/api/images/{image_id}{suffix}", headers=auth).status_code
-             for suffix in ("", "/pixels", "/pixels?format=png&max_size=64")}
+    codes = {
+        client.get(f"/api/images/{image_id}{suffix}", headers=auth).status_code
+        for suffix in ("", "/pixels", "/pixels?format=png&max_size=64")
+    }
     assert len(codes) == 1, codes
     return codes.pop()
 
@@ -29,10 +31,12 @@ def test_unassigned_images_are_403(served):
     first = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
     assert _reads(client, auth["alice"], first) == 200
     others = [i for i, *_ in project.image_table() if i != first]
-    for image_id in others[:3]:                       # in the pool, not assigned to alice
+    for image_id in others[:3]:  # in the pool, not assigned to alice
         assert _reads(client, auth["alice"], image_id) == 403
-        assert "not assigned to you" in client.get(f"/api/images/{image_id}",
-                                                   headers=auth["alice"]).json()["detail"]
+        assert (
+            "not assigned to you"
+            in client.get(f"/api/images/{image_id}", headers=auth["alice"]).json()["detail"]
+        )
     assert _reads(client, auth["bob"], first) == 403  # alice's image, not bob's (yet)
     assert _reads(client, auth["alice"], "99999") == 404
 
@@ -40,8 +44,9 @@ def test_unassigned_images_are_403(served):
 def test_labeled_images_stay_readable_and_skipped_ones_do_not(served):
     _, client, auth = served
     first = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
-    client.post("/api/labels", json={"image_id": first, "label": "normal"},
-                headers=auth["alice"]).raise_for_status()
+    client.post(
+        "/api/labels", json={"image_id": first, "label": "normal"}, headers=auth["alice"]
+    ).raise_for_status()
     assert _reads(client, auth["alice"], first) == 200
     second = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
     client.post("/api/skip", json={"image_id": second}, headers=auth["alice"])
@@ -51,16 +56,18 @@ def test_labeled_images_stay_readable_and_skipped_ones_do_not(served):
 def test_an_adjudicator_reads_the_images_under_review(served):
     project, client, auth = served
     disputed = None
-    for label in ("normal", "severe"):                # alice and bob disagree on one image
+    for label in ("normal", "severe"):  # alice and bob disagree on one image
         rater = "alice" if label == "normal" else "bob"
         image_id = client.get("/api/next", headers=auth[rater]).json()["image_id"]
         disputed = disputed or image_id
         assert image_id == disputed
-        client.post("/api/labels", json={"image_id": image_id, "label": label},
-                    headers=auth[rater]).raise_for_status()
+        client.post(
+            "/api/labels", json={"image_id": image_id, "label": label}, headers=auth[rater]
+        ).raise_for_status()
     assert _reads(client, auth["carol"], disputed) == 200
-    client.post("/api/adjudications", json={"image_id": disputed, "label": "severe"},
-                headers=auth["carol"]).raise_for_status()
-    assert _reads(client, auth["carol"], disputed) == 200      # decided by carol
+    client.post(
+        "/api/adjudications", json={"image_id": disputed, "label": "severe"}, headers=auth["carol"]
+    ).raise_for_status()
+    assert _reads(client, auth["carol"], disputed) == 200  # decided by carol
     other = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
     assert _reads(client, auth["carol"], other) == 403

@@ -25,23 +25,37 @@ def served(make_project):
 def test_health_needs_no_token_and_everything_else_does(served):
     _, client, auth = served
     assert client.get("/api/health").json() == {"status": "UP"}
-    for method, url, body in [("get", "/api/me", None), ("get", "/api/next", None),
-                              ("get", "/api/status", None), ("get", "/api/images/1", None),
-                              ("get", "/api/images/1/pixels", None),
-                              ("post", "/api/labels", {"image_id": "1", "label": "normal"}),
-                              ("post", "/api/skip", {"image_id": "1"}),
-                              ("post", "/api/undo", {"label_id": 1}),
-                              ("get", "/api/nothing-here", None)]:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eDp5"},
-                        {"Authorization": auth["alice"]["Authorization"][:-1]}):
+    for method, url, body in [
+        ("get", "/api/me", None),
+        ("get", "/api/next", None),
+        ("get", "/api/status", None),
+        ("get", "/api/images/1", None),
+        ("get", "/api/images/1/pixels", None),
+        ("post", "/api/labels", {"image_id": "1", "label": "normal"}),
+        ("post", "/api/skip", {"image_id": "1"}),
+        ("post", "/api/undo", {"label_id": 1}),
+        ("get", "/api/nothing-here", None),
+    ]:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic eDp5"},
+            {"Authorization": auth["alice"]["Authorization"][:-1]},
+        ):
             r = getattr(client, method)(url, headers=headers, **({"json": body} if body else {}))
             assert r.status_code == 401, (url, headers, r.status_code)
             assert "detail" in r.json() and r.headers["cache-control"] == "no-store"
     r = client.get("/api/me", headers=auth["alice"])
     assert r.status_code == 200
-    assert r.json() == {"rater": "alice", "project": "project", "classes": CLASSES,
-                        "show_prediction": False, "labels_per_image": 1, "role": "rater",
-                        "adjudicate": False}
+    assert r.json() == {
+        "rater": "alice",
+        "project": "project",
+        "classes": CLASSES,
+        "show_prediction": False,
+        "labels_per_image": 1,
+        "role": "rater",
+        "adjudicate": False,
+    }
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
 
@@ -64,54 +78,80 @@ def test_label_round_trip_and_errors(served, phantom_folder):
     # the same image again until it is labeled (a reload does not lose it)
     assert client.get("/api/next", headers=auth["alice"]).json()["image_id"] == image_id
     label = truth_of(project, phantom_folder[1], image_id)
-    bad = client.post("/api/labels", headers=auth["alice"],
-                      json={"image_id": image_id, "label": "pneumothorax"})
+    bad = client.post(
+        "/api/labels", headers=auth["alice"], json={"image_id": image_id, "label": "pneumothorax"}
+    )
     assert bad.status_code == 422 and "normal" in bad.json()["detail"]
-    other = client.post("/api/labels", headers=auth["bob"],
-                        json={"image_id": image_id, "label": label})
+    other = client.post(
+        "/api/labels", headers=auth["bob"], json={"image_id": image_id, "label": label}
+    )
     assert other.status_code == 409
-    form = client.post("/api/labels", headers=auth["alice"],
-                       data={"image_id": image_id, "label": label})
+    form = client.post(
+        "/api/labels", headers=auth["alice"], data={"image_id": image_id, "label": label}
+    )
     assert form.status_code == 415
-    r = client.post("/api/labels", headers=auth["alice"],
-                    json={"image_id": image_id, "label": label, "seconds": 2.5, "note": "ok"})
+    r = client.post(
+        "/api/labels",
+        headers=auth["alice"],
+        json={"image_id": image_id, "label": label, "seconds": 2.5, "note": "ok"},
+    )
     assert r.status_code == 201
     body = r.json()
     assert body["image_id"] == image_id and body["label"] == label and body["label_id"] == 1
-    again = client.post("/api/labels", headers=auth["alice"],
-                        json={"image_id": image_id, "label": label})
+    again = client.post(
+        "/api/labels", headers=auth["alice"], json={"image_id": image_id, "label": label}
+    )
     assert again.status_code == 409
     [row] = project.labels()
-    assert (row["rater"], row["label"], row["seconds"], row["note"], row["round"],
-            row["queue_kind"]) == ("alice", label, 2.5, "ok", 0, "batch")
+    assert (
+        row["rater"],
+        row["label"],
+        row["seconds"],
+        row["note"],
+        row["round"],
+        row["queue_kind"],
+    ) == ("alice", label, 2.5, "ok", 0, "batch")
 
 
 def test_undo_only_own_label_and_the_image_comes_back(served):
     project, client, auth = served
     image_id = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
-    label_id = client.post("/api/labels", headers=auth["alice"],
-                           json={"image_id": image_id, "label": "normal"}).json()["label_id"]
+    label_id = client.post(
+        "/api/labels", headers=auth["alice"], json={"image_id": image_id, "label": "normal"}
+    ).json()["label_id"]
     assert client.get("/api/next", headers=auth["alice"]).json()["image_id"] != image_id
     r = client.post("/api/undo", headers=auth["bob"], json={"label_id": label_id})
     assert r.status_code == 403
-    assert client.post("/api/undo", headers=auth["alice"],
-                       json={"label_id": 999}).status_code == 404
-    assert client.post("/api/undo", headers=auth["alice"],
-                       json={"label_id": "1; DROP TABLE labels"}).status_code == 422
+    assert (
+        client.post("/api/undo", headers=auth["alice"], json={"label_id": 999}).status_code == 404
+    )
+    assert (
+        client.post(
+            "/api/undo", headers=auth["alice"], json={"label_id": "1; DROP TABLE labels"}
+        ).status_code
+        == 422
+    )
     r = client.post("/api/undo", headers=auth["alice"], json={"label_id": label_id})
     assert r.status_code == 200
     assert r.json() == {"label_id": label_id, "undone": True, "image_id": image_id}
-    assert client.post("/api/undo", headers=auth["alice"],
-                       json={"label_id": label_id}).status_code in (404, 409)
+    assert client.post(
+        "/api/undo", headers=auth["alice"], json={"label_id": label_id}
+    ).status_code in (404, 409)
     assert client.get("/api/next", headers=auth["alice"]).json()["image_id"] == image_id
-    r = client.post("/api/labels", headers=auth["alice"],
-                    json={"image_id": image_id, "label": "severe"})
+    r = client.post(
+        "/api/labels", headers=auth["alice"], json={"image_id": image_id, "label": "severe"}
+    )
     assert r.status_code == 201
     rows = project.labels()
     assert [(x["label"], x["supersedes"]) for x in rows] == [
-        ("normal", None), (None, label_id), ("severe", None)]
-    assert project.status()["raters"] == [{"name": "alice", "n_labels": 1},
-                                          {"name": "bob", "n_labels": 0}]
+        ("normal", None),
+        (None, label_id),
+        ("severe", None),
+    ]
+    assert project.status()["raters"] == [
+        {"name": "alice", "n_labels": 1},
+        {"name": "bob", "n_labels": 0},
+    ]
 
 
 def test_skip_hands_the_image_to_someone_else(served):
@@ -123,18 +163,32 @@ def test_skip_hands_the_image_to_someone_else(served):
     assert client.get("/api/next", headers=auth["bob"]).json()["image_id"] == image_id
 
 
-@pytest.mark.parametrize("image_id", [
-    "../project.sqlite", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2fproject.sqlite", "/etc/passwd",
-    "im000.png", "0", "61", "1e3", "-1", "١", "99999999999999999999", " 1",
-])
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        "../project.sqlite",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e%2fproject.sqlite",
+        "/etc/passwd",
+        "im000.png",
+        "0",
+        "61",
+        "1e3",
+        "-1",
+        "١",
+        "99999999999999999999",
+        " 1",
+    ],
+)
 def test_path_like_or_unknown_image_ids_are_404(served, image_id):
     _, client, auth = served
     for suffix in ("", "/pixels"):
         r = client.get(f"/api/images/{image_id}{suffix}", headers=auth["alice"])
         assert r.status_code == 404, (image_id, suffix, r.status_code)
         assert r.headers["content-type"].startswith("application/json")
-    r = client.post("/api/labels", headers=auth["alice"],
-                    json={"image_id": image_id, "label": "normal"})
+    r = client.post(
+        "/api/labels", headers=auth["alice"], json={"image_id": image_id, "label": "normal"}
+    )
     assert r.status_code in (404, 409)
 
 
@@ -169,10 +223,19 @@ def test_pages_are_served_without_data(served):
         assert r.headers["referrer-policy"] == "no-referrer"
 
 
-@pytest.mark.parametrize("host, loopback", [
-    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),
-    ("0.0.0.0", False), ("192.168.1.5", False), ("::", False), ("example.org", False),
-])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.0.0.2", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("::", False),
+        ("example.org", False),
+    ],
+)
 def test_non_loopback_bind_is_refused_without_the_flag(make_project, host, loopback):
     assert is_loopback(host) is loopback
     if not loopback:
@@ -192,8 +255,9 @@ def test_prediction_is_shown_only_when_the_project_says_so(make_project, phantom
     assert client.get("/api/me", headers=auth).json()["show_prediction"] is show
     assert client.get("/api/next", headers=auth).json()["prediction"] is None  # no model yet
     while (nxt := project.next_image("alice"))["image_id"] is not None:
-        project.submit_label("alice", nxt["image_id"], truth_of(project, phantom_folder[1],
-                                                                nxt["image_id"]))
+        project.submit_label(
+            "alice", nxt["image_id"], truth_of(project, phantom_folder[1], nxt["image_id"])
+        )
     train_next_round(project)
     nxt = client.get("/api/next", headers=auth).json()
     assert nxt["image_id"] is not None
@@ -203,8 +267,9 @@ def test_prediction_is_shown_only_when_the_project_says_so(make_project, phantom
     prediction = nxt["prediction"]
     assert set(prediction["probabilities"]) == set(CLASSES)
     assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-4)
-    assert prediction["class"] == max(prediction["probabilities"],
-                                      key=prediction["probabilities"].get)
+    assert prediction["class"] == max(
+        prediction["probabilities"], key=prediction["probabilities"].get
+    )
 
 
 def test_a_wildcard_bind_checks_the_public_host_name(make_project, capsys):
@@ -215,18 +280,20 @@ def test_a_wildcard_bind_checks_the_public_host_name(make_project, capsys):
     with pytest.raises(LabelingError, match="--public-host"):
         _allowed_hosts("0.0.0.0")
     assert _allowed_hosts("0.0.0.0", "labels.example.org") == ["labels.example.org"]
-    assert _allowed_hosts("192.168.1.5", "labels.example.org") == ["192.168.1.5",
-                                                                   "labels.example.org"]
+    assert _allowed_hosts("192.168.1.5", "labels.example.org") == [
+        "192.168.1.5",
+        "labels.example.org",
+    ]
     project = make_project()
     auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
-    app = create_app(project, allowed_hosts=_allowed_hosts("0.0.0.0", "labels.example.org"),
-                     background=False)
+    app = create_app(
+        project, allowed_hosts=_allowed_hosts("0.0.0.0", "labels.example.org"), background=False
+    )
     good = TestClient(app, base_url="http://labels.example.org:8765")
     assert good.get("/api/me", headers=auth).status_code == 200
     for host in ("evil.example", "attacker.test:8765", "192.168.1.5"):
         assert TestClient(app, base_url=f"http://{host}").get("/api/health").status_code == 400
     capsys.readouterr()
-    assert main(["label", "serve", str(project.path), "--host", "0.0.0.0",
-                 "--allow-remote"]) == 2
+    assert main(["label", "serve", str(project.path), "--host", "0.0.0.0", "--allow-remote"]) == 2
     err = capsys.readouterr().err
     assert "--public-host" in err and err.count("\n") == 1

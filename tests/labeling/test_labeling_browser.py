@@ -35,11 +35,16 @@ N_IMAGES = 12
 
 
 def _chromium():
-    path = os.environ.get("SKAL_CXR_CHROMIUM") or shutil.which("chromium") \
+    path = (
+        os.environ.get("SKAL_CXR_CHROMIUM")
+        or shutil.which("chromium")
         or shutil.which("chromium-browser")
+    )
     if not path or not os.access(path, os.X_OK):
-        pytest.skip("no Chromium found (install Debian's chromium package or set "
-                    "SKAL_CXR_CHROMIUM to its executable)")
+        pytest.skip(
+            "no Chromium found (install Debian's chromium package or set "
+            "SKAL_CXR_CHROMIUM to its executable)"
+        )
     return path
 
 
@@ -69,8 +74,9 @@ def project(request, tmp_path_factory):
         images.mkdir()
         for i, x in enumerate(stored):
             Image.fromarray(x).save(images / f"cxr_{i:02d}.png")
-        project = init_project(path, images, CLASSES, labels_per_image=1, query_size=6,
-                               image_size=32)
+        project = init_project(
+            path, images, CLASSES, labels_per_image=1, query_size=6, image_size=32
+        )
     else:
         project = _dicomweb_project(path, stored, root / "orthanc")
     return path, project.add_rater("dr_a")
@@ -94,9 +100,17 @@ def _dicomweb_project(path, stored, folder):
     try:
         server.upload(films)
         os.environ["SKAL_CXR_TEST_PACS"] = f"{server.username}:{server.password}"
-        return init_dicomweb_project(path, server.dicomweb_url, CLASSES, query="Modality=CR",
-                                     auth="basic", credentials_env="SKAL_CXR_TEST_PACS",
-                                     labels_per_image=1, query_size=6, image_size=32)
+        return init_dicomweb_project(
+            path,
+            server.dicomweb_url,
+            CLASSES,
+            query="Modality=CR",
+            auth="basic",
+            credentials_env="SKAL_CXR_TEST_PACS",
+            labels_per_image=1,
+            query_size=6,
+            image_size=32,
+        )
     finally:
         os.environ.pop("SKAL_CXR_TEST_PACS", None)
         server.stop()
@@ -108,12 +122,24 @@ def server(project):
     port = _free_port()
     log = open(path.parent / "serve.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(path),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "skal_cxr.cli",
+            "label",
+            "serve",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180   # a loaded CI machine imports torch slowly
+        deadline = time.monotonic() + 180  # a loaded CI machine imports torch slowly
         while True:
             try:
                 with urllib.request.urlopen(f"{base}/api/health", timeout=2) as r:
@@ -174,7 +200,8 @@ def _standing_labels(db):
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
             "SELECT l.id, l.image_id, r.name, l.label, l.seconds, l.note FROM labels l "
-            "JOIN raters r ON r.id = l.rater_id ORDER BY l.id").fetchall()
+            "JOIN raters r ON r.id = l.rater_id ORDER BY l.id"
+        ).fetchall()
     return rows
 
 
@@ -187,7 +214,8 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     assert "token" not in page.url
     assert page.text_content("#rater") == "dr_a"
     assert page.locator(".class-button").all_text_contents() == [
-        f"{i + 1} {c}" for i, c in enumerate(CLASSES)]
+        f"{i + 1} {c}" for i, c in enumerate(CLASSES)
+    ]
     # the prediction stays hidden by default (it biases raters)
     assert page.is_hidden("#prediction")
     # the image is drawn at its own resolution, with contrast
@@ -203,7 +231,7 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     page.mouse.down()
     page.mouse.move(x + 100, y + 40, steps=4)
     page.mouse.up()
-    wl = page.locator("#wl")                          # redrawn on the next frame
+    wl = page.locator("#wl")  # redrawn on the next frame
     sync_api.expect(wl).not_to_have_text(before)
     w0, c0 = map(int, re.findall(r"-?\d+", before))
     w1, c1 = map(int, re.findall(r"-?\d+", wl.text_content()))
@@ -211,20 +239,20 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
     page.keyboard.press("r")
     sync_api.expect(wl).to_have_text(before)
 
-    page.keyboard.press("2")                          # first image: moderate
+    page.keyboard.press("2")  # first image: moderate
     second = _shown_image(page)
     assert second != first
-    page.keyboard.press("n")                          # a note, then back to the keys
-    page.keyboard.type("rotated 1")                   # typing digits must not label
+    page.keyboard.press("n")  # a note, then back to the keys
+    page.keyboard.type("rotated 1")  # typing digits must not label
     page.keyboard.press("Escape")
-    page.keyboard.press("3")                          # second image: severe, with the note
+    page.keyboard.press("3")  # second image: severe, with the note
     third = _shown_image(page)
-    page.keyboard.press("Control+z")                  # undo brings the second image back
+    page.keyboard.press("Control+z")  # undo brings the second image back
     sync_api.expect(page.locator("#image")).to_have_attribute("data-image-id", second)
     assert _shown_image(page) == second
-    page.keyboard.press("1")                          # relabel it: normal
+    page.keyboard.press("1")  # relabel it: normal
     assert _shown_image(page) == third
-    page.keyboard.press("3")                          # third image: severe
+    page.keyboard.press("3")  # third image: severe
     fourth = _shown_image(page)
     assert fourth not in (first, second, third)
     assert page.text_content("#batch-text").startswith("3 of 6")
@@ -236,13 +264,16 @@ def test_label_three_images_with_the_keyboard(server, page, tmp_path):
         assert rater == "dr_a"
         standing[str(image_id)] = (label, seconds, note)
     assert {k: v[0] for k, v in standing.items()} == {
-        first: "moderate", second: "normal", third: "severe"}
+        first: "moderate",
+        second: "normal",
+        third: "severe",
+    }
     assert all(v[1] is not None and v[1] > 0 for v in standing.values())
     # append-only: the undone label and its withdrawal are both kept
     assert [r[3] for r in rows] == ["moderate", "severe", None, "normal", "severe"]
     assert rows[1][5] == "rotated 1"
 
-    page.goto(f"{base}/status")                       # same tab: the token is kept
+    page.goto(f"{base}/status")  # same tab: the token is kept
     page.wait_for_selector("#raters tr")
     assert page.locator("#raters tr").all_text_contents() == ["dr_a3"]
     _screenshot(page, tmp_path, "labeling_status.png")

@@ -19,8 +19,9 @@ def label_batch(project, truth, rater="a"):
 
 
 @pytest.mark.parametrize("cold_start", ["random", "k_center"])
-def test_the_loop_reads_the_pool_lazily_from_the_cache(make_project, phantom_folder,
-                                                       monkeypatch, cold_start):
+def test_the_loop_reads_the_pool_lazily_from_the_cache(
+    make_project, phantom_folder, monkeypatch, cold_start
+):
     seen = {"fit": [], "strategy": [], "reads": []}
     fit, getitem = MCDropoutCNN.fit, ImageRows.__getitem__
 
@@ -79,8 +80,9 @@ def test_a_project_with_the_old_npy_pool_still_opens(tmp_path, phantom_folder):
     """An earlier version kept the whole pool as cache/pool-HxW-KEY.npy: ignored, removed."""
     projects = []
     for name in ("reference", "old"):
-        project = init_project(tmp_path / name, phantom_folder[0], CLASSES,
-                               **{**TINY, "query_size": 5})
+        project = init_project(
+            tmp_path / name, phantom_folder[0], CLASSES, **{**TINY, "query_size": 5}
+        )
         project.add_rater("a")
         label_batch(project, phantom_folder[1])
         projects.append(project)

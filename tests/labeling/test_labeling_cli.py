@@ -10,9 +10,28 @@ from skal_cxr.labeling import open_project
 
 def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     project = str(tmp_path / "proj")
-    assert main(["label", "init", project, "--image-dir", str(phantom_folder[0]),
-                 "--classes", "normal,moderate,severe", "--query-size", "4",
-                 "--labels-per-image", "2", "--budget", "12", "--image-size", "16"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                project,
+                "--image-dir",
+                str(phantom_folder[0]),
+                "--classes",
+                "normal,moderate,severe",
+                "--query-size",
+                "4",
+                "--labels-per-image",
+                "2",
+                "--budget",
+                "12",
+                "--image-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     assert "60 images" in capsys.readouterr().out
     assert main(["label", "add-rater", project, "alice", "--port", "9000"]) == 0
     out = capsys.readouterr().out
@@ -29,38 +48,87 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     assert header[:3] == ["filename", "label", "consensus"] and "rater_alice" in header
 
 
-@pytest.mark.parametrize("given, stored", [
-    (["--pool-size", "7"], 7), (["--pool-size", "all"], None),
-    ([], None),  # auto: the 60 images are all scored
-])
+@pytest.mark.parametrize(
+    "given, stored",
+    [
+        (["--pool-size", "7"], 7),
+        (["--pool-size", "all"], None),
+        ([], None),  # auto: the 60 images are all scored
+    ],
+)
 def test_init_pool_size(tmp_path, phantom_folder, given, stored):
     project = str(tmp_path / "proj")
-    assert main(["label", "init", project, "--image-dir", str(phantom_folder[0]),
-                 "--classes", "normal,moderate,severe", "--query-size", "4",
-                 "--image-size", "16", *given]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                project,
+                "--image-dir",
+                str(phantom_folder[0]),
+                "--classes",
+                "normal,moderate,severe",
+                "--query-size",
+                "4",
+                "--image-size",
+                "16",
+                *given,
+            ]
+        )
+        == 0
+    )
     assert open_project(project).config["engine"]["pool_size"] == stored
 
 
 def test_init_refuses_a_bad_pool_size(tmp_path, phantom_folder, capsys):
     with pytest.raises(SystemExit):
-        main(["label", "init", str(tmp_path / "p"), "--image-dir", str(phantom_folder[0]),
-              "--classes", "a,b", "--pool-size", "0"])
+        main(
+            [
+                "label",
+                "init",
+                str(tmp_path / "p"),
+                "--image-dir",
+                str(phantom_folder[0]),
+                "--classes",
+                "a,b",
+                "--pool-size",
+                "0",
+            ]
+        )
     assert "expected auto, all or a positive count" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["label", "init", "{tmp}/p", "--image-dir", "{tmp}/nowhere", "--classes", "a,b"],
-     "does not exist"),
-    (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a"], "two distinct"),
-    (["label", "add-rater", "{tmp}", "bob"], "not a labeling project"),
-    (["label", "serve", "{proj}", "--host", "0.0.0.0"], "allow-remote"),
-    (["label", "serve", "{proj}", "--score-scheduler", "nonsense"],
-     "--score-scheduler 'nonsense': no Dask scheduler answers there"),
-    (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a,b", "--n-jobs", "0"],
-     "'n_jobs' parameter of init_project must be"),
-])
-def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv,
-                                    message):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["label", "init", "{tmp}/p", "--image-dir", "{tmp}/nowhere", "--classes", "a,b"],
+            "does not exist",
+        ),
+        (["label", "init", "{tmp}/p", "--image-dir", "{img}", "--classes", "a"], "two distinct"),
+        (["label", "add-rater", "{tmp}", "bob"], "not a labeling project"),
+        (["label", "serve", "{proj}", "--host", "0.0.0.0"], "allow-remote"),
+        (
+            ["label", "serve", "{proj}", "--score-scheduler", "nonsense"],
+            "--score-scheduler 'nonsense': no Dask scheduler answers there",
+        ),
+        (
+            [
+                "label",
+                "init",
+                "{tmp}/p",
+                "--image-dir",
+                "{img}",
+                "--classes",
+                "a,b",
+                "--n-jobs",
+                "0",
+            ],
+            "'n_jobs' parameter of init_project must be",
+        ),
+    ],
+)
+def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, capsys, argv, message):
     proj = make_project().path
     argv = [a.format(tmp=tmp_path, img=phantom_folder[0], proj=proj) for a in argv]
     capsys.readouterr()
@@ -76,11 +144,15 @@ def test_serve_score_scheduler_reaches_the_project(make_project, monkeypatch, ca
     served = []
     monkeypatch.setattr(_app, "serve", lambda project, *a, **k: served.append(project))
     proj = str(make_project().path)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  host="127.0.0.1", protocol="tcp://",
-                                  dashboard_address=":0") as cluster:
-        assert main(["label", "serve", proj, "--score-scheduler",
-                     cluster.scheduler_address]) == 0
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp://",
+        dashboard_address=":0",
+    ) as cluster:
+        assert main(["label", "serve", proj, "--score-scheduler", cluster.scheduler_address]) == 0
     assert served[0].score_scheduler == cluster.scheduler_address
     assert main(["label", "serve", proj]) == 0
     assert served[1].score_scheduler is None
@@ -94,14 +166,14 @@ def test_add_rater_links_to_where_serve_listens(make_project, capsys):
         assert main(["label", "add-rater", path, *extra]) == 0
         return re.search(r"(\S+)/#token=[\w-]+", capsys.readouterr().out).group(1)
 
-    assert link("a") == "http://127.0.0.1:8765"            # never served: the default
-    project.db.set_meta("serve", '{"host": "127.0.0.1", "port": 9123}')   # as serve does
+    assert link("a") == "http://127.0.0.1:8765"  # never served: the default
+    project.db.set_meta("serve", '{"host": "127.0.0.1", "port": 9123}')  # as serve does
     assert link("b") == "http://127.0.0.1:9123"
     assert link("c", "--port", "9000") == "http://127.0.0.1:9000"
     assert link("d", "--url", "https://labels.example.org/") == "https://labels.example.org"
     assert main(["label", "add-rater", path, "e", "--adjudicator"]) == 0
     assert "(adjudicator)" in capsys.readouterr().out
-    assert open_project(path).review.next_for("e")["image_id"] is None   # the role is kept
+    assert open_project(path).review.next_for("e")["image_id"] is None  # the role is kept
 
 
 def test_export_jsonl(make_project, tmp_path, capsys):
@@ -111,5 +183,5 @@ def test_export_jsonl(make_project, tmp_path, capsys):
     project.submit_label("alice", image_id, "normal")
     out = tmp_path / "audit.jsonl"
     assert main(["label", "export", str(project.path), "-o", str(out), "--format", "jsonl"]) == 0
-    assert "3 events" in capsys.readouterr().err   # the round, the assignment, the label
+    assert "3 events" in capsys.readouterr().err  # the round, the assignment, the label
     assert out.read_text().count("\n") == 3

@@ -37,13 +37,19 @@ def test_status_reads_one_snapshot_while_another_rater_is_assigned(make_project,
     def write():  # what a concurrent GET /api/next does: queue a reserve image, assign it
         with sqlite3.connect(db, isolation_level=None) as other:
             other.execute("BEGIN IMMEDIATE")
-            image = other.execute("SELECT MIN(id) FROM images WHERE id NOT IN "
-                                  "(SELECT image_id FROM queue)").fetchone()[0]
+            image = other.execute(
+                "SELECT MIN(id) FROM images WHERE id NOT IN (SELECT image_id FROM queue)"
+            ).fetchone()[0]
             seq = other.execute("SELECT MAX(seq) FROM queue").fetchone()[0]
-            other.execute("INSERT INTO queue (image_id, round, kind, seq) "
-                          "VALUES (?, 0, 'reserve', ?)", (image, seq + 1))
-            other.execute("INSERT INTO assignments (image_id, rater_id, state, opened_at) "
-                          "VALUES (?, 1, 'open', '2026-01-01T00:00:00+00:00')", (image,))
+            other.execute(
+                "INSERT INTO queue (image_id, round, kind, seq) VALUES (?, 0, 'reserve', ?)",
+                (image, seq + 1),
+            )
+            other.execute(
+                "INSERT INTO assignments (image_id, rater_id, state, opened_at) "
+                "VALUES (?, 1, 'open', '2026-01-01T00:00:00+00:00')",
+                (image,),
+            )
             other.execute("COMMIT")
         other.close()
 

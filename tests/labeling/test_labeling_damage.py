@@ -47,22 +47,26 @@ def _middle_pages(path):
     assert n_pages >= 4, n_pages
     for p in range(1, n_pages - 1):  # keep page 1 (schema) and the last page
         start = p * page
-        data[start + 8:start + page] = bytes(range(256)) * ((page - 8) // 256) + b"\x00" * (
-            (page - 8) % 256)
+        data[start + 8 : start + page] = bytes(range(256)) * ((page - 8) // 256) + b"\x00" * (
+            (page - 8) % 256
+        )
     path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("damage", [_truncate, _zero, _header, _middle_pages])
 @pytest.mark.parametrize("command", ["status", "export", "add-rater"])
-def test_a_damaged_database_is_one_line_naming_the_file(make_project, phantom_folder, tmp_path,
-                                                        capsys, damage, command):
+def test_a_damaged_database_is_one_line_naming_the_file(
+    make_project, phantom_folder, tmp_path, capsys, damage, command
+):
     project = _labeled(make_project, phantom_folder)
     for extra in ("-wal", "-shm"):
         (project.path / (DB + extra)).unlink(missing_ok=True)
     damage(project.path / DB)
-    argv = {"status": ["label", "status", str(project.path)],
-            "export": ["label", "export", str(project.path), "-o", str(tmp_path / "l.csv")],
-            "add-rater": ["label", "add-rater", str(project.path), "bob"]}[command]
+    argv = {
+        "status": ["label", "status", str(project.path)],
+        "export": ["label", "export", str(project.path), "-o", str(tmp_path / "l.csv")],
+        "add-rater": ["label", "add-rater", str(project.path), "bob"],
+    }[command]
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -78,8 +82,7 @@ def test_open_project_checks_integrity(make_project, phantom_folder):
         open_project(project.path)
 
 
-def test_backup_then_restore_gives_back_every_label(make_project, phantom_folder, tmp_path,
-                                                    capsys):
+def test_backup_then_restore_gives_back_every_label(make_project, phantom_folder, tmp_path, capsys):
     project = _labeled(make_project, phantom_folder, n=4)
     before = project.export(tmp_path / "before.csv")
     backup = tmp_path / "backup.sqlite"

@@ -21,25 +21,49 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from skal_cxr.labeling import create_app  # noqa: E402
 
-HUGE = ["18446744073709551616", "-9223372036854775809", "1" + "0" * 40, "1e400", "-1e400",
-        "NaN", "Infinity", "0", "-1", "9223372036854775807"]
+HUGE = [
+    "18446744073709551616",
+    "-9223372036854775809",
+    "1" + "0" * 40,
+    "1e400",
+    "-1e400",
+    "NaN",
+    "Infinity",
+    "0",
+    "-1",
+    "9223372036854775807",
+]
 SURROGATE = '"\\ud800"'  # a lone surrogate, as JSON writes it
-IDS = ["18446744073709551616", "-1", "0", "1e400", "%ED%A0%80", "%00", "a" * 5000,
-       "9223372036854775808", "..%2F..%2Fetc"]
+IDS = [
+    "18446744073709551616",
+    "-1",
+    "0",
+    "1e400",
+    "%ED%A0%80",
+    "%00",
+    "a" * 5000,
+    "9223372036854775808",
+    "..%2F..%2Fetc",
+]
 
 
 @pytest.fixture
 def served(make_project):
     project = make_project()
     token = project.add_rater("alice")
-    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_app(project, allowed_hosts=["testserver"], background=False),
+        raise_server_exceptions=False,
+    )
     return project, client, {"Authorization": f"Bearer {token}"}
 
 
 def _post(client, url, raw, auth):
-    return client.post(url, content=raw.encode("utf-8", "surrogatepass"),
-                       headers={**auth, "Content-Type": "application/json"})
+    return client.post(
+        url,
+        content=raw.encode("utf-8", "surrogatepass"),
+        headers={**auth, "Content-Type": "application/json"},
+    )
 
 
 def _assert_json_error(r, *statuses):
@@ -60,8 +84,7 @@ def _bodies(image_id):
     """(url, raw JSON) of hostile bodies for every POST endpoint."""
     for number in HUGE:
         yield "/api/undo", f'{{"label_id": {number}}}'
-        yield "/api/labels", f'{{"image_id": "{image_id}", "label": "normal", ' \
-                             f'"seconds": {number}}}'
+        yield "/api/labels", f'{{"image_id": "{image_id}", "label": "normal", "seconds": {number}}}'
         yield "/api/labels", f'{{"image_id": {number}, "label": "normal"}}'
         yield "/api/skip", f'{{"image_id": {number}}}'
     base = {"image_id": json.dumps(image_id), "label": '"normal"'}
@@ -84,8 +107,7 @@ def test_out_of_range_and_surrogates_are_json_errors_everywhere(served, caplog):
             r = _post(client, url, raw, auth)
         if r.status_code < 400:  # accepted: a sensible value (a note "a\0b", a seconds of 0)
             assert url == "/api/labels", (url, raw)
-            undone = client.post("/api/undo", headers=auth,
-                                 json={"label_id": r.json()["label_id"]})
+            undone = client.post("/api/undo", headers=auth, json={"label_id": r.json()["label_id"]})
             assert undone.status_code == 200, undone.text
             continue
         _assert_json_error(r, 404, 409, 422)
@@ -110,8 +132,9 @@ def test_a_note_with_a_lone_surrogate_is_422(served):
     raw = f'{{"image_id": "{image_id}", "label": "normal", "note": {SURROGATE}}}'
     detail = _assert_json_error(_post(client, "/api/labels", raw, auth), 422)
     assert "note" in detail
-    r = client.post("/api/labels", headers=auth,
-                    json={"image_id": image_id, "label": "normal", "note": "fine"})
+    r = client.post(
+        "/api/labels", headers=auth, json={"image_id": image_id, "label": "normal", "note": "fine"}
+    )
     assert r.status_code == 201  # the image is still the rater's, nothing half-written
 
 
@@ -127,9 +150,15 @@ def _label_all(client, auth, project, truth, statuses):
         image_id = nxt.json()["image_id"]
         if image_id is None:
             break
-        r = client.post("/api/labels", headers=auth, json={
-            "image_id": image_id, "label": truth_of(project, truth, image_id),
-            "note": "x" * 2000})
+        r = client.post(
+            "/api/labels",
+            headers=auth,
+            json={
+                "image_id": image_id,
+                "label": truth_of(project, truth, image_id),
+                "note": "x" * 2000,
+            },
+        )
         if r.status_code != 201:
             failed.append(r)
     for r in failed:
@@ -144,8 +173,9 @@ def _storage_errors(caplog):
     return [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
 
 
-def test_a_read_only_database_is_503_and_serving_resumes(served, phantom_folder, caplog,
-                                                         monkeypatch):
+def test_a_read_only_database_is_503_and_serving_resumes(
+    served, phantom_folder, caplog, monkeypatch
+):
     """``PRAGMA query_only``: every write fails as on a read-only file (root ignores modes)."""
     project, client, auth = served
     real = sqlite3.connect
@@ -164,8 +194,11 @@ def test_a_read_only_database_is_503_and_serving_resumes(served, phantom_folder,
     monkeypatch.setattr(sqlite3, "connect", real)
     _still_serving(client, auth)
     nxt = client.get("/api/next", headers=auth).json()["image_id"]
-    r = client.post("/api/labels", headers=auth, json={
-        "image_id": nxt, "label": truth_of(project, phantom_folder[1], nxt)})
+    r = client.post(
+        "/api/labels",
+        headers=auth,
+        json={"image_id": nxt, "label": truth_of(project, phantom_folder[1], nxt)},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -173,8 +206,9 @@ def _mount_small_tmpfs(path, size="32m"):
     path.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     return done.returncode == 0
 
 
@@ -195,12 +229,15 @@ def test_a_full_disk_is_503_and_serving_resumes(small_disk, phantom_folder, capl
 
     if small_disk is None:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
-    project = init_project(small_disk / "project", phantom_folder[0], CLASSES,
-                           **{**TINY, "query_size": 5})
+    project = init_project(
+        small_disk / "project", phantom_folder[0], CLASSES, **{**TINY, "query_size": 5}
+    )
     token = project.add_rater("alice")
     auth = {"Authorization": f"Bearer {token}"}
-    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_app(project, allowed_hosts=["testserver"], background=False),
+        raise_server_exceptions=False,
+    )
     nxt = client.get("/api/next", headers=auth).json()["image_id"]  # written while room
     filler = small_disk / "filler"
     with open(filler, "wb", buffering=0) as f:  # fill the disk to the last byte
@@ -215,8 +252,11 @@ def test_a_full_disk_is_503_and_serving_resumes(small_disk, phantom_folder, capl
     assert failed and nxt is not None
     filler.unlink()
     _still_serving(client, auth)
-    r = client.post("/api/labels", headers=auth, json={
-        "image_id": nxt, "label": truth_of(project, phantom_folder[1], nxt)})
+    r = client.post(
+        "/api/labels",
+        headers=auth,
+        json={"image_id": nxt, "label": truth_of(project, phantom_folder[1], nxt)},
+    )
     assert r.status_code in (201, 409), r.text  # written now, or written before the disk filled
 
 
@@ -224,8 +264,12 @@ def test_sqlite_errors_are_classified():
     """The classes the app maps to 503: full, read-only, locked, I/O."""
     from skal_cxr.labeling._storage import storage_error
 
-    for message in ("database or disk is full", "attempt to write a readonly database",
-                    "database is locked", "disk I/O error"):
+    for message in (
+        "database or disk is full",
+        "attempt to write a readonly database",
+        "database is locked",
+        "disk I/O error",
+    ):
         assert storage_error(sqlite3.OperationalError(message)).status == 503
     assert storage_error(sqlite3.IntegrityError("UNIQUE constraint failed")) is None
 
@@ -252,17 +296,24 @@ def test_an_image_file_gone_or_undecodable_is_404(tmp_path):
     from skal_cxr.labeling import init_project
 
     write_phantoms(tmp_path / "images", n=20)  # a folder of its own: its files are damaged
-    project = init_project(tmp_path / "project", tmp_path / "images", CLASSES,
-                           **{**TINY, "query_size": 5, "stop_set_size": 5})
+    project = init_project(
+        tmp_path / "project",
+        tmp_path / "images",
+        CLASSES,
+        **{**TINY, "query_size": 5, "stop_set_size": 5},
+    )
     auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
-    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_app(project, allowed_hosts=["testserver"], background=False),
+        raise_server_exceptions=False,
+    )
     image_id = client.get("/api/next", headers=auth).json()["image_id"]
     path = project.image_store.path(image_id)
     path.write_bytes(b"not an image any more")
     for suffix in ("", "/pixels"):
-        detail = _assert_json_error(client.get(f"/api/images/{image_id}{suffix}",
-                                               headers=auth), 404)
+        detail = _assert_json_error(
+            client.get(f"/api/images/{image_id}{suffix}", headers=auth), 404
+        )
         assert "cannot be shown" in detail
     path.unlink()
     _assert_json_error(client.get(f"/api/images/{image_id}/pixels", headers=auth), 404)

@@ -13,8 +13,9 @@ def test_csv_has_every_rater_and_round_trips(make_project, phantom_folder, tmp_p
     for name in ("alice", "bob"):
         project.add_rater(name)
     done = []
-    for i, (a, b) in enumerate([("normal", "normal"), ("moderate", "severe"),
-                                ("severe", "severe")]):
+    for i, (a, b) in enumerate(
+        [("normal", "normal"), ("moderate", "severe"), ("severe", "severe")]
+    ):
         image_id = project.next_image("alice")["image_id"]
         project.submit_label("alice", image_id, a, seconds=3.5 + i, note=f"note {i}")
         assert project.next_image("bob")["image_id"] == image_id
@@ -27,7 +28,7 @@ def test_csv_has_every_rater_and_round_trips(make_project, phantom_folder, tmp_p
     rows = list(csv.DictReader(open(out, encoding="utf-8")))
     table = {i: rel for i, rel, _, _ in project.image_table()}
     assert [r["filename"] for r in rows] == [table[i] for i in done]
-    assert [r["label"] for r in rows] == ["normal", "severe", "severe"]   # tie: more severe
+    assert [r["label"] for r in rows] == ["normal", "severe", "severe"]  # tie: more severe
     assert [r["consensus"] for r in rows] == ["unanimous", "majority", "unanimous"]
     assert [r["note_alice"] for r in rows] == ["note 0", "note 1", "note 2"]
     assert [float(r["seconds_alice"]) for r in rows] == [3.5, 4.5, 5.5]
@@ -58,7 +59,10 @@ def test_jsonl_is_the_full_audit_trail(make_project, tmp_path):
     assert kinds[0] == "round" and kinds.count("round") == 1
     labels = [e for e in events if e["event"] in ("label", "undo")]
     assert [(e["event"], e["label"], e["note"]) for e in labels] == [
-        ("label", "moderate", "rotated"), ("undo", None, None), ("label", "normal", None)]
+        ("label", "moderate", "rotated"),
+        ("undo", None, None),
+        ("label", "normal", None),
+    ]
     assert labels[1]["supersedes"] == saved["label_id"]
     assignments = {e["image_id"]: e["state"] for e in events if e["event"] == "assignment"}
     assert assignments == {first: "labeled", second: "skipped"}

@@ -24,8 +24,14 @@ def test_png_pixels_and_default_window(tmp_path):
 
 
 def test_dicom_window_and_rescale(tmp_path, write_dicom):
-    path = write_dicom(tmp_path / "a.dcm", [[0, 100], [200, 4000]], RescaleSlope=2,
-                 RescaleIntercept=-100, WindowCenter=300, WindowWidth=400)
+    path = write_dicom(
+        tmp_path / "a.dcm",
+        [[0, 100], [200, 4000]],
+        RescaleSlope=2,
+        RescaleIntercept=-100,
+        WindowCenter=300,
+        WindowWidth=400,
+    )
     pixels, center, width = display_pixels(path)
     # modality LUT: -100, 100, 300, 7900; shifted by the minimum (-100)
     assert pixels.tolist() == [[0, 200], [400, 8000]]
@@ -33,8 +39,13 @@ def test_dicom_window_and_rescale(tmp_path, write_dicom):
 
 
 def test_monochrome1_is_inverted_with_its_window(tmp_path, write_dicom):
-    path = write_dicom(tmp_path / "m1.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
-                 WindowCenter=200, WindowWidth=100)
+    path = write_dicom(
+        tmp_path / "m1.dcm",
+        [[0, 100], [300, 1000]],
+        photometric="MONOCHROME1",
+        WindowCenter=200,
+        WindowWidth=100,
+    )
     pixels, center, width = display_pixels(path)
     assert pixels.tolist() == [[1000, 900], [700, 0]]  # dense (low) is bright now
     assert (center, width) == (800.0, 100.0)
@@ -43,17 +54,25 @@ def test_monochrome1_is_inverted_with_its_window(tmp_path, write_dicom):
 
 
 def test_every_window_of_the_file_is_a_preset(tmp_path, write_dicom):
-    path = write_dicom(tmp_path / "w.dcm", [[0, 100], [300, 1000]], photometric="MONOCHROME1",
-                       WindowCenter=[200, 400], WindowWidth=[100, 600],
-                       WindowCenterWidthExplanation=["NORMAL", "HARDER"])
+    path = write_dicom(
+        tmp_path / "w.dcm",
+        [[0, 100], [300, 1000]],
+        photometric="MONOCHROME1",
+        WindowCenter=[200, 400],
+        WindowWidth=[100, 600],
+        WindowCenterWidthExplanation=["NORMAL", "HARDER"],
+    )
     pixels, center, width, windows = display_pixels(path, presets=True)
     # inverted like the pixels (MONOCHROME1), the first one is the default
-    assert windows == [{"name": "NORMAL", "center": 800.0, "width": 100.0},
-                       {"name": "HARDER", "center": 600.0, "width": 600.0}]
+    assert windows == [
+        {"name": "NORMAL", "center": 800.0, "width": 100.0},
+        {"name": "HARDER", "center": 600.0, "width": 600.0},
+    ]
     assert (center, width) == (800.0, 100.0)
     plain = write_dicom(tmp_path / "p.dcm", [[0, 1]], WindowCenter=1, WindowWidth=2)
     assert display_pixels(plain, presets=True)[3] == [
-        {"name": "window 1", "center": 1.0, "width": 2.0}]
+        {"name": "window 1", "center": 1.0, "width": 2.0}
+    ]
     Image.fromarray(np.array([[1, 2]], dtype=np.uint8)).save(tmp_path / "a.png")
     assert display_pixels(tmp_path / "a.png", presets=True)[3] == []
 
@@ -83,9 +102,13 @@ def test_find_images_folder_and_csv(tmp_path):
     csv = tmp_path / "list.csv"
     csv.write_text("filename,patient\nb.png,p1\nsub/c.dcm,p2\n")
     assert find_images(d, csv, group_column="patient") == [("b.png", "p1"), ("sub/c.dcm", "p2")]
-    for bad, message in [("../secret.png", "outside"), ("link.png", "outside"),
-                         ("/etc/passwd", "outside"), ("missing.png", "not found"),
-                         ("", "empty file name")]:
+    for bad, message in [
+        ("../secret.png", "outside"),
+        ("link.png", "outside"),
+        ("/etc/passwd", "outside"),
+        ("missing.png", "not found"),
+        ("", "empty file name"),
+    ]:
         csv.write_text(f"filename,patient\n{bad},p1\n")
         with pytest.raises(ValueError, match=message):
             find_images(d, csv, group_column="patient")
@@ -108,8 +131,10 @@ def image_dir(tmp_path):
 def test_semicolon_csv_with_patients(image_dir, tmp_path):
     path = tmp_path / "l.csv"
     path.write_bytes("filename;patient\na.png;p1\nb.png;p2\n".encode("utf-16"))
-    assert find_images(image_dir, path, group_column="patient") == [("a.png", "p1"),
-                                                                   ("b.png", "p2")]
+    assert find_images(image_dir, path, group_column="patient") == [
+        ("a.png", "p1"),
+        ("b.png", "p2"),
+    ]
 
 
 def test_ragged_rows_and_missing_patients_are_reported(image_dir, tmp_path):
@@ -139,8 +164,11 @@ def test_a_link_and_its_target_are_one_film(tmp_path):
         find_images(d)
     csv = tmp_path / "list.csv"
     csv.write_text("filename\na.png\nb.png\nsub/link.png\n")
-    with pytest.raises(ValueError, match=r"line 4 \('sub/link.png'\) is the same file as "
-                                         r"line 2 \('a.png'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"line 4 \('sub/link.png'\) is the same file as "
+        r"line 2 \('a.png'\)",
+    ):
         find_images(d, csv)
     os.link(d / "b.png", d / "hard.png")
     csv.write_text("filename\nb.png\nhard.png\n")
@@ -150,15 +178,20 @@ def test_a_link_and_its_target_are_one_film(tmp_path):
     assert find_images(d, csv) == [("a.png", None), ("b.png", None)]
 
 
-def test_display_follows_the_decoder_on_palettes_slopes_and_size(tmp_path, write_dicom,
-                                                                 monkeypatch):
+def test_display_follows_the_decoder_on_palettes_slopes_and_size(
+    tmp_path, write_dicom, monkeypatch
+):
     """What the rater sees is what the model reads: palette applied, the same refusals."""
     descriptor = [4, 0, 16]
     data = np.asarray([65535, 40000, 20000, 0], dtype="<u2").tobytes()
-    attrs = {f"{c}PaletteColorLookupTable{k}": v for c in ("Red", "Green", "Blue")
-             for k, v in (("Descriptor", descriptor), ("Data", data))}
-    path = write_dicom(tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR",
-                       bits_stored=8, **attrs)
+    attrs = {
+        f"{c}PaletteColorLookupTable{k}": v
+        for c in ("Red", "Green", "Blue")
+        for k, v in (("Descriptor", descriptor), ("Data", data))
+    }
+    path = write_dicom(
+        tmp_path / "p.dcm", [[0, 1], [2, 3]], photometric="PALETTE COLOR", bits_stored=8, **attrs
+    )
     pixels, _, _ = display_pixels(path)
     assert pixels.tolist() == [[65535, 40000], [20000, 0]]  # palette values, not indices
     flat = write_dicom(tmp_path / "flat.dcm", [[0, 5], [6, 7]], RescaleSlope=0)

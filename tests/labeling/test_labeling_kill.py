@@ -32,15 +32,24 @@ class Server:
     """``skal-cxr label serve`` in a subprocess that the test kills and restarts."""
 
     def __init__(self, project_dir, port):
-        self.args = [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(project_dir),
-                     "--port", str(port)]
+        self.args = [
+            sys.executable,
+            "-m",
+            "skal_cxr.cli",
+            "label",
+            "serve",
+            str(project_dir),
+            "--port",
+            str(port),
+        ]
         self.url = f"http://127.0.0.1:{port}"
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
         self.proc = None
 
     def start(self, timeout=60):
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -85,8 +94,9 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
             server.start()
 
     def rater(name):
-        client = httpx.Client(base_url=server.url, timeout=10,
-                              headers={"Authorization": f"Bearer {tokens[name]}"})
+        client = httpx.Client(
+            base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {tokens[name]}"}
+        )
         deadline = time.monotonic() + 240
         while not stop.is_set() and time.monotonic() < deadline:
             try:
@@ -97,8 +107,10 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
                     time.sleep(0.1)
                     continue
                 label = truth_of(project, phantom_folder[1], nxt["image_id"])
-                r = client.post("/api/labels", json={"image_id": nxt["image_id"],
-                                                     "label": label, "seconds": 0.1})
+                r = client.post(
+                    "/api/labels",
+                    json={"image_id": nxt["image_id"], "label": label, "seconds": 0.1},
+                )
                 if r.status_code == 201:
                     body = r.json()
                     acknowledged.append((body["label_id"], name, body["image_id"], label))
@@ -116,17 +128,24 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
         stop.set()
         kill_thread.join(60)
         # every rater finished: the loop reached its budget across the restarts
-        status = httpx.get(server.url + "/api/status", timeout=10,
-                           headers={"Authorization": f"Bearer {tokens['alice']}"}).json()
+        status = httpx.get(
+            server.url + "/api/status",
+            timeout=10,
+            headers={"Authorization": f"Bearer {tokens['alice']}"},
+        ).json()
     finally:
         stop.set()
         server.stop()
 
     assert n_kills == 3 and acknowledged
     db = sqlite3.connect(project.path / "project.sqlite")
-    rows = {r[0]: r[1:] for r in db.execute(
-        "SELECT l.id, r.name, l.image_id, l.label FROM labels l JOIN raters r "
-        "ON r.id = l.rater_id")}
+    rows = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT l.id, r.name, l.image_id, l.label FROM labels l JOIN raters r "
+            "ON r.id = l.rater_id"
+        )
+    }
     for label_id, name, image_id, label in acknowledged:
         assert rows[label_id] == (name, int(image_id), label)
     assert len({a[0] for a in acknowledged}) == len(acknowledged)

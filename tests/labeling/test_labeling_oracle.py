@@ -23,14 +23,33 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
     names = [f"im{i:03d}.png" for i in range(len(labels))]
     with open(tmp_path / "all.csv", "w", newline="") as f:
         csv.writer(f).writerows([["filename", "label"], *zip(names, labels)])
-    data = {"source": "folder", "csv": str(tmp_path / "all.csv"), "image_dir": str(image_dir),
-            "image_size": 16, "classes": CLASSES}
-    common = {"n_mc_samples": TINY["n_mc_samples"], "estimator": TINY["estimator"],
-              "training": TINY["training"]}
-    sim = simulate(tmp_path / "sim", data=data, strategies=[strategy], seeds=[3],
-                   n_initial=6, initial="random", query_size=5, budget=21, baseline=False,
-                   class_weight=None,  # the labeling project's default
-                   report=False, n_jobs=1, **common)
+    data = {
+        "source": "folder",
+        "csv": str(tmp_path / "all.csv"),
+        "image_dir": str(image_dir),
+        "image_size": 16,
+        "classes": CLASSES,
+    }
+    common = {
+        "n_mc_samples": TINY["n_mc_samples"],
+        "estimator": TINY["estimator"],
+        "training": TINY["training"],
+    }
+    sim = simulate(
+        tmp_path / "sim",
+        data=data,
+        strategies=[strategy],
+        seeds=[3],
+        n_initial=6,
+        initial="random",
+        query_size=5,
+        budget=21,
+        baseline=False,
+        class_weight=None,  # the labeling project's default
+        report=False,
+        n_jobs=1,
+        **common,
+    )
     records = sorted(sim.records, key=lambda r: r["round"])
 
     # the project's pool is the simulation's pool, in the same order
@@ -45,9 +64,20 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
     truth = dict(zip(names, labels))
 
     project = init_project(
-        tmp_path / "project", image_dir, CLASSES, csv=tmp_path / "pool.csv", strategy=strategy,
-        initial_size=6, query_size=5, budget=21, reserve_size=0, image_size=16,
-        random_state=3, stop_set_size=20, **common)
+        tmp_path / "project",
+        image_dir,
+        CLASSES,
+        csv=tmp_path / "pool.csv",
+        strategy=strategy,
+        initial_size=6,
+        query_size=5,
+        budget=21,
+        reserve_size=0,
+        image_size=16,
+        random_state=3,
+        stop_set_size=20,
+        **common,
+    )
     token = project.add_rater("oracle")
     table = {i: rel for i, rel, _, _ in project.image_table()}
     with TestClient(create_app(project, allowed_hosts=["testserver"])) as client:
@@ -61,8 +91,11 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
                 time.sleep(0.05)
                 continue
             assert not nxt["from_previous_model"]
-            r = client.post("/api/labels", headers=auth, json={
-                "image_id": nxt["image_id"], "label": truth[table[nxt["image_id"]]]})
+            r = client.post(
+                "/api/labels",
+                headers=auth,
+                json={"image_id": nxt["image_id"], "label": truth[table[nxt["image_id"]]]},
+            )
             assert r.status_code == 201
         assert nxt["reason"] == "done"
     rounds = project.rounds()

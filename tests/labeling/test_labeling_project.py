@@ -21,8 +21,11 @@ def label_all(project, truth, raters, answer=None):
             nxt = project.next_image(name)
             if nxt["image_id"] is None:
                 break
-            label = answer(name, nxt["image_id"]) if answer else truth_of(
-                project, truth, nxt["image_id"])
+            label = (
+                answer(name, nxt["image_id"])
+                if answer
+                else truth_of(project, truth, nxt["image_id"])
+            )
             project.submit_label(name, nxt["image_id"], label)
 
 
@@ -53,8 +56,10 @@ def test_consensus_ties_go_to_the_more_severe_class_and_kappa(make_project):
     project = make_project(labels_per_image=2, query_size=4, reserve_size=0)
     for name in ("a", "b"):
         project.add_rater(name)
-    votes = {"a": ["normal", "normal", "severe", "moderate"],
-             "b": ["normal", "moderate", "severe", "moderate"]}
+    votes = {
+        "a": ["normal", "normal", "severe", "moderate"],
+        "b": ["normal", "moderate", "severe", "moderate"],
+    }
     order = {}
 
     def answer(name, image_id):
@@ -112,8 +117,12 @@ def test_reserve_images_keep_raters_busy_and_are_recorded(make_project, phantom_
     kinds = [(x["image_id"], x["queue_kind"]) for x in project.labels()]
     assert [k for _, k in kinds] == ["batch", "batch", "reserve", "reserve"]
     assert held not in {i for i, _ in kinds}
-    assert project.next_image("a") == {"image_id": None, "reason": "waiting", "round": 0,
-                                       "from_previous_model": False}
+    assert project.next_image("a") == {
+        "image_id": None,
+        "reason": "waiting",
+        "round": 0,
+        "from_previous_model": False,
+    }
     assert project.train_round() is None  # the batch is not complete
     project.submit_label("b", held, truth_of(project, phantom_folder[1], held))
     assert project.train_round() == 1
@@ -166,8 +175,9 @@ def test_k_center_cold_start(make_project):
     assert len(set(rnd["queried"] + rnd["reserve"])) == 9
 
 
-def test_export_is_read_back_by_load_image_folder_and_simulate(make_project, phantom_folder,
-                                                               tmp_path):
+def test_export_is_read_back_by_load_image_folder_and_simulate(
+    make_project, phantom_folder, tmp_path
+):
     project = make_project(labels_per_image=2, query_size=12, reserve_size=0)
     for name in ("ann", "bo"):
         project.add_rater(name)
@@ -177,28 +187,42 @@ def test_export_is_read_back_by_load_image_folder_and_simulate(make_project, pha
     data = load_image_folder(out, phantom_folder[0], image_size=16)
     assert len(data.target) == 12
     assert all(phantom_folder[1][f] == t for f, t in zip(data.filenames, data.target))
-    both = load_image_folder(out, phantom_folder[0], label_columns=["rater_ann", "rater_bo"],
-                             classes=CLASSES)
+    both = load_image_folder(
+        out, phantom_folder[0], label_columns=["rater_ann", "rater_bo"], classes=CLASSES
+    )
     assert both.agreement["n_raters"] == 2
-    spec = resolve_data_spec({"source": "folder", "csv": str(out),
-                              "image_dir": str(phantom_folder[0]), "image_size": 16,
-                              # 12 images: a validation split would miss a class
-                              "val_size": 0, "test_size": 0.5})
+    spec = resolve_data_spec(
+        {
+            "source": "folder",
+            "csv": str(out),
+            "image_dir": str(phantom_folder[0]),
+            "image_size": 16,
+            # 12 images: a validation split would miss a class
+            "val_size": 0,
+            "test_size": 0.5,
+        }
+    )
     assert load_simulation_data(spec).summary()["n_pool"] > 0
 
 
 def test_init_refuses_bad_settings(tmp_path, phantom_folder):
     image_dir = phantom_folder[0]
-    cases = [({"classes": ["a"]}, "two distinct"), ({"classes": ["a", "a"]}, "two distinct"),
-             ({"strategy": "psychic"}, "unknown strategies"),
-             ({"budget": 3, "query_size": 5}, "smaller than the initial"),
-             ({"labels_per_image": 0}, "labels_per_image"),
-             ({"cold_start": "oracle"}, "cold_start"), ({"consensus": "vote"}, "consensus"),
-             ({"initial_size": 500}, "larger than the pool"),
-             ({"pool_size": "some"}, "pool_size must be"),
-             ({"pool_size": 3, "query_size": 5}, "pool_size \\(3\\) is smaller than query_size"),
-             ({"pool_size": 8, "query_size": 5, "reserve_size": 9},
-              "pool_size \\(8\\) is smaller than reserve_size")]
+    cases = [
+        ({"classes": ["a"]}, "two distinct"),
+        ({"classes": ["a", "a"]}, "two distinct"),
+        ({"strategy": "psychic"}, "unknown strategies"),
+        ({"budget": 3, "query_size": 5}, "smaller than the initial"),
+        ({"labels_per_image": 0}, "labels_per_image"),
+        ({"cold_start": "oracle"}, "cold_start"),
+        ({"consensus": "vote"}, "consensus"),
+        ({"initial_size": 500}, "larger than the pool"),
+        ({"pool_size": "some"}, "pool_size must be"),
+        ({"pool_size": 3, "query_size": 5}, "pool_size \\(3\\) is smaller than query_size"),
+        (
+            {"pool_size": 8, "query_size": 5, "reserve_size": 9},
+            "pool_size \\(8\\) is smaller than reserve_size",
+        ),
+    ]
     for options, message in cases:
         settings = {"classes": ["normal", "abnormal"], **options}
         with pytest.raises(LabelingError, match=message):
@@ -227,8 +251,7 @@ def test_pool_size_auto_of_a_small_pool_is_the_whole_pool(make_project):
     assert make_project().config["engine"]["pool_size"] is None  # 60 images
 
 
-def test_a_round_scores_a_seeded_random_subset_of_pool_size_images(make_project,
-                                                                   phantom_folder):
+def test_a_round_scores_a_seeded_random_subset_of_pool_size_images(make_project, phantom_folder):
     from skal_cxr._random import round_seed
 
     project = make_project(pool_size=5, reserve_size=0)
@@ -293,8 +316,9 @@ def test_an_abandoned_image_goes_to_another_rater_after_the_lease(make_project):
     assert project.progress()["batch"] == {"done": 1, "total": 1}
 
 
-def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, phantom_folder,
-                                                                   monkeypatch):
+def test_a_round_scored_on_dask_queries_what_a_local_round_queries(
+    tmp_path, phantom_folder, monkeypatch
+):
     """``score_scheduler`` (``label serve --score-scheduler``) moves the scoring only."""
     distributed = pytest.importorskip("distributed")
     import joblib
@@ -306,15 +330,22 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(tmp_path, pha
     monkeypatch.setattr(QueryContext, "chunk_size", 16)  # chunk the tiny pool
     calls = []
     reduce_on_dask = _dask.reduce_on_dask
-    monkeypatch.setattr(_dask, "reduce_on_dask",
-                        lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k))
+    monkeypatch.setattr(
+        _dask, "reduce_on_dask", lambda *a, **k: calls.append(len(a[1])) or reduce_on_dask(*a, **k)
+    )
     rounds = []
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  host="127.0.0.1", protocol="tcp://",
-                                  dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp://",
+        dashboard_address=":0",
+    ) as cluster:
         for name, scheduler in (("here", None), ("dask", cluster.scheduler_address)):
-            project = init_project(tmp_path / name, phantom_folder[0], CLASSES,
-                                   **{**TINY, "query_size": 5})
+            project = init_project(
+                tmp_path / name, phantom_folder[0], CLASSES, **{**TINY, "query_size": 5}
+            )
             project.score_scheduler = scheduler
             project.add_rater("a")
             label_all(project, phantom_folder[1], ["a"])
@@ -343,12 +374,17 @@ def test_label_free_cold_start_on_the_cached_pca_view(make_project, cold_start):
     assert len(list(folder.glob("pca-*.npy"))) == 1
     features = pool_embedding(project)
     expected = PixelPCA(50, random_state=project.round_config.seed).fit_transform(
-        np.asarray(project.pool_array()))
+        np.asarray(project.pool_array())
+    )
     np.testing.assert_allclose(np.abs(features), np.abs(expected), rtol=1e-3, atol=1e-4)
     # batch then reserve: the strategy's first 9 picks on that view, ids from 1
-    order, _ = STRATEGIES[cold_start](None, features, 9, embedding="precomputed",
-                                      random_state=np.random.default_rng(
-                                          [project.round_config.seed, 1]))
+    order, _ = STRATEGIES[cold_start](
+        None,
+        features,
+        9,
+        embedding="precomputed",
+        random_state=np.random.default_rng([project.round_config.seed, 1]),
+    )
     assert rnd["queried"] + rnd["reserve"] == (np.asarray(order) + 1).tolist()
 
 

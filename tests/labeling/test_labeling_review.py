@@ -21,22 +21,24 @@ def project(make_project):
 
 
 def test_disagreements_wait_for_the_adjudicator_and_do_not_train(project):
-    near = _label(project, "alice", "normal")          # one step apart: majority decides
+    near = _label(project, "alice", "normal")  # one step apart: majority decides
     assert _label(project, "bob", "moderate") == near
-    far = _label(project, "alice", "normal")           # two steps apart: adjudicate
+    far = _label(project, "alice", "normal")  # two steps apart: adjudicate
     assert _label(project, "bob", "severe") == far
     same = _label(project, "alice", "severe")
     assert _label(project, "bob", "severe") == same
     ids, codes = project.labeled_set()
     labeled = dict(zip(ids.tolist(), codes.tolist()))
-    assert int(far) not in labeled                      # not in the training set yet
-    assert labeled[int(near)] == 1 and labeled[int(same)] == 2   # majority: the more severe
+    assert int(far) not in labeled  # not in the training set yet
+    assert labeled[int(near)] == 1 and labeled[int(same)] == 2  # majority: the more severe
     with pytest.raises(Forbidden):
         project.review.next_for("alice")
     nxt = project.review.next_for("carol")
     assert nxt["image_id"] == far and nxt["pending"] == 1
     assert [(r["rater"], r["label"]) for r in nxt["labels"]] == [
-        ("alice", "normal"), ("bob", "severe")]
+        ("alice", "normal"),
+        ("bob", "severe"),
+    ]
     with pytest.raises(InvalidLabel):
         project.review.decide("carol", far, "huge")
     with pytest.raises(Conflict):
@@ -46,7 +48,7 @@ def test_disagreements_wait_for_the_adjudicator_and_do_not_train(project):
     assert dict(zip(ids.tolist(), codes.tolist()))[int(far)] == 1
     assert project.review.next_for("carol")["image_id"] is None
     with pytest.raises(Conflict):
-        project.review.decide("carol", far, "severe")   # already decided
+        project.review.decide("carol", far, "severe")  # already decided
 
 
 def test_an_adjudicator_never_decides_their_own_disagreement(make_project):
@@ -70,8 +72,11 @@ def test_status_has_pairwise_and_per_class_agreement(project):
     assert pair["confusion"] == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
     # po = 2/3; pe = 2/3 * 1/3 + 0 + 1/3 * 1/3 = 1/3 -> kappa = (2/3 - 1/3) / (2/3) = 1/2
     assert pair["kappa"] == pytest.approx(0.5)
-    assert agreement["per_class"] == {"normal": pytest.approx(2 / 3), "moderate": 0.0,
-                                      "severe": 1.0}
+    assert agreement["per_class"] == {
+        "normal": pytest.approx(2 / 3),
+        "moderate": 0.0,
+        "severe": 1.0,
+    }
     assert agreement["pending"] == 0 and agreement["adjudicated"] == 0
 
 
@@ -82,15 +87,18 @@ def test_an_old_project_is_migrated(make_project):
 
     project = make_project()
     db = project.path / "project.sqlite"
-    with sqlite3.connect(db) as conn:                   # as written by schema version 1
-        conn.executescript("DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
-                           "ALTER TABLE images DROP COLUMN study_date; "
-                           "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    with sqlite3.connect(db) as conn:  # as written by schema version 1
+        conn.executescript(
+            "DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
+            "ALTER TABLE images DROP COLUMN study_date; "
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+        )
     reopened = open_project(project.path)
     reopened.add_rater("carol", role="adjudicator")
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() \
-            == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "2",
+        )
         assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
         assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
     assert reopened.image_store.related("1")[0]["current"]

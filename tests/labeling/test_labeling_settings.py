@@ -14,16 +14,39 @@ from skal_cxr.labeling._db import DB_FILE
 #: The settings of a project as the previous version wrote them: ``batch_size`` for the
 #: images per round, and the round engine's settings under ``simulation``.
 OLD_SETTINGS = {
-    "name": "project", "image_dir": None, "csv": None, "classes": CLASSES,
-    "labels_per_image": 1, "strategy": "mean_std", "batch_size": 4, "initial_size": 4,
-    "budget": None, "image_size": [16, 16], "consensus": "majority", "cold_start": "random",
-    "reserve_size": 0, "show_prediction": False, "lease_seconds": 3600.0,
-    "stop_set_size": 30, "stop_window": 3, "stop_threshold": 0.99, "random_state": 0,
+    "name": "project",
+    "image_dir": None,
+    "csv": None,
+    "classes": CLASSES,
+    "labels_per_image": 1,
+    "strategy": "mean_std",
+    "batch_size": 4,
+    "initial_size": 4,
+    "budget": None,
+    "image_size": [16, 16],
+    "consensus": "majority",
+    "cold_start": "random",
+    "reserve_size": 0,
+    "show_prediction": False,
+    "lease_seconds": 3600.0,
+    "stop_set_size": 30,
+    "stop_window": 3,
+    "stop_threshold": 0.99,
+    "random_state": 0,
     "simulation": {
-        "n_mc_samples": 3, "pool_size": None, "class_weight": None, "warm_start": False,
-        "estimator": {"lr": 0.001, "batch_size": 32, "module__width": 4,
-                      "module__n_blocks": 2, "module__dropout": 0.5, "mc_predict": False,
-                      "device": "cpu"},
+        "n_mc_samples": 3,
+        "pool_size": None,
+        "class_weight": None,
+        "warm_start": False,
+        "estimator": {
+            "lr": 0.001,
+            "batch_size": 32,
+            "module__width": 4,
+            "module__n_blocks": 2,
+            "module__dropout": 0.5,
+            "mc_predict": False,
+            "device": "cpu",
+        },
         "training": {"max_epochs": 1, "min_train_steps": 2, "lr_schedule": "cosine"},
         "torch_threads": 1,
     },
@@ -60,8 +83,9 @@ def test_a_project_of_the_previous_version_opens_and_trains_the_same(tmp_path, p
 def test_new_projects_store_query_size_and_the_engine_settings(make_project):
     project = make_project(query_size=3)
     with sqlite3.connect(project.path / DB_FILE) as conn:
-        stored = json.loads(conn.execute(
-            "SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+        stored = json.loads(
+            conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0]
+        )
     conn.close()
     assert stored["query_size"] == 3 and "batch_size" not in stored
     assert "simulation" not in stored and stored["engine"]["n_mc_samples"] == 3
@@ -79,17 +103,29 @@ def test_batch_size_is_a_deprecated_alias_of_query_size(tmp_path, phantom_folder
 
 
 def test_the_cli_takes_query_size_and_warns_for_batch_size(tmp_path, phantom_folder, capsys):
-    base = ["label", "init", "--image-dir", str(phantom_folder[0]), "--classes",
-            ",".join(CLASSES), "--image-size", "16"]
+    base = [
+        "label",
+        "init",
+        "--image-dir",
+        str(phantom_folder[0]),
+        "--classes",
+        ",".join(CLASSES),
+        "--image-size",
+        "16",
+    ]
     assert main([*base[:2], str(tmp_path / "a"), *base[2:], "--query-size", "3"]) == 0
     assert open_project(tmp_path / "a").config["query_size"] == 3
     capsys.readouterr()
     assert main([*base[:2], str(tmp_path / "b"), *base[2:], "--batch-size", "2"]) == 0
     assert open_project(tmp_path / "b").config["query_size"] == 2
-    assert capsys.readouterr().err == ("skal-cxr: warning: --batch-size was renamed "
-                                       "--query-size in 0.2 and will be removed in 0.3.\n")
-    assert main([*base[:2], str(tmp_path / "c"), *base[2:], "--batch-size", "2",
-                 "--query-size", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "skal-cxr: warning: --batch-size was renamed "
+        "--query-size in 0.2 and will be removed in 0.3.\n"
+    )
+    assert (
+        main([*base[:2], str(tmp_path / "c"), *base[2:], "--batch-size", "2", "--query-size", "2"])
+        == 2
+    )
     assert "give --query-size only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["label", "init", "--help"])
@@ -101,15 +137,18 @@ def test_settings_are_checked_with_the_estimators_constraints(tmp_path, phantom_
     from skal_cxr.labeling import LabelingError
 
     image_dir = phantom_folder[0]
-    tiny = {**TINY, "estimator": {**TINY["estimator"], "batch_size": -1},
-            "training": {"max_epochs": 0, "min_train_steps": 1}}
+    tiny = {
+        **TINY,
+        "estimator": {**TINY["estimator"], "batch_size": -1},
+        "training": {"max_epochs": 0, "min_train_steps": 1},
+    }
     project = init_project(tmp_path / "p", image_dir, CLASSES, **tiny)
     assert project.round_config.estimator["batch_size"] == -1
     assert project.round_config.training["max_epochs"] == 0
-    for options, message in [({"training": {"max_epochs": -1}}, "'max_epochs' parameter of "
-                               "MCDropoutCNN"),
-                              ({"estimator": {"batch_size": 0}}, "'batch_size' parameter of "
-                               "MCDropoutCNN"),
-                              ({"stop_window": 0}, "'stop_window' parameter of init_project")]:
+    for options, message in [
+        ({"training": {"max_epochs": -1}}, "'max_epochs' parameter of MCDropoutCNN"),
+        ({"estimator": {"batch_size": 0}}, "'batch_size' parameter of MCDropoutCNN"),
+        ({"stop_window": 0}, "'stop_window' parameter of init_project"),
+    ]:
         with pytest.raises(LabelingError, match=message):
             init_project(tmp_path / "q", image_dir, CLASSES, **{**TINY, **options})

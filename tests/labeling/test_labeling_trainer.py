@@ -30,7 +30,7 @@ def _stat(pid):
         text = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
     return fields[0], int(fields[1]), int(fields[16])
 
 
@@ -39,12 +39,19 @@ def _job(project, round_=1, n_next=5, pool_size=None, query_seed=123):
     labeled = [i - 1 for i in project.rounds()[0]["queried"]]
     rounds = dict(project.round_config.to_dict(), pool_size=pool_size)
     return {
-        "path": str(project.path), "round": round_, "image_size": project.config["image_size"],
-        "n_images": project.n_images(), "labeled": labeled,
+        "path": str(project.path),
+        "round": round_,
+        "image_size": project.config["image_size"],
+        "n_images": project.n_images(),
+        "labeled": labeled,
         "codes": [k % len(project.classes) for k in range(len(labeled))],
-        "exclude": labeled, "n_next": n_next,
-        "stop_set": [i - 1 for i in project.stop_set], "rounds": rounds,
-        "n_classes": len(project.classes), "query_seed": query_seed, "score_scheduler": None,
+        "exclude": labeled,
+        "n_next": n_next,
+        "stop_set": [i - 1 for i in project.stop_set],
+        "rounds": rounds,
+        "n_classes": len(project.classes),
+        "query_seed": query_seed,
+        "score_scheduler": None,
     }
 
 
@@ -87,8 +94,12 @@ def test_the_reserve_comes_from_the_fitted_model_or_its_checkpoint(make_project,
     project = make_project()
     job = _job(project)
     trained = trainer.run("train", job)
-    reserve_job = {**job, "exclude": job["exclude"] + trained["queried"], "n_reserve": 4,
-                   "reserve_seed": 7}
+    reserve_job = {
+        **job,
+        "exclude": job["exclude"] + trained["queried"],
+        "n_reserve": 4,
+        "reserve_seed": 7,
+    }
     there = trainer.run("reserve", reserve_job)  # the model the worker keeps
     _trainer._LEARNERS.clear()
     here = reserve_round(reserve_job)  # this process never fitted it: the checkpoint
@@ -113,14 +124,16 @@ def test_pool_size_scores_a_seeded_random_subset_of_the_unlabeled_images(make_pr
 
 
 @pytest.mark.slow  # starts a worker process (imports torch)
-def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(
-        make_project, trainer):
+def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(make_project, trainer):
     project = make_project()
     trainer.start()
     pid = trainer.pid
     job = {**_job(project), "n_images": 999}
-    with pytest.raises(TrainingFailed, match=r"holds 60 images; the project has 999(.|\n)*"
-                                             r"in the training process"):
+    with pytest.raises(
+        TrainingFailed,
+        match=r"holds 60 images; the project has 999(.|\n)*"
+        r"in the training process",
+    ):
         trainer.run("train", job)
     assert trainer.pid == pid
     assert trainer.run("ping", {})["pid"] == pid
@@ -128,7 +141,8 @@ def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(
 
 @pytest.mark.slow  # starts a worker process (imports torch)
 def test_a_worker_killed_during_a_round_fails_it_and_the_next_job_gets_a_new_worker(
-        make_project, trainer):
+    make_project, trainer
+):
     project = make_project()
     trainer.start()
     killed = trainer.pid
@@ -145,11 +159,18 @@ def test_a_worker_killed_during_a_round_fails_it_and_the_next_job_gets_a_new_wor
 
 @linux_only
 def test_the_parent_death_signal_is_sigkill():
-    code = ("import ctypes, signal; from skal_cxr.labeling._trainer import "
-            "set_parent_death_signal as s; assert s(); v = ctypes.c_int(); "
-            "ctypes.CDLL(None).prctl(2, ctypes.byref(v), 0, 0, 0); print(v.value)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = (
+        "import ctypes, signal; from skal_cxr.labeling._trainer import "
+        "set_parent_death_signal as s; assert s(); v = ctypes.c_int(); "
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(v), 0, 0, 0); print(v.value)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == signal.SIGKILL
 
@@ -160,12 +181,18 @@ def test_the_worker_dies_with_its_parent_even_while_its_pipe_stays_open():
     # A forked "holder" keeps the parent's end of the pipe open, so the worker
     # sees no end-of-file: only the death signal or the parent watch can end it
     # (as when it scores a large pool and does not touch the pipe for a while).
-    code = ("import os, time; from skal_cxr.labeling._trainer import TrainerProcess; "
-            "t = TrainerProcess().start(); holder = os.fork()\n"
-            "if holder == 0:\n    time.sleep(120); os._exit(0)\n"
-            "print(t.pid, holder, flush=True); time.sleep(120)")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    code = (
+        "import os, time; from skal_cxr.labeling._trainer import TrainerProcess; "
+        "t = TrainerProcess().start(); holder = os.fork()\n"
+        "if holder == 0:\n    time.sleep(120); os._exit(0)\n"
+        "print(t.pid, holder, flush=True); time.sleep(120)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     worker = holder = None
     try:
         worker, holder = map(int, parent.stdout.readline().split())

@@ -32,7 +32,7 @@ def _stat(pid):
         text = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[1]), int(fields[16])
 
 
@@ -69,8 +69,11 @@ def _label_batch(client, token, project, truth):
         nxt = client.get("/api/next", headers=auth).json()
         if nxt["image_id"] is None or nxt["from_previous_model"]:
             return n, nxt
-        r = client.post("/api/labels", headers=auth, json={
-            "image_id": nxt["image_id"], "label": truth_of(project, truth, nxt["image_id"])})
+        r = client.post(
+            "/api/labels",
+            headers=auth,
+            json={"image_id": nxt["image_id"], "label": truth_of(project, truth, nxt["image_id"])},
+        )
         assert r.status_code == 201
         n += 1
     raise AssertionError("the batch never ended")
@@ -79,7 +82,8 @@ def _label_batch(client, token, project, truth):
 @pytest.mark.slow
 @linux_only
 def test_a_served_project_trains_in_a_worker_process_at_a_lower_priority(
-        make_project, phantom_folder):
+    make_project, phantom_folder
+):
     project = make_project(reserve_size=0)
     token = project.add_rater("alice")
     with TestClient(create_app(project, allowed_hosts=["testserver"])) as client:
@@ -108,13 +112,21 @@ def test_the_server_answers_while_the_worker_trains(make_project, phantom_folder
     with TestClient(create_app(project, allowed_hosts=["testserver"])) as client:
         _, nxt = _label_batch(client, token, project, phantom_folder[1])
         training = project.training
-        _wait(lambda: training.state == "training" and (training.progress or 0) > 0, 120,
-              "the worker's first epochs")
+        _wait(
+            lambda: training.state == "training" and (training.progress or 0) > 0,
+            120,
+            "the worker's first epochs",
+        )
         status = client.get("/api/status", headers=auth)
         assert nxt["from_previous_model"]  # the reserve, while round 1 trains
-        label = client.post("/api/labels", headers=auth, json={
-            "image_id": nxt["image_id"],
-            "label": truth_of(project, phantom_folder[1], nxt["image_id"])})
+        label = client.post(
+            "/api/labels",
+            headers=auth,
+            json={
+                "image_id": nxt["image_id"],
+                "label": truth_of(project, phantom_folder[1], nxt["image_id"]),
+            },
+        )
         following = client.get("/api/next", headers=auth)
         assert status.status_code == 200 and status.json()["training"]["state"] == "training"
         assert label.status_code == 201 and following.status_code == 200
@@ -127,15 +139,19 @@ def test_the_server_answers_while_the_worker_trains(make_project, phantom_folder
 
 @pytest.mark.slow
 @linux_only
-def test_a_round_whose_worker_was_killed_is_trained_again_by_a_new_one(make_project,
-                                                                      phantom_folder):
+def test_a_round_whose_worker_was_killed_is_trained_again_by_a_new_one(
+    make_project, phantom_folder
+):
     project = make_project(reserve_size=0, training={"max_epochs": 1, "min_train_steps": 500})
     token = project.add_rater("alice")
     with TestClient(create_app(project, allowed_hosts=["testserver"])) as client:
         _label_batch(client, token, project, phantom_folder[1])
         training = project.training
-        _wait(lambda: training.state == "training" and (training.progress or 0) > 0, 120,
-              "the worker's first epochs")
+        _wait(
+            lambda: training.state == "training" and (training.progress or 0) > 0,
+            120,
+            "the worker's first epochs",
+        )
         killed = training.trainer.pid
         os.kill(killed, signal.SIGKILL)
         # no further label: the round is made anyway, by a new worker
@@ -157,13 +173,25 @@ def test_a_sigkilled_server_leaves_no_process_behind(make_project, phantom_folde
     token = project.add_rater("alice")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(project.path),
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+        [
+            sys.executable,
+            "-m",
+            "skal_cxr.cli",
+            "label",
+            "serve",
+            str(project.path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
     below = []
     try:
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=10) as client:
+
             def up():
                 try:
                     return client.get("/api/health").status_code == 200
@@ -183,8 +211,11 @@ def test_a_sigkilled_server_leaves_no_process_behind(make_project, phantom_folde
         assert below, "the server has no worker process"
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-        _wait(lambda: not any(_stat(p) and _stat(p)[0] != "Z" for p in below), 20,
-              f"the server's processes {below} to end")
+        _wait(
+            lambda: not any(_stat(p) and _stat(p)[0] != "Z" for p in below),
+            20,
+            f"the server's processes {below} to end",
+        )
     finally:
         if server.poll() is None:
             server.kill()

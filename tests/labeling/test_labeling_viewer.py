@@ -82,7 +82,8 @@ def _state(page):
 
 def _bright_runs(page, selector, y_css, threshold=240):
     """Runs ``[(start, length), ...]`` in device pixels of bright pixels on one row."""
-    return page.evaluate("""([selector, y, threshold]) => {
+    return page.evaluate(
+        """([selector, y, threshold]) => {
         const c = document.querySelector(selector);
         const row = Math.round(y * c.height / c.clientHeight);
         const d = c.getContext('2d').getImageData(0, row, c.width, 1).data;
@@ -94,7 +95,9 @@ def _bright_runs(page, selector, y_css, threshold=240):
             if (!on && start >= 0) { runs.push([start, x - start]); start = -1; }
         }
         return runs;
-    }""", [selector, y_css, threshold])
+    }""",
+        [selector, y_css, threshold],
+    )
 
 
 def _frame_width_on_screen(page, st):
@@ -118,7 +121,7 @@ def test_zoom_pan_flip_change_the_drawn_scale(server, new_page, tmp_path):
     zoomed = _state(page)
     assert zoomed["scale"] == pytest.approx(1.25 * st["scale"])
     assert not zoomed["fit"]
-    page.keyboard.press("o")                         # 1:1: one image pixel per device pixel
+    page.keyboard.press("o")  # 1:1: one image pixel per device pixel
     one = _state(page)
     assert one["scale"] * one["dpr"] == pytest.approx(1.0)
     page.keyboard.press("f")
@@ -128,13 +131,13 @@ def test_zoom_pan_flip_change_the_drawn_scale(server, new_page, tmp_path):
     cv = st["canvas"]
     px, py = cv["x"] + cv["width"] * 0.3, cv["y"] + cv["height"] * 0.4
     page.mouse.move(px, py)
-    before = page.evaluate("([x, y]) => window.__viewer.toImage(x, y)",
-                           [px - cv["x"], py - cv["y"]])
+    before = page.evaluate(
+        "([x, y]) => window.__viewer.toImage(x, y)", [px - cv["x"], py - cv["y"]]
+    )
     page.mouse.wheel(0, -400)
     page.wait_for_function("(s) => window.__viewer.state().scale > s * 1.5", arg=st["scale"])
     wheeled = _state(page)
-    after = page.evaluate("([x, y]) => window.__viewer.toImage(x, y)",
-                          [px - cv["x"], py - cv["y"]])
+    after = page.evaluate("([x, y]) => window.__viewer.toImage(x, y)", [px - cv["x"], py - cv["y"]])
     assert after == pytest.approx(before, abs=0.5)
     # measured on the pixels: the frame is wider on the screen by the same factor
     page.keyboard.press("f")
@@ -185,9 +188,12 @@ def test_zoom_pan_flip_change_the_drawn_scale(server, new_page, tmp_path):
     dpr = reset["dpr"]
 
     def marker_side():
-        _state(page)                                 # after the next frame
-        runs = [r for r in _bright_runs(page, "#image", y_marker)
-                if r[1] >= MARKER * reset["scale"] * dpr * 0.8]
+        _state(page)  # after the next frame
+        runs = [
+            r
+            for r in _bright_runs(page, "#image", y_marker)
+            if r[1] >= MARKER * reset["scale"] * dpr * 0.8
+        ]
         assert len(runs) == 1, runs
         middle = (runs[0][0] + runs[0][1] / 2) / dpr + cv["x"]
         return "left" if middle < d["x"] + d["width"] / 2 else "right"
@@ -268,14 +274,16 @@ def test_resizing_the_window_refits_the_film(server, new_page):
     srv, token = server
     page = new_page(1366, 768)
     wide = _open(page, srv.base, token)
-    page.keyboard.press("p")                         # pan mode alone keeps the fit
+    page.keyboard.press("p")  # pan mode alone keeps the fit
     page.set_viewport_size({"width": 768, "height": 1024})
-    page.wait_for_function("(w) => window.__viewer.state().canvas.width !== w",
-                           arg=wide["canvas"]["width"])
+    page.wait_for_function(
+        "(w) => window.__viewer.state().canvas.width !== w", arg=wide["canvas"]["width"]
+    )
     tall = _state(page)
     assert tall["fit"] and tall["scale"] == pytest.approx(tall["fitScale"])
-    assert tall["drawn"]["width"] == pytest.approx(tall["canvas"]["width"], abs=1) \
-        or tall["drawn"]["height"] == pytest.approx(tall["canvas"]["height"], abs=1)
+    assert tall["drawn"]["width"] == pytest.approx(tall["canvas"]["width"], abs=1) or tall["drawn"][
+        "height"
+    ] == pytest.approx(tall["canvas"]["height"], abs=1)
     assert tall["scale"] != pytest.approx(wide["scale"])
 
 
@@ -283,8 +291,10 @@ def test_r_steps_through_the_files_windows(server, new_page):
     """A file with several WindowCenter/Width pairs (X-Window-Presets): R steps through them."""
     srv, token = server
     page = new_page()
-    presets = [{"name": "NORMAL", "center": 2047.5, "width": 4095.0},
-               {"name": "HARDER", "center": 1500.0, "width": 1000.0}]
+    presets = [
+        {"name": "NORMAL", "center": 2047.5, "width": 4095.0},
+        {"name": "HARDER", "center": 1500.0, "width": 1000.0},
+    ]
 
     def with_presets(route):
         response = route.fetch()
@@ -331,7 +341,7 @@ def test_link_pasted_into_an_open_tab(server, new_page):
     page.evaluate("window.__sameDocument = true")
     page.evaluate("(t) => { window.location.hash = '#token=' + t; }", token)
     page.wait_for_selector(READY, timeout=30_000)
-    assert page.evaluate("window.__sameDocument") is True     # no reload happened
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
     assert "token" not in page.url
     assert page.text_content("#rater") == "dr_a"
     assert not page.is_visible("#message")
@@ -346,6 +356,7 @@ def test_round_0_reserve_is_not_from_a_previous_model(server, new_page):
             body = route.fetch().json()
             body.update(round=round_, from_previous_model=True)
             route.fulfill(json=body)
+
         return handle
 
     page.route("**/api/next?*", as_reserve(0))
@@ -363,20 +374,26 @@ def test_undo_shows_the_image_again_from_memory(server, new_page):
     srv, token = server
     page = new_page()
     pixel_requests = []
-    page.on("request", lambda r: pixel_requests.append(r.url.split("/")[-2])
-            if "/pixels" in r.url else None)
+    page.on(
+        "request",
+        lambda r: pixel_requests.append(r.url.split("/")[-2]) if "/pixels" in r.url else None,
+    )
     first = _open(page, srv.base, token)["imageId"]
     page.keyboard.press("1")
-    page.wait_for_function("(id) => window.__viewer.state().imageId !== id "
-                           "&& !window.__viewer.state().busy", arg=first)
+    page.wait_for_function(
+        "(id) => window.__viewer.state().imageId !== id && !window.__viewer.state().busy", arg=first
+    )
     second = _state(page)["imageId"]
     page.keyboard.press("Control+z")
-    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
-                           "&& !window.__viewer.state().busy", arg=first)
-    assert pixel_requests.count(first) == 1          # no new request: it came from memory
-    page.keyboard.press("2")                         # relabel; the second image is cached too
-    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
-                           "&& !window.__viewer.state().busy", arg=second)
+    page.wait_for_function(
+        "(id) => window.__viewer.state().imageId === id && !window.__viewer.state().busy", arg=first
+    )
+    assert pixel_requests.count(first) == 1  # no new request: it came from memory
+    page.keyboard.press("2")  # relabel; the second image is cached too
+    page.wait_for_function(
+        "(id) => window.__viewer.state().imageId === id && !window.__viewer.state().busy",
+        arg=second,
+    )
     assert pixel_requests.count(second) == 1
 
 
@@ -391,17 +408,18 @@ def test_unreachable_server_banner(tmp_path, new_page):
         page.wait_for_selector("#offline:not([hidden])", timeout=20_000)
         assert "Cannot reach the labeling server" in page.text_content("#offline")
         opacity = page.evaluate("+getComputedStyle(document.getElementById('image')).opacity")
-        assert opacity < 0.5                                   # the film is dimmed
+        assert opacity < 0.5  # the film is dimmed
         assert page.locator(".class-button:not([disabled])").count() == 0
-        page.keyboard.press("1")                               # ignored while offline
+        page.keyboard.press("1")  # ignored while offline
         screenshot(page, tmp_path, "viewer_offline.png")
-        srv.start()                                            # the same port again
+        srv.start()  # the same port again
         page.wait_for_selector("#offline", state="hidden", timeout=20_000)
         page.wait_for_selector(READY, timeout=20_000)
         image_id = _state(page)["imageId"]
         page.keyboard.press("3")
-        page.wait_for_function("(id) => window.__viewer.state().imageId !== id",
-                               arg=image_id, timeout=20_000)
+        page.wait_for_function(
+            "(id) => window.__viewer.state().imageId !== id", arg=image_id, timeout=20_000
+        )
     finally:
         srv.stop()
     with sqlite3.connect(f"file:{path / 'project.sqlite'}?mode=ro", uri=True) as conn:
@@ -415,16 +433,19 @@ def test_the_next_image_is_prefetched(server, new_page):
     srv, token = server
     page = new_page()
     pixel_requests = []
-    page.on("request", lambda r: pixel_requests.append(r.url.split("/")[-2])
-            if "/pixels" in r.url else None)
+    page.on(
+        "request",
+        lambda r: pixel_requests.append(r.url.split("/")[-2]) if "/pixels" in r.url else None,
+    )
     first = _open(page, srv.base, token)["imageId"]
     page.wait_for_function("() => window.__viewer.cache().prefetched === 1")
     assert len(pixel_requests) == 2 and pixel_requests[0] == first
     ahead = pixel_requests[1]
     page.wait_for_function("(id) => window.__viewer.cache().ids.includes(id)", arg=ahead)
     page.keyboard.press("1")
-    page.wait_for_function("(id) => window.__viewer.state().imageId === id "
-                           "&& !window.__viewer.state().busy", arg=ahead)
+    page.wait_for_function(
+        "(id) => window.__viewer.state().imageId === id && !window.__viewer.state().busy", arg=ahead
+    )
     # the image after it is prefetched in turn; the one on screen was not fetched again
     page.wait_for_function("() => window.__viewer.cache().prefetched === 2")
     assert pixel_requests.count(ahead) == 1
@@ -436,10 +457,15 @@ def test_an_unassigned_image_is_403(server, new_page):
     page = new_page()
     shown = _open(page, srv.base, token)["imageId"]
     with sqlite3.connect(f"file:{srv.path / 'project.sqlite'}?mode=ro", uri=True) as conn:
-        never = [str(r[0]) for r in conn.execute(
-            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM assignments)")]
+        never = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM assignments)"
+            )
+        ]
     assert never
-    codes = page.evaluate("""async (ids) => {
+    codes = page.evaluate(
+        """async (ids) => {
         const token = sessionStorage.getItem('skal_cxr.token');
         const out = [];
         for (const id of ids) {
@@ -448,7 +474,9 @@ def test_an_unassigned_image_is_403(server, new_page):
             out.push(r.status);
         }
         return out;
-    }""", [shown] + never[:2])
+    }""",
+        [shown] + never[:2],
+    )
     assert codes[0] == 200 and set(codes[1:]) == {403}
 
 
@@ -482,12 +510,20 @@ def _png(values, bit_depth, filters):
         prev = cur
 
     def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"".join(out)))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("bit_depth", [16, 8])
@@ -495,14 +531,13 @@ def test_png_decoder_reads_every_stored_bit(server, new_page, bit_depth):
     """SkalPng.decode gives back the exact stored values, through all five row filters."""
     srv, token = server
     page = new_page()
-    page.goto(f"{srv.base}/")                      # the page's scripts, no token needed
+    page.goto(f"{srv.base}/")  # the page's scripts, no token needed
     rng = np.random.default_rng(bit_depth)
     top = 4095 if bit_depth == 16 else 255
     values = np.clip(np.cumsum(rng.integers(-40, 41, (37, 53)), axis=1) + top // 2, 0, top)
     values[0, :3] = [0, top, 1]
     png = _png(values, bit_depth, filters=[0, 1, 2, 3, 4])
-    page.route("**/test-film.png", lambda route: route.fulfill(body=png,
-                                                               content_type="image/png"))
+    page.route("**/test-film.png", lambda route: route.fulfill(body=png, content_type="image/png"))
     got = page.evaluate("""async () => {
         const r = await fetch('/test-film.png');
         const img = await SkalPng.decode(await r.arrayBuffer());
@@ -511,8 +546,9 @@ def test_png_decoder_reads_every_stored_bit(server, new_page, bit_depth):
     assert got[:3] == [53, 37, bit_depth]
     np.testing.assert_array_equal(np.array(got[3]).reshape(37, 53), values)
     # anything else is refused with a clear message
-    rgb = png.replace(b"IHDR" + png[16:24] + bytes([bit_depth, 0]),
-                      b"IHDR" + png[16:24] + bytes([bit_depth, 2]))
+    rgb = png.replace(
+        b"IHDR" + png[16:24] + bytes([bit_depth, 0]), b"IHDR" + png[16:24] + bytes([bit_depth, 2])
+    )
     page.route("**/test-rgb.png", lambda route: route.fulfill(body=rgb))
     message = page.evaluate("""() => fetch('/test-rgb.png').then((r) => r.arrayBuffer())
         .then((b) => SkalPng.decode(b)).then(() => 'decoded', (e) => e.message)""")

@@ -30,8 +30,10 @@ def orthanc_missing():
     if not (os.path.isfile(ORTHANC) and os.access(ORTHANC, os.X_OK)):
         return f"Orthanc not found at {ORTHANC} (apt-get install orthanc orthanc-dicomweb)"
     if not os.path.exists(DICOMWEB_PLUGIN):
-        return f"Orthanc's DICOMweb plugin not found at {DICOMWEB_PLUGIN} " \
-               "(apt-get install orthanc-dicomweb)"
+        return (
+            f"Orthanc's DICOMweb plugin not found at {DICOMWEB_PLUGIN} "
+            "(apt-get install orthanc-dicomweb)"
+        )
     return None
 
 
@@ -101,8 +103,11 @@ class OrthancServer:
             config.write_text(json.dumps(self._config(), indent=1))
             with open(self.folder / "orthanc.log", "ab") as log:  # the child keeps its copy
                 self.process = subprocess.Popen(
-                    [ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, cwd=self.folder,
+                    [ORTHANC, str(config)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.folder,
                 )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
@@ -160,8 +165,15 @@ class OrthancServer:
         return len(r.json())
 
 
-def make_cr_films(pixels, n_patients, studies_per_patient=2, *, first_date="20240105",
-                  patient_prefix="PAT", random_state=0):
+def make_cr_films(
+    pixels,
+    n_patients,
+    studies_per_patient=2,
+    *,
+    first_date="20240105",
+    patient_prefix="PAT",
+    random_state=0,
+):
     """CR datasets of ``pixels``: patients with a baseline study and follow-ups.
 
     Parameters

@@ -45,5 +45,6 @@ def pneumonia_films(pneumoniamnist):
     """``(datasets, labels)``: 6 patients x 3 studies of PneumoniaMNIST films as CR."""
     pytest.importorskip("pydicom")
     X, y = pneumoniamnist["train_images"][:18], pneumoniamnist["train_labels"][:18].ravel()
-    return make_cr_films(X, n_patients=6, studies_per_patient=3, patient_prefix="PNM",
-                         random_state=1), y
+    return make_cr_films(
+        X, n_patients=6, studies_per_patient=3, patient_prefix="PNM", random_state=1
+    ), y

@@ -38,11 +38,13 @@ def secret_file(tmp_path, orthanc):
 
 
 def _fetch(orthanc, secret_file, store, query=None, **options):
-    return fetch_dicomweb(orthanc.dicomweb_url, store, query, auth="basic",
-                          credentials_file=secret_file, **options)
+    return fetch_dicomweb(
+        orthanc.dicomweb_url, store, query, auth="basic", credentials_file=secret_file, **options
+    )
 
 
 # --- query strings -----------------------------------------------------------------
+
 
 def test_query_lists_become_one_search_per_value():
     assert parse_dicomweb_query("Modality=CR,DX&StudyDate=20240101-20241231") == [
@@ -53,16 +55,20 @@ def test_query_lists_become_one_search_per_value():
     assert parse_dicomweb_query("00080060=CR") == [{"Modality": "CR"}]
     # UID list matching is standard QIDO-RS: kept as one search
     assert parse_dicomweb_query("StudyInstanceUID=1.2.3,1.2.4") == [
-        {"StudyInstanceUID": "1.2.3,1.2.4"}]
+        {"StudyInstanceUID": "1.2.3,1.2.4"}
+    ]
 
 
-@pytest.mark.parametrize("query, message", [
-    ("Modalty=CR", "'Modalty' is not a DICOM keyword"),
-    ("Modality=CR&limit=10", "'limit' is not allowed"),
-    ("Modality=CR&Modality=DX", "given twice"),
-    ("Modality=CR,,DX", "empty value"),
-    ("Modality", "not of the form"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("Modalty=CR", "'Modalty' is not a DICOM keyword"),
+        ("Modality=CR&limit=10", "'limit' is not allowed"),
+        ("Modality=CR&Modality=DX", "given twice"),
+        ("Modality=CR,,DX", "empty value"),
+        ("Modality", "not of the form"),
+    ],
+)
 def test_bad_queries_fail_with_one_line(query, message):
     with pytest.raises(DicomwebError, match=message) as info:
         parse_dicomweb_query(query)
@@ -75,7 +81,7 @@ def test_paging_follows_a_server_cap():
 
     def capped(offset, limit):  # a server answering at most 60 per request
         asked.append(offset)
-        return items[offset:offset + min(limit, 60)]
+        return items[offset : offset + min(limit, 60)]
 
     assert list(_dicomweb._paged(capped, 200)) == items
     assert asked == [0, 60, 120]  # the last page (30) is short: no empty page asked for
@@ -83,10 +89,11 @@ def test_paging_follows_a_server_cap():
     assert list(_dicomweb._paged(capped, 10)) == items  # pages of the size asked for
     assert asked[-1] == 150  # ... until an empty one
     asked.clear()
-    assert list(_dicomweb._paged(lambda o, n: items[o:o + n][:7], 200)) == items[:7]
+    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items[:7]
 
 
 # --- credentials -------------------------------------------------------------------
+
 
 def test_credentials_from_env_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("PACS_TOKEN", "abc.def-ghi\n")
@@ -102,14 +109,17 @@ def test_credentials_from_env_and_file(tmp_path, monkeypatch):
     assert dicomweb_session(ca_bundle=bundle).verify == str(bundle)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"auth": "basic"}, "exactly one of"),
-    ({"auth": "basic", "credentials_env": "NOT_SET_ANYWHERE"}, "is not set"),
-    ({"auth": "digest", "credentials_env": "X"}, "auth must be one of"),
-    ({"credentials_env": "X"}, "without auth"),
-    ({"auth": "basic", "credentials_file": "/nonexistent/secret"}, "cannot read"),
-    ({"ca_bundle": "/nonexistent/ca.pem"}, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"auth": "basic"}, "exactly one of"),
+        ({"auth": "basic", "credentials_env": "NOT_SET_ANYWHERE"}, "is not set"),
+        ({"auth": "digest", "credentials_env": "X"}, "auth must be one of"),
+        ({"credentials_env": "X"}, "without auth"),
+        ({"auth": "basic", "credentials_file": "/nonexistent/secret"}, "cannot read"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "does not exist"),
+    ],
+)
 def test_credential_errors(kwargs, message, monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(DicomwebError, match=message):
@@ -127,8 +137,9 @@ def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_
     wrong = tmp_path / "wrong"
     wrong.write_text(f"{orthanc.username}:not-the-password")
     with pytest.raises(DicomwebError, match=r"refused the credentials \(HTTP 401") as info:
-        fetch_dicomweb(orthanc.dicomweb_url, tmp_path / "store", auth="basic",
-                       credentials_file=wrong)
+        fetch_dicomweb(
+            orthanc.dicomweb_url, tmp_path / "store", auth="basic", credentials_file=wrong
+        )
     assert "\n" not in str(info.value) and "not-the-password" not in str(info.value)
     assert not (tmp_path / "store").exists()
     with pytest.raises(DicomwebError, match="refused the credentials"):  # none at all
@@ -145,38 +156,51 @@ def test_unreachable_server(tmp_path, monkeypatch):
 
 # --- retrieval ---------------------------------------------------------------------
 
-def test_query_selects_studies_and_keeps_what_labeling_needs(orthanc, phantom_films,
-                                                             secret_file, tmp_path, caplog):
+
+def test_query_selects_studies_and_keeps_what_labeling_needs(
+    orthanc, phantom_films, secret_file, tmp_path, caplog
+):
     films, _ = phantom_films
     orthanc.upload(films)
     caplog.set_level(logging.DEBUG)
     # 16 studies, 30 days apart from 2024-01-05: the first 6 are in H1 2024
-    pool = _fetch(orthanc, secret_file, tmp_path / "store",
-                  "Modality=CR,DX&StudyDate=20240101-20240630", page_size=2)
+    pool = _fetch(
+        orthanc,
+        secret_file,
+        tmp_path / "store",
+        "Modality=CR,DX&StudyDate=20240101-20240630",
+        page_size=2,
+    )
     assert pool.n_fetched == len(pool) == 6
     by_sop = {str(ds.SOPInstanceUID): ds for ds in films}
     assert [r["sop"] for r in pool.records] == [str(ds.SOPInstanceUID) for ds in films[:6]]
     for record, path in zip(pool.records, pool.files):
         ds = by_sop[record["sop"]]
         assert record == {
-            "sop": record["sop"], "study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID,
-            "patient": ds.PatientID, "study_date": ds.StudyDate,
-            "view_position": ds.ViewPosition, "modality": "CR",
+            "sop": record["sop"],
+            "study": ds.StudyInstanceUID,
+            "series": ds.SeriesInstanceUID,
+            "patient": ds.PatientID,
+            "study_date": ds.StudyDate,
+            "view_position": ds.ViewPosition,
+            "modality": "CR",
             "file": f"instances/{record['sop']}.dcm",
         }
         import pydicom
 
         assert np.array_equal(pydicom.dcmread(path).pixel_array, ds.pixel_array)
-    assert [r["patient"] for r in pool.records] == ["PAT0000"] * 2 + ["PAT0001"] * 2 + \
-        ["PAT0002"] * 2
+    assert [r["patient"] for r in pool.records] == ["PAT0000"] * 2 + ["PAT0001"] * 2 + [
+        "PAT0002"
+    ] * 2
     assert "PAT000" not in caplog.text and "DOE^" not in caplog.text
     assert _fetch(orthanc, secret_file, tmp_path / "other", "Modality=DX").records == []
     reopened = DicomwebPool(tmp_path / "store")
     assert reopened.records == pool.records and reopened.n_fetched == 0
 
 
-def test_servers_without_a_search_of_all_instances(orthanc, phantom_films, secret_file,
-                                                  tmp_path, monkeypatch):
+def test_servers_without_a_search_of_all_instances(
+    orthanc, phantom_films, secret_file, tmp_path, monkeypatch
+):
     import requests
     from dicomweb_client.api import DICOMwebClient
 
@@ -210,13 +234,17 @@ def test_servers_without_a_search_of_all_instances(orthanc, phantom_films, secre
     assert all("20240301" <= r["study_date"] <= "20241231" for r in everywhere)
 
 
-def test_pneumoniamnist_films_of_one_patient(orthanc, pneumonia_films, secret_file,
-                                            tmp_path):
+def test_pneumoniamnist_films_of_one_patient(orthanc, pneumonia_films, secret_file, tmp_path):
     films, _ = pneumonia_films
     orthanc.upload(films)
-    cache, pool = build_dicomweb_cache(orthanc.dicomweb_url, tmp_path / "cache", 28,
-                                       "PatientID=PNM0002", auth="basic",
-                                       credentials_file=secret_file)
+    cache, pool = build_dicomweb_cache(
+        orthanc.dicomweb_url,
+        tmp_path / "cache",
+        28,
+        "PatientID=PNM0002",
+        auth="basic",
+        credentials_file=secret_file,
+    )
     ours = films[6:9]  # patient 2: a baseline and two follow-ups, 30 days apart
     assert [r["sop"] for r in pool.records] == [str(ds.SOPInstanceUID) for ds in ours]
     assert [r["study_date"] for r in pool.records] == ["20240703", "20240802", "20240901"]
@@ -255,8 +283,7 @@ def test_structured_reports_are_not_pool_images(orthanc, phantom_films, secret_f
 
     films, _ = phantom_films
     orthanc.upload(films[:2])
-    orthanc.upload([make_label_sr(films[0], "normal", 0, raters=["alice"],
-                                  model_version="m1")])
+    orthanc.upload([make_label_sr(films[0], "normal", 0, raters=["alice"], model_version="m1")])
     assert orthanc.count("instances") == 3
     assert len(_fetch(orthanc, secret_file, tmp_path / "store")) == 2
 
@@ -267,7 +294,7 @@ def test_hashed_patient_ids(orthanc, phantom_films, secret_file, tmp_path):
     films, _ = phantom_films
     orthanc.upload(films[:4])
     pool = _fetch(orthanc, secret_file, tmp_path / "store", hash_patient_ids=True)
-    salt = (tmp_path / "store" / "patient-id-salt")
+    salt = tmp_path / "store" / "patient-id-salt"
     assert oct(salt.stat().st_mode & 0o777) == "0o600"
     patients = [r["patient"] for r in pool.records]
     assert len(set(patients)) == 2 and patients[0] == patients[1] != patients[2]
@@ -277,15 +304,18 @@ def test_hashed_patient_ids(orthanc, phantom_films, secret_file, tmp_path):
     ds = pydicom.dcmread(pool.files[0])
     assert ds.PatientID == expected and ds.PatientName == ""
     assert "PatientBirthDate" not in ds and ds.PatientSex == "O"
-    raw = b"".join(p.read_bytes() for p in pool.files) + \
-        (tmp_path / "store" / "registry.json").read_bytes()
+    raw = (
+        b"".join(p.read_bytes() for p in pool.files)
+        + (tmp_path / "store" / "registry.json").read_bytes()
+    )
     assert b"PAT0000" not in raw and b"DOE^" not in raw
     with pytest.raises(DicomwebError, match="keeps that choice"):
         _fetch(orthanc, secret_file, tmp_path / "store", hash_patient_ids=False)
 
 
-def test_server_stopping_midway_leaves_whole_instances(orthanc, phantom_films, secret_file,
-                                                       tmp_path, monkeypatch):
+def test_server_stopping_midway_leaves_whole_instances(
+    orthanc, phantom_films, secret_file, tmp_path, monkeypatch
+):
     import pydicom
 
     films, _ = phantom_films
@@ -303,8 +333,14 @@ def test_server_stopping_midway_leaves_whole_instances(orthanc, phantom_films, s
     monkeypatch.setattr(_dicomweb, "MAX_ATTEMPTS", 1)  # no back-off before giving up
     store = tmp_path / "cache" / "dicom"
     with pytest.raises(DicomwebError, match="run again to resume") as info:
-        build_dicomweb_cache(orthanc.dicomweb_url, tmp_path / "cache", 16, auth="basic",
-                             credentials_file=secret_file, fetch_n_jobs=1)
+        build_dicomweb_cache(
+            orthanc.dicomweb_url,
+            tmp_path / "cache",
+            16,
+            auth="basic",
+            credentials_file=secret_file,
+            fetch_n_jobs=1,
+        )
     assert "\n" not in str(info.value)
     kept = sorted((store / "instances").iterdir())
     assert len(kept) == 5 and all(p.suffix == ".dcm" for p in kept)  # no partial file
@@ -315,8 +351,9 @@ def test_server_stopping_midway_leaves_whole_instances(orthanc, phantom_films, s
 
     monkeypatch.setattr(_dicomweb_store, "_write_atomic", write)
     orthanc.start()  # back, on another port
-    cache, pool = build_dicomweb_cache(orthanc.dicomweb_url, tmp_path / "cache", 16,
-                                       auth="basic", credentials_file=secret_file)
+    cache, pool = build_dicomweb_cache(
+        orthanc.dicomweb_url, tmp_path / "cache", 16, auth="basic", credentials_file=secret_file
+    )
     assert pool.n_fetched == 11 and len(pool) == len(cache) == 16
     by_sop = {str(ds.SOPInstanceUID): ds for ds in films}
     from skal_cxr.datasets._image_io import read_image
@@ -344,8 +381,10 @@ def test_killed_retrieval_resumes(orthanc, phantom_films, secret_file, tmp_path)
     orthanc.upload(phantom_films[0])
     store = tmp_path / "store"
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, orthanc.dicomweb_url,
-                              str(store), str(secret_file)], env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, orthanc.dicomweb_url, str(store), str(secret_file)],
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:

@@ -26,7 +26,10 @@ from skal_cxr.labeling import (  # noqa: E402
 HERE = Path(__file__).parent
 CLASSES = ["normal", "moderate", "severe"]
 TINY = {
-    "image_size": 16, "n_mc_samples": 3, "stop_set_size": 8, "query_size": 4,
+    "image_size": 16,
+    "n_mc_samples": 3,
+    "stop_set_size": 8,
+    "query_size": 4,
     "reserve_size": 0,
     "estimator": {"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
     "training": {"max_epochs": 1, "min_train_steps": 2},
@@ -40,8 +43,9 @@ def secret_env(orthanc, monkeypatch):
 
 
 def _init(orthanc, path, secret_env, query="Modality=CR", **options):
-    return init_dicomweb_project(path, orthanc.dicomweb_url, CLASSES, query=query,
-                                 **secret_env, **{**TINY, **options})
+    return init_dicomweb_project(
+        path, orthanc.dicomweb_url, CLASSES, query=query, **secret_env, **{**TINY, **options}
+    )
 
 
 def _truth(films, classes):
@@ -73,8 +77,12 @@ def test_init_from_a_query(orthanc, phantom_films, secret_env, tmp_path):
         assert patient == ds.PatientID
         assert rel == f"instances/{ds.SOPInstanceUID}.dcm"
     source = project.config["dicomweb"]
-    assert source == {"url": orthanc.dicomweb_url, "query": "Modality=CR&StudyDate="
-                      "20240101-20240831", "auth": "basic", "hash_patient_ids": False}
+    assert source == {
+        "url": orthanc.dicomweb_url,
+        "query": "Modality=CR&StudyDate=20240101-20240831",
+        "auth": "basic",
+        "hash_patient_ids": False,
+    }
     with pytest.raises(LabelingError, match="already a project; `skal-cxr label pull"):
         _init(orthanc, tmp_path / "p", secret_env)
     # the secret is nowhere in the project
@@ -83,8 +91,7 @@ def test_init_from_a_query(orthanc, phantom_films, secret_env, tmp_path):
             assert orthanc.password.encode() not in path.read_bytes(), path
 
 
-def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_path,
-                                                   monkeypatch):
+def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_path, monkeypatch):
     orthanc.upload(phantom_films[0][:2])
     monkeypatch.setenv("SKAL_TEST_PACS", f"{orthanc.username}:wrong")
     with pytest.raises(LabelingError, match="refused the credentials") as info:
@@ -102,27 +109,46 @@ def test_bad_option_fails_before_retrieval(orthanc, phantom_films, secret_env, t
         _init(orthanc, tmp_path / "p", secret_env, query="Modality=DX")
 
 
-def test_cli_wrong_credentials_one_line(orthanc, phantom_films, tmp_path, monkeypatch,
-                                        capsys):
+def test_cli_wrong_credentials_one_line(orthanc, phantom_films, tmp_path, monkeypatch, capsys):
     from skal_cxr.cli import main
 
     orthanc.upload(phantom_films[0][:2])
     monkeypatch.setenv("SKAL_TEST_PACS", f"{orthanc.username}:wrong")
-    assert main(["label", "init", str(tmp_path / "p"), "--dicomweb", orthanc.dicomweb_url,
-                 "--auth", "basic", "--credentials-env", "SKAL_TEST_PACS",
-                 "--classes", "a,b"]) == 2
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                str(tmp_path / "p"),
+                "--dicomweb",
+                orthanc.dicomweb_url,
+                "--auth",
+                "basic",
+                "--credentials-env",
+                "SKAL_TEST_PACS",
+                "--classes",
+                "a,b",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "refused the credentials" in err
     assert "wrong" not in err
     assert not (tmp_path / "p").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--image-dir", "{tmp}", "--query", "Modality=CR"], "--query need --dicomweb"),
-    (["--dicomweb", "http://127.0.0.1:9/dicom-web", "--csv", "x.csv"],
-     "--csv do not apply to --dicomweb"),
-    (["--image-dir", "{tmp}", "--dicomweb", "http://127.0.0.1:9"], "not allowed with"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--image-dir", "{tmp}", "--query", "Modality=CR"], "--query need --dicomweb"),
+        (
+            ["--dicomweb", "http://127.0.0.1:9/dicom-web", "--csv", "x.csv"],
+            "--csv do not apply to --dicomweb",
+        ),
+        (["--image-dir", "{tmp}", "--dicomweb", "http://127.0.0.1:9"], "not allowed with"),
+    ],
+)
 def test_cli_source_options(argv, message, tmp_path, capsys):
     from skal_cxr.cli import main
 
@@ -141,9 +167,31 @@ def test_cli_init_pull_export(orthanc, phantom_films, secret_env, tmp_path, caps
     orthanc.upload(films[:8])
     project = str(tmp_path / "p")
     common = ["--credentials-env", "SKAL_TEST_PACS"]
-    assert main(["label", "init", project, "--dicomweb", orthanc.dicomweb_url, "--query",
-                 "Modality=CR", "--auth", "basic", *common, "--classes", ",".join(CLASSES),
-                 "--query-size", "4", "--reserve-size", "0", "--image-size", "16"]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "init",
+                project,
+                "--dicomweb",
+                orthanc.dicomweb_url,
+                "--query",
+                "Modality=CR",
+                "--auth",
+                "basic",
+                *common,
+                "--classes",
+                ",".join(CLASSES),
+                "--query-size",
+                "4",
+                "--reserve-size",
+                "0",
+                "--image-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     assert "8 images" in capsys.readouterr().out
     orthanc.upload(films[8:])
     assert main(["label", "pull", project, *common]) == 0
@@ -151,17 +199,43 @@ def test_cli_init_pull_export(orthanc, phantom_films, secret_env, tmp_path, caps
     opened = open_project(project)
     opened.add_rater("alice")
     assert _label_queue(opened, "alice", _truth(films, classes)) == 4
-    assert main(["label", "export", project, "--to-dicom", str(tmp_path / "sr"), "--stow",
-                 orthanc.dicomweb_url, *common]) == 0
+    assert (
+        main(
+            [
+                "label",
+                "export",
+                project,
+                "--to-dicom",
+                str(tmp_path / "sr"),
+                "--stow",
+                orthanc.dicomweb_url,
+                *common,
+            ]
+        )
+        == 0
+    )
     assert "Wrote 4 structured reports" in capsys.readouterr().err
     assert len(list((tmp_path / "sr").glob("*.dcm"))) == 4
-    assert main(["label", "export", project, "-o", str(tmp_path / "l.csv"), "--stow",
-                 orthanc.dicomweb_url]) == 2
+    assert (
+        main(
+            [
+                "label",
+                "export",
+                project,
+                "-o",
+                str(tmp_path / "l.csv"),
+                "--stow",
+                orthanc.dicomweb_url,
+            ]
+        )
+        == 2
+    )
     assert "go with --to-dicom" in capsys.readouterr().err
 
 
-def test_server_stopping_midway_then_resumed(orthanc, phantom_films, secret_env, tmp_path,
-                                             monkeypatch):
+def test_server_stopping_midway_then_resumed(
+    orthanc, phantom_films, secret_env, tmp_path, monkeypatch
+):
     films, _ = phantom_films
     orthanc.upload(films)
     written = []
@@ -207,8 +281,9 @@ def test_init_killed_midway_resumes(orthanc, phantom_films, secret_env, tmp_path
     orthanc.upload(phantom_films[0])
     store = tmp_path / "p" / "dicom" / "instances"
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, orthanc.dicomweb_url,
-                              str(tmp_path / "p")], env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, orthanc.dicomweb_url, str(tmp_path / "p")], env=env
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and child.poll() is None:
@@ -222,8 +297,9 @@ def test_init_killed_midway_resumes(orthanc, phantom_films, secret_env, tmp_path
         child.wait()
     kept = len(list(store.glob("*.dcm")))
     assert 3 <= kept < 16
-    project = init_dicomweb_project(tmp_path / "p", orthanc.dicomweb_url, ["a", "b"],
-                                    **secret_env, image_size=16, query_size=4)
+    project = init_dicomweb_project(
+        tmp_path / "p", orthanc.dicomweb_url, ["a", "b"], **secret_env, image_size=16, query_size=4
+    )
     assert project.n_images() == 16
     assert not list(store.glob(".*"))
 
@@ -267,29 +343,37 @@ def test_export_structured_reports_and_stow(orthanc, phantom_films, secret_env, 
     assert _label_queue(project, "bob", truth) == 4
     ids, codes = project.labeled_set()
     assert len(ids) == 4
-    n_written, n_stored = export_dicom(project, tmp_path / "out", stow=orthanc.dicomweb_url,
-                                       credentials_env="SKAL_TEST_PACS")
+    n_written, n_stored = export_dicom(
+        project, tmp_path / "out", stow=orthanc.dicomweb_url, credentials_env="SKAL_TEST_PACS"
+    )
     assert (n_written, n_stored) == (4, 4)
     table = {int(i): Path(rel).stem for i, rel, _, _ in project.image_table()}
     expected = {table[i]: CLASSES[c] for i, c in zip(ids.tolist(), codes.tolist())}
     got = {}
     for path in (tmp_path / "out").iterdir():
         sr = pydicom.dcmread(path)
-        finding = next(i for i in sr.ContentSequence
-                       if i.ConceptNameCodeSequence[0].CodeValue == "121071")  # Finding
+        finding = next(
+            i for i in sr.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "121071"
+        )  # Finding
         image = finding.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
         got[image] = finding.ConceptCodeSequence[0].CodeMeaning
         observers = [str(i.PersonName) for i in sr.ContentSequence if i.ValueType == "PNAME"]
         assert observers == ["alice^", "bob^"]
     assert got == expected
-    found = requests.get(orthanc.dicomweb_url + "/instances", params={"Modality": "SR"},
-                         auth=orthanc.auth, timeout=10).json()
+    found = requests.get(
+        orthanc.dicomweb_url + "/instances",
+        params={"Modality": "SR"},
+        auth=orthanc.auth,
+        timeout=10,
+    ).json()
     assert {f["00080018"]["Value"][0] for f in found} == {
-        p.stem for p in (tmp_path / "out").iterdir()}
+        p.stem for p in (tmp_path / "out").iterdir()
+    }
 
 
-def test_hashed_project_reports_carry_the_pacs_patient(orthanc, phantom_films, secret_env,
-                                                       tmp_path):
+def test_hashed_project_reports_carry_the_pacs_patient(
+    orthanc, phantom_films, secret_env, tmp_path
+):
     films, classes = phantom_films
     orthanc.upload(films[:4])
     project = _init(orthanc, tmp_path / "p", secret_env, hash_patient_ids=True)
@@ -297,8 +381,9 @@ def test_hashed_project_reports_carry_the_pacs_patient(orthanc, phantom_films, s
     project.add_rater("alice")
     _label_queue(project, "alice", _truth(films, classes))
     export_dicom(project, tmp_path / "local")
-    export_dicom(project, tmp_path / "sent", stow=orthanc.dicomweb_url,
-                 credentials_env="SKAL_TEST_PACS")
+    export_dicom(
+        project, tmp_path / "sent", stow=orthanc.dicomweb_url, credentials_env="SKAL_TEST_PACS"
+    )
     local = [pydicom.dcmread(p) for p in (tmp_path / "local").iterdir()]
     sent = [pydicom.dcmread(p) for p in (tmp_path / "sent").iterdir()]
     assert all(len(sr.PatientID) == 64 for sr in local)

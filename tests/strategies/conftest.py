@@ -24,18 +24,22 @@ def pool():
 @pytest.fixture
 def learner(table):
     """A modAL-like learner around a fitted fake MC estimator."""
-    return SimpleNamespace(estimator=FakeMC(table, random_state=0).fit(None, None),
-                           X_training=None)
+    return SimpleNamespace(estimator=FakeMC(table, random_state=0).fit(None, None), X_training=None)
 
 
 @pytest.fixture
 def pipeline_learner(table):
-    pipe = Pipeline([("double", FunctionTransformer(lambda X: 2 * X)),
-                     ("clf", FakeMC(table, scale=2.0, random_state=0))])
+    pipe = Pipeline(
+        [
+            ("double", FunctionTransformer(lambda X: 2 * X)),
+            ("clf", FakeMC(table, scale=2.0, random_state=0)),
+        ]
+    )
     return SimpleNamespace(estimator=pipe.fit(np.zeros((2, 4, 4)), [0, 1]), X_training=None)
 
 
 @pytest.fixture
 def proba_learner(table):
-    return SimpleNamespace(estimator=FakeProba(table, random_state=0).fit(None, None),
-                           X_training=None)
+    return SimpleNamespace(
+        estimator=FakeProba(table, random_state=0).fit(None, None), X_training=None
+    )

@@ -31,8 +31,9 @@ def brute_force_joint_entropy(samples):
     n_samples, n_images, n_classes = samples.shape
     total = 0.0
     for ys in itertools.product(range(n_classes), repeat=n_images):
-        p = np.mean([np.prod([samples[k, i, y] for i, y in enumerate(ys)])
-                     for k in range(n_samples)])
+        p = np.mean(
+            [np.prod([samples[k, i, y] for i, y in enumerate(ys)]) for k in range(n_samples)]
+        )
         total -= p * np.log(p) if p > 0 else 0.0
     return total
 
@@ -178,7 +179,7 @@ def test_class_balanced_picks_top_within_class(learner, table, pool):
     assert_allclose(returned, scores[idx])
     for c in range(3):
         mine = idx[predicted[idx] == c]
-        best_in_class = np.sort(scores[predicted == c])[::-1][:len(mine)]
+        best_in_class = np.sort(scores[predicted == c])[::-1][: len(mine)]
         assert_allclose(np.sort(scores[mine])[::-1], best_in_class)
 
 
@@ -191,4 +192,4 @@ def test_class_balanced_wraps_plain_modal_strategies(learner, table, pool):
     assert np.isnan(scores).all()  # bare indices: no scores
     for c in range(3):
         mine = np.sort(idx[predicted[idx] == c])
-        np.testing.assert_array_equal(mine, np.flatnonzero(predicted == c)[:len(mine)])
+        np.testing.assert_array_equal(mine, np.flatnonzero(predicted == c)[: len(mine)])

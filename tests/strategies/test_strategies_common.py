@@ -10,15 +10,31 @@ from skal_cxr.strategies import STRATEGIES
 
 NAMES = sorted(ALL_STRATEGIES)
 # strategies that never evaluate the estimator on the pool
-LABEL_FREE = {"random", "class_balanced_random", "typicality", "probcover",
-              "typicality_then_max_entropy"}
+LABEL_FREE = {
+    "random",
+    "class_balanced_random",
+    "typicality",
+    "probcover",
+    "typicality_then_max_entropy",
+}
 
 
 def test_registry_names():
     assert set(STRATEGIES) == {
-        "random", "max_entropy", "margin", "least_confident", "mean_std",
-        "variation_ratios", "bald", "batch_bald", "power_bald", "coreset",
-        "typicality", "probcover", "badge", "typicality_then_max_entropy",
+        "random",
+        "max_entropy",
+        "margin",
+        "least_confident",
+        "mean_std",
+        "variation_ratios",
+        "bald",
+        "batch_bald",
+        "power_bald",
+        "coreset",
+        "typicality",
+        "probcover",
+        "badge",
+        "typicality_then_max_entropy",
     }
     for strategy in STRATEGIES.values():
         params = inspect.signature(strategy).parameters
@@ -49,8 +65,9 @@ def test_seeded_results_repeat(name, learner, pool):
     for a, b in zip(first, again):  # indices and scores
         np.testing.assert_array_equal(a, b)
     # without random_state the estimator's random_state (0) seeds the query
-    np.testing.assert_array_equal(strategy(learner, pool, 5, pool_size=20)[0],
-                                  strategy(learner, pool, 5, pool_size=20)[0])
+    np.testing.assert_array_equal(
+        strategy(learner, pool, 5, pool_size=20)[0], strategy(learner, pool, 5, pool_size=20)[0]
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -58,8 +75,7 @@ def test_pool_subsample_maps_back(name, learner, pool):
     """Indices point at pool images the estimator actually scored."""
     order = np.random.default_rng(1).permutation(N_POOL)
     shuffled = pool[order]  # position p holds image id order[p]
-    idx, _ = ALL_STRATEGIES[name](learner, shuffled, n_instances=4, pool_size=12,
-                                  random_state=0)
+    idx, _ = ALL_STRATEGIES[name](learner, shuffled, n_instances=4, pool_size=12, random_state=0)
     seen = learner.estimator.__dict__.get("seen_ids_")
     if name not in LABEL_FREE:
         assert len(seen) == 12 and set(order[idx]) <= set(seen)
@@ -69,8 +85,10 @@ def test_pool_subsample_maps_back(name, learner, pool):
 @pytest.mark.parametrize("name", NAMES)
 def test_pipeline_transforms_pool_first(name, pipeline_learner, learner, pool):
     strategy = ALL_STRATEGIES[name]
-    np.testing.assert_array_equal(strategy(pipeline_learner, pool, 5, random_state=0)[0],
-                                  strategy(learner, pool, 5, random_state=0)[0])
+    np.testing.assert_array_equal(
+        strategy(pipeline_learner, pool, 5, random_state=0)[0],
+        strategy(learner, pool, 5, random_state=0)[0],
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -95,8 +113,10 @@ def test_mc_strategies_need_predict_proba_samples(name, proba_learner, pool):
 @pytest.mark.parametrize("name", ["random", "max_entropy", "margin", "least_confident"])
 def test_deterministic_strategies_fall_back_to_predict_proba(name, proba_learner, learner, pool):
     strategy = STRATEGIES[name]
-    np.testing.assert_array_equal(strategy(proba_learner, pool, 5, random_state=0)[0],
-                                  strategy(learner, pool, 5, random_state=0)[0])
+    np.testing.assert_array_equal(
+        strategy(proba_learner, pool, 5, random_state=0)[0],
+        strategy(learner, pool, 5, random_state=0)[0],
+    )
 
 
 def test_coreset_needs_embed(proba_learner, pool):
@@ -131,6 +151,7 @@ def test_n_mc_samples_reaches_the_estimator(learner, pool, monkeypatch):
 def test_ties_are_broken_at_random(learner, pool):
     """Equal scores: picks vary with the seed instead of favouring low indices."""
     learner.estimator.table = np.full_like(learner.estimator.table, 1 / 3)
-    picks = {tuple(STRATEGIES["max_entropy"](learner, pool, 3, random_state=s)[0])
-             for s in range(5)}
+    picks = {
+        tuple(STRATEGIES["max_entropy"](learner, pool, 3, random_state=s)[0]) for s in range(5)
+    }
     assert len(picks) > 1

@@ -165,14 +165,16 @@ def test_typiclust_matches_scikit_activeml():
     from skactiveml.pool import TypiClust
 
     sizes = [40, 34, 28, 22, 16, 10]
-    X, y = make_blobs(sizes, centers=[[20 * i, (-1) ** i * 5] for i in range(6)],
-                      cluster_std=1.0, random_state=0)
+    X, y = make_blobs(
+        sizes, centers=[[20 * i, (-1) ** i * 5] for i in range(6)], cluster_std=1.0, random_state=0
+    )
     labeled_idx = np.array([0, 45])  # one point of each of the two largest blobs
     labeled = np.zeros(len(X), bool)
     labeled[labeled_idx] = True
     ours, _ = typiclust(X, labeled, 4, n_neighbors=20, random_state=0)
     theirs = TypiClust(k=20, random_state=0).query(
-        X, _skal_labels(len(X), labeled_idx, y.astype(float)), batch_size=4)
+        X, _skal_labels(len(X), labeled_idx, y.astype(float)), batch_size=4
+    )
     assert ours.tolist() == list(theirs)
 
 
@@ -189,8 +191,9 @@ def test_probcover_matches_scikit_activeml():
     delta = purity_radius(X, 2, alpha=0.95, deltas=deltas, random_state=0)
     ours, _ = max_coverage(X, labeled, 4, delta, random_state=0)
     qs = ProbCover(n_classes=2, deltas=deltas, alpha=0.95, random_state=0)
-    theirs, utilities = qs.query(X, _skal_labels(len(X), labeled_idx, y.astype(float)),
-                                 batch_size=4, return_utilities=True)
+    theirs, utilities = qs.query(
+        X, _skal_labels(len(X), labeled_idx, y.astype(float)), batch_size=4, return_utilities=True
+    )
     # each step's best coverage is unique here, so no tie-breaking is compared
     assert all(np.sum(u == np.nanmax(u)) == 1 for u in utilities)
     assert qs.delta_max_ == delta
@@ -205,15 +208,16 @@ def test_badge_matches_scikit_activeml():
     labeled_idx = np.arange(0, 60, 6)
     y_sk = _skal_labels(len(X), labeled_idx, y.astype(float))
     clf = SklearnClassifier(LogisticRegression(), classes=[0, 1, 2]).fit(X, y_sk)
-    _, utilities = Badge(random_state=0).query(X, y_sk, clf, fit_clf=False, batch_size=2,
-                                               return_utilities=True)
+    _, utilities = Badge(random_state=0).query(
+        X, y_sk, clf, fit_clf=False, batch_size=2, return_utilities=True
+    )
     pool = np.setdiff1d(np.arange(60), labeled_idx)
     learner = SimpleNamespace(estimator=_LinearNet(clf.estimator_), X_training=X[labeled_idx])
     idx, scores = badge(learner, X[pool], 2, random_state=0)
     # the first pick (largest gradient norm) and the D^2 distribution after it
     assert pool[idx[0]] == np.nanargmax(utilities[0])
     g = gradient_embeddings(clf.predict_proba(X[pool]), X[pool])
-    d2 = np.minimum((g ** 2).sum(1), ((g - g[idx[0]]) ** 2).sum(1))
+    d2 = np.minimum((g**2).sum(1), ((g - g[idx[0]]) ** 2).sum(1))
     d2[idx[0]] = 0
     np.testing.assert_allclose(d2 / d2.sum(), np.nan_to_num(utilities[1][pool]), atol=1e-12)
     assert scores[0] == pytest.approx((g[idx[0]] ** 2).sum())
@@ -226,6 +230,7 @@ def _marker(name, label_free=False):
     def strategy(learner, X_pool, n_instances=1, *, random_state=None, embedding=None):
         calls.append((name, embedding))
         return np.arange(n_instances), np.zeros(n_instances)
+
     strategy.__name__ = name
     strategy.label_free = label_free
     return strategy
@@ -249,8 +254,9 @@ def test_schedule_switches_on_labeled_count():
     assert is_label_free(strategy) and not is_label_free(strategy, 3)
     assert is_label_free(random_sampling) and not is_label_free(mean_std)
     assert is_label_free(functools.partial(typicality, embedding="pca"))
-    assert is_label_free(schedule([(functools.partial(typicality, n_neighbors=5), 3),
-                                   (mean_std, None)]))
+    assert is_label_free(
+        schedule([(functools.partial(typicality, n_neighbors=5), 3), (mean_std, None)])
+    )
 
 
 def test_schedule_errors():
@@ -261,17 +267,20 @@ def test_schedule_errors():
     with pytest.raises(ValueError, match="increase"):
         schedule([(typicality, 20), (max_entropy, 10), (mean_std, None)])
     with pytest.raises(ValueError, match="no stage for 5"):
-        schedule([(typicality, 5)])(SimpleNamespace(X_training=np.zeros((5, 2, 2))),
-                                   np.zeros((8, 2, 2)), 1)
+        schedule([(typicality, 5)])(
+            SimpleNamespace(X_training=np.zeros((5, 2, 2))), np.zeros((8, 2, 2)), 1
+        )
 
 
 def test_active_learner_cold_start_with_a_label_free_strategy():
     rng = np.random.default_rng(0)
     X = rng.random((30, 8, 8), dtype=np.float32)
     y = np.tile([0, 1], 15)
-    learner = ActiveLearner(MCDropoutCNN(max_epochs=1, random_state=0),
-                            query_strategy=schedule([(typicality, 4), (max_entropy, None)]),
-                            random_state=0)
+    learner = ActiveLearner(
+        MCDropoutCNN(max_epochs=1, random_state=0),
+        query_strategy=schedule([(typicality, 4), (max_entropy, None)]),
+        random_state=0,
+    )
     idx, _ = learner.query(X, n_instances=4)  # no labels, no fit
     assert not hasattr(learner, "estimator_") and len(set(idx)) == 4
     learner.teach(X[idx], y[idx])

@@ -27,10 +27,17 @@ def modal_learner():
     rng = np.random.default_rng(0)
     y = np.tile([0, 1], 40)
     X = rng.normal(0.3 + 0.4 * y[:, None, None], 0.1, (80, 8, 8)).astype(np.float32)
-    net = MCDropoutCNN(max_epochs=2, module__width=4, module__n_blocks=1, n_mc_samples=5,
-                       random_state=0, device="cpu")
-    learner = ModalActiveLearner(estimator=net, query_strategy=STRATEGIES["bald"],
-                                 X_training=X[:10], y_training=y[:10])
+    net = MCDropoutCNN(
+        max_epochs=2,
+        module__width=4,
+        module__n_blocks=1,
+        n_mc_samples=5,
+        random_state=0,
+        device="cpu",
+    )
+    learner = ModalActiveLearner(
+        estimator=net, query_strategy=STRATEGIES["bald"], X_training=X[:10], y_training=y[:10]
+    )
     return learner, X[10:]
 
 
@@ -39,6 +46,7 @@ def _counting(strategy, calls):
     def counted(*args, **kwargs):
         calls.append("strategy")
         return strategy(*args, **kwargs)
+
     return counted
 
 

@@ -22,10 +22,12 @@ from skal_cxr.strategies import (
 
 # Two MC samples, two images, three classes. Image 0: the samples disagree
 # (mean [0.4, 0.6, 0]); image 1: both samples uniform.
-SAMPLES = np.array([
-    [[0.2, 0.8, 0.0], [1 / 3, 1 / 3, 1 / 3]],
-    [[0.6, 0.4, 0.0], [1 / 3, 1 / 3, 1 / 3]],
-])
+SAMPLES = np.array(
+    [
+        [[0.2, 0.8, 0.0], [1 / 3, 1 / 3, 1 / 3]],
+        [[0.6, 0.4, 0.0], [1 / 3, 1 / 3, 1 / 3]],
+    ]
+)
 
 
 def H(*p):
@@ -62,8 +64,13 @@ def test_margin_and_least_confident():
 
 def test_scores_are_zero_when_certain():
     certain = np.array([[[1.0, 0.0]], [[1.0, 0.0]]])
-    for score in (entropy_scores, bald_scores, mean_std_scores, variation_ratio_scores,
-                  least_confident_scores):
+    for score in (
+        entropy_scores,
+        bald_scores,
+        mean_std_scores,
+        variation_ratio_scores,
+        least_confident_scores,
+    ):
         assert_allclose(score(certain), [0.0])
     assert_allclose(margin_scores(certain), [0.0])
 
@@ -78,18 +85,22 @@ def test_random_scores_seeded():
     assert_allclose(random_scores(5, random_state=0), random_scores(5, random_state=0))
     assert random_scores(5).shape == (5,)
     # the images themselves (only their number counts), as make_strategy passes them
-    assert_allclose(random_scores(np.zeros((5, 4, 4)), random_state=0),
-                    random_scores(5, random_state=0))
+    assert_allclose(
+        random_scores(np.zeros((5, 4, 4)), random_state=0), random_scores(5, random_state=0)
+    )
 
 
-@pytest.mark.parametrize("strategy, score, mc", [
-    (max_entropy, entropy_scores, False),
-    (margin_sampling, margin_scores, False),
-    (least_confident, least_confident_scores, False),
-    (mean_std, mean_std_scores, True),
-    (variation_ratios, variation_ratio_scores, True),
-    (bald, bald_scores, True),
-])
+@pytest.mark.parametrize(
+    "strategy, score, mc",
+    [
+        (max_entropy, entropy_scores, False),
+        (margin_sampling, margin_scores, False),
+        (least_confident, least_confident_scores, False),
+        (mean_std, mean_std_scores, True),
+        (variation_ratios, variation_ratio_scores, True),
+        (bald, bald_scores, True),
+    ],
+)
 def test_strategy_queries_top_scores(strategy, score, mc, learner, table, pool):
     scores = score(table) if mc else score(table.mean(axis=0))
     idx, returned = strategy(learner, pool, n_instances=5, random_state=0)
