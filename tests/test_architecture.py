@@ -98,3 +98,25 @@ def test_simulation_and_labeling_sit_above_the_engine():
     # side by side: neither imports the other
     assert _reaches(graph, "skal_cxr.labeling", "skal_cxr.simulation") is None
     assert _reaches(graph, "skal_cxr.simulation", "skal_cxr.labeling") is None
+
+
+#: The most lines a module of the package may have (small focused modules).
+MAX_LINES = 500
+
+
+def _long_modules(root):
+    return sorted(
+        (str(p.relative_to(root)), n)
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    )
+
+
+def test_the_length_check_sees_a_long_module(tmp_path):
+    (tmp_path / "short.py").write_text("x = 1\n" * MAX_LINES)
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert _long_modules(tmp_path) == [("long.py", MAX_LINES + 1)]
+
+
+def test_no_module_over_500_lines():
+    assert _long_modules(PACKAGE) == []

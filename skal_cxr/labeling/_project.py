@@ -6,9 +6,9 @@ a facade over small collaborators, each owning one seam: ``db``
 (connections), ``rater_store``, ``image_store``, ``queue`` (rounds, queue,
 leases), ``label_store``, ``model_store`` (checkpoints), ``training`` (the
 worker's state), ``review`` (adjudication) and ``access`` (which images a
-rater may read); the status is a pure function of one database snapshot
-(``_status``), the exports are in ``_export``, and the loop (``_loop``)
-works through these collaborators.
+rater may read); the read side (labels, agreement, status, exports) is
+the ``_views`` mixin over the pure functions of ``_status`` and ``_export``,
+and the loop (``_loop``) works through these collaborators.
 """
 
 import json
@@ -27,14 +27,14 @@ from ._queue import Queue
 from ._raters import Raters
 from ._review import Adjudications
 from ._settings import read_settings, round_config
-from ._status import decode_rounds, kappa, labeled_set, progress, status, stopping_signal
 from ._storage import check_database, read_meta
 from ._training import TrainingState
+from ._views import ProjectViews
 
 __all__ = ["LabelingProject"]
 
 
-class LabelingProject:
+class LabelingProject(ProjectViews):
     """A labeling project folder: images, raters, labels, rounds and models.
 
     Open one with :func:`open_project` (or this class) and create one with
@@ -336,148 +336,6 @@ class LabelingProject:
             The label was already withdrawn.
         """
         return self.label_store.undo(rater, label_id)
-
-    def labels(self):
-        """Every label row (append-only history), oldest first, as dicts.
-
-        Withdrawals (undo) are rows too: a ``supersedes`` and no ``label``.
-
-        Returns
-        -------
-        labels : list of dict
-            ``label_id``, ``image_id``, ``relpath``, ``rater``, ``label``,
-            ``supersedes``, ``round``, ``queue_kind``, ``seconds``, ``note``
-            and ``created_at`` of each row.
-        """
-        return self.label_store.history()
-
-    def labeled_set(self, conn=None):
-        """Images with a consensus label, in queue order: ``(image_ids, codes)``.
-
-        An image counts once it has ``labels_per_image`` standing labels, or
-        fewer when every rater has seen it (skips); the consensus follows
-        the project's ``consensus`` rule on the classes' severity order.
-
-        Parameters
-        ----------
-        conn : sqlite3.Connection or None, default=None
-            A connection to read in (one snapshot with the caller's other
-            reads); ``None`` opens one.
-
-        Returns
-        -------
-        image_ids : ndarray of shape (n_labeled,), dtype int64
-            The images.
-        codes : ndarray of shape (n_labeled,), dtype int64
-            Their consensus class codes (positions in ``classes``).
-        """
-        if conn is None:
-            with self.db.connect() as conn:
-                return self.labeled_set(conn)
-        return labeled_set(
-            self.queue.image_states(conn),
-            self.classes,
-            self.config["consensus"],
-            self.review,
-            self.review.decided(conn),
-        )
-
-    def kappa(self, conn=None):
-        """Fleiss' kappa over images with ``labels_per_image >= 2`` standing labels.
-
-        Parameters
-        ----------
-        conn : sqlite3.Connection or None, default=None
-            A connection to read in; ``None`` opens one.
-
-        Returns
-        -------
-        kappa : float or None
-            ``None`` with one label per image, before any image has all its
-            labels, or when kappa is undefined.
-        """
-        if conn is None:
-            with self.db.connect() as conn:
-                return self.kappa(conn)
-        return kappa(self.queue.image_states(conn), self.classes, self.config["labels_per_image"])
-
-    def progress(self):
-        """Batch and overall progress (as in ``GET /api/next``), the same for every rater.
-
-        Returns
-        -------
-        progress : dict
-            ``round``, ``batch`` (``done``, ``total``) and ``progress``
-            (``labeled``, ``queried``, ``total``, ``budget``).
-        """
-        with self.db.connect() as conn:
-            latest = self.queue.latest_round(conn)
-            states = self.queue.image_states(conn)
-            n_images = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        return progress(states, latest, n_images, self.config["budget"])
-
-    def rounds(self):
-        """The round history, like the simulator's records (one dict per round).
-
-        Returns
-        -------
-        rounds : list of dict
-            The rows of the rounds table, with ``queried``, ``scores``,
-            ``reserve``, ``class_counts`` and ``stop_predictions`` decoded and
-            ``n_queried`` added.
-        """
-        with self.db.connect() as conn:
-            return decode_rounds(self.queue.round_rows(conn))
-
-    def status(self):
-        """Everything ``GET /api/status`` shows, as a dict.
-
-        Returns
-        -------
-        status : dict
-            ``project``, ``classes``, ``raters``, ``kappa``, ``rounds``,
-            ``training``, ``stopping`` and ``agreement``.
-        """
-        with self.db.connect() as conn:
-            counts = self.rater_store.label_counts(conn)
-            kappa_ = self.kappa(conn)
-            n_queued = self.queue.queued_count(conn)
-            agreement = self.review.agreement(conn)
-        rounds = self.rounds()
-        return {
-            **status(
-                self.name,
-                self.classes,
-                counts,
-                kappa_,
-                rounds,
-                self.training.as_dict(),
-                stopping_signal(self.config, rounds, n_queued, self.n_images()),
-            ),
-            "agreement": agreement,
-        }
-
-    def export(self, path, format="csv"):
-        """Write the labels CSV (one row per image with a consensus, every rater's label,
-        note and seconds, skips, query round, model and score; read back by
-        :func:`~skal_cxr.datasets.load_image_folder`), or every event as JSON lines.
-
-        Parameters
-        ----------
-        path : path-like
-            The file to write (replaced atomically).
-        format : {"csv", "jsonl"}, default="csv"
-
-        Returns
-        -------
-        n : int
-            Rows (CSV) or events (JSON lines) written.
-        """
-        from ._export import WRITERS
-
-        if format not in WRITERS:
-            raise LabelingError(f"format must be one of {tuple(WRITERS)}; got {format!r}.")
-        return WRITERS[format](self, path)
 
     def pool_array(self):
         """Every image at the training resolution, in pool order, read lazily.

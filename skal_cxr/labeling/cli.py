@@ -1,8 +1,17 @@
 """``skal-cxr label init|pull|add-rater|serve|status|export|backup``."""
 
 import argparse
-import inspect
-import sys
+
+from ._commands import (
+    _add_rater,
+    _backup,
+    _defaults,
+    _export,
+    _init,
+    _pull,
+    _serve,
+    _status,
+)
 
 __all__ = ["add_label_parser"]
 
@@ -23,11 +32,6 @@ from a PACS (DICOMweb; credentials from a file or an environment variable):
   skal-cxr label export cxr-pacs --to-dicom reports/ \\
       --stow https://pacs.example.org/dicom-web --credentials-file ~/.pacs-secret
 """
-
-
-def _defaults(function):
-    """``{parameter: default}`` of a function (the help shows them, never restated)."""
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
 
 
 def _add_connection(p, *, auth=True):
@@ -325,236 +329,3 @@ def _pool_size(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected auto, all or a positive count; got {text!r}")
     return value
-
-
-def _query_size(args):
-    """``--query-size``, or the deprecated ``--batch-size`` (with a one-line warning)."""
-    if args.batch_size is None:
-        if args.query_size is None:
-            from ._init import init_project
-
-            return _defaults(init_project)["query_size"]
-        return args.query_size
-    if args.query_size is not None:
-        from ..exceptions import LabelingError
-
-        raise LabelingError("give --query-size only (--batch-size is its deprecated alias).")
-    print(
-        "skal-cxr: warning: --batch-size was renamed --query-size in 0.2 and will be "
-        "removed in 0.3.",
-        file=sys.stderr,
-    )
-    return args.batch_size
-
-
-def _connection(args):
-    return {
-        "credentials_file": args.credentials_file,
-        "credentials_env": args.credentials_env,
-        "ca_bundle": args.ca_bundle,
-    }
-
-
-def _source(args):
-    """``init_project`` or ``init_dicomweb_project``, with the arguments of the source."""
-    from ..exceptions import LabelingError
-    from . import init_dicomweb_project, init_project
-
-    pacs_only = [
-        f"--{k.replace('_', '-')}"
-        for k in (
-            "query",
-            "auth",
-            "credentials_file",
-            "credentials_env",
-            "ca_bundle",
-            "hash_patient_ids",
-        )
-        if getattr(args, k)
-    ]
-    if args.dicomweb is None:
-        if pacs_only:
-            raise LabelingError(f"{', '.join(pacs_only)} need --dicomweb.")
-        return (
-            init_project,
-            (args.project, args.image_dir, args.classes),
-            {
-                "csv": args.csv,
-                "image_column": args.image_column,
-                "group_column": args.group_column,
-                "date_column": args.date_column,
-            },
-        )
-    folder_only = [
-        f
-        for f, given in (
-            ("--csv", args.csv),
-            ("--group-column", args.group_column),
-            ("--date-column", args.date_column),
-            ("--image-column", args.image_column != _defaults(init_project)["image_column"]),
-        )
-        if given
-    ]
-    if folder_only:
-        raise LabelingError(f"{', '.join(folder_only)} do not apply to --dicomweb.")
-    return (
-        init_dicomweb_project,
-        (args.project, args.dicomweb, args.classes),
-        {
-            "query": args.query,
-            "auth": args.auth,
-            "hash_patient_ids": args.hash_patient_ids,
-            **_connection(args),
-        },
-    )
-
-
-def _init(args):
-    make, positional, source = _source(args)
-    project = make(
-        *positional,
-        **source,
-        header_tags=args.header_tags,
-        labels_per_image=args.labels_per_image,
-        strategy=args.strategy,
-        query_size=_query_size(args),
-        initial_size=args.initial_size,
-        budget=args.budget,
-        image_size=args.image_size,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
-        consensus=args.consensus,
-        adjudicate_spread=args.adjudicate_spread,
-        cold_start=args.cold_start,
-        reserve_size=args.reserve_size,
-        pool_size=args.pool_size,
-        lease_seconds=60 * args.lease_minutes,
-        show_prediction=args.show_prediction,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
-        progress=sys.stderr.isatty(),
-    )
-    n = project.n_images()
-    print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
-    print(f"Next: skal-cxr label add-rater {args.project} NAME")
-
-
-def _link_base(project, args):
-    """``--url``, else ``--host``/``--port``, else where ``serve`` last listened."""
-    import json
-
-    from ._app import HOST, PORT
-
-    if args.url:
-        if args.host or args.port:
-            from ..exceptions import LabelingError
-
-            raise LabelingError("give --url, or --host and --port, not both.")
-        return args.url.rstrip("/")
-    served = json.loads(project.db.meta("serve", "{}"))
-    host = args.host or served.get("public_host") or served.get("host", HOST)
-    port = args.port or served.get("port", PORT)
-    if host in ("0.0.0.0", "::"):
-        host = HOST
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{port}"
-
-
-def _add_rater(args):
-    from . import open_project
-
-    project = open_project(args.project)
-    base = _link_base(project, args)
-    token = project.add_rater(args.name, "adjudicator" if args.adjudicator else "rater")
-    role = " (adjudicator)" if args.adjudicator else ""
-    print(
-        f"Secret link of {args.name}{role} (shown once; anyone with it labels as "
-        f"{args.name}):\n{base}/#token={token}"
-    )
-
-
-def _serve(args):
-    from . import open_project
-    from ._app import _allowed_hosts, check_bind, serve
-
-    project = open_project(args.project)
-    check_bind(args.host, args.allow_remote)
-    _allowed_hosts(args.host, args.public_host)  # refused before anything starts
-    if args.score_scheduler is not None:
-        from .._dask import check_scheduler
-        from ..exceptions import LabelingError
-
-        try:
-            check_scheduler(args.score_scheduler, "--score-scheduler")
-        except (ImportError, ValueError) as exc:
-            raise LabelingError(str(exc)) from exc
-        project.score_scheduler = args.score_scheduler
-    import json
-
-    project.db.set_meta(
-        "serve", json.dumps({"host": args.host, "port": args.port, "public_host": args.public_host})
-    )
-    print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    serve(
-        project, args.host, args.port, allow_remote=args.allow_remote, public_host=args.public_host
-    )
-
-
-def _status(args):
-    from . import open_project
-
-    st = open_project(args.project).status()
-    print(f"Project {st['project']}: classes {', '.join(st['classes'])}")
-    for r in st["raters"]:
-        print(f"  rater {r['name']}: {r['n_labels']} labels")
-    print(f"Fleiss' kappa: {'n/a' if st['kappa'] is None else format(st['kappa'], '.3f')}")
-    for r in st["rounds"]:
-        fit = "" if r["fit_time"] is None else f", fit {r['fit_time']:.1f} s"
-        print(
-            f"  round {r['round']}: {r['strategy']}, trained on {r['n_labeled']} "
-            f"{r['class_counts']}, queried {r['n_queried']}{fit}"
-        )
-    stop = st["stopping"]
-    kappas = ", ".join(f"{k:.3f}" for k in stop["kappa_window"]) or "none yet"
-    print(
-        f"Stopping signal: {'STOP' if stop['stop'] else 'go on'} (kappas {kappas}; "
-        f"threshold {stop['threshold']}; budget left "
-        f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
-        f"images never queued {stop['pool_left']})"
-    )
-
-
-def _backup(args):
-    from . import open_project
-    from ._db import DB_FILE
-    from ._storage import backup_database
-
-    project = open_project(args.project)  # checks the database first
-    out = backup_database(project.path / DB_FILE, args.output)
-    print(f"Backed up {project.path / DB_FILE} to {out}", file=sys.stderr)
-
-
-def _pull(args):
-    from . import open_project, pull_dicomweb
-
-    project = open_project(args.project)
-    n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
-    print(f"{project.path}: {n} new images, {project.n_images()} in all.")
-
-
-def _export(args):
-    from ..exceptions import LabelingError
-    from . import export_dicom, open_project
-
-    project = open_project(args.project)
-    if args.to_dicom is None:
-        if args.stow or args.auth or args.credentials_file or args.credentials_env:
-            raise LabelingError("--stow and credentials go with --to-dicom.")
-        n = project.export(args.output, args.format)
-        what = "labeled images" if args.format == "csv" else "events"
-        print(f"Wrote {n} {what} to {args.output}", file=sys.stderr)
-        return
-    n, stored = export_dicom(
-        project, args.to_dicom, stow=args.stow, auth=args.auth, **_connection(args)
-    )
-    sent = f"; {args.stow} stored {stored}" if args.stow else ""
-    print(f"Wrote {n} structured reports to {args.to_dicom}{sent}", file=sys.stderr)
