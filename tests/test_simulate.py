@@ -882,7 +882,7 @@ def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
 
 
 def test_validation_and_test_images_are_scanned_once_not_every_round(monkeypatch):
-    import skal_cxr._validation as validation
+    import skal_cxr._image_checks as image_checks
     from skal_cxr.simulation import load_simulation_data
     from skal_cxr.simulation._runner import _evaluate
 
@@ -891,8 +891,10 @@ def test_validation_and_test_images_are_scanned_once_not_every_round(monkeypatch
     est = build_estimator(config, len(data.class_names), seed=0)
     est.fit(data.X_pool[:24], data.y_pool[:24])
     scans = []
-    real = validation._check_same_sizes  # the first step of every full check_images
-    monkeypatch.setattr(validation, "_check_same_sizes", lambda *a: scans.append(a[1]) or real(*a))
+    real = image_checks._check_same_sizes  # the first step of every full check_images
+    monkeypatch.setattr(
+        image_checks, "_check_same_sizes", lambda *a: scans.append(a[1]) or real(*a)
+    )
     for _ in range(2):  # two rounds' evaluations
         _evaluate(est.predict_proba, data)
     assert scans == []

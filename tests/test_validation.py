@@ -39,9 +39,9 @@ def test_encode_labels_errors():
 
 
 def test_nan_found_beyond_the_first_block(monkeypatch):
-    import skal_cxr._validation as validation
+    import skal_cxr._image_checks as image_checks
 
-    monkeypatch.setattr(validation, "_FINITE_CHECK_BLOCK", 3)
+    monkeypatch.setattr(image_checks, "_FINITE_CHECK_BLOCK", 3)
     X = np.zeros((10, 2, 2), np.float32)
     assert check_images(X).shape == (10, 1, 2, 2)
     X[8, 1, 1] = np.nan
@@ -92,11 +92,12 @@ class _Counts:
     """Counts parameter checks and full image checks (NaN scans) of skal_cxr."""
 
     def __init__(self, monkeypatch):
+        import skal_cxr._image_checks as image_checks
         import skal_cxr._validation as validation
 
         self.params = self.images = 0
         real_params = validation.validate_parameter_constraints
-        real_sizes = validation._check_same_sizes
+        real_sizes = image_checks._check_same_sizes
 
         def params(*args, **kwargs):
             self.params += 1
@@ -107,7 +108,7 @@ class _Counts:
             return real_sizes(*args, **kwargs)
 
         monkeypatch.setattr(validation, "validate_parameter_constraints", params)
-        monkeypatch.setattr(validation, "_check_same_sizes", images)
+        monkeypatch.setattr(image_checks, "_check_same_sizes", images)
 
 
 def _tiny_net():

@@ -25,8 +25,17 @@ from .._results import (
     repair_records,
     write_config,
 )
+from ._checks import (  # MAX_PARAMETERS, metric_names: still importable from here
+    MAX_PARAMETERS,  # noqa: F401
+    _check_metric,
+    _check_network,
+    _check_scheduler,
+    _scoring_on,
+    metric_names,  # noqa: F401
+)
 from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
 from ._data import load_simulation_data
+from ._progress import _Progress
 from ._runner import SimulationInterrupted, round_schedule, run_task
 
 __all__ = ["simulate"]
@@ -36,79 +45,6 @@ def _version():
     from .._version import __version__
 
     return __version__
-
-
-#: Networks with more parameters than this are refused as a likely typo.
-MAX_PARAMETERS = 200_000_000
-
-
-def metric_names(class_names, operating_point=True):
-    """Names of the metrics a round records for these classes."""
-    import numpy as np
-
-    from ..metrics import classification_metrics
-
-    k = len(class_names)
-    proba = np.full((k, k), 1.0 / k)
-    return sorted(
-        classification_metrics(
-            np.arange(k),
-            proba,
-            class_names=list(class_names),
-            operating_point=np.ones(k) if operating_point else None,
-        )
-    )
-
-
-def _check_metric(metric, data):
-    if metric is None:
-        return
-    known = metric_names(data.class_names, operating_point=data.y_val is not None)
-    if metric not in known:
-        raise ConfigError(f"unknown metric {metric!r}; choose from {', '.join(known)}.")
-
-
-def _check_network(config, data):
-    """Build the network on PyTorch's meta device: bad sizes fail here, not in a worker."""
-    import torch
-
-    from ..networks import CXRNet
-
-    est = config["estimator"]
-    params = {k[len("module__") :]: v for k, v in est.items() if k.startswith("module__")}
-    params["pretrained"] = False  # the shapes only: nothing to load
-    module = est.get("module", CXRNet)
-    try:
-        with torch.device("meta"):
-            net = module(
-                n_classes=len(data.class_names), in_channels=data.X_pool.shape[1], **params
-            )
-        n_params = sum(p.numel() for p in net.parameters())
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"the network cannot be built with these settings: {exc}") from exc
-    if n_params > MAX_PARAMETERS:
-        raise ConfigError(
-            f"the network would have {n_params:,} parameters (more than {MAX_PARAMETERS:,}); "
-            "check --width and --n-blocks."
-        )
-
-
-def _check_scheduler(scheduler, option):
-    if scheduler is None:
-        return
-    from .._dask import check_scheduler
-
-    try:
-        check_scheduler(scheduler, option)
-    except (ImportError, ValueError) as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-def _scoring_on(config, score_scheduler):
-    """The configuration the runs get: with the estimator's Dask ``scheduler``, if any."""
-    if score_scheduler is None:
-        return config
-    return {**config, "estimator": {**config["estimator"], "scheduler": score_scheduler}}
 
 
 def _prepare_dir(results_dir, config, resolved, overwrite):
@@ -149,55 +85,6 @@ def _write_config(results_dir, config, resolved):
     write_config(
         results_dir, {"skal_cxr_version": _version(), "config": config, "resolved": resolved}
     )
-
-
-class _Progress:
-    """tqdm bars of finished runs and rounds, fed by polling the record files.
-
-    Workers may be other processes or machines, so the parent counts the
-    lines of the record files (each line is one finished round).
-    """
-
-    def __init__(self, results_dir, tasks, schedule, interval=0.5):
-        from tqdm.auto import tqdm
-
-        self.paths = [
-            (record_path(results_dir, *t), 1 if t[0] == "baseline" else len(schedule))
-            for t in tasks
-        ]
-        total_rounds = sum(n for _, n in self.paths)
-        self.runs = tqdm(total=len(tasks), desc="runs  ", unit="run", position=0)
-        self.rounds = tqdm(total=total_rounds, desc="rounds", unit="round", position=1)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._update()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _update(self):
-        runs = rounds = 0
-        for path, n in self.paths:
-            try:
-                lines = min(n, path.read_bytes().count(b"\n"))
-            except OSError:
-                lines = 0
-            rounds += lines
-            runs += lines == n
-        if runs > self.runs.n:
-            self.runs.update(runs - self.runs.n)
-        if rounds > self.rounds.n:
-            self.rounds.update(rounds - self.rounds.n)
-
-    def _poll(self):
-        while not self._stop.wait(self.interval):
-            self._update()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self._update()
-        self.rounds.close()
-        self.runs.close()
 
 
 def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, token):

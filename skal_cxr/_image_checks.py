@@ -1,0 +1,269 @@
+"""Image checks: images as ``(N, 1, H, W)`` float32 arrays, checked once.
+
+:func:`check_images` validates arrays (and passes a torch ``Dataset``
+through); :class:`CheckedDataset` gives a Dataset's items the same checks as
+they are read; :func:`mark_checked` and :func:`checked_images` spare arrays
+already checked a second scan. Re-exported by :mod:`skal_cxr._validation`.
+"""
+
+import numbers
+import weakref
+from collections import Counter
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = [
+    "check_images",
+    "CheckedDataset",
+    "dataset_image",
+    "image_size_error",
+    "mark_checked",
+    "checked_images",
+]
+
+
+_FINITE_CHECK_BLOCK = 4096  # images per block of the NaN / infinity check
+_INTEGER_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+#: Arrays that :func:`check_images` returned and whose owner keeps them unchanged,
+#: by id (weakly: an array that is gone leaves no entry, so an id is never reused).
+_CHECKED = weakref.WeakValueDictionary()
+
+
+def mark_checked(X):
+    """Remember that the array ``X``, returned by :func:`check_images`, is checked.
+
+    :func:`check_images` then returns ``X`` itself at once (no second scan
+    for NaN): for arrays their owner never changes, such as a simulation's
+    validation and test images, checked once when loaded.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, 1, H, W), dtype float32
+        An array returned by :func:`check_images`.
+
+    Returns
+    -------
+    X : ndarray
+        The same array.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 4:
+        _CHECKED[id(X)] = X
+    return X
+
+
+def _is_checked(X):
+    return isinstance(X, np.ndarray) and _CHECKED.get(id(X)) is X
+
+
+@contextmanager
+def checked_images(X):
+    """Treat ``X`` (returned by :func:`check_images`) as checked while the block runs.
+
+    Parameters
+    ----------
+    X : object
+        The images a ``fit`` has just checked; anything but a float32
+        ``(N, 1, H, W)`` array is left alone.
+
+    Yields
+    ------
+    None
+    """
+    known = _is_checked(X)
+    mark_checked(X)
+    try:
+        yield
+    finally:
+        if not known:
+            _CHECKED.pop(id(X), None)
+
+
+def check_images(X, *, allow_dataset=True, name="X"):
+    """Validate images and return them as a ``(N, 1, H, W)`` float32 array.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor or torch.utils.data.Dataset
+        Images of shape ``(N, H, W)`` or ``(N, 1, H, W)``. ``uint8`` and
+        ``uint16`` images are scaled to ``[0, 1]``; floating-point images are
+        taken as they are.
+    allow_dataset : bool, default=True
+        Whether a torch ``Dataset`` is passed through unchanged.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (N, 1, H, W), dtype float32, or Dataset
+
+    Raises
+    ------
+    ValueError
+        For empty input, a wrong number of dimensions or channels, an
+        unsupported dtype, or NaN / infinite values.
+    """
+    if _is_checked(X):
+        return X
+    if isinstance(X, Dataset):
+        if not allow_dataset:
+            raise TypeError(f"{name} must be an array of images, got a torch Dataset.")
+        if len(X) == 0:
+            raise ValueError(f"{name} is empty: the Dataset has 0 images.")
+        return X
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    _check_same_sizes(X, name)
+    X = np.asarray(X)
+    if X.dtype == object:
+        raise ValueError(f"{name} must be a numeric array of images, got dtype=object.")
+    if X.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must have shape (n_images, height, width) or "
+            f"(n_images, 1, height, width); got an array with shape {X.shape}."
+        )
+    if X.ndim == 4 and X.shape[1] != 1:
+        raise ValueError(
+            f"{name} must hold single-channel images of shape (n_images, 1, height, "
+            f"width); got shape {X.shape}. Convert colour images to grayscale first."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it holds 0 images (shape {X.shape}).")
+    if 0 in X.shape[-2:]:
+        raise ValueError(f"{name} has images of size 0 (shape {X.shape}).")
+    if X.dtype in _INTEGER_SCALES:
+        X = X.astype(np.float32) / np.float32(_INTEGER_SCALES[X.dtype])
+    elif np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float32, copy=False)
+        # in blocks, so that a large pool needs no full-size boolean copy
+        for start in range(0, len(X), _FINITE_CHECK_BLOCK):
+            if not np.isfinite(X[start : start + _FINITE_CHECK_BLOCK]).all():
+                raise ValueError(f"{name} contains NaN or infinity.")
+    else:
+        raise ValueError(
+            f"{name} has dtype {X.dtype}; expected uint8, uint16 or a floating-point "
+            "dtype (scaled as you want the network to see it)."
+        )
+    if X.ndim == 3:
+        X = X[:, np.newaxis]
+    return X
+
+
+def _size(shape):
+    return "x".join(str(int(s)) for s in shape)
+
+
+def _check_same_sizes(X, name):
+    """A list of images of different sizes is an error, not a ragged object array."""
+    if not isinstance(X, (list, tuple)) or not X:
+        return
+    shapes = Counter(tuple(np.shape(x)) for x in X)
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{n} of {_size(shape)}" for shape, n in shapes.most_common())
+        raise ValueError(
+            f"{name} is a list of images of different sizes ({sizes}); resize them to one "
+            "size, for example with CXRPreprocessor(size=...) or "
+            "load_image_folder(image_size=...)."
+        )
+
+
+def image_size_error(shape, trained, name="X"):
+    """The message for images of another size than the network was trained on."""
+    return (
+        f"{name} has images of size {_size(shape)}, but the network was trained on "
+        f"{_size(trained)}: resize them the same way, for example with "
+        f"CXRPreprocessor(size={tuple(int(s) for s in trained)}) in a Pipeline before "
+        "the network."
+    )
+
+
+def dataset_image(item):
+    """The image of a Dataset item: the item itself, or its first element."""
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+class CheckedDataset(Dataset):
+    """A Dataset whose items get the checks that arrays get.
+
+    Each image goes through :func:`check_images` (NaN or infinity, shape,
+    dtype; ``uint8`` / ``uint16`` scaled to ``[0, 1]``) and must have the
+    size ``image_shape``; when training (``classes`` given) each label must
+    be an integer code of one of the classes. Items may be an image alone,
+    a 1-tuple or an ``(image, label, ...)`` tuple; they are returned as
+    ``(image of shape (1, H, W), label code)``, the code 0 when predicting.
+    Errors name the item, since a Dataset is checked as it is read.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+    classes : array-like or None, default=None
+        The classes when training; ``None`` when predicting (labels ignored).
+    image_shape : tuple of (int, int) or None, default=None
+        The expected ``(height, width)``.
+    trained : bool, default=True
+        Whether ``image_shape`` is the network's (a prediction-time message)
+        or the training set's first image (a mixed-sizes message).
+    name : str, default="X"
+    """
+
+    def __init__(self, dataset, *, classes=None, image_shape=None, trained=True, name="X"):
+        self.dataset = dataset
+        self.classes = classes
+        self.image_shape = image_shape
+        self.trained = trained
+        self.name = name
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        image = self.image(i, dataset_image(item))
+        if self.classes is None:
+            return image, 0
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise ValueError(
+                f"Training on a Dataset needs (image, label code) items; item {i} yields no label."
+            )
+        return image, self.label_code(i, item[1])
+
+    def image(self, i, image):
+        """Item ``i``'s image checked, as a float32 tensor of shape (1, H, W)."""
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
+        try:
+            x = check_images(np.asarray(image)[np.newaxis], allow_dataset=False, name=self.name)
+        except ValueError as exc:
+            raise ValueError(f"{str(exc).rstrip('.')} (Dataset item {i}).") from None
+        shape = x.shape[-2:]
+        if self.image_shape is not None and tuple(shape) != tuple(self.image_shape):
+            if self.trained:
+                message = image_size_error(shape, self.image_shape, self.name).rstrip(".")
+            else:
+                message = (
+                    f"{self.name}: Dataset item {i} is an image of size {_size(shape)}, "
+                    f"but the others are {_size(self.image_shape)}; resize them to one "
+                    "size"
+                )
+            raise ValueError(f"{message} (Dataset item {i}).")
+        return torch.from_numpy(x[0])
+
+    def label_code(self, i, label):
+        """Item ``i``'s label as an int code of ``classes``."""
+        value = label.item() if isinstance(label, (torch.Tensor, np.generic)) else label
+        n = len(self.classes)
+        integral = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+        )
+        if not integral or not 0 <= value < n:
+            raise ValueError(
+                f"Dataset item {i} has label code {value!r}; the codes of classes "
+                f"{np.asarray(self.classes).tolist()} are 0 to {n - 1}."
+            )
+        return int(value)
