@@ -73,7 +73,7 @@ def parse_args(argv=None):
         help="seconds a rater looks at an image before labeling (0: as fast "
         "as the server answers, the hardest case)",
     )
-    p.add_argument("--batch-size", type=int, default=100, help="images per round")
+    p.add_argument("--query-size", type=int, default=100, help="images queried per round")
     p.add_argument("--labels-per-image", type=int, default=3)
     p.add_argument(
         "--settle",
@@ -102,7 +102,7 @@ def parse_args(argv=None):
         args.pool_size = int(args.pool_size)
     if args.tiny:
         args.n_images, args.image_size, args.raters = 60, 32, 3
-        args.duration, args.batch_size, args.labels_per_image = 6.0, 10, 2
+        args.duration, args.query_size, args.labels_per_image = 6.0, 10, 2
         args.settle = 0.0
     return args
 
@@ -134,7 +134,7 @@ def make_project(root, args):
         images,
         CLASSES,
         labels_per_image=args.labels_per_image,
-        query_size=args.batch_size,
+        query_size=args.query_size,
         image_size=args.image_size,
         **options,
     )
@@ -434,7 +434,7 @@ def markdown(res):
         "",
         f"{s['raters']} scripted raters for {s['duration']:.0f} s, think time {s['think']} s, "
         f"{s['n_images']:,} phantom PNGs of {s['image_size']} px, batches of "
-        f"{s['batch_size']} images x {s['labels_per_image']} labels, "
+        f"{s['query_size']} images x {s['labels_per_image']} labels, "
         + (
             "the whole pool"
             if res["pool_size"] is None
@@ -494,7 +494,7 @@ def rst(res):
     )
     lines = [
         f"{s['raters']} scripted raters for {s['duration']:.0f} s (think time {s['think']} s), "
-        f"{s['n_images']:,} images of {s['image_size']} px, batches of {s['batch_size']} images "
+        f"{s['n_images']:,} images of {s['image_size']} px, batches of {s['query_size']} images "
         f"x {s['labels_per_image']} labels, {scored} scored per round; {m['cpus']} CPU cores, "
         f"1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end.",
         "",
