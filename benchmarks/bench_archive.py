@@ -326,10 +326,13 @@ def label_round_worker(project_dir, csv_path, simulation):
 
     with open(csv_path, newline="") as f:
         truth = {row["filename"]: row["label"] for row in csv.DictReader(f)}
+    from skal_cxr.labeling._settings import round_config
+
     project = open_project(project_dir)
-    sim = project.config["simulation"]
+    engine = project.config["engine"]  # the round engine's settings, for this process only
     for key, value in json.loads(simulation).items():
-        sim[key] = {**sim[key], **value} if isinstance(value, dict) else value
+        engine[key] = {**engine[key], **value} if isinstance(value, dict) else value
+    project.round_config = round_config(project.config)
     project.add_rater("oracle")
     relpath = {i: rel for i, rel, _, _ in project.image_table()}
     while (nxt := project.next_image("oracle"))["image_id"] is not None:
