@@ -192,7 +192,10 @@ def own_files(results_dir: PathLike, paths: Iterable[PathLike]) -> None:
     ----------
     results_dir : path-like
     paths : iterable of path-like
-        Files inside ``results_dir`` (absolute, or relative to it).
+        Files inside ``results_dir``: absolute, or relative to it
+        (``"report.md"``). A relative path is never read as relative to the
+        working folder: callers that build paths from a relative
+        ``results_dir`` make it absolute first.
     """
     folder = Path(results_dir)
     marker = _read_marker(folder)
@@ -200,13 +203,15 @@ def own_files(results_dir: PathLike, paths: Iterable[PathLike]) -> None:
         return
     files = set(marker.get("files") or [])
     for name in paths:
-        path = Path(name)
-        if path.is_absolute():
-            path = path.relative_to(folder)
-        files.add(path.as_posix())
+        files.add(_inside(folder, Path(name)).as_posix())
     if files != set(marker.get("files") or []) or "files" not in marker:
         marker["files"] = sorted(files)
         atomic_write(folder / MARKER_FILE, json.dumps(marker) + "\n")
+
+
+def _inside(folder: Path, path: Path) -> Path:
+    """``path`` (absolute, or relative to ``folder``) relative to ``folder``."""
+    return path.relative_to(folder.absolute()) if path.is_absolute() else path
 
 
 def record_path(results_dir: PathLike, kind: str, strategy: str, seed: int) -> Path:

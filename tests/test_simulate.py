@@ -873,6 +873,22 @@ def test_overwrite_deletes_only_the_files_it_wrote(tmp_path):
     assert not (tmp_path / "records" / "my_model-seed1.jsonl.rejected").exists()
 
 
+def test_a_relative_results_folder_owns_its_records(tmp_path, monkeypatch):
+    """``--output skal-cxr-results`` (relative to the working folder), as the README runs it."""
+    import json
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    small = {**TINY, "strategies": ["random"], "seeds": [0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "was not written by skal-cxr"
+        result = simulate("out", **small)
+    assert {(r["kind"], r["n_labeled"]) for r in result.records} >= {("active", 36)}
+    listed = json.loads((tmp_path / "out" / ".skal-cxr").read_text())["files"]
+    assert "records/random-seed0.jsonl" in listed
+    assert not [f for f in listed if f.startswith("out/")]
+
+
 def test_a_folder_from_before_the_ownership_list_is_adopted(tmp_path):
     small = {**TINY, "strategies": ["random"], "seeds": [0], "baseline": False}
     simulate(tmp_path, **small)

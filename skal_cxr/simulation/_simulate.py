@@ -361,7 +361,7 @@ def simulate(
         raise ConfigError(f"n_jobs must be a non-zero integer; got {n_jobs!r}.")
     _check_scheduler(scheduler, "scheduler")
     _check_scheduler(score_scheduler, "score_scheduler")
-    results_dir = Path(output_dir)
+    results_dir = Path(output_dir).absolute()  # record paths are absolute, cwd-proof
     data_ = load_simulation_data(config["data"])
     _check_metric(metric, data_)
     _check_network(config, data_)
