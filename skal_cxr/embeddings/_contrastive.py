@@ -242,7 +242,7 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_images, n_features_out_), dtype float32
+        features : ndarray of shape (n_images, ``n_features_out_``), dtype float32
             Unit-length rows.
         """
         check_is_fitted(self, "trunk_")
