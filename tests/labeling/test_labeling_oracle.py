@@ -16,6 +16,7 @@ from skal_cxr.simulation import load_simulation_data, simulate  # noqa: E402
 from skal_cxr.simulation._config import resolve_data_spec  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["mean_std", "random"])
 def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
     image_dir = tmp_path / "images"

@@ -53,6 +53,7 @@ def _shown(page):
     return page.evaluate("window.__viewer.state().imageId")
 
 
+@pytest.mark.slow
 def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, pages):
     write_films(tmp_path / "films", 6, width=200, height=240)
     project = init_project(

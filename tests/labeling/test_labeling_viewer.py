@@ -397,6 +397,7 @@ def test_undo_shows_the_image_again_from_memory(server, new_page):
     assert pixel_requests.count(second) == 1
 
 
+@pytest.mark.slow
 def test_unreachable_server_banner(tmp_path, new_page):
     path, token = _project(tmp_path, n=4, query_size=4)
     srv = Server(path).start()

@@ -6,8 +6,18 @@ when Orthanc, its DICOMweb plugin or the DICOM libraries are missing; CI
 installs them (``.ci/run``).
 """
 
+from pathlib import Path
+
 import pytest
 from _orthanc import OrthancServer, make_cr_films, orthanc_missing
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test here starts a real Orthanc (2.5 s to stop): CI runs them, the fast tier not."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 def _skip_without_dicom_stack():
