@@ -377,47 +377,30 @@ def test_warm_start_resume_matches_uninterrupted(tmp_path, monkeypatch):
     assert [r["n_epochs"] for r in full] == [2, 2, 2]
 
 
-@pytest.mark.slow
-def test_cli_sigint_then_resume(reference, tmp_path):
-    """A real interruption of the console script, resumed by the same command."""
-    out, _ = reference
-    cmd = [
+def _tiny_cli(output, n_jobs):
+    """The console-script command of the TINY run (``random,bald``, seeds 0 and 1)."""
+    options = "--n-phantoms 240 --phantom-size 16 --strategies random,bald --seeds 0,1"
+    options += " --n-initial 12 --query-size 12 --budget 36 --n-mc-samples 4 --width 4"
+    options += " --n-blocks 2 --device cpu --min-train-steps 2 --max-epochs 2"
+    return [
         sys.executable,
         "-m",
         "skal_cxr.cli",
         "simulate",
         "--output",
-        str(tmp_path),
-        "--n-phantoms",
-        "240",
-        "--phantom-size",
-        "16",
-        "--strategies",
-        "random,bald",
-        "--seeds",
-        "0,1",
-        "--n-initial",
-        "12",
-        "--query-size",
-        "12",
-        "--budget",
-        "36",
-        "--n-mc-samples",
-        "4",
-        "--width",
-        "4",
-        "--n-blocks",
-        "2",
-        "--device",
-        "cpu",
-        "--min-train-steps",
-        "2",
-        "--max-epochs",
-        "2",
+        str(output),
+        *options.split(),
         "--n-jobs",
-        "1",
+        str(n_jobs),
         "--quiet",
     ]
+
+
+@pytest.mark.slow
+def test_cli_sigint_then_resume(reference, tmp_path):
+    """A real interruption of the console script, resumed by the same command."""
+    out, _ = reference
+    cmd = _tiny_cli(tmp_path, n_jobs=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # a child of a process that ignores SIGINT (as CI may) would ignore it too
     proc = subprocess.Popen(
@@ -653,43 +636,7 @@ def test_killed_parallel_runs_resume_to_identical_records(reference, tmp_path):
     from skal_cxr._results import RecordsWarning
 
     out, _ = reference
-    cmd = [
-        sys.executable,
-        "-m",
-        "skal_cxr.cli",
-        "simulate",
-        "--output",
-        str(tmp_path),
-        "--n-phantoms",
-        "240",
-        "--phantom-size",
-        "16",
-        "--strategies",
-        "random,bald",
-        "--seeds",
-        "0,1",
-        "--n-initial",
-        "12",
-        "--query-size",
-        "12",
-        "--budget",
-        "36",
-        "--n-mc-samples",
-        "4",
-        "--width",
-        "4",
-        "--n-blocks",
-        "2",
-        "--device",
-        "cpu",
-        "--min-train-steps",
-        "2",
-        "--max-epochs",
-        "2",
-        "--n-jobs",
-        "2",
-        "--quiet",
-    ]
+    cmd = _tiny_cli(tmp_path, n_jobs=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def lines():
