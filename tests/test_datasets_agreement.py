@@ -1,5 +1,7 @@
 """Pairwise and per-class agreement between raters, and the disagreement rule."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,34 @@ def test_pairwise_agreement_kappa_and_confusion():
     assert ab["kappa_quadratic"] == pytest.approx(0.5)  # two categories: same as unweighted
     for pair in pairs[1:]:  # c used one category only: kappa is undefined
         assert pair["n_items"] == 2 and pair["agreement"] == 1.0 and pair["kappa"] is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pairwise_agreement_equals_scikit_learns_kappa_and_confusion(seed):
+    from sklearn.metrics import cohen_kappa_score, confusion_matrix
+
+    rng = np.random.default_rng(seed)
+    n_categories = int(rng.integers(2, 5))
+    raters = ["a", "b", "c"]
+    ratings = {
+        i: {r: int(rng.integers(n_categories)) for r in raters if rng.random() < 0.8}
+        for i in range(int(rng.integers(3, 40)))
+    }
+    ratings[-1] = {"a": 0, "b": 0, "c": 0}  # every pair rates something in common
+    for pair in pairwise_agreement(ratings, n_categories):
+        a, b = pair["raters"]
+        ya = [v[a] for v in ratings.values() if a in v and b in v]
+        yb = [v[b] for v in ratings.values() if a in v and b in v]
+        labels = list(range(n_categories))
+        assert pair["confusion"] == confusion_matrix(ya, yb, labels=labels).tolist()
+        for key, weights in (("kappa", None), ("kappa_quadratic", "quadratic")):
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = cohen_kappa_score(ya, yb, labels=labels, weights=weights)
+            if np.isfinite(expected):
+                assert pair[key] == pytest.approx(expected, abs=1e-12)
+            else:
+                assert pair[key] is None
 
 
 def test_pairwise_agreement_quadratic_weights_spare_near_misses():

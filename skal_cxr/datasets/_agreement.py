@@ -197,12 +197,7 @@ def pairwise_agreement(ratings, n_categories):
     --------
     fleiss_kappa : One agreement figure over all raters.
     """
-    import warnings
-
-    from sklearn.metrics import cohen_kappa_score, confusion_matrix
-
     raters = sorted({r for by_rater in ratings.values() for r in by_rater}, key=str)
-    labels = list(range(n_categories))
     pairs = []
     for i, a in enumerate(raters):
         for b in raters[i + 1 :]:
@@ -210,20 +205,36 @@ def pairwise_agreement(ratings, n_categories):
             if not common:
                 continue
             ya, yb = (np.array(x, dtype=np.int64) for x in zip(*common))
-            kappas = []
-            for weights in (None, "quadratic"):
-                with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-                    warnings.simplefilter("ignore")
-                    k = cohen_kappa_score(ya, yb, labels=labels, weights=weights)
-                kappas.append(float(k) if np.isfinite(k) else None)
+            confusion = np.bincount(ya * n_categories + yb, minlength=n_categories**2).reshape(
+                n_categories, n_categories
+            )
             pairs.append(
                 {
                     "raters": [a, b],
                     "n_items": len(common),
                     "agreement": float(np.mean(ya == yb)),
-                    "kappa": kappas[0],
-                    "kappa_quadratic": kappas[1],
-                    "confusion": confusion_matrix(ya, yb, labels=labels).tolist(),
+                    "kappa": _cohen_kappa(confusion),
+                    "kappa_quadratic": _cohen_kappa(confusion, quadratic=True),
+                    "confusion": confusion.tolist(),
                 }
             )
     return pairs
+
+
+def _cohen_kappa(confusion, quadratic=False):
+    """Cohen's kappa of a confusion matrix (None when undefined).
+
+    ``1 - sum(w * observed) / sum(w * expected)``, the expected counts from
+    the two raters' marginals, as :func:`sklearn.metrics.cohen_kappa_score`
+    computes it from the labels (the tests check the two agree); from the
+    matrix, because the status page needs it for every pair of raters and
+    the function's input checks cost milliseconds per call.
+    """
+    confusion = np.asarray(confusion, dtype=float)
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / confusion.sum()
+    i = np.arange(len(confusion))
+    w = (i[:, None] - i[None, :]) ** 2.0 if quadratic else 1.0 - np.eye(len(i))
+    denominator = float(np.sum(w * expected))
+    if not denominator > 0:  # one category only: kappa is undefined
+        return None
+    return float(1.0 - np.sum(w * confusion) / denominator)

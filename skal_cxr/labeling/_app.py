@@ -92,9 +92,13 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     @asynccontextmanager
     async def lifespan(app):
-        yield
-        if background:  # end the worker process: nothing it has not handed back is kept
-            project.training.close()
+        project.db.reuse_connections()  # requests reuse connections while the server runs
+        try:
+            yield
+        finally:
+            if background:  # end the worker process: nothing it has not handed back is kept
+                project.training.close()
+            project.db.close_connections()
 
     app = FastAPI(
         title=f"skal-cxr label: {project.name}",

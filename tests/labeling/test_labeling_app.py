@@ -1,5 +1,7 @@
 """The JSON API: authentication, headers, errors and the labeling calls."""
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -297,3 +299,19 @@ def test_a_wildcard_bind_checks_the_public_host_name(make_project, capsys):
     assert main(["label", "serve", str(project.path), "--host", "0.0.0.0", "--allow-remote"]) == 2
     err = capsys.readouterr().err
     assert "--public-host" in err and err.count("\n") == 1
+
+
+def test_the_server_reuses_its_database_connections_while_it_runs(make_project):
+    project = make_project()
+    token = project.add_rater("alice")
+    app = create_app(project, allowed_hosts=["testserver"], background=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:  # runs the app's lifespan, as the server does
+        first = client.get("/api/next", headers=headers).json()["image_id"]
+        kept = list(project.db._kept.idle)
+        assert kept  # the request's connection stayed open for the next one
+        assert client.get("/api/next", headers=headers).json()["image_id"] == first
+        assert project.db._kept.idle == kept  # the same connection, not a new one
+    assert project.db._kept is None  # closed with the server
+    with pytest.raises(sqlite3.ProgrammingError):
+        kept[0].execute("SELECT 1")
