@@ -9,6 +9,7 @@ from skal_cxr.engine import (
     ROUND_DEFAULTS,
     RoundConfig,
     build_estimator,
+    cold_start_batch,
     initial_indices,
     query_round,
     torch_threads,
@@ -120,3 +121,51 @@ def test_initial_set_is_label_free_unless_stratified():
     with pytest.raises(ConfigError, match="initial must be"):
         resolve_config(initial="everything")
     assert resolve_config()["initial"] == "strategy"  # label-free: the study's design
+
+
+def _two_clusters(n_big=30, n_small=10, seed=0):
+    """Features of two tight clusters far apart: a big one and a small one."""
+    rng = np.random.default_rng(seed)
+    big = rng.normal(0.0, 0.1, (n_big, 2))
+    small = rng.normal(0.0, 0.1, (n_small, 2)) + [10.0, 0.0]
+    return np.r_[big, small].astype(np.float32)
+
+
+def test_cold_start_batch_random_is_the_simulations_label_free_initial_set():
+    config = RoundConfig.from_params(seed=3)
+    batch, reserve = cold_start_batch("random", 50, 5, 7, config=config, n_classes=2)
+    expected = initial_indices(np.zeros(50, dtype=np.int64), 5, 3, stratify=False)
+    np.testing.assert_array_equal(batch, expected)
+    assert len(reserve) == 7 and not set(reserve) & set(batch)
+
+
+def test_cold_start_batch_typicality_takes_the_centre_of_each_cluster():
+    features = _two_clusters()
+    config = RoundConfig.from_params(seed=0)
+    batch, reserve = cold_start_batch(
+        "typicality", len(features), 2, 0, config=config, n_classes=2, features=features
+    )
+    # two k-means clusters: one image from each, each its cluster's most typical one
+    assert sorted(b >= 30 for b in batch) == [False, True]
+    for b, members in ((min(batch), np.arange(30)), (max(batch), np.arange(30, 40))):
+        centre = features[members].mean(axis=0)
+        distance = np.linalg.norm(features[members] - centre, axis=1)
+        assert distance[members == b][0] <= np.quantile(distance, 0.5)
+    assert len(reserve) == 0
+    batch5, reserve = cold_start_batch(
+        "typicality", len(features), 2, 3, config=config, n_classes=2, features=features
+    )
+    assert len(reserve) == 3 and len(set(batch5) | set(reserve)) == 5
+
+
+def test_cold_start_batch_k_center_reads_the_images_and_refuses_what_it_lacks():
+    X = np.random.default_rng(0).random((40, 1, 16, 16)).astype(np.float32)
+    config = RoundConfig.from_params(seed=0)
+    batch, reserve = cold_start_batch("k_center", 40, 4, 2, config=config, n_classes=2, X=X)
+    assert len(set(batch) | set(reserve)) == 6
+    with pytest.raises(ValueError, match="needs the pool images"):
+        cold_start_batch("k_center", 40, 4, 2, config=config, n_classes=2)
+    with pytest.raises(ValueError, match="needs the pool's features"):
+        cold_start_batch("probcover", 40, 4, 2, config=config, n_classes=2)
+    with pytest.raises(ValueError, match="must be one of"):
+        cold_start_batch("stratified", 40, 4, 2, config=config, n_classes=2)

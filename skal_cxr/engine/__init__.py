@@ -9,11 +9,14 @@ rounds with this package and import nothing of each other:
   by :meth:`RoundConfig.from_params`;
 - :func:`initial_set`: the initial labeled set (label-free by default;
   :func:`initial_indices` draws it at random or stratified);
+- :func:`cold_start_batch`: a labeling project's first batch, chosen
+  without labels (``COLD_STARTS``);
 - :func:`build_estimator`: the seeded :class:`~skal_cxr.MCDropoutCNN`;
 - :func:`query_round`: one round's query over the images not yet labeled;
 - :func:`torch_threads`: the torch thread limit of a round.
 """
 
+from ._cold_start import COLD_STARTS, cold_start_batch
 from ._config import ROUND_DEFAULTS, RoundConfig, merge_settings, resolve_round_params
 from ._rounds import (
     INITIAL_METHODS,
@@ -27,6 +30,8 @@ from ._rounds import (
 )
 
 __all__ = [
+    "COLD_STARTS",
+    "cold_start_batch",
     "RoundConfig",
     "ROUND_DEFAULTS",
     "resolve_round_params",

@@ -20,14 +20,11 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 ``round_config`` (the engine's settings), and its public methods.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from .._random import round_seed
 from ..embeddings import PixelPCA, cached_embedding
-from ..engine import build_estimator, initial_indices
-from ..strategies import STRATEGIES, k_center_greedy
+from ..engine import cold_start_batch
 from ._db import transaction
 from ._settings import cache_dir
 from ._trainer import reserve_round, train_round
@@ -38,42 +35,26 @@ __all__ = ["cold_start", "pool_embedding", "round_job", "train_next_round", "pre
 def cold_start(project):
     """The first batch and its reserve, without a model: ``(batch, reserve, name)``.
 
-    ``random``: the initial set a simulation draws when it has no labels
-    (:func:`~skal_cxr.engine.initial_indices` with ``stratify=False``),
-    then the reserve drawn at random from the rest. ``k_center``: greedy
-    k-center on the embeddings of the untrained, seeded network.
-    ``typicality`` / ``probcover``: the label-free strategy on 50 principal
-    components of the pool's pixels, computed once and cached beside the
-    image cache (:func:`~skal_cxr.embeddings.cached_embedding`); the batch
-    is its first picks, the reserve the next ones.
+    See :func:`~skal_cxr.engine.cold_start_batch` (``typicality`` and
+    ``probcover`` read 50 principal components of the pool's pixels,
+    computed once and cached beside the image cache,
+    :func:`pool_embedding`). Image ids are 1-based pool positions.
     """
     cfg = project.config
-    rounds = project.round_config
     n = project.n_images()
-    size, seed = cfg["initial_size"], rounds.seed
-    reserve_size = min(cfg["reserve_size"], n - size)
-    if cfg["cold_start"] == "random":
-        batch = initial_indices(np.zeros(n, dtype=np.int64), size, seed, stratify=False)
-        rest = np.setdiff1d(np.arange(n), batch)
-        reserve = np.random.default_rng([seed, 2]).permutation(rest)[:reserve_size]
-    elif cfg["cold_start"] in ("typicality", "probcover"):
-        features = pool_embedding(project)
-        learner = SimpleNamespace(estimator=None, X_training=None)
-        order, _ = STRATEGIES[cfg["cold_start"]](
-            learner,
-            features,
-            size + reserve_size,
-            embedding="precomputed",
-            random_state=np.random.default_rng([seed, 1]),
-        )
-        batch, reserve = np.asarray(order[:size]), np.asarray(order[size:])
-    else:
-        X = project.pool_array()
-        est = build_estimator(rounds, len(project.classes)).initialize()
-        emb = est.embed(X)
-        order = k_center_greedy(emb, size + reserve_size, random_state=seed)
-        batch, reserve = np.asarray(order[:size]), np.asarray(order[size:])
-    return (np.asarray(batch) + 1).tolist(), (np.asarray(reserve) + 1).tolist(), cfg["cold_start"]
+    size = cfg["initial_size"]
+    method = cfg["cold_start"]
+    batch, reserve = cold_start_batch(
+        method,
+        n,
+        size,
+        min(cfg["reserve_size"], n - size),
+        config=project.round_config,
+        n_classes=len(project.classes),
+        X=project.pool_array() if method == "k_center" else None,
+        features=pool_embedding(project) if method in ("typicality", "probcover") else None,
+    )
+    return (batch + 1).tolist(), (reserve + 1).tolist(), method
 
 
 def pool_embedding(project):

@@ -8,7 +8,7 @@ in memory (the database is not rewritten).
 
 from pathlib import Path
 
-from ..engine import RoundConfig
+from ..engine import COLD_STARTS, RoundConfig
 
 __all__ = [
     "COLD_STARTS",
@@ -23,7 +23,6 @@ __all__ = [
     "checkpoint_path",
 ]
 
-COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
 #: The project folder's subfolders (the database is ``_db.DB_FILE``).
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
