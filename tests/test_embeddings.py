@@ -142,6 +142,19 @@ def test_cached_embedding_computes_once_per_pool(images, tmp_path):
     assert pool_fingerprint(images) == pool_fingerprint(images.copy())
 
 
+@pytest.mark.parametrize("damage", ["meta", "array"])
+def test_a_damaged_cached_embedding_is_computed_again(images, tmp_path, damage):
+    CountingPCA.fits = 0
+    first = cached_embedding(CountingPCA(n_components=2, random_state=0), images, tmp_path)
+    [array] = tmp_path.glob("embedding-*.npy")
+    target = array.with_suffix(".json") if damage == "meta" else array
+    target.write_bytes(target.read_bytes()[:20])  # cut short, as by a crash mid-write
+    again = cached_embedding(CountingPCA(n_components=2, random_state=0), images, tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert CountingPCA.fits == 2
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted([array.name, array.stem + ".json"])
+
+
 def test_classifier_starts_from_the_contrastive_trunk(images, tmp_path):
     import torch
 

@@ -2,13 +2,13 @@
 
 import hashlib
 import json
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 
+from .._atomic import atomic_write, replacing
 from ._pca import is_fitted
 
 __all__ = ["pool_fingerprint", "cached_embedding"]
@@ -77,22 +77,16 @@ def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
         ).hexdigest()
     path = cache_dir / f"{name}-{fingerprint[:16]}.npy"
     meta = path.with_suffix(".json")
-    if (
-        path.exists()
-        and meta.exists()
-        and json.loads(meta.read_text()).get("fingerprint") == fingerprint
-    ):
-        features = np.load(path)
-        if len(features) == len(X):
-            return features
+    features = _read(path, meta, fingerprint)
+    if features is not None and len(features) == len(X):
+        return features
     model = transformer if fitted else clone(transformer).fit(X)
     features = np.asarray(model.transform(X), dtype=np.float32)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, features)
-    os.replace(tmp, path)
-    meta.write_text(
+    atomic_write(
+        meta,
         json.dumps(
             {
                 "fingerprint": fingerprint,
@@ -101,9 +95,19 @@ def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
                 "shape": list(features.shape),
             },
             indent=1,
-        )
+        ),
     )
     return features
+
+
+def _read(path, meta, fingerprint):
+    """The cached features, or None when missing, of another pool, or unreadable."""
+    try:
+        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
+            return None
+        return np.load(path)
+    except (OSError, ValueError, AttributeError):  # missing, cut short, not ours
+        return None
 
 
 def _fitted_digest(transformer):
