@@ -22,3 +22,38 @@ def make_project(tmp_path, phantom_folder):
         return init_project(tmp_path / "project", phantom_folder[0], CLASSES, **settings)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module."""
+    from _browser import chromium
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium())
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(width, height)``: a page in a fresh context; no script errors allowed.
+
+    Each page has a context of its own (one rater each).
+    """
+    contexts, errors = [], []
+
+    def make(width=1366, height=768):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, errors

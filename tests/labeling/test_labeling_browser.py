@@ -14,8 +14,6 @@ and status pages go to the test's temporary folder, and also to
 
 import os
 import re
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _browser import free_port
 from PIL import Image
 from playwright import sync_api
 
@@ -32,26 +31,6 @@ from skal_cxr.labeling import init_project
 
 CLASSES = ["normal", "moderate", "severe"]
 N_IMAGES = 12
-
-
-def _chromium():
-    path = (
-        os.environ.get("SKAL_CXR_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
-    if not path or not os.access(path, os.X_OK):
-        pytest.skip(
-            "no Chromium found (install Debian's chromium package or set "
-            "SKAL_CXR_CHROMIUM to its executable)"
-        )
-    return path
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=["folder", "dicomweb"])
@@ -119,7 +98,7 @@ def _dicomweb_project(path, stored, folder):
 @pytest.fixture(scope="module")
 def server(project):
     path, token = project
-    port = _free_port()
+    port = free_port()
     log = open(path.parent / "serve.log", "w")
     proc = subprocess.Popen(
         [
@@ -160,16 +139,6 @@ def server(project):
             proc.kill()
             proc.wait()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium())
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -10,41 +10,13 @@ a display-size 16-bit PNG, and at full resolution on zoom.
 import sqlite3
 
 import pytest
-from _browser import Server, chromium, screenshot, write_films
+from _browser import Server, screenshot, write_films
 from playwright import sync_api
 
 from skal_cxr.labeling import init_project
 
 CLASSES = ["normal", "moderate", "severe"]
 READY = ".class-button:not([disabled])"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium())
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def pages(browser):
-    """``pages(n)``: n pages, each in its own context (one rater each)."""
-    contexts, errors = [], []
-
-    def make(width=1366, height=768):
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, errors
 
 
 def _shown(page):
@@ -54,7 +26,7 @@ def _shown(page):
 
 
 @pytest.mark.slow
-def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, pages):
+def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, new_page):
     write_films(tmp_path / "films", 6, width=200, height=240)
     project = init_project(
         tmp_path / "study",
@@ -69,7 +41,7 @@ def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, pages):
     tokens["dr_c"] = project.add_rater("dr_c", role="adjudicator")
     srv = Server(tmp_path / "study").start()
     try:
-        a, b, c = pages(), pages(), pages()
+        a, b, c = new_page(), new_page(), new_page()
         a.goto(f"{srv.base}/#token={tokens['dr_a']}")
         disputed = _shown(a)
         a.keyboard.press("n")
@@ -119,7 +91,7 @@ def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, pages):
         srv.stop()
 
 
-def test_a_large_film_comes_display_size_first_then_full(tmp_path, pages):
+def test_a_large_film_comes_display_size_first_then_full(tmp_path, new_page):
     write_films(tmp_path / "films", 2, width=1100, height=1320)
     project = init_project(
         tmp_path / "study", tmp_path / "films", CLASSES, query_size=2, image_size=16
@@ -127,7 +99,7 @@ def test_a_large_film_comes_display_size_first_then_full(tmp_path, pages):
     token = project.add_rater("dr_a")
     srv = Server(tmp_path / "study").start()
     try:
-        page = pages(900, 700)  # a view under 1024 px: films come at 1024
+        page = new_page(900, 700)  # a view under 1024 px: films come at 1024
         requests = []
         page.on("request", lambda r: requests.append(r.url) if "/pixels" in r.url else None)
         page.goto(f"{srv.base}/#token={token}")
@@ -150,7 +122,7 @@ def test_a_large_film_comes_display_size_first_then_full(tmp_path, pages):
         srv.stop()
 
 
-def test_related_films_side_by_side_oldest_to_newest(tmp_path, pages):
+def test_related_films_side_by_side_oldest_to_newest(tmp_path, new_page):
     write_films(tmp_path / "films", 6, width=200, height=240)
     lines = ["filename,patient,date"]
     visits = {0: ("p1", "2024-03-01"), 1: ("p1", "2023-11-20"), 2: ("p1", "2024-06-15")}
@@ -172,7 +144,7 @@ def test_related_films_side_by_side_oldest_to_newest(tmp_path, pages):
     token = project.add_rater("dr_a")
     srv = Server(tmp_path / "study").start()
     try:
-        page = pages(1366, 768)
+        page = new_page(1366, 768)
         page.goto(f"{srv.base}/#token={token}")
         shown = _shown(page)
         # label until a film of patient p1 is on screen

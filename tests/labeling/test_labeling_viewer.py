@@ -14,7 +14,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from _browser import FRAME, MARKER, Server, chromium, screenshot, write_films
+from _browser import FRAME, MARKER, Server, screenshot, write_films
 from playwright import sync_api
 
 from skal_cxr.labeling import init_project
@@ -38,34 +38,6 @@ def server(tmp_path_factory):
         yield srv, token
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium())
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """``new_page(width, height)``: a page in a fresh context; no script errors allowed."""
-    contexts, errors = [], []
-
-    def make(width=1366, height=768):
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, errors
 
 
 def _open(page, base, token):
