@@ -140,7 +140,10 @@ def add_label_parser(sub, list_of_str):
         "--cold-start",
         choices=COLD_STARTS,
         default=D["cold_start"],
-        help=f"how the first batch is chosen without labels ({D['cold_start']})",
+        help=(
+            f"how the first batch is chosen without labels ({D['cold_start']}; "
+            "typicality is the steadiest, see docs/benchmarks.rst)"
+        ),
     )
     p.add_argument("--budget", type=int, metavar="N", help="images to label in all (all)")
     p.add_argument(
