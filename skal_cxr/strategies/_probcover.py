@@ -191,8 +191,8 @@ probcover.__doc__ = strategy_doc(
     The view matters: its authors use self-supervised features. On 50
     principal components of PneumoniaMNIST's pixels its first 20 picks held
     no normal film in any of 10 seeds (docs/benchmarks.rst, "Labeling cold
-    start"); prefer :func:`typicality` there, or a
-    :class:`~skal_cxr.embeddings.ContrastiveEncoder` view.
+    start"); prefer :func:`typicality` there, or try a
+    :class:`~skal_cxr.embeddings.ContrastiveEncoder` view (not measured).
 """,
     EMBEDDING_DOC
     + """    n_clusters : int, default=2
