@@ -380,8 +380,10 @@ def test_unreachable_server_banner(tmp_path, new_page):
         srv.stop()
         page.wait_for_selector("#offline:not([hidden])", timeout=20_000)
         assert "Cannot reach the labeling server" in page.text_content("#offline")
-        opacity = page.evaluate("+getComputedStyle(document.getElementById('image')).opacity")
-        assert opacity < 0.5  # the film is dimmed
+        # the film is dimmed (a 0.2 s CSS transition: wait for it, a loaded machine is slow)
+        page.wait_for_function(
+            "+getComputedStyle(document.getElementById('image')).opacity < 0.5", timeout=5_000
+        )
         assert page.locator(".class-button:not([disabled])").count() == 0
         page.keyboard.press("1")  # ignored while offline
         screenshot(page, tmp_path, "viewer_offline.png")
