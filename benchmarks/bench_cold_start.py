@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_low_budget import evaluate, holm, load_data, make_estimator, paired_tests  # noqa: E402
+from bench_low_budget import (  # noqa: E402
+    evaluate,
+    holm,
+    load_data,
+    load_records,
+    make_estimator,
+    paired_tests,
+)
 
 METHODS = ["random", "k_center", "typicality", "probcover"]
 SIZES = [10, 20, 40]
@@ -76,11 +83,6 @@ def run_one(method, n, seed, data, features, quick=False):
         "elapsed_s": time.perf_counter() - start,
         "cpu_s": time.process_time() - cpu,
     }
-
-
-def load_records(out):
-    path = Path(out) / "records.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def by_seed(records, method, n, key="auroc"):
