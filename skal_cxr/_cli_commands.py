@@ -5,8 +5,10 @@ _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet12
 
 
 def _data_spec(args):
+    from .simulation._data import FOLDER_OPTIONS
+
     folder_only = [
-        f"--{k.replace('_', '-')}" for k in _FOLDER_OPTIONS if getattr(args, k) is not None
+        f"--{k.replace('_', '-')}" for k in FOLDER_OPTIONS if getattr(args, k) is not None
     ]
     if folder_only and not (args.csv or args.image_dir):
         raise _UsageError(f"{', '.join(folder_only)} apply to image folders (--csv, --image-dir)")
@@ -14,7 +16,7 @@ def _data_spec(args):
         if not (args.csv and args.image_dir):
             raise _UsageError("--csv and --image-dir go together")
         spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
-        for key in _FOLDER_OPTIONS:
+        for key in FOLDER_OPTIONS:
             if getattr(args, key) is not None:
                 spec[key] = getattr(args, key)
         return spec
@@ -46,25 +48,6 @@ def _data_spec(args):
 
 class _UsageError(Exception):
     pass
-
-
-#: Options of ``load_image_folder`` reachable from the command line (same names).
-_FOLDER_OPTIONS = (
-    "image_column",
-    "label_columns",
-    "score_column",
-    "bins",
-    "classes",
-    "consensus",
-    "group_column",
-    "image_size",
-    "on_error",
-    "duplicates",
-    "encoding",
-    "delimiter",
-    "cache_dir",
-    "verify_cache",
-)
 
 
 def _backbone_params(args):

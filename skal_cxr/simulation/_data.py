@@ -11,7 +11,7 @@ from .._lazy import ImageRows, take_rows
 from .._validation import check_images, encode_labels, labels_1d, mark_checked
 from ..exceptions import ConfigError, DataError
 
-__all__ = ["SimulationData", "DataError", "load_simulation_data"]
+__all__ = ["SimulationData", "DataError", "FOLDER_OPTIONS", "load_simulation_data"]
 
 
 @dataclass
@@ -207,27 +207,32 @@ def _load_medmnist(spec):
     )
 
 
+#: Options of ``load_image_folder`` a data spec may set (the CLI's folder options).
+FOLDER_OPTIONS = (
+    "image_column",
+    "label_columns",
+    "score_column",
+    "bins",
+    "classes",
+    "consensus",
+    "group_column",
+    "image_size",
+    "on_error",
+    "duplicates",
+    "encoding",
+    "delimiter",
+    "cache_dir",
+    "verify_cache",
+)
+
+
 def _load_folder(spec):
     from ..datasets import load_image_folder
 
-    keys = (
-        "image_column",
-        "label_columns",
-        "score_column",
-        "consensus",
-        "bins",
-        "classes",
-        "group_column",
-        "image_size",
-        "on_error",
-        "duplicates",
-        "encoding",
-        "delimiter",
-        "cache_dir",
-        "verify_cache",
-    )
     try:
-        bunch = load_image_folder(spec["csv"], spec["image_dir"], **{k: spec[k] for k in keys})
+        bunch = load_image_folder(
+            spec["csv"], spec["image_dir"], **{k: spec[k] for k in FOLDER_OPTIONS}
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read the image folder: {exc}") from exc
     target = np.asarray(bunch.target)
