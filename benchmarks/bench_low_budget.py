@@ -41,6 +41,7 @@ from skal_cxr.calibration import PriorCorrection
 from skal_cxr.callbacks import CosineAnnealing
 from skal_cxr.embeddings import ContrastiveEncoder
 from skal_cxr.metrics import classification_metrics, fit_operating_point
+from skal_cxr.report import area_under_learning_curve
 from skal_cxr.strategies import (
     STRATEGIES,
     is_label_free,
@@ -315,6 +316,40 @@ def compare(records, arm, reference="random", budget=100):
     return result
 
 
+def aulc_comparison(records, reference="random"):
+    """AULC over every checkpoint, each arm against ``reference``, Holm over the arms.
+
+    The beyond-100 endpoint: the area under a seed's AUROC curve from its
+    first to its last checkpoint (:func:`area_under_learning_curve`). Only
+    seeds whose curve reaches the largest checkpoint in the records count,
+    so a run stopped part-way is left out rather than scored on a shorter
+    range.
+    """
+    last = max(r["n_labeled"] for r in records if r["arm"] != "full")
+    curves = {}
+    for r in records:
+        if r["arm"] != "full":
+            curves.setdefault(r["arm"], {}).setdefault(r["seed"], {})[r["n_labeled"]] = r["auroc"]
+    aulc = {
+        arm: {
+            seed: area_under_learning_curve(sorted(curve), [curve[n] for n in sorted(curve)])
+            for seed, curve in by_seed.items()
+            if last in curve
+        }
+        for arm, by_seed in curves.items()
+    }
+    result = {}
+    for arm in sorted(set(aulc) - {reference}):
+        seeds = sorted(set(aulc[arm]) & set(aulc.get(reference, {})))
+        if len(seeds) > 1:
+            result[arm] = paired_tests(
+                [aulc[arm][s] for s in seeds], [aulc[reference][s] for s in seeds]
+            )
+    for arm, p in zip(result, holm([result[a]["p_t"] for a in result])):
+        result[arm]["p_t_holm"] = p
+    return {"range": [min(r["n_labeled"] for r in records if r["arm"] != "full"), last], **result}
+
+
 def summary_table(records, budget=100):
     """Mean (SD) of every arm's AUROC per checkpoint, and mean ECE at the last."""
     arms = sorted({r["arm"] for r in records} - {"full"})
@@ -347,6 +382,8 @@ def analyze(out, budget=100):
     print(summary_table(records, budget))
     arms = sorted({r["arm"] for r in records} - {"full", "random"})
     results = {arm: compare(records, arm, budget=budget) for arm in arms}
+    if max(r["n_labeled"] for r in records if r["arm"] != "full") > budget:
+        results["aulc_beyond_budget"] = aulc_comparison(records)
     print(json.dumps(results, indent=1))
     (Path(out) / "analysis.json").write_text(json.dumps(results, indent=1))
     return results

@@ -66,3 +66,26 @@ def test_compare_known_answer(bench):
     np.testing.assert_allclose(
         [out[k]["p_t_holm"] for k in ("labels_to_98", "auroc_20", "auroc_40")], bench.holm(raw)
     )
+
+
+def test_aulc_comparison_known_answer(bench):
+    points = [10, 20, 70, 120]  # checkpoints(20, max_labels=120)
+    records = []
+    for seed in range(3):
+        for n, a, b in zip(points, [0.8, 0.9, 0.9, 1.0], [0.8, 0.8, 0.9, 0.9]):
+            records.append({"arm": "s", "seed": seed, "n_labeled": n, "auroc": a + seed / 100})
+            records.append({"arm": "random", "seed": seed, "n_labeled": n, "auroc": b})
+    # a run stopped part-way (no 120-label checkpoint) is left out, not scored
+    records.append({"arm": "s", "seed": 3, "n_labeled": 10, "auroc": 0.0})
+    records.append({"arm": "random", "seed": 3, "n_labeled": 10, "auroc": 0.0})
+    records.append({"arm": "full", "seed": 0, "n_labeled": 500, "auroc": 1.0})
+    out = bench.aulc_comparison(records)
+    assert out["range"] == [10, 120]
+    # trapezoids / 110: s = (8.5 + 45 + 47.5) / 110, random = (8 + 42.5 + 45) / 110
+    s = np.array([101 / 110 + k / 100 for k in range(3)])
+    r = 95.5 / 110
+    assert out["s"]["n"] == 3
+    assert out["s"]["mean_a"] == pytest.approx(s.mean())
+    assert out["s"]["mean_b"] == pytest.approx(r)
+    assert out["s"]["p_t"] == pytest.approx(stats.ttest_1samp(s - r, 0).pvalue)
+    assert out["s"]["p_t_holm"] == pytest.approx(out["s"]["p_t"])  # one arm: Holm is p
