@@ -316,6 +316,29 @@ def compare(records, arm, reference="random", budget=100):
     return result
 
 
+# the declared endpoints at the budget of the imbalanced pool and the phantoms
+AT_BUDGET = {
+    "imbalanced": ("auprc_minority", "balanced_accuracy_op"),
+    "phantoms": ("auroc", "mae_macro"),
+}
+
+
+def compare_at_budget(records, arm, keys, reference="random", budget=100):
+    """``keys`` of ``arm`` against ``reference`` at ``budget`` labels, Holm over the keys."""
+    at = {
+        name: {r["seed"]: r for r in records if r["arm"] == name and r["n_labeled"] == budget}
+        for name in (arm, reference)
+    }
+    seeds = sorted(set(at[arm]) & set(at[reference]))
+    result = {
+        key: paired_tests([at[arm][s][key] for s in seeds], [at[reference][s][key] for s in seeds])
+        for key in keys
+    }
+    for key, p in zip(keys, holm([result[k]["p_t"] for k in keys])):
+        result[key]["p_t_holm"] = p
+    return result
+
+
 def aulc_comparison(records, reference="random"):
     """AULC over every checkpoint, each arm against ``reference``, Holm over the arms.
 
@@ -382,6 +405,10 @@ def analyze(out, budget=100):
     print(summary_table(records, budget))
     arms = sorted({r["arm"] for r in records} - {"full", "random"})
     results = {arm: compare(records, arm, budget=budget) for arm in arms}
+    keys = AT_BUDGET.get(records[0].get("data"))
+    if keys:
+        for arm in arms:
+            results[arm]["at_budget"] = compare_at_budget(records, arm, keys, budget=budget)
     if max(r["n_labeled"] for r in records if r["arm"] != "full") > budget:
         results["aulc_beyond_budget"] = aulc_comparison(records)
     print(json.dumps(results, indent=1))

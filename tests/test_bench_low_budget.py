@@ -89,3 +89,20 @@ def test_aulc_comparison_known_answer(bench):
     assert out["s"]["mean_b"] == pytest.approx(r)
     assert out["s"]["p_t"] == pytest.approx(stats.ttest_1samp(s - r, 0).pvalue)
     assert out["s"]["p_t_holm"] == pytest.approx(out["s"]["p_t"])  # one arm: Holm is p
+
+
+def test_compare_at_budget_known_answer(bench):
+    records = []
+    for seed in range(4):
+        for arm, auprc, mae in (("s", 0.9 + seed / 100, 0.3), ("random", 0.8, 0.3 + seed / 10)):
+            for n in (90, 100):  # only the budget's checkpoint counts
+                value = auprc if n == 100 else 0.0
+                records.append(
+                    {"arm": arm, "seed": seed, "n_labeled": n, "auprc": value, "mae": mae}
+                )
+    out = bench.compare_at_budget(records, "s", ("auprc", "mae"), budget=100)
+    assert out["auprc"]["diff"] == pytest.approx(0.1 + 0.015)
+    assert out["mae"]["diff"] == pytest.approx(-0.15)
+    p = [stats.ttest_1samp(d, 0).pvalue for d in ([0.1, 0.11, 0.12, 0.13], [0, -0.1, -0.2, -0.3])]
+    assert [out[k]["p_t"] for k in ("auprc", "mae")] == pytest.approx(p)
+    np.testing.assert_allclose([out[k]["p_t_holm"] for k in ("auprc", "mae")], bench.holm(p))
