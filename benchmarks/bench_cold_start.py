@@ -15,7 +15,7 @@ Usage::
     python benchmarks/bench_cold_start.py --analyze DIR
 
 Records go to ``DIR/records.jsonl``, one per (method, size, seed); a rerun
-skips those already there.
+skips those already there, and refuses a folder of another data set.
 """
 
 import argparse
@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_low_budget import (  # noqa: E402
+    check_run_config,
     evaluate,
     holm,
     load_data,
@@ -136,7 +137,9 @@ def analyze(out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/cold_start")
+    parser.add_argument(
+        "--out", help="records folder (default: benchmarks/results/cold_start_<data>)"
+    )
     parser.add_argument(
         "--data", default="pneumoniamnist", choices=["pneumoniamnist", "imbalanced"]
     )
@@ -146,9 +149,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.analyze:
         return analyze(args.analyze)
-    data = load_data(args.data)
-    out = Path(args.out)
+    out = Path(args.out or f"benchmarks/results/cold_start_{args.data}")
     out.mkdir(parents=True, exist_ok=True)
+    check_run_config(out, {"data": args.data, "quick": args.quick})  # a rerun skips records
+    data = load_data(args.data)
     done = {(r["method"], r["n_labeled"], r["seed"]) for r in load_records(out)}
     with open(out / "records.jsonl", "a") as fh:
         for seed in range(args.seeds):

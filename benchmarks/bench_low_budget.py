@@ -21,7 +21,11 @@ trained on the pool is typicality's view and the classifier's initial
 trunk, ``MCDropoutCNN(encoder_weights=...)``). ``--data`` picks
 ``pneumoniamnist`` (as shipped), ``imbalanced`` (normal cut to 5 % of the
 pool) or ``phantoms``. Records go to ``DIR/records.jsonl`` one checkpoint
-per line; rerunning the command skips the (arm, seed) pairs already there.
+per line; rerunning the command skips the (arm, seed) pairs already there,
+and a folder holding another run's records (data set, checkpoints,
+``--quick``; kept in ``DIR/run.json``) is refused. Without ``--out`` each
+data set and ``--max-labels`` gets its own folder under
+``benchmarks/results/``.
 """
 
 import argparse
@@ -238,6 +242,53 @@ def run_full(seed, data, quick=False):
 # -- analysis --------------------------------------------------------------
 
 
+def default_out(data, max_labels):
+    """The records folder of a configuration when ``--out`` is not given."""
+    name = f"low_budget_{data}" + (f"_to{max_labels}" if max_labels else "")
+    return Path("benchmarks/results") / name
+
+
+def write_run_config(out, config):
+    (Path(out) / "run.json").write_text(json.dumps(config, indent=1) + "\n")
+
+
+def check_run_config(out, config):
+    """Refuse a folder whose records were made with another configuration.
+
+    A rerun skips the (arm, seed) pairs already in ``DIR/records.jsonl``;
+    records of another data set, other checkpoints or a ``--quick`` run
+    would be taken as this run's own. The configuration is kept in
+    ``DIR/run.json``; a folder written before it existed is checked on its
+    records' data set and checkpoints (a run writes all its checkpoints at
+    once).
+    """
+    path = Path(out) / "run.json"
+    if path.exists():
+        found = json.loads(path.read_text())
+        diff = sorted(k for k in set(found) | set(config) if found.get(k) != config.get(k))
+        if diff:
+            raise SystemExit(
+                f"{out} holds records of another run ({', '.join(diff)}: "
+                f"{ {k: found.get(k) for k in diff} } there, "
+                f"{ {k: config.get(k) for k in diff} } here); choose another --out"
+            )
+        return
+    records = load_records(out)
+    data = {r.get("data") for r in records} - {None}
+    if data - {config["data"]}:
+        raise SystemExit(
+            f"{out} holds records of {', '.join(sorted(data))}, not {config['data']}; "
+            "choose another --out"
+        )
+    seen = {r["n_labeled"] for r in records if r.get("arm") != "full"}
+    if "checkpoints" in config and seen and seen != set(config["checkpoints"]):
+        raise SystemExit(
+            f"{out} holds records at checkpoints {sorted(seen)}, not "
+            f"{config['checkpoints']}; choose another --out"
+        )
+    write_run_config(out, config)
+
+
 def load_records(out):
     path = Path(out) / "records.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -418,7 +469,10 @@ def analyze(out, budget=100):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/low_budget")
+    parser.add_argument(
+        "--out",
+        help="records folder (default: benchmarks/results/low_budget_<data>[_to<max-labels>])",
+    )
     parser.add_argument(
         "--data", default="pneumoniamnist", choices=["pneumoniamnist", "imbalanced", "phantoms"]
     )
@@ -442,11 +496,12 @@ def main(argv=None):
         return analyze(args.analyze, args.budget)
     groups = {"primary": PRIMARY, "all": ALL_ARMS}
     arms = list(dict.fromkeys(a for name in args.arms.split(",") for a in groups.get(name, [name])))
-    data = load_data(args.data)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else default_out(args.data, args.max_labels)
     out.mkdir(parents=True, exist_ok=True)
-    done = {(r["arm"], r["seed"]) for r in load_records(out)}
     points = checkpoints(args.budget, max_labels=args.max_labels)
+    check_run_config(out, {"data": args.data, "checkpoints": points, "quick": args.quick})
+    data = load_data(args.data)
+    done = {(r["arm"], r["seed"]) for r in load_records(out)}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [("full", s) for s in seeds if ("full", s) not in done]
     jobs += [(a, s) for s in seeds for a in arms if (a, s) not in done]

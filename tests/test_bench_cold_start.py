@@ -46,4 +46,7 @@ def test_a_quick_run_draws_every_batch_and_analyses_it(bench, tmp_path):
     # a rerun skips what is recorded
     bench.main(["--quick", "--seeds", "1", "--out", str(tmp_path)])
     assert len(bench.load_records(tmp_path)) == len(records)
+    # ... but never takes another data set's records as its own
+    with pytest.raises(SystemExit, match="pneumoniamnist"):
+        bench.main(["--quick", "--seeds", "1", "--data", "imbalanced", "--out", str(tmp_path)])
     assert np.isfinite([r["auroc"] for r in records]).all()

@@ -1,6 +1,7 @@
 """Known answers of the low-budget study's analysis (benchmarks/bench_low_budget.py)."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -106,3 +107,38 @@ def test_compare_at_budget_known_answer(bench):
     p = [stats.ttest_1samp(d, 0).pvalue for d in ([0.1, 0.11, 0.12, 0.13], [0, -0.1, -0.2, -0.3])]
     assert [out[k]["p_t"] for k in ("auprc", "mae")] == pytest.approx(p)
     np.testing.assert_allclose([out[k]["p_t_holm"] for k in ("auprc", "mae")], bench.holm(p))
+
+
+def test_a_run_refuses_records_of_another_configuration(bench, tmp_path):
+    # records of PneumoniaMNIST to 20 labels; a phantoms run into the same
+    # folder must not take them as its own (it skipped every (arm, seed) it found)
+    records = _records("random", 0, [0.8, 0.9])
+    for r in records:
+        r["data"] = "pneumoniamnist"
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    argv = ["--arms", "random", "--seeds", "1", "--budget", "20", "--quick", "--out"]
+    with pytest.raises(SystemExit, match="pneumoniamnist"):
+        bench.main(["--data", "phantoms", *argv, str(tmp_path)])
+    # the same data continued to 120 labels is another configuration too
+    bench.write_run_config(tmp_path, {"data": "phantoms", "checkpoints": [10, 20], "quick": True})
+    with pytest.raises(SystemExit, match="checkpoints"):
+        bench.main(["--data", "phantoms", "--max-labels", "120", *argv, str(tmp_path)])
+
+
+def test_default_output_folder_is_per_configuration(bench):
+    folders = {bench.default_out(d, m) for d in ("pneumoniamnist", "phantoms") for m in (0, 300)}
+    assert len(folders) == 4
+
+
+def test_a_folder_from_before_run_json_is_checked_on_its_records(bench, tmp_path):
+    records = _records("random", 0, [0.8, 0.9]) + [{"arm": "full", "seed": 0, "n_labeled": 9}]
+    for r in records:
+        r["data"] = "phantoms"
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    config = {"data": "phantoms", "checkpoints": [10, 20, 70], "quick": False}
+    with pytest.raises(SystemExit, match="checkpoints"):  # a continuation to 70 labels
+        bench.check_run_config(tmp_path, config)
+    assert not (tmp_path / "run.json").exists()
+    config["checkpoints"] = [10, 20]
+    bench.check_run_config(tmp_path, config)  # the same run: accepted and recorded
+    assert json.loads((tmp_path / "run.json").read_text()) == config
