@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_low_budget import (  # noqa: E402
     check_run_config,
     evaluate,
-    holm,
     load_data,
     load_records,
     make_estimator,
-    paired_tests,
+    paired_by_seed,
+    with_holm,
 )
 
 METHODS = ["random", "k_center", "typicality", "probcover"]
@@ -92,9 +92,7 @@ def by_seed(records, method, n, key="auroc"):
 
 def compare(records, a, b, n, key="auroc"):
     """Paired tests of ``a`` against ``b`` on ``key`` at ``n`` labels (common seeds)."""
-    ra, rb = by_seed(records, a, n, key), by_seed(records, b, n, key)
-    seeds = sorted(set(ra) & set(rb))
-    return paired_tests([ra[s] for s in seeds], [rb[s] for s in seeds])
+    return paired_by_seed(by_seed(records, a, n, key), by_seed(records, b, n, key))
 
 
 def analyze(out):
@@ -116,19 +114,17 @@ def analyze(out):
                 f"in batch {np.mean(minority):.1f} (fewest {np.min(minority)})"
             )
     print("\n".join(lines))
-    primary = {f"{a} vs {b}": compare(records, a, b, PRIMARY_SIZE) for a, b in PRIMARY}
-    for key, p in zip(primary, holm([v["p_t"] for v in primary.values()])):
-        primary[key]["p_t_holm"] = p
-    secondary = {
-        f"{a} vs {b} at {n} ({key})": compare(records, a, b, n, key)
-        for key in ("auroc", "auprc_minority")
-        for n in SIZES
-        for a in ("typicality", "probcover")
-        for b in ("random", "k_center")
-        if not (key == "auroc" and n == PRIMARY_SIZE and a == "typicality")
-    }
-    for k, p in zip(secondary, holm([v["p_t"] for v in secondary.values()])):
-        secondary[k]["p_t_holm"] = p
+    primary = with_holm({f"{a} vs {b}": compare(records, a, b, PRIMARY_SIZE) for a, b in PRIMARY})
+    secondary = with_holm(
+        {
+            f"{a} vs {b} at {n} ({key})": compare(records, a, b, n, key)
+            for key in ("auroc", "auprc_minority")
+            for n in SIZES
+            for a in ("typicality", "probcover")
+            for b in ("random", "k_center")
+            if not (key == "auroc" and n == PRIMARY_SIZE and a == "typicality")
+        }
+    )
     result = {"primary": primary, "secondary": secondary}
     print(json.dumps(result, indent=1))
     (Path(out) / "analysis.json").write_text(json.dumps(result, indent=1))

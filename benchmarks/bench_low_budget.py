@@ -351,15 +351,31 @@ def holm(pvalues):
     return out.tolist()
 
 
+def paired_by_seed(a, b):
+    """:func:`paired_tests` of two ``{seed: value}`` maps, on the seeds both have."""
+    seeds = sorted(set(a) & set(b))
+    return paired_tests([a[s] for s in seeds], [b[s] for s in seeds])
+
+
+def with_holm(results):
+    """Add ``p_t_holm`` to each of ``results`` (Holm over their paired t p-values)."""
+    for result, p in zip(results.values(), holm([r["p_t"] for r in results.values()])):
+        result["p_t_holm"] = p
+    return results
+
+
 def compare(records, arm, reference="random", budget=100):
     """The three declared endpoints of ``arm`` against ``reference``, Holm over them."""
     ea, eb = endpoints(records, arm, budget), endpoints(records, reference, budget)
     seeds = sorted(set(ea) & set(eb))
-    result = {}
-    for key in ("labels_to_98", "auroc_20", "auroc_40"):
-        result[key] = paired_tests([ea[s][key] for s in seeds], [eb[s][key] for s in seeds])
-    for key, p in zip(result, holm([result[k]["p_t"] for k in result])):
-        result[key]["p_t_holm"] = p
+    result = with_holm(
+        {
+            key: paired_by_seed(
+                {s: e[key] for s, e in ea.items()}, {s: e[key] for s, e in eb.items()}
+            )
+            for key in ("labels_to_98", "auroc_20", "auroc_40")
+        }
+    )
     result["censored"] = {
         name: int(sum(e[s]["labels_to_98"] > budget for s in seeds))
         for name, e in ((arm, ea), (reference, eb))
@@ -376,18 +392,11 @@ AT_BUDGET = {
 
 def compare_at_budget(records, arm, keys, reference="random", budget=100):
     """``keys`` of ``arm`` against ``reference`` at ``budget`` labels, Holm over the keys."""
-    at = {
-        name: {r["seed"]: r for r in records if r["arm"] == name and r["n_labeled"] == budget}
-        for name in (arm, reference)
-    }
-    seeds = sorted(set(at[arm]) & set(at[reference]))
-    result = {
-        key: paired_tests([at[arm][s][key] for s in seeds], [at[reference][s][key] for s in seeds])
-        for key in keys
-    }
-    for key, p in zip(keys, holm([result[k]["p_t"] for k in keys])):
-        result[key]["p_t_holm"] = p
-    return result
+
+    def at(name, key):
+        return {r["seed"]: r[key] for r in records if r["arm"] == name and r["n_labeled"] == budget}
+
+    return with_holm({key: paired_by_seed(at(arm, key), at(reference, key)) for key in keys})
 
 
 def aulc_comparison(records, reference="random"):
@@ -412,15 +421,14 @@ def aulc_comparison(records, reference="random"):
         }
         for arm, by_seed in curves.items()
     }
-    result = {}
-    for arm in sorted(set(aulc) - {reference}):
-        seeds = sorted(set(aulc[arm]) & set(aulc.get(reference, {})))
-        if len(seeds) > 1:
-            result[arm] = paired_tests(
-                [aulc[arm][s] for s in seeds], [aulc[reference][s] for s in seeds]
-            )
-    for arm, p in zip(result, holm([result[a]["p_t"] for a in result])):
-        result[arm]["p_t_holm"] = p
+    reference_aulc = aulc.get(reference, {})
+    result = with_holm(
+        {
+            arm: paired_by_seed(aulc[arm], reference_aulc)
+            for arm in sorted(set(aulc) - {reference})
+            if len(set(aulc[arm]) & set(reference_aulc)) > 1
+        }
+    )
     return {"range": [min(r["n_labeled"] for r in records if r["arm"] != "full"), last], **result}
 
 
