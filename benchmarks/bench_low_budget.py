@@ -41,6 +41,7 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from skal_cxr import ActiveLearner, MCDropoutCNN
+from skal_cxr._atomic import atomic_write
 from skal_cxr.calibration import PriorCorrection
 from skal_cxr.callbacks import CosineAnnealing
 from skal_cxr.embeddings import ContrastiveEncoder
@@ -249,7 +250,7 @@ def default_out(data, max_labels):
 
 
 def write_run_config(out, config):
-    (Path(out) / "run.json").write_text(json.dumps(config, indent=1) + "\n")
+    atomic_write(Path(out) / "run.json", json.dumps(config, indent=1) + "\n")
 
 
 def check_run_config(out, config):
