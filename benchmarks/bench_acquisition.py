@@ -71,7 +71,7 @@ TINY = dict(
 
 
 # -- command line --------------------------------------------------------------
-#: Methods the issue compares against; --peer-max-pool limits them to small pools.
+#: What users would otherwise run (peers); --peer-max-pool limits them to small pools.
 PEERS = ("naive", "modal", "baal", "baal_cache")
 
 
@@ -374,7 +374,7 @@ def add_ratios(records):
 
 
 def check_targets(records):
-    """The issue's targets, one row per (image size, pool size, score, target)."""
+    """The speed targets, one row per (image size, pool size, score, target)."""
     by = {}
     for r in records:
         if "seconds" in r:

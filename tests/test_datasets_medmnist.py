@@ -1,5 +1,6 @@
 import hashlib
 import io
+import re
 
 import numpy as np
 import pytest
@@ -139,9 +140,32 @@ def test_download_of_an_unknown_name(tmp_path):
         load_medmnist("fakemnist", root=tmp_path, download=True)
 
 
-def test_known_checksums_look_like_md5():
+def test_known_checksums_are_comparable_with_hexdigest():
     assert MEDMNIST_MD5["pneumoniamnist"] == "28209eda62fecd6e6a2d98b1501bb15f"
-    assert all(len(v) == 32 and int(v, 16) >= 0 for v in MEDMNIST_MD5.values())
+    # the download compares hashlib's hexdigest (32 lowercase hex digits) with
+    # these strings: any other spelling could never match
+    for name, value in MEDMNIST_MD5.items():
+        assert re.fullmatch(r"[0-9a-f]{32}", value), name
+
+
+def test_download_checks_the_md5_of_every_byte(tmp_path, monkeypatch):
+    """The digest covers the whole file, past the first 1 MiB chunk read."""
+    source = tmp_path / "server"
+    source.mkdir()
+    content = bytes(range(256)) * 8192  # 2 MiB: two chunks
+    (source / "fakemnist.npz").write_bytes(content)
+    monkeypatch.setattr(_medmnist, "MEDMNIST_URL", source.as_uri() + "/{name}.npz")
+    # the digest of the same bytes with one byte of the second chunk changed
+    altered = bytearray(content)
+    altered[-1] ^= 1
+    monkeypatch.setitem(MEDMNIST_MD5, "fakemnist", hashlib.md5(bytes(altered)).hexdigest())
+    with pytest.raises(ValueError, match="Checksum mismatch"):
+        fetch_medmnist("fakemnist", tmp_path / "home")
+    assert list((tmp_path / "home").iterdir()) == []
+    # the file's own digest is accepted and the bytes arrive unchanged
+    monkeypatch.setitem(MEDMNIST_MD5, "fakemnist", hashlib.md5(content).hexdigest())
+    path = fetch_medmnist("fakemnist", tmp_path / "home")
+    assert path == tmp_path / "home" / "fakemnist.npz" and path.read_bytes() == content
 
 
 def test_bundled_pneumoniamnist_is_the_checksummed_file():

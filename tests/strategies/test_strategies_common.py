@@ -82,6 +82,24 @@ def test_pool_subsample_maps_back(name, learner, pool):
     assert len(set(idx)) == 4
 
 
+# The candidates drawn with pool_size=12 and random_state=0: 12 of the 40 pool
+# positions, sorted (numpy's default_rng(0).choice(40, 12, replace=False)).
+SUBSET_SEED_0 = [0, 1, 2, 6, 8, 10, 15, 19, 24, 25, 30, 36]
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_FREE))
+def test_label_free_pool_subsample_maps_back(name, learner, pool):
+    """Label-free picks are pool positions of the drawn candidates, not their ranks."""
+    order = np.random.default_rng(1).permutation(N_POOL)
+    shuffled = pool[order]
+    strategy = ALL_STRATEGIES[name]
+    idx, _ = strategy(learner, shuffled, n_instances=4, pool_size=12, random_state=0)
+    assert set(idx.tolist()) <= set(SUBSET_SEED_0)
+    # asking for every candidate returns exactly the drawn positions
+    idx, _ = strategy(learner, shuffled, n_instances=12, pool_size=12, random_state=0)
+    assert sorted(idx.tolist()) == SUBSET_SEED_0
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_pipeline_transforms_pool_first(name, pipeline_learner, learner, pool):
     strategy = ALL_STRATEGIES[name]
