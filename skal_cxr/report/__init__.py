@@ -24,6 +24,7 @@ studies under ``benchmarks/`` use too.
 Only *complete* runs (every planned round recorded) enter the summary.
 """
 
+from ._format import format_value
 from ._headline import headline, labels_to_target
 from ._paired import holm, paired_by_seed, paired_tests, with_holm
 from ._render import make_report, plot_learning_curves
@@ -53,4 +54,5 @@ __all__ = [
     "paired_by_seed",
     "holm",
     "with_holm",
+    "format_value",
 ]

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ._format import format_value
 from ._paired import paired_tests
 
 __all__ = [
@@ -303,7 +304,8 @@ def verdict_vs_random(row, alpha=0.05):
     """
     diff, p_t = row["aulc_diff_vs_random"], row["p_ttest"]
     tests = (
-        f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
+        f"(paired t-test p = {format_value(p_t, spec='.2g')}, "
+        f"Wilcoxon p = {format_value(row['p_wilcoxon'], spec='.2g')}, "
         f"{row['n_seeds']} seeds)"
     )
     if diff is None or math.isnan(diff):
@@ -313,7 +315,3 @@ def verdict_vs_random(row, alpha=0.05):
     if diff > 0:
         return f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} {tests}."
     return f"{row['strategy']} did not beat random: AULC {diff:+.4f} {tests}."
-
-
-def _fmt_p(p):
-    return "–" if p is None or math.isnan(p) else f"{p:.2g}"
