@@ -5,7 +5,7 @@ _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet12
 
 
 def _data_spec(args):
-    from .simulation._data import FOLDER_OPTIONS
+    from .datasets._sources import FOLDER_OPTIONS
 
     folder_only = [
         f"--{k.replace('_', '-')}" for k in FOLDER_OPTIONS if getattr(args, k) is not None

@@ -27,6 +27,7 @@ from ..datasets._image_io import (
     read_dicom_header,
 )
 from ..datasets._paths import repeated_files, resolve_image_name
+from ..datasets._sources import IMAGE_SUFFIXES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -42,8 +43,6 @@ __all__ = [
 
 #: DICOM attributes the page's film panel shows by default (keywords).
 HEADER_TAGS = ("ViewPosition", "PatientAge", "PatientSex", "StudyDate", "Modality")
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 
 
 def _inside(path, root):
