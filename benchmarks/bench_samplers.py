@@ -138,7 +138,7 @@ def markdown(summary, meta):
         "|---|---|---|---|---|---|---|",
     ]
     for s in summary:
-        diff = "–" if s["diff_vs_none"] is None else f"{s['diff_vs_none']:+.3f}"
+        diff = format_value(s["diff_vs_none"], spec="+.3f")
         lines.append(
             f"| {s['setting']} | {s['metric']} | {s['arm']} | {s['mean']:.3f} "
             f"({s['sd']:.3f}) | {diff} | {format_value(s['p_wilcoxon'], spec='.3g')} | "
