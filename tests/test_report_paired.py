@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from skal_cxr.report import holm, paired_by_seed, paired_comparison, paired_tests, with_holm
+from skal_cxr.report import (
+    bootstrap_ci,
+    holm,
+    paired_by_seed,
+    paired_comparison,
+    paired_tests,
+    with_holm,
+)
 
 A = np.array([0.81, 0.84, 0.79, 0.88, 0.86, 0.83, 0.90])
 B = np.array([0.80, 0.82, 0.80, 0.84, 0.83, 0.80, 0.85])
@@ -83,3 +90,14 @@ def test_with_holm_adds_the_adjusted_values():
     assert [r["p_t_holm"] for r in results.values()] == pytest.approx([0.04, 0.03, 0.04])
     with_holm(results, key="p_t_holm")
     assert "p_t_holm_holm" in results["x"]
+
+
+def test_bootstrap_ci_known_answers():
+    assert bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
+    values = [1.0, 2.0, 6.0, 3.0]
+    lo, hi = bootstrap_ci(values, n_boot=2000)
+    assert 1.0 <= lo < np.mean(values) < hi <= 6.0
+    # the same resamples as a plain percentile bootstrap of the mean
+    boot = np.random.default_rng(0).choice(values, (2000, 4)).mean(axis=1)
+    assert (lo, hi) == (np.percentile(boot, 2.5), np.percentile(boot, 97.5))
+    assert list(bootstrap_ci(A - B)) == paired_tests(A, B)["ci"]

@@ -26,7 +26,7 @@ Only *complete* runs (every planned round recorded) enter the summary.
 
 from ._format import format_value
 from ._headline import headline, labels_to_target
-from ._paired import holm, paired_by_seed, paired_tests, with_holm
+from ._paired import bootstrap_ci, holm, paired_by_seed, paired_tests, with_holm
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
     FINAL_METRICS,
@@ -52,6 +52,7 @@ __all__ = [
     "labels_to_target",
     "paired_tests",
     "paired_by_seed",
+    "bootstrap_ci",
     "holm",
     "with_holm",
     "format_value",

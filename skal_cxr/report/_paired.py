@@ -14,7 +14,39 @@ import warnings
 import numpy as np
 from scipy import stats
 
-__all__ = ["paired_tests", "paired_by_seed", "holm", "with_holm"]
+__all__ = ["paired_tests", "paired_by_seed", "bootstrap_ci", "holm", "with_holm"]
+
+
+def bootstrap_ci(values, *, n_boot=10_000, random_state=0):
+    """95 % percentile bootstrap interval of the mean of ``values``.
+
+    ``n_boot`` resamples of ``values`` with replacement; the interval is the
+    2.5th and 97.5th percentiles of their means.
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        For example one value per seed; ``n >= 1``.
+    n_boot : int, default=10_000
+        Bootstrap resamples.
+    random_state : int, default=0
+        Seed of the resampling, so that a rerun gives the same interval.
+
+    Returns
+    -------
+    ci : tuple of (float, float)
+        ``(low, high)``.
+
+    Examples
+    --------
+    >>> from skal_cxr.report import bootstrap_ci
+    >>> bootstrap_ci([3.0, 3.0, 3.0])
+    (3.0, 3.0)
+    """
+    values = np.asarray(values, dtype=float)
+    boot = np.random.default_rng(random_state).choice(values, (n_boot, len(values)))
+    means = boot.mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def paired_tests(a, b, *, n_boot=10_000, random_state=0):
@@ -80,8 +112,7 @@ def paired_tests(a, b, *, n_boot=10_000, random_state=0):
         if len(d) > 1 and np.ptp(d) > 0:
             out["p_t"] = float(stats.ttest_rel(a, b).pvalue)
         out["p_wilcoxon"] = float(stats.wilcoxon(d[d != 0], method="exact").pvalue)
-    boot = np.random.default_rng(random_state).choice(d, (n_boot, len(d))).mean(axis=1)
-    out["ci"] = [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+    out["ci"] = list(bootstrap_ci(d, n_boot=n_boot, random_state=random_state))
     return out
 
 
