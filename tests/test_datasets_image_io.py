@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skal_cxr.datasets import image_limits, load_image_folder
+from skal_cxr.datasets import build_image_cache, image_limits, load_image_folder
 from skal_cxr.datasets._image_io import max_image_pixels, read_dicom, read_image
 
 
@@ -140,3 +140,13 @@ def test_image_limits_reaches_the_reading_threads(tmp_path, monkeypatch):
 def test_a_bad_image_limit_is_refused(value):
     with pytest.raises(ValueError, match="max_pixels"), image_limits(max_pixels=value):
         pass
+
+
+def test_image_limits_reaches_the_cache_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    paths = [_png(tmp_path / f"{k}.png", value=k) for k in range(4)]
+    with image_limits(max_pixels=1000):
+        cache = build_image_cache(paths, tmp_path / "cache", 8, n_jobs=2, chunk_size=1)
+    assert all("more than the limit of 1,000 pixels" in e["error"] for e in cache.index)
+    fresh = build_image_cache(paths, tmp_path / "fresh", 8, n_jobs=2, chunk_size=1)
+    assert all(e["error"] is None for e in fresh.index)
