@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ import _common as C  # noqa: E402
 
 from skal_cxr import __version__ as SKAL_VERSION  # noqa: E402
 from skal_cxr import strategies  # noqa: E402
+from skal_cxr.report import format_value  # noqa: E402
 
 MIB = 2.0**20
 TARGET_FLOOR_RATIO = 1.3  # ours <= 1.3 x one deterministic pass
@@ -480,8 +482,8 @@ def scale_analysis(records, args, n_classes):
 
 
 # -- report --------------------------------------------------------------------------
-def _f(value, fmt="{:.3f}"):
-    return "n/a" if value is None else fmt.format(value)
+#: a table cell: three decimals unless ``spec`` says otherwise, "n/a" when missing
+_f = partial(format_value, spec=".3f", missing="n/a")
 
 
 def render_markdown(meta, records, targets, agreement, batch_rows, scale):
@@ -525,8 +527,8 @@ def render_markdown(meta, records, targets, agreement, batch_rows, scale):
         L.append(
             f"| {r['image_size']} | {r['n']} | {score} | {label} | {r['seconds']:.4f} | "
             f"{r['runs']} | {_f(r.get('ours_over_method'))} | "
-            f"{_f(r.get('method_over_floor'), '{:.2f}')} | "
-            f"{_f(r.get('peak_mib'), '{:.1f}')} |"
+            f"{_f(r.get('method_over_floor'), spec='.2f')} | "
+            f"{_f(r.get('peak_mib'), spec='.1f')} |"
         )
     L += [
         "",
@@ -603,7 +605,7 @@ def render_markdown(meta, records, targets, agreement, batch_rows, scale):
         for p in row["points"]:
             L.append(
                 f"| {row['image_size']} | {row['method']} | {p['n']} | {p['seconds']:.4f} "
-                f"| {_f(p['peak_mib'], '{:.1f}')} | {p['samples_mib']:.2f} |"
+                f"| {_f(p['peak_mib'], spec='.1f')} | {p['samples_mib']:.2f} |"
             )
     L += [
         "",
@@ -615,9 +617,9 @@ def render_markdown(meta, records, targets, agreement, batch_rows, scale):
         bounded = row.get("bounded")
         L.append(
             f"| {row['image_size']} | {row['method']} | {_f(row.get('seconds_per_1k'))} | "
-            f"{_f(row.get('seconds_at_extrapolate'), '{:.1f}')} | "
-            f"{_f(row.get('bytes_per_image'), '{:.0f}')} | "
-            f"{_f(row.get('peak_mib_at_extrapolate'), '{:.1f}')} | "
+            f"{_f(row.get('seconds_at_extrapolate'), spec='.1f')} | "
+            f"{_f(row.get('bytes_per_image'), spec='.0f')} | "
+            f"{_f(row.get('peak_mib_at_extrapolate'), spec='.1f')} | "
             f"{row['samples_mib_at_extrapolate']:.1f} | "
             f"{'n/a' if bounded is None else ('yes' if bounded else 'NO')} |"
         )

@@ -33,9 +33,9 @@ from bench_low_budget import (  # noqa: E402
     load_data,
     load_records,
     make_estimator,
-    paired_by_seed,
-    with_holm,
 )
+
+from skal_cxr.report import paired_by_seed, with_holm  # noqa: E402
 
 METHODS = ["random", "k_center", "typicality", "probcover"]
 SIZES = [10, 20, 40]

@@ -30,9 +30,10 @@ Rerunning the same command resumes an interrupted run.
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
-from skal_cxr.report import summarize
+from skal_cxr.report import format_value, summarize
 from skal_cxr.simulation import read_records, simulate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,10 +120,8 @@ def run(args):
     return summaries, resolved["n_pool"]
 
 
-def _fmt(value, digits=3):
-    if value is None or value != value:  # None or NaN
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+#: a table cell (decimals as the second argument), "-" when missing
+_fmt = partial(format_value, missing="-")
 
 
 def write_tables(summaries, out, n_pool):

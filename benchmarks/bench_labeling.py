@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _common as C  # noqa: E402
+
+from skal_cxr.report import format_value  # noqa: E402
+
+#: seconds in a table: one decimal, "-" when not measured
+_seconds = partial(format_value, spec=".1f", missing="-")
 
 CLASSES = ["normal", "moderate", "severe"]
 
@@ -473,8 +479,7 @@ def markdown(res):
         "| --- | --- | --- | --- | --- |",
     ]
     for t in res["turnaround"]:
-        fit = "-" if t["fit_time"] is None else f"{t['fit_time']:.1f}"
-        query = "-" if t["query_time"] is None else f"{t['query_time']:.1f}"
+        fit, query = (_seconds(t["fit_time"]), _seconds(t["query_time"]))
         lines.append(f"| {t['round']} | {t['batch']} | {t['seconds']:.1f} | {fit} | {query} |")
     return "\n".join(lines) + "\n"
 
@@ -543,9 +548,7 @@ def rst(res):
             "     - query (s)",
         ]
         for t in res["turnaround"]:
-            fit, query = (
-                ("-" if v is None else f"{v:.1f}") for v in (t["fit_time"], t["query_time"])
-            )
+            fit, query = (_seconds(t["fit_time"]), _seconds(t["query_time"]))
             lines += [
                 f"   * - {t['round']}",
                 f"     - {t['seconds']:.1f}",

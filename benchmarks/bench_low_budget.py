@@ -37,7 +37,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from skal_cxr import ActiveLearner, MCDropoutCNN
@@ -46,7 +45,7 @@ from skal_cxr.calibration import PriorCorrection
 from skal_cxr.callbacks import CosineAnnealing
 from skal_cxr.embeddings import ContrastiveEncoder
 from skal_cxr.metrics import classification_metrics, fit_operating_point
-from skal_cxr.report import area_under_learning_curve
+from skal_cxr.report import area_under_learning_curve, paired_by_seed, with_holm
 from skal_cxr.strategies import (
     STRATEGIES,
     is_label_free,
@@ -321,48 +320,6 @@ def endpoints(records, arm, budget, fraction=0.98):
             "auroc_40": curve.get(40, np.nan),
         }
     return out
-
-
-def paired_tests(a, b, n_boot=10_000):
-    """Paired t, exact Wilcoxon and a percentile bootstrap CI of mean(a - b)."""
-    d = np.asarray(a, float) - np.asarray(b, float)
-    # NaN for fewer than 2 seeds or constant differences (the t statistic is undefined)
-    t_p = float(stats.ttest_rel(a, b).pvalue) if len(d) > 1 and np.ptp(d) > 0 else np.nan
-    nonzero = d[d != 0]
-    w_p = float(stats.wilcoxon(nonzero, method="exact").pvalue) if len(nonzero) else 1.0
-    boot = np.random.default_rng(0).choice(d, (n_boot, len(d))).mean(axis=1)
-    return {
-        "mean_a": float(np.mean(a)),
-        "mean_b": float(np.mean(b)),
-        "diff": float(d.mean()),
-        "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-        "p_t": t_p,
-        "p_wilcoxon": w_p,
-        "n": len(d),
-    }
-
-
-def holm(pvalues):
-    """Holm-adjusted p-values, in the input order."""
-    p = np.asarray(pvalues, float)
-    order = np.argsort(p)
-    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
-    out = np.empty_like(p)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out.tolist()
-
-
-def paired_by_seed(a, b):
-    """:func:`paired_tests` of two ``{seed: value}`` maps, on the seeds both have."""
-    seeds = sorted(set(a) & set(b))
-    return paired_tests([a[s] for s in seeds], [b[s] for s in seeds])
-
-
-def with_holm(results):
-    """Add ``p_t_holm`` to each of ``results`` (Holm over their paired t p-values)."""
-    for result, p in zip(results.values(), holm([r["p_t"] for r in results.values()])):
-        result["p_t_holm"] = p
-    return results
 
 
 def compare(records, arm, reference="random", budget=100):

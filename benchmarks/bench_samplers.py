@@ -35,7 +35,7 @@ import torch
 from skal_cxr import MCDropoutCNN
 from skal_cxr.datasets import load_pneumoniamnist
 from skal_cxr.metrics import classification_metrics, fit_operating_point
-from skal_cxr.report import paired_comparison
+from skal_cxr.report import format_value, paired_comparison
 
 ARMS = {
     "none": {},
@@ -138,15 +138,11 @@ def markdown(summary, meta):
         "|---|---|---|---|---|---|---|",
     ]
     for s in summary:
-
-        def fmt(v):
-            return "–" if v is None or v != v else f"{v:.3g}"
-
-        diff = "–" if s["diff_vs_none"] is None else f"{s['diff_vs_none']:+.3f}"
+        diff = format_value(s["diff_vs_none"], spec="+.3f")
         lines.append(
             f"| {s['setting']} | {s['metric']} | {s['arm']} | {s['mean']:.3f} "
-            f"({s['sd']:.3f}) | {diff} | {fmt(s['p_wilcoxon'])} | "
-            f"{fmt(s['p_ttest'])} |"
+            f"({s['sd']:.3f}) | {diff} | {format_value(s['p_wilcoxon'], spec='.3g')} | "
+            f"{format_value(s['p_ttest'], spec='.3g')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skal_cxr.report import area_under_learning_curve
+from skal_cxr.report import area_under_learning_curve, format_value
 from skal_cxr.report._statistics import learning_curves, paired_comparison
 from skal_cxr.simulation import read_records, simulate
 
@@ -155,7 +155,8 @@ def markdown(results, n_pool, common):
         diff_final = np.mean(final) - np.mean([whole[s][1] for s in common_seeds])
         lines.append(
             f"| {name} | {spread(aulc)} | {spread(final)} | {test['mean_diff']:+.4f} "
-            f"| {diff_final:+.4f} | {test['p_wilcoxon']:.3f} | {test['p_ttest']:.3f} "
+            f"| {diff_final:+.4f} | {format_value(test['p_wilcoxon'], spec='.3f')} "
+            f"| {format_value(test['p_ttest'], spec='.3f')} "
             f"| {query:.2f} |"
         )
     return "\n".join(lines) + "\n"

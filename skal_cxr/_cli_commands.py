@@ -5,7 +5,7 @@ _BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet12
 
 
 def _data_spec(args):
-    from .simulation._data import FOLDER_OPTIONS
+    from .datasets._sources import FOLDER_OPTIONS
 
     folder_only = [
         f"--{k.replace('_', '-')}" for k in FOLDER_OPTIONS if getattr(args, k) is not None
@@ -86,14 +86,8 @@ def _class_weight(choice):
 
 
 def _simulate(args):
-    from .simulation import simulate
-
-    if args.max_pixels is not None:
-        if args.max_pixels <= 0:
-            raise _UsageError("--max-pixels must be a positive number of pixels")
-        import os
-
-        os.environ["SKAL_CXR_MAX_PIXELS"] = str(args.max_pixels)  # read by every decoder
+    if args.max_pixels is not None and args.max_pixels <= 0:
+        raise _UsageError("--max-pixels must be a positive number of pixels")
 
     estimator = {
         k: v
@@ -117,7 +111,18 @@ def _simulate(args):
         }.items()
         if v is not None
     }
-    result = simulate(
+    from .datasets import image_limits
+
+    # the limit reaches the decoders through image_limits, not the environment
+    with image_limits(max_pixels=args.max_pixels):
+        result = _run_simulate(args, estimator, training)
+    _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
+
+
+def _run_simulate(args, estimator, training):
+    from .simulation import simulate
+
+    return simulate(
         args.output,
         data=_data_spec(args),
         strategies=args.strategies,
@@ -143,7 +148,6 @@ def _simulate(args):
         progress=not args.quiet,
         report=False,
     )
-    _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 
 
 def _study(args):

@@ -90,6 +90,7 @@ def build_parser():
     parser : argparse.ArgumentParser
         The parser with every subcommand.
     """
+    from .datasets._sources import CONSENSUS, DUPLICATES, ON_ERROR
     from .simulation._config import DATA_DEFAULTS, DEFAULT_CONFIG
 
     # the defaults shown in the help are the configuration's, never restated here
@@ -182,13 +183,13 @@ def build_parser():
     )
     g.add_argument(
         "--consensus",
-        choices=["majority", "mean", "max"],
+        choices=list(CONSENSUS),
         help="how several raters' labels become one: majority (ties to the more "
         "severe), mean (rounded half up) or max (majority)",
     )
     g.add_argument(
         "--on-error",
-        choices=["raise", "skip"],
+        choices=list(ON_ERROR),
         help="bad CSV rows or images: stop listing them all, or skip and report "
         f"them ({F['on_error']})",
     )
@@ -205,7 +206,7 @@ def build_parser():
     )
     g.add_argument(
         "--duplicates",
-        choices=("raise", "keep_first"),
+        choices=DUPLICATES,
         help="image folder: a file or image listed twice is an error (raise), or "
         "only its first row is used (keep_first)",
     )

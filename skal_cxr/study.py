@@ -17,6 +17,8 @@ them. ``skal-cxr study`` is the command-line form.
 import math
 from pathlib import Path
 
+from .report._format import format_value as _f
+
 __all__ = ["run_reference_study", "study_table", "PUBLISHED", "STUDY_STRATEGIES", "SCALES"]
 
 #: Acquisition functions of the reference study, random first.
@@ -196,12 +198,6 @@ def study_table(binary_dir, severity_dir):
                 }
             )
     return rows
-
-
-def _f(value, digits=3):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _markdown(rows, scale):

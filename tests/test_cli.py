@@ -1,6 +1,7 @@
 """Tests of the skal-cxr console script: parsing, help, error paths, a tiny run."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -588,3 +589,17 @@ def test_help_shows_the_configurations_defaults(monkeypatch, capsys):
     text = " ".join(sim.format_help().split())
     assert "initial labeled images (41)" in text and "optimizer steps per fit (151)" in text
     assert "(40)" not in text.replace("per round (40)", "")
+
+
+def test_max_pixels_reaches_the_decoders_without_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    import skal_cxr.simulation._runner as runner
+
+    monkeypatch.setattr(runner, "run_task", lambda *a, **k: pytest.fail("training started"))
+    folder = _rater_folder(tmp_path)  # 8 x 8 images: 64 pixels
+    argv = ["simulate", "--output", str(tmp_path / "o"), *folder, "--label-columns", "r1,r2"]
+    argv += ["--classes", "none,mild,severe"]
+    assert main([*argv, "--max-pixels", "63"]) == 1  # a data error
+    err = capsys.readouterr().err
+    assert "8 x 8 pixels is more than the limit of 63 pixels" in err, err
+    assert "SKAL_CXR_MAX_PIXELS" not in os.environ  # the limit went as an argument

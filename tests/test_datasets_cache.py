@@ -35,9 +35,9 @@ def decodes(monkeypatch):
     seen = []
     real = _cache._read_pillow
 
-    def counting(path):
+    def counting(path, max_pixels=None):
         seen.append(Path(path).name)
-        return real(path)
+        return real(path, max_pixels=max_pixels)
 
     monkeypatch.setattr(_cache, "_read_pillow", counting)
     return seen
@@ -134,9 +134,9 @@ _SLOW_BUILD = """
 import sys, time
 from skal_cxr.datasets import _cache, build_image_cache
 real = _cache._read_pillow
-def slow(path):
+def slow(path, max_pixels=None):
     time.sleep(0.02)
-    return real(path)
+    return real(path, max_pixels=max_pixels)
 _cache._read_pillow = slow
 build_image_cache(sys.argv[2:], sys.argv[1], 8, chunk_size=4)
 """

@@ -1,10 +1,14 @@
 """Tests of skal_cxr.datasets._image_io: images that decode wrong or too big are refused."""
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from skal_cxr.datasets._image_io import max_image_pixels, read_image
+from skal_cxr.datasets import build_image_cache, image_limits, load_image_folder
+from skal_cxr.datasets._image_io import max_image_pixels, read_dicom, read_image
 
 
 def _palette(values):
@@ -74,3 +78,75 @@ def test_a_bad_pixel_limit_is_refused(monkeypatch, value):
     monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", value)
     with pytest.raises(ValueError, match="SKAL_CXR_MAX_PIXELS"):
         max_image_pixels()
+
+
+def _png(path, shape=(40, 50), value=0):
+    Image.fromarray(np.full(shape, value, np.uint8)).save(path)
+    return path
+
+
+def test_max_pixels_is_an_argument_of_every_decoder(tmp_path, write_dicom, monkeypatch):
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    png = _png(tmp_path / "big.png")
+    dcm = write_dicom(tmp_path / "big.dcm", np.zeros((30, 40)))
+    with pytest.raises(ValueError, match="more than the limit of 1,999 pixels"):
+        read_image(png, max_pixels=1999)
+    assert read_image(png, max_pixels=2000).shape == (40, 50)
+    with pytest.raises(ValueError, match=r"big\.dcm: 40 x 30 pixels"):
+        read_dicom(dcm, max_pixels=1000)
+    assert read_dicom(dcm, max_pixels=1200).shape == (30, 40)
+
+
+def test_image_limits_sets_the_limit_inside_the_block_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", "5000")  # the documented default
+    png = _png(tmp_path / "big.png")
+    assert max_image_pixels() == 5000
+    with image_limits(max_pixels=1000) as limit:
+        assert limit == 1000 and max_image_pixels() == 1000
+        with pytest.raises(ValueError, match="limit of 1,000 pixels"):
+            read_image(png)
+        with image_limits(max_pixels=3000):
+            assert max_image_pixels() == 3000
+        with image_limits():  # None keeps the current limit
+            assert max_image_pixels() == 1000
+        assert read_image(png, max_pixels=2000).shape == (40, 50)  # the argument wins
+    assert max_image_pixels() == 5000
+    assert os.environ["SKAL_CXR_MAX_PIXELS"] == "5000"  # never written
+
+
+def test_image_limits_is_per_thread(monkeypatch):
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    seen = []
+    with image_limits(max_pixels=1000):
+        thread = threading.Thread(target=lambda: seen.append(max_image_pixels()))
+        thread.start()
+        thread.join()
+    assert seen == [50_000_000]  # another thread keeps its own setting
+
+
+def test_image_limits_reaches_the_reading_threads(tmp_path, monkeypatch):
+    # load_image_folder reads in worker threads: the caller's limit is passed to them
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    for value, name in enumerate(("a.png", "b.png")):
+        _png(tmp_path / name, value=value)
+    csv = tmp_path / "labels.csv"
+    csv.write_text("filename,label\na.png,0\nb.png,1\n")
+    assert load_image_folder(csv, tmp_path, n_jobs=2).images.shape[0] == 2
+    with image_limits(max_pixels=1000), pytest.raises(ValueError, match="more than the limit"):
+        load_image_folder(csv, tmp_path, n_jobs=2)
+
+
+@pytest.mark.parametrize("value", [0, -3, "many", 2.5])
+def test_a_bad_image_limit_is_refused(value):
+    with pytest.raises(ValueError, match="max_pixels"), image_limits(max_pixels=value):
+        pass
+
+
+def test_image_limits_reaches_the_cache_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKAL_CXR_MAX_PIXELS", raising=False)
+    paths = [_png(tmp_path / f"{k}.png", value=k) for k in range(4)]
+    with image_limits(max_pixels=1000):
+        cache = build_image_cache(paths, tmp_path / "cache", 8, n_jobs=2, chunk_size=1)
+    assert all("more than the limit of 1,000 pixels" in e["error"] for e in cache.index)
+    fresh = build_image_cache(paths, tmp_path / "fresh", 8, n_jobs=2, chunk_size=1)
+    assert all(e["error"] is None for e in fresh.index)

@@ -112,7 +112,8 @@ def test_paired_comparison():
     assert out["p_ttest"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
     # 3 seeds all in favour: the exact two-sided Wilcoxon p is 2 / 2**3
     assert paired_comparison([1, 2, 3], [0, 0, 0])["p_wilcoxon"] == pytest.approx(0.25)
-    assert np.isnan(paired_comparison([1, 2], [1, 2])["p_wilcoxon"])
+    # every difference zero: nothing tells them apart, p = 1 (one answer everywhere)
+    assert paired_comparison([1, 2], [1, 2])["p_wilcoxon"] == 1.0
     assert np.isnan(paired_comparison([1], [0])["p_ttest"])
 
 

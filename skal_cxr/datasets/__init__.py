@@ -13,6 +13,8 @@
 - :func:`fetch_dicomweb`, :func:`build_dicomweb_cache`, :class:`DicomwebPool`:
   the images of a PACS, found with QIDO-RS and retrieved with WADO-RS into a
   local store (resumable, incremental); needs the ``pacs`` extra.
+- :func:`image_limits`, :func:`max_image_pixels`: the largest image decoded
+  (a context manager, like :func:`sklearn.config_context`).
 """
 
 from .._lazy import ImageRows
@@ -21,6 +23,7 @@ from ._cache import ImageCache, build_image_cache
 from ._dicomweb import AUTH_SCHEMES, DicomwebError, dicomweb_session, parse_dicomweb_query
 from ._dicomweb_store import DicomwebPool, build_dicomweb_cache, fetch_dicomweb
 from ._image_folder import load_image_folder
+from ._image_io import image_limits, max_image_pixels
 from ._medmnist import (
     BUNDLED_SHA256,
     MEDMNIST_MD5,
@@ -54,4 +57,6 @@ __all__ = [
     "dicomweb_session",
     "parse_dicomweb_query",
     "AUTH_SCHEMES",
+    "image_limits",
+    "max_image_pixels",
 ]

@@ -44,7 +44,15 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_write
 from .._validation import check_int
-from ._image_io import _read_pillow, check_image_size, is_dicom, read_dicom, resize_image
+from ._image_io import (
+    _read_pillow,
+    check_image_size,
+    is_dicom,
+    max_image_pixels,
+    read_dicom,
+    read_dicom_header,
+    resize_image,
+)
 
 __all__ = ["ImageCache", "build_image_cache"]
 
@@ -274,6 +282,7 @@ def build_image_cache(
     todo = [c for c in chunks if not (parts / f"chunk-{c[0]:06d}.json").exists()]
     prev_gen = None if previous is None else previous.generation
     prev_n = 0 if previous is None else len(previous)
+    max_pixels = max_image_pixels()  # this thread's limit, passed to the worker threads
     jobs = (
         delayed(_build_chunk)(
             str(cache_dir),
@@ -287,6 +296,7 @@ def build_image_cache(
             prev_gen,
             prev_n,
             verify,
+            max_pixels,
         )
         for k, start, stop in todo
     )
@@ -383,14 +393,25 @@ def _still_valid(cache, verify):
 
 
 def _build_chunk(
-    cache_dir, generation, k, start, n, image_size, files, previous, prev_gen, prev_n, verify=False
+    cache_dir,
+    generation,
+    k,
+    start,
+    n,
+    image_size,
+    files,
+    previous,
+    prev_gen,
+    prev_n,
+    verify=False,
+    max_pixels=None,
 ):
     """Decode (or copy) one chunk's rows, flush them, then commit the chunk's entries."""
     out = _open_images(cache_dir, generation, n, image_size, "r+")
     prev = None if prev_gen is None else _open_images(cache_dir, prev_gen, prev_n, image_size, "r")
     entries = []
     for i, (path, old) in enumerate(zip(files, previous)):
-        entry, image = _cache_one(path, image_size, old, prev, verify)
+        entry, image = _cache_one(path, image_size, old, prev, verify, max_pixels)
         out[start + i] = 0 if image is None else image
         entries.append(entry)
     if isinstance(out, np.memmap):
@@ -400,7 +421,7 @@ def _build_chunk(
     return len(files)
 
 
-def _cache_one(path, image_size, old, prev, verify=False):
+def _cache_one(path, image_size, old, prev, verify=False, max_pixels=None):
     """``(entry, uint8 image or None)`` of one file, reusing ``old`` when unchanged."""
     entry = {
         "file": path,
@@ -428,10 +449,10 @@ def _cache_one(path, image_size, old, prev, verify=False):
         return entry, None
     try:
         if is_dicom(path):
-            image = read_dicom(path)
+            image = read_dicom(path, max_pixels=max_pixels)
             entry["window"] = _dicom_window(path)
         else:
-            image = _read_pillow(path)
+            image = _read_pillow(path, max_pixels=max_pixels)
     except ImportError:
         raise
     except Exception as exc:  # corrupt files fail in many ways
@@ -446,7 +467,7 @@ def _dicom_window(path):
     """The VOI transform :func:`read_dicom` applies, as recorded in the index."""
     import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    ds = read_dicom_header(path)
     if "VOILUTSequence" in ds:
         return "voi_lut"
     if "WindowCenter" in ds and "WindowWidth" in ds:

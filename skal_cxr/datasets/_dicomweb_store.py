@@ -35,6 +35,7 @@ from ._dicomweb import (
     make_client,
     parse_dicomweb_query,
 )
+from ._image_io import read_dicom_header
 
 __all__ = ["DicomwebPool", "build_dicomweb_cache", "fetch_dicomweb"]
 
@@ -389,9 +390,7 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
 
 def _record(path, item):
     """The registry record of a stored instance, read from its header."""
-    import pydicom
-
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    ds = read_dicom_header(path)
 
     def text(keyword):
         return str(ds.get(keyword, "") or "").strip() or None

@@ -8,7 +8,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ._cache import build_image_cache, file_sha256
-from ._image_io import read_image
+from ._image_io import max_image_pixels, read_image
 from ._paths import repeated_files, resolve_image_name
 
 
@@ -55,13 +55,13 @@ def _find_duplicates(lines, filenames, paths, images, rater_codes, errors, relea
     return repeated
 
 
-def _load_one(path, image_size):
+def _load_one(path, image_size, max_pixels=None):
     """``(image, reason, sha256)`` of one file; ``image`` is None where ``reason`` says why."""
     if not path.is_file():
         return None, f"file not found: {path}", None
     try:
         sha = file_sha256(path)
-        return read_image(path, image_size), None, sha
+        return read_image(path, image_size, max_pixels=max_pixels), None, sha
     except ImportError:
         raise
     except Exception as exc:  # corrupt files fail in many ways
@@ -74,8 +74,9 @@ def _read_images(lines, paths, image_size, n_jobs, verbose, errors):
     images, hashes = [None] * len(paths), [None] * len(paths)
     # Threads: Pillow and pydicom decode mostly outside the GIL, and worker
     # processes would each import torch (through skal_cxr) before reading.
+    max_pixels = max_image_pixels()  # this thread's limit, passed to the worker threads
     results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(_load_one)(paths[i], image_size) for i in todo
+        delayed(_load_one)(paths[i], image_size, max_pixels) for i in todo
     )
     results = tqdm(results, total=len(todo), desc="Reading images", disable=not verbose)
     for i, (image, reason, sha) in zip(todo, results):

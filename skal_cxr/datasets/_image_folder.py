@@ -18,11 +18,10 @@ from ._folder_images import (
 )
 from ._folder_labels import _encode_ratings, _is_missing, _label_key, _missing
 from ._image_io import check_image_size
+from ._sources import DUPLICATES as _DUPLICATES
+from ._sources import ON_ERROR as _ON_ERROR
 
 __all__ = ["load_image_folder"]
-
-_ON_ERROR = ("raise", "skip")
-_DUPLICATES = ("raise", "keep_first")
 
 
 def load_image_folder(

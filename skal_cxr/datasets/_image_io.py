@@ -1,13 +1,22 @@
 """Reading one image file (PNG, JPEG, DICOM, ...) as a float32 array in [0, 1].
 
 Decoding memory is bounded: an image of more than :func:`max_image_pixels`
-pixels (50 megapixels unless the ``SKAL_CXR_MAX_PIXELS`` environment variable
-says otherwise) is refused from its header, before any pixel is decoded. A
-chest radiograph is at most about 4300 x 4300 (18.5 megapixels).
+pixels is refused from its header, before any pixel is decoded. The limit is
+50 megapixels unless :func:`image_limits` (a context manager, per thread
+and task like :func:`sklearn.config_context`) or the ``SKAL_CXR_MAX_PIXELS``
+environment variable says otherwise; every decoder also takes it as a
+``max_pixels`` argument. A chest radiograph is at most about 4300 x 4300
+(18.5 megapixels).
+
+:func:`dicom_values` is the one DICOM decoder: the training images
+(:func:`read_dicom`) and the labeling page's display pixels
+(:func:`skal_cxr.labeling._images.display_pixels`) both start from it.
 """
 
+import contextvars
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +27,69 @@ from .._validation import check_image_size
 
 __all__ = [
     "read_image",
+    "read_dicom",
+    "dicom_values",
+    "read_dicom_header",
     "resize_image",
     "is_dicom",
     "check_image_size",
     "max_image_pixels",
+    "image_limits",
     "check_pixel_limit",
 ]
 
 #: Default of :func:`max_image_pixels`.
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_ENV = "SKAL_CXR_MAX_PIXELS"
+
+# set by image_limits(): per thread and asyncio task, never through os.environ
+_MAX_PIXELS = contextvars.ContextVar("skal_cxr_max_pixels", default=None)
+
+
+def _check_limit(max_pixels, name="max_pixels"):
+    try:
+        limit = int(max_pixels)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit <= 0 or limit != max_pixels:
+        raise ValueError(f"{name}={max_pixels!r} is not a positive whole number of pixels.")
+    return limit
+
+
+@contextmanager
+def image_limits(max_pixels=None):
+    """Set the largest image decoded inside a ``with`` block.
+
+    Like :func:`sklearn.config_context`: the setting holds in this thread
+    (or asyncio task) until the block ends, and is restored after it. The
+    package's own parallel readers pass it on to their worker threads.
+
+    Parameters
+    ----------
+    max_pixels : int or None, default=None
+        Largest ``height x width x frames`` decoded; ``None`` keeps the
+        current limit.
+
+    Yields
+    ------
+    max_pixels : int
+        The limit in force inside the block.
+
+    Examples
+    --------
+    >>> from skal_cxr.datasets import image_limits, max_image_pixels
+    >>> with image_limits(max_pixels=1_000_000):
+    ...     max_image_pixels()
+    1000000
+    """
+    if max_pixels is None:
+        yield max_image_pixels()
+        return
+    token = _MAX_PIXELS.set(_check_limit(max_pixels))
+    try:
+        yield _MAX_PIXELS.get()
+    finally:
+        _MAX_PIXELS.reset(token)
 
 
 def max_image_pixels():
@@ -36,10 +98,14 @@ def max_image_pixels():
     Returns
     -------
     max_pixels : int
+        The limit of the innermost :func:`image_limits` block; outside any,
         ``SKAL_CXR_MAX_PIXELS`` from the environment when set (a positive
         integer), else 50,000,000. Larger images are refused before
         decoding, which would need 4 bytes (float32) per pixel and more.
     """
+    limit = _MAX_PIXELS.get()
+    if limit is not None:
+        return limit
     value = os.environ.get(MAX_PIXELS_ENV)
     if value is None or not value.strip():
         return DEFAULT_MAX_PIXELS
@@ -52,8 +118,8 @@ def max_image_pixels():
     return limit
 
 
-def check_pixel_limit(path, height, width, frames=1):
-    """Refuse an image larger than :func:`max_image_pixels`, before decoding it.
+def check_pixel_limit(path, height, width, frames=1, *, max_pixels=None):
+    """Refuse an image larger than the limit, before decoding it.
 
     Parameters
     ----------
@@ -63,13 +129,15 @@ def check_pixel_limit(path, height, width, frames=1):
         Its size, from its header.
     frames : int, default=1
         Its number of frames.
+    max_pixels : int or None, default=None
+        The limit; ``None`` for :func:`max_image_pixels`.
 
     Raises
     ------
     ValueError
         When ``height * width * frames`` exceeds the limit.
     """
-    limit = max_image_pixels()
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     if height * width * frames > limit:
         raise ValueError(
             f"{path}: {width} x {height} pixels{f' x {frames} frames' if frames > 1 else ''} "
@@ -82,7 +150,7 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 _UINT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
-def read_image(path, image_size=None):
+def read_image(path, image_size=None, *, max_pixels=None):
     """Read a grayscale image scaled to ``[0, 1]``.
 
     Parameters
@@ -95,6 +163,8 @@ def read_image(path, image_size=None):
     image_size : tuple of (int, int) or None, default=None
         Output ``(height, width)``; resized bilinearly (with antialiasing
         when shrinking). ``None`` keeps the stored size.
+    max_pixels : int or None, default=None
+        Largest image decoded; ``None`` for :func:`max_image_pixels`.
 
     Returns
     -------
@@ -107,7 +177,10 @@ def read_image(path, image_size=None):
         (checked before decoding) or one that cannot be a radiograph.
     """
     path = Path(path)
-    image = read_dicom(path) if is_dicom(path) else _read_pillow(path)
+    if is_dicom(path):
+        image = read_dicom(path, max_pixels=max_pixels)
+    else:
+        image = _read_pillow(path, max_pixels=max_pixels)
     return resize_image(image, image_size)
 
 
@@ -136,7 +209,7 @@ def is_dicom(path):
         return False
 
 
-def _read_pillow(path):
+def _read_pillow(path, max_pixels=None):
     with warnings.catch_warnings():
         # Pillow warns above 89 megapixels; the limit here is checked just below
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -145,7 +218,8 @@ def _read_pillow(path):
         except Image.DecompressionBombError as exc:  # above twice Pillow's own limit
             raise ValueError(f"{path}: {exc}; not decoded.") from None
     with img:
-        check_pixel_limit(path, img.height, img.width, getattr(img, "n_frames", 1))
+        frames = getattr(img, "n_frames", 1)
+        check_pixel_limit(path, img.height, img.width, frames, max_pixels=max_pixels)
         img.load()
         mode = img.mode
         if mode in _UINT16_MODES:
@@ -165,34 +239,8 @@ def _read_pillow(path):
         return (np.asarray(img).astype(np.float32) / 255.0).astype(np.float32)
 
 
-def read_dicom(path):
-    """Read a DICOM image as displayed, min-max scaled to ``[0, 1]``.
-
-    Applies the modality LUT (``RescaleSlope`` / ``RescaleIntercept``), then
-    the VOI LUT or window (``WindowCenter`` / ``WindowWidth``; the first
-    window when several are given), inverts ``MONOCHROME1`` so that dense
-    tissue is bright, and maps the minimum to 0 and the maximum to 1
-    (a constant image becomes 0). A ``PALETTE COLOR`` image has its palette
-    applied and is converted to grayscale (ITU-R 601-2 luma) instead. Colour
-    and multi-frame files, a ``RescaleSlope`` of 0 (every pixel the same
-    value) and images larger than :func:`max_image_pixels` (checked from
-    ``Rows`` and ``Columns`` before decoding) are refused, naming the file.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    image : ndarray of shape (H, W), dtype float32
-    """
-    try:
-        import pydicom
-    except ImportError as exc:  # an optional dependency
-        raise ImportError(
-            "Reading DICOM files needs pydicom: pip install pydicom "
-            "(or pip install skal-cxr[dicom])."
-        ) from exc
+def _pixel_luts():
+    """pydicom's colour, modality and VOI lookup functions (any pydicom version)."""
     try:
         from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
     except ImportError:  # pydicom < 3
@@ -201,7 +249,63 @@ def read_dicom(path):
             apply_modality_lut,
             apply_voi_lut,
         )
+    return apply_color_lut, apply_modality_lut, apply_voi_lut
 
+
+def _pydicom():
+    try:
+        import pydicom
+    except ImportError as exc:  # an optional dependency
+        raise ImportError(
+            "Reading DICOM files needs pydicom: pip install pydicom "
+            "(or pip install skal-cxr[dicom])."
+        ) from exc
+    return pydicom
+
+
+def read_dicom_header(path):
+    """A DICOM file's attributes, without its pixel data.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dataset : pydicom.Dataset
+    """
+    return _pydicom().dcmread(path, stop_before_pixels=True)
+
+
+def dicom_values(path, *, max_pixels=None):
+    """Decode a DICOM image's values before any display window.
+
+    The one DICOM decoder of the package. Refuses, naming the file, a file
+    without pixel data, colour and multi-frame images, a ``RescaleSlope``
+    of 0 (every pixel the same value) and images larger than the limit
+    (checked from ``Rows``, ``Columns`` and ``NumberOfFrames`` before
+    decoding). A ``PALETTE COLOR`` image is shown through its palette and
+    converted to grayscale (ITU-R 601-2 luma); any other has the modality
+    LUT (``RescaleSlope`` / ``RescaleIntercept``) applied.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_pixels : int or None, default=None
+        Largest image decoded; ``None`` for :func:`max_image_pixels`.
+
+    Returns
+    -------
+    dataset : pydicom.Dataset
+        The file's attributes (with its pixel data).
+    values : ndarray of shape (H, W)
+        Palette luma (float64), or the values after the modality LUT (the
+        dtype pydicom gives: integers without a rescale).
+    photometric : str
+        ``PhotometricInterpretation`` in capitals (``"MONOCHROME1"``, ...).
+    """
+    pydicom = _pydicom()
+    apply_color_lut, apply_modality_lut, _ = _pixel_luts()
     ds = pydicom.dcmread(path)
     if "PixelData" not in ds:
         raise ValueError("DICOM file has no pixel data.")
@@ -212,6 +316,7 @@ def read_dicom(path):
         int(ds.get("Rows", 0) or 0),
         int(ds.get("Columns", 0) or 0),
         int(ds.get("NumberOfFrames", 1) or 1),
+        max_pixels=max_pixels,
     )
     photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
     if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
@@ -224,9 +329,34 @@ def read_dicom(path):
         raise ValueError(f"DICOM image is not a single 2-D frame (shape {arr.shape}).")
     if photometric == "PALETTE COLOR":
         rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
-        arr = rgb @ np.array([0.299, 0.587, 0.114])
-    else:
-        arr = apply_modality_lut(arr, ds)
+        return ds, rgb @ np.array([0.299, 0.587, 0.114]), photometric
+    # as pydicom gives it (an integer array indexes a VOI lookup table)
+    return ds, apply_modality_lut(arr, ds), photometric
+
+
+def read_dicom(path, *, max_pixels=None):
+    """Read a DICOM image as displayed, min-max scaled to ``[0, 1]``.
+
+    Decodes with :func:`dicom_values` (modality LUT, or the palette of a
+    ``PALETTE COLOR`` image), then applies the VOI LUT or window
+    (``WindowCenter`` / ``WindowWidth``; the first window when several are
+    given), inverts ``MONOCHROME1`` so that dense tissue is bright, and maps
+    the minimum to 0 and the maximum to 1 (a constant image becomes 0).
+    The files :func:`dicom_values` refuses are refused, naming the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_pixels : int or None, default=None
+        Largest image decoded; ``None`` for :func:`max_image_pixels`.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W), dtype float32
+    """
+    ds, arr, photometric = dicom_values(path, max_pixels=max_pixels)
+    if photometric != "PALETTE COLOR":
+        apply_voi_lut = _pixel_luts()[2]
         arr = np.asarray(apply_voi_lut(arr, ds, index=0), dtype=np.float64)
     if photometric == "MONOCHROME1":
         arr = arr.max() - arr

@@ -19,8 +19,15 @@ from PIL import Image
 
 from ..datasets._csv import read_csv_table
 from ..datasets._image_folder import _is_missing
-from ..datasets._image_io import check_pixel_limit, is_dicom
+from ..datasets._image_io import (
+    _pixel_luts,
+    check_pixel_limit,
+    dicom_values,
+    is_dicom,
+    read_dicom_header,
+)
 from ..datasets._paths import repeated_files, resolve_image_name
+from ..datasets._sources import IMAGE_SUFFIXES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -36,8 +43,6 @@ __all__ = [
 
 #: DICOM attributes the page's film panel shows by default (keywords).
 HEADER_TAGS = ("ViewPosition", "PatientAge", "PatientSex", "StudyDate", "Modality")
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 
 
 def _inside(path, root):
@@ -122,41 +127,18 @@ def file_sha256(path):
 
 
 def _dicom_pixels(path):
-    import pydicom
-
-    try:
-        from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
-    except ImportError:  # pydicom < 3
-        from pydicom.pixel_data_handlers.util import (
-            apply_color_lut,
-            apply_modality_lut,
-            apply_voi_lut,
-        )
-
-    ds = pydicom.dcmread(path)
-    check_pixel_limit(
-        path,
-        int(ds.get("Rows", 0) or 0),
-        int(ds.get("Columns", 0) or 0),
-        int(ds.get("NumberOfFrames", 1) or 1),
-    )
-    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-    if photometric != "PALETTE COLOR" and "RescaleSlope" in ds and float(ds.RescaleSlope) == 0:
-        raise ValueError(f"{path}: RescaleSlope is 0, which makes every pixel the same value.")
-    arr = ds.pixel_array
-    if arr.ndim != 2:
-        raise ValueError(f"DICOM image is not a single 2-D grayscale frame (shape {arr.shape}).")
+    ds, arr, photometric = dicom_values(path)
     if photometric == "PALETTE COLOR":  # shown through its palette, as the model sees it
-        rgb = np.asarray(apply_color_lut(arr, ds), dtype=np.float64)
-        return rgb @ np.array([0.299, 0.587, 0.114]), [], False
-    arr = apply_modality_lut(arr, ds)
+        return arr, [], False
     windows = []
     if "VOILUTSequence" in ds:  # a lookup table: apply it, then show its full range
+        apply_voi_lut = _pixel_luts()[2]
         arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
     elif "WindowCenter" in ds and "WindowWidth" in ds:
+        from pydicom.multival import MultiValue
 
         def values(v):
-            return list(v) if isinstance(v, pydicom.multival.MultiValue) else [v]
+            return list(v) if isinstance(v, MultiValue) else [v]
 
         names = (
             values(ds.WindowCenterWidthExplanation) if "WindowCenterWidthExplanation" in ds else []
@@ -164,8 +146,7 @@ def _dicom_pixels(path):
         for k, (c, w) in enumerate(zip(values(ds.WindowCenter), values(ds.WindowWidth))):
             name = str(names[k]).strip() if k < len(names) else ""
             windows.append((float(c), float(w), name or f"window {k + 1}"))
-    mono1 = str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-    return np.asarray(arr, dtype=np.float64), windows, mono1
+    return np.asarray(arr, dtype=np.float64), windows, photometric == "MONOCHROME1"
 
 
 def display_pixels(path, presets=False):
@@ -289,9 +270,7 @@ def film_context(image_dir, rows, csv_path=None, image_column="filename", date_c
         date = dates.get(rel)
         path = Path(image_dir) / rel
         if (patient is None or date is None) and is_dicom(path):
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds = read_dicom_header(path)
             patient = patient or (str(ds.get("PatientID", "")).strip() or None)
             date = date or (str(ds.get("StudyDate", "")).strip() or None)
         out.append((patient, date))
@@ -306,10 +285,9 @@ def header_values(path, tags=HEADER_TAGS):
     """
     if not is_dicom(path):
         return []
-    import pydicom
+    ds = read_dicom_header(path)
     from pydicom.datadict import dictionary_description
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
     out = []
     for keyword in tags:
         value = ds.get(keyword)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import Integers, Options, check_values
-from ..datasets._agreement import CONSENSUS
 from ..datasets._image_io import check_image_size
+from ..datasets._sources import LABELING_CONSENSUS
 from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
@@ -271,10 +271,8 @@ def init_project(
     stop_set_size, stop_window = checked["stop_set_size"], checked["stop_window"]
     random_state, n_jobs = checked["random_state"], checked["n_jobs"]
     adjudicate_spread = checked["adjudicate_spread"]
-    if consensus not in CONSENSUS + ("adjudicate",):
-        raise LabelingError(
-            f"consensus must be one of {CONSENSUS + ('adjudicate',)}; got {consensus!r}."
-        )
+    if consensus not in LABELING_CONSENSUS:
+        raise LabelingError(f"consensus must be one of {LABELING_CONSENSUS}; got {consensus!r}.")
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:

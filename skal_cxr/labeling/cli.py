@@ -57,6 +57,7 @@ def _add_connection(p, *, auth=True):
 
 def add_label_parser(sub, list_of_str):
     """Register the ``label`` command on the ``skal-cxr`` subparsers ``sub``."""
+    from ..datasets._sources import LABELING_CONSENSUS
     from ._app import HOST, PORT
     from ._init import init_project
     from ._settings import COLD_STARTS
@@ -185,7 +186,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument(
         "--consensus",
-        choices=["majority", "mean", "max", "adjudicate"],
+        choices=list(LABELING_CONSENSUS),
         default=D["consensus"],
         help=f"how several raters' labels become one ({D['consensus']}); adjudicate: "
         "disagreements wait for an adjudicator's decision",

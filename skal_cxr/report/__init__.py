@@ -18,11 +18,15 @@ The statistics are small pure functions of the records
 (:func:`area_under_learning_curve`, :func:`labels_to_reach`,
 :func:`paired_comparison`, :func:`learning_curves`, :func:`summarize`), kept
 apart from the files and plots, so that every number of the report can be
-recomputed from the records.
+recomputed from the records. The paired statistics (:func:`paired_tests`,
+:func:`paired_by_seed`, :func:`holm`, :func:`with_holm`) are the ones the
+studies under ``benchmarks/`` use too.
 Only *complete* runs (every planned round recorded) enter the summary.
 """
 
+from ._format import format_value
 from ._headline import headline, labels_to_target
+from ._paired import bootstrap_ci, holm, paired_by_seed, paired_tests, with_holm
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
     FINAL_METRICS,
@@ -46,4 +50,10 @@ __all__ = [
     "FINAL_METRICS",
     "headline",
     "labels_to_target",
+    "paired_tests",
+    "paired_by_seed",
+    "bootstrap_ci",
+    "holm",
+    "with_holm",
+    "format_value",
 ]

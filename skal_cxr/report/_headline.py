@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from ._format import format_value
+from ._paired import bootstrap_ci
 from ._statistics import labels_to_reach, paired_comparison
 
 __all__ = ["labels_to_target", "headline"]
@@ -75,8 +77,7 @@ def labels_to_target(
         censored += n is None
         per_seed[s] = censored_at if n is None else n
     values = np.array([per_seed[s] for s in seeds], dtype=float)
-    boot = np.random.default_rng(random_state).choice(values, (n_boot, len(values)))
-    low, high = np.percentile(boot.mean(axis=1), [2.5, 97.5])
+    low, high = bootstrap_ci(values, n_boot=n_boot, random_state=random_state)
     return {
         "per_seed": per_seed,
         "censored": censored,
@@ -155,7 +156,7 @@ def headline(curves, baselines, *, fraction=0.98, metric="auroc", label="AUROC")
             p = test["p_ttest"]
             text += (
                 f"; random needed {_phrase(reference)}"
-                f" (paired t-test p = {'–' if math.isnan(p) else f'{p:.2g}'})"
+                f" (paired t-test p = {format_value(p, spec='.2g')})"
             )
         lines.append(text + ".")
     if not lines and reference is not None:

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import math
 import warnings
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from .._atomic import atomic_write, replacing
 from .._results import REPORT_FILES, RecordsWarning, own_files, read_config, read_records
+from ._format import format_value as _fmt
 from ._headline import headline
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
@@ -80,14 +80,6 @@ def plot_learning_curves(curves, baselines, metrics, path, *, n_pool=None):
     axes[0].legend(fontsize=8)
     fig.suptitle("Learning curves: mean over seeds, band = ±1 SD")
     fig.savefig(path, dpi=110)
-
-
-def _fmt(value, digits=3):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _initial_text(config):

@@ -6,10 +6,11 @@ number of a report can be recomputed from ``records/*.jsonl``. Only
 """
 
 import math
-import warnings
 
 import numpy as np
-from scipy import stats
+
+from ._format import format_value
+from ._paired import paired_tests
 
 __all__ = [
     "summarize",
@@ -95,6 +96,8 @@ def labels_to_reach(n_labeled, values, target):
 def paired_comparison(values, reference):
     """Paired tests of per-seed values against a reference strategy.
 
+    The report's view of :func:`~skal_cxr.report.paired_tests`.
+
     Parameters
     ----------
     values, reference : array-like of shape (n_seeds,)
@@ -104,9 +107,10 @@ def paired_comparison(values, reference):
     -------
     result : dict
         ``mean_diff``, ``n``, ``p_wilcoxon`` (two-sided Wilcoxon signed-rank
-        test, exact for small ``n``) and ``p_ttest`` (two-sided paired
-        t-test); a p-value is NaN when it cannot be computed (fewer than two
-        pairs, all differences zero).
+        test, exact, on the nonzero differences) and ``p_ttest`` (two-sided
+        paired t-test). Every difference zero gives both p-values 1.0; a
+        p-value is NaN when it cannot be computed (no pairs; the t-test also
+        for one pair or a constant nonzero difference).
 
     Notes
     -----
@@ -114,25 +118,13 @@ def paired_comparison(values, reference):
     ``2 / 2**n``: 0.25 for 3 seeds, 0.0625 for 5, so at least 6 seeds are
     needed for ``p < 0.05``. The t-test assumes normal differences.
     """
-    values = np.asarray(values, dtype=float)
-    reference = np.asarray(reference, dtype=float)
-    diff = values - reference
-    out = {
-        "mean_diff": float(diff.mean()) if len(diff) else float("nan"),
-        "n": int(len(diff)),
-        "p_wilcoxon": float("nan"),
-        "p_ttest": float("nan"),
+    test = paired_tests(values, reference)
+    return {
+        "mean_diff": test["diff"],
+        "n": test["n"],
+        "p_wilcoxon": test["p_wilcoxon"],
+        "p_ttest": test["p_t"],
     }
-    if len(diff) < 2 or np.allclose(diff, 0):
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            out["p_wilcoxon"] = float(stats.wilcoxon(values, reference).pvalue)
-        except ValueError:
-            pass
-        out["p_ttest"] = float(stats.ttest_rel(values, reference).pvalue)
-    return out
 
 
 def learning_curves(records, schedule):
@@ -312,7 +304,8 @@ def verdict_vs_random(row, alpha=0.05):
     """
     diff, p_t = row["aulc_diff_vs_random"], row["p_ttest"]
     tests = (
-        f"(paired t-test p = {_fmt_p(p_t)}, Wilcoxon p = {_fmt_p(row['p_wilcoxon'])}, "
+        f"(paired t-test p = {format_value(p_t, spec='.2g')}, "
+        f"Wilcoxon p = {format_value(row['p_wilcoxon'], spec='.2g')}, "
         f"{row['n_seeds']} seeds)"
     )
     if diff is None or math.isnan(diff):
@@ -322,7 +315,3 @@ def verdict_vs_random(row, alpha=0.05):
     if diff > 0:
         return f"{row['strategy']} did not beat random significantly: AULC {diff:+.4f} {tests}."
     return f"{row['strategy']} did not beat random: AULC {diff:+.4f} {tests}."
-
-
-def _fmt_p(p):
-    return "–" if p is None or math.isnan(p) else f"{p:.2g}"

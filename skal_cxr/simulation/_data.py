@@ -9,6 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from .._lazy import ImageRows, take_rows
 from .._validation import check_images, encode_labels, labels_1d, mark_checked
+from ..datasets._sources import FOLDER_OPTIONS
 from ..exceptions import ConfigError, DataError
 
 __all__ = ["SimulationData", "DataError", "FOLDER_OPTIONS", "load_simulation_data"]
@@ -205,25 +206,6 @@ def _load_medmnist(spec):
         ordinal=n_classes == 2,
         split="dataset",
     )
-
-
-#: Options of ``load_image_folder`` a data spec may set (the CLI's folder options).
-FOLDER_OPTIONS = (
-    "image_column",
-    "label_columns",
-    "score_column",
-    "bins",
-    "classes",
-    "consensus",
-    "group_column",
-    "image_size",
-    "on_error",
-    "duplicates",
-    "encoding",
-    "delimiter",
-    "cache_dir",
-    "verify_cache",
-)
 
 
 def _load_folder(spec):
