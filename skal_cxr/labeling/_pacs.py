@@ -10,6 +10,7 @@ credentials again from a file or an environment variable.
 """
 
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -286,12 +287,14 @@ def export_dicom(
         The project.
     out_dir : path-like
         The folder the reports are written to, ``<SOP Instance UID>.dcm``
-        (created).
+        (created), readable by their owner only.
     stow : str, default=None
         A DICOMweb root to send the reports to with STOW-RS (the project's
         own server, usually). When the project keeps hashed patient ids, the
-        patient attributes of each report are looked up there (QIDO-RS, in
-        memory only), so that the PACS files the report with its patient.
+        reports sent take the patient attributes the server holds for their
+        study (QIDO-RS), so that the PACS files each report with its
+        patient; those are held in memory only: the reports written to
+        ``out_dir`` carry the hashed ids, like the rest of the project.
     auth : {None, "basic", "bearer"}, default=None
         How to authenticate with ``stow``; ``None`` takes a DICOMweb
         project's own scheme.
@@ -330,7 +333,7 @@ def export_dicom(
     raters = _standing_raters(project)
     version = _model_version(project)
     lookup = _PatientLookup(stow, session) if stow and source.get("hash_patient_ids") else None
-    reports = []
+    reports, sent = [], []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         path = project.image_path(str(image_id))
         try:
@@ -343,24 +346,24 @@ def export_dicom(
                 f"image {image_id} ({path.name}) is not a DICOM instance; "
                 "export --to-dicom needs DICOM images."
             ) from None
-        patient = lookup(header.StudyInstanceUID) if lookup else None
-        reports.append(
-            make_label_sr(
-                header,
-                project.classes[code],
-                code,
-                raters=raters.get(str(image_id), []) or ["unknown"],
-                model_version=version,
-                patient=patient,
-                project=project.name,
-            )
+        report = functools.partial(
+            make_label_sr,
+            header,
+            project.classes[code],
+            code,
+            raters=raters.get(str(image_id), []) or ["unknown"],
+            model_version=version,
+            project=project.name,
         )
+        reports.append(report())  # the stored header's patient: hashed when hashing
+        if lookup is not None:  # the PACS's own patient, for the server only
+            sent.append(report(patient=lookup(header.StudyInstanceUID)))
     for sr in reports:
-        write_sr(sr, out_dir)
+        write_sr(sr, out_dir, mode=0o600)
     stored = 0
     if stow is not None and reports:
         try:
-            stored = stow_srs(stow, reports, session)
+            stored = stow_srs(stow, sent or reports, session)
         except DicomwebError as exc:
             raise LabelingError(str(exc)) from None
     return len(reports), stored

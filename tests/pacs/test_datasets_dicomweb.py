@@ -84,12 +84,18 @@ def test_paging_follows_a_server_cap():
         return items[offset : offset + min(limit, 60)]
 
     assert list(_dicomweb._paged(capped, 200)) == items
-    assert asked == [0, 60, 120]  # the last page (30) is short: no empty page asked for
+    assert asked == [0, 60, 120, 150]  # a short page may be a cap: until an empty page
     asked.clear()
     assert list(_dicomweb._paged(capped, 10)) == items  # pages of the size asked for
     assert asked[-1] == 150  # ... until an empty one
-    asked.clear()
-    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items[:7]
+    # a cap of any size, even below the old threshold of 50
+    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items
+
+
+def test_paging_stops_at_a_server_that_ignores_the_offset():
+    items = list(range(30))
+    with pytest.warns(UserWarning, match="ignores the offset"):
+        assert list(_dicomweb._paged(lambda o, n: items[:7], 200)) == items[:7]
 
 
 # --- credentials -------------------------------------------------------------------
