@@ -484,15 +484,15 @@ def test_a_server_cap_on_search_results_is_not_silent(capped_orthanc, capped_sec
 
 def test_a_cap_that_cannot_be_worked_around_is_reported(capped_orthanc, capped_secret, tmp_path):
     orthanc = capped_orthanc
-    same_day = _films(12, 16, "DAY", date="20240105")
-    for ds in same_day:
-        ds.StudyDate = ds.SeriesDate = "20240105"
-    orthanc.upload(same_day)
+    films = _films(16, 16, "DAY")
+    for k, ds in enumerate(films):  # 12 films of one day: more than the cap of 8
+        ds.StudyDate = ds.SeriesDate = "20240105" if k < 12 else "20240301"
+    orthanc.upload(films)
     with pytest.warns(UserWarning, match="capped") as caught:
         project = _init(orthanc, tmp_path / "p", capped_secret, query=None)
-    message = str(caught[0].message)
-    assert "\n" not in message and "20240105" in message
-    assert project.n_images() == 8
+    (message,) = [str(w.message) for w in caught if "capped" in str(w.message)]
+    assert "\n" not in message and "StudyDate 20240105" in message
+    assert project.n_images() == 8 + 4  # the day's 8 the server answers, and the other day's
 
 
 def test_export_to_dicom_needs_dicom_images(tmp_path):
