@@ -239,11 +239,7 @@ def fetch_dicomweb(
                 "kind": "vanished",
                 "reason": "vanished: its file left the store and the server no longer lists it",
             }
-    listed = [
-        item
-        for item in listed
-        if skipped.get(item["sop"], {}).get("kind") != "no image"
-    ]
+    listed = [item for item in listed if skipped.get(item["sop"], {}).get("kind") != "no image"]
     todo = [item for item in listed if not (folder / f"{item['sop']}.dcm").exists()]
     refused = _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress)
     fsync_dir(folder)

@@ -453,7 +453,8 @@ def test_refused_and_vanished_instances_never_block_a_pull(
     assert pull_dicomweb(open_project(path), credentials_env="SKAL_TEST_PACS") == 2
     assert pull_dicomweb(open_project(path), credentials_env="SKAL_TEST_PACS") == 0
     out = _status(path, capsys)
-    assert any(str(big[1].SOPInstanceUID) in line and "vanished" in line for line in out.splitlines())
+    lines = out.splitlines()
+    assert any(str(big[1].SOPInstanceUID) in line and "vanished" in line for line in lines)
     # a raised limit: the next pull takes the refused film that is still there
     monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", str(100 * 100))
     project = open_project(path)
