@@ -522,7 +522,7 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
                 _paged(
                     lambda offset, limit: client().search_for_studies(
                         search_filters=part or None,
-                        fields=["StudyDate"],
+                        fields=["StudyDate", "NumberOfStudyRelatedInstances"],
                         offset=offset,
                         limit=limit,
                     ),
@@ -531,27 +531,31 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             )
 
         studies = _uncapped(run, study_filters, lambda s: _value(s, "StudyDate"), url)
-        dates = {
-            check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"): str(
-                _value(s, "StudyDate") or ""
-            )
-            for s in studies
-        }
+        dates, sizes = {}, {}
+        for s in studies:
+            uid = check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID")
+            dates[uid] = str(_value(s, "StudyDate") or "")
+            sizes[uid] = _value(s, "NumberOfStudyRelatedInstances")
         filters = {**series_filters, **instance_filters}
 
         def instances_of(uid):
-            return list(
-                records(
-                    _paged(
-                        lambda offset, limit: client().search_for_instances(
-                            uid, search_filters=filters or None, offset=offset, limit=limit
-                        ),
-                        page_size,
+            found = list(
+                _paged(
+                    lambda offset, limit: client().search_for_instances(
+                        uid, search_filters=filters or None, offset=offset, limit=limit
                     ),
-                    uid,
-                    dates[uid],
+                    page_size,
                 )
             )
+            size = sizes[uid]
+            if not filters and isinstance(size, int) and len(found) < size:
+                warnings.warn(
+                    f"DICOMweb server {url} listed {len(found)} of the {size} instances of "
+                    f"study {uid} (a cap on its answers): the others are missing; raise the "
+                    "server's limit (Orthanc: LimitFindInstances).",
+                    stacklevel=2,
+                )
+            return list(records(found, uid, dates[uid]))
 
         return [
             item

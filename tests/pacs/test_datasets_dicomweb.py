@@ -460,3 +460,32 @@ def test_an_instance_gone_before_its_retrieval_is_skipped(
     orthanc.upload(films[2:3])  # back: retrieved again, no longer skipped
     pool = _fetch(orthanc, secret_file, tmp_path / "store")
     assert len(pool) == 6 and pool.records[-1]["sop"] == gone and pool.skipped == {}
+
+
+def test_a_study_larger_than_a_server_cap_is_reported(capped_orthanc, tmp_path, monkeypatch):
+    import requests
+    from _orthanc import make_cr_films
+    from dicomweb_client.api import DICOMwebClient
+
+    from skal_cxr.datasets import make_cxr_phantoms
+
+    X, _ = make_cxr_phantoms(12, image_size=16, random_state=0)
+    films = make_cr_films(X, n_patients=1, studies_per_patient=12)
+    for ds in films:  # one study of 12 films: more than the cap of 8
+        ds.StudyInstanceUID, ds.StudyDate = films[0].StudyInstanceUID, films[0].StudyDate
+    capped_orthanc.upload(films)
+    search = DICOMwebClient.search_for_instances
+
+    def refused(self, study_instance_uid=None, *args, **kwargs):
+        if study_instance_uid is None:
+            answer = requests.Response()
+            answer.status_code, answer.reason = 404, "Not Found"
+            raise requests.HTTPError(response=answer)
+        return search(self, study_instance_uid, *args, **kwargs)
+
+    monkeypatch.setattr(DICOMwebClient, "search_for_instances", refused)
+    secret = tmp_path / "secret"
+    secret.write_text(f"{capped_orthanc.username}:{capped_orthanc.password}")
+    with pytest.warns(UserWarning, match="listed 8 of the 12 instances of study") as caught:
+        pool = _fetch(capped_orthanc, secret, tmp_path / "store")
+    assert len(pool) == 8 and "\n" not in str(caught[0].message)
