@@ -146,6 +146,11 @@ def fetch_dicomweb(
     - incremental: called again with the same query, it retrieves only the
       instances that arrived on the server since; earlier instances keep
       their place in :attr:`DicomwebPool.records`.
+    - never blocked by one instance: one the server lists but no longer
+      sends (HTTP 404 or 410), one without pixel data, and one whose file
+      left the store while the server no longer lists it, is left out of
+      the pool and recorded with its reason (:attr:`DicomwebPool.skipped`);
+      a vanished instance the server lists again is retrieved again.
 
     Nothing is written before the server has answered the first search, so
     wrong credentials or a wrong URL leave no folder behind. Patient ids and
