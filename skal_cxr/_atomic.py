@@ -48,7 +48,7 @@ def _fsync_file(path):
 
 
 @contextmanager
-def replacing(path, suffix=""):
+def replacing(path, suffix="", mode=None):
     """A temporary path to write; on success it replaces ``path`` (see the guarantee above).
 
     For writers that take a file name (``joblib.dump``, ``savefig``). If the
@@ -61,6 +61,11 @@ def replacing(path, suffix=""):
     suffix : str, default=""
         Appended to the temporary name, for writers that choose a format by
         the extension (``".png"``).
+    mode : int, default=None
+        Permissions of the new file (``0o600``: its owner's only). The
+        temporary file is created with them before the writer opens it, so
+        the content is never readable by others; ``None`` leaves them to the
+        umask.
 
     Yields
     ------
@@ -70,7 +75,13 @@ def replacing(path, suffix=""):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp{suffix}")
     try:
+        if mode is not None:
+            tmp.unlink(missing_ok=True)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+            os.chmod(tmp, mode)  # whatever the umask
         yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)  # a writer may have made the file anew
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -79,7 +90,7 @@ def replacing(path, suffix=""):
     fsync_dir(path.parent)
 
 
-def atomic_write(path, data, encoding="utf-8"):
+def atomic_write(path, data, encoding="utf-8", mode=None):
     """Replace ``path`` with ``data`` atomically and durably (see the guarantee above).
 
     Parameters
@@ -90,8 +101,10 @@ def atomic_write(path, data, encoding="utf-8"):
         The new content (text is encoded with ``encoding``, newlines kept).
     encoding : str, default="utf-8"
         Encoding of text.
+    mode : int, default=None
+        Permissions of the new file (see :func:`replacing`).
     """
     if isinstance(data, str):
         data = data.encode(encoding)
-    with replacing(path) as tmp, open(tmp, "wb") as f:
+    with replacing(path, mode=mode) as tmp, open(tmp, "wb") as f:
         f.write(data)

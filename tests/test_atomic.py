@@ -42,3 +42,18 @@ def test_the_temporary_is_hidden_in_the_same_folder_and_keeps_a_suffix(tmp_path)
         assert tmp.suffix == ".png"
         tmp.write_bytes(b"png")
     assert (tmp_path / "curves.png").read_bytes() == b"png"
+
+
+def test_atomic_write_with_a_mode_never_exposes_the_content(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "secret.txt", "x", mode=0o600)
+        with replacing(tmp_path / "other.bin", mode=0o600) as tmp:
+            assert oct(tmp.stat().st_mode & 0o777) == oct(0o600)  # before a byte is written
+            tmp.write_bytes(b"y")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "secret.txt").stat().st_mode & 0o777) == oct(0o600)
+    assert oct((tmp_path / "other.bin").stat().st_mode & 0o777) == oct(0o600)

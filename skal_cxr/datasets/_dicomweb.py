@@ -11,6 +11,7 @@ nothing more, and one-line errors (:class:`DicomwebError`) for the ways a
 server can fail. Retrieval into a local store is in ``_dicomweb_store``.
 """
 
+import datetime
 import os
 import re
 import threading
@@ -328,20 +329,127 @@ def check_uid(uid, what):
     return uid
 
 
-#: A page shorter than this is the last one. A longer page, though shorter than
-#: the page size asked for, may be a server's cap: the next page is asked for.
-_SURELY_LAST = 50
-
-
 def _paged(search, page_size):
-    """Every result of ``search(offset, limit)``, asked for page by page."""
-    offset = 0
+    """Every result of ``search(offset, limit)``, asked for page by page until an empty page.
+
+    A page shorter than ``page_size`` is not taken for the last one: servers
+    cap their answers below the size asked for (dcm4chee, the cloud archives,
+    Orthanc's ``LimitFindInstances``), so the next page is asked for. A server
+    that answers the same page whatever the offset is read once, with a
+    one-line warning.
+    """
+    offset, previous = 0, None
     while True:
         page = search(offset, page_size)
-        yield from page
-        if not page or len(page) < min(page_size, _SURELY_LAST):
+        if not page:
             return
+        if page == previous:
+            warnings.warn(
+                f"a DICOMweb server answers the same {len(page)} results whatever the "
+                "offset (it ignores the offset): only those are read.",
+                stacklevel=2,
+            )
+            return
+        yield from page
         offset += len(page)
+        previous = page
+
+
+def _date(text):
+    """A ``YYYYMMDD`` string as a date, or None."""
+    try:
+        return datetime.datetime.strptime(str(text), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _date_bounds(value):
+    """``(first, last)`` dates of a QIDO StudyDate value (None: open), or None if not a range."""
+    if value is None:
+        return (None, None)
+    first, sep, last = str(value).partition("-")
+    if not sep:
+        first = last = str(value)
+    bounds = tuple(_date(v) if v else None for v in (first, last))
+    if any(v and b is None for v, b in zip((first, last), bounds)):
+        return None  # a wildcard or a time: not split
+    return bounds
+
+
+def _qido_range(first, last):
+    text = "%Y%m%d"
+    if first == last:
+        return first.strftime(text)
+    return f"{first.strftime(text) if first else ''}-{last.strftime(text) if last else ''}"
+
+
+def _split_dates(search, dates):
+    """Two searches that split ``search``'s StudyDate range between the ``dates`` found.
+
+    Returns ``None`` when the range is one day (or not a plain date range).
+    """
+    bounds = _date_bounds(search.get("StudyDate"))
+    found = sorted({d for d in map(_date, dates) if d is not None})
+    if bounds is None or not found:
+        return None
+    first, last = bounds
+    if first is not None and first == last:
+        return None
+    day = datetime.timedelta(days=1)
+    if len(found) >= 2:
+        cut = found[(len(found) - 1) // 2]  # the first half ends on the lower median
+    elif last is None or found[0] < last:
+        cut = found[0]
+    else:
+        cut = found[0] - day  # everything found is on the range's last day
+    return (
+        {**search, "StudyDate": _qido_range(first, cut)},
+        {**search, "StudyDate": _qido_range(cut + day, last)},
+    )
+
+
+def _uncapped(run, search, date_of, url):
+    """Every result of ``search``, read around a server's cap on its answers.
+
+    A server may answer at most N results to a search and nothing past them,
+    whatever the offset (Orthanc's ``LimitFindInstances`` /
+    ``LimitFindResults``). ``run(search)`` lists a search's results (paged);
+    the search is then split in two at the median study date of what it
+    found: halves finding more than the whole show a cap, and every search
+    answering as many results as that cap is split again, until each answers
+    fewer. A one-day search that still reaches the cap cannot be split: a
+    one-line warning names the day, and its results are kept.
+
+    Returns
+    -------
+    results : list
+        The union of the searches' results (with repeats).
+    """
+    found = run(search)
+    results, pending, cap = list(found), [(search, found)], None
+    while pending:
+        part, got = pending.pop()
+        if not got or (cap is not None and len(got) < cap):
+            continue
+        halves = _split_dates(part, [date_of(item) for item in got])
+        if halves is None:
+            if cap is not None:
+                warnings.warn(
+                    f"DICOMweb server {url} capped its answer to a search at {cap} results "
+                    f"and it cannot be split further (StudyDate {part.get('StudyDate')}): "
+                    "images of that day may be missing; raise the server's limit "
+                    "(Orthanc: LimitFindInstances, LimitFindResults).",
+                    stacklevel=3,
+                )
+            continue
+        split = [run(half) for half in halves]
+        results += split[0] + split[1]
+        if cap is None:
+            if len(split[0]) + len(split[1]) <= len(got):
+                continue  # the halves find nothing more: no cap shows
+            cap = len(got)
+        pending += [(half, items) for half, items in zip(halves, split)]
+    return results
 
 
 def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=30):
@@ -352,9 +460,10 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
     studies (``/studies`` with the study attributes: dates, patient...), then
     each study's instances (``/studies/{uid}/instances`` with the series and
     instance attributes: modality, view...), by ``n_jobs`` threads. Results
-    are asked for in pages of ``page_size`` (``offset``/``limit``): a page
-    shorter than ``min(page_size, 50)`` ends the list, a longer one (a
-    server capping its answers below ``page_size``) is followed by the next.
+    are asked for in pages of ``page_size`` (``offset``/``limit``) until an
+    empty page, so a server capping its pages is read to the end; a server
+    that caps a search's whole answer (and cannot page past it) is read by
+    splitting the search by study date (see ``_uncapped``).
 
     Returns
     -------
@@ -388,52 +497,65 @@ def list_instances(url, session, searches, *, page_size=200, n_jobs=4, timeout=3
             }
 
     def everywhere(search):
-        return list(
-            records(
+        def run(part):
+            return list(
+                records(
+                    _paged(
+                        lambda offset, limit: client().search_for_instances(
+                            search_filters=part or None,
+                            fields=["StudyDate"],
+                            offset=offset,
+                            limit=limit,
+                        ),
+                        page_size,
+                    )
+                )
+            )
+
+        return _uncapped(run, search, lambda item: item["study_date"], url)
+
+    def study_by_study(search, pool):
+        study_filters, series_filters, instance_filters = _split_levels(search)
+
+        def run(part):
+            return list(
                 _paged(
-                    lambda offset, limit: client().search_for_instances(
-                        search_filters=search or None,
-                        fields=["StudyDate"],
+                    lambda offset, limit: client().search_for_studies(
+                        search_filters=part or None,
+                        fields=["StudyDate", "NumberOfStudyRelatedInstances"],
                         offset=offset,
                         limit=limit,
                     ),
                     page_size,
                 )
             )
-        )
 
-    def study_by_study(search, pool):
-        study_filters, series_filters, instance_filters = _split_levels(search)
-        studies = _paged(
-            lambda offset, limit: client().search_for_studies(
-                search_filters=study_filters or None,
-                fields=["StudyDate"],
-                offset=offset,
-                limit=limit,
-            ),
-            page_size,
-        )
-        dates = {
-            check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID"): str(
-                _value(s, "StudyDate") or ""
-            )
-            for s in studies
-        }
+        studies = _uncapped(run, study_filters, lambda s: _value(s, "StudyDate"), url)
+        dates, sizes = {}, {}
+        for s in studies:
+            uid = check_uid(_value(s, "StudyInstanceUID"), "StudyInstanceUID")
+            dates[uid] = str(_value(s, "StudyDate") or "")
+            sizes[uid] = _value(s, "NumberOfStudyRelatedInstances")
         filters = {**series_filters, **instance_filters}
 
         def instances_of(uid):
-            return list(
-                records(
-                    _paged(
-                        lambda offset, limit: client().search_for_instances(
-                            uid, search_filters=filters or None, offset=offset, limit=limit
-                        ),
-                        page_size,
+            found = list(
+                _paged(
+                    lambda offset, limit: client().search_for_instances(
+                        uid, search_filters=filters or None, offset=offset, limit=limit
                     ),
-                    uid,
-                    dates[uid],
+                    page_size,
                 )
             )
+            size = sizes[uid]
+            if not filters and isinstance(size, int) and len(found) < size:
+                warnings.warn(
+                    f"DICOMweb server {url} listed {len(found)} of the {size} instances of "
+                    f"study {uid} (a cap on its answers): the others are missing; raise the "
+                    "server's limit (Orthanc: LimitFindInstances).",
+                    stacklevel=2,
+                )
+            return list(records(found, uid, dates[uid]))
 
         return [
             item

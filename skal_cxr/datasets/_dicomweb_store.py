@@ -5,6 +5,7 @@ Layout of a store folder::
     registry.json              the pool: one record per instance, in registration order
     instances/<SOP UID>.dcm    one DICOM file per instance, as the server sent it
     patient-id-salt            the salt of the hashed patient ids (hash_patient_ids only)
+    skipped.json               instances left out of the pool, each with its reason
 
 Every instance file is written to a temporary name, synced and renamed into
 place, so a file under its final name is always complete: a retrieval that
@@ -14,6 +15,14 @@ instances again (QIDO-RS, cheap) and retrieves (WADO-RS) only those not yet
 in the store; new instances are appended to the registry, so earlier ones
 keep their place. The registry is written, atomically, only once every
 listed instance is in the store.
+
+An instance that cannot join the pool never blocks the others: one the
+server lists but no longer sends (HTTP 404 or 410), one without pixel data,
+and one that vanished (its file gone from the store and the server no longer
+listing it) is left out and recorded in ``skipped.json`` with its reason
+(:func:`skipped_instances`); a labeling project records there too the films
+it refuses to decode (too large, unreadable). A vanished instance listed
+again is retrieved again.
 """
 
 import hashlib
@@ -37,10 +46,19 @@ from ._dicomweb import (
 )
 from ._image_io import read_dicom_header
 
-__all__ = ["DicomwebPool", "build_dicomweb_cache", "fetch_dicomweb"]
+__all__ = [
+    "DicomwebPool",
+    "build_dicomweb_cache",
+    "fetch_dicomweb",
+    "skipped_instances",
+    "record_skipped",
+]
 
 _FORMAT = 1
 REGISTRY, INSTANCES, SALT = "registry.json", "instances", "patient-id-salt"
+SKIPPED = "skipped.json"
+#: Kinds of skipped instances; ``vanished`` ones are retried when the server lists them.
+SKIP_KINDS = ("vanished", "no image", "too large", "undecodable")
 # group 0010 elements kept (emptied or hashed) when patient ids are hashed
 _KEEP_PATIENT = {0x00100020, 0x00100010, 0x00100040}  # PatientID, PatientName, PatientSex
 
@@ -73,6 +91,9 @@ class DicomwebPool:
     n_fetched : int
         Instances retrieved by the call that returned this object (0 when
         opened from the folder).
+    skipped : dict
+        ``{sop: {"kind", "reason", ...}}``: the instances left out (see
+        :func:`skipped_instances`).
 
     Raises
     ------
@@ -90,6 +111,7 @@ class DicomwebPool:
         self.records = registry["instances"]
         self.files = [self.store_dir / r["file"] for r in self.records]
         self.n_fetched = 0
+        self.skipped = skipped_instances(self.store_dir)
 
     def __len__(self):
         return len(self.records)
@@ -125,6 +147,11 @@ def fetch_dicomweb(
     - incremental: called again with the same query, it retrieves only the
       instances that arrived on the server since; earlier instances keep
       their place in :attr:`DicomwebPool.records`.
+    - never blocked by one instance: one the server lists but no longer
+      sends (HTTP 404 or 410), one without pixel data, and one whose file
+      left the store while the server no longer lists it, is left out of
+      the pool and recorded with its reason (:attr:`DicomwebPool.skipped`);
+      a vanished instance the server lists again is retrieved again.
 
     Nothing is written before the server has answered the first search, so
     wrong credentials or a wrong URL leave no folder behind. Patient ids and
@@ -207,13 +234,30 @@ def fetch_dicomweb(
     for stale in folder.glob(".*.tmp"):
         stale.unlink(missing_ok=True)  # left by a killed retrieval
     salt = _salt(store_dir) if hash_patient_ids else None
-    known = {r["sop"]: r for r in (registry or {}).get("instances", [])}
+    skipped = skipped_instances(store_dir)
+    on_server = {item["sop"] for item in listed}
+    known = {}
+    for r in (registry or {}).get("instances", []):
+        if r["sop"] in on_server or (store_dir / r["file"]).exists():
+            known[r["sop"]] = r
+        else:
+            skipped[r["sop"]] = {
+                "kind": "vanished",
+                "reason": "vanished: its file left the store and the server no longer lists it",
+            }
+    listed = [item for item in listed if skipped.get(item["sop"], {}).get("kind") != "no image"]
     todo = [item for item in listed if not (folder / f"{item['sop']}.dcm").exists()]
-    _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress)
+    refused = _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress)
     fsync_dir(folder)
+    for sop in on_server:
+        if skipped.get(sop, {}).get("kind") == "vanished" and sop not in refused:
+            del skipped[sop]  # listed and retrieved again
+    skipped.update(refused)
     records = list(known.values())
     records += [
-        _record(folder / f"{item['sop']}.dcm", item) for item in listed if item["sop"] not in known
+        _record(folder / f"{item['sop']}.dcm", item)
+        for item in listed
+        if item["sop"] not in known and item["sop"] not in refused
     ]
     queries = list((registry or {}).get("queries", []))
     if (query or "") not in queries:
@@ -228,8 +272,9 @@ def fetch_dicomweb(
             "instances": records,
         },
     )
+    _write_skipped(store_dir, skipped)
     pool = DicomwebPool(store_dir)
-    pool.n_fetched = len(todo)
+    pool.n_fetched = len(todo) - len(refused)
     return pool
 
 
@@ -286,6 +331,39 @@ def build_dicomweb_cache(
     return cache, pool
 
 
+def skipped_instances(store_dir):
+    """The instances a store left out of its pool, each with its reason.
+
+    Parameters
+    ----------
+    store_dir : path-like
+        The store folder.
+
+    Returns
+    -------
+    skipped : dict
+        ``{sop: {"kind": ..., "reason": ...}}``, ``kind`` one of
+        ``SKIP_KINDS``; ``too large`` entries also hold ``pixels``.
+    """
+    return dict((_read_json(Path(store_dir) / SKIPPED) or {}).get("instances", {}))
+
+
+def _write_skipped(store_dir, skipped):
+    path = Path(store_dir) / SKIPPED
+    if skipped or path.exists():
+        _atomic_write_json(path, {"format": _FORMAT, "instances": skipped})
+
+
+def record_skipped(store_dir, add=None, remove=()):
+    """Record instances left out of the pool (``add``: ``{sop: entry}``), forget ``remove``."""
+    skipped = skipped_instances(store_dir)
+    skipped.update(add or {})
+    for sop in remove:
+        skipped.pop(sop, None)
+    _write_skipped(store_dir, skipped)
+    return skipped
+
+
 def _salt(store_dir):
     path = Path(store_dir) / SALT
     if not path.exists():
@@ -318,7 +396,7 @@ def _check_complete(ds, sop):
     if str(ds.get("SOPInstanceUID", "")) != sop:
         raise DicomwebError(f"the server answered another instance for {sop}.")
     if "PixelData" not in ds:
-        raise DicomwebError(f"instance {sop} has no pixel data (not an image).")
+        raise _Refused("no image", "no image: the instance has no pixel data")
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and not syntax.is_compressed and ds.get("BitsAllocated", 0) >= 8:
         expected = (
@@ -345,12 +423,27 @@ def _write_atomic(ds, path):
             pydicom.dcmwrite(tmp, ds, write_like_original=False)
 
 
+class _Refused(Exception):
+    """An instance that cannot join the pool, whatever the retries: ``kind`` and reason."""
+
+    def __init__(self, kind, reason):
+        super().__init__(reason)
+        self.kind = kind
+
+
 def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
-    """WADO-RS every instance of ``todo`` into ``folder``; stop at the first failure."""
+    """WADO-RS every instance of ``todo`` into ``folder``; stop at the first failure.
+
+    Returns ``{sop: entry}`` of the instances refused (gone from the server,
+    or without pixel data): those are skipped, not failures.
+    """
     import threading
+
+    import requests
 
     local = threading.local()
     failed = threading.Event()
+    refused = {}
 
     def one(item):
         if failed.is_set():  # another request failed: start no more
@@ -358,8 +451,19 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
         if not hasattr(local, "client"):
             local.client = make_client(url, session, timeout)
         try:
-            ds = local.client.retrieve_instance(item["study"], item["series"], item["sop"])
+            try:
+                ds = local.client.retrieve_instance(item["study"], item["series"], item["sop"])
+            except requests.HTTPError as exc:
+                code = exc.response.status_code if exc.response is not None else None
+                if code not in (404, 410):
+                    raise
+                raise _Refused(
+                    "vanished", f"vanished: listed by the server, but it answered HTTP {code}"
+                ) from None
             _check_complete(ds, item["sop"])
+        except _Refused as exc:
+            refused[item["sop"]] = {"kind": exc.kind, "reason": str(exc)}
+            return
         except BaseException:
             failed.set()
             raise
@@ -386,6 +490,7 @@ def _retrieve(url, session, todo, folder, salt, n_jobs, timeout, progress):
                 f"{why.rstrip('.')}; stopped after {done} of {len(todo)} new "
                 "instances (those are kept): run again to resume."
             ) from None
+    return refused
 
 
 def _record(path, item):

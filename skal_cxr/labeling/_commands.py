@@ -203,6 +203,10 @@ def _status(args):
         f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
         f"images never queued {stop['pool_left']})"
     )
+    if st.get("skipped"):
+        print(f"PACS films skipped (not in the pool): {len(st['skipped'])}")
+        for film in st["skipped"]:
+            print(f"  skipped {film['sop']}: {film['reason']}")
 
 
 def _backup(args):

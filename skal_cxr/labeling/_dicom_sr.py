@@ -205,14 +205,29 @@ def _person_name(rater):
     return (name[:63] or "rater") + "^"  # one component: the family name
 
 
-def write_sr(sr, folder):
-    """Write a report to ``folder/<SOP Instance UID>.dcm`` atomically; return the path."""
+def write_sr(sr, folder, mode=None):
+    """Write a report to ``folder/<SOP Instance UID>.dcm`` atomically; return the path.
+
+    Parameters
+    ----------
+    sr : pydicom.Dataset
+        The report.
+    folder : path-like
+        Where (created).
+    mode : int, default=None
+        The file's permissions (``0o600``: its owner's only); ``None``
+        leaves them to the umask.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
     from .._atomic import replacing
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sr.SOPInstanceUID}.dcm"
-    with replacing(path) as tmp:
+    with replacing(path, mode=mode) as tmp:
         try:
             sr.save_as(tmp, enforce_file_format=True)
         except TypeError:  # pydicom < 3

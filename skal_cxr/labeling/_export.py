@@ -6,12 +6,17 @@ and how it was reached, every rater's label, note and seconds, who skipped
 it, the round, queue and model that queried it and its acquisition score.
 The JSON-lines audit trail has every event in time order: rounds, labels and
 their withdrawals, assignments (handed out, skipped, expired), adjudications.
+Both name patients and raters: they are written readable by their owner only
+(``0o600``), as are the DICOM reports and the database backups.
 """
 
 import csv
 import json
 
 from .._atomic import atomic_write, replacing
+
+#: Permissions of every export: readable and writable by its owner only.
+EXPORT_MODE = 0o600
 
 __all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl", "WRITERS"]
 
@@ -125,7 +130,10 @@ def export_rows(project):
 def write_csv(project, path):
     """Write the labels CSV, replaced atomically; returns the number of rows."""
     header, rows = export_rows(project)
-    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with (
+        replacing(path, mode=EXPORT_MODE) as tmp,
+        open(tmp, "w", newline="", encoding="utf-8") as f,
+    ):
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
@@ -167,7 +175,11 @@ def audit_events(project):
 def write_jsonl(project, path):
     """Write the audit trail as JSON lines, replaced atomically; returns the number of events."""
     events = audit_events(project)
-    atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
+    atomic_write(
+        path,
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
+        mode=EXPORT_MODE,
+    )
     return len(events)
 
 

@@ -7,21 +7,30 @@ cache and the app are the same. Its configuration records the server's URL,
 the query, the authentication scheme and whether patient ids are hashed;
 never a secret: every command that talks to the server reads the
 credentials again from a file or an environment variable.
+
+A film the project cannot use never blocks the others: one larger than the
+pixel limit (:func:`skal_cxr.datasets.max_image_pixels`), one that cannot be
+decoded, or one that vanished from the server, is left out of the pool and
+recorded with its reason in the store's ``skipped.json``
+(:func:`skipped_films`; ``skal-cxr label status`` lists them). A later pull
+takes again the films refused as too large once the limit allows them.
 """
 
 import csv
+import functools
 import json
 from pathlib import Path
 
 from .._atomic import replacing
-from ..datasets import dicomweb_session, fetch_dicomweb
+from ..datasets import build_image_cache, dicomweb_session, fetch_dicomweb
+from ..datasets._dicomweb_store import record_skipped, skipped_instances
+from ..datasets._image_io import max_image_pixels
 from ..exceptions import DicomwebError, LabelingError
 from ._db import DB_FILE, transaction
 from ._init import init_project
-from ._pool import build_pool_cache
-from ._settings import DICOM_DIR
+from ._settings import DICOM_DIR, cache_dir
 
-__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb"]
+__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb", "skipped_films"]
 
 POOL_CSV = "pool.csv"
 
@@ -35,16 +44,84 @@ def _connection(auth, credentials_file, credentials_env, ca_bundle):
     }
 
 
-def _write_pool_csv(pool):
+def _write_pool_csv(pool, skipped):
     """The store's pool as the CSV a folder project reads: file and patient."""
     path = pool.store_dir / POOL_CSV
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["filename", "patient"])
         for record in pool.records:
-            # an instance without a PatientID is its study's own patient
-            writer.writerow([record["file"], record["patient"] or f"study:{record['study']}"])
+            if record["sop"] not in skipped:
+                # an instance without a PatientID is its study's own patient
+                writer.writerow([record["file"], _patient(record)])
     return path
+
+
+def _patient(record):
+    return record["patient"] or f"study:{record['study']}"
+
+
+def _check_headers(store_dir, records):
+    """``{sop: entry}`` of the ``records`` refused from their header: too large, unreadable."""
+    import pydicom
+
+    limit = max_image_pixels()
+    refused = {}
+    for record in records:
+        try:
+            ds = pydicom.dcmread(Path(store_dir) / record["file"], stop_before_pixels=True)
+            rows, columns = int(ds.Rows), int(ds.Columns)
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except Exception as exc:  # pydicom's many failures, a missing Rows...
+            refused[record["sop"]] = {
+                "kind": "undecodable",
+                "reason": f"undecodable: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+            }
+            continue
+        pixels = rows * columns * frames
+        if pixels > limit:
+            refused[record["sop"]] = {
+                "kind": "too large",
+                "pixels": pixels,
+                "reason": f"too large: {columns} x {rows}{f' x {frames}' if frames > 1 else ''}"
+                f" = {pixels:,} pixels, over the limit of {limit:,}",
+            }
+    return refused
+
+
+def _retryable(skipped):
+    """The skipped films a pull takes again: too large ones the pixel limit now allows."""
+    limit = max_image_pixels()
+    return {
+        sop
+        for sop, entry in skipped.items()
+        if entry.get("kind") == "too large" and entry.get("pixels", limit + 1) <= limit
+    }
+
+
+def skipped_films(project):
+    """The films of a DICOMweb project left out of its pool, each with its reason.
+
+    Parameters
+    ----------
+    project : LabelingProject
+        Any project (an empty list when it is not a DICOMweb project).
+
+    Returns
+    -------
+    skipped : list of dict
+        ``{"sop", "kind", "reason"}`` per film, by SOP Instance UID; ``kind``
+        is ``"too large"`` (over the pixel limit: a later pull with a
+        raised limit takes it), ``"undecodable"``, ``"no image"`` or
+        ``"vanished"`` (gone from the server).
+    """
+    if not project.config.get("dicomweb"):
+        return []
+    skipped = skipped_instances(project.path / DICOM_DIR)
+    return [
+        {"sop": sop, "kind": entry["kind"], "reason": entry["reason"]}
+        for sop, entry in sorted(skipped.items())
+    ]
 
 
 def init_dicomweb_project(
@@ -139,7 +216,17 @@ def init_dicomweb_project(
             raise LabelingError(str(exc)) from None
         if not len(pool):
             raise LabelingError(f"the query {query or '(none)'!r} matched no image on {pool.url}.")
-        _write_pool_csv(pool)
+        skipped = pool.skipped
+        retry = _retryable(skipped)
+        candidates = [r for r in pool.records if r["sop"] not in skipped or r["sop"] in retry]
+        refused = _check_headers(pool.store_dir, candidates)
+        skipped = record_skipped(pool.store_dir, refused, retry - set(refused))
+        if len(skipped) >= len(pool):
+            raise LabelingError(
+                f"none of the {len(pool)} images the query matched on {pool.url} can be "
+                f"used (first: {next(iter(skipped.values()))['reason']})."
+            )
+        _write_pool_csv(pool, skipped)
         source["url"] = pool.url  # as stored: checked, no trailing slash
 
     store = path / DICOM_DIR
@@ -171,7 +258,10 @@ def pull_dicomweb(
 
     Runs the project's query again and retrieves only the new instances;
     they join the pool after the earlier ones (the labels, rounds and stop
-    set stay as they are), and the next round's query considers them.
+    set stay as they are), and the next round's query considers them. A
+    film that is too large, cannot be decoded or vanished from the server is
+    skipped and recorded (:func:`skipped_films`), never blocking the others;
+    the films refused as too large are taken once the pixel limit allows.
 
     Parameters
     ----------
@@ -209,24 +299,59 @@ def pull_dicomweb(
     except DicomwebError as exc:
         raise LabelingError(str(exc)) from None
     known = {rel for _, rel, _, _ in project.image_table()}
-    new = [
-        (r["file"], r["patient"] or f"study:{r['study']}")
+    skipped = pool.skipped
+    retry = _retryable(skipped)
+    candidates = [
+        r
         for r in pool.records
-        if r["file"] not in known
+        if r["file"] not in known and (r["sop"] not in skipped or r["sop"] in retry)
     ]
-    _write_pool_csv(pool)
+    refused = _check_headers(pool.store_dir, candidates)
+    new = [r for r in candidates if r["sop"] not in refused]
     if new:
-        _add_images(project, new, progress)
-    return len(new)
+        refused.update(_add_images(project, new, progress))
+    skipped = record_skipped(pool.store_dir, refused, retry - set(refused))
+    _write_pool_csv(pool, skipped)
+    return len(new) - sum(r["sop"] in refused for r in new)
 
 
-def _add_images(project, rows, progress):
-    """Register ``rows`` (``(relpath, patient)``) after the pool's images, cached first."""
+def _add_images(project, records, progress):
+    """Register the store's ``records`` after the pool's images, cached first.
+
+    Returns ``{sop: entry}`` of those that cannot be decoded: they are left out.
+    """
     table = project.image_table()
     root = Path(project.config["image_dir"])
-    files = [root / rel for _, rel, _, _ in table] + [root / rel for rel, _ in rows]
-    cache = build_pool_cache(project.path, project.config["image_size"], files, progress=progress)
+    files = [root / rel for _, rel, _, _ in table]
+    size = project.config["image_size"]
+    undecodable = {}
+    while True:
+        rows = [r for r in records if r["sop"] not in undecodable]
+        cache = build_image_cache(
+            files + [root / r["file"] for r in rows],
+            cache_dir(project.path, size),
+            tuple(size),
+            verbose=progress,
+        )
+        old = [e["error"] for e in cache.index[: len(table)] if e["error"]]
+        if old:
+            raise LabelingError(
+                f"{len(old)} images of the pool cannot be read: "
+                + "; ".join(old[:20])
+                + (" ..." if len(old) > 20 else "")
+            )
+        failed = {
+            r["sop"]: {"kind": "undecodable", "reason": f"undecodable: {e['error']}"}
+            for r, e in zip(rows, cache.index[len(table) :])
+            if e["error"]
+        }
+        if not failed:
+            break
+        undecodable.update(failed)  # built again without them: the rows decoded are reused
+    if not rows:
+        return undecodable
     hashes = [entry["sha256"] for entry in cache.index[len(table) :]]
+    rows = [(r["file"], _patient(r)) for r in rows]
     with project.db.connect() as conn, transaction(conn):
         n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
         if n != len(table):
@@ -240,6 +365,7 @@ def _add_images(project, rows, progress):
                 for i, ((rel, patient), h) in enumerate(zip(rows, hashes))
             ],
         )
+    return undecodable
 
 
 def _standing_raters(project):
@@ -286,12 +412,14 @@ def export_dicom(
         The project.
     out_dir : path-like
         The folder the reports are written to, ``<SOP Instance UID>.dcm``
-        (created).
+        (created), readable by their owner only.
     stow : str, default=None
         A DICOMweb root to send the reports to with STOW-RS (the project's
         own server, usually). When the project keeps hashed patient ids, the
-        patient attributes of each report are looked up there (QIDO-RS, in
-        memory only), so that the PACS files the report with its patient.
+        reports sent take the patient attributes the server holds for their
+        study (QIDO-RS), so that the PACS files each report with its
+        patient; those are held in memory only: the reports written to
+        ``out_dir`` carry the hashed ids, like the rest of the project.
     auth : {None, "basic", "bearer"}, default=None
         How to authenticate with ``stow``; ``None`` takes a DICOMweb
         project's own scheme.
@@ -330,7 +458,7 @@ def export_dicom(
     raters = _standing_raters(project)
     version = _model_version(project)
     lookup = _PatientLookup(stow, session) if stow and source.get("hash_patient_ids") else None
-    reports = []
+    reports, sent = [], []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         path = project.image_path(str(image_id))
         try:
@@ -343,24 +471,24 @@ def export_dicom(
                 f"image {image_id} ({path.name}) is not a DICOM instance; "
                 "export --to-dicom needs DICOM images."
             ) from None
-        patient = lookup(header.StudyInstanceUID) if lookup else None
-        reports.append(
-            make_label_sr(
-                header,
-                project.classes[code],
-                code,
-                raters=raters.get(str(image_id), []) or ["unknown"],
-                model_version=version,
-                patient=patient,
-                project=project.name,
-            )
+        report = functools.partial(
+            make_label_sr,
+            header,
+            project.classes[code],
+            code,
+            raters=raters.get(str(image_id), []) or ["unknown"],
+            model_version=version,
+            project=project.name,
         )
+        reports.append(report())  # the stored header's patient: hashed when hashing
+        if lookup is not None:  # the PACS's own patient, for the server only
+            sent.append(report(patient=lookup(header.StudyInstanceUID)))
     for sr in reports:
-        write_sr(sr, out_dir)
+        write_sr(sr, out_dir, mode=0o600)
     stored = 0
     if stow is not None and reports:
         try:
-            stored = stow_srs(stow, reports, session)
+            stored = stow_srs(stow, sent or reports, session)
         except DicomwebError as exc:
             raise LabelingError(str(exc)) from None
     return len(reports), stored

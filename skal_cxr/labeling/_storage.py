@@ -204,6 +204,8 @@ def backup_database(file, out):
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     src = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner only
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)

@@ -114,8 +114,11 @@ class ProjectViews:
         -------
         status : dict
             ``project``, ``classes``, ``raters``, ``kappa``, ``rounds``,
-            ``training``, ``stopping`` and ``agreement``.
+            ``training``, ``stopping``, ``agreement`` and ``skipped`` (the
+            films a DICOMweb project left out, see ``skipped_films``).
         """
+        from ._pacs import skipped_films
+
         with self.db.connect() as conn:
             counts = self.rater_store.label_counts(conn)
             kappa_ = self.kappa(conn)
@@ -133,6 +136,7 @@ class ProjectViews:
                 stopping_signal(self.config, rounds, n_queued, self.n_images()),
             ),
             "agreement": agreement,
+            "skipped": skipped_films(self),
         }
 
     def export(self, path, format="csv"):

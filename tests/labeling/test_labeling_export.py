@@ -69,3 +69,22 @@ def test_jsonl_is_the_full_audit_trail(make_project, tmp_path):
     assert all(e["rater"] == "alice" for e in events if "rater" in e)
     times = [e["created_at"] for e in events]
     assert times == sorted(times)
+
+
+def test_exports_and_backups_are_readable_by_their_owner_only(make_project, tmp_path):
+    import os
+
+    from skal_cxr.cli import main
+
+    project = make_project()
+    project.add_rater("alice")
+    project.submit_label("alice", project.next_image("alice")["image_id"], "normal")
+    old = os.umask(0o022)  # the usual umask: files readable by everyone
+    try:
+        project.export(tmp_path / "labels.csv")
+        project.export(tmp_path / "audit.jsonl", format="jsonl")
+        assert main(["label", "backup", str(project.path), str(tmp_path / "b.sqlite")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("labels.csv", "audit.jsonl", "b.sqlite"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o600), name

@@ -56,8 +56,9 @@ class OrthancServer:
         The generated credentials.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, **config):
         self.folder = Path(folder)
+        self.extra_config = config
         self.username = "skal-" + secrets.token_hex(4)
         self.password = secrets.token_urlsafe(16)
         self.process = None
@@ -90,6 +91,7 @@ class OrthancServer:
             "HttpThreadsCount": 8,
             "Plugins": [DICOMWEB_PLUGIN],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+            **self.extra_config,
         }
 
     def start(self, timeout=30):
@@ -155,6 +157,17 @@ class OrthancServer:
                 r.raise_for_status()
                 uids.append(str(ds.SOPInstanceUID))
         return uids
+
+    def delete(self, sop_uid):
+        """Delete one instance, given its SOP Instance UID."""
+        import requests
+
+        with requests.Session() as session:
+            session.auth = self.auth
+            r = session.post(self.url + "/tools/lookup", data=sop_uid, timeout=10)
+            r.raise_for_status()
+            (found,) = [f for f in r.json() if f["Type"] == "Instance"]
+            session.delete(f"{self.url}/instances/{found['ID']}", timeout=10).raise_for_status()
 
     def count(self, level="instances"):
         """How many patients / studies / series / instances the server holds."""

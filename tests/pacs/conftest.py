@@ -40,6 +40,20 @@ def orthanc(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture
+def capped_orthanc(tmp_path_factory):
+    """An Orthanc that answers at most 7 results to any search (and cannot page past them)."""
+    _skip_without_dicom_stack()
+    server = OrthancServer(
+        tmp_path_factory.mktemp("orthanc"), LimitFindInstances=7, LimitFindResults=7
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def phantom_films():
     """``(datasets, classes)``: 8 patients x 2 studies of 32x32 CR phantoms."""

@@ -84,12 +84,18 @@ def test_paging_follows_a_server_cap():
         return items[offset : offset + min(limit, 60)]
 
     assert list(_dicomweb._paged(capped, 200)) == items
-    assert asked == [0, 60, 120]  # the last page (30) is short: no empty page asked for
+    assert asked == [0, 60, 120, 150]  # a short page may be a cap: until an empty page
     asked.clear()
     assert list(_dicomweb._paged(capped, 10)) == items  # pages of the size asked for
     assert asked[-1] == 150  # ... until an empty one
-    asked.clear()
-    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items[:7]
+    # a cap of any size, even below the old threshold of 50
+    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items
+
+
+def test_paging_stops_at_a_server_that_ignores_the_offset():
+    items = list(range(30))
+    with pytest.warns(UserWarning, match="ignores the offset"):
+        assert list(_dicomweb._paged(lambda o, n: items[:7], 200)) == items[:7]
 
 
 # --- credentials -------------------------------------------------------------------
@@ -403,3 +409,83 @@ def test_killed_retrieval_resumes(orthanc, phantom_films, secret_file, tmp_path)
     assert not list((store / "instances").glob(".*"))  # temporary files cleared
     registry = json.loads((store / "registry.json").read_text())
     assert len({r["sop"] for r in registry["instances"]}) == 16
+
+
+def test_study_by_study_under_a_server_cap(capped_orthanc, tmp_path, monkeypatch):
+    """A server answering at most 8 results to any search, without a search of all its
+    instances: the studies are still all listed (the search split by study date)."""
+    import requests
+    from _orthanc import make_cr_films
+    from dicomweb_client.api import DICOMwebClient
+
+    from skal_cxr.datasets import make_cxr_phantoms
+
+    X, _ = make_cxr_phantoms(17, image_size=16, random_state=0)
+    films = make_cr_films(X, n_patients=17, studies_per_patient=1)
+    capped_orthanc.upload(films)
+    search = DICOMwebClient.search_for_instances
+
+    def refused(self, study_instance_uid=None, *args, **kwargs):
+        if study_instance_uid is None:
+            answer = requests.Response()
+            answer.status_code, answer.reason = 404, "Not Found"
+            raise requests.HTTPError(response=answer)
+        return search(self, study_instance_uid, *args, **kwargs)
+
+    monkeypatch.setattr(DICOMwebClient, "search_for_instances", refused)
+    secret = tmp_path / "secret"
+    secret.write_text(f"{capped_orthanc.username}:{capped_orthanc.password}")
+    pool = _fetch(capped_orthanc, secret, tmp_path / "store")
+    assert {r["sop"] for r in pool.records} == {str(ds.SOPInstanceUID) for ds in films}
+
+
+def test_an_instance_gone_before_its_retrieval_is_skipped(
+    orthanc, phantom_films, secret_file, tmp_path, monkeypatch
+):
+    films, _ = phantom_films
+    orthanc.upload(films[:6])
+    gone = str(films[2].SOPInstanceUID)
+    listed = _dicomweb_store.list_instances
+
+    def list_then_delete(*args, **kwargs):
+        found = listed(*args, **kwargs)
+        orthanc.delete(gone)  # between the listing and the retrieval
+        return found
+
+    monkeypatch.setattr(_dicomweb_store, "list_instances", list_then_delete)
+    pool = _fetch(orthanc, secret_file, tmp_path / "store")
+    assert len(pool) == 5 and gone not in {r["sop"] for r in pool.records}
+    assert pool.skipped[gone]["kind"] == "vanished" and "HTTP 404" in pool.skipped[gone]["reason"]
+    monkeypatch.setattr(_dicomweb_store, "list_instances", listed)
+    orthanc.upload(films[2:3])  # back: retrieved again, no longer skipped
+    pool = _fetch(orthanc, secret_file, tmp_path / "store")
+    assert len(pool) == 6 and pool.records[-1]["sop"] == gone and pool.skipped == {}
+
+
+def test_a_study_larger_than_a_server_cap_is_reported(capped_orthanc, tmp_path, monkeypatch):
+    import requests
+    from _orthanc import make_cr_films
+    from dicomweb_client.api import DICOMwebClient
+
+    from skal_cxr.datasets import make_cxr_phantoms
+
+    X, _ = make_cxr_phantoms(12, image_size=16, random_state=0)
+    films = make_cr_films(X, n_patients=1, studies_per_patient=12)
+    for ds in films:  # one study of 12 films: more than the cap of 8
+        ds.StudyInstanceUID, ds.StudyDate = films[0].StudyInstanceUID, films[0].StudyDate
+    capped_orthanc.upload(films)
+    search = DICOMwebClient.search_for_instances
+
+    def refused(self, study_instance_uid=None, *args, **kwargs):
+        if study_instance_uid is None:
+            answer = requests.Response()
+            answer.status_code, answer.reason = 404, "Not Found"
+            raise requests.HTTPError(response=answer)
+        return search(self, study_instance_uid, *args, **kwargs)
+
+    monkeypatch.setattr(DICOMwebClient, "search_for_instances", refused)
+    secret = tmp_path / "secret"
+    secret.write_text(f"{capped_orthanc.username}:{capped_orthanc.password}")
+    with pytest.warns(UserWarning, match="listed 8 of the 12 instances of study") as caught:
+        pool = _fetch(capped_orthanc, secret, tmp_path / "store")
+    assert len(pool) == 8 and "\n" not in str(caught[0].message)

@@ -374,21 +374,126 @@ def test_export_structured_reports_and_stow(orthanc, phantom_films, secret_env, 
 def test_hashed_project_reports_carry_the_pacs_patient(
     orthanc, phantom_films, secret_env, tmp_path
 ):
+    import requests
+
     films, classes = phantom_films
     orthanc.upload(films[:4])
     project = _init(orthanc, tmp_path / "p", secret_env, hash_patient_ids=True)
     assert all(len(p) == 64 for _, _, _, p in project.image_table())
     project.add_rater("alice")
     _label_queue(project, "alice", _truth(films, classes))
-    export_dicom(project, tmp_path / "local")
-    export_dicom(
-        project, tmp_path / "sent", stow=orthanc.dicomweb_url, credentials_env="SKAL_TEST_PACS"
-    )
-    local = [pydicom.dcmread(p) for p in (tmp_path / "local").iterdir()]
-    sent = [pydicom.dcmread(p) for p in (tmp_path / "sent").iterdir()]
-    assert all(len(sr.PatientID) == 64 for sr in local)
-    assert {sr.PatientID for sr in sent} <= {"PAT0000", "PAT0001"}
+    old = os.umask(0o022)
+    try:
+        export_dicom(project, tmp_path / "local")
+        export_dicom(
+            project, tmp_path / "sent", stow=orthanc.dicomweb_url, credentials_env="SKAL_TEST_PACS"
+        )
+    finally:
+        os.umask(old)
+    # nothing identifying reaches the disk: the reports written carry the hashed ids
+    real = [b"PAT000", b"DOE^", b"19600101"]
+    for folder in ("local", "sent", "p"):
+        for path in (tmp_path / folder).rglob("*"):
+            if path.is_file():
+                assert not [r for r in real if r in path.read_bytes()], path
+    written = list((tmp_path / "sent").iterdir())
+    assert len(written) == 4
+    for path in written:
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600), path
+        assert len(pydicom.dcmread(path).PatientID) == 64
+    # ... while the PACS got its own patient attributes, held in memory only
+    found = requests.get(
+        orthanc.dicomweb_url + "/instances",
+        params={"Modality": "SR", "includefield": "00100020"},
+        auth=orthanc.auth,
+        timeout=10,
+    ).json()
+    assert len(found) == 4
+    assert {f["00100020"]["Value"][0] for f in found} <= {"PAT0000", "PAT0001"}
     assert orthanc.count("patients") == 2  # filed with the films' patients, none new
+
+
+def _films(n, size, prefix, date="20250105"):
+    from _orthanc import make_cr_films
+
+    rng = np.random.default_rng(len(prefix) + n + size)
+    pixels = rng.integers(0, 255, (n, size, size), dtype=np.uint8)
+    return make_cr_films(pixels, n, 1, first_date=date, patient_prefix=prefix)
+
+
+def _status(project_dir, capsys):
+    from skal_cxr.cli import main
+
+    capsys.readouterr()
+    assert main(["label", "status", str(project_dir)]) == 0
+    return capsys.readouterr().out
+
+
+def test_refused_and_vanished_instances_never_block_a_pull(
+    orthanc, phantom_films, secret_env, tmp_path, monkeypatch, capsys
+):
+    films, _ = phantom_films  # 32 x 32
+    big = _films(2, 64, "BIG")  # 64 x 64: over the limit set below
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", str(40 * 40))
+    orthanc.upload(films[:6] + big[:1])
+    path = tmp_path / "p"
+    project = _init(orthanc, path, secret_env)  # one refused film does not stop the init
+    assert project.n_images() == 6
+    orthanc.upload(big[1:] + films[6:10])
+    assert pull_dicomweb(open_project(path), credentials_env="SKAL_TEST_PACS") == 4
+    out = _status(path, capsys)
+    refused = [line for line in out.splitlines() if "skipped" in line]
+    assert len(refused) == 3, out  # a summary line, then one line per instance
+    for film in big:
+        assert any(str(film.SOPInstanceUID) in line and "4,096" in line for line in refused)
+    # one refused film vanishes: deleted from the server and from the store
+    orthanc.delete(str(big[1].SOPInstanceUID))
+    (path / "dicom" / "instances" / f"{big[1].SOPInstanceUID}.dcm").unlink()
+    orthanc.upload(films[10:12])
+    assert pull_dicomweb(open_project(path), credentials_env="SKAL_TEST_PACS") == 2
+    assert pull_dicomweb(open_project(path), credentials_env="SKAL_TEST_PACS") == 0
+    out = _status(path, capsys)
+    lines = out.splitlines()
+    assert any(str(big[1].SOPInstanceUID) in line and "vanished" in line for line in lines)
+    # a raised limit: the next pull takes the refused film that is still there
+    monkeypatch.setenv("SKAL_CXR_MAX_PIXELS", str(100 * 100))
+    project = open_project(path)
+    assert pull_dicomweb(project, credentials_env="SKAL_TEST_PACS") == 1
+    assert project.n_images() == 13
+    assert f"instances/{big[0].SOPInstanceUID}.dcm" in {r for _, r, _, _ in project.image_table()}
+    assert str(big[0].SOPInstanceUID) not in _status(path, capsys)
+    assert project.pool_array().shape == (13, 1, 16, 16)
+
+
+@pytest.fixture
+def capped_secret(capped_orthanc, monkeypatch):
+    monkeypatch.setenv("SKAL_TEST_PACS", f"{capped_orthanc.username}:{capped_orthanc.password}")
+    return {"auth": "basic", "credentials_env": "SKAL_TEST_PACS"}
+
+
+def test_a_server_cap_on_search_results_is_not_silent(capped_orthanc, capped_secret, tmp_path):
+    """Orthanc with LimitFindInstances = LimitFindResults = 7 answers 8 results to any
+    search and nothing past them, whatever the offset."""
+    orthanc = capped_orthanc
+    films = _films(17, 16, "CAP", date="20240105")  # 30 days apart
+    orthanc.upload(films)
+    project = _init(orthanc, tmp_path / "p", capped_secret, query=None)
+    assert project.n_images() == 17
+    orthanc.upload(_films(3, 16, "NEW", date="20260105"))
+    assert pull_dicomweb(open_project(tmp_path / "p"), credentials_env="SKAL_TEST_PACS") == 3
+
+
+def test_a_cap_that_cannot_be_worked_around_is_reported(capped_orthanc, capped_secret, tmp_path):
+    orthanc = capped_orthanc
+    films = _films(16, 16, "DAY")
+    for k, ds in enumerate(films):  # 12 films of one day: more than the cap of 8
+        ds.StudyDate = ds.SeriesDate = "20240105" if k < 12 else "20240301"
+    orthanc.upload(films)
+    with pytest.warns(UserWarning, match="capped") as caught:
+        project = _init(orthanc, tmp_path / "p", capped_secret, query=None)
+    (message,) = [str(w.message) for w in caught if "capped" in str(w.message)]
+    assert "\n" not in message and "StudyDate 20240105" in message
+    assert project.n_images() == 8 + 4  # the day's 8 the server answers, and the other day's
 
 
 def test_export_to_dicom_needs_dicom_images(tmp_path):
