@@ -305,7 +305,8 @@ class FrozenViewClassifier(ClassifierMixin, BaseEstimator):
             See :meth:`MCDropoutHead.predict_proba_samples
             <skal_cxr.heads.MCDropoutHead.predict_proba_samples>`.
         """
-        return self.head_.predict_proba_samples(self.embed(X), n_mc_samples)
+        features = self.embed(X)  # checks that the classifier is fitted
+        return self.head_.predict_proba_samples(features, n_mc_samples)
 
     def predict_proba(self, X):
         """Class probabilities: the head with dropout off, or the MC mean.
@@ -320,7 +321,8 @@ class FrozenViewClassifier(ClassifierMixin, BaseEstimator):
         probas : ndarray of shape (n_images, n_classes), dtype float32
             The MC mean when ``mc_predict=True``.
         """
-        return self.head_.predict_proba(self.embed(X))
+        features = self.embed(X)
+        return self.head_.predict_proba(features)
 
     def predict(self, X):
         """Most probable label of each image (see :meth:`predict_proba`).
@@ -335,4 +337,5 @@ class FrozenViewClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_images,)
             Labels from ``classes_``.
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        codes = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[codes]

@@ -16,13 +16,13 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch import nn
 from torch.nn import functional as F
 
 from ._mc import is_dropout, mc_dropout_mode, sample_head, split_mc
 from ._random import batch_seed, torch_rng, torch_seed_from
-from ._validation import Integers, Interval, StrOptions, check_int, check_params, labels_1d
+from ._validation import Integers, Interval, StrOptions, check_int, check_params
 
 __all__ = ["MCDropoutHead", "head_network", "train_head"]
 
@@ -301,7 +301,9 @@ class MCDropoutHead(ClassifierMixin, BaseEstimator):
             inputs = torch.from_numpy(np.ascontiguousarray(X))
         else:
             inputs = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
-        y = labels_1d(y)
+        if y is None:
+            raise ValueError("MCDropoutHead requires y to be passed, but the target y is None.")
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if len(y) != len(inputs):
             raise ValueError(f"X has {len(inputs)} rows and y {len(y)} labels.")
@@ -370,8 +372,9 @@ class MCDropoutHead(ClassifierMixin, BaseEstimator):
         )
         seed = torch_seed_from(self.random_state)
         module = self.module_
-        n_dropout = sum(is_dropout(m) for m in module.modules())
-        trunk, head = split_mc(module)
+        # one dropout layer: its trunk once, the rest vectorised (one mask per row, as
+        # T passes would draw); several: their masks interleave pass by pass
+        split = split_mc(module) if sum(is_dropout(m) for m in module.modules()) == 1 else None
         softmax = lambda logits: torch.softmax(logits, dim=1)  # noqa: E731
         out = []
         with mc_dropout_mode(module), torch.inference_mode(), torch_rng(seed):
@@ -379,9 +382,9 @@ class MCDropoutHead(ClassifierMixin, BaseEstimator):
                 if seed is not None:
                     torch.manual_seed(batch_seed(seed, b))
                 zb = z[start : start + PREDICT_BATCH]
-                if n_dropout == 1:  # one mask per row: vectorised, as T passes would draw
-                    out.append(sample_head(head, trunk(zb), n_mc_samples, softmax))
-                else:  # masks of several layers interleave pass by pass
+                if split is not None:
+                    out.append(sample_head(split[1], split[0](zb), n_mc_samples, softmax))
+                else:
                     out.append(torch.stack([softmax(module(zb)) for _ in range(n_mc_samples)]))
         return torch.cat(out, dim=1).float().numpy()
 
@@ -418,7 +421,8 @@ class MCDropoutHead(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_rows,)
             Labels from ``classes_``.
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        codes = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[codes]
 
 
 def _codes(y, classes):
