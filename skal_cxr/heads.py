@@ -66,7 +66,16 @@ def head_network(n_features, n_classes, hidden_units=128, dropout=0.5, input_dro
 
 
 def train_head(
-    head, inputs, y_codes, *, weights, n_steps, batch_size, lr, weight_decay, trunk=None,
+    head,
+    inputs,
+    y_codes,
+    *,
+    weights,
+    n_steps,
+    batch_size,
+    lr,
+    weight_decay,
+    trunk=None,
     trunk_lr=None,
 ):
     """Train ``head`` (and ``trunk``, when given) with Adam for ``n_steps`` steps.
@@ -316,8 +325,10 @@ class MCDropoutHead(ClassifierMixin, BaseEstimator):
         if isinstance(class_weight, dict):
             class_weight = {int(_codes([k], self.classes_)[0]): v for k, v in class_weight.items()}
         self.class_weight_ = class_weights(class_weight, codes, len(self.classes_))
-        weights = None if self.class_weight_ is None else torch.tensor(
-            self.class_weight_, dtype=torch.float32
+        weights = (
+            None
+            if self.class_weight_ is None
+            else torch.tensor(self.class_weight_, dtype=torch.float32)
         )
         with torch_rng(self.random_state):
             if trunk is not None:

@@ -35,9 +35,7 @@ def _saved(tmp_path, architecture, seed=1, **extra):
     return path, full
 
 
-@pytest.mark.parametrize(
-    "architecture, n_features", [("resnet18", 512), ("densenet121", 1024)]
-)
+@pytest.mark.parametrize("architecture, n_features", [("resnet18", 512), ("densenet121", 1024)])
 def test_round_trip_load(tmp_path, architecture, n_features):
     path, full = _saved(tmp_path, architecture)
     enc = PretrainedEncoder(architecture, weights=path, sha256=file_sha256(path), image_size=32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
@@ -51,7 +51,9 @@ def data():
 @pytest.fixture(scope="module")
 def encoder(data):
     X, _ = data
-    return ContrastiveEncoder(width=4, n_blocks=2, max_epochs=1, batch_size=16, random_state=0).fit(X)
+    return ContrastiveEncoder(width=4, n_blocks=2, max_epochs=1, batch_size=16, random_state=0).fit(
+        X
+    )
 
 
 def _state(module):
@@ -199,4 +201,6 @@ def test_fit_returns_self_is_idempotent_and_pickles(data, encoder):
     first = clf.predict_proba(X)
     np.testing.assert_allclose(clf.fit(X[:20], y[:20]).predict_proba(X), first, rtol=1e-6)
     restored = pickle.loads(pickle.dumps(clf))
-    np.testing.assert_allclose(restored.predict_proba_samples(X, 4), clf.predict_proba_samples(X, 4))
+    np.testing.assert_allclose(
+        restored.predict_proba_samples(X, 4), clf.predict_proba_samples(X, 4)
+    )

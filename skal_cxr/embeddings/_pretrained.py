@@ -104,7 +104,9 @@ def weights_url(architecture):
     import torchvision.models as tvm
 
     if architecture not in _WEIGHTS_ENUMS:
-        raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}; got {architecture!r}.")
+        raise ValueError(
+            f"architecture must be one of {sorted(ARCHITECTURES)}; got {architecture!r}."
+        )
     return getattr(tvm, _WEIGHTS_ENUMS[architecture]).IMAGENET1K_V1.url
 
 
@@ -466,4 +468,3 @@ class _Features2(nn.Module):
 
     def forward(self, x):
         return self.network.features2(x)
-

@@ -36,7 +36,11 @@ def labeled_labels(learner, y_labeled=None):
     y : ndarray of shape (n_labeled,) or None
         ``None`` when nothing is labeled.
     """
-    for y in (y_labeled, getattr(learner, "y_training_", None), getattr(learner, "y_training", None)):
+    for y in (
+        y_labeled,
+        getattr(learner, "y_training_", None),
+        getattr(learner, "y_training", None),
+    ):
         if y is not None and len(y) > 0:
             return np.ravel(np.asarray(y))
     return None
