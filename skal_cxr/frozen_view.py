@@ -140,7 +140,7 @@ class FrozenViewClassifier(ClassifierMixin, BaseEstimator):
     >>> from skal_cxr import FrozenViewClassifier
     >>> from skal_cxr.datasets import make_cxr_phantoms
     >>> from skal_cxr.embeddings import PixelPCA
-    >>> X, y = make_cxr_phantoms(60, image_size=16, random_state=0)
+    >>> X, y = make_cxr_phantoms(60, image_size=16, n_classes=2, random_state=0)
     >>> view = PixelPCA(n_components=10, random_state=0).fit(X)
     >>> clf = FrozenViewClassifier(view, n_steps=50, random_state=0).fit(X[:20], y[:20])
     >>> clf.predict_proba_samples(X[20:], n_mc_samples=5).shape
