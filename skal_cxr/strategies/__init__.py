@@ -16,7 +16,8 @@ logarithm).
 
 ``STRATEGIES`` maps short names to strategies, for configuration files and
 the command line. Label-free strategies (``random``, ``typicality``,
-``probcover`` and schedules starting with one of them, see
+``probcover``, schedules starting with one of them and, until every class
+has ``k`` labels, :func:`typicality_until_k_then`, see
 :func:`is_label_free`) also work with an unfitted estimator, so they can
 choose the first labels; they read the labeled images from the learner's
 ``X_training_`` or ``X_training`` (or an ``X_labeled`` argument).
