@@ -147,12 +147,15 @@ class Backend:
 
     # -- the protocol ----------------------------------------------------------
     def health(self):
-        """``GET /health``: status, model version and whether it trains."""
+        """``GET /health``: status, model version, labels and whether it trains."""
+        model = self.store.state["model"] or {}
         return {
             "status": "UP",
             "model_class": "skal_cxr.MCDropoutCNN",
             "model_version": self.model_version,
             "is_training": self.is_training,
+            "n_labeled": len(self.store.consensus()),
+            "n_trained_on": model.get("n_annotations", 0),
         }
 
     def setup(self, project, schema, hostname=None, access_token=None):
