@@ -19,8 +19,9 @@ from ._protocol import (
     parse_label_config,
     project_id,
 )
-from ._store import StateStore
+from ._store import StateStore, numeric_id
 from ._sync import fetch_project_tasks
+from ._training import TrainingMixin
 
 __all__ = ["Backend", "BackendError"]
 
@@ -38,7 +39,7 @@ class BackendError(ValueError):
         self.status = status
 
 
-class Backend:
+class Backend(TrainingMixin):
     """The state of a backend folder and the protocol's operations on it.
 
     Parameters
@@ -84,11 +85,6 @@ class Backend:
         """``skal_cxr-N`` after the N-th training; ``skal_cxr-cold-start`` before."""
         model = self.store.state["model"]
         return COLD_START_VERSION if model is None else model["version"]
-
-    @property
-    def is_training(self):
-        """Whether a training thread runs."""
-        return self._training is not None and self._training.is_alive()
 
     def fetcher(self):
         """The image reader with the current Label Studio URL and token."""
@@ -165,6 +161,17 @@ class Backend:
         token are known (settings, or the ``hostname`` and ``access_token``
         Label Studio sends); the token is kept in memory only.
 
+        Parameters
+        ----------
+        project : str or None
+            Label Studio's ``"ID.TIMESTAMP"`` of the project.
+        schema : str or None
+            The labeling config.
+        hostname : str or None, default=None
+            Label Studio's URL.
+        access_token : str or None, default=None
+            A token of the project's owner.
+
         Returns
         -------
         response : dict
@@ -197,9 +204,13 @@ class Backend:
         if control is None:
             return 0
         with self.store.lock:
-            self.store.add_tasks(
-                {t["id"]: self._task_address(t, control) for t in tasks if t.get("data")}
-            )
+            addresses = {}
+            for task in tasks:
+                try:
+                    addresses[task["id"]] = self._task_address(task, control)
+                except BackendError:  # (a task of another data key: not predicted)
+                    continue
+            self.store.add_tasks(addresses)
             for task in tasks:
                 known = set(self.store.state["annotations"].get(str(task["id"]), {}))
                 seen = set()
@@ -214,6 +225,15 @@ class Backend:
 
     def predict(self, tasks, label_config=None, project=None):
         """``POST /predict``: one prediction per task, scored by the acquisition order.
+
+        Parameters
+        ----------
+        tasks : list of dict
+            Label Studio's tasks (``id`` and ``data``).
+        label_config : str or None, default=None
+            The labeling config (``None``: the one of ``/setup``).
+        project : str or None, default=None
+            The project.
 
         Returns
         -------
@@ -262,14 +282,15 @@ class Backend:
 
     def _rank(self, control):
         """The acquisition order of every known task, cached per model and pool."""
-        tasks = self.store.state["tasks"]
+        with self.store.lock:
+            tasks = dict(self.store.state["tasks"])
         key = (self.model_version, tuple(sorted(tasks)))
         if self._ranking is not None and self._ranking["key"] == key:
             return self._ranking
         from ._engine import acquisition_order, cold_start_order
 
         fetcher, ids, images, errors = self.fetcher(), [], [], {}
-        for task_id in sorted(tasks, key=_numeric):
+        for task_id in sorted(tasks, key=numeric_id):
             try:
                 images.append(fetcher.get(tasks[task_id]))
                 ids.append(task_id)
@@ -350,6 +371,15 @@ class Backend:
     def train(self, annotations=None, label_config=None, project=None):
         """``POST /train``: record the tasks' annotations sent, then retrain now.
 
+        Parameters
+        ----------
+        annotations : list of dict or None, default=None
+            Tasks with their ``annotations`` (Label Studio's export).
+        label_config : str or None, default=None
+            The labeling config.
+        project : str or None, default=None
+            The project.
+
         Returns
         -------
         response : dict
@@ -367,110 +397,6 @@ class Backend:
             self.store.save()
         return {"job": self.model_version} if self._maybe_train(force=True) else {}
 
-    # -- training --------------------------------------------------------------
-    def _trainable(self):
-        labels = self.store.consensus()
-        ok = len(labels) >= self.settings.min_annotations and len(set(labels.values())) >= 2
-        return labels if ok else None
-
-    def _maybe_train(self, force=False):
-        """Start a training thread when due; return whether one runs."""
-        with self._lock:
-            due = force or self.store.state["changes"] >= self.settings.retrain_every
-            if not due or self._trainable() is None:
-                return self.is_training
-            if self.is_training:  # the running thread checks again when it ends
-                self._train_again = self._train_again or force
-                return True
-            self._training = threading.Thread(target=self._train_loop, daemon=True)
-            self._training.start()
-            return True
-
-    def wait(self, timeout=None):
-        """Wait for the training thread (tests, a clean shutdown).
-
-        Parameters
-        ----------
-        timeout : float or None, default=None
-            Seconds.
-
-        Returns
-        -------
-        finished : bool
-            Whether no training runs any more.
-        """
-        thread = self._training
-        if thread is not None:
-            thread.join(timeout)
-        return not self.is_training
-
-    def _train_loop(self):
-        while True:
-            try:
-                self.train_now()
-            except Exception as exc:  # keep serving: the error is shown by /health
-                logger.exception("training failed")
-                self.last_error = f"training failed: {exc}"
-            with self._lock:
-                due = self.store.state["changes"] >= self.settings.retrain_every
-                if not (self._train_again or due) or self._trainable() is None:
-                    self._training = None
-                    return
-                self._train_again = False
-
-    def train_now(self):
-        """Train on the current consensus, in this thread; return the new version or None.
-
-        Returns
-        -------
-        version : str or None
-            ``None`` when there are fewer than ``min_annotations`` labels or
-            one class only.
-        """
-        from ._engine import fit_model
-
-        with self.store.lock:
-            labels, changes = self._trainable(), self.store.state["changes"]
-            tasks = dict(self.store.state["tasks"])
-            control = self.control
-            n_models = (self.store.state["model"] or {}).get("n_models", 0)
-        if labels is None:
-            return None
-        ids = [i for i in sorted(labels, key=_numeric) if i in tasks]
-        X = self.fetcher().get_many([tasks[i] for i in ids])
-        y = np.array([labels[i] for i in ids], dtype=np.int64)
-        learner, fit_time = fit_model(self.config, X, y, len(control.labels))
-        version = f"skal_cxr-{n_models + 1}"
-        info = {
-            "version": version,
-            "n_models": n_models + 1,
-            "n_annotations": len(ids),
-            "labels": list(control.labels),
-            "fit_time": fit_time,
-        }
-        self.store.save_model(learner.estimator_, info)
-        with self._lock, self.store.lock:
-            self.store.state["changes"] = max(0, self.store.state["changes"] - changes)
-            self.store.save()
-            self._learner, self._ranking = learner, None
-        logger.info("trained %s on %d annotations in %.1f s", version, len(ids), fit_time)
-        return version
-
-    def _restore_model(self):
-        from ._engine import restore_learner
-
-        estimator = self.store.load_model()
-        if estimator is None:
-            return
-        labels, tasks = self.store.consensus(), self.store.state["tasks"]
-        ids = [i for i in sorted(labels, key=_numeric) if i in tasks]
-        try:
-            X = self.fetcher().get_many([tasks[i] for i in ids])
-        except ImageError:
-            X = None
-        y = np.array([labels[i] for i in ids], dtype=np.int64)
-        self._learner = restore_learner(self.config, estimator, X, y)
-
 
 _ANNOTATION_ACTIONS = (
     "ANNOTATION_CREATED",
@@ -479,7 +405,3 @@ _ANNOTATION_ACTIONS = (
     "ANNOTATION_DELETED",
     "ANNOTATIONS_DELETED",
 )
-
-
-def _numeric(task_id):
-    return (0, int(task_id), "") if str(task_id).isdigit() else (1, 0, str(task_id))

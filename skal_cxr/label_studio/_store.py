@@ -13,12 +13,17 @@ from pathlib import Path
 
 from .._atomic import atomic_write, replacing
 
-__all__ = ["StateStore", "STATE_NAME", "MODEL_NAME"]
+__all__ = ["StateStore", "STATE_NAME", "MODEL_NAME", "numeric_id"]
 
 STATE_NAME = "state.json"
 MODEL_NAME = "model.joblib"
 #: The state's format (written in the file, checked when read).
 FORMAT = 1
+
+
+def numeric_id(task_id):
+    """Sort key of Label Studio ids stored as strings: numerically, then others."""
+    return (0, int(task_id), "") if str(task_id).isdigit() else (1, 0, str(task_id))
 
 
 def _recency(item):
