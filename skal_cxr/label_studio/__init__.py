@@ -18,8 +18,26 @@ acquisition (``cold_start``) gives the scores.
 - :func:`create_app`: the FastAPI application.
 """
 
-from ._app import create_app, serve
-from ._backend import Backend
-from ._settings import BackendSettings, load_settings
+import importlib
 
 __all__ = ["Backend", "BackendSettings", "create_app", "load_settings", "serve"]
+
+# imported when first used, so that ``skal-cxr --help`` works without the
+# ``label`` extra (FastAPI, pydantic)
+_WHERE = {
+    "Backend": "._backend",
+    "BackendSettings": "._settings",
+    "create_app": "._app",
+    "load_settings": "._settings",
+    "serve": "._app",
+}
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -3,13 +3,9 @@
 from ._backend import Backend, BackendError
 from ._images import ImageError
 from ._protocol import PredictRequest, SetupRequest, TrainRequest, WebhookEvent
+from ._settings import HOST, PORT
 
 __all__ = ["create_app", "serve", "HOST", "PORT"]
-
-#: Served on loopback by default; Label Studio on the same machine reaches it there.
-HOST = "127.0.0.1"
-#: Label Studio's customary ML backend port.
-PORT = 9090
 
 
 def create_app(backend):

@@ -8,8 +8,12 @@ from pathlib import Path
 
 from ..exceptions import ConfigError
 
-__all__ = ["BackendSettings", "load_settings", "CONFIG_NAME", "COLD_STARTS"]
+__all__ = ["BackendSettings", "load_settings", "CONFIG_NAME", "COLD_STARTS", "HOST", "PORT"]
 
+#: Served on loopback by default; Label Studio on the same machine reaches it there.
+HOST = "127.0.0.1"
+#: Label Studio's customary ML backend port.
+PORT = 9090
 #: The settings file of a backend folder.
 CONFIG_NAME = "backend.json"
 #: Label-free acquisitions that give the scores before the first annotation.

@@ -35,7 +35,7 @@ def add_label_studio_parser(sub):
     """
     import argparse
 
-    from ._app import HOST, PORT
+    from ._settings import HOST, PORT
 
     p = sub.add_parser(
         "label-studio-backend",
