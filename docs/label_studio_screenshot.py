@@ -74,7 +74,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.view is None and args.token:
         args.view = label_next_view(args.url, args.token, args.project)
-    chromium = os.environ.get("SKAL_CXR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = (
+        os.environ.get("SKAL_CXR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})

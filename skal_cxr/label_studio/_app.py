@@ -66,6 +66,9 @@ def create_app(backend):
 def serve(settings, host=HOST, port=PORT, log_level="info"):
     """Serve the backend of ``settings`` until interrupted (uvicorn).
 
+    When the settings name Label Studio's URL and a token, and the folder
+    knows its project, the tasks and annotations are synced first.
+
     Parameters
     ----------
     settings : BackendSettings
@@ -79,4 +82,6 @@ def serve(settings, host=HOST, port=PORT, log_level="info"):
     """
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    backend = Backend(settings)
+    backend.try_sync()  # annotations made while the backend was down
+    uvicorn.run(create_app(backend), host=host, port=port, log_level=log_level)

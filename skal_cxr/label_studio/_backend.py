@@ -181,13 +181,28 @@ class Backend(TrainingMixin):
         self._set_control(schema)
         self.label_studio_url = self.settings.label_studio_url or hostname or None
         self.api_token = self.settings.api_token or access_token or None
-        if self.label_studio_url and self.api_token and self.store.state["project"]:
-            try:
-                self.sync()
-            except (OSError, ValueError) as exc:
-                logger.warning("sync from Label Studio failed: %s", exc)
-                self.last_error = f"sync from Label Studio failed: {exc}"
+        self.try_sync()
         return {"model_version": self.model_version}
+
+    def try_sync(self):
+        """:meth:`sync` when Label Studio's URL, a token and the project are known.
+
+        A failure is logged and shown by ``/health``, never raised: the
+        backend keeps serving from its folder.
+
+        Returns
+        -------
+        synced : bool
+        """
+        if not (self.label_studio_url and self.api_token and self.store.state["project"]):
+            return False
+        try:
+            self.sync()
+        except (OSError, ValueError) as exc:
+            logger.warning("sync from Label Studio failed: %s", exc)
+            self.last_error = f"sync from Label Studio failed: {exc}"
+            return False
+        return True
 
     def sync(self):
         """Read every task and annotation of the project from Label Studio's API.
