@@ -268,7 +268,7 @@ def test_rater_page_releases_on_pagehide():
     "raw",
     [
         b'{"image_id": "1", "label": "\xff\xfe"}',  # invalid UTF-8
-        b'{"image_id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "label": "normal"}',
+        b'{"image_id": ' + b"[" * 20_000 + b"]" * 20_000 + b', "label": "normal"}',
         b'{"image_id": "1", "label": "normal", "seconds": ' + b"7" * 5000 + b"}",
     ],
     ids=["utf8", "nesting", "digits"],
@@ -277,7 +277,9 @@ def test_unparseable_bodies_are_422(tmp_path, raw):
     project, _ = _project(tmp_path)
     auth = _auth(project)
     client = _client(project)
-    r = client.post("/api/labels", content=raw, headers={**auth, "Content-Type": "application/json"})
+    r = client.post(
+        "/api/labels", content=raw, headers={**auth, "Content-Type": "application/json"}
+    )
     _json_error(r, 422)
     assert client.get("/api/me", headers=auth).status_code == 200
 
@@ -287,7 +289,9 @@ def test_bodies_are_authenticated_before_they_are_parsed(tmp_path):
     client = _client(project)
     for headers in ({}, {"Authorization": "Bearer not-a-token"}):
         r = client.post(
-            "/api/labels", content=b"{not json", headers={**headers, "Content-Type": "application/json"}
+            "/api/labels",
+            content=b"{not json",
+            headers={**headers, "Content-Type": "application/json"},
         )
         _json_error(r, 401)
 
@@ -298,7 +302,9 @@ def test_large_bodies_are_413_before_reading(tmp_path):
     client = _client(project)
     big = b'{"image_id": "1", "label": "normal", "note": "' + b"x" * MAX_BODY_BYTES + b'"}'
     for headers in (auth, {}):
-        r = client.post("/api/labels", content=big, headers={**headers, "Content-Type": "application/json"})
+        r = client.post(
+            "/api/labels", content=big, headers={**headers, "Content-Type": "application/json"}
+        )
         _json_error(r, 413)
 
     sent = []
