@@ -93,6 +93,7 @@ def create_app(project, *, allowed_hosts=None, background=True):
         from fastapi import FastAPI, Request
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse
+
         from ._deps import Unauthorized
         from ._guard import RequestGuard, check_hosts
         from ._routes import api, pages, static_dir

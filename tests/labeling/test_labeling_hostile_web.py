@@ -201,7 +201,7 @@ def test_failed_round_is_retried_with_backoff(monkeypatch):
 
 
 def test_failed_round_is_shown_in_status_and_to_raters(tmp_path, monkeypatch):
-    project, _ = _project(tmp_path, n=20, initial_size=5)
+    project, _ = _project(tmp_path, n=20, initial_size=5, reserve_size=0)
     state, _ = _failing_training(monkeypatch, fail_times=100)
     monkeypatch.setattr(_training, "RETRY_FIRST_SECONDS", 60)
     project.training = state
@@ -217,7 +217,7 @@ def test_failed_round_is_shown_in_status_and_to_raters(tmp_path, monkeypatch):
         assert error["round"] == 1
         assert "No space left on device" in error["cause"] and "\n" not in error["cause"]
         assert error["retry_in"] > 0
-        for _ in range(5):  # the whole batch
+        for _ in range(20):  # the whole batch
             nxt = client.get("/api/next", headers=auth).json()
             if nxt["image_id"] is None:
                 break
