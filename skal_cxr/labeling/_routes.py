@@ -79,7 +79,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
             rid = project.rater_store.id_of(conn, name)
             upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
-    failure = project.training.as_dict()["error"] if nxt["reason"] == "waiting" else None
+    failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])

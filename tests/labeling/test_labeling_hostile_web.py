@@ -11,6 +11,7 @@ folder is named when ``init`` leaves it out.
 
 import csv
 import io
+import json
 import os
 import time
 import warnings
@@ -347,3 +348,89 @@ def test_symlink_out_of_the_folder_is_named_by_init(tmp_path):
     assert [r for r, _ in rows] == ["im000.png", "im001.png", "im002.png"]
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and "link.png" in messages[0] and "\n" not in messages[0]
+
+
+@pytest.mark.slow
+def test_closing_the_rater_page_gives_its_images_back(tmp_path, browser):
+    """Chromium on a real server: the images a closed tab held are free at once."""
+    import sqlite3
+
+    from _browser import Server
+
+    project, _ = _project(tmp_path, n=20, initial_size=6, lease_seconds=3600)
+    token = project.add_rater("alice")
+    project.add_rater("bob")
+    server = Server(project.path).start()
+    db = project.path / "project.sqlite"
+
+    def open_held():
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT COUNT(*) FROM assignments WHERE state = 'open'").fetchone()[
+                0
+            ]
+
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{server.base}/#token={token}")
+        page.wait_for_selector(".class-button:not([disabled])", timeout=30_000)
+        deadline = time.monotonic() + 10
+        while open_held() < 2 and time.monotonic() < deadline:  # the shown one and the next
+            time.sleep(0.1)
+        assert open_held() == 2
+        page.close()
+        deadline = time.monotonic() + 10
+        while open_held() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert open_held() == 0
+        context.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_film_garbled_after_init_shows_on_both_pages(tmp_path, browser):
+    """A real server: the failed round is on the status page and on the rater's page."""
+    import urllib.request
+
+    from _browser import Server
+
+    project, folder = _project(tmp_path, n=20, initial_size=5, reserve_size=0)
+    token = project.add_rater("alice")
+    rel = project.image_table()[-1][1]
+    (folder / rel).write_bytes(b"not an image any more")
+    server = Server(project.path).start()
+
+    def call(path, body=None):
+        request = urllib.request.Request(
+            server.base + path,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
+
+    try:
+        for _ in range(20):  # the whole first batch
+            nxt = call("/api/next")
+            if nxt["image_id"] is None:
+                break
+            call("/api/labels", {"image_id": nxt["image_id"], "label": CLASSES[0]})
+        deadline = time.monotonic() + 120
+        while call("/api/status")["training"]["error"] is None:
+            assert time.monotonic() < deadline, "the failed round never showed"
+            time.sleep(0.5)
+        error = call("/api/status")["training"]["error"]
+        assert error["round"] is not None and "\n" not in error["cause"]
+        assert call("/api/next")["training_error"]["cause"] == error["cause"]
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{server.base}/status#token={token}")
+        page.wait_for_selector("#training-error:not([hidden])", timeout=15_000)
+        assert "failed" in page.text_content("#training-error")
+        page.goto(f"{server.base}/#token={token}")
+        page.wait_for_selector("#message.error", timeout=15_000)
+        assert "failed" in page.text_content("#message")
+        context.close()
+    finally:
+        server.stop()
