@@ -63,7 +63,7 @@ class TrainingState:
     error : str or None
         The last failed round's error (a short traceback), until a round succeeds.
     error_round : int or None
-        The round that failed.
+        The round that failed (None when it failed before it started).
     error_cause : str or None
         The error's last line (``OSError: [Errno 28] No space left on device``).
     failures : int
@@ -127,7 +127,8 @@ class TrainingState:
     def _failed(self, exc):
         """Record a failed round and when it is tried again; returns the wait in seconds."""
         self.error = traceback.format_exc(limit=3)
-        self.error_round = self.round
+        # before the round started (idle), self.round is the last one made: unknown
+        self.error_round = self.round if self.state != "idle" else None
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())
         self.error_cause = cause if len(cause) <= 300 else cause[:299] + "\u2026"
         self.failures += 1
@@ -191,7 +192,9 @@ class TrainingState:
         deaths = 0  # of the worker, in a row
         retry = None  # seconds until a failed round is tried again
         while True:
-            self._wake.wait(retry)  # a new label, or the time to try a failed round again
+            if not self._wake.wait(retry):  # the time to try a failed round again
+                with self._lock:
+                    self._idle.clear()
             # one look per burst of labels: whether a batch is complete costs a
             # pass over the queue, in the server's interpreter
             if stop.wait(COALESCE_SECONDS):
