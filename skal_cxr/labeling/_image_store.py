@@ -140,12 +140,15 @@ class ImageStore:
                     f"the file of image {image_id} cannot be shown: it is gone."
                 ) from None
             entry = {**_status(st), "sha256": sha}
-            self.preview_dir.mkdir(exist_ok=True)
-            atomic_write(record, json.dumps(entry))
             key = f"{image}-{sha[:16]}"
-            for old in self.preview_dir.glob(f"{image}-*"):  # derivatives of an old content
-                if not old.name.startswith(f"{key}.") and not old.name.startswith(f"{key}-"):
-                    old.unlink(missing_ok=True)
+            try:  # remembered for the next request; a read-only folder hashes each time
+                self.preview_dir.mkdir(exist_ok=True)
+                atomic_write(record, json.dumps(entry))
+                for old in self.preview_dir.glob(f"{image}-*"):  # of an old content
+                    if not old.name.startswith((f"{key}.", f"{key}-")):
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass
         return f"{image}-{entry['sha256'][:16]}", _status(st)
 
     def _keep(self, image_id, status, cached, data):
