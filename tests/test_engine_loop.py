@@ -141,8 +141,14 @@ def test_the_low_budget_study_through_the_loop_gives_its_records_from_before():
         spec.loader.exec_module(bench)
         data = bench.load_data("phantoms")
         data = bench.Data(
-            data.X_pool[:300], data.y_pool[:300], data.X_val[:100], data.y_val[:100],
-            data.X_test[:100], data.y_test[:100], data.minority, "phantoms",
+            data.X_pool[:300],
+            data.y_pool[:300],
+            data.X_val[:100],
+            data.y_val[:100],
+            data.X_test[:100],
+            data.y_test[:100],
+            data.minority,
+            "phantoms",
         )
         for arm, expected in LOW_BUDGET.items():
             got = bench.run_one(arm, 0, data, [10, 20, 30], quick=True)

@@ -291,8 +291,8 @@ class ActiveLoop:
         self.oracle = oracle
         self.labeled = [int(i) for i in labeled]
         self.exclude = [int(i) for i in exclude]
-        self.learner = learner if learner is not None else make_learner(
-            self.config, n_classes, estimator
+        self.learner = (
+            learner if learner is not None else make_learner(self.config, n_classes, estimator)
         )
         fitted = hasattr(self.learner, "estimator_")
         self._pending = [] if fitted else list(self.labeled)
@@ -425,4 +425,3 @@ class ActiveLoop:
         )
         self.round += 1
         return result
-

@@ -281,4 +281,3 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(old)
-
