@@ -10,13 +10,16 @@ Determinism and resume
 Everything random in a run is seeded from its seed: the initial labeled set
 (``seed``), the estimator (``random_state=seed``: weight initialisation,
 shuffling, dropout masks, Monte Carlo masks) and each round's query
-(``SeedSequence([seed, round])``). Training starts from scratch every round
+(:func:`skal_cxr._random.round_seed`). The rounds themselves are the
+engine's (:class:`skal_cxr.engine.ActiveLoop`), answered from the pool's
+known labels. Training starts from scratch every round
 (unless ``warm_start``), so the model of round ``r`` is a function of the
 labeled set of round ``r`` only, in the order it was acquired. A restarted run
 therefore rebuilds the labeled set from the initial set plus the ``queried``
-indices of its recorded rounds and continues with the first missing round.
-With ``warm_start`` the recorded rounds are replayed (fits only, no
-evaluation or query) to rebuild the warm-started weights first.
+indices of its recorded rounds and continues with the first missing round
+(:meth:`~skal_cxr.engine.ActiveLoop.resume`). With ``warm_start`` the
+recorded rounds are replayed (fits only, no evaluation or query) to rebuild
+the warm-started weights first.
 """
 
 import os
