@@ -52,11 +52,11 @@ from skal_cxr.report import area_under_learning_curve
 from skal_cxr.strategies import (
     STRATEGIES,
     is_label_free,
+    label_free_query,
     max_entropy,
     schedule,
     typicality,
 )
-from skal_cxr.strategies._base import label_free_query
 
 DEFAULT = "typicality_then_max_entropy"
 PRIMARY = [DEFAULT, "random"]
@@ -137,7 +137,7 @@ def first_labels(arm, strategy, data, n, seed):
     """The study's declared first ``n`` labels: label-free strategies choose; others random.
 
     Label-free strategies pick without any learner
-    (:func:`skal_cxr.strategies._base.label_free_query`); ``stratified``
+    (:func:`skal_cxr.strategies.label_free_query`); ``stratified``
     (the oracle) draws a per-class quota, the others ``n`` at random, as
     the study declared (seeded by ``derived_rng(seed, 7)``).
     """

@@ -134,7 +134,7 @@ def initial_set(
     first batch and its reserve (``n_reserve``, through
     :func:`~skal_cxr.engine.cold_start_batch`). No learner is involved: a
     label-free strategy sees only the pool
-    (:func:`~skal_cxr.strategies._base.label_free_query`).
+    (:func:`~skal_cxr.strategies.label_free_query`).
 
     Parameters
     ----------
@@ -177,8 +177,7 @@ def initial_set(
         Only with ``n_reserve``: the next positions, in picking order
         (``"random"``: a seeded permutation of the rest).
     """
-    from ..strategies import STRATEGIES, is_label_free, k_center_greedy
-    from ..strategies._base import label_free_query
+    from ..strategies import STRATEGIES, is_label_free, k_center_greedy, label_free_query
 
     if initial != "k_center":
         check_initial(initial)

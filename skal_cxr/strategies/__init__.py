@@ -38,7 +38,7 @@ from ._coreset import coreset, coreset_scores, k_center_greedy
 from ._power import power_bald, power_probabilities
 from ._probcover import max_coverage, probcover, purity_radius
 from ._random_sampling import random_sampling, random_scores
-from ._schedule import is_label_free, schedule
+from ._schedule import is_label_free, label_free_query, schedule
 from ._typicality import typicality, typicality_scores, typiclust
 from ._uncertainty import (
     entropy_scores,
@@ -74,6 +74,7 @@ __all__ = [
     "select_top",
     "schedule",
     "is_label_free",
+    "label_free_query",
     # strategies
     "random_sampling",
     "max_entropy",
