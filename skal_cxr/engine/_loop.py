@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._lazy import take_rows
+from .._pipeline import final_estimator
 from ..exceptions import SimulationInterrupted
 from ._rounds import _round_config, build_estimator
 
@@ -300,7 +301,8 @@ class ActiveLoop:
 
     @property
     def _warm(self):
-        return bool(getattr(self.config, "warm_start", False))
+        """Whether a fit continues the previous weights (the estimator's ``warm_start``)."""
+        return bool(getattr(final_estimator(self.learner.estimator), "warm_start", False))
 
     def _labels(self, indices):
         return np.asarray(self.oracle(np.asarray(indices, dtype=np.int64)))
