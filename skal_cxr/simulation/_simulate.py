@@ -25,6 +25,7 @@ from .._results import (
     repair_records,
     write_config,
 )
+from ..engine import LEGACY_MODEL
 from ._checks import (  # MAX_PARAMETERS, metric_names: still importable from here
     MAX_PARAMETERS,  # noqa: F401
     _check_metric,
@@ -57,6 +58,8 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
         except ValueError as exc:
             raise ResultsDirError(f"{exc} Use --overwrite.") from exc
         old, old_resolved = meta["config"], meta["resolved"]
+        # a folder written before the view existed trained the CNN
+        old = {"model": LEGACY_MODEL, **old}
         # a setting added since the folder was written has its default there
         old = {**{k: v for k, v in DEFAULT_CONFIG.items() if k not in old}, **old}
         # how the data are checked is no part of what they are
@@ -170,6 +173,9 @@ def simulate(
     sampler=None,
     warm_start=None,
     baseline=None,
+    model=None,
+    view=None,
+    head=None,
     estimator=None,
     training=None,
     torch_threads=None,
@@ -351,6 +357,9 @@ def simulate(
         sampler=sampler,
         warm_start=warm_start,
         baseline=baseline,
+        model=model,
+        view=view,
+        head=head,
         estimator=estimator,
         training=training,
         torch_threads=torch_threads,
