@@ -293,16 +293,12 @@ class EMPriorCorrection(BaseEstimator):
             if self.train_prior is None
             else _check_prior(self.train_prior, k, "train_prior")
         )
-        prior = train.copy()
-        n_iter = 0
-        for n_iter in range(1, self.max_iter + 1):
-            new = prior_shift(probas, train, prior).mean(axis=0)
-            new = np.clip(new, _TINY, None)
+        prior, n_iter, moved = train.copy(), 0, np.inf
+        while n_iter < self.max_iter and moved >= self.tol:
+            new = np.clip(prior_shift(probas, train, prior).mean(axis=0), _TINY, None)
             new /= new.sum()
             moved = np.abs(new - prior).max()
-            prior = new
-            if moved < self.tol:
-                break
+            prior, n_iter = new, n_iter + 1
         self.prior_ = prior
         self.train_prior_ = train
         self.n_iter_ = n_iter
