@@ -274,8 +274,8 @@ def simulate(
         "random@cnn"]``: the default against random on the same view and
         random with the CNN from pixels (see :doc:`/benchmarks/main_job`).
     seeds : int or list of int, default=None
-        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 9``
-        (10 paired seeds: the exact Wilcoxon test needs at least 6 for
+        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 7``
+        (8 paired seeds: the exact Wilcoxon test needs at least 6 for
         ``p < 0.05``).
         A seed fixes the initial set, the network initialisation, the
         dropout masks and the queries' randomness; the data split is fixed
