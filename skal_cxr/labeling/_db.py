@@ -14,6 +14,12 @@ While the server runs, its requests reuse connections
 (:meth:`Database.reuse_connections`): closing the last connection to a WAL database
 checkpoints it (an fsync of the main file, about 5 ms), which a connection
 per request paid on most requests.
+
+A file removed under a running server is never written to: the database is
+opened ``mode=rw`` (a deleted one is not recreated empty), and before each
+commit :func:`check_files` compares the database and its WAL with the files
+the connection opened (device and inode); a mismatch is a 503
+(:class:`LostFile`) instead of an acknowledgement.
 """
 
 import os

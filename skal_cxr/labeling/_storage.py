@@ -151,6 +151,9 @@ def lost_wal_message(file, pages):
 def check_database(file):
     """Refuse a damaged project database, in one line naming it.
 
+    A database that fails because its WAL was deleted under a running
+    server is reported as that (:func:`lost_wal_pages`).
+
     Parameters
     ----------
     file : path-like
@@ -163,6 +166,16 @@ def check_database(file):
         pages fail ``PRAGMA quick_check``, or one without a project's tables.
     """
     file = Path(file)
+    pages = lost_wal_pages(file)
+    try:
+        _check_database(file)
+    except DamagedDatabase:
+        if pages:
+            raise DamagedDatabase(lost_wal_message(file, pages)) from None
+        raise
+
+
+def _check_database(file):
     if file.stat().st_size == 0 and not Path(f"{file}-wal").exists():
         raise DamagedDatabase(damaged_message(file, "the file is empty"))
     try:

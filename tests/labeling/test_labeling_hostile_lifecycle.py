@@ -41,7 +41,7 @@ def _cli(*args, timeout=120):
         capture_output=True,
         timeout=timeout,
     )
-    return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode("replace")
+    return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
 
 
 class Server:
