@@ -126,9 +126,7 @@ class LabelingProject(ProjectViews):
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise DamagedDatabase(
-                damaged_message(
-                    db, f"its settings are unreadable, {what}"
-                )
+                damaged_message(db, f"its settings are unreadable, {what}")
             ) from None
         self._lock = threading.Lock()
         self._pool = None
