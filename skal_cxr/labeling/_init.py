@@ -388,8 +388,7 @@ def init_project(
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     stop_set = (
-        np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False))
-        + 1
+        np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False)) + 1
     )
     table = [
         (str(i + 1), rel, h, ctx[0])
