@@ -138,9 +138,7 @@ def test_the_configuration_accepts_what_the_estimator_accepts():
     from skal_cxr import MCDropoutCNN
     from skal_cxr._validation import check_params
 
-    config = resolve_config(
-        model="cnn", estimator={"batch_size": -1}, training={"max_epochs": 0}
-    )
+    config = resolve_config(model="cnn", estimator={"batch_size": -1}, training={"max_epochs": 0})
     assert config["estimator"]["batch_size"] == -1 and config["training"]["max_epochs"] == 0
     est = build_estimator(config, 2, seed=0)
     assert est.batch_size == -1 and est.max_epochs == 0
