@@ -22,7 +22,7 @@ from pathlib import Path
 import _common as C
 import numpy as np
 import torch
-from _peers import METHODS, PEERS, SCORES, available
+from _peers import METHODS, PEERS, SCORES
 from _timing import MIB, current_rss, peak_rss, reset_peak_rss, time_best
 
 from skal_cxr import strategies
@@ -33,7 +33,6 @@ __all__ = [
     "measure_in_subprocess",
     "check_agreement",
     "time_batch_strategies",
-    "select_methods",
     "run_grid",
 ]
 
@@ -199,22 +198,6 @@ def time_batch_strategies(net, X, args):
     return rows
 
 
-def select_methods(keys):
-    """The methods named by ``keys`` whose package is installed, and those skipped.
-
-    Returns
-    -------
-    methods : list of Method
-    skipped : list of str
-        ``"key (package)"`` of each method whose package is missing.
-    """
-    methods, skipped = [], []
-    for key in keys:
-        m = METHODS[key]
-        (methods if m.requires is None or available(m.requires) else skipped).append(m)
-    return methods, [f"{m.key} ({m.requires})" for m in skipped]
-
-
 def run_grid(args, methods, script):
     """Every measurement of the benchmark, per image size.
 
@@ -223,7 +206,7 @@ def run_grid(args, methods, script):
     args : argparse.Namespace
         The command line of ``bench_acquisition.py``.
     methods : list of Method
-        The methods to measure (see :func:`select_methods`).
+        The methods to measure (see :func:`_peers.select_methods`).
     script : path
         The script a measuring subprocess runs with ``--_worker``.
 

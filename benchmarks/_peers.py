@@ -22,7 +22,7 @@ from torch import nn
 
 from skal_cxr.strategies import bald_scores, mean_std_scores
 
-__all__ = ["SCORES", "SCORE_LABELS", "METHODS", "PEERS", "Method", "available"]
+__all__ = ["SCORES", "SCORE_LABELS", "METHODS", "PEERS", "Method", "available", "select_methods"]
 
 SCORES = {"bald": bald_scores, "mean_std": mean_std_scores}
 SCORE_LABELS = {"bald": "BALD", "mean_std": "mean STD"}
@@ -197,3 +197,19 @@ METHODS = {
         Method("floor", "floor: 1 deterministic pass", _prepare_floor, scored=False),
     ]
 }
+
+
+def select_methods(keys):
+    """The methods named by ``keys`` whose package is installed, and those skipped.
+
+    Returns
+    -------
+    methods : list of Method
+    skipped : list of str
+        ``"key (package)"`` of each method whose package is missing.
+    """
+    methods, skipped = [], []
+    for key in keys:
+        m = METHODS[key]
+        (methods if m.requires is None or available(m.requires) else skipped).append(m)
+    return methods, [f"{m.key} ({m.requires})" for m in skipped]

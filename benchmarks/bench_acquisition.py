@@ -38,10 +38,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
-from _acquisition import run_grid, select_methods, worker  # noqa: E402
+from _acquisition import run_grid, worker  # noqa: E402
 from _acquisition_stats import add_ratios, check_targets, scale_analysis  # noqa: E402
 from _acquisition_tables import render_markdown  # noqa: E402
-from _peers import METHODS  # noqa: E402
+from _peers import METHODS, select_methods  # noqa: E402
 
 from skal_cxr import __version__ as SKAL_VERSION  # noqa: E402
 

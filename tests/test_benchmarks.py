@@ -104,6 +104,38 @@ def test_pool_round_trip(bench, tmp_path):
     np.testing.assert_array_equal(C.load_pool_head(path, 11), X[:11])
 
 
+def test_markdown_table_keeps_alignment_and_empty_cells(bench):
+    from _tables import markdown_table
+
+    lines = markdown_table(["a", "b", "c"], [[1, "", 2.5], "| written | | row |"])
+    assert lines == ["| a | b | c |", "|---|---|---|", "| 1 | | 2.5 |", "| written | | row |"]
+    spaced = markdown_table(["n", "s"], [[3, "x"]], align=["---:", "---"], spaced=True)
+    assert spaced[1] == "| ---: | --- |"
+
+
+def test_time_best_counts_calls_and_stops_at_the_budget(bench):
+    from _timing import time_best, timed
+
+    calls = []
+    best, runs, result = time_best(lambda: calls.append(1) or len(calls), 3, collect=False)
+    assert (runs, result, len(calls)) == (3, 3, 3) and best >= 0
+    _, runs, _ = time_best(lambda: calls.append(1), 5, budget_s=0.0)
+    assert runs == 1  # at least one call, then the budget is spent
+    seconds, value = timed(lambda: "done")
+    assert value == "done" and seconds >= 0
+
+
+def test_records_are_appended_and_read_back(bench, tmp_path, capsys):
+    from _records import append_records, load_records
+
+    assert load_records(tmp_path) == []
+    with open(tmp_path / "records.jsonl", "a") as fh:
+        append_records(fh, [{"arm": "a", "seed": 0}, {"arm": "a", "seed": 1}], "two records")
+        append_records(fh, [{"arm": "b", "seed": 0}], "one more")
+    assert [r["arm"] for r in load_records(tmp_path)] == ["a", "a", "b"]
+    assert capsys.readouterr().err.splitlines() == ["two records", "one more"]
+
+
 @pytest.mark.slow
 def test_label_efficiency_tiny_run(pneumoniamnist_path, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location(
