@@ -38,32 +38,29 @@
   };
 
   // -- the viewer and its overlays ----------------------------------------------
+  let priors = null;     // the 2-up current/prior layout (priors.js), made below
   const viewer = SkalViewer.create({
-    wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"), onChange: renderOverlay,
+    wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"),
+    onChange: (v) => { renderOverlay(v); if (priors) priors.changed(v); },
     onNeedFull: (id) => needFull(id),
   });
   const context = SkalContext.create({
     api, box: $("film-box"), list: $("film-info"), related: $("related"),
     onToggle: (on) => $("related-toggle").setAttribute("aria-pressed", String(on)),
   });
-  const PRESET_NAMES = Object.fromEntries(SkalViewer.PRESETS.map((r) => [r[0], r[1]]));
-  PRESET_NAMES.auto = "Auto";
+  let fetching = false;   // the film to show next is being fetched (loading indicator)
 
   function renderOverlay(v) {
     const st = v.state();
+    $("loading").hidden = !(fetching || st.loadingFull);
     if (st.imageId === null) {
       $("wl").textContent = "";
       $("zoom").textContent = "";
       return;
     }
-    const name = st.presetName || PRESET_NAMES[st.preset] || st.preset;
-    const preset = st.preset ? ` (${name})` : "";
-    $("wl").textContent = `W ${Math.round(st.width)}  L ${Math.round(st.center)}${preset}`
-      + (st.invert ? "  inverted" : "");
-    const flips = (st.flipH ? "  flipped \u2194" : "") + (st.flipV ? "  flipped \u2195" : "");
-    const zoom = Math.round(st.scale * st.dpr * 100);
-    $("zoom").textContent = `${zoom} %${st.fit ? " (fit)" : ""}${flips}`
-      + (st.loupe.on ? `  loupe ${st.loupe.power}\u00d7` : "");
+    const text = SkalViewer.overlayText(st);
+    $("wl").textContent = text.wl;
+    $("zoom").textContent = text.zoom;
     $("wl-invert").setAttribute("aria-pressed", String(st.invert));
     $("flip-h").setAttribute("aria-pressed", String(st.flipH));
     $("flip-v").setAttribute("aria-pressed", String(st.flipV));
@@ -293,6 +290,21 @@
 
   const cache = SkalImages.create({ api, ApiError, displaySize, maxBytes: CACHE_BYTES });
 
+  // -- current and prior side by side (priors.js) ------------------------------------
+  priors = SkalPriors.create({
+    api, current: viewer, cache, overlayText: SkalViewer.overlayText,
+    els: { box: $("viewports"), wrap: $("prior-wrap"), currentWrap: $("canvas-wrap"),
+           canvas: $("prior"), loupe: $("prior-loupe"), wl: $("prior-wl"),
+           zoom: $("prior-zoom"), caption: $("prior-id"), loading: $("prior-loading"),
+           toggleButton: $("prior-toggle"), nextButton: $("prior-next"),
+           linkButton: $("link-toggle") },
+  });
+  $("prior-toggle").addEventListener("click", () => priors.toggle());
+  $("prior-next").addEventListener("click", () => priors.cycle(1));
+  $("link-toggle").addEventListener("click", () => priors.setLinked(!priors.linked));
+  /* The viewer the view keys act on: the current film, or the prior when it was clicked. */
+  const active = () => priors.target();
+
   /* The viewer zoomed past a display-size film: fetch its full resolution. */
   function needFull(id) {
     cache.get(id, { full: true }).then((image) => {
@@ -300,6 +312,17 @@
     }, (error) => {
       if (isNetworkError(error)) setOffline(true);
     });
+  }
+
+  /* Shows the loading indicator while a film to show is on its way (after 150 ms). */
+  async function fetching_(promise) {
+    const t = setTimeout(() => { fetching = true; renderOverlay(viewer); }, 150);
+    try {
+      return await promise;
+    } finally {
+      clearTimeout(t);
+      if (fetching) { fetching = false; renderOverlay(viewer); }
+    }
   }
 
   function prefetch(next) {
@@ -316,12 +339,14 @@
     $("image").hidden = false;
     context.close();
     context.load(id);
+    priors.load(id);
     timerStart();
   }
 
   function clearImage() {
     state.imageId = null;
     context.close();
+    priors.clear();
     viewer.clear();
     $("image").hidden = true;
     $("image-id").textContent = "";
@@ -362,7 +387,7 @@
       setOffline(false);
       renderProgress(next);
       if (next.image_id) {
-        const image = await cache.get(String(next.image_id));
+        const image = await fetching_(cache.get(String(next.image_id)));
         if (generation !== state.generation) return;
         showMessage("");
         renderPrediction(next);
@@ -524,6 +549,7 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const viewer = active();
     if (event.shiftKey && PRESET_CODES[event.code]) {
       event.preventDefault();
       viewer.preset(PRESET_CODES[event.code]);
@@ -551,6 +577,10 @@
         case "[": viewer.loupePower(-1); break;
         case "]": viewer.loupePower(1); break;
         case "p": if (!event.repeat) viewer.panMode = !viewer.panMode; break;
+        // current and prior side by side: D 2-up on/off, B next prior, L link/unlink
+        case "d": if (!event.repeat) priors.toggle(); break;
+        case "b": if (!event.repeat) priors.cycle(event.shiftKey ? -1 : 1); break;
+        case "l": if (!event.repeat) priors.setLinked(!priors.linked); break;
         case " ":
           if (event.target instanceof HTMLButtonElement) { handled = false; break; }
           viewer.resetView();
@@ -567,18 +597,18 @@
 
   $("skip").addEventListener("click", skip);
   $("undo").addEventListener("click", undo);
-  $("wl-invert").addEventListener("click", () => viewer.toggleInvert());
-  $("zoom-in").addEventListener("click", () => viewer.zoomAt(1.25));
-  $("zoom-out").addEventListener("click", () => viewer.zoomAt(1 / 1.25));
-  $("zoom-fit").addEventListener("click", () => viewer.fit());
-  $("zoom-1").addEventListener("click", () => viewer.oneToOne());
-  $("flip-h").addEventListener("click", () => viewer.flip("h"));
-  $("flip-v").addEventListener("click", () => viewer.flip("v"));
+  $("wl-invert").addEventListener("click", () => active().toggleInvert());
+  $("zoom-in").addEventListener("click", () => active().zoomAt(1.25));
+  $("zoom-out").addEventListener("click", () => active().zoomAt(1 / 1.25));
+  $("zoom-fit").addEventListener("click", () => active().fit());
+  $("zoom-1").addEventListener("click", () => active().oneToOne());
+  $("flip-h").addEventListener("click", () => active().flip("h"));
+  $("flip-v").addEventListener("click", () => active().flip("v"));
   $("loupe-toggle").addEventListener("click", () => viewer.setLoupe(!viewer.loupeOn));
   $("related-toggle").addEventListener("click", () => context.toggle(state.imageId));
   $("pan-mode").addEventListener("click", () => { viewer.panMode = !viewer.panMode; });
   document.querySelectorAll("[data-preset]").forEach((b) => {
-    b.addEventListener("click", () => viewer.preset(b.dataset.preset));
+    b.addEventListener("click", () => active().preset(b.dataset.preset));
   });
 
   // -- start, and restart when a link is pasted into this tab ----------------------
@@ -631,6 +661,7 @@
     state: () => ({ ...viewer.state(), busy: state.busy, offline: state.offline }),
     cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()] }),
     sourceStats: () => viewer.sourceStats(),
+    prior: () => priors.state(),
     toScreen: (x, y) => viewer.toScreen(x, y),
     toImage: (x, y) => viewer.toImage(x, y),
   };
