@@ -76,6 +76,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
             rid = project.rater_store.id_of(conn, name)
             upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
+    prog["batch"]["mine"], waiting = project.rater_progress(name, nxt["reason"] == "waiting")
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
@@ -88,6 +89,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
         "prediction": prediction,
         "from_previous_model": nxt["from_previous_model"],
         "ahead": upcoming,
+        "waiting_for": waiting,
     }
 
 
@@ -177,7 +179,7 @@ def post_undo(body: UndoIn, project: ProjectDep, name: RaterDep):
 
 @api.get("/status")
 def status(project: ProjectDep, name: RaterDep):
-    return project.status()
+    return project.status_for(name)
 
 
 @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

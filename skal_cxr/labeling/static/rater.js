@@ -22,6 +22,14 @@
   const HEARTBEAT_MS = 5000;     // is the server still there?
   const OFFLINE_HEARTBEAT_MS = 2000;
   const CACHE_BYTES = 256 * 1024 * 1024;
+  /* What a rater with nothing to label waits for (GET /api/next's waiting_for). */
+  const WAITING = {
+    training: "Waiting for the next batch: the model is training on the labels so far.",
+    raters: "You have labeled your share of this batch. Waiting for the other raters to "
+      + "finish it; the next model trains then.",
+    adjudication: "The batch is labeled. Waiting for the adjudicator to decide the images "
+      + "the raters disagree on; the next model trains then.",
+  };
 
   const state = {
     me: null,
@@ -207,11 +215,17 @@
   function renderProgress(next) {
     const batch = next.batch || {};
     const p = next.progress || {};
-    $("batch-text").textContent = batch.total ? `${fmt(batch.done)} of ${fmt(batch.total)}` : "\u2013";
-    $("batch-bar").max = Math.max(1, batch.total || 1);
-    $("batch-bar").value = batch.done || 0;
+    // this rater's own share of the batch; the batch itself is done when every label is in
+    const mine = batch.mine || { done: batch.done, total: batch.total };
+    const whole = mine.done === batch.done && mine.total === batch.total ? ""
+      : ` yours \u00b7 batch ${fmt(batch.done)} of ${fmt(batch.total)} complete`;
+    $("batch-text").textContent = !batch.total ? "\u2013"
+      : `${fmt(mine.done)} of ${fmt(mine.total)}${whole}`;
+    $("batch-bar").max = Math.max(1, mine.total || 1);
+    $("batch-bar").value = mine.done || 0;
     const budget = p.budget ?? p.total;
     const parts = [`${fmt(p.labeled)} of ${fmt(budget)} budget`];
+    if (p.awaiting_adjudication) parts.push(`${fmt(p.awaiting_adjudication)} awaiting adjudication`);
     if (p.total !== undefined) parts.push(`pool ${fmt(p.total)}`);
     $("total-text").textContent = parts.join(" \u00b7 ");
     $("total-bar").max = Math.max(1, budget || 1);
@@ -399,8 +413,8 @@
         if (next.reason === "done") {
           showMessage("All done: nothing left to label in this project. Thank you!", "done");
         } else {
-          showMessage("Waiting for the next batch: the model is training on the labels so "
-            + "far. This page checks every few seconds.", "waiting");
+          showMessage(`${WAITING[next.waiting_for] || WAITING.training} `
+            + "This page checks every few seconds.", "waiting");
           retry = POLL_MS;
         }
       }
