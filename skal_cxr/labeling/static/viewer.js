@@ -28,6 +28,12 @@ const SkalViewer = (() => {
   const MAX_SCALE = 16;       // device pixels per image pixel
   const LOUPE_POWERS = [2, 3, 4];
 
+  /* An 8-bit film (a JPEG or PNG export) is already windowed for display by
+   * whoever wrote it: its presets are gentler changes of its stored window
+   * (fractions of that window, not of the p1..p99 range of raw detector
+   * values), so that none of them turns the bright half of the film white. */
+  const PRESETS_8BIT = { lung: [0.45, 1.0], mediastinum: [0.62, 0.8], bone: [0.55, 0.7] };
+
   /* [key, name, centre fraction, width fraction] of the p1..p99 range. */
   const PRESETS = [
     ["file", "File", null, null],            // the file's VOI LUT / window
@@ -341,6 +347,10 @@ const SkalViewer = (() => {
       } else if (typeof key === "number") {
         const p = im.filePresets[key];
         if (p) setWindow(p.center, p.width, `file${key}`);
+      } else if (im.bits === 8 && PRESETS_8BIT[key]) {
+        const [c, w] = PRESETS_8BIT[key];
+        const low = im.center0 - im.width0 / 2;
+        setWindow(low + c * im.width0, w * im.width0, key);
       } else {
         const row = PRESETS.find((r) => r[0] === key);
         if (row) setWindow(im.p1 + row[2] * range, row[3] * range, key);
@@ -499,9 +509,13 @@ const SkalViewer = (() => {
       if (!s.image) return null;
       const src = sourceOf(0);
       const d = src.ctx.getImageData(0, 0, src.canvas.width, src.canvas.height).data;
-      let lo = 255, hi = 0;
-      for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+      let lo = 255, hi = 0, white = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]);
+        if (d[i] === 255) white += 1;
+      }
       return { width: src.canvas.width, height: src.canvas.height, min: lo, max: hi,
+               white: white / Math.max(1, d.length / 4), bits: s.image.bits || 16,
                levels: sources.length, level: levelFor(s.scale, false) };
     }
 
