@@ -120,3 +120,22 @@ def test_the_length_check_sees_a_long_module(tmp_path):
 
 def test_no_module_over_500_lines():
     assert _long_modules(PACKAGE) == []
+
+
+def test_label_studio_sits_above_the_engine_beside_labeling_and_simulation():
+    graph = import_graph()
+    assert _reaches(graph, "skal_cxr.engine", "skal_cxr.label_studio") is None
+    for other in ("skal_cxr.labeling", "skal_cxr.simulation"):
+        assert _reaches(graph, "skal_cxr.label_studio", other) is None, other
+        assert _reaches(graph, other, "skal_cxr.label_studio") is None, other
+
+
+def test_label_studio_uses_the_engine_in_one_module():
+    # one place to switch when the engine's public names change
+    users = sorted(
+        m
+        for m, ts in import_graph().items()
+        if m.startswith("skal_cxr.label_studio")
+        and any(t.startswith("skal_cxr.engine") for t in ts)
+    )
+    assert users == ["skal_cxr.label_studio._engine"]

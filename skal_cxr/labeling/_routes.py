@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ._db import transaction
 from ._deps import ProjectDep, RaterDep
+from ._leases import release
 from ._schemas import (
     AdjudicationIn,
     AdjudicationNextOut,
@@ -23,6 +24,8 @@ from ._schemas import (
     LabelOut,
     MeOut,
     NextOut,
+    ReleaseIn,
+    ReleaseOut,
     SkipIn,
     SkipOut,
     UndoIn,
@@ -77,6 +80,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
             upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
     prog["batch"]["mine"], waiting = project.rater_progress(name, nxt["reason"] == "waiting")
+    failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
@@ -90,6 +94,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
         "from_previous_model": nxt["from_previous_model"],
         "ahead": upcoming,
         "waiting_for": waiting,
+        "training_error": failure,  # raters are told why the next batch does not come
     }
 
 
@@ -179,12 +184,18 @@ def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep)
 
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
+    project.image_store.require_file(body.image_id)  # 410: no label of a film that is gone
     return project.submit_label(name, body.image_id, body.label, body.seconds, body.note)
 
 
 @api.post("/skip", response_model=SkipOut)
 def post_skip(body: SkipIn, project: ProjectDep, name: RaterDep):
     return project.skip(name, body.image_id)
+
+
+@api.post("/release", response_model=ReleaseOut)
+def post_release(body: ReleaseIn, project: ProjectDep, name: RaterDep):
+    return {"released": release(project, name, body.image_ids)}
 
 
 @api.post("/undo", response_model=UndoOut)
