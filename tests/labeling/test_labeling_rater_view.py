@@ -94,3 +94,20 @@ def test_the_csv_counts_the_time_before_an_undo_and_exports_the_study_date(make_
     assert rows[0]["rater_alice"] == CLASSES[1]
     assert float(rows[0]["seconds_alice"]) == 5.5  # 4 s before the undo, 1.5 s after
     assert rows[0]["study_date"] == "20240301"
+
+
+def test_the_film_after_the_batch_end_is_announced_for_prefetch(make_project):
+    project = make_project(query_size=3)
+    auth = {"Authorization": f"Bearer {project.add_rater('alice')}"}
+    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False))
+    seen = []
+    for _ in range(3):  # the batch: the last film announces the reserve film after it
+        nxt = client.get("/api/next?ahead=1", headers=auth).json()
+        seen.append((nxt["image_id"], nxt["ahead"], nxt["from_previous_model"]))
+        r = client.post("/api/labels", headers=auth, json={"image_id": nxt["image_id"],
+                                                          "label": CLASSES[0]})
+        assert r.status_code == 201
+    assert all(ahead for _, ahead, _ in seen)  # always one film ahead, at the end too
+    last_ahead = seen[-1][1][0]
+    after = client.get("/api/next?ahead=1", headers=auth).json()
+    assert after["image_id"] == last_ahead and after["from_previous_model"]
