@@ -95,7 +95,9 @@ def rater_batch(states, latest, rid, labels_per_image):
     open for the rater, and the ones still needing a label the rater may get.
     """
     batch = [s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"]
-    done = sum(1 for s in batch if rid in s["labels"] or (rid in s["seen"] and rid not in s["open"]))
+    done = sum(
+        1 for s in batch if rid in s["labels"] or (rid in s["seen"] and rid not in s["open"])
+    )
     could = sum(
         1
         for s in batch

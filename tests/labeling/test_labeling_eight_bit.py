@@ -66,9 +66,7 @@ def test_an_8bit_film_that_needs_a_transform_goes_as_an_8bit_png(tmp_path):
 @pytest.mark.parametrize("kind", ["jpg", "png"])
 def test_the_page_shows_an_8bit_film_and_its_presets_keep_it_readable(tmp_path, new_page, kind):
     _eight_bit(tmp_path / "films", kind)
-    project = init_project(
-        tmp_path / "p", tmp_path / "films", CLASSES, image_size=16, query_size=3
-    )
+    project = init_project(tmp_path / "p", tmp_path / "films", CLASSES, image_size=16, query_size=3)
     token = project.add_rater("dr_a")
     srv = Server(tmp_path / "p").start()
     try:

@@ -90,8 +90,9 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
             "() => { const s = window.__viewer.prior().viewer;"
             " return Math.abs(s.scale / s.fitScale - 1.5625) < 1e-6; }"
         )
-        cur, pri = page.evaluate("window.__viewer.state()"), page.evaluate(
-            "window.__viewer.prior().viewer"
+        cur, pri = (
+            page.evaluate("window.__viewer.state()"),
+            page.evaluate("window.__viewer.prior().viewer"),
         )
         assert _zoom(cur) == pytest.approx(1.5625, rel=1e-6)
         assert _zoom(pri) == pytest.approx(_zoom(cur), rel=1e-6)
@@ -178,9 +179,7 @@ def test_one_to_one_shows_loading_and_the_true_scale_until_the_full_film(tmp_pat
     try:
         page = new_page(900, 700)  # films come display-size (1024) first
         held = []
-        page.route(
-            lambda url: "/pixels" in url and "max_size" not in url, lambda r: held.append(r)
-        )
+        page.route(lambda url: "/pixels" in url and "max_size" not in url, lambda r: held.append(r))
         page.goto(f"{srv.base}/#token={token}")
         _shown(page)
         sync_api.expect(page.locator("#loading")).to_be_hidden()

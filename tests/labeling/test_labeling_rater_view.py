@@ -104,8 +104,9 @@ def test_the_film_after_the_batch_end_is_announced_for_prefetch(make_project):
     for _ in range(3):  # the batch: the last film announces the reserve film after it
         nxt = client.get("/api/next?ahead=1", headers=auth).json()
         seen.append((nxt["image_id"], nxt["ahead"], nxt["from_previous_model"]))
-        r = client.post("/api/labels", headers=auth, json={"image_id": nxt["image_id"],
-                                                          "label": CLASSES[0]})
+        r = client.post(
+            "/api/labels", headers=auth, json={"image_id": nxt["image_id"], "label": CLASSES[0]}
+        )
         assert r.status_code == 201
     assert all(ahead for _, ahead, _ in seen)  # always one film ahead, at the end too
     last_ahead = seen[-1][1][0]

@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
-import warnings
-
 import pytest
 
 pytest.importorskip("pydicom")
