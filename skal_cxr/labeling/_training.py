@@ -51,7 +51,7 @@ class TrainingState:
     ----------
     train : callable
         ``train(project, run)`` makes the pending round, if any, running
-        its jobs with ``run(name, job)``; returns the round or None.
+        its jobs with ``run(job)``; returns the round or None.
 
     Attributes
     ----------
@@ -182,8 +182,8 @@ class TrainingState:
     def _work(self, project, stop, trainer):
         # This thread starts the worker and lives as long as it: the worker's
         # parent-death signal follows the thread that started it.
-        def run(name, job):
-            return trainer.run(name, job, progress=self.report_progress)
+        def run(job):
+            return trainer.run(job, progress=self.report_progress)
 
         try:
             trainer.start()  # torch imports now, not after the first batch
