@@ -120,6 +120,7 @@ const SkalImages = (() => {
           entry = { promise: fetchImage(id, full), bytes: 0, full };
           entry.promise.then((image) => {
             entry.bytes = image.bytes;
+            entry.ready = true;
             entry.full = !image.partial;
             this.trim();
           }, () => {
@@ -140,6 +141,11 @@ const SkalImages = (() => {
         }
       },
       clear() { this.entries.clear(); },
+      /* The decoded film of ``id`` when it is in memory now, else null (no fetch). */
+      ready(id) {
+        const entry = this.entries.get(id);
+        return entry && entry.ready ? entry.promise : null;
+      },
     };
 
     return cache;

@@ -440,6 +440,41 @@
     if (retry !== null) state.polling = setTimeout(() => loadNext(retry), retry);
   }
 
+  // -- the next film at once: held for this rater and already in memory --------------
+  /* After a saved label: the film /api/next announced as this rater's next one
+   * ("ahead", held for him by the server) is shown from memory at once, and
+   * /api/next is asked in the background to confirm it and to bring the
+   * progress and the film after it; a different answer shows that one. */
+  async function showHeld(labeled) {
+    const next = state.next;
+    const id = next && Array.isArray(next.ahead) && next.ahead[0] ? String(next.ahead[0]) : null;
+    if (!id || id === labeled || state.me.show_prediction || state.review
+        || (state.me.role === "adjudicator" && state.me.adjudicate)) return false;
+    const ready = cache.ready(id);
+    if (!ready) return false;
+    const image = await ready;
+    const generation = state.generation;
+    showMessage("");
+    showImage(image, id);
+    state.busy = false;
+    setControlsEnabled(true);
+    confirmNext(id, generation);
+    return true;
+  }
+  async function confirmNext(id, generation) {
+    let next;
+    try {
+      next = await api("/api/next?ahead=1");
+    } catch (_) {
+      return;                          // the heartbeat and the next key deal with it
+    }
+    if (generation !== state.generation || state.imageId !== id || state.busy) return;
+    state.next = next;
+    renderProgress(next);
+    if (next.image_id === id) prefetch(next);
+    else loadNext();                   // the server says otherwise: show its film
+  }
+
   async function submitLabel(index) {
     if (state.busy || !state.imageId || state.stopped || state.offline) return;
     const label = state.me.classes[index];
@@ -460,6 +495,7 @@
       state.undo.push({ label_id: saved.label_id, image_id: imageId, label });
       $("note").value = "";
       lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      if (await showHeld(imageId)) return;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       state.busy = false;
