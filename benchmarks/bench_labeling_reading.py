@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's skal_cxr, as the server runs it
 CLASSES = ["normal", "moderate", "severe"]
 
 LATENCY_JS = """
