@@ -154,17 +154,18 @@ const SkalPriors = (() => {
     }
 
     async function load(id) {
+      // the layout stays until the answer (no flicker between two films with priors);
+      // the previous film's prior goes at once: never a prior of another patient
       st.currentId = id;
-      st.films = [];
       st.index = 0;
       st.priorId = null;
       prior.clear();
-      layout();
+      els.caption.textContent = "";
       let films = [];
       try {
         films = (await api(`/api/images/${encodeURIComponent(id)}/related`)).films || [];
       } catch (_) {
-        return;                         // an older server, or no access: one viewport
+        films = [];                     // an older server, or no access: one viewport
       }
       if (st.currentId !== id) return;
       st.films = order(films, id);
@@ -187,7 +188,7 @@ const SkalPriors = (() => {
       else if (shown() && st.linked) align();
     }
     function cycle(step = 1) {
-      if (!shown() || st.films.length < 2) return;
+      if (!shown() || st.films.length < 2 || st.priorId === null) return;
       st.index = (st.index + step + st.films.length) % st.films.length;
       showPrior();
     }
