@@ -144,7 +144,11 @@ const SkalImages = (() => {
       /* The decoded film of ``id`` when it is in memory now, else null (no fetch). */
       ready(id) {
         const entry = this.entries.get(id);
-        return entry && entry.ready ? entry.promise : null;
+        if (!entry || !entry.ready) return null;
+        this.entries.delete(id);              // most recent again
+        this.entries.set(id, entry);
+        this.stats.hits += 1;
+        return entry.promise;
       },
     };
 

@@ -94,6 +94,7 @@ const SkalPriors = (() => {
       els.linkButton.setAttribute("aria-pressed", String(st.linked));
       els.toggleButton.setAttribute("aria-pressed", String(two));
       els.toggleButton.disabled = st.films.length === 0;
+      els.tools.hidden = st.films.length === 0;   // no priors: no room taken
       els.nextButton.disabled = !two || st.films.length < 2;
       els.linkButton.disabled = !two;
       onLayout(two);

@@ -311,7 +311,7 @@
            canvas: $("prior"), loupe: $("prior-loupe"), wl: $("prior-wl"),
            zoom: $("prior-zoom"), caption: $("prior-id"), loading: $("prior-loading"),
            toggleButton: $("prior-toggle"), nextButton: $("prior-next"),
-           linkButton: $("link-toggle") },
+           linkButton: $("link-toggle"), tools: $("prior-tools") },
   });
   $("prior-toggle").addEventListener("click", () => priors.toggle());
   $("prior-next").addEventListener("click", () => priors.cycle(1));
