@@ -454,6 +454,11 @@
     if (!ready) return false;
     const image = await ready;
     const generation = state.generation;
+    // the label just saved counts at once (/api/next brings the exact figures)
+    const batch = next.batch || {};
+    if (batch.mine) batch.mine.done += 1;
+    if (state.me.labels_per_image === 1 && batch.total) batch.done += 1;
+    renderProgress(next);
     showMessage("");
     showImage(image, id);
     state.busy = false;
