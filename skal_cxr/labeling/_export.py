@@ -2,8 +2,10 @@
 
 The CSV has one row per image with a consensus label (so that
 :func:`~skal_cxr.datasets.load_image_folder` reads it back): the consensus
-and how it was reached, every rater's label, note and seconds, who skipped
-it, the round, queue and model that queried it and its acquisition score.
+and how it was reached, the patient and study date, every rater's label,
+note and seconds (every reading of the film counted: a label undone and
+given again adds the time before the undo), who skipped it, the round,
+queue and model that queried it and its acquisition score.
 The JSON-lines audit trail has every event in time order: rounds, labels and
 their withdrawals, assignments (handed out, skipped, expired), adjudications.
 Both name patients and raters: they are written readable by their owner only
@@ -60,6 +62,15 @@ def export_rows(project):
                 "GROUP BY image_id, rater_id) AND label IS NOT NULL"
             )
         }
+        # a film labeled, undone and labeled again took the time of every reading
+        spent = {
+            (r[0], r[1]): r[2]
+            for r in conn.execute(
+                "SELECT image_id, rater_id, SUM(seconds) FROM labels WHERE label IS NOT NULL "
+                "AND seconds IS NOT NULL GROUP BY image_id, rater_id"
+            )
+        }
+        study_dates = dict(conn.execute("SELECT id, study_date FROM images"))
         skips = {}
         for image_id, rater_id in conn.execute(
             "SELECT image_id, rater_id FROM assignments WHERE state = 'skipped' "
@@ -77,6 +88,7 @@ def export_rows(project):
         "adjudicator",
         "adjudication_note",
         "patient",
+        "study_date",
         "round",
         "queue",
         "model_version",
@@ -102,6 +114,7 @@ def export_rows(project):
             adj["adjudicator"] if adj else "",
             (adj["note"] or "") if adj else "",
             patient or "",
+            study_dates.get(image_id) or "",
             s["round"],
             s["kind"],
             model,
@@ -120,7 +133,7 @@ def export_rows(project):
                 else [
                     lab["label"],
                     lab["note"] or "",
-                    "" if lab["seconds"] is None else repr(lab["seconds"]),
+                    "" if lab["seconds"] is None else repr(spent[(image_id, rid)]),
                 ]
             )
         rows.append(row)

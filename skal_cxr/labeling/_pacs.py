@@ -318,6 +318,7 @@ def _add_images(project, records, progress):
         return undecodable
     hashes = [entry["sha256"] for entry in cache.index[len(table) :]]
     rows = [(r["file"], _patient(r)) for r in rows]
+    dates = [_study_date(root / rel) for rel, _ in rows]  # the related films' order
     with project.db.connect() as conn, transaction(conn):
         n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
         if n != len(table):
@@ -325,13 +326,24 @@ def _add_images(project, records, progress):
                 f"{project.path} changed while images were added; run the pull again."
             )
         conn.executemany(
-            "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
+            "INSERT INTO images (id, relpath, sha256, patient, study_date) VALUES (?, ?, ?, ?, ?)",
             [
-                (n + 1 + i, rel, h, patient)
-                for i, ((rel, patient), h) in enumerate(zip(rows, hashes))
+                (n + 1 + i, rel, h, patient, date)
+                for i, ((rel, patient), h, date) in enumerate(zip(rows, hashes, dates))
             ],
         )
     return undecodable
+
+
+def _study_date(path):
+    """The StudyDate of a pulled DICOM file (header only), or None."""
+    from ..datasets._image_io import read_dicom_header
+
+    try:
+        value = str(read_dicom_header(path).get("StudyDate", "")).strip()
+    except Exception:  # a header that cannot be read leaves the film undated
+        return None
+    return value or None
 
 
 def _standing_raters(project):

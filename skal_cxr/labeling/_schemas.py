@@ -100,11 +100,20 @@ class MeOut(BaseModel):
     adjudicate: bool
 
 
-class BatchProgress(BaseModel):
-    """Images of the current batch done, of ``total``."""
+class MyBatch(BaseModel):
+    """This rater's share of the current batch: images labeled or skipped, of ``total``."""
 
     done: int
     total: int
+
+
+class BatchProgress(BaseModel):
+    """Images of the current batch done (every label they need), of ``total``; ``mine``:
+    this rater's own share (absent in ``GET /api/status``)."""
+
+    done: int
+    total: int
+    mine: MyBatch | None = None
 
 
 class Progress(BaseModel):
@@ -114,6 +123,7 @@ class Progress(BaseModel):
     queried: int
     total: int
     budget: int | None
+    awaiting_adjudication: int = 0
 
 
 class NextOut(BaseModel):
@@ -127,6 +137,7 @@ class NextOut(BaseModel):
     prediction: dict | None
     from_previous_model: bool
     ahead: list[str] = []
+    waiting_for: str | None = None
     training_error: TrainingErrorOut | None = None
 
 

@@ -89,8 +89,14 @@
   function render(s) {
     $("project").textContent = `${s.project}: status`;
     document.title = `${s.project}: status`;
-    $("kappa").textContent = s.kappa === null || s.kappa === undefined
-      ? "not yet (needs images with all their labels, 2 or more each)" : fmt(s.kappa, 3);
+    $("kappa").textContent = s.blinded
+      ? "shown to adjudicators only while the study runs"
+      : s.kappa === null || s.kappa === undefined
+        ? "not yet (needs images with all their labels, 2 or more each)" : fmt(s.kappa, 3);
+    if (s.blinded) {
+      $("adjudication").textContent = "Agreement between raters is shown to adjudicators "
+        + "only while the study runs (you see your own progress).";
+    }
 
     const raters = $("raters");
     raters.replaceChildren();
