@@ -5,7 +5,9 @@ The CSV has one row per image with a consensus label (so that
 and how it was reached, every rater's label, note and seconds, who skipped
 it, the round, queue and model that queried it and its acquisition score.
 The JSON-lines audit trail has every event in time order: rounds, labels and
-their withdrawals, assignments (handed out, skipped, expired), adjudications.
+their withdrawals and corrections (with the old and the new label),
+assignments (handed out, skipped, expired), adjudications, their revisions
+and deferrals.
 Both name patients and raters: they are written readable by their owner only
 (``0o600``), as are the DICOM reports and the database backups.
 """
@@ -151,17 +153,37 @@ def audit_events(project):
             for key in ("queried", "scores", "reserve", "class_counts", "stop_predictions"):
                 d[key] = None if d[key] is None else json.loads(d[key])
             events.append({"event": "round", **d})
+        previous = {}
         for r in conn.execute("SELECT * FROM labels ORDER BY id"):
             d = dict(r)
-            d["event"] = "label" if d["label"] is not None else "undo"
+            previous[d["id"]] = d["label"]
+            if d["label"] is None:
+                d["event"] = "undo"
+            elif d["supersedes"] is not None:  # a correction: the old and the new value
+                d["event"] = "correction"
+                d["previous_label"] = previous.get(d["supersedes"])
+            else:
+                d["event"] = "label"
+            if d.get("scores") is not None:
+                d["scores"] = json.loads(d["scores"])
             d["label_id"] = d.pop("id")
             events.append(d)
         for r in conn.execute("SELECT * FROM assignments ORDER BY opened_at"):
             events.append({"event": "assignment", **dict(r), "created_at": r["opened_at"]})
+        decided = {}
         for r in conn.execute("SELECT * FROM adjudications ORDER BY id"):
             d = dict(r)
+            decided[d["id"]] = d["label"]
             d["adjudication_id"] = d.pop("id")
-            events.append({"event": "adjudication", **d})
+            if d.get("supersedes") is not None:  # a revised decision
+                d["previous_label"] = decided.get(d["supersedes"])
+                events.append({"event": "adjudication_revision", **d})
+            else:
+                events.append({"event": "adjudication", **d})
+        for r in conn.execute("SELECT * FROM deferrals ORDER BY id"):
+            d = dict(r)
+            d["deferral_id"] = d.pop("id")
+            events.append({"event": "deferral", **d})
     for e in events:
         if "rater_id" in e:
             e["rater"] = raters[e.pop("rater_id")]

@@ -28,6 +28,14 @@ from ._schemas import (
     UndoIn,
     UndoOut,
 )
+from ._schemas import (
+    CorrectionIn,
+    CorrectionOut,
+    DeferIn,
+    DeferOut,
+    MyLabelsOut,
+    RevisionOut,
+)
 
 __all__ = ["api", "pages", "static_dir"]
 
@@ -162,7 +170,9 @@ def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep)
 
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
-    return project.submit_label(name, body.image_id, body.label, body.seconds, body.note)
+    return project.submit_label(
+        name, body.image_id, body.label, body.seconds, body.note, scores=body.scores
+    )
 
 
 @api.post("/skip", response_model=SkipOut)
@@ -173,6 +183,35 @@ def post_skip(body: SkipIn, project: ProjectDep, name: RaterDep):
 @api.post("/undo", response_model=UndoOut)
 def post_undo(body: UndoIn, project: ProjectDep, name: RaterDep):
     return project.undo(name, body.label_id)
+
+
+# -- corrections, deferrals and revisions -------------------------------------------------
+
+
+@api.get("/labels/mine", response_model=MyLabelsOut)
+def my_labels(project: ProjectDep, name: RaterDep):
+    return {
+        "labels": project.label_store.mine(name),
+        "decisions": project.review.mine(name),
+    }
+
+
+@api.post("/labels/correct", response_model=CorrectionOut)
+def post_correction(body: CorrectionIn, project: ProjectDep, name: RaterDep):
+    return project.label_store.correct(name, body.label_id, body.label, body.note, body.scores)
+
+
+@api.post("/adjudication/defer", response_model=DeferOut)
+def post_deferral(body: DeferIn, project: ProjectDep, name: RaterDep):
+    return project.review.defer(name, body.image_id, body.reason)
+
+
+@api.post("/adjudications/revise", response_model=RevisionOut)
+def post_revision(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
+    return project.review.revise(name, body.image_id, body.label, body.note)
+
+
+# ------------------------------------------------------------------------------------------
 
 
 @api.get("/status")
