@@ -114,6 +114,8 @@ def _init(args):
         random_state=args.seed,
         n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
+        scoring=args.scoring,
+        bins=args.bins,
     )
     n = project.n_images()
     print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")

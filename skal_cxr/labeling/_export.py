@@ -3,7 +3,9 @@
 The CSV has one row per image with a consensus label (so that
 :func:`~skal_cxr.datasets.load_image_folder` reads it back): the consensus
 and how it was reached, every rater's label, note and seconds, who skipped
-it, the round, queue and model that queried it and its acquisition score.
+it, the round, queue and model that queried it and its acquisition score;
+a project with zone scores adds the mean total (``score_total``) and each
+rater's zone scores, total and raw scores.
 The JSON-lines audit trail has every event in time order: rounds, labels and
 their withdrawals and corrections (with the old and the new label),
 assignments (handed out, skipped, expired), adjudications, their revisions
@@ -20,7 +22,14 @@ from .._atomic import atomic_write, replacing
 #: Permissions of every export: readable and writable by its owner only.
 EXPORT_MODE = 0o600
 
-__all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl", "WRITERS"]
+__all__ = [
+    "export_rows",
+    "write_csv",
+    "audit_events",
+    "write_jsonl",
+    "zone_score_means",
+    "WRITERS",
+]
 
 
 def _query_info(rounds):
@@ -45,6 +54,58 @@ def _how(project, votes, code, decided):
         return "unanimous"
     rule = project.config["consensus"]
     return "majority" if rule == "adjudicate" else rule
+
+
+def _score_header(scheme, names):
+    """The score columns of a scored project (none without a scheme).
+
+    ``score_total``: the mean of the raters' totals (what ``skal-cxr
+    simulate --score-column`` bins); per rater, each zone's score, the total
+    and the raw scores (``;``-separated, as entered).
+    """
+    if scheme is None:
+        return []
+    zones = [f"{scheme.name}_{z.key}" for z in scheme.zones]
+    return ["score_total"] + [f"{what}_{n}" for n in names for what in [*zones, "total", "scores"]]
+
+
+def _score_cells(scheme, labels):
+    """The score cells of one image's row; ``labels``: each rater's standing row or None."""
+    if scheme is None:
+        return []
+    cells, totals = [], []
+    for lab in labels:
+        scores = None if lab is None or lab["scores"] is None else json.loads(lab["scores"])
+        if scores is None:
+            cells += [""] * (len(scheme.zones) + 2)
+            continue
+        total = scheme.total(scores)
+        totals.append(total)
+        cells += [*scheme.zone_scores(scores), total, ";".join(map(str, scores))]
+    mean = "" if not totals else format(sum(totals) / len(totals), "g")
+    return [mean, *cells]
+
+
+def zone_score_means(project):
+    """``{image_id: (scheme, zone scores, total)}``: the mean of the raters' standing scores.
+
+    Empty for a project without zone scores (what the DICOM reports carry).
+    """
+    scheme = project.scoring
+    if scheme is None:
+        return {}
+    per_image = {}
+    with project.db.connect() as conn:
+        for image_id, scores in conn.execute(
+            "SELECT image_id, scores FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
+            "GROUP BY image_id, rater_id) AND label IS NOT NULL AND scores IS NOT NULL"
+        ):
+            per_image.setdefault(image_id, []).append(scheme.zone_scores(json.loads(scores)))
+    out = {}
+    for image_id, zones in per_image.items():
+        means = [sum(z) / len(zones) for z in zip(*zones)]
+        out[image_id] = (scheme, means, sum(means))
+    return out
 
 
 def export_rows(project):
@@ -90,6 +151,8 @@ def export_rows(project):
         "first_labeled_at",
         "last_labeled_at",
     ] + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")]
+    scheme = project.scoring
+    header += _score_header(scheme, names)
     rows = []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         s = states[image_id]
@@ -125,6 +188,7 @@ def export_rows(project):
                     "" if lab["seconds"] is None else repr(lab["seconds"]),
                 ]
             )
+        row += _score_cells(scheme, [labels.get((image_id, rid)) for rid in raters])
         rows.append(row)
     return header, rows
 

@@ -103,7 +103,8 @@ class Adjudications:
         """
         states = self.queue.image_states(conn) if states is None else states
         adjudicators = {
-            r[0]: r[1] for r in conn.execute("SELECT id, name FROM raters WHERE role = 'adjudicator'")
+            r[0]: r[1]
+            for r in conn.execute("SELECT id, name FROM raters WHERE role = 'adjudicator'")
         }
         files = None
         out = []

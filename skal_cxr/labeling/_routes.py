@@ -188,6 +188,12 @@ def post_undo(body: UndoIn, project: ProjectDep, name: RaterDep):
 # -- corrections, deferrals and revisions -------------------------------------------------
 
 
+@api.get("/scoring")
+def scoring(project: ProjectDep, name: RaterDep):
+    """The project's zone scoring scheme (zones, their boxes, bins), or null."""
+    return None if project.scoring is None else project.scoring.as_dict()
+
+
 @api.get("/labels/mine", response_model=MyLabelsOut)
 def my_labels(project: ProjectDep, name: RaterDep):
     return {

@@ -92,8 +92,7 @@ class ScoringScheme:
             raise InvalidLabel(f"scores must be a list of {self.n_values} integers.")
         if len(scores) != self.n_values:
             raise InvalidLabel(
-                f"{self.title} takes {self.n_values} scores "
-                f"({self._layout()}); got {len(scores)}."
+                f"{self.title} takes {self.n_values} scores ({self._layout()}); got {len(scores)}."
             )
         out = []
         for n, value in enumerate(scores):
@@ -205,7 +204,9 @@ def check_scoring(scoring, bins, classes):
     if scoring not in SCHEMES:
         raise LabelingError(f"--scoring must be one of {', '.join(SCHEMES)}; got {scoring!r}.")
     scheme = SCHEMES[scoring]
-    example = ",".join(str(round(i * (scheme.max_total + 1) / len(classes))) for i in range(len(classes)))
+    example = ",".join(
+        str(round(i * (scheme.max_total + 1) / len(classes))) for i in range(len(classes))
+    )
     if bins is None:
         raise LabelingError(
             f"--scoring {scoring} needs --bins, the lowest total of each of the "

@@ -84,9 +84,10 @@ def test_an_adjudicator_defers_a_dispute_to_the_end_of_their_queue(disputed):
     project.review.decide("carol", films[2], "severe")
     assert project.review.next_for("carol")["image_id"] == films[0]  # oldest deferral first
     nxt = project.review.next_for("carol")
-    assert nxt["deferred"] == {"reason": "wait for the CT report", "created_at": nxt[
-        "deferred"
-    ]["created_at"]}
+    assert nxt["deferred"] == {
+        "reason": "wait for the CT report",
+        "created_at": nxt["deferred"]["created_at"],
+    }
     events = [e for e in audit_events(project) if e["event"] == "deferral"]
     assert [(e["image_id"], e["reason"], e["rater"]) for e in events] == [
         (films[0], "wait for the CT report", "carol"),
@@ -130,8 +131,9 @@ def test_the_api_lists_and_corrects_labels_and_defers_and_revises(disputed):
     )
     assert r.status_code == 200, r.text
     assert client.get("/api/adjudication/next", headers=auth).json()["image_id"] == films[1]
-    r = client.post("/api/adjudications", json={"image_id": films[1], "label": "normal"},
-                    headers=auth)
+    r = client.post(
+        "/api/adjudications", json={"image_id": films[1], "label": "normal"}, headers=auth
+    )
     assert r.status_code == 201, r.text
     r = client.post(
         "/api/adjudications/revise",
