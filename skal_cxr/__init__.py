@@ -6,6 +6,8 @@ a modAL-compatible active learner and an active-learning simulator.
 
 from . import strategies
 from ._version import __version__
+from .frozen_view import FrozenViewClassifier
+from .heads import MCDropoutHead
 from .learner import ActiveLearner
 from .models import MCDropoutCNN
 from .networks import CXRNet
@@ -16,6 +18,8 @@ __all__ = [
     "ActiveLearner",
     "strategies",
     "MCDropoutCNN",
+    "MCDropoutHead",
+    "FrozenViewClassifier",
     "CXRNet",
     "CXRPreprocessor",
     "simulate",

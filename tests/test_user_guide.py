@@ -5,10 +5,15 @@ from pathlib import Path
 
 import pytest
 
-PAGES = [Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "custom_strategy.rst"]
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "user_guide"
+PAGES = [
+    GUIDE / "custom_strategy.rst",
+    # trains a small contrastive encoder and runs an active-learning loop
+    pytest.param(GUIDE / "frozen_view.rst", marks=pytest.mark.slow),
+]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).stem)
 def test_user_guide_page_examples(page):
     result = doctest.testfile(
         str(page), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE

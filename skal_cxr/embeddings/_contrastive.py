@@ -7,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
+from tqdm.auto import tqdm
 
 from .._random import torch_rng
 from .._validation import Integers, check_images, check_int, check_params
@@ -117,6 +118,9 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         NT-Xent temperature.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the batches and the augmentations.
+    verbose : int, default=0
+        ``1`` shows a progress bar of the training steps (tqdm) with the
+        running loss; ``0`` prints nothing.
 
     Attributes
     ----------
@@ -144,6 +148,7 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         "lr": [_POSITIVE],
         "temperature": [_POSITIVE],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -156,6 +161,7 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         lr=1e-3,
         temperature=0.5,
         random_state=None,
+        verbose=0,
     ):
         self.width = width
         self.n_blocks = n_blocks
@@ -165,6 +171,7 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.temperature = temperature
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y=None):
         """Train the encoder on the images ``X``.
@@ -200,20 +207,29 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
             model = nn.Sequential(trunk, head).train()
             optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
             self.loss_curve_ = []
-            for _ in range(max_epochs):
-                order = torch.randperm(len(X))
-                losses = []
-                # a last batch of one image has no negatives: it joins the previous one
-                n_batches = max(1, len(X) // batch_size)
-                for batch in torch.tensor_split(order, n_batches):
-                    images = X[batch]
-                    views = [torch.stack([augment(x) for x in images]) for _ in range(2)]
-                    loss = nt_xent_loss(*(model(v) for v in views), self.temperature)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    losses.append(loss.item())
-                self.loss_curve_.append(float(np.mean(losses)))
+            # a last batch of one image has no negatives: it joins the previous one
+            n_batches = max(1, len(X) // batch_size)
+            bar = tqdm(
+                total=max_epochs * n_batches,
+                desc="ContrastiveEncoder",
+                unit="step",
+                disable=not self.verbose,
+            )
+            with bar:
+                for _ in range(max_epochs):
+                    order = torch.randperm(len(X))
+                    losses = []
+                    for batch in torch.tensor_split(order, n_batches):
+                        images = X[batch]
+                        views = [torch.stack([augment(x) for x in images]) for _ in range(2)]
+                        loss = nt_xent_loss(*(model(v) for v in views), self.temperature)
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+                        losses.append(loss.item())
+                        bar.update()
+                        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+                    self.loss_curve_.append(float(np.mean(losses)))
         self.trunk_ = trunk.eval()
         self.n_features_out_ = n_features
         self.image_shape_ = tuple(X.shape[1:])
@@ -232,6 +248,20 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "trunk_")
         return {k: v.detach().clone() for k, v in self.trunk_.state_dict().items()}
 
+    def feature_module(self):
+        """The torch module that :meth:`transform` applies, for fine-tuning.
+
+        Returns
+        -------
+        module : torch.nn.Sequential
+            ``trunk_`` followed by L2 normalisation: maps a float tensor of
+            shape ``(n, 1, H, W)`` (images as :func:`check_images` gives them)
+            to ``(n, n_features_out_)``. It is ``trunk_`` itself, not a copy:
+            copy it before training it.
+        """
+        check_is_fitted(self, "trunk_")
+        return nn.Sequential(self.trunk_, _L2Normalize())
+
     def transform(self, X):
         """L2-normalised trunk features of the images.
 
@@ -247,6 +277,14 @@ class ContrastiveEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "trunk_")
         X = torch.from_numpy(np.ascontiguousarray(check_images(X, allow_dataset=False)))
+        self.trunk_.eval()
         with torch.inference_mode():
             out = [F.normalize(self.trunk_(chunk), dim=1) for chunk in X.split(1024)]
         return torch.cat(out).numpy()
+
+
+class _L2Normalize(nn.Module):
+    """Rows scaled to unit Euclidean length (``F.normalize``)."""
+
+    def forward(self, x):
+        return F.normalize(x, dim=1)

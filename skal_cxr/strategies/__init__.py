@@ -16,7 +16,8 @@ logarithm).
 
 ``STRATEGIES`` maps short names to strategies, for configuration files and
 the command line. Label-free strategies (``random``, ``typicality``,
-``probcover`` and schedules starting with one of them, see
+``probcover``, schedules starting with one of them and, until every class
+has ``k`` labels, :func:`typicality_until_k_then`, see
 :func:`is_label_free`) also work with an unfitted estimator, so they can
 choose the first labels; they read the labeled images from the learner's
 ``X_training_`` or ``X_training`` (or an ``X_labeled`` argument).
@@ -35,6 +36,8 @@ from ._bayesian import (
 )
 from ._class_balanced import class_balanced, class_quotas
 from ._coreset import coreset, coreset_scores, k_center_greedy
+from ._dropquery import dropquery, dropquery_select, inconsistency_scores
+from ._guard import classes_have_k, typicality_until_k_then
 from ._power import power_bald, power_probabilities
 from ._probcover import max_coverage, probcover, purity_radius
 from ._random_sampling import random_sampling, random_scores
@@ -64,6 +67,8 @@ STRATEGIES = {
     "probcover": probcover,
     "badge": badge,
     "typicality_then_max_entropy": schedule([(typicality, 40), (max_entropy, None)]),
+    "dropquery": dropquery,
+    "typicality_until_5_then_max_entropy": typicality_until_k_then(max_entropy, k=5),
 }
 STRATEGIES["typicality_then_max_entropy"].__name__ = "typicality_then_max_entropy"
 
@@ -74,6 +79,8 @@ __all__ = [
     "select_top",
     "schedule",
     "is_label_free",
+    "typicality_until_k_then",
+    "classes_have_k",
     # strategies
     "random_sampling",
     "max_entropy",
@@ -89,6 +96,7 @@ __all__ = [
     "typicality",
     "probcover",
     "badge",
+    "dropquery",
     # scoring functions
     "random_scores",
     "entropy_scores",
@@ -109,4 +117,6 @@ __all__ = [
     "max_coverage",
     "gradient_embeddings",
     "kmeans_plusplus_seeding",
+    "inconsistency_scores",
+    "dropquery_select",
 ]

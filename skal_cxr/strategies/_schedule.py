@@ -12,7 +12,38 @@ from .._validation import accepts_keyword, check_int
 from ._base import strategy_doc
 from ._embedding import labeled_images
 
-__all__ = ["schedule", "is_label_free"]
+__all__ = ["schedule", "is_label_free", "call_stage"]
+
+
+def call_stage(strategy, learner, X_pool, n_instances, X_labeled, kwargs):
+    """Run one stage's strategy with the keyword arguments it accepts.
+
+    Parameters
+    ----------
+    strategy : callable
+        The stage's query strategy.
+    learner : object
+        The learner.
+    X_pool : array-like of shape (n_images, ...)
+        The pool.
+    n_instances : int
+        How many images to query.
+    X_labeled : array-like or None
+        Passed on when given.
+    kwargs : dict
+        ``pool_size``, ``n_mc_samples``, ``random_state`` and the strategies'
+        own arguments; those the stage does not accept are dropped.
+
+    Returns
+    -------
+    result : tuple of ndarray
+        The stage's ``(indices, scores)``.
+    """
+    kwargs = dict(kwargs)
+    if X_labeled is not None:
+        kwargs["X_labeled"] = X_labeled
+    passed = {k: v for k, v in kwargs.items() if accepts_keyword(strategy, k)}
+    return strategy(learner, X_pool, n_instances, **passed)
 
 
 def is_label_free(strategy, n_labeled=0):
@@ -113,10 +144,7 @@ def schedule(stages):
         labeled = labeled_images(learner, X_labeled)
         strategy = stage(0 if labeled is None else len(labeled))
         kwargs.update(pool_size=pool_size, n_mc_samples=n_mc_samples, random_state=random_state)
-        if X_labeled is not None:
-            kwargs["X_labeled"] = X_labeled
-        passed = {k: v for k, v in kwargs.items() if accepts_keyword(strategy, k)}
-        return strategy(learner, X_pool, n_instances, **passed)
+        return call_stage(strategy, learner, X_pool, n_instances, X_labeled, kwargs)
 
     names = [getattr(s, "__name__", "strategy") for s, _ in stages]
     thresholds = [u for _, u in stages[:-1]]

@@ -13,7 +13,7 @@ from skal_cxr.strategies import STRATEGIES, bald, class_balanced, random_samplin
 
 N_POOL, N_SAMPLES, N_CLASSES = 40, 8, 3
 
-MC_STRATEGIES = {"mean_std", "variation_ratios", "bald", "batch_bald", "power_bald"}
+MC_STRATEGIES = {"mean_std", "variation_ratios", "bald", "batch_bald", "power_bald", "dropquery"}
 
 ALL_STRATEGIES = {
     **STRATEGIES,

@@ -16,6 +16,7 @@ LABEL_FREE = {
     "typicality",
     "probcover",
     "typicality_then_max_entropy",
+    "typicality_until_5_then_max_entropy",
 }
 
 
@@ -35,6 +36,8 @@ def test_registry_names():
         "probcover",
         "badge",
         "typicality_then_max_entropy",
+        "dropquery",
+        "typicality_until_5_then_max_entropy",
     }
     for strategy in STRATEGIES.values():
         params = inspect.signature(strategy).parameters

@@ -82,11 +82,15 @@ def test_strategy_runs_once_in_modal(name, n_instances, spied):
     np.testing.assert_array_equal(X_query, X_pool[idx])
     assert np.shape(scores) == (n_instances,)
     # one strategy call, one model pass over the pool (none for the label-free
-    # strategies; BADGE needs probabilities and embeddings: two)
+    # strategies; BADGE needs probabilities and embeddings: two; DropQuery also
+    # the prediction with dropout off: three)
+    # (the guard has its 5 labels per class here: max entropy's pass)
     if name in ("random", "typicality", "probcover", "typicality_then_max_entropy"):
         model_passes = []
     elif name == "badge":
         model_passes = ["predict_proba_samples", "embed"]
+    elif name == "dropquery":
+        model_passes = ["predict_proba_samples", "predict_proba", "embed"]
     else:
         model_passes = [calls[1]]
     assert calls == ["strategy"] + model_passes
