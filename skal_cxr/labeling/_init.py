@@ -16,8 +16,8 @@ from ._db import DB_FILE, connect, create_schema, transaction
 from ._images import HEADER_TAGS, film_context, find_images
 from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache
-from ._scoring import check_scoring
 from ._project import LabelingProject
+from ._scoring import check_scoring
 from ._settings import (
     CACHE_DIR,
     CHECKPOINT_DIR,

@@ -20,13 +20,13 @@ from ._access import Access
 from ._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
 from ._image_store import ImageStore, parse_image_id
 from ._labels import Labels
-from ._scoring import scheme_of
 from ._loop import predict_image, train_next_round
 from ._models import ModelStore
 from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
 from ._review import Adjudications
+from ._scoring import scheme_of
 from ._settings import read_settings, round_config
 from ._storage import check_database, read_meta
 from ._training import TrainingState

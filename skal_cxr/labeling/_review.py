@@ -262,7 +262,8 @@ class Adjudications:
                 raise Conflict("this image is not waiting for your adjudication.")
             created = utcnow()
             cur = conn.execute(
-                "INSERT INTO deferrals (image_id, rater_id, reason, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO deferrals (image_id, rater_id, reason, created_at) "
+                "VALUES (?, ?, ?, ?)",
                 (img, rid, reason, created),
             )
         return {

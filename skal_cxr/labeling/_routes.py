@@ -18,23 +18,21 @@ from ._schemas import (
     AdjudicationIn,
     AdjudicationNextOut,
     AdjudicationOut,
-    HealthOut,
-    LabelIn,
-    LabelOut,
-    MeOut,
-    NextOut,
-    SkipIn,
-    SkipOut,
-    UndoIn,
-    UndoOut,
-)
-from ._schemas import (
     CorrectionIn,
     CorrectionOut,
     DeferIn,
     DeferOut,
+    HealthOut,
+    LabelIn,
+    LabelOut,
+    MeOut,
     MyLabelsOut,
+    NextOut,
     RevisionOut,
+    SkipIn,
+    SkipOut,
+    UndoIn,
+    UndoOut,
 )
 
 __all__ = ["api", "pages", "static_dir"]
