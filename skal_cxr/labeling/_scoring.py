@@ -15,10 +15,14 @@ consensus, training and the CSV's ``label`` use) is its binned total.
 
 Scores are sent and stored as one flat list of integers: a Brixia film's six
 zone scores in the order A-F; a RALE film's extent and density of each
-quadrant in turn (eight values). ``bins`` gives the lowest total of each
-class, the first 0: with ``bins=(0, 7, 12)`` and three classes, totals 0-6
-are the first class, 7-11 the second, 12 and over the third. Everything is
-checked here, in one place (:func:`check_scoring`).
+quadrant in turn (eight values). ``bins`` are the class boundaries on the
+total, as ``skal-cxr simulate --bins`` takes them (``np.digitize``): class
+``i`` when ``bins[i - 1] <= total < bins[i]``, so that ``(7, 12)`` makes
+three classes, totals 0-6, 7-11 and 12 and over, and the exported
+``score_total`` column, read back by ``skal-cxr simulate --score-column
+score_total --bins 7,12``, gives the same classes. A leading 0 (each
+class's lowest total, ``0,7,12``) means the same and is dropped. Everything
+is checked here, in one place (:func:`check_scoring`).
 """
 
 from dataclasses import dataclass
@@ -67,7 +71,7 @@ class ScoringScheme:
     components : tuple of Component
         The values scored in each zone (their product is the zone's score).
     bins : tuple of int
-        The lowest total of each class (see the module's docstring).
+        The class boundaries on the total (see the module's docstring).
     """
 
     name: str
@@ -123,8 +127,8 @@ class ScoringScheme:
         return sum(self.zone_scores(scores))
 
     def class_index(self, total):
-        """Index of the class of ``total`` (the last bin whose lowest total it reaches)."""
-        return int(np.searchsorted(self.bins, total, side="right")) - 1
+        """Index of the class of ``total``: ``np.digitize(total, bins)``."""
+        return int(np.digitize(total, self.bins))
 
     def label_of(self, scores, classes):
         """The class name of a checked score list."""
@@ -182,15 +186,17 @@ def check_scoring(scoring, bins, classes):
     scoring : {"brixia", "rale"} or None
         The scheme; None for whole-image labels (then ``bins`` must be None).
     bins : sequence of int, str or None
-        The lowest total of each class, as a sequence or a comma-separated
-        string (``"0,7,12"``): one per class, the first 0, increasing, each
-        at most the scheme's largest total.
+        The class boundaries on the total, as a sequence or a
+        comma-separated string (``"7,12"``): one fewer than the classes,
+        increasing, each above 0 and at most the scheme's largest total; a
+        leading 0 is dropped (see the module's docstring).
     classes : list of str
         The project's classes, least to most severe.
 
     Returns
     -------
     settings : dict or None
+        ``bins`` without a leading 0.
 
     Raises
     ------
@@ -204,13 +210,12 @@ def check_scoring(scoring, bins, classes):
     if scoring not in SCHEMES:
         raise LabelingError(f"--scoring must be one of {', '.join(SCHEMES)}; got {scoring!r}.")
     scheme = SCHEMES[scoring]
-    example = ",".join(
-        str(round(i * (scheme.max_total + 1) / len(classes))) for i in range(len(classes))
-    )
+    k = len(classes)
+    example = ",".join(str(round(i * (scheme.max_total + 1) / k)) for i in range(1, k))
     if bins is None:
         raise LabelingError(
-            f"--scoring {scoring} needs --bins, the lowest total of each of the "
-            f"{len(classes)} classes (e.g. --bins {example})."
+            f"--scoring {scoring} needs --bins, the {k - 1} boundaries of the {k} classes "
+            f"on the total (e.g. --bins {example})."
         )
     if isinstance(bins, str):
         try:
@@ -220,15 +225,17 @@ def check_scoring(scoring, bins, classes):
                 f"--bins must be comma-separated integers (e.g. {example}); got {bins!r}."
             ) from None
     bins = list(bins)
-    if len(bins) != len(classes):
-        raise LabelingError(
-            f"--bins needs one lowest total per class ({len(classes)}: "
-            f"{', '.join(classes)}); got {len(bins)}."
-        )
     if any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) for b in bins):
         raise LabelingError(f"--bins must be integers; got {bins}.")
-    if bins[0] != 0 or any(b >= c for b, c in zip(bins, bins[1:])):
-        raise LabelingError(f"--bins must start at 0 and increase; got {bins}.")
+    if len(bins) == k and bins and bins[0] == 0:
+        bins = bins[1:]  # each class's lowest total: the first is 0
+    if len(bins) != k - 1:
+        raise LabelingError(
+            f"--bins needs {k - 1} boundaries for the {k} classes ({', '.join(classes)}) "
+            f"on the total; got {len(bins)}."
+        )
+    if any(b <= 0 for b in bins) or any(b >= c for b, c in zip(bins, bins[1:])):
+        raise LabelingError(f"--bins must be increasing totals above 0; got {bins}.")
     if bins[-1] > scheme.max_total:
         raise LabelingError(
             f"--bins must be at most the {scheme.title}'s largest total, "

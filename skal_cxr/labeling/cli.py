@@ -207,9 +207,9 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument(
         "--bins",
-        metavar="T0,T1,...",
-        help="with --scoring: the lowest total of each class, from 0 (e.g. 0,7,12: "
-        "totals 0-6, 7-11, 12 and over)",
+        metavar="E1,E2",
+        help="with --scoring: the class boundaries on the total, as simulate --bins takes "
+        "them (e.g. 7,12: totals 0-6, 7-11, 12 and over; a leading 0 is allowed)",
     )
     p.add_argument(
         "--show-prediction",

@@ -14,10 +14,11 @@ from skal_cxr.labeling._scoring import SCHEMES, check_scoring
 @pytest.mark.parametrize(
     "scoring, bins, message",
     [
-        ("brixia", None, "--scoring brixia needs --bins, the lowest total of each of the 3"),
-        ("brixia", "0,7", "--bins needs one lowest total per class (3: normal, moderate, severe)"),
-        ("brixia", "1,7,12", "--bins must start at 0 and increase"),
-        ("brixia", "0,12,7", "--bins must start at 0 and increase"),
+        ("brixia", None, "--scoring brixia needs --bins, the 2 boundaries of the 3 classes"),
+        ("brixia", "7", "--bins needs 2 boundaries for the 3 classes (normal, moderate, severe)"),
+        ("brixia", "1,7,12", "--bins needs 2 boundaries"),
+        ("brixia", "12,7", "--bins must be increasing totals above 0"),
+        ("brixia", "0,12,7", "--bins must be increasing totals above 0"),
         ("brixia", "0,7,19", "largest total, 18; got 19"),
         ("rale", "0,7,49", "largest total, 48; got 49"),
         ("brixia", "0,a,12", "--bins must be comma-separated integers"),
@@ -26,9 +27,15 @@ from skal_cxr.labeling._scoring import SCHEMES, check_scoring
     ],
 )
 def test_scoring_options_are_checked_in_one_place(scoring, bins, message):
-    with pytest.raises(LabelingError, match=None) as info:
+    with pytest.raises(LabelingError) as info:
         check_scoring(scoring, bins, CLASSES)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bins_are_simulate_edges_and_a_leading_zero_means_the_same():
+    assert check_scoring("brixia", "7,12", CLASSES) == {"scheme": "brixia", "bins": [7, 12]}
+    assert check_scoring("brixia", "0,7,12", CLASSES) == {"scheme": "brixia", "bins": [7, 12]}
+    assert check_scoring("rale", [10, 20], CLASSES) == {"scheme": "rale", "bins": [10, 20]}
 
 
 def test_init_refuses_bad_bins_in_one_line_exit_2(tmp_path, phantom_folder, capsys):
@@ -118,7 +125,7 @@ def test_the_api_takes_scores_and_describes_the_scheme(scored):
     auth = {"Authorization": f"Bearer {token}"}
     client = TestClient(create_app(scored, allowed_hosts=["testserver"], background=False))
     scheme = client.get("/api/scoring", headers=auth).json()
-    assert scheme["name"] == "brixia" and scheme["bins"] == [0, 7, 12]
+    assert scheme["name"] == "brixia" and scheme["bins"] == [7, 12]
     assert [z["key"] for z in scheme["zones"]] == list("ABCDEF")
     assert scheme["zones"][0]["box"] == [0.0, 0.0, 0.5, pytest.approx(1 / 3)]
     image_id = client.get("/api/next", headers=auth).json()["image_id"]
@@ -129,3 +136,45 @@ def test_the_api_takes_scores_and_describes_the_scheme(scored):
     assert r.json()["label"] == "moderate"
     r = client.post("/api/labels", json={"image_id": image_id, "scores": [9]}, headers=auth)
     assert r.status_code in (409, 422)
+
+
+def test_the_exported_total_is_read_back_by_simulate_score_column(make_project):
+    import numpy as np
+
+    from skal_cxr._cli_parser import build_parser
+    from skal_cxr.cli import _data_spec
+    from skal_cxr.datasets import load_image_folder
+    from skal_cxr.simulation import load_simulation_data
+    from skal_cxr.simulation._config import resolve_data_spec
+
+    project = make_project(query_size=24, scoring="rale", bins="0,10,20")
+    project.add_rater("alice")
+    films = [  # (extent, density) of RU, RL, LU, LL; total; class by 10 and 20
+        ([0, 1, 0, 1, 0, 1, 0, 1], 0, "normal"),
+        ([3, 3, 0, 1, 0, 1, 0, 1], 9, "normal"),
+        ([4, 2, 2, 1, 0, 1, 0, 1], 10, "moderate"),
+        ([4, 3, 2, 3, 0, 1, 0, 1], 18, "moderate"),
+        ([4, 3, 4, 2, 0, 1, 0, 1], 20, "severe"),
+        ([4, 3, 4, 3, 4, 3, 4, 3], 48, "severe"),
+    ] * 4
+    for scores, total, label in films:
+        assert project.scoring.total(scores) == total
+        image_id = project.next_image("alice")["image_id"]
+        assert project.submit_label("alice", image_id, None, scores=scores)["label"] == label
+    out = project.path.parent / "labels.csv"
+    project.export(out)
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(float(r["score_total"]) for r in rows) == sorted(t for _, t, _ in films)
+    image_dir = project.config["image_dir"]
+    data = load_image_folder(
+        out, image_dir, score_column="score_total", bins=[10, 20], classes=CLASSES
+    )
+    assert dict(zip(data.filenames.tolist(), data.target.tolist())) == {
+        r["filename"]: r["label"] for r in rows
+    }
+    argv = ["simulate", "--csv", str(out), "--image-dir", image_dir, "--score-column"]
+    argv += ["score_total", "--bins", "10,20", "--classes", ",".join(CLASSES)]
+    sim = load_simulation_data(resolve_data_spec(_data_spec(build_parser().parse_args(argv))))
+    counts = np.bincount(np.concatenate([sim.y_pool, sim.y_val, sim.y_test]), minlength=3)
+    assert counts.tolist() == [8, 8, 8]

@@ -40,7 +40,7 @@ def _numeric(sr):
     ],
 )
 def test_zone_scores_are_numeric_items_that_validate(film, tmp_path, name, scores, zones, total):
-    scheme = scheme_of({"scoring": check_scoring(name, "0,7,12", CLASSES)})
+    scheme = scheme_of({"scoring": check_scoring(name, "7,12", CLASSES)})
     sr = make_label_sr(
         film,
         "moderate",
