@@ -38,6 +38,7 @@
   };
 
   // -- the viewer and its overlays ----------------------------------------------
+  let zones = null;   // zone scores (zones.js), made below once the viewer exists
   const viewer = SkalViewer.create({
     wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"), onChange: renderOverlay,
     onNeedFull: (id) => needFull(id),
@@ -46,11 +47,26 @@
     api, box: $("film-box"), list: $("film-info"), related: $("related"),
     onToggle: (on) => $("related-toggle").setAttribute("aria-pressed", String(on)),
   });
+  // -- corrections and zone scores (corrections.js, zones.js) -----------------------
+  const corrections = SkalCorrections.create({
+    api, ApiError, me: () => state.me, review: () => state.review,
+    onDeferred: () => loadNext(), say: (text) => lastAction(text),
+  });
+  zones = SkalZones.create({
+    api, wrap: $("canvas-wrap"), panel: $("zone-box"), viewer,
+    classes: () => state.me.classes,
+    active: (overlay) => state.imageId !== null && !state.review
+      && (overlay || !(state.busy || state.offline || state.stopped)),
+    submit: (scores) => submitLabel(-1, scores),
+  });
+  window.__zones = () => zones.state();
+  // -- end of corrections and zone scores ---------------------------------------------
   const PRESET_NAMES = Object.fromEntries(SkalViewer.PRESETS.map((r) => [r[0], r[1]]));
   PRESET_NAMES.auto = "Auto";
 
   function renderOverlay(v) {
     const st = v.state();
+    if (zones) zones.place();
     if (st.imageId === null) {
       $("wl").textContent = "";
       $("zoom").textContent = "";
@@ -204,6 +220,10 @@
     const onImage = enabled && state.imageId !== null && !state.offline;
     document.querySelectorAll(".class-button").forEach((b) => { b.disabled = !onImage; });
     $("skip").disabled = !onImage || state.review !== null;
+    if (zones.on) {  // zone scores: the class is the binned total, not a key
+      $("classes").hidden = state.review === null;
+      zones.render();
+    }
     $("undo").disabled = !enabled || state.offline || state.undo.length === 0;
   }
 
@@ -260,6 +280,7 @@
   /* An adjudicator sees the raters' labels and notes of a disputed image. */
   function renderReview(review) {
     state.review = review;
+    corrections.showReview(review);
     $("review").hidden = !review;
     const list = $("review-labels");
     list.replaceChildren();
@@ -313,6 +334,7 @@
     state.imageId = id;
     $("image-id").textContent = `image ${id}`;
     viewer.show(image, id);
+    zones.reset();
     $("image").hidden = false;
     context.close();
     context.load(id);
@@ -323,6 +345,7 @@
     state.imageId = null;
     context.close();
     viewer.clear();
+    zones.place();
     $("image").hidden = true;
     $("image-id").textContent = "";
   }
@@ -396,9 +419,10 @@
     if (retry !== null) state.polling = setTimeout(() => loadNext(retry), retry);
   }
 
-  async function submitLabel(index) {
+  async function submitLabel(index, scores = null) {
     if (state.busy || !state.imageId || state.stopped || state.offline) return;
-    const label = state.me.classes[index];
+    if (zones.on && !state.review && scores === null) return;  // scored zone by zone
+    const label = scores === null ? state.me.classes[index] : null;
     if (label === undefined) return;
     const imageId = state.imageId;
     const note = $("note").value.trim();
@@ -411,11 +435,13 @@
     try {
       const saved = await api("/api/labels", {
         method: "POST",
-        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null },
+        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null,
+                ...(scores === null ? {} : { scores }) },
       });
-      state.undo.push({ label_id: saved.label_id, image_id: imageId, label });
+      state.undo.push({ label_id: saved.label_id, image_id: imageId, label: saved.label });
       $("note").value = "";
-      lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      lastAction(`Saved \u201c${saved.label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      corrections.refresh();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       state.busy = false;
@@ -610,6 +636,13 @@
     $("rater").textContent = state.me.rater;
     document.title = `${state.me.project}: labeling`;
     buildClassButtons(state.me.classes);
+    try {
+      await zones.start();
+    } catch (error) {
+      fatal(error);
+      return;
+    }
+    corrections.refresh();
     await loadNext();
   }
 
