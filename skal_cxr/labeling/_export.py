@@ -228,8 +228,9 @@ def audit_events(project):
                 d["previous_label"] = previous.get(d["supersedes"])
             else:
                 d["event"] = "label"
-            if d.get("scores") is not None:
-                d["scores"] = json.loads(d["scores"])
+            scores = d.pop("scores", None)  # only in projects with zone scores
+            if scores is not None:
+                d["scores"] = json.loads(scores)
             d["label_id"] = d.pop("id")
             events.append(d)
         for r in conn.execute("SELECT * FROM assignments ORDER BY opened_at"):
@@ -239,11 +240,12 @@ def audit_events(project):
             d = dict(r)
             decided[d["id"]] = d["label"]
             d["adjudication_id"] = d.pop("id")
-            if d.get("supersedes") is not None:  # a revised decision
+            if d.get("supersedes") is None:
+                d.pop("supersedes", None)  # as before revisions existed
+                events.append({"event": "adjudication", **d})
+            else:  # a revised decision
                 d["previous_label"] = decided.get(d["supersedes"])
                 events.append({"event": "adjudication_revision", **d})
-            else:
-                events.append({"event": "adjudication", **d})
         for r in conn.execute("SELECT * FROM deferrals ORDER BY id"):
             d = dict(r)
             d["deferral_id"] = d.pop("id")

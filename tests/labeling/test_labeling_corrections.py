@@ -47,7 +47,11 @@ def test_a_rater_corrects_any_of_their_labels_not_only_the_latest(make_project):
         project.label_store.correct("alice", out["label_id"], "severe")  # no change
     with pytest.raises(Forbidden):
         project.label_store.correct("bob", second["label_id"], "normal")
-    history = [e for e in audit_events(project) if e["event"] == "correction"]
+    events = audit_events(project)
+    assert all(  # the label events of earlier versions, unchanged
+        "scores" not in e for e in events if e["event"] in ("label", "undo", "correction")
+    )
+    history = [e for e in events if e["event"] == "correction"]
     assert len(history) == 1
     assert (history[0]["previous_label"], history[0]["label"]) == ("normal", "severe")
     assert history[0]["rater"] == "alice" and history[0]["note"] == "missed it"
@@ -110,7 +114,9 @@ def test_an_adjudicator_revises_a_decision_and_the_revision_is_audited(disputed)
         project.review.revise("carol", films[0], "severe")  # no change
     with pytest.raises(Forbidden):
         project.review.revise("bob", films[0], "normal")
-    revisions = [e for e in audit_events(project) if e["event"] == "adjudication_revision"]
+    events = audit_events(project)
+    assert all("supersedes" not in e for e in events if e["event"] == "adjudication")
+    revisions = [e for e in events if e["event"] == "adjudication_revision"]
     assert [(e["previous_label"], e["label"], e["note"]) for e in revisions] == [
         ("moderate", "severe", "CT shows consolidation")
     ]
