@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -213,9 +212,11 @@ def _prepare_naive(net, X, *, T, batch_size, score, **_):
 
 def _prepare_modal(net, X, *, T, batch_size, score, n_instances=10, **_):
     from modAL.dropout import mc_dropout_bald, mc_dropout_mean_st
+    from modAL.models import ActiveLearner
 
     query = {"bald": mc_dropout_bald, "mean_std": mc_dropout_mean_st}[score]
-    learner = SimpleNamespace(estimator=net)  # what modAL.dropout reads
+    # modAL's own learner around the trained network (nothing is fitted: no X_training)
+    learner = ActiveLearner(estimator=net, query_strategy=query)
     Xt = _as_tensor(X)
     n_instances = min(n_instances, len(X))
 

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from skal_cxr._random import derived_rng
 from skal_cxr.datasets import load_pneumoniamnist
 from skal_cxr.embeddings import ContrastiveEncoder, PixelPCA
 
@@ -29,7 +30,7 @@ def probe(train, y_train, test, y_test, sizes, seeds):
     for n in sizes:
         scores = []
         for seed in range(seeds):
-            idx = np.random.default_rng([seed, n]).choice(len(y_train), n, replace=False)
+            idx = derived_rng(seed, n).choice(len(y_train), n, replace=False)
             if len(np.unique(y_train[idx])) < 2:
                 scores.append(0.5)  # one class only: no classifier can be trained
                 continue

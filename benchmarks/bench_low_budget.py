@@ -41,14 +41,17 @@ from sklearn.metrics import average_precision_score
 
 from skal_cxr import ActiveLearner, MCDropoutCNN
 from skal_cxr._atomic import atomic_write
+from skal_cxr._random import derived_rng
 from skal_cxr.calibration import PriorCorrection
 from skal_cxr.callbacks import CosineAnnealing
 from skal_cxr.embeddings import ContrastiveEncoder
+from skal_cxr.engine import ActiveLoop
 from skal_cxr.metrics import classification_metrics, fit_operating_point
 from skal_cxr.report import area_under_learning_curve, paired_by_seed, with_holm
 from skal_cxr.strategies import (
     STRATEGIES,
     is_label_free,
+    label_free_query,
     max_entropy,
     schedule,
     typicality,
@@ -129,9 +132,15 @@ def arm_strategy(arm, encoder=None):
     return STRATEGIES["random" if base == "stratified" else base]
 
 
-def initial_indices(arm, strategy, learner, data, n, seed):
-    """The first ``n`` labels: label-free strategies choose; others are random."""
-    rng = np.random.default_rng([seed, 7])
+def first_labels(arm, strategy, data, n, seed):
+    """The study's declared first ``n`` labels: label-free strategies choose; others random.
+
+    Label-free strategies pick without any learner
+    (:func:`skal_cxr.strategies.label_free_query`); ``stratified``
+    (the oracle) draws a per-class quota, the others ``n`` at random, as
+    the study declared (seeded by ``derived_rng(seed, 7)``).
+    """
+    rng = derived_rng(seed, 7)
     if arm.startswith("stratified"):  # the oracle: uses the labels
         classes = np.unique(data.y_pool)
         quota = np.full(len(classes), n // len(classes))
@@ -143,7 +152,7 @@ def initial_indices(arm, strategy, learner, data, n, seed):
             ]
         )
     if is_label_free(strategy):
-        return np.asarray(strategy(learner, data.X_pool, n, random_state=rng)[0])
+        return label_free_query(strategy, data.X_pool, n, random_state=rng)[0]
     return rng.choice(len(data.y_pool), n, replace=False)
 
 
@@ -189,7 +198,7 @@ def _encoder(data, seed, quick):
 
 
 def run_one(arm, seed, data, points, quick=False):
-    """One arm and seed: a record per checkpoint."""
+    """One arm and seed: a record per checkpoint, through the engine's round loop."""
     n_classes = int(data.y_pool.max()) + 1
     encoder = _encoder(data, seed, quick) if arm.endswith("+ssl") else None
     strategy = arm_strategy(arm, encoder)
@@ -198,17 +207,22 @@ def run_one(arm, seed, data, points, quick=False):
         estimator.set_params(encoder_weights=encoder.trunk_state_dict())
     learner = ActiveLearner(estimator, query_strategy=strategy, random_state=seed)
     start, cpu = time.perf_counter(), time.process_time()
-    labeled = np.asarray(initial_indices(arm, strategy, learner, data, points[0], seed))
+    labeled = first_labels(arm, strategy, data, points[0], seed)
+    loop = ActiveLoop(None, data.X_pool, lambda idx: data.y_pool[idx], labeled, learner=learner)
+
+    def measure(fitted):
+        return {
+            **evaluate(fitted.estimator_, data),
+            "elapsed_s": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu,
+        }
+
     records = []
     for k, n in enumerate(points):
-        unlabeled = np.setdiff1d(np.arange(len(data.y_pool)), labeled)
-        if k > 0:
-            idx, _ = learner.query(data.X_pool[unlabeled], n_instances=n - len(labeled))
-            new = unlabeled[np.asarray(idx)]
-            learner.teach(data.X_pool[new], data.y_pool[new])
-            labeled = np.r_[labeled, new]
-        else:
-            learner.fit(data.X_pool[labeled], data.y_pool[labeled])
+        n_next = points[k + 1] - n if k + 1 < len(points) else 0
+        result = loop.step(n_next, evaluate=measure)
+        assert result.n_labeled == n
+        labeled = list(result.labeled)
         records.append(
             {
                 "arm": arm,
@@ -216,9 +230,7 @@ def run_one(arm, seed, data, points, quick=False):
                 "data": data.name,
                 "n_labeled": int(n),
                 "class_counts": np.bincount(data.y_pool[labeled], minlength=n_classes).tolist(),
-                **evaluate(learner.estimator_, data),
-                "elapsed_s": time.perf_counter() - start,
-                "cpu_s": time.process_time() - cpu,
+                **result.evaluation,
             }
         )
     return records

@@ -478,4 +478,8 @@ def build_parser():
     from .labeling.cli import add_label_parser
 
     add_label_parser(sub, _str_list)
+
+    from .label_studio.cli import add_label_studio_parser
+
+    add_label_studio_parser(sub)
     return parser

@@ -16,6 +16,11 @@ starts), so the guarantee covers every moment of a pool's life: start-up,
 work, idling and shut-down. After a normal exit the pool's processes get
 half a second to end by themselves first.
 
+:func:`exit_with_parent` is the other half, seen from a child: a thread
+that ends this process as soon as its parent has gone (it is re-parented),
+whether it is busy or idle. The labeling worker process and the
+simulation's pool workers both start it.
+
 This module runs as the reaper script too (``python -I -S _reaper.py
 TOKEN PARENT_PID``), so it imports nothing but the standard library. Linux only (it
 reads ``/proc``); elsewhere :func:`reaped_children` does nothing.
@@ -35,6 +40,10 @@ ENV = "SKAL_CXR_REAPER"
 GRACE = 0.5  # seconds the children get to end by themselves after their parent
 _lock = threading.Lock()
 _state = {}  # pid of the process the reaper watches -> (reaper, token)
+_watched = {}  # pid of this process -> the parent pid its watchdog watches
+
+#: Exit status of a process ended by :func:`exit_with_parent`.
+PARENT_GONE = 70
 
 
 def _start_reaper():
@@ -81,6 +90,45 @@ def reaped_children():
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = previous
+
+
+def exit_with_parent(parent_pid=None, interval=0.5):
+    """End this process as soon as its parent has gone, busy or idle (once per process).
+
+    A daemon thread polls the parent pid; when this process is re-parented
+    it ends it at once (``os._exit``: no cleanup that could hang on a dead
+    parent's pipes). A worker idling between tasks, or busy in a long
+    computation that never touches its pipe, would otherwise live on.
+
+    Parameters
+    ----------
+    parent_pid : int or None, default=None
+        The parent to outlive no moment: ``None`` takes the current parent.
+        When this process already has another parent, it ends now.
+    interval : float, default=0.5
+        Seconds between two looks.
+
+    Returns
+    -------
+    parent_pid : int
+        The pid watched.
+    """
+    with _lock:
+        me = os.getpid()
+        if me in _watched:
+            return _watched[me]
+        parent = os.getppid() if parent_pid is None else int(parent_pid)
+        if os.getppid() != parent:  # it died before we could watch it
+            os._exit(PARENT_GONE)
+        _watched[me] = parent
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(PARENT_GONE)
+
+    threading.Thread(target=watch, daemon=True, name="skal-cxr-parent-watch").start()
+    return parent
 
 
 def _holders(needle, me):

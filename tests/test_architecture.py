@@ -120,3 +120,106 @@ def test_the_length_check_sees_a_long_module(tmp_path):
 
 def test_no_module_over_500_lines():
     assert _long_modules(PACKAGE) == []
+
+
+def test_label_studio_sits_above_the_engine_beside_labeling_and_simulation():
+    graph = import_graph()
+    assert _reaches(graph, "skal_cxr.engine", "skal_cxr.label_studio") is None
+    for other in ("skal_cxr.labeling", "skal_cxr.simulation"):
+        assert _reaches(graph, "skal_cxr.label_studio", other) is None, other
+        assert _reaches(graph, other, "skal_cxr.label_studio") is None, other
+
+
+def test_label_studio_uses_the_engine_in_one_module():
+    # one place to switch when the engine's public names change
+    users = sorted(
+        m
+        for m, ts in import_graph().items()
+        if m.startswith("skal_cxr.label_studio")
+        and any(t.startswith("skal_cxr.engine") for t in ts)
+    )
+    assert users == ["skal_cxr.label_studio._engine"]
+
+
+#: The one module that fits a learner round after round (the engine's loop).
+LOOP_MODULE = "skal_cxr/engine/_loop.py"
+
+
+def _learner_names(tree):
+    """Names bound to ``ActiveLearner(...)`` (or ``make_learner(...)``) anywhere in ``tree``."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in ("ActiveLearner", "make_learner"):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _fits_a_learner(call, learners):
+    """Whether ``call`` is ``x.teach(...)`` or ``.fit(...)`` of an active learner."""
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr == "teach":
+        return True
+    if func.attr != "fit":
+        return False
+    receiver = func.value
+    if isinstance(receiver, ast.Call):  # ActiveLearner(...).fit(...)
+        inner = receiver.func
+        name = inner.attr if isinstance(inner, ast.Attribute) else getattr(inner, "id", None)
+        return name in ("ActiveLearner", "make_learner")
+    if isinstance(receiver, ast.Attribute) and receiver.attr == "learner":
+        return True  # self.learner.fit / loop.learner.fit
+    return isinstance(receiver, ast.Name) and receiver.id in learners
+
+
+def learner_loops(root, skip=(LOOP_MODULE,)):
+    """``file:line`` of every loop (``for``/``while``) whose body fits an active learner.
+
+    Scans every ``.py`` file under ``root``'s ``skal_cxr`` and ``benchmarks``
+    folders except ``skip`` (paths relative to ``root``).
+    """
+    found = []
+    for folder in ("skal_cxr", "benchmarks"):
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel in skip:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), rel)
+            learners = _learner_names(tree)
+            for loop in ast.walk(tree):
+                if not isinstance(loop, (ast.For, ast.AsyncFor, ast.While)):
+                    continue
+                body = [n for stmt in loop.body + loop.orelse for n in ast.walk(stmt)]
+                if any(isinstance(n, ast.Call) and _fits_a_learner(n, learners) for n in body):
+                    found.append(f"{rel}:{loop.lineno}")
+    return sorted(set(found))
+
+
+def test_the_loop_checker_sees_a_round_written_again(tmp_path):
+    for folder in ("skal_cxr/engine", "benchmarks"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "skal_cxr/engine/_loop.py").write_text(
+        "def step(learner, X, y):\n    for q in X:\n        learner.teach(q, y)\n"
+    )
+    (tmp_path / "benchmarks/bench_x.py").write_text(
+        "from skal_cxr import ActiveLearner\n"
+        "def run(net, X, y, points):\n"
+        "    learner = ActiveLearner(net)\n"
+        "    for n in points:\n"
+        "        learner.fit(X[:n], y[:n])\n"
+        "    while points:\n"
+        "        fit = lambda q: learner.teach(X[q], y[q])\n"
+        "        points.pop()\n"
+        "    for n in points:\n"
+        "        net.fit(X, y)  # a plain estimator: not a round\n"
+    )
+    assert learner_loops(tmp_path) == ["benchmarks/bench_x.py:4", "benchmarks/bench_x.py:6"]
+
+
+def test_only_the_engine_loop_fits_a_learner_round_after_round():
+    # every round (simulation, labeling worker, benchmarks) is ActiveLoop.step
+    assert learner_loops(PACKAGE.parent) == []

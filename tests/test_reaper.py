@@ -59,3 +59,23 @@ def test_a_child_dies_within_a_second_of_its_killed_parent(fork):
         except ProcessLookupError:
             pass
         parent.stdout.close()
+
+
+def test_exit_with_parent_ends_a_process_whose_parent_is_already_gone():
+    # one watchdog for every worker: asked to watch a parent it no longer has,
+    # the process ends at once with PARENT_GONE; watching its own, it lives on
+    code = textwrap.dedent("""
+        import importlib.util, os, sys
+        spec = importlib.util.spec_from_file_location("reaper", {reaper!r})
+        reaper = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(reaper)
+        assert reaper.exit_with_parent() == os.getppid()
+        assert reaper.exit_with_parent() == os.getppid()  # once per process
+        print("alive", flush=True)
+        del reaper._watched[os.getpid()]
+        reaper.exit_with_parent(os.getppid() + 100000)
+        print("not reached", flush=True)
+    """).format(reaper=REAPER)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout == "alive\n", out.stderr
+    assert out.returncode == 70

@@ -7,29 +7,38 @@ rounds with this package and import nothing of each other:
 - :class:`RoundConfig`: the typed configuration of a round (network,
   training, strategy, query size, Monte Carlo samples, seed), checked once
   by :meth:`RoundConfig.from_params`;
-- :func:`initial_set`: the initial labeled set (label-free by default;
-  :func:`initial_indices` draws it at random or stratified);
-- :func:`cold_start_batch`: a labeling project's first batch, chosen
-  without labels (``COLD_STARTS``);
-- :func:`build_estimator`: the seeded :class:`~skal_cxr.MCDropoutCNN`;
-- :func:`query_round`: one round's query over the images not yet labeled;
+- :class:`ActiveLoop`: the round itself, written once (fit on the labeled
+  set, query the next batch, labels from an oracle passed in), with its
+  :class:`RoundResult`; every simulation, labeling project and benchmark
+  runs its rounds through it;
+- :func:`query_round`: the next-batch rule (which images a fitted learner
+  asks for next);
+- :func:`initial_set`: the labels chosen before any model (label-free by
+  default; :func:`initial_indices` draws at random or stratified);
+  :func:`cold_start_batch` is its labeling-project form, with a reserve
+  (``COLD_STARTS``);
+- :func:`build_estimator` / :func:`make_learner`: the seeded estimator and
+  learner of a configuration;
 - :func:`torch_threads`: the torch thread limit of a round.
 """
 
 from ._cold_start import COLD_STARTS, cold_start_batch
 from ._config import ROUND_DEFAULTS, RoundConfig, merge_settings, resolve_round_params
+from ._loop import ActiveLoop, RoundResult, make_learner, query_round
 from ._rounds import (
     INITIAL_METHODS,
     build_estimator,
     check_initial,
     initial_indices,
     initial_set,
-    query_round,
     torch_threads,
     uses_labels,
 )
 
 __all__ = [
+    "ActiveLoop",
+    "RoundResult",
+    "make_learner",
     "COLD_STARTS",
     "cold_start_batch",
     "RoundConfig",

@@ -1,10 +1,12 @@
-"""The first batch of a labeling project, chosen without any label (a cold start)."""
+"""The first batch of a labeling project, chosen without any label (a cold start).
 
-from types import SimpleNamespace
+A thin name over :func:`~skal_cxr.engine.initial_set` with a reserve: the
+one way the engine chooses labels before any model.
+"""
 
 import numpy as np
 
-from ._rounds import _round_config, build_estimator, initial_indices
+from ._rounds import _round_config, build_estimator, initial_set
 
 __all__ = ["COLD_STARTS", "cold_start_batch"]
 
@@ -21,11 +23,11 @@ def cold_start_batch(
     ----------
     method : {"random", "k_center", "typicality", "probcover"}
         ``random``: the initial set a simulation draws when it has no
-        labels (:func:`initial_indices` with ``stratify=False``), then a
-        reserve drawn at random from the rest. ``k_center``: greedy k-center
-        on the embeddings of the untrained, seeded network.
+        labels, then a reserve drawn at random from the rest. ``k_center``:
+        greedy k-center on the embeddings of the untrained, seeded network.
         ``typicality`` / ``probcover``: the label-free strategy on
         ``features``; the batch is its first picks, the reserve the next.
+        All through :func:`~skal_cxr.engine.initial_set`.
     n_pool : int
         Number of images in the pool.
     n_batch, n_reserve : int
@@ -48,32 +50,21 @@ def cold_start_batch(
     reserve : ndarray of shape (n_reserve,)
         Pool positions after the batch, in rank order.
     """
-    from ..strategies import STRATEGIES, k_center_greedy
-
     if method not in COLD_STARTS:
         raise ValueError(f"cold start must be one of {COLD_STARTS}; got {method!r}.")
     config = _round_config(config)
-    seed, n = config.seed, int(n_pool)
-    if method == "random":
-        batch = initial_indices(np.zeros(n, dtype=np.int64), n_batch, seed, stratify=False)
-        rest = np.setdiff1d(np.arange(n), batch)
-        reserve = np.random.default_rng([seed, 2]).permutation(rest)[:n_reserve]
-        return np.asarray(batch), np.asarray(reserve)
-    if method == "k_center":
-        if X is None:
-            raise ValueError("cold start 'k_center' needs the pool images (X).")
-        embedding = build_estimator(config, n_classes).initialize().embed(X)
-        order = k_center_greedy(embedding, n_batch + n_reserve, random_state=seed)
-    else:
-        if features is None:
-            raise ValueError(f"cold start {method!r} needs the pool's features.")
-        learner = SimpleNamespace(estimator=None, X_training=None)
-        order, _ = STRATEGIES[method](
-            learner,
-            features,
-            n_batch + n_reserve,
-            embedding="precomputed",
-            random_state=np.random.default_rng([seed, 1]),
-        )
-    order = np.asarray(order)
-    return order[:n_batch], order[n_batch:]
+    if method == "k_center" and X is None:
+        raise ValueError("cold start 'k_center' needs the pool images (X).")
+    if method in ("typicality", "probcover") and features is None:
+        raise ValueError(f"cold start {method!r} needs the pool's features.")
+    batch, reserve = initial_set(
+        method,
+        n_batch,
+        config.seed,
+        y_pool=np.zeros(int(n_pool), dtype=np.int64),
+        X_pool=X if method == "k_center" else None,
+        features=features if method != "k_center" else None,
+        estimator=build_estimator(config, n_classes) if method == "k_center" else None,
+        n_reserve=n_reserve,
+    )
+    return np.asarray(batch), np.asarray(reserve)

@@ -6,14 +6,13 @@ project answered by an oracle acquires the same images as a simulation with
 the same seed.
 """
 
-import time
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from .._lazy import take_rows
+from .._random import derived_rng
 from ..callbacks import CosineAnnealing
 from ..models import MCDropoutCNN
 from ._config import RoundConfig
@@ -24,7 +23,6 @@ __all__ = [
     "check_initial",
     "uses_labels",
     "build_estimator",
-    "query_round",
     "torch_threads",
 ]
 
@@ -118,9 +116,25 @@ def check_initial(initial, error=ValueError):
 
 
 def initial_set(
-    initial, n_initial, seed, *, y_pool=None, X_pool=None, strategy=None, estimator=None
+    initial,
+    n_initial,
+    seed,
+    *,
+    y_pool=None,
+    X_pool=None,
+    strategy=None,
+    estimator=None,
+    features=None,
+    n_reserve=None,
 ):
-    """The initial labeled set of a run, chosen as ``initial`` says.
+    """The initial labeled set of a run or project, chosen as ``initial`` says.
+
+    The one way to choose labels before any model: simulations, studies and
+    benchmarks call it for their initial set, labeling projects for their
+    first batch and its reserve (``n_reserve``, through
+    :func:`~skal_cxr.engine.cold_start_batch`). No learner is involved: a
+    label-free strategy sees only the pool
+    (:func:`~skal_cxr.strategies.label_free_query`).
 
     Parameters
     ----------
@@ -132,32 +146,43 @@ def initial_set(
         ``strategy`` picks its first labels when it is label-free (see
         :func:`~skal_cxr.strategies.is_label_free`), else ``"random"``. A
         label-free strategy's name (``"typicality"``, ``"probcover"``...):
-        that strategy picks the initial set for every run.
+        that strategy picks the initial set for every run. ``"k_center"``:
+        greedy k-center on the embeddings of the untrained ``estimator``.
     n_initial : int
         Size of the initial set.
     seed : int
         Seeds the draw or the strategy.
     y_pool : ndarray of shape (n_pool,) or None, default=None
         Class codes of the pool; read only by ``"stratified"`` (its length
-        sizes the pool when ``X_pool`` is not given).
+        sizes the pool when neither ``X_pool`` nor ``features`` is given).
     X_pool : array-like of shape (n_pool, ...) or None, default=None
-        The pool images, needed when a strategy chooses.
+        The pool images, needed when a strategy or ``k_center`` chooses.
     strategy : str or None, default=None
         The run's strategy name, for ``initial="strategy"``.
     estimator : estimator or None, default=None
-        The unfitted estimator the strategy may inspect.
+        The unfitted estimator a strategy may inspect, and the network
+        whose embeddings ``k_center`` reads.
+    features : ndarray of shape (n_pool, n_features) or None, default=None
+        A label-free view of the pool the strategy reads instead of the
+        images (``embedding="precomputed"``).
+    n_reserve : int or None, default=None
+        Also choose this many images after the set (a project's reserve):
+        the set and the reserve come back in picking order.
 
     Returns
     -------
     indices : ndarray of shape (n_initial,)
-        Pool positions, sorted.
+        Pool positions, sorted (in picking order with ``n_reserve``).
+    reserve : ndarray of shape (n_reserve,)
+        Only with ``n_reserve``: the next positions, in picking order
+        (``"random"``: a seeded permutation of the rest).
     """
-    from types import SimpleNamespace
+    from ..strategies import STRATEGIES, is_label_free, k_center_greedy, label_free_query
 
-    from ..strategies import STRATEGIES, is_label_free
-
-    check_initial(initial)
-    n_pool = len(X_pool) if X_pool is not None else len(y_pool)
+    if initial != "k_center":
+        check_initial(initial)
+    view = features if features is not None else X_pool
+    n_pool = len(view) if view is not None else len(y_pool)
     if initial == "strategy":
         initial = (
             strategy
@@ -166,18 +191,38 @@ def initial_set(
             and strategy != "random"
             else "random"
         )
+    n_more = 0 if n_reserve is None else int(n_reserve)
     if initial in ("random", "stratified"):
         y = y_pool if initial == "stratified" else np.zeros(n_pool, dtype=np.int64)
-        return initial_indices(np.asarray(y), n_initial, seed, stratify=initial == "stratified")
-    if n_initial >= n_pool:
+        chosen = initial_indices(np.asarray(y), n_initial, seed, stratify=initial == "stratified")
+        if n_reserve is None:
+            return chosen
+        rest = np.setdiff1d(np.arange(n_pool), chosen)
+        return np.asarray(chosen), derived_rng(seed, 2).permutation(rest)[:n_more]
+    if n_reserve is None and n_initial >= n_pool:
         return np.arange(n_pool)
-    if X_pool is None:
+    if view is None:
         raise ValueError(f"initial={initial!r} needs the pool images (X_pool).")
-    learner = SimpleNamespace(estimator=estimator, X_training=None, random_state=seed)
-    chosen, _ = STRATEGIES[initial](
-        learner, X_pool, n_initial, random_state=np.random.default_rng([seed, 1])
-    )
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+    if initial == "k_center":
+        if estimator is None:
+            raise ValueError("initial='k_center' needs the untrained network (estimator).")
+        order = k_center_greedy(
+            estimator.initialize().embed(X_pool), n_initial + n_more, random_state=seed
+        )
+    else:
+        params = {} if features is None else {"embedding": "precomputed"}
+        order, _ = label_free_query(
+            STRATEGIES[initial],
+            view,
+            n_initial + n_more,
+            random_state=derived_rng(seed, 1),
+            estimator=estimator,
+            **params,
+        )
+    order = np.asarray(order, dtype=np.int64)
+    if n_reserve is None:
+        return np.sort(order)
+    return order[:n_initial], order[n_initial:]
 
 
 def build_estimator(config, n_classes, seed=None):
@@ -235,53 +280,3 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def query_round(learner, X, labeled, n_instances, config, random_state):
-    """One round's query: ``n_instances`` pool positions not in ``labeled``.
-
-    The pool is every position of ``X`` not in ``labeled``, in increasing
-    order; the strategy sees it with the configuration's ``n_mc_samples`` and
-    ``pool_size``.
-
-    Parameters
-    ----------
-    learner : ActiveLearner
-        A fitted learner.
-    X : array-like of shape (n_images, 1, H, W)
-        Every image, labeled or not.
-    labeled : list of int
-        Positions of ``X`` not to query.
-    n_instances : int
-        Images to query.
-    config : RoundConfig or mapping
-        The round configuration.
-    random_state : int
-        Seeds the query.
-
-    Returns
-    -------
-    queried : list of int
-        Positions in ``X``, most informative first.
-    scores : list of float or None
-        The strategy's scores of the queried images, when it returns them.
-    query_time : float
-        Seconds.
-    """
-    config = _round_config(config)
-    unlabeled = np.setdiff1d(np.arange(len(X)), labeled)
-    t0 = time.perf_counter()
-    idx, _, scores = learner.query(
-        take_rows(X, unlabeled),
-        n_instances,
-        return_metrics=True,
-        n_mc_samples=config.n_mc_samples,
-        pool_size=config.pool_size,
-        random_state=random_state,
-    )
-    query_time = time.perf_counter() - t0
-    queried = unlabeled[np.asarray(idx, dtype=np.int64)].tolist()
-    if scores is not None:
-        scores = np.asarray(scores, dtype=float).ravel()
-        scores = scores.tolist() if len(scores) == len(queried) else None
-    return queried, scores, query_time

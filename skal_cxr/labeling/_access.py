@@ -4,11 +4,66 @@ A rater reads the images assigned to them (open or labeled), those they
 labeled, and, for an adjudicator, those under their review, with the other
 films of the same patients (the related films shown for comparison); any
 other image is **403**, whatever its id. An unknown id stays **404**.
+
+Films are related only through a real patient id of a bounded group: a
+placeholder (:func:`is_placeholder_patient`: ``UNKNOWN``, ``anonymous``,
+``0``, an empty value... in any case) links nothing, and neither does an id
+shared by more than :data:`MAX_RELATED_FILMS` images (a default value, or a
+column that is not a patient id), so that one token never opens the archive.
 """
+
+import re
 
 from ..exceptions import Forbidden
 
-__all__ = ["Access"]
+__all__ = ["Access", "MAX_RELATED_FILMS", "is_placeholder_patient", "related_ids"]
+
+#: Most images one patient id may have for its films to be related (shown
+#: side by side, readable through one another); an id with more links none.
+MAX_RELATED_FILMS = 24
+
+#: Patient ids that name nobody (compared lower-cased, without spaces).
+PLACEHOLDER_PATIENTS = frozenset(
+    {
+        "unknown", "unk", "anonymous", "anon", "anonymized", "none", "null", "nil", "na",
+        "n/a", "nan", "missing", "unspecified", "undefined", "patient", "test", "xxx",
+        "noid", "no id", "nopatientid",
+    }
+)  # fmt: skip
+
+
+def is_placeholder_patient(patient):
+    """Whether ``patient`` is a placeholder rather than a person's id.
+
+    ``None``, empty, one of :data:`PLACEHOLDER_PATIENTS` in any case, or made
+    only of zeros, dashes, dots, question marks, ``x`` or ``*`` (``0``,
+    ``000000``, ``---``, ``?``).
+    """
+    if patient is None:
+        return True
+    text = " ".join(str(patient).split()).lower()
+    return (
+        not text or text in PLACEHOLDER_PATIENTS or re.fullmatch(r"[0x?*.\-_ ]+", text) is not None
+    )
+
+
+def related_ids(conn, image_id):
+    """The ids of the films related to ``image_id`` (itself included, in id order).
+
+    Just ``[image_id]`` when its patient is a placeholder or has more than
+    :data:`MAX_RELATED_FILMS` images.
+    """
+    row = conn.execute("SELECT patient FROM images WHERE id = ?", (image_id,)).fetchone()
+    if row is None or is_placeholder_patient(row[0]):
+        return [image_id]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM images WHERE patient = ? ORDER BY id LIMIT ?",
+            (row[0], MAX_RELATED_FILMS + 1),
+        )
+    ]
+    return ids if len(ids) <= MAX_RELATED_FILMS else [image_id]
 
 
 class Access:
@@ -33,14 +88,10 @@ class Access:
         """Whether rater ``rid`` may read image ``image_id`` (an int id), or a related film."""
         if self._own(conn, rid, image_id):
             return True
-        patient = conn.execute("SELECT patient FROM images WHERE id = ?", (image_id,)).fetchone()[0]
-        if patient is None:
-            return False
         return any(
             self._own(conn, rid, other)
-            for (other,) in conn.execute(
-                "SELECT id FROM images WHERE patient = ? AND id != ?", (patient, image_id)
-            )
+            for other in related_ids(conn, image_id)
+            if other != image_id
         )
 
     def _own(self, conn, rid, image_id):

@@ -3,8 +3,9 @@
 A thin layer over :class:`~skal_cxr.labeling.LabelingProject`; see
 ``docs/labeling_api.rst`` for the contract. :func:`create_app` assembles
 the routers of ``_routes`` (with the dependencies of ``_deps`` and the
-bodies of ``_schemas``), the security headers, the ``Host`` check and the
-error handlers; FastAPI is imported only here, when an app is made.
+bodies of ``_schemas``), the request guard of ``_guard`` (the ``Host``
+check, the body limit, the token before the body), the security headers and
+the error handlers; FastAPI is imported only here, when an app is made.
 """
 
 import ipaddress
@@ -15,7 +16,11 @@ from contextlib import asynccontextmanager
 from ..exceptions import LabelingError
 from ._storage import RETRY_AFTER, StorageUnavailable, storage_error
 
-__all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT"]
+__all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT", "MAX_BODY_BYTES"]
+
+#: Largest request body accepted, in bytes (larger ones are **413**, unread);
+#: the largest real one, a label with a 2,000-character note, is under 25 KiB.
+MAX_BODY_BYTES = 64 * 1024
 
 #: Where :func:`serve` listens by default (loopback only).
 HOST, PORT = "127.0.0.1", 8765
@@ -40,9 +45,13 @@ def _allowed_hosts(host, public_host=None):
     The bound address (with the loopback names for a loopback address), and
     ``public_host``, the name raters reach the server by (a DNS name, or the
     TLS proxy's). A wildcard address (``0.0.0.0``, ``::``) names no host, so
-    it needs ``public_host``: the check is never turned off.
+    it needs ``public_host``: the check is never turned off, and a
+    ``public_host`` that is a pattern (``*``, ``*.example.org``) or empty is
+    refused in one line (:func:`~._guard.check_hosts`).
     """
-    extra = [] if public_host is None else [public_host]
+    from ._guard import check_hosts
+
+    extra = [] if public_host is None else check_hosts([public_host])
     if is_loopback(host):
         return ["127.0.0.1", "localhost", "::1", "[::1]", host, *extra]
     if host in ("0.0.0.0", "::"):
@@ -63,7 +72,8 @@ def create_app(project, *, allowed_hosts=None, background=True):
     project : LabelingProject
     allowed_hosts : list of str, default=None
         ``Host`` headers accepted (DNS-rebinding protection); ``None``:
-        the loopback names.
+        the loopback names. Literal names only: a wildcard or an empty name
+        raises :class:`LabelingError`.
     background : bool, default=True
         Train and query when a batch is complete, in a worker process at a
         lower priority than the server, started with the app and ended
@@ -73,20 +83,26 @@ def create_app(project, *, allowed_hosts=None, background=True):
     Returns
     -------
     app : fastapi.FastAPI
+
+    Raises
+    ------
+    LabelingError
+        For a wildcard or empty name in ``allowed_hosts``.
     """
     try:
         from fastapi import FastAPI, Request
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         from ._deps import Unauthorized
+        from ._guard import RequestGuard, check_hosts
         from ._routes import api, pages, static_dir
     except ImportError as exc:  # the optional "label" extra
         raise ImportError(
             "The labeling server needs FastAPI and uvicorn: pip install 'skal-cxr[label]'."
         ) from exc
 
+    hosts = check_hosts(allowed_hosts or _allowed_hosts("127.0.0.1"))
     if background:
         project.training.enable()
 
@@ -108,9 +124,7 @@ def create_app(project, *, allowed_hosts=None, background=True):
         lifespan=lifespan,
     )
     app.state.project = project
-    app.add_middleware(
-        TrustedHostMiddleware, allowed_hosts=allowed_hosts or _allowed_hosts("127.0.0.1")
-    )
+    app.add_middleware(RequestGuard, project=project, allowed_hosts=hosts, max_body=MAX_BODY_BYTES)
 
     def failure(request, exc):
         """The JSON answer to an error no handler knows, logged once; serving goes on."""

@@ -1,4 +1,14 @@
-"""The images of a project: registered rows, files inside the image folder, previews."""
+"""The images of a project: registered rows, files inside the image folder, previews.
+
+Every cached derivative of a film (the 8-bit preview, the 16-bit PNGs of
+each size) is named by the SHA-256 of the film's bytes *now*, checked as the
+training image cache checks it (:mod:`skal_cxr.datasets._cache`): the hash is
+recorded with the file's size, modification time, inode and status-change
+time in ``previews/<id>.json``, and computed again whenever one of them
+differs. A film replaced on disk (``os.replace``, an edit with its time
+stamp restored) therefore gets new derivatives at the next request; it is
+never served from the previews of its old content.
+"""
 
 import io
 import json
@@ -8,11 +18,18 @@ from pathlib import Path
 from PIL import Image
 
 from .._atomic import atomic_write
-from ..exceptions import NotFound
+from ..datasets._cache import _same_status, _status, file_sha256
+from ..exceptions import LabelingError, NotFound
 from ._images import display_pixels, header_values, pixels_png16, window_png
 from ._settings import PREVIEW_DIR
 
-__all__ = ["ImageStore", "parse_image_id"]
+__all__ = ["ImageStore", "FileGone", "parse_image_id"]
+
+
+class FileGone(LabelingError):
+    """The file of a registered image is gone (deleted or moved): **410**."""
+
+    status = 410
 
 
 def parse_image_id(image_id):
@@ -83,14 +100,72 @@ class ImageStore:
 
     def png(self, image_id):
         """8-bit PNG bytes of an image in its default window (cached in ``previews/``)."""
-        with self.db.connect() as conn:
-            row = self.row(conn, image_id)
-        cached = self.preview_dir / f"{row['id']}-{row['sha256'][:16]}.png"
+        key, status = self.content_key(image_id)
+        cached = self.preview_dir / f"{key}.png"
         if cached.is_file():
             return cached.read_bytes()
         data = window_png(*self.pixels(image_id))
-        atomic_write(cached, data)
+        self._keep(image_id, status, cached, data)
         return data
+
+    def content_key(self, image_id):
+        """``(key, status)``: the name of the film's derivatives now, and the file status.
+
+        ``key`` is ``"<id>-<first 16 hex digits of the SHA-256 of its bytes>"``;
+        the hash is recorded with the file status in ``previews/<id>.json``
+        and computed again when the size, modification time, inode or
+        status-change time differ from the recorded ones.
+
+        Raises
+        ------
+        NotFound
+            No such image, or its file is gone.
+        """
+        path = self.path(image_id)
+        image = int(parse_image_id(image_id))
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise NotFound(f"the file of image {image_id} cannot be shown: it is gone.") from None
+        record = self.preview_dir / f"{image}.json"
+        try:
+            entry = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            entry = None
+        if not isinstance(entry, dict) or not _same_status(entry, st) or "sha256" not in entry:
+            try:
+                sha = file_sha256(path)
+            except OSError:
+                raise NotFound(
+                    f"the file of image {image_id} cannot be shown: it is gone."
+                ) from None
+            entry = {**_status(st), "sha256": sha}
+            key = f"{image}-{sha[:16]}"
+            try:  # remembered for the next request; a read-only folder hashes each time
+                self.preview_dir.mkdir(exist_ok=True)
+                atomic_write(record, json.dumps(entry))
+                for old in self.preview_dir.glob(f"{image}-*"):  # of an old content
+                    if not old.name.startswith((f"{key}.", f"{key}-")):
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass
+        return f"{image}-{entry['sha256'][:16]}", _status(st)
+
+    def _keep(self, image_id, status, cached, data):
+        """Write a derivative to ``cached`` unless the file changed while it was made."""
+        try:
+            unchanged = _status(os.stat(self.path(image_id))) == status
+        except OSError:
+            unchanged = False
+        if unchanged:
+            self.preview_dir.mkdir(exist_ok=True)
+            atomic_write(cached, data)
+
+    def require_file(self, image_id):
+        """:class:`FileGone` unless the file of ``image_id`` is there (:class:`NotFound`
+        for an unknown image)."""
+        if not self.path(image_id).is_file():
+            raise FileGone(f"the file of image {image_id} is gone; it cannot be labeled.")
 
     def pixels_png(self, image_id, max_size=None):
         """The 16-bit PNG of an image's display pixels, at most ``max_size`` on a side.
@@ -108,9 +183,8 @@ class ImageStore:
             ``window`` (the default window), ``presets`` (every window of
             the file, see :func:`~._images.display_pixels`).
         """
-        with self.db.connect() as conn:
-            row = self.row(conn, image_id)
-        cached = self.preview_dir / (f"{row['id']}-{row['sha256'][:16]}-{max_size or 'full'}.png16")
+        key, status = self.content_key(image_id)
+        cached = self.preview_dir / f"{key}-{max_size or 'full'}.png16"
         if cached.is_file():
             data = cached.read_bytes()
             with Image.open(io.BytesIO(data)) as img:
@@ -127,8 +201,7 @@ class ImageStore:
         scale = 1.0 if max_size is None or max(h, w) <= max_size else max_size / max(h, w)
         info["width"], info["height"] = max(1, round(w * scale)), max(1, round(h * scale))
         data, _ = pixels_png16(pixels, max_size, {"skal_cxr": json.dumps(info)})
-        self.preview_dir.mkdir(exist_ok=True)
-        atomic_write(cached, data)
+        self._keep(image_id, status, cached, data)
         return data, info
 
     def related(self, image_id):
@@ -139,16 +212,15 @@ class ImageStore:
         films : list of dict
             ``image_id``, ``date`` (None if unknown; undated films come last)
             and ``current`` (whether it is ``image_id``); just this film when
-            its patient is unknown.
+            its patient is unknown, a placeholder or shared by too many
+            images (see :func:`~._access.related_ids`).
         """
+        from ._access import related_ids
+
         with self.db.connect() as conn:
             row = self.row(conn, image_id)
-            if row["patient"] is None:
-                rows = [row]
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM images WHERE patient = ?", (row["patient"],)
-                ).fetchall()
+            ids = related_ids(conn, row["id"])
+            rows = [conn.execute("SELECT * FROM images WHERE id = ?", (i,)).fetchone() for i in ids]
         rows = sorted(rows, key=lambda r: (r["study_date"] is None, r["study_date"] or "", r["id"]))
         return [
             {"image_id": str(r["id"]), "date": r["study_date"], "current": r["id"] == row["id"]}

@@ -12,6 +12,7 @@ window from the VOI LUT or WindowCenter / WindowWidth (else the data range),
 import hashlib
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +73,21 @@ def find_images(image_dir, csv_path=None, image_column="filename", group_column=
     if not image_dir.is_dir():
         raise ValueError(f"image folder {image_dir} does not exist.")
     if csv_path is None:
-        found = sorted(
-            p.relative_to(image_dir).as_posix()
-            for p in image_dir.rglob("*")
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and _inside(p, image_dir)
-        )
+        files = [p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+        found, outside = [], []
+        for p in files:
+            if p.is_file():
+                (found if _inside(p, image_dir) else outside).append(
+                    p.relative_to(image_dir).as_posix()
+                )
+        found.sort()
+        if outside:
+            outside.sort()
+            warnings.warn(
+                f"left out {len(outside)} image file(s) that link outside {image_dir} "
+                f"(first: {outside[0]!r} -> {os.path.realpath(image_dir / outside[0])}).",
+                stacklevel=2,
+            )
         rows = [(name, None) for name in found]
         where = [repr(name) for name in found]
     else:

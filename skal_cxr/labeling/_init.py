@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._random import derived_rng
 from .._validation import Integers, Options, check_values
 from ..datasets._image_io import check_image_size
 from ..datasets._sources import LABELING_CONSENSUS
@@ -382,11 +383,7 @@ def init_project(
     try:
         create_schema(conn)
         stop_set = (
-            np.sort(
-                np.random.default_rng([random_state, 1]).choice(
-                    n, config["stop_set_size"], replace=False
-                )
-            )
+            np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False))
             + 1
         )
         with transaction(conn):
@@ -408,7 +405,13 @@ def init_project(
     batch, reserve, strategy = first_batch(project)  # round 0: the first batch, no model
     with project.db.connect() as conn, transaction(conn):
         project.queue.insert_round(
-            conn, 0, strategy, batch, None, reserve, 0, [0] * len(classes), None, None, None
+            conn,
+            round_=0,
+            strategy=strategy,
+            queried=batch,
+            reserve=reserve,
+            n_labeled=0,
+            class_counts=[0] * len(classes),
         )
     return project
 

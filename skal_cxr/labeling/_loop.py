@@ -10,7 +10,8 @@ project labeled by an oracle acquires the same images as a simulation with
 the same seed. Then the *reserve* (the model's next-ranked images after the
 batch) is computed for raters who run out before the next batch is ready.
 
-The training and the queries are plain-data jobs (:mod:`._trainer`): a
+The training and the queries are typed jobs (:mod:`._jobs`, run by
+:mod:`._trainer` as one round of :class:`skal_cxr.engine.ActiveLoop`): a
 served project runs them in a worker process at a lower priority than the
 web server (:mod:`._training`), and this module records what comes back.
 
@@ -22,12 +23,13 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 
 import numpy as np
 
-from .._random import round_seed
+from .._random import derived_seed, round_seed
 from ..embeddings import PixelPCA, cached_embedding
 from ..engine import cold_start_batch
 from ._db import transaction
+from ._jobs import ReserveJob, TrainJob
 from ._settings import cache_dir
-from ._trainer import reserve_round, train_round
+from ._trainer import run_job
 
 __all__ = ["cold_start", "pool_embedding", "round_job", "train_next_round", "predict_image"]
 
@@ -98,8 +100,8 @@ def round_job(project):
 
     Returns
     -------
-    job : dict or None
-        Plain data: the worker process needs nothing else.
+    job : TrainJob or None
+        Checked: the worker process needs nothing else.
     """
     rounds, queue = project.round_config, project.queue
     with project.db.connect() as conn:
@@ -110,33 +112,33 @@ def round_job(project):
         queued = queue.queued_ids(conn)
     n = len(project.pool_array())
     r = latest["round"] + 1
-    return {
-        "path": str(project.path),
-        "round": r,
-        "image_size": list(project.config["image_size"]),
-        "n_images": n,
-        "labeled": (ids - 1).tolist(),
-        "codes": codes.tolist(),
-        "exclude": [q - 1 for q in queued],
-        "n_next": max(0, min(rounds.query_size, project.budget() - len(queued), n - len(queued))),
-        "stop_set": [i - 1 for i in project.stop_set],
-        "rounds": rounds.to_dict(),
-        "n_classes": len(project.classes),
+    return TrainJob(
+        path=str(project.path),
+        round=r,
+        image_size=project.config["image_size"],
+        n_images=n,
+        labeled=(ids - 1).tolist(),
+        codes=codes.tolist(),
+        exclude=[q - 1 for q in queued],
+        n_next=max(0, min(rounds.query_size, project.budget() - len(queued), n - len(queued))),
+        stop_set=[i - 1 for i in project.stop_set],
+        rounds=rounds,
+        n_classes=len(project.classes),
         # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
-        "query_seed": round_seed(rounds.seed, r - 1),
-        "score_scheduler": project.score_scheduler,
-    }
+        query_seed=round_seed(rounds.seed, r - 1),
+        score_scheduler=project.score_scheduler,
+    )
 
 
 def _record_round(project, job, result):
     """Insert the round in one transaction; ``(queried, queued ids)``, or None if it exists."""
     queue, budget = project.queue, project.budget()
     counts = np.bincount(
-        np.asarray(job["codes"], dtype=np.int64), minlength=len(project.classes)
+        np.asarray(job.codes, dtype=np.int64), minlength=len(project.classes)
     ).tolist()
-    queried, scores = result["queried"], result["scores"]
+    queried, scores = list(result.queried), result.scores
     with project.db.connect() as conn, transaction(conn):
-        if queue.has_round(conn, job["round"]):
+        if queue.has_round(conn, job.round):
             return None  # another process made it meanwhile
         # reserve images handed out while training are queued already and count
         # against the budget
@@ -146,28 +148,25 @@ def _record_round(project, job, result):
         scores = None if scores is None else [scores[k] for k in keep]
         queue.insert_round(
             conn,
-            job["round"],
-            project.round_config.strategy,
-            [q + 1 for q in queried],
-            scores,
-            [],
-            len(job["labeled"]),
-            counts,
-            result["fit_time"],
-            result["query_time"],
-            result["stop_predictions"],
+            round_=job.round,
+            strategy=project.round_config.strategy,
+            queried=[q + 1 for q in queried],
+            scores=scores,
+            n_labeled=len(job.labeled),
+            class_counts=counts,
+            fit_time=result.fit_time,
+            query_time=result.query_time,
+            stop_predictions=result.stop_predictions,
         )
     return queried, now
 
 
 def _run_here(project):
-    """``run(name, job)`` in this thread (a project without a background worker)."""
+    """``run(job)`` in this thread (a project without a background worker)."""
     state = project.training
 
-    def run(name, job):
-        if name == "train":
-            return train_round(job, progress=state.report_progress)
-        return reserve_round(job)
+    def run(job):
+        return run_job(job, progress=state.report_progress)
 
     return run
 
@@ -175,19 +174,21 @@ def _run_here(project):
 def train_next_round(project, run=None):
     """If the latest batch is complete: train, predict the stop set, query; return the round.
 
-    The training and the queries run as plain-data jobs (:mod:`._trainer`),
-    in the background worker process of a served project or here; this
-    records what they return. Safe to call again after a crash: nothing is
-    written until the new round is inserted, in one transaction (the
-    reserve is added to it afterwards).
+    The training and the queries run as typed jobs (:mod:`._trainer`,
+    one round of the engine's :class:`~skal_cxr.engine.ActiveLoop`), in the
+    background worker process of a served project or here; this records
+    what they return. Safe to call again after a crash: nothing is written
+    until the new round is inserted, in one transaction (the reserve is
+    added to it afterwards).
 
     Parameters
     ----------
     project : LabelingProject
         The project.
     run : callable or None, default=None
-        ``run(name, job)`` runs the job ``"train"`` or ``"reserve"`` and
-        returns its result; ``None`` runs them in this thread.
+        ``run(job)`` runs a :class:`~._jobs.TrainJob` or
+        :class:`~._jobs.ReserveJob` and returns its result; ``None`` runs
+        them in this thread.
 
     Returns
     -------
@@ -200,22 +201,20 @@ def train_next_round(project, run=None):
     job = round_job(project)
     if job is None:
         return None
-    r = job["round"]
+    r = job.round
     state.set("training", r, 0.0)
-    result = run("train", job)
+    result = run(job)
     recorded = _record_round(project, job, result)
     if recorded is None:
         return None
     queried, now = recorded
-    state.last_pid = result["pid"]
+    state.last_pid = result.pid
     exclude = sorted({i - 1 for i in now} | set(queried))
-    reserve_n = min(project.config["reserve_size"], job["n_images"] - len(exclude))
+    reserve_n = min(project.config["reserve_size"], job.n_images - len(exclude))
     if queried and reserve_n > 0:
         state.set("querying", r, None)
-        seed = int(np.random.SeedSequence([project.round_config.seed, r, 1]).generate_state(1)[0])
-        reserve = run(
-            "reserve", {**job, "exclude": exclude, "n_reserve": reserve_n, "reserve_seed": seed}
-        )["reserve"]
+        seed = derived_seed(project.round_config.seed, r, 1)
+        reserve = run(ReserveJob.after(job, exclude, reserve_n, seed)).reserve
         with project.db.connect() as conn, transaction(conn):
             project.queue.set_reserve(conn, r, [q + 1 for q in reserve])
     state.set("idle", r)

@@ -36,18 +36,43 @@ class Queue:
     def insert_round(
         self,
         conn,
+        *,
         round_,
         strategy,
         queried,
-        scores,
-        reserve,
         n_labeled,
         class_counts,
-        fit_time,
-        query_time,
-        stop_predictions,
+        scores=None,
+        reserve=(),
+        fit_time=None,
+        query_time=None,
+        stop_predictions=None,
     ):
-        """Record a round and queue its batch ``queried`` (image ids) after the queue."""
+        """Record a round and queue its batch ``queried`` (image ids) after the queue.
+
+        Parameters
+        ----------
+        conn : sqlite3.Connection
+            The connection (its transaction).
+        round_ : int
+            The round.
+        strategy : str
+            The strategy (or cold start) that chose the batch.
+        queried : sequence of int
+            Image ids of the batch, in queue order.
+        n_labeled : int
+            Images the round's model was trained on (0: the cold start).
+        class_counts : sequence of int
+            Their consensus count per class.
+        scores : sequence of float or None, default=None
+            The strategy's score of each queried image.
+        reserve : sequence of int, default=()
+            Image ids of the reserve.
+        fit_time, query_time : float or None, default=None
+            Seconds (None: no model, or nothing queried).
+        stop_predictions : sequence of int or None, default=None
+            The model's class codes of the stop set (None: no model).
+        """
         conn.execute(
             "INSERT INTO rounds (round, strategy, queried, scores, reserve, n_labeled, "
             "class_counts, fit_time, query_time, stop_predictions, created_at) "

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ._db import transaction
 from ._deps import ProjectDep, RaterDep
+from ._leases import release
 from ._schemas import (
     AdjudicationIn,
     AdjudicationNextOut,
@@ -28,6 +29,8 @@ from ._schemas import (
     MeOut,
     MyLabelsOut,
     NextOut,
+    ReleaseIn,
+    ReleaseOut,
     RevisionOut,
     SkipIn,
     SkipOut,
@@ -82,6 +85,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
             rid = project.rater_store.id_of(conn, name)
             upcoming = project.queue.ahead_for(conn, rid, ahead)
     prog = project.progress()
+    failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
         prediction = project.prediction(nxt["image_id"])
@@ -94,6 +98,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
         "prediction": prediction,
         "from_previous_model": nxt["from_previous_model"],
         "ahead": upcoming,
+        "training_error": failure,  # raters are told why the next batch does not come
     }
 
 
@@ -168,6 +173,7 @@ def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep)
 
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
+    project.image_store.require_file(body.image_id)  # 410: no label of a film that is gone
     return project.submit_label(
         name, body.image_id, body.label, body.seconds, body.note, scores=body.scores
     )
@@ -176,6 +182,11 @@ def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
 @api.post("/skip", response_model=SkipOut)
 def post_skip(body: SkipIn, project: ProjectDep, name: RaterDep):
     return project.skip(name, body.image_id)
+
+
+@api.post("/release", response_model=ReleaseOut)
+def post_release(body: ReleaseIn, project: ProjectDep, name: RaterDep):
+    return {"released": release(project, name, body.image_ids)}
 
 
 @api.post("/undo", response_model=UndoOut)

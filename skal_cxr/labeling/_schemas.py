@@ -4,12 +4,15 @@ See ``docs/labeling_api.rst`` for the contract. Request bodies refuse
 unknown fields.
 """
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "LabelIn",
     "SkipIn",
     "UndoIn",
+    "ReleaseIn",
+    "ReleaseOut",
+    "TrainingErrorOut",
     "AdjudicationIn",
     "HealthOut",
     "MeOut",
@@ -55,6 +58,27 @@ class UndoIn(_Body):
     """``POST /api/undo``: withdraw one's own label."""
 
     label_id: int
+
+
+class ReleaseIn(_Body):
+    """``POST /api/release``: give back held images (the page sends it when it closes)."""
+
+    image_ids: list[str] | None = Field(default=None, max_length=16)
+
+
+class ReleaseOut(BaseModel):
+    """``POST /api/release``: the images given back."""
+
+    released: list[str]
+
+
+class TrainingErrorOut(BaseModel):
+    """Why the last round failed: its ``round``, a one-line ``cause``, when it is tried again."""
+
+    round: int | None
+    cause: str
+    failures: int
+    retry_in: float | None
 
 
 class AdjudicationIn(_Body):
@@ -110,6 +134,7 @@ class NextOut(BaseModel):
     prediction: dict | None
     from_previous_model: bool
     ahead: list[str] = []
+    training_error: TrainingErrorOut | None = None
 
 
 class LabelOut(BaseModel):

@@ -7,12 +7,13 @@ none of the server's sockets or locks, and ``nice``-d by
 handling the CPU first, so raters are not slowed by a training. The worker
 dies with its parent: ``PR_SET_PDEATHSIG`` on Linux (a SIGKILL the kernel
 sends when the thread that started it ends), and a thread that polls the
-parent's pid everywhere.
+parent's pid everywhere (:func:`skal_cxr._reaper.exit_with_parent`).
 
-The work itself is two plain functions, :func:`train_round` and
-:func:`reserve_round`, taking and returning plain dicts (lists of ints and
-floats, no project object), so they run the same in the worker and in the
-caller's thread (a project used from a notebook). The worker reads the
+The work itself is two plain functions, :func:`train_round` (one round of
+the engine's :class:`~skal_cxr.engine.ActiveLoop`) and :func:`reserve_round`,
+taking typed, frozen jobs and returning typed results (:mod:`._jobs`, no
+project object), so they run the same in the worker and in the caller's
+thread (a project used from a notebook). The worker reads the
 images from the project's on-disk image cache, writes only the round's
 model checkpoint, and hands the round back; the server records it in one
 transaction. A worker killed at any moment therefore loses nothing: the
@@ -23,13 +24,15 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from skorch.callbacks import Callback
+
+from .._reaper import exit_with_parent
+from ._jobs import Ping, ReserveJob, ReserveResult, TrainJob, TrainResult
 
 __all__ = [
     "CHILD_NICENESS",
@@ -38,6 +41,8 @@ __all__ = [
     "WorkerDied",
     "train_round",
     "reserve_round",
+    "run_job",
+    "RUNNERS",
     "set_parent_death_signal",
     "open_pool",
 ]
@@ -48,8 +53,8 @@ CHILD_NICENESS = 10
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # key -> callable(fraction); "*" in the worker process
 _PROGRESS_SINKS: dict[str, Callable[[float], None]] = {}
-# (project path, round) -> the last fitted learner of this process
-_LEARNERS: dict[tuple[str, int], Any] = {}
+# (project path, round) -> the loop of the last round this process stepped
+_LOOPS: dict[tuple[str, int], Any] = {}
 
 
 class TrainingFailed(RuntimeError):
@@ -131,171 +136,160 @@ class _EpochProgress(Callback):
             sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
 
 
-def _round_config(job):
-    from ..engine import RoundConfig
-
-    return RoundConfig.from_dict(job["rounds"])
-
-
 def _estimator(job):
+    """The round's unfitted estimator (its scores computed on the job's scheduler, if any)."""
     from ..engine import build_estimator
 
-    est = build_estimator(_round_config(job), job["n_classes"])
-    if job.get("score_scheduler"):
-        est.set_params(scheduler=job["score_scheduler"])
+    est = build_estimator(job.rounds, job.n_classes)
+    if job.score_scheduler:
+        est.set_params(scheduler=job.score_scheduler)
     return est
 
 
-def _learner(estimator, job):
-    from ..learner import ActiveLearner
-    from ..strategies import STRATEGIES
-
-    return ActiveLearner(estimator, query_strategy=STRATEGIES[_round_config(job).strategy])
-
-
 def train_round(job, progress=None):
-    """Train a round's model, predict the stop set and query the next batch.
+    """Run one round of the engine's loop with the labels at hand; predict the stop set.
 
-    The same round engine as :func:`skal_cxr.simulation.simulate`
-    (:mod:`skal_cxr.engine`: estimator, seeds, query): a fresh network
-    fitted on the labeled images in the order they were queued, then
-    ``n_next`` images queried from the pool positions not in ``exclude`` (a
-    random subset of ``pool_size`` of them scored, when the round
-    configuration sets it).
+    The round is :class:`skal_cxr.engine.ActiveLoop`'s, as in
+    :func:`skal_cxr.simulation.simulate` (same estimator, seeds and
+    next-batch rule): the project's labels arrive asynchronously, so the
+    worker runs one :meth:`~skal_cxr.engine.ActiveLoop.step` on the images
+    with a consensus (in the order they were queued), the consensus as its
+    oracle, and queries ``n_next`` images from the positions not in
+    ``exclude``.
 
     Parameters
     ----------
-    job : dict
-        ``path`` (project folder), ``round``, ``image_size``, ``n_images``,
-        ``labeled`` (0-based pool positions, in queue order), ``codes``
-        (their consensus class codes), ``exclude`` (positions never to query:
-        everything queued), ``n_next``, ``stop_set`` (positions),
-        ``rounds`` (the project's :class:`~skal_cxr.engine.RoundConfig` as
-        a dict), ``n_classes``, ``query_seed`` and ``score_scheduler`` (a
-        Dask address or None).
+    job : TrainJob
+        The round.
     progress : callable or None, default=None
         Called with the fraction of training epochs done after each epoch;
         ``None``: the worker process's reporter, if any.
 
     Returns
     -------
-    round : dict
-        ``round``, ``queried`` (positions, most informative first),
-        ``scores`` (list or None), ``stop_predictions`` (class codes),
-        ``fit_time``, ``query_time`` (None when nothing was queried),
-        ``n_epochs``, ``n_labeled`` and ``pid`` (of the process that
-        trained). The model is saved as the round's checkpoint.
+    result : TrainResult
+        The round. The model is saved as the round's checkpoint.
     """
     from .._lazy import take_rows
-    from ..engine import query_round, torch_threads
+    from ..engine import ActiveLoop, torch_threads
     from ._models import ModelStore
 
-    rounds, r = _round_config(job), int(job["round"])
-    key = str(job["path"])
-    X = open_pool(job["path"], job["image_size"], job["n_images"])
-    labeled = [int(i) for i in job["labeled"]]
-    codes = np.asarray(job["codes"], dtype=np.int64)
+    rounds, r, key = job.rounds, job.round, job.path
+    X = open_pool(job.path, job.image_size, job.n_images)
+    codes = dict(zip(job.labeled, job.codes))
     if progress is not None:
         _PROGRESS_SINKS[key] = progress
     try:
         with torch_threads(rounds.torch_threads):
             est = _estimator(job)
-            n_epochs = est.epochs_for(len(labeled))
+            n_epochs = est.epochs_for(len(job.labeled))
             est.set_params(
                 callbacks=list(est.callbacks)
                 + [("labeling_progress", _EpochProgress(key, n_epochs))]
             )
-            learner = _learner(est, job)
-            t0 = time.perf_counter()
-            learner.fit(X[labeled], codes)
-            fit_time = time.perf_counter() - t0
-            stop_pred = learner.predict(take_rows(X, np.asarray(job["stop_set"], dtype=np.intp)))
-            queried, scores, query_time = [], None, None
-            if job["n_next"] > 0:
-                queried, scores, query_time = query_round(
-                    learner,
-                    X,
-                    list(job["exclude"]),
-                    int(job["n_next"]),
-                    rounds,
-                    int(job["query_seed"]),
-                )
+            loop = ActiveLoop(
+                rounds,
+                X,
+                lambda idx: np.asarray([codes[int(i)] for i in idx], dtype=np.int64),
+                job.labeled,
+                estimator=est,
+                exclude=job.exclude,
+            )
+            stop = np.asarray(job.stop_set, dtype=np.intp)
+            result = loop.step(
+                job.n_next,
+                job.query_seed,
+                evaluate=lambda learner: learner.predict(take_rows(X, stop)),
+            )
     finally:
         if progress is not None:
             _PROGRESS_SINKS.pop(key, None)
-    ModelStore(job["path"]).save(r, learner.estimator_)
-    _LEARNERS.clear()  # keep one model per process: the reserve query reuses it
-    _LEARNERS[(key, r)] = learner
-    return {
-        "round": r,
-        "queried": [int(q) for q in queried],
-        "scores": None if scores is None else [float(s) for s in scores],
-        "stop_predictions": [int(p) for p in np.asarray(stop_pred).ravel()],
-        "fit_time": fit_time,
-        "query_time": query_time,
-        "n_epochs": int(n_epochs),
-        "n_labeled": len(labeled),
-        "pid": os.getpid(),
-    }
+    ModelStore(job.path).save(r, loop.learner.estimator_)
+    _LOOPS.clear()  # keep one model per process: the reserve query reuses it
+    _LOOPS[(key, r)] = loop
+    return TrainResult(
+        round=r,
+        queried=result.queried,
+        scores=result.scores,
+        stop_predictions=_ints(np.asarray(result.evaluation).ravel()),
+        fit_time=result.fit_time,
+        query_time=result.query_time,
+        n_epochs=int(n_epochs),
+        n_labeled=result.n_labeled,
+        pid=os.getpid(),
+    )
 
 
 def reserve_round(job):
     """Query a round's reserve: the model's next-ranked images after its batch.
 
-    Uses the model :func:`train_round` fitted in this process, or its
-    checkpoint.
+    One more :meth:`~skal_cxr.engine.ActiveLoop.query` of the loop
+    :func:`train_round` stepped in this process, or of its checkpoint.
 
     Parameters
     ----------
-    job : dict
-        ``path``, ``round``, ``image_size``, ``n_images``, ``rounds``,
-        ``n_classes`` and ``score_scheduler`` as for :func:`train_round`,
-        ``exclude`` (positions queued or just queried), ``n_reserve`` and
-        ``reserve_seed``.
+    job : ReserveJob
+        The reserve.
 
     Returns
     -------
-    reserve : dict
-        ``round``, ``reserve`` (positions, most informative first),
-        ``query_time`` and ``pid``.
+    reserve : ReserveResult
+        The reserve, most informative first.
     """
-    from ..engine import query_round, torch_threads
+    from ..engine import ActiveLoop, make_learner, torch_threads
     from ._models import ModelStore
 
-    rounds, r, key = _round_config(job), int(job["round"]), str(job["path"])
-    learner = _LEARNERS.get((key, r))
-    if learner is None:  # another process trained it: read its checkpoint
-        est = ModelStore(job["path"]).get(r)
+    rounds, r, key = job.rounds, job.round, job.path
+    X = open_pool(job.path, job.image_size, job.n_images)
+    loop = _LOOPS.get((key, r))
+    if loop is None:  # another process trained it: read its checkpoint
+        est = ModelStore(job.path).get(r)
         if est is None:
             raise TrainingFailed(f"round {r} has no model checkpoint to query the reserve with.")
-        if job.get("score_scheduler"):
-            est.set_params(scheduler=job["score_scheduler"])
-        learner = _learner(_estimator(job), job)
+        if job.score_scheduler:
+            est.set_params(scheduler=job.score_scheduler)
+        learner = make_learner(rounds, job.n_classes, _estimator(job))
         learner.estimator_ = est
         learner.classes_ = getattr(est, "classes_", None)
-    X = open_pool(job["path"], job["image_size"], job["n_images"])
+        loop = ActiveLoop(rounds, X, None, (), learner=learner)
     with torch_threads(rounds.torch_threads):
-        reserve, _, query_time = query_round(
-            learner,
-            X,
-            list(job["exclude"]),
-            int(job["n_reserve"]),
-            rounds,
-            int(job["reserve_seed"]),
-        )
-    return {
-        "round": r,
-        "reserve": [int(q) for q in reserve],
-        "query_time": query_time,
-        "pid": os.getpid(),
-    }
+        reserve, _, query_time = loop.query(job.n_reserve, job.reserve_seed, exclude=job.exclude)
+    return ReserveResult(round=r, reserve=_ints(reserve), query_time=query_time, pid=os.getpid())
+
+
+def _ints(values):
+    return tuple(int(v) for v in values)
 
 
 def _ping(job):
     return {"pid": os.getpid()}
 
 
-_JOBS = {"train": train_round, "reserve": reserve_round, "ping": _ping}
+#: The function the worker runs for each type of job.
+RUNNERS = {TrainJob: train_round, ReserveJob: reserve_round, Ping: _ping}
+
+
+def run_job(job, progress=None):
+    """Run ``job`` by its type (:data:`RUNNERS`).
+
+    Parameters
+    ----------
+    job : TrainJob, ReserveJob or Ping
+        The job.
+    progress : callable or None, default=None
+        Passed to :func:`train_round`.
+
+    Returns
+    -------
+    result : TrainResult, ReserveResult or dict
+        Its result (a ping: ``{"pid": ...}``).
+    """
+    runner = RUNNERS.get(type(job))
+    if runner is None:
+        raise TypeError(f"the training process runs no {type(job).__name__}.")
+    if runner is train_round:
+        return train_round(job, progress=progress)
+    return runner(job)
 
 
 # -- the worker process ---------------------------------------------------------------
@@ -327,21 +321,10 @@ def set_parent_death_signal(signum=signal.SIGKILL):
         return False
 
 
-def _watch_parent(parent_pid, interval=0.5):
-    """End this process as soon as its parent has gone (re-parented: a new ppid)."""
-    while os.getppid() == parent_pid:
-        time.sleep(interval)
-    os._exit(70)
-
-
 def _worker_main(conn, parent_pid, niceness):
     """The worker process: lower its priority, tie it to its parent, serve jobs."""
     set_parent_death_signal()
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(70)
-    threading.Thread(
-        target=_watch_parent, args=(parent_pid,), daemon=True, name="skal-cxr-parent-watch"
-    ).start()
+    exit_with_parent(parent_pid)  # ends now if the parent died before prctl took effect
     # Ctrl-C in a terminal reaches the whole process group; skorch would end
     # a fit early on it and the round would look complete. The server stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -357,9 +340,8 @@ def _worker_main(conn, parent_pid, niceness):
             return
         if message is None:
             return
-        name, job = message
         try:
-            conn.send(("done", _JOBS[name](job)))
+            conn.send(("done", run_job(message)))
         except BaseException as exc:  # the server records it and goes on
             conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
 
@@ -417,24 +399,22 @@ class TrainerProcess:
             process.start()
             child.close()
             self._process, self._conn, self.pid = process, parent, process.pid
-        self.run("ping", {})
+        self.run(Ping())
         return self
 
-    def run(self, name, job, progress=None):
-        """Run job ``name`` (``"train"``, ``"reserve"`` or ``"ping"``) in the worker; wait.
+    def run(self, job, progress=None):
+        """Run ``job`` in the worker (the function of its type, :data:`RUNNERS`); wait.
 
         Parameters
         ----------
-        name : str
-            The job: :func:`train_round`, :func:`reserve_round` or a ping.
-        job : dict
-            Its argument.
+        job : TrainJob, ReserveJob or Ping
+            The job, pickled to the worker as it is.
         progress : callable or None, default=None
             Called in this thread with the fraction of epochs done.
 
         Returns
         -------
-        result : dict
+        result : TrainResult, ReserveResult or dict
             The job's return value.
 
         Raises
@@ -443,13 +423,13 @@ class TrainerProcess:
             The job raised (the worker's traceback in the message), or the
             worker died.
         """
-        if name != "ping":
+        if not isinstance(job, Ping):
             self.start()
         conn, process = self._conn, self._process
         if conn is None:
             raise TrainingFailed("the training process is not running.")
         try:
-            conn.send((name, job))
+            conn.send(job)
             while True:
                 if not conn.poll(0.25):
                     if not process.is_alive():
@@ -469,7 +449,7 @@ class TrainerProcess:
             self._forget(process)
             raise WorkerDied(
                 f"the training process ended (exit code {code}) during the "
-                f"{name!r} job; the next job starts a new one."
+                f"{type(job).__name__} job; the next job starts a new one."
             ) from None
 
     def _forget(self, process):

@@ -9,11 +9,24 @@ thread and ended with it (or with the server).
 """
 
 import threading
+import time
 import traceback
 
 from ._trainer import CHILD_NICENESS, TrainerProcess, WorkerDied
 
-__all__ = ["TrainingState", "COALESCE_SECONDS", "RETRIES_AFTER_WORKER_DEATH"]
+__all__ = [
+    "TrainingState",
+    "COALESCE_SECONDS",
+    "RETRIES_AFTER_WORKER_DEATH",
+    "RETRY_FIRST_SECONDS",
+    "RETRY_MAX_SECONDS",
+]
+
+#: Seconds after a failed round before it is tried again without a new label
+#: (a disk freed, a film put back); the wait doubles after each failure in a
+#: row, up to :data:`RETRY_MAX_SECONDS`.
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MAX_SECONDS = 300.0
 
 #: Times in a row a round is tried again at once, in a new worker, when its
 #: worker died (killed, out of memory); then the next label tries again.
@@ -38,7 +51,7 @@ class TrainingState:
     ----------
     train : callable
         ``train(project, run)`` makes the pending round, if any, running
-        its jobs with ``run(name, job)``; returns the round or None.
+        its jobs with ``run(job)``; returns the round or None.
 
     Attributes
     ----------
@@ -48,7 +61,15 @@ class TrainingState:
     progress : float or None
         Fraction of the training epochs done.
     error : str or None
-        The last failed round's error, until a round succeeds.
+        The last failed round's error (a short traceback), until a round succeeds.
+    error_round : int or None
+        The round that failed (None when it failed before it started).
+    error_cause : str or None
+        The error's last line (``OSError: [Errno 28] No space left on device``).
+    failures : int
+        Failures in a row; the round is tried again after
+        ``RETRY_FIRST_SECONDS * 2 ** (failures - 1)`` seconds (at most
+        :data:`RETRY_MAX_SECONDS`), or at the next label.
     last_pid : int or None
         The process that trained the last round recorded.
     trainer : TrainerProcess or None
@@ -66,6 +87,7 @@ class TrainingState:
         self.background = False
         self.trainer = None
         self.state, self.round, self.progress, self.error = "idle", None, None, None
+        self.error_round, self.error_cause, self.failures, self._retry_at = None, None, 0, None
         self.last_pid = None
 
     def enable(self, niceness=CHILD_NICENESS):
@@ -82,8 +104,37 @@ class TrainingState:
                 self.trainer = TrainerProcess(niceness)
 
     def as_dict(self):
-        """``state``, ``round`` and ``progress``, as ``GET /api/status`` shows them."""
-        return {"state": self.state, "round": self.round, "progress": self.progress}
+        """``state``, ``round``, ``progress`` and ``error``, as ``GET /api/status`` shows them.
+
+        ``error`` is None, or the last failure until a round succeeds:
+        ``round``, ``cause`` (one line), ``failures`` (in a row) and
+        ``retry_in`` (seconds until it is tried again; None when only a new
+        label will).
+        """
+        error = None
+        if self.error is not None:
+            retry_at = self._retry_at
+            error = {
+                "round": self.error_round,
+                "cause": self.error_cause,
+                "failures": self.failures,
+                "retry_in": None
+                if retry_at is None
+                else round(max(0.0, retry_at - time.monotonic()), 1),
+            }
+        return {"state": self.state, "round": self.round, "progress": self.progress, "error": error}
+
+    def _failed(self, exc):
+        """Record a failed round and when it is tried again; returns the wait in seconds."""
+        self.error = traceback.format_exc(limit=3)
+        # before the round started (idle), self.round is the last one made: unknown
+        self.error_round = self.round if self.state != "idle" else None
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())
+        self.error_cause = cause if len(cause) <= 300 else cause[:299] + "\u2026"
+        self.failures += 1
+        wait = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.failures - 1))
+        self._retry_at = time.monotonic() + wait
+        return wait
 
     def set(self, state, round_=None, progress=None):
         """Set the state (``round_=None`` keeps the round)."""
@@ -131,16 +182,19 @@ class TrainingState:
     def _work(self, project, stop, trainer):
         # This thread starts the worker and lives as long as it: the worker's
         # parent-death signal follows the thread that started it.
-        def run(name, job):
-            return trainer.run(name, job, progress=self.report_progress)
+        def run(job):
+            return trainer.run(job, progress=self.report_progress)
 
         try:
             trainer.start()  # torch imports now, not after the first batch
         except Exception:
             pass  # the first job starts one again and reports why it cannot
         deaths = 0  # of the worker, in a row
+        retry = None  # seconds until a failed round is tried again
         while True:
-            self._wake.wait()
+            if not self._wake.wait(retry):  # the time to try a failed round again
+                with self._lock:
+                    self._idle.clear()
             # one look per burst of labels: whether a batch is complete costs a
             # pass over the queue, in the server's interpreter
             if stop.wait(COALESCE_SECONDS):
@@ -149,11 +203,12 @@ class TrainingState:
             try:
                 while not stop.is_set() and self._train(project, run) is not None:
                     pass
-                self.error, deaths = None, 0
+                self.error, deaths, retry = None, 0, None
+                self.failures, self._retry_at = 0, None
             except Exception as exc:  # keep serving; the status shows the error
                 if stop.is_set():
                     return
-                self.error = traceback.format_exc(limit=3)
+                retry = self._failed(exc)
                 print(f"skal-cxr label: training failed:\n{self.error}", flush=True)
                 if isinstance(exc, WorkerDied):
                     deaths += 1

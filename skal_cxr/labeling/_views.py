@@ -107,6 +107,24 @@ class ProjectViews:
         with self.db.connect() as conn:
             return decode_rounds(self.queue.round_rows(conn))
 
+    def training_status(self):
+        """The background training's state, as ``GET /api/status`` shows it.
+
+        Returns
+        -------
+        training : dict
+            ``state``, ``round``, ``progress`` and ``error`` (see
+            :meth:`~._training.TrainingState.as_dict`); a failure of a round
+            that had not started yet names the round after the latest.
+        """
+        training = self.training.as_dict()
+        error = training.get("error")
+        if error is not None and error["round"] is None:
+            with self.db.connect() as conn:
+                latest = self.queue.latest_round(conn)
+            training["error"] = {**error, "round": latest["round"] + 1}
+        return training
+
     def status(self):
         """Everything ``GET /api/status`` shows, as a dict.
 
@@ -132,7 +150,7 @@ class ProjectViews:
                 counts,
                 kappa_,
                 rounds,
-                self.training.as_dict(),
+                self.training_status(),
                 stopping_signal(self.config, rounds, n_queued, self.n_images()),
             ),
             "agreement": agreement,

@@ -10,17 +10,19 @@ Determinism and resume
 Everything random in a run is seeded from its seed: the initial labeled set
 (``seed``), the estimator (``random_state=seed``: weight initialisation,
 shuffling, dropout masks, Monte Carlo masks) and each round's query
-(``SeedSequence([seed, round])``). Training starts from scratch every round
+(:func:`skal_cxr._random.round_seed`). The rounds themselves are the
+engine's (:class:`skal_cxr.engine.ActiveLoop`), answered from the pool's
+known labels. Training starts from scratch every round
 (unless ``warm_start``), so the model of round ``r`` is a function of the
 labeled set of round ``r`` only, in the order it was acquired. A restarted run
 therefore rebuilds the labeled set from the initial set plus the ``queried``
-indices of its recorded rounds and continues with the first missing round.
-With ``warm_start`` the recorded rounds are replayed (fits only, no
-evaluation or query) to rebuild the warm-started weights first.
+indices of its recorded rounds and continues with the first missing round
+(:meth:`~skal_cxr.engine.ActiveLoop.resume`). With ``warm_start`` the
+recorded rounds are replayed (fits only, no evaluation or query) to rebuild
+the warm-started weights first.
 """
 
 import os
-import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -28,8 +30,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._random import round_seed
+from .._reaper import exit_with_parent
 from .._results import RecordWriter, owner_alive, read_record_file, record_path
-from ..engine import RoundConfig, build_estimator, initial_set, query_round, torch_threads
+from ..engine import ActiveLoop, RoundConfig, build_estimator, initial_set, torch_threads
+from ..engine._loop import timed_fit as _timed_fit
 from ..exceptions import ConfigError, ResultsDirError, SimulationInterrupted
 from ..metrics import classification_metrics, fit_operating_point
 
@@ -99,57 +103,6 @@ def _counts(y, n_classes):
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).tolist()
 
 
-@contextmanager
-def _sigint_flag():
-    """Record any SIGINT that arrives while the block runs.
-
-    skorch ends training quietly on Ctrl-C, even inside the last epoch, where
-    the epoch count cannot show it; the flag can. Only the main thread may
-    install signal handlers; elsewhere the flag stays empty.
-    """
-    flag = []
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous == signal.SIG_IGN:  # the caller chose to ignore Ctrl-C (nohup)
-        yield flag
-        return
-
-    def handler(signum, frame):
-        flag.append(signum)
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _timed_fit(fit, estimator_of, epochs_before):
-    """Run ``fit()``; check it ran every epoch; return (seconds, epochs, history length).
-
-    The epochs a fit must run are the estimator's own ``n_epochs_`` (its
-    epochs-per-fit rule applied to the training set it saw, after any sampler).
-    """
-    t0 = time.perf_counter()
-    with _sigint_flag() as interrupted:
-        fit()
-    elapsed = time.perf_counter() - t0
-    n_epochs = estimator_of().n_epochs_
-    history = len(estimator_of().history)
-    if interrupted or history - epochs_before != n_epochs:
-        raise SimulationInterrupted(
-            f"training stopped after {history - epochs_before} of {n_epochs} epochs "
-            "(interrupted); rerun the same command to resume."
-        )
-    return elapsed, n_epochs, history
-
-
 def _check_recorded(records, schedule, path):
     for r, rec in enumerate(records):
         if rec.get("round") != r or (r < len(schedule) and rec.get("n_labeled") != schedule[r]):
@@ -183,9 +136,6 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
     n_new : int
         Rounds run now (0 when the run was already complete).
     """
-    from ..learner import ActiveLearner
-    from ..strategies import STRATEGIES
-
     path = record_path(results_dir, "active", strategy, seed)
     done = read_record_file(path)
     _check_recorded(done, schedule, path)
@@ -202,45 +152,22 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         X_pool=X,
         strategy=strategy,
     )
-    labeled = initial.tolist()
-    for rec in done:
-        labeled.extend(rec["queried"])
     rounds = RoundConfig.from_dict(config, strategy=strategy, seed=seed)
 
+    def evaluate(learner):
+        t0 = time.perf_counter()
+        metrics, op = _evaluate(learner.predict_proba, data)
+        return metrics, op, time.perf_counter() - t0
+
     with torch_threads(rounds.torch_threads):
-        learner = ActiveLearner(
-            build_estimator(rounds, n_classes), query_strategy=STRATEGIES[strategy]
-        )
-        est = lambda: learner.estimator_  # noqa: E731
-        if rounds.warm_start and start:
-            # Warm-started weights depend on every earlier fit: replay them.
-            idx = initial.tolist()
-            _, _, hist = _timed_fit(lambda: learner.fit(X[idx], y[idx]), est, 0)
-            for rec in done:
-                q = rec["queried"]
-                idx = idx + q
-                fit_time, n_epochs, hist = _timed_fit(
-                    lambda q=q: learner.teach(X[q], y[q]), est, hist
-                )
-        else:
-            fit_time, n_epochs, hist = _timed_fit(
-                lambda: learner.fit(X[labeled], y[labeled]), est, 0
-            )
+        loop = ActiveLoop(rounds, X, lambda idx: y[idx], initial, n_classes=n_classes)
+        loop.resume([rec["queried"] for rec in done])
         with RecordWriter(path, check) as writer:
             for r in range(start, len(schedule)):
-                t0 = time.perf_counter()
-                metrics, op = _evaluate(learner.predict_proba, data)
-                eval_time = time.perf_counter() - t0
-                queried, query_time = [], 0.0
-                if r + 1 < len(schedule):
-                    queried, _, query_time = query_round(
-                        learner,
-                        X,
-                        labeled,
-                        schedule[r + 1] - schedule[r],
-                        rounds,
-                        round_seed(seed, r),
-                    )
+                n_query = schedule[r + 1] - schedule[r] if r + 1 < len(schedule) else 0
+                result = loop.step(n_query, round_seed(seed, r), evaluate=evaluate)
+                metrics, op, eval_time = result.evaluation
+                labeled, queried = list(result.labeled), list(result.queried)
                 writer.write(
                     {
                         "kind": "active",
@@ -252,23 +179,14 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
                         "class_counts": _counts(y[labeled], n_classes),
                         "queried": queried,
                         "queried_counts": _counts(y[queried], n_classes),
-                        "n_epochs": n_epochs,
-                        "fit_time": fit_time,
-                        "query_time": query_time,
+                        "n_epochs": result.n_epochs,
+                        "fit_time": result.fit_time,
+                        "query_time": result.query_time or 0.0,
                         "eval_time": eval_time,
                         "operating_point": op,
                         "metrics": metrics,
                     }
                 )
-                if queried:
-                    labeled.extend(queried)
-                    if not rounds.warm_start:
-                        hist = 0
-                    fit_time, n_epochs, hist = _timed_fit(
-                        lambda queried=queried: learner.teach(X[queried], y[queried]),
-                        est,
-                        hist,
-                    )
     return len(schedule) - start
 
 
@@ -329,27 +247,6 @@ def run_task(task, data, config, schedule, results_dir, owner=None):
         return run_active(data, config, strategy, seed, schedule, results_dir, check)
 
 
-_PARENT_PID = []
-
-
-def _exit_with_parent(interval=0.5):
-    """End this worker process as soon as its parent has gone, busy or idle.
-
-    A pool worker idling between tasks would otherwise live on (and hold
-    the parent's output pipes open) after the parent was killed.
-    """
-    if _PARENT_PID:
-        return
-    _PARENT_PID.append(os.getppid())
-
-    def watch():
-        while os.getppid() == _PARENT_PID[0]:
-            time.sleep(interval)
-        os._exit(70)
-
-    threading.Thread(target=watch, daemon=True, name="skal-cxr-parent-watch").start()
-
-
 @contextmanager
 def _owner_watch(results_dir, owner, interval=0.5):
     """Stop this worker when the simulation it works for has ended (never outlive it)."""
@@ -374,7 +271,7 @@ def _owner_watch(results_dir, owner, interval=0.5):
 
     check()
     if exit_process:
-        _exit_with_parent()
+        exit_with_parent()
     thread = threading.Thread(target=watch, daemon=True, name="skal-cxr-owner-watch")
     thread.start()
     try:

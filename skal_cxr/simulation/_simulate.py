@@ -101,7 +101,7 @@ def _run_grid(tasks, data, config, schedule, results_dir, n_jobs, scheduler, tok
     if n_jobs in (None, 1):
         return Parallel(n_jobs=1)(jobs(None))
     jobs = jobs((token, True))
-    # A worker that never got a task has no parent watch (see _exit_with_parent):
+    # A worker that never got a task has no parent watch (see skal_cxr._reaper.exit_with_parent):
     # a short idle timeout ends it too, so no worker outlives a killed parent
     # (holding its output pipes open) for loky's default 300 s.
     # The reaper kills every worker and resource tracker of the pool when this

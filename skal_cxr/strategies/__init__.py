@@ -41,7 +41,7 @@ from ._guard import classes_have_k, typicality_until_k_then
 from ._power import power_bald, power_probabilities
 from ._probcover import max_coverage, probcover, purity_radius
 from ._random_sampling import random_sampling, random_scores
-from ._schedule import is_label_free, schedule
+from ._schedule import is_label_free, label_free_query, schedule
 from ._typicality import typicality, typicality_scores, typiclust
 from ._uncertainty import (
     entropy_scores,
@@ -79,6 +79,7 @@ __all__ = [
     "select_top",
     "schedule",
     "is_label_free",
+    "label_free_query",
     "typicality_until_k_then",
     "classes_have_k",
     # strategies

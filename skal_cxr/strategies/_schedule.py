@@ -8,11 +8,13 @@ labeled images at the time of the query.
 
 import functools
 
+import numpy as np
+
 from .._validation import accepts_keyword, check_int
 from ._base import strategy_doc
 from ._embedding import labeled_images
 
-__all__ = ["schedule", "is_label_free", "call_stage"]
+__all__ = ["schedule", "is_label_free", "label_free_query", "call_stage"]
 
 
 def call_stage(strategy, learner, X_pool, n_instances, X_labeled, kwargs):
@@ -68,6 +70,49 @@ def is_label_free(strategy, n_labeled=0):
         strategy = strategy.func  # partial(typicality, embedding=...) stays label-free
     flag = getattr(strategy, "label_free", False)
     return bool(flag(n_labeled) if callable(flag) else flag)
+
+
+def label_free_query(strategy, X_pool, n_instances, *, random_state=None, estimator=None, **params):
+    """Ask a label-free strategy for ``n_instances`` pool images, without any learner.
+
+    Nothing is labeled yet, so the strategy sees no learner: only the pool
+    and, for a strategy that reads the network (``embedding="network"``),
+    the unfitted ``estimator``.
+
+    Parameters
+    ----------
+    strategy : callable
+        A strategy that is label-free at 0 labels
+        (:func:`~skal_cxr.strategies.is_label_free`).
+    X_pool : array-like of shape (n_pool, ...)
+        The pool (images, or features with ``embedding="precomputed"``).
+    n_instances : int
+        Images to pick.
+    random_state : int, Generator or None, default=None
+        Seeds the strategy.
+    estimator : estimator or None, default=None
+        An unfitted estimator the strategy may inspect.
+    **params
+        Passed to the strategy (``embedding=``, ...).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_instances,)
+        Positions in ``X_pool``, in the strategy's order.
+    scores : ndarray of shape (n_instances,) or None
+        The strategy's score of each pick, when it gives them.
+
+    Raises
+    ------
+    ValueError
+        When ``strategy`` needs labels.
+    """
+    if not is_label_free(strategy):
+        name = getattr(strategy, "__name__", repr(strategy))
+        raise ValueError(f"{name} needs labels: it cannot pick images before any is labeled.")
+    result = strategy(estimator, X_pool, n_instances, random_state=random_state, **params)
+    indices, scores = result if isinstance(result, tuple) else (result, None)
+    return np.asarray(indices), scores
 
 
 def schedule(stages):

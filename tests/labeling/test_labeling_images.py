@@ -98,7 +98,8 @@ def test_find_images_folder_and_csv(tmp_path):
     assert find_images(d) == [("a.PNG", None), ("b.png", None), ("sub/c.dcm", None)]
     (tmp_path / "secret.png").write_bytes(b"x")
     os.symlink(tmp_path / "secret.png", d / "link.png")
-    assert ("link.png", None) not in find_images(d)
+    with pytest.warns(UserWarning, match="link outside"):
+        assert ("link.png", None) not in find_images(d)
     csv = tmp_path / "list.csv"
     csv.write_text("filename,patient\nb.png,p1\nsub/c.dcm,p2\n")
     assert find_images(d, csv, group_column="patient") == [("b.png", "p1"), ("sub/c.dcm", "p2")]

@@ -1,5 +1,6 @@
 """The training worker process and the round functions it runs (``_trainer``)."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from skal_cxr.labeling import _trainer
+from skal_cxr.labeling._jobs import Ping, ReserveJob, TrainJob
 from skal_cxr.labeling._trainer import (
     CHILD_NICENESS,
     TrainerProcess,
@@ -38,21 +40,20 @@ def _job(project, round_=1, n_next=5, pool_size=None, query_seed=123):
     """A training job over the first batch of a tiny project (made-up labels)."""
     labeled = [i - 1 for i in project.rounds()[0]["queried"]]
     rounds = dict(project.round_config.to_dict(), pool_size=pool_size)
-    return {
-        "path": str(project.path),
-        "round": round_,
-        "image_size": project.config["image_size"],
-        "n_images": project.n_images(),
-        "labeled": labeled,
-        "codes": [k % len(project.classes) for k in range(len(labeled))],
-        "exclude": labeled,
-        "n_next": n_next,
-        "stop_set": [i - 1 for i in project.stop_set],
-        "rounds": rounds,
-        "n_classes": len(project.classes),
-        "query_seed": query_seed,
-        "score_scheduler": None,
-    }
+    return TrainJob(
+        path=str(project.path),
+        round=round_,
+        image_size=project.config["image_size"],
+        n_images=project.n_images(),
+        labeled=labeled,
+        codes=[k % len(project.classes) for k in range(len(labeled))],
+        exclude=labeled,
+        n_next=n_next,
+        stop_set=[i - 1 for i in project.stop_set],
+        rounds=rounds,
+        n_classes=len(project.classes),
+        query_seed=query_seed,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +78,15 @@ def test_the_worker_trains_exactly_like_this_process(make_project, trainer):
     project = make_project()
     job = _job(project)
     seen = []
-    there = trainer.run("train", job, progress=seen.append)
-    assert there["pid"] == trainer.pid != os.getpid()
+    there = trainer.run(job, progress=seen.append)
+    assert there.pid == trainer.pid != os.getpid()
     assert seen and seen[-1] == 1.0  # the fit's epochs were reported as they ended
     here = train_round(job)
-    assert here["pid"] == os.getpid()
+    assert here.pid == os.getpid()
     for key in ("queried", "scores", "stop_predictions", "n_epochs", "n_labeled"):
-        assert there[key] == here[key], key
-    assert len(there["queried"]) == 5 and not set(there["queried"]) & set(job["exclude"])
-    assert len(there["stop_predictions"]) == len(project.stop_set)
+        assert getattr(there, key) == getattr(here, key), key
+    assert len(there.queried) == 5 and not set(there.queried) & set(job.exclude)
+    assert len(there.stop_predictions) == len(project.stop_set)
     assert (project.path / "checkpoints" / "round-1.joblib").is_file()
 
 
@@ -93,32 +94,27 @@ def test_the_worker_trains_exactly_like_this_process(make_project, trainer):
 def test_the_reserve_comes_from_the_fitted_model_or_its_checkpoint(make_project, trainer):
     project = make_project()
     job = _job(project)
-    trained = trainer.run("train", job)
-    reserve_job = {
-        **job,
-        "exclude": job["exclude"] + trained["queried"],
-        "n_reserve": 4,
-        "reserve_seed": 7,
-    }
-    there = trainer.run("reserve", reserve_job)  # the model the worker keeps
-    _trainer._LEARNERS.clear()
+    trained = trainer.run(job)
+    reserve_job = ReserveJob.after(job, job.exclude + trained.queried, 4, 7)
+    there = trainer.run(reserve_job)  # the model the worker keeps
+    _trainer._LOOPS.clear()
     here = reserve_round(reserve_job)  # this process never fitted it: the checkpoint
-    assert there["reserve"] == here["reserve"]
-    assert len(here["reserve"]) == 4
-    assert not set(here["reserve"]) & set(reserve_job["exclude"])
+    assert there.reserve == here.reserve
+    assert len(here.reserve) == 4
+    assert not set(here.reserve) & set(reserve_job.exclude)
 
 
 def test_pool_size_scores_a_seeded_random_subset_of_the_unlabeled_images(make_project):
     project = make_project()
     job = _job(project, n_next=6, pool_size=6, query_seed=2024)
-    unlabeled = np.setdiff1d(np.arange(project.n_images()), job["exclude"])
+    unlabeled = np.setdiff1d(np.arange(project.n_images()), job.exclude)
     subset = unlabeled[np.random.default_rng(2024).choice(len(unlabeled), 6, replace=False)]
     # a subset as large as the batch: the batch is that subset, whatever the scores
-    assert sorted(train_round(job)["queried"]) == sorted(subset.tolist())
-    other = train_round(_job(project, n_next=6, pool_size=6, query_seed=2025))["queried"]
+    assert sorted(train_round(job).queried) == sorted(subset.tolist())
+    other = train_round(_job(project, n_next=6, pool_size=6, query_seed=2025)).queried
     assert sorted(other) != sorted(subset.tolist())
     # a larger subset: the batch is the best-scored images of that subset
-    big = train_round(_job(project, n_next=3, pool_size=20, query_seed=2024))["queried"]
+    big = train_round(_job(project, n_next=3, pool_size=20, query_seed=2024)).queried
     subset20 = unlabeled[np.random.default_rng(2024).choice(len(unlabeled), 20, replace=False)]
     assert set(big) <= set(subset20.tolist())
 
@@ -128,15 +124,15 @@ def test_a_failing_job_reports_the_workers_traceback_and_the_worker_lives_on(mak
     project = make_project()
     trainer.start()
     pid = trainer.pid
-    job = {**_job(project), "n_images": 999}
+    job = dataclasses.replace(_job(project), n_images=999)
     with pytest.raises(
         TrainingFailed,
         match=r"holds 60 images; the project has 999(.|\n)*"
         r"in the training process",
     ):
-        trainer.run("train", job)
+        trainer.run(job)
     assert trainer.pid == pid
-    assert trainer.run("ping", {})["pid"] == pid
+    assert trainer.run(Ping())["pid"] == pid
 
 
 @pytest.mark.slow  # starts a worker process (imports torch)
@@ -151,10 +147,10 @@ def test_a_worker_killed_during_a_round_fails_it_and_the_next_job_gets_a_new_wor
         os.kill(killed, signal.SIGKILL)
 
     with pytest.raises(WorkerDied, match="training process ended"):
-        trainer.run("train", _job(project), progress=kill)
-    result = trainer.run("train", _job(project))
-    assert result["pid"] == trainer.pid != killed
-    assert result["round"] == 1
+        trainer.run(_job(project), progress=kill)
+    result = trainer.run(_job(project))
+    assert result.pid == trainer.pid != killed
+    assert result.round == 1
 
 
 @linux_only
@@ -215,3 +211,18 @@ def test_the_worker_dies_with_its_parent_even_while_its_pipe_stays_open():
             stat = None if pid is None else _stat(pid)
             if stat is not None and stat[0] != "Z":
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_job_is_checked_once_when_it_is_made_and_dispatched_by_its_type(make_project):
+    project = make_project()
+    job = _job(project)
+    assert isinstance(job.labeled, tuple) and isinstance(job.rounds, type(project.round_config))
+    with pytest.raises(ValueError, match="labeled images but"):
+        dataclasses.replace(job, codes=job.codes[:-1])
+    with pytest.raises(ValueError, match="class codes must lie"):
+        dataclasses.replace(job, codes=(9,) * len(job.codes))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.round = 2
+    assert _trainer.RUNNERS[TrainJob] is train_round
+    with pytest.raises(TypeError, match="runs no dict"):
+        _trainer.run_job({"round": 1})

@@ -300,3 +300,19 @@ def test_probcover_strategy_on_precomputed_features():
     learner = SimpleNamespace(estimator=None, X_training=None)
     idx, gains = probcover(learner, X, 2, embedding="precomputed", random_state=0)
     assert sorted(idx >= 20) == [False, True] and gains[0] >= gains[1] > 0
+
+
+def test_label_free_query_picks_without_a_learner_and_refuses_a_strategy_needing_labels():
+    from skal_cxr.strategies import bald, label_free_query, probcover
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    picks, scores = label_free_query(
+        probcover, X, 4, random_state=np.random.default_rng(5), embedding="precomputed"
+    )
+    expected, expected_scores = probcover(
+        None, X, 4, embedding="precomputed", random_state=np.random.default_rng(5)
+    )
+    np.testing.assert_array_equal(picks, expected)
+    np.testing.assert_array_equal(scores, expected_scores)
+    with pytest.raises(ValueError, match="bald needs labels"):
+        label_free_query(bald, X, 4)

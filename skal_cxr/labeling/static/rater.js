@@ -397,8 +397,13 @@
         if (next.reason === "done") {
           showMessage("All done: nothing left to label in this project. Thank you!", "done");
         } else {
-          showMessage("Waiting for the next batch: the model is training on the labels so "
-            + "far. This page checks every few seconds.", "waiting");
+          const failure = next.training_error;
+          showMessage(failure
+            ? `Waiting for the next batch: training round ${failure.round ?? ""} failed `
+              + `(${failure.cause}); the server tries again by itself and the project's `
+              + "owner sees it on the status page. This page checks every few seconds."
+            : "Waiting for the next batch: the model is training on the labels so "
+              + "far. This page checks every few seconds.", failure ? "error" : "waiting");
           retry = POLL_MS;
         }
       }
@@ -658,6 +663,31 @@
     lastAction("");
     showMessage("");
     start();
+  });
+
+  /* When the page goes away (tab closed, reload, another address), give back the
+   * images it holds (the one shown and the prefetched ones), so that other raters
+   * get them now rather than after the lease. A keepalive fetch outlives the page
+   * and, unlike navigator.sendBeacon, carries the Authorization header. */
+  window.addEventListener("pagehide", () => {
+    const token = sessionStorage.getItem("skal_cxr.token");
+    if (!token || !state.me) return;
+    try {
+      fetch("/api/release", {
+        method: "POST",
+        keepalive: true,
+        credentials: "omit",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: "{}",
+      }).catch(() => {});
+    } catch (_) { /* the page is going away anyway */ }
+  });
+  // Back from the back-forward cache: what it held was given back, so ask again.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted || !state.me) return;
+    state.generation += 1;
+    cache.clear();
+    loadNext(0);
   });
 
   window.__viewer = {

@@ -144,6 +144,10 @@
     } else {
       bar.hidden = true;
     }
+    // A failed round: which, why (one line), and when it is tried again.
+    const failure = $("training-error");
+    failure.textContent = t.error ? trainingFailure(t.error) : "";
+    failure.hidden = !t.error;
 
     const stop = s.stopping || {};
     const verdict = $("stop-verdict");
@@ -158,6 +162,16 @@
       ? "no budget (whole pool)" : fmt(stop.budget_left));
 
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  }
+
+  function trainingFailure(e) {
+    const round = e.round === null || e.round === undefined ? "" : ` of round ${e.round}`;
+    const times = e.failures > 1 ? ` (${e.failures} times in a row)` : "";
+    const retry = e.retry_in === null || e.retry_in === undefined
+      ? "It is tried again at the next label."
+      : `It is tried again in ${Math.ceil(e.retry_in)} s.`;
+    return `Training${round} failed${times}: ${e.cause}. ${retry} `
+      + "The server's output has the traceback.";
   }
 
   async function loop() {
