@@ -178,3 +178,37 @@ def test_the_brixia_zones_are_drawn_over_the_film_and_scored_with_keys(tmp_path,
         assert page.evaluate("window.__zones()")["values"] == [None] * 6  # a fresh film
     finally:
         srv.stop()
+
+
+def test_the_status_page_names_a_dispute_no_adjudicator_may_decide(tmp_path, new_page):
+    write_films(tmp_path / "films", 4, width=120, height=144)
+    path = tmp_path / "study"
+    project = init_project(
+        path,
+        tmp_path / "films",
+        CLASSES,
+        labels_per_image=2,
+        query_size=2,
+        image_size=16,
+        consensus="adjudicate",
+    )
+    project.add_rater("dr_a")
+    token = project.add_rater("dr_c", role="adjudicator")
+    image_id = project.next_image("dr_a")["image_id"]
+    project.submit_label("dr_a", image_id, "normal")
+    assert project.next_image("dr_c")["image_id"] == image_id
+    project.submit_label("dr_c", image_id, "severe")
+    srv = Server(path).start()
+    try:
+        page = new_page()
+        page.goto(f"{srv.base}/#token={token}")
+        page.wait_for_function("() => window.__viewer.state().imageId !== null")
+        page.goto(f"{srv.base}/status")
+        line = page.locator("#adjudication .stuck")
+        sync_api.expect(line).to_have_count(1)
+        sync_api.expect(line).to_contain_text(
+            f"(image {image_id}) cannot be adjudicated: its only adjudicator, dr_c, labeled it"
+        )
+        sync_api.expect(line).to_contain_text("skal-cxr label add-rater")
+    finally:
+        srv.stop()
