@@ -176,6 +176,17 @@ def test_the_brixia_zones_are_drawn_over_the_film_and_scored_with_keys(tmp_path,
             (int(shown), "moderate", [1, 1, 1, 2, 1, 1])
         ]
         assert page.evaluate("window.__zones()")["values"] == [None] * 6  # a fresh film
+        page.click("#mine-box summary")  # correct the scores: the class follows the total
+        scores = page.locator("#mine-list li input.mine-scores")
+        sync_api.expect(scores).to_have_value("1 1 1 2 1 1")
+        scores.fill("3 3 3 3 0 0")
+        scores.press("Enter")
+        sync_api.expect(page.locator("#last-action")).to_contain_text(
+            f"Corrected image {shown}: \u201cmoderate\u201d \u2192 \u201csevere\u201d"
+        )
+        rows = _rows(path, "SELECT label, scores, supersedes FROM labels ORDER BY id")
+        assert [(lab, json.loads(s)) for lab, s, _ in rows][-1] == ("severe", [3, 3, 3, 3, 0, 0])
+        assert rows[-1][2] is not None
     finally:
         srv.stop()
 

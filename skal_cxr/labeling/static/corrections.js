@@ -5,8 +5,9 @@
  * and the decisions of an adjudicator. Correcting one (POST
  * /api/labels/correct, or /api/adjudications/revise for a decision) adds a
  * new event superseding it: the old value stays in the audit trail. In a
- * project with zone scores, labels are corrected through the API (the list
- * shows their scores). D (or the Defer button) asks an adjudicator for a
+ * project with zone scores, a label is corrected by typing its new scores
+ * (space-separated, in the order of the zone panel; the server bins the
+ * total). D (or the Defer button) asks an adjudicator for a
  * reason and puts the dispute on screen back, at the end of their queue.
  */
 "use strict";
@@ -49,7 +50,27 @@ const SkalCorrections = (() => {
       time.className = "small";
       time.textContent = ` ${kind === "decision" ? "decided" : "labeled"} ${when(item.created_at)}`;
       li.append(what, time);
-      if (item.scores) return li;         // zone scores: corrected through the API
+      if (item.scores) {                  // zone scores: type the new ones
+        const input = document.createElement("input");
+        input.type = "text";
+        input.className = "mine-scores";
+        input.value = item.scores.join(" ");
+        input.setAttribute("aria-label", `new scores of image ${item.image_id}`);
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "mine-correct";
+        button.textContent = "Correct";
+        const send = () => {
+          const scores = input.value.trim().split(/[\s,;]+/).map(Number);
+          correct(item, kind, null, button, scores);
+        };
+        button.addEventListener("click", send);
+        input.addEventListener("keydown", (event) => {
+          if (event.key === "Enter") { event.preventDefault(); send(); }
+        });
+        li.append(input, button);
+        return li;
+      }
       const select = classPicker(item.label);
       select.setAttribute("aria-label", `correct the ${kind} of image ${item.image_id}`);
       const button = document.createElement("button");
@@ -74,8 +95,11 @@ const SkalCorrections = (() => {
       }
     }
 
-    async function correct(item, kind, label, button) {
-      if (label === item.label) { say(`Image ${item.image_id} is \u201c${label}\u201d already.`); return; }
+    async function correct(item, kind, label, button, scores = null) {
+      if (scores === null && label === item.label) {
+        say(`Image ${item.image_id} is \u201c${label}\u201d already.`);
+        return;
+      }
       button.disabled = true;
       try {
         const out = kind === "decision"
@@ -83,7 +107,9 @@ const SkalCorrections = (() => {
             method: "POST", body: { image_id: item.image_id, label },
           })
           : await api("/api/labels/correct", {
-            method: "POST", body: { label_id: item.label_id, label },
+            method: "POST",
+            body: scores === null ? { label_id: item.label_id, label }
+              : { label_id: item.label_id, scores },
           });
         say(`Corrected image ${out.image_id}: \u201c${out.previous_label}\u201d \u2192 `
           + `\u201c${out.label}\u201d.`);
