@@ -67,3 +67,43 @@ def test_zone_scores_are_numeric_items_that_validate(film, tmp_path, name, score
     if errors is None:
         pytest.skip("dciodvfy (Debian's dicom3tools) is not installed")
     assert errors == []
+
+
+def test_export_dicom_carries_the_mean_zone_scores_of_the_raters(tmp_path):
+    from skal_cxr.labeling import export_dicom, init_project
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    films = make_cr_films(rng.integers(0, 255, (6, 16, 16), dtype=np.uint8), 6, 1)
+    for i, ds in enumerate(films):
+        ds.save_as(folder / f"film{i}.dcm", enforce_file_format=True)
+    project = init_project(
+        tmp_path / "p",
+        folder,
+        CLASSES,
+        labels_per_image=2,
+        query_size=2,
+        image_size=16,
+        initial_size=2,
+        scoring="rale",
+        bins="10,20",
+    )
+    for name in ("alice", "bob"):
+        project.add_rater(name)
+    image_id = project.next_image("alice")["image_id"]
+    project.submit_label("alice", image_id, None, scores=[4, 3, 0, 1, 2, 2, 1, 1])  # 12 0 4 1
+    assert project.next_image("bob")["image_id"] == image_id
+    project.submit_label("bob", image_id, None, scores=[4, 3, 1, 1, 1, 2, 1, 1])  # 12 1 2 1
+    n, _ = export_dicom(project, tmp_path / "out")
+    assert n == 1
+    (path,) = (tmp_path / "out").glob("*.dcm")
+    items = _numeric(pydicom.dcmread(path))
+    means = {k: float(v.MeasuredValueSequence[0].NumericValue) for k, v in items.items()}
+    assert means == {
+        "rale-RU": 12.0,
+        "rale-RL": 0.5,
+        "rale-LU": 3.0,
+        "rale-LL": 1.0,
+        "rale-total": 16.5,
+    }
