@@ -474,6 +474,7 @@
       });
       $("note").value = "";
       lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
+      corrections.refresh();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       if (isNetworkError(error)) setOffline(true);
