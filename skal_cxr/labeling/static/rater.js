@@ -642,6 +642,7 @@
     $("rater").textContent = state.me.rater;
     document.title = `${state.me.project}: labeling`;
     buildClassButtons(state.me.classes);
+    setControlsEnabled(false);   // no class key before an image is shown
     try {
       await zones.start();
     } catch (error) {
