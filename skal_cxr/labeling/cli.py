@@ -11,6 +11,7 @@ from ._commands import (
     _pull,
     _serve,
     _status,
+    one_line_errors,
 )
 
 __all__ = ["add_label_parser"]
@@ -239,7 +240,7 @@ def add_label_parser(sub, list_of_str):
         help="keep only salted hashes of the patient ids (and strip the other "
         "patient attributes from the stored files)",
     )
-    p.set_defaults(func=_init)
+    p.set_defaults(func=one_line_errors(_init))
 
     p = lsub.add_parser(
         "pull",
@@ -247,7 +248,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("project", metavar="PROJECT")
     _add_connection(p, auth=False)
-    p.set_defaults(func=_pull)
+    p.set_defaults(func=one_line_errors(_pull))
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
@@ -265,7 +266,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("--host", help="host of the link (instead of --url)")
     p.add_argument("--port", type=int, help="port of the link (instead of --url)")
-    p.set_defaults(func=_add_rater)
+    p.set_defaults(func=one_line_errors(_add_rater))
 
     p = lsub.add_parser("serve", help="serve the labeling page and API")
     p.add_argument("project", metavar="PROJECT")
@@ -290,11 +291,11 @@ def add_label_parser(sub, list_of_str):
         "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
         "same queries as here",
     )
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=one_line_errors(_serve))
 
     p = lsub.add_parser("status", help="print raters, rounds, agreement and stopping signal")
     p.add_argument("project", metavar="PROJECT")
-    p.set_defaults(func=_status)
+    p.set_defaults(func=one_line_errors(_status))
 
     p = lsub.add_parser(
         "export",
@@ -320,7 +321,7 @@ def add_label_parser(sub, list_of_str):
         "seconds (default); jsonl: the full audit trail, one event per line",
     )
     _add_connection(p)
-    p.set_defaults(func=_export)
+    p.set_defaults(func=one_line_errors(_export))
 
     p = lsub.add_parser(
         "backup",
@@ -330,7 +331,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
-    p.set_defaults(func=_backup)
+    p.set_defaults(func=one_line_errors(_backup))
     return label
 
 
