@@ -418,6 +418,7 @@ def export_dicom(
     import pydicom
 
     from ._dicom_sr import make_label_sr, stow_srs, write_sr
+    from ._export import zone_score_means
 
     source = project.config.get("dicomweb") or {}
     session = None
@@ -435,6 +436,7 @@ def export_dicom(
     ids, codes = project.labeled_set()
     raters = _standing_raters(project)
     version = _model_version(project)
+    zone_scores = zone_score_means(project)
     lookup = _PatientLookup(stow, session) if stow and source.get("hash_patient_ids") else None
     reports, sent = [], []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
@@ -457,6 +459,7 @@ def export_dicom(
             raters=raters.get(str(image_id), []) or ["unknown"],
             model_version=version,
             project=project.name,
+            zone_scores=zone_scores.get(image_id),
         )
         reports.append(report())  # the stored header's patient: hashed when hashing
         if lookup is not None:  # the PACS's own patient, for the server only

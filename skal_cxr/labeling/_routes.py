@@ -19,13 +19,19 @@ from ._schemas import (
     AdjudicationIn,
     AdjudicationNextOut,
     AdjudicationOut,
+    CorrectionIn,
+    CorrectionOut,
+    DeferIn,
+    DeferOut,
     HealthOut,
     LabelIn,
     LabelOut,
     MeOut,
+    MyLabelsOut,
     NextOut,
     ReleaseIn,
     ReleaseOut,
+    RevisionOut,
     SkipIn,
     SkipOut,
     UndoIn,
@@ -214,7 +220,9 @@ def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep)
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
     project.image_store.require_file(body.image_id)  # 410: no label of a film that is gone
-    return project.submit_label(name, body.image_id, body.label, body.seconds, body.note)
+    return project.submit_label(
+        name, body.image_id, body.label, body.seconds, body.note, scores=body.scores
+    )
 
 
 @api.post("/skip", response_model=SkipOut)
@@ -230,6 +238,41 @@ def post_release(body: ReleaseIn, project: ProjectDep, name: RaterDep):
 @api.post("/undo", response_model=UndoOut)
 def post_undo(body: UndoIn, project: ProjectDep, name: RaterDep):
     return project.undo(name, body.label_id)
+
+
+# -- corrections, deferrals and revisions -------------------------------------------------
+
+
+@api.get("/scoring")
+def scoring(project: ProjectDep, name: RaterDep):
+    """The project's zone scoring scheme (zones, their boxes, bins), or null."""
+    return None if project.scoring is None else project.scoring.as_dict()
+
+
+@api.get("/labels/mine", response_model=MyLabelsOut)
+def my_labels(project: ProjectDep, name: RaterDep):
+    return {
+        "labels": project.label_store.mine(name),
+        "decisions": project.review.mine(name),
+    }
+
+
+@api.post("/labels/correct", response_model=CorrectionOut)
+def post_correction(body: CorrectionIn, project: ProjectDep, name: RaterDep):
+    return project.label_store.correct(name, body.label_id, body.label, body.note, body.scores)
+
+
+@api.post("/adjudication/defer", response_model=DeferOut)
+def post_deferral(body: DeferIn, project: ProjectDep, name: RaterDep):
+    return project.review.defer(name, body.image_id, body.reason)
+
+
+@api.post("/adjudications/revise", response_model=RevisionOut)
+def post_revision(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
+    return project.review.revise(name, body.image_id, body.label, body.note)
+
+
+# ------------------------------------------------------------------------------------------
 
 
 @api.get("/status")

@@ -47,6 +47,7 @@
 
   // -- the viewer and its overlays ----------------------------------------------
   let priors = null;     // the 2-up current/prior layout (priors.js), made below
+  let zones = null;   // zone scores (zones.js), made below once the viewer exists
   const viewer = SkalViewer.create({
     wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"),
     onChange: (v) => { renderOverlay(v); if (priors) priors.changed(v); },
@@ -58,9 +59,25 @@
   });
   let fetching = false;   // the film to show next is being fetched (loading indicator)
 
+  // -- corrections and zone scores (corrections.js, zones.js) -----------------------
+  const corrections = SkalCorrections.create({
+    api, ApiError, me: () => state.me, review: () => state.review,
+    onDeferred: () => loadNext(), say: (text) => lastAction(text),
+  });
+  zones = SkalZones.create({
+    api, wrap: $("canvas-wrap"), panel: $("zone-box"), viewer,
+    classes: () => state.me.classes,
+    active: (overlay) => state.imageId !== null && !state.review
+      && (overlay || !(state.busy || state.offline || state.stopped)),
+    submit: (scores) => submitLabel(-1, scores),
+  });
+  window.__zones = () => zones.state();
+  // -- end of corrections and zone scores ---------------------------------------------
+
   function renderOverlay(v) {
     const st = v.state();
     $("loading").hidden = !(fetching || st.loadingFull);
+    if (zones) zones.place();
     if (st.imageId === null) {
       $("wl").textContent = "";
       $("zoom").textContent = "";
@@ -209,6 +226,10 @@
     const onImage = enabled && state.imageId !== null && !state.offline;
     document.querySelectorAll(".class-button").forEach((b) => { b.disabled = !onImage; });
     $("skip").disabled = !onImage || state.review !== null;
+    if (zones.on) {  // zone scores: the class is the binned total, not a key
+      $("classes").hidden = state.review === null;
+      zones.render();
+    }
     $("undo").disabled = !enabled || state.offline || state.undo.length === 0;
   }
 
@@ -271,6 +292,7 @@
   /* An adjudicator sees the raters' labels and notes of a disputed image. */
   function renderReview(review) {
     state.review = review;
+    corrections.showReview(review);
     $("review").hidden = !review;
     const list = $("review-labels");
     list.replaceChildren();
@@ -350,6 +372,7 @@
     state.imageId = id;
     $("image-id").textContent = `image ${id}`;
     viewer.show(image, id);
+    zones.reset();
     $("image").hidden = false;
     context.close();
     context.load(id);
@@ -362,6 +385,7 @@
     context.close();
     priors.clear();
     viewer.clear();
+    zones.place();
     $("image").hidden = true;
     $("image-id").textContent = "";
   }
@@ -480,9 +504,10 @@
     else loadNext();                   // the server says otherwise: show its film
   }
 
-  async function submitLabel(index) {
+  async function submitLabel(index, scores = null) {
     if (state.busy || !state.imageId || state.stopped || state.offline) return;
-    const label = state.me.classes[index];
+    if (zones.on && !state.review && scores === null) return;  // scored zone by zone
+    const label = scores === null ? state.me.classes[index] : null;
     if (label === undefined) return;
     const imageId = state.imageId;
     const note = $("note").value.trim();
@@ -495,11 +520,13 @@
     try {
       const saved = await api("/api/labels", {
         method: "POST",
-        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null },
+        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null,
+                ...(scores === null ? {} : { scores }) },
       });
-      state.undo.push({ label_id: saved.label_id, image_id: imageId, label });
+      state.undo.push({ label_id: saved.label_id, image_id: imageId, label: saved.label });
       $("note").value = "";
-      lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      lastAction(`Saved \u201c${saved.label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      corrections.refresh();
       if (await showHeld(imageId)) return;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
@@ -528,6 +555,7 @@
       });
       $("note").value = "";
       lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
+      corrections.refresh();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       if (isNetworkError(error)) setOffline(true);
@@ -700,6 +728,14 @@
     $("rater").textContent = state.me.rater;
     document.title = `${state.me.project}: labeling`;
     buildClassButtons(state.me.classes);
+    setControlsEnabled(false);   // no class key before an image is shown
+    try {
+      await zones.start();
+    } catch (error) {
+      fatal(error);
+      return;
+    }
+    corrections.refresh();
     await loadNext();
   }
 

@@ -42,6 +42,13 @@
     if (!a) return;
     $("adjudication").textContent = `Images waiting for adjudication: ${fmt(a.pending)}; `
       + `adjudicated: ${fmt(a.adjudicated)}.`;
+    /* Disputes no adjudicator may decide: one line each, with the way out. */
+    for (const s of a.stuck || []) {
+      const line = document.createElement("strong");
+      line.className = "stuck";
+      line.textContent = s.message;
+      $("adjudication").append(document.createElement("br"), line);
+    }
     for (const p of a.pairs || []) {
       const row = document.createElement("tr");
       cell(row, p.raters.join(" / "));
