@@ -54,7 +54,7 @@ const SkalCorrections = (() => {
         const input = document.createElement("input");
         input.type = "text";
         input.className = "mine-scores";
-        input.value = item.scores.join(" ");
+        input.value = input.dataset.original = item.scores.join(" ");
         input.setAttribute("aria-label", `new scores of image ${item.image_id}`);
         const button = document.createElement("button");
         button.type = "button";
@@ -72,6 +72,7 @@ const SkalCorrections = (() => {
         return li;
       }
       const select = classPicker(item.label);
+      select.dataset.original = item.label;
       select.setAttribute("aria-label", `correct the ${kind} of image ${item.image_id}`);
       const button = document.createElement("button");
       button.type = "button";
@@ -82,13 +83,35 @@ const SkalCorrections = (() => {
       return li;
     }
 
+    /* Refreshes can overlap (a saved label and the panel opened at once): only
+     * the latest one's answer is drawn, and a value the rater has changed but
+     * not sent yet is kept through the redraw. */
+    let generation = 0;
+    function pending(list) {
+      const kept = new Map();
+      for (const li of list.querySelectorAll("li")) {
+        const field = li.querySelector("select, input.mine-scores");
+        if (field && field.value !== field.dataset.original) {
+          kept.set(`${li.className}:${li.dataset.imageId}`, field.value);
+        }
+      }
+      return kept;
+    }
     async function refresh() {
       if (!me()) return;
+      const mine_generation = ++generation;
       try {
         const mine = await api("/api/labels/mine");
+        if (mine_generation !== generation) return;   // a later refresh draws
         const list = $("mine-list");
+        const kept = pending(list);
         list.replaceChildren(...mine.decisions.map((d) => row(d, "decision")),
                              ...mine.labels.map((l) => row(l, "label")));
+        for (const li of list.querySelectorAll("li")) {
+          const value = kept.get(`${li.className}:${li.dataset.imageId}`);
+          const field = li.querySelector("select, input.mine-scores");
+          if (value !== undefined && field) field.value = value;
+        }
         $("mine-count").textContent = String(mine.labels.length + mine.decisions.length);
       } catch (error) {
         if (error instanceof ApiError) say(`Could not list your labels: ${error.message}`);
