@@ -199,6 +199,8 @@ def _make(make, positional, source, args):
         random_state=args.seed,
         n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
+        scoring=args.scoring,
+        bins=args.bins,
     )
 
 
@@ -304,6 +306,8 @@ def _status(args):
         f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
         f"images never queued {stop['pool_left']})"
     )
+    for stuck in st.get("agreement", {}).get("stuck", []):
+        print(stuck["message"])
     if st.get("skipped"):
         print(f"PACS films skipped (not in the pool): {len(st['skipped'])}")
         for film in st["skipped"]:

@@ -45,7 +45,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILE = "project.sqlite"
 
 _SCHEMA = (
@@ -120,6 +120,20 @@ CREATE TABLE adjudications (          -- append-only: the latest row of an image
 """
 )
 
+#: Version 3: corrections of decisions, deferrals, zone scores (see :func:`migrate`).
+_V3 = """
+ALTER TABLE adjudications ADD COLUMN supersedes INTEGER REFERENCES adjudications(id);
+ALTER TABLE labels ADD COLUMN scores TEXT;  -- JSON list of zone scores, or null
+CREATE TABLE deferrals (              -- append-only: an adjudicator put a dispute back
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+_SCHEMA += _V3
+
 #: Statements that bring a database of version ``v`` to ``v + 1``.
 _MIGRATIONS = {
     1: """
@@ -135,6 +149,7 @@ CREATE TABLE adjudications (
     created_at TEXT NOT NULL
 );
 """,
+    2: _V3,
 }
 
 
@@ -336,8 +351,9 @@ def migrate(conn, version):
     """Bring a database of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction.
 
     Version 2 added the raters' ``role``, the images' ``study_date`` and the
-    ``adjudications`` table;
-    nothing that exists is changed.
+    ``adjudications`` table; version 3 the decisions' ``supersedes`` (a
+    revised decision), the labels' zone ``scores`` and the ``deferrals``
+    table. Nothing that exists is changed.
 
     Returns
     -------

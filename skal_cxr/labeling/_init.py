@@ -23,6 +23,7 @@ from ._loop import cold_start as first_batch
 from ._pool import build_pool_cache, load_pool
 from ._project import LabelingProject
 from ._queue import Queue
+from ._scoring import check_scoring
 from ._settings import (
     CACHE_DIR,
     CHECKPOINT_DIR,
@@ -127,6 +128,8 @@ def init_project(
     batch_size="deprecated",
     dicomweb=None,
     prepare=None,
+    scoring=None,
+    bins=None,
 ):
     """Create a labeling project in the new folder ``path``.
 
@@ -248,6 +251,14 @@ def init_project(
         images are listed: :func:`init_dicomweb_project` retrieves the PACS's
         images into ``image_dir`` there, so that a wrong option fails before
         a long retrieval.
+    scoring : {"brixia", "rale"}, default=None
+        Label each film with zone scores (Brixia: six zones 0-3; RALE: four
+        quadrants, extent 0-4 x density 1-3); its class is the binned total
+        (see :mod:`skal_cxr.labeling._scoring`). None: whole-image labels.
+    bins : sequence of int or str, default=None
+        With ``scoring``: the class boundaries on the total, as
+        ``skal-cxr simulate --bins`` takes them (``"7,12"``: totals 0-6,
+        7-11 and 12 and over; a leading 0, ``"0,7,12"``, means the same).
 
     Returns
     -------
@@ -263,6 +274,7 @@ def init_project(
     classes = [str(c).strip() for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
+    scoring = check_scoring(scoring, bins, classes)
     checked = check_values(
         {
             "labels_per_image": labels_per_image,
@@ -375,6 +387,8 @@ def init_project(
     }
     if dicomweb is not None:
         config["dicomweb"] = dict(dicomweb)
+    if scoring is not None:
+        config["scoring"] = scoring
     if config["budget"] is not None and config["budget"] < initial_size:
         raise LabelingError(
             f"budget ({config['budget']}) is smaller than the initial batch ({initial_size})."

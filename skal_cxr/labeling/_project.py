@@ -28,6 +28,7 @@ from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
 from ._review import Adjudications
+from ._scoring import scheme_of
 from ._settings import read_settings, round_config
 from ._storage import (
     DamagedDatabase,
@@ -134,8 +135,9 @@ class LabelingProject(ProjectViews):
         self.rater_store = Raters(self.db)
         self.image_store = ImageStore(self.db, self.path, self.config["image_dir"])
         self.queue = Queue(self.config["labels_per_image"], self.config.get("lease_seconds"))
+        self.scoring = scheme_of(self.config)  # zone scores, or None
         self.label_store = Labels(
-            self.db, self.rater_store, self.image_store, self.queue, self.classes
+            self.db, self.rater_store, self.image_store, self.queue, self.classes, self.scoring
         )
         self.model_store = ModelStore(self.path)
         self.review = Adjudications(
@@ -295,7 +297,7 @@ class LabelingProject(ProjectViews):
             rid = self.rater_store.id_of(conn, rater)
             return self.queue.next_for(conn, rid, budget)
 
-    def submit_label(self, rater, image_id, label, seconds=None, note=None):
+    def submit_label(self, rater, image_id, label, seconds=None, note=None, scores=None):
         """Record a rater's label of an image assigned to them; committed on return.
 
         Parameters
@@ -310,6 +312,10 @@ class LabelingProject(ProjectViews):
             Time the rater spent on the image.
         note : str or None, default=None
             A free-text note, at most 2000 characters.
+        scores : list of int or None, default=None
+            With a scoring scheme, the zone scores (``label`` is then their
+            binned total's class, and may be None); see
+            :mod:`skal_cxr.labeling._scoring`.
 
         Returns
         -------
@@ -325,7 +331,7 @@ class LabelingProject(ProjectViews):
         Conflict
             The image is not assigned to this rater (or already labeled by them).
         """
-        out = self.label_store.submit(rater, image_id, label, seconds, note)
+        out = self.label_store.submit(rater, image_id, label, seconds, note, scores)
         self.training.notify(self)  # a batch may be complete now
         return out
 

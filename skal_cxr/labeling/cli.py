@@ -201,6 +201,18 @@ def add_label_parser(sub, list_of_str):
         f"for adjudication ({D['adjudicate_spread']}: any disagreement)",
     )
     p.add_argument(
+        "--scoring",
+        choices=["brixia", "rale"],
+        help="label each film with zone scores: brixia (6 zones 0-3, total 0-18) or rale "
+        "(4 quadrants, extent 0-4 x density 1-3, total 0-48); the class is the binned total",
+    )
+    p.add_argument(
+        "--bins",
+        metavar="E1,E2",
+        help="with --scoring: the class boundaries on the total, as simulate --bins takes "
+        "them (e.g. 7,12: totals 0-6, 7-11, 12 and over; a leading 0 is allowed)",
+    )
+    p.add_argument(
         "--show-prediction",
         action="store_true",
         help="show raters the model's prediction (hidden by default: it biases)",
