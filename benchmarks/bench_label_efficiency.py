@@ -57,6 +57,7 @@ def protocol(args):
         data=pneumoniamnist(120 if args.tiny else 600 if args.quick else None),
         seeds=list(range(args.seeds)),
         n_initial=30,
+        model="cnn",  # the MC Dropout CNN from pixels, as published
         query_size=50,
         budget=0.2,
         n_mc_samples=20,

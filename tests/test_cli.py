@@ -39,6 +39,8 @@ TINY_ARGS = [
     "1",
     "--n-jobs",
     "1",
+    "--model",
+    "cnn",
 ]
 
 

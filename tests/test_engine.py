@@ -52,7 +52,9 @@ def test_round_config_checks_its_parameters_once_with_one_line_errors():
 
 
 def test_build_estimator_is_seeded_by_the_config():
-    rounds = RoundConfig(seed=7, estimator={**ROUND_DEFAULTS["estimator"], "device": "cpu"})
+    rounds = RoundConfig(
+        seed=7, model="cnn", estimator={**ROUND_DEFAULTS["estimator"], "device": "cpu"}
+    )
     est = build_estimator(rounds, 3)
     assert est.random_state == 7 and list(est.classes) == [0, 1, 2]
     assert build_estimator(rounds, 3, seed=2).random_state == 2

@@ -19,6 +19,7 @@ from skal_cxr.simulation import read_records, simulate
 DATA = Path(__file__).parent / "data"
 BASE = dict(
     data={"source": "phantoms", "n_samples": 200, "image_size": 16},
+    model="cnn",
     seeds=[0],
     n_initial=10,
     query_size=8,
@@ -57,6 +58,7 @@ def _config(**params):
     return RoundConfig.from_params(
         strategy="max_entropy",
         seed=0,
+        model="cnn",
         n_mc_samples=2,
         estimator={"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
         training={"max_epochs": 1, "min_train_steps": 2},

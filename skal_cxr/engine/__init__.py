@@ -18,12 +18,24 @@ rounds with this package and import nothing of each other:
   :func:`cold_start_batch` is its labeling-project form, with a reserve
   (``COLD_STARTS``);
 - :func:`build_estimator` / :func:`make_learner`: the seeded estimator and
-  learner of a configuration;
+  learner of a configuration (``model="view"``, the default of new
+  configurations: an MC Dropout head on the pool's frozen contrastive view;
+  ``"cnn"``: the MC Dropout CNN from pixels, the model of every
+  configuration stored without a ``model`` key);
+- :func:`pool_view`: the pool's encoder, trained once per pool content
+  without labels and cached;
 - :func:`torch_threads`: the torch thread limit of a round.
 """
 
 from ._cold_start import COLD_STARTS, cold_start_batch
-from ._config import ROUND_DEFAULTS, RoundConfig, merge_settings, resolve_round_params
+from ._config import (
+    LEGACY_MODEL,
+    MODELS,
+    ROUND_DEFAULTS,
+    RoundConfig,
+    merge_settings,
+    resolve_round_params,
+)
 from ._loop import ActiveLoop, RoundResult, make_learner, query_round
 from ._rounds import (
     INITIAL_METHODS,
@@ -34,6 +46,7 @@ from ._rounds import (
     torch_threads,
     uses_labels,
 )
+from ._view import pool_view, view_encoder, view_files
 
 __all__ = [
     "ActiveLoop",
@@ -43,6 +56,11 @@ __all__ = [
     "cold_start_batch",
     "RoundConfig",
     "ROUND_DEFAULTS",
+    "MODELS",
+    "LEGACY_MODEL",
+    "pool_view",
+    "view_encoder",
+    "view_files",
     "resolve_round_params",
     "merge_settings",
     "initial_indices",

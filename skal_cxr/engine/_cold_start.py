@@ -4,6 +4,8 @@ A thin name over :func:`~skal_cxr.engine.initial_set` with a reserve: the
 one way the engine chooses labels before any model.
 """
 
+import dataclasses
+
 import numpy as np
 
 from ._rounds import _round_config, build_estimator, initial_set
@@ -24,7 +26,8 @@ def cold_start_batch(
     method : {"random", "k_center", "typicality", "probcover"}
         ``random``: the initial set a simulation draws when it has no
         labels, then a reserve drawn at random from the rest. ``k_center``:
-        greedy k-center on the embeddings of the untrained, seeded network.
+        greedy k-center on the embeddings of the untrained, seeded CNN
+        (the configuration's ``estimator``, whatever its ``model``).
         ``typicality`` / ``probcover``: the label-free strategy on
         ``features``; the batch is its first picks, the reserve the next.
         All through :func:`~skal_cxr.engine.initial_set`.
@@ -64,7 +67,11 @@ def cold_start_batch(
         y_pool=np.zeros(int(n_pool), dtype=np.int64),
         X_pool=X if method == "k_center" else None,
         features=features if method != "k_center" else None,
-        estimator=build_estimator(config, n_classes) if method == "k_center" else None,
+        estimator=(
+            build_estimator(dataclasses.replace(config, model="cnn"), n_classes)
+            if method == "k_center"
+            else None
+        ),
         n_reserve=n_reserve,
     )
     return np.asarray(batch), np.asarray(reserve)

@@ -1,11 +1,12 @@
 """The typed configuration of an active-learning round, its defaults and checks.
 
 A :class:`RoundConfig` holds what one round needs, whoever runs it: the
-network and its training (``estimator``, ``training``, ``class_weight``,
-``sampler``, ``warm_start``), the query (``strategy``, ``query_size``,
-``n_mc_samples``, ``pool_size``), the seed and the torch thread limit. A
-simulation makes one per (strategy, seed) from its configuration; a
-labeling project makes one from its settings.
+model (``model``: an MC Dropout head on the pool's contrastive ``view``, or
+the ``"cnn"`` from pixels) and its training (``head``; ``estimator``,
+``training``, ``class_weight``, ``sampler``, ``warm_start``), the query
+(``strategy``, ``query_size``, ``n_mc_samples``, ``pool_size``), the seed
+and the torch thread limit. A simulation makes one per (strategy, seed)
+from its configuration; a labeling project makes one from its settings.
 """
 
 import copy
@@ -20,14 +21,48 @@ from ..exceptions import ConfigError
 
 __all__ = [
     "RoundConfig",
+    "MODELS",
+    "LEGACY_MODEL",
     "ROUND_DEFAULTS",
     "resolve_round_params",
     "merge_settings",
     "round_constraints",
 ]
 
+#: The models a round can train: an MC Dropout head on the pool's frozen contrastive
+#: view (:class:`~skal_cxr.FrozenViewClassifier`), or the MC Dropout CNN from pixels.
+MODELS = ("view", "cnn")
+
+#: The model of a stored configuration without a ``model`` key: one written before
+#: the view existed (a results folder's ``config.json``, a labeling project's
+#: settings) keeps training the CNN it trained.
+LEGACY_MODEL = "cnn"
+
 #: Defaults of the round parameters (also those of :func:`skal_cxr.simulation.simulate`).
 ROUND_DEFAULTS: dict[str, Any] = {
+    "model": "view",
+    # the pool's encoder (ContrastiveEncoder): about 40 CPU-s on 4,708 images of 28 px
+    "view": {
+        "max_epochs": 5,
+        "width": 16,
+        "n_blocks": 3,
+        "projection_dim": 64,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "temperature": 0.5,
+        "random_state": 0,
+    },
+    # the MC Dropout head on the view (MCDropoutHead)
+    "head": {
+        "hidden_units": 128,
+        "dropout": 0.5,
+        "input_dropout": 0.0,
+        "n_steps": 300,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "mc_predict": False,
+    },
     "query_size": 10,
     "n_mc_samples": 20,
     "pool_size": None,
@@ -80,13 +115,18 @@ def round_constraints():
     Returns
     -------
     constraints : dict
-        ``{"round": ..., "training": ..., "estimator": ...}``, each
+        ``{"round": ..., "training": ..., "estimator": ..., "view": ...,
+        "head": ...}``, each
         ``{name: list of constraints}``.
     """
+    from ..embeddings import ContrastiveEncoder
+    from ..heads import MCDropoutHead
     from ..models import MCDropoutCNN
 
     estimator = dict(MCDropoutCNN._parameter_constraints)
     return {
+        "view": {k: ContrastiveEncoder._parameter_constraints[k] for k in ROUND_DEFAULTS["view"]},
+        "head": {k: MCDropoutHead._parameter_constraints[k] for k in ROUND_DEFAULTS["head"]},
         "round": {
             **_ROUND_CONSTRAINTS,
             "n_mc_samples": estimator["n_mc_samples"],
@@ -167,8 +207,8 @@ def resolve_round_params(**params):
     **params
         Any key of :data:`ROUND_DEFAULTS`; ``None`` takes the default
         (except for ``pool_size``, ``class_weight`` and ``sampler``, where it
-        is a value). ``estimator`` and ``training`` dicts are merged into
-        the defaults.
+        is a value). ``estimator``, ``training``, ``view`` and ``head``
+        dicts are merged into the defaults.
 
     Returns
     -------
@@ -187,11 +227,15 @@ def resolve_round_params(**params):
     for key, value in params.items():
         if value is None and key not in _NONE_IS_A_VALUE:
             continue
-        if key in ("estimator", "training"):
+        if key in ("estimator", "training", "view", "head"):
             config[key] = merge_settings(ROUND_DEFAULTS[key], value, key)
         else:
             config[key] = value
+    if config["model"] not in MODELS:
+        raise ConfigError(f"model must be one of {', '.join(MODELS)}; got {config['model']!r}.")
     constraints = round_constraints()
+    for key, name in (("view", "ContrastiveEncoder"), ("head", "MCDropoutHead")):
+        config[key].update(check_values(config[key], constraints[key], name, error=ConfigError))
     config.update(
         check_values(
             {k: config[k] for k in constraints["round"] if k in config},
@@ -249,6 +293,10 @@ class RoundConfig:
     checked one with :meth:`from_params`; :meth:`from_dict` reads one back
     from a stored configuration.
 
+    A stored configuration without a ``model`` key (written before the
+    view existed) is the CNN (:data:`LEGACY_MODEL`): :meth:`from_dict` reads
+    it so, and it resumes as it ran; new configurations default to the view.
+
     Parameters
     ----------
     strategy : str, default="mean_std"
@@ -256,6 +304,22 @@ class RoundConfig:
     seed : int, default=0
         Seeds the network (``random_state``) and, with the round number,
         each query.
+    model : {"view", "cnn"}, default="view"
+        ``"view"``: a :class:`~skal_cxr.FrozenViewClassifier`, an MC Dropout
+        head (``head``) on the pool's contrastive encoder (``view``), trained
+        once per pool without labels (:func:`~skal_cxr.engine.pool_view`).
+        ``"cnn"``: the :class:`~skal_cxr.MCDropoutCNN` from pixels
+        (``estimator``, ``training``).
+    view : dict, default=ROUND_DEFAULTS["view"]
+        Parameters of the pool's :class:`~skal_cxr.embeddings.ContrastiveEncoder`
+        (``max_epochs``, ``width``, ``n_blocks``, ``projection_dim``,
+        ``batch_size``, ``lr``, ``temperature``, ``random_state``); the
+        encoder sees the pool at its own image size.
+    head : dict, default=ROUND_DEFAULTS["head"]
+        Parameters of the :class:`~skal_cxr.heads.MCDropoutHead`
+        (``hidden_units``, ``dropout``, ``input_dropout``, ``n_steps``,
+        ``batch_size``, ``lr``, ``weight_decay``, ``mc_predict``); its class
+        weighting, MC samples and seed are the round's.
     query_size : int, default=10
         Images queried per round.
     n_mc_samples : int, default=20
@@ -279,6 +343,9 @@ class RoundConfig:
 
     strategy: str = "mean_std"
     seed: int = 0
+    model: str = ROUND_DEFAULTS["model"]
+    view: dict = _default("view")
+    head: dict = _default("head")
     query_size: int = ROUND_DEFAULTS["query_size"]
     n_mc_samples: int = ROUND_DEFAULTS["n_mc_samples"]
     pool_size: int | None = ROUND_DEFAULTS["pool_size"]
@@ -332,6 +399,8 @@ class RoundConfig:
         config : mapping
             A checked configuration: a simulation's ``config.json``, a
             labeling project's round settings, or :meth:`to_dict`'s output.
+            Without a ``model`` key it was written before the view existed:
+            its model is :data:`LEGACY_MODEL` (the CNN).
         **overrides
             Fields to set instead (``strategy=``, ``seed=``, ...).
 
@@ -342,6 +411,7 @@ class RoundConfig:
         """
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: copy.deepcopy(v) for k, v in config.items() if k in names}
+        values.setdefault("model", LEGACY_MODEL)
         values.update(overrides)
         return cls(**values)
 

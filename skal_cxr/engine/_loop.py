@@ -73,7 +73,7 @@ class RoundResult:
     evaluation: Any = None
 
 
-def make_learner(config, n_classes, estimator=None, random_state=None):
+def make_learner(config, n_classes, estimator=None, random_state=None, X_pool=None):
     """The :class:`~skal_cxr.ActiveLearner` of a round configuration.
 
     Parameters
@@ -87,6 +87,9 @@ def make_learner(config, n_classes, estimator=None, random_state=None):
         (:func:`~skal_cxr.engine.build_estimator`).
     random_state : int or None, default=None
         The learner's ``random_state`` (queries given no seed of their own).
+    X_pool : array-like or None, default=None
+        The whole pool, whose encoder a ``model="view"`` configuration
+        trains once (:func:`~skal_cxr.engine.pool_view`).
 
     Returns
     -------
@@ -98,7 +101,7 @@ def make_learner(config, n_classes, estimator=None, random_state=None):
 
     config = _round_config(config)
     if estimator is None:
-        estimator = build_estimator(config, n_classes)
+        estimator = build_estimator(config, n_classes, X_pool=X_pool)
     return ActiveLearner(
         estimator, query_strategy=STRATEGIES[config.strategy], random_state=random_state
     )
@@ -293,7 +296,9 @@ class ActiveLoop:
         self.labeled = [int(i) for i in labeled]
         self.exclude = [int(i) for i in exclude]
         self.learner = (
-            learner if learner is not None else make_learner(self.config, n_classes, estimator)
+            learner
+            if learner is not None
+            else make_learner(self.config, n_classes, estimator, X_pool=X)
         )
         fitted = hasattr(self.learner, "estimator_")
         self._pending = [] if fitted else list(self.labeled)

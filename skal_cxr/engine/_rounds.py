@@ -225,25 +225,63 @@ def initial_set(
     return order[:n_initial], order[n_initial:]
 
 
-def build_estimator(config, n_classes, seed=None):
-    """The :class:`~skal_cxr.MCDropoutCNN` of a round, seeded.
+def build_estimator(config, n_classes, seed=None, *, X_pool=None, encoder=None, cache_dir=None):
+    """The seeded, unfitted estimator of a round configuration.
+
+    ``config.model == "cnn"``: an :class:`~skal_cxr.MCDropoutCNN` from
+    pixels. ``"view"``: a :class:`~skal_cxr.FrozenViewClassifier`, an MC
+    Dropout head on the pool's frozen encoder: ``encoder`` when given, else
+    the one :func:`~skal_cxr.engine.pool_view` trains once on ``X_pool``
+    (without labels) and caches.
 
     Parameters
     ----------
     config : RoundConfig or mapping
         The round configuration (a mapping is read with
-        :meth:`RoundConfig.from_dict`).
+        :meth:`RoundConfig.from_dict`: without a ``model`` key, the CNN).
     n_classes : int
         Number of classes (codes ``0 .. n_classes - 1``).
     seed : int or None, default=None
-        ``random_state`` of the network; ``None`` takes ``config.seed``.
+        ``random_state`` of the estimator; ``None`` takes ``config.seed``.
+    X_pool : array-like of shape (n_images, 1, H, W) or None, default=None
+        The whole pool, for the view's encoder (``model="view"`` without
+        ``encoder``).
+    encoder : transformer or None, default=None
+        A fitted encoder to use instead of the pool's (``model="view"``).
+    cache_dir : path-like or None, default=None
+        Where :func:`~skal_cxr.engine.pool_view` keeps the pool's encoder.
 
     Returns
     -------
-    estimator : MCDropoutCNN
+    estimator : MCDropoutCNN or FrozenViewClassifier
         Unfitted.
+
+    Raises
+    ------
+    ValueError
+        For ``model="view"`` with neither ``encoder`` nor ``X_pool``.
     """
     config = _round_config(config)
+    random_state = config.seed if seed is None else seed
+    if config.model == "view":
+        from ..frozen_view import FrozenViewClassifier
+
+        if encoder is None:
+            if X_pool is None:
+                raise ValueError(
+                    "model='view' needs the pool (X_pool) or its fitted encoder (encoder)."
+                )
+            from ._view import pool_view
+
+            encoder = pool_view(X_pool, config, cache_dir=cache_dir)
+        return FrozenViewClassifier(
+            encoder,
+            classes=np.arange(n_classes),
+            class_weight=config.class_weight,
+            n_mc_samples=config.n_mc_samples,
+            random_state=random_state,
+            **dict(config.head),
+        )
     callbacks = []
     if config.training["lr_schedule"] == "cosine":
         callbacks.append(("cosine_annealing", CosineAnnealing()))
@@ -253,7 +291,7 @@ def build_estimator(config, n_classes, seed=None):
         sampler=config.sampler,
         n_mc_samples=config.n_mc_samples,
         warm_start=config.warm_start,
-        random_state=config.seed if seed is None else seed,
+        random_state=random_state,
         max_epochs=config.training["max_epochs"],
         min_train_steps=config.training["min_train_steps"],
         callbacks=callbacks,
