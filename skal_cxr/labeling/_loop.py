@@ -24,12 +24,13 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 import numpy as np
 
 from .._random import derived_seed, round_seed
-from ..embeddings import PixelPCA, cached_embedding
+from ..embeddings import PixelPCA, cached_embedding, memoized_transform
 from ..engine import cold_start_batch
 from ._db import transaction
 from ._jobs import ReserveJob, TrainJob
 from ._settings import cache_dir
 from ._trainer import run_job
+from ._view import load_view, uses_view, view_file
 
 __all__ = ["cold_start", "pool_embedding", "round_job", "train_next_round", "predict_image"]
 
@@ -38,9 +39,9 @@ def cold_start(project):
     """The first batch and its reserve, without a model: ``(batch, reserve, name)``.
 
     See :func:`~skal_cxr.engine.cold_start_batch` (``typicality`` and
-    ``probcover`` read 50 principal components of the pool's pixels,
-    computed once and cached beside the image cache,
-    :func:`pool_embedding`). Image ids are 1-based pool positions.
+    ``probcover`` read the project's view of the pool: its encoder's
+    features, or 50 principal components of the pixels cached beside the
+    image cache, :func:`pool_embedding`). Image ids are 1-based pool positions.
     """
     cfg = project.config
     n = project.n_images()
@@ -60,11 +61,14 @@ def cold_start(project):
 
 
 def pool_embedding(project):
-    """The project pool's label-free view: PCA-50 of the pixels, cached on disk.
+    """The project pool's label-free view: its encoder's features, or PCA-50 of the pixels.
 
-    Computed at the first call (at ``init`` for the ``typicality`` and
-    ``probcover`` cold starts) and kept beside the image cache, keyed by a
-    fingerprint of the pool.
+    A project of the view model (``model="view"``) gives the features of its
+    trained encoder (:mod:`._view`; computed once per encoder in this
+    process). Others: 50 principal components of the pixels, computed at the
+    first call (at ``init`` for the ``typicality`` and ``probcover`` cold
+    starts) and kept beside the image cache, keyed by a fingerprint of the
+    pool.
 
     Parameters
     ----------
@@ -76,6 +80,9 @@ def pool_embedding(project):
     features : ndarray of shape (n_images, n_components), dtype float32
         One row per pool image, in pool order.
     """
+    file = view_file(project.path) if uses_view(project.round_config) else None
+    if file is not None:
+        return memoized_transform(load_view(file), project.pool_array())
     folder = cache_dir(project.path, project.config["image_size"])
     return cached_embedding(
         PixelPCA(n_components=50, random_state=project.round_config.seed),
@@ -127,6 +134,7 @@ def round_job(project):
         # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
         query_seed=round_seed(rounds.seed, r - 1),
         score_scheduler=project.score_scheduler,
+        view=view_file(project.path) if uses_view(rounds) else None,
     )
 
 
