@@ -98,6 +98,7 @@ def _init(args):
         **source,
         header_tags=args.header_tags,
         labels_per_image=args.labels_per_image,
+        model=args.model,
         strategy=args.strategy,
         query_size=_query_size(args),
         initial_size=args.initial_size,
@@ -221,10 +222,31 @@ def _backup(args):
 
 def _pull(args):
     from . import open_project, pull_dicomweb
+    from ._view import view_advice
 
     project = open_project(args.project)
     n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
     print(f"{project.path}: {n} new images, {project.n_images()} in all.")
+    if args.retrain_view:
+        _retrain(project)
+        return
+    advice = view_advice(project.path, project.n_images())
+    if advice:
+        print(advice)
+
+
+def _retrain(project):
+    from ._view import retrain_view
+
+    info = retrain_view(project, progress=sys.stderr.isatty())
+    how = f"trained in {info['seconds']:.1f} s" if info["seconds"] else "already trained"
+    print(f"{project.path}: the view of its {info['n_images']} images is in use ({how}).")
+
+
+def _retrain_view(args):
+    from . import open_project
+
+    _retrain(open_project(args.project))
 
 
 def _export(args):
