@@ -84,8 +84,9 @@ def view_info(path):
     info : dict or None
         ``file`` (the encoder's file name in ``view/``), ``fingerprint``
         (of the pool it was trained on), ``n_images`` (of that pool),
-        ``seconds`` (its training time, 0 when loaded) and ``trained_at``
-        (UTC, ISO 8601).
+        ``seconds`` and ``cpu_seconds`` (its training's wall-clock and
+        process CPU time; 0 when it was loaded) and ``trained_at`` (UTC,
+        ISO 8601).
     """
     try:
         info = json.loads((view_dir(path) / _CURRENT).read_text(encoding="utf-8"))
@@ -158,18 +159,23 @@ def train_view(path, image_size, n_images, config, *, progress=False):
     folder = view_dir(path)
     name = f"encoder-{fingerprint[:16]}.pkl"
     meta = folder / f"encoder-{fingerprint[:16]}.json"
-    seconds = 0.0
+    seconds = cpu_seconds = 0.0
     if not _stored(folder / name, meta, fingerprint):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         encoder = _fit(X, config, progress)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         folder.mkdir(exist_ok=True)
         with replacing(folder / name) as tmp, open(tmp, "wb") as fh:
             pickle.dump(encoder, fh, protocol=pickle.HIGHEST_PROTOCOL)
         atomic_write(
             meta,
             json.dumps(
-                {"fingerprint": fingerprint, "n_images": int(n_images), "seconds": seconds},
+                {
+                    "fingerprint": fingerprint,
+                    "n_images": int(n_images),
+                    "seconds": seconds,
+                    "cpu_seconds": cpu_seconds,
+                },
                 indent=1,
             ),
         )
@@ -178,6 +184,7 @@ def train_view(path, image_size, n_images, config, *, progress=False):
         "fingerprint": fingerprint,
         "n_images": int(n_images),
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     atomic_write(folder / _CURRENT, json.dumps(info, indent=1))
