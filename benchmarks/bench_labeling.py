@@ -86,6 +86,13 @@ def parse_args(argv=None):
         default="view",
         help="a head on the pool's view, trained at init (new projects), or the CNN per round",
     )
+    p.add_argument(
+        "--view-epochs",
+        type=int,
+        default=None,
+        help="epochs of the view's encoder (default: the engine's); 0 times the rounds with "
+        "an untrained encoder of the same size when its one-time cost is measured apart",
+    )
     p.add_argument("--labels-per-image", type=int, default=3)
     p.add_argument(
         "--settle",
@@ -150,6 +157,7 @@ def make_project(root, args):
         query_size=args.query_size,
         image_size=args.image_size,
         model=args.model,
+        view=None if args.view_epochs is None else {"max_epochs": args.view_epochs},
         **options,
     )
     init = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}

@@ -82,7 +82,8 @@ def pool_embedding(project):
     """
     file = view_file(project.path) if uses_view(project.round_config) else None
     if file is not None:
-        return memoized_transform(load_view(file), project.pool_array())
+        X = project.pool_array()
+        return memoized_transform(load_view(file, X), X)
     folder = cache_dir(project.path, project.config["image_size"])
     return cached_embedding(
         PixelPCA(n_components=50, random_state=project.round_config.seed),

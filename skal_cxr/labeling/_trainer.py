@@ -137,18 +137,19 @@ class _EpochProgress(Callback):
             sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
 
 
-def _estimator(job):
+def _estimator(job, X=None):
     """The round's unfitted estimator (its scores computed on the job's scheduler, if any).
 
     A round of the view model gets the head on the project's encoder, loaded
-    from the job's file once per process (:func:`~._view.load_view`).
+    from the job's file once per process with the features of the pool ``X``
+    stored beside it (:func:`~._view.load_view`).
     """
     from ..engine import build_estimator
     from ._view import load_view
 
     if job.view is not None:
         try:
-            encoder = load_view(job.view)
+            encoder = load_view(job.view, X)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as exc:
             raise TrainingFailed(
                 f"the project's view {job.view} cannot be loaded ({exc}); "
@@ -199,7 +200,7 @@ def train_round(job, progress=None):
         _PROGRESS_SINKS[key] = progress
     try:
         with torch_threads(rounds.torch_threads):
-            est = _estimator(job)
+            est = _estimator(job, X)
             if hasattr(est, "epochs_for"):  # the CNN: its epochs reported as they end
                 n_epochs = est.epochs_for(len(job.labeled))
                 est.set_params(
@@ -269,7 +270,7 @@ def reserve_round(job):
             raise TrainingFailed(f"round {r} has no model checkpoint to query the reserve with.")
         if job.score_scheduler:
             est.set_params(scheduler=job.score_scheduler)
-        learner = make_learner(rounds, job.n_classes, _estimator(job))
+        learner = make_learner(rounds, job.n_classes, _estimator(job, X))
         learner.estimator_ = est
         learner.classes_ = getattr(est, "classes_", None)
         loop = ActiveLoop(rounds, X, None, (), learner=learner)

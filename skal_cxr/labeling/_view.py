@@ -31,8 +31,11 @@ import pickle
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .._atomic import atomic_write, replacing
-from ..embeddings import pool_fingerprint
+from .._image_checks import check_images
+from ..embeddings import memoized_transform, pool_fingerprint, remember_features
 from ._settings import view_dir
 
 __all__ = [
@@ -52,7 +55,7 @@ RETRAIN_VIEW_FRACTION = 0.2
 
 _CURRENT = "current.json"
 # encoder file -> fitted encoder: the one view this process uses (the worker's)
-_LOADED: dict[str, object] = {}
+_LOADED: dict[str, list] = {}  # file -> [encoder, pool features remembered]
 
 
 def uses_view(config):
@@ -160,25 +163,32 @@ def train_view(path, image_size, n_images, config, *, progress=False):
     name = f"encoder-{fingerprint[:16]}.pkl"
     meta = folder / f"encoder-{fingerprint[:16]}.json"
     seconds = cpu_seconds = 0.0
-    if not _stored(folder / name, meta, fingerprint):
+    if _stored(folder / name, meta, fingerprint):
+        saved = json.loads(meta.read_text(encoding="utf-8"))
+        encoder = load_view(folder / name)
+    else:
         start, cpu = time.perf_counter(), time.process_time()
         encoder = _fit(X, config, progress)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         folder.mkdir(exist_ok=True)
         with replacing(folder / name) as tmp, open(tmp, "wb") as fh:
             pickle.dump(encoder, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        atomic_write(
-            meta,
-            json.dumps(
-                {
-                    "fingerprint": fingerprint,
-                    "n_images": int(n_images),
-                    "seconds": seconds,
-                    "cpu_seconds": cpu_seconds,
-                },
-                indent=1,
-            ),
-        )
+        saved = {
+            "fingerprint": fingerprint,
+            "n_images": int(n_images),
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+        }
+        atomic_write(meta, json.dumps(saved, indent=1))
+    features = _features_file(folder / name)
+    if "features_of" not in saved or not features.is_file():
+        # the pool's features, once: the cold start reads them, the worker loads them
+        with replacing(features) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.concatenate([memoized_transform(encoder, x) for x in _chunks(X)]))
+        saved["features_of"] = pool_fingerprint(X)
+        atomic_write(meta, json.dumps(saved, indent=1))
+    _LOADED.clear()
+    _LOADED[str((folder / name).resolve())] = [encoder, True]
     info = {
         "file": name,
         "fingerprint": fingerprint,
@@ -202,18 +212,29 @@ def _stored(file, meta, fingerprint):
         return False
 
 
-def load_view(file):
-    """The fitted encoder in ``file``, loaded once per process.
+def _features_file(file):
+    """``encoder-<fingerprint>.features.npy`` beside ``encoder-<fingerprint>.pkl``."""
+    return Path(file).with_suffix(".features.npy")
+
+
+def load_view(file, X=None):
+    """The fitted encoder in ``file``, loaded once per process, with the pool's features.
 
     The process keeps the last encoder it loaded (the worker's view), so the
     features it computes are remembered across rounds; loading another file
-    (after a retrain) drops the previous one.
+    (after a retrain) drops the previous one. Given the pool ``X``, the
+    features :func:`train_view` stored for it are handed to
+    :func:`~skal_cxr.embeddings.memoized_transform` once (when the first
+    images of ``X`` are still those they were computed from), so no round
+    computes them again.
 
     Parameters
     ----------
     file : path-like
         An encoder file written by :func:`train_view` (a pickle: only the
         project's own files).
+    X : array-like of shape (n_images, 1, H, W) or None, default=None
+        The project's pool now (images pulled since come after the others).
 
     Returns
     -------
@@ -221,13 +242,41 @@ def load_view(file):
         Fitted.
     """
     key = str(Path(file).resolve())
-    encoder = _LOADED.get(key)
-    if encoder is None:
+    entry = _LOADED.get(key)
+    if entry is None:
         with open(key, "rb") as fh:
-            encoder = pickle.load(fh)
+            entry = [pickle.load(fh), False]
         _LOADED.clear()
-        _LOADED[key] = encoder
-    return encoder
+        _LOADED[key] = entry
+    if X is not None and not entry[1]:
+        entry[1] = True
+        _remember(entry[0], key, X)
+    return entry[0]
+
+
+def _remember(encoder, file, X):
+    """Hand the stored features of the pool's first images to the feature memory."""
+    try:
+        meta = json.loads(Path(file).with_suffix(".json").read_text(encoding="utf-8"))
+        features = np.load(_features_file(file))
+    except (OSError, ValueError):
+        return  # none stored: computed as the rounds need them
+    n = len(features)
+    if len(X) >= n and meta.get("features_of") == pool_fingerprint(X[:n]):
+        start = 0
+        for x in _chunks(X[:n]):
+            remember_features(encoder, x, features[start : start + len(x)])
+            start += len(x)
+
+
+def _chunks(X, size=2048):
+    """The images of ``X`` as the classifier sees them (float32 in [0, 1]), chunk by chunk.
+
+    The feature memory knows an image by its bytes as the classifier hands
+    them to the encoder (:func:`~skal_cxr._image_checks.check_images`).
+    """
+    for start in range(0, len(X), size):
+        yield check_images(np.asarray(X[start : start + size]), allow_dataset=False)
 
 
 def view_advice(path, n_images):

@@ -15,6 +15,7 @@ from skal_cxr.cli import main
 from skal_cxr.embeddings import ContrastiveEncoder
 from skal_cxr.engine import _view as engine_view
 from skal_cxr.engine import initial_set
+from skal_cxr.labeling import _view as view_module
 from skal_cxr.labeling import init_project, open_project
 from skal_cxr.labeling._loop import round_job
 from skal_cxr.labeling._view import (
@@ -190,3 +191,21 @@ def test_retrain_view_refuses_a_cnn_project(make_project):
 
     with pytest.raises(LabelingError, match="no view"):
         retrain_view(make_project())
+
+
+def test_a_worker_computes_no_feature_the_init_stored(make_project, phantom_folder, monkeypatch):
+    project = make_project(**TINY_VIEW)
+    project.add_rater("a")
+    monkeypatch.setattr(view_module, "_LOADED", {})  # a new worker process: nothing loaded
+    seen = []
+    transform = ContrastiveEncoder.transform
+
+    def counted(self, X):
+        seen.append(len(X))
+        return transform(self, X)
+
+    monkeypatch.setattr(ContrastiveEncoder, "transform", counted)
+    for _ in range(2):
+        _label_batch(project, phantom_folder[1])
+        assert project.train_round() is not None
+    assert seen == []  # every round's head and query read the features stored at init
