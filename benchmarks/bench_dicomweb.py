@@ -38,8 +38,9 @@ from skal_cxr.datasets import (
     dicomweb_session,
     fetch_dicomweb,
     make_cxr_phantoms,
+    parse_dicomweb_query,
 )
-from skal_cxr.datasets._dicomweb import list_instances, parse_dicomweb_query
+from skal_cxr.datasets._dicomweb_search import list_instances
 
 
 def parse_args(argv=None):

@@ -20,9 +20,9 @@ An instance that cannot join the pool never blocks the others: one the
 server lists but no longer sends (HTTP 404 or 410), one without pixel data,
 and one that vanished (its file gone from the store and the server no longer
 listing it) is left out and recorded in ``skipped.json`` with its reason
-(:func:`skipped_instances`); a labeling project records there too the films
-it refuses to decode (too large, unreadable). A vanished instance listed
-again is retrieved again.
+(:func:`skipped_instances`; ``_dicomweb_skipped``); a labeling project
+records there too the films it refuses to decode (too large, unreadable). A
+vanished instance listed again is retrieved again.
 """
 
 import hashlib
@@ -40,25 +40,21 @@ from ._dicomweb import (
     check_url,
     describe_failure,
     dicomweb_session,
-    list_instances,
     make_client,
     parse_dicomweb_query,
 )
+from ._dicomweb_search import list_instances
+from ._dicomweb_skipped import _write_skipped, skipped_instances
 from ._image_io import read_dicom_header
 
 __all__ = [
     "DicomwebPool",
     "build_dicomweb_cache",
     "fetch_dicomweb",
-    "skipped_instances",
-    "record_skipped",
 ]
 
 _FORMAT = 1
 REGISTRY, INSTANCES, SALT = "registry.json", "instances", "patient-id-salt"
-SKIPPED = "skipped.json"
-#: Kinds of skipped instances; ``vanished`` ones are retried when the server lists them.
-SKIP_KINDS = ("vanished", "no image", "too large", "undecodable")
 # group 0010 elements kept (emptied or hashed) when patient ids are hashed
 _KEEP_PATIENT = {0x00100020, 0x00100010, 0x00100040}  # PatientID, PatientName, PatientSex
 
@@ -329,39 +325,6 @@ def build_dicomweb_cache(
     pool = fetch_dicomweb(url, store_dir, query, n_jobs=fetch_jobs, progress=progress, **connection)
     cache = build_image_cache(pool.files, cache_dir, image_size, n_jobs=n_jobs, verbose=progress)
     return cache, pool
-
-
-def skipped_instances(store_dir):
-    """The instances a store left out of its pool, each with its reason.
-
-    Parameters
-    ----------
-    store_dir : path-like
-        The store folder.
-
-    Returns
-    -------
-    skipped : dict
-        ``{sop: {"kind": ..., "reason": ...}}``, ``kind`` one of
-        ``SKIP_KINDS``; ``too large`` entries also hold ``pixels``.
-    """
-    return dict((_read_json(Path(store_dir) / SKIPPED) or {}).get("instances", {}))
-
-
-def _write_skipped(store_dir, skipped):
-    path = Path(store_dir) / SKIPPED
-    if skipped or path.exists():
-        _atomic_write_json(path, {"format": _FORMAT, "instances": skipped})
-
-
-def record_skipped(store_dir, add=None, remove=()):
-    """Record instances left out of the pool (``add``: ``{sop: entry}``), forget ``remove``."""
-    skipped = skipped_instances(store_dir)
-    skipped.update(add or {})
-    for sop in remove:
-        skipped.pop(sop, None)
-    _write_skipped(store_dir, skipped)
-    return skipped
 
 
 def _salt(store_dir):

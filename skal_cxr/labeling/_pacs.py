@@ -23,14 +23,15 @@ from pathlib import Path
 
 from .._atomic import replacing
 from ..datasets import build_image_cache, dicomweb_session, fetch_dicomweb
-from ..datasets._dicomweb_store import record_skipped, skipped_instances
+from ..datasets._dicomweb_skipped import record_skipped
 from ..datasets._image_io import max_image_pixels
 from ..exceptions import DicomwebError, LabelingError
 from ._db import DB_FILE, transaction
 from ._init import init_project
 from ._settings import DICOM_DIR, cache_dir
+from ._skipped import _retryable
 
-__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb", "skipped_films"]
+__all__ = ["export_dicom", "init_dicomweb_project", "pull_dicomweb"]
 
 POOL_CSV = "pool.csv"
 
@@ -87,41 +88,6 @@ def _check_headers(store_dir, records):
                 f" = {pixels:,} pixels, over the limit of {limit:,}",
             }
     return refused
-
-
-def _retryable(skipped):
-    """The skipped films a pull takes again: too large ones the pixel limit now allows."""
-    limit = max_image_pixels()
-    return {
-        sop
-        for sop, entry in skipped.items()
-        if entry.get("kind") == "too large" and entry.get("pixels", limit + 1) <= limit
-    }
-
-
-def skipped_films(project):
-    """The films of a DICOMweb project left out of its pool, each with its reason.
-
-    Parameters
-    ----------
-    project : LabelingProject
-        Any project (an empty list when it is not a DICOMweb project).
-
-    Returns
-    -------
-    skipped : list of dict
-        ``{"sop", "kind", "reason"}`` per film, by SOP Instance UID; ``kind``
-        is ``"too large"`` (over the pixel limit: a later pull with a
-        raised limit takes it), ``"undecodable"``, ``"no image"`` or
-        ``"vanished"`` (gone from the server).
-    """
-    if not project.config.get("dicomweb"):
-        return []
-    skipped = skipped_instances(project.path / DICOM_DIR)
-    return [
-        {"sop": sop, "kind": entry["kind"], "reason": entry["reason"]}
-        for sop, entry in sorted(skipped.items())
-    ]
 
 
 def init_dicomweb_project(

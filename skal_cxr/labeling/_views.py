@@ -135,7 +135,7 @@ class ProjectViews:
             ``training``, ``stopping``, ``agreement`` and ``skipped`` (the
             films a DICOMweb project left out, see ``skipped_films``).
         """
-        from ._pacs import skipped_films
+        from ._skipped import skipped_films
 
         with self.db.connect() as conn:
             counts = self.rater_store.label_counts(conn)

@@ -19,6 +19,7 @@ from skal_cxr.datasets import (
     DicomwebError,
     DicomwebPool,
     _dicomweb,
+    _dicomweb_search,
     _dicomweb_store,
     build_dicomweb_cache,
     dicomweb_session,
@@ -83,19 +84,19 @@ def test_paging_follows_a_server_cap():
         asked.append(offset)
         return items[offset : offset + min(limit, 60)]
 
-    assert list(_dicomweb._paged(capped, 200)) == items
+    assert list(_dicomweb_search._paged(capped, 200)) == items
     assert asked == [0, 60, 120, 150]  # a short page may be a cap: until an empty page
     asked.clear()
-    assert list(_dicomweb._paged(capped, 10)) == items  # pages of the size asked for
+    assert list(_dicomweb_search._paged(capped, 10)) == items  # pages of the size asked for
     assert asked[-1] == 150  # ... until an empty one
     # a cap of any size, even below the old threshold of 50
-    assert list(_dicomweb._paged(lambda o, n: items[o : o + n][:7], 200)) == items
+    assert list(_dicomweb_search._paged(lambda o, n: items[o : o + n][:7], 200)) == items
 
 
 def test_paging_stops_at_a_server_that_ignores_the_offset():
     items = list(range(30))
     with pytest.warns(UserWarning, match="ignores the offset"):
-        assert list(_dicomweb._paged(lambda o, n: items[:7], 200)) == items[:7]
+        assert list(_dicomweb_search._paged(lambda o, n: items[:7], 200)) == items[:7]
 
 
 # --- credentials -------------------------------------------------------------------
