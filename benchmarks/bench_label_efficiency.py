@@ -63,6 +63,7 @@ def protocol(args):
         data=data,
         seeds=list(range(args.seeds)),
         n_initial=30,
+        model="cnn",  # the MC Dropout CNN from pixels, as published
         query_size=50,
         budget=0.2,
         n_mc_samples=20,

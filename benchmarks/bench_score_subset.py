@@ -75,6 +75,7 @@ def protocol(args):
         seeds=list(range(args.seeds)),
         n_initial=args.n_initial,
         initial="random",
+        model="cnn",  # the MC Dropout CNN's scoring is what is measured
         query_size=args.query_size,
         budget=args.budget,
         n_mc_samples=20,

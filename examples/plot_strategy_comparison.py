@@ -59,6 +59,7 @@ result = simulate(
     query_size=20,
     budget=60 if FAST else 200,
     n_mc_samples=5 if FAST else 20,
+    model="cnn",  # the MC Dropout CNN from pixels (the default is a head on the pool's view)
     estimator={"module__width": 4 if FAST else 16, "device": "cpu"},
     training={"max_epochs": 1, "min_train_steps": 5} if FAST else None,
     n_jobs=1 if FAST else -1,

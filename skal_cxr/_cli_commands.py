@@ -115,11 +115,26 @@ def _simulate(args):
 
     # the limit reaches the decoders through image_limits, not the environment
     with image_limits(max_pixels=args.max_pixels):
-        result = _run_simulate(args, estimator, training)
+        result = _run_simulate(args, estimator, training, *_view_params(args))
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 
 
-def _run_simulate(args, estimator, training):
+def _view_params(args):
+    """The ``view`` and ``head`` settings given on the command line (None: the defaults)."""
+    view = {
+        k: v
+        for k, v in {"max_epochs": args.view_epochs, "width": args.view_width}.items()
+        if v is not None
+    }
+    head = {
+        k: v
+        for k, v in {"n_steps": args.head_steps, "hidden_units": args.head_units}.items()
+        if v is not None
+    }
+    return view or None, head or None
+
+
+def _run_simulate(args, estimator, training, view=None, head=None):
     from .simulation import simulate
 
     return simulate(
@@ -137,6 +152,9 @@ def _run_simulate(args, estimator, training):
         sampler=args.sampler,
         warm_start=args.warm_start,
         baseline=args.baseline,
+        model=args.model,
+        view=view,
+        head=head,
         estimator=estimator or None,
         training=training or None,
         torch_threads=args.torch_threads,

@@ -109,8 +109,10 @@ def build_parser():
     sim = sub.add_parser(
         "simulate",
         help="run an active-learning simulation (resumable)",
-        description="Simulate pool-based active learning with an MC Dropout CNN for several "
-        "query strategies and seeds, then write a report. Every finished round is saved "
+        description="Simulate pool-based active learning for several query strategies and "
+        "seeds, then write a report. The model is by default an MC Dropout head on the "
+        "pool's contrastive view (an encoder trained once on the pool without labels); "
+        "--model cnn trains the MC Dropout CNN from pixels. Every finished round is saved "
         "at once under OUTPUT/records/.",
         epilog=_EPILOG_SIMULATE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -320,7 +322,42 @@ def build_parser():
         help="skip the full-data baseline",
     )
 
-    g = sim.add_argument_group("estimator")
+    V, H = DEFAULT_CONFIG["view"], DEFAULT_CONFIG["head"]
+    g = sim.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        choices=["view", "cnn"],
+        help="view: an MC Dropout head on the pool's contrastive view; cnn: the MC "
+        "Dropout CNN from pixels (earlier releases' model); a strategy written "
+        "name@cnn or name@view sets the model of that strategy (view; a resumed "
+        "folder keeps its own)",
+    )
+    g.add_argument(
+        "--view-epochs",
+        type=int,
+        metavar="N",
+        help=f"passes of the pool's contrastive encoder over the pool ({V['max_epochs']})",
+    )
+    g.add_argument(
+        "--view-width",
+        type=int,
+        metavar="N",
+        help=f"channels of the encoder's first block ({V['width']})",
+    )
+    g.add_argument(
+        "--head-steps",
+        type=int,
+        metavar="N",
+        help=f"Adam steps of the head per fit ({H['n_steps']})",
+    )
+    g.add_argument(
+        "--head-units",
+        type=int,
+        metavar="N",
+        help=f"hidden units of the head ({H['hidden_units']})",
+    )
+
+    g = sim.add_argument_group("estimator (the CNN)")
     g.add_argument("--lr", type=float, help=f"learning rate ({E['lr']:g})")
     g.add_argument(
         "--batch-size", type=int, help=f"images per optimizer step, -1 for all ({E['batch_size']})"

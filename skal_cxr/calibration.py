@@ -14,7 +14,10 @@ acquisition:
   shift to the validation split by maximum likelihood ("bias-corrected
   temperature scaling", Alexandari, Kundaje & Shrikumar, 2020, arXiv
   1901.06852), which contains the Bayes prior correction (temperature 1,
-  shift ``log(target / train)``) and temperature scaling (no shift).
+  shift ``log(target / train)``) and temperature scaling (no shift);
+* :class:`EMPriorCorrection` needs no label at all: it re-estimates the
+  class prior of the unlabeled pool by EM (Saerens et al., 2002) and moves
+  the probabilities to it.
 """
 
 import numbers
@@ -27,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._validation import Interval, StrOptions, check_params
 
-__all__ = ["prior_shift", "PriorCorrection"]
+__all__ = ["prior_shift", "PriorCorrection", "EMPriorCorrection"]
 
 _TINY = 1e-12
 
@@ -208,3 +211,118 @@ class PriorCorrection(BaseEstimator):
             )
         logp = np.log(np.clip(probas, _TINY, 1.0))
         return np.exp(log_softmax(logp / self.temperature_ + self.bias_, axis=1))
+
+
+class EMPriorCorrection(BaseEstimator):
+    """The class prior of an unlabeled set, re-estimated by EM, and probabilities under it.
+
+    Saerens, Latinne & Decaestecker (2002): starting from the training
+    prior, alternate (E) the probabilities of the unlabeled images under the
+    current prior estimate (:func:`prior_shift`) and (M) the new estimate,
+    their mean, until the estimate moves less than ``tol``. It needs no
+    label: fit it on the unlabeled pool, never on the test set, and
+    :meth:`transform` any probabilities of the same classifier.
+
+    Parameters
+    ----------
+    train_prior : array-like of shape (n_classes,) or None, default=None
+        The class frequencies the classifier was trained with; ``None``:
+        uniform (a ``"balanced"`` class-weighted loss).
+    max_iter : int, default=1000
+        Most EM iterations.
+    tol : float, default=1e-6
+        Stop when no class frequency moves more than this.
+
+    Attributes
+    ----------
+    prior_ : ndarray of shape (n_classes,)
+        The estimated class frequencies of the unlabeled set.
+    train_prior_ : ndarray of shape (n_classes,)
+        The training prior used.
+    n_iter_ : int
+        Iterations run.
+    n_classes_ : int
+        Number of classes.
+
+    See Also
+    --------
+    prior_shift : The correction with known priors.
+    PriorCorrection : Temperature and prior fitted on labeled validation images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal_cxr.calibration import EMPriorCorrection
+    >>> probas = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
+    >>> em = EMPriorCorrection().fit(probas)
+    >>> bool(em.prior_[0] > 2 / 3)      # sharper than the mean of the probabilities
+    True
+    """
+
+    _parameter_constraints = {
+        "train_prior": ["array-like", None],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(self, train_prior=None, max_iter=1000, tol=1e-6):
+        self.train_prior = train_prior
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, probas, y=None):
+        """Estimate the class prior of the images scored ``probas``.
+
+        Parameters
+        ----------
+        probas : array-like of shape (n_images, n_classes)
+            The classifier's probabilities on unlabeled images.
+        y : None
+            Ignored (no label is used).
+
+        Returns
+        -------
+        self : EMPriorCorrection
+            Fitted.
+        """
+        check_params(self)
+        probas = _check_probas(probas)
+        k = probas.shape[1]
+        train = (
+            np.full(k, 1.0 / k)
+            if self.train_prior is None
+            else _check_prior(self.train_prior, k, "train_prior")
+        )
+        prior, n_iter, moved = train.copy(), 0, np.inf
+        while n_iter < self.max_iter and moved >= self.tol:
+            new = np.clip(prior_shift(probas, train, prior).mean(axis=0), _TINY, None)
+            new /= new.sum()
+            moved = np.abs(new - prior).max()
+            prior, n_iter = new, n_iter + 1
+        self.prior_ = prior
+        self.train_prior_ = train
+        self.n_iter_ = n_iter
+        self.n_classes_ = k
+        return self
+
+    def transform(self, probas):
+        """Probabilities under the estimated prior (:func:`prior_shift`).
+
+        Parameters
+        ----------
+        probas : array-like of shape (n_images, n_classes)
+            The classifier's probabilities.
+
+        Returns
+        -------
+        probas : ndarray of shape (n_images, n_classes)
+            Rows sum to 1.
+        """
+        check_is_fitted(self, "prior_")
+        probas = _check_probas(probas)
+        if probas.shape[1] != self.n_classes_:
+            raise ValueError(
+                f"probas has {probas.shape[1]} classes; EMPriorCorrection was fitted on "
+                f"{self.n_classes_}."
+            )
+        return prior_shift(probas, self.train_prior_, self.prior_)

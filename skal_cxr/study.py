@@ -138,6 +138,7 @@ def run_reference_study(
             initial=initial,
             seeds=settings["seeds"] if seeds is None else seeds,
             class_weight="balanced",
+            model="cnn",  # the reference study's network, from pixels
             n_jobs=n_jobs,
             overwrite=overwrite,
             progress=progress,

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
 
-from skal_cxr.calibration import PriorCorrection, prior_shift
+from skal_cxr.calibration import EMPriorCorrection, PriorCorrection, prior_shift
 from skal_cxr.metrics import expected_calibration_error
 
 
@@ -73,3 +73,52 @@ def test_prior_correction_errors():
     fitted = PriorCorrection().fit([[0.5, 0.5], [0.2, 0.8]], [0, 1])
     with pytest.raises(ValueError, match="fitted on 2"):
         fitted.transform([[0.2, 0.3, 0.5]])
+
+
+def _gaussian_posteriors(prior, n, seed):
+    """Bayes posteriors at a uniform training prior of x ~ N(-1, 1) | 0, N(1, 1) | 1."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prior[1]).astype(int)
+    x = rng.normal(2.0 * y - 1.0, 1.0)
+    p1 = 1.0 / (1.0 + np.exp(-2.0 * x))
+    return np.column_stack([1 - p1, p1]), y
+
+
+def test_em_prior_of_a_perfect_classifier_is_the_class_frequency():
+    probas = np.eye(3)[[0, 0, 0, 1, 2, 2, 0, 1]]
+    em = EMPriorCorrection().fit(probas)
+    np.testing.assert_allclose(em.prior_, [4 / 8, 2 / 8, 2 / 8], atol=1e-9)
+    np.testing.assert_allclose(em.transform(probas), probas, atol=1e-9)
+
+
+def test_em_prior_recovers_the_prior_of_an_unlabeled_set():
+    for true in ([0.8, 0.2], [0.5, 0.5], [0.1, 0.9]):
+        probas, y = _gaussian_posteriors(true, 50_000, seed=0)
+        em = EMPriorCorrection().fit(probas)
+        np.testing.assert_allclose(em.prior_, true, atol=0.015)
+        assert em.n_iter_ < em.max_iter
+        # the naive estimate (mean posterior) is pulled towards the training prior
+        if true[0] != 0.5:
+            assert abs(em.prior_[0] - true[0]) < abs(probas.mean(axis=0)[0] - true[0])
+    # the corrected probabilities are the Bayes posteriors under the true prior
+    probas, y = _gaussian_posteriors([0.8, 0.2], 50_000, seed=1)
+    em = EMPriorCorrection().fit(probas)
+    np.testing.assert_allclose(
+        em.transform(probas[:5]), prior_shift(probas[:5], [0.5, 0.5], [0.8, 0.2]), atol=0.01
+    )
+    assert expected_calibration_error(y, em.transform(probas)) < expected_calibration_error(
+        y, probas
+    )
+
+
+def test_em_prior_with_a_training_prior_and_errors():
+    probas, _ = _gaussian_posteriors([0.5, 0.5], 20_000, seed=2)
+    trained_at = prior_shift(probas, [0.5, 0.5], [0.2, 0.8])  # a classifier trained at 0.2/0.8
+    em = EMPriorCorrection(train_prior=[0.2, 0.8]).fit(trained_at)
+    np.testing.assert_allclose(em.prior_, [0.5, 0.5], atol=0.02)
+    with pytest.raises(NotFittedError):
+        EMPriorCorrection().transform(probas)
+    with pytest.raises(ValueError, match="3 classes"):
+        em.transform(np.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match="train_prior"):
+        EMPriorCorrection(train_prior=[1.0, 0.0]).fit(probas)

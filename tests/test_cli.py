@@ -11,6 +11,8 @@ from skal_cxr.cli import build_parser, main
 from skal_cxr.exceptions import DataError
 
 TINY_ARGS = [
+    "--model",
+    "cnn",
     "--n-phantoms",
     "200",
     "--phantom-size",

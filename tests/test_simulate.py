@@ -28,6 +28,7 @@ from skal_cxr.simulation import (
 
 TINY = dict(
     data={"source": "phantoms", "n_samples": 240, "image_size": 16},
+    model="cnn",
     strategies=["random", "bald"],
     seeds=[0, 1],
     n_initial=12,
@@ -67,6 +68,7 @@ def test_epochs_rule_is_the_estimators(toy_images):
     """The recorded epoch count is what MCDropoutCNN really runs."""
     X, y = toy_images
     config = resolve_config(
+        model="cnn",
         training={"max_epochs": 1, "min_train_steps": 7},
         estimator={"module__width": 4, "device": "cpu"},
     )
@@ -89,8 +91,13 @@ def test_initial_indices_stratified_and_paired():
 
 def test_resolve_config_defaults_and_errors():
     config = resolve_config()
-    # the pre-declared low-budget study's primary comparison, from zero labels
-    assert config["strategies"] == ["random", "typicality_then_max_entropy"]
+    # the default on the pool's view against random on it and random with the CNN
+    assert config["strategies"] == [
+        "typicality_until_5_then_max_entropy",
+        "random",
+        "random@cnn",
+    ]
+    assert config["model"] == "view" and config["view"]["max_epochs"] == 5
     assert config["seeds"] == list(range(10)) and config["class_weight"] == "balanced"
     assert (config["n_initial"], config["query_size"], config["budget"]) == (10, 10, 100)
     assert config["initial"] == "strategy"
@@ -104,6 +111,10 @@ def test_resolve_config_defaults_and_errors():
     assert json.loads(json.dumps(config)) == config
     for kwargs, match in [
         ({"strategies": ["random", "nope"]}, "unknown strategies"),
+        ({"strategies": ["random@nope"]}, "unknown models"),
+        ({"strategies": ["nope@cnn"]}, "unknown strategies"),
+        ({"model": "vit"}, "model must be one of"),
+        ({"view": {"max_epochs": -1}}, "max_epochs"),
         ({"seeds": [1, 1]}, "distinct"),
         ({"budget": 10, "n_initial": 20}, "smaller than the initial"),
         ({"budget": 1.5}, "fraction"),
@@ -127,7 +138,9 @@ def test_the_configuration_accepts_what_the_estimator_accepts():
     from skal_cxr import MCDropoutCNN
     from skal_cxr._validation import check_params
 
-    config = resolve_config(estimator={"batch_size": -1}, training={"max_epochs": 0})
+    config = resolve_config(
+        model="cnn", estimator={"batch_size": -1}, training={"max_epochs": 0}
+    )
     assert config["estimator"]["batch_size"] == -1 and config["training"]["max_epochs"] == 0
     est = build_estimator(config, 2, seed=0)
     assert est.batch_size == -1 and est.max_epochs == 0

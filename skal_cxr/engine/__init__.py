@@ -46,7 +46,7 @@ from ._rounds import (
     torch_threads,
     uses_labels,
 )
-from ._view import pool_view, view_encoder
+from ._view import pool_view, view_encoder, view_files
 
 __all__ = [
     "ActiveLoop",
@@ -60,6 +60,7 @@ __all__ = [
     "LEGACY_MODEL",
     "pool_view",
     "view_encoder",
+    "view_files",
     "resolve_round_params",
     "merge_settings",
     "initial_indices",

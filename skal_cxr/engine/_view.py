@@ -20,7 +20,7 @@ from .._atomic import atomic_write, replacing
 from ..embeddings import ContrastiveEncoder, is_fitted, pool_fingerprint
 from ._rounds import _round_config
 
-__all__ = ["pool_view", "view_encoder", "VIEW_FILE_PREFIX"]
+__all__ = ["pool_view", "view_encoder", "view_files", "VIEW_FILE_PREFIX"]
 
 #: Prefix of the encoder files :func:`pool_view` writes in its ``cache_dir``.
 VIEW_FILE_PREFIX = "view"
@@ -50,6 +50,29 @@ def view_encoder(config):
 def _paths(cache_dir, fingerprint):
     path = Path(cache_dir) / f"{VIEW_FILE_PREFIX}-{fingerprint[:16]}.pkl"
     return path, path.with_suffix(".json")
+
+
+def view_files(X_pool, config, cache_dir):
+    """The files :func:`pool_view` writes in ``cache_dir`` for this pool and configuration.
+
+    Parameters
+    ----------
+    X_pool : array-like of shape (n_images, 1, H, W)
+        The whole pool.
+    config : RoundConfig or mapping
+        The round configuration.
+    cache_dir : path-like
+        The cache folder.
+
+    Returns
+    -------
+    paths : list of Path
+        The pickled encoder, its ``.json`` description and the lock file
+        that makes processes sharing the folder train it once.
+    """
+    fingerprint = pool_fingerprint(X_pool, view_encoder(config))
+    path, meta = _paths(cache_dir, fingerprint)
+    return [path, meta, path.with_suffix(".lock")]
 
 
 def _load(cache_dir, fingerprint):
@@ -85,6 +108,18 @@ def _save(fitted, encoder, cache_dir, fingerprint):
     )
 
 
+def _train(encoder, X_pool, progress):
+    if progress is None:
+        progress = sys.stderr is not None and sys.stderr.isatty()
+    fitted = encoder.set_params(verbose=int(bool(progress)))
+    t0, c0 = time.perf_counter(), time.process_time()
+    fitted.fit(X_pool)
+    fitted.set_params(verbose=0)
+    fitted.fit_time_ = time.perf_counter() - t0
+    fitted.fit_cpu_time_ = time.process_time() - c0
+    return fitted
+
+
 def pool_view(X_pool, config, cache_dir=None, progress=None):
     """The pool's fitted encoder: trained once per pool content, without labels.
 
@@ -97,7 +132,8 @@ def pool_view(X_pool, config, cache_dir=None, progress=None):
     same pool and settings returns the same encoder without training, from
     this process's memory or from ``cache_dir``
     (``view-<fingerprint[:16]>.pkl`` beside a ``.json``; load only folders
-    you wrote yourself: a pickle can run code).
+    you wrote yourself: a pickle can run code). Processes sharing a
+    ``cache_dir`` train it once: the others wait for it (a file lock).
 
     Parameters
     ----------
@@ -121,19 +157,19 @@ def pool_view(X_pool, config, cache_dir=None, progress=None):
     encoder = view_encoder(config)
     fingerprint = pool_fingerprint(X_pool, encoder)
     fitted = _MEMO.get(fingerprint)
-    if fitted is None and cache_dir is not None:
-        fitted = _load(cache_dir, fingerprint)
     if fitted is None:
-        if progress is None:
-            progress = sys.stderr is not None and sys.stderr.isatty()
-        fitted = encoder.set_params(verbose=int(bool(progress)))
-        t0, c0 = time.perf_counter(), time.process_time()
-        fitted.fit(X_pool)
-        fitted.set_params(verbose=0)
-        fitted.fit_time_ = time.perf_counter() - t0
-        fitted.fit_cpu_time_ = time.process_time() - c0
-        if cache_dir is not None:
-            _save(fitted, view_encoder(config), cache_dir, fingerprint)
+        if cache_dir is None:
+            fitted = _train(encoder, X_pool, progress)
+        else:
+            from filelock import FileLock
+
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            # processes sharing the folder (a simulation's workers) train it once
+            with FileLock(_paths(cache_dir, fingerprint)[0].with_suffix(".lock")):
+                fitted = _load(cache_dir, fingerprint)
+                if fitted is None:
+                    fitted = _train(encoder, X_pool, progress)
+                    _save(fitted, view_encoder(config), cache_dir, fingerprint)
     _MEMO[fingerprint] = fitted
     _MEMO.move_to_end(fingerprint)
     while len(_MEMO) > _MEMO_SIZE:

@@ -10,11 +10,20 @@ import json
 import numbers
 
 from .._validation import Integers, check_values
-from ..engine import ROUND_DEFAULTS, check_initial, merge_settings, resolve_round_params
+from ..engine import (
+    LEGACY_MODEL,
+    MODELS,
+    ROUND_DEFAULTS,
+    check_initial,
+    merge_settings,
+    resolve_round_params,
+)
 from ..exceptions import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "split_arm",
+    "arm_models",
     "DATA_DEFAULTS",
     "ConfigError",
     "resolve_config",
@@ -72,8 +81,10 @@ DATA_DEFAULTS = {
 #: those of the round engine (:data:`skal_cxr.engine.ROUND_DEFAULTS`).
 DEFAULT_CONFIG = {
     "data": DATA_DEFAULTS["medmnist"],
-    # the pre-declared low-budget study's primary comparison (docs/benchmarks.rst)
-    "strategies": ["random", "typicality_then_max_entropy"],
+    # the default (typicality in the pool's view until every class has 5 labels, then
+    # max entropy of the head) against random on the same view and random on the CNN
+    # from pixels (what a user has without the view): docs/benchmarks/main_job.rst
+    "strategies": ["typicality_until_5_then_max_entropy", "random", "random@cnn"],
     "seeds": list(range(10)),
     "n_initial": 10,
     "initial": "strategy",
@@ -112,6 +123,52 @@ _CONSTRAINTS = {
     "seed": [Integers(0)],
     "budget": [Integers(1)],
 }
+
+
+def split_arm(arm, config):
+    """The strategy and the model of an arm ``"strategy"`` or ``"strategy@model"``.
+
+    Parameters
+    ----------
+    arm : str
+        An entry of a configuration's ``strategies``: a strategy name runs
+        with the configuration's ``model``; ``"random@cnn"`` runs random
+        sampling with the CNN whatever that model is.
+    config : mapping
+        The configuration; without a ``model`` key (written before the view
+        existed) its model is the CNN.
+
+    Returns
+    -------
+    strategy : str
+        A key of :data:`skal_cxr.strategies.STRATEGIES`.
+    model : str
+        ``"view"`` or ``"cnn"``.
+    """
+    strategy, sep, model = arm.partition("@")
+    return strategy, model if sep else config.get("model", LEGACY_MODEL)
+
+
+def arm_models(config):
+    """The models a configuration's arms train, the configuration's own first.
+
+    Parameters
+    ----------
+    config : mapping
+        A resolved configuration.
+
+    Returns
+    -------
+    models : list of str
+        Distinct models, in order of first use (the configuration's
+        ``model`` first); the full-data baseline trains each.
+    """
+    models = [config.get("model", LEGACY_MODEL)]
+    for arm in config["strategies"]:
+        model = split_arm(arm, config)[1]
+        if model not in models:
+            models.append(model)
+    return models
 
 
 def _checked(name, value):
@@ -193,9 +250,14 @@ def resolve_config(**params):
     strategies = list(strategies)
     if not strategies:
         raise ConfigError("give at least one strategy.")
-    bad = [s for s in strategies if s not in STRATEGIES]
+    bad = [s for s in strategies if split_arm(s, config)[0] not in STRATEGIES]
     if bad:
         raise ConfigError(f"unknown strategies {bad}; choose from {', '.join(sorted(STRATEGIES))}.")
+    bad = [s for s in strategies if split_arm(s, config)[1] not in MODELS]
+    if bad:
+        raise ConfigError(
+            f"unknown models in {bad}: write strategy@model with a model in {', '.join(MODELS)}."
+        )
     if len(set(strategies)) != len(strategies):
         raise ConfigError(f"strategies are repeated: {strategies}.")
     config["strategies"] = strategies

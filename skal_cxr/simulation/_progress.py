@@ -12,15 +12,17 @@ class _Progress:
     lines of the record files (each line is one finished round).
     """
 
-    def __init__(self, results_dir, tasks, schedule, interval=0.5):
+    def __init__(self, results_dir, tasks, schedule, files=(), interval=0.5):
         from tqdm.auto import tqdm
 
         self.paths = [
             (record_path(results_dir, *t), 1 if t[0] == "baseline" else len(schedule))
             for t in tasks
         ]
+        # a file that exists when a task without records is done (the pool's encoder)
+        self.files = list(files)
         total_rounds = sum(n for _, n in self.paths)
-        self.runs = tqdm(total=len(tasks), desc="runs  ", unit="run", position=0)
+        self.runs = tqdm(total=len(tasks) + len(self.files), desc="runs  ", unit="run", position=0)
         self.rounds = tqdm(total=total_rounds, desc="rounds", unit="round", position=1)
         self.interval = interval
         self._stop = threading.Event()
@@ -29,7 +31,8 @@ class _Progress:
         self._thread.start()
 
     def _update(self):
-        runs = rounds = 0
+        runs = sum(path.is_file() for path in self.files)
+        rounds = 0
         for path, n in self.paths:
             try:
                 lines = min(n, path.read_bytes().count(b"\n"))

@@ -1,9 +1,14 @@
 """Running active-learning runs and full-data baselines, one record per round.
 
-A *run* is one (strategy, seed) pair: a stratified initial labeled set,
-then rounds of fit, evaluate, query until the labeling budget is spent. A
-*baseline* is the same estimator trained on the whole pool. Each finished
-round is appended to the run's record file at once (see ``_records``).
+A *run* is one (strategy, seed) pair, an *arm* (``"random@cnn"`` names the
+model too): an initial labeled set chosen without labels, then rounds of
+fit, evaluate, query until the labeling budget is spent. A *baseline* is
+each model of the arms trained on the whole pool; its record's metrics are
+the better one's (the full-data reference). With the ``"view"`` model the
+pool's encoder is trained once per simulation, without labels, by its own
+task (``("view", None, None)``) and kept in the results folder
+(:func:`skal_cxr.engine.pool_view`). Each finished round is appended to the
+run's record file at once (see ``_records``).
 
 Determinism and resume
 ----------------------
@@ -32,12 +37,27 @@ import numpy as np
 from .._random import round_seed
 from .._reaper import exit_with_parent
 from .._results import RecordWriter, owner_alive, read_record_file, record_path
-from ..engine import ActiveLoop, RoundConfig, build_estimator, initial_set, torch_threads
+from ..engine import (
+    ActiveLoop,
+    RoundConfig,
+    build_estimator,
+    initial_set,
+    pool_view,
+    torch_threads,
+)
 from ..engine._loop import timed_fit as _timed_fit
 from ..exceptions import ConfigError, ResultsDirError, SimulationInterrupted
 from ..metrics import classification_metrics, fit_operating_point
+from ._config import arm_models, split_arm
 
-__all__ = ["SimulationInterrupted", "round_schedule", "run_active", "run_baseline", "run_task"]
+__all__ = [
+    "SimulationInterrupted",
+    "round_schedule",
+    "run_active",
+    "run_baseline",
+    "run_task",
+    "train_view",
+]
 
 
 def round_schedule(n_pool, n_initial, query_size, budget):
@@ -144,15 +164,21 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         return 0
     X, y = data.X_pool, data.y_pool
     n_pool, n_classes = len(y), len(data.class_names)
+    name, model = split_arm(strategy, config)
+    rounds = RoundConfig.from_dict(config, strategy=name, seed=seed, model=model)
+    estimator = None  # the CNN: the loop builds it
+    if model == "view":
+        with torch_threads(rounds.torch_threads):
+            estimator = build_estimator(rounds, n_classes, X_pool=X, cache_dir=results_dir)
     initial = initial_set(
         config.get("initial", "random"),
         config["n_initial"],
         seed,
         y_pool=y,
         X_pool=X,
-        strategy=strategy,
+        strategy=name,
+        estimator=estimator,  # a label-free strategy picks in the pool's view
     )
-    rounds = RoundConfig.from_dict(config, strategy=strategy, seed=seed)
 
     def evaluate(learner):
         t0 = time.perf_counter()
@@ -160,7 +186,9 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         return metrics, op, time.perf_counter() - t0
 
     with torch_threads(rounds.torch_threads):
-        loop = ActiveLoop(rounds, X, lambda idx: y[idx], initial, n_classes=n_classes)
+        loop = ActiveLoop(
+            rounds, X, lambda idx: y[idx], initial, n_classes=n_classes, estimator=estimator
+        )
         loop.resume([rec["queried"] for rec in done])
         with RecordWriter(path, check) as writer:
             for r in range(start, len(schedule)):
@@ -190,8 +218,20 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
     return len(schedule) - start
 
 
+def _best(results):
+    """The model whose full-data fit is the reference: the higher AUROC (else the first)."""
+    scores = {m: r["metrics"].get("auroc") for m, r in results.items()}
+    if any(v is None for v in scores.values()):
+        return next(iter(results))
+    return max(scores, key=lambda m: scores[m])
+
+
 def run_baseline(data, config, seed, results_dir, check=None):
-    """Train on the whole pool and write one ``baseline`` record (if missing).
+    """Train each model of the arms on the whole pool; write one ``baseline`` record.
+
+    The record's metrics are those of the better model (by test AUROC): the
+    full-data reference of the seed. With more than one model, ``models``
+    holds each one's metrics and times and ``model`` names the better one.
 
     Returns
     -------
@@ -203,36 +243,65 @@ def run_baseline(data, config, seed, results_dir, check=None):
         return 0
     X, y = data.X_pool, data.y_pool
     n_classes = len(data.class_names)
-    rounds = RoundConfig.from_dict(config, seed=seed)
-    with torch_threads(rounds.torch_threads):
-        est = build_estimator(rounds, n_classes)
-        fit_time, n_epochs, _ = _timed_fit(lambda: est.fit(X, y), lambda: est, 0)
-        t0 = time.perf_counter()
-        metrics, op = _evaluate(est.predict_proba, data)
-        eval_time = time.perf_counter() - t0
-    with RecordWriter(path, check) as writer:
-        writer.write(
-            {
-                "kind": "baseline",
-                "strategy": "full_data",
-                "seed": seed,
-                "round": 0,
-                "n_labeled": len(y),
-                "frac_labeled": 1.0,
-                "class_counts": _counts(y, n_classes),
+    results = {}
+    for model in arm_models(config):
+        rounds = RoundConfig.from_dict(config, seed=seed, model=model)
+        with torch_threads(rounds.torch_threads):
+            est = build_estimator(rounds, n_classes, X_pool=X, cache_dir=results_dir)
+            fit_time, n_epochs, _ = _timed_fit(
+                lambda est=est: est.fit(X, y), lambda est=est: est, 0
+            )
+            t0 = time.perf_counter()
+            metrics, op = _evaluate(est.predict_proba, data)
+            results[model] = {
                 "n_epochs": n_epochs,
                 "fit_time": fit_time,
-                "query_time": 0.0,
-                "eval_time": eval_time,
+                "eval_time": time.perf_counter() - t0,
                 "operating_point": op,
                 "metrics": metrics,
             }
-        )
+    best = _best(results)
+    record = {
+        "kind": "baseline",
+        "strategy": "full_data",
+        "seed": seed,
+        "round": 0,
+        "n_labeled": len(y),
+        "frac_labeled": 1.0,
+        "class_counts": _counts(y, n_classes),
+        "n_epochs": results[best]["n_epochs"],
+        "fit_time": sum(r["fit_time"] for r in results.values()),
+        "query_time": 0.0,
+        "eval_time": sum(r["eval_time"] for r in results.values()),
+        "operating_point": results[best]["operating_point"],
+        "metrics": results[best]["metrics"],
+    }
+    if len(results) > 1:
+        record.update(model=best, models=results)
+    with RecordWriter(path, check) as writer:
+        writer.write(record)
     return 1
 
 
+def train_view(data, config, results_dir):
+    """Train the pool's encoder (once: kept in ``results_dir``), without labels.
+
+    Returns
+    -------
+    n_new : int
+        0 (it writes no record).
+    """
+    rounds = RoundConfig.from_dict(config, model="view")
+    with torch_threads(rounds.torch_threads):
+        pool_view(data.X_pool, rounds, cache_dir=results_dir, progress=False)
+    return 0
+
+
 def run_task(task, data, config, schedule, results_dir, owner=None):
-    """Run one task ``("active", strategy, seed)`` or ``("baseline", None, seed)``.
+    """Run one task: ``("active", arm, seed)``, ``("baseline", None, seed)`` or the view.
+
+    The view's task, ``("view", None, None)``, trains the pool's encoder
+    (:func:`train_view`).
 
     ``owner`` is ``(token, exit_process)`` when the task runs in a worker
     of the simulation that holds the folder's lock with ``token``: the
@@ -242,6 +311,8 @@ def run_task(task, data, config, schedule, results_dir, owner=None):
     """
     kind, strategy, seed = task
     with _owner_watch(results_dir, owner) as check:
+        if kind == "view":
+            return train_view(data, config, results_dir)
         if kind == "baseline":
             return run_baseline(data, config, seed, results_dir, check)
         return run_active(data, config, strategy, seed, schedule, results_dir, check)

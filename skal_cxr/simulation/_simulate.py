@@ -25,7 +25,7 @@ from .._results import (
     repair_records,
     write_config,
 )
-from ..engine import LEGACY_MODEL
+from ..engine import LEGACY_MODEL, RoundConfig, view_files
 from ._checks import (  # MAX_PARAMETERS, metric_names: still importable from here
     MAX_PARAMETERS,  # noqa: F401
     _check_metric,
@@ -34,7 +34,14 @@ from ._checks import (  # MAX_PARAMETERS, metric_names: still importable from he
     _scoring_on,
     metric_names,  # noqa: F401
 )
-from ._config import DEFAULT_CONFIG, ConfigError, config_diff, resolve_config
+from ._config import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    arm_models,
+    config_diff,
+    resolve_config,
+    split_arm,
+)
 from ._data import load_simulation_data
 from ._progress import _Progress
 from ._runner import SimulationInterrupted, round_schedule, run_task
@@ -82,6 +89,35 @@ def _prepare_dir(results_dir, config, resolved, overwrite):
                 path.unlink()
     results_dir.mkdir(parents=True, exist_ok=True)
     return True
+
+
+def _stored_model(results_dir, overwrite):
+    """The model of the simulation in ``results_dir`` (resumed), or None (a new one)."""
+    if overwrite or not (Path(results_dir) / CONFIG_FILE).is_file():
+        return None
+    try:
+        stored = read_config(results_dir)["config"]
+    except (ValueError, KeyError, TypeError):
+        return None  # _prepare_dir says what is wrong with it
+    return stored.get("model", LEGACY_MODEL) if isinstance(stored, dict) else None
+
+
+def _tasks(config):
+    """The grid's tasks, the pool's encoder first and the CNN's runs before the view's.
+
+    With the view, its encoder is trained by the first task; the CNN's runs
+    (which do not need it) come next, so that parallel workers train the
+    CNN meanwhile, then the baselines and the runs on the view. Without the
+    view the order is the one of earlier releases: baselines, then runs.
+    """
+    seeds, arms = config["seeds"], config["strategies"]
+    baselines = [("baseline", None, s) for s in seeds if config["baseline"]]
+    runs = [("active", a, s) for s in seeds for a in arms]
+    if "view" not in arm_models(config):
+        return baselines + runs
+    cnn = [t for t in runs if split_arm(t[1], config)[1] == "cnn"]
+    view = [t for t in runs if t not in cnn]
+    return [("view", None, None), *cnn, *baselines, *view]
 
 
 def _write_config(results_dir, config, resolved):
@@ -189,15 +225,22 @@ def simulate(
 ):
     """Simulate pool-based active learning and compare query strategies.
 
-    For every strategy and seed, an :class:`~skal_cxr.ActiveLearner` with a
-    :class:`~skal_cxr.MCDropoutCNN` starts from an initial labeled set
-    chosen without labels (``initial``) and acquires ``query_size`` images per round
-    (their labels revealed from the data) until ``budget`` images are
-    labeled. Every round the model is retrained (from scratch unless
-    ``warm_start``) and evaluated on the test split; see
+    For every strategy and seed, an :class:`~skal_cxr.ActiveLearner` starts
+    from an initial labeled set chosen without labels (``initial``) and
+    acquires ``query_size`` images per round (their labels revealed from the
+    data) until ``budget`` images are labeled. Its model (``model``) is by
+    default a :class:`~skal_cxr.FrozenViewClassifier`: an MC Dropout head on
+    the pool's contrastive encoder, trained once per simulation on the whole
+    pool without labels and kept in the results folder
+    (:func:`skal_cxr.engine.pool_view`); ``model="cnn"`` trains the
+    :class:`~skal_cxr.MCDropoutCNN` from pixels instead, and an arm
+    ``"strategy@cnn"`` (or ``@view``) sets the model of one strategy. Every
+    round the model is retrained (from scratch unless ``warm_start``) and
+    evaluated on the test split; see
     :func:`skal_cxr.metrics.classification_metrics` for the metrics and the
-    validation-chosen operating point. With ``baseline`` the same estimator
-    is also trained on the whole pool, once per seed, for reference.
+    validation-chosen operating point. With ``baseline`` each model of the
+    arms is also trained on the whole pool, once per seed; the better one
+    (test AUROC) is the seed's full-data reference.
 
     Every finished round is appended to ``<output_dir>/records/`` at once.
     Calling ``simulate`` again with the same configuration and folder resumes
@@ -225,9 +268,11 @@ def simulate(
         patient when a group column is given); ``resolve_config(data=...)``
         shows every option of a source with its default.
     strategies : list of str, default=None
-        Keys of :data:`skal_cxr.strategies.STRATEGIES`; ``None`` is
-        ``["random", "typicality_then_max_entropy"]``, the pre-declared
-        low-budget study's primary comparison (see :doc:`/benchmarks`).
+        Keys of :data:`skal_cxr.strategies.STRATEGIES`, each run with
+        ``model``, or arms ``"strategy@model"`` run with that model; ``None``
+        is ``["typicality_until_5_then_max_entropy", "random",
+        "random@cnn"]``: the default against random on the same view and
+        random with the CNN from pixels (see :doc:`/benchmarks/main_job`).
     seeds : int or list of int, default=None
         Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 9``
         (10 paired seeds: the exact Wilcoxon test needs at least 6 for
@@ -273,8 +318,24 @@ def simulate(
         retraining from scratch (False).
     baseline : bool, default=None
         Also train on the whole pool, once per seed (True).
+    model : {"view", "cnn"}, default=None
+        The model of the strategies without ``@model``: ``"view"``, an MC
+        Dropout head on the pool's contrastive view; ``"cnn"``, the MC
+        Dropout CNN from pixels (earlier releases' only model). ``None``:
+        the model of the simulation being resumed in ``output_dir`` (the CNN
+        for a folder written before the view existed), else ``"view"``.
+    view : dict, default=None
+        Settings of the pool's :class:`~skal_cxr.embeddings.ContrastiveEncoder`
+        merged into the defaults ``max_epochs=5, width=16, n_blocks=3,
+        projection_dim=64, batch_size=256, lr=1e-3, temperature=0.5,
+        random_state=0`` (one encoder for every seed).
+    head : dict, default=None
+        Settings of the :class:`~skal_cxr.heads.MCDropoutHead` merged into
+        the defaults ``hidden_units=128, dropout=0.5, input_dropout=0.0,
+        n_steps=300, batch_size=256, lr=1e-3, weight_decay=0.0,
+        mc_predict=False``.
     estimator : dict, default=None
-        :class:`~skal_cxr.MCDropoutCNN` parameters merged into the
+        The CNN's :class:`~skal_cxr.MCDropoutCNN` parameters merged into the
         defaults ``lr=1e-3, batch_size=32, module__width=16,
         module__n_blocks=3, module__dropout=0.5, mc_predict=False,
         device="auto"``.
@@ -343,6 +404,8 @@ def simulate(
         For each invalid line found in ``records/`` (set aside in
         ``<file>.jsonl.rejected`` and recomputed).
     """
+    if model is None:  # a resumed simulation keeps its model (the CNN before the view)
+        model = _stored_model(Path(output_dir).absolute(), overwrite)
     config = resolve_config(
         data=data,
         strategies=strategies,
@@ -373,19 +436,24 @@ def simulate(
     results_dir = Path(output_dir).absolute()  # record paths are absolute, cwd-proof
     data_ = load_simulation_data(config["data"])
     _check_metric(metric, data_)
-    _check_network(config, data_)
+    if "cnn" in arm_models(config):
+        _check_network(config, data_)
     resolved = data_.summary()
     resolved["schedule"] = round_schedule(
         resolved["n_pool"], config["n_initial"], config["query_size"], config["budget"]
     )
     claim_folder(results_dir)
     with ResultsLock(results_dir) as lock, _sigterm_interrupts():
-        tasks = [("baseline", None, s) for s in config["seeds"] if config["baseline"]]
-        tasks += [("active", st, s) for s in config["seeds"] for st in config["strategies"]]
-        records = [record_path(results_dir, *t) for t in tasks]
+        tasks = _tasks(config)
+        record_tasks = [t for t in tasks if t[0] != "view"]
+        records = [record_path(results_dir, *t) for t in record_tasks]
+        views = []
+        if "view" in arm_models(config):
+            views = view_files(data_.X_pool, RoundConfig.from_dict(config), results_dir)
         own_files(
             results_dir,
             [CONFIG_FILE, *records, *(p.with_name(p.name + ".rejected") for p in records)]
+            + views
             + (list(REPORT_FILES) if report else []),
         )
         # (listed before they are written: every file this run writes is listed)
@@ -393,7 +461,7 @@ def simulate(
             _write_config(results_dir, config, resolved)
         repair_records(results_dir)
         schedule = resolved["schedule"]
-        bars = _Progress(results_dir, tasks, schedule) if progress else None
+        bars = _Progress(results_dir, record_tasks, schedule, views[1:2]) if progress else None
         try:
             _run_grid(
                 tasks,
@@ -408,7 +476,7 @@ def simulate(
         finally:
             if bars is not None:
                 bars.close()
-        _check_complete(results_dir, tasks, schedule)
+        _check_complete(results_dir, record_tasks, schedule)
         paths = None
         if report:
             from ..report import make_report
