@@ -21,6 +21,8 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 ``round_config`` (the engine's settings), and its public methods.
 """
 
+import dataclasses
+
 import numpy as np
 
 from .._random import derived_seed, round_seed
@@ -52,7 +54,10 @@ def cold_start(project):
         n,
         size,
         min(cfg["reserve_size"], n - size),
-        config=project.round_config,
+        # k-center reads the untrained CNN's embeddings, whatever the rounds train
+        config=dataclasses.replace(project.round_config, model="cnn")
+        if method == "k_center"
+        else project.round_config,
         n_classes=len(project.classes),
         X=project.pool_array() if method == "k_center" else None,
         features=pool_embedding(project) if method in ("typicality", "probcover") else None,

@@ -209,3 +209,9 @@ def test_a_worker_computes_no_feature_the_init_stored(make_project, phantom_fold
         _label_batch(project, phantom_folder[1])
         assert project.train_round() is not None
     assert seen == []  # every round's head and query read the features stored at init
+
+
+def test_a_view_project_may_start_with_k_center(make_project, fits):
+    project = make_project(**TINY_VIEW, cold_start="k_center")
+    assert project.rounds()[0]["strategy"] == "k_center"
+    assert len(project.rounds()[0]["queried"]) == 5 and fits == [60]
