@@ -215,3 +215,22 @@ def test_a_view_project_may_start_with_k_center(make_project, fits):
     project = make_project(**TINY_VIEW, cold_start="k_center")
     assert project.rounds()[0]["strategy"] == "k_center"
     assert len(project.rounds()[0]["queried"]) == 5 and fits == [60]
+
+
+@pytest.mark.slow
+def test_the_worker_process_makes_the_view_round_this_thread_makes(make_project, phantom_folder):
+    from skal_cxr.labeling._trainer import TrainerProcess, train_round
+
+    project = make_project(**TINY_VIEW)
+    project.add_rater("a")
+    _label_batch(project, phantom_folder[1])
+    job = round_job(project)
+    worker = TrainerProcess()
+    try:
+        there = worker.run(job)
+    finally:
+        worker.close()
+    here = train_round(job)
+    assert there.pid != here.pid
+    assert there.queried == here.queried and len(here.queried) == 5
+    assert there.stop_predictions == here.stop_predictions
