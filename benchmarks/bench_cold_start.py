@@ -27,13 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_low_budget import (  # noqa: E402
-    check_run_config,
-    evaluate,
-    load_data,
-    load_records,
-    make_estimator,
-)
+from _low_budget import evaluate, load_data, make_estimator  # noqa: E402
+from _records import append_records, check_run_config, load_records  # noqa: E402
 
 from skal_cxr.report import paired_by_seed, with_holm  # noqa: E402
 
@@ -158,13 +153,11 @@ def main(argv=None):
                     if (method, n, seed) in done:
                         continue
                     r = run_one(method, n, seed, data, features, args.quick)
-                    fh.write(json.dumps(r) + "\n")
-                    fh.flush()
-                    print(
+                    append_records(
+                        fh,
+                        [r],
                         f"{method} n={n} seed {seed}: AUROC {r['auroc']:.3f} "
                         f"{r['class_counts']} ({r['elapsed_s']:.1f} s)",
-                        file=sys.stderr,
-                        flush=True,
                     )
     return analyze(out)
 

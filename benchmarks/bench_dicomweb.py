@@ -24,13 +24,13 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pacs"))
 from _orthanc import OrthancServer, make_cr_films, orthanc_missing
+from _timing import timed
 
 from skal_cxr.datasets import (
     build_dicomweb_cache,
@@ -83,12 +83,6 @@ def _films(n, size, per_patient, prefix, seed):
     return films
 
 
-def _timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
 def main(argv=None):
     args = parse_args(argv)
     reason = orthanc_missing()
@@ -103,11 +97,11 @@ def main(argv=None):
         secret = work / "secret"
         secret.write_text(f"{server.username}:{server.password}")
         films = _films(args.n, args.size, args.studies_per_patient, "BEN", 0)
-        _, upload_s = _timed(lambda: server.upload(films))
+        upload_s, _ = timed(lambda: server.upload(films))
         mb = sum(len(ds.PixelData) for ds in films) / 1e6
         connection = {"auth": "basic", "credentials_file": secret, "fetch_n_jobs": args.fetch_jobs}
         session = dicomweb_session("basic", credentials_file=secret)
-        listed, list_s = _timed(
+        list_s, listed = timed(
             lambda: list_instances(
                 server.dicomweb_url, session, parse_dicomweb_query("Modality=CR")
             )
@@ -130,7 +124,7 @@ def main(argv=None):
                 **connection,
             )
 
-        (cache, pool), s = _timed(build)
+        s, (cache, pool) = timed(build)
         assert len(cache) == args.n and pool.n_fetched == args.n
         rows.append(
             {
@@ -142,7 +136,7 @@ def main(argv=None):
         )
         # the parts: retrieval alone, and the cache build alone from the local store
         shutil.rmtree(work / "cache")
-        pool, s = _timed(
+        s, pool = timed(
             lambda: fetch_dicomweb(
                 server.dicomweb_url,
                 work / "cache" / "dicom",
@@ -153,7 +147,7 @@ def main(argv=None):
             )
         )
         rows.append({"what": "of which list + retrieve into the store", "n": args.n, "seconds": s})
-        _, s = _timed(lambda: build_image_cache(pool.files, work / "cache", 64, n_jobs=args.n_jobs))
+        s, _ = timed(lambda: build_image_cache(pool.files, work / "cache", 64, n_jobs=args.n_jobs))
         rows.append(
             {
                 "what": f"of which the cache build from the store ({args.n_jobs} "
@@ -162,13 +156,13 @@ def main(argv=None):
                 "seconds": s,
             }
         )
-        (_, pool), s = _timed(build)
+        s, (_, pool) = timed(build)
         assert pool.n_fetched == 0
         rows.append(
             {"what": "again, nothing new (list, compare, return)", "n": args.n, "seconds": s}
         )
         server.upload(_films(args.n_new, args.size, args.studies_per_patient, "NEW", 1))
-        (cache, pool), s = _timed(build)
+        s, (cache, pool) = timed(build)
         assert pool.n_fetched == args.n_new and len(cache) == args.n + args.n_new
         rows.append(
             {

@@ -29,14 +29,16 @@ Rerunning the same command resumes an interrupted run.
 """
 
 import argparse
-import os
+import sys
 from functools import partial
 from pathlib import Path
 
-from skal_cxr.report import format_value, summarize
-from skal_cxr.simulation import read_records, simulate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _simulation import REPO, TINY, pneumoniamnist, use_shared_data  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from skal_cxr.report import format_value, summarize  # noqa: E402
+from skal_cxr.simulation import read_records, simulate  # noqa: E402
+
 STRATEGIES = [
     "random",
     "max_entropy",
@@ -51,16 +53,8 @@ STRATEGIES = [
 
 def protocol(args):
     """Simulation keyword arguments shared by the three runs."""
-    max_pool = 120 if args.tiny else 600 if args.quick else None
-    data = {
-        "source": "medmnist",
-        "name": "pneumoniamnist",
-        "root": None,
-        "max_pool": max_pool,
-        "random_state": 0,
-    }
     return dict(
-        data=data,
+        data=pneumoniamnist(120 if args.tiny else 600 if args.quick else None),
         seeds=list(range(args.seeds)),
         n_initial=30,
         model="cnn",  # the MC Dropout CNN from pixels, as published
@@ -74,7 +68,7 @@ def protocol(args):
 
 
 def run(args):
-    os.environ.setdefault("SKAL_CXR_DATA", str(REPO.parent / "shared" / "data"))
+    use_shared_data()
     out = Path(args.out)
     common = protocol(args)
     runs = {
@@ -88,15 +82,7 @@ def run(args):
         common.update(budget=130, query_size=50, seeds=[0, 1])
         runs["batch_bald"]["pool_size"] = 100
     if args.tiny:  # the smoke test: every code path, seconds not minutes
-        common.update(
-            seeds=[0],
-            n_initial=20,
-            query_size=20,
-            budget=60,
-            n_mc_samples=4,
-            estimator={"module__width": 4, "module__n_blocks": 2},
-            training={"max_epochs": 1, "min_train_steps": 5},
-        )
+        common.update(TINY, seeds=[0])
         runs["batch_bald"]["pool_size"] = 40
     summaries = {}
     for name, extra in runs.items():

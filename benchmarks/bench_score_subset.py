@@ -23,16 +23,21 @@ Usage (from the repository root; rerunning resumes)::
 
 import argparse
 import json
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from skal_cxr.report import area_under_learning_curve, format_value
-from skal_cxr.report._statistics import learning_curves, paired_comparison
-from skal_cxr.simulation import read_records, simulate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _simulation import REPO, TINY, pneumoniamnist, use_shared_data  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from skal_cxr.report import (  # noqa: E402
+    area_under_learning_curve,
+    format_value,
+    learning_curves,
+    paired_comparison,
+)
+from skal_cxr.simulation import read_records, simulate  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -62,15 +67,8 @@ def parse_args(argv=None):
 
 def protocol(args):
     """Simulation keyword arguments shared by every arm."""
-    data = {
-        "source": "medmnist",
-        "name": "pneumoniamnist",
-        "root": None,
-        "max_pool": 300 if args.tiny else None,
-        "random_state": 0,
-    }
     common = dict(
-        data=data,
+        data=pneumoniamnist(300 if args.tiny else None),
         strategies=[args.strategy],
         seeds=list(range(args.seeds)),
         n_initial=args.n_initial,
@@ -86,15 +84,7 @@ def protocol(args):
         report=False,
     )
     if args.tiny:
-        common.update(
-            seeds=[0, 1],
-            n_initial=20,
-            query_size=20,
-            budget=60,
-            n_mc_samples=4,
-            estimator={"module__width": 4, "module__n_blocks": 2},
-            training={"max_epochs": 1, "min_train_steps": 5},
-        )
+        common.update(TINY, seeds=[0, 1])
     return common
 
 
@@ -112,7 +102,7 @@ def per_seed(records, schedule):
 
 
 def run(args):
-    os.environ.setdefault("SKAL_CXR_DATA", str(REPO.parent / "shared" / "data"))
+    use_shared_data()
     common = protocol(args)
     arms = {"whole pool": None, **{f"subset of {s:,}": s for s in args.subsets}}
     results, n_pool = {}, None

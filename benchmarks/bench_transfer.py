@@ -20,10 +20,10 @@ read from the project's ``previews/`` cache) and transfer time at 100 and
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import time_best
 from PIL import Image
 
 from skal_cxr.datasets import make_cxr_phantoms
@@ -39,16 +39,6 @@ def film(width, height, noise, seed=0):
     rng = np.random.default_rng(seed)
     arr = np.asarray(base) + 200 + rng.normal(0, noise, (height, width))
     return np.clip(np.round(arr), 0, 4095).astype(np.uint16)
-
-
-def best_of(fn, repeat):
-    """``(result, best seconds)`` of ``repeat`` calls."""
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return result, min(times)
 
 
 def main(argv=None):
@@ -67,10 +57,12 @@ def main(argv=None):
 
     pixels = film(args.width, args.height, args.noise)
     rows = []
-    data, seconds = best_of(lambda: pixels.astype("<u2").tobytes(), args.repeat)
+    seconds, _, data = time_best(lambda: pixels.astype("<u2").tobytes(), args.repeat, collect=False)
     rows.append({"form": "raw uint16", "bytes": len(data), "encode_s": seconds})
     for max_size in (None, 2048, 1024):
-        (data, size), seconds = best_of(lambda m=max_size: pixels_png16(pixels, m), args.repeat)
+        seconds, _, (data, size) = time_best(
+            lambda m=max_size: pixels_png16(pixels, m), args.repeat, collect=False
+        )
         name = "png 16-bit" + ("" if max_size is None else f", max_size={max_size}")
         rows.append({"form": name, "size": list(size), "bytes": len(data), "encode_s": seconds})
     for r in rows:

@@ -12,6 +12,7 @@ __all__ = [
     "SimulationInterrupted",
     "ResultsDirError",
     "RecordsWarning",
+    "StorageWarning",
     "LabelingError",
     "NotFound",
     "Conflict",
@@ -51,6 +52,10 @@ class ResultsDirError(ValueError):
 
 class RecordsWarning(UserWarning):
     """Something in ``records/`` was not a valid record and was left out."""
+
+
+class StorageWarning(UserWarning):
+    """A labeling project's files were tampered with: labels may be lost (one line)."""
 
 
 class LabelingError(ValueError):

@@ -1,4 +1,8 @@
-"""Known answers of the low-budget study's analysis (benchmarks/bench_low_budget.py)."""
+"""Known answers of the low-budget study's analysis (benchmarks/bench_low_budget.py).
+
+The study lives in ``benchmarks/_low_budget.py``, its analysis in
+``_low_budget_analysis.py`` and its records in ``_records.py``.
+"""
 
 import importlib.util
 import json
@@ -11,7 +15,8 @@ from scipy import stats
 
 from skal_cxr.report import holm
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_low_budget.py"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = BENCH_DIR / "bench_low_budget.py"
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +29,33 @@ def bench():
     sys.modules.pop("bench_low_budget", None)
 
 
-def test_labels_to_target_and_censoring(bench):
+@pytest.fixture(scope="module")
+def analysis(bench):  # the script put benchmarks/ on the path
+    import _low_budget_analysis
+
+    return _low_budget_analysis
+
+
+@pytest.fixture(scope="module")
+def store(bench):
+    import _records
+
+    return _records
+
+
+@pytest.fixture(scope="module")
+def study(bench):
+    import _low_budget
+
+    return _low_budget
+
+
+def test_labels_to_target_and_censoring(study, analysis):
     curve = {10: 0.80, 20: 0.95, 30: 0.93, 40: 0.97}
-    assert bench.labels_to(curve, 0.94, censored=110) == 20
-    assert bench.labels_to(curve, 0.99, censored=110) == 110
-    assert bench.checkpoints(40) == [10, 20, 30, 40]
-    assert bench.checkpoints(20, max_labels=120) == [10, 20, 70, 120]
+    assert analysis.labels_to(curve, 0.94, censored=110) == 20
+    assert analysis.labels_to(curve, 0.99, censored=110) == 110
+    assert study.checkpoints(40) == [10, 20, 30, 40]
+    assert study.checkpoints(20, max_labels=120) == [10, 20, 70, 120]
 
 
 def _records(arm, seed, aurocs):
@@ -39,7 +65,7 @@ def _records(arm, seed, aurocs):
     ]
 
 
-def test_compare_known_answer(bench):
+def test_compare_known_answer(analysis):
     records = []
     for seed in range(4):
         records.append({"arm": "full", "seed": seed, "n_labeled": 100, "auroc": 1.0})
@@ -47,7 +73,7 @@ def test_compare_known_answer(bench):
         records += _records("s", seed, [0.90, 0.98 + seed / 1000, 0.98, 0.99])
         last = 0.97 if seed == 3 else 0.985
         records += _records("random", seed, [0.80, 0.90 - seed / 100, 0.95, last])
-    out = bench.compare(records, "s", budget=40)
+    out = analysis.compare(records, "s", budget=40)
     labels = out["labels_to_98"]
     assert labels["mean_a"] == 20 and labels["mean_b"] == (40 * 3 + 50) / 4
     assert out["censored"] == {"s": 0, "random": 1}
@@ -65,7 +91,7 @@ def test_compare_known_answer(bench):
     )
 
 
-def test_aulc_comparison_known_answer(bench):
+def test_aulc_comparison_known_answer(analysis):
     points = [10, 20, 70, 120]  # checkpoints(20, max_labels=120)
     records = []
     for seed in range(3):
@@ -76,7 +102,7 @@ def test_aulc_comparison_known_answer(bench):
     records.append({"arm": "s", "seed": 3, "n_labeled": 10, "auroc": 0.0})
     records.append({"arm": "random", "seed": 3, "n_labeled": 10, "auroc": 0.0})
     records.append({"arm": "full", "seed": 0, "n_labeled": 500, "auroc": 1.0})
-    out = bench.aulc_comparison(records)
+    out = analysis.aulc_comparison(records)
     assert out["range"] == [10, 120]
     # trapezoids / 110: s = (8.5 + 45 + 47.5) / 110, random = (8 + 42.5 + 45) / 110
     s = np.array([101 / 110 + k / 100 for k in range(3)])
@@ -88,7 +114,7 @@ def test_aulc_comparison_known_answer(bench):
     assert out["s"]["p_t_holm"] == pytest.approx(out["s"]["p_t"])  # one arm: Holm is p
 
 
-def test_compare_at_budget_known_answer(bench):
+def test_compare_at_budget_known_answer(analysis):
     records = []
     for seed in range(4):
         for arm, auprc, mae in (("s", 0.9 + seed / 100, 0.3), ("random", 0.8, 0.3 + seed / 10)):
@@ -97,7 +123,7 @@ def test_compare_at_budget_known_answer(bench):
                 records.append(
                     {"arm": arm, "seed": seed, "n_labeled": n, "auprc": value, "mae": mae}
                 )
-    out = bench.compare_at_budget(records, "s", ("auprc", "mae"), budget=100)
+    out = analysis.compare_at_budget(records, "s", ("auprc", "mae"), budget=100)
     assert out["auprc"]["diff"] == pytest.approx(0.1 + 0.015)
     assert out["mae"]["diff"] == pytest.approx(-0.15)
     p = [stats.ttest_1samp(d, 0).pvalue for d in ([0.1, 0.11, 0.12, 0.13], [0, -0.1, -0.2, -0.3])]
@@ -105,7 +131,7 @@ def test_compare_at_budget_known_answer(bench):
     np.testing.assert_allclose([out[k]["p_t_holm"] for k in ("auprc", "mae")], holm(p))
 
 
-def test_a_run_refuses_records_of_another_configuration(bench, tmp_path):
+def test_a_run_refuses_records_of_another_configuration(store, bench, tmp_path):
     # records of PneumoniaMNIST to 20 labels; a phantoms run into the same
     # folder must not take them as its own (it skipped every (arm, seed) it found)
     records = _records("random", 0, [0.8, 0.9])
@@ -116,7 +142,7 @@ def test_a_run_refuses_records_of_another_configuration(bench, tmp_path):
     with pytest.raises(SystemExit, match="pneumoniamnist"):
         bench.main(["--data", "phantoms", *argv, str(tmp_path)])
     # the same data continued to 120 labels is another configuration too
-    bench.write_run_config(tmp_path, {"data": "phantoms", "checkpoints": [10, 20], "quick": True})
+    store.write_run_config(tmp_path, {"data": "phantoms", "checkpoints": [10, 20], "quick": True})
     with pytest.raises(SystemExit, match="checkpoints"):
         bench.main(["--data", "phantoms", "--max-labels", "120", *argv, str(tmp_path)])
 
@@ -126,15 +152,15 @@ def test_default_output_folder_is_per_configuration(bench):
     assert len(folders) == 4
 
 
-def test_a_folder_from_before_run_json_is_checked_on_its_records(bench, tmp_path):
+def test_a_folder_from_before_run_json_is_checked_on_its_records(store, tmp_path):
     records = _records("random", 0, [0.8, 0.9]) + [{"arm": "full", "seed": 0, "n_labeled": 9}]
     for r in records:
         r["data"] = "phantoms"
     (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     config = {"data": "phantoms", "checkpoints": [10, 20, 70], "quick": False}
     with pytest.raises(SystemExit, match="checkpoints"):  # a continuation to 70 labels
-        bench.check_run_config(tmp_path, config)
+        store.check_run_config(tmp_path, config)
     assert not (tmp_path / "run.json").exists()
     config["checkpoints"] = [10, 20]
-    bench.check_run_config(tmp_path, config)  # the same run: accepted and recorded
+    store.check_run_config(tmp_path, config)  # the same run: accepted and recorded
     assert json.loads((tmp_path / "run.json").read_text()) == config

@@ -59,7 +59,9 @@ def test_tiny_run_writes_tables(tiny_run):
 def test_tiny_run_covers_every_method(tiny_run, bench):
     result, _ = tiny_run
     has_baal = importlib.util.find_spec("baal") is not None
-    expected = {k for k, m in bench.C.METHODS.items() if m.requires != "baal" or has_baal}
+    import _peers
+
+    expected = {k for k, m in _peers.METHODS.items() if m.requires != "baal" or has_baal}
     timed = {r["method"] for r in result["results"] if "seconds" in r}
     assert timed == expected
     assert not [r for r in result["results"] if "error" in r]
@@ -85,19 +87,53 @@ def test_tiny_run_agreement_and_batch_strategies(tiny_run):
 
 
 def test_peak_memory_helpers(bench):
-    C = bench.C
-    assert C.current_rss() > 0
-    before = C.peak_rss()
-    C.reset_peak_rss()
-    assert 0 < C.peak_rss() <= max(before, C.current_rss()) + 2**20
+    import _timing as T
+
+    assert T.current_rss() > 0
+    before = T.peak_rss()
+    T.reset_peak_rss()
+    assert 0 < T.peak_rss() <= max(before, T.current_rss()) + 2**20
 
 
 def test_pool_round_trip(bench, tmp_path):
-    C = bench.C
+    import _common as C
+
     X, _ = C.make_pool(30, 16, random_state=0)
     path = tmp_path / "pool.npy"
     C.save_pool(path, X)
     np.testing.assert_array_equal(C.load_pool_head(path, 11), X[:11])
+
+
+def test_markdown_table_keeps_alignment_and_empty_cells(bench):
+    from _tables import markdown_table
+
+    lines = markdown_table(["a", "b", "c"], [[1, "", 2.5], "| written | | row |"])
+    assert lines == ["| a | b | c |", "|---|---|---|", "| 1 | | 2.5 |", "| written | | row |"]
+    spaced = markdown_table(["n", "s"], [[3, "x"]], align=["---:", "---"], spaced=True)
+    assert spaced[1] == "| ---: | --- |"
+
+
+def test_time_best_counts_calls_and_stops_at_the_budget(bench):
+    from _timing import time_best, timed
+
+    calls = []
+    best, runs, result = time_best(lambda: calls.append(1) or len(calls), 3, collect=False)
+    assert (runs, result, len(calls)) == (3, 3, 3) and best >= 0
+    _, runs, _ = time_best(lambda: calls.append(1), 5, budget_s=0.0)
+    assert runs == 1  # at least one call, then the budget is spent
+    seconds, value = timed(lambda: "done")
+    assert value == "done" and seconds >= 0
+
+
+def test_records_are_appended_and_read_back(bench, tmp_path, capsys):
+    from _records import append_records, load_records
+
+    assert load_records(tmp_path) == []
+    with open(tmp_path / "records.jsonl", "a") as fh:
+        append_records(fh, [{"arm": "a", "seed": 0}, {"arm": "a", "seed": 1}], "two records")
+        append_records(fh, [{"arm": "b", "seed": 0}], "one more")
+    assert [r["arm"] for r in load_records(tmp_path)] == ["a", "a", "b"]
+    assert capsys.readouterr().err.splitlines() == ["two records", "one more"]
 
 
 @pytest.mark.slow

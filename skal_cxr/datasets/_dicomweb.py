@@ -135,7 +135,14 @@ def _read_secret(auth, credentials_file, credentials_env):
     else:
         try:
             with open(credentials_file, encoding="utf-8") as f:
+                mode = os.fstat(f.fileno()).st_mode
                 secret = f.read()
+            if os.name == "posix" and mode & 0o077:  # as ssh does for a private key
+                warnings.warn(
+                    f"the credentials file {credentials_file} is readable by others "
+                    f"(mode {mode & 0o777:o}); make it private: chmod 600 {credentials_file}",
+                    stacklevel=3,
+                )
         except OSError as exc:
             raise DicomwebError(
                 f"cannot read the credentials file {credentials_file}: {exc.strerror or exc}."

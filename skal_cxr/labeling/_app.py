@@ -127,7 +127,15 @@ def create_app(project, *, allowed_hosts=None, background=True):
     app.add_middleware(RequestGuard, project=project, allowed_hosts=hosts, max_body=MAX_BODY_BYTES)
 
     def failure(request, exc):
-        """The JSON answer to an error no handler knows, logged once; serving goes on."""
+        """The JSON answer to an error no handler knows, logged once; serving goes on.
+
+        Errors raised before a route runs (in the request guard, which reads
+        the raters' tokens) reach here, not the exception handlers below.
+        """
+        if isinstance(exc, StorageUnavailable):
+            return storage_failure(request, exc)
+        if isinstance(exc, LabelingError):
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
         error = storage_error(exc, project.db.file)
         where = f"{request.method} {request.url.path}"
         if error is None:

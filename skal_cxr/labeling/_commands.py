@@ -1,7 +1,74 @@
-"""The ``skal-cxr label`` commands; their options are in :mod:`skal_cxr.labeling.cli`."""
+"""The ``skal-cxr label`` commands; their options are in :mod:`skal_cxr.labeling.cli`.
 
+Every command ends on an error in one line and exit code 2
+(:func:`one_line_errors`); ``serve``, ``pull`` and ``init`` hold the
+project's lock (:func:`~skal_cxr.labeling._lock.project_lock`) while they run.
+"""
+
+import functools
 import inspect
+import os
 import sys
+from pathlib import Path
+
+
+def _one_line(text):
+    """``text`` with its lines joined by ``"; "``."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def one_line_errors(command):
+    """``command`` with every user-facing error made one :class:`LabelingError` line.
+
+    Unreadable data, CSV and file errors, text that is not UTF-8 and
+    storage failures are reported like any other refusal: one line, exit
+    code 2 (see :func:`skal_cxr.cli.main`). A programming error keeps its
+    traceback.
+
+    Parameters
+    ----------
+    command : callable
+        ``command(args)``.
+
+    Returns
+    -------
+    command : callable
+    """
+
+    @functools.wraps(command)
+    def run(args):
+        import sqlite3
+
+        from ..exceptions import DataError, DicomwebError, LabelingError
+        from ._storage import storage_error
+
+        try:
+            return command(args)
+        except LabelingError as exc:
+            if "\n" not in str(exc):
+                raise
+            raise LabelingError(_one_line(exc)) from exc
+        except UnicodeError as exc:
+            raise LabelingError(f"text that is not UTF-8: {_one_line(exc)}.") from exc
+        except sqlite3.Error as exc:
+            raise (storage_error(exc) or LabelingError(_one_line(exc))) from exc
+        except (DataError, DicomwebError, OSError, ValueError) as exc:
+            raise LabelingError(_one_line(exc)) from exc
+
+    return run
+
+
+def _utf8(text, what):
+    """``text``, refused in one line when it is not UTF-8 (a non-UTF-8 command-line byte)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        from ..exceptions import LabelingError
+
+        raise LabelingError(
+            f"the {what} {os.fsencode(text)!r} is not UTF-8 text; give it in UTF-8."
+        ) from None
+    return text
 
 
 def _defaults(function):
@@ -92,8 +159,26 @@ def _source(args):
 
 
 def _init(args):
+    from ._lock import LOCK_FILE, project_lock
+
     make, positional, source = _source(args)
-    project = make(
+    folder = Path(args.project)
+    created = not folder.exists()
+    try:
+        with project_lock(folder, "init"):
+            project = _make(make, positional, source, args)
+    except BaseException:
+        if created and {p.name for p in folder.iterdir()} <= {LOCK_FILE}:
+            (folder / LOCK_FILE).unlink(missing_ok=True)  # leave no folder behind
+            folder.rmdir()
+        raise
+    n = project.n_images()
+    print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
+    print(f"Next: skal-cxr label add-rater {args.project} NAME")
+
+
+def _make(make, positional, source, args):
+    return make(
         *positional,
         **source,
         header_tags=args.header_tags,
@@ -115,10 +200,9 @@ def _init(args):
         random_state=args.seed,
         n_jobs=args.n_jobs,
         progress=sys.stderr.isatty(),
+        scoring=args.scoring,
+        bins=args.bins,
     )
-    n = project.n_images()
-    print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
-    print(f"Next: skal-cxr label add-rater {args.project} NAME")
 
 
 def _link_base(project, args):
@@ -145,6 +229,7 @@ def _link_base(project, args):
 def _add_rater(args):
     from . import open_project
 
+    _utf8(args.name, "rater name")
     project = open_project(args.project)
     base = _link_base(project, args)
     token = project.add_rater(args.name, "adjudicator" if args.adjudicator else "rater")
@@ -156,6 +241,24 @@ def _add_rater(args):
 
 
 def _serve(args):
+    from ._lock import project_lock
+
+    with project_lock(_project_folder(args.project), "serve"):
+        _serve_locked(args)
+
+
+def _project_folder(project):
+    """The folder of ``project``, refused in one line when it is not one (no lock file made)."""
+    from ..exceptions import LabelingError
+    from ._db import DB_FILE
+
+    folder = Path(project)
+    if not (folder / DB_FILE).is_file():
+        raise LabelingError(f"{folder} is not a labeling project (no {DB_FILE}).")
+    return folder
+
+
+def _serve_locked(args):
     from . import open_project
     from ._app import _allowed_hosts, check_bind, serve
 
@@ -204,6 +307,8 @@ def _status(args):
         f"{'n/a' if stop['budget_left'] is None else stop['budget_left']}; "
         f"images never queued {stop['pool_left']})"
     )
+    for stuck in st.get("agreement", {}).get("stuck", []):
+        print(stuck["message"])
     if st.get("skipped"):
         print(f"PACS films skipped (not in the pool): {len(st['skipped'])}")
         for film in st["skipped"]:
@@ -222,14 +327,16 @@ def _backup(args):
 
 def _pull(args):
     from . import open_project, pull_dicomweb
+    from ._lock import project_lock
     from ._view import view_advice
 
-    project = open_project(args.project)
-    n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
-    print(f"{project.path}: {n} new images, {project.n_images()} in all.")
-    if args.retrain_view:
-        _retrain(project)
-        return
+    with project_lock(_project_folder(args.project), "pull"):
+        project = open_project(args.project)
+        n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
+        print(f"{project.path}: {n} new images, {project.n_images()} in all.")
+        if args.retrain_view:
+            _retrain(project)
+            return
     advice = view_advice(project.path, project.n_images())
     if advice:
         print(advice)
@@ -245,8 +352,10 @@ def _retrain(project):
 
 def _retrain_view(args):
     from . import open_project
+    from ._lock import project_lock
 
-    _retrain(open_project(args.project))
+    with project_lock(_project_folder(args.project), "retrain-view"):
+        _retrain(open_project(args.project))
 
 
 def _export(args):

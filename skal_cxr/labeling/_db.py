@@ -14,6 +14,12 @@ While the server runs, its requests reuse connections
 (:meth:`Database.reuse_connections`): closing the last connection to a WAL database
 checkpoints it (an fsync of the main file, about 5 ms), which a connection
 per request paid on most requests.
+
+A file removed under a running server is never written to: the database is
+opened ``mode=rw`` (a deleted one is not recreated empty), and before each
+commit :func:`check_files` compares the database and its WAL with the files
+the connection opened (device and inode); a mismatch is a 503
+(:class:`LostFile`) instead of an acknowledgement.
 """
 
 import os
@@ -21,21 +27,25 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
+from urllib.parse import quote
+
+from ._storage import StorageUnavailable
 
 __all__ = [
     "SCHEMA_VERSION",
     "DB_FILE",
     "Database",
     "connect",
+    "check_files",
+    "LostFile",
     "transaction",
     "create_schema",
     "migrate",
     "utcnow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILE = "project.sqlite"
 
 _SCHEMA = (
@@ -110,6 +120,20 @@ CREATE TABLE adjudications (          -- append-only: the latest row of an image
 """
 )
 
+#: Version 3: corrections of decisions, deferrals, zone scores (see :func:`migrate`).
+_V3 = """
+ALTER TABLE adjudications ADD COLUMN supersedes INTEGER REFERENCES adjudications(id);
+ALTER TABLE labels ADD COLUMN scores TEXT;  -- JSON list of zone scores, or null
+CREATE TABLE deferrals (              -- append-only: an adjudicator put a dispute back
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+_SCHEMA += _V3
+
 #: Statements that bring a database of version ``v`` to ``v + 1``.
 _MIGRATIONS = {
     1: """
@@ -125,6 +149,7 @@ CREATE TABLE adjudications (
     created_at TEXT NOT NULL
 );
 """,
+    2: _V3,
 }
 
 
@@ -133,14 +158,155 @@ def utcnow():
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def connect(path):
-    """A connection to the project database with the project's pragmas."""
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA busy_timeout = 30000")
+class _Connection(sqlite3.Connection):
+    """A connection that remembers which database and WAL files it opened.
+
+    ``files`` is ``(database, wal)``, each ``(device, inode)`` or None, taken
+    when it was opened; while a connection is open, SQLite never deletes or
+    replaces either file, so a change means someone else did.
+    """
+
+    file = None
+    files = None
+
+
+def connect(path, *, create=False):
+    """A connection to the project database with the project's pragmas.
+
+    Parameters
+    ----------
+    path : path-like
+        The database file.
+    create : bool, default=False
+        Create the file when it does not exist (only :func:`init_project`
+        does); otherwise a missing file is refused, never recreated empty.
+
+    Returns
+    -------
+    conn : sqlite3.Connection
+
+    Raises
+    ------
+    StorageUnavailable
+        When ``create`` is False and the file does not exist.
+    """
+    path = Path(path)
+    if create:
+        target, uri = path, False
+    else:
+        if not path.is_file():
+            raise StorageUnavailable(missing_message(path))
+        target, uri = "file:" + quote(os.fsencode(path.resolve())) + "?mode=rw", True
+    conn = sqlite3.connect(
+        target,
+        timeout=30,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=_Connection,
+        uri=uri,
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
+    except BaseException:
+        conn.close()
+        raise
+    conn.file = path
+    conn.files = _files(path)
     return conn
+
+
+def missing_message(file):
+    """The one line that reports a project database deleted while in use."""
+    return (
+        f"{file} is missing (deleted while in use?); nothing is written and it is not "
+        "recreated: stop the server and restore it from a backup (see 'Backup and restore' "
+        "in the labeling guide)."
+    )
+
+
+class LostFile(StorageUnavailable):
+    """The database or its WAL was deleted or replaced under an open connection.
+
+    Parameters
+    ----------
+    message : str
+        One line.
+    wal : bool, default=False
+        Whether it was the WAL (then the server writes nothing more).
+    """
+
+    def __init__(self, message, wal=False):
+        super().__init__(message)
+        self.wal = wal
+
+
+def _files(file):
+    """``(identity of file, identity of its -wal)``."""
+    return _identity(file), _identity(f"{file}-wal")
+
+
+def check_files(conn):
+    """Raise :class:`LostFile` when ``conn``'s database or WAL file is no longer on disk.
+
+    A connection keeps its files open: a deleted WAL still takes its writes,
+    which vanish with the last connection. Each write transaction checks,
+    before it commits, that the files it writes are the ones the folder holds.
+    """
+    known = getattr(conn, "files", None)
+    if known is None:
+        return
+    now = _files(conn.file)
+    if now == known:
+        return
+    if now[0] != known[0]:
+        if now[0] is None:
+            raise LostFile(missing_message(conn.file))
+        raise LostFile(
+            f"{conn.file} was replaced while in use; nothing is written: restart the server."
+        )
+    if known[1] is None:  # opened before the database was switched to WAL (init)
+        conn.files = now
+        return
+    raise LostFile(_lost_wal_message(conn.file, _rescue(conn)), wal=True)
+
+
+def _rescue(conn):
+    """Copy what the deleted WAL that ``conn`` still holds into the database; whether all was.
+
+    A ``TRUNCATE`` checkpoint reads the frames through the connection's open
+    file and writes them into the database file, then empties the shared
+    index, so that a connection opened later starts a new, consistent WAL.
+    """
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute("PRAGMA busy_timeout = 2000")
+        busy, log, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return busy == 0 and log in (done, 0, -1)
+
+
+def _lost_wal(conn, now):
+    """Whether the WAL that ``conn`` opened is no longer the one on disk (``now``)."""
+    files = getattr(conn, "files", None)
+    return files is not None and files[1] is not None and files[1] != now[1]
+
+
+def _lost_wal_message(file, saved):
+    what = (
+        f"the labels it held were copied into {file.name}"
+        if saved
+        else "the labels it held could not be copied"
+    )
+    return (
+        f"{file}-wal was deleted or replaced while in use; {what}; nothing more is written "
+        "until the server is restarted."
+    )
 
 
 #: Held by this process's write transactions (see the module's docstring).
@@ -161,8 +327,13 @@ def transaction(conn):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            check_files(conn)  # never acknowledge a write to a file that is gone
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             raise
         conn.execute("COMMIT")
 
@@ -180,8 +351,9 @@ def migrate(conn, version):
     """Bring a database of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction.
 
     Version 2 added the raters' ``role``, the images' ``study_date`` and the
-    ``adjudications`` table;
-    nothing that exists is changed.
+    ``adjudications`` table; version 3 the decisions' ``supersedes`` (a
+    revised decision), the labels' zone ``scores`` and the ``deferrals``
+    table. Nothing that exists is changed.
 
     Returns
     -------
@@ -225,11 +397,17 @@ class Database:
         -------
         snapshot : Snapshot
             Entering it gives the :class:`sqlite3.Connection`.
+
+        Raises
+        ------
+        StorageUnavailable
+            When the database file is missing (it is never recreated), or
+            after its WAL was lost under this server (see :class:`LostFile`).
         """
         kept = self._kept
         if kept is not None and kept.pid == os.getpid():
-            conn, identity = kept.take()
-            return Snapshot(conn, partial(kept.give_back, identity=identity))
+            conn = kept.take()
+            return Snapshot(conn, kept.give_back)
         return Snapshot(connect(self.file))
 
     def reuse_connections(self, size=16):
@@ -269,8 +447,11 @@ class _Connections:
 
     A connection goes back only after a clean exit with no transaction open;
     one whose use raised is closed. When the file is no longer the one the
-    set was opened on (deleted or replaced), every idle connection is
-    closed, so that no write goes to a file that is gone. A forked child
+    set was opened on (replaced), every idle connection is closed, so that
+    no write goes to a file that is gone; a missing file is refused. When an
+    open connection's WAL is no longer on disk (deleted or replaced), what
+    it still holds is copied into the database and every later request is
+    refused (:class:`LostFile`) until the server restarts. A forked child
     never uses its parent's connections (see :meth:`Database.connect`).
     """
 
@@ -280,25 +461,49 @@ class _Connections:
         self.identity = _identity(file)
         self.idle = []
         self.closed = False
+        self.fault = None
         self.lock = threading.Lock()
 
     def take(self):
-        """A connection and the identity of the file it was opened on."""
-        identity = _identity(self.file)
+        """A connection to the database file as it is now.
+
+        Raises
+        ------
+        StorageUnavailable
+            The file is missing, or a WAL was lost (then for good).
+        """
+        now = _files(self.file)
         with self.lock:
-            stale = []
-            if identity != self.identity:
-                stale, self.idle, self.identity = self.idle, [], identity
-            conn = self.idle.pop() if self.idle else None
+            stale, lost = [], None
+            if self.fault is None and now[0] is None:
+                stale, self.idle = self.idle, []
+                fault = StorageUnavailable(missing_message(self.file))
+            else:
+                fault = self.fault
+            if fault is None and now[0] != self.identity:
+                stale, self.idle, self.identity = self.idle, [], now[0]
+            if fault is None:
+                lost = next((c for c in self.idle if _lost_wal(c, now)), None)
+                if lost is not None:
+                    stale, self.idle = self.idle, []
+                    fault = self.fault = LostFile(
+                        _lost_wal_message(self.file, _rescue(lost)), wal=True
+                    )
+            conn = self.idle.pop() if fault is None and self.idle else None
         for c in stale:
             c.close()
-        return (conn if conn is not None else connect(self.file)), identity
+        if fault is not None:
+            raise fault
+        return conn if conn is not None else connect(self.file)
 
-    def give_back(self, conn, identity):
-        """Keep ``conn`` for reuse if the file is still the one it was opened on."""
+    def give_back(self, conn, error=None):
+        """Keep ``conn`` for reuse if it ended cleanly and its files are still on disk."""
         with self.lock:
-            keep = not self.closed and len(self.idle) < self.size
-            if keep and identity == self.identity == _identity(self.file):
+            if isinstance(error, LostFile) and error.wal and self.fault is None:
+                self.fault = error
+            keep = error is None and not self.closed and len(self.idle) < self.size
+            files = getattr(conn, "files", None)
+            if keep and self.fault is None and files == _files(self.file):
                 self.idle.append(conn)
                 return
         conn.close()
@@ -323,8 +528,9 @@ class Snapshot:
     ----------
     conn : sqlite3.Connection
     release : callable, default=None
-        Takes the connection back after a clean exit, instead of closing it
-        (see :meth:`Database.reuse_connections`).
+        ``release(conn, error)`` takes the connection back instead of closing
+        it, with the error that ended its use or None (see
+        :meth:`Database.reuse_connections`).
     """
 
     def __init__(self, conn, release=None):
@@ -336,14 +542,18 @@ class Snapshot:
         return self.conn
 
     def __exit__(self, *exc):
-        clean = False
+        error = exc[1] if exc[0] is not None else None
         try:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK" if exc[0] is not None else "COMMIT")
-            clean = exc[0] is None and not self.conn.in_transaction
+                self.conn.execute("ROLLBACK" if error is not None else "COMMIT")
+            if error is None and self.conn.in_transaction:
+                error = RuntimeError("a transaction was left open")
+        except BaseException as failed:
+            error = error or failed
+            raise
         finally:
-            if clean and self.release is not None:
-                self.release(self.conn)
+            if self.release is not None:
+                self.release(self.conn, error)
             else:
                 self.conn.close()
         return False

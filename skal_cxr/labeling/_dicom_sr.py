@@ -10,12 +10,18 @@ image's study, in a series of its own. Its content tree::
         INFERRED FROM  IMAGE (SCT 260753009) Source = the image's SOP Class / Instance UIDs
       CONTAINS  TEXT (DCM 111001) Algorithm Name = skal-cxr <estimator>
       CONTAINS  TEXT (DCM 111003) Algorithm Version = <model version>
+      CONTAINS  NUM (<scheme>-<zone>, 99SKALCXR, "<scheme> score, <zone>") = <score> {score}
+        INFERRED FROM  IMAGE (SCT 260753009) Source = the image        (each zone, when scored)
+      CONTAINS  NUM (<scheme>-total, 99SKALCXR, "<scheme> score, total") = <total> {score}
 
 ``k`` is the class's index in the project's class list and ``99SKALCXR`` a
 private coding scheme (DICOM keeps designators beginning with ``99`` for
 local codes). The image is also listed in the SR's evidence (Current
 Requested Procedure Evidence Sequence), and the patient and study
 attributes are the image's, so that a PACS files the report beside it.
+A project with zone scores (Brixia, RALE) adds one NUMERIC item per zone and
+one for the total, in UCUM's unit ``{score}``: the mean of the raters'
+scores.
 """
 
 import os
@@ -46,6 +52,7 @@ def make_label_sr(
     algorithm_name="skal-cxr MCDropoutCNN",
     patient=None,
     project="skal-cxr",
+    zone_scores=None,
 ):
     """The Structured Report of one image's consensus label.
 
@@ -72,6 +79,10 @@ def make_label_sr(
         The project's name: it seeds the report's UIDs (with the image's
         UID, the label, the raters and the model version), so that exporting
         the same labels again gives the same reports.
+    zone_scores : (ScoringScheme, list of float, float), default=None
+        The scheme, each zone's score and the total (the mean of the
+        raters'), written as NUMERIC items; None for a project without zone
+        scores.
 
     Returns
     -------
@@ -87,6 +98,7 @@ def make_label_sr(
         ContentSequence,
         DeviceObserverIdentifyingAttributes,
         ImageContentItem,
+        NumContentItem,
         ObserverContext,
         PersonObserverIdentifyingAttributes,
         RelationshipTypeValues,
@@ -178,10 +190,14 @@ def make_label_sr(
             name=codes.DCM.AlgorithmVersion, value=str(model_version), relationship_type=contains
         )
     )
+    if zone_scores is not None:
+        items.extend(_score_items(zone_scores, image, NumContentItem, CodedConcept, codes))
     root = ContainerContentItem(name=codes.LN.DiagnosticImagingReport)
     root.ContentSequence = ContentSequence(items)
 
     seed = (project, image.SOPInstanceUID, label, label_index, *raters, model_version)
+    if zone_scores is not None:
+        seed += (zone_scores[0].name, *map(repr, zone_scores[1]), repr(zone_scores[2]))
     sr = ComprehensiveSR(
         evidence=[evidence],
         content=root,
@@ -197,6 +213,40 @@ def make_label_sr(
     )
     sr.SeriesDescription = "skal-cxr labels"
     return sr
+
+
+def _score_items(zone_scores, image, NumContentItem, CodedConcept, codes):
+    """The NUMERIC items of a film's zone scores and total (see the module's docstring)."""
+    from highdicom.sr import ContentSequence, ImageContentItem, RelationshipTypeValues
+
+    scheme, zones, total = zone_scores
+    unit = CodedConcept(value="{score}", scheme_designator="UCUM", meaning="score")
+    title = scheme.title.replace(" score", "")
+    items = []
+    for zone, value in [*zip(scheme.zones, zones), (None, total)]:
+        key = "total" if zone is None else zone.key
+        meaning = f"{title} score, " + ("total" if zone is None else f"{key}: {zone.meaning}")
+        item = NumContentItem(
+            name=CodedConcept(
+                value=f"{scheme.name}-{key}", scheme_designator=CODING_SCHEME, meaning=meaning[:64]
+            ),
+            value=float(value),
+            unit=unit,
+            relationship_type=RelationshipTypeValues.CONTAINS,
+        )
+        if zone is not None:
+            item.ContentSequence = ContentSequence(
+                [
+                    ImageContentItem(
+                        name=codes.SCT.Source,
+                        referenced_sop_class_uid=image.SOPClassUID,
+                        referenced_sop_instance_uid=image.SOPInstanceUID,
+                        relationship_type=RelationshipTypeValues.INFERRED_FROM,
+                    )
+                ]
+            )
+        items.append(item)
+    return items
 
 
 def _person_name(rater):

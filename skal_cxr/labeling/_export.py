@@ -2,10 +2,16 @@
 
 The CSV has one row per image with a consensus label (so that
 :func:`~skal_cxr.datasets.load_image_folder` reads it back): the consensus
-and how it was reached, every rater's label, note and seconds, who skipped
-it, the round, queue and model that queried it and its acquisition score.
+and how it was reached, the patient and study date, every rater's label,
+note and seconds (every reading of the film counted: a label undone and
+given again adds the time before the undo), who skipped it, the round,
+queue and model that queried it and its acquisition score; a project with
+zone scores adds the mean total (``score_total``) and each rater's zone
+scores, total and raw scores.
 The JSON-lines audit trail has every event in time order: rounds, labels and
-their withdrawals, assignments (handed out, skipped, expired), adjudications.
+their withdrawals and corrections (with the old and the new label),
+assignments (handed out, skipped, expired), adjudications, their revisions
+and deferrals.
 Both name patients and raters: they are written readable by their owner only
 (``0o600``), as are the DICOM reports and the database backups.
 """
@@ -18,7 +24,14 @@ from .._atomic import atomic_write, replacing
 #: Permissions of every export: readable and writable by its owner only.
 EXPORT_MODE = 0o600
 
-__all__ = ["export_rows", "write_csv", "audit_events", "write_jsonl", "WRITERS"]
+__all__ = [
+    "export_rows",
+    "write_csv",
+    "audit_events",
+    "write_jsonl",
+    "zone_score_means",
+    "WRITERS",
+]
 
 
 def _query_info(rounds):
@@ -45,6 +58,58 @@ def _how(project, votes, code, decided):
     return "majority" if rule == "adjudicate" else rule
 
 
+def _score_header(scheme, names):
+    """The score columns of a scored project (none without a scheme).
+
+    ``score_total``: the mean of the raters' totals (what ``skal-cxr
+    simulate --score-column`` bins); per rater, each zone's score, the total
+    and the raw scores (``;``-separated, as entered).
+    """
+    if scheme is None:
+        return []
+    zones = [f"{scheme.name}_{z.key}" for z in scheme.zones]
+    return ["score_total"] + [f"{what}_{n}" for n in names for what in [*zones, "total", "scores"]]
+
+
+def _score_cells(scheme, labels):
+    """The score cells of one image's row; ``labels``: each rater's standing row or None."""
+    if scheme is None:
+        return []
+    cells, totals = [], []
+    for lab in labels:
+        scores = None if lab is None or lab["scores"] is None else json.loads(lab["scores"])
+        if scores is None:
+            cells += [""] * (len(scheme.zones) + 2)
+            continue
+        total = scheme.total(scores)
+        totals.append(total)
+        cells += [*scheme.zone_scores(scores), total, ";".join(map(str, scores))]
+    mean = "" if not totals else format(sum(totals) / len(totals), "g")
+    return [mean, *cells]
+
+
+def zone_score_means(project):
+    """``{image_id: (scheme, zone scores, total)}``: the mean of the raters' standing scores.
+
+    Empty for a project without zone scores (what the DICOM reports carry).
+    """
+    scheme = project.scoring
+    if scheme is None:
+        return {}
+    per_image = {}
+    with project.db.connect() as conn:
+        for image_id, scores in conn.execute(
+            "SELECT image_id, scores FROM labels WHERE id IN (SELECT MAX(id) FROM labels "
+            "GROUP BY image_id, rater_id) AND label IS NOT NULL AND scores IS NOT NULL"
+        ):
+            per_image.setdefault(image_id, []).append(scheme.zone_scores(json.loads(scores)))
+    out = {}
+    for image_id, zones in per_image.items():
+        means = [sum(z) / len(zones) for z in zip(*zones)]
+        out[image_id] = (scheme, means, sum(means))
+    return out
+
+
 def export_rows(project):
     """The CSV's header and rows (see the module's docstring)."""
     with project.db.connect() as conn:
@@ -60,6 +125,15 @@ def export_rows(project):
                 "GROUP BY image_id, rater_id) AND label IS NOT NULL"
             )
         }
+        # a film labeled, undone and labeled again took the time of every reading
+        spent = {
+            (r[0], r[1]): r[2]
+            for r in conn.execute(
+                "SELECT image_id, rater_id, SUM(seconds) FROM labels WHERE label IS NOT NULL "
+                "AND seconds IS NOT NULL GROUP BY image_id, rater_id"
+            )
+        }
+        study_dates = dict(conn.execute("SELECT id, study_date FROM images"))
         skips = {}
         for image_id, rater_id in conn.execute(
             "SELECT image_id, rater_id FROM assignments WHERE state = 'skipped' "
@@ -77,6 +151,7 @@ def export_rows(project):
         "adjudicator",
         "adjudication_note",
         "patient",
+        "study_date",
         "round",
         "queue",
         "model_version",
@@ -88,6 +163,8 @@ def export_rows(project):
         "first_labeled_at",
         "last_labeled_at",
     ] + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")]
+    scheme = project.scoring
+    header += _score_header(scheme, names)
     rows = []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         s = states[image_id]
@@ -102,6 +179,7 @@ def export_rows(project):
             adj["adjudicator"] if adj else "",
             (adj["note"] or "") if adj else "",
             patient or "",
+            study_dates.get(image_id) or "",
             s["round"],
             s["kind"],
             model,
@@ -120,9 +198,10 @@ def export_rows(project):
                 else [
                     lab["label"],
                     lab["note"] or "",
-                    "" if lab["seconds"] is None else repr(lab["seconds"]),
+                    "" if lab["seconds"] is None else repr(spent[(image_id, rid)]),
                 ]
             )
+        row += _score_cells(scheme, [labels.get((image_id, rid)) for rid in raters])
         rows.append(row)
     return header, rows
 
@@ -151,17 +230,39 @@ def audit_events(project):
             for key in ("queried", "scores", "reserve", "class_counts", "stop_predictions"):
                 d[key] = None if d[key] is None else json.loads(d[key])
             events.append({"event": "round", **d})
+        previous = {}
         for r in conn.execute("SELECT * FROM labels ORDER BY id"):
             d = dict(r)
-            d["event"] = "label" if d["label"] is not None else "undo"
+            previous[d["id"]] = d["label"]
+            if d["label"] is None:
+                d["event"] = "undo"
+            elif d["supersedes"] is not None:  # a correction: the old and the new value
+                d["event"] = "correction"
+                d["previous_label"] = previous.get(d["supersedes"])
+            else:
+                d["event"] = "label"
+            scores = d.pop("scores", None)  # only in projects with zone scores
+            if scores is not None:
+                d["scores"] = json.loads(scores)
             d["label_id"] = d.pop("id")
             events.append(d)
         for r in conn.execute("SELECT * FROM assignments ORDER BY opened_at"):
             events.append({"event": "assignment", **dict(r), "created_at": r["opened_at"]})
+        decided = {}
         for r in conn.execute("SELECT * FROM adjudications ORDER BY id"):
             d = dict(r)
+            decided[d["id"]] = d["label"]
             d["adjudication_id"] = d.pop("id")
-            events.append({"event": "adjudication", **d})
+            if d.get("supersedes") is None:
+                d.pop("supersedes", None)  # as before revisions existed
+                events.append({"event": "adjudication", **d})
+            else:  # a revised decision
+                d["previous_label"] = decided.get(d["supersedes"])
+                events.append({"event": "adjudication_revision", **d})
+        for r in conn.execute("SELECT * FROM deferrals ORDER BY id"):
+            d = dict(r)
+            d["deferral_id"] = d.pop("id")
+            events.append({"event": "deferral", **d})
     for e in events:
         if "rater_id" in e:
             e["rater"] = raters[e.pop("rater_id")]

@@ -204,6 +204,29 @@ class ImageStore:
         self._keep(image_id, status, cached, data)
         return data, info
 
+    def source_8bit(self, image_id):
+        """The file itself when the browser can show it as it is: an 8-bit greyscale
+        PNG or JPEG (no transform between its stored values and the display
+        pixels but their offset, which a window does not see).
+
+        Returns
+        -------
+        source : (bytes, str, dict) or None
+            The file's bytes, its media type and ``width`` / ``height``;
+            ``None`` for any other file (DICOM, 16-bit, colour, palette).
+        """
+        path = self.path(image_id)
+        try:
+            with Image.open(path) as img:
+                kind, mode, size = img.format, img.mode, img.size
+                interlaced = bool(img.info.get("interlace") or img.info.get("progressive"))
+        except Exception:  # not an image Pillow opens: the usual path says why
+            return None
+        media = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(kind)
+        if media is None or mode != "L" or (kind == "PNG" and interlaced):
+            return None
+        return path.read_bytes(), media, {"width": size[0], "height": size[1]}
+
     def related(self, image_id):
         """The films of the same patient, this one included, oldest to newest.
 

@@ -224,7 +224,9 @@ def window_png(pixels, center, width):
 
 
 def pixels_png16(pixels, max_size=None, text=None):
-    """Lossless 16-bit greyscale PNG bytes of display pixels, optionally made smaller.
+    """Lossless greyscale PNG bytes of display pixels, optionally made smaller.
+
+    16 bits per pixel, or 8 when every value fits (an 8-bit source).
 
     Parameters
     ----------
@@ -257,7 +259,9 @@ def pixels_png16(pixels, max_size=None, text=None):
     for key, value in (text or {}).items():
         info.add_text(key, value)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint16)).save(
+    # values that fit in 8 bits (an 8-bit source) go as an 8-bit PNG: half the bytes
+    dtype = np.uint8 if pixels.size and int(pixels.max()) <= 255 else np.uint16
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=dtype)).save(
         buf, format="PNG", compress_level=1, pnginfo=info
     )
     return buf.getvalue(), (pixels.shape[1], pixels.shape[0])

@@ -2,8 +2,11 @@
 
 import json
 import numbers
+import os
+import sqlite3
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -15,9 +18,12 @@ from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
 from ._images import HEADER_TAGS, film_context, find_images
+from ._lock import LOCK_FILE
 from ._loop import cold_start as first_batch
-from ._pool import build_pool_cache
+from ._pool import build_pool_cache, load_pool
 from ._project import LabelingProject
+from ._queue import Queue
+from ._scoring import check_scoring
 from ._settings import (
     CACHE_DIR,
     CHECKPOINT_DIR,
@@ -26,8 +32,13 @@ from ._settings import (
     PREVIEW_DIR,
     ROUND_KEYS,
     VIEW_DIR,
+    read_settings,
+    round_config,
 )
 from ._view import train_view
+
+#: The database while :func:`init_project` writes it, renamed ``project.sqlite`` when whole.
+PARTIAL_FILE = DB_FILE + ".partial"
 
 __all__ = ["init_project", "open_project"]
 
@@ -124,6 +135,8 @@ def init_project(
     batch_size="deprecated",
     dicomweb=None,
     prepare=None,
+    scoring=None,
+    bins=None,
 ):
     """Create a labeling project in the new folder ``path``.
 
@@ -264,6 +277,14 @@ def init_project(
         images are listed: :func:`init_dicomweb_project` retrieves the PACS's
         images into ``image_dir`` there, so that a wrong option fails before
         a long retrieval.
+    scoring : {"brixia", "rale"}, default=None
+        Label each film with zone scores (Brixia: six zones 0-3; RALE: four
+        quadrants, extent 0-4 x density 1-3); its class is the binned total
+        (see :mod:`skal_cxr.labeling._scoring`). None: whole-image labels.
+    bins : sequence of int or str, default=None
+        With ``scoring``: the class boundaries on the total, as
+        ``skal-cxr simulate --bins`` takes them (``"7,12"``: totals 0-6,
+        7-11 and 12 and over; a leading 0, ``"0,7,12"``, means the same).
 
     Returns
     -------
@@ -273,9 +294,13 @@ def init_project(
     path = Path(path)
     if path.exists() and not _only_a_cache(path):
         raise LabelingError(f"{path} exists and is not empty; choose a new project folder.")
+    leftover = path / DB_FILE
+    if leftover.exists():  # an unfinished database of an earlier version's init
+        _remove_database(leftover)
     classes = [str(c).strip() for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
+    scoring = check_scoring(scoring, bins, classes)
     checked = check_values(
         {
             "labels_per_image": labels_per_image,
@@ -352,6 +377,14 @@ def init_project(
         rows = find_images(image_dir, csv, image_column, group_column)
     except ValueError as exc:
         raise LabelingError(str(exc)) from exc
+    for rel, _ in rows:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LabelingError(
+                f"the image file name {os.fsencode(rel)!r} in {image_dir} is not UTF-8 text; "
+                "rename it (the project stores names as text)."
+            ) from None
     image_dir = Path(image_dir).resolve()
     n = len(rows)
     rounds = RoundConfig.from_dict(
@@ -389,6 +422,8 @@ def init_project(
     }
     if dicomweb is not None:
         config["dicomweb"] = dict(dicomweb)
+    if scoring is not None:
+        config["scoring"] = scoring
     if config["budget"] is not None and config["budget"] < initial_size:
         raise LabelingError(
             f"budget ({config['budget']}) is smaller than the initial batch ({initial_size})."
@@ -403,13 +438,21 @@ def init_project(
     context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
-    conn = connect(path / DB_FILE)
+    stop_set = (
+        np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False)) + 1
+    )
+    table = [
+        (str(i + 1), rel, h, ctx[0])
+        for i, ((rel, _), h, ctx) in enumerate(zip(rows, hashes, context))
+    ]
+    batch, reserve, strategy = first_batch(_Draft(path, config, table))  # round 0, no model
+    # The database is written under another name and renamed when complete:
+    # project.sqlite exists only whole, and init killed at any moment resumes.
+    partial = path / PARTIAL_FILE
+    _remove_database(partial)
+    conn = connect(partial, create=True)
     try:
         create_schema(conn)
-        stop_set = (
-            np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False))
-            + 1
-        )
         with transaction(conn):
             conn.executemany(
                 "INSERT INTO images (id, relpath, sha256, patient, study_date) "
@@ -423,32 +466,120 @@ def init_project(
             conn.execute(
                 "INSERT INTO meta VALUES ('stop_set', ?)", (json.dumps(stop_set.tolist()),)
             )
+            Queue(labels_per_image, config["lease_seconds"]).insert_round(
+                conn,
+                round_=0,
+                strategy=strategy,
+                queried=batch,
+                reserve=reserve,
+                n_labeled=0,
+                class_counts=[0] * len(classes),
+            )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()  # the last connection: the WAL is copied in and deleted
+    if os.path.getsize(f"{partial}-wal") if os.path.exists(f"{partial}-wal") else 0:
+        raise LabelingError(f"{partial}-wal could not be copied into {partial}; rerun init.")
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, path / DB_FILE)
+    _remove_database(partial)
+    _fsync_folder(path)
+    return LabelingProject(path)
+
+
+class _Draft:
+    """What the cold start reads of a project, before its database exists."""
+
+    def __init__(self, path, config, table):
+        self.path = path
+        self.config = read_settings(config)
+        self.round_config = round_config(self.config)
+        self.classes = list(config["classes"])
+        self._table = table
+        self._pool = None
+
+    def n_images(self):
+        return len(self._table)
+
+    def pool_array(self):
+        if self._pool is None:
+            self._pool = load_pool(
+                self.path, self.config["image_size"], self.config["image_dir"], self._table
+            )
+        return self._pool
+
+
+def _remove_database(file):
+    """Delete a database file and its WAL and index, if they exist."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{file}{suffix}").unlink(missing_ok=True)
+
+
+def _fsync_folder(folder):
+    """Make a rename in ``folder`` durable (where the platform allows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unfinished_database(file):
+    """Whether ``file`` is what an init of an earlier version left when killed.
+
+    That is an empty file, or a database without round 0 (queued last), a
+    rater or a label: nothing a user made is in it.
+    """
+    file = Path(file)
+    if file.stat().st_size == 0:
+        return True
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.fsencode(file.resolve()))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "rounds" in tables and conn.execute("SELECT 1 FROM rounds LIMIT 1").fetchone():
+            return False
+        return all(
+            conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
+            for t in ("raters", "labels")
+            if t in tables
+        )
+    except sqlite3.Error:
+        return False
     finally:
         conn.close()
-    project = LabelingProject(path)
-    batch, reserve, strategy = first_batch(project)  # round 0: the first batch, no model
-    with project.db.connect() as conn, transaction(conn):
-        project.queue.insert_round(
-            conn,
-            round_=0,
-            strategy=strategy,
-            queried=batch,
-            reserve=reserve,
-            n_labeled=0,
-            class_counts=[0] * len(classes),
-        )
-    return project
 
 
 def _only_a_cache(path):
     """Whether ``path`` is empty or holds just what an interrupted init wrote.
 
-    That is the image cache, the view of the pool, and for a project over a
-    PACS its DICOM store.
+    That is the image cache, the view of the pool, for a project over a
+    PACS its DICOM store, the
+    empty previews and checkpoints folders, the project lock, the database
+    being written (never yet ``project.sqlite``), or the ``project.sqlite``
+    that an init of an earlier version left when killed (empty, or without
+    its first batch, raters and labels).
     """
     found = {p.name for p in path.iterdir()}
-    if not found <= {CACHE_DIR, DICOM_DIR, VIEW_DIR} or (path / DB_FILE).exists():
+    partial = {f"{PARTIAL_FILE}{s}" for s in ("", "-wal", "-shm", "-journal")}
+    leftovers = {f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal"}
+    allowed = {CACHE_DIR, DICOM_DIR, VIEW_DIR, PREVIEW_DIR, CHECKPOINT_DIR, LOCK_FILE, DB_FILE}
+    if not found <= allowed | partial | leftovers:
         return False
+    for sub in (PREVIEW_DIR, CHECKPOINT_DIR):
+        if (path / sub).is_dir() and any((path / sub).iterdir()):
+            return False
+    if (path / DB_FILE).exists():
+        if not _unfinished_database(path / DB_FILE):
+            return False
     cache = path / CACHE_DIR
     return not cache.exists() or all(p.name.startswith("images-") for p in cache.iterdir())
 

@@ -322,6 +322,7 @@ def _add_images(project, records, progress):
         return undecodable
     hashes = [entry["sha256"] for entry in cache.index[len(table) :]]
     rows = [(r["file"], _patient(r)) for r in rows]
+    dates = [_study_date(root / rel) for rel, _ in rows]  # the related films' order
     with project.db.connect() as conn, transaction(conn):
         n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
         if n != len(table):
@@ -329,13 +330,24 @@ def _add_images(project, records, progress):
                 f"{project.path} changed while images were added; run the pull again."
             )
         conn.executemany(
-            "INSERT INTO images (id, relpath, sha256, patient) VALUES (?, ?, ?, ?)",
+            "INSERT INTO images (id, relpath, sha256, patient, study_date) VALUES (?, ?, ?, ?, ?)",
             [
-                (n + 1 + i, rel, h, patient)
-                for i, ((rel, patient), h) in enumerate(zip(rows, hashes))
+                (n + 1 + i, rel, h, patient, date)
+                for i, ((rel, patient), h, date) in enumerate(zip(rows, hashes, dates))
             ],
         )
     return undecodable
+
+
+def _study_date(path):
+    """The StudyDate of a pulled DICOM file (header only), or None."""
+    from ..datasets._image_io import read_dicom_header
+
+    try:
+        value = str(read_dicom_header(path).get("StudyDate", "")).strip()
+    except Exception:  # a header that cannot be read leaves the film undated
+        return None
+    return value or None
 
 
 def _standing_raters(project):
@@ -410,6 +422,7 @@ def export_dicom(
     import pydicom
 
     from ._dicom_sr import make_label_sr, stow_srs, write_sr
+    from ._export import zone_score_means
 
     source = project.config.get("dicomweb") or {}
     session = None
@@ -427,6 +440,7 @@ def export_dicom(
     ids, codes = project.labeled_set()
     raters = _standing_raters(project)
     version = _model_version(project)
+    zone_scores = zone_score_means(project)
     lookup = _PatientLookup(stow, session) if stow and source.get("hash_patient_ids") else None
     reports, sent = [], []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
@@ -449,6 +463,7 @@ def export_dicom(
             raters=raters.get(str(image_id), []) or ["unknown"],
             model_version=version,
             project=project.name,
+            zone_scores=zone_scores.get(image_id),
         )
         reports.append(report())  # the stored header's patient: hashed when hashing
         if lookup is not None:  # the PACS's own patient, for the server only

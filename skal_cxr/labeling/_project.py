@@ -12,10 +12,12 @@ and the loop (``_loop``) works through these collaborators.
 """
 
 import json
+import sqlite3
 import threading
+import warnings
 from pathlib import Path
 
-from ..exceptions import LabelingError
+from ..exceptions import LabelingError, StorageWarning
 from ._access import Access
 from ._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
 from ._image_store import ImageStore, parse_image_id
@@ -26,12 +28,32 @@ from ._pool import load_pool
 from ._queue import Queue
 from ._raters import Raters
 from ._review import Adjudications
+from ._scoring import scheme_of
 from ._settings import read_settings, round_config
-from ._storage import check_database, read_meta
+from ._storage import (
+    DamagedDatabase,
+    check_database,
+    damaged_message,
+    lost_wal_message,
+    lost_wal_pages,
+    read_meta,
+    storage_error,
+)
 from ._training import TrainingState
 from ._views import ProjectViews
 
 __all__ = ["LabelingProject"]
+
+
+def _first_batch_queued(db):
+    """Whether round 0 exists: :func:`init_project` queues it last."""
+    try:
+        with db.connect() as conn:
+            return conn.execute("SELECT 1 FROM rounds WHERE round = 0").fetchone() is not None
+    except sqlite3.Error as exc:
+        raise (
+            storage_error(exc, db.file) or DamagedDatabase(damaged_message(db.file, str(exc)))
+        ) from None
 
 
 class LabelingProject(ProjectViews):
@@ -72,6 +94,9 @@ class LabelingProject(ProjectViews):
         db = self.path / DB_FILE
         if not db.is_file():
             raise LabelingError(f"{self.path} is not a labeling project (no {DB_FILE}).")
+        pages = lost_wal_pages(db)  # read before any connection rebuilds the index
+        if pages:
+            warnings.warn(lost_wal_message(db, pages), StorageWarning, stacklevel=2)
         check_database(db)  # a damaged file is refused here, in one line naming it
         self.db = Database(self.path)
         meta = read_meta(self.db)
@@ -84,19 +109,35 @@ class LabelingProject(ProjectViews):
             raise LabelingError(
                 f"{db} has schema version {version}; this skal_cxr reads version {SCHEMA_VERSION}."
             )
-        self.config = read_settings(json.loads(meta["config"]))
-        self.round_config = round_config(self.config)
-        self.stop_set = json.loads(meta["stop_set"])
-        self.classes = list(self.config["classes"])
-        self.name = self.config["name"]
+        if not _first_batch_queued(self.db):
+            raise LabelingError(
+                f"{db}: the project's init was interrupted before its first batch was queued; "
+                "rerun the same skal-cxr label init to finish it."
+            )
+        try:
+            self.config = read_settings(json.loads(meta["config"]))
+            self.round_config = round_config(self.config)
+            self.stop_set = [int(i) for i in json.loads(meta["stop_set"])]
+            self.classes = [str(c) for c in self.config["classes"]]
+            self.name = str(self.config["name"])
+            for key in ("image_dir", "labels_per_image", "consensus", "budget"):
+                self.config[key]  # noqa: B018 (read by the collaborators)
+        except LabelingError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise DamagedDatabase(
+                damaged_message(db, f"its settings are unreadable, {what}")
+            ) from None
         self._lock = threading.Lock()
         self._pool = None
         self.score_scheduler = None
         self.rater_store = Raters(self.db)
         self.image_store = ImageStore(self.db, self.path, self.config["image_dir"])
         self.queue = Queue(self.config["labels_per_image"], self.config.get("lease_seconds"))
+        self.scoring = scheme_of(self.config)  # zone scores, or None
         self.label_store = Labels(
-            self.db, self.rater_store, self.image_store, self.queue, self.classes
+            self.db, self.rater_store, self.image_store, self.queue, self.classes, self.scoring
         )
         self.model_store = ModelStore(self.path)
         self.review = Adjudications(
@@ -256,7 +297,7 @@ class LabelingProject(ProjectViews):
             rid = self.rater_store.id_of(conn, rater)
             return self.queue.next_for(conn, rid, budget)
 
-    def submit_label(self, rater, image_id, label, seconds=None, note=None):
+    def submit_label(self, rater, image_id, label, seconds=None, note=None, scores=None):
         """Record a rater's label of an image assigned to them; committed on return.
 
         Parameters
@@ -271,6 +312,10 @@ class LabelingProject(ProjectViews):
             Time the rater spent on the image.
         note : str or None, default=None
             A free-text note, at most 2000 characters.
+        scores : list of int or None, default=None
+            With a scoring scheme, the zone scores (``label`` is then their
+            binned total's class, and may be None); see
+            :mod:`skal_cxr.labeling._scoring`.
 
         Returns
         -------
@@ -286,7 +331,7 @@ class LabelingProject(ProjectViews):
         Conflict
             The image is not assigned to this rater (or already labeled by them).
         """
-        out = self.label_store.submit(rater, image_id, label, seconds, note)
+        out = self.label_store.submit(rater, image_id, label, seconds, note, scores)
         self.training.notify(self)  # a batch may be complete now
         return out
 

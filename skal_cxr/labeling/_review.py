@@ -5,12 +5,18 @@ With ``consensus="adjudicate"``, an image whose standing labels are at least
 and does not train the model, until a rater with the adjudicator role has
 seen the other raters' labels and notes and decided. Decisions are
 append-only rows of the ``adjudications`` table; the latest row of an image
-decides. An adjudicator never decides an image they labeled themselves.
+decides; a revision is a new row superseding the decision it replaces. An
+adjudicator never decides an image they labeled themselves: such a dispute
+goes to another adjudicator, and when there is none it is *stuck*, which
+:meth:`Adjudications.stuck` reports (status page, ``/api/status``,
+``skal-cxr label status``) with the way out. An adjudicator may defer a
+dispute, with a reason: it goes to the end of their queue.
 """
 
 from ..datasets._agreement import disagrees, pairwise_agreement, specific_agreement
 from ..exceptions import Conflict, Forbidden, InvalidLabel
 from ._db import transaction, utcnow
+from ._labels import check_text
 
 __all__ = ["Adjudications"]
 
@@ -59,14 +65,72 @@ class Adjudications:
         return disagrees(codes, self.min_spread)
 
     def pending(self, conn, states=None, exclude_rater=None):
-        """Image ids waiting for a decision, in queue order (not labeled by ``exclude_rater``)."""
+        """Image ids waiting for a decision, in queue order (not labeled by ``exclude_rater``).
+
+        For an adjudicator (``exclude_rater``), the disputes they deferred
+        come last, the longest deferred first.
+        """
         states = self.queue.image_states(conn) if states is None else states
         done = self.decided(conn)
-        return [
+        waiting = [
             i
             for i, s in states.items()
             if self.needs(s) and i not in done and exclude_rater not in s["labels"]
         ]
+        if exclude_rater is None:
+            return waiting
+        deferred = self.deferrals(conn, exclude_rater)
+        order = {i: n for n, i in enumerate(sorted(deferred, key=lambda i: deferred[i]["id"]))}
+        return sorted(waiting, key=lambda i: (i in order, order.get(i, 0)))
+
+    def deferrals(self, conn, rid):
+        """``{image_id: row}`` of adjudicator ``rid``'s latest deferral of each image."""
+        rows = conn.execute(
+            "SELECT * FROM deferrals WHERE id IN (SELECT MAX(id) FROM deferrals "
+            "WHERE rater_id = ? GROUP BY image_id)",
+            (rid,),
+        ).fetchall()
+        return {r["image_id"]: r for r in rows}
+
+    def stuck(self, conn, states=None):
+        """Disputes no adjudicator may decide (each one labeled them), with the way out.
+
+        Returns
+        -------
+        stuck : list of dict
+            ``image_id``, ``filename`` and ``message`` (one line naming the
+            film and the command that adds an adjudicator), in queue order.
+        """
+        states = self.queue.image_states(conn) if states is None else states
+        adjudicators = {
+            r[0]: r[1]
+            for r in conn.execute("SELECT id, name FROM raters WHERE role = 'adjudicator'")
+        }
+        files = None
+        out = []
+        for i in self.pending(conn, states):
+            if any(a not in states[i]["labels"] for a in adjudicators):
+                continue
+            if files is None:
+                files = self.images.files(conn)
+            filename = files[i][0]
+            names = ", ".join(sorted(adjudicators.values()))
+            if not adjudicators:
+                who = "the project has no adjudicator"
+            elif len(adjudicators) == 1:
+                who = f"its only adjudicator, {names}, labeled it"
+            else:
+                who = f"every adjudicator ({names}) labeled it"
+            out.append(
+                {
+                    "image_id": str(i),
+                    "filename": filename,
+                    "message": f"Dispute on {filename} (image {i}) cannot be adjudicated: "
+                    f"{who}; add one with `skal-cxr label add-rater {self.db.file.parent} "
+                    "NAME --adjudicator`.",
+                }
+            )
+        return out
 
     def _check_role(self, conn, rater):
         rid = self.raters.id_of(conn, rater)
@@ -101,18 +165,24 @@ class Adjudications:
         -------
         next : dict
             ``image_id`` (str or None), ``labels`` (``rater``, ``label``,
-            ``note``, ``seconds``, ``created_at`` of each standing label) and
-            ``pending`` (images waiting for this adjudicator, this one included).
+            ``note``, ``seconds``, ``created_at`` of each standing label),
+            ``pending`` (images waiting for this adjudicator, this one included)
+            and ``deferred`` (``reason`` and ``created_at`` of this
+            adjudicator's latest deferral of it, or None).
         """
         with self.db.connect() as conn:
             rid = self._check_role(conn, rater)
             waiting = self.pending(conn, exclude_rater=rid)
             if not waiting:
-                return {"image_id": None, "labels": [], "pending": 0}
+                return {"image_id": None, "labels": [], "pending": 0, "deferred": None}
+            deferred = self.deferrals(conn, rid).get(waiting[0])
             return {
                 "image_id": str(waiting[0]),
                 "labels": self.labels_of(conn, waiting[0]),
                 "pending": len(waiting),
+                "deferred": None
+                if deferred is None
+                else {"reason": deferred["reason"], "created_at": deferred["created_at"]},
             }
 
     def decide(self, rater, image_id, label, note=None):
@@ -154,6 +224,144 @@ class Adjudications:
             "created_at": created,
         }
 
+    def defer(self, rater, image_id, reason):
+        """Put a pending dispute back, to the end of adjudicator ``rater``'s queue.
+
+        Parameters
+        ----------
+        rater : str
+            The adjudicator's name.
+        image_id : str
+            A dispute waiting for them.
+        reason : str
+            Why (at most 2000 characters; kept in the audit trail).
+
+        Returns
+        -------
+        deferral : dict
+            ``deferral_id``, ``image_id``, ``reason`` and ``created_at``.
+
+        Raises
+        ------
+        InvalidLabel
+            No reason, or one too long.
+        Forbidden
+            ``rater`` is not an adjudicator.
+        Conflict
+            The image is not waiting for this adjudicator's decision.
+        """
+        reason = check_text(reason, "reason")
+        if not reason or not reason.strip():
+            raise InvalidLabel("a deferral needs a reason.")
+        if len(reason) > 2000:
+            raise InvalidLabel("reason is longer than 2000 characters.")
+        with self.db.connect() as conn, transaction(conn):
+            rid = self._check_role(conn, rater)
+            img = self.images.row(conn, image_id)["id"]
+            if img not in self.pending(conn, exclude_rater=rid):
+                raise Conflict("this image is not waiting for your adjudication.")
+            created = utcnow()
+            cur = conn.execute(
+                "INSERT INTO deferrals (image_id, rater_id, reason, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (img, rid, reason, created),
+            )
+        return {
+            "deferral_id": cur.lastrowid,
+            "image_id": str(img),
+            "reason": reason,
+            "created_at": created,
+        }
+
+    def revise(self, rater, image_id, label, note=None):
+        """Replace the decision on an adjudicated image; the old one stays in the audit trail.
+
+        Any adjudicator who did not label the image may revise it.
+
+        Parameters
+        ----------
+        rater : str
+            The adjudicator's name.
+        image_id : str
+            An adjudicated image.
+        label : str
+            The new decision, one of the classes.
+        note : str or None, default=None
+            Why (at most 2000 characters).
+
+        Returns
+        -------
+        revision : dict
+            ``adjudication_id``, ``supersedes``, ``image_id``, ``label``,
+            ``previous_label`` and ``created_at``.
+
+        Raises
+        ------
+        InvalidLabel
+            ``label`` is not a class or is the standing decision, or ``note`` is too long.
+        Forbidden
+            ``rater`` is not an adjudicator, or labeled the image.
+        Conflict
+            The image has no decision to revise.
+        """
+        if label not in self.classes:
+            raise InvalidLabel(f"label must be one of {self.classes}; got {label!r}.")
+        if note is not None and len(str(note)) > 2000:
+            raise InvalidLabel("note is longer than 2000 characters.")
+        note = check_text(note, "note")
+        with self.db.connect() as conn, transaction(conn):
+            rid = self._check_role(conn, rater)
+            img = self.images.row(conn, image_id)["id"]
+            old = self.decided(conn).get(img)
+            if old is None:
+                raise Conflict("this image has no decision to revise.")
+            if rid in self.queue.image_states(conn)[img]["labels"]:
+                raise Forbidden("you labeled this image: another adjudicator revises it.")
+            if old["label"] == label:
+                raise InvalidLabel(f"the decision is {label!r} already.")
+            created = utcnow()
+            cur = conn.execute(
+                "INSERT INTO adjudications (image_id, rater_id, label, note, created_at, "
+                "supersedes) VALUES (?, ?, ?, ?, ?, ?)",
+                (img, rid, label, note, created, old["id"]),
+            )
+        return {
+            "adjudication_id": cur.lastrowid,
+            "supersedes": old["id"],
+            "image_id": str(img),
+            "label": label,
+            "previous_label": old["label"],
+            "created_at": created,
+        }
+
+    def mine(self, rater):
+        """The standing decisions adjudicator ``rater`` made, most recent first.
+
+        Returns
+        -------
+        decisions : list of dict
+            ``adjudication_id``, ``image_id``, ``filename``, ``label``,
+            ``note``, ``revised`` (whether it replaced a decision) and
+            ``created_at``; empty for a rater who is no adjudicator.
+        """
+        with self.db.connect() as conn:
+            rid = self.raters.id_of(conn, rater)
+            files = self.images.files(conn)
+            rows = [r for r in self.decided(conn).values() if r["rater_id"] == rid]
+        rows.sort(key=lambda r: r["id"], reverse=True)
+        return [
+            {
+                "adjudication_id": r["id"],
+                "image_id": str(r["image_id"]),
+                "filename": files[r["image_id"]][0],
+                "label": r["label"],
+                "note": r["note"],
+                "revised": r["supersedes"] is not None,
+                "created_at": r["created_at"],
+            }
+            for r in rows
+        ]
+
     def agreement(self, conn):
         """Agreement between raters, for the status page.
 
@@ -164,7 +372,8 @@ class Adjudications:
             confusion matrix of every pair of raters, see
             :func:`~skal_cxr.datasets._agreement.pairwise_agreement`),
             ``per_class`` (specific agreement of each class, None where
-            unused), ``pending`` and ``adjudicated`` (image counts).
+            unused), ``pending`` and ``adjudicated`` (image counts) and
+            ``stuck`` (disputes no adjudicator may decide, see :meth:`stuck`).
         """
         states = self.queue.image_states(conn)
         names = self.raters.names_by_id(conn)
@@ -184,4 +393,5 @@ class Adjudications:
             },
             "pending": len(self.pending(conn, states)),
             "adjudicated": len(self.decided(conn)),
+            "stuck": self.stuck(conn, states),
         }

@@ -19,13 +19,19 @@ from ._schemas import (
     AdjudicationIn,
     AdjudicationNextOut,
     AdjudicationOut,
+    CorrectionIn,
+    CorrectionOut,
+    DeferIn,
+    DeferOut,
     HealthOut,
     LabelIn,
     LabelOut,
     MeOut,
+    MyLabelsOut,
     NextOut,
     ReleaseIn,
     ReleaseOut,
+    RevisionOut,
     SkipIn,
     SkipOut,
     UndoIn,
@@ -78,7 +84,9 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
         with project.db.connect() as conn, transaction(conn):
             rid = project.rater_store.id_of(conn, name)
             upcoming = project.queue.ahead_for(conn, rid, ahead)
+            upcoming += _reserve_ahead(project, conn, rid, ahead - len(upcoming), nxt)
     prog = project.progress()
+    prog["batch"]["mine"], waiting = project.rater_progress(name, nxt["reason"] == "waiting")
     failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
     prediction = None
     if project.config["show_prediction"] and nxt["image_id"] is not None:
@@ -92,8 +100,37 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
         "prediction": prediction,
         "from_previous_model": nxt["from_previous_model"],
         "ahead": upcoming,
+        "waiting_for": waiting,
         "training_error": failure,  # raters are told why the next batch does not come
     }
+
+
+def _reserve_ahead(project, conn, rid, n, nxt):
+    """Past the end of the rater's share of the batch: the reserve images he gets next,
+    held for him now, so that the page fetches them while he reads the last batch
+    film (the first film after a batch comes from memory, not from the network)."""
+    queue = project.queue
+    if n <= 0:
+        return []
+    latest = queue.latest_round(conn)
+    if queue.finished(latest):
+        return []
+    states = queue.image_states(conn)
+    k = project.config["labels_per_image"]
+    for image_id, s in states.items():  # batch images this rater may still get: not yet
+        if str(image_id) == nxt["image_id"] or rid in s["open"]:
+            continue
+        if not s["done"] and rid not in s["seen"] and len(s["labels"]) < k:
+            return []
+    out = []
+    while len(out) < n:
+        image_id = queue.take_reserve(conn, latest, states, project.budget())
+        if image_id is None:
+            break
+        queue.assign(conn, image_id, rid)
+        states = queue.image_states(conn)
+        out.append(str(image_id))
+    return out
 
 
 @api.get("/images/{image_id}")
@@ -113,6 +150,21 @@ def image_pixels(
     max_size: Annotated[int | None, Query(ge=64, le=65535)] = None,
 ):
     project.access.check(name, image_id)
+    source = project.image_store.source_8bit(image_id) if format == "png" else None
+    if source is not None:  # an 8-bit PNG or JPEG the browser decodes: the file itself
+        data, media, size = source
+        return Response(
+            data,
+            media_type=media,
+            headers={
+                "X-Image-Width": str(size["width"]),
+                "X-Image-Height": str(size["height"]),
+                "X-Full-Width": str(size["width"]),
+                "X-Full-Height": str(size["height"]),
+                "X-Bits-Stored": "8",
+                "X-Window-Presets": "[]",
+            },
+        )
     if format == "png":
         data, info = project.image_store.pixels_png(image_id, max_size)
         return Response(
@@ -168,7 +220,9 @@ def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep)
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
     project.image_store.require_file(body.image_id)  # 410: no label of a film that is gone
-    return project.submit_label(name, body.image_id, body.label, body.seconds, body.note)
+    return project.submit_label(
+        name, body.image_id, body.label, body.seconds, body.note, scores=body.scores
+    )
 
 
 @api.post("/skip", response_model=SkipOut)
@@ -186,9 +240,44 @@ def post_undo(body: UndoIn, project: ProjectDep, name: RaterDep):
     return project.undo(name, body.label_id)
 
 
+# -- corrections, deferrals and revisions -------------------------------------------------
+
+
+@api.get("/scoring")
+def scoring(project: ProjectDep, name: RaterDep):
+    """The project's zone scoring scheme (zones, their boxes, bins), or null."""
+    return None if project.scoring is None else project.scoring.as_dict()
+
+
+@api.get("/labels/mine", response_model=MyLabelsOut)
+def my_labels(project: ProjectDep, name: RaterDep):
+    return {
+        "labels": project.label_store.mine(name),
+        "decisions": project.review.mine(name),
+    }
+
+
+@api.post("/labels/correct", response_model=CorrectionOut)
+def post_correction(body: CorrectionIn, project: ProjectDep, name: RaterDep):
+    return project.label_store.correct(name, body.label_id, body.label, body.note, body.scores)
+
+
+@api.post("/adjudication/defer", response_model=DeferOut)
+def post_deferral(body: DeferIn, project: ProjectDep, name: RaterDep):
+    return project.review.defer(name, body.image_id, body.reason)
+
+
+@api.post("/adjudications/revise", response_model=RevisionOut)
+def post_revision(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
+    return project.review.revise(name, body.image_id, body.label, body.note)
+
+
+# ------------------------------------------------------------------------------------------
+
+
 @api.get("/status")
 def status(project: ProjectDep, name: RaterDep):
-    return project.status()
+    return project.status_for(name)
 
 
 @api.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

@@ -25,6 +25,12 @@ __all__ = [
     "ReviewLabel",
     "AdjudicationNextOut",
     "AdjudicationOut",
+    "CorrectionIn",
+    "CorrectionOut",
+    "MyLabelsOut",
+    "DeferIn",
+    "DeferOut",
+    "RevisionOut",
 ]
 
 
@@ -36,9 +42,10 @@ class LabelIn(_Body):
     """``POST /api/labels``: a label of an image assigned to the rater."""
 
     image_id: str
-    label: str
+    label: str | None = None  # with a scoring scheme: the binned total of ``scores``
     seconds: float | None = None
     note: str | None = None
+    scores: list[int] | None = None  # one per zone, with a scoring scheme
 
 
 class SkipIn(_Body):
@@ -100,11 +107,20 @@ class MeOut(BaseModel):
     adjudicate: bool
 
 
-class BatchProgress(BaseModel):
-    """Images of the current batch done, of ``total``."""
+class MyBatch(BaseModel):
+    """This rater's share of the current batch: images labeled or skipped, of ``total``."""
 
     done: int
     total: int
+
+
+class BatchProgress(BaseModel):
+    """Images of the current batch done (every label they need), of ``total``; ``mine``:
+    this rater's own share (absent in ``GET /api/status``)."""
+
+    done: int
+    total: int
+    mine: MyBatch | None = None
 
 
 class Progress(BaseModel):
@@ -114,6 +130,7 @@ class Progress(BaseModel):
     queried: int
     total: int
     budget: int | None
+    awaiting_adjudication: int = 0
 
 
 class NextOut(BaseModel):
@@ -127,6 +144,7 @@ class NextOut(BaseModel):
     prediction: dict | None
     from_previous_model: bool
     ahead: list[str] = []
+    waiting_for: str | None = None
     training_error: TrainingErrorOut | None = None
 
 
@@ -164,12 +182,20 @@ class ReviewLabel(BaseModel):
     created_at: str
 
 
+class Deferred(BaseModel):
+    """The adjudicator's latest deferral of the image shown."""
+
+    reason: str
+    created_at: str
+
+
 class AdjudicationNextOut(BaseModel):
     """``GET /api/adjudication/next``: the next disputed image and the raters' labels."""
 
     image_id: str | None
     labels: list[ReviewLabel]
     pending: int
+    deferred: Deferred | None = None
 
 
 class AdjudicationOut(BaseModel):
@@ -178,4 +204,87 @@ class AdjudicationOut(BaseModel):
     adjudication_id: int
     image_id: str
     label: str
+    created_at: str
+
+
+# -- corrections, deferrals and revisions -------------------------------------------------
+
+
+class CorrectionIn(_Body):
+    """``POST /api/labels/correct``: replace one of one's standing labels."""
+
+    label_id: int
+    label: str | None = None
+    note: str | None = None
+    scores: list[int] | None = None
+
+
+class CorrectionOut(BaseModel):
+    """``POST /api/labels/correct``: the new label row and the value it replaced."""
+
+    label_id: int
+    supersedes: int
+    image_id: str
+    label: str
+    previous_label: str
+    created_at: str
+
+
+class MyLabel(BaseModel):
+    """One of the rater's standing labels."""
+
+    label_id: int
+    image_id: str
+    filename: str
+    label: str
+    note: str | None
+    scores: list[int] | None
+    round: int
+    corrected: bool
+    created_at: str
+
+
+class MyDecision(BaseModel):
+    """One of the adjudicator's standing decisions."""
+
+    adjudication_id: int
+    image_id: str
+    filename: str
+    label: str
+    note: str | None
+    revised: bool
+    created_at: str
+
+
+class MyLabelsOut(BaseModel):
+    """``GET /api/labels/mine``: the rater's labels and decisions, most recent first."""
+
+    labels: list[MyLabel]
+    decisions: list[MyDecision]
+
+
+class DeferIn(_Body):
+    """``POST /api/adjudication/defer``: put a dispute back, with a reason."""
+
+    image_id: str
+    reason: str
+
+
+class DeferOut(BaseModel):
+    """``POST /api/adjudication/defer``: the recorded deferral."""
+
+    deferral_id: int
+    image_id: str
+    reason: str
+    created_at: str
+
+
+class RevisionOut(BaseModel):
+    """``POST /api/adjudications/revise``: the new decision and the one it replaced."""
+
+    adjudication_id: int
+    supersedes: int
+    image_id: str
+    label: str
+    previous_label: str
     created_at: str

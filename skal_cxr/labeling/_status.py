@@ -10,7 +10,17 @@ import numpy as np
 
 from ..datasets._agreement import consensus_codes, fleiss_kappa
 
-__all__ = ["labeled_set", "kappa", "progress", "decode_rounds", "stopping_signal", "status"]
+__all__ = [
+    "labeled_set",
+    "kappa",
+    "progress",
+    "rater_batch",
+    "waiting_for",
+    "decode_rounds",
+    "stopping_signal",
+    "status",
+    "blinded",
+]
 
 
 def labeled_set(states, classes, consensus, review=None, decided=None):
@@ -55,10 +65,16 @@ def kappa(states, classes, labels_per_image):
     return None if not np.isfinite(value) else value
 
 
-def progress(states, latest, n_images, budget):
-    """Batch and overall progress (as in ``GET /api/next``)."""
+def progress(states, latest, n_images, budget, labeled=None, awaiting=0):
+    """Batch and overall progress (as in ``GET /api/next``).
+
+    ``labeled`` is the number of images with a settled label (a consensus);
+    ``None`` counts every image with all its labels. ``awaiting`` images have
+    all their labels but wait for an adjudicator's decision.
+    """
     batch = [s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"]
-    labeled = sum(1 for s in states.values() if s["done"] and s["labels"])
+    if labeled is None:
+        labeled = sum(1 for s in states.values() if s["done"] and s["labels"])
     return {
         "round": latest["round"],
         "batch": {"done": sum(s["done"] for s in batch), "total": len(batch)},
@@ -67,8 +83,41 @@ def progress(states, latest, n_images, budget):
             "queried": len(states),
             "total": n_images,
             "budget": budget,
+            "awaiting_adjudication": awaiting,
         },
     }
+
+
+def rater_batch(states, latest, rid, labels_per_image):
+    """Rater ``rid``'s share of the latest batch: ``{"done", "total"}``.
+
+    Done: batch images the rater labeled or skipped. Total: those, the ones
+    open for the rater, and the ones still needing a label the rater may get.
+    """
+    batch = [s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"]
+    done = sum(
+        1 for s in batch if rid in s["labels"] or (rid in s["seen"] and rid not in s["open"])
+    )
+    could = sum(
+        1
+        for s in batch
+        if rid in s["open"]
+        or (not s["done"] and rid not in s["seen"] and len(s["labels"]) < labels_per_image)
+    )
+    return {"done": done, "total": done + could}
+
+
+def waiting_for(states, latest, training_state, n_pending):
+    """What a rater with nothing to label waits for: ``"training"`` (the next model),
+    ``"raters"`` (other raters' labels of the batch) or ``"adjudication"``."""
+    if training_state in ("training", "querying"):
+        return "training"
+    batch = [s for s in states.values() if s["round"] == latest["round"] and s["kind"] == "batch"]
+    if any(not s["done"] for s in batch):
+        return "raters"
+    if n_pending:
+        return "adjudication"
+    return "training"
 
 
 def decode_rounds(rows):
@@ -132,6 +181,17 @@ def stopping_signal(settings, rounds, n_queued, n_images=None):
         "budget_left": budget_left,
         "pool_left": pool_left,
     }
+
+
+def blinded(status_, rater):
+    """What a rater (not an adjudicator) sees of ``GET /api/status``: his own counts,
+    the rounds and the training, no agreement between raters (blinding)."""
+    out = dict(status_)
+    out["raters"] = [r for r in status_["raters"] if r["name"] == rater]
+    out["kappa"] = None
+    out["agreement"] = None
+    out["blinded"] = True
+    return out
 
 
 def status(name, classes, label_counts, kappa_, rounds, training, stopping):

@@ -13,6 +13,7 @@ the web app answers 503 with ``Retry-After`` and goes on serving.
 import errno
 import os
 import sqlite3
+import struct
 from pathlib import Path
 
 from ._errors import LabelingError
@@ -24,8 +25,13 @@ __all__ = [
     "check_database",
     "read_meta",
     "backup_database",
+    "lost_wal_pages",
     "RETRY_AFTER",
+    "PROJECT_TABLES",
 ]
+
+#: The tables every project database holds (``adjudications`` since schema version 2).
+PROJECT_TABLES = frozenset({"meta", "images", "raters", "rounds", "queue", "assignments", "labels"})
 
 #: Seconds a client is told to wait before retrying a request the storage refused.
 RETRY_AFTER = 30
@@ -99,8 +105,54 @@ def storage_error(exc, file=None):
     return None
 
 
+def lost_wal_pages(file):
+    """Pages committed to ``file``'s WAL that are gone with it (0 when none are).
+
+    A server killed with its WAL deleted leaves ``project.sqlite-shm``,
+    whose index header counts the WAL's frames (``mxFrame``, at byte 16)
+    and those already copied into the database (``nBackfill``, byte 96),
+    without ``project.sqlite-wal``. SQLite deletes the index before the
+    WAL, so this is never the state of a clean close or of a crash.
+    Read before any connection opens the database (the first one rebuilds
+    the index).
+
+    Parameters
+    ----------
+    file : path-like
+        ``project.sqlite`` of a project.
+
+    Returns
+    -------
+    pages : int
+    """
+    if os.path.exists(f"{file}-wal"):
+        return 0
+    try:
+        with open(f"{file}-shm", "rb") as f:
+            head = f.read(136)
+    except OSError:
+        return 0
+    if len(head) < 136 or not head[12]:  # no index, or never initialised
+        return 0
+    (frames,) = struct.unpack_from("=I", head, 16)
+    (copied,) = struct.unpack_from("=I", head, 96)
+    return max(0, frames - copied)
+
+
+def lost_wal_message(file, pages):
+    """The one line that reports a WAL deleted with ``pages`` uncopied pages."""
+    return (
+        f"{file}-wal was deleted while the project was in use: the last {pages} "
+        "page(s) written, the labels acknowledged since the last checkpoint, are lost; "
+        f"restore {Path(file).name} from a backup if they matter ({_DOCS})."
+    )
+
+
 def check_database(file):
     """Refuse a damaged project database, in one line naming it.
+
+    A database that fails because its WAL was deleted under a running
+    server is reported as that (:func:`lost_wal_pages`).
 
     Parameters
     ----------
@@ -114,6 +166,16 @@ def check_database(file):
         pages fail ``PRAGMA quick_check``, or one without a project's tables.
     """
     file = Path(file)
+    pages = lost_wal_pages(file)
+    try:
+        _check_database(file)
+    except DamagedDatabase:
+        if pages:
+            raise DamagedDatabase(lost_wal_message(file, pages)) from None
+        raise
+
+
+def _check_database(file):
     if file.stat().st_size == 0 and not Path(f"{file}-wal").exists():
         raise DamagedDatabase(damaged_message(file, "the file is empty"))
     try:
@@ -136,6 +198,9 @@ def check_database(file):
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if not {"meta", "images", "labels"} <= tables:
             raise DamagedDatabase(damaged_message(file, "it holds no labeling project"))
+        missing = sorted(PROJECT_TABLES - tables)
+        if missing:
+            raise DamagedDatabase(damaged_message(file, f"table(s) {', '.join(missing)} missing"))
     except sqlite3.OperationalError as exc:
         error = storage_error(exc, file)
         if error is None or isinstance(error, DamagedDatabase):

@@ -7,7 +7,17 @@ functions of :mod:`._status` or to :mod:`._export`.
 """
 
 from ..exceptions import LabelingError
-from ._status import decode_rounds, kappa, labeled_set, progress, status, stopping_signal
+from ._status import (
+    blinded,
+    decode_rounds,
+    kappa,
+    labeled_set,
+    progress,
+    rater_batch,
+    status,
+    stopping_signal,
+    waiting_for,
+)
 
 __all__ = ["ProjectViews"]
 
@@ -92,7 +102,56 @@ class ProjectViews:
             latest = self.queue.latest_round(conn)
             states = self.queue.image_states(conn)
             n_images = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        return progress(states, latest, n_images, self.config["budget"])
+            settled = len(self.labeled_set(conn)[0])
+            awaiting = len(self.review.pending(conn, states)) if self.review.active else 0
+        return progress(states, latest, n_images, self.config["budget"], settled, awaiting)
+
+    def rater_progress(self, rater, waiting=False):
+        """A rater's own share of the current batch and, when he waits, what for.
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        waiting : bool, default=False
+            Whether the rater has nothing to label now.
+
+        Returns
+        -------
+        mine : dict
+            ``done`` (batch images the rater labeled or skipped) and ``total``.
+        waiting_for : str or None
+            ``"training"``, ``"raters"`` or ``"adjudication"`` when ``waiting``.
+        """
+        with self.db.connect() as conn:
+            rid = self.rater_store.id_of(conn, rater)
+            latest = self.queue.latest_round(conn)
+            states = self.queue.image_states(conn)
+            mine = rater_batch(states, latest, rid, self.config["labels_per_image"])
+            if not waiting:
+                return mine, None
+            n_pending = len(self.review.pending(conn, states)) if self.review.active else 0
+        return mine, waiting_for(states, latest, self.training.state, n_pending)
+
+    def status_for(self, rater):
+        """``GET /api/status`` as ``rater`` may see it: everything for an adjudicator,
+        else his own progress only (no agreement between raters while a study runs).
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+
+        Returns
+        -------
+        status : dict
+            As :meth:`status`; a rater's has only his own ``raters`` entry,
+            ``kappa`` and ``agreement`` None and ``blinded`` True.
+        """
+        with self.db.connect() as conn:
+            role = self.rater_store.role_of(conn, self.rater_store.id_of(conn, rater))
+        full = self.status()
+        return full if role == "adjudicator" else blinded(full, rater)
 
     def rounds(self):
         """The round history, like the simulator's records (one dict per round).

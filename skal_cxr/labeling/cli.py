@@ -12,6 +12,7 @@ from ._commands import (
     _retrain_view,
     _serve,
     _status,
+    one_line_errors,
 )
 
 __all__ = ["add_label_parser"]
@@ -208,6 +209,18 @@ def add_label_parser(sub, list_of_str):
         f"for adjudication ({D['adjudicate_spread']}: any disagreement)",
     )
     p.add_argument(
+        "--scoring",
+        choices=["brixia", "rale"],
+        help="label each film with zone scores: brixia (6 zones 0-3, total 0-18) or rale "
+        "(4 quadrants, extent 0-4 x density 1-3, total 0-48); the class is the binned total",
+    )
+    p.add_argument(
+        "--bins",
+        metavar="E1,E2",
+        help="with --scoring: the class boundaries on the total, as simulate --bins takes "
+        "them (e.g. 7,12: totals 0-6, 7-11, 12 and over; a leading 0 is allowed)",
+    )
+    p.add_argument(
         "--show-prediction",
         action="store_true",
         help="show raters the model's prediction (hidden by default: it biases)",
@@ -235,7 +248,7 @@ def add_label_parser(sub, list_of_str):
         help="keep only salted hashes of the patient ids (and strip the other "
         "patient attributes from the stored files)",
     )
-    p.set_defaults(func=_init)
+    p.set_defaults(func=one_line_errors(_init))
 
     p = lsub.add_parser(
         "pull",
@@ -248,14 +261,14 @@ def add_label_parser(sub, list_of_str):
         action="store_true",
         help="then train the project's view of its pool again (the next rounds use it)",
     )
-    p.set_defaults(func=_pull)
+    p.set_defaults(func=one_line_errors(_pull))
 
     p = lsub.add_parser(
         "retrain-view",
         help="train a project's view of its pool again, on every image it has now",
     )
     p.add_argument("project", metavar="PROJECT")
-    p.set_defaults(func=_retrain_view)
+    p.set_defaults(func=one_line_errors(_retrain_view))
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")
@@ -273,7 +286,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("--host", help="host of the link (instead of --url)")
     p.add_argument("--port", type=int, help="port of the link (instead of --url)")
-    p.set_defaults(func=_add_rater)
+    p.set_defaults(func=one_line_errors(_add_rater))
 
     p = lsub.add_parser("serve", help="serve the labeling page and API")
     p.add_argument("project", metavar="PROJECT")
@@ -298,11 +311,11 @@ def add_label_parser(sub, list_of_str):
         "in chunks on this Dask scheduler's workers (tcp://host:8786), with the "
         "same queries as here",
     )
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=one_line_errors(_serve))
 
     p = lsub.add_parser("status", help="print raters, rounds, agreement and stopping signal")
     p.add_argument("project", metavar="PROJECT")
-    p.set_defaults(func=_status)
+    p.set_defaults(func=one_line_errors(_status))
 
     p = lsub.add_parser(
         "export",
@@ -328,7 +341,7 @@ def add_label_parser(sub, list_of_str):
         "seconds (default); jsonl: the full audit trail, one event per line",
     )
     _add_connection(p)
-    p.set_defaults(func=_export)
+    p.set_defaults(func=one_line_errors(_export))
 
     p = lsub.add_parser(
         "backup",
@@ -338,7 +351,7 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("output", metavar="OUT", help="the backup file to create (must not exist)")
-    p.set_defaults(func=_backup)
+    p.set_defaults(func=one_line_errors(_backup))
     return label
 
 

@@ -74,8 +74,15 @@ def test_label_round_trip_and_errors(served, phantom_folder):
     project, client, auth = served
     nxt = client.get("/api/next", headers=auth["alice"]).json()
     assert nxt["reason"] is None and nxt["round"] == 0 and nxt["from_previous_model"] is False
-    assert nxt["batch"] == {"done": 0, "total": 5} and nxt["prediction"] is None
-    assert nxt["progress"] == {"labeled": 0, "queried": 5, "total": 60, "budget": None}
+    assert nxt["batch"] == {"done": 0, "total": 5, "mine": {"done": 0, "total": 5}}
+    assert nxt["prediction"] is None and nxt["waiting_for"] is None
+    assert nxt["progress"] == {
+        "labeled": 0,
+        "queried": 5,
+        "total": 60,
+        "budget": None,
+        "awaiting_adjudication": 0,
+    }
     image_id = nxt["image_id"]
     # the same image again until it is labeled (a reload does not lose it)
     assert client.get("/api/next", headers=auth["alice"]).json()["image_id"] == image_id

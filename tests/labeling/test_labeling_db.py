@@ -12,7 +12,7 @@ from skal_cxr.labeling._db import DB_FILE, Database, connect, create_schema, tra
 
 def test_the_writers_of_one_process_take_turns_without_sqlite_busy_waits(tmp_path):
     path = tmp_path / "project.sqlite"
-    first = connect(path)
+    first = connect(path, create=True)
     create_schema(first)
     second = connect(path)
     # SQLite itself would now refuse a second writer at once ("database is
@@ -47,7 +47,7 @@ def test_the_writers_of_one_process_take_turns_without_sqlite_busy_waits(tmp_pat
 
 
 def _database(tmp_path):
-    conn = connect(tmp_path / DB_FILE)
+    conn = connect(tmp_path / DB_FILE, create=True)
     create_schema(conn)
     conn.close()
     return Database(tmp_path)

@@ -90,15 +90,71 @@ def test_an_old_project_is_migrated(make_project):
     with sqlite3.connect(db) as conn:  # as written by schema version 1
         conn.executescript(
             "DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
-            "ALTER TABLE images DROP COLUMN study_date; "
+            "ALTER TABLE images DROP COLUMN study_date; DROP TABLE deferrals; "
+            "ALTER TABLE labels DROP COLUMN scores; "
             "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
         )
     reopened = open_project(project.path)
     reopened.add_rater("carol", role="adjudicator")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "2",
+            "3",
         )
         assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
         assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
     assert reopened.image_store.related("1")[0]["current"]
+
+
+def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project):
+    import sqlite3
+
+    from skal_cxr.labeling import open_project
+
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    project.add_rater("alice")
+    project.add_rater("bob")
+    project.add_rater("carol", role="adjudicator")
+    image_id = _label(project, "alice", "normal")
+    _label(project, "bob", "severe")
+    project.review.decide("carol", image_id, "moderate")
+    db = project.path / "project.sqlite"
+    with sqlite3.connect(db) as conn:  # as written by schema version 2
+        conn.executescript(
+            "DROP TABLE deferrals; ALTER TABLE labels DROP COLUMN scores; "
+            "ALTER TABLE adjudications DROP COLUMN supersedes; "
+            "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+        )
+        before = conn.execute("SELECT * FROM labels ORDER BY id").fetchall()
+    reopened = open_project(project.path)
+    assert reopened.status()["agreement"]["adjudicated"] == 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "3",
+        )
+        assert [tuple(r[:-1]) for r in conn.execute("SELECT * FROM labels ORDER BY id")] == [
+            tuple(r) for r in before
+        ]
+    assert reopened.review.revise("carol", image_id, "severe")["previous_label"] == "moderate"
+    label_id = reopened.label_store.mine("alice")[0]["label_id"]
+    assert reopened.label_store.correct("alice", label_id, "moderate")["previous_label"] == "normal"
+
+
+def test_a_dispute_no_adjudicator_may_decide_is_reported_with_the_way_out(make_project, capsys):
+    from skal_cxr.cli import main
+
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    project.add_rater("alice")
+    project.add_rater("carol", role="adjudicator")
+    image_id = _label(project, "alice", "normal")
+    assert _label(project, "carol", "severe") == image_id
+    assert project.review.next_for("carol")["image_id"] is None
+    stuck = project.status()["agreement"]["stuck"]
+    assert len(stuck) == 1 and stuck[0]["image_id"] == image_id
+    message = stuck[0]["message"]
+    assert "\n" not in message and "carol" in message
+    assert f"skal-cxr label add-rater {project.path} NAME --adjudicator" in message
+    main(["label", "status", str(project.path)])
+    assert message in capsys.readouterr().out
+    project.add_rater("dave", role="adjudicator")  # the way out: another adjudicator
+    assert project.review.next_for("dave")["image_id"] == image_id
+    assert project.status()["agreement"]["stuck"] == []

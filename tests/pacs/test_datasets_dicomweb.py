@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +110,24 @@ def test_credentials_from_env_and_file(tmp_path, monkeypatch):
     assert session.verify is True
     path = tmp_path / "secret"
     path.write_text("alice:pa:ss\n")
-    session = dicomweb_session("basic", credentials_file=path)
+    path.chmod(0o600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a private file: no warning
+        session = dicomweb_session("basic", credentials_file=path)
     assert session.auth == ("alice", "pa:ss")
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     assert dicomweb_session(ca_bundle=bundle).verify == str(bundle)
+
+
+def test_a_credentials_file_others_can_read_is_warned_of(tmp_path):
+    path = tmp_path / "secret"
+    path.write_text("alice:pa:ss\n")
+    path.chmod(0o644)
+    with pytest.warns(UserWarning, match=r"readable by others \(mode 644\).*chmod 600") as seen:
+        session = dicomweb_session("basic", credentials_file=path)
+    assert session.auth == ("alice", "pa:ss")  # still used: a warning, as ssh gives one
+    assert len(seen) == 1 and "\n" not in str(seen[0].message)
 
 
 @pytest.mark.parametrize(

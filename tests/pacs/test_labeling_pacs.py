@@ -323,6 +323,12 @@ def test_new_studies_are_pulled_and_labeled(orthanc, phantom_films, secret_env, 
     assert project.n_images() == 16
     ids = [int(i) for i, _, _, _ in project.image_table()]
     assert ids == list(range(1, 17))  # the earlier images keep their ids
+    # the pulled films are dated like those of init (the related view orders by date)
+    dates = [
+        next(f["date"] for f in project.image_store.related(i) if f["current"])
+        for i in range(1, 17)
+    ]
+    assert None not in dates and all(len(d) == 8 and d.isdigit() for d in dates)
     assert project.pool_array().shape == (16, 1, 16, 16)
     # the loop goes on over the grown pool
     assert _label_queue(project, "oracle", truth) == 4

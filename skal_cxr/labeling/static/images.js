@@ -2,7 +2,8 @@
  *
  * A film comes as a 16-bit PNG (display-size first, the full resolution when
  * asked for) where the server offers it, else as raw little-endian uint16,
- * else as the 8-bit PNG. The API sends images "no-store", so the browser's
+ * else as the 8-bit PNG. An 8-bit film comes as an 8-bit PNG, or as its own
+ * file when that is a greyscale PNG or JPEG (fewer bytes than any re-encoding). The API sends images "no-store", so the browser's
  * HTTP cache never holds them: this cache does, keyed by image id, most
  * recently used last, within a byte budget (the two newest always stay).
  */
@@ -20,9 +21,21 @@ const SkalImages = (() => {
                                   { raw: true });
       const header = (name) => parseInt(response.headers.get(name), 10);
       const buffer = await response.arrayBuffer();
-      let data, width, height;
-      if ((response.headers.get("Content-Type") || "").startsWith("image/png")) {
-        ({ data, width, height } = await SkalPng.decode(buffer));
+      const type = response.headers.get("Content-Type") || "";
+      let data, width, height, bits = 16;
+      if (type.startsWith("image/jpeg")) {            // an 8-bit source sent as it is
+        ({ data, width, height } = await decodeBitmap(new Blob([buffer], { type })));
+        bits = 8;
+      } else if (type.startsWith("image/png")) {
+        try {
+          let bitDepth;
+          ({ data, width, height, bitDepth } = await SkalPng.decode(buffer));
+          bits = bitDepth;
+        } catch (error) {     // a source PNG this decoder does not read: the browser's
+          if (header("X-Bits-Stored") !== 8) throw error;
+          ({ data, width, height } = await decodeBitmap(new Blob([buffer], { type })));
+          bits = 8;
+        }
       } else {
         width = header("X-Image-Width");
         height = header("X-Image-Height");
@@ -43,9 +56,26 @@ const SkalImages = (() => {
       try {   // more windows of the file (several WindowCenter/Width pairs), when sent
         presets = JSON.parse(response.headers.get("X-Window-Presets") || "[]");
       } catch (_) { presets = []; }
-      return SkalViewer.makeImage(data, width, height,
+      const image = SkalViewer.makeImage(data, width, height,
         parseFloat(response.headers.get("X-Window-Center")),
         parseFloat(response.headers.get("X-Window-Width")), presets, fullSize);
+      image.bits = bits;
+      return image;
+    }
+
+    /* Grey values of an 8-bit image file the browser decodes (no colour management). */
+    async function decodeBitmap(blob) {
+      const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none",
+                                                    premultiplyAlpha: "none" });
+      const scratch = document.createElement("canvas");
+      scratch.width = bitmap.width; scratch.height = bitmap.height;
+      const sctx = scratch.getContext("2d");
+      sctx.drawImage(bitmap, 0, 0);
+      const rgba = sctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+      const data = new Uint16Array(bitmap.width * bitmap.height);
+      for (let i = 0; i < data.length; i++) data[i] = rgba[4 * i];
+      bitmap.close();
+      return { data, width: scratch.width, height: scratch.height };
     }
 
     /* Fallback when the server cannot give raw pixels: the 8-bit PNG. */
@@ -59,7 +89,9 @@ const SkalImages = (() => {
       const rgba = sctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
       const data = new Uint16Array(bitmap.width * bitmap.height);
       for (let i = 0; i < data.length; i++) data[i] = rgba[4 * i];
-      return SkalViewer.makeImage(data, bitmap.width, bitmap.height, 127.5, 256);
+      const image = SkalViewer.makeImage(data, bitmap.width, bitmap.height, 127.5, 256);
+      image.bits = 8;
+      return image;
     }
 
     async function fetchImage(id, full = false) {
@@ -88,6 +120,7 @@ const SkalImages = (() => {
           entry = { promise: fetchImage(id, full), bytes: 0, full };
           entry.promise.then((image) => {
             entry.bytes = image.bytes;
+            entry.ready = true;
             entry.full = !image.partial;
             this.trim();
           }, () => {
@@ -108,6 +141,15 @@ const SkalImages = (() => {
         }
       },
       clear() { this.entries.clear(); },
+      /* The decoded film of ``id`` when it is in memory now, else null (no fetch). */
+      ready(id) {
+        const entry = this.entries.get(id);
+        if (!entry || !entry.ready) return null;
+        this.entries.delete(id);              // most recent again
+        this.entries.set(id, entry);
+        this.stats.hits += 1;
+        return entry.promise;
+      },
     };
 
     return cache;

@@ -22,6 +22,14 @@
   const HEARTBEAT_MS = 5000;     // is the server still there?
   const OFFLINE_HEARTBEAT_MS = 2000;
   const CACHE_BYTES = 256 * 1024 * 1024;
+  /* What a rater with nothing to label waits for (GET /api/next's waiting_for). */
+  const WAITING = {
+    training: "Waiting for the next batch: the model is training on the labels so far.",
+    raters: "You have labeled your share of this batch. Waiting for the other raters to "
+      + "finish it; the next model trains then.",
+    adjudication: "The batch is labeled. Waiting for the adjudicator to decide the images "
+      + "the raters disagree on; the next model trains then.",
+  };
 
   const state = {
     me: null,
@@ -38,32 +46,46 @@
   };
 
   // -- the viewer and its overlays ----------------------------------------------
+  let priors = null;     // the 2-up current/prior layout (priors.js), made below
+  let zones = null;   // zone scores (zones.js), made below once the viewer exists
   const viewer = SkalViewer.create({
-    wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"), onChange: renderOverlay,
+    wrap: $("canvas-wrap"), canvas: $("image"), loupe: $("loupe"),
+    onChange: (v) => { renderOverlay(v); if (priors) priors.changed(v); },
     onNeedFull: (id) => needFull(id),
   });
   const context = SkalContext.create({
     api, box: $("film-box"), list: $("film-info"), related: $("related"),
     onToggle: (on) => $("related-toggle").setAttribute("aria-pressed", String(on)),
   });
-  const PRESET_NAMES = Object.fromEntries(SkalViewer.PRESETS.map((r) => [r[0], r[1]]));
-  PRESET_NAMES.auto = "Auto";
+  let fetching = false;   // the film to show next is being fetched (loading indicator)
+
+  // -- corrections and zone scores (corrections.js, zones.js) -----------------------
+  const corrections = SkalCorrections.create({
+    api, ApiError, me: () => state.me, review: () => state.review,
+    onDeferred: () => loadNext(), say: (text) => lastAction(text),
+  });
+  zones = SkalZones.create({
+    api, wrap: $("canvas-wrap"), panel: $("zone-box"), viewer,
+    classes: () => state.me.classes,
+    active: (overlay) => state.imageId !== null && !state.review
+      && (overlay || !(state.busy || state.offline || state.stopped)),
+    submit: (scores) => submitLabel(-1, scores),
+  });
+  window.__zones = () => zones.state();
+  // -- end of corrections and zone scores ---------------------------------------------
 
   function renderOverlay(v) {
     const st = v.state();
+    $("loading").hidden = !(fetching || st.loadingFull);
+    if (zones) zones.place();
     if (st.imageId === null) {
       $("wl").textContent = "";
       $("zoom").textContent = "";
       return;
     }
-    const name = st.presetName || PRESET_NAMES[st.preset] || st.preset;
-    const preset = st.preset ? ` (${name})` : "";
-    $("wl").textContent = `W ${Math.round(st.width)}  L ${Math.round(st.center)}${preset}`
-      + (st.invert ? "  inverted" : "");
-    const flips = (st.flipH ? "  flipped \u2194" : "") + (st.flipV ? "  flipped \u2195" : "");
-    const zoom = Math.round(st.scale * st.dpr * 100);
-    $("zoom").textContent = `${zoom} %${st.fit ? " (fit)" : ""}${flips}`
-      + (st.loupe.on ? `  loupe ${st.loupe.power}\u00d7` : "");
+    const text = SkalViewer.overlayText(st);
+    $("wl").textContent = text.wl;
+    $("zoom").textContent = text.zoom;
     $("wl-invert").setAttribute("aria-pressed", String(st.invert));
     $("flip-h").setAttribute("aria-pressed", String(st.flipH));
     $("flip-v").setAttribute("aria-pressed", String(st.flipV));
@@ -204,17 +226,27 @@
     const onImage = enabled && state.imageId !== null && !state.offline;
     document.querySelectorAll(".class-button").forEach((b) => { b.disabled = !onImage; });
     $("skip").disabled = !onImage || state.review !== null;
+    if (zones.on) {  // zone scores: the class is the binned total, not a key
+      $("classes").hidden = state.review === null;
+      zones.render();
+    }
     $("undo").disabled = !enabled || state.offline || state.undo.length === 0;
   }
 
   function renderProgress(next) {
     const batch = next.batch || {};
     const p = next.progress || {};
-    $("batch-text").textContent = batch.total ? `${fmt(batch.done)} of ${fmt(batch.total)}` : "\u2013";
-    $("batch-bar").max = Math.max(1, batch.total || 1);
-    $("batch-bar").value = batch.done || 0;
+    // this rater's own share of the batch; the batch itself is done when every label is in
+    const mine = batch.mine || { done: batch.done, total: batch.total };
+    const whole = mine.done === batch.done && mine.total === batch.total ? ""
+      : ` yours \u00b7 batch ${fmt(batch.done)} of ${fmt(batch.total)} complete`;
+    $("batch-text").textContent = !batch.total ? "\u2013"
+      : `${fmt(mine.done)} of ${fmt(mine.total)}${whole}`;
+    $("batch-bar").max = Math.max(1, mine.total || 1);
+    $("batch-bar").value = mine.done || 0;
     const budget = p.budget ?? p.total;
     const parts = [`${fmt(p.labeled)} of ${fmt(budget)} budget`];
+    if (p.awaiting_adjudication) parts.push(`${fmt(p.awaiting_adjudication)} awaiting adjudication`);
     if (p.total !== undefined) parts.push(`pool ${fmt(p.total)}`);
     $("total-text").textContent = parts.join(" \u00b7 ");
     $("total-bar").max = Math.max(1, budget || 1);
@@ -260,6 +292,7 @@
   /* An adjudicator sees the raters' labels and notes of a disputed image. */
   function renderReview(review) {
     state.review = review;
+    corrections.showReview(review);
     $("review").hidden = !review;
     const list = $("review-labels");
     list.replaceChildren();
@@ -293,6 +326,21 @@
 
   const cache = SkalImages.create({ api, ApiError, displaySize, maxBytes: CACHE_BYTES });
 
+  // -- current and prior side by side (priors.js) ------------------------------------
+  priors = SkalPriors.create({
+    api, current: viewer, cache, overlayText: SkalViewer.overlayText,
+    els: { box: $("viewports"), wrap: $("prior-wrap"), currentWrap: $("canvas-wrap"),
+           canvas: $("prior"), loupe: $("prior-loupe"), wl: $("prior-wl"),
+           zoom: $("prior-zoom"), caption: $("prior-id"), loading: $("prior-loading"),
+           toggleButton: $("prior-toggle"), nextButton: $("prior-next"),
+           linkButton: $("link-toggle"), tools: $("prior-tools") },
+  });
+  $("prior-toggle").addEventListener("click", () => priors.toggle());
+  $("prior-next").addEventListener("click", () => priors.cycle(1));
+  $("link-toggle").addEventListener("click", () => priors.setLinked(!priors.linked));
+  /* The viewer the view keys act on: the current film, or the prior when it was clicked. */
+  const active = () => priors.target();
+
   /* The viewer zoomed past a display-size film: fetch its full resolution. */
   function needFull(id) {
     cache.get(id, { full: true }).then((image) => {
@@ -300,6 +348,17 @@
     }, (error) => {
       if (isNetworkError(error)) setOffline(true);
     });
+  }
+
+  /* Shows the loading indicator while a film to show is on its way (after 150 ms). */
+  async function fetching_(promise) {
+    const t = setTimeout(() => { fetching = true; renderOverlay(viewer); }, 150);
+    try {
+      return await promise;
+    } finally {
+      clearTimeout(t);
+      if (fetching) { fetching = false; renderOverlay(viewer); }
+    }
   }
 
   function prefetch(next) {
@@ -313,16 +372,20 @@
     state.imageId = id;
     $("image-id").textContent = `image ${id}`;
     viewer.show(image, id);
+    zones.reset();
     $("image").hidden = false;
     context.close();
     context.load(id);
+    priors.load(id);
     timerStart();
   }
 
   function clearImage() {
     state.imageId = null;
     context.close();
+    priors.clear();
     viewer.clear();
+    zones.place();
     $("image").hidden = true;
     $("image-id").textContent = "";
   }
@@ -362,7 +425,7 @@
       setOffline(false);
       renderProgress(next);
       if (next.image_id) {
-        const image = await cache.get(String(next.image_id));
+        const image = await fetching_(cache.get(String(next.image_id)));
         if (generation !== state.generation) return;
         showMessage("");
         renderPrediction(next);
@@ -379,8 +442,8 @@
             ? `Waiting for the next batch: training round ${failure.round ?? ""} failed `
               + `(${failure.cause}); the server tries again by itself and the project's `
               + "owner sees it on the status page. This page checks every few seconds."
-            : "Waiting for the next batch: the model is training on the labels so "
-              + "far. This page checks every few seconds.", failure ? "error" : "waiting");
+            : `${WAITING[next.waiting_for] || WAITING.training} `
+              + "This page checks every few seconds.", failure ? "error" : "waiting");
           retry = POLL_MS;
         }
       }
@@ -401,9 +464,50 @@
     if (retry !== null) state.polling = setTimeout(() => loadNext(retry), retry);
   }
 
-  async function submitLabel(index) {
+  // -- the next film at once: held for this rater and already in memory --------------
+  /* After a saved label: the film /api/next announced as this rater's next one
+   * ("ahead", held for him by the server) is shown from memory at once, and
+   * /api/next is asked in the background to confirm it and to bring the
+   * progress and the film after it; a different answer shows that one. */
+  async function showHeld(labeled) {
+    const next = state.next;
+    const id = next && Array.isArray(next.ahead) && next.ahead[0] ? String(next.ahead[0]) : null;
+    if (!id || id === labeled || state.me.show_prediction || state.review
+        || (state.me.role === "adjudicator" && state.me.adjudicate)) return false;
+    const ready = cache.ready(id);
+    if (!ready) return false;
+    const image = await ready;
+    const generation = state.generation;
+    // the label just saved counts at once (/api/next brings the exact figures)
+    const batch = next.batch || {};
+    if (batch.mine) batch.mine.done += 1;
+    if (state.me.labels_per_image === 1 && batch.total) batch.done += 1;
+    renderProgress(next);
+    showMessage("");
+    showImage(image, id);
+    state.busy = false;
+    setControlsEnabled(true);
+    confirmNext(id, generation);
+    return true;
+  }
+  async function confirmNext(id, generation) {
+    let next;
+    try {
+      next = await api("/api/next?ahead=1");
+    } catch (_) {
+      return;                          // the heartbeat and the next key deal with it
+    }
+    if (generation !== state.generation || state.imageId !== id || state.busy) return;
+    state.next = next;
+    renderProgress(next);
+    if (next.image_id === id) prefetch(next);
+    else loadNext();                   // the server says otherwise: show its film
+  }
+
+  async function submitLabel(index, scores = null) {
     if (state.busy || !state.imageId || state.stopped || state.offline) return;
-    const label = state.me.classes[index];
+    if (zones.on && !state.review && scores === null) return;  // scored zone by zone
+    const label = scores === null ? state.me.classes[index] : null;
     if (label === undefined) return;
     const imageId = state.imageId;
     const note = $("note").value.trim();
@@ -416,11 +520,14 @@
     try {
       const saved = await api("/api/labels", {
         method: "POST",
-        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null },
+        body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null,
+                ...(scores === null ? {} : { scores }) },
       });
-      state.undo.push({ label_id: saved.label_id, image_id: imageId, label });
+      state.undo.push({ label_id: saved.label_id, image_id: imageId, label: saved.label });
       $("note").value = "";
-      lastAction(`Saved \u201c${label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      lastAction(`Saved \u201c${saved.label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);
+      corrections.refresh();
+      if (await showHeld(imageId)) return;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       state.busy = false;
@@ -448,6 +555,7 @@
       });
       $("note").value = "";
       lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
+      corrections.refresh();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) { fatal(error); return; }
       if (isNetworkError(error)) setOffline(true);
@@ -529,6 +637,7 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const viewer = active();
     if (event.shiftKey && PRESET_CODES[event.code]) {
       event.preventDefault();
       viewer.preset(PRESET_CODES[event.code]);
@@ -556,6 +665,10 @@
         case "[": viewer.loupePower(-1); break;
         case "]": viewer.loupePower(1); break;
         case "p": if (!event.repeat) viewer.panMode = !viewer.panMode; break;
+        // current and prior side by side: D 2-up on/off, B next prior, L link/unlink
+        case "d": if (!event.repeat) priors.toggle(); break;
+        case "b": if (!event.repeat) priors.cycle(event.shiftKey ? -1 : 1); break;
+        case "l": if (!event.repeat) priors.setLinked(!priors.linked); break;
         case " ":
           if (event.target instanceof HTMLButtonElement) { handled = false; break; }
           viewer.resetView();
@@ -572,18 +685,18 @@
 
   $("skip").addEventListener("click", skip);
   $("undo").addEventListener("click", undo);
-  $("wl-invert").addEventListener("click", () => viewer.toggleInvert());
-  $("zoom-in").addEventListener("click", () => viewer.zoomAt(1.25));
-  $("zoom-out").addEventListener("click", () => viewer.zoomAt(1 / 1.25));
-  $("zoom-fit").addEventListener("click", () => viewer.fit());
-  $("zoom-1").addEventListener("click", () => viewer.oneToOne());
-  $("flip-h").addEventListener("click", () => viewer.flip("h"));
-  $("flip-v").addEventListener("click", () => viewer.flip("v"));
+  $("wl-invert").addEventListener("click", () => active().toggleInvert());
+  $("zoom-in").addEventListener("click", () => active().zoomAt(1.25));
+  $("zoom-out").addEventListener("click", () => active().zoomAt(1 / 1.25));
+  $("zoom-fit").addEventListener("click", () => active().fit());
+  $("zoom-1").addEventListener("click", () => active().oneToOne());
+  $("flip-h").addEventListener("click", () => active().flip("h"));
+  $("flip-v").addEventListener("click", () => active().flip("v"));
   $("loupe-toggle").addEventListener("click", () => viewer.setLoupe(!viewer.loupeOn));
   $("related-toggle").addEventListener("click", () => context.toggle(state.imageId));
   $("pan-mode").addEventListener("click", () => { viewer.panMode = !viewer.panMode; });
   document.querySelectorAll("[data-preset]").forEach((b) => {
-    b.addEventListener("click", () => viewer.preset(b.dataset.preset));
+    b.addEventListener("click", () => active().preset(b.dataset.preset));
   });
 
   // -- start, and restart when a link is pasted into this tab ----------------------
@@ -615,6 +728,14 @@
     $("rater").textContent = state.me.rater;
     document.title = `${state.me.project}: labeling`;
     buildClassButtons(state.me.classes);
+    setControlsEnabled(false);   // no class key before an image is shown
+    try {
+      await zones.start();
+    } catch (error) {
+      fatal(error);
+      return;
+    }
+    corrections.refresh();
     await loadNext();
   }
 
@@ -661,6 +782,7 @@
     state: () => ({ ...viewer.state(), busy: state.busy, offline: state.offline }),
     cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()] }),
     sourceStats: () => viewer.sourceStats(),
+    prior: () => priors.state(),
     toScreen: (x, y) => viewer.toScreen(x, y),
     toImage: (x, y) => viewer.toImage(x, y),
   };

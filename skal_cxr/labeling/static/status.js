@@ -42,6 +42,13 @@
     if (!a) return;
     $("adjudication").textContent = `Images waiting for adjudication: ${fmt(a.pending)}; `
       + `adjudicated: ${fmt(a.adjudicated)}.`;
+    /* Disputes no adjudicator may decide: one line each, with the way out. */
+    for (const s of a.stuck || []) {
+      const line = document.createElement("strong");
+      line.className = "stuck";
+      line.textContent = s.message;
+      $("adjudication").append(document.createElement("br"), line);
+    }
     for (const p of a.pairs || []) {
       const row = document.createElement("tr");
       cell(row, p.raters.join(" / "));
@@ -89,8 +96,14 @@
   function render(s) {
     $("project").textContent = `${s.project}: status`;
     document.title = `${s.project}: status`;
-    $("kappa").textContent = s.kappa === null || s.kappa === undefined
-      ? "not yet (needs images with all their labels, 2 or more each)" : fmt(s.kappa, 3);
+    $("kappa").textContent = s.blinded
+      ? "shown to adjudicators only while the study runs"
+      : s.kappa === null || s.kappa === undefined
+        ? "not yet (needs images with all their labels, 2 or more each)" : fmt(s.kappa, 3);
+    if (s.blinded) {
+      $("adjudication").textContent = "Agreement between raters is shown to adjudicators "
+        + "only while the study runs (you see your own progress).";
+    }
 
     const raters = $("raters");
     raters.replaceChildren();

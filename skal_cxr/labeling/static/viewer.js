@@ -28,6 +28,12 @@ const SkalViewer = (() => {
   const MAX_SCALE = 16;       // device pixels per image pixel
   const LOUPE_POWERS = [2, 3, 4];
 
+  /* An 8-bit film (a JPEG or PNG export) is already windowed for display by
+   * whoever wrote it: its presets are gentler changes of its stored window
+   * (fractions of that window, not of the p1..p99 range of raw detector
+   * values), so that none of them turns the bright half of the film white. */
+  const PRESETS_8BIT = { lung: [0.45, 1.0], mediastinum: [0.62, 0.8], bone: [0.55, 0.7] };
+
   /* [key, name, centre fraction, width fraction] of the p1..p99 range. */
   const PRESETS = [
     ["file", "File", null, null],            // the file's VOI LUT / window
@@ -341,6 +347,10 @@ const SkalViewer = (() => {
       } else if (typeof key === "number") {
         const p = im.filePresets[key];
         if (p) setWindow(p.center, p.width, `file${key}`);
+      } else if (im.bits === 8 && PRESETS_8BIT[key]) {
+        const [c, w] = PRESETS_8BIT[key];
+        const low = im.center0 - im.width0 / 2;
+        setWindow(low + c * im.width0, w * im.width0, key);
       } else {
         const row = PRESETS.find((r) => r[0] === key);
         if (row) setWindow(im.p1 + row[2] * range, row[3] * range, key);
@@ -478,6 +488,10 @@ const SkalViewer = (() => {
         canvas: { x: r.left, y: r.top, width: s.cssW, height: s.cssH },
         drawn,
         level: s.image ? levelFor(s.scale, false) : null,
+        // the full film was asked for and is not drawn yet: the screen shows a copy
+        loadingFull: Boolean(im && im.partial && s.askedFull),
+        // screen pixels per pixel of what is drawn (the copy's while it is partial)
+        shownScale: im ? s.scale * s.dpr * (im.width / im.sentWidth) : null,
         loupe: { on: s.loupeOn, visible: !loupe.hidden, power: s.loupePower,
                  scale: loupeScale(), pointer: s.pointer },
       };
@@ -495,15 +509,58 @@ const SkalViewer = (() => {
       if (!s.image) return null;
       const src = sourceOf(0);
       const d = src.ctx.getImageData(0, 0, src.canvas.width, src.canvas.height).data;
-      let lo = 255, hi = 0;
-      for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+      let lo = 255, hi = 0, white = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]);
+        if (d[i] === 255) white += 1;
+      }
       return { width: src.canvas.width, height: src.canvas.height, min: lo, max: hi,
+               white: white / Math.max(1, d.length / 4), bits: s.image.bits || 16,
                levels: sources.length, level: levelFor(s.scale, false) };
+    }
+
+    // -- linked viewports (current and prior side by side) -----------------------
+    /* The view in units that mean the same on another film: zoom as a multiple
+     * of the fit scale, pan as a fraction of the drawn image's size. */
+    function view() {
+      const im = s.image;
+      if (!im) return null;
+      return { zoom: s.scale / fitScale(), px: s.panX / (s.scale * im.width),
+               py: s.panY / (s.scale * im.height), flipH: s.flipH, flipV: s.flipV, fit: s.fit };
+    }
+    function setView(v) {
+      const im = s.image;
+      if (!im || !v) return;
+      s.flipH = v.flipH; s.flipV = v.flipV; s.fit = v.fit;
+      s.scale = v.fit ? fitScale() : clampScale(fitScale() * v.zoom);
+      s.panX = v.fit ? 0 : v.px * s.scale * im.width;
+      s.panY = v.fit ? 0 : v.py * s.scale * im.height;
+      request(false);
+    }
+    /* The window as fractions of the film's p1..p99 range (the presets' units),
+     * so that two films of different bit depth or exposure get the same look. */
+    function windowNorm() {
+      const im = s.image;
+      if (!im) return null;
+      const range = Math.max(1, im.p99 - im.p1);
+      return { c: (s.center - im.p1) / range, w: s.width / range, invert: s.invert,
+               preset: s.preset };
+    }
+    function setWindowNorm(n) {
+      const im = s.image;
+      if (!im || !n) return;
+      const range = Math.max(1, im.p99 - im.p1);
+      s.invert = n.invert;
+      // a named preset is the same preset on the other film (its own file window)
+      if (n.preset && !String(n.preset).startsWith("file")) preset(n.preset);
+      else if (n.preset === "file") preset("file");
+      else setWindow(im.p1 + n.c * range, n.w * range, null);
     }
 
     const api = {
       show, upgrade, clear, setWindow, preset, toggleInvert, dragStep, zoomAt, fit, oneToOne,
       panBy, flip, resetView, setLoupe, loupePower, state, sourceStats, toScreen, toImage,
+      view, setView, windowNorm, setWindowNorm,
       get image() { return s.image; },
       get center() { return s.center; },
       get width() { return s.width; },
@@ -516,5 +573,24 @@ const SkalViewer = (() => {
     return api;
   }
 
-  return { create, makeImage, PRESETS, LOUPE_POWERS };
+  const PRESET_NAMES = Object.fromEntries(PRESETS.map((r) => [r[0], r[1]]));
+  PRESET_NAMES.auto = "Auto";
+
+  /* The overlay's two lines for a viewer state: window/level, and the zoom.
+   * While the full film is on its way the zoom line gives the scale of what
+   * is drawn (the display-size copy) and says that the full film is loading. */
+  function overlayText(st) {
+    const name = st.presetName || PRESET_NAMES[st.preset] || st.preset;
+    const preset = st.preset ? ` (${name})` : "";
+    const wl = `W ${Math.round(st.width)}  L ${Math.round(st.center)}${preset}`
+      + (st.invert ? "  inverted" : "");
+    const flips = (st.flipH ? "  flipped \u2194" : "") + (st.flipV ? "  flipped \u2195" : "");
+    const zoom = st.loadingFull
+      ? `${Math.round(st.shownScale * 100)} % of a ${st.sentWidth}-px copy, `
+        + "loading the full film\u2026"
+      : `${Math.round(st.scale * st.dpr * 100)} %${st.fit ? " (fit)" : ""}`;
+    return { wl, zoom: zoom + flips + (st.loupe.on ? `  loupe ${st.loupe.power}\u00d7` : "") };
+  }
+
+  return { create, makeImage, overlayText, PRESETS, LOUPE_POWERS };
 })();
