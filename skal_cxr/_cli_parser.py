@@ -18,8 +18,11 @@ PROG = "skal-cxr"
 _EPILOG_SIMULATE = """\
 examples:
   skal-cxr simulate --output skal-cxr-results
-      PneumoniaMNIST (shipped), random / max_entropy / mean_std / bald, 3 seeds,
-      class-weighted loss, full-data baseline
+      PneumoniaMNIST (shipped): typicality until 5 labels per class then max
+      entropy, on the pool's contrastive view, against random on the same view
+      and random with the CNN from pixels; 8 seeds, full-data baselines
+  skal-cxr simulate --model cnn --strategies random,bald --output cnn
+      the MC Dropout CNN from pixels (earlier releases' model)
   skal-cxr simulate --data phantoms --output phantoms
       built-in 3-class severity phantoms
   skal-cxr simulate --max-pool 2000 --budget 0.2 --output pm

@@ -11,8 +11,6 @@ from skal_cxr.cli import build_parser, main
 from skal_cxr.exceptions import DataError
 
 TINY_ARGS = [
-    "--model",
-    "cnn",
     "--n-phantoms",
     "200",
     "--phantom-size",
@@ -41,6 +39,8 @@ TINY_ARGS = [
     "1",
     "--n-jobs",
     "1",
+    "--model",
+    "cnn",
 ]
 
 

@@ -98,7 +98,7 @@ def test_resolve_config_defaults_and_errors():
         "random@cnn",
     ]
     assert config["model"] == "view" and config["view"]["max_epochs"] == 5
-    assert config["seeds"] == list(range(10)) and config["class_weight"] == "balanced"
+    assert config["seeds"] == list(range(8)) and config["class_weight"] == "balanced"
     assert (config["n_initial"], config["query_size"], config["budget"]) == (10, 10, 100)
     assert config["initial"] == "strategy"
     assert config["data"]["source"] == "medmnist" and config["data"]["name"] == "pneumoniamnist"

@@ -43,6 +43,8 @@ def round_config(strategy, seed, rounds):
     """
     from ..engine import RoundConfig
 
+    # the backend trains the MC Dropout CNN from pixels unless told otherwise
+    rounds = {"model": "cnn", **rounds}
     return RoundConfig.from_params(strategy=strategy, seed=seed, **rounds)
 
 

@@ -8,7 +8,9 @@ folder written by :func:`skal_cxr.simulation.simulate` and writes
   the full-data baseline as a dashed line;
 * ``report.md`` opens with the user's question answered
   (:func:`headline`): to reach 98 % of the full-data score, how many labels
-  each strategy needed (bootstrap 95 % CI over seeds), and random;
+  each strategy needed (bootstrap 95 % CI over seeds), and random; a
+  comparison across models (the main job) opens with the default against
+  random on its view and random without it (:func:`model_headline`);
 * ``summary.csv`` and ``report.md``: per strategy, the area under the
   learning curve (AULC), the labels needed to reach a fraction of the
   full-data score, the final metrics, the mean training and acquisition time
@@ -25,7 +27,7 @@ Only *complete* runs (every planned round recorded) enter the summary.
 """
 
 from ._format import format_value
-from ._headline import headline, labels_to_target
+from ._headline import headline, labels_to_target, model_headline
 from ._paired import bootstrap_ci, holm, paired_by_seed, paired_tests, with_holm
 from ._render import make_report, plot_learning_curves
 from ._statistics import (
@@ -49,6 +51,7 @@ __all__ = [
     "verdict_vs_random",
     "FINAL_METRICS",
     "headline",
+    "model_headline",
     "labels_to_target",
     "paired_tests",
     "paired_by_seed",

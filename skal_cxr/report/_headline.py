@@ -18,7 +18,13 @@ from ._format import format_value
 from ._paired import bootstrap_ci
 from ._statistics import labels_to_reach, paired_comparison
 
-__all__ = ["labels_to_target", "headline"]
+__all__ = ["labels_to_target", "headline", "model_headline"]
+
+#: How the report names the model of an arm.
+MODEL_TEXT = {
+    "view": "on the pool's contrastive view",
+    "cnn": "without the view (the CNN from pixels)",
+}
 
 
 def labels_to_target(
@@ -164,4 +170,103 @@ def headline(curves, baselines, *, fraction=0.98, metric="auroc", label="AUROC")
             f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the "
             f"full-data {label}, per seed), random needed {_phrase(reference)}."
         )
+    return lines
+
+
+def _reference(baselines):
+    """``, the better of ...`` when the full-data reference is the better of several models."""
+    models = sorted({m for b in baselines.values() for m in b.get("models", ())})
+    if len(models) < 2:
+        return ""
+    return (
+        ", the better of the "
+        + " and the ".join(
+            {"view": "head on the view", "cnn": "CNN from pixels"}.get(m, m) for m in models
+        )
+        + " trained on the whole pool"
+    )
+
+
+def _arm(arm, model):
+    """``(strategy, model)`` of an arm ``"strategy"`` or ``"strategy@model"``."""
+    strategy, sep, named = arm.partition("@")
+    return strategy, named if sep else model
+
+
+def model_headline(curves, baselines, arms, model, *, fraction=0.98, metric="auroc", label="AUROC"):
+    """The lead of a comparison across models: the default, random on its model, random without.
+
+    "To reach AUROC X (98 % of the full-data AUROC): the default needed N
+    labels (95 % CI), random on the same view M, random without the view
+    K", then the paired tests of the per-seed labels
+    (:func:`~skal_cxr.report.paired_tests`: mean difference with its
+    bootstrap 95 % CI, paired t-test and exact Wilcoxon test).
+
+    Parameters
+    ----------
+    curves : dict
+        ``{arm: {seed: [record, ...]}}`` (from :func:`learning_curves`).
+    baselines : dict
+        ``{seed: record}`` of the full-data references.
+    arms : list of str
+        The configuration's ``strategies`` in order; the first that is not
+        random sampling is the default.
+    model : str
+        The configuration's ``model`` (of the arms without ``@model``).
+    fraction : float, default=0.98
+        Fraction of the full-data score to reach.
+    metric : str, default="auroc"
+        The score.
+    label : str, default="AUROC"
+        Its name in the sentences.
+
+    Returns
+    -------
+    lines : list of str
+        Empty unless the arms include a default and random sampling on
+        another model (then the lead sentence and one sentence of tests per
+        comparison).
+    """
+    from ._paired import paired_tests
+
+    arms = [a for a in arms if a in curves]
+    default = next((a for a in arms if _arm(a, model)[0] != "random"), None)
+    if default is None:
+        return []
+    strategy, own = _arm(default, model)
+    same = next((a for a in arms if _arm(a, model) == ("random", own)), None)
+    others = [a for a in arms if _arm(a, model)[0] == "random" and _arm(a, model)[1] != own]
+    if not others:
+        return []
+    compared = [a for a in (same, *others) if a is not None]
+    results = {
+        a: labels_to_target(curves[a], baselines, fraction=fraction, metric=metric)
+        for a in (default, *compared)
+    }
+    if not results[default]["n_seeds"]:
+        return []
+    target = np.mean([r["target"] for r in results.values() if r["n_seeds"]])
+    names = {a: f"random {MODEL_TEXT.get(_arm(a, model)[1], _arm(a, model)[1])}" for a in others}
+    if same is not None:
+        names[same] = "random on the same view" if own == "view" else f"random ({own})"
+    parts = [f"{names[a]} {_phrase(results[a])}" for a in compared]
+    lines = [
+        f"To reach {label} {target:.3f} ({round(100 * fraction)} % of the full-data "
+        f"{label}, per seed{_reference(baselines)}): the default ({strategy} "
+        f"{MODEL_TEXT.get(own, own)}) needed "
+        f"{_phrase(results[default])}; " + "; ".join(parts) + "."
+    ]
+    tests = []
+    for a in compared:
+        common = sorted(set(results[default]["per_seed"]) & set(results[a]["per_seed"]))
+        out = paired_tests(
+            [results[default]["per_seed"][k] for k in common],
+            [results[a]["per_seed"][k] for k in common],
+        )
+        tests.append(
+            f"against {names[a]}: {out['diff']:+.1f} labels (95 % CI {out['ci'][0]:+.1f} to "
+            f"{out['ci'][1]:+.1f}), paired t-test p = {format_value(out['p_t'], spec='.2g')}, "
+            f"Wilcoxon p = {format_value(out['p_wilcoxon'], spec='.2g')} ({out['n']} seeds)"
+        )
+    lines.append("Paired over seeds, the default's labels " + "; ".join(tests) + ".")
     return lines

@@ -10,7 +10,7 @@ import numpy as np
 from .._atomic import atomic_write, replacing
 from .._results import REPORT_FILES, RecordsWarning, own_files, read_config, read_records
 from ._format import format_value as _fmt
-from ._headline import headline
+from ._headline import headline, model_headline
 from ._statistics import learning_curves, summarize, verdict_vs_random
 
 __all__ = ["make_report", "plot_learning_curves"]
@@ -97,7 +97,93 @@ def _initial_text(config):
     return f"chosen without labels by {initial}"
 
 
-def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
+def _model_text(config):
+    """The model line of the report (a folder without ``model`` trained the CNN)."""
+    model = config.get("model", "cnn")
+    text = (
+        "an MC Dropout head on the pool's contrastive view (encoder trained once on the "
+        "whole pool without labels)"
+        if model == "view"
+        else "the MC Dropout CNN from pixels"
+    )
+    extra = sorted({a for a in config["strategies"] if "@" in a})
+    if extra:
+        text += f"; arms with their own model: {', '.join(extra)}"
+    return f"- model: {text}"
+
+
+def _view_time(results_dir, records):
+    """A line on the pool's encoder: its training time and share of the simulation's time."""
+    import json
+
+    metas = []
+    for path in sorted(Path(results_dir).glob("view-*.json")):
+        try:
+            metas.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    metas = [m for m in metas if isinstance(m.get("fit_time"), (int, float))]
+    if not metas:
+        return []
+    encoder = sum(m["fit_time"] for m in metas)
+    cpu = sum(m.get("fit_cpu_time") or 0.0 for m in metas)
+    rounds = sum(
+        (r.get("fit_time") or 0.0) + (r.get("query_time") or 0.0) + (r.get("eval_time") or 0.0)
+        for r in records
+    )
+    share = 100 * encoder / (encoder + rounds) if encoder + rounds > 0 else float("nan")
+    return [
+        f"- the pool's encoder: trained once in {encoder:.0f} s ({cpu:.0f} CPU-s), "
+        f"{share:.0f} % of the simulation's {encoder + rounds:.0f} s of training, "
+        "querying and evaluation (summed over runs)"
+    ]
+
+
+def _calibration_lines(records, order):
+    """The calibration table of the last round: raw ECE and after the two corrections."""
+    by_arm = {}
+    for rec in records:
+        cal = rec.get("calibration")
+        if rec.get("kind") == "active" and isinstance(cal, dict):
+            by_arm.setdefault(rec["strategy"], []).append(cal)
+    arms = [a for a in order if a in by_arm]
+    if not arms:
+        return []
+
+    def mean(cals, key):
+        values = [c[key] for c in cals if isinstance(c.get(key), (int, float))]
+        return float(np.mean(values)) if values else float("nan")
+
+    lines = [
+        "",
+        "## Calibration at the last round (test ECE, mean over seeds)",
+        "",
+        "| strategy | seeds | raw | temperature + prior fitted on validation | "
+        "class prior of the unlabeled pool by EM | EM prior estimate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        cals = by_arm[arm]
+        priors = [c["em_prior"] for c in cals if isinstance(c.get("em_prior"), list)]
+        prior = np.mean(priors, axis=0) if priors else []
+        lines.append(
+            f"| {arm} | {len(cals)} | {_fmt(mean(cals, 'ece'))} | "
+            f"{_fmt(mean(cals, 'ece_val_corrected'))} | {_fmt(mean(cals, 'ece_em_prior'))} | "
+            f"{', '.join(f'{p:.2f}' for p in prior) or '–'} |"
+        )
+    lines += [
+        "",
+        "Validation: `PriorCorrection` (a temperature and a class-prior shift fitted on the "
+        "validation labels). EM: `EMPriorCorrection` (Saerens et al. 2002), the class prior "
+        "of the pool's unlabeled images re-estimated without labels. Neither sees the test "
+        "split.",
+    ]
+    return lines
+
+
+def _markdown(
+    meta, rows, metric, targets, n_incomplete, problems=(), lead=(), extra=(), calibration=()
+):
     config, resolved = meta["config"], meta["resolved"]
     data = config["data"]
     lines = [
@@ -119,6 +205,8 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
             else []
         ),
         f"- strategies: {', '.join(config['strategies'])}; seeds: {config['seeds']}",
+        _model_text(config),
+        *extra,
         f"- initial labels: {config.get('n_initial', '?')}, {_initial_text(config)}",
         f"- labeled per round: {resolved['schedule']} (budget {config['budget']});"
         f" {config['n_mc_samples']} MC dropout samples per query;"
@@ -210,6 +298,7 @@ def _markdown(meta, rows, metric, targets, n_incomplete, problems=(), lead=()):
                 '"Beat random" means a positive mean AULC difference with paired '
                 "t-test p < 0.05.",
             ]
+    lines += list(calibration)
     if n_incomplete:
         lines += [
             "",
@@ -303,12 +392,30 @@ def make_report(results_dir, *, metric="auroc", targets=(0.95, 1.0), lead_fracti
             n_pool=meta["resolved"]["n_pool"],
         )
     report = results_dir / "report.md"
-    lead = headline(
-        {s: curves[s] for s in order},
+    label = _LABELS.get(metric, metric)
+    # a comparison across models (the main job) leads with the default against random
+    # on its model and random without it
+    lead = model_headline(
+        curves,
         baselines,
+        meta["config"]["strategies"],
+        meta["config"].get("model", "cnn"),
         fraction=lead_fraction,
         metric=metric,
-        label=_LABELS.get(metric, metric),
+        label=label,
+    ) or headline(
+        {s: curves[s] for s in order}, baselines, fraction=lead_fraction, metric=metric, label=label
     )
-    atomic_write(report, _markdown(meta, rows, metric, targets, n_incomplete, problems, lead))
+    text = _markdown(
+        meta,
+        rows,
+        metric,
+        targets,
+        n_incomplete,
+        problems,
+        lead,
+        extra=_view_time(results_dir, records),
+        calibration=_calibration_lines(records, order),
+    )
+    atomic_write(report, text)
     return {"report": report, "summary": summary, "figure": figure, "rows": rows}

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .._lazy import take_rows
 from .._random import round_seed
 from .._reaper import exit_with_parent
 from .._results import RecordWriter, owner_alive, read_record_file, record_path
@@ -105,18 +106,60 @@ def round_schedule(n_pool, n_initial, query_size, budget):
     return list(range(n_initial, total, query_size)) + [total]
 
 
-def _evaluate(predict_proba, data):
-    """Test metrics (plus operating point fitted on validation) of a model."""
-    op = None
+def _evaluate(predict_proba, data, calibrate=None):
+    """Test metrics (plus operating point fitted on validation) of a model.
+
+    With ``calibrate`` (a callable ``(val_proba, test_proba) -> dict``),
+    also returns what it says of the model's calibration.
+    """
+    op = val = None
     if data.y_val is not None:
-        op = fit_operating_point(data.y_val, predict_proba(data.X_val))
+        val = predict_proba(data.X_val)
+        op = fit_operating_point(data.y_val, val)
+    test = predict_proba(data.X_test)
     metrics = classification_metrics(
         data.y_test,
-        predict_proba(data.X_test),
+        test,
         class_names=data.class_names,
         operating_point=op,
     )
-    return metrics, (None if op is None else [float(w) for w in op])
+    op = None if op is None else [float(w) for w in op]
+    if calibrate is None:
+        return metrics, op
+    return metrics, op, calibrate(val, test)
+
+
+def _calibration(data, pool_proba, train_prior, val, test):
+    """ECE of the test probabilities, raw and after two corrections.
+
+    ``ece_val_corrected``: temperature and class prior fitted on the
+    validation split (:class:`~skal_cxr.calibration.PriorCorrection`).
+    ``ece_em_prior``: moved to the class prior of the unlabeled pool
+    re-estimated by EM, without any label
+    (:class:`~skal_cxr.calibration.EMPriorCorrection`); ``em_prior`` is that
+    estimate. The test split is never fitted on.
+    """
+    from ..calibration import EMPriorCorrection, PriorCorrection
+    from ..metrics import expected_calibration_error
+
+    y = data.y_test
+    out = {"ece": float(expected_calibration_error(y, test))}
+    if val is not None and len(np.unique(data.y_val)) > 1:
+        corrected = PriorCorrection().fit(val, data.y_val).transform(test)
+        out["ece_val_corrected"] = float(expected_calibration_error(y, corrected))
+    if pool_proba is not None and len(pool_proba):
+        em = EMPriorCorrection(train_prior=train_prior).fit(pool_proba)
+        out["ece_em_prior"] = float(expected_calibration_error(y, em.transform(test)))
+        out["em_prior"] = [float(p) for p in em.prior_]
+    return out
+
+
+def _train_prior(config, y_labeled, n_classes):
+    """The class prior a fit trained under: uniform with balanced weights, else the labels'."""
+    if config.class_weight == "balanced":
+        return None
+    counts = np.bincount(np.asarray(y_labeled, dtype=np.int64), minlength=n_classes) + 0.5
+    return counts / counts.sum()
 
 
 def _counts(y, n_classes):
@@ -180,10 +223,23 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
         estimator=estimator,  # a label-free strategy picks in the pool's view
     )
 
+    last = len(schedule) - 1
+
     def evaluate(learner):
         t0 = time.perf_counter()
-        metrics, op = _evaluate(learner.predict_proba, data)
-        return metrics, op, time.perf_counter() - t0
+        if loop.round != last:  # the round being evaluated (ActiveLoop counts from 0)
+            metrics, op = _evaluate(learner.predict_proba, data)
+            return metrics, op, None, time.perf_counter() - t0
+        # the last round: its calibration, raw and corrected (never fitted on the test set)
+        unlabeled = np.setdiff1d(np.arange(n_pool), loop.labeled)
+        pool_proba = learner.predict_proba(take_rows(X, unlabeled)) if len(unlabeled) else None
+        prior = _train_prior(rounds, y[loop.labeled], n_classes)
+        metrics, op, calibration = _evaluate(
+            learner.predict_proba,
+            data,
+            lambda val, test: _calibration(data, pool_proba, prior, val, test),
+        )
+        return metrics, op, calibration, time.perf_counter() - t0
 
     with torch_threads(rounds.torch_threads):
         loop = ActiveLoop(
@@ -194,27 +250,28 @@ def run_active(data, config, strategy, seed, schedule, results_dir, check=None):
             for r in range(start, len(schedule)):
                 n_query = schedule[r + 1] - schedule[r] if r + 1 < len(schedule) else 0
                 result = loop.step(n_query, round_seed(seed, r), evaluate=evaluate)
-                metrics, op, eval_time = result.evaluation
+                metrics, op, calibration, eval_time = result.evaluation
                 labeled, queried = list(result.labeled), list(result.queried)
-                writer.write(
-                    {
-                        "kind": "active",
-                        "strategy": strategy,
-                        "seed": seed,
-                        "round": r,
-                        "n_labeled": len(labeled),
-                        "frac_labeled": len(labeled) / n_pool,
-                        "class_counts": _counts(y[labeled], n_classes),
-                        "queried": queried,
-                        "queried_counts": _counts(y[queried], n_classes),
-                        "n_epochs": result.n_epochs,
-                        "fit_time": result.fit_time,
-                        "query_time": result.query_time or 0.0,
-                        "eval_time": eval_time,
-                        "operating_point": op,
-                        "metrics": metrics,
-                    }
-                )
+                record = {
+                    "kind": "active",
+                    "strategy": strategy,
+                    "seed": seed,
+                    "round": r,
+                    "n_labeled": len(labeled),
+                    "frac_labeled": len(labeled) / n_pool,
+                    "class_counts": _counts(y[labeled], n_classes),
+                    "queried": queried,
+                    "queried_counts": _counts(y[queried], n_classes),
+                    "n_epochs": result.n_epochs,
+                    "fit_time": result.fit_time,
+                    "query_time": result.query_time or 0.0,
+                    "eval_time": eval_time,
+                    "operating_point": op,
+                    "metrics": metrics,
+                }
+                if calibration is not None:
+                    record["calibration"] = calibration
+                writer.write(record)
     return len(schedule) - start
 
 

@@ -103,21 +103,26 @@ def _stored_model(results_dir, overwrite):
 
 
 def _tasks(config):
-    """The grid's tasks, the pool's encoder first and the CNN's runs before the view's.
+    """The grid's tasks: the pool's encoder first, then seed by seed, the CNN's first.
 
-    With the view, its encoder is trained by the first task; the CNN's runs
-    (which do not need it) come next, so that parallel workers train the
-    CNN meanwhile, then the baselines and the runs on the view. Without the
-    view the order is the one of earlier releases: baselines, then runs.
+    With the view, its encoder is trained by the first task; each seed's
+    runs of the CNN (which do not need it) come before its baseline and its
+    runs on the view, so that a parallel worker trains the CNN meanwhile,
+    and seed by seed, so that an interrupted simulation has whole seeds to
+    compare. Without the view the order is the one of earlier releases:
+    baselines, then runs.
     """
     seeds, arms = config["seeds"], config["strategies"]
     baselines = [("baseline", None, s) for s in seeds if config["baseline"]]
     runs = [("active", a, s) for s in seeds for a in arms]
     if "view" not in arm_models(config):
         return baselines + runs
-    cnn = [t for t in runs if split_arm(t[1], config)[1] == "cnn"]
-    view = [t for t in runs if t not in cnn]
-    return [("view", None, None), *cnn, *baselines, *view]
+    tasks = [("view", None, None)]
+    for seed in seeds:
+        mine = [t for t in runs if t[2] == seed]
+        cnn = [t for t in mine if split_arm(t[1], config)[1] == "cnn"]
+        tasks += cnn + [t for t in baselines if t[2] == seed] + [t for t in mine if t not in cnn]
+    return tasks
 
 
 def _write_config(results_dir, config, resolved):
@@ -274,8 +279,8 @@ def simulate(
         "random@cnn"]``: the default against random on the same view and
         random with the CNN from pixels (see :doc:`/benchmarks/main_job`).
     seeds : int or list of int, default=None
-        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 9``
-        (10 paired seeds: the exact Wilcoxon test needs at least 6 for
+        Seeds (an int ``k`` means ``0 .. k-1``); ``None`` is ``0 .. 7``
+        (8 paired seeds: the exact Wilcoxon test needs at least 6 for
         ``p < 0.05``).
         A seed fixes the initial set, the network initialisation, the
         dropout masks and the queries' randomness; the data split is fixed
