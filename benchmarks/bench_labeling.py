@@ -80,6 +80,19 @@ def parse_args(argv=None):
         "as the server answers, the hardest case)",
     )
     p.add_argument("--query-size", type=int, default=100, help="images queried per round")
+    p.add_argument(
+        "--model",
+        choices=("view", "cnn"),
+        default="view",
+        help="a head on the pool's view, trained at init (new projects), or the CNN per round",
+    )
+    p.add_argument(
+        "--view-epochs",
+        type=int,
+        default=None,
+        help="epochs of the view's encoder (default: the engine's); 0 times the rounds with "
+        "an untrained encoder of the same size when its one-time cost is measured apart",
+    )
     p.add_argument("--labels-per-image", type=int, default=3)
     p.add_argument(
         "--settle",
@@ -119,6 +132,7 @@ def make_project(root, args):
     from PIL import Image
 
     from skal_cxr.labeling import init_project
+    from skal_cxr.labeling._view import view_info
 
     images = root / "images"
     images.mkdir()
@@ -129,7 +143,7 @@ def make_project(root, args):
         (images / name).parent.mkdir(exist_ok=True)
         Image.fromarray(np.round(np.clip(x, 0, 1) * 4095).astype(np.uint16)).save(images / name)
         truth[name] = CLASSES[int(c)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     options = (
         {}
         if args.pool_size is None
@@ -142,11 +156,16 @@ def make_project(root, args):
         labels_per_image=args.labels_per_image,
         query_size=args.query_size,
         image_size=args.image_size,
+        model=args.model,
+        view=None if args.view_epochs is None else {"max_epochs": args.view_epochs},
         **options,
     )
-    init_seconds = time.perf_counter() - t0
+    init = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+    view = view_info(project.path)
+    if view is not None:  # the encoder's one-time cost, part of the init
+        init.update(view_seconds=view["seconds"], view_cpu_seconds=view["cpu_seconds"])
     tokens = {f"rater{r}": project.add_rater(f"rater{r}") for r in range(args.raters)}
-    return project.path, tokens, truth, init_seconds
+    return project.path, tokens, truth, init
 
 
 def free_port():
@@ -190,6 +209,20 @@ def start_server(path, port, threads, log):
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not answer /api/health within 120 s")
+
+
+def cpu_seconds(proc):
+    """CPU seconds (user + system) of the server process and of its worker, so far."""
+    import psutil
+
+    out = {}
+    try:
+        server = psutil.Process(proc.pid)
+        out["server"] = sum(server.cpu_times()[:2])
+        out["worker"] = sum(sum(c.cpu_times()[:2]) for c in server.children(recursive=True))
+    except psutil.Error:
+        pass
+    return out
 
 
 def stop_server(proc):
@@ -405,7 +438,7 @@ def latency(samples, within=None):
     }
 
 
-def summarize(rec, path, args, init_seconds):
+def summarize(rec, path, args, init, cpu):
     from skal_cxr.labeling import open_project
 
     lat = {k: latency(v) for k, v in rec.samples.items()}
@@ -418,7 +451,9 @@ def summarize(rec, path, args, init_seconds):
             "platform": platform.platform(),
             "load_average": [rec.load_start, os.getloadavg()[0]],
         },
-        "init_seconds": init_seconds,
+        "init_seconds": init["seconds"],
+        "init": init,
+        "serve_cpu_seconds": cpu,
         "latency": lat,
         "latency_while_training": lat_training,
         "training_seconds": sum(b - a for a, b in rec.training),
@@ -449,6 +484,8 @@ def markdown(res):
         + " scored per round; "
         f"{res['machine']['cpus']} CPU cores (1-min load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end); project init {res['init_seconds']:.1f} s.",
+        "",
+        _phases(res),
         "",
         "| request | n | p50 (ms) | p99 (ms) | max (ms) | n while training "
         "| p99 while training (ms) |",
@@ -484,6 +521,29 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def _phases(res):
+    """One line: the model, and each phase's wall-clock and CPU seconds."""
+    init, cpu = res.get("init", {}), res.get("serve_cpu_seconds", {})
+    model = res["settings"].get("model", "cnn")
+    parts = [
+        f"Model: {model}. Init {init.get('seconds', 0):.1f} s wall, "
+        f"{init.get('cpu_seconds', 0):.1f} CPU-s (image cache"
+        + (", view" if "view_seconds" in init else "")
+        + ")"
+    ]
+    if "view_seconds" in init:
+        parts.append(
+            f"of which the view's encoder {init['view_seconds']:.1f} s wall, "
+            f"{init['view_cpu_seconds']:.1f} CPU-s (once per project)"
+        )
+    if cpu:
+        parts.append(
+            f"serving: server {cpu.get('server', 0):.1f} CPU-s, training worker "
+            f"{cpu.get('worker', 0):.1f} CPU-s"
+        )
+    return "; ".join(parts) + "."
+
+
 def _ms(value):
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
@@ -502,6 +562,8 @@ def rst(res):
         f"{s['n_images']:,} images of {s['image_size']} px, batches of {s['query_size']} images "
         f"x {s['labels_per_image']} labels, {scored} scored per round; {m['cpus']} CPU cores, "
         f"1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end.",
+        "",
+        _phases(res),
         "",
         ".. list-table::",
         "   :header-rows: 1",
@@ -563,7 +625,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench_labeling_") as tmp:
         root = Path(tmp)
-        path, tokens, truth, init_seconds = make_project(root, args)
+        path, tokens, truth, init = make_project(root, args)
         relpaths = {
             str(r["id"]): r["relpath"] for r in db_rows(path, "SELECT id, relpath FROM images")
         }
@@ -572,9 +634,10 @@ def main(argv=None):
             proc = start_server(path, port, args.threads, log)
             try:
                 rec = asyncio.run(run_raters(port, tokens, relpaths, truth, args))
+                cpu = cpu_seconds(proc)
             finally:
                 stop_server(proc)
-        res = summarize(rec, path, args, init_seconds)
+        res = summarize(rec, path, args, init, cpu)
         shutil.copy(root / "serve.log", args.out / "labeling_serve.log")
     text = markdown(res)
     (args.out / "labeling.md").write_text(text)

@@ -11,6 +11,7 @@ from skal_cxr.embeddings import (
     PixelPCA,
     cached_fit,
     memoized_transform,
+    remember_features,
 )
 
 
@@ -135,3 +136,14 @@ def test_contrastive_encoder_contract_and_progress_bar(pool, capsys):
 def test_pixel_pca_keeps_the_contract(pool):
     out = PixelPCA(n_components=4, random_state=0).fit(pool).transform(pool)
     assert out.shape == (30, 4)
+
+
+def test_remembered_features_are_not_computed_again(pool):
+    enc = CountingEncoder().fit(pool)
+    stored = CountingEncoder().fit(pool).transform(pool[:20])  # computed elsewhere, earlier
+    remember_features(enc, pool[:20], stored)
+    out = memoized_transform(enc, pool[10:30])  # 10 remembered, 10 new
+    assert enc.n_seen == 10
+    np.testing.assert_array_equal(out, CountingEncoder().fit(pool).transform(pool[10:30]))
+    with pytest.raises(ValueError, match="20 images but 19"):
+        remember_features(enc, pool[:20], stored[:19])

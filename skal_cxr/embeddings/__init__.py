@@ -25,7 +25,7 @@ encoder's features in memory, image by image.
 
 from ._cache import cached_embedding, cached_fit, pool_fingerprint
 from ._contrastive import ContrastiveEncoder, contrastive_augmentation, nt_xent_loss
-from ._memo import MemoizedView, memoized_transform
+from ._memo import MemoizedView, memoized_transform, remember_features
 from ._network import NetworkEmbedding
 from ._pca import PixelPCA, is_fitted
 from ._pretrained import (
@@ -49,6 +49,7 @@ __all__ = [
     "weights_url",
     "MemoizedView",
     "memoized_transform",
+    "remember_features",
     "cached_fit",
     "nt_xent_loss",
     "contrastive_augmentation",

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._pca import is_fitted
 
-__all__ = ["memoized_transform", "MemoizedView"]
+__all__ = ["memoized_transform", "remember_features", "MemoizedView"]
 
 # encoder -> (state token, {image key: feature row})
 _MEMORY = weakref.WeakKeyDictionary()
@@ -67,6 +67,32 @@ def memoized_transform(encoder, X):
         for i, row in zip(missing, new):
             rows[keys[i]] = row
     return np.stack([rows[key] for key in keys]).astype(np.float32, copy=False)
+
+
+def remember_features(encoder, X, features):
+    """Give :func:`memoized_transform` the features of ``X`` computed earlier by ``encoder``.
+
+    For features kept on disk: a later process that loads the same fitted
+    encoder need not compute them again.
+
+    Parameters
+    ----------
+    encoder : transformer
+        The fitted transformer that computed ``features``.
+    X : array-like of shape (n_images, ...)
+        The images.
+    features : array-like of shape (n_images, n_features)
+        ``encoder.transform(X)``, row for row.
+    """
+    X, features = np.asarray(X), np.asarray(features, dtype=np.float32)
+    if len(X) != len(features):
+        raise ValueError(f"{len(X)} images but {len(features)} feature rows.")
+    token = _state_token(encoder)
+    saved = _MEMORY.get(encoder)
+    if saved is None or saved[0] != token:
+        saved = (token, {})
+        _MEMORY[encoder] = saved
+    saved[1].update(zip(_keys(X), features))
 
 
 class MemoizedView(TransformerMixin, BaseEstimator):

@@ -183,6 +183,7 @@ def _make(make, positional, source, args):
         **source,
         header_tags=args.header_tags,
         labels_per_image=args.labels_per_image,
+        model=args.model,
         strategy=args.strategy,
         query_size=_query_size(args),
         initial_size=args.initial_size,
@@ -327,11 +328,34 @@ def _backup(args):
 def _pull(args):
     from . import open_project, pull_dicomweb
     from ._lock import project_lock
+    from ._view import view_advice
 
     with project_lock(_project_folder(args.project), "pull"):
         project = open_project(args.project)
         n = pull_dicomweb(project, **_connection(args), progress=sys.stderr.isatty())
-    print(f"{project.path}: {n} new images, {project.n_images()} in all.")
+        print(f"{project.path}: {n} new images, {project.n_images()} in all.")
+        if args.retrain_view:
+            _retrain(project)
+            return
+    advice = view_advice(project.path, project.n_images())
+    if advice:
+        print(advice)
+
+
+def _retrain(project):
+    from ._view import retrain_view
+
+    info = retrain_view(project, progress=sys.stderr.isatty())
+    how = f"trained in {info['seconds']:.1f} s" if info["seconds"] else "already trained"
+    print(f"{project.path}: the view of its {info['n_images']} images is in use ({how}).")
+
+
+def _retrain_view(args):
+    from . import open_project
+    from ._lock import project_lock
+
+    with project_lock(_project_folder(args.project), "retrain-view"):
+        _retrain(open_project(args.project))
 
 
 def _export(args):

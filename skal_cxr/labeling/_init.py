@@ -31,9 +31,11 @@ from ._settings import (
     DICOM_DIR,
     PREVIEW_DIR,
     ROUND_KEYS,
+    VIEW_DIR,
     read_settings,
     round_config,
 )
+from ._view import train_view
 
 #: The database while :func:`init_project` writes it, renamed ``project.sqlite`` when whole.
 PARTIAL_FILE = DB_FILE + ".partial"
@@ -56,6 +58,8 @@ _CONSTRAINTS = {
 
 
 _QUERY_SIZE = 20  # the default of init_project's query_size
+#: The models of a project: a head on the pool's view, or the whole CNN per round.
+MODELS = ("view", "cnn")
 
 #: Unlabeled images a round scores by default (``pool_size="auto"``): a random
 #: subset of this many once the pool is larger, so that a round's scoring time
@@ -101,7 +105,8 @@ def init_project(
     group_column=None,
     date_column=None,
     labels_per_image=1,
-    strategy="mean_std",
+    model="view",
+    strategy="auto",
     query_size=_QUERY_SIZE,
     initial_size=None,
     budget=None,
@@ -110,7 +115,7 @@ def init_project(
     consensus="majority",
     adjudicate_spread=1,
     header_tags=None,
-    cold_start="random",
+    cold_start="auto",
     reserve_size=None,
     lease_seconds=3600,
     show_prediction=False,
@@ -121,6 +126,8 @@ def init_project(
     pool_size="auto",
     estimator=None,
     training=None,
+    view=None,
+    head=None,
     torch_threads=1,
     random_state=0,
     n_jobs=None,
@@ -136,11 +143,13 @@ def init_project(
     Registers every image (path relative to ``image_dir`` and SHA-256 of its
     bytes), decodes them once into the project's on-disk image cache
     (``cache/images-HxW/``, see :func:`~skal_cxr.datasets.build_image_cache`),
-    draws the fixed stop set and queues the first batch (the cold start: no
-    model exists yet). Training and queries read the images from that cache
-    (a memory map), so memory does not grow with the pool. An interrupted
-    ``init_project`` (even killed) resumes the cache where it stopped when
-    called again with the same folder.
+    trains the project's view of the pool on that cache (``model="view"``,
+    :mod:`skal_cxr.labeling._view`), draws the fixed stop set and queues the
+    first batch (the cold start: no model exists yet). Training and queries
+    read the images from that cache (a memory map), so memory does not grow
+    with the pool. An interrupted ``init_project`` (even killed) resumes the
+    cache where it stopped, and loads a view it finished, when called again
+    with the same folder.
 
     Parameters
     ----------
@@ -166,8 +175,18 @@ def init_project(
         The page shows a patient's films side by side, oldest to newest.
     labels_per_image : int, default=1
         Labels each queried image gets, from different raters.
-    strategy : str, default="mean_std"
-        A key of :data:`skal_cxr.strategies.STRATEGIES`.
+    model : {"view", "cnn"}, default="view"
+        ``"view"``: an encoder is trained once on the whole pool here, at
+        ``init`` (its view of the pool, stored in ``view/``; a few minutes
+        for 10,000 images of 64 px, see docs/labeling.rst), and each round
+        fits only a small MC Dropout head on its features
+        (:class:`~skal_cxr.FrozenViewClassifier`): a round takes about a
+        second. ``"cnn"``: each round trains the whole
+        :class:`~skal_cxr.MCDropoutCNN` (projects made before the view).
+    strategy : str, default="auto"
+        A key of :data:`skal_cxr.strategies.STRATEGIES`; ``"auto"``:
+        ``"typicality_until_5_then_max_entropy"`` with the view,
+        ``"mean_std"`` with the CNN.
     query_size : int, default=20
         Images queried per round (``query_size`` of
         :func:`~skal_cxr.simulation.simulate`).
@@ -194,12 +213,14 @@ def init_project(
     header_tags : list of str, default=None
         DICOM keywords the page's film panel shows (``None``: view position,
         patient age and sex, study date, modality).
-    cold_start : {"random", "k_center", "typicality", "probcover"}, default="random"
+    cold_start : {"auto", "random", "k_center", "typicality", "probcover"}, default="auto"
         The first batch, chosen without labels: a uniform random draw,
         greedy k-center on the embeddings of the untrained network, or the
         typical images (TypiClust) / the best-covering images (ProbCover)
-        in 50 principal components of the pool's pixels, computed at
-        ``init`` and cached beside the image cache. Measured on
+        in the project's view of the pool (with the CNN: 50 principal
+        components of the pool's pixels, computed at ``init`` and cached
+        beside the image cache). ``"auto"``: typicality with the view,
+        random with the CNN. Measured on
         PneumoniaMNIST (docs/benchmarks.rst, "Labeling cold start"):
         typicality's first 20 images trained a model as good as random's
         on average and steadier across seeds; k-center's were far worse
@@ -229,7 +250,12 @@ def init_project(
         with the pool. Give a simulation the same ``pool_size`` to acquire
         the same images.
     n_mc_samples, estimator, training, torch_threads
-        As in :func:`skal_cxr.simulation.simulate`.
+        As in :func:`skal_cxr.simulation.simulate` (``estimator`` and
+        ``training``: the CNN's).
+    view, head : dict, default=None
+        Settings of the view's encoder and of its head (``model="view"``),
+        merged into :data:`skal_cxr.engine.ROUND_DEFAULTS`' ``"view"`` and
+        ``"head"``.
     random_state : int, default=0
         Seeds the cold start, the stop set, the network and the queries
         exactly like a simulation seed.
@@ -237,7 +263,7 @@ def init_project(
         Threads decoding the images into the cache (``None``: 1,
         ``-1``: every core).
     progress : bool, default=False
-        Show a progress bar of the cache build.
+        Show progress bars of the cache build and of the view's training.
     batch_size : int
         Deprecated alias of ``query_size`` (``batch_size`` is the images per
         optimizer step of the estimator); removed in 0.3.
@@ -299,6 +325,12 @@ def init_project(
     adjudicate_spread = checked["adjudicate_spread"]
     if consensus not in LABELING_CONSENSUS:
         raise LabelingError(f"consensus must be one of {LABELING_CONSENSUS}; got {consensus!r}.")
+    if model not in MODELS:
+        raise LabelingError(f"model must be one of {MODELS}; got {model!r}.")
+    if cold_start == "auto":
+        cold_start = "typicality" if model == "view" else "random"
+    if strategy == "auto":
+        strategy = "typicality_until_5_then_max_entropy" if model == "view" else "mean_std"
     if cold_start not in COLD_STARTS:
         raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
     if lease_seconds is not None and not float(lease_seconds) > 0:
@@ -322,12 +354,15 @@ def init_project(
         rounds = RoundConfig.from_params(
             strategy=strategy,
             seed=random_state,
+            model=model,
             query_size=query_size,
             n_mc_samples=n_mc_samples,
             pool_size=None if pool_size == "auto" else pool_size,
             class_weight=class_weight,
             estimator=estimator,
             training=training,
+            view=view,
+            head=head,
             torch_threads=torch_threads,
         )
     except ConfigError as exc:
@@ -398,6 +433,8 @@ def init_project(
         path, image_size, [image_dir / rel for rel, _ in rows], n_jobs=n_jobs, progress=progress
     )
     hashes = [entry["sha256"] for entry in cache.index]
+    if model == "view":  # before the database: a killed init trains or loads it again
+        train_view(path, image_size, n, rounds, progress=progress)
     context = film_context(image_dir, rows, csv, image_column, date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
@@ -524,7 +561,8 @@ def _unfinished_database(file):
 def _only_a_cache(path):
     """Whether ``path`` is empty or holds just what an interrupted init wrote.
 
-    That is the image cache, for a project over a PACS its DICOM store, the
+    That is the image cache, the view of the pool, for a project over a
+    PACS its DICOM store, the
     empty previews and checkpoints folders, the project lock, the database
     being written (never yet ``project.sqlite``), or the ``project.sqlite``
     that an init of an earlier version left when killed (empty, or without
@@ -533,7 +571,7 @@ def _only_a_cache(path):
     found = {p.name for p in path.iterdir()}
     partial = {f"{PARTIAL_FILE}{s}" for s in ("", "-wal", "-shm", "-journal")}
     leftovers = {f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal"}
-    allowed = {CACHE_DIR, DICOM_DIR, PREVIEW_DIR, CHECKPOINT_DIR, LOCK_FILE, DB_FILE}
+    allowed = {CACHE_DIR, DICOM_DIR, VIEW_DIR, PREVIEW_DIR, CHECKPOINT_DIR, LOCK_FILE, DB_FILE}
     if not found <= allowed | partial | leftovers:
         return False
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR):

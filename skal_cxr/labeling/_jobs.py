@@ -32,10 +32,13 @@ class _PoolJob:
     n_classes: int
     exclude: tuple
     score_scheduler: str | None = None
+    view: str | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
         set_(self, "path", str(self.path))
+        if self.view is not None:
+            set_(self, "view", str(self.view))
         set_(self, "round", int(self.round))
         set_(self, "image_size", _ints(self.image_size))
         set_(self, "n_images", int(self.n_images))
@@ -47,6 +50,11 @@ class _PoolJob:
             raise ValueError(f"a job's round is at least 1; got {self.round}.")
         if self.n_classes < 2:
             raise ValueError(f"a project has at least 2 classes; got {self.n_classes}.")
+        if getattr(self.rounds, "model", "cnn") == "view" and self.view is None:
+            raise ValueError(
+                "a round of the view model needs the view's encoder file (the project has "
+                "no view: run `skal-cxr label retrain-view`)."
+            )
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ class TrainJob(_PoolJob):
         Pool positions never to query: everything queued.
     score_scheduler : str or None, default=None
         A Dask scheduler address that scores the pool, or None.
+    view : str or None, default=None
+        The file of the project's fitted encoder (its view of the pool,
+        ``view/encoder-*.pkl``) when the round fits a head on it
+        (``rounds.model == "view"``); the worker loads it once. None: the CNN.
     labeled : tuple of int
         Pool positions with a consensus label, in queue order.
     codes : tuple of int
@@ -115,7 +127,7 @@ class ReserveJob(_PoolJob):
 
     Parameters
     ----------
-    path, round, image_size, n_images, rounds, n_classes, score_scheduler
+    path, round, image_size, n_images, rounds, n_classes, score_scheduler, view
         As for :class:`TrainJob`.
     exclude : tuple of int
         Pool positions queued or just queried.
@@ -164,6 +176,7 @@ class ReserveJob(_PoolJob):
             n_classes=job.n_classes,
             exclude=exclude,
             score_scheduler=job.score_scheduler,
+            view=job.view,
             n_reserve=n_reserve,
             reserve_seed=reserve_seed,
         )

@@ -21,15 +21,18 @@ public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
 ``round_config`` (the engine's settings), and its public methods.
 """
 
+import dataclasses
+
 import numpy as np
 
 from .._random import derived_seed, round_seed
-from ..embeddings import PixelPCA, cached_embedding
+from ..embeddings import PixelPCA, cached_embedding, memoized_transform
 from ..engine import cold_start_batch
 from ._db import transaction
 from ._jobs import ReserveJob, TrainJob
 from ._settings import cache_dir
 from ._trainer import run_job
+from ._view import load_view, uses_view, view_file
 
 __all__ = ["cold_start", "pool_embedding", "round_job", "train_next_round", "predict_image"]
 
@@ -38,9 +41,9 @@ def cold_start(project):
     """The first batch and its reserve, without a model: ``(batch, reserve, name)``.
 
     See :func:`~skal_cxr.engine.cold_start_batch` (``typicality`` and
-    ``probcover`` read 50 principal components of the pool's pixels,
-    computed once and cached beside the image cache,
-    :func:`pool_embedding`). Image ids are 1-based pool positions.
+    ``probcover`` read the project's view of the pool: its encoder's
+    features, or 50 principal components of the pixels cached beside the
+    image cache, :func:`pool_embedding`). Image ids are 1-based pool positions.
     """
     cfg = project.config
     n = project.n_images()
@@ -51,7 +54,10 @@ def cold_start(project):
         n,
         size,
         min(cfg["reserve_size"], n - size),
-        config=project.round_config,
+        # k-center reads the untrained CNN's embeddings, whatever the rounds train
+        config=dataclasses.replace(project.round_config, model="cnn")
+        if method == "k_center"
+        else project.round_config,
         n_classes=len(project.classes),
         X=project.pool_array() if method == "k_center" else None,
         features=pool_embedding(project) if method in ("typicality", "probcover") else None,
@@ -60,11 +66,14 @@ def cold_start(project):
 
 
 def pool_embedding(project):
-    """The project pool's label-free view: PCA-50 of the pixels, cached on disk.
+    """The project pool's label-free view: its encoder's features, or PCA-50 of the pixels.
 
-    Computed at the first call (at ``init`` for the ``typicality`` and
-    ``probcover`` cold starts) and kept beside the image cache, keyed by a
-    fingerprint of the pool.
+    A project of the view model (``model="view"``) gives the features of its
+    trained encoder (:mod:`._view`; computed once per encoder in this
+    process). Others: 50 principal components of the pixels, computed at the
+    first call (at ``init`` for the ``typicality`` and ``probcover`` cold
+    starts) and kept beside the image cache, keyed by a fingerprint of the
+    pool.
 
     Parameters
     ----------
@@ -76,6 +85,10 @@ def pool_embedding(project):
     features : ndarray of shape (n_images, n_components), dtype float32
         One row per pool image, in pool order.
     """
+    file = view_file(project.path) if uses_view(project.round_config) else None
+    if file is not None:
+        X = project.pool_array()
+        return memoized_transform(load_view(file, X), X)
     folder = cache_dir(project.path, project.config["image_size"])
     return cached_embedding(
         PixelPCA(n_components=50, random_state=project.round_config.seed),
@@ -127,6 +140,7 @@ def round_job(project):
         # same seed as the simulation's round r - 1 (its round 0 fits the initial set)
         query_seed=round_seed(rounds.seed, r - 1),
         score_scheduler=project.score_scheduler,
+        view=view_file(project.path) if uses_view(rounds) else None,
     )
 
 

@@ -228,6 +228,10 @@ def pull_dicomweb(
     film that is too large, cannot be decoded or vanished from the server is
     skipped and recorded (:func:`skipped_films`), never blocking the others;
     the films refused as too large are taken once the pixel limit allows.
+    The project's view of the pool is not retrained here:
+    :func:`~skal_cxr.labeling._view.view_advice` gives the one line saying
+    when the pool has outgrown it (``skal-cxr label pull`` prints it), and
+    :func:`~skal_cxr.labeling._view.retrain_view` retrains it.
 
     Parameters
     ----------

@@ -16,11 +16,13 @@ __all__ = [
     "CHECKPOINT_DIR",
     "CACHE_DIR",
     "DICOM_DIR",
+    "VIEW_DIR",
     "ROUND_KEYS",
     "read_settings",
     "round_config",
     "cache_dir",
     "checkpoint_path",
+    "view_dir",
 ]
 
 
@@ -28,10 +30,15 @@ __all__ = [
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
 #: The DICOM store of a project over a PACS (see ``_pacs``).
 DICOM_DIR = "dicom"
+#: The project's view of its pool: the encoder files and ``current.json`` (see ``_view``).
+VIEW_DIR = "view"
 
 #: The round-engine settings stored under ``"engine"`` (the fields of
 #: :class:`~skal_cxr.engine.RoundConfig` that a project does not keep at top level).
 ROUND_KEYS = (
+    "model",
+    "view",
+    "head",
     "n_mc_samples",
     "pool_size",
     "class_weight",
@@ -46,8 +53,10 @@ ROUND_KEYS = (
 def read_settings(settings):
     """The settings of a project, with the keys of earlier versions renamed.
 
-    ``batch_size`` (images per round) is now ``query_size``, and the round
-    settings once stored under ``"simulation"`` are under ``"engine"``.
+    ``batch_size`` (images per round) is now ``query_size``, the round
+    settings once stored under ``"simulation"`` are under ``"engine"``, and
+    a project stored without a ``model`` trains the CNN (``"cnn"``), as it
+    did when it was made.
 
     Parameters
     ----------
@@ -66,6 +75,7 @@ def read_settings(settings):
         settings["engine"] = settings.pop("simulation")
     engine = dict(settings.get("engine", {}))
     engine.setdefault("sampler", None)
+    engine.setdefault("model", "cnn")  # projects made before the view: the CNN, as they were
     settings["engine"] = engine
     return settings
 
@@ -126,3 +136,19 @@ def checkpoint_path(path, round_):
         ``checkpoints/round-R.joblib``.
     """
     return Path(path) / CHECKPOINT_DIR / f"round-{round_}.joblib"
+
+
+def view_dir(path):
+    """The folder of the project in ``path`` that holds its view of the pool.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder.
+
+    Returns
+    -------
+    folder : Path
+        ``view/``: ``encoder-<fingerprint>.pkl`` files and ``current.json``.
+    """
+    return Path(path) / VIEW_DIR

@@ -21,6 +21,7 @@ round is trained again.
 """
 
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -136,10 +137,25 @@ class _EpochProgress(Callback):
             sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
 
 
-def _estimator(job):
-    """The round's unfitted estimator (its scores computed on the job's scheduler, if any)."""
-    from ..engine import build_estimator
+def _estimator(job, X=None):
+    """The round's unfitted estimator (its scores computed on the job's scheduler, if any).
 
+    A round of the view model gets the head on the project's encoder, loaded
+    from the job's file once per process with the features of the pool ``X``
+    stored beside it (:func:`~._view.load_view`).
+    """
+    from ..engine import build_estimator
+    from ._view import load_view
+
+    if job.view is not None:
+        try:
+            encoder = load_view(job.view, X)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as exc:
+            raise TrainingFailed(
+                f"the project's view {job.view} cannot be loaded ({exc}); "
+                "retrain it with `skal-cxr label retrain-view`."
+            ) from None
+        return build_estimator(job.rounds, job.n_classes, encoder=encoder)
     est = build_estimator(job.rounds, job.n_classes)
     if job.score_scheduler:
         est.set_params(scheduler=job.score_scheduler)
@@ -148,6 +164,9 @@ def _estimator(job):
 
 def train_round(job, progress=None):
     """Run one round of the engine's loop with the labels at hand; predict the stop set.
+
+    With the view model (``job.view`` set) only the head is fitted, on the
+    encoder's features of the labeled images; the encoder is never changed.
 
     The round is :class:`skal_cxr.engine.ActiveLoop`'s, as in
     :func:`skal_cxr.simulation.simulate` (same estimator, seeds and
@@ -181,12 +200,15 @@ def train_round(job, progress=None):
         _PROGRESS_SINKS[key] = progress
     try:
         with torch_threads(rounds.torch_threads):
-            est = _estimator(job)
-            n_epochs = est.epochs_for(len(job.labeled))
-            est.set_params(
-                callbacks=list(est.callbacks)
-                + [("labeling_progress", _EpochProgress(key, n_epochs))]
-            )
+            est = _estimator(job, X)
+            if hasattr(est, "epochs_for"):  # the CNN: its epochs reported as they end
+                n_epochs = est.epochs_for(len(job.labeled))
+                est.set_params(
+                    callbacks=list(est.callbacks)
+                    + [("labeling_progress", _EpochProgress(key, n_epochs))]
+                )
+            else:  # a head on the view: one short fit, no epochs
+                n_epochs = 0
             loop = ActiveLoop(
                 rounds,
                 X,
@@ -248,7 +270,7 @@ def reserve_round(job):
             raise TrainingFailed(f"round {r} has no model checkpoint to query the reserve with.")
         if job.score_scheduler:
             est.set_params(scheduler=job.score_scheduler)
-        learner = make_learner(rounds, job.n_classes, _estimator(job))
+        learner = make_learner(rounds, job.n_classes, _estimator(job, X))
         learner.estimator_ = est
         learner.classes_ = getattr(est, "classes_", None)
         loop = ActiveLoop(rounds, X, None, (), learner=learner)

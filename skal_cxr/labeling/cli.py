@@ -1,4 +1,4 @@
-"""``skal-cxr label init|pull|add-rater|serve|status|export|backup``."""
+"""``skal-cxr label init|pull|retrain-view|add-rater|serve|status|export|backup``."""
 
 import argparse
 
@@ -9,6 +9,7 @@ from ._commands import (
     _export,
     _init,
     _pull,
+    _retrain_view,
     _serve,
     _status,
     one_line_errors,
@@ -30,6 +31,7 @@ from a PACS (DICOMweb; credentials from a file or an environment variable):
       --query 'Modality=CR,DX&StudyDate=20240101-20241231' \\
       --auth basic --credentials-file ~/.pacs-secret --classes normal,moderate,severe
   skal-cxr label pull cxr-pacs --credentials-file ~/.pacs-secret   (new studies)
+  skal-cxr label retrain-view cxr-pacs     (once pull says the pool has grown enough)
   skal-cxr label export cxr-pacs --to-dicom reports/ \\
       --stow https://pacs.example.org/dicom-web --credentials-file ~/.pacs-secret
 """
@@ -124,6 +126,12 @@ def add_label_parser(sub, list_of_str):
         default=D["labels_per_image"],
         metavar="K",
         help=f"labels per image, from different raters ({D['labels_per_image']})",
+    )
+    p.add_argument(
+        "--model",
+        choices=("view", "cnn"),
+        default=D["model"],
+        help=f"a head on a view of the pool trained here, or the CNN each round ({D['model']})",
     )
     p.add_argument("--strategy", default=D["strategy"], help=f"query strategy ({D['strategy']})")
     p.add_argument(
@@ -248,7 +256,19 @@ def add_label_parser(sub, list_of_str):
     )
     p.add_argument("project", metavar="PROJECT")
     _add_connection(p, auth=False)
+    p.add_argument(
+        "--retrain-view",
+        action="store_true",
+        help="then train the project's view of its pool again (the next rounds use it)",
+    )
     p.set_defaults(func=one_line_errors(_pull))
+
+    p = lsub.add_parser(
+        "retrain-view",
+        help="train a project's view of its pool again, on every image it has now",
+    )
+    p.add_argument("project", metavar="PROJECT")
+    p.set_defaults(func=one_line_errors(_retrain_view))
 
     p = lsub.add_parser("add-rater", help="add a rater and print their secret link")
     p.add_argument("project", metavar="PROJECT")

@@ -6,13 +6,22 @@ from PIL import Image
 from skal_cxr.datasets import PHANTOM_CLASS_NAMES, make_cxr_phantoms
 
 CLASSES = list(PHANTOM_CLASS_NAMES[3])
-#: A network and training small enough for a round in well under a second.
+#: A network and training small enough for a round in well under a second (the
+#: CNN, whose rounds the tests know; :data:`TINY_VIEW` is a head on the pool's view).
 TINY = {
+    "model": "cnn",
     "image_size": 16,
     "n_mc_samples": 3,
     "stop_set_size": 30,
     "estimator": {"module__width": 4, "module__n_blocks": 2, "device": "cpu"},
     "training": {"max_epochs": 1, "min_train_steps": 2},
+}
+#: A project of the view model whose encoder trains in about a second.
+TINY_VIEW = {
+    **{k: v for k, v in TINY.items() if k not in ("estimator", "training")},
+    "model": "view",
+    "view": {"max_epochs": 1, "width": 4, "n_blocks": 2, "batch_size": 32},
+    "head": {"hidden_units": 16, "n_steps": 20},
 }
 
 

@@ -41,7 +41,9 @@ def test_init_add_rater_status_export(tmp_path, phantom_folder, capsys):
     assert opened.config["labels_per_image"] == 2 and opened.config["budget"] == 12
     assert main(["label", "status", project]) == 0
     out = capsys.readouterr().out
-    assert "rater alice: 0 labels" in out and "round 0: random" in out
+    # a new project trains its view at init and starts with typicality in it
+    assert "rater alice: 0 labels" in out and "round 0: typicality" in out
+    assert opened.round_config.model == "view" and (opened.path / "view" / "current.json").is_file()
     assert "budget left 8" in out
     assert main(["label", "export", project, "-o", str(tmp_path / "l.csv")]) == 0
     header = (tmp_path / "l.csv").read_text().splitlines()[0].split(",")
