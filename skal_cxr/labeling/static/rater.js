@@ -600,6 +600,7 @@
     try {
       const result = await api("/api/undo", { method: "POST", body: { label_id: entry.label_id } });
       state.undo.pop();
+      state.next = null;   // what /api/next held "ahead" followed the film now undone
       lastAction(`Undone \u201c${entry.label}\u201d for image ${result.image_id}. Label it again.`);
       const image = await cache.get(String(result.image_id));
       showMessage("");
