@@ -424,3 +424,8 @@ class RoundConfig:
             One key per field.
         """
         return dataclasses.asdict(self)
+
+
+def _round_config(config):
+    """``config`` as a :class:`RoundConfig` (a mapping goes through ``from_dict``)."""
+    return config if isinstance(config, RoundConfig) else RoundConfig.from_dict(config)

@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from .._random import derived_rng
 from ..callbacks import CosineAnnealing
 from ..models import MCDropoutCNN
-from ._config import RoundConfig
+from ._config import _round_config
 
 __all__ = [
     "initial_indices",
@@ -29,10 +29,6 @@ __all__ = [
 #: Ways to choose the initial labeled set besides a label-free strategy's name.
 #: ``"stratified"`` is the only one that reads the pool's labels (an oracle).
 INITIAL_METHODS = ("random", "stratified", "strategy")
-
-
-def _round_config(config):
-    return config if isinstance(config, RoundConfig) else RoundConfig.from_dict(config)
 
 
 def initial_indices(y_pool, n_initial, seed, stratify=True):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .._atomic import atomic_write, replacing
 from ..embeddings import ContrastiveEncoder, is_fitted, pool_fingerprint
-from ._rounds import _round_config
+from ._config import _round_config
 
 __all__ = ["pool_view", "view_encoder", "view_files", "VIEW_FILE_PREFIX"]
 
