@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 from ..engine import RoundConfig
 
-__all__ = ["TrainJob", "ReserveJob", "Ping", "TrainResult", "ReserveResult"]
+__all__ = [
+    "TrainJob",
+    "ReserveJob",
+    "Ping",
+    "TrainResult",
+    "ReserveResult",
+    "TrainingFailed",
+    "WorkerDied",
+]
 
 
 def _ints(values):
@@ -244,3 +252,23 @@ class ReserveResult:
     reserve: tuple
     query_time: float
     pid: int = field(default=0)
+
+
+class TrainingFailed(RuntimeError):
+    """A training round failed in the worker process, or the worker died.
+
+    Parameters
+    ----------
+    message : str
+        What failed; the worker's traceback follows it when there is one.
+    """
+
+
+class WorkerDied(TrainingFailed):
+    """The worker process ended during a job (killed, out of memory); the next job starts one.
+
+    Parameters
+    ----------
+    message : str
+        How it ended.
+    """

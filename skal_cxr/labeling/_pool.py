@@ -8,7 +8,7 @@ from ..datasets import build_image_cache
 from ..exceptions import LabelingError
 from ._settings import CACHE_DIR, cache_dir
 
-__all__ = ["build_pool_cache", "load_pool"]
+__all__ = ["build_pool_cache", "load_pool", "open_pool"]
 
 
 def build_pool_cache(path, image_size, files, *, n_jobs=None, progress=False):
@@ -73,4 +73,45 @@ def load_pool(path, image_size, image_dir, table):
         )
     for old in (Path(path) / CACHE_DIR).glob("pool-*x*-*.npy"):
         old.unlink(missing_ok=True)  # the float32 pool of earlier versions
+    return ImageRows(cache.images)
+
+
+def open_pool(path, image_size, n_images):
+    """The project's images at the training resolution, from its image cache, read lazily.
+
+    The serving process builds and checks the cache (see
+    :func:`~skal_cxr.labeling._pool.load_pool`); this only opens its last
+    complete build.
+
+    Parameters
+    ----------
+    path : path-like
+        The project folder.
+    image_size : sequence of (int, int)
+        ``(height, width)`` of the cache.
+    n_images : int
+        Images of the project: the cache must hold exactly these.
+
+    Returns
+    -------
+    pool : ImageRows of shape (n_images, 1, H, W), dtype uint8
+        Image ``i`` (1-based id) is row ``i - 1``.
+
+    Raises
+    ------
+    TrainingFailed
+        When the cache is missing or holds another number of images.
+    """
+    from ..datasets import ImageCache
+    from ._jobs import TrainingFailed
+
+    folder = cache_dir(path, image_size)
+    try:
+        cache = ImageCache(folder)
+    except FileNotFoundError as exc:
+        raise TrainingFailed(f"the project's image cache cannot be opened: {exc}") from None
+    if len(cache) != n_images:
+        raise TrainingFailed(
+            f"the image cache {folder} holds {len(cache)} images; the project has {n_images}."
+        )
     return ImageRows(cache.images)

@@ -33,7 +33,16 @@ import numpy as np
 from skorch.callbacks import Callback
 
 from .._reaper import exit_with_parent
-from ._jobs import Ping, ReserveJob, ReserveResult, TrainJob, TrainResult
+from ._jobs import (
+    Ping,
+    ReserveJob,
+    ReserveResult,
+    TrainingFailed,
+    TrainJob,
+    TrainResult,
+    WorkerDied,
+)
+from ._pool import open_pool
 
 __all__ = [
     "CHILD_NICENESS",
@@ -58,69 +67,7 @@ _PROGRESS_SINKS: dict[str, Callable[[float], None]] = {}
 _LOOPS: dict[tuple[str, int], Any] = {}
 
 
-class TrainingFailed(RuntimeError):
-    """A training round failed in the worker process, or the worker died.
-
-    Parameters
-    ----------
-    message : str
-        What failed; the worker's traceback follows it when there is one.
-    """
-
-
-class WorkerDied(TrainingFailed):
-    """The worker process ended during a job (killed, out of memory); the next job starts one.
-
-    Parameters
-    ----------
-    message : str
-        How it ended.
-    """
-
-
 # -- the work: plain dicts in, plain dicts out ------------------------------------------
-def open_pool(path, image_size, n_images):
-    """The project's images at the training resolution, from its image cache, read lazily.
-
-    The serving process builds and checks the cache (see
-    :func:`~skal_cxr.labeling._pool.load_pool`); this only opens its last
-    complete build.
-
-    Parameters
-    ----------
-    path : path-like
-        The project folder.
-    image_size : sequence of (int, int)
-        ``(height, width)`` of the cache.
-    n_images : int
-        Images of the project: the cache must hold exactly these.
-
-    Returns
-    -------
-    pool : ImageRows of shape (n_images, 1, H, W), dtype uint8
-        Image ``i`` (1-based id) is row ``i - 1``.
-
-    Raises
-    ------
-    TrainingFailed
-        When the cache is missing or holds another number of images.
-    """
-    from .._lazy import ImageRows
-    from ..datasets import ImageCache
-    from ._settings import cache_dir
-
-    folder = cache_dir(path, image_size)
-    try:
-        cache = ImageCache(folder)
-    except FileNotFoundError as exc:
-        raise TrainingFailed(f"the project's image cache cannot be opened: {exc}") from None
-    if len(cache) != n_images:
-        raise TrainingFailed(
-            f"the image cache {folder} holds {len(cache)} images; the project has {n_images}."
-        )
-    return ImageRows(cache.images)
-
-
 class _EpochProgress(Callback):
     """Reports the fraction of a fit's epochs done to the progress sink ``key``.
 

@@ -129,7 +129,7 @@ def train_view(path, image_size, n_images, config, *, progress=False):
     """Train (or load) the view of the project's pool and make the rounds use it.
 
     The pool is the project's image cache at the training resolution
-    (:func:`~._trainer.open_pool`). When ``view/`` already holds the
+    (:func:`~._pool.open_pool`). When ``view/`` already holds the
     encoder of this pool's content fingerprint (and of the configuration's
     ``view`` settings), it is used as it is;
     otherwise :func:`skal_cxr.engine.pool_view` trains one, which is pickled
@@ -155,7 +155,7 @@ def train_view(path, image_size, n_images, config, *, progress=False):
         The new ``current.json`` (see :func:`view_info`).
     """
     from ..engine import view_encoder
-    from ._trainer import open_pool
+    from ._pool import open_pool
 
     X = open_pool(path, image_size, n_images)
     fingerprint = pool_fingerprint(X, view_encoder(config))
