@@ -74,9 +74,10 @@ def test_a_rater_corrects_an_old_label_and_an_adjudicator_defers_and_revises(tmp
         sync_api.expect(a.locator("#mine-list li").first).to_have_attribute(
             "data-image-id", films[0]
         )  # the correction is now the most recent
-        rows = _rows(path, "SELECT image_id, label, supersedes FROM labels ORDER BY id")
-        assert rows[-1] == (int(films[0]), "severe", rows[0][0] if rows[0][1] == "normal" else 1)
-        assert rows[0][1] == "normal"  # the old label stays (append-only)
+        rows = _rows(path, "SELECT id, image_id, label, supersedes FROM labels ORDER BY id")
+        old = next(r for r in rows if r[1] == int(films[0]))  # its first label
+        assert rows[-1][1:] == (int(films[0]), "severe", old[0])  # supersedes that label
+        assert old[2] == "normal"  # the old label stays (append-only)
 
         b = new_page()
         b.goto(f"{srv.base}/#token={tokens['dr_b']}")
