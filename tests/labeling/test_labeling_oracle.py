@@ -31,7 +31,8 @@ def test_oracle_through_the_api_reproduces_simulate(tmp_path, strategy):
         "image_size": 16,
         "classes": CLASSES,
     }
-    common = {
+    common = {  # the CNN from pixels, whose rounds both sides recorded before the view
+        "model": "cnn",
         "n_mc_samples": TINY["n_mc_samples"],
         "estimator": TINY["estimator"],
         "training": TINY["training"],
