@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pacs"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its modules, also when imported
 from _orthanc import OrthancServer, make_cr_films, orthanc_missing
 from _timing import timed
 
