@@ -392,7 +392,7 @@ def _tiny_cli(output, n_jobs):
     """The console-script command of the TINY run (``random,bald``, seeds 0 and 1)."""
     options = "--n-phantoms 240 --phantom-size 16 --strategies random,bald --seeds 0,1"
     options += " --n-initial 12 --query-size 12 --budget 36 --n-mc-samples 4 --width 4"
-    options += " --n-blocks 2 --device cpu --min-train-steps 2 --max-epochs 2"
+    options += " --n-blocks 2 --device cpu --min-train-steps 2 --max-epochs 2 --model cnn"
     return [
         sys.executable,
         "-m",
