@@ -83,8 +83,17 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
         name = f"labeling_priors_{size[0]}x{size[1]}.png"
         screenshot(page, tmp_path, name)
 
-        # linked: a zoom of the current film zooms the prior
+        # linked: a zoom of the current film zooms the prior (once both films are drawn:
+        # on a loaded machine a key pressed while a film still loads could be lost)
+        page.wait_for_function(
+            "() => window.__viewer.state().loadingFull !== true"
+            " && window.__viewer.prior().viewer.loadingFull !== true"
+        )
         page.keyboard.press("+")
+        page.wait_for_function(
+            "() => { const s = window.__viewer.state();"
+            " return Math.abs(s.scale / s.fitScale - 1.25) < 1e-6; }"
+        )
         page.keyboard.press("+")
         page.wait_for_function(
             "() => { const s = window.__viewer.prior().viewer;"
