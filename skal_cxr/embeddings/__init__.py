@@ -23,7 +23,7 @@ Three scikit-learn transformers map images of shape ``(n_images, H, W)`` or
 encoder's features in memory, image by image.
 """
 
-from ._cache import cached_embedding, cached_fit, pool_fingerprint
+from ._cache import cached_embedding, cached_fit, load_fitted, pool_fingerprint, store_fitted
 from ._contrastive import ContrastiveEncoder, contrastive_augmentation, nt_xent_loss
 from ._memo import MemoizedView, memoized_transform, remember_features
 from ._network import NetworkEmbedding
@@ -51,6 +51,8 @@ __all__ = [
     "memoized_transform",
     "remember_features",
     "cached_fit",
+    "load_fitted",
+    "store_fitted",
     "nt_xent_loss",
     "contrastive_augmentation",
     "pool_fingerprint",

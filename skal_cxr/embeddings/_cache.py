@@ -11,7 +11,7 @@ from sklearn.base import clone
 from .._atomic import atomic_write, replacing
 from ._pca import is_fitted
 
-__all__ = ["pool_fingerprint", "cached_embedding", "cached_fit"]
+__all__ = ["pool_fingerprint", "cached_embedding", "cached_fit", "load_fitted", "store_fitted"]
 
 
 def pool_fingerprint(X, transformer=None):
@@ -131,16 +131,59 @@ def cached_fit(transformer, X, cache_dir, *, name="encoder"):
     fingerprint = pool_fingerprint(X, transformer)
     path = cache_dir / f"{name}-{fingerprint[:16]}.pkl"
     meta = path.with_suffix(".json")
+    fitted = load_fitted(path, meta, fingerprint, type(transformer))
+    if fitted is None:  # missing, cut short or not ours: fit again
+        fitted = clone(transformer).fit(X)
+        store_fitted(fitted, transformer, path, meta, fingerprint)
+    return fitted
+
+
+def load_fitted(path, meta, fingerprint, kind):
+    """The fitted transformer pickled at ``path`` for ``fingerprint``, or None.
+
+    Parameters
+    ----------
+    path, meta : Path
+        The pickle and the JSON beside it (see :func:`store_fitted`).
+    fingerprint : str
+        What ``meta`` must name (:func:`pool_fingerprint`).
+    kind : type
+        The transformer's class; anything else is not ours.
+
+    Returns
+    -------
+    fitted : estimator or None
+        None when a file is missing or cut short, names another
+        fingerprint, or holds something else than a fitted ``kind``.
+    """
     try:
-        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
-            with open(path, "rb") as fh:
-                fitted = pickle.load(fh)
-            if type(fitted) is type(transformer) and is_fitted(fitted):
-                return fitted
+        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
+            return None
+        with open(path, "rb") as fh:
+            fitted = pickle.load(fh)
     except (OSError, ValueError, AttributeError, EOFError, pickle.UnpicklingError):
-        pass  # missing, cut short or not ours: fit again
-    fitted = clone(transformer).fit(X)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+        return None
+    return fitted if type(fitted) is kind and is_fitted(fitted) else None
+
+
+def store_fitted(fitted, transformer, path, meta, fingerprint, **extra):
+    """Pickle ``fitted`` to ``path`` and describe it in ``meta``, each atomically.
+
+    Parameters
+    ----------
+    fitted : estimator
+        The fitted transformer.
+    transformer : estimator
+        The unfitted one it was cloned from (its class and parameters are
+        written to ``meta``).
+    path, meta : Path
+        The pickle and the JSON beside it; their folder is created.
+    fingerprint : str
+        Written to ``meta``; :func:`load_fitted` checks it.
+    **extra
+        More JSON fields of ``meta``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(fitted, fh)
     atomic_write(
@@ -150,11 +193,11 @@ def cached_fit(transformer, X, cache_dir, *, name="encoder"):
                 "fingerprint": fingerprint,
                 "transformer": type(transformer).__name__,
                 "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
+                **extra,
             },
             indent=1,
         ),
     )
-    return fitted
 
 
 def _read(path, meta, fingerprint):

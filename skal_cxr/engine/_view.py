@@ -9,15 +9,12 @@ and view settings, kept in memory for the life of the process and, with a
 ``cache_dir``, on disk.
 """
 
-import json
-import pickle
 import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
 
-from .._atomic import atomic_write, replacing
-from ..embeddings import ContrastiveEncoder, is_fitted, pool_fingerprint
+from ..embeddings import ContrastiveEncoder, load_fitted, pool_fingerprint, store_fitted
 from ._config import _round_config
 
 __all__ = ["pool_view", "view_encoder", "view_files", "VIEW_FILE_PREFIX"]
@@ -77,34 +74,17 @@ def view_files(X_pool, config, cache_dir):
 
 def _load(cache_dir, fingerprint):
     """The encoder cached for this fingerprint, or None (missing, cut short, not ours)."""
-    path, meta = _paths(cache_dir, fingerprint)
-    try:
-        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
-            return None
-        with open(path, "rb") as fh:
-            fitted = pickle.load(fh)
-    except (OSError, ValueError, AttributeError, EOFError, pickle.UnpicklingError):
-        return None
-    return fitted if isinstance(fitted, ContrastiveEncoder) and is_fitted(fitted) else None
+    return load_fitted(*_paths(cache_dir, fingerprint), fingerprint, ContrastiveEncoder)
 
 
 def _save(fitted, encoder, cache_dir, fingerprint):
-    path, meta = _paths(cache_dir, fingerprint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(fitted, fh)
-    atomic_write(
-        meta,
-        json.dumps(
-            {
-                "fingerprint": fingerprint,
-                "transformer": type(encoder).__name__,
-                "params": {k: repr(v) for k, v in encoder.get_params(deep=False).items()},
-                "fit_time": fitted.fit_time_,
-                "fit_cpu_time": fitted.fit_cpu_time_,
-            },
-            indent=1,
-        ),
+    store_fitted(
+        fitted,
+        encoder,
+        *_paths(cache_dir, fingerprint),
+        fingerprint,
+        fit_time=fitted.fit_time_,
+        fit_cpu_time=fitted.fit_cpu_time_,
     )
 
 

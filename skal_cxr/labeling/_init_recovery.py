@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from .._atomic import fsync_dir
 from ..exceptions import LabelingError
 from ._db import DB_FILE, connect, create_schema, transaction
 from ._lock import LOCK_FILE
@@ -35,7 +36,6 @@ __all__ = [
     "PARTIAL_FILE",
     "_Draft",
     "_remove_database",
-    "_fsync_folder",
     "_unfinished_database",
     "_only_a_cache",
     "_write_database",
@@ -68,20 +68,6 @@ def _remove_database(file):
     """Delete a database file and its WAL and index, if they exist."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{file}{suffix}").unlink(missing_ok=True)
-
-
-def _fsync_folder(folder):
-    """Make a rename in ``folder`` durable (where the platform allows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unfinished_database(file):
@@ -191,4 +177,4 @@ def _write_database(path, images, config, stop_set, batch, reserve, strategy):
         os.fsync(f.fileno())
     os.replace(partial, path / DB_FILE)
     _remove_database(partial)
-    _fsync_folder(path)
+    fsync_dir(path)
