@@ -51,6 +51,17 @@ def _check_prior(prior, n_classes, name):
     return prior / prior.sum()
 
 
+def _check_fitted_probas(correction, probas):
+    """``probas`` checked, with as many classes as ``correction`` was fitted on."""
+    probas = _check_probas(probas)
+    if probas.shape[1] != correction.n_classes_:
+        raise ValueError(
+            f"probas has {probas.shape[1]} classes; {type(correction).__name__} was fitted "
+            f"on {correction.n_classes_}."
+        )
+    return probas
+
+
 def prior_shift(probas, train_prior, target_prior):
     """Probabilities under another class prior (Bayes' rule).
 
@@ -203,12 +214,7 @@ class PriorCorrection(BaseEstimator):
             ``softmax(log(probas) / temperature_ + bias_)``.
         """
         check_is_fitted(self, "bias_")
-        probas = _check_probas(probas)
-        if probas.shape[1] != self.n_classes_:
-            raise ValueError(
-                f"probas has {probas.shape[1]} classes; PriorCorrection was fitted on "
-                f"{self.n_classes_}."
-            )
+        probas = _check_fitted_probas(self, probas)
         logp = np.log(np.clip(probas, _TINY, 1.0))
         return np.exp(log_softmax(logp / self.temperature_ + self.bias_, axis=1))
 
@@ -319,10 +325,5 @@ class EMPriorCorrection(BaseEstimator):
             Rows sum to 1.
         """
         check_is_fitted(self, "prior_")
-        probas = _check_probas(probas)
-        if probas.shape[1] != self.n_classes_:
-            raise ValueError(
-                f"probas has {probas.shape[1]} classes; EMPriorCorrection was fitted on "
-                f"{self.n_classes_}."
-            )
+        probas = _check_fitted_probas(self, probas)
         return prior_shift(probas, self.train_prior_, self.prior_)
