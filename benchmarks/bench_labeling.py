@@ -132,7 +132,7 @@ def make_project(root, args):
     from PIL import Image
 
     from skal_cxr.labeling import init_project
-    from skal_cxr.labeling._view import view_info
+    from skal_cxr.labeling.worker._view import view_info
 
     images = root / "images"
     images.mkdir()

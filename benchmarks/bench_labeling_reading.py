@@ -191,7 +191,7 @@ def eight_bit_bytes(args, root):
     from fastapi.testclient import TestClient
 
     from skal_cxr.labeling import create_app, init_project
-    from skal_cxr.labeling._images import display_pixels
+    from skal_cxr.labeling.store._image_files import display_pixels
 
     out = {}
     for kind in ("jpg", "png"):

@@ -27,7 +27,7 @@ from _timing import time_best
 from PIL import Image
 
 from skal_cxr.datasets import make_cxr_phantoms
-from skal_cxr.labeling._images import pixels_png16
+from skal_cxr.labeling.store._image_files import pixels_png16
 
 
 def film(width, height, noise, seed=0):

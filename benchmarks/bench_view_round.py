@@ -1,6 +1,6 @@
 """CPU seconds of a labeling round with the view model, one process, one torch thread.
 
-The round of a labeling project's worker (:func:`skal_cxr.labeling._trainer.train_round`):
+The round of a labeling project's worker (:func:`skal_cxr.labeling.worker._process.train_round`):
 fit the head on the labeled images' stored features, predict the stop set, query
 the next batch from a random 2,000 unlabeled images, then the reserve. The
 encoder is untrained here (``max_epochs=0``; its weights do not change the

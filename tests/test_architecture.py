@@ -223,3 +223,63 @@ def test_the_loop_checker_sees_a_round_written_again(tmp_path):
 def test_only_the_engine_loop_fits_a_learner_round_after_round():
     # every round (simulation, labeling worker, benchmarks) is ActiveLoop.step
     assert learner_loops(PACKAGE.parent) == []
+
+
+#: The parts of skal_cxr.labeling, bottom first: a part imports only those of lower rows
+#: (``store`` nothing above it; ``web`` and ``pacs`` nothing of each other).
+LABELING_TIERS = (
+    ("_settings", "_errors", "_scoring"),
+    ("store",),
+    ("worker", "read"),
+    ("_project", "_init_recovery"),
+    ("_init",),
+    ("pacs", "web"),
+    ("__init__", "_trainer"),
+    ("_commands",),
+    ("cli",),
+)
+
+
+def _labeling_part(module):
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 else "__init__"
+
+
+def _labeling_tier(part):
+    return next((i for i, row in enumerate(LABELING_TIERS) if part in row), None)
+
+
+def labeling_upward_imports(graph):
+    """``importer -> imported`` for every import between labeling parts that is not downwards."""
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        if not (module + ".").startswith("skal_cxr.labeling."):
+            continue
+        part = _labeling_part(module)
+        for target in sorted(targets):
+            if not (target + ".").startswith("skal_cxr.labeling."):
+                continue
+            other = _labeling_part(target)
+            if other == part:
+                continue
+            tier, other_tier = _labeling_tier(part), _labeling_tier(other)
+            if tier is None or other_tier is None or other_tier >= tier:
+                wrong.append(f"{module} -> {target}")
+    return wrong
+
+
+def test_the_labeling_layer_check_sees_an_upward_import():
+    graph = {
+        "skal_cxr.labeling.store._db": {"skal_cxr.labeling.web._app"},
+        "skal_cxr.labeling.web._app": {"skal_cxr.labeling.store._db", "skal_cxr.labeling.pacs._x"},
+        "skal_cxr.labeling.worker._rounds": {"skal_cxr.labeling._settings"},
+    }
+    assert labeling_upward_imports(graph) == [
+        "skal_cxr.labeling.store._db -> skal_cxr.labeling.web._app",
+        "skal_cxr.labeling.web._app -> skal_cxr.labeling.pacs._x",
+    ]
+
+
+def test_labeling_layers_import_only_downwards():
+    # store below worker and read, below the project, below pacs and web: no cycle
+    assert labeling_upward_imports(import_graph()) == []

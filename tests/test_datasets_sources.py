@@ -48,9 +48,9 @@ def test_the_command_lines_read_the_declared_choices():
 
 
 def test_one_list_of_image_suffixes():
-    from skal_cxr.labeling import _images
+    from skal_cxr.labeling.store import _image_files
 
-    assert _images.IMAGE_SUFFIXES is IMAGE_SUFFIXES
+    assert _image_files.IMAGE_SUFFIXES is IMAGE_SUFFIXES
     assert set(DICOM_SUFFIXES) <= set(IMAGE_SUFFIXES)
     assert IMAGE_SUFFIXES == (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 

@@ -10,7 +10,7 @@ environment variable says otherwise; every decoder also takes it as a
 
 :func:`dicom_values` is the one DICOM decoder: the training images
 (:func:`read_dicom`) and the labeling page's display pixels
-(:func:`skal_cxr.labeling._images.display_pixels`) both start from it.
+(:func:`skal_cxr.labeling.store._image_files.display_pixels`) both start from it.
 """
 
 import contextvars

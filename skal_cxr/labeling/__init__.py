@@ -21,11 +21,11 @@ layers over this module. Rounds are run by the round engine
 """
 
 from ..exceptions import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
-from ._app import create_app, serve
 from ._init import init_project, open_project
-from ._pacs import export_dicom, init_dicomweb_project, pull_dicomweb
 from ._project import LabelingProject
 from ._settings import COLD_STARTS
+from .pacs._dicomweb_project import export_dicom, init_dicomweb_project, pull_dicomweb
+from .web._app import create_app, serve
 
 __all__ = [
     "init_project",

@@ -2,7 +2,7 @@
 
 Every command ends on an error in one line and exit code 2
 (:func:`one_line_errors`); ``serve``, ``pull`` and ``init`` hold the
-project's lock (:func:`~skal_cxr.labeling._lock.project_lock`) while they run.
+project's lock (:func:`~skal_cxr.labeling.store._lock.project_lock`) while they run.
 """
 
 import functools
@@ -40,7 +40,7 @@ def one_line_errors(command):
         import sqlite3
 
         from ..exceptions import DataError, DicomwebError, LabelingError
-        from ._storage import storage_error
+        from .store._storage import storage_error
 
         try:
             return command(args)
@@ -159,7 +159,7 @@ def _source(args):
 
 
 def _init(args):
-    from ._lock import LOCK_FILE, project_lock
+    from .store._lock import LOCK_FILE, project_lock
 
     make, positional, source = _source(args)
     folder = Path(args.project)
@@ -209,7 +209,7 @@ def _link_base(project, args):
     """``--url``, else ``--host``/``--port``, else where ``serve`` last listened."""
     import json
 
-    from ._app import HOST, PORT
+    from .web._app import HOST, PORT
 
     if args.url:
         if args.host or args.port:
@@ -241,7 +241,7 @@ def _add_rater(args):
 
 
 def _serve(args):
-    from ._lock import project_lock
+    from .store._lock import project_lock
 
     with project_lock(_project_folder(args.project), "serve"):
         _serve_locked(args)
@@ -250,7 +250,7 @@ def _serve(args):
 def _project_folder(project):
     """The folder of ``project``, refused in one line when it is not one (no lock file made)."""
     from ..exceptions import LabelingError
-    from ._db import DB_FILE
+    from .store._db import DB_FILE
 
     folder = Path(project)
     if not (folder / DB_FILE).is_file():
@@ -260,7 +260,7 @@ def _project_folder(project):
 
 def _serve_locked(args):
     from . import open_project
-    from ._app import _allowed_hosts, check_bind, serve
+    from .web._app import _allowed_hosts, check_bind, serve
 
     project = open_project(args.project)
     check_bind(args.host, args.allow_remote)
@@ -317,8 +317,8 @@ def _status(args):
 
 def _backup(args):
     from . import open_project
-    from ._db import DB_FILE
-    from ._storage import backup_database
+    from .store._db import DB_FILE
+    from .store._storage import backup_database
 
     project = open_project(args.project)  # checks the database first
     out = backup_database(project.path / DB_FILE, args.output)
@@ -327,8 +327,8 @@ def _backup(args):
 
 def _pull(args):
     from . import open_project, pull_dicomweb
-    from ._lock import project_lock
-    from ._view import view_advice
+    from .store._lock import project_lock
+    from .worker._view import view_advice
 
     with project_lock(_project_folder(args.project), "pull"):
         project = open_project(args.project)
@@ -343,7 +343,7 @@ def _pull(args):
 
 
 def _retrain(project):
-    from ._view import retrain_view
+    from .worker._view import retrain_view
 
     info = retrain_view(project, progress=sys.stderr.isatty())
     how = f"trained in {info['seconds']:.1f} s" if info["seconds"] else "already trained"
@@ -352,7 +352,7 @@ def _retrain(project):
 
 def _retrain_view(args):
     from . import open_project
-    from ._lock import project_lock
+    from .store._lock import project_lock
 
     with project_lock(_project_folder(args.project), "retrain-view"):
         _retrain(open_project(args.project))

@@ -13,16 +13,12 @@ from ..datasets._image_io import check_image_size
 from ..datasets._sources import LABELING_CONSENSUS
 from ..engine import RoundConfig
 from ..exceptions import ConfigError, LabelingError
-from ._db import DB_FILE
-from ._images import HEADER_TAGS, film_context, find_images
 from ._init_recovery import (
     _Draft,
     _only_a_cache,
     _remove_database,
     _write_database,
 )
-from ._loop import cold_start as first_batch
-from ._pool import build_pool_cache
 from ._project import LabelingProject
 from ._scoring import check_scoring
 from ._settings import (
@@ -32,7 +28,11 @@ from ._settings import (
     PREVIEW_DIR,
     ROUND_KEYS,
 )
-from ._view import train_view
+from .store._db import DB_FILE
+from .store._image_files import HEADER_TAGS, film_context, find_images
+from .store._pool import build_pool_cache
+from .worker._rounds import cold_start as first_batch
+from .worker._view import train_view
 
 __all__ = ["init_project", "open_project"]
 
@@ -138,7 +138,7 @@ def init_project(
     bytes), decodes them once into the project's on-disk image cache
     (``cache/images-HxW/``, see :func:`~skal_cxr.datasets.build_image_cache`),
     trains the project's view of the pool on that cache (``model="view"``,
-    :mod:`skal_cxr.labeling._view`), draws the fixed stop set and queues the
+    :mod:`skal_cxr.labeling.worker._view`), draws the fixed stop set and queues the
     first batch (the cold start: no model exists yet). Training and queries
     read the images from that cache (a memory map), so memory does not grow
     with the pool. An interrupted ``init_project`` (even killed) resumes the

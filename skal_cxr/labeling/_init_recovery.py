@@ -15,10 +15,6 @@ from urllib.parse import quote
 
 from .._atomic import fsync_dir
 from ..exceptions import LabelingError
-from ._db import DB_FILE, connect, create_schema, transaction
-from ._lock import LOCK_FILE
-from ._pool import load_pool
-from ._queue import Queue
 from ._settings import (
     CACHE_DIR,
     CHECKPOINT_DIR,
@@ -28,6 +24,10 @@ from ._settings import (
     read_settings,
     round_config,
 )
+from .store._db import DB_FILE, connect, create_schema, transaction
+from .store._lock import LOCK_FILE
+from .store._pool import load_pool
+from .store._queue import Queue
 
 #: The database while :func:`init_project` writes it, renamed ``project.sqlite`` when whole.
 PARTIAL_FILE = DB_FILE + ".partial"

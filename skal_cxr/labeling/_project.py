@@ -8,7 +8,7 @@ leases), ``label_store``, ``model_store`` (checkpoints), ``training`` (the
 worker's state), ``review`` (adjudication) and ``access`` (which images a
 rater may read); the read side (labels, agreement, status, exports) is
 the ``_views`` mixin over the pure functions of ``_status`` and ``_export``,
-and the loop (``_loop``) works through these collaborators.
+and the loop (``_rounds``) works through these collaborators.
 """
 
 import json
@@ -18,19 +18,19 @@ import warnings
 from pathlib import Path
 
 from ..exceptions import LabelingError, StorageWarning
-from ._access import Access
-from ._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
-from ._image_store import ImageStore, parse_image_id
-from ._labels import Labels
-from ._loop import predict_image, train_next_round
-from ._models import ModelStore
-from ._pool import load_pool
-from ._queue import Queue
-from ._raters import Raters
-from ._review import Adjudications
 from ._scoring import scheme_of
 from ._settings import read_settings, round_config
-from ._storage import (
+from .read._views import ProjectViews
+from .store._access import Access
+from .store._checkpoints import ModelStore
+from .store._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
+from .store._image_store import ImageStore, parse_image_id
+from .store._labels import Labels
+from .store._pool import load_pool
+from .store._queue import Queue
+from .store._raters import Raters
+from .store._review import Adjudications
+from .store._storage import (
     DamagedDatabase,
     check_database,
     damaged_message,
@@ -39,8 +39,8 @@ from ._storage import (
     read_meta,
     storage_error,
 )
-from ._training import TrainingState
-from ._views import ProjectViews
+from .worker._rounds import predict_image, train_next_round
+from .worker._scheduler import TrainingState
 
 __all__ = ["LabelingProject"]
 

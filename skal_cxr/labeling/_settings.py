@@ -28,7 +28,7 @@ __all__ = [
 
 #: The project folder's subfolders (the database is ``_db.DB_FILE``).
 PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR = "previews", "checkpoints", "cache"
-#: The DICOM store of a project over a PACS (see ``_pacs``).
+#: The DICOM store of a project over a PACS (see ``_dicomweb_project``).
 DICOM_DIR = "dicom"
 #: The project's view of its pool: the encoder files and ``current.json`` (see ``_view``).
 VIEW_DIR = "view"

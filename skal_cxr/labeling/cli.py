@@ -61,9 +61,9 @@ def _add_connection(p, *, auth=True):
 def add_label_parser(sub, list_of_str):
     """Register the ``label`` command on the ``skal-cxr`` subparsers ``sub``."""
     from ..datasets._sources import LABELING_CONSENSUS
-    from ._app import HOST, PORT
     from ._init import init_project
     from ._settings import COLD_STARTS
+    from .web._app import HOST, PORT
 
     D = _defaults(init_project)
     label = sub.add_parser(

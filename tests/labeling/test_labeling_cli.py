@@ -141,7 +141,7 @@ def test_errors_are_one_line_exit_2(tmp_path, phantom_folder, make_project, caps
 
 def test_serve_score_scheduler_reaches_the_project(make_project, monkeypatch, capsys):
     distributed = pytest.importorskip("distributed")
-    from skal_cxr.labeling import _app
+    from skal_cxr.labeling.web import _app
 
     served = []
     monkeypatch.setattr(_app, "serve", lambda project, *a, **k: served.append(project))

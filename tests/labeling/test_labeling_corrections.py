@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from skal_cxr.exceptions import Conflict, Forbidden, InvalidLabel  # noqa: E402
 from skal_cxr.labeling import create_app  # noqa: E402
-from skal_cxr.labeling._export import audit_events  # noqa: E402
+from skal_cxr.labeling.read._export import audit_events  # noqa: E402
 
 
 def _label(project, rater, label):

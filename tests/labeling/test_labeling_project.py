@@ -9,7 +9,7 @@ from _labeling_fakes import CLASSES, truth_of
 
 from skal_cxr.datasets import load_image_folder
 from skal_cxr.labeling import LabelingError, init_project, open_project
-from skal_cxr.labeling._status import stopping_signal
+from skal_cxr.labeling.read._status import stopping_signal
 from skal_cxr.simulation import load_simulation_data
 from skal_cxr.simulation._config import resolve_data_spec
 
@@ -362,8 +362,8 @@ def test_a_round_scored_on_dask_queries_what_a_local_round_queries(
 @pytest.mark.parametrize("cold_start", ["typicality", "probcover"])
 def test_label_free_cold_start_on_the_cached_pca_view(make_project, cold_start):
     from skal_cxr.embeddings import PixelPCA
-    from skal_cxr.labeling._loop import pool_embedding
     from skal_cxr.labeling._settings import cache_dir
+    from skal_cxr.labeling.worker._rounds import pool_embedding
     from skal_cxr.strategies import STRATEGIES
 
     project = make_project(cold_start=cold_start, query_size=6, reserve_size=3)

@@ -9,7 +9,7 @@ from _labeling_fakes import CLASSES, TINY, truth_of
 from skal_cxr.cli import main
 from skal_cxr.engine import RoundConfig
 from skal_cxr.labeling import init_project, open_project
-from skal_cxr.labeling._db import DB_FILE
+from skal_cxr.labeling.store._db import DB_FILE
 
 #: The settings of a project as the previous version wrote them: ``batch_size`` for the
 #: images per round, and the round engine's settings under ``simulation``.

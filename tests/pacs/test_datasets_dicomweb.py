@@ -300,7 +300,7 @@ def test_rerun_fetches_only_new_studies(orthanc, phantom_films, secret_file, tmp
 def test_structured_reports_are_not_pool_images(orthanc, phantom_films, secret_file, tmp_path):
     from highdicom.sr import Comprehensive3DSR  # noqa: F401  (the SR maker is installed)
 
-    from skal_cxr.labeling._dicom_sr import make_label_sr
+    from skal_cxr.labeling.pacs._dicom_sr import make_label_sr
 
     films, _ = phantom_films
     orthanc.upload(films[:2])

@@ -10,7 +10,7 @@ pytest.importorskip("dicomweb_client")
 from _orthanc import make_cr_films  # noqa: E402
 
 from skal_cxr.datasets import DicomwebError, dicomweb_session  # noqa: E402
-from skal_cxr.labeling._dicom_sr import (  # noqa: E402
+from skal_cxr.labeling.pacs._dicom_sr import (  # noqa: E402
     CODING_SCHEME,
     dciodvfy_errors,
     make_label_sr,

@@ -8,13 +8,13 @@ pytest.importorskip("highdicom")
 
 from _orthanc import make_cr_films  # noqa: E402
 
-from skal_cxr.labeling._dicom_sr import (  # noqa: E402
+from skal_cxr.labeling._scoring import check_scoring, scheme_of  # noqa: E402
+from skal_cxr.labeling.pacs._dicom_sr import (  # noqa: E402
     CODING_SCHEME,
     dciodvfy_errors,
     make_label_sr,
     write_sr,
 )
-from skal_cxr.labeling._scoring import check_scoring, scheme_of  # noqa: E402
 
 CLASSES = ["mild", "moderate", "severe"]
 
