@@ -292,12 +292,21 @@ class MCDropoutCNN(_MCSamplingMixin, _InputChecksMixin, _AutoDeviceMixin, Neural
     def initialize_module(self):
         """Build ``module_``; start its trunk from ``encoder_weights`` when given.
 
+        The initial weights follow from ``random_state``: inside ``fit`` from
+        the fit's seeded random stream, and for a network initialised on its
+        own (``initialize()``, e.g. to embed a pool before any label) from a
+        stream seeded here, leaving the caller's RNG as it was.
+
         Returns
         -------
         self : MCDropoutCNN
             With ``module_`` initialised.
         """
-        super().initialize_module()
+        if self.__dict__.get("_fitting_codes_", False):
+            super().initialize_module()
+        else:
+            with torch_rng(self.random_state, self.device):
+                super().initialize_module()
         if self.encoder_weights is not None:
             load_trunk_weights(self.module_, self.encoder_weights)
         return self

@@ -165,6 +165,10 @@ def test_cold_start_batch_k_center_reads_the_images_and_refuses_what_it_lacks():
     config = RoundConfig.from_params(seed=0)
     batch, reserve = cold_start_batch("k_center", 40, 4, 2, config=config, n_classes=2, X=X)
     assert len(set(batch) | set(reserve)) == 6
+    # the untrained network it embeds the pool with follows from the seed
+    again = cold_start_batch("k_center", 40, 4, 2, config=config, n_classes=2, X=X)
+    np.testing.assert_array_equal(again[0], batch)
+    np.testing.assert_array_equal(again[1], reserve)
     with pytest.raises(ValueError, match="needs the pool images"):
         cold_start_batch("k_center", 40, 4, 2, config=config, n_classes=2)
     with pytest.raises(ValueError, match="needs the pool's features"):

@@ -440,3 +440,37 @@ def test_partial_fit_accepts_original_labels(fitted):
     assert len(net.history) == 4  # 2 epochs of fit, 2 of partial_fit
     with pytest.raises(ValueError, match="not among the classes"):
         net.partial_fit(X, np.where(y == "severe", "mild", y))
+
+
+# -- initialisation -------------------------------------------------------------
+def test_an_untrained_net_is_initialised_from_its_seed(tiny_net, toy_images):
+    # the k-center cold start reads an untrained network's embeddings: they
+    # must follow from random_state, and leave the caller's RNG alone
+    X, _ = toy_images
+
+    def weights(net):
+        return [p.detach().clone() for p in net.initialize().module_.parameters()]
+
+    torch.manual_seed(5)
+    expected_next = torch.rand(2)
+    torch.manual_seed(5)
+    a, b = weights(tiny_net(random_state=0)), weights(tiny_net(random_state=0))
+    c = weights(tiny_net(random_state=1))
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not all(torch.equal(p, q) for p, q in zip(a, c))
+    np.testing.assert_array_equal(torch.rand(2), expected_next)
+    unseeded = weights(tiny_net(random_state=None)), weights(tiny_net(random_state=None))
+    assert not all(torch.equal(p, q) for p, q in zip(*unseeded))
+
+
+def test_seeding_the_initialisation_leaves_a_fit_as_it_was(tiny_net, toy_images):
+    # a fit seeds once for initialisation and training together: a second,
+    # nested seeding of the initialisation would change every recorded result
+    X, y = toy_images
+    X, y = X[y != "severe"], y[y != "severe"]  # two classes: the unfitted net's head
+    net = tiny_net(random_state=0)
+    with skal_cxr._random.torch_rng(0):
+        net.initialize()
+        expected = [p.detach().clone() for p in net.module_.parameters()]
+    fitted = tiny_net(random_state=0).fit(X, y, epochs=0)
+    assert all(torch.equal(p, q) for p, q in zip(expected, fitted.module_.parameters()))
