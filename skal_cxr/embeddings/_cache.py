@@ -85,18 +85,7 @@ def cached_embedding(transformer, X, cache_dir, *, name="embedding"):
     cache_dir.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, features)
-    atomic_write(
-        meta,
-        json.dumps(
-            {
-                "fingerprint": fingerprint,
-                "transformer": type(transformer).__name__,
-                "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
-                "shape": list(features.shape),
-            },
-            indent=1,
-        ),
-    )
+    _write_meta(meta, fingerprint, transformer, shape=list(features.shape))
     return features
 
 
@@ -186,18 +175,18 @@ def store_fitted(fitted, transformer, path, meta, fingerprint, **extra):
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(fitted, fh)
-    atomic_write(
-        meta,
-        json.dumps(
-            {
-                "fingerprint": fingerprint,
-                "transformer": type(transformer).__name__,
-                "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
-                **extra,
-            },
-            indent=1,
-        ),
-    )
+    _write_meta(meta, fingerprint, transformer, **extra)
+
+
+def _write_meta(meta, fingerprint, transformer, **extra):
+    """Write the JSON ``meta`` beside a cached file: what it was computed from and by."""
+    fields = {
+        "fingerprint": fingerprint,
+        "transformer": type(transformer).__name__,
+        "params": {k: repr(v) for k, v in transformer.get_params(deep=False).items()},
+        **extra,
+    }
+    atomic_write(meta, json.dumps(fields, indent=1))
 
 
 def _read(path, meta, fingerprint):
