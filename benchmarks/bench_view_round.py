@@ -11,6 +11,7 @@ process, so the figures hold on an idle machine even when this one is shared.
 Run from the repository root::
 
     python benchmarks/bench_view_round.py              # 10,000 images of 64 px
+    python benchmarks/bench_view_round.py --encoder-full   # and the encoder's whole fit
 """
 
 import argparse
@@ -39,6 +40,12 @@ def parse_args(argv=None):
     p.add_argument("--labeled", type=int, nargs="+", default=[100, 300, 1000])
     p.add_argument("--query-size", type=int, default=100)
     p.add_argument("--encoder-images", type=int, default=512)
+    p.add_argument(
+        "--encoder-full",
+        action="store_true",
+        help="also train the encoder of the round configuration on the whole pool "
+        "(all its epochs) and time that, instead of only scaling one epoch",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results" / "view_round.json")
     return p.parse_args(argv)
 
@@ -76,6 +83,9 @@ def main(argv=None):
         "epochs": epochs,
         "cpu_seconds_for_pool": per_image_epoch * epochs * len(X),
     }
+    if args.encoder_full:
+        _, c, w = cpu(lambda: ContrastiveEncoder(**dict(config.view, random_state=0)).fit(X))
+        res["encoder"] |= {"measured_cpu_seconds_for_pool": c, "measured_wall_seconds": w}
     encoder = ContrastiveEncoder(**dict(config.view, max_epochs=0)).fit(X[:2])
 
     def features():
