@@ -6,9 +6,12 @@ a facade over small collaborators, each owning one seam: ``db``
 (connections), ``rater_store``, ``image_store``, ``queue`` (rounds, queue,
 leases), ``label_store``, ``model_store`` (checkpoints), ``training`` (the
 worker's state), ``review`` (adjudication) and ``access`` (which images a
-rater may read); the read side (labels, agreement, status, exports) is
-the ``_views`` mixin over the pure functions of ``_status`` and ``_export``,
-and the loop (``_rounds``) works through these collaborators.
+rater may read). Its methods are grouped in mixins: the images
+(``_project_images``), corrections and adjudication (``_project_review``),
+what a server does (``_project_serving``) and the read side (labels,
+agreement, status, exports: ``read/_views.py`` over the pure functions of
+``read/_status.py`` and ``read/_export.py``); the loop (``worker/_rounds.py``)
+works through the collaborators.
 """
 
 import json
@@ -18,6 +21,9 @@ import warnings
 from pathlib import Path
 
 from ..exceptions import LabelingError, StorageWarning
+from ._project_images import ProjectImages
+from ._project_review import ProjectReview
+from ._project_serving import ProjectServing
 from ._scoring import scheme_of
 from ._settings import read_settings, round_config
 from .read._views import ProjectViews
@@ -26,6 +32,7 @@ from .store._checkpoints import ModelStore
 from .store._db import DB_FILE, SCHEMA_VERSION, Database, migrate, transaction
 from .store._image_store import ImageStore, parse_image_id
 from .store._labels import Labels
+from .store._leases import release
 from .store._pool import load_pool
 from .store._queue import Queue
 from .store._raters import Raters
@@ -56,7 +63,7 @@ def _first_batch_queued(db):
         ) from None
 
 
-class LabelingProject(ProjectViews):
+class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing):
     """A labeling project folder: images, raters, labels, rounds and models.
 
     Open one with :func:`open_project` (or this class) and create one with
@@ -64,6 +71,16 @@ class LabelingProject(ProjectViews):
     the web app maps tokens to names. Every method opens its own database
     connection, so one object may be shared by threads, and several
     processes may open the same project.
+
+    Its public methods are the operations of the labeling loop, and they are
+    all a caller uses: the web app's routes, the commands, PACS import,
+    Label Studio, the benchmarks call ``project.adjudicate(...)``, never
+    ``project.review.decide(...)``. A method that hands one call on to a
+    collaborator is such an operation, named in the loop's words. The
+    collaborators are the project's internals: only the modules the project
+    is made of (its mixins, ``store/``, ``read/``, ``worker/``) use them, and
+    ``tests/test_architecture.py`` holds every other module to that. What a
+    caller needs and no method gives becomes a method here.
 
     Parameters
     ----------
@@ -85,8 +102,15 @@ class LabelingProject(ProjectViews):
         (:class:`~skal_cxr.MCDropoutCNN` ``scheduler=``; ``skal-cxr label
         serve --score-scheduler``). A setting of this process, not of the
         project; ``None`` (the default) scores here.
+    name : str
+        The project's name.
+    stop_set : list of int
+        The ids of the images whose predictions the stopping signal compares.
+    scoring : ScoringScheme or None
+        The zone scoring scheme (:mod:`skal_cxr.labeling._scoring`), or None.
     db, rater_store, image_store, queue, label_store, model_store, training, review, access
-        The collaborators (see the module's docstring).
+        The collaborators (see the module's docstring): internal, used only
+        by the modules the project is made of.
     """
 
     def __init__(self, path):
@@ -200,73 +224,21 @@ class LabelingProject(ProjectViews):
         """
         return self.rater_store.for_token(token)
 
-    def image_path(self, image_id):
-        """The file of an image, checked to be inside the image folder.
+    def rater_role(self, rater):
+        """A rater's role.
 
         Parameters
         ----------
-        image_id : str
-            The image's id (as in :meth:`image_table`).
+        rater : str
+            The rater's name.
 
         Returns
         -------
-        path : pathlib.Path
-            The image file.
+        role : {"rater", "adjudicator"}
+            As given to :meth:`add_rater`.
         """
-        return self.image_store.path(image_id)
-
-    def image_pixels(self, image_id):
-        """``(pixels uint16 (H, W), window_center, window_width)`` of an image.
-
-        Parameters
-        ----------
-        image_id : str
-            The image's id (as in :meth:`image_table`).
-
-        Returns
-        -------
-        pixels : ndarray of shape (H, W), dtype uint16
-            The image's pixels.
-        window_center, window_width : float
-            Its default display window.
-        """
-        return self.image_store.pixels(image_id)
-
-    def image_png(self, image_id):
-        """8-bit PNG bytes of an image in its default window (cached in ``previews/``).
-
-        Parameters
-        ----------
-        image_id : str
-            The image's id (as in :meth:`image_table`).
-
-        Returns
-        -------
-        png : bytes
-            The PNG file's content.
-        """
-        return self.image_store.png(image_id)
-
-    def image_table(self):
-        """``[(image_id, relpath, sha256, patient), ...]`` in pool order.
-
-        Returns
-        -------
-        table : list of tuple
-            One ``(image_id, relpath, sha256, patient)`` per image;
-            ``patient`` is ``None`` without a patient column.
-        """
-        return self.image_store.table()
-
-    def n_images(self):
-        """Number of images in the pool.
-
-        Returns
-        -------
-        n_images : int
-            Images registered by :func:`init_project`.
-        """
-        return self.image_store.count()
+        with self.db.connect() as conn:
+            return self.rater_store.role_of(conn, self.rater_store.id_of(conn, rater))
 
     def budget(self):
         """Images to label in all: the ``budget`` setting, or the whole pool.
@@ -296,6 +268,51 @@ class LabelingProject(ProjectViews):
         with self.db.connect() as conn, transaction(conn):
             rid = self.rater_store.id_of(conn, rater)
             return self.queue.next_for(conn, rid, budget)
+
+    def hold_ahead(self, rater, n, current):
+        """Up to ``n`` images a rater gets after ``current``, held for them now (prefetching).
+
+        Images already held open beyond ``current``, then batch images nobody
+        holds (as long as as many stay free for the other raters), then,
+        past the end of the rater's share of the batch, reserve images.
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        n : int
+            How many images at most.
+        current : str
+            The image the rater is shown now (from :meth:`next_image`).
+
+        Returns
+        -------
+        image_ids : list of str
+            The images held, in the order the rater gets them.
+        """
+        with self.db.connect() as conn, transaction(conn):
+            rid = self.rater_store.id_of(conn, rater)
+            ahead = self.queue.ahead_for(conn, rid, n)
+            return ahead + self.queue.reserve_ahead(
+                conn, rid, n - len(ahead), current, self.budget()
+            )
+
+    def release(self, rater, image_ids=None):
+        """Give back the images a rater holds open (his page closed); committed on return.
+
+        Parameters
+        ----------
+        rater : str
+            The rater's name.
+        image_ids : list of str or None, default=None
+            The images to give back; ``None``: all he holds open.
+
+        Returns
+        -------
+        released : list of str
+            The images given back, in id order.
+        """
+        return release(self, rater, image_ids)
 
     def submit_label(self, rater, image_id, label, seconds=None, note=None, scores=None):
         """Record a rater's label of an image assigned to them; committed on return.

@@ -295,6 +295,33 @@ def test_rater_names(make_project):
         with pytest.raises(LabelingError, match="rater name"):
             project.add_rater(bad)
     assert project.raters() == ["Dr. Smith"]
+    project.add_rater("Dr. Jones", "adjudicator")
+    assert [project.rater_role(n) for n in project.raters()] == ["rater", "adjudicator"]
+
+
+def test_the_served_address_is_read_back(make_project):
+    project = make_project()
+    assert project.serve_address() == {}  # never served
+    project.record_serve_address("0.0.0.0", 9123, "labels.example.org")
+    reopened = open_project(project.path)
+    assert reopened.serve_address() == {
+        "host": "0.0.0.0",
+        "port": 9123,
+        "public_host": "labels.example.org",
+    }
+
+
+def test_images_are_added_after_the_pool_only_if_it_did_not_change(make_project):
+    project = make_project()
+    n = project.n_images()
+    with pytest.raises(LabelingError, match="changed while images were added"):
+        project.add_images([("new.png", "0" * 64, None, None)], n - 1)  # saw an older pool
+    assert project.n_images() == n
+    project.add_images([("new.png", "0" * 64, "p1", "20240101")], n)
+    assert project.image_table()[-1] == (str(n + 1), "new.png", "0" * 64, "p1")
+    assert project.related_images(str(n + 1)) == [
+        {"image_id": str(n + 1), "date": "20240101", "current": True}
+    ]
 
 
 def test_an_abandoned_image_goes_to_another_rater_after_the_lease(make_project):

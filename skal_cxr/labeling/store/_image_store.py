@@ -21,6 +21,7 @@ from ..._atomic import atomic_write
 from ...datasets._cache import _same_status, _status, file_sha256
 from ...exceptions import LabelingError, NotFound
 from .._settings import PREVIEW_DIR
+from ._db import transaction
 from ._image_files import display_pixels, header_values, pixels_png16, window_png
 
 __all__ = ["ImageStore", "FileGone", "parse_image_id"]
@@ -270,3 +271,19 @@ class ImageStore:
         """Number of images in the pool."""
         with self.db.connect() as conn:
             return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    def append(self, rows, after):
+        """Register ``(relpath, sha256, patient, study_date)`` rows after the ``after``
+        images the caller saw; :class:`LabelingError` when the pool has changed since."""
+        with self.db.connect() as conn, transaction(conn):
+            n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            if n != after:
+                raise LabelingError(
+                    f"{self.preview_dir.parent} changed while images were added; "
+                    "run the pull again."
+                )
+            conn.executemany(
+                "INSERT INTO images (id, relpath, sha256, patient, study_date) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(n + 1 + i, *row) for i, row in enumerate(rows)],
+            )

@@ -261,6 +261,32 @@ class Queue:
                 held.append(image_id)
         return [str(i) for i in held[:n]]
 
+    def reserve_ahead(self, conn, rid, n, current, budget):
+        """Past the end of rater ``rid``'s share of the batch: up to ``n`` reserve images he
+        gets next, assigned now, so that his page fetches them while he reads the last
+        batch film ``current`` (the first film after a batch comes from memory, not from
+        the network). Returns their ids (str); none while batch images may still be his."""
+        if n <= 0:
+            return []
+        latest = self.latest_round(conn)
+        if self.finished(latest):
+            return []
+        states = self.image_states(conn)
+        for image_id, s in states.items():  # batch images this rater may still get: not yet
+            if str(image_id) == current or rid in s["open"]:
+                continue
+            if not s["done"] and rid not in s["seen"] and len(s["labels"]) < self.labels_per_image:
+                return []
+        out = []
+        while len(out) < n:
+            image_id = self.take_reserve(conn, latest, states, budget)
+            if image_id is None:
+                break
+            self.assign(conn, image_id, rid)
+            states = self.image_states(conn)
+            out.append(str(image_id))
+        return out
+
     def assign(self, conn, image_id, rid):
         """Open an assignment of ``image_id`` to rater ``rid``."""
         conn.execute(
