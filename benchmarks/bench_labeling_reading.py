@@ -164,9 +164,9 @@ def key_to_paint(args, root):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    with project.db.connect() as conn:
-        kind = dict(conn.execute("SELECT image_id, kind FROM queue").fetchall())
-        rnd = dict(conn.execute("SELECT image_id, round FROM queue").fetchall())
+    labels = project.labels()  # every film shown was labeled: its queue kind and round
+    kind = {int(r["image_id"]): r["queue_kind"] for r in labels}
+    rnd = {int(r["image_id"]): r["round"] for r in labels}
     ms = np.array([x["ms"] for x in lat])
     # the first film of a new round's queue, or a reserve film after a batch film
     after_end = [

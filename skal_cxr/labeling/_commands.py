@@ -207,8 +207,6 @@ def _make(make, positional, source, args):
 
 def _link_base(project, args):
     """``--url``, else ``--host``/``--port``, else where ``serve`` last listened."""
-    import json
-
     from .web._app import HOST, PORT
 
     if args.url:
@@ -217,7 +215,7 @@ def _link_base(project, args):
 
             raise LabelingError("give --url, or --host and --port, not both.")
         return args.url.rstrip("/")
-    served = json.loads(project.db.meta("serve", "{}"))
+    served = project.serve_address()
     host = args.host or served.get("public_host") or served.get("host", HOST)
     port = args.port or served.get("port", PORT)
     if host in ("0.0.0.0", "::"):
@@ -274,11 +272,7 @@ def _serve_locked(args):
         except (ImportError, ValueError) as exc:
             raise LabelingError(str(exc)) from exc
         project.score_scheduler = args.score_scheduler
-    import json
-
-    project.db.set_meta(
-        "serve", json.dumps({"host": args.host, "port": args.port, "public_host": args.public_host})
-    )
+    project.record_serve_address(args.host, args.port, args.public_host)
     print(f"Serving {project.path} on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     serve(
         project, args.host, args.port, allow_remote=args.allow_remote, public_host=args.public_host

@@ -169,13 +169,13 @@ def test_add_rater_links_to_where_serve_listens(make_project, capsys):
         return re.search(r"(\S+)/#token=[\w-]+", capsys.readouterr().out).group(1)
 
     assert link("a") == "http://127.0.0.1:8765"  # never served: the default
-    project.db.set_meta("serve", '{"host": "127.0.0.1", "port": 9123}')  # as serve does
+    project.record_serve_address("127.0.0.1", 9123)  # as serve does
     assert link("b") == "http://127.0.0.1:9123"
     assert link("c", "--port", "9000") == "http://127.0.0.1:9000"
     assert link("d", "--url", "https://labels.example.org/") == "https://labels.example.org"
     assert main(["label", "add-rater", path, "e", "--adjudicator"]) == 0
     assert "(adjudicator)" in capsys.readouterr().out
-    assert open_project(path).review.next_for("e")["image_id"] is None  # the role is kept
+    assert open_project(path).next_adjudication("e")["image_id"] is None  # the role is kept
 
 
 def test_export_jsonl(make_project, tmp_path, capsys):

@@ -22,16 +22,16 @@ def test_a_rater_corrects_any_of_their_labels_not_only_the_latest(make_project):
     first = _label(project, "alice", "normal")
     second = _label(project, "alice", "moderate")
     third = _label(project, "alice", "severe")
-    mine = project.label_store.mine("alice")
+    mine = project.rater_labels("alice")
     assert [m["label_id"] for m in mine] == [
         third["label_id"],
         second["label_id"],
         first["label_id"],
     ]  # most recent first
-    out = project.label_store.correct("alice", first["label_id"], "severe", note="missed it")
+    out = project.correct_label("alice", first["label_id"], "severe", note="missed it")
     assert out["previous_label"] == "normal" and out["label"] == "severe"
     assert out["supersedes"] == first["label_id"] and out["image_id"] == first["image_id"]
-    mine = project.label_store.mine("alice")
+    mine = project.rater_labels("alice")
     assert [(m["image_id"], m["label"]) for m in mine] == [
         (first["image_id"], "severe"),
         (third["image_id"], "severe"),
@@ -40,13 +40,13 @@ def test_a_rater_corrects_any_of_their_labels_not_only_the_latest(make_project):
     ids, codes = project.labeled_set()
     assert dict(zip(ids.tolist(), codes.tolist()))[int(first["image_id"])] == 2
     with pytest.raises(Conflict):  # superseded: correct the standing one
-        project.label_store.correct("alice", first["label_id"], "moderate")
+        project.correct_label("alice", first["label_id"], "moderate")
     with pytest.raises(InvalidLabel):
-        project.label_store.correct("alice", out["label_id"], "huge")
+        project.correct_label("alice", out["label_id"], "huge")
     with pytest.raises(InvalidLabel):
-        project.label_store.correct("alice", out["label_id"], "severe")  # no change
+        project.correct_label("alice", out["label_id"], "severe")  # no change
     with pytest.raises(Forbidden):
-        project.label_store.correct("bob", second["label_id"], "normal")
+        project.correct_label("bob", second["label_id"], "normal")
     events = audit_events(project)
     assert all(  # the label events of earlier versions, unchanged
         "scores" not in e for e in events if e["event"] in ("label", "undo", "correction")
@@ -75,19 +75,19 @@ def disputed(make_project):
 
 def test_an_adjudicator_defers_a_dispute_to_the_end_of_their_queue(disputed):
     project, films = disputed
-    assert project.review.next_for("carol")["image_id"] == films[0]
+    assert project.next_adjudication("carol")["image_id"] == films[0]
     with pytest.raises(InvalidLabel):
-        project.review.defer("carol", films[0], "")  # a reason is needed
+        project.defer_adjudication("carol", films[0], "")  # a reason is needed
     with pytest.raises(Forbidden):
-        project.review.defer("alice", films[0], "ask the CT")
-    project.review.defer("carol", films[0], "wait for the CT report")
-    nxt = project.review.next_for("carol")
+        project.defer_adjudication("alice", films[0], "ask the CT")
+    project.defer_adjudication("carol", films[0], "wait for the CT report")
+    nxt = project.next_adjudication("carol")
     assert nxt["image_id"] == films[1] and nxt["pending"] == 3
-    project.review.defer("carol", films[1], "lateral film?")
-    assert project.review.next_for("carol")["image_id"] == films[2]
-    project.review.decide("carol", films[2], "severe")
-    assert project.review.next_for("carol")["image_id"] == films[0]  # oldest deferral first
-    nxt = project.review.next_for("carol")
+    project.defer_adjudication("carol", films[1], "lateral film?")
+    assert project.next_adjudication("carol")["image_id"] == films[2]
+    project.adjudicate("carol", films[2], "severe")
+    assert project.next_adjudication("carol")["image_id"] == films[0]  # oldest deferral first
+    nxt = project.next_adjudication("carol")
     assert nxt["deferred"] == {
         "reason": "wait for the CT report",
         "created_at": nxt["deferred"]["created_at"],
@@ -101,26 +101,26 @@ def test_an_adjudicator_defers_a_dispute_to_the_end_of_their_queue(disputed):
 
 def test_an_adjudicator_revises_a_decision_and_the_revision_is_audited(disputed):
     project, films = disputed
-    project.review.decide("carol", films[0], "moderate")
+    project.adjudicate("carol", films[0], "moderate")
     with pytest.raises(Conflict):
-        project.review.decide("carol", films[0], "severe")  # decided: revise instead
-    out = project.review.revise("carol", films[0], "severe", note="CT shows consolidation")
+        project.adjudicate("carol", films[0], "severe")  # decided: revise instead
+    out = project.revise_adjudication("carol", films[0], "severe", note="CT shows consolidation")
     assert out["previous_label"] == "moderate" and out["label"] == "severe"
     ids, codes = project.labeled_set()
     assert dict(zip(ids.tolist(), codes.tolist()))[int(films[0])] == 2
     with pytest.raises(Conflict):
-        project.review.revise("carol", films[1], "severe")  # never decided
+        project.revise_adjudication("carol", films[1], "severe")  # never decided
     with pytest.raises(InvalidLabel):
-        project.review.revise("carol", films[0], "severe")  # no change
+        project.revise_adjudication("carol", films[0], "severe")  # no change
     with pytest.raises(Forbidden):
-        project.review.revise("bob", films[0], "normal")
+        project.revise_adjudication("bob", films[0], "normal")
     events = audit_events(project)
     assert all("supersedes" not in e for e in events if e["event"] == "adjudication")
     revisions = [e for e in events if e["event"] == "adjudication_revision"]
     assert [(e["previous_label"], e["label"], e["note"]) for e in revisions] == [
         ("moderate", "severe", "CT shows consolidation")
     ]
-    decisions = project.review.mine("carol")
+    decisions = project.rater_decisions("carol")
     assert [(d["image_id"], d["label"]) for d in decisions] == [(films[0], "severe")]
 
 

@@ -91,9 +91,9 @@ def test_the_class_is_the_binned_total(scored):
     )
     ids, codes = scored.labeled_set()
     assert dict(zip(ids.tolist(), codes.tolist()))[int(image_id)] == 2
-    mine = scored.label_store.mine("alice")
+    mine = scored.rater_labels("alice")
     assert mine[0]["scores"] == [3, 3, 3, 3, 0, 0]
-    fixed = scored.label_store.correct("alice", mine[0]["label_id"], None, scores=[1] * 6)
+    fixed = scored.correct_label("alice", mine[0]["label_id"], None, scores=[1] * 6)
     assert (fixed["previous_label"], fixed["label"]) == ("severe", "normal")
 
 

@@ -325,8 +325,7 @@ def test_new_studies_are_pulled_and_labeled(orthanc, phantom_films, secret_env, 
     assert ids == list(range(1, 17))  # the earlier images keep their ids
     # the pulled films are dated like those of init (the related view orders by date)
     dates = [
-        next(f["date"] for f in project.image_store.related(i) if f["current"])
-        for i in range(1, 17)
+        next(f["date"] for f in project.related_images(i) if f["current"]) for i in range(1, 17)
     ]
     assert None not in dates and all(len(d) == 8 and d.isdigit() for d in dates)
     assert project.pool_array().shape == (16, 1, 16, 16)

@@ -26,7 +26,7 @@ from ...datasets._image_io import max_image_pixels
 from ...exceptions import DicomwebError, LabelingError
 from .._init import init_project
 from .._settings import DICOM_DIR, cache_dir
-from ..store._db import DB_FILE, transaction
+from ..store._db import DB_FILE
 from ..store._skipped import _retryable
 from ._export import export_dicom
 
@@ -322,19 +322,10 @@ def _add_images(project, records, progress):
     hashes = [entry["sha256"] for entry in cache.index[len(table) :]]
     rows = [(r["file"], _patient(r)) for r in rows]
     dates = [_study_date(root / rel) for rel, _ in rows]  # the related films' order
-    with project.db.connect() as conn, transaction(conn):
-        n = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        if n != len(table):
-            raise LabelingError(
-                f"{project.path} changed while images were added; run the pull again."
-            )
-        conn.executemany(
-            "INSERT INTO images (id, relpath, sha256, patient, study_date) VALUES (?, ?, ?, ?, ?)",
-            [
-                (n + 1 + i, rel, h, patient, date)
-                for i, ((rel, patient), h, date) in enumerate(zip(rows, hashes, dates))
-            ],
-        )
+    project.add_images(
+        [(rel, h, patient, date) for (rel, patient), h, date in zip(rows, hashes, dates)],
+        len(table),
+    )
     return undecodable
 
 

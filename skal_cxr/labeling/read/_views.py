@@ -148,8 +148,7 @@ class ProjectViews:
             As :meth:`status`; a rater's has only his own ``raters`` entry,
             ``kappa`` and ``agreement`` None and ``blinded`` True.
         """
-        with self.db.connect() as conn:
-            role = self.rater_store.role_of(conn, self.rater_store.id_of(conn, rater))
+        role = self.rater_role(rater)
         full = self.status()
         return full if role == "adjudicator" else blinded(full, rater)
 

@@ -14,6 +14,7 @@ import sqlite3
 from contextlib import asynccontextmanager
 
 from ...exceptions import LabelingError
+from ..store._db import DB_FILE
 from ..store._storage import RETRY_AFTER, StorageUnavailable, storage_error
 
 __all__ = ["create_app", "serve", "is_loopback", "check_bind", "HOST", "PORT", "MAX_BODY_BYTES"]
@@ -104,17 +105,12 @@ def create_app(project, *, allowed_hosts=None, background=True):
 
     hosts = check_hosts(allowed_hosts or _allowed_hosts("127.0.0.1"))
     if background:
-        project.training.enable()
+        project.train_in_background()
 
     @asynccontextmanager
     async def lifespan(app):
-        project.db.reuse_connections()  # requests reuse connections while the server runs
-        try:
+        with project.serving():  # requests reuse connections; the worker ends with it
             yield
-        finally:
-            if background:  # end the worker process: nothing it has not handed back is kept
-                project.training.close()
-            project.db.close_connections()
 
     app = FastAPI(
         title=f"skal-cxr label: {project.name}",
@@ -136,7 +132,7 @@ def create_app(project, *, allowed_hosts=None, background=True):
             return storage_failure(request, exc)
         if isinstance(exc, LabelingError):
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-        error = storage_error(exc, project.db.file)
+        error = storage_error(exc, project.path / DB_FILE)
         where = f"{request.method} {request.url.path}"
         if error is None:
             logger.error("%s: internal error", where, exc_info=exc)
@@ -267,5 +263,5 @@ def serve(
     import uvicorn
 
     app = create_app(project, allowed_hosts=hosts)
-    project.training.notify(project)  # resume a round interrupted by a crash
+    project.wake_training()  # resume a round interrupted by a crash
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -12,8 +12,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ..store._db import transaction
-from ..store._leases import release
 from ._deps import ProjectDep, RaterDep
 from ._schemas import (
     AdjudicationIn,
@@ -63,8 +61,7 @@ def health():
 @api.get("/me", response_model=MeOut)
 def me(project: ProjectDep, name: RaterDep):
     cfg = project.config
-    with project.db.connect() as conn:
-        role = project.rater_store.role_of(conn, project.rater_store.id_of(conn, name))
+    role = project.rater_role(name)
     return {
         "rater": name,
         "project": project.name,
@@ -81,10 +78,7 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
     nxt = project.next_image(name)
     upcoming = []
     if ahead and nxt["image_id"] is not None:  # for prefetching: hold the next ones too
-        with project.db.connect() as conn, transaction(conn):
-            rid = project.rater_store.id_of(conn, name)
-            upcoming = project.queue.ahead_for(conn, rid, ahead)
-            upcoming += _reserve_ahead(project, conn, rid, ahead - len(upcoming), nxt)
+        upcoming = project.hold_ahead(name, ahead, nxt["image_id"])
     prog = project.progress()
     prog["batch"]["mine"], waiting = project.rater_progress(name, nxt["reason"] == "waiting")
     failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
@@ -105,37 +99,9 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
     }
 
 
-def _reserve_ahead(project, conn, rid, n, nxt):
-    """Past the end of the rater's share of the batch: the reserve images he gets next,
-    held for him now, so that the page fetches them while he reads the last batch
-    film (the first film after a batch comes from memory, not from the network)."""
-    queue = project.queue
-    if n <= 0:
-        return []
-    latest = queue.latest_round(conn)
-    if queue.finished(latest):
-        return []
-    states = queue.image_states(conn)
-    k = project.config["labels_per_image"]
-    for image_id, s in states.items():  # batch images this rater may still get: not yet
-        if str(image_id) == nxt["image_id"] or rid in s["open"]:
-            continue
-        if not s["done"] and rid not in s["seen"] and len(s["labels"]) < k:
-            return []
-    out = []
-    while len(out) < n:
-        image_id = queue.take_reserve(conn, latest, states, project.budget())
-        if image_id is None:
-            break
-        queue.assign(conn, image_id, rid)
-        states = queue.image_states(conn)
-        out.append(str(image_id))
-    return out
-
-
 @api.get("/images/{image_id}")
 def image_png(image_id: str, project: ProjectDep, name: RaterDep):
-    project.access.check(name, image_id)
+    project.check_access(name, image_id)
     return Response(
         project.image_png(image_id), media_type="image/png", headers={"Cache-Control": "no-store"}
     )
@@ -149,8 +115,8 @@ def image_pixels(
     format: Annotated[Literal["raw", "png"], Query()] = "raw",
     max_size: Annotated[int | None, Query(ge=64, le=65535)] = None,
 ):
-    project.access.check(name, image_id)
-    source = project.image_store.source_8bit(image_id) if format == "png" else None
+    project.check_access(name, image_id)
+    source = project.image_source(image_id) if format == "png" else None
     if source is not None:  # an 8-bit PNG or JPEG the browser decodes: the file itself
         data, media, size = source
         return Response(
@@ -166,7 +132,7 @@ def image_pixels(
             },
         )
     if format == "png":
-        data, info = project.image_store.pixels_png(image_id, max_size)
+        data, info = project.image_pixels_png(image_id, max_size)
         return Response(
             data,
             media_type="image/png",
@@ -180,7 +146,7 @@ def image_pixels(
                 "X-Window-Presets": json.dumps(info.get("presets", [])),
             },
         )
-    pixels, center, width, windows = project.image_store.pixels(image_id, presets=True)
+    pixels, center, width, windows = project.image_pixels(image_id, presets=True)
     return Response(
         pixels.astype("<u2", copy=False).tobytes(),
         media_type="application/octet-stream",
@@ -196,30 +162,30 @@ def image_pixels(
 
 @api.get("/images/{image_id}/related")
 def image_related(image_id: str, project: ProjectDep, name: RaterDep):
-    project.access.check(name, image_id)
-    return {"films": project.image_store.related(image_id)}
+    project.check_access(name, image_id)
+    return {"films": project.related_images(image_id)}
 
 
 @api.get("/images/{image_id}/header")
 def image_header(image_id: str, project: ProjectDep, name: RaterDep):
-    project.access.check(name, image_id)
+    project.check_access(name, image_id)
     tags = project.config.get("header_tags") or []
-    return {"tags": project.image_store.header(image_id, tags)}
+    return {"tags": project.image_header(image_id, tags)}
 
 
 @api.get("/adjudication/next", response_model=AdjudicationNextOut)
 def adjudication_next(project: ProjectDep, name: RaterDep):
-    return project.review.next_for(name)
+    return project.next_adjudication(name)
 
 
 @api.post("/adjudications", status_code=201, response_model=AdjudicationOut)
 def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
-    return project.review.decide(name, body.image_id, body.label, body.note)
+    return project.adjudicate(name, body.image_id, body.label, body.note)
 
 
 @api.post("/labels", status_code=201, response_model=LabelOut)
 def post_label(body: LabelIn, project: ProjectDep, name: RaterDep):
-    project.image_store.require_file(body.image_id)  # 410: no label of a film that is gone
+    project.require_image_file(body.image_id)  # 410: no label of a film that is gone
     return project.submit_label(
         name, body.image_id, body.label, body.seconds, body.note, scores=body.scores
     )
@@ -232,7 +198,7 @@ def post_skip(body: SkipIn, project: ProjectDep, name: RaterDep):
 
 @api.post("/release", response_model=ReleaseOut)
 def post_release(body: ReleaseIn, project: ProjectDep, name: RaterDep):
-    return {"released": release(project, name, body.image_ids)}
+    return {"released": project.release(name, body.image_ids)}
 
 
 @api.post("/undo", response_model=UndoOut)
@@ -252,24 +218,24 @@ def scoring(project: ProjectDep, name: RaterDep):
 @api.get("/labels/mine", response_model=MyLabelsOut)
 def my_labels(project: ProjectDep, name: RaterDep):
     return {
-        "labels": project.label_store.mine(name),
-        "decisions": project.review.mine(name),
+        "labels": project.rater_labels(name),
+        "decisions": project.rater_decisions(name),
     }
 
 
 @api.post("/labels/correct", response_model=CorrectionOut)
 def post_correction(body: CorrectionIn, project: ProjectDep, name: RaterDep):
-    return project.label_store.correct(name, body.label_id, body.label, body.note, body.scores)
+    return project.correct_label(name, body.label_id, body.label, body.note, body.scores)
 
 
 @api.post("/adjudication/defer", response_model=DeferOut)
 def post_deferral(body: DeferIn, project: ProjectDep, name: RaterDep):
-    return project.review.defer(name, body.image_id, body.reason)
+    return project.defer_adjudication(name, body.image_id, body.reason)
 
 
 @api.post("/adjudications/revise", response_model=RevisionOut)
 def post_revision(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
-    return project.review.revise(name, body.image_id, body.label, body.note)
+    return project.revise_adjudication(name, body.image_id, body.label, body.note)
 
 
 # ------------------------------------------------------------------------------------------

@@ -32,23 +32,23 @@ def test_disagreements_wait_for_the_adjudicator_and_do_not_train(project):
     assert int(far) not in labeled  # not in the training set yet
     assert labeled[int(near)] == 1 and labeled[int(same)] == 2  # majority: the more severe
     with pytest.raises(Forbidden):
-        project.review.next_for("alice")
-    nxt = project.review.next_for("carol")
+        project.next_adjudication("alice")
+    nxt = project.next_adjudication("carol")
     assert nxt["image_id"] == far and nxt["pending"] == 1
     assert [(r["rater"], r["label"]) for r in nxt["labels"]] == [
         ("alice", "normal"),
         ("bob", "severe"),
     ]
     with pytest.raises(InvalidLabel):
-        project.review.decide("carol", far, "huge")
+        project.adjudicate("carol", far, "huge")
     with pytest.raises(Conflict):
-        project.review.decide("carol", near, "normal")  # not disputed
-    project.review.decide("carol", far, "moderate", note="effusion, no consolidation")
+        project.adjudicate("carol", near, "normal")  # not disputed
+    project.adjudicate("carol", far, "moderate", note="effusion, no consolidation")
     ids, codes = project.labeled_set()
     assert dict(zip(ids.tolist(), codes.tolist()))[int(far)] == 1
-    assert project.review.next_for("carol")["image_id"] is None
+    assert project.next_adjudication("carol")["image_id"] is None
     with pytest.raises(Conflict):
-        project.review.decide("carol", far, "severe")  # already decided
+        project.adjudicate("carol", far, "severe")  # already decided
 
 
 def test_an_adjudicator_never_decides_their_own_disagreement(make_project):
@@ -57,7 +57,7 @@ def test_an_adjudicator_never_decides_their_own_disagreement(make_project):
     project.add_rater("carol", role="adjudicator")
     image_id = _label(project, "alice", "normal")
     assert _label(project, "carol", "severe") == image_id
-    assert project.review.next_for("carol")["image_id"] is None
+    assert project.next_adjudication("carol")["image_id"] is None
     assert project.status()["agreement"]["pending"] == 1
 
 
@@ -102,7 +102,7 @@ def test_an_old_project_is_migrated(make_project):
         )
         assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
         assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
-    assert reopened.image_store.related("1")[0]["current"]
+    assert reopened.related_images("1")[0]["current"]
 
 
 def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project):
@@ -116,7 +116,7 @@ def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project)
     project.add_rater("carol", role="adjudicator")
     image_id = _label(project, "alice", "normal")
     _label(project, "bob", "severe")
-    project.review.decide("carol", image_id, "moderate")
+    project.adjudicate("carol", image_id, "moderate")
     db = project.path / "project.sqlite"
     with sqlite3.connect(db) as conn:  # as written by schema version 2
         conn.executescript(
@@ -134,9 +134,9 @@ def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project)
         assert [tuple(r[:-1]) for r in conn.execute("SELECT * FROM labels ORDER BY id")] == [
             tuple(r) for r in before
         ]
-    assert reopened.review.revise("carol", image_id, "severe")["previous_label"] == "moderate"
-    label_id = reopened.label_store.mine("alice")[0]["label_id"]
-    assert reopened.label_store.correct("alice", label_id, "moderate")["previous_label"] == "normal"
+    assert reopened.revise_adjudication("carol", image_id, "severe")["previous_label"] == "moderate"
+    label_id = reopened.rater_labels("alice")[0]["label_id"]
+    assert reopened.correct_label("alice", label_id, "moderate")["previous_label"] == "normal"
 
 
 def test_a_dispute_no_adjudicator_may_decide_is_reported_with_the_way_out(make_project, capsys):
@@ -147,7 +147,7 @@ def test_a_dispute_no_adjudicator_may_decide_is_reported_with_the_way_out(make_p
     project.add_rater("carol", role="adjudicator")
     image_id = _label(project, "alice", "normal")
     assert _label(project, "carol", "severe") == image_id
-    assert project.review.next_for("carol")["image_id"] is None
+    assert project.next_adjudication("carol")["image_id"] is None
     stuck = project.status()["agreement"]["stuck"]
     assert len(stuck) == 1 and stuck[0]["image_id"] == image_id
     message = stuck[0]["message"]
@@ -156,5 +156,5 @@ def test_a_dispute_no_adjudicator_may_decide_is_reported_with_the_way_out(make_p
     main(["label", "status", str(project.path)])
     assert message in capsys.readouterr().out
     project.add_rater("dave", role="adjudicator")  # the way out: another adjudicator
-    assert project.review.next_for("dave")["image_id"] == image_id
+    assert project.next_adjudication("dave")["image_id"] == image_id
     assert project.status()["agreement"]["stuck"] == []

@@ -31,13 +31,13 @@ def followups(tmp_path, phantom_folder):
 
 
 def test_related_films_are_oldest_to_newest(followups):
-    films = followups.image_store.related("1")
+    films = followups.related_images("1")
     assert [(f["image_id"], f["date"], f["current"]) for f in films] == [
         ("2", "2023-11-20", False),
         ("1", "2024-03-01", True),
         ("3", "2024-06-15", False),
     ]
-    assert followups.image_store.related("5") == [
+    assert followups.related_images("5") == [
         {"image_id": "5", "date": "2024-01-01", "current": True}
     ]
 
@@ -46,13 +46,13 @@ def test_a_rater_reads_the_related_films_of_their_images(followups):
     followups.add_rater("alice")
     shown = followups.next_image("alice")["image_id"]
     table = {i: rel for i, rel, _, _ in followups.image_table()}
-    followups.access.check("alice", shown)
-    related = [f["image_id"] for f in followups.image_store.related(shown)]
+    followups.check_access("alice", shown)
+    related = [f["image_id"] for f in followups.related_images(shown)]
     for image_id in related:
-        followups.access.check("alice", image_id)  # no error: readable
+        followups.check_access("alice", image_id)  # no error: readable
     unrelated = next(i for i in table if i not in related)
     with pytest.raises(Forbidden):
-        followups.access.check("alice", unrelated)
+        followups.check_access("alice", unrelated)
 
 
 def test_header_panel_shows_the_configured_dicom_tags(tmp_path, write_dicom):
@@ -80,7 +80,7 @@ def test_header_panel_shows_the_configured_dicom_tags(tmp_path, write_dicom):
         header_tags=["ViewPosition", "PatientAge", "PatientName", "Modality", "BodyPartExamined"],
         **{**TINY, "query_size": 2},
     )
-    tags = project.image_store.header("1", project.config["header_tags"])
+    tags = project.image_header("1", project.config["header_tags"])
     assert [(t["keyword"], t["value"]) for t in tags] == [
         ("ViewPosition", "PA"),
         ("PatientAge", "067Y"),
@@ -89,7 +89,7 @@ def test_header_panel_shows_the_configured_dicom_tags(tmp_path, write_dicom):
     ]  # absent tags are left out
     assert tags[0]["name"] == "View Position"
     # the DICOM files give the patient and study date: related films without a CSV
-    assert [(f["image_id"], f["date"]) for f in project.image_store.related("1")] == [
+    assert [(f["image_id"], f["date"]) for f in project.related_images("1")] == [
         ("2", "20231120"),
         ("1", "20240301"),
     ]

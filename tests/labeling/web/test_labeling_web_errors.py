@@ -308,7 +308,7 @@ def test_an_image_file_gone_or_undecodable_is_404(tmp_path):
         raise_server_exceptions=False,
     )
     image_id = client.get("/api/next", headers=auth).json()["image_id"]
-    path = project.image_store.path(image_id)
+    path = project.image_path(image_id)
     path.write_bytes(b"not an image any more")
     for suffix in ("", "/pixels"):
         detail = _assert_json_error(
