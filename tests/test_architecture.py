@@ -231,6 +231,7 @@ LABELING_TIERS = (
     ("_settings", "_errors", "_scoring"),
     ("store",),
     ("worker", "read"),
+    ("_project_images", "_project_review", "_project_serving"),
     ("_project", "_init_recovery"),
     ("_init",),
     ("pacs", "web"),
@@ -283,3 +284,96 @@ def test_the_labeling_layer_check_sees_an_upward_import():
 def test_labeling_layers_import_only_downwards():
     # store below worker and read, below the project, below pacs and web: no cycle
     assert labeling_upward_imports(import_graph()) == []
+
+
+# -- the labeling project's facade -------------------------------------------------------
+
+#: The modules the project is made of: the facade and its mixins (``_project*.py``,
+#: ``read/_views.py``), the exports and the rounds it runs, and the store below. Only they
+#: may use the project's collaborators.
+PROJECT_CORE = ("labeling/_project", "labeling/store/", "labeling/read/", "labeling/worker/")
+
+#: What a caller may read of a project besides its methods (documented under Attributes).
+PROJECT_DATA = {
+    "path",
+    "config",
+    "round_config",
+    "stop_set",
+    "classes",
+    "name",
+    "scoring",
+    "score_scheduler",
+}
+
+
+def project_parts(source=PACKAGE / "labeling" / "_project.py"):
+    """The collaborators of ``LabelingProject``: what its ``__init__`` sets beyond its data."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "LabelingProject")
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    return {
+        target.attr
+        for node in ast.walk(init)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+        and target.attr not in PROJECT_DATA
+    }
+
+
+def _holds_a_project(node):
+    """``project``, ``self.project``, ``app.state.project``, ``old_project``..."""
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+    return "project" in name.lower()
+
+
+def reaches_past_the_project(roots, parts, base=PACKAGE.parent):
+    """``file:line: chain`` for every ``<project>.<part>`` outside :data:`PROJECT_CORE`."""
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(base).as_posix()
+            if any(rel.startswith("skal_cxr/" + core) for core in PROJECT_CORE):
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and (node.attr in parts or node.attr.startswith("_"))
+                    and not node.attr.startswith("__")
+                    and _holds_a_project(node.value)
+                ):
+                    found.append((rel, node.lineno, ast.unparse(node)))
+    return [f"{rel}:{line}: {chain}" for rel, line, chain in sorted(found)]
+
+
+def test_the_facade_check_sees_a_caller_reaching_into_a_part(tmp_path):
+    web = tmp_path / "skal_cxr" / "labeling" / "web"
+    store = tmp_path / "skal_cxr" / "labeling" / "store"
+    for folder in (web, store):
+        folder.mkdir(parents=True)
+    (web / "_routes.py").write_text(
+        "def me(project, name):\n"
+        "    project.queue.insert_round(name)\n"
+        "    queue = request.app.state.project.queue\n"
+        "    return project.classes, project.next_image(name), project._pool, rec.queue\n"
+    )
+    (store / "_leases.py").write_text("def release(project):\n    project.db.connect()\n")
+    assert reaches_past_the_project([tmp_path / "skal_cxr"], {"queue", "db"}, tmp_path) == [
+        "skal_cxr/labeling/web/_routes.py:2: project.queue",
+        "skal_cxr/labeling/web/_routes.py:3: request.app.state.project.queue",
+        "skal_cxr/labeling/web/_routes.py:4: project._pool",
+    ]
+
+
+def test_the_facade_check_knows_the_project_parts():
+    assert {"db", "queue", "label_store", "review", "image_store", "training"} <= project_parts()
+
+
+def test_callers_use_the_project_methods_not_its_parts():
+    # web/, the commands, pacs/, label_studio/ and the benchmarks call the project's
+    # operations; only the project and the layers it is made of reach its collaborators
+    roots = [PACKAGE, PACKAGE.parent / "benchmarks"]
+    assert reaches_past_the_project(roots, project_parts()) == []
