@@ -5,11 +5,18 @@ Django and its own versions of common packages), so it lives in a separate
 virtualenv: ``SKAL_CXR_LABEL_STUDIO_VENV``, by default
 ``~/.cache/skal-cxr/label-studio-venv`` (``.ci/run`` installs it there).
 
+The tests drive it with ``label-studio-sdk``, which is installed with Label
+Studio in that virtualenv and pins packages that clash with skal_cxr's
+environment (numpy, Pillow, ...): :class:`SdkDriver` runs
+``_ls_sdk_driver.py`` there, with the virtualenv's Python, and speaks JSON
+with it over a pipe.
+
 A fresh data folder costs Label Studio minutes of database migrations; the
 first start migrates a template folder in the virtualenv
 (``skal-cxr-data-template``) that later starts copy (seconds).
 """
 
+import json
 import os
 import shutil
 import signal
@@ -158,8 +165,70 @@ class LabelStudio:
         if self.proc is not None:
             stop(self.proc)
 
-    def client(self):
-        """An httpx client of the REST API, authenticated with the token."""
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Token {TOKEN}"}, timeout=300
+    def sdk(self):
+        """A :class:`SdkDriver` of this Label Studio, authenticated with the token."""
+        return SdkDriver(self.url, TOKEN)
+
+
+class SdkError(RuntimeError):
+    """A call of the SDK that Label Studio refused; ``status`` is its HTTP status."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+class SdkDriver:
+    """``label-studio-sdk`` in Label Studio's virtualenv, in a child process.
+
+    Each method sends one command of ``_ls_sdk_driver.py`` (its functions, by
+    name and keyword arguments) and returns its JSON answer.
+
+    Parameters
+    ----------
+    url : str
+        Label Studio's address.
+    token : str
+        An API token.
+    """
+
+    def __init__(self, url, token):
+        self.proc = subprocess.Popen(
+            [str(venv() / "bin" / "python"), str(Path(__file__).with_name("_ls_sdk_driver.py"))]
+            + [url, token],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
+
+    def __getattr__(self, op):
+        if op.startswith("_"):
+            raise AttributeError(op)
+        return lambda **kwargs: self._call(op, kwargs)
+
+    def _call(self, op, kwargs):
+        self.proc.stdin.write(json.dumps({"op": op, **kwargs}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the SDK driver exited ({self.proc.wait(30)}) during {op}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise SdkError(f"{op}: {answer['error']}", answer["status"])
+        return answer["ok"]
+
+    def close(self):
+        """End the child process (it exits once its stdin is closed)."""
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+        self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -2,9 +2,9 @@
 
 Label Studio runs from its own virtualenv (see ``_ls_server``); the test is
 skipped, with the reason, where it is not installed (``.ci/run`` installs it).
-The REST API is driven with httpx (the API ``label-studio-sdk`` wraps; the SDK
-pins exact versions of packages such as ``requests-mock`` and brings OpenCV,
-NLTK and pandas, which the test environment does not need).
+The test drives it with ``label-studio-sdk``, run by that virtualenv's Python
+(``_ls_sdk_driver.py``): the SDK pins packages (numpy, Pillow, ...) that clash
+with skal_cxr's environment. httpx only asks the backend for its ``/health``.
 """
 
 import json
@@ -100,7 +100,7 @@ def _label(task):
     return ["normal", "pneumonia"][number % 2]
 
 
-def _annotate(client, project, task):
+def _annotate(sdk, project, task):
     result = [
         {
             "from_name": "diagnosis",
@@ -109,49 +109,31 @@ def _annotate(client, project, task):
             "value": {"choices": [_label(task)]},
         }
     ]
-    r = client.post(
-        f"/api/tasks/{task['id']}/annotations", json={"result": result, "project": project}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return sdk.annotate(task=task["id"], project=project, result=result)
 
 
-def _retrieve_predictions(client, project):
-    r = client.post(
-        "/api/dm/actions",
-        params={"id": "retrieve_tasks_predictions", "project": project},
-        json={"selectedItems": {"all": True, "excluded": []}},
-    )
-    assert r.status_code == 200, r.text
-
-
-def _ordered(client, view):
+def _ordered(sdk, project, view):
     """``[(task id, prediction score)]`` in the Data Manager view's order."""
-    r = client.get("/api/tasks", params={"view": view, "page_size": 1000})
-    assert r.status_code == 200, r.text
-    return [(t["id"], t["predictions_score"]) for t in r.json()["tasks"]]
+    return [(t["id"], t["predictions_score"]) for t in sdk.list_tasks(project=project, view=view)]
 
 
 def test_label_studio_sorts_tasks_by_the_backends_acquisition(label_studio, tmp_path):
-    ls, client = label_studio, label_studio.client()
+    ls = label_studio
     timings = {"label_studio_start": ls.startup_time}
-    # a project of PNGs in Label Studio's local storage
-    r = client.post("/api/projects", json={"title": "chest x-rays", "label_config": CONFIG})
-    assert r.status_code == 201, r.text
-    project = r.json()["id"]
-    r = client.post(
-        "/api/storages/localfiles",
-        json={
-            "project": project,
-            "path": str(ls.document_root / "images"),
-            "use_blob_urls": True,
-            "regex_filter": r".*\.png",
-            "title": "images",
-        },
+    with ls.sdk() as sdk:
+        _drive(sdk, ls, tmp_path, timings)
+    print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
+
+
+def _drive(sdk, ls, tmp_path, timings):
+    # a project of the PNGs in Label Studio's local-files root
+    project = sdk.create_project(title="chest x-rays", label_config=CONFIG)
+    images = sorted((ls.document_root / "images").glob("*.png"))
+    sdk.import_tasks(
+        project=project,
+        tasks=[{"data": {"image": f"/data/local-files/?d=images/{p.name}"}} for p in images],
     )
-    assert r.status_code == 201, r.text
-    client.post(f"/api/storages/localfiles/{r.json()['id']}/sync").raise_for_status()
-    tasks = client.get("/api/tasks", params={"project": project, "page_size": 1000}).json()["tasks"]
+    tasks = sdk.list_tasks(project=project)
     assert len(tasks) == N_TASKS
 
     # the backend: retrain every 10 annotations, a tiny network
@@ -160,20 +142,20 @@ def test_label_studio_sorts_tasks_by_the_backends_acquisition(label_studio, tmp_
     settings = {"rounds": FAST_ROUNDS, "image_size": 16, "retrain_every": 10}
     (folder / "backend.json").write_text(json.dumps(settings))
     backend = _Backend(folder, ls.document_root).start()
-    r = client.post("/api/ml", json={"project": project, "url": backend.url, "title": "skal_cxr"})
-    assert r.status_code == 201, r.text
-    assert r.json()["model_version"] == "skal_cxr-cold-start"
-    view = client.post(
-        "/api/dm/views",
-        json={
-            "project": project,
-            "data": {"title": "next", "ordering": ["tasks:predictions_score"]},
-        },
-    ).json()["id"]
+    try:
+        ml = sdk.connect_backend(project=project, url=backend.url, title="skal_cxr")
+        assert ml["model_version"] == "skal_cxr-cold-start"
+        _annotate_retrain_restart(sdk, project, tasks, backend, folder, timings)
+    finally:
+        stop(backend.proc)
+
+
+def _annotate_retrain_restart(sdk, project, tasks, backend, folder, timings):
+    view = sdk.create_view(project=project, title="next", ordering=["tasks:predictions_score"])
 
     # before any annotation: a label-free order, a score for every task
-    _retrieve_predictions(client, project)
-    cold = _ordered(client, view)
+    sdk.retrieve_predictions(project=project)
+    cold = _ordered(sdk, project, view)
     assert len(cold) == N_TASKS and all(s is not None for _, s in cold)
     assert sorted(s for _, s in cold) == list(range(N_TASKS))  # typicality ranks
     assert [s for _, s in cold] == sorted(s for _, s in cold)  # ascending: label next first
@@ -182,7 +164,7 @@ def test_label_studio_sorts_tasks_by_the_backends_acquisition(label_studio, tmp_
     t0 = time.monotonic()
     by_id = {t["id"]: t for t in tasks}
     for task_id, _ in cold[:20]:
-        _annotate(client, project, by_id[task_id])
+        _annotate(sdk, project, by_id[task_id])
     health = backend.wait_trained(20)
     timings["annotate_and_retrain"] = time.monotonic() - t0
     # retrained every 10 annotations: at least once, on at least 10 of them
@@ -191,13 +173,13 @@ def test_label_studio_sorts_tasks_by_the_backends_acquisition(label_studio, tmp_
     assert state["model"]["n_annotations"] == health["n_trained_on"] >= 10
     timings["fit_time"] = state["model"]["fit_time"]
 
-    _retrieve_predictions(client, project)
-    trained = _ordered(client, view)
+    sdk.retrieve_predictions(project=project)
+    trained = _ordered(sdk, project, view)
     scores = dict(trained)
     assert len(trained) == N_TASKS and all(s is not None for s in scores.values())
     assert [s for _, s in trained] == sorted(scores.values())
     assert [t for t, _ in trained] != [t for t, _ in cold]  # the order changed
-    preds = client.get("/api/predictions", params={"project": project}).json()
+    preds = sdk.predictions(project=project)
     current = [p for p in preds if p["model_version"] == health["model_version"]]
     assert sorted(p["task"] for p in current) == sorted(by_id)
     for p in current:  # the class, its MC Dropout probabilities and the score
@@ -210,21 +192,17 @@ def test_label_studio_sorts_tasks_by_the_backends_acquisition(label_studio, tmp_
 
     # killed after acknowledging an annotation, restarted: nothing lost
     rest = [t for t, _ in cold[20:]]
-    _annotate(client, project, by_id[rest[0]])
+    _annotate(sdk, project, by_id[rest[0]])
     backend.kill()
     for task_id in rest[1:3]:  # annotated while the backend is down (webhooks fail)
-        _annotate(client, project, by_id[task_id])
+        _annotate(sdk, project, by_id[task_id])
     backend.start()
-    _retrieve_predictions(client, project)  # Label Studio calls /setup: the backend syncs
+    sdk.retrieve_predictions(project=project)  # Label Studio calls /setup: the backend syncs
     state = json.loads((folder / "state.json").read_text())
-    export = client.get(
-        f"/api/projects/{project}/export", params={"exportType": "JSON", "download_all_tasks": True}
-    ).json()
+    export = sdk.export(project=project)
     in_label_studio = {
         str(t["id"]): {str(a["id"]) for a in t["annotations"]} for t in export if t["annotations"]
     }
     in_backend = {t: set(a) for t, a in state["annotations"].items()}
     assert len(in_label_studio) == 23
     assert in_backend == in_label_studio
-    print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
-    stop(backend.proc)
