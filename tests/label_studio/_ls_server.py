@@ -11,9 +11,11 @@ environment (numpy, Pillow, ...): :class:`SdkDriver` runs
 ``_ls_sdk_driver.py`` there, with the virtualenv's Python, and speaks JSON
 with it over a pipe.
 
-A fresh data folder costs Label Studio minutes of database migrations; the
-first start migrates a template folder in the virtualenv
-(``skal-cxr-data-template``) that later starts copy (seconds).
+A fresh data folder costs Label Studio minutes of database migrations: each
+start copies a migrated template folder in the virtualenv
+(``skal-cxr-data-template``, ready once it holds ``skal-cxr-ready``), which
+``.ci/install-label-studio`` migrates at install time (the first start makes
+it where it is missing).
 """
 
 import json
@@ -123,6 +125,8 @@ class LabelStudio:
             ff_front_dev_1682_model_version_dropdown_070622_short="true",
             SENTRY_DSN="",
             FRONTEND_SENTRY_DSN="",
+            # no request to PyPI for its latest version at every start
+            LATEST_VERSION_CHECK="false",
         )
         return env
 

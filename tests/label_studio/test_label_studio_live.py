@@ -1,7 +1,8 @@
 """The backend against a real Label Studio (1.23): predictions, retraining, a restart.
 
 Label Studio runs from its own virtualenv (see ``_ls_server``); the test is
-skipped, with the reason, where it is not installed (``.ci/run`` installs it).
+skipped, with the reason, where it is not installed (``.ci/install-label-studio``
+installs it; ``.ci/run`` calls it).
 The test drives it with ``label-studio-sdk``, run by that virtualenv's Python
 (``_ls_sdk_driver.py``): the SDK pins packages (numpy, Pillow, ...) that clash
 with skal_cxr's environment. httpx only asks the backend for its ``/health``.
@@ -32,8 +33,7 @@ def label_studio(tmp_path_factory):
     if executable() is None:
         pytest.skip(
             f"Label Studio is not installed in {venv()} (set SKAL_CXR_LABEL_STUDIO_VENV; "
-            ".ci/run installs it: python -m venv DIR && DIR/bin/pip install "
-            "'label-studio>=1.23,<1.24' 'sentry-sdk<3')"
+            "SKAL_CXR_LABEL_STUDIO_VENV=DIR .ci/install-label-studio installs it)"
         )
     base = tmp_path_factory.mktemp("label-studio")
     write_pngs(base / "root" / "images", N_TASKS, size=32)
