@@ -5,7 +5,8 @@ skipped, with the reason, where it is not installed (``.ci/install-label-studio`
 installs it; ``.ci/run`` calls it).
 The test drives it with ``label-studio-sdk``, run by that virtualenv's Python
 (``_ls_sdk_driver.py``): the SDK pins packages (numpy, Pillow, ...) that clash
-with skal_cxr's environment. httpx only asks the backend for its ``/health``.
+with skal_cxr's environment. httpx only polls the ``/health`` of Label Studio
+and of the backend (the SDK's 2.x client has no call for it).
 """
 
 import json
