@@ -1,66 +1,64 @@
-"""The ``skal-cxr simulate``, ``study`` and ``report`` commands (options: ``_cli_parser``)."""
+"""The ``skal-cxr simulate``, ``study`` and ``report`` commands (options: ``_cli_options``).
 
-#: ``--backbone`` choices and the ``CXRNet`` backbone each names.
-_BACKBONES = {"cnn": "small", "resnet18": "resnet18", "densenet121": "densenet121"}
+Each command takes the values of its declared options where they go
+(:func:`skal_cxr._options.collect`) and passes them on as they are.
+"""
 
-
-def _data_spec(args):
-    from .datasets._sources import FOLDER_OPTIONS
-
-    folder_only = [
-        f"--{k.replace('_', '-')}" for k in FOLDER_OPTIONS if getattr(args, k) is not None
-    ]
-    if folder_only and not (args.csv or args.image_dir):
-        raise _UsageError(f"{', '.join(folder_only)} apply to image folders (--csv, --image-dir)")
-    if args.csv or args.image_dir:
-        if not (args.csv and args.image_dir):
-            raise _UsageError("--csv and --image-dir go together")
-        spec = {"source": "folder", "csv": args.csv, "image_dir": args.image_dir}
-        for key in FOLDER_OPTIONS:
-            if getattr(args, key) is not None:
-                spec[key] = getattr(args, key)
-        return spec
-    phantom_options = any(
-        v is not None for v in (args.n_phantoms, args.phantom_size, args.n_raters)
-    )
-    if args.data is None and phantom_options:
-        args.data = "phantoms"
-    if phantom_options and args.data != "phantoms":
-        raise _UsageError("--n-phantoms, --phantom-size and --n-raters need --data phantoms")
-    if args.max_pool is not None and args.data == "phantoms":
-        raise _UsageError("--max-pool applies to MedMNIST data, not to phantoms")
-    if args.data == "phantoms":
-        spec = {"source": "phantoms"}
-        if args.n_phantoms is not None:
-            spec["n_samples"] = args.n_phantoms
-        if args.phantom_size is not None:
-            spec["image_size"] = args.phantom_size
-        if args.n_raters is not None:
-            spec["n_raters"] = args.n_raters
-        return spec
-    from .simulation._config import resolve_data_spec
-
-    spec = resolve_data_spec(args.data or "pneumoniamnist")
-    if args.max_pool is not None:
-        spec["max_pool"] = args.max_pool
-    return spec
+from ._cli_options import BACKBONES as _BACKBONES  # noqa: F401 (the choices, importable here)
+from ._cli_options import REPORT_OPTIONS, STUDY_OPTIONS, simulate_options
+from ._options import collect, given_flags
 
 
 class _UsageError(Exception):
     pass
 
 
+def _data_spec(args):
+    """The ``data`` argument of ``simulate`` from the data options given."""
+    from .datasets._sources import FOLDER_OPTIONS
+
+    given = collect(args, simulate_options()).get("data", {})
+    folder, phantoms = given.get("folder", {}), given.get("phantoms", {})
+    medmnist, source = given.get("medmnist", {}), given.get("source")
+    flags = given_flags(args, simulate_options(), "data.folder.")
+    folder_only = [flags[k] for k in FOLDER_OPTIONS if k in flags]
+    if folder_only and not (folder.get("csv") or folder.get("image_dir")):
+        raise _UsageError(f"{', '.join(folder_only)} apply to image folders (--csv, --image-dir)")
+    if folder.get("csv") or folder.get("image_dir"):
+        if not (folder.get("csv") and folder.get("image_dir")):
+            raise _UsageError("--csv and --image-dir go together")
+        spec = {"source": "folder", "csv": folder["csv"], "image_dir": folder["image_dir"]}
+        return {**spec, **{k: folder[k] for k in FOLDER_OPTIONS if k in folder}}
+    if source is None and phantoms:
+        source = "phantoms"
+    if phantoms and source != "phantoms":
+        raise _UsageError("--n-phantoms, --phantom-size and --n-raters need --data phantoms")
+    if medmnist and source == "phantoms":
+        raise _UsageError("--max-pool applies to MedMNIST data, not to phantoms")
+    if source == "phantoms":
+        return {"source": "phantoms", **phantoms}
+    from .simulation._config import resolve_data_spec
+
+    return {**resolve_data_spec(source or "pneumoniamnist"), **medmnist}
+
+
 def _backbone_params(args):
     """``module__backbone`` / ``module__pretrained``, checked before any training."""
-    params = {}
-    if args.backbone is not None:
-        params["module__backbone"] = _BACKBONES[args.backbone]
-    if args.pretrained is None:
-        return params
-    backbone = params.get("module__backbone", "small")
+    estimator = collect(args, simulate_options()).get("estimator", {})
+    return _checked_backbone(
+        {k: v for k, v in estimator.items() if k in ("module__backbone", "module__pretrained")}
+    )
+
+
+def _checked_backbone(estimator):
+    """``estimator`` with ``module__pretrained`` checked and resolved (a path, or ``True``)."""
+    pretrained = estimator.get("module__pretrained")
+    if pretrained is None:
+        return estimator
+    backbone = estimator.get("module__backbone", "small")
     if backbone == "small":
         raise _UsageError("--pretrained needs --backbone resnet18 or densenet121")
-    if args.pretrained == "imagenet":
+    if pretrained == "imagenet":
         from .networks import cached_imagenet_weights
 
         path = cached_imagenet_weights(backbone)
@@ -69,124 +67,55 @@ def _backbone_params(args):
                 f"--pretrained imagenet: the {backbone} ImageNet weights are not in the local "
                 f"torch cache ({path}); copy the file there or give --pretrained PATH"
             )
-        params["module__pretrained"] = True
-    else:
-        import os
+        return {**estimator, "module__pretrained": True}
+    import os
 
-        if not os.path.isfile(args.pretrained):
-            raise _UsageError(f"--pretrained: no such weights file: {args.pretrained}")
-        params["module__pretrained"] = os.path.abspath(args.pretrained)
-    return params
-
-
-def _class_weight(choice):
-    if choice is None:
-        return "balanced"
-    return None if choice == "none" else choice
+    if not os.path.isfile(pretrained):
+        raise _UsageError(f"--pretrained: no such weights file: {pretrained}")
+    return {**estimator, "module__pretrained": os.path.abspath(pretrained)}
 
 
 def _simulate(args):
-    if args.max_pixels is not None and args.max_pixels <= 0:
+    kwargs = _simulate_arguments(args)
+    max_pixels = kwargs.pop("max_pixels", None)
+    if max_pixels is not None and max_pixels <= 0:
         raise _UsageError("--max-pixels must be a positive number of pixels")
-
-    estimator = {
-        k: v
-        for k, v in {
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "module__width": args.width,
-            "module__n_blocks": args.n_blocks,
-            "module__dropout": args.dropout,
-            "device": args.device,
-        }.items()
-        if v is not None
-    }
-    estimator.update(_backbone_params(args))
-    training = {
-        k: v
-        for k, v in {
-            "min_train_steps": args.min_train_steps,
-            "max_epochs": args.max_epochs,
-            "lr_schedule": args.lr_schedule,
-        }.items()
-        if v is not None
-    }
+    if "estimator" in kwargs:
+        kwargs["estimator"] = _checked_backbone(kwargs["estimator"])
     from .datasets import image_limits
 
     # the limit reaches the decoders through image_limits, not the environment
-    with image_limits(max_pixels=args.max_pixels):
-        result = _run_simulate(args, estimator, training, *_view_params(args))
+    with image_limits(max_pixels=max_pixels):
+        result = _run_simulate(kwargs)
     _report_and_print(result.results_dir, args.metric, (0.95, 1.0), args.quiet)
 
 
-def _view_params(args):
-    """The ``view`` and ``head`` settings given on the command line (None: the defaults)."""
-    view = {
-        k: v
-        for k, v in {"max_epochs": args.view_epochs, "width": args.view_width}.items()
-        if v is not None
-    }
-    head = {
-        k: v
-        for k, v in {"n_steps": args.head_steps, "hidden_units": args.head_units}.items()
-        if v is not None
-    }
-    return view or None, head or None
+def _simulate_arguments(args):
+    """The keyword arguments of ``simulate`` given on the command line (and ``max_pixels``)."""
+    kwargs = collect(args, simulate_options())
+    kwargs["data"] = _data_spec(args)
+    return kwargs
 
 
-def _run_simulate(args, estimator, training, view=None, head=None):
+def _run_simulate(kwargs):
     from .simulation import simulate
 
-    return simulate(
-        args.output,
-        data=_data_spec(args),
-        strategies=args.strategies,
-        seeds=args.seeds,
-        n_initial=args.n_initial,
-        initial=args.initial,
-        query_size=args.query_size,
-        budget=args.budget,
-        n_mc_samples=args.n_mc_samples,
-        pool_size=args.pool_size,
-        class_weight=_class_weight(args.class_weight),
-        sampler=args.sampler,
-        warm_start=args.warm_start,
-        baseline=args.baseline,
-        model=args.model,
-        view=view,
-        head=head,
-        estimator=estimator or None,
-        training=training or None,
-        torch_threads=args.torch_threads,
-        n_jobs=args.n_jobs,
-        scheduler=args.scheduler,
-        score_scheduler=args.score_scheduler,
-        metric=args.metric,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        report=False,
-    )
+    kwargs = dict(kwargs)
+    return simulate(kwargs.pop("output"), **kwargs, report=False)
 
 
 def _study(args):
     from .study import run_reference_study
 
-    paths = run_reference_study(
-        args.output,
-        scale=args.scale,
-        seeds=args.seeds,
-        strategies=args.strategies,
-        initial=args.initial,
-        n_jobs=args.n_jobs,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    kwargs = collect(args, STUDY_OPTIONS)
+    paths = run_reference_study(kwargs.pop("output_dir"), **kwargs)
     if not args.quiet:
         print(paths["study"].read_text())
 
 
 def _report(args):
-    _report_and_print(args.results_dir, args.metric, args.targets, args.quiet)
+    kwargs = collect(args, REPORT_OPTIONS)
+    _report_and_print(kwargs["results_dir"], kwargs["metric"], kwargs["targets"], kwargs["quiet"])
 
 
 def _report_and_print(results_dir, metric, targets, quiet):

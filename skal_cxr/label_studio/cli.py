@@ -10,19 +10,59 @@ example:
 """
 
 
+def _options():
+    from .._options import Option
+    from ._settings import HOST, PORT
+
+    return (
+        Option(
+            ("config_or_dir",),
+            to="config_or_dir",
+            metavar="CONFIG_OR_DIR",
+            help="backend folder (state; its backend.json holds the settings) or a JSON "
+            "settings file",
+        ),
+        Option(("--host",), to="serve.host", default=HOST, help=f"interface ({HOST})"),
+        Option(("--port",), to="serve.port", type=int, default=PORT, help=f"port ({PORT})"),
+        Option(("--strategy",), to="strategy", help="acquisition function once trained (mean_std)"),
+        Option(
+            ("--cold-start",),
+            to="cold_start",
+            choices=["typicality", "random"],
+            help="before any model (typicality)",
+        ),
+        Option(
+            ("--retrain-every",),
+            to="retrain_every",
+            type=int,
+            metavar="N",
+            help="annotations per retraining (10)",
+        ),
+        Option(
+            ("--label-studio-url",),
+            to="label_studio_url",
+            metavar="URL",
+            help="Label Studio's URL (LABEL_STUDIO_URL)",
+        ),
+        Option(
+            ("--document-root",),
+            to="document_root",
+            metavar="DIR",
+            help="Label Studio's local-files root (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT)",
+        ),
+    )
+
+
 def _run(args):
+    from .._options import collect
     from ._app import serve
     from ._settings import load_settings
 
-    settings = load_settings(
-        args.config_or_dir,
-        strategy=args.strategy,
-        cold_start=args.cold_start,
-        retrain_every=args.retrain_every,
-        label_studio_url=args.label_studio_url,
-        document_root=args.document_root,
-    )
-    serve(settings, host=args.host, port=args.port)
+    # options not given are None: load_settings keeps the file's or its own defaults
+    kwargs = collect(args, _options(), skip_none=False)
+    server = kwargs.pop("serve")
+    settings = load_settings(kwargs.pop("config_or_dir"), **kwargs)
+    serve(settings, **server)
 
 
 def add_label_studio_parser(sub):
@@ -35,7 +75,7 @@ def add_label_studio_parser(sub):
     """
     import argparse
 
-    from ._settings import HOST, PORT
+    from .._options import add_options
 
     p = sub.add_parser(
         "label-studio-backend",
@@ -47,24 +87,5 @@ def add_label_studio_parser(sub):
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "config_or_dir",
-        metavar="CONFIG_OR_DIR",
-        help="backend folder (state; its backend.json holds the settings) or a JSON settings file",
-    )
-    p.add_argument("--host", default=HOST, help=f"interface ({HOST})")
-    p.add_argument("--port", type=int, default=PORT, help=f"port ({PORT})")
-    p.add_argument("--strategy", help="acquisition function once trained (mean_std)")
-    p.add_argument(
-        "--cold-start", choices=["typicality", "random"], help="before any model (typicality)"
-    )
-    p.add_argument("--retrain-every", type=int, metavar="N", help="annotations per retraining (10)")
-    p.add_argument(
-        "--label-studio-url", metavar="URL", help="Label Studio's URL (LABEL_STUDIO_URL)"
-    )
-    p.add_argument(
-        "--document-root",
-        metavar="DIR",
-        help="Label Studio's local-files root (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT)",
-    )
+    add_options(p, _options())
     p.set_defaults(func=_run)

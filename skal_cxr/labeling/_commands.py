@@ -105,68 +105,41 @@ def _connection(args):
 
 
 def _source(args):
-    """``init_project`` or ``init_dicomweb_project``, with the arguments of the source."""
+    """``init_project`` or ``init_dicomweb_project``, with their keyword arguments.
+
+    Every ``init`` option goes to the keyword its declaration names
+    (:func:`skal_cxr.labeling.cli.init_options`); those under ``folder.``
+    and ``pacs.`` apply to one source only.
+    """
+    from .._options import collect, given_flags
     from ..exceptions import LabelingError
     from . import init_dicomweb_project, init_project
+    from .cli import init_defaults, init_options
 
-    pacs_only = [
-        f"--{k.replace('_', '-')}"
-        for k in (
-            "query",
-            "auth",
-            "credentials_file",
-            "credentials_env",
-            "ca_bundle",
-            "hash_patient_ids",
-        )
-        if getattr(args, k)
-    ]
+    kwargs = collect(args, init_options(), skip_none=False)  # None is a value (pool_size)
+    folder, pacs = kwargs.pop("folder", {}), kwargs.pop("pacs", {})
+    kwargs["query_size"] = _query_size(args)
     if args.dicomweb is None:
+        pacs_only = given_flags(args, init_options(), "pacs.", init_defaults())
         if pacs_only:
-            raise LabelingError(f"{', '.join(pacs_only)} need --dicomweb.")
-        return (
-            init_project,
-            (args.project, args.image_dir, args.classes),
-            {
-                "csv": args.csv,
-                "image_column": args.image_column,
-                "group_column": args.group_column,
-                "date_column": args.date_column,
-            },
-        )
-    folder_only = [
-        f
-        for f, given in (
-            ("--csv", args.csv),
-            ("--group-column", args.group_column),
-            ("--date-column", args.date_column),
-            ("--image-column", args.image_column != _defaults(init_project)["image_column"]),
-        )
-        if given
-    ]
+            raise LabelingError(f"{', '.join(pacs_only.values())} need --dicomweb.")
+        return init_project, {**kwargs, **folder}
+    folder_only = given_flags(args, init_options(), "folder.", init_defaults())
+    folder_only.pop("image_dir", None)
     if folder_only:
-        raise LabelingError(f"{', '.join(folder_only)} do not apply to --dicomweb.")
-    return (
-        init_dicomweb_project,
-        (args.project, args.dicomweb, args.classes),
-        {
-            "query": args.query,
-            "auth": args.auth,
-            "hash_patient_ids": args.hash_patient_ids,
-            **_connection(args),
-        },
-    )
+        raise LabelingError(f"{', '.join(folder_only.values())} do not apply to --dicomweb.")
+    return init_dicomweb_project, {**kwargs, **pacs}
 
 
 def _init(args):
     from .store._lock import LOCK_FILE, project_lock
 
-    make, positional, source = _source(args)
+    make, kwargs = _source(args)
     folder = Path(args.project)
     created = not folder.exists()
     try:
         with project_lock(folder, "init"):
-            project = _make(make, positional, source, args)
+            project = make(**kwargs, progress=sys.stderr.isatty())
     except BaseException:
         if created and {p.name for p in folder.iterdir()} <= {LOCK_FILE}:
             (folder / LOCK_FILE).unlink(missing_ok=True)  # leave no folder behind
@@ -175,34 +148,6 @@ def _init(args):
     n = project.n_images()
     print(f"Created {project.path}: {n} images, classes {', '.join(project.classes)}.")
     print(f"Next: skal-cxr label add-rater {args.project} NAME")
-
-
-def _make(make, positional, source, args):
-    return make(
-        *positional,
-        **source,
-        header_tags=args.header_tags,
-        labels_per_image=args.labels_per_image,
-        model=args.model,
-        strategy=args.strategy,
-        query_size=_query_size(args),
-        initial_size=args.initial_size,
-        budget=args.budget,
-        image_size=args.image_size,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
-        consensus=args.consensus,
-        adjudicate_spread=args.adjudicate_spread,
-        cold_start=args.cold_start,
-        reserve_size=args.reserve_size,
-        pool_size=args.pool_size,
-        lease_seconds=60 * args.lease_minutes,
-        show_prediction=args.show_prediction,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
-        progress=sys.stderr.isatty(),
-        scoring=args.scoring,
-        bins=args.bins,
-    )
 
 
 def _link_base(project, args):
