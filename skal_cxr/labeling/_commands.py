@@ -114,7 +114,7 @@ def _source(args):
     from .._options import collect, given_flags
     from ..exceptions import LabelingError
     from . import init_dicomweb_project, init_project
-    from .cli import init_defaults, init_options
+    from ._cli_options import init_defaults, init_options
 
     kwargs = collect(args, init_options(), skip_none=False)  # None is a value (pool_size)
     folder, pacs = kwargs.pop("folder", {}), kwargs.pop("pacs", {})

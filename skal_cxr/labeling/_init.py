@@ -1,33 +1,24 @@
 """Creating and opening a labeling project folder."""
 
-import numbers
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .._budget import budget_count
 from .._random import derived_rng
-from .._validation import Integers, Options, check_values
-from ..datasets._image_io import check_image_size
-from ..datasets._sources import LABELING_CONSENSUS
 from ..engine import RoundConfig
-from ..exceptions import ConfigError, LabelingError
+from ..exceptions import LabelingError
 from ._init_recovery import (
     _Draft,
     _only_a_cache,
     _remove_database,
     _write_database,
 )
+from ._init_settings import MODELS, InitSettings  # noqa: F401 (MODELS: importable here)
 from ._project import LabelingProject
-from ._scoring import check_scoring
-from ._settings import (
-    CACHE_DIR,
-    CHECKPOINT_DIR,
-    COLD_STARTS,
-    PREVIEW_DIR,
-    ROUND_KEYS,
-)
+from ._settings import CACHE_DIR, CHECKPOINT_DIR, PREVIEW_DIR, ROUND_KEYS
 from .store._db import DB_FILE
 from .store._image_files import HEADER_TAGS, film_context, find_images
 from .store._pool import build_pool_cache
@@ -37,23 +28,7 @@ from .worker._view import train_view
 __all__ = ["init_project", "open_project"]
 
 
-#: Constraints of a project's own settings (the round settings are the engine's).
-_CONSTRAINTS = {
-    "labels_per_image": [Integers(1)],
-    "query_size": [Integers(1)],
-    "initial_size": [Integers(1), None],
-    "reserve_size": [Integers(0), None],
-    "stop_set_size": [Integers(1)],
-    "stop_window": [Integers(1)],
-    "random_state": [Integers(0)],
-    "n_jobs": [Integers(1), Options(numbers.Integral, {-1}), None],
-    "adjudicate_spread": [Integers(1)],
-}
-
-
 _QUERY_SIZE = 20  # the default of init_project's query_size
-#: The models of a project: a head on the pool's view, or the whole CNN per round.
-MODELS = ("view", "cnn")
 
 #: Unlabeled images a round scores by default (``pool_size="auto"``): a random
 #: subset of this many once the pool is larger, so that a round's scoring time
@@ -285,90 +260,19 @@ def init_project(
     project : LabelingProject
     """
     query_size = _renamed_query_size(query_size, batch_size)
+    keywords = {k: v for k, v in locals().items() if k not in ("path", "image_dir")}
     path = Path(path)
     if path.exists() and not _only_a_cache(path):
         raise LabelingError(f"{path} exists and is not empty; choose a new project folder.")
     leftover = path / DB_FILE
     if leftover.exists():  # an unfinished database of an earlier version's init
         _remove_database(leftover)
-    classes = [str(c).strip() for c in classes]
-    if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
-        raise LabelingError(f"classes must be at least two distinct names; got {classes}.")
-    scoring = check_scoring(scoring, bins, classes)
-    checked = check_values(
-        {
-            "labels_per_image": labels_per_image,
-            "query_size": query_size,
-            "initial_size": initial_size,
-            "reserve_size": reserve_size,
-            "stop_set_size": stop_set_size,
-            "stop_window": stop_window,
-            "random_state": random_state,
-            "n_jobs": n_jobs,
-            "adjudicate_spread": adjudicate_spread,
-        },
-        _CONSTRAINTS,
-        "init_project",
-        error=LabelingError,
-    )
-    labels_per_image, query_size = checked["labels_per_image"], checked["query_size"]
-    initial_size = query_size if initial_size is None else checked["initial_size"]
-    reserve_size = query_size if reserve_size is None else checked["reserve_size"]
-    stop_set_size, stop_window = checked["stop_set_size"], checked["stop_window"]
-    random_state, n_jobs = checked["random_state"], checked["n_jobs"]
-    adjudicate_spread = checked["adjudicate_spread"]
-    if consensus not in LABELING_CONSENSUS:
-        raise LabelingError(f"consensus must be one of {LABELING_CONSENSUS}; got {consensus!r}.")
-    if model not in MODELS:
-        raise LabelingError(f"model must be one of {MODELS}; got {model!r}.")
-    if cold_start == "auto":
-        cold_start = "typicality" if model == "view" else "random"
-    if strategy == "auto":
-        strategy = "typicality_until_5_then_max_entropy" if model == "view" else "mean_std"
-    if cold_start not in COLD_STARTS:
-        raise LabelingError(f"cold_start must be one of {COLD_STARTS}; got {cold_start!r}.")
-    if lease_seconds is not None and not float(lease_seconds) > 0:
-        raise LabelingError(f"lease_seconds must be positive or None; got {lease_seconds!r}.")
-    if not 0 < float(stop_threshold) <= 1:
-        raise LabelingError(f"stop_threshold must be in (0, 1]; got {stop_threshold!r}.")
-    if budget is not None and (
-        isinstance(budget, bool)
-        or not isinstance(budget, numbers.Real)
-        or not budget > 0
-        or (budget > 1 and not float(budget).is_integer())
-    ):
-        raise LabelingError(
-            f"budget must be a count or a fraction in (0, 1] of the pool; got {budget!r}."
-        )
-    if isinstance(pool_size, str) and pool_size != "auto":
-        raise LabelingError(
-            f"pool_size must be 'auto', None or a positive integer; got {pool_size!r}."
-        )
-    try:
-        rounds = RoundConfig.from_params(
-            strategy=strategy,
-            seed=random_state,
-            model=model,
-            query_size=query_size,
-            n_mc_samples=n_mc_samples,
-            pool_size=None if pool_size == "auto" else pool_size,
-            class_weight=class_weight,
-            estimator=estimator,
-            training=training,
-            view=view,
-            head=head,
-            torch_threads=torch_threads,
-        )
-    except ConfigError as exc:
-        raise LabelingError(str(exc)) from exc
-    try:
-        image_size = list(check_image_size(image_size))
-    except ValueError as exc:
-        raise LabelingError(str(exc)) from exc
+    settings = InitSettings.from_keywords(**keywords)  # every check, before any image is read
+    source, rounds = settings.images, settings.rounds
     if prepare is not None:
         prepare()
     try:
-        rows = find_images(image_dir, csv, image_column, group_column)
+        rows = find_images(image_dir, source.csv, source.image_column, source.group_column)
     except ValueError as exc:
         raise LabelingError(str(exc)) from exc
     for rel, _ in rows:
@@ -381,59 +285,42 @@ def init_project(
             ) from None
     image_dir = Path(image_dir).resolve()
     n = len(rows)
-    rounds = RoundConfig.from_dict(
-        rounds.to_dict(), pool_size=_resolve_pool_size(pool_size, n, query_size, reserve_size)
+    engine = RoundConfig.from_dict(
+        rounds.engine.to_dict(),
+        pool_size=_resolve_pool_size(rounds.pool_size, n, rounds.query_size, rounds.reserve_size),
     )
-    if initial_size > n:
-        raise LabelingError(f"initial_size ({initial_size}) is larger than the pool ({n} images).")
-    config = {
-        "name": path.resolve().name,
-        "image_dir": str(image_dir),
-        "csv": None if csv is None else str(Path(csv).resolve()),
-        "classes": classes,
-        "labels_per_image": labels_per_image,
-        "strategy": strategy,
-        "query_size": query_size,
-        "initial_size": initial_size,
-        "budget": None
-        if budget is None
-        else int(min(budget, n))
-        if budget >= 1
-        else int(round(budget * n)),
-        "image_size": image_size,
-        "consensus": consensus,
-        "adjudicate_spread": adjudicate_spread,
-        "cold_start": cold_start,
-        "header_tags": list(HEADER_TAGS if header_tags is None else header_tags),
-        "reserve_size": reserve_size,
-        "show_prediction": bool(show_prediction),
-        "lease_seconds": None if lease_seconds is None else float(lease_seconds),
-        "stop_set_size": min(stop_set_size, n),
-        "stop_window": stop_window,
-        "stop_threshold": float(stop_threshold),
-        "random_state": random_state,
-        "engine": {k: v for k, v in rounds.to_dict().items() if k in ROUND_KEYS},
-    }
+    if rounds.initial_size > n:
+        raise LabelingError(
+            f"initial_size ({rounds.initial_size}) is larger than the pool ({n} images)."
+        )
+    config = _project_config(path, image_dir, settings, engine, n)
     if dicomweb is not None:
         config["dicomweb"] = dict(dicomweb)
-    if scoring is not None:
-        config["scoring"] = scoring
-    if config["budget"] is not None and config["budget"] < initial_size:
+    if config["budget"] is not None and config["budget"] < rounds.initial_size:
         raise LabelingError(
-            f"budget ({config['budget']}) is smaller than the initial batch ({initial_size})."
+            f"budget ({config['budget']}) is smaller than the initial batch "
+            f"({rounds.initial_size})."
         )
+    image_size, csv, image_column = source.image_size, source.csv, source.image_column
     # one pass over the files: the cache records each one's SHA-256
     cache = build_pool_cache(
-        path, image_size, [image_dir / rel for rel, _ in rows], n_jobs=n_jobs, progress=progress
+        path,
+        image_size,
+        [image_dir / rel for rel, _ in rows],
+        n_jobs=source.n_jobs,
+        progress=progress,
     )
     hashes = [entry["sha256"] for entry in cache.index]
-    if model == "view":  # before the database: a killed init trains or loads it again
-        train_view(path, image_size, n, rounds, progress=progress)
-    context = film_context(image_dir, rows, csv, image_column, date_column)
+    if rounds.model == "view":  # before the database: a killed init trains or loads it again
+        train_view(path, image_size, n, engine, progress=progress)
+    context = film_context(image_dir, rows, csv, image_column, source.date_column)
     for sub in (PREVIEW_DIR, CHECKPOINT_DIR, CACHE_DIR):
         (path / sub).mkdir(exist_ok=True)
     stop_set = (
-        np.sort(derived_rng(random_state, 1).choice(n, config["stop_set_size"], replace=False)) + 1
+        np.sort(
+            derived_rng(rounds.random_state, 1).choice(n, config["stop_set_size"], replace=False)
+        )
+        + 1
     )
     table = [
         (str(i + 1), rel, h, ctx[0])
@@ -445,6 +332,39 @@ def init_project(
     ]
     _write_database(path, images, config, stop_set, batch, reserve, strategy)
     return LabelingProject(path)
+
+
+def _project_config(path, image_dir, settings, engine, n):
+    """The settings stored in the database of a new project of ``n`` images."""
+    images, labels, rounds = settings.images, settings.labels, settings.rounds
+    raters, stop = settings.raters, settings.stop
+    config = {
+        "name": path.resolve().name,
+        "image_dir": str(image_dir),
+        "csv": None if images.csv is None else str(Path(images.csv).resolve()),
+        "classes": labels.classes,
+        "labels_per_image": raters.labels_per_image,
+        "strategy": rounds.strategy,
+        "query_size": rounds.query_size,
+        "initial_size": rounds.initial_size,
+        "budget": budget_count(rounds.budget, n),
+        "image_size": images.image_size,
+        "consensus": raters.consensus,
+        "adjudicate_spread": raters.adjudicate_spread,
+        "cold_start": rounds.cold_start,
+        "header_tags": list(HEADER_TAGS if images.header_tags is None else images.header_tags),
+        "reserve_size": rounds.reserve_size,
+        "show_prediction": raters.show_prediction,
+        "lease_seconds": raters.lease_seconds,
+        "stop_set_size": min(stop.stop_set_size, n),
+        "stop_window": stop.stop_window,
+        "stop_threshold": stop.stop_threshold,
+        "random_state": rounds.random_state,
+        "engine": {k: v for k, v in engine.to_dict().items() if k in ROUND_KEYS},
+    }
+    if labels.scheme is not None:
+        config["scoring"] = labels.scheme
+    return config
 
 
 def open_project(path):

@@ -9,6 +9,7 @@ import copy
 import json
 import numbers
 
+from .._budget import check_budget
 from .._validation import Integers, check_values
 from ..engine import (
     LEGACY_MODEL,
@@ -123,7 +124,6 @@ _CONSTRAINTS = {
     "n_initial": [Integers(1)],
     "seeds": [Integers(1)],
     "seed": [Integers(0)],
-    "budget": [Integers(1)],
 }
 
 
@@ -273,18 +273,11 @@ def resolve_config(**params):
     config["seeds"] = seeds
 
     config["n_initial"] = _checked("n_initial", config["n_initial"])
-    budget = config["budget"]
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
-        raise ConfigError(f"budget must be a count or a fraction of the pool; got {budget!r}.")
-    if isinstance(budget, numbers.Integral) or (budget > 1 and float(budget).is_integer()):
-        budget = _checked("budget", int(budget))
-        if budget < config["n_initial"]:
-            raise ConfigError(
-                f"budget ({budget}) is smaller than the initial labeled set "
-                f"({config['n_initial']})."
-            )
-    elif not 0 < budget <= 1:
-        raise ConfigError(f"a fractional budget must be in (0, 1]; got {budget!r}.")
+    budget = check_budget(config["budget"], "simulate", error=ConfigError)
+    if isinstance(budget, int) and budget < config["n_initial"]:
+        raise ConfigError(
+            f"budget ({budget}) is smaller than the initial labeled set ({config['n_initial']})."
+        )
     config["budget"] = budget
     check_initial(config["initial"], error=ConfigError)
     config["baseline"] = bool(config["baseline"])

@@ -216,7 +216,7 @@ def test_init_refuses_bad_settings(tmp_path, phantom_folder):
         ({"cold_start": "oracle"}, "cold_start"),
         ({"consensus": "vote"}, "consensus"),
         ({"initial_size": 500}, "larger than the pool"),
-        ({"pool_size": "some"}, "pool_size must be"),
+        ({"pool_size": "some"}, "'pool_size' parameter of init_project must be"),
         ({"pool_size": 3, "query_size": 5}, "pool_size \\(3\\) is smaller than query_size"),
         (
             {"pool_size": 8, "query_size": 5, "reserve_size": 9},

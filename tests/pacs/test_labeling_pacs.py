@@ -102,7 +102,7 @@ def test_wrong_credentials_one_line_nothing_written(orthanc, phantom_films, tmp_
 
 def test_bad_option_fails_before_retrieval(orthanc, phantom_films, secret_env, tmp_path):
     orthanc.upload(phantom_films[0][:2])
-    with pytest.raises(LabelingError, match="consensus must be one of"):
+    with pytest.raises(LabelingError, match="'consensus' parameter of init_project must be"):
         _init(orthanc, tmp_path / "p", secret_env, consensus="unanimous")
     assert not (tmp_path / "p").exists()
     with pytest.raises(LabelingError, match="matched no image"):
