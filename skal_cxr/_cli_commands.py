@@ -101,7 +101,7 @@ def _run_simulate(kwargs):
     from .simulation import simulate
 
     kwargs = dict(kwargs)
-    return simulate(kwargs.pop("output"), **kwargs, report=False)
+    return simulate(kwargs.pop("output_dir"), **kwargs, report=False)
 
 
 def _study(args):

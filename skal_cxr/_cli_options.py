@@ -265,7 +265,7 @@ def _options():
         ),
         Option(
             ("--output", "-o"),
-            to="output",
+            to="output_dir",
             default="skal-cxr-results",
             metavar="DIR",
             group=run,
