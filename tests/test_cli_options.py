@@ -203,10 +203,10 @@ def test_every_declared_path_names_a_real_setting():
     import inspect
 
     from skal_cxr import MCDropoutCNN
-    from skal_cxr.networks import CXRNet
     from skal_cxr._cli_options import simulate_defaults
     from skal_cxr.datasets import image_limits
     from skal_cxr.labeling import init_dicomweb_project, init_project
+    from skal_cxr.networks import CXRNet
     from skal_cxr.simulation import simulate
 
     defaults, run = simulate_defaults(), inspect.signature(simulate).parameters
