@@ -229,3 +229,11 @@ def test_every_declared_path_names_a_real_setting():
     keywords |= inspect.signature(init_dicomweb_project).parameters
     for option in _declared(init_options()):
         assert option.to.rpartition(".")[2] in keywords, option
+
+
+def test_simulate_takes_a_fractional_budget():
+    from skal_cxr.simulation._config import resolve_config
+
+    args = build_parser().parse_args(["simulate", "--budget", "0.2"])
+    budget = collect(args, simulate_options())["budget"]
+    assert budget == 0.2 and resolve_config(budget=budget)["budget"] == 0.2

@@ -187,3 +187,18 @@ def test_export_jsonl(make_project, tmp_path, capsys):
     assert main(["label", "export", str(project.path), "-o", str(out), "--format", "jsonl"]) == 0
     assert "3 events" in capsys.readouterr().err  # the round, the assignment, the label
     assert out.read_text().count("\n") == 3
+
+
+def test_init_takes_a_fractional_budget(tmp_path, phantom_folder, capsys):
+    """``--budget 0.25`` labels a quarter of the pool, as ``init_project(budget=0.25)`` does."""
+    project = str(tmp_path / "proj")
+    argv = ["label", "init", project, "--image-dir", str(phantom_folder[0])]
+    argv += ["--classes", "normal,moderate,severe", "--query-size", "4", "--image-size", "16"]
+    assert main([*argv, "--budget", "0.25"]) == 0, capsys.readouterr().err
+    assert open_project(project).config["budget"] == 15  # a quarter of the 60 images
+    assert main([*argv[:2], str(tmp_path / "q"), *argv[3:], "--budget", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skal-cxr: error: The 'budget' parameter of init_project") and (
+        err.count("\n") == 1
+    ), err
+    assert not (tmp_path / "q").exists()
