@@ -232,10 +232,11 @@ LABELING_TIERS = (
     ("store",),
     ("worker", "read"),
     ("_project_images", "_project_review", "_project_serving"),
-    ("_project", "_init_recovery"),
+    ("_project", "_init_recovery", "_init_settings"),
     ("_init",),
     ("pacs", "web"),
     ("__init__", "_trainer"),
+    ("_cli_options",),
     ("_commands",),
     ("cli",),
 )

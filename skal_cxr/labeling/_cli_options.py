@@ -13,9 +13,13 @@ import inspect
 
 from .._cli_types import _budget, _str_list
 from .._options import Option
-from ._commands import _defaults
 
 __all__ = ["connection_options", "init_defaults", "init_options"]
+
+
+def _defaults(function):
+    """``{parameter: default}`` of a function (the help shows them, never restated)."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
 
 
 def connection_options(prefix="", *, auth=True, group=None):

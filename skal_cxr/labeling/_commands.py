@@ -6,7 +6,6 @@ project's lock (:func:`~skal_cxr.labeling.store._lock.project_lock`) while they 
 """
 
 import functools
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -71,18 +70,13 @@ def _utf8(text, what):
     return text
 
 
-def _defaults(function):
-    """``{parameter: default}`` of a function (the help shows them, never restated)."""
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
-
-
 def _query_size(args):
     """``--query-size``, or the deprecated ``--batch-size`` (with a one-line warning)."""
     if args.batch_size is None:
         if args.query_size is None:
-            from ._init import init_project
+            from ._cli_options import init_defaults
 
-            return _defaults(init_project)["query_size"]
+            return init_defaults()["query_size"]
         return args.query_size
     if args.query_size is not None:
         from ..exceptions import LabelingError
