@@ -14,7 +14,7 @@ values back to their paths, so no command reassembles options by hand.
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Option", "add_options", "collect", "given_flags", "lookup", "NOT_DECLARED"]
@@ -72,7 +72,6 @@ class Option:
     convert: Callable | None = None
     group: str | None = None
     exclusive: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def positional(self):
@@ -167,7 +166,7 @@ def add_options(parser, options, defaults=None, *, fill_defaults=False):
                 kwargs[key] = getattr(option, key)
         if option.dest is not None:
             kwargs["dest"] = option.dest
-        target.add_argument(*option.flags, **kwargs, **option.extra)
+        target.add_argument(*option.flags, **kwargs)
     return parser
 
 

@@ -161,8 +161,11 @@ def init_project(
         :func:`~skal_cxr.simulation.simulate`).
     initial_size : int, default=None
         Size of the cold-start batch (``query_size``).
-    budget : int, default=None
-        Images to label in all (``None``: the whole pool).
+    budget : int or float, default=None
+        Images to label in all: a count, or a fraction of the pool in
+        (0, 1] (``0.2``: a fifth of it), as
+        :func:`~skal_cxr.simulation.simulate` takes it (``None``: the whole
+        pool).
     image_size : int, default=64
         Training resolution (images are resized, see
         :func:`~skal_cxr.datasets.load_image_folder`); raters see the
@@ -258,6 +261,14 @@ def init_project(
     Returns
     -------
     project : LabelingProject
+
+    Raises
+    ------
+    LabelingError
+        In one line, for the first wrong argument: the arguments are
+        grouped into frozen settings checked with scikit-learn's
+        constraints (:mod:`skal_cxr.labeling._init_settings`) before any
+        image is read.
     """
     query_size = _renamed_query_size(query_size, batch_size)
     keywords = {k: v for k, v in locals().items() if k not in ("path", "image_dir")}
