@@ -145,8 +145,10 @@ def add_options(parser, options, defaults=None, *, fill_defaults=False):
             if option.group not in groups:
                 groups[option.group] = parser.add_argument_group(option.group)
             target = groups[option.group]
-        kwargs = {"help": option.help}
-        if option.help is not None and option.help != argparse.SUPPRESS:
+        kwargs = {}  # no help given: the action's own (--version's)
+        if option.help == argparse.SUPPRESS:
+            kwargs["help"] = option.help
+        elif option.help is not None:
             text = option.help.format(default=value) if "{default" in option.help else option.help
             kwargs["help"] = text.replace("%", "%%")  # argparse formats help with %
         if option.exclusive is not None:

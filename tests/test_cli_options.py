@@ -237,3 +237,7 @@ def test_simulate_takes_a_fractional_budget():
     args = build_parser().parse_args(["simulate", "--budget", "0.2"])
     budget = collect(args, simulate_options())["budget"]
     assert budget == 0.2 and resolve_config(budget=budget)["budget"] == 0.2
+
+
+def test_an_option_without_help_keeps_its_actions_own():
+    assert "show program's version number and exit" in build_parser().format_help()
