@@ -7,7 +7,7 @@ same budgets and refuse the others with the same one-line message.
 
 import numbers
 
-from ._validation import Integers, Interval, check_values
+from ._validation import Integers, Interval, InvalidParameterError, check_values
 
 __all__ = ["BUDGET", "check_budget", "budget_count"]
 
@@ -56,8 +56,10 @@ def check_budget(budget, caller_name, *, error, allow_none=False):
         and float(budget).is_integer()
     ):
         budget = int(budget)
-    budget = check_values({"budget": budget}, {"budget": BUDGET}, caller_name, error=error)
-    budget = budget["budget"]
+    try:
+        budget = check_values({"budget": budget}, {"budget": BUDGET}, caller_name)["budget"]
+    except InvalidParameterError as exc:
+        raise error(f"{exc} (a count of images, or a fraction of the pool)") from None
     return budget if isinstance(budget, int) else float(budget)
 
 
