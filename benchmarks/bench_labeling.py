@@ -30,9 +30,18 @@ printed), ``labeling.json`` and the server's log ``labeling_serve.log`` to
 ``--out``. ``--tiny`` runs at toy
 size in seconds (the smoke test does that).
 
+``--startup --baseline DIR`` measures instead how soon ``skal-cxr label
+serve PROJECT`` answers: the seconds from starting the command to the first
+**200** of ``GET /api/health`` (loopback), ``--repeats`` times for this
+checkout and for the one at ``DIR`` (e.g. ``git worktree add /tmp/skal-main
+main``), alternating, over copies of one small project that the baseline
+writes; prints both medians and their ratio (the server started is stopped
+by its PID each time).
+
 Run from the repository root (skal_cxr importable, with the ``label`` extra)::
 
     python benchmarks/bench_labeling.py                  # 10,000 images, 64 px, 8 raters, 60 s
+    python benchmarks/bench_labeling.py --startup --baseline /tmp/skal-main
     python benchmarks/bench_labeling.py --help
 """
 
@@ -116,7 +125,18 @@ def parse_args(argv=None):
     )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--tiny", action="store_true", help="toy size: seconds, for the smoke test")
+    p.add_argument(
+        "--startup",
+        action="store_true",
+        help="time 'label serve' to its first answer instead, this checkout vs --baseline",
+    )
+    p.add_argument(
+        "--baseline", type=Path, help="the checkout to compare with (--startup; e.g. of main)"
+    )
+    p.add_argument("--repeats", type=int, default=5, help="server starts per checkout (--startup)")
     args = p.parse_args(argv)
+    if args.startup and args.baseline is None:
+        p.error("--startup needs --baseline DIR (a checkout of the code to compare with)")
     if args.pool_size not in (None, "all"):
         args.pool_size = int(args.pool_size)
     if args.tiny:
@@ -620,8 +640,85 @@ def rst(res):
     return "\n".join(lines) + "\n"
 
 
+# -- start-up: seconds from the command to the first answer -------------------------
+#: Writes a tiny project with the checkout it runs in (argv: images, project).
+_STARTUP_PROJECT = """
+import sys
+import numpy as np
+from pathlib import Path
+from PIL import Image
+from skal_cxr.labeling import init_project
+images = Path(sys.argv[1]); images.mkdir()
+rng = np.random.default_rng(0)
+for i in range(40):
+    Image.fromarray(rng.integers(0, 4096, (32, 32)).astype(np.uint16)).save(images / f"{i}.png")
+init_project(sys.argv[2], images, ["normal", "abnormal"], query_size=5, image_size=32,
+             model="cnn")
+"""
+
+
+def time_to_first_answer(checkout, project, log):
+    """Seconds from ``skal-cxr label serve`` (run in ``checkout``) to its first 200."""
+    import httpx
+
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(project)]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        cwd=checkout,  # ``-m`` puts the checkout first on sys.path
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        while time.perf_counter() - t0 < 300:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    return time.perf_counter() - t0
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("server did not answer /api/health within 300 s")
+    finally:
+        stop_server(proc)  # the server this function started, by its process
+
+
+def startup(args):
+    """Median seconds to the first answer, this checkout and the baseline, and their ratio."""
+    checkouts = {"baseline": args.baseline.resolve(), "new": HERE.parent}
+    seconds = {name: [] for name in checkouts}
+    with tempfile.TemporaryDirectory(prefix="bench_startup_") as tmp:
+        root = Path(tmp)
+        subprocess.run(
+            [sys.executable, "-c", _STARTUP_PROJECT, str(root / "images"), str(root / "p")],
+            cwd=checkouts["baseline"],
+            check=True,
+            capture_output=True,
+        )
+        for name in checkouts:  # one copy each: the new code may migrate its copy
+            shutil.copytree(root / "p", root / name)
+        with open(root / "serve.log", "w") as log:
+            for _ in range(args.repeats):
+                for name, checkout in checkouts.items():
+                    seconds[name].append(time_to_first_answer(checkout, root / name, log))
+    res = {name: float(np.median(s)) for name, s in seconds.items()}
+    res["ratio"] = res["baseline"] / res["new"]
+    res["seconds"] = seconds
+    print(
+        f"'skal-cxr label serve' to its first 200 (median of {args.repeats}): "
+        f"baseline {res['baseline']:.2f} s, new {res['new']:.2f} s, "
+        f"{res['ratio']:.1f}x sooner"
+    )
+    print(json.dumps(seconds))
+    return res
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.startup:
+        return startup(args)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench_labeling_") as tmp:
         root = Path(tmp)

@@ -11,12 +11,13 @@ batch at a time to ``float32`` in ``[0, 1]``.
 import mmap
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from ._validation import check_images
-
-__all__ = ["ImageRows", "LazyImageDataset", "is_lazy_images", "take_rows"]
+__all__ = [
+    "ImageRows",
+    "LazyImageDataset",  # noqa: F822 (loaded by __getattr__)
+    "is_lazy_images",
+    "take_rows",
+]
 
 
 class ImageRows:
@@ -160,34 +161,10 @@ def is_lazy_images(X):
     return isinstance(X, (ImageRows, np.memmap))
 
 
-class LazyImageDataset(Dataset):
-    """``(image, label)`` pairs read from an array batch by batch.
+def __getattr__(name):
+    """:class:`LazyImageDataset`, imported (with torch) on first use (:pep:`562`)."""
+    if name == "LazyImageDataset":
+        from ._lazy_dataset import LazyImageDataset
 
-    Each batch is read with one indexing call (``__getitems__``, used by
-    :class:`torch.utils.data.DataLoader`) and converted by
-    :func:`~skal_cxr._validation.check_images` (``uint8`` scaled to
-    ``[0, 1]``, NaN rejected), so only one batch is ever in memory as
-    ``float32``.
-
-    Parameters
-    ----------
-    images : ImageRows or ndarray of shape (N, H, W) or (N, 1, H, W)
-    y : ndarray of shape (N,) of int or None, default=None
-        Label codes; ``None`` gives placeholder labels 0.
-    """
-
-    def __init__(self, images, y=None):
-        self.images = images if isinstance(images, ImageRows) else ImageRows(images)
-        self.y = None if y is None else np.asarray(y, dtype=np.int64)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.__getitems__([i])[0]
-
-    def __getitems__(self, indices):
-        indices = np.asarray(indices, dtype=np.intp)
-        X = torch.from_numpy(check_images(self.images[indices]))
-        y = np.zeros(len(indices), dtype=np.int64) if self.y is None else self.y[indices]
-        return list(zip(X, torch.from_numpy(y)))
+        return LazyImageDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

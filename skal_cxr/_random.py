@@ -24,7 +24,6 @@ The scheme, in one place:
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
-import torch
 from sklearn.utils import check_random_state
 
 __all__ = [
@@ -146,11 +145,15 @@ def torch_rng(random_state, device="cpu"):
     seed = torch_seed_from(random_state)
     if seed is None:
         return nullcontext()
+    import torch  # here, not at import: light entry points start without torch
+
     return _seeded(seed, torch.device(device))
 
 
 @contextmanager
 def _seeded(seed, device):
+    import torch
+
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]

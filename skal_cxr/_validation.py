@@ -31,7 +31,6 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import column_or_1d
 
 from ._image_checks import (  # the image checks, importable from here as before
-    CheckedDataset,
     check_images,
     checked_images,
     dataset_image,
@@ -43,7 +42,7 @@ __all__ = [
     "check_images",
     "encode_labels",
     "accepts_keyword",
-    "CheckedDataset",
+    "CheckedDataset",  # noqa: F822 (loaded by __getattr__)
     "dataset_image",
     "image_size_error",
     "check_params",
@@ -276,3 +275,12 @@ def accepts_keyword(func, name):
     except (TypeError, ValueError):
         return False
     return any(p.name == name or p.kind == p.VAR_KEYWORD for p in params)
+
+
+def __getattr__(name):
+    """:class:`CheckedDataset`, imported (with torch) on first use (:pep:`562`)."""
+    if name == "CheckedDataset":
+        from ._checked_dataset import CheckedDataset
+
+        return CheckedDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

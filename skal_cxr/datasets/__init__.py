@@ -17,23 +17,34 @@
   (a context manager, like :func:`sklearn.config_context`).
 """
 
-from .._lazy import ImageRows
-from ._base import get_data_home
-from ._cache import ImageCache, build_image_cache
-from ._dicomweb import AUTH_SCHEMES, DicomwebError, dicomweb_session, parse_dicomweb_query
-from ._dicomweb_store import DicomwebPool, build_dicomweb_cache, fetch_dicomweb
-from ._image_folder import load_image_folder
-from ._image_io import image_limits, max_image_pixels
-from ._medmnist import (
-    BUNDLED_SHA256,
-    MEDMNIST_MD5,
-    bundled_path,
-    fetch_medmnist,
-    load_medmnist,
-    load_pneumoniamnist,
-)
-from ._phantoms import PHANTOM_CLASS_NAMES, make_cxr_phantoms
-from ._split import patient_train_test_split
+from .._lazy_names import lazy_names
+
+#: Public name -> the module that defines it, loaded on first use (:pep:`562`).
+_LAZY = {
+    "ImageRows": ".._lazy",
+    "get_data_home": "._base",
+    "ImageCache": "._cache",
+    "build_image_cache": "._cache",
+    "AUTH_SCHEMES": "._dicomweb",
+    "DicomwebError": "._dicomweb",
+    "dicomweb_session": "._dicomweb",
+    "parse_dicomweb_query": "._dicomweb",
+    "DicomwebPool": "._dicomweb_store",
+    "build_dicomweb_cache": "._dicomweb_store",
+    "fetch_dicomweb": "._dicomweb_store",
+    "load_image_folder": "._image_folder",
+    "image_limits": "._image_io",
+    "max_image_pixels": "._image_io",
+    "BUNDLED_SHA256": "._medmnist",
+    "MEDMNIST_MD5": "._medmnist",
+    "bundled_path": "._medmnist",
+    "fetch_medmnist": "._medmnist",
+    "load_medmnist": "._medmnist",
+    "load_pneumoniamnist": "._medmnist",
+    "PHANTOM_CLASS_NAMES": "._phantoms",
+    "make_cxr_phantoms": "._phantoms",
+    "patient_train_test_split": "._split",
+}
 
 __all__ = [
     "get_data_home",
@@ -60,3 +71,5 @@ __all__ = [
     "image_limits",
     "max_image_pixels",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

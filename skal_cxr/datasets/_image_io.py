@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .._resize import resize_images
 from .._validation import check_image_size
 
 __all__ = [
@@ -192,6 +191,8 @@ def resize_image(image, image_size):
     ``[0, 1]`` against floating-point rounding.
     """
     if image_size is not None and image.shape != tuple(image_size):
+        from .._resize import resize_images  # torch, imported when an image is resized
+
         image = np.clip(resize_images(image, image_size), 0.0, 1.0)
     return image
 

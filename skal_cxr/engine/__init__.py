@@ -27,26 +27,33 @@ rounds with this package and import nothing of each other:
 - :func:`torch_threads`: the torch thread limit of a round.
 """
 
-from ._cold_start import COLD_STARTS, cold_start_batch
-from ._config import (
-    LEGACY_MODEL,
-    MODELS,
-    ROUND_DEFAULTS,
-    RoundConfig,
-    merge_settings,
-    resolve_round_params,
-)
-from ._loop import ActiveLoop, RoundResult, make_learner, query_round
-from ._rounds import (
-    INITIAL_METHODS,
-    build_estimator,
-    check_initial,
-    initial_indices,
-    initial_set,
-    torch_threads,
-    uses_labels,
-)
-from ._view import pool_view, view_encoder, view_files
+from .._lazy_names import lazy_names
+
+#: Public name -> the module that defines it, loaded on first use (:pep:`562`).
+_LAZY = {
+    "COLD_STARTS": "._config",
+    "cold_start_batch": "._cold_start",
+    "LEGACY_MODEL": "._config",
+    "MODELS": "._config",
+    "ROUND_DEFAULTS": "._config",
+    "RoundConfig": "._config",
+    "merge_settings": "._config",
+    "resolve_round_params": "._config",
+    "ActiveLoop": "._loop",
+    "RoundResult": "._loop",
+    "make_learner": "._loop",
+    "query_round": "._loop",
+    "INITIAL_METHODS": "._rounds",
+    "build_estimator": "._rounds",
+    "check_initial": "._rounds",
+    "initial_indices": "._rounds",
+    "initial_set": "._rounds",
+    "torch_threads": "._rounds",
+    "uses_labels": "._rounds",
+    "pool_view": "._view",
+    "view_encoder": "._view",
+    "view_files": "._view",
+}
 
 __all__ = [
     "ActiveLoop",
@@ -72,3 +79,5 @@ __all__ = [
     "query_round",
     "torch_threads",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

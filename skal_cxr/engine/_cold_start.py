@@ -8,12 +8,10 @@ import dataclasses
 
 import numpy as np
 
+from ._config import COLD_STARTS
 from ._rounds import _round_config, build_estimator, initial_set
 
 __all__ = ["COLD_STARTS", "cold_start_batch"]
-
-#: The cold starts of labeling projects (``init_project(cold_start=...)``).
-COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
 
 def cold_start_batch(

@@ -85,6 +85,10 @@ ROUND_DEFAULTS: dict[str, Any] = {
 #: Parameters that ``None`` sets (rather than leaving at their default).
 _NONE_IS_A_VALUE = ("pool_size", "class_weight", "sampler")
 
+#: The cold starts of labeling projects (``init_project(cold_start=...)``; used by
+#: ``_cold_start``, kept here so that reading them imports no torch).
+COLD_STARTS = ("random", "k_center", "typicality", "probcover")
+
 
 #: Constraints of the round settings that are not the estimator's parameters.
 _ROUND_CONSTRAINTS = {

@@ -20,12 +20,26 @@ layers over this module. Rounds are run by the round engine
 (:mod:`skal_cxr.engine`), as in a simulation.
 """
 
-from ..exceptions import Conflict, Forbidden, InvalidLabel, LabelingError, NotFound
-from ._init import init_project, open_project
-from ._project import LabelingProject
-from ._settings import COLD_STARTS
-from .pacs._dicomweb_project import export_dicom, init_dicomweb_project, pull_dicomweb
-from .web._app import create_app, serve
+from .._lazy_names import lazy_names
+
+#: Public name -> the module that defines it, loaded on first use (:pep:`562`)
+#: so that ``skal-cxr label serve`` answers before torch is imported.
+_LAZY = {
+    "init_project": "._init",
+    "open_project": "._init",
+    "LabelingProject": "._project",
+    "create_app": ".web._app",
+    "serve": ".web._app",
+    "init_dicomweb_project": ".pacs._dicomweb_project",
+    "pull_dicomweb": ".pacs._dicomweb_project",
+    "export_dicom": ".pacs._dicomweb_project",
+    "LabelingError": "..exceptions",
+    "NotFound": "..exceptions",
+    "Conflict": "..exceptions",
+    "Forbidden": "..exceptions",
+    "InvalidLabel": "..exceptions",
+    "COLD_STARTS": "._settings",
+}
 
 __all__ = [
     "init_project",
@@ -43,3 +57,6 @@ __all__ = [
     "InvalidLabel",
     "COLD_STARTS",
 ]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -22,8 +22,6 @@ from ._settings import CACHE_DIR, CHECKPOINT_DIR, PREVIEW_DIR, ROUND_KEYS
 from .store._db import DB_FILE
 from .store._image_files import HEADER_TAGS, film_context, find_images
 from .store._pool import build_pool_cache
-from .worker._rounds import cold_start as first_batch
-from .worker._view import train_view
 
 __all__ = ["init_project", "open_project"]
 
@@ -312,6 +310,10 @@ def init_project(
             f"budget ({config['budget']}) is smaller than the initial batch "
             f"({rounds.initial_size})."
         )
+    # the round engine (torch) only now: opening a project (``serve``) does not import it
+    from .worker._rounds import cold_start as first_batch
+    from .worker._view import train_view
+
     image_size, csv, image_column = source.image_size, source.csv, source.image_column
     # one pass over the files: the cache records each one's SHA-256
     cache = build_pool_cache(

@@ -46,7 +46,6 @@ from .store._storage import (
     read_meta,
     storage_error,
 )
-from .worker._rounds import predict_image, train_next_round
 from .worker._scheduler import TrainingState
 
 __all__ = ["LabelingProject"]
@@ -61,6 +60,20 @@ def _first_batch_queued(db):
         raise (
             storage_error(exc, db.file) or DamagedDatabase(damaged_message(db.file, str(exc)))
         ) from None
+
+
+def train_next_round(project):
+    """:func:`.worker._rounds.train_next_round`, imported (with torch) when a round runs."""
+    from .worker._rounds import train_next_round as train
+
+    return train(project)
+
+
+def predict_image(project, image):
+    """:func:`.worker._rounds.predict_image`, imported (with torch) when first asked."""
+    from .worker._rounds import predict_image as predict
+
+    return predict(project, image)
 
 
 class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing):

@@ -6,11 +6,20 @@ turns them into learning curves and a summary table. The ``skal-cxr
 simulate`` console script is a thin layer over :func:`simulate`.
 """
 
-from .._results import ResultsDirError, read_records
-from ._config import ConfigError, resolve_config
-from ._data import DataError, load_simulation_data
-from ._runner import SimulationInterrupted, round_schedule
-from ._simulate import simulate
+from .._lazy_names import lazy_names
+
+#: Public name -> the module that defines it, loaded on first use (:pep:`562`).
+_LAZY = {
+    "ResultsDirError": ".._results",
+    "read_records": ".._results",
+    "ConfigError": "._config",
+    "resolve_config": "._config",
+    "DataError": "._data",
+    "load_simulation_data": "._data",
+    "SimulationInterrupted": "._runner",
+    "round_schedule": "._runner",
+    "simulate": "._simulate",
+}
 
 __all__ = [
     "simulate",
@@ -23,3 +32,5 @@ __all__ = [
     "ResultsDirError",
     "SimulationInterrupted",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

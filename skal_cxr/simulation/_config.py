@@ -15,7 +15,6 @@ from ..engine import (
     LEGACY_MODEL,
     MODELS,
     ROUND_DEFAULTS,
-    check_initial,
     merge_settings,
     resolve_round_params,
 )
@@ -279,6 +278,8 @@ def resolve_config(**params):
             f"budget ({budget}) is smaller than the initial labeled set ({config['n_initial']})."
         )
     config["budget"] = budget
+    from ..engine import check_initial  # torch: imported when a configuration is checked
+
     check_initial(config["initial"], error=ConfigError)
     config["baseline"] = bool(config["baseline"])
     return _normalise(config)

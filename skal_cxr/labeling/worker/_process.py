@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from skorch.callbacks import Callback
 
 from ..._reaper import exit_with_parent
 from ..store._pool import open_pool
@@ -68,22 +67,6 @@ _LOOPS: dict[tuple[str, int], Any] = {}
 
 
 # -- the work: plain dicts in, plain dicts out ------------------------------------------
-class _EpochProgress(Callback):
-    """Reports the fraction of a fit's epochs done to the progress sink ``key``.
-
-    The sink is looked up at each epoch (a callable does not survive
-    pickling into a checkpoint; a key does).
-    """
-
-    def __init__(self, key=None, n_epochs=1):
-        self.key, self.n_epochs = key, n_epochs
-
-    def on_epoch_end(self, net, **kwargs):
-        sink = _PROGRESS_SINKS.get(self.key) or _PROGRESS_SINKS.get("*")
-        if sink is not None:
-            sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
-
-
 def _estimator(job, X=None):
     """The round's unfitted estimator (its scores computed on the job's scheduler, if any).
 
@@ -139,6 +122,7 @@ def train_round(job, progress=None):
     from ..._lazy import take_rows
     from ...engine import ActiveLoop, torch_threads
     from ..store._checkpoints import ModelStore
+    from ._progress import _EpochProgress
 
     rounds, r, key = job.rounds, job.round, job.path
     X = open_pool(job.path, job.image_size, job.n_images)
@@ -438,3 +422,12 @@ class TrainerProcess:
         process.kill()
         process.join(10)
         conn.close()
+
+
+def __getattr__(name):
+    """``_EpochProgress`` (skorch), imported on first use (:pep:`562`): checkpoints name it here."""
+    if name == "_EpochProgress":
+        from ._progress import _EpochProgress
+
+        return _EpochProgress
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
