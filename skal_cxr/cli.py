@@ -60,8 +60,13 @@ def main(argv=None):
         (or a results folder in use, of another configuration, or not
         created by skal-cxr), 130 when interrupted, 143 when terminated.
     """
-    from .labeling import LabelingError
-    from .simulation import ConfigError, DataError, ResultsDirError, SimulationInterrupted
+    from .exceptions import (  # the errors only: no torch before a command needs it
+        ConfigError,
+        DataError,
+        LabelingError,
+        ResultsDirError,
+        SimulationInterrupted,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)

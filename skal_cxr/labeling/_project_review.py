@@ -71,7 +71,7 @@ class ProjectReview:
         """
         return self.review.next_for(rater)
 
-    def adjudicate(self, rater, image_id, label, note=None):
+    def adjudicate(self, rater, image_id, label, note=None, seconds=None):
         """Record an adjudicator's decision on a disputed image; committed on return.
 
         Parameters
@@ -84,13 +84,15 @@ class ProjectReview:
             The decision, one of the classes.
         note : str or None, default=None
             Why (at most 2000 characters).
+        seconds : float or None, default=None
+            Time the adjudicator spent on the film (checked as a label's).
 
         Returns
         -------
         decision : dict
             ``adjudication_id``, ``image_id``, ``label`` and ``created_at``.
         """
-        return self.review.decide(rater, image_id, label, note)
+        return self.review.decide(rater, image_id, label, note, seconds)
 
     def defer_adjudication(self, rater, image_id, reason):
         """Put a dispute back, to the end of the adjudicator's queue.
@@ -111,7 +113,7 @@ class ProjectReview:
         """
         return self.review.defer(rater, image_id, reason)
 
-    def revise_adjudication(self, rater, image_id, label, note=None):
+    def revise_adjudication(self, rater, image_id, label, note=None, seconds=None):
         """Replace the decision on an adjudicated image; the old one stays in the audit trail.
 
         Parameters
@@ -124,13 +126,15 @@ class ProjectReview:
             The new decision, one of the classes.
         note : str or None, default=None
             Why (at most 2000 characters).
+        seconds : float or None, default=None
+            Time the adjudicator spent on the film (checked as a label's).
 
         Returns
         -------
         revision : dict
             See ``POST /api/adjudications/revise``.
         """
-        return self.review.revise(rater, image_id, label, note)
+        return self.review.revise(rater, image_id, label, note, seconds)
 
     def rater_decisions(self, rater):
         """An adjudicator's standing decisions, most recent first.

@@ -7,11 +7,13 @@ note and seconds (every reading of the film counted: a label undone and
 given again adds the time before the undo), who skipped it, the round,
 queue and model that queried it and its acquisition score; a project with
 zone scores adds the mean total (``score_total``) and each rater's zone
-scores, total and raw scores.
+scores, total and raw scores; the last column, ``adjudication_seconds``, is
+the time the adjudicator spent on the film of the standing decision.
 The JSON-lines audit trail has every event in time order: rounds, labels and
 their withdrawals and corrections (with the old and the new label),
-assignments (handed out, skipped, expired), adjudications, their revisions
-and deferrals.
+assignments (handed out, skipped, expired), skips (each with the seconds
+from the image being handed out to the skip), adjudications and their
+revisions (each with the adjudicator's seconds) and deferrals.
 Both name patients and raters: they are written readable by their owner only
 (``0o600``), as are the DICOM reports and the database backups.
 """
@@ -165,6 +167,7 @@ def export_rows(project):
     ] + [f"{what}_{n}" for n in names for what in ("rater", "note", "seconds")]
     scheme = project.scoring
     header += _score_header(scheme, names)
+    header += ["adjudication_seconds"]  # added last: the columns before keep their places
     rows = []
     for image_id, code in zip(ids.tolist(), codes.tolist()):
         s = states[image_id]
@@ -202,6 +205,7 @@ def export_rows(project):
                 ]
             )
         row += _score_cells(scheme, [labels.get((image_id, rid)) for rid in raters])
+        row.append("" if adj is None or adj["seconds"] is None else repr(adj["seconds"]))
         rows.append(row)
     return header, rows
 
@@ -263,6 +267,10 @@ def audit_events(project):
             d = dict(r)
             d["deferral_id"] = d.pop("id")
             events.append({"event": "deferral", **d})
+        for r in conn.execute("SELECT * FROM skips ORDER BY id"):
+            d = dict(r)
+            d["skip_id"] = d.pop("id")
+            events.append({"event": "skip", **d})
     for e in events:
         if "rater_id" in e:
             e["rater"] = raters[e.pop("rater_id")]

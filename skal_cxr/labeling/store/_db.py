@@ -55,7 +55,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_FILE = "project.sqlite"
 
 _SCHEMA = (
@@ -144,6 +144,19 @@ CREATE TABLE deferrals (              -- append-only: an adjudicator put a dispu
 """
 _SCHEMA += _V3
 
+#: Version 4: skips as events of their own, the seconds of a decision (see :func:`migrate`).
+_V4 = """
+ALTER TABLE adjudications ADD COLUMN seconds REAL;  -- the adjudicator's time on the film
+CREATE TABLE skips (                  -- append-only: a rater gave an assigned image back
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    seconds REAL,                     -- from handed out (or reopened) to the skip
+    created_at TEXT NOT NULL
+);
+"""
+_SCHEMA += _V4
+
 #: Statements that bring a database of version ``v`` to ``v + 1``.
 _MIGRATIONS = {
     1: """
@@ -160,6 +173,7 @@ CREATE TABLE adjudications (
 );
 """,
     2: _V3,
+    3: _V4,
 }
 
 
@@ -273,7 +287,9 @@ def migrate(conn, version):
     Version 2 added the raters' ``role``, the images' ``study_date`` and the
     ``adjudications`` table; version 3 the decisions' ``supersedes`` (a
     revised decision), the labels' zone ``scores`` and the ``deferrals``
-    table. Nothing that exists is changed.
+    table; version 4 the decisions' ``seconds`` and the ``skips`` table (a
+    skip's own event; skips made before it have only their assignment's
+    state). Nothing that exists is changed.
 
     Returns
     -------

@@ -7,13 +7,14 @@ the old and the new value of every change.
 """
 
 import json
+from datetime import datetime
 
 import numpy as np
 
 from ...exceptions import Conflict, Forbidden, InvalidLabel, NotFound
 from ._db import transaction, utcnow
 
-__all__ = ["Labels", "check_label_id"]
+__all__ = ["Labels", "check_label_id", "check_seconds"]
 
 
 def check_label_id(label_id):
@@ -23,6 +24,35 @@ def check_label_id(label_id):
     if not -(2**63) <= int(label_id) < 2**63:  # SQLite integers are 64-bit
         raise NotFound("no such label.")
     return int(label_id)
+
+
+def check_seconds(seconds):
+    """The seconds a reader spent on a film, as a float (None stays None).
+
+    Raises
+    ------
+    InvalidLabel
+        For anything but a finite non-negative number.
+    """
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise InvalidLabel(f"seconds must be a finite non-negative number; got {seconds!r}.")
+    return value
+
+
+def _seconds_since(start, end):
+    """Seconds between two of the database's ISO 8601 times (None when unreadable)."""
+    try:
+        return max(
+            0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def check_text(value, name):
@@ -97,8 +127,7 @@ class Labels:
         class of their binned total (``label`` may be None, or must match).
         """
         label, scores_json = self._check(label, scores)
-        if seconds is not None and not (np.isfinite(seconds) and seconds >= 0):
-            raise InvalidLabel(f"seconds must be a finite non-negative number; got {seconds!r}.")
+        seconds = check_seconds(seconds)
         note = self._check_note(note)
         with self.db.connect() as conn, transaction(conn):
             rid = self.raters.id_of(conn, rater)
@@ -135,13 +164,26 @@ class Labels:
         return {"label_id": label_id, "image_id": str(img), "label": label, "created_at": created}
 
     def skip(self, rater, image_id):
-        """Give an assigned image back; this rater will not see it again."""
+        """Give an assigned image back; this rater will not see it again.
+
+        The skip is an event of its own (the ``skips`` table): rater, image,
+        time and the seconds from the image being handed out (or reopened)
+        to the skip.
+        """
         with self.db.connect() as conn, transaction(conn):
             rid = self.raters.id_of(conn, rater)
             img = self.images.row(conn, image_id)["id"]
             row = self.queue.assignment(conn, img, rid)
             if row is None or row["state"] != "open":
                 raise Conflict("this image is not assigned to you for labeling.")
+            (opened,) = conn.execute(
+                "SELECT opened_at FROM assignments WHERE image_id = ? AND rater_id = ?", (img, rid)
+            ).fetchone()
+            created = utcnow()
+            conn.execute(
+                "INSERT INTO skips (image_id, rater_id, seconds, created_at) VALUES (?, ?, ?, ?)",
+                (img, rid, _seconds_since(opened, created), created),
+            )
             self.queue.set_assignment(conn, img, rid, "skipped")
         return {"image_id": str(img), "skipped": True}
 

@@ -16,7 +16,7 @@ dispute, with a reason: it goes to the end of their queue.
 from ...datasets._agreement import disagrees, pairwise_agreement, specific_agreement
 from ...exceptions import Conflict, Forbidden, InvalidLabel
 from ._db import transaction, utcnow
-from ._labels import check_text
+from ._labels import check_seconds, check_text
 
 __all__ = ["Adjudications"]
 
@@ -185,8 +185,22 @@ class Adjudications:
                 else {"reason": deferred["reason"], "created_at": deferred["created_at"]},
             }
 
-    def decide(self, rater, image_id, label, note=None):
+    def decide(self, rater, image_id, label, note=None, seconds=None):
         """Record adjudicator ``rater``'s decision on a pending image; committed on return.
+
+        Parameters
+        ----------
+        rater : str
+            The adjudicator's name.
+        image_id : str
+            An image waiting for this adjudicator's decision.
+        label : str
+            The decision, one of the classes.
+        note : str or None, default=None
+            Why (at most 2000 characters).
+        seconds : float or None, default=None
+            The time the adjudicator spent on the film (finite, non-negative),
+            as the page measures a label's.
 
         Returns
         -------
@@ -196,7 +210,8 @@ class Adjudications:
         Raises
         ------
         InvalidLabel
-            ``label`` is not a class, or ``note`` is too long.
+            ``label`` is not a class, ``note`` is too long or ``seconds`` is
+            not a finite non-negative number.
         Forbidden
             ``rater`` is not an adjudicator.
         Conflict
@@ -206,6 +221,7 @@ class Adjudications:
             raise InvalidLabel(f"label must be one of {self.classes}; got {label!r}.")
         if note is not None and len(str(note)) > 2000:
             raise InvalidLabel("note is longer than 2000 characters.")
+        seconds = check_seconds(seconds)
         with self.db.connect() as conn, transaction(conn):
             rid = self._check_role(conn, rater)
             img = self.images.row(conn, image_id)["id"]
@@ -213,9 +229,9 @@ class Adjudications:
                 raise Conflict("this image is not waiting for your adjudication.")
             created = utcnow()
             cur = conn.execute(
-                "INSERT INTO adjudications (image_id, rater_id, label, note, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (img, rid, label, note, created),
+                "INSERT INTO adjudications (image_id, rater_id, label, note, created_at, "
+                "seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                (img, rid, label, note, created, seconds),
             )
         return {
             "adjudication_id": cur.lastrowid,
@@ -273,7 +289,7 @@ class Adjudications:
             "created_at": created,
         }
 
-    def revise(self, rater, image_id, label, note=None):
+    def revise(self, rater, image_id, label, note=None, seconds=None):
         """Replace the decision on an adjudicated image; the old one stays in the audit trail.
 
         Any adjudicator who did not label the image may revise it.
@@ -288,6 +304,8 @@ class Adjudications:
             The new decision, one of the classes.
         note : str or None, default=None
             Why (at most 2000 characters).
+        seconds : float or None, default=None
+            The time the adjudicator spent on the film (finite, non-negative).
 
         Returns
         -------
@@ -298,7 +316,8 @@ class Adjudications:
         Raises
         ------
         InvalidLabel
-            ``label`` is not a class or is the standing decision, or ``note`` is too long.
+            ``label`` is not a class or is the standing decision, ``note`` is
+            too long, or ``seconds`` is not a finite non-negative number.
         Forbidden
             ``rater`` is not an adjudicator, or labeled the image.
         Conflict
@@ -309,6 +328,7 @@ class Adjudications:
         if note is not None and len(str(note)) > 2000:
             raise InvalidLabel("note is longer than 2000 characters.")
         note = check_text(note, "note")
+        seconds = check_seconds(seconds)
         with self.db.connect() as conn, transaction(conn):
             rid = self._check_role(conn, rater)
             img = self.images.row(conn, image_id)["id"]
@@ -322,8 +342,8 @@ class Adjudications:
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO adjudications (image_id, rater_id, label, note, created_at, "
-                "supersedes) VALUES (?, ?, ?, ?, ?, ?)",
-                (img, rid, label, note, created, old["id"]),
+                "supersedes, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (img, rid, label, note, created, old["id"], seconds),
             )
         return {
             "adjudication_id": cur.lastrowid,

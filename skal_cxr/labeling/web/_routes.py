@@ -180,7 +180,7 @@ def adjudication_next(project: ProjectDep, name: RaterDep):
 
 @api.post("/adjudications", status_code=201, response_model=AdjudicationOut)
 def post_adjudication(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
-    return project.adjudicate(name, body.image_id, body.label, body.note)
+    return project.adjudicate(name, body.image_id, body.label, body.note, body.seconds)
 
 
 @api.post("/labels", status_code=201, response_model=LabelOut)
@@ -235,7 +235,7 @@ def post_deferral(body: DeferIn, project: ProjectDep, name: RaterDep):
 
 @api.post("/adjudications/revise", response_model=RevisionOut)
 def post_revision(body: AdjudicationIn, project: ProjectDep, name: RaterDep):
-    return project.revise_adjudication(name, body.image_id, body.label, body.note)
+    return project.revise_adjudication(name, body.image_id, body.label, body.note, body.seconds)
 
 
 # ------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class AdjudicationIn(_Body):
     image_id: str
     label: str
     note: str | None = None
+    seconds: float | None = None  # the adjudicator's time on the film, as a label's
 
 
 class HealthOut(BaseModel):

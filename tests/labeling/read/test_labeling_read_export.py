@@ -88,3 +88,119 @@ def test_exports_and_backups_are_readable_by_their_owner_only(make_project, tmp_
         os.umask(old)
     for name in ("labels.csv", "audit.jsonl", "b.sqlite"):
         assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o600), name
+
+
+def test_a_skip_is_an_event_of_its_own_with_the_seconds_before_it(make_project, tmp_path):
+    import sqlite3
+
+    from skal_cxr.labeling.store import _labels
+
+    project = make_project()
+    project.add_rater("alice")
+    image_id = project.next_image("alice")["image_id"]
+    with sqlite3.connect(project.path / "project.sqlite") as conn:  # handed out at a known time
+        conn.execute(
+            "UPDATE assignments SET opened_at = '2026-01-02T03:04:00.000000+00:00' "
+            "WHERE image_id = ?",
+            (int(image_id),),
+        )
+    skipped_at = "2026-01-02T03:04:12.500000+00:00"
+    original = _labels.utcnow
+    _labels.utcnow = lambda: skipped_at
+    try:
+        assert project.skip("alice", image_id) == {"image_id": image_id, "skipped": True}
+    finally:
+        _labels.utcnow = original
+    out = tmp_path / "audit.jsonl"
+    project.export(out, format="jsonl")
+    events = [json.loads(line) for line in open(out, encoding="utf-8")]
+    skips = [e for e in events if e["event"] == "skip"]
+    assert skips == [
+        {
+            "event": "skip",
+            "skip_id": 1,
+            "image_id": image_id,
+            "rater": "alice",
+            "seconds": 12.5,
+            "created_at": skipped_at,
+            "filename": dict((i, rel) for i, rel, _, _ in project.image_table())[image_id],
+        }
+    ]
+    # the assignment's own event stays as it was
+    assert [e["state"] for e in events if e["event"] == "assignment"] == ["skipped"]
+
+
+def _disputed(make_project):
+    """A project whose first image alice and bob disagree on; carol adjudicates."""
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    for name in ("alice", "bob"):
+        project.add_rater(name)
+    project.add_rater("carol", role="adjudicator")
+    image_id = project.next_image("alice")["image_id"]
+    project.submit_label("alice", image_id, "normal", seconds=2.0)
+    assert project.next_image("bob")["image_id"] == image_id
+    project.submit_label("bob", image_id, "severe", seconds=3.0)
+    return project, image_id
+
+
+#: The CSV's columns before the adjudication's seconds, for raters alice, bob and carol.
+OLD_HEADER = [
+    "filename",
+    "label",
+    "consensus",
+    "adjudicator",
+    "adjudication_note",
+    "patient",
+    "study_date",
+    "round",
+    "queue",
+    "model_version",
+    "query_rank",
+    "acquisition_score",
+    "n_labels",
+    "n_skips",
+    "skipped_by",
+    "first_labeled_at",
+    "last_labeled_at",
+] + [f"{what}_{n}" for n in ("alice", "bob", "carol") for what in ("rater", "note", "seconds")]
+
+
+def test_adjudications_record_their_seconds_in_both_exports(make_project, tmp_path):
+    project, image_id = _disputed(make_project)
+    first = project.review.decide("carol", image_id, "moderate", note="subtle", seconds=7.25)
+    project.add_rater("dave", role="adjudicator")
+    project.review.revise("dave", image_id, "severe", seconds=4)
+    out = tmp_path / "labels.csv"
+    assert project.export(out) == 1
+    with open(out, encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header == OLD_HEADER + ["rater_dave", "note_dave", "seconds_dave"] + [
+        "adjudication_seconds"
+    ]
+    (row,) = csv.DictReader(open(out, encoding="utf-8"))
+    assert (row["label"], row["adjudicator"], row["adjudication_seconds"]) == (
+        "severe",
+        "dave",
+        "4.0",
+    )
+    project.export(tmp_path / "audit.jsonl", format="jsonl")
+    events = [json.loads(line) for line in open(tmp_path / "audit.jsonl", encoding="utf-8")]
+    decisions = [
+        (e["event"], e["rater"], e["label"], e["seconds"])
+        for e in events
+        if e["event"].startswith("adjudication")
+    ]
+    assert decisions == [
+        ("adjudication", "carol", "moderate", 7.25),
+        ("adjudication_revision", "dave", "severe", 4.0),
+    ]
+    assert first["adjudication_id"] == 1
+
+
+def test_a_decision_without_seconds_exports_an_empty_cell(make_project, tmp_path):
+    project, image_id = _disputed(make_project)
+    project.review.decide("carol", image_id, "moderate")
+    out = tmp_path / "labels.csv"
+    project.export(out)
+    (row,) = csv.DictReader(open(out, encoding="utf-8"))
+    assert row["adjudication_seconds"] == "" and row["adjudicator"] == "carol"

@@ -91,14 +91,14 @@ def test_an_old_project_is_migrated(make_project):
         conn.executescript(
             "DROP TABLE adjudications; ALTER TABLE raters DROP COLUMN role; "
             "ALTER TABLE images DROP COLUMN study_date; DROP TABLE deferrals; "
-            "ALTER TABLE labels DROP COLUMN scores; "
+            "ALTER TABLE labels DROP COLUMN scores; DROP TABLE skips; "
             "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
         )
     reopened = open_project(project.path)
     reopened.add_rater("carol", role="adjudicator")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "3",
+            "4",
         )
         assert conn.execute("SELECT role FROM raters").fetchall() == [("adjudicator",)]
         assert conn.execute("SELECT COUNT(study_date) FROM images").fetchone() == (0,)
@@ -121,7 +121,8 @@ def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project)
     with sqlite3.connect(db) as conn:  # as written by schema version 2
         conn.executescript(
             "DROP TABLE deferrals; ALTER TABLE labels DROP COLUMN scores; "
-            "ALTER TABLE adjudications DROP COLUMN supersedes; "
+            "ALTER TABLE adjudications DROP COLUMN supersedes; DROP TABLE skips; "
+            "ALTER TABLE adjudications DROP COLUMN seconds; "
             "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
         )
         before = conn.execute("SELECT * FROM labels ORDER BY id").fetchall()
@@ -129,7 +130,7 @@ def test_a_version_2_project_opens_unchanged_and_takes_corrections(make_project)
     assert reopened.status()["agreement"]["adjudicated"] == 1
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "3",
+            "4",
         )
         assert [tuple(r[:-1]) for r in conn.execute("SELECT * FROM labels ORDER BY id")] == [
             tuple(r) for r in before
@@ -158,3 +159,64 @@ def test_a_dispute_no_adjudicator_may_decide_is_reported_with_the_way_out(make_p
     project.add_rater("dave", role="adjudicator")  # the way out: another adjudicator
     assert project.next_adjudication("dave")["image_id"] == image_id
     assert project.status()["agreement"]["stuck"] == []
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("nan"), float("inf"), "soon"])
+def test_a_decision_s_seconds_are_checked_like_a_label_s(make_project, seconds):
+    from skal_cxr.labeling import InvalidLabel
+
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    for name in ("alice", "bob"):
+        project.add_rater(name)
+    project.add_rater("carol", role="adjudicator")
+    image_id = _label(project, "alice", "normal")
+    _label(project, "bob", "severe")
+    with pytest.raises(InvalidLabel, match="seconds must be a finite non-negative number"):
+        project.review.decide("carol", image_id, "moderate", seconds=seconds)
+    with pytest.raises(InvalidLabel, match="seconds must be a finite non-negative number"):
+        project.submit_label("alice", image_id, "normal", seconds=seconds)
+    project.review.decide("carol", image_id, "moderate", seconds=0)
+    project.add_rater("dave", role="adjudicator")
+    with pytest.raises(InvalidLabel, match="seconds must be a finite non-negative number"):
+        project.review.revise("dave", image_id, "severe", seconds=seconds)
+
+
+def test_a_version_3_project_is_migrated_and_keeps_its_rows(make_project):
+    import sqlite3
+
+    from skal_cxr.labeling import open_project
+
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    project.add_rater("alice")
+    project.add_rater("bob")
+    project.add_rater("carol", role="adjudicator")
+    image_id = _label(project, "alice", "normal")
+    _label(project, "bob", "severe")
+    project.review.decide("carol", image_id, "moderate")
+    skipped = project.next_image("alice")["image_id"]
+    project.skip("alice", skipped)
+    db = project.path / "project.sqlite"
+    with sqlite3.connect(db) as conn:  # as written by schema version 3
+        conn.executescript(
+            "DROP TABLE skips; ALTER TABLE adjudications DROP COLUMN seconds; "
+            "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+        )
+        tables = ("labels", "adjudications", "assignments", "deferrals")
+        before = {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    reopened = open_project(project.path)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "4",
+        )
+        assert conn.execute("SELECT * FROM skips").fetchall() == []  # no event made up
+        for t, rows in before.items():
+            now = conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+            assert [r[: len(rows[0])] if rows else r for r in now] == rows
+        assert conn.execute("SELECT seconds FROM adjudications").fetchall() == [(None,)]
+    assert reopened.status()["agreement"]["adjudicated"] == 1
+    reopened.add_rater("dave", role="adjudicator")
+    reopened.review.revise("dave", image_id, "severe", seconds=5.5)
+    reopened.skip("bob", reopened.next_image("bob")["image_id"])
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MAX(id), seconds FROM adjudications").fetchone() == (2, 5.5)
+        assert conn.execute("SELECT COUNT(*) FROM skips").fetchone() == (1,)

@@ -322,3 +322,31 @@ def test_the_server_reuses_its_database_connections_while_it_runs(make_project):
     assert project.db._kept is None  # closed with the server
     with pytest.raises(sqlite3.ProgrammingError):
         kept[0].execute("SELECT 1")
+
+
+def test_an_adjudication_s_seconds_are_checked_and_stored(make_project):
+    project = make_project(labels_per_image=2, consensus="adjudicate")
+    tokens = {n: project.add_rater(n) for n in ("alice", "bob")}
+    tokens["carol"] = project.add_rater("carol", role="adjudicator")
+    client = TestClient(create_app(project, allowed_hosts=["testserver"], background=False))
+    auth = {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}
+    image_id = client.get("/api/next", headers=auth["alice"]).json()["image_id"]
+    for name, label in (("alice", "normal"), ("bob", "severe")):
+        client.get("/api/next", headers=auth[name])
+        body = {"image_id": image_id, "label": label}
+        assert client.post("/api/labels", headers=auth[name], json=body).status_code == 201
+    assert client.get("/api/adjudication/next", headers=auth["carol"]).json()["image_id"] == (
+        image_id
+    )
+    decision = {"image_id": image_id, "label": "moderate"}
+    for seconds in (-1, "soon"):
+        r = client.post(
+            "/api/adjudications", headers=auth["carol"], json={**decision, "seconds": seconds}
+        )
+        assert r.status_code == 422, r.text
+    r = client.post("/api/adjudications", headers=auth["carol"], json={**decision, "seconds": 6.5})
+    assert r.status_code == 201, r.text
+    with project.db.connect() as conn:
+        assert [tuple(r) for r in conn.execute("SELECT label, seconds FROM adjudications")] == [
+            ("moderate", 6.5)
+        ]

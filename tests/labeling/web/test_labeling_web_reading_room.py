@@ -76,7 +76,9 @@ def test_two_raters_disagree_and_the_adjudicator_decides(tmp_path, new_page):
                 "SELECT a.image_id, r.name, a.label FROM adjudications a "
                 "JOIN raters r ON r.id = a.rater_id"
             ).fetchall()
+            (seconds,) = conn.execute("SELECT seconds FROM adjudications").fetchone()
         assert rows == [(int(disputed), "dr_c", "moderate")]
+        assert seconds > 0  # the page sends the time dr_c spent on the film, as for a label
         ids, codes = project.labeled_set()
         assert dict(zip(ids.tolist(), codes.tolist())) == {int(disputed): 1}
 

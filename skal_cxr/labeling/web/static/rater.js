@@ -551,7 +551,8 @@
   async function decide(imageId, label, note) {
     try {
       await api("/api/adjudications", {
-        method: "POST", body: { image_id: imageId, label, note: note || null },
+        method: "POST",
+        body: { image_id: imageId, label, note: note || null, seconds: timerSeconds() },
       });
       $("note").value = "";
       lastAction(`Adjudicated image ${imageId}: \u201c${label}\u201d.`);
