@@ -1,7 +1,7 @@
 """The torch ``Dataset`` whose items get the image checks (see ``_image_checks``).
 
 Apart from :mod:`skal_cxr._image_checks` so that the array checks import
-without torch; importable from there (and from ``_validation``) as before.
+without torch; importable from ``_validation`` as before.
 """
 
 import numbers

@@ -1,9 +1,10 @@
 """Image checks: images as ``(N, 1, H, W)`` float32 arrays, checked once.
 
 :func:`check_images` validates arrays (and passes a torch ``Dataset``
-through); :class:`CheckedDataset` gives a Dataset's items the same checks as
-they are read; :func:`mark_checked` and :func:`checked_images` spare arrays
-already checked a second scan. Re-exported by :mod:`skal_cxr._validation`.
+through); :class:`~skal_cxr._checked_dataset.CheckedDataset` gives a
+Dataset's items the same checks as they are read (apart, with torch);
+:func:`mark_checked` and :func:`checked_images` spare arrays already checked
+a second scan. Re-exported by :mod:`skal_cxr._validation`.
 """
 
 import sys
@@ -15,7 +16,6 @@ import numpy as np
 
 __all__ = [
     "check_images",
-    "CheckedDataset",  # noqa: F822 (loaded by __getattr__)
     "dataset_image",
     "image_size_error",
     "mark_checked",
@@ -183,12 +183,3 @@ def image_size_error(shape, trained, name="X"):
 def dataset_image(item):
     """The image of a Dataset item: the item itself, or its first element."""
     return item[0] if isinstance(item, (tuple, list)) else item
-
-
-def __getattr__(name):
-    """:class:`CheckedDataset`, imported (with torch) on first use (:pep:`562`)."""
-    if name == "CheckedDataset":
-        from ._checked_dataset import CheckedDataset
-
-        return CheckedDataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,9 +3,10 @@
 A pool of 100k chest X-rays at 224 px is 5 GB as ``uint8`` and four times that
 as ``float32``: it must stay on disk. :class:`ImageRows` is a read-only,
 array-like view of some rows of a memory-mapped image array: indexing it reads
-only the rows asked for. :class:`LazyImageDataset` is the torch ``Dataset``
-through which :class:`~skal_cxr.MCDropoutCNN` reads such arrays, converting one
-batch at a time to ``float32`` in ``[0, 1]``.
+only the rows asked for. :class:`~skal_cxr._lazy_dataset.LazyImageDataset`
+(apart, with torch) is the torch ``Dataset`` through which
+:class:`~skal_cxr.MCDropoutCNN` reads such arrays, converting one batch at a
+time to ``float32`` in ``[0, 1]``.
 """
 
 import mmap
@@ -14,7 +15,6 @@ import numpy as np
 
 __all__ = [
     "ImageRows",
-    "LazyImageDataset",  # noqa: F822 (loaded by __getattr__)
     "is_lazy_images",
     "take_rows",
 ]
@@ -159,12 +159,3 @@ def take_rows(X, index):
 def is_lazy_images(X):
     """Whether ``X`` should be read lazily: an :class:`ImageRows` or a memory map."""
     return isinstance(X, (ImageRows, np.memmap))
-
-
-def __getattr__(name):
-    """:class:`LazyImageDataset`, imported (with torch) on first use (:pep:`562`)."""
-    if name == "LazyImageDataset":
-        from ._lazy_dataset import LazyImageDataset
-
-        return LazyImageDataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The torch ``Dataset`` over lazily read images (see ``_lazy``).
 
 Apart from :mod:`skal_cxr._lazy` so that :class:`~skal_cxr._lazy.ImageRows`
-imports without torch; importable from there as before.
+imports without torch.
 """
 
 import numpy as np

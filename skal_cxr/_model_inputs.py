@@ -6,7 +6,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset
 
-from ._lazy import LazyImageDataset, is_lazy_images
+from ._lazy import is_lazy_images
+from ._lazy_dataset import LazyImageDataset
 from ._validation import (
     CheckedDataset,
     check_images,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from skal_cxr._lazy import ImageRows, LazyImageDataset
+from skal_cxr._lazy import ImageRows
+from skal_cxr._lazy_dataset import LazyImageDataset
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from ._jobs import (
     TrainResult,
     WorkerDied,
 )
+from ._sinks import PROGRESS_SINKS
 
 __all__ = [
     "CHILD_NICENESS",
@@ -61,7 +61,7 @@ CHILD_NICENESS = 10
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # key -> callable(fraction); "*" in the worker process
-_PROGRESS_SINKS: dict[str, Callable[[float], None]] = {}
+_PROGRESS_SINKS = PROGRESS_SINKS  # the same dict, under its old name
 # (project path, round) -> the loop of the last round this process stepped
 _LOOPS: dict[tuple[str, int], Any] = {}
 

@@ -8,7 +8,7 @@ find it), so the pickled bytes stay the same.
 
 from skorch.callbacks import Callback
 
-from . import _process
+from ._sinks import PROGRESS_SINKS
 
 __all__ = ["_EpochProgress"]
 
@@ -22,7 +22,7 @@ class _EpochProgress(Callback):
     Parameters
     ----------
     key : str or None, default=None
-        The progress sink of :data:`~._process._PROGRESS_SINKS` to report to
+        The progress sink of :data:`~._sinks.PROGRESS_SINKS` to report to
         (``"*"`` of the worker process when the key has none).
     n_epochs : int, default=1
         The fit's number of epochs.
@@ -33,11 +33,10 @@ class _EpochProgress(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         """Report ``len(net.history) / n_epochs`` (at most 1) to the sink."""
-        sinks = _process._PROGRESS_SINKS
-        sink = sinks.get(self.key) or sinks.get("*")
+        sink = PROGRESS_SINKS.get(self.key) or PROGRESS_SINKS.get("*")
         if sink is not None:
             sink(min(1.0, len(net.history) / max(1, self.n_epochs)))
 
 
 # checkpoints pickle the callback as skal_cxr.labeling.worker._process._EpochProgress
-_EpochProgress.__module__ = _process.__name__
+_EpochProgress.__module__ = "skal_cxr.labeling.worker._process"
