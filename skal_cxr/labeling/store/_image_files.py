@@ -157,7 +157,25 @@ def _dicom_pixels(path):
         for k, (c, w) in enumerate(zip(values(ds.WindowCenter), values(ds.WindowWidth))):
             name = str(names[k]).strip() if k < len(names) else ""
             windows.append((float(c), float(w), name or f"window {k + 1}"))
-    return np.asarray(arr, dtype=np.float64), windows, photometric == "MONOCHROME1"
+    return np.asarray(arr), windows, photometric == "MONOCHROME1"
+
+
+def _shifted(arr, lo, hi, scale, mono1):
+    """``round((v - lo) * scale)`` as uint16 (``hi - v`` for ``MONOCHROME1``).
+
+    Integer values whose range fits 16 bits are shifted in integer
+    arithmetic: the same values as the float formula, an order of magnitude
+    faster on a 15-Mpx film (no float64 copy of it).
+    """
+    if arr.dtype.kind in "ui" and scale == 1.0:
+        wide = np.int64 if arr.dtype.itemsize > 2 or arr.dtype.kind == "i" else arr.dtype
+        if mono1:
+            return np.subtract(int(hi), arr, dtype=wide).astype(np.uint16)
+        return np.subtract(arr, int(lo), dtype=wide).astype(np.uint16)
+    arr = np.asarray(arr, dtype=np.float64)
+    if mono1:
+        arr = lo + hi - arr
+    return np.round((arr - lo) * scale).astype(np.uint16)
 
 
 def display_pixels(path, presets=False):
@@ -194,13 +212,12 @@ def display_pixels(path, presets=False):
             img.load()
             if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
                 img = img.convert("L")
-            arr = np.asarray(img, dtype=np.float64)
+            arr = np.asarray(img)
     lo, hi = float(arr.min()), float(arr.max())
     if mono1:
-        arr = lo + hi - arr
         windows = [(lo + hi - c, w, name) for c, w, name in windows]
     scale = 65535.0 / (hi - lo) if hi - lo > 65535 else 1.0
-    pixels = np.round((arr - lo) * scale).astype(np.uint16)
+    pixels = _shifted(arr, lo, hi, scale, mono1)
     windows = [
         {"name": name, "center": float((c - lo) * scale), "width": float(max(w * scale, 1.0))}
         for c, w, name in windows
