@@ -171,6 +171,22 @@ class ProjectImages:
         """
         self.access.check(rater, image_id)
 
+    def warm_previews(self, image_ids, n_batch=4):
+        """Render the display-size previews of the films raters get next, in the background.
+
+        Parameters
+        ----------
+        image_ids : list of str
+            The films of one rater's next requests (his next film, those held for him),
+            nearest first.
+        n_batch : int, default=4
+            How many of the batch's films nobody has labeled yet follow them.
+        """
+        with self.db.connect() as conn:
+            states = self.queue.image_states(conn)
+        batch = [str(i) for i, s in states.items() if not s["done"] and not s["labels"]]
+        self.image_store.warm([*image_ids, *batch[:n_batch]])
+
     def image_table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order.
 

@@ -8,11 +8,21 @@ time in ``previews/<id>.json``, and computed again whenever one of them
 differs. A film replaced on disk (``os.replace``, an edit with its time
 stamp restored) therefore gets new derivatives at the next request; it is
 never served from the previews of its old content.
+
+Previews at display size are also rendered ahead of time
+(:meth:`ImageStore.warm`): when the page is told which films come next, one
+background thread renders their display-size PNGs, so that the page's
+request for them is answered from ``previews/``. They are named by content
+identity like any other derivative, and a request for a film whose preview
+is being rendered waits for it rather than rendering it a second time.
 """
 
 import io
 import json
 import os
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -25,6 +35,11 @@ from ._db import transaction
 from ._image_files import display_pixels, header_values, pixels_png16, window_png
 
 __all__ = ["ImageStore", "FileGone", "parse_image_id"]
+
+#: Longest side of the previews rendered ahead before any page has asked for one
+#: (what a 1920x1080 screen asks for, see ``displaySize`` in ``static/rater.js``).
+DEFAULT_DISPLAY_SIZE = 2048
+_N_LOCKS = 64
 
 
 class FileGone(LabelingError):
@@ -58,6 +73,11 @@ class ImageStore:
         self.db = db
         self.preview_dir = Path(project_dir) / PREVIEW_DIR
         self.image_dir = Path(image_dir)
+        self.display_sizes = []  # the display sizes pages asked for, newest last
+        self._locks = [threading.Lock() for _ in range(_N_LOCKS)]
+        self._guard = threading.RLock()  # a done callback may run inside warm()
+        self._pending = {}  # (image_id, max_size) -> Future of a preview rendered ahead
+        self._warmer = None
 
     def row(self, conn, image_id):
         """The images row of ``image_id``; :class:`NotFound` if there is none."""
@@ -184,12 +204,26 @@ class ImageStore:
             ``window`` (the default window), ``presets`` (every window of
             the file, see :func:`~._images.display_pixels`).
         """
+        if max_size is not None:
+            self._note_size(max_size)
+        return self._render(image_id, max_size)
+
+    def _render(self, image_id, max_size, load=True):
+        """:meth:`pixels_png` of the film's content now, rendered once: a second
+        caller of the same preview waits for the first. With ``load=False``
+        nothing is read back from a preview already in ``previews/``."""
         key, status = self.content_key(image_id)
         cached = self.preview_dir / f"{key}-{max_size or 'full'}.png16"
-        if cached.is_file():
-            data = cached.read_bytes()
-            with Image.open(io.BytesIO(data)) as img:
-                return data, json.loads(img.text["skal_cxr"])
+        with self._locks[zlib.crc32(cached.name.encode()) % _N_LOCKS]:
+            if cached.is_file():
+                if not load:
+                    return None
+                data = cached.read_bytes()
+                with Image.open(io.BytesIO(data)) as img:
+                    return data, json.loads(img.text["skal_cxr"])
+            return self._render_now(image_id, max_size, status, cached)
+
+    def _render_now(self, image_id, max_size, status, cached):
         pixels, center, width, windows = self.pixels(image_id, presets=True)
         info = {
             "full_width": pixels.shape[1],
@@ -205,7 +239,74 @@ class ImageStore:
         self._keep(image_id, status, cached, data)
         return data, info
 
-    def source_8bit(self, image_id):
+    def _note_size(self, max_size):
+        with self._guard:
+            if max_size in self.display_sizes:
+                self.display_sizes.remove(max_size)
+            self.display_sizes = [*self.display_sizes, max_size][-2:]
+
+    def warm(self, image_ids, max_size=None):
+        """Render the display-size previews of ``image_ids`` ahead, in a background thread.
+
+        Films whose preview is already in ``previews/`` (for their content
+        now) cost a file status each; a film that is gone or cannot be shown
+        is left to the request that asks for it (it says why).
+
+        Parameters
+        ----------
+        image_ids : iterable of str or int
+            The films the page will ask for next, the first first.
+        max_size : int or None, default=None
+            Longest side of the previews; ``None``: the display sizes pages
+            asked for lately (:attr:`display_sizes`), else
+            :data:`DEFAULT_DISPLAY_SIZE`.
+
+        Returns
+        -------
+        futures : list of concurrent.futures.Future
+            One per preview put in hand now (not those already in hand).
+        """
+        with self._guard:
+            sizes = [max_size] if max_size is not None else list(self.display_sizes)
+            sizes = sizes or [DEFAULT_DISPLAY_SIZE]
+            if self._warmer is None:
+                self._warmer = ThreadPoolExecutor(1, thread_name_prefix="skal-cxr-previews")
+            futures = []
+            for image_id in dict.fromkeys(str(i) for i in image_ids):
+                for size in reversed(sizes):  # the newest size first
+                    job = (image_id, size)
+                    if job in self._pending:
+                        continue
+                    future = self._warmer.submit(self._warm_one, image_id, size)
+                    self._pending[job] = future
+                    future.add_done_callback(lambda _, job=job: self._done(job))
+                    futures.append(future)
+        return futures
+
+    def _done(self, job):
+        with self._guard:
+            self._pending.pop(job, None)
+
+    def _warm_one(self, image_id, max_size):
+        try:
+            if self.source_8bit(image_id, read=False) is not None:
+                return False  # the page is sent the file itself
+            self._render(image_id, max_size, load=False)
+        except Exception:  # the request for it says why, to whoever asks
+            return False
+        return True
+
+    def settle(self):
+        """Wait until the previews put in hand by :meth:`warm` are rendered."""
+        while True:
+            with self._guard:
+                pending = list(self._pending.values())
+            if not pending:
+                return
+            for future in pending:
+                future.exception()
+
+    def source_8bit(self, image_id, read=True):
         """The file itself when the browser can show it as it is: an 8-bit greyscale
         PNG or JPEG (no transform between its stored values and the display
         pixels but their offset, which a window does not see).
@@ -215,6 +316,8 @@ class ImageStore:
         source : (bytes, str, dict) or None
             The file's bytes, its media type and ``width`` / ``height``;
             ``None`` for any other file (DICOM, 16-bit, colour, palette).
+            With ``read=False``, ``True`` instead of the tuple (the file is
+            not read).
         """
         path = self.path(image_id)
         try:
@@ -226,6 +329,8 @@ class ImageStore:
         media = {"PNG": "image/png", "JPEG": "image/jpeg"}.get(kind)
         if media is None or mode != "L" or (kind == "PNG" and interlaced):
             return None
+        if not read:
+            return True
         return path.read_bytes(), media, {"width": size[0], "height": size[1]}
 
     def related(self, image_id):

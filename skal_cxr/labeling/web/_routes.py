@@ -79,6 +79,8 @@ def next_image(project: ProjectDep, name: RaterDep, ahead: Annotated[int, Query(
     upcoming = []
     if ahead and nxt["image_id"] is not None:  # for prefetching: hold the next ones too
         upcoming = project.hold_ahead(name, ahead, nxt["image_id"])
+    if nxt["image_id"] is not None:  # their display-size previews rendered ahead
+        project.warm_previews([nxt["image_id"], *upcoming])
     prog = project.progress()
     prog["batch"]["mine"], waiting = project.rater_progress(name, nxt["reason"] == "waiting")
     failure = project.training_status()["error"] if nxt["reason"] == "waiting" else None
