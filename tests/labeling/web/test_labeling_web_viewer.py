@@ -402,29 +402,69 @@ def test_unreachable_server_banner(tmp_path, new_page):
     assert rows == [(int(image_id), "severe")]
 
 
-def test_the_next_image_is_prefetched(server, new_page):
-    """While the rater reads one image, the next one (``ahead``) is fetched: it then
-    comes from memory, with no request when it is shown."""
+def _pixel_log(page):
+    """The image id of every ``/pixels`` request the page makes, in order."""
+    log = []
+    page.on("request", lambda r: log.append(r.url.split("/")[-2]) if "/pixels" in r.url else None)
+    return log
+
+
+def _shown_after(page, image_id):
+    page.wait_for_function(
+        "(id) => { const s = window.__viewer.state(); return s.imageId && s.imageId !== id"
+        " && !s.busy; }",
+        arg=image_id,
+    )
+    return _state(page)["imageId"]
+
+
+def test_the_next_images_are_prefetched(server, new_page):
+    """While the rater reads one image, the next two (``ahead``) are fetched and decoded:
+    two label keys in a row then show films from memory, with no request for either."""
     srv, token = server
     page = new_page()
-    pixel_requests = []
-    page.on(
-        "request",
-        lambda r: pixel_requests.append(r.url.split("/")[-2]) if "/pixels" in r.url else None,
-    )
+    pixel_requests = _pixel_log(page)
     first = _open(page, srv.base, token)["imageId"]
-    page.wait_for_function("() => window.__viewer.cache().prefetched === 1")
-    assert len(pixel_requests) == 2 and pixel_requests[0] == first
-    ahead = pixel_requests[1]
-    page.wait_for_function("(id) => window.__viewer.cache().ids.includes(id)", arg=ahead)
-    page.keyboard.press("1")
-    page.wait_for_function(
-        "(id) => window.__viewer.state().imageId === id && !window.__viewer.state().busy", arg=ahead
-    )
-    # the image after it is prefetched in turn; the one on screen was not fetched again
     page.wait_for_function("() => window.__viewer.cache().prefetched === 2")
-    assert pixel_requests.count(ahead) == 1
-    assert page.evaluate("window.__viewer.cache()")["hits"] == 1
+    assert len(pixel_requests) == 3 and pixel_requests[0] == first
+    ahead = pixel_requests[1:]
+    page.wait_for_function(
+        "(ids) => ids.every((id) => window.__viewer.cache().ids.includes(id))", arg=ahead
+    )
+    page.keyboard.press("1")
+    assert _shown_after(page, first) == ahead[0]
+    page.keyboard.press("1")  # at once: before /api/next confirmed the film on screen
+    assert _shown_after(page, ahead[0]) == ahead[1]
+    assert [pixel_requests.count(i) for i in [first, *ahead]] == [1, 1, 1]
+    assert page.evaluate("window.__viewer.cache()")["hits"] >= 2
+
+
+def test_the_film_after_a_batch_comes_from_memory(tmp_path, new_page):
+    """Across the end of a batch too: the reserve films the server holds for the rater
+    are fetched while he reads the batch's last ones."""
+    path, token = _project(tmp_path, n=8, query_size=3)
+    srv = Server(path).start()
+    try:
+        page = new_page()
+        pixel_requests = _pixel_log(page)
+        shown = [_open(page, srv.base, token)["imageId"]]
+        for _ in range(4):  # 3 batch films, then the reserve
+            page.wait_for_function(
+                "(n) => window.__viewer.cache().ready.length >= n",
+                arg=len(shown) + 2,
+            )
+            before = list(pixel_requests)
+            page.keyboard.press("1")
+            shown.append(_shown_after(page, shown[-1]))
+            assert shown[-1] in before, f"film {shown[-1]} was not fetched ahead"
+            assert pixel_requests.count(shown[-1]) == 1
+    finally:
+        srv.stop()
+    with sqlite3.connect(f"file:{path / 'project.sqlite'}?mode=ro", uri=True) as conn:
+        kinds = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT image_id, kind, round FROM queue")}
+    # the batch's three films, then the reserve (or the next batch, if it came first)
+    assert [kinds[int(i)] for i in shown[:3]] == [("batch", 0)] * 3
+    assert all(kinds[int(i)] != ("batch", 0) for i in shown[3:])
 
 
 def test_an_unassigned_image_is_403(server, new_page):

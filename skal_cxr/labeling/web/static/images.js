@@ -141,6 +141,13 @@ const SkalImages = (() => {
         }
       },
       clear() { this.entries.clear(); },
+      /* The promise of the film of ``id`` while its fetch is under way, else null. */
+      inFlight(id) {
+        const entry = this.entries.get(id);
+        if (!entry || entry.ready) return null;
+        this.stats.hits += 1;
+        return entry.promise;
+      },
       /* The decoded film of ``id`` when it is in memory now, else null (no fetch). */
       ready(id) {
         const entry = this.entries.get(id);

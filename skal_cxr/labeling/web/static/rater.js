@@ -9,8 +9,10 @@
  * Images are kept in a small in-memory cache keyed by image id (the API sends
  * them "no-store", so the browser's HTTP cache never holds them): undo shows
  * the previous image again from memory, and the ids /api/next lists in
- * "ahead" (the rater's next images, when the server sends them) are fetched
- * while the rater reads the current one.
+ * "ahead" (the rater's next two images, when the server sends them) are
+ * fetched and decoded while the rater reads the current one, across the end of
+ * a batch too (the server holds reserve films then), so that a label key
+ * paints the next film from memory.
  */
 "use strict";
 
@@ -22,6 +24,7 @@
   const HEARTBEAT_MS = 5000;     // is the server still there?
   const OFFLINE_HEARTBEAT_MS = 2000;
   const CACHE_BYTES = 256 * 1024 * 1024;
+  const AHEAD = 2;               // films held and fetched ahead of the one on screen
   /* What a rater with nothing to label waits for (GET /api/next's waiting_for). */
   const WAITING = {
     training: "Waiting for the next batch: the model is training on the labels so far.",
@@ -419,7 +422,7 @@
         }
       }
       renderReview(null);
-      const next = await api("/api/next?ahead=1");
+      const next = await api(`/api/next?ahead=${AHEAD}`);
       if (generation !== state.generation) return;
       state.next = next;
       setOffline(false);
@@ -471,13 +474,23 @@
    * progress and the film after it; a different answer shows that one. */
   async function showHeld(labeled) {
     const next = state.next;
-    const id = next && Array.isArray(next.ahead) && next.ahead[0] ? String(next.ahead[0]) : null;
+    // the film after the one just labeled: a key pressed before /api/next confirmed
+    // the film on screen finds that film first in the earlier answer's "ahead"
+    const list = next && Array.isArray(next.ahead) ? next.ahead.map(String) : [];
+    const id = list[list.indexOf(labeled) + 1] || null;
     if (!id || id === labeled || state.me.show_prediction || state.review
         || (state.me.role === "adjudicator" && state.me.adjudicate)) return false;
-    const ready = cache.ready(id);
+    // in memory, or on its way (fetched ahead): no second request for it
+    const ready = cache.ready(id) || cache.inFlight(id);
     if (!ready) return false;
-    const image = await ready;
     const generation = state.generation;
+    let image;
+    try {
+      image = await fetching_(ready);
+    } catch (_) {
+      return false;                    // loadNext asks again and says what went wrong
+    }
+    if (generation !== state.generation) return true;
     // the label just saved counts at once (/api/next brings the exact figures)
     const batch = next.batch || {};
     if (batch.mine) batch.mine.done += 1;
@@ -493,7 +506,7 @@
   async function confirmNext(id, generation) {
     let next;
     try {
-      next = await api("/api/next?ahead=1");
+      next = await api(`/api/next?ahead=${AHEAD}`);
     } catch (_) {
       return;                          // the heartbeat and the next key deal with it
     }
@@ -782,7 +795,8 @@
 
   window.__viewer = {
     state: () => ({ ...viewer.state(), busy: state.busy, offline: state.offline }),
-    cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()] }),
+    cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()],
+                    ready: [...cache.entries].filter(([, e]) => e.ready).map(([id]) => id) }),
     sourceStats: () => viewer.sourceStats(),
     prior: () => priors.state(),
     toScreen: (x, y) => viewer.toScreen(x, y),
