@@ -16,10 +16,20 @@ same phantoms, fetched as the page fetches them (``/pixels?format=png``), over
 the source file's bytes, and what the earlier 16-bit PNG of the same pixels
 would have weighed.
 
+With ``--ref REF`` (a git ref of this repository, e.g. ``main``) the same
+films are read twice more, paired: a server of ``REF``'s tree (``git
+archive``) and one of this checkout, old then new then new then old
+(``--repeats`` pairs), on the same machine state; each side gets a fresh
+project of the same films. ``--sizes`` runs several film sizes in one
+command. The machine's load (``os.getloadavg``) is recorded before and after
+each run, and the server time of every ``/pixels`` answer (its
+``Server-Timing`` header, where the server sends one).
+
 Run from the repository root::
 
     python benchmarks/bench_labeling_reading.py            # 12 films 3520x4280, 10 presses
     python benchmarks/bench_labeling_reading.py --quick    # smaller, for a smoke run
+    python benchmarks/bench_labeling_reading.py --ref main --sizes 1500x1800,3520x4280
 """
 
 import argparse
@@ -73,9 +83,14 @@ def parse_args(argv=None):
     p.add_argument("--films-8bit", type=int, default=5)
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--quick", action="store_true", help="1500x1800 films, 8 presses")
+    p.add_argument("--sizes", help="film sizes WxH,WxH,... (instead of --width/--height)")
+    p.add_argument("--ref", help="git ref of this repository to compare with, paired")
+    p.add_argument("--repeats", type=int, default=1, help="old/new pairs per size (with --ref)")
     args = p.parse_args(argv)
     if args.quick:
         args.width, args.height, args.films, args.presses = 1500, 1800, 10, 8
+    sizes = args.sizes.split(",") if args.sizes else [f"{args.width}x{args.height}"]
+    args.sizes = [tuple(int(v) for v in size.lower().split("x")) for size in sizes]
     return args
 
 
@@ -107,13 +122,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(path, log):
+def serve(path, log, tree=None):
+    """``skal-cxr label serve`` of this checkout, or of the source ``tree`` (a folder)."""
     port = free_port()
     t0 = time.perf_counter()
+    tree = Path(tree) if tree is not None else HERE.parent
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "skal_cxr.cli", "label", "serve", str(path), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        cwd=tree,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -126,25 +146,44 @@ def serve(path, log):
             time.sleep(0.05)
 
 
-def key_to_paint(args, root):
+def source_tree(ref, folder):
+    """The tracked files of git ``ref`` of this repository, extracted into ``folder``."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def key_to_paint(args, root, films=None, tree=None, name="study"):
+    """Key press to next film painted, by a server of this checkout or of ``tree``."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from skal_cxr.labeling import init_project
 
-    phantom_films(root / "films", args.films, args.width, args.height)
-    project = init_project(
-        root / "study", root / "films", CLASSES, query_size=args.query_size, image_size=16
-    )
+    if films is None:
+        films = root / "films"
+        phantom_films(films, args.films, args.width, args.height)
+    project = init_project(root / name, films, CLASSES, query_size=args.query_size, image_size=16)
     token = project.add_rater("reader")
-    with open(root / "serve.log", "w") as log:
-        proc, base, startup = serve(root / "study", log)
+    load_before = os.getloadavg()
+    with open(root / f"{name}.log", "w") as log:
+        proc, base, startup = serve(root / name, log, tree)
     chromium = os.environ.get("SKAL_CXR_CHROMIUM") or shutil.which("chromium")
-    kinds = []
+    kinds, server_ms = [], []
+
+    def timing(response):
+        value = response.headers.get("server-timing", "")
+        if "/pixels" in response.url and "dur=" in value:
+            server_ms.append(float(value.split("dur=")[1].split(";")[0].split(",")[0]))
+
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium)
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.on("response", timing)
             page.goto(f"{base}/#token={token}")
             page.wait_for_selector(".class-button:not([disabled])", timeout=120_000)
             page.evaluate(LATENCY_JS)
@@ -184,7 +223,45 @@ def key_to_paint(args, root):
         "after_batch_end_ms": [round(v, 1) for v in after_end],
         "serve_first_answer_s": startup,
         "all_ms": [round(v, 1) for v in ms],
+        "server_pixels_ms": [round(v, 1) for v in server_ms],
+        "load_before_after": [round(v, 2) for v in (*load_before, *os.getloadavg())],
     }
+
+
+def paired(args, root):
+    """Old (``args.ref``) and new servers on the same films, ABBA order, per size."""
+    tree = source_tree(args.ref, root / "ref-tree")
+    out = []
+    for width, height in args.sizes:
+        args.width, args.height = width, height
+        films = root / f"films-{width}x{height}"
+        phantom_films(films, args.films, width, height)
+        sides = {"old": [], "new": []}
+        for r in range(args.repeats):
+            for side in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                res = key_to_paint(
+                    args, root, films, tree if side == "old" else None, f"{side}-{width}-{r}"
+                )
+                print(
+                    f"{width}x{height} {side}: median {res['median_ms']:.0f} ms, "
+                    f"p90 {res['p90_ms']:.0f} ms",
+                    flush=True,
+                )
+                sides[side].append(res)
+        summary = {"films": f"{args.films} x {width}x{height} 12-bit PNG"}
+        for side, runs in sides.items():
+            ms = np.concatenate([r["all_ms"] for r in runs])
+            ends = [v for r in runs for v in r["after_batch_end_ms"]]
+            server = [v for r in runs for v in r["server_pixels_ms"]]
+            summary[side] = {
+                "median_ms": float(np.median(ms)),
+                "p90_ms": float(np.percentile(ms, 90)),
+                "after_batch_end_ms": ends,
+                "server_pixels_median_ms": float(np.median(server)) if server else None,
+                "runs": runs,
+            }
+        out.append(summary)
+    return {"ref": args.ref, "sizes": out}
 
 
 def eight_bit_bytes(args, root):
@@ -222,12 +299,26 @@ def eight_bit_bytes(args, root):
     return out
 
 
+def uptime():
+    """``uptime``'s line: the machine's load while the benchmark ran."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        res = {"key_to_paint": key_to_paint(args, Path(tmp))}
+        res = {"uptime_before": uptime()}
+        if args.ref:
+            res["old_vs_new"] = paired(args, Path(tmp))
+        else:
+            args.width, args.height = args.sizes[0]
+            res["key_to_paint"] = key_to_paint(args, Path(tmp))
         res["bytes_8bit"] = eight_bit_bytes(args, Path(tmp))
+        res["uptime_after"] = uptime()
     (args.out / "labeling_reading.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return res

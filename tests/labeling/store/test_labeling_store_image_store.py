@@ -107,4 +107,3 @@ def test_a_film_replaced_after_its_preview_was_rendered_ahead_is_not_stale(study
     sent = _png(_pixels(client, auth, ahead).content)
     assert sent.shape == (256, 213) and np.all(sent == 0)  # shifted to its minimum, 1234
     assert len(_previews(project, ahead)) == 1  # the old content's preview is gone
-

@@ -461,7 +461,9 @@ def test_the_film_after_a_batch_comes_from_memory(tmp_path, new_page):
     finally:
         srv.stop()
     with sqlite3.connect(f"file:{path / 'project.sqlite'}?mode=ro", uri=True) as conn:
-        kinds = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT image_id, kind, round FROM queue")}
+        kinds = {
+            r[0]: (r[1], r[2]) for r in conn.execute("SELECT image_id, kind, round FROM queue")
+        }
     # the batch's three films, then the reserve (or the next batch, if it came first)
     assert [kinds[int(i)] for i in shown[:3]] == [("batch", 0)] * 3
     assert all(kinds[int(i)] != ("batch", 0) for i in shown[3:])
