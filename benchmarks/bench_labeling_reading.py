@@ -72,6 +72,23 @@ LATENCY_JS = """
 """
 
 
+# the page's performance marks (rater.js): key -> saved (POST /api/labels) -> show -> drawn
+MARKS_JS = """
+() => {
+  const out = {saved: [], show: [], drawn: []};
+  let key = null, last = {};
+  for (const m of performance.getEntriesByType("mark")) {
+    const name = m.name.replace("skal:", "");
+    if (name === "key") { key = m.startTime; last = {}; continue; }
+    if (key === null || !(name in out) || name in last) continue;
+    last[name] = true;
+    out[name].push(m.startTime - key);
+  }
+  return out;
+}
+"""
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--films", type=int, default=12)
@@ -199,6 +216,7 @@ def key_to_paint(args, root, films=None, tree=None, name="study"):
                     kinds.pop()
                     break
             lat = page.evaluate("window.__lat")
+            marks = page.evaluate(MARKS_JS)
             browser.close()
     finally:
         proc.terminate()
@@ -224,6 +242,10 @@ def key_to_paint(args, root, films=None, tree=None, name="study"):
         "serve_first_answer_s": startup,
         "all_ms": [round(v, 1) for v in ms],
         "server_pixels_ms": [round(v, 1) for v in server_ms],
+        # from the key: label saved, the next film handed to the viewer, drawn (medians)
+        "key_to_mark_median_ms": {
+            k: round(float(np.median(v)), 1) if v else None for k, v in marks.items()
+        },
         "load_before_after": [round(v, 2) for v in (*load_before, *os.getloadavg())],
     }
 

@@ -367,14 +367,23 @@
   function prefetch(next) {
     const ahead = Array.isArray(next && next.ahead) ? next.ahead : [];
     for (const id of ahead) {
-      if (id && id !== state.imageId) cache.get(String(id), { prefetch: true }).catch(() => {});
+      if (!id || id === state.imageId) continue;
+      // decoded and windowed while the rater reads: the key only draws it
+      cache.get(String(id), { prefetch: true }).then((image) => viewer.prepare(image), () => {});
     }
+  }
+
+  /* A performance mark "skal:<name>" (performance.getEntriesByType("mark")). */
+  function mark(name) {
+    if (performance.mark) performance.mark(`skal:${name}`);
   }
 
   function showImage(image, id) {
     state.imageId = id;
     $("image-id").textContent = `image ${id}`;
+    mark("show");
     viewer.show(image, id);
+    mark("drawn");
     zones.reset();
     $("image").hidden = false;
     context.close();
@@ -524,6 +533,7 @@
     if (label === undefined) return;
     const imageId = state.imageId;
     const note = $("note").value.trim();
+    mark("key");                       // where a label key's time goes (the benchmark reads it)
     state.busy = true;
     setControlsEnabled(false);
     if (state.review) {
@@ -536,6 +546,7 @@
         body: { image_id: imageId, label, seconds: timerSeconds(), note: note || null,
                 ...(scores === null ? {} : { scores }) },
       });
+      mark("saved");
       state.undo.push({ label_id: saved.label_id, image_id: imageId, label: saved.label });
       $("note").value = "";
       lastAction(`Saved \u201c${saved.label}\u201d for image ${imageId}. Ctrl+Z undoes it.`);

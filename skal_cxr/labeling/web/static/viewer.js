@@ -120,7 +120,9 @@ const SkalViewer = (() => {
   function create({ wrap, canvas, loupe, onChange = () => {}, onNeedFull = () => {} }) {
     const ctx = canvas.getContext("2d", { alpha: false });
     const lctx = loupe.getContext("2d", { alpha: false });
-    let sources = [];     // per pyramid level: {canvas, ctx, imageData, dirty, level}
+    // per pyramid level, made when first drawn: {canvas, ctx, imageData, key, level};
+    // kept on the image (image.sources), so that one prepared ahead is drawn at once
+    let sources = [];
     let frame = null;
 
     const s = {
@@ -168,12 +170,12 @@ const SkalViewer = (() => {
 
     // -- drawing ---------------------------------------------------------------
     /* DICOM PS3.3 C.11.2.1.2 linear VOI function, as 32-bit RGBA, per stored value. */
-    function lookupTable() {
-      const image = s.image;
+    function lookupTable(image = s.image, center = s.center, width = s.width,
+                         invert = s.invert) {
       const n = image.max - image.min + 1;
       const lut = new Uint32Array(n);
-      const c = s.center - 0.5;
-      const w = Math.max(1, s.width) - 1;
+      const c = center - 0.5;
+      const w = Math.max(1, width) - 1;
       for (let i = 0; i < n; i++) {
         const v = image.min + i;
         let g;
@@ -181,34 +183,51 @@ const SkalViewer = (() => {
         else if (v <= c - w / 2) g = 0;
         else if (v > c + w / 2) g = 255;
         else g = Math.round(((v - c) / w + 0.5) * 255);
-        if (s.invert) g = 255 - g;
+        if (invert) g = 255 - g;
         lut[i] = 0xff000000 | (g << 16) | (g << 8) | g;   // RGBA bytes on little-endian
       }
       return lut;
     }
     let lut = null;
+    const windowKey = (center, width, invert) => `${center}|${Math.max(1, width)}|${invert}`;
 
+    /* A level's source canvas, made now (a canvas and its pixels: memory for the
+     * levels drawn only). */
+    function newSource(level) {
+      const c = document.createElement("canvas");
+      c.width = level.width;
+      c.height = level.height;
+      const cc = c.getContext("2d", { alpha: false });
+      return { canvas: c, ctx: cc, imageData: cc.createImageData(level.width, level.height),
+               key: null, level };
+    }
+    /* Draw a level's values through ``table`` into its source canvas. */
+    function paintSource(src, table, min) {
+      const out = new Uint32Array(src.imageData.data.buffer);
+      const data = src.level.data;
+      for (let i = 0; i < data.length; i++) out[i] = table[data[i] - min];
+      src.ctx.putImageData(src.imageData, 0, 0);
+    }
     /* The source canvas of a pyramid level, windowed with the current LUT. */
     function sourceOf(k) {
+      if (!sources[k]) sources[k] = newSource(s.image.levels[k]);
       const src = sources[k];
-      if (src.dirty) {
+      const key = windowKey(s.center, s.width, s.invert);
+      if (src.key !== key) {
         if (lut === null) lut = lookupTable();
-        const out = new Uint32Array(src.imageData.data.buffer);
-        const data = src.level.data;
-        const min = s.image.min;
-        for (let i = 0; i < data.length; i++) out[i] = lut[data[i] - min];
-        src.ctx.putImageData(src.imageData, 0, 0);
-        src.dirty = false;
+        paintSource(src, lut, s.image.min);
+        src.key = key;
       }
       return src;
     }
     /* The coarsest level that still has at least one pixel per device pixel;
      * asks for the full resolution when even level 0 has fewer. */
-    function levelFor(scale, ask = true) {
+    function levelFor(scale, ask = true, image = s.image) {
       const limit = 1 / (scale * s.dpr) + 1e-9;
+      const levels = image ? image.levels : [];
       let k = 0;
-      while (k + 1 < sources.length && sources[k + 1].level.fx <= limit) k += 1;
-      if (ask && s.image && s.image.partial && sources[0].level.fx > limit && !s.askedFull) {
+      while (k + 1 < levels.length && levels[k + 1].fx <= limit) k += 1;
+      if (ask && image && image.partial && levels[0].fx > limit && !s.askedFull) {
         s.askedFull = true;
         const id = s.id;
         setTimeout(() => onNeedFull(id), 0);
@@ -277,30 +296,41 @@ const SkalViewer = (() => {
       onChange(api);
     }
     function request(windowChanged) {
-      if (windowChanged) {
-        lut = null;
-        for (const src of sources) src.dirty = true;
-      }
+      if (windowChanged) lut = null;   // the sources redraw when their key differs
       if (frame === null) frame = requestAnimationFrame(frameNow);
     }
 
     // -- public operations -----------------------------------------------------
     function makeSources(image) {
-      sources = image.levels.map((level) => {
-        const c = document.createElement("canvas");
-        c.width = level.width;
-        c.height = level.height;
-        const cc = c.getContext("2d", { alpha: false });
-        return { canvas: c, ctx: cc, imageData: cc.createImageData(level.width, level.height),
-                 dirty: true, level };
-      });
+      if (s.image && s.image !== image) s.image.sources = null;   // its canvases go
+      if (!image.sources || image.sources.length !== image.levels.length) {
+        image.sources = image.levels.map(() => null);
+      }
+      sources = image.sources;
       lut = null;
     }
+    /* Window a film ahead of showing it (a prefetched one): the level its fit
+     * view draws, through its default window, so that show() only draws it. */
+    function prepare(image) {
+      if (!image || image === s.image || !image.levels) return;
+      const scale = Math.min(s.cssW / image.width, s.cssH / image.height);
+      const k = levelFor(scale, false, image);
+      if (!image.sources || image.sources.length !== image.levels.length) {
+        image.sources = image.levels.map(() => null);
+      }
+      const key = windowKey(image.center0, image.width0, false);
+      const src = image.sources[k] || newSource(image.levels[k]);
+      if (src.key !== key) {
+        paintSource(src, lookupTable(image, image.center0, image.width0, false), image.min);
+        src.key = key;
+      }
+      image.sources[k] = src;
+    }
     function show(image, id) {
+      makeSources(image);
       s.image = image;
       s.id = id;
       s.askedFull = false;
-      makeSources(image);
       s.flipH = false; s.flipV = false; s.invert = false;
       s.fit = true; s.panX = 0; s.panY = 0; s.scale = fitScale();
       s.center = image.center0; s.width = image.width0; s.preset = "file";
@@ -313,12 +343,13 @@ const SkalViewer = (() => {
     function upgrade(image, id) {
       if (id !== s.id || !s.image || image.width !== s.image.width
           || image.height !== s.image.height) return false;
-      s.image = image;
       makeSources(image);
+      s.image = image;
       request(true);
       return true;
     }
     function clear() {
+      if (s.image) s.image.sources = null;
       s.image = null; s.id = null; sources = [];
       delete canvas.dataset.imageId;
       request(false);
@@ -516,7 +547,7 @@ const SkalViewer = (() => {
       }
       return { width: src.canvas.width, height: src.canvas.height, min: lo, max: hi,
                white: white / Math.max(1, d.length / 4), bits: s.image.bits || 16,
-               levels: sources.length, level: levelFor(s.scale, false) };
+               levels: s.image.levels.length, level: levelFor(s.scale, false) };
     }
 
     // -- linked viewports (current and prior side by side) -----------------------
@@ -558,7 +589,7 @@ const SkalViewer = (() => {
     }
 
     const api = {
-      show, upgrade, clear, setWindow, preset, toggleInvert, dragStep, zoomAt, fit, oneToOne,
+      show, upgrade, prepare, clear, setWindow, preset, toggleInvert, dragStep, zoomAt, fit, oneToOne,
       panBy, flip, resetView, setLoupe, loupePower, state, sourceStats, toScreen, toImage,
       view, setView, windowNorm, setWindowNorm,
       get image() { return s.image; },
