@@ -6,6 +6,8 @@ through the project's ``image_store``, and whether a rater may read an image
 (its ``access``). The web app's image routes call these methods.
 """
 
+import json
+
 __all__ = ["ProjectImages"]
 
 
@@ -180,12 +182,18 @@ class ProjectImages:
             The films of one rater's next requests (his next film, those held for him),
             nearest first.
         n_batch : int, default=4
-            How many of the batch's films nobody has labeled yet follow them.
+            How many films follow them: the batch's films nobody has labeled yet, in
+            queue order, then the reserve films raters get after it, in the order they
+            are handed out.
         """
         with self.db.connect() as conn:
             states = self.queue.image_states(conn)
-        batch = [str(i) for i, s in states.items() if not s["done"] and not s["labels"]]
-        self.image_store.warm([*image_ids, *batch[:n_batch]])
+            latest = self.queue.latest_round(conn)
+        after = [i for i, s in states.items() if not s["done"] and not s["labels"]][:n_batch]
+        if latest is not None and len(after) < n_batch:
+            reserve = json.loads(latest["reserve"] or "[]")
+            after += [i for i in reserve if i not in states][: n_batch - len(after)]
+        self.image_store.warm([*image_ids, *(str(i) for i in after)])
 
     def image_table(self):
         """``[(image_id, relpath, sha256, patient), ...]`` in pool order.

@@ -8,6 +8,7 @@ still served from its new content.
 """
 
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -107,3 +108,20 @@ def test_a_film_replaced_after_its_preview_was_rendered_ahead_is_not_stale(study
     sent = _png(_pixels(client, auth, ahead).content)
     assert sent.shape == (256, 213) and np.all(sent == 0)  # shifted to its minimum, 1234
     assert len(_previews(project, ahead)) == 1  # the old content's preview is gone
+
+
+def test_previews_ahead_reach_into_the_reserve_before_the_batch_ends(study):
+    """Near the end of a batch, the reserve films raters get next are rendered too."""
+    project, client, auth, _ = study
+    for _ in range(3):  # 3 of the batch's 4 films
+        image_id = client.get("/api/next", headers=auth).json()["image_id"]
+        r = client.post("/api/labels", headers=auth, json={"image_id": image_id, "label": "normal"})
+        assert r.status_code == 201, r.text
+    client.get("/api/next", headers=auth)
+    project.image_store.settle()
+    with project.db.connect() as conn:
+        reserve = json.loads(project.queue.latest_round(conn)["reserve"])
+    assert len(reserve) >= 3
+    size = _image_store.DEFAULT_DISPLAY_SIZE
+    for image_id in reserve[:3]:  # the batch's last film, then three of the reserve
+        assert len(_previews(project, image_id, size)) == 1, image_id
