@@ -22,7 +22,6 @@ import json
 import os
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -75,9 +74,11 @@ class ImageStore:
         self.image_dir = Path(image_dir)
         self.display_sizes = []  # the display sizes pages asked for, newest last
         self._locks = [threading.Lock() for _ in range(_N_LOCKS)]
-        self._guard = threading.RLock()  # a done callback may run inside warm()
-        self._pending = {}  # (image_id, max_size) -> Future of a preview rendered ahead
-        self._warmer = None
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+        self._jobs = {}  # (image_id, max_size) -> priority of a preview to render ahead
+        self._calls = 0
+        self._warmer = None  # the thread rendering them, while there are any
 
     def row(self, conn, image_id):
         """The images row of ``image_id``; :class:`NotFound` if there is none."""
@@ -248,9 +249,11 @@ class ImageStore:
     def warm(self, image_ids, max_size=None):
         """Render the display-size previews of ``image_ids`` ahead, in a background thread.
 
-        Films whose preview is already in ``previews/`` (for their content
-        now) cost a file status each; a film that is gone or cannot be shown
-        is left to the request that asks for it (it says why).
+        The films of the latest call come first, in their order (the film
+        the page needs next before those it needs later). Films whose preview
+        is already in ``previews/`` (for their content now) cost a file
+        status each; a film that is gone or cannot be shown is left to the
+        request that asks for it (it says why).
 
         Parameters
         ----------
@@ -263,29 +266,37 @@ class ImageStore:
 
         Returns
         -------
-        futures : list of concurrent.futures.Future
-            One per preview put in hand now (not those already in hand).
+        jobs : list of (str, int)
+            The ``(image_id, max_size)`` put in hand by this call.
         """
         with self._guard:
             sizes = [max_size] if max_size is not None else list(self.display_sizes)
             sizes = sizes or [DEFAULT_DISPLAY_SIZE]
-            if self._warmer is None:
-                self._warmer = ThreadPoolExecutor(1, thread_name_prefix="skal-cxr-previews")
-            futures = []
-            for image_id in dict.fromkeys(str(i) for i in image_ids):
-                for size in reversed(sizes):  # the newest size first
-                    job = (image_id, size)
-                    if job in self._pending:
-                        continue
-                    future = self._warmer.submit(self._warm_one, image_id, size)
-                    self._pending[job] = future
-                    future.add_done_callback(lambda _, job=job: self._done(job))
-                    futures.append(future)
-        return futures
+            self._calls += 1
+            jobs = [
+                (image_id, size)
+                for image_id in dict.fromkeys(str(i) for i in image_ids)
+                for size in reversed(sizes)  # the newest size first
+            ]
+            for position, job in enumerate(jobs):
+                self._jobs[job] = (-self._calls, position)
+            if jobs and self._warmer is None:
+                self._warmer = threading.Thread(
+                    target=self._warm_all, name="skal-cxr-previews", daemon=True
+                )
+                self._warmer.start()
+        return jobs
 
-    def _done(self, job):
-        with self._guard:
-            self._pending.pop(job, None)
+    def _warm_all(self):
+        while True:
+            with self._guard:
+                if not self._jobs:
+                    self._warmer = None
+                    self._idle.notify_all()
+                    return
+                job = min(self._jobs, key=self._jobs.__getitem__)
+                del self._jobs[job]
+            self._warm_one(*job)
 
     def _warm_one(self, image_id, max_size):
         try:
@@ -298,13 +309,9 @@ class ImageStore:
 
     def settle(self):
         """Wait until the previews put in hand by :meth:`warm` are rendered."""
-        while True:
-            with self._guard:
-                pending = list(self._pending.values())
-            if not pending:
-                return
-            for future in pending:
-                future.exception()
+        with self._guard:
+            while self._warmer is not None:
+                self._idle.wait()
 
     def source_8bit(self, image_id, read=True):
         """The file itself when the browser can show it as it is: an 8-bit greyscale

@@ -11,6 +11,8 @@ import io
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,24 @@ def test_previews_ahead_reach_into_the_reserve_before_the_batch_ends(study):
     size = _image_store.DEFAULT_DISPLAY_SIZE
     for image_id in reserve[:3]:  # the batch's last film, then three of the reserve
         assert len(_previews(project, image_id, size)) == 1, image_id
+
+
+def test_the_films_of_the_latest_call_are_rendered_first(study, monkeypatch):
+    """The film the page needs next goes before those an earlier call put in hand."""
+    store = study[0].image_store
+    order, go = [], threading.Event()
+
+    def record(image_id, max_size):
+        order.append(image_id)
+        go.wait(30)
+
+    monkeypatch.setattr(store, "_warm_one", record)
+    store.warm([1, 2, 3], SIZE)
+    for _ in range(3000):  # the first film is under way
+        if order:
+            break
+        time.sleep(0.01)
+    store.warm([5, 4, 2], SIZE)
+    go.set()
+    store.settle()
+    assert order == ["1", "5", "4", "2", "3"]
