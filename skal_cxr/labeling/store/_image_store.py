@@ -79,6 +79,7 @@ class ImageStore:
         self._jobs = {}  # (image_id, max_size) -> priority of a preview to render ahead
         self._calls = 0
         self._warmer = None  # the thread rendering them, while there are any
+        self._relpaths = {}  # image id -> registered path, as read once
 
     def row(self, conn, image_id):
         """The images row of ``image_id``; :class:`NotFound` if there is none."""
@@ -93,11 +94,20 @@ class ImageStore:
         return row
 
     def path(self, image_id):
-        """The file of an image, checked to be inside the image folder."""
-        with self.db.connect() as conn:
-            row = self.row(conn, image_id)
+        """The file of an image, checked to be inside the image folder.
+
+        An image's registered path never changes: it is read from the
+        database once (the thread rendering previews ahead needs no
+        connection of its own); the check runs at each call.
+        """
+        key = parse_image_id(image_id)
+        relpath = self._relpaths.get(key)
+        if relpath is None:
+            with self.db.connect() as conn:
+                relpath = self.row(conn, image_id)["relpath"]
+            self._relpaths[key] = relpath
         root = self.image_dir
-        path = root / row["relpath"]
+        path = root / relpath
         real = os.path.realpath(path)
         if os.path.commonpath([real, os.path.realpath(root)]) != os.path.realpath(root):
             raise NotFound("no such image.")
@@ -269,6 +279,12 @@ class ImageStore:
         jobs : list of (str, int)
             The ``(image_id, max_size)`` put in hand by this call.
         """
+        image_ids = [str(i) for i in image_ids]
+        for image_id in image_ids:  # read here, in the caller's connection
+            try:
+                self.path(image_id)
+            except NotFound:
+                pass
         with self._guard:
             sizes = [max_size] if max_size is not None else list(self.display_sizes)
             sizes = sizes or [DEFAULT_DISPLAY_SIZE]
