@@ -63,7 +63,7 @@ class _InputChecksMixin:
         return shape
 
     def _resample(self, X, y_codes):
-        from ._sampling import resample_labeled, resolve_sampler
+        from ._resampling import resample_labeled, resolve_sampler
 
         sampler = resolve_sampler(self.sampler)
         self.sampler_ = sampler

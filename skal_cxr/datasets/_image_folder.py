@@ -8,7 +8,7 @@ from sklearn.utils import Bunch
 from .._lazy import _release
 from ._agreement import CONSENSUS, agreement, consensus_codes
 from ._csv import read_csv_table
-from ._folder_images import (
+from ._folder_files import (
     _cache_images,
     _cached_rows,
     _find_duplicates,

@@ -249,7 +249,7 @@ def resolve_round_params(**params):
         )
     )
     if config["sampler"] is not None:
-        from .._sampling import resolve_sampler
+        from .._resampling import resolve_sampler
 
         if not isinstance(config["sampler"], str):
             raise ConfigError(

@@ -6,7 +6,7 @@ from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.under_sampling import NearMiss, RandomUnderSampler
 
 from skal_cxr import MCDropoutCNN
-from skal_cxr._sampling import resample_labeled, resolve_sampler
+from skal_cxr._resampling import resample_labeled, resolve_sampler
 
 
 def _imbalanced(shape=(10, 12)):

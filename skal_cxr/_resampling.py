@@ -32,7 +32,7 @@ def resolve_sampler(sampler):
 
     Examples
     --------
-    >>> from skal_cxr._sampling import resolve_sampler
+    >>> from skal_cxr._resampling import resolve_sampler
     >>> resolve_sampler("random_over")
     RandomOverSampler()
     """
