@@ -70,12 +70,15 @@ class Data:
     name: str
 
 
-def load_data(name, seed=0):
-    """The declared data sets; ``imbalanced`` keeps normal at 5 % of the pool."""
+def load_data(name, seed=0, image_size=28):
+    """The declared data sets; ``imbalanced`` keeps normal at 5 % of the pool.
+
+    ``image_size`` is the phantoms' side in pixels (PneumoniaMNIST is 28).
+    """
     if name == "phantoms":
         from skal_cxr.datasets import make_cxr_phantoms
 
-        X, y = make_cxr_phantoms(3000, image_size=28, n_classes=3, random_state=seed)
+        X, y = make_cxr_phantoms(3000, image_size=image_size, n_classes=3, random_state=seed)
         order = np.random.default_rng(seed).permutation(len(y))
         X, y = X[order], y[order]
         a, b = 2100, 2400
