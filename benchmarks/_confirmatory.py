@@ -195,9 +195,7 @@ def stratified_oracle(y_pool, labeled, seed):
         y = y_pool[np.setdiff1d(np.arange(len(y_pool)), labeled)]
         assert len(y) == len(X_pool)
         quotas = class_quotas(y, n_instances, n_classes)
-        picks = [
-            rng.choice(np.flatnonzero(y == c), q, replace=False) for c, q in enumerate(quotas)
-        ]
+        picks = [rng.choice(np.flatnonzero(y == c), q, replace=False) for c, q in enumerate(quotas)]
         return np.concatenate(picks).astype(np.int64)
 
     return stratified_random

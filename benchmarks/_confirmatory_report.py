@@ -135,9 +135,7 @@ FAMILIES = {
 def families(table, declared=FAMILIES):
     """Each declared family's paired tests, Holm-adjusted within the family."""
     return {
-        name: with_holm(
-            {label: compare(table, d, a, b, key) for label, d, a, b, key in tests}
-        )
+        name: with_holm({label: compare(table, d, a, b, key) for label, d, a, b, key in tests})
         for name, tests in declared.items()
     }
 
@@ -249,10 +247,10 @@ def pilot_summary(records_by_tag, datasets):
             rs = [r for r in records if r["data"] == data and r["arm"] == "A"]
             row["per_data"][data] = {
                 "auroc_20": float(np.mean([curve_of(r)[20] for r in rs])) if rs else np.nan,
-                "aulc": float(np.mean([aulc(curve_of(r)) for r in rs])) if rs else np.nan,
-                "encoder_cpu_s": float(np.mean([r["encoder_cpu_s"] for r in rs]))
+                "aulc": float(np.mean([aulc(c, min(c), max(c)) for c in map(curve_of, rs)]))
                 if rs
                 else np.nan,
+                "encoder_cpu_s": float(np.mean([r["encoder_cpu_s"] for r in rs])) if rs else np.nan,
                 "seeds": sorted(r["seed"] for r in rs),
             }
         per = row["per_data"].values()
@@ -316,7 +314,7 @@ def render(table, fams, met, sec):
         lines.append(f"- {name}: {'met' if ok else 'not met'} ({words})")
     lines.append("## exploratory (Holm per data set)")
     for data, groups in sec.items():
-        for group, results in groups.items():
+        for results in groups.values():
             for label, r in results.items():
                 lines.append(
                     f"- {data} {label}: {r['diff']:+.4f}, Holm p {r['p_t_holm']:.4g}, n {r['n']}"
