@@ -92,6 +92,7 @@ class Settings:
     encoder_epochs: int = 5
     encoder_width: int = 16
     fine_tune: bool = False
+    fine_tune_from: int = 100
     head_steps: int = 300
     n_mc_samples: int = 20
     smoke: bool = False
@@ -102,7 +103,9 @@ class Settings:
 
 
 #: the smoke test's settings: every code path on tiny data
-SMOKE = dict(encoder_epochs=1, encoder_width=4, head_steps=20, n_mc_samples=4, smoke=True)
+SMOKE = dict(
+    encoder_epochs=1, encoder_width=4, fine_tune_from=20, head_steps=20, n_mc_samples=4, smoke=True
+)
 
 
 def study_checkpoints(smoke=False):
@@ -161,7 +164,7 @@ def arm_estimator(arm, seed, n_classes, settings, encoder=None):
         n_steps=settings.head_steps,
         n_mc_samples=settings.n_mc_samples,
         fine_tune="trunk_lr" if settings.fine_tune else None,
-        fine_tune_from=100,
+        fine_tune_from=settings.fine_tune_from,
         trunk_lr_factor=0.1,
         random_state=seed,
     )

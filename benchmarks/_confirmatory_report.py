@@ -262,7 +262,7 @@ def pilot_summary(records_by_tag, datasets):
 
 
 def pilot_tables(summary, datasets):
-    """Markdown lines of the pilot's grid: one row per setting."""
+    """Markdown lines of the pilot's grid: one row per setting (figures per data set)."""
     header = ["setting", *(f"AUROC@20 {d}" for d in datasets), "mean", "encoder CPU-s", "seeds"]
     rows = [
         [
@@ -270,7 +270,7 @@ def pilot_tables(summary, datasets):
             *(f"{row['per_data'][d]['auroc_20']:.4f}" for d in datasets),
             f"{row['auroc_20']:.4f}",
             " / ".join(f"{row['per_data'][d]['encoder_cpu_s']:.0f}" for d in datasets),
-            len(row["per_data"][datasets[0]]["seeds"]),
+            " / ".join(str(len(row["per_data"][d]["seeds"])) for d in datasets),
         ]
         for tag, row in summary.items()
     ]

@@ -87,11 +87,16 @@ def pilot(out, seeds, datasets, base, stage=None):
 
     ``stage="grid"`` stops after the grid's records of ``seeds`` (so that
     several processes can share the seeds); ``"fine_tune"`` also runs the
-    fine-tuning check of ``seeds`` once the grid is complete. The figures
-    and choices are written by a run with every pilot seed.
+    fine-tuning check of ``seeds`` once the grid is complete; ``"summary"``
+    runs nothing and prints the grid's figures over the records there so
+    far. The figures and choices are written by a run with every pilot seed.
     """
     out = Path(out)
     grid = {replace(base, encoder_epochs=e, encoder_width=w).tag(): (e, w) for e, w in PILOT_GRID}
+    if stage == "summary":
+        summary = pilot_summary({tag: load_study(out / "grid" / tag) for tag in grid}, datasets)
+        print("\n".join(pilot_tables(summary, datasets)))
+        return summary
     for seed in seeds:  # whole seeds first, so that a stopped pilot leaves complete seeds
         for tag, (e, w) in grid.items():
             settings = replace(base, encoder_epochs=e, encoder_width=w)
@@ -132,7 +137,9 @@ def main(argv=None):
     parser.add_argument("--output", required=False, help="records folder")
     parser.add_argument("--pilot", action="store_true", help="the declared pilot (seeds 900-904)")
     parser.add_argument(
-        "--stage", choices=["grid", "fine_tune"], help="with --pilot: stop after this stage"
+        "--stage",
+        choices=["grid", "fine_tune", "summary"],
+        help="with --pilot: stop after this stage ('summary': run nothing, print the grid)",
     )
     parser.add_argument("--seeds", help="comma-separated seeds or a range FIRST-LAST")
     parser.add_argument("--datasets", help=f"comma-separated, of {', '.join(DATASETS)}")

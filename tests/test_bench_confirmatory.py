@@ -179,3 +179,19 @@ def test_smoke_run_writes_records_and_a_rerun_skips_them(bench, study, tmp_path,
     assert study.run_study(tmp_path, ["phantoms28"], [1], ["A", "B", "C"], settings) == 0
     with pytest.raises(SystemExit, match="another run"):
         _smoke(bench, tmp_path, "A", width=8)
+
+
+@pytest.mark.slow
+def test_smoke_pilot_chooses_a_setting_and_checks_fine_tuning(bench, tmp_path):
+    argv = ["--smoke", "--pilot", "--output", str(tmp_path), "--seeds", "1,2"]
+    result = bench.main([*argv, "--datasets", "phantoms28"])
+    assert sorted(result["grid"]) == ["e10_w16", "e10_w32", "e5_w16", "e5_w32"]
+    assert result["chosen"] in result["grid"]
+    assert result["fine_tune_adopted"] == (result["fine_tune_gain"] >= 0.005)
+    records = list((tmp_path / "fine_tune/records/phantoms28").glob("seed*/A.json"))
+    assert len(records) == 2
+    record = json.loads(records[0].read_text())
+    assert record["settings"]["fine_tune"] and record["settings"]["fine_tune_from"] == 20
+    assert json.loads((tmp_path / "pilot.json").read_text())["chosen"] == result["chosen"]
+    summary = bench.main([*argv, "--datasets", "phantoms28", "--stage", "summary"])
+    assert summary == json.loads(json.dumps(result["grid"]))
