@@ -59,8 +59,15 @@ def _log(message):
 
 
 def _config(settings):
-    # check_run_config's "data" is the study's data sets (a run may do a subset of them)
-    return {"data": ",".join(DATASETS), **vars(settings)}
+    """The settings a records folder is bound to (``DIR/run.json``).
+
+    Its ``data`` is the study's data sets (a run may do a subset of them);
+    ``fine_tune_from`` counts only when fine-tuning.
+    """
+    config = {"data": ",".join(DATASETS), **vars(settings)}
+    if not settings.fine_tune:
+        config.pop("fine_tune_from")
+    return config
 
 
 def run(out, datasets, seeds, arms, settings, encoders=None):
