@@ -223,10 +223,7 @@ class Adjudications:
             raise InvalidLabel("note is longer than 2000 characters.")
         seconds = check_seconds(seconds)
         with self.db.connect() as conn, transaction(conn):
-            rid = self._check_role(conn, rater)
-            img = self.images.row(conn, image_id)["id"]
-            if img not in self.pending(conn, exclude_rater=rid):
-                raise Conflict("this image is not waiting for your adjudication.")
+            rid, img = self._waiting_for(conn, rater, image_id)
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO adjudications (image_id, rater_id, label, note, created_at, "
@@ -239,6 +236,14 @@ class Adjudications:
             "label": label,
             "created_at": created,
         }
+
+    def _waiting_for(self, conn, rater, image_id):
+        """Adjudicator ``rater``'s id and the image's; Conflict unless it waits for him."""
+        rid = self._check_role(conn, rater)
+        img = self.images.row(conn, image_id)["id"]
+        if img not in self.pending(conn, exclude_rater=rid):
+            raise Conflict("this image is not waiting for your adjudication.")
+        return rid, img
 
     def defer(self, rater, image_id, reason):
         """Put a pending dispute back, to the end of adjudicator ``rater``'s queue.
@@ -272,10 +277,7 @@ class Adjudications:
         if len(reason) > 2000:
             raise InvalidLabel("reason is longer than 2000 characters.")
         with self.db.connect() as conn, transaction(conn):
-            rid = self._check_role(conn, rater)
-            img = self.images.row(conn, image_id)["id"]
-            if img not in self.pending(conn, exclude_rater=rid):
-                raise Conflict("this image is not waiting for your adjudication.")
+            rid, img = self._waiting_for(conn, rater, image_id)
             created = utcnow()
             cur = conn.execute(
                 "INSERT INTO deferrals (image_id, rater_id, reason, created_at) "
