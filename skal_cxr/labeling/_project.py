@@ -62,11 +62,11 @@ def _first_batch_queued(db):
         ) from None
 
 
-def train_next_round(project):
+def train_next_round(project, run=None):
     """:func:`.worker._rounds.train_next_round`, imported (with torch) when a round runs."""
     from .worker._rounds import train_next_round as train
 
-    return train(project)
+    return train(project, run)
 
 
 def predict_image(project, image):

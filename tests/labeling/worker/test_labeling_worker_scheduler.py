@@ -262,3 +262,9 @@ def test_a_burst_of_labels_wakes_the_thread_for_a_few_looks_not_one_each():
     finally:
         state.close()
     assert state.trainer is None and not state.background
+
+
+def test_the_projects_training_thread_calls_its_round_with_the_run(make_project):
+    # the thread calls train(project, run); before a batch is complete no round runs
+    project = make_project(reserve_size=0)
+    assert project.training._train(project, None) is None
