@@ -7,23 +7,18 @@ same budgets and refuse the others with the same one-line message.
 
 import numbers
 
-from ._validation import Integers, Interval, InvalidParameterError, check_values
-
-__all__ = ["BUDGET", "check_budget", "budget_count"]
+__all__ = ["check_budget", "budget_count"]
 
 
-class _Fractions(Interval):
-    """``Interval(Real, 0, 1, closed="right")``, refusing bools (``True`` is no fraction)."""
+def _constraints():
+    """A count >= 1, or a fraction of the pool in (0, 1].
 
-    def __init__(self):
-        super().__init__(numbers.Real, 0, 1, closed="right")
+    Built on first use: the labeling server reads this module at start-up,
+    and scikit-learn's constraint classes are not worth importing there.
+    """
+    from ._validation import Fractions, Integers
 
-    def is_satisfied_by(self, val):
-        return not isinstance(val, bool) and super().is_satisfied_by(val)
-
-
-#: The constraints of a budget: a count >= 1, or a fraction of the pool in (0, 1].
-BUDGET = [Integers(1), _Fractions()]
+    return {"budget": [Integers(1), Fractions()]}
 
 
 def check_budget(budget, caller_name, *, error, allow_none=False):
@@ -56,8 +51,10 @@ def check_budget(budget, caller_name, *, error, allow_none=False):
         and float(budget).is_integer()
     ):
         budget = int(budget)
+    from ._validation import InvalidParameterError, check_values
+
     try:
-        budget = check_values({"budget": budget}, {"budget": BUDGET}, caller_name)["budget"]
+        budget = check_values({"budget": budget}, _constraints(), caller_name)["budget"]
     except InvalidParameterError as exc:
         raise error(f"{exc} (a count of images, or a fraction of the pool)") from None
     return budget if isinstance(budget, int) else float(budget)

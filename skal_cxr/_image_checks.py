@@ -7,6 +7,7 @@ Dataset's items the same checks as they are read (apart, with torch);
 a second scan. Re-exported by :mod:`skal_cxr._validation`.
 """
 
+import numbers
 import sys
 import weakref
 from collections import Counter
@@ -16,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "check_images",
+    "check_image_size",
     "dataset_image",
     "image_size_error",
     "mark_checked",
@@ -168,6 +170,48 @@ def _check_same_sizes(X, name):
             "size, for example with CXRPreprocessor(size=...) or "
             "load_image_folder(image_size=...)."
         )
+
+
+def _is_positive_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def check_image_size(image_size, name="image_size"):
+    """``None``, or ``image_size`` as a ``(height, width)`` pair of positive ints.
+
+    Parameters
+    ----------
+    image_size : int, pair of int or None
+        One int is a square size.
+    name : str, default="image_size"
+        Name used in the error message.
+
+    Returns
+    -------
+    image_size : tuple of (int, int) or None
+        The pair.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` for anything else.
+    """
+    if image_size is None:
+        return None
+    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(_is_positive_int(s) for s in pair):
+        # scikit-learn's error class, imported only here: the labeling server's
+        # start-up reads image sizes and must not pay for importing scikit-learn.
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"{name} must be a positive int or a (height, width) pair; got {image_size!r}."
+        )
+    return tuple(int(s) for s in pair)
 
 
 def image_size_error(shape, trained, name="X"):

@@ -24,7 +24,6 @@ The scheme, in one place:
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 __all__ = [
     "resolve_rng",
@@ -68,6 +67,17 @@ def resolve_rng(random_state, *owners):
     if random_state is not None:
         check_random_state(random_state)  # same validation as scikit-learn
     return np.random.default_rng(random_state)
+
+
+def check_random_state(random_state):
+    """scikit-learn's ``check_random_state``, imported when first called.
+
+    Reading this module (a labeling server's start-up does) imports no
+    scikit-learn.
+    """
+    from sklearn.utils import check_random_state as check
+
+    return check(random_state)
 
 
 def derived_rng(seed, *key):

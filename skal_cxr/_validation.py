@@ -11,7 +11,10 @@ Parameters are declared once per estimator in scikit-learn's form, a
 ``fit``; scalar arguments go through :func:`check_int` (scikit-learn's
 ``check_scalar``). This module is the one place that imports scikit-learn's
 private parameter-validation tools: estimators take the constraint classes
-from here.
+from here (only :func:`check_image_size`, in :mod:`skal_cxr._image_checks`,
+imports scikit-learn's error class itself, and only to raise it, so that
+reading image sizes imports no scikit-learn). Modules that a labeling
+server reads at start-up import this one inside the functions that check.
 """
 
 import inspect
@@ -31,6 +34,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import column_or_1d
 
 from ._image_checks import (  # the image checks, importable from here as before
+    check_image_size,
     check_images,
     checked_images,
     dataset_image,
@@ -50,6 +54,7 @@ __all__ = [
     "check_image_size",
     "labels_1d",
     "Integers",
+    "Fractions",
     "BATCH_SIZE",
     "HasMethods",
     "mark_checked",
@@ -72,6 +77,16 @@ class Integers(Interval):
 
     def __init__(self, left, right=None, *, closed="left"):
         super().__init__(numbers.Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
+class Fractions(Interval):
+    """``Interval(Real, 0, 1, closed="right")``, refusing bools (``True`` is no fraction)."""
+
+    def __init__(self):
+        super().__init__(numbers.Real, 0, 1, closed="right")
 
     def is_satisfied_by(self, val):
         return not isinstance(val, bool) and super().is_satisfied_by(val)
@@ -162,40 +177,6 @@ def check_int(value, name, min_val=1, *, error=InvalidParameterError):
         return int(check_scalar(value, name, numbers.Integral, min_val=min_val))
     except (TypeError, ValueError) as exc:
         raise error(str(exc)) from None
-
-
-def check_image_size(image_size, name="image_size"):
-    """``None``, or ``image_size`` as a ``(height, width)`` pair of positive ints.
-
-    Parameters
-    ----------
-    image_size : int, pair of int or None
-        One int is a square size.
-    name : str, default="image_size"
-        Name used in the error message.
-
-    Returns
-    -------
-    image_size : tuple of (int, int) or None
-        The pair.
-
-    Raises
-    ------
-    sklearn.utils._param_validation.InvalidParameterError
-        A ``ValueError`` for anything else.
-    """
-    if image_size is None:
-        return None
-    pair = (image_size, image_size) if isinstance(image_size, numbers.Integral) else image_size
-    try:
-        pair = tuple(pair)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(Integers(1).is_satisfied_by(s) for s in pair):
-        raise InvalidParameterError(
-            f"{name} must be a positive int or a (height, width) pair; got {image_size!r}."
-        )
-    return tuple(int(s) for s in pair)
 
 
 def labels_1d(y, name="y", error=ValueError):

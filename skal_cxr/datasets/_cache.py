@@ -43,7 +43,6 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_write
-from .._validation import check_int
 from ._image_io import (
     _read_pillow,
     check_image_size,
@@ -221,6 +220,8 @@ def build_image_cache(
     >>> cache.images.shape, cache.images.dtype  # doctest: +SKIP
     ((100000, 64, 64), dtype('uint8'))
     """
+    from .._validation import check_int  # scikit-learn's check, not needed to import this
+
     image_size = check_image_size(image_size)
     if image_size is None:
         raise ValueError("build_image_cache needs an image_size (the working size).")

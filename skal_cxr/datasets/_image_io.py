@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .._validation import check_image_size
+from .._image_checks import check_image_size
 
 __all__ = [
     "read_image",

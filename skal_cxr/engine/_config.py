@@ -16,7 +16,6 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validation import Integers, Interval, check_values
 from ..exceptions import ConfigError
 
 __all__ = [
@@ -90,19 +89,29 @@ _NONE_IS_A_VALUE = ("pool_size", "class_weight", "sampler")
 COLD_STARTS = ("random", "k_center", "typicality", "probcover")
 
 
-#: Constraints of the round settings that are not the estimator's parameters.
-_ROUND_CONSTRAINTS = {
-    "query_size": [Integers(1)],
-    "pool_size": [Integers(1), None],
-    "torch_threads": [Integers(1)],
-    "seed": [Integers(0)],
-}
-#: Constraints of the network's (``module__``) settings a configuration names.
-_MODULE_CONSTRAINTS = {
-    "module__width": [Integers(1)],
-    "module__n_blocks": [Integers(1)],
-    "module__dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-}
+def _own_constraints():
+    """``(round, module)``: the constraints of the round settings that are not the
+    estimator's parameters, and of the network's (``module__``) settings a
+    configuration names.
+
+    Built on first use: the command line reads this module's defaults for every
+    command's help, and scikit-learn's constraint classes are not worth
+    importing there.
+    """
+    from .._validation import Integers, Interval
+
+    round_ = {
+        "query_size": [Integers(1)],
+        "pool_size": [Integers(1), None],
+        "torch_threads": [Integers(1)],
+        "seed": [Integers(0)],
+    }
+    module = {
+        "module__width": [Integers(1)],
+        "module__n_blocks": [Integers(1)],
+        "module__dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    }
+    return round_, module
 
 
 def round_constraints():
@@ -128,11 +137,12 @@ def round_constraints():
     from ..models import MCDropoutCNN
 
     estimator = dict(MCDropoutCNN._parameter_constraints)
+    own_round, own_module = _own_constraints()
     return {
         "view": {k: ContrastiveEncoder._parameter_constraints[k] for k in ROUND_DEFAULTS["view"]},
         "head": {k: MCDropoutHead._parameter_constraints[k] for k in ROUND_DEFAULTS["head"]},
         "round": {
-            **_ROUND_CONSTRAINTS,
+            **own_round,
             "n_mc_samples": estimator["n_mc_samples"],
             "class_weight": [c for c in estimator["class_weight"] if c is not dict],
         },
@@ -152,7 +162,7 @@ def round_constraints():
                     "classes",
                 )
             },
-            **_MODULE_CONSTRAINTS,
+            **own_module,
         },
     }
 
@@ -237,6 +247,8 @@ def resolve_round_params(**params):
             config[key] = value
     if config["model"] not in MODELS:
         raise ConfigError(f"model must be one of {', '.join(MODELS)}; got {config['model']!r}.")
+    from .._validation import check_values
+
     constraints = round_constraints()
     for key, name in (("view", "ContrastiveEncoder"), ("head", "MCDropoutHead")):
         config[key].update(check_values(config[key], constraints[key], name, error=ConfigError))
@@ -383,15 +395,15 @@ class RoundConfig:
         ConfigError
             For an unknown strategy or parameter, or an invalid value.
         """
+        from .._validation import check_values
         from ..strategies import STRATEGIES
 
         if strategy not in STRATEGIES:
             raise ConfigError(
                 f"unknown strategies {[strategy]}; choose from {', '.join(sorted(STRATEGIES))}."
             )
-        seed = check_values({"seed": seed}, _ROUND_CONSTRAINTS, "RoundConfig", error=ConfigError)[
-            "seed"
-        ]
+        round_ = _own_constraints()[0]
+        seed = check_values({"seed": seed}, round_, "RoundConfig", error=ConfigError)["seed"]
         return cls(strategy=strategy, seed=seed, **resolve_round_params(**params))
 
     @classmethod

@@ -16,7 +16,6 @@ from ._init_recovery import (
     _remove_database,
     _write_database,
 )
-from ._init_settings import MODELS, InitSettings  # noqa: F401 (MODELS: importable here)
 from ._project import LabelingProject
 from ._settings import CACHE_DIR, CHECKPOINT_DIR, PREVIEW_DIR, ROUND_KEYS
 from .store._db import DB_FILE
@@ -276,6 +275,9 @@ def init_project(
     leftover = path / DB_FILE
     if leftover.exists():  # an unfinished database of an earlier version's init
         _remove_database(leftover)
+    # scikit-learn's constraints, read when a project is made (not to serve one)
+    from ._init_settings import InitSettings
+
     settings = InitSettings.from_keywords(**keywords)  # every check, before any image is read
     source, rounds = settings.images, settings.rounds
     if prepare is not None:

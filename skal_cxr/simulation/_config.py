@@ -10,7 +10,6 @@ import json
 import numbers
 
 from .._budget import check_budget
-from .._validation import Integers, check_values
 from ..engine import (
     LEGACY_MODEL,
     MODELS,
@@ -118,12 +117,15 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-#: Constraints of the simulation's own settings (the round settings are the engine's).
-_CONSTRAINTS = {
-    "n_initial": [Integers(1)],
-    "seeds": [Integers(1)],
-    "seed": [Integers(0)],
-}
+def _constraints():
+    """Constraints of the simulation's own settings (the round settings are the engine's).
+
+    Built on first use, like scikit-learn's objects behind them: the command
+    line reads this module's defaults for every command's help.
+    """
+    from .._validation import Integers
+
+    return {"n_initial": [Integers(1)], "seeds": [Integers(1)], "seed": [Integers(0)]}
 
 
 def split_arm(arm, config):
@@ -173,7 +175,9 @@ def arm_models(config):
 
 
 def _checked(name, value):
-    return check_values({name: value}, _CONSTRAINTS, "simulate", error=ConfigError)[name]
+    from .._validation import check_values
+
+    return check_values({name: value}, _constraints(), "simulate", error=ConfigError)[name]
 
 
 def resolve_data_spec(data):

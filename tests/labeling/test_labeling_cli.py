@@ -202,3 +202,34 @@ def test_init_takes_a_fractional_budget(tmp_path, phantom_folder, capsys):
         err.count("\n") == 1
     ), err
     assert not (tmp_path / "q").exists()
+
+
+_SERVE_UNTIL_UVICORN = """
+import json, sys
+import uvicorn
+
+def run(app, **kwargs):  # where the server would start answering
+    heavy = ("sklearn", "scipy", "torch", "torchvision", "skorch", "pandas", "matplotlib")
+    print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+
+uvicorn.run = run
+from skal_cxr.cli import main
+sys.exit(main(["label", "serve", sys.argv[1], "--port", "8999"]))
+"""
+
+
+def test_serve_imports_no_heavy_library_before_it_answers(make_project):
+    """``label serve`` reaches uvicorn without scikit-learn, SciPy or PyTorch (start-up time)."""
+    import json
+    import subprocess
+    import sys
+
+    project = make_project()
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE_UNTIL_UVICORN, str(project.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []

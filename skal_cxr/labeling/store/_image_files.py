@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ...datasets._csv import read_csv_table
-from ...datasets._image_folder import _is_missing
+from ...datasets._folder_labels import _is_missing
 from ...datasets._image_io import (
     _pixel_luts,
     check_pixel_limit,
