@@ -8,7 +8,9 @@ given again adds the time before the undo), who skipped it, the round,
 queue and model that queried it and its acquisition score; a project with
 zone scores adds the mean total (``score_total``) and each rater's zone
 scores, total and raw scores; the last column, ``adjudication_seconds``, is
-the time the adjudicator spent on the film of the standing decision.
+the time the standing decision's adjudicator spent on the film, over their
+decision and revisions. A correction or revision made from the corrections
+panel (no film read there) adds no time and keeps the time before.
 The JSON-lines audit trail has every event in time order: rounds, labels and
 their withdrawals and corrections (with the old and the new label),
 assignments (handed out, skipped, expired), skips (each with the seconds
@@ -135,6 +137,15 @@ def export_rows(project):
                 "AND seconds IS NOT NULL GROUP BY image_id, rater_id"
             )
         }
+        # likewise a decision and its revisions by one adjudicator; a correction or a
+        # revision made from the corrections panel (no film read there) has no seconds
+        adjudicated = {
+            (r[0], r[1]): r[2]
+            for r in conn.execute(
+                "SELECT image_id, rater_id, SUM(seconds) FROM adjudications "
+                "WHERE seconds IS NOT NULL GROUP BY image_id, rater_id"
+            )
+        }
         study_dates = dict(conn.execute("SELECT id, study_date FROM images"))
         skips = {}
         for image_id, rater_id in conn.execute(
@@ -201,13 +212,17 @@ def export_rows(project):
                 else [
                     lab["label"],
                     lab["note"] or "",
-                    "" if lab["seconds"] is None else repr(spent[(image_id, rid)]),
+                    _seconds(spent.get((image_id, rid))),
                 ]
             )
         row += _score_cells(scheme, [labels.get((image_id, rid)) for rid in raters])
-        row.append("" if adj is None or adj["seconds"] is None else repr(adj["seconds"]))
+        row.append("" if adj is None else _seconds(adjudicated.get((image_id, adj["rater_id"]))))
         rows.append(row)
     return header, rows
+
+
+def _seconds(value):
+    return "" if value is None else repr(float(value))
 
 
 def write_csv(project, path):

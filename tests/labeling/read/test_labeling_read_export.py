@@ -204,3 +204,26 @@ def test_a_decision_without_seconds_exports_an_empty_cell(make_project, tmp_path
     project.export(out)
     (row,) = csv.DictReader(open(out, encoding="utf-8"))
     assert row["adjudication_seconds"] == "" and row["adjudicator"] == "carol"
+
+
+def test_a_correction_or_revision_without_seconds_keeps_the_readings_time(make_project, tmp_path):
+    """The corrections panel sends no seconds (no film is read there): the CSV keeps
+    the time of the readings before, for the label and for the decision alike."""
+    project, image_id = _disputed(make_project)
+    label_id = project.rater_labels("alice")[0]["label_id"]
+    project.correct_label("alice", label_id, "moderate")  # no seconds
+    project.review.decide("carol", image_id, "moderate", seconds=7.25)
+    project.review.revise("carol", image_id, "severe")  # no seconds
+    out = tmp_path / "labels.csv"
+    project.export(out)
+    (row,) = csv.DictReader(open(out, encoding="utf-8"))
+    assert (row["rater_alice"], row["seconds_alice"]) == ("moderate", "2.0")
+    assert (row["label"], row["adjudicator"], row["adjudication_seconds"]) == (
+        "severe",
+        "carol",
+        "7.25",
+    )
+    project.review.revise("carol", image_id, "moderate", seconds=1.5)  # a second reading
+    project.export(out)
+    (row,) = csv.DictReader(open(out, encoding="utf-8"))
+    assert row["adjudication_seconds"] == "8.75"
