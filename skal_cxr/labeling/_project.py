@@ -62,20 +62,6 @@ def _first_batch_queued(db):
         ) from None
 
 
-def train_next_round(project, run=None):
-    """:func:`.worker._rounds.train_next_round`, imported (with torch) when a round runs."""
-    from .worker._rounds import train_next_round as train
-
-    return train(project, run)
-
-
-def predict_image(project, image):
-    """:func:`.worker._rounds.predict_image`, imported (with torch) when first asked."""
-    from .worker._rounds import predict_image as predict
-
-    return predict(project, image)
-
-
 class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing):
     """A labeling project folder: images, raters, labels, rounds and models.
 
@@ -187,7 +173,7 @@ class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing
             self.config.get("adjudicate_spread", 1),
         )
         self.access = Access(self.db, self.rater_store, self.image_store, self.review)
-        self.training = TrainingState(train_next_round)
+        self.training = TrainingState()
 
     def __repr__(self):
         return f"LabelingProject({str(self.path)!r})"
@@ -439,6 +425,8 @@ class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing
         round : int or None
             The round created, or None when no batch was complete.
         """
+        from .worker._rounds import train_next_round  # torch, imported when a round runs
+
         return train_next_round(self)
 
     def prediction(self, image_id):
@@ -454,4 +442,6 @@ class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing
         prediction : dict or None
             ``None`` before the first model.
         """
+        from .worker._rounds import predict_image  # torch, imported when first asked
+
         return predict_image(self, parse_image_id(image_id))

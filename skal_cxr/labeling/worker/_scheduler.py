@@ -37,6 +37,12 @@ RETRIES_AFTER_WORKER_DEATH = 2
 COALESCE_SECONDS = 0.1
 
 
+def _train_next_round(project, run):
+    from ._rounds import train_next_round
+
+    return train_next_round(project, run)
+
+
 class TrainingState:
     """Background training of a served project: observable state, one thread, one worker.
 
@@ -49,9 +55,11 @@ class TrainingState:
 
     Parameters
     ----------
-    train : callable
+    train : callable, default=None
         ``train(project, run)`` makes the pending round, if any, running
-        its jobs with ``run(job)``; returns the round or None.
+        its jobs with ``run(job)``; returns the round or None. ``None``:
+        :func:`~skal_cxr.labeling.worker._rounds.train_next_round`, imported
+        (with torch) when the first round runs.
 
     Attributes
     ----------
@@ -76,8 +84,8 @@ class TrainingState:
         The worker process, once enabled.
     """
 
-    def __init__(self, train):
-        self._train = train
+    def __init__(self, train=None):
+        self._train = _train_next_round if train is None else train
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()
