@@ -382,7 +382,8 @@ def test_unreachable_server_banner(tmp_path, new_page):
         assert "Cannot reach the labeling server" in page.text_content("#offline")
         # the film is dimmed (a 0.2 s CSS transition: wait for it, a loaded machine is slow)
         page.wait_for_function(
-            "+getComputedStyle(document.getElementById('image')).opacity < 0.5", timeout=5_000
+            "() => +getComputedStyle(document.getElementById('image')).opacity < 0.5",
+            timeout=5_000,
         )
         assert page.locator(".class-button:not([disabled])").count() == 0
         page.keyboard.press("1")  # ignored while offline
