@@ -33,6 +33,7 @@ an edit made with the clock set back or written to the raw disk:
 
 import hashlib
 import json
+import numbers
 import os
 import shutil
 from collections import Counter
@@ -220,12 +221,20 @@ def build_image_cache(
     >>> cache.images.shape, cache.images.dtype  # doctest: +SKIP
     ((100000, 64, 64), dtype('uint8'))
     """
-    from .._validation import check_int  # scikit-learn's check, not needed to import this
-
     image_size = check_image_size(image_size)
     if image_size is None:
         raise ValueError("build_image_cache needs an image_size (the working size).")
-    chunk_size = check_int(chunk_size, "chunk_size")
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, numbers.Integral)
+        or chunk_size < 1
+    ):
+        # scikit-learn's message, imported only then: a labeling server checks its
+        # project's cache in the thread that makes rounds, among raters' requests
+        from .._validation import check_int
+
+        check_int(chunk_size, "chunk_size")
+    chunk_size = int(chunk_size)
     files = [os.path.abspath(os.fspath(f)) for f in files]
     repeated = [f for f, count in Counter(files).items() if count > 1]
     if repeated:

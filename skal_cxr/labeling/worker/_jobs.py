@@ -193,7 +193,7 @@ class ReserveJob(_PoolJob):
 
 @dataclass(frozen=True)
 class Ping:
-    """Ask the worker its pid (it is up and has imported torch)."""
+    """Ask the worker its pid and the modules it has imported (it is up and ready)."""
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ def _ints(values):
 
 
 def _ping(job):
-    return {"pid": os.getpid()}
+    return {"pid": os.getpid(), "modules": sorted(sys.modules)}
 
 
 #: The function the worker runs for each type of job.
@@ -284,7 +284,13 @@ def _worker_main(conn, parent_pid, niceness):
     if niceness and hasattr(os, "nice"):  # POSIX; elsewhere the worker runs at the same priority
         os.nice(niceness)
     _PROGRESS_SINKS["*"] = lambda fraction: conn.send(("progress", fraction))
-    import skal_cxr.models  # noqa: F401  (torch and skorch, before the first job)
+    # what every job imports (torch, skorch, scikit-learn, the round engine, the head on
+    # the view), before the first job: the next batch then waits for the round's work only
+    from ... import frozen_view, learner  # noqa: F401
+    from ...engine import _loop  # noqa: F401
+    from ...strategies import STRATEGIES  # noqa: F401  (and the neighbours, clusters they use)
+    from ..store import _checkpoints  # noqa: F401
+    from . import _progress, _view  # noqa: F401
 
     while True:
         try:

@@ -14,6 +14,8 @@ The training and the queries are typed jobs (:mod:`~skal_cxr.labeling.worker._jo
 :mod:`~skal_cxr.labeling.worker._process` as one round of :class:`skal_cxr.engine.ActiveLoop`): a
 served project runs them in a worker process at a lower priority than the
 web server (:mod:`~skal_cxr.labeling.worker._scheduler`), and this module records what comes back.
+It runs in the server's training thread, so it imports no torch at module
+level (the embeddings are imported where the cold start computes them).
 
 The loop works on a :class:`~skal_cxr.labeling.LabelingProject` through its
 public collaborators: ``db`` (connections), ``queue`` (rounds and queue),
@@ -26,8 +28,6 @@ import dataclasses
 import numpy as np
 
 from ..._random import derived_seed, round_seed
-from ...embeddings import PixelPCA, cached_embedding, memoized_transform
-from ...engine import cold_start_batch
 from .._settings import cache_dir
 from ..store._db import transaction
 from ._jobs import ReserveJob, TrainJob
@@ -45,6 +45,8 @@ def cold_start(project):
     features, or 50 principal components of the pixels cached beside the
     image cache, :func:`pool_embedding`). Image ids are 1-based pool positions.
     """
+    from ...engine import cold_start_batch
+
     cfg = project.config
     n = project.n_images()
     size = cfg["initial_size"]
@@ -85,6 +87,8 @@ def pool_embedding(project):
     features : ndarray of shape (n_images, n_components), dtype float32
         One row per pool image, in pool order.
     """
+    from ...embeddings import PixelPCA, cached_embedding, memoized_transform
+
     file = view_file(project.path) if uses_view(project.round_config) else None
     if file is not None:
         X = project.pool_array()

@@ -35,7 +35,6 @@ import numpy as np
 
 from ..._atomic import atomic_write, replacing
 from ..._image_checks import check_images
-from ...embeddings import memoized_transform, pool_fingerprint, remember_features
 from .._settings import view_dir
 
 __all__ = [
@@ -54,6 +53,9 @@ __all__ = [
 RETRAIN_VIEW_FRACTION = 0.2
 
 _CURRENT = "current.json"
+# The embeddings (torch) are imported inside the functions that compute features:
+# the server's training thread reads this module (the view's file) and must not
+# import torch, which would hold the interpreter for seconds while raters label.
 # encoder file -> fitted encoder: the one view this process uses (the worker's)
 _LOADED: dict[str, list] = {}  # file -> [encoder, pool features remembered]
 
@@ -154,6 +156,7 @@ def train_view(path, image_size, n_images, config, *, progress=False):
     info : dict
         The new ``current.json`` (see :func:`view_info`).
     """
+    from ...embeddings import memoized_transform, pool_fingerprint
     from ...engine import view_encoder
     from ..store._pool import open_pool
 
@@ -256,6 +259,8 @@ def load_view(file, X=None):
 
 def _remember(encoder, file, X):
     """Hand the stored features of the pool's first images to the feature memory."""
+    from ...embeddings import pool_fingerprint, remember_features
+
     try:
         meta = json.loads(Path(file).with_suffix(".json").read_text(encoding="utf-8"))
         features = np.load(_features_file(file))

@@ -69,3 +69,58 @@ def test_an_oracle_labeled_project_makes_the_rounds_it_made_before(
         else:
             assert json.loads(scores) == pytest.approx(json.loads(old_scores), rel=1e-6)
     assert sorted(queue, key=lambda q: q[3]) == expected["queue"]
+
+
+#: What a served project's training thread does, in a fresh interpreter: the round's
+#: job, the worker's answers (given here: computed by the test), the round recorded.
+_TRAINING_THREAD = """
+import json, pickle, sys
+from types import SimpleNamespace
+
+from skal_cxr.labeling import open_project
+from skal_cxr.labeling.worker import _jobs, _rounds, _scheduler  # noqa: F401 (the thread's)
+
+project = open_project(sys.argv[1])
+with open(sys.argv[2], "rb") as fh:
+    trained = pickle.load(fh)  # as the worker's pipe delivers it
+
+def run(job):
+    return trained if isinstance(job, _jobs.TrainJob) else SimpleNamespace(reserve=[])
+
+made = _rounds.train_next_round(project, run)
+heavy = ("sklearn", "scipy", "torch", "torchvision", "skorch", "pandas", "matplotlib")
+print(json.dumps({"round": made, "heavy": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def test_the_servers_training_thread_imports_no_heavy_library(
+    make_project, phantom_folder, tmp_path
+):
+    """The thread that makes a served project's rounds runs in the server: importing
+    torch or scikit-learn there holds the interpreter for seconds while raters label
+    (the first round's next batch came 2.8 s after the last label, p99 of a label 363 ms)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from _labeling_fakes import TINY_VIEW
+
+    from skal_cxr.labeling.worker._process import run_job
+    from skal_cxr.labeling.worker._rounds import round_job
+
+    project = make_project(**TINY_VIEW)
+    project.add_rater("a")
+    while (nxt := project.next_image("a"))["image_id"] is not None:
+        project.submit_label(
+            "a", nxt["image_id"], truth_of(project, phantom_folder[1], nxt["image_id"])
+        )
+    answer = tmp_path / "trained.pkl"
+    answer.write_bytes(pickle.dumps(run_job(round_job(project))))
+    done = subprocess.run(
+        [sys.executable, "-c", _TRAINING_THREAD, str(project.path), str(answer)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"round": 1, "heavy": []}

@@ -234,3 +234,26 @@ def test_the_worker_process_makes_the_view_round_this_thread_makes(make_project,
     assert there.pid != here.pid
     assert there.queried == here.queried and len(here.queried) == 5
     assert there.stop_predictions == here.stop_predictions
+
+
+@pytest.mark.slow
+def test_the_worker_has_imported_what_a_round_needs_before_the_first(make_project, phantom_folder):
+    """The next batch waits for the round's work, not for imports (seconds of them)."""
+    from skal_cxr.labeling.worker._jobs import Ping
+    from skal_cxr.labeling.worker._process import TrainerProcess
+
+    project = make_project(**TINY_VIEW)
+    project.add_rater("a")
+    _label_batch(project, phantom_folder[1])
+    worker = TrainerProcess()
+    try:
+        before = set(worker.start().run(Ping())["modules"])
+        worker.run(round_job(project))
+        during = set(worker.run(Ping())["modules"]) - before
+    finally:
+        worker.close()
+    heavy = ("torch", "torchvision", "skorch", "sklearn", "scipy", "skal_cxr")
+    # torch.save reads its configuration module at its first call: 2 ms, left to it
+    light = "torch.utils.serialization"
+    late = [m for m in during if m.split(".")[0] in heavy and not m.startswith(light)]
+    assert sorted(late) == []
