@@ -235,6 +235,9 @@ def serve(
 ):
     """Serve a project with uvicorn until interrupted; training runs in the background.
 
+    The training thread and its worker process end when the server does,
+    however uvicorn ends (also when it stops before the app's lifespan runs).
+
     Parameters
     ----------
     project : LabelingProject
@@ -264,4 +267,7 @@ def serve(
 
     app = create_app(project, allowed_hosts=hosts)
     project.wake_training()  # resume a round interrupted by a crash
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    finally:  # the app's lifespan ends the worker; this, when uvicorn ended before it ran
+        project.training.close()

@@ -308,6 +308,34 @@ def test_a_wildcard_bind_checks_the_public_host_name(make_project, capsys):
     assert "--public-host" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_serve_ends_its_training_worker_however_uvicorn_ends(make_project, monkeypatch, ends):
+    """The worker started at ``serve`` ends with it, also when uvicorn never ran the lifespan."""
+    import threading
+
+    import uvicorn
+
+    project = make_project()
+    started = {}
+
+    def run(app, **options):  # in place of uvicorn.run: exits before any lifespan
+        started["thread"] = project.training._thread
+        started["trainer"] = project.training.trainer
+        if ends == "raises":
+            raise SystemExit(1)  # as uvicorn does when its start-up fails
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    if ends == "raises":
+        with pytest.raises(SystemExit):
+            serve(project, "127.0.0.1", 8765)
+    else:
+        serve(project, "127.0.0.1", 8765)
+    assert isinstance(started["thread"], threading.Thread)
+    assert not started["thread"].is_alive()  # no thread left to write at interpreter exit
+    assert started["trainer"]._process is None and started["trainer"]._closed
+    assert not project.training.background and project.training._thread is None
+
+
 def test_the_server_reuses_its_database_connections_while_it_runs(make_project):
     project = make_project()
     token = project.add_rater("alice")
