@@ -14,6 +14,7 @@ __all__ = [
     "TrainJob",
     "ReserveJob",
     "Ping",
+    "WarmJob",
     "TrainResult",
     "ReserveResult",
     "TrainingFailed",
@@ -192,8 +193,45 @@ class ReserveJob(_PoolJob):
 
 
 @dataclass(frozen=True)
+class WarmJob:
+    """Open the pool and load the project's view, before the first batch is done.
+
+    The worker then hands the view's stored features of the pool to its
+    feature memory (:func:`~skal_cxr.labeling.worker._view.load_view`), so
+    the first round waits for its fit and query only.
+
+    Parameters
+    ----------
+    path : str
+        The project folder.
+    image_size : tuple of (int, int)
+        ``(height, width)`` of the project's image cache.
+    n_images : int
+        Images of the project.
+    view : str
+        The file of the project's fitted encoder (as :attr:`TrainJob.view`).
+    """
+
+    path: str
+    image_size: tuple
+    n_images: int
+    view: str
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "path", str(self.path))
+        set_(self, "view", str(self.view))
+        set_(self, "image_size", _ints(self.image_size))
+        set_(self, "n_images", int(self.n_images))
+
+
+@dataclass(frozen=True)
 class Ping:
-    """Ask the worker its pid and the modules it has imported (it is up and ready)."""
+    """Ask the worker its pid, the modules it has imported and the view it holds (it is ready).
+
+    The answer: ``{"pid", "modules", "views"}`` (``views``: see
+    :func:`~skal_cxr.labeling.worker._view.loaded_views`).
+    """
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from ._jobs import (
     TrainingFailed,
     TrainJob,
     TrainResult,
+    WarmJob,
     WorkerDied,
 )
 from ._sinks import PROGRESS_SINKS
@@ -210,16 +211,37 @@ def reserve_round(job):
     return ReserveResult(round=r, reserve=_ints(reserve), query_time=query_time, pid=os.getpid())
 
 
+def warm_view(job):
+    """Load the project's view with the pool's stored features (a :class:`~._jobs.WarmJob`).
+
+    Parameters
+    ----------
+    job : WarmJob
+        The pool and the encoder file.
+
+    Returns
+    -------
+    result : dict
+        ``{"pid": ...}``.
+    """
+    from ._view import load_view
+
+    load_view(job.view, open_pool(job.path, job.image_size, job.n_images))
+    return {"pid": os.getpid()}
+
+
 def _ints(values):
     return tuple(int(v) for v in values)
 
 
 def _ping(job):
-    return {"pid": os.getpid(), "modules": sorted(sys.modules)}
+    from ._view import loaded_views
+
+    return {"pid": os.getpid(), "modules": sorted(sys.modules), "views": loaded_views()}
 
 
 #: The function the worker runs for each type of job.
-RUNNERS = {TrainJob: train_round, ReserveJob: reserve_round, Ping: _ping}
+RUNNERS = {TrainJob: train_round, ReserveJob: reserve_round, WarmJob: warm_view, Ping: _ping}
 
 
 def run_job(job, progress=None):
@@ -227,7 +249,7 @@ def run_job(job, progress=None):
 
     Parameters
     ----------
-    job : TrainJob, ReserveJob or Ping
+    job : TrainJob, ReserveJob, WarmJob or Ping
         The job.
     progress : callable or None, default=None
         Passed to :func:`train_round`.

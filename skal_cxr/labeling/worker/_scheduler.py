@@ -43,6 +43,12 @@ def _train_next_round(project, run):
     return train_next_round(project, run)
 
 
+def _warm_up(project, run):
+    from ._rounds import warm_up
+
+    warm_up(project, run)
+
+
 class TrainingState:
     """Background training of a served project: observable state, one thread, one worker.
 
@@ -60,6 +66,11 @@ class TrainingState:
         its jobs with ``run(job)``; returns the round or None. ``None``:
         :func:`~skal_cxr.labeling.worker._rounds.train_next_round`, imported
         (with torch) when the first round runs.
+    warm : callable, default=None
+        ``warm(project, run)``, called once the worker has started, before
+        any round: what every round reads, read now. ``None``:
+        :func:`~skal_cxr.labeling.worker._rounds.warm_up`. Its failures are
+        left to the first round to report.
 
     Attributes
     ----------
@@ -84,8 +95,9 @@ class TrainingState:
         The worker process, once enabled.
     """
 
-    def __init__(self, train=None):
+    def __init__(self, train=None, warm=None):
         self._train = _train_next_round if train is None else train
+        self._warm = _warm_up if warm is None else warm
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -195,8 +207,9 @@ class TrainingState:
 
         try:
             trainer.start()  # torch imports now, not after the first batch
+            self._warm(project, run)  # the pool and the view, read before the first batch
         except Exception:
-            pass  # the first job starts one again and reports why it cannot
+            pass  # the first round starts the worker again and reports why it cannot
         deaths = 0  # of the worker, in a row
         retry = None  # seconds until a failed round is tried again
         while True:

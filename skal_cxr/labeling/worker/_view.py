@@ -44,6 +44,7 @@ __all__ = [
     "view_file",
     "train_view",
     "load_view",
+    "loaded_views",
     "view_advice",
     "retrain_view",
 ]
@@ -255,6 +256,18 @@ def load_view(file, X=None):
         entry[1] = True
         _remember(entry[0], key, X)
     return entry[0]
+
+
+def loaded_views():
+    """The encoder file this process holds, if any, and whether it has the pool's features.
+
+    Returns
+    -------
+    views : dict
+        Encoder file -> whether the pool's stored features were handed to
+        the feature memory (see :func:`load_view`).
+    """
+    return {file: remembered for file, (_, remembered) in _LOADED.items()}
 
 
 def _remember(encoder, file, X):

@@ -268,3 +268,30 @@ def test_the_projects_training_thread_calls_its_round_with_the_run(make_project)
     # the thread calls train(project, run); before a batch is complete no round runs
     project = make_project(reserve_size=0)
     assert project.training._train(project, None) is None
+
+
+@pytest.mark.parametrize("warm_fails", [False, True])
+def test_the_thread_warms_up_once_before_its_first_round(warm_fails):
+    """``warm(project, run)`` runs once, after the worker started and before any round."""
+    calls = []
+
+    def warm(project, run):
+        calls.append(("warm", project, callable(run)))
+        if warm_fails:
+            raise OSError("the image cache is gone")  # left to the round to report
+
+    def train(project, run):
+        calls.append(("train", project))
+        return None
+
+    state = TrainingState(train, warm)
+    state.background, state.trainer = True, _NoWorker()
+    try:
+        state.notify("project")
+        assert state.join(30)
+        state.notify("project")
+        assert state.join(30)
+    finally:
+        state.close()
+    assert calls == [("warm", "project", True), ("train", "project"), ("train", "project")]
+    assert state.error is None

@@ -17,7 +17,7 @@ from skal_cxr.engine import _view as engine_view
 from skal_cxr.engine import initial_set
 from skal_cxr.labeling import init_project, open_project
 from skal_cxr.labeling.worker import _view as view_module
-from skal_cxr.labeling.worker._rounds import round_job
+from skal_cxr.labeling.worker._rounds import round_job, warm_up
 from skal_cxr.labeling.worker._view import (
     RETRAIN_VIEW_FRACTION,
     load_view,
@@ -257,3 +257,53 @@ def test_the_worker_has_imported_what_a_round_needs_before_the_first(make_projec
     light = "torch.utils.serialization"
     late = [m for m in during if m.split(".")[0] in heavy and not m.startswith(light)]
     assert sorted(late) == []
+
+
+def test_warm_up_reads_the_pool_and_loads_the_view_before_any_round(
+    make_project, phantom_folder, monkeypatch
+):
+    """The first round after a server starts hashes no stored feature: the warm-up did."""
+    from skal_cxr.labeling.worker._process import run_job
+
+    project = make_project(**TINY_VIEW)
+    project.add_rater("a")
+    monkeypatch.setattr(view_module, "_LOADED", {})  # a new worker process: nothing loaded
+    project._pool = None  # a new server process: the pool not read yet
+    remembered = []
+    remember = view_module._remember
+    monkeypatch.setattr(
+        view_module, "_remember", lambda *a: remembered.append(a[1]) or remember(*a)
+    )
+    jobs = []
+    warm_up(project, lambda job: jobs.append(job) or run_job(job))
+    file = view_file(project.path)
+    assert [type(j).__name__ for j in jobs] == ["WarmJob"] and jobs[0].view == file
+    assert jobs[0].n_images == 60 and project._pool is not None
+    assert view_module.loaded_views() == {file: True} and remembered == [file]
+    _label_batch(project, phantom_folder[1])
+    assert project.train_round() is not None
+    assert remembered == [file]  # the round found the features in memory
+
+
+def test_warm_up_of_a_cnn_project_reads_the_pool_only(make_project):
+    project = make_project()
+    project._pool = None
+    jobs = []
+    warm_up(project, jobs.append)
+    assert jobs == [] and project._pool is not None and len(project._pool) == 60
+
+
+@pytest.mark.slow
+def test_a_served_view_project_s_worker_holds_the_view_before_the_first_batch(make_project):
+    from skal_cxr.labeling.worker._jobs import Ping
+
+    project = make_project(**TINY_VIEW)
+    project.train_in_background()
+    try:
+        project.wake_training()  # as the server does when it starts: no batch is complete
+        assert project.training.join(120)  # started, warmed, looked: idle
+        views = project.training.trainer.run(Ping())["views"]
+    finally:
+        project.training.close()
+    assert views == {view_file(project.path): True}
+    assert project.rounds()[-1]["round"] == 0  # nothing was trained
