@@ -20,6 +20,7 @@ __all__ = [
     "check_image_size",
     "dataset_image",
     "image_size_error",
+    "is_positive_int",
     "mark_checked",
     "checked_images",
 ]
@@ -172,7 +173,8 @@ def _check_same_sizes(X, name):
         )
 
 
-def _is_positive_int(value):
+def is_positive_int(value):
+    """Whether ``value`` is an int of at least 1 (not a bool), checked without scikit-learn."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
@@ -203,7 +205,7 @@ def check_image_size(image_size, name="image_size"):
         pair = tuple(pair)
     except TypeError:
         pair = ()
-    if len(pair) != 2 or not all(_is_positive_int(s) for s in pair):
+    if len(pair) != 2 or not all(is_positive_int(s) for s in pair):
         # scikit-learn's error class, imported only here: the labeling server's
         # start-up reads image sizes and must not pay for importing scikit-learn.
         from sklearn.utils._param_validation import InvalidParameterError

@@ -33,7 +33,6 @@ an edit made with the clock set back or written to the raw disk:
 
 import hashlib
 import json
-import numbers
 import os
 import shutil
 from collections import Counter
@@ -44,6 +43,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_write
+from .._image_checks import is_positive_int
 from ._image_io import (
     _read_pillow,
     check_image_size,
@@ -224,11 +224,7 @@ def build_image_cache(
     image_size = check_image_size(image_size)
     if image_size is None:
         raise ValueError("build_image_cache needs an image_size (the working size).")
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, numbers.Integral)
-        or chunk_size < 1
-    ):
+    if not is_positive_int(chunk_size):
         # scikit-learn's message, imported only then: a labeling server checks its
         # project's cache in the thread that makes rounds, among raters' requests
         from .._validation import check_int
