@@ -27,6 +27,14 @@ class ProjectServing:
         """Train rounds from now on in a background worker process (the server's mode)."""
         self.training.enable()
 
+    def stop_training(self):
+        """End the background training thread and its worker, if any (a running round is lost).
+
+        Nothing the worker has not handed back is kept; :meth:`train_in_background`
+        starts them again.
+        """
+        self.training.close()
+
     @contextmanager
     def serving(self):
         """While a server runs: database connections are kept and reused.
@@ -43,8 +51,8 @@ class ProjectServing:
         try:
             yield self
         finally:
-            if self.training.background:  # nothing the worker has not handed back is kept
-                self.training.close()
+            if self.training.background:
+                self.stop_training()
             self.db.close_connections()
 
     def serve_address(self):

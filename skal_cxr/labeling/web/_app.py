@@ -270,4 +270,4 @@ def serve(
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
     finally:  # the app's lifespan ends the worker; this, when uvicorn ended before it ran
-        project.training.close()
+        project.stop_training()
