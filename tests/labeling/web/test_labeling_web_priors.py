@@ -62,6 +62,27 @@ def _zoom(st):
     return st["scale"] / st["fitScale"]
 
 
+#: Records the size changes of both viewports (``window.__resizes``), for failure messages.
+_WATCH_RESIZES = """() => { window.__resizes = [];
+  for (const id of ["canvas-wrap", "prior-wrap"]) {
+    new ResizeObserver((entries) => window.__resizes.push(
+      [id, Math.round(performance.now()), entries[0].contentRect.width,
+       entries[0].contentRect.height])).observe(document.getElementById(id));
+  } }"""
+
+
+def _until(page, condition, arg=None):
+    """``wait_for_function``; on a timeout, what both viewers show and every resize."""
+    try:
+        page.wait_for_function(condition, arg=arg)
+    except sync_api.TimeoutError:
+        seen = page.evaluate(
+            "() => ({now: Math.round(performance.now()), current: window.__viewer.state(),"
+            " prior: window.__viewer.prior(), resizes: window.__resizes})"
+        )
+        raise AssertionError(f"timed out waiting for {condition}: {seen}") from None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [(1366, 768), (2560, 1440)])
 def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, size):
@@ -70,8 +91,9 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
     try:
         page = new_page(*size)
         page.goto(f"{srv.base}/#token={token}")
+        page.evaluate(_WATCH_RESIZES)
         shown = _until_patient(page)
-        page.wait_for_function("() => window.__viewer.prior().viewer.imageId !== null")
+        _until(page, "() => window.__viewer.prior().viewer.imageId !== null")
         prior = page.evaluate("window.__viewer.prior()")
         assert prior["shown"] and prior["linked"] and prior["priorId"] == PRIOR_OF[shown]
         assert len(prior["films"]) == 2  # the patient's two other films
@@ -85,19 +107,22 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
 
         # linked: a zoom of the current film zooms the prior (once both films are drawn:
         # on a loaded machine a key pressed while a film still loads could be lost)
-        page.wait_for_function(
+        _until(
+            page,
             "() => window.__viewer.state().loadingFull !== true"
-            " && window.__viewer.prior().viewer.loadingFull !== true"
+            " && window.__viewer.prior().viewer.loadingFull !== true",
         )
         page.keyboard.press("+")
-        page.wait_for_function(
+        _until(
+            page,
             "() => { const s = window.__viewer.state();"
-            " return Math.abs(s.scale / s.fitScale - 1.25) < 1e-6; }"
+            " return Math.abs(s.scale / s.fitScale - 1.25) < 1e-6; }",
         )
         page.keyboard.press("+")
-        page.wait_for_function(
+        _until(
+            page,
             "() => { const s = window.__viewer.prior().viewer;"
-            " return Math.abs(s.scale / s.fitScale - 1.5625) < 1e-6; }"
+            " return Math.abs(s.scale / s.fitScale - 1.5625) < 1e-6; }",
         )
         cur, pri = (
             page.evaluate("window.__viewer.state()"),
@@ -110,7 +135,7 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
         page.click("#prior", position={"x": 20, "y": 20})
         assert page.evaluate("window.__viewer.prior().active") == "prior"
         page.keyboard.press("Shift+Digit4")  # bone on both
-        page.wait_for_function("() => window.__viewer.state().preset === 'bone'")
+        _until(page, "() => window.__viewer.state().preset === 'bone'")
         assert page.evaluate("window.__viewer.prior().viewer.preset") == "bone"
         before = page.evaluate("window.__viewer.state().width")
         box = page.locator("#prior").bounding_box()
@@ -118,12 +143,13 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
         page.mouse.down()
         page.mouse.move(box["x"] + 180, box["y"] + 100, steps=4)  # right: wider
         page.mouse.up()
-        page.wait_for_function("(w) => window.__viewer.state().width > w", arg=before)
+        _until(page, "(w) => window.__viewer.state().width > w", arg=before)
         assert page.evaluate("window.__viewer.prior().viewer.preset") is None
         page.keyboard.press("-")  # zoom out on the prior: the current follows
-        page.wait_for_function(
+        _until(
+            page,
             "() => { const s = window.__viewer.state();"
-            " return Math.abs(s.scale / s.fitScale - 1.25) < 1e-6; }"
+            " return Math.abs(s.scale / s.fitScale - 1.25) < 1e-6; }",
         )
 
         # unlinked (L): the prior alone changes
@@ -132,7 +158,8 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
         cur = page.evaluate("window.__viewer.state()")
         page.keyboard.press("+")
         page.keyboard.press("ArrowRight")
-        page.wait_for_function(
+        _until(
+            page,
             "(z) => { const s = window.__viewer.prior().viewer;"
             " return Math.abs(s.scale / s.fitScale - z) < 1e-6; }",
             arg=1.5625,
@@ -141,16 +168,15 @@ def test_current_and_prior_side_by_side_linked_and_unlinked(tmp_path, new_page, 
         assert _zoom(after) == pytest.approx(_zoom(cur)) and after["width"] == cur["width"]
         # the button links again: the prior takes the current film's view
         page.click("#link-toggle")
-        page.wait_for_function(
+        _until(
+            page,
             "() => Math.abs(window.__viewer.prior().viewer.scale"
-            " / window.__viewer.prior().viewer.fitScale - 1.25) < 1e-6"
+            " / window.__viewer.prior().viewer.fitScale - 1.25) < 1e-6",
         )
 
         # B shows the next prior, D goes back to one viewport
         page.keyboard.press("b")
-        page.wait_for_function(
-            "(id) => window.__viewer.prior().viewer.imageId !== id", arg=PRIOR_OF[shown]
-        )
+        _until(page, "(id) => window.__viewer.prior().viewer.imageId !== id", arg=PRIOR_OF[shown])
         page.keyboard.press("d")
         sync_api.expect(page.locator("#prior-wrap")).to_be_hidden()
         wide = page.locator("#image").bounding_box()

@@ -259,6 +259,31 @@ def test_resizing_the_window_refits_the_film(server, new_page):
     assert tall["scale"] != pytest.approx(wide["scale"])
 
 
+def test_resizing_the_window_keeps_a_zoomed_view(server, new_page):
+    """Zoomed and panned, a resize keeps the zoom relative to the fit and the point in view."""
+    srv, token = server
+    page = new_page(1366, 768)
+    wide = _open(page, srv.base, token)
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    box = page.locator("#image").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.keyboard.press("p")  # pan mode: a drag pans
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 30, steps=3)
+    page.mouse.up()
+    before = page.evaluate("window.__viewer.view()")
+    assert before["zoom"] == pytest.approx(1.5625) and not before["fit"]
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.wait_for_function(
+        "(w) => window.__viewer.state().canvas.width !== w", arg=wide["canvas"]["width"]
+    )
+    after = page.evaluate("window.__viewer.view()")
+    assert after["zoom"] == pytest.approx(1.5625, rel=1e-9)
+    assert (after["px"], after["py"]) == pytest.approx((before["px"], before["py"]), rel=1e-9)
+    assert not after["fit"]
+
+
 def test_r_steps_through_the_files_windows(server, new_page):
     """A file with several WindowCenter/Width pairs (X-Window-Presets): R steps through them."""
     srv, token = server

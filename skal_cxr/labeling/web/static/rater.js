@@ -809,6 +809,7 @@
     cache: () => ({ ...cache.stats, ids: [...cache.entries.keys()],
                     ready: [...cache.entries].filter(([, e]) => e.ready).map(([id]) => id) }),
     sourceStats: () => viewer.sourceStats(),
+    view: () => viewer.view(),
     prior: () => priors.state(),
     toScreen: (x, y) => viewer.toScreen(x, y),
     toImage: (x, y) => viewer.toImage(x, y),

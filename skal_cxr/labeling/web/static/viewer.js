@@ -155,15 +155,20 @@ const SkalViewer = (() => {
       return Math.min(hi, Math.max(lo, scale));
     }
 
+    /* A new size of the viewport: a fitted film is fitted again; a zoomed one keeps
+     * its zoom relative to the fit and the point in view (the units of view(), so
+     * that linked viewports still agree after one of them changed size). */
     function resize() {
       const w = Math.max(1, wrap.clientWidth), h = Math.max(1, wrap.clientHeight);
+      const kept = s.fit ? null : view();
       s.dpr = window.devicePixelRatio || 1;
       s.cssW = w; s.cssH = h;
       canvas.style.width = `${w}px`;
       canvas.style.height = `${h}px`;
       canvas.width = Math.round(w * s.dpr);
       canvas.height = Math.round(h * s.dpr);
-      if (s.fit) s.scale = fitScale();
+      if (kept) setView(kept);
+      else if (s.fit) s.scale = fitScale();
       request(false);
     }
     new ResizeObserver(resize).observe(wrap);
