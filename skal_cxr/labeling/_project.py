@@ -46,6 +46,7 @@ from .store._storage import (
     read_meta,
     storage_error,
 )
+from .worker._rounds import train_next_round
 from .worker._scheduler import TrainingState
 
 __all__ = ["LabelingProject"]
@@ -425,8 +426,6 @@ class LabelingProject(ProjectViews, ProjectImages, ProjectReview, ProjectServing
         round : int or None
             The round created, or None when no batch was complete.
         """
-        from .worker._rounds import train_next_round  # torch, imported when a round runs
-
         return train_next_round(self)
 
     def prediction(self, image_id):

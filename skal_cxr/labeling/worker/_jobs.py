@@ -32,6 +32,16 @@ def _check_positions(name, positions, n_images):
         raise ValueError(f"{name} holds positions outside the pool of {n_images}: {bad[:5]}.")
 
 
+def _normalise_pool(job):
+    """Coerce the fields every job that opens the pool has: path, view, image size, size."""
+    set_ = object.__setattr__
+    set_(job, "path", str(job.path))
+    if job.view is not None:
+        set_(job, "view", str(job.view))
+    set_(job, "image_size", _ints(job.image_size))
+    set_(job, "n_images", int(job.n_images))
+
+
 @dataclass(frozen=True)
 class _PoolJob:
     path: str
@@ -45,13 +55,9 @@ class _PoolJob:
     view: str | None = None
 
     def __post_init__(self):
+        _normalise_pool(self)
         set_ = object.__setattr__
-        set_(self, "path", str(self.path))
-        if self.view is not None:
-            set_(self, "view", str(self.view))
         set_(self, "round", int(self.round))
-        set_(self, "image_size", _ints(self.image_size))
-        set_(self, "n_images", int(self.n_images))
         set_(self, "n_classes", int(self.n_classes))
         set_(self, "exclude", _ints(self.exclude))
         if not isinstance(self.rounds, RoundConfig):
@@ -218,11 +224,9 @@ class WarmJob:
     view: str
 
     def __post_init__(self):
-        set_ = object.__setattr__
-        set_(self, "path", str(self.path))
-        set_(self, "view", str(self.view))
-        set_(self, "image_size", _ints(self.image_size))
-        set_(self, "n_images", int(self.n_images))
+        _normalise_pool(self)
+        if self.view is None:
+            raise ValueError("a warm-up job needs the view's encoder file; got None.")
 
 
 @dataclass(frozen=True)

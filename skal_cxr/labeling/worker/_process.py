@@ -41,6 +41,7 @@ from ._jobs import (
     TrainResult,
     WarmJob,
     WorkerDied,
+    _ints,
 )
 from ._sinks import PROGRESS_SINKS
 
@@ -228,10 +229,6 @@ def warm_view(job):
 
     load_view(job.view, open_pool(job.path, job.image_size, job.n_images))
     return {"pid": os.getpid()}
-
-
-def _ints(values):
-    return tuple(int(v) for v in values)
 
 
 def _ping(job):

@@ -13,6 +13,7 @@ import time
 import traceback
 
 from ._process import CHILD_NICENESS, TrainerProcess, WorkerDied
+from ._rounds import train_next_round, warm_up
 
 __all__ = [
     "TrainingState",
@@ -37,18 +38,6 @@ RETRIES_AFTER_WORKER_DEATH = 2
 COALESCE_SECONDS = 0.1
 
 
-def _train_next_round(project, run):
-    from ._rounds import train_next_round
-
-    return train_next_round(project, run)
-
-
-def _warm_up(project, run):
-    from ._rounds import warm_up
-
-    warm_up(project, run)
-
-
 class TrainingState:
     """Background training of a served project: observable state, one thread, one worker.
 
@@ -64,8 +53,8 @@ class TrainingState:
     train : callable, default=None
         ``train(project, run)`` makes the pending round, if any, running
         its jobs with ``run(job)``; returns the round or None. ``None``:
-        :func:`~skal_cxr.labeling.worker._rounds.train_next_round`, imported
-        (with torch) when the first round runs.
+        :func:`~skal_cxr.labeling.worker._rounds.train_next_round` (it
+        imports no torch: the worker process does).
     warm : callable, default=None
         ``warm(project, run)``, called once the worker has started, before
         any round: what every round reads, read now. ``None``:
@@ -96,8 +85,8 @@ class TrainingState:
     """
 
     def __init__(self, train=None, warm=None):
-        self._train = _train_next_round if train is None else train
-        self._warm = _warm_up if warm is None else warm
+        self._train = train_next_round if train is None else train
+        self._warm = warm_up if warm is None else warm
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from skal_cxr.labeling.worker import _process
-from skal_cxr.labeling.worker._jobs import Ping, ReserveJob, TrainJob
+from skal_cxr.labeling.worker._jobs import Ping, ReserveJob, TrainJob, WarmJob
 from skal_cxr.labeling.worker._process import (
     CHILD_NICENESS,
     TrainerProcess,
@@ -226,6 +226,14 @@ def test_a_job_is_checked_once_when_it_is_made_and_dispatched_by_its_type(make_p
     assert _process.RUNNERS[TrainJob] is train_round
     with pytest.raises(TypeError, match="runs no dict"):
         _process.run_job({"round": 1})
+
+
+def test_a_warm_job_is_normalised_like_a_round_and_needs_a_view(tmp_path):
+    warm = WarmJob(path=tmp_path, image_size=[28, 28], n_images=np.int64(7), view=tmp_path / "v")
+    assert (warm.path, warm.image_size, warm.n_images) == (str(tmp_path), (28, 28), 7)
+    assert warm.view == str(tmp_path / "v") and type(warm.n_images) is int
+    with pytest.raises(ValueError, match="needs the view"):
+        WarmJob(path=tmp_path, image_size=(28, 28), n_images=7, view=None)
 
 
 def test_a_checkpoint_written_before_the_layout_by_layer_still_loads():
