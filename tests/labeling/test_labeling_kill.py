@@ -31,7 +31,8 @@ def _free_port():
 class Server:
     """``skal-cxr label serve`` in a subprocess that the test kills and restarts."""
 
-    def __init__(self, project_dir, port):
+    def __init__(self, project_dir, port, log):
+        self.log = Path(log)  # every start's output, appended: what a failure shows
         self.args = [
             sys.executable,
             "-m",
@@ -47,9 +48,8 @@ class Server:
         self.proc = None
 
     def start(self, timeout=60):
-        self.proc = subprocess.Popen(
-            self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -69,11 +69,15 @@ class Server:
 
 
 @pytest.mark.slow
-def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project, phantom_folder):
+def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(
+    make_project, phantom_folder, tmp_path
+):
     project = make_project(labels_per_image=2, query_size=6, budget=30, reserve_size=4)
     tokens = {name: project.add_rater(name) for name in ("alice", "bob", "carol")}
-    server = Server(project.path, _free_port())
+    server = Server(project.path, _free_port(), tmp_path / "server.log")
     acknowledged = []  # (label_id, rater, image_id, label)
+    # (rater, request, status, body) of each error answer: busy storage (503) and any other
+    refused, busy = [], []
     rng = random.Random(0)
     stop = threading.Event()
     n_kills = 0
@@ -100,7 +104,14 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
         deadline = time.monotonic() + 240
         while not stop.is_set() and time.monotonic() < deadline:
             try:
-                nxt = client.get("/api/next").json()
+                answer = client.get("/api/next")
+                if answer.status_code != 200:  # 503 + Retry-After: busy storage, try again
+                    (busy if answer.status_code == 503 else refused).append(
+                        (name, "GET /api/next", answer.status_code, answer.text)
+                    )
+                    time.sleep(0.1)
+                    continue
+                nxt = answer.json()
                 if nxt["reason"] == "done":
                     return
                 if nxt["image_id"] is None:
@@ -114,6 +125,10 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
                 if r.status_code == 201:
                     body = r.json()
                     acknowledged.append((body["label_id"], name, body["image_id"], label))
+                elif r.status_code >= 500:  # a 4xx: the image went to others after a restart
+                    (busy if r.status_code == 503 else refused).append(
+                        (name, "POST /api/labels", r.status_code, r.text)
+                    )
             except (httpx.TransportError, ValueError):
                 time.sleep(0.1)  # the server is down: try again
 
@@ -137,7 +152,10 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(make_project,
         stop.set()
         server.stop()
 
-    assert n_kills == 3 and acknowledged
+    # what the raters and the server saw, shown by any failure below
+    why = (refused[:5], busy[:5], len(busy), server.log.read_text()[-4000:])
+    assert not refused and n_kills == 3 and acknowledged, why
+    assert "rounds" in status, (status, why)
     db = sqlite3.connect(project.path / "project.sqlite")
     rows = {
         r[0]: r[1:]
