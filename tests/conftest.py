@@ -1,8 +1,10 @@
 """Shared fixtures.
 
 Real data is found through one lookup: the ``SKAL_CXR_DATA`` environment
-variable, defaulting to ``../shared/data`` beside the repository. Tests that
-need a file there skip with the path they looked in.
+variable, defaulting to ``../shared/data`` beside the repository. PneumoniaMNIST
+falls back to the copy shipped inside the package, so that its tests run in
+any clone; the one test that compares the two skips without the shared file,
+naming the path it looked in.
 """
 
 import os
@@ -51,11 +53,21 @@ def data_dir():
 
 
 @pytest.fixture(scope="session")
-def pneumoniamnist_path(data_dir):
+def shared_pneumoniamnist_path(data_dir):
+    """The shared PneumoniaMNIST file under ``SKAL_CXR_DATA`` (skips without it)."""
     path = data_dir / "pneumoniamnist.npz"
     if not path.is_file():
         pytest.skip(f"PneumoniaMNIST not found at {path} (set SKAL_CXR_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def pneumoniamnist_path(data_dir):
+    """The shared PneumoniaMNIST file, or the copy shipped in the package without it."""
+    from skal_cxr.datasets import bundled_path
+
+    path = data_dir / "pneumoniamnist.npz"
+    return path if path.is_file() else bundled_path("pneumoniamnist")
 
 
 @pytest.fixture(scope="session")
