@@ -70,10 +70,21 @@ def pneumoniamnist_path(data_dir):
     return path if path.is_file() else bundled_path("pneumoniamnist")
 
 
+def _arrays(path):
+    """Every array of an ``.npz`` file, read into memory."""
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
 @pytest.fixture(scope="session")
 def pneumoniamnist(pneumoniamnist_path):
-    with np.load(pneumoniamnist_path) as f:
-        return {k: f[k] for k in f.files}
+    return _arrays(pneumoniamnist_path)
+
+
+@pytest.fixture(scope="session")
+def shared_pneumoniamnist(shared_pneumoniamnist_path):
+    """The shared file's arrays (skips without it)."""
+    return _arrays(shared_pneumoniamnist_path)
 
 
 @pytest.fixture

@@ -198,15 +198,13 @@ def test_load_pneumoniamnist_offline_has_the_official_counts(split, monkeypatch,
         load_medmnist("pneumoniamnist", split=split, root=tmp_path)
 
 
-def test_bundled_copy_matches_the_shared_file(shared_pneumoniamnist_path):
+def test_bundled_copy_matches_the_shared_file(shared_pneumoniamnist_path, shared_pneumoniamnist):
     from skal_cxr.datasets import bundled_path, load_pneumoniamnist
 
     assert shared_pneumoniamnist_path != bundled_path("pneumoniamnist")
-    with np.load(shared_pneumoniamnist_path) as f:
-        pneumoniamnist = {k: f[k] for k in f.files}
     X, y = load_pneumoniamnist("all")
-    np.testing.assert_array_equal(X[:4708], pneumoniamnist["train_images"])
-    np.testing.assert_array_equal(y[-624:], pneumoniamnist["test_labels"].ravel())
+    np.testing.assert_array_equal(X[:4708], shared_pneumoniamnist["train_images"])
+    np.testing.assert_array_equal(y[-624:], shared_pneumoniamnist["test_labels"].ravel())
 
 
 def test_shipped_data_is_declared_as_package_data():

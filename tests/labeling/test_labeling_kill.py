@@ -97,6 +97,11 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(
             n_kills += 1
             server.start()
 
+    def record(name, request, answer):
+        (busy if answer.status_code == 503 else refused).append(
+            (name, request, answer.status_code, answer.text)
+        )
+
     def rater(name):
         client = httpx.Client(
             base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {tokens[name]}"}
@@ -106,9 +111,7 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(
             try:
                 answer = client.get("/api/next")
                 if answer.status_code != 200:  # 503 + Retry-After: busy storage, try again
-                    (busy if answer.status_code == 503 else refused).append(
-                        (name, "GET /api/next", answer.status_code, answer.text)
-                    )
+                    record(name, "GET /api/next", answer)
                     time.sleep(0.1)
                     continue
                 nxt = answer.json()
@@ -126,9 +129,7 @@ def test_sigkill_loses_no_acknowledged_label_and_the_round_resumes(
                     body = r.json()
                     acknowledged.append((body["label_id"], name, body["image_id"], label))
                 elif r.status_code >= 500:  # a 4xx: the image went to others after a restart
-                    (busy if r.status_code == 503 else refused).append(
-                        (name, "POST /api/labels", r.status_code, r.text)
-                    )
+                    record(name, "POST /api/labels", r)
             except (httpx.TransportError, ValueError):
                 time.sleep(0.1)  # the server is down: try again
 
